@@ -1,0 +1,52 @@
+# zonecache: `make run` starts the demo, `make test` runs every test.
+# Both work on a fresh Debian machine with Go: as root, missing Debian
+# packages (memcached, libmemcached-tools) are installed on first use.
+
+GO      ?= go
+BIN     ?= bin
+ARGS    ?=
+PORT    ?= 11211
+BENCHTIME ?= 1s
+
+.PHONY: all build run test test-go conformance bench fuzz deps vet clean
+
+all: build
+
+## build: compile zonecached, zonecache and zonebench into ./bin
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## deps: install Debian's memcached and libmemcached-tools when missing
+deps:
+	@./scripts/deps.sh
+
+## run: the demo (for now one zonecached in the foreground on 127.0.0.1:$(PORT))
+run: build
+	@echo "zonecached listening on 127.0.0.1:$(PORT); try: printf 'set k 0 0 2\r\nhi\r\nget k\r\n' | nc -q1 127.0.0.1 $(PORT)"
+	@echo "metrics at http://127.0.0.1:$$(( $(PORT) + 1000 ))/metrics; Ctrl-C stops it"
+	$(BIN)/zonecached -l 127.0.0.1 -p $(PORT) --admin-addr 127.0.0.1:$$(( $(PORT) + 1000 )) $(ARGS)
+
+## test: every test: vet, unit and integration tests under -race, conformance
+test: deps build vet test-go conformance
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## conformance: memccapable -a and gomemcache's TestLocalhost against zonecached
+conformance: build
+	@./scripts/conformance.sh $(BIN)/zonecached
+
+## bench: Go micro-benchmarks of every package
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf $(BIN)
