@@ -1,0 +1,16 @@
+// Package replication is the pure logic of zone replication: the topology
+// model (zones, nodes, node states, epochs), the order in which a client
+// reads zones, the write policies that decide when a replicated write is
+// acknowledged, and the outcome that reports which replicas failed.
+//
+// It does no I/O and starts no goroutines. The client (package client)
+// drives the network and asks this package what to do; the server's
+// membership layer produces Topology values that clients consume. Keys are
+// placed within a zone by package sharding.
+//
+// Node life cycle: joining → warming (takes writes, serves no reads) →
+// serving → draining (serves reads, takes no new keys) → gone. A write goes
+// to every zone's replica that takes writes; only serving replicas count
+// toward the write policy, so a write-only (warming) replica never makes a
+// write look acknowledged.
+package replication

@@ -1,0 +1,235 @@
+package replication
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// RepairKind is what a repair does to a replica.
+type RepairKind uint8
+
+const (
+	// RepairDelete deletes the key on the replica: a delete that failed
+	// there must not let a stale value outlive the acknowledged delete.
+	RepairDelete RepairKind = iota
+	// RepairInvalidate marks the key stale or deletes it on the replica: a
+	// write that failed there left an older value behind.
+	RepairInvalidate
+)
+
+// Repair is one pending fix of one key on one replica.
+type Repair struct {
+	// NodeID is the replica to repair.
+	NodeID string
+	// Key is the cache key.
+	Key string
+	// Kind is what to do.
+	Kind RepairKind
+	// Deadline is when the repair stops mattering: the key's expiry, after
+	// which no replica can serve it. The zero time means no expiry.
+	Deadline time.Time
+	// Attempts counts the tries made so far.
+	Attempts int
+
+	next  time.Time // earliest next try
+	index int       // position in the heap
+}
+
+// RepairConfig configures a RepairQueue. Zero fields take their defaults.
+type RepairConfig struct {
+	// Capacity bounds the queue; when full, the repair with the nearest
+	// deadline is dropped to make room (it is the one closest to being moot).
+	// Default 10,000.
+	Capacity int
+	// MinBackoff is the delay before the first retry. Default 100 ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps the doubling delay between retries. Default 10 s.
+	MaxBackoff time.Duration
+}
+
+// RepairStats counts what happened to repairs.
+type RepairStats struct {
+	// Pending is the number of repairs queued now.
+	Pending int
+	// Dropped counts repairs dropped because the queue was full.
+	Dropped uint64
+	// Expired counts repairs dropped because their key expired first.
+	Expired uint64
+}
+
+// RepairQueue holds failed replica writes until they are repaired or their
+// key expires. It is bounded, keeps one repair per (node, key) (a newer one
+// replaces an older), and hands repairs out when their backoff has passed.
+// It is safe for concurrent use; it does no I/O.
+type RepairQueue struct {
+	mu      sync.Mutex
+	cfg     RepairConfig
+	byKey   map[repairID]*Repair
+	due     repairHeap
+	dropped uint64
+	expired uint64
+}
+
+type repairID struct{ node, key string }
+
+// NewRepairQueue returns an empty queue.
+func NewRepairQueue(cfg RepairConfig) *RepairQueue {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 10000
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 10 * time.Second
+	}
+	return &RepairQueue{cfg: cfg, byKey: make(map[repairID]*Repair)}
+}
+
+// Add queues r, due at once. A pending repair of the same node and key is
+// replaced. It reports false when r was not queued because its deadline has
+// passed.
+func (q *RepairQueue) Add(r Repair, now time.Time) bool {
+	if expiredAt(r.Deadline, now) {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := repairID{r.NodeID, r.Key}
+	if old, ok := q.byKey[id]; ok {
+		heap.Remove(&q.due, old.index)
+		delete(q.byKey, id)
+	}
+	for len(q.byKey) >= q.cfg.Capacity {
+		q.dropNearestDeadline()
+	}
+	r.next = now
+	q.push(id, &r)
+	return true
+}
+
+// Due removes and returns up to max repairs whose backoff has passed, after
+// discarding those whose key has expired. The caller tries each and hands a
+// failure back with Retry.
+func (q *RepairQueue) Due(now time.Time, max int) []Repair {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []Repair
+	for len(q.due) > 0 && len(out) < max {
+		r := q.due[0]
+		if r.next.After(now) {
+			break
+		}
+		heap.Pop(&q.due)
+		delete(q.byKey, repairID{r.NodeID, r.Key})
+		if expiredAt(r.Deadline, now) {
+			q.expired++
+			continue
+		}
+		out = append(out, *r)
+	}
+	return out
+}
+
+// Retry queues r again after a backoff that doubles with every attempt. A
+// newer repair of the same node and key, added meanwhile, wins.
+func (q *RepairQueue) Retry(r Repair, now time.Time) {
+	r.Attempts++
+	if expiredAt(r.Deadline, now) {
+		q.mu.Lock()
+		q.expired++
+		q.mu.Unlock()
+		return
+	}
+	backoff := q.cfg.MinBackoff
+	for i := 1; i < r.Attempts && backoff < q.cfg.MaxBackoff; i++ {
+		backoff *= 2
+	}
+	if backoff > q.cfg.MaxBackoff {
+		backoff = q.cfg.MaxBackoff
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := repairID{r.NodeID, r.Key}
+	if _, newer := q.byKey[id]; newer {
+		return
+	}
+	for len(q.byKey) >= q.cfg.Capacity {
+		q.dropNearestDeadline()
+	}
+	r.next = now.Add(backoff)
+	q.push(id, &r)
+}
+
+// NextDue returns when the earliest pending repair is due, and false when
+// the queue is empty.
+func (q *RepairQueue) NextDue() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.due) == 0 {
+		return time.Time{}, false
+	}
+	return q.due[0].next, true
+}
+
+// Stats returns the queue's counters.
+func (q *RepairQueue) Stats() RepairStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return RepairStats{Pending: len(q.byKey), Dropped: q.dropped, Expired: q.expired}
+}
+
+func (q *RepairQueue) push(id repairID, r *Repair) {
+	q.byKey[id] = r
+	heap.Push(&q.due, r)
+}
+
+// dropNearestDeadline drops the repair whose key expires soonest; repairs
+// without a deadline are dropped last. A linear scan: it runs only when the
+// queue is full, which is already an emergency.
+func (q *RepairQueue) dropNearestDeadline() {
+	var victim *Repair
+	for _, r := range q.byKey {
+		if victim == nil || earlierDeadline(r.Deadline, victim.Deadline) {
+			victim = r
+		}
+	}
+	heap.Remove(&q.due, victim.index)
+	delete(q.byKey, repairID{victim.NodeID, victim.Key})
+	q.dropped++
+}
+
+func earlierDeadline(a, b time.Time) bool {
+	switch {
+	case a.IsZero():
+		return false
+	case b.IsZero():
+		return true
+	}
+	return a.Before(b)
+}
+
+func expiredAt(deadline, now time.Time) bool { return !deadline.IsZero() && !now.Before(deadline) }
+
+// repairHeap orders repairs by their next try.
+type repairHeap []*Repair
+
+func (h repairHeap) Len() int           { return len(h) }
+func (h repairHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h repairHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *repairHeap) Push(x any) {
+	r := x.(*Repair)
+	r.index = len(*h)
+	*h = append(*h, r)
+}
+func (h *repairHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return r
+}

@@ -1,0 +1,108 @@
+package replication
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+var t0 = time.Unix(1_700_000_000, 0)
+
+func TestRepairQueueBackoffAndDeadline(t *testing.T) {
+	q := NewRepairQueue(RepairConfig{MinBackoff: time.Second, MaxBackoff: 4 * time.Second})
+	if !q.Add(Repair{NodeID: "a1", Key: "k", Deadline: t0.Add(10 * time.Second)}, t0) {
+		t.Fatal("Add refused a live repair")
+	}
+	got := q.Due(t0, 10)
+	if len(got) != 1 || got[0].Key != "k" {
+		t.Fatalf("Due = %+v", got)
+	}
+	// Fail it three times: backoffs 1 s, 2 s, 4 s.
+	now := t0
+	for attempt, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		q.Retry(got[0], now)
+		if d := q.Due(now.Add(wait-time.Millisecond), 10); len(d) != 0 {
+			t.Fatalf("attempt %d: due before its backoff of %v", attempt+1, wait)
+		}
+		now = now.Add(wait)
+		got = q.Due(now, 10)
+		if len(got) != 1 {
+			t.Fatalf("attempt %d: not due after %v", attempt+1, wait)
+		}
+	}
+	// The key expires at t0+10s; now is t0+7s. Retry at 7 s, due at 11 s: expired.
+	q.Retry(got[0], now)
+	if d := q.Due(t0.Add(20*time.Second), 10); len(d) != 0 {
+		t.Fatalf("expired repair handed out: %+v", d)
+	}
+	if s := q.Stats(); s.Expired != 1 || s.Pending != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	if q.Add(Repair{NodeID: "a1", Key: "old", Deadline: t0}, t0) {
+		t.Fatal("Add accepted a repair whose key already expired")
+	}
+}
+
+func TestRepairQueueBoundedDropsNearestDeadline(t *testing.T) {
+	q := NewRepairQueue(RepairConfig{Capacity: 3})
+	q.Add(Repair{NodeID: "n", Key: "forever"}, t0)
+	q.Add(Repair{NodeID: "n", Key: "soon", Deadline: t0.Add(time.Minute)}, t0)
+	q.Add(Repair{NodeID: "n", Key: "later", Deadline: t0.Add(time.Hour)}, t0)
+	q.Add(Repair{NodeID: "n", Key: "new", Deadline: t0.Add(2 * time.Hour)}, t0)
+	s := q.Stats()
+	if s.Pending != 3 || s.Dropped != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	keys := map[string]bool{}
+	for _, r := range q.Due(t0, 10) {
+		keys[r.Key] = true
+	}
+	if keys["soon"] || !keys["forever"] || !keys["later"] || !keys["new"] {
+		t.Fatalf("kept %v; the repair with the nearest deadline should have been dropped", keys)
+	}
+}
+
+func TestRepairQueueOnePerNodeAndKey(t *testing.T) {
+	q := NewRepairQueue(RepairConfig{})
+	q.Add(Repair{NodeID: "a", Key: "k", Kind: RepairInvalidate}, t0)
+	q.Add(Repair{NodeID: "a", Key: "k", Kind: RepairDelete}, t0)
+	q.Add(Repair{NodeID: "b", Key: "k"}, t0)
+	got := q.Due(t0, 10)
+	if len(got) != 2 {
+		t.Fatalf("want one repair per (node, key), got %+v", got)
+	}
+	for _, r := range got {
+		if r.NodeID == "a" && r.Kind != RepairDelete {
+			t.Fatalf("the newer repair must win: %+v", r)
+		}
+	}
+	// A retry of an old attempt must not override a newer repair.
+	q.Add(Repair{NodeID: "a", Key: "k", Kind: RepairInvalidate}, t0)
+	q.Retry(Repair{NodeID: "a", Key: "k", Kind: RepairDelete}, t0)
+	got = q.Due(t0.Add(time.Hour), 10)
+	if len(got) != 1 || got[0].Kind != RepairInvalidate || got[0].Attempts != 0 {
+		t.Fatalf("after retry of a superseded repair: %+v", got)
+	}
+}
+
+func TestRepairQueueConcurrent(t *testing.T) {
+	q := NewRepairQueue(RepairConfig{Capacity: 500})
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				q.Add(Repair{NodeID: fmt.Sprint(w), Key: fmt.Sprint(i)}, t0)
+				for _, r := range q.Due(t0, 3) {
+					q.Retry(r, t0)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if s := q.Stats(); s.Pending > 500 || s.Pending+int(s.Dropped) < 500 {
+		t.Fatalf("stats %+v: pending must stay within capacity and nothing may vanish uncounted", s)
+	}
+}
