@@ -1,0 +1,102 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+)
+
+// ErrLoaderPanicked is wrapped by the error a lookup or loader returns when
+// the function panicked. The panic is recovered so that it releases the key
+// and fails every waiter instead of wedging them.
+var ErrLoaderPanicked = errors.New("zonecache: loader panicked")
+
+// flightGroup de-duplicates concurrent calls for one key within a process:
+// the first caller starts the call, later callers join it, and all get its
+// result. Unlike a plain singleflight, the call runs on its own goroutine
+// under a context detached from any one caller, so that one caller's
+// cancellation never fails the others; each caller waits on its own context
+// and leaves alone when it ends. When every caller has left, the call's
+// context is cancelled. A panic in the call is recovered and returned to
+// every waiter as an error wrapping ErrLoaderPanicked.
+type flightGroup[T any] struct {
+	mu      sync.Mutex
+	flights map[string]*flight[T]
+}
+
+type flight[T any] struct {
+	key     string
+	done    chan struct{}
+	val     T
+	err     error
+	waiters int
+	cancel  context.CancelFunc
+}
+
+// do runs fn once for key among concurrent callers. shared reports whether
+// the result came from a call started by another caller.
+func (g *flightGroup[T]) do(ctx context.Context, key string, fn func(context.Context) (T, error)) (val T, shared bool, err error) {
+	g.mu.Lock()
+	if g.flights == nil {
+		g.flights = make(map[string]*flight[T])
+	}
+	f, joined := g.flights[key]
+	if !joined {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight[T]{key: key, done: make(chan struct{}), cancel: cancel}
+		g.flights[key] = f
+		go g.run(fctx, f, fn)
+	}
+	f.waiters++
+	g.mu.Unlock()
+
+	select {
+	case <-f.done:
+		g.leave(f)
+		return f.val, joined, f.err
+	case <-ctx.Done():
+		g.leave(f)
+		var zero T
+		return zero, joined, ctx.Err()
+	}
+}
+
+// leave drops one waiter. The last one out cancels a call still running
+// and removes it, so that a later caller starts afresh instead of joining a
+// cancelled call.
+func (g *flightGroup[T]) leave(f *flight[T]) {
+	g.mu.Lock()
+	f.waiters--
+	last := f.waiters == 0
+	if last && g.flights[f.key] == f {
+		delete(g.flights, f.key)
+	}
+	g.mu.Unlock()
+	if last {
+		f.cancel()
+	}
+}
+
+func (g *flightGroup[T]) run(ctx context.Context, f *flight[T], fn func(context.Context) (T, error)) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.err = fmt.Errorf("%w: %v\n%s", ErrLoaderPanicked, r, debug.Stack())
+		}
+		g.mu.Lock()
+		if g.flights[f.key] == f {
+			delete(g.flights, f.key)
+		}
+		g.mu.Unlock()
+		close(f.done)
+	}()
+	f.val, f.err = fn(ctx)
+}
+
+// inFlight reports how many calls are running; for tests and metrics.
+func (g *flightGroup[T]) inFlight() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.flights)
+}

@@ -1,0 +1,19 @@
+package client
+
+import "time"
+
+// Item is a cached value with its metadata.
+type Item struct {
+	// Key is the application's key (without the client's prefix).
+	Key string
+	// Value is the cached bytes.
+	Value []byte
+	// Flags are opaque client flags stored with the value.
+	Flags uint32
+	// TTL is the remaining time to live when read, or the time to live to
+	// set when written; 0 means no expiry.
+	TTL time.Duration
+	// CAS is the compare-and-swap token of the replica the item was read
+	// from; it is only meaningful for that replica.
+	CAS uint64
+}
