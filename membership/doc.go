@@ -1,0 +1,17 @@
+// Package membership keeps a fleet of zonecached servers aware of each other
+// with gossip (hashicorp/memberlist) and turns what it learns into the
+// fleet's topology (replication.Topology), which every server serves over
+// its admin HTTP listener at /topology so that clients and the admin CLI can
+// bootstrap from any seed.
+//
+// Each server is a Member: it advertises, in its gossip metadata, its zone,
+// its cache address, its weight and its life-cycle state (joining, warming,
+// serving, draining), and re-advertises on every change. Gossip can be
+// encrypted with a shared key (AES-GCM) and carries a cluster label, so two
+// fleets on one network never merge.
+//
+// The topology's epoch is the time, in Unix nanoseconds, of the newest change
+// this member has seen, forced to grow by at least one on every change: one
+// member's views are strictly ordered, and views from different members
+// compare by when they last changed.
+package membership

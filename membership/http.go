@@ -1,0 +1,63 @@
+package membership
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// MaxWatchWait bounds how long a /topology request with wait= may block.
+const MaxWatchWait = 60 * time.Second
+
+// ServeHTTP answers GET /topology with the fleet's topology as JSON
+// (replication.Topology). With ?after=EPOCH&wait=DURATION it is a watch: it
+// answers as soon as the topology's epoch is greater than EPOCH, or after
+// DURATION (at most MaxWatchWait) with the current topology, whichever comes
+// first; the client compares epochs to tell whether anything changed.
+func (m *Member) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	q := r.URL.Query()
+	if s := q.Get("after"); s != "" {
+		after, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			http.Error(w, "after: want an epoch (unsigned integer)", http.StatusBadRequest)
+			return
+		}
+		wait, err := time.ParseDuration(q.Get("wait"))
+		if err != nil || wait < 0 {
+			http.Error(w, "wait: want a duration such as 30s", http.StatusBadRequest)
+			return
+		}
+		m.waitNewer(r, after, min(wait, MaxWatchWait))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(m.Topology())
+}
+
+// waitNewer blocks until the epoch passes after, the wait ends or the
+// request is cancelled.
+func (m *Member) waitNewer(r *http.Request, after uint64, wait time.Duration) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		m.mu.Lock()
+		epoch, changed := m.epoch, m.changed
+		m.mu.Unlock()
+		if epoch > after {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}

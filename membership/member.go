@@ -1,0 +1,324 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// ErrJoin is wrapped by Start's error when none of the seeds could be joined.
+var ErrJoin = errors.New("membership: could not join any seed")
+
+// Config configures a Member. Zero fields take the defaults documented on
+// each; Zone and CacheAddr are required.
+type Config struct {
+	// NodeName names the member uniquely in the fleet. Default: the cache
+	// address.
+	NodeName string
+	// Zone is the member's availability zone. Required.
+	Zone string
+	// CacheAddr is the host:port clients use to reach the member's cache.
+	// Required.
+	CacheAddr string
+	// Weight scales the member's share of its zone's keys. Default 1.
+	Weight int
+	// State is the state the member starts in. Default warming: a new node
+	// takes writes and serves no reads until it is promoted.
+	State replication.NodeState
+	// BindAddr is the gossip address (UDP and TCP). Default 127.0.0.1.
+	BindAddr string
+	// BindPort is the gossip port. 0 picks a free port (see GossipAddr).
+	BindPort int
+	// Join lists seed members' gossip addresses, host:port.
+	Join []string
+	// SecretKey, 16, 24 or 32 bytes, encrypts gossip with AES-GCM. Nil
+	// leaves gossip unencrypted.
+	SecretKey []byte
+	// Label names the cluster; members with different labels never talk.
+	// Default "zonecache".
+	Label string
+	// Profile picks memberlist's timing preset: "lan" (default), "local"
+	// (fast failure detection, for one host) or "wan".
+	Profile string
+	// ProbeInterval, when set, overrides the preset's failure-probe interval;
+	// failure detection takes a few probe intervals.
+	ProbeInterval time.Duration
+	// Logger receives the member's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Member is this server's membership in the fleet.
+type Member struct {
+	cfg  Config
+	log  *slog.Logger
+	list *memberlist.Memberlist
+
+	mu      sync.Mutex
+	self    nodeMeta
+	peers   map[string]replication.Node // other members, copied from events
+	epoch   uint64
+	changed chan struct{} // closed and replaced on every change
+}
+
+// Start creates the member, starts gossiping and joins the seeds, if any.
+// When seeds are given and none answers, it returns an error wrapping
+// ErrJoin and the member is shut down.
+func Start(ctx context.Context, cfg Config) (*Member, error) {
+	if cfg.Zone == "" || cfg.CacheAddr == "" {
+		return nil, errors.New("membership: Zone and CacheAddr are required")
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = cfg.CacheAddr
+	}
+	if cfg.State == "" {
+		cfg.State = replication.Warming
+	}
+	if !cfg.State.Valid() {
+		return nil, fmt.Errorf("membership: unknown state %q", cfg.State)
+	}
+	if cfg.BindAddr == "" {
+		cfg.BindAddr = "127.0.0.1"
+	}
+	if cfg.Label == "" {
+		cfg.Label = "zonecache"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m := &Member{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "membership", "node", cfg.NodeName),
+		self:    nodeMeta{Zone: cfg.Zone, Addr: cfg.CacheAddr, Weight: cfg.Weight, State: cfg.State},
+		peers:   make(map[string]replication.Node),
+		changed: make(chan struct{}),
+	}
+	if _, err := m.self.encode(); err != nil {
+		return nil, err
+	}
+	m.bump()
+
+	mc, err := m.memberlistConfig()
+	if err != nil {
+		return nil, err
+	}
+	list, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("membership: start gossip on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
+	}
+	m.list = list
+	if len(cfg.Join) > 0 {
+		n, err := list.Join(cfg.Join)
+		if n == 0 {
+			_ = list.Shutdown()
+			return nil, fmt.Errorf("%w %v: %v", ErrJoin, cfg.Join, err)
+		}
+		m.log.Info("joined fleet", "seeds_answered", n, "members", list.NumMembers())
+	}
+	return m, nil
+}
+
+func (m *Member) memberlistConfig() (*memberlist.Config, error) {
+	var mc *memberlist.Config
+	switch m.cfg.Profile {
+	case "", "lan":
+		mc = memberlist.DefaultLANConfig()
+	case "local":
+		mc = memberlist.DefaultLocalConfig()
+	case "wan":
+		mc = memberlist.DefaultWANConfig()
+	default:
+		return nil, fmt.Errorf("membership: unknown profile %q (want lan, local or wan)", m.cfg.Profile)
+	}
+	if m.cfg.ProbeInterval > 0 {
+		mc.ProbeInterval = m.cfg.ProbeInterval
+		if mc.ProbeTimeout > m.cfg.ProbeInterval/2 {
+			mc.ProbeTimeout = m.cfg.ProbeInterval / 2
+		}
+	}
+	mc.Name = m.cfg.NodeName
+	mc.BindAddr = m.cfg.BindAddr
+	mc.BindPort = m.cfg.BindPort
+	mc.AdvertisePort = m.cfg.BindPort
+	mc.Label = m.cfg.Label
+	mc.SecretKey = m.cfg.SecretKey
+	mc.Delegate = delegate{m}
+	mc.Events = events{m}
+	mc.Logger = log.New(slogWriter{m.log}, "", 0)
+	// A node that failed may come back under its name from a new address
+	// without waiting for the dead-node timeout.
+	mc.DeadNodeReclaimTime = 30 * time.Second
+	return mc, nil
+}
+
+// GossipAddr is the address other members join this one at.
+func (m *Member) GossipAddr() string {
+	n := m.list.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// State returns the state this member advertises.
+func (m *Member) State() replication.NodeState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.self.State
+}
+
+// SetState changes the state this member advertises and gossips it,
+// waiting until the update is sent or ctx ends.
+func (m *Member) SetState(ctx context.Context, s replication.NodeState) error {
+	if !s.Valid() {
+		return fmt.Errorf("membership: unknown state %q", s)
+	}
+	m.mu.Lock()
+	m.self.State = s
+	m.mu.Unlock()
+	m.bump()
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if err := m.list.UpdateNode(timeout); err != nil {
+		return fmt.Errorf("membership: advertise state %s: %w", s, err)
+	}
+	m.log.Info("state changed", "state", s)
+	return nil
+}
+
+// Topology returns the fleet as this member sees it now: itself and every
+// other member that is alive or suspected, with the metadata it advertises.
+// It is built from copies taken in memberlist's event callbacks: the nodes
+// memberlist's Members returns are mutated by its gossip goroutines.
+func (m *Member) Topology() replication.Topology {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := replication.Topology{Epoch: m.epoch, Nodes: make([]replication.Node, 0, len(m.peers)+1)}
+	t.Nodes = append(t.Nodes, replication.Node{
+		ID: m.cfg.NodeName, Zone: m.self.Zone, Addr: m.self.Addr, Weight: m.self.Weight, State: m.self.State,
+	})
+	for _, n := range m.peers {
+		t.Nodes = append(t.Nodes, n)
+	}
+	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].ID < t.Nodes[j].ID })
+	return t
+}
+
+// observe records another member's advertised metadata (join or update).
+func (m *Member) observe(n *memberlist.Node) {
+	if n.Name == m.cfg.NodeName {
+		return
+	}
+	meta, err := decodeMeta(n.Meta)
+	if err != nil {
+		m.log.Warn("ignoring member with bad metadata", "member", n.Name, "err", err)
+		return
+	}
+	m.mu.Lock()
+	m.peers[n.Name] = replication.Node{ID: n.Name, Zone: meta.Zone, Addr: meta.Addr, Weight: meta.Weight, State: meta.State}
+	m.mu.Unlock()
+	m.bump()
+}
+
+// forget drops a member that left or was declared dead.
+func (m *Member) forget(n *memberlist.Node) {
+	m.mu.Lock()
+	_, known := m.peers[n.Name]
+	delete(m.peers, n.Name)
+	m.mu.Unlock()
+	if known {
+		m.bump()
+	}
+}
+
+// Changed returns a channel that is closed at the next change of the
+// topology; call it again after each change.
+func (m *Member) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+// Leave tells the fleet this member is leaving, waiting up to timeout for
+// the message to spread, then stops gossip.
+func (m *Member) Leave(timeout time.Duration) error {
+	err := m.list.Leave(timeout)
+	if serr := m.list.Shutdown(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Shutdown stops gossip without telling the fleet, as a crash would.
+func (m *Member) Shutdown() error { return m.list.Shutdown() }
+
+// bump records a change: the epoch grows and watchers wake.
+func (m *Member) bump() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := uint64(time.Now().UnixNano())
+	if now <= m.epoch {
+		now = m.epoch + 1
+	}
+	m.epoch = now
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// delegate answers memberlist's questions about this member.
+type delegate struct{ m *Member }
+
+func (d delegate) NodeMeta(limit int) []byte {
+	d.m.mu.Lock()
+	self := d.m.self
+	d.m.mu.Unlock()
+	b, err := self.encode()
+	if err != nil || len(b) > limit {
+		d.m.log.Error("node metadata does not fit", "err", err, "limit", limit)
+		return nil
+	}
+	return b
+}
+func (delegate) NotifyMsg([]byte)                           {}
+func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (delegate) LocalState(join bool) []byte                { return nil }
+func (delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// events turns memberlist's notifications into topology changes.
+type events struct{ m *Member }
+
+func (e events) NotifyJoin(n *memberlist.Node) {
+	e.m.log.Info("member joined", "member", n.Name)
+	e.m.observe(n)
+}
+func (e events) NotifyLeave(n *memberlist.Node) {
+	e.m.log.Info("member left or failed", "member", n.Name)
+	e.m.forget(n)
+}
+func (e events) NotifyUpdate(n *memberlist.Node) { e.m.observe(n) }
+
+// slogWriter adapts memberlist's log.Logger output to slog at debug level,
+// and warnings and errors at their levels.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	switch {
+	case strings.Contains(msg, "[ERR]"):
+		w.l.Error(msg)
+	case strings.Contains(msg, "[WARN]"):
+		w.l.Warn(msg)
+	default:
+		w.l.Debug(msg)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,190 @@
+package membership
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/replication"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// startMember starts a member on 127.0.0.1 with a free gossip port and fast
+// failure detection, stopped when the test ends.
+func startMember(t *testing.T, name, zone string, mutate func(*Config)) *Member {
+	t.Helper()
+	cfg := Config{
+		NodeName:      name,
+		Zone:          zone,
+		CacheAddr:     "127.0.0.1:" + fmt.Sprint(20000+int(crc32.ChecksumIEEE([]byte(name))%20000)),
+		Profile:       "local",
+		ProbeInterval: 200 * time.Millisecond,
+		Logger:        quiet(),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	m, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	return m
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ids(t replication.Topology) string {
+	var s []string
+	for _, n := range t.Nodes {
+		s = append(s, n.ID+"="+string(n.State))
+	}
+	return strings.Join(s, ",")
+}
+
+func TestMembersSeeJoinStateChangeAndLeave(t *testing.T) {
+	a := startMember(t, "a1", "a", nil)
+	b := startMember(t, "b1", "b", func(c *Config) { c.Join = []string{a.GossipAddr()}; c.State = replication.Serving })
+	c := startMember(t, "c1", "c", func(c *Config) { c.Join = []string{a.GossipAddr()} })
+
+	want := "a1=warming,b1=serving,c1=warming"
+	for _, m := range []*Member{a, b, c} {
+		eventually(t, 10*time.Second, "every member sees all three", func() bool { return ids(m.Topology()) == want })
+	}
+	if err := a.Topology().Validate(); err != nil {
+		t.Fatalf("gossiped topology invalid: %v", err)
+	}
+
+	before := c.Topology().Epoch
+	if err := a.SetState(context.Background(), replication.Serving); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "c sees a1 serving", func() bool {
+		return strings.Contains(ids(c.Topology()), "a1=serving")
+	})
+	if after := c.Topology().Epoch; after <= before {
+		t.Fatalf("epoch did not grow on a change: %d -> %d", before, after)
+	}
+
+	if err := b.Leave(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a and c drop the member that left", func() bool {
+		return !strings.Contains(ids(a.Topology()), "b1") && !strings.Contains(ids(c.Topology()), "b1")
+	})
+}
+
+func TestCrashedMemberIsRemoved(t *testing.T) {
+	a := startMember(t, "a1", "a", nil)
+	b := startMember(t, "b1", "b", func(c *Config) { c.Join = []string{a.GossipAddr()} })
+	eventually(t, 10*time.Second, "a sees b", func() bool { return strings.Contains(ids(a.Topology()), "b1") })
+	_ = b.Shutdown() // no leave message: a must detect the failure
+	eventually(t, 30*time.Second, "a removes the crashed member", func() bool {
+		return !strings.Contains(ids(a.Topology()), "b1")
+	})
+}
+
+func TestFleetsWithDifferentLabelsOrKeysDoNotMerge(t *testing.T) {
+	key1 := []byte("0123456789abcdef")
+	key2 := []byte("fedcba9876543210")
+	a := startMember(t, "a1", "a", func(c *Config) { c.Label = "blue"; c.SecretKey = key1 })
+	// Same key, other label.
+	if _, err := Start(context.Background(), Config{NodeName: "x1", Zone: "a", CacheAddr: "127.0.0.1:1",
+		Label: "green", SecretKey: key1, Join: []string{a.GossipAddr()}, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
+		t.Fatalf("join across labels: err = %v, want ErrJoin", err)
+	}
+	// Same label, other key.
+	if _, err := Start(context.Background(), Config{NodeName: "y1", Zone: "a", CacheAddr: "127.0.0.1:2",
+		Label: "blue", SecretKey: key2, Join: []string{a.GossipAddr()}, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
+		t.Fatalf("join with another key: err = %v, want ErrJoin", err)
+	}
+	// No key at all.
+	if _, err := Start(context.Background(), Config{NodeName: "z1", Zone: "a", CacheAddr: "127.0.0.1:3",
+		Label: "blue", Join: []string{a.GossipAddr()}, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
+		t.Fatalf("join without the key: err = %v, want ErrJoin", err)
+	}
+	// Same label and key: joins.
+	b := startMember(t, "b1", "b", func(c *Config) { c.Label = "blue"; c.SecretKey = key1; c.Join = []string{a.GossipAddr()} })
+	eventually(t, 10*time.Second, "matching member joins", func() bool {
+		return ids(a.Topology()) == "a1=warming,b1=warming" && len(b.Topology().Nodes) == 2
+	})
+}
+
+func TestMetaTooLargeIsAnError(t *testing.T) {
+	_, err := Start(context.Background(), Config{Zone: strings.Repeat("z", 600), CacheAddr: "127.0.0.1:1", Logger: quiet()})
+	if !errors.Is(err, ErrMetaTooLarge) {
+		t.Fatalf("err = %v, want ErrMetaTooLarge", err)
+	}
+}
+
+func TestTopologyHTTPWatch(t *testing.T) {
+	a := startMember(t, "a1", "a", nil)
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+
+	get := func(query string) replication.Topology {
+		resp, err := http.Get(srv.URL + "/topology" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		top, err := replication.DecodeTopology(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return top
+	}
+	first := get("")
+	if len(first.Nodes) != 1 || first.Nodes[0].ID != "a1" {
+		t.Fatalf("topology %+v", first)
+	}
+	// A watch returns when the epoch passes the one given.
+	done := make(chan replication.Topology, 1)
+	go func() { done <- get(fmt.Sprintf("?after=%d&wait=30s", first.Epoch)) }()
+	startMember(t, "b1", "b", func(c *Config) { c.Join = []string{a.GossipAddr()} })
+	select {
+	case top := <-done:
+		if top.Epoch <= first.Epoch {
+			t.Fatalf("watch returned epoch %d, not after %d", top.Epoch, first.Epoch)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("watch did not return after a change")
+	}
+	resp, err := http.Get(srv.URL + "/topology?after=x&wait=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad after: status %d", resp.StatusCode)
+	}
+	var raw map[string]any
+	resp, _ = http.Get(srv.URL + "/topology")
+	_ = json.NewDecoder(resp.Body).Decode(&raw)
+	resp.Body.Close()
+	if _, ok := raw["epoch"]; !ok {
+		t.Fatalf("JSON has no epoch: %v", raw)
+	}
+}
