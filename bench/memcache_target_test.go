@@ -1,0 +1,104 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/testproc"
+)
+
+func TestMemcacheTargetAgainstMemcached(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	tg := NewMemcacheTarget(mc.Addr, 4, 2*time.Second)
+	defer tg.Close()
+	ctx := context.Background()
+
+	if hit, err := tg.Get(ctx, "absent"); hit || err != nil {
+		t.Fatalf("Get(absent) = %v, %v; want miss", hit, err)
+	}
+	if err := tg.Set(ctx, "a", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Set(ctx, "b", []byte("2"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if hit, err := tg.Get(ctx, "a"); !hit || err != nil {
+		t.Fatalf("Get(a) = %v, %v; want hit", hit, err)
+	}
+	if n, err := tg.GetMulti(ctx, []string{"a", "b", "c"}); n != 2 || err != nil {
+		t.Fatalf("GetMulti = %d, %v; want 2 hits", n, err)
+	}
+	if err := tg.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Delete(ctx, "a"); err != nil {
+		t.Fatalf("deleting a missing key: %v", err)
+	}
+	if hit, _ := tg.Get(ctx, "a"); hit {
+		t.Fatal("a still there after Delete")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := tg.Get(cancelled, "b"); err == nil {
+		t.Fatal("Get with a cancelled context succeeded")
+	}
+}
+
+func TestRunAgainstMemcached(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	tg := NewMemcacheTarget(mc.Addr, 4, 2*time.Second)
+	defer tg.Close()
+	cfg := Config{
+		Workload:    Workload{Keys: 2000, Mix: Mix{Get: 80, Set: 10, MultiGet: 10}, Batch: 8, ValueSize: SizeRange{50, 200}, TTL: time.Hour},
+		Concurrency: 4,
+		Ops:         5000,
+		Prefill:     true,
+	}
+	res, err := Run(context.Background(), cfg, "memcached", tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Prefill.Keys != 2000 || res.Prefill.Errors != 0 {
+		t.Fatalf("prefill %+v", res.Prefill)
+	}
+	if res.Ops != 5000 || res.Errors != 0 {
+		t.Fatalf("ops %d errors %d %v", res.Ops, res.Errors, res.ErrorSamples)
+	}
+	// Everything was prefilled with a long TTL and memcached has room: every
+	// read hits.
+	if res.Misses != 0 || res.Hits == 0 {
+		t.Fatalf("hits %d misses %d, want only hits after the prefill", res.Hits, res.Misses)
+	}
+	if res.Latency.Count() != 5000 || res.Latency.Percentile(0.5) <= 0 {
+		t.Fatalf("latency count %d p50 %d", res.Latency.Count(), res.Latency.Percentile(0.5))
+	}
+}
+
+func TestRunWithoutPrefillMissesThenNodeKilled(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	tg := NewMemcacheTarget(mc.Addr, 2, 2*time.Second)
+	defer tg.Close()
+	cfg := Config{
+		Workload:    Workload{Keys: 1_000_000, Mix: Mix{Get: 1}},
+		Concurrency: 2,
+		Duration:    3 * time.Second,
+		Events: []Event{{At: time.Second, Label: "kill memcached", Do: func(context.Context) error {
+			mc.Kill()
+			return nil
+		}}},
+	}
+	res, err := Run(context.Background(), cfg, "memcached", tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Hits != 0 || res.Misses == 0 {
+		t.Fatalf("hits %d misses %d: an empty cache only misses", res.Hits, res.Misses)
+	}
+	if res.Errors == 0 || len(res.Events) != 1 {
+		t.Fatalf("errors %d events %+v: the kill must show as errors", res.Errors, res.Events)
+	}
+	if last := res.Series[len(res.Series)-1]; last.Errors == 0 || last.Hits+last.Misses != 0 {
+		t.Fatalf("last point %+v: want only errors after the kill", last)
+	}
+}
