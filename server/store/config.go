@@ -1,0 +1,76 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults for zero Config fields.
+const (
+	// DefaultMaxBytes is the default memory limit, as memcached's -m 64.
+	DefaultMaxBytes = 64 << 20
+	// DefaultMaxItemSize is the default item size limit, as memcached's -I 1m.
+	DefaultMaxItemSize = 1 << 20
+	// DefaultSweepInterval is how often the background sweeper looks for
+	// expired items.
+	DefaultSweepInterval = time.Second
+	// MaxKeyLength is the longest key the store accepts, in bytes.
+	MaxKeyLength = 250
+)
+
+const (
+	minItemSize = 1024      // memcached refuses -I below 1 KiB
+	maxItemSize = 1 << 30   // and above 1 GiB
+	maxValueLen = 1<<30 + 1 // lengths are stored in 32 bits
+	maxShards   = 256
+	maxShardMem = 1 << 31 // ring offsets are 32-bit
+	// indexShare is the fraction (1/indexShare) of a shard's budget its
+	// index may grow to; the ring gets the rest.
+	indexShare = 8
+)
+
+// ErrInvalidConfig is returned by New for a Config it cannot honour.
+var ErrInvalidConfig = errors.New("store: invalid config")
+
+// ErrClosed is returned by Update after Close.
+var ErrClosed = errors.New("store: closed")
+
+// withDefaults fills zero fields and validates the result.
+func (c Config) withDefaults() (Config, error) {
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MaxItemSize == 0 {
+		c.MaxItemSize = DefaultMaxItemSize
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	switch {
+	case c.MaxBytes < 0:
+		return c, fmt.Errorf("%w: MaxBytes %d is negative", ErrInvalidConfig, c.MaxBytes)
+	case c.MaxItemSize < minItemSize || c.MaxItemSize > maxItemSize:
+		return c, fmt.Errorf("%w: MaxItemSize %d outside [%d, %d]", ErrInvalidConfig, c.MaxItemSize, minItemSize, maxItemSize)
+	case int64(c.MaxItemSize) > c.MaxBytes/2:
+		return c, fmt.Errorf("%w: MaxItemSize %d is more than half of MaxBytes %d", ErrInvalidConfig, c.MaxItemSize, c.MaxBytes)
+	}
+	return c, nil
+}
+
+// shardCount picks a power of two: as many shards as possible (up to
+// maxShards, more if a shard would pass 2 GiB) while each shard can hold at
+// least four items of the largest size.
+func shardCount(maxBytes int64, maxItem int) int {
+	n := maxShards
+	for n > 1 && maxBytes/int64(n) < 4*int64(maxItem) {
+		n /= 2
+	}
+	for maxBytes/int64(n) > maxShardMem {
+		n *= 2
+	}
+	return n
+}

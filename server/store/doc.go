@@ -1,0 +1,29 @@
+// Package store is zonecached's item store: a memory-bounded, GC-friendly
+// map from keys to values with memcached's metadata (flags, CAS, expiry,
+// access time), approximate-LRU eviction and flush_all semantics.
+//
+// The protocol layer (package server) parses memcached text and meta
+// commands and expresses each one as a Get (plain reads) or an Update, whose
+// callback sees the current Entry under the key's lock and returns an Op:
+// Keep, Store, SetMeta or Delete. All command semantics (add, cas, append,
+// incr, meta flags) live in those callbacks; the store only guarantees
+// atomicity, memory bounds, CAS uniques and expiry.
+//
+// Layout. Keys hash (xxhash) to one of up to 256 shards, each with its own
+// mutex, a ring of items in an arena outside the Go heap (mmap on Linux,
+// touched lazily, so resident memory follows the data, not MaxBytes), and a
+// pointer-free open-addressing index of 5 bytes per slot. A shard gives at
+// most 1/8 of its budget to the index and the rest to the ring, so
+// arenas plus indexes never exceed MaxBytes. An item costs a 30-byte header
+// plus its key and value in the ring, and about 7 bytes of index.
+//
+// Eviction is CLOCK over the ring: when space is needed the oldest item is
+// dropped if it is dead, expired or unread since it was stored, and moved
+// to the tail with its reference bit cleared otherwise (at most 16 moves per
+// write, so writes do bounded work). Expired items are reclaimed on access,
+// when the ring reaches them, and by a background sweeper that examines a
+// slice of each index per tick.
+//
+// CAS uniques come from one counter that starts at 1 and grows by one per
+// assigned CAS, as memcached's, so replies can be compared byte for byte.
+package store

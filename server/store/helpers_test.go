@@ -1,0 +1,68 @@
+package store
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// clock is an injectable clock for tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *clock) Unix() int64 { return c.Now().Unix() }
+
+// newStore creates a store with the test clock and no sweeper, closed at
+// the end of the test.
+func newStore(t testing.TB, cfg Config, c *clock) *Store {
+	t.Helper()
+	if c != nil {
+		cfg.Now = c.Now
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = -1
+	}
+	s, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+// set stores value under key with meta m.
+func set(t testing.TB, s *Store, key string, value string, m Meta) Meta {
+	t.Helper()
+	got, err := s.Update([]byte(key), func(*Entry) Op {
+		return Op{Action: Put, Meta: m, Value: [][]byte{[]byte(value)}}
+	})
+	require.NoError(t, err)
+	return got
+}
+
+// get returns the value and meta of key, and whether it was found.
+func get(s *Store, key string) (string, Meta, bool) {
+	var v string
+	var m Meta
+	ok := s.Get([]byte(key), func(e *Entry) {
+		v = string(e.Value)
+		m = e.Meta
+	})
+	return v, m, ok
+}

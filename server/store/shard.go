@@ -1,0 +1,345 @@
+package store
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// maxMoves bounds how many recently read items one allocation may move to
+// the ring's tail (a second chance) before it evicts regardless, so a write
+// never does more than a bounded amount of work under the shard lock.
+const maxMoves = 16
+
+// shard is one lock's worth of the store: a ring of items and its index.
+//
+// The ring is a circular log. Items are written at tail and never span the
+// end of buf: when an item does not fit before the end, the ring wraps and
+// [wrapEnd, len(buf)) stays unused. Unwrapped, the items lie in [head, tail);
+// wrapped, in [head, wrapEnd) and then [0, tail), and the free space is
+// [tail, head). Deleted and replaced items stay in the ring, marked dead,
+// until head passes them. When space is needed the item at head is dropped
+// if dead, expired or unread since last stored or moved, and otherwise moved
+// to tail with its reference bit cleared (CLOCK, an approximate LRU).
+type shard struct {
+	mu sync.Mutex
+
+	buf      []byte // ring, outside the Go heap on Linux
+	head     int
+	tail     int
+	wrapEnd  int
+	wrapped  bool
+	hwm      int // highest ring offset ever written: the touched arena
+	ix       index
+	maxGroup int // index size cap, in groups
+	maxItems int // items the capped index can hold
+
+	bytes        int64  // sum of ItemSize over indexed items
+	pendingFlush uint32 // Unix second of a delayed flush, 0 if none
+	closed       bool
+
+	totalItems       uint64
+	evictions        uint64
+	evictedUnfetched uint64
+	reclaimed        uint64
+	expiredUnfetched uint64
+
+	sweepGroup int    // next index group the sweeper looks at
+	entry      Entry  // scratch Entry handed to callbacks, under mu
+	scratch    []byte // copy of a value whose parts alias the ring
+	one        [1][]byte
+
+	_ [64]byte // keep neighbouring shards' locks off this cache line
+}
+
+func (sh *shard) init(buf []byte, maxGroups int) {
+	sh.buf = buf
+	sh.maxGroup = maxGroups
+	sh.maxItems = maxGroups*groupSlots*7/8 - 1
+	sh.ix.init(min(minGroups, maxGroups))
+}
+
+// reset drops every item: an immediate flush.
+func (sh *shard) reset() {
+	sh.reclaimed += uint64(sh.ix.count)
+	sh.head, sh.tail, sh.wrapEnd, sh.wrapped = 0, 0, 0, false
+	sh.bytes = 0
+	releaseArena(sh.buf[:sh.hwm])
+	sh.hwm = 0
+	sh.ix.init(min(minGroups, sh.maxGroup))
+}
+
+// checkFlush applies a delayed flush whose time has come. It runs before
+// anything else under the lock, so every item in the shard was stored
+// before the deadline.
+func (sh *shard) checkFlush(now uint32) {
+	if sh.pendingFlush != 0 && now >= sh.pendingFlush {
+		sh.pendingFlush = 0
+		sh.reset()
+	}
+}
+
+// fitsNow reports whether n bytes can be placed without evicting.
+func (sh *shard) fitsNow(n int) bool {
+	if sh.wrapped {
+		return sh.head-sh.tail >= n
+	}
+	return len(sh.buf)-sh.tail >= n || sh.head >= n
+}
+
+// alloc reserves n contiguous ring bytes at tail, evicting from head as
+// needed, and returns their offset. n must not exceed len(sh.buf). evicted
+// is set when any item was dropped or moved.
+func (sh *shard) alloc(n int, now uint32, evicted *bool) int {
+	moves := 0
+	for {
+		if !sh.wrapped {
+			if len(sh.buf)-sh.tail >= n {
+				break
+			}
+			sh.wrapEnd, sh.tail, sh.wrapped = sh.tail, 0, true
+			continue
+		}
+		if sh.head-sh.tail >= n {
+			break
+		}
+		if sh.evictHead(now, moves < maxMoves) {
+			moves++
+		}
+		*evicted = true
+	}
+	off := sh.tail
+	sh.tail += n
+	sh.hwm = max(sh.hwm, sh.tail)
+	return off
+}
+
+// advanceHead moves head past an item of n bytes.
+func (sh *shard) advanceHead(n int) {
+	sh.head += n
+	if sh.wrapped {
+		if sh.head == sh.wrapEnd {
+			sh.head, sh.wrapEnd, sh.wrapped = 0, 0, false
+		}
+	}
+	if !sh.wrapped && sh.head == sh.tail {
+		sh.head, sh.tail = 0, 0
+	}
+}
+
+// evictHead frees or moves the item at head and reports whether it moved
+// it. The ring must not be empty.
+func (sh *shard) evictHead(now uint32, allowMove bool) bool {
+	p := sh.head
+	n := itemLen(sh.buf, p)
+	b := sh.buf[p+offBits]
+	if b&bitDead != 0 {
+		sh.advanceHead(n)
+		return false
+	}
+	expired := expiredAt(le.Uint32(sh.buf[p+offExpires:]), now)
+	if !expired && allowMove && b&bitRef != 0 {
+		sh.buf[p+offBits] = b &^ bitRef
+		sh.moveHead(p, n)
+		return true
+	}
+	slot, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, p)), uint32(p))
+	if ok {
+		sh.ix.remove(slot)
+		sh.bytes -= int64(n)
+	}
+	switch {
+	case expired:
+		sh.reclaimed++
+		if b&bitFetched == 0 {
+			sh.expiredUnfetched++
+		}
+	default:
+		sh.evictions++
+		if b&bitFetched == 0 {
+			sh.evictedUnfetched++
+		}
+	}
+	sh.advanceHead(n)
+	return false
+}
+
+// moveHead copies the live item at head (offset p, n bytes) to tail and
+// points its index slot at the new place.
+func (sh *shard) moveHead(p, n int) {
+	if !sh.wrapped && len(sh.buf)-sh.tail < n {
+		sh.wrapEnd, sh.tail, sh.wrapped = sh.tail, 0, true
+	}
+	dst := sh.tail
+	if dst != p {
+		copy(sh.buf[dst:dst+n], sh.buf[p:p+n]) // memmove: may overlap
+	}
+	if slot, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, dst)), uint32(p)); ok {
+		sh.ix.offs[slot] = uint32(dst)
+	}
+	sh.tail += n
+	sh.hwm = max(sh.hwm, sh.tail)
+	sh.advanceHead(n)
+}
+
+// removeSlot drops the indexed item at off: a delete, or an expired item
+// found on access (reclaim true).
+func (sh *shard) removeSlot(slot int, off int, reclaim bool) {
+	b := sh.buf[off+offBits]
+	sh.buf[off+offBits] = b | bitDead
+	sh.bytes -= int64(itemLen(sh.buf, off))
+	sh.ix.remove(slot)
+	if reclaim {
+		sh.reclaimed++
+		if b&bitFetched == 0 {
+			sh.expiredUnfetched++
+		}
+	}
+}
+
+// ensureIndexRoom rehashes before an insert when the table is at its load
+// limit: grown by 1.5x up to the cap, or at the same size to purge
+// tombstones.
+func (sh *shard) ensureIndexRoom() {
+	ix := &sh.ix
+	if ix.count+ix.tombs < ix.maxLoad() {
+		return
+	}
+	groups := len(ix.ctrl)
+	if need := (ix.count+1)*3/2*8/7/groupSlots + 1; need > groups {
+		groups = need
+	}
+	if ix.count+1 > ix.maxLoad()*3/4 {
+		groups = max(groups, len(ix.ctrl)*3/2)
+	}
+	groups = min(groups, sh.maxGroup)
+	ix.rehash(sh.buf, groups)
+}
+
+// aliasesRing reports whether any part points into the ring.
+func (sh *shard) aliasesRing(parts [][]byte) bool {
+	if len(sh.buf) == 0 {
+		return false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(sh.buf)))
+	hi := lo + uintptr(len(sh.buf))
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
+		a := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+		if a >= lo && a < hi {
+			return true
+		}
+	}
+	return false
+}
+
+// stabilize copies parts into the shard's scratch buffer and returns them
+// as one part, so that evictions cannot overwrite them before they are
+// written.
+func (sh *shard) stabilize(parts [][]byte, total int) [][]byte {
+	if cap(sh.scratch) < total {
+		sh.scratch = make([]byte, 0, total)
+	}
+	s := sh.scratch[:0]
+	for _, p := range parts {
+		s = append(s, p...)
+	}
+	sh.one[0] = s
+	return sh.one[:]
+}
+
+// store writes a new item for key (hash h), replacing the indexed item in
+// slot when found.
+func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op *Op, now uint32) (Meta, error) {
+	total := 0
+	for _, p := range op.Value {
+		total += len(p)
+	}
+	size := ItemSize(len(key), total)
+	if size > st.maxItemSize || total > maxValueLen {
+		return Meta{}, ErrTooLarge
+	}
+	if size > len(sh.buf) {
+		return Meta{}, ErrNoMemory
+	}
+	parts := op.Value
+	needEvict := (!found && sh.ix.count >= sh.maxItems) || !sh.fitsNow(size)
+	if needEvict && sh.aliasesRing(parts) {
+		parts = sh.stabilize(parts, total)
+	}
+	evicted := false
+	if !found {
+		moves := 0
+		for sh.ix.count >= sh.maxItems {
+			if sh.evictHead(now, moves < maxMoves) {
+				moves++
+			}
+			evicted = true
+		}
+	}
+	off := sh.alloc(size, now, &evicted)
+
+	m := op.Meta
+	if m.CAS == 0 {
+		m.CAS = st.nextCAS()
+	}
+	m.Stored, m.Accessed = int64(now), int64(now)
+	buf := sh.buf
+	buf[off+offBits] = 0
+	writeMeta(buf, off, &m)
+	le.PutUint32(buf[off+offVLen:], uint32(total))
+	buf[off+offKLen] = uint8(len(key))
+	w := off + itemHeaderSize
+	w += copy(buf[w:], key)
+	for _, p := range parts {
+		w += copy(buf[w:], p)
+	}
+
+	if evicted {
+		slot, found = sh.ix.lookup(buf, h, key)
+	}
+	if found {
+		old := int(sh.ix.offs[slot])
+		buf[old+offBits] |= bitDead
+		sh.bytes -= int64(itemLen(buf, old))
+		sh.ix.offs[slot] = uint32(off)
+	} else {
+		sh.ensureIndexRoom()
+		sh.ix.insert(h, uint32(off))
+	}
+	sh.bytes += int64(size)
+	sh.totalItems++
+	sh.one[0] = nil
+	return readMeta(buf, off), nil
+}
+
+// bump records a read of the item at off.
+func (sh *shard) bump(off int, now uint32) {
+	b := sh.buf[off+offBits]
+	if nb := b | bitFetched | bitRef; nb != b {
+		sh.buf[off+offBits] = nb
+	}
+	if le.Uint32(sh.buf[off+offAccessed:]) != now {
+		le.PutUint32(sh.buf[off+offAccessed:], now)
+	}
+}
+
+// walk calls fn for each item in the ring, oldest first, until fn returns
+// false.
+func (sh *shard) walk(fn func(off int) bool) bool {
+	visit := func(from, to int) bool {
+		for p := from; p < to; {
+			n := itemLen(sh.buf, p)
+			if !fn(p) {
+				return false
+			}
+			p += n
+		}
+		return true
+	}
+	if sh.wrapped {
+		return visit(sh.head, sh.wrapEnd) && visit(0, sh.tail)
+	}
+	return visit(sh.head, sh.tail)
+}

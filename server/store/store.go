@@ -1,0 +1,277 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Store is a memory-bounded item store, safe for concurrent use. Create it
+// with New and release it with Close.
+type Store struct {
+	shards      []shard
+	mask        uint64
+	now         func() time.Time
+	maxBytes    int64
+	maxItemSize int
+
+	cas atomic.Uint64 // last CAS unique handed out
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New creates a Store. It reserves address space for MaxBytes but touches
+// memory only as items are written.
+func New(cfg Config) (*Store, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := shardCount(cfg.MaxBytes, cfg.MaxItemSize)
+	budget := cfg.MaxBytes / int64(n)
+	maxGroups := max(1, int(budget/indexShare/bytesPerGroup))
+	ring := int(budget - int64(maxGroups)*bytesPerGroup)
+	s := &Store{
+		shards:      make([]shard, n),
+		mask:        uint64(n - 1),
+		now:         cfg.Now,
+		maxBytes:    cfg.MaxBytes,
+		maxItemSize: cfg.MaxItemSize,
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	for i := range s.shards {
+		buf, err := mapArena(ring)
+		if err != nil {
+			for j := range i {
+				_ = unmapArena(s.shards[j].buf)
+			}
+			return nil, err
+		}
+		s.shards[i].init(buf, maxGroups)
+	}
+	if cfg.SweepInterval > 0 {
+		go s.sweepLoop(cfg.SweepInterval)
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+func (s *Store) nowSec() uint32 { return toU32Time(s.now().Unix()) }
+
+func (s *Store) nextCAS() uint64 { return s.cas.Add(1) }
+
+func (s *Store) shardOf(h uint64) *shard { return &s.shards[h&s.mask] }
+
+// Update runs fn atomically for key and applies the Op it returns; see
+// Action for what each does. fn runs under the key's shard lock: it must be
+// short and must not call the Store. Entry.Value and the Entry itself are
+// valid only during fn.
+//
+// Update returns the resulting item's Meta: after Put or SetMeta the new
+// metadata (with the CAS assigned), after Keep on a hit the item's metadata,
+// and the zero Meta after Delete or on a miss. It returns ErrKeyTooLong for
+// a key over 250 bytes and ErrTooLarge, leaving the current item untouched,
+// when the new item would exceed MaxItemSize.
+func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
+	if len(key) > MaxKeyLength {
+		return Meta{}, ErrKeyTooLong
+	}
+	h := hashKey(key)
+	sh := s.shardOf(h)
+	now := s.nowSec()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return Meta{}, ErrClosed
+	}
+	sh.checkFlush(now)
+	slot, found := sh.ix.lookup(sh.buf, h, key)
+	off := 0
+	if found {
+		off = int(sh.ix.offs[slot])
+		if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
+			sh.removeSlot(slot, off, true)
+			found = false
+		}
+	}
+	e := &sh.entry
+	if found {
+		*e = Entry{Found: true, Meta: readMeta(sh.buf, off), Value: itemValue(sh.buf, off)}
+	} else {
+		*e = Entry{}
+	}
+	op := fn(e)
+	*e = Entry{}
+	switch op.Action {
+	case Put:
+		m, err := sh.store(s, h, key, slot, found, &op, now)
+		if err != nil {
+			return Meta{}, fmt.Errorf("store %d-byte key: %w", len(key), err)
+		}
+		return m, nil
+	case Keep:
+		if !found {
+			return Meta{}, nil
+		}
+		if !op.NoBump {
+			sh.bump(off, now)
+		}
+		return readMeta(sh.buf, off), nil
+	case SetMeta:
+		if !found {
+			return Meta{}, nil
+		}
+		m := op.Meta
+		if m.CAS == 0 {
+			m.CAS = s.nextCAS()
+		}
+		writeMeta(sh.buf, off, &m)
+		return readMeta(sh.buf, off), nil
+	case Delete:
+		if found {
+			sh.removeSlot(slot, off, false)
+		}
+		return Meta{}, nil
+	}
+	return Meta{}, fmt.Errorf("store: unknown action %d", op.Action)
+}
+
+// Get looks key up and, on a hit, calls fn with the item and then records
+// the read (Accessed, Fetched). fn runs under the shard lock and must not
+// call the Store; e.Value aliases store memory and is valid only during fn.
+// Get reports whether the key was found. It does not allocate.
+func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
+	if len(key) > MaxKeyLength {
+		return false
+	}
+	h := hashKey(key)
+	sh := s.shardOf(h)
+	now := s.nowSec()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.pendingFlush != 0 {
+		sh.checkFlush(now)
+	}
+	slot, found := sh.ix.lookup(sh.buf, h, key)
+	if !found {
+		return false
+	}
+	off := int(sh.ix.offs[slot])
+	if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
+		sh.removeSlot(slot, off, true)
+		return false
+	}
+	if fn != nil {
+		e := &sh.entry
+		*e = Entry{Found: true, Meta: readMeta(sh.buf, off), Value: itemValue(sh.buf, off)}
+		fn(e)
+		*e = Entry{}
+	}
+	sh.bump(off, now)
+	return true
+}
+
+// Flush implements memcached's flush_all. If at is not after now, every
+// item stored before the call becomes invisible at once. Otherwise every
+// item stored before the clock reaches at (including those stored while
+// waiting) becomes invisible when it does. A later Flush replaces a pending
+// one. The memory of flushed items is released to the system.
+func (s *Store) Flush(at time.Time) {
+	now := s.nowSec()
+	deadline := toU32Time(at.Unix())
+	immediate := at.Unix() <= int64(now)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if !sh.closed {
+			if immediate {
+				sh.pendingFlush = 0
+				sh.reset()
+			} else {
+				sh.pendingFlush = deadline
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Range calls fn for each live item (not expired, not flushed), one shard at
+// a time and oldest first within a shard, until fn returns false. fn runs
+// under the shard lock: it must be quick and must not call the Store. key
+// aliases store memory and is valid only during fn.
+func (s *Store) Range(fn func(key []byte, m Meta, size int) bool) {
+	now := s.nowSec()
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		more := true
+		if !sh.closed {
+			sh.checkFlush(now)
+			more = sh.walk(func(off int) bool {
+				if sh.buf[off+offBits]&bitDead != 0 || expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
+					return true
+				}
+				return fn(itemKey(sh.buf, off), readMeta(sh.buf, off), itemLen(sh.buf, off))
+			})
+		}
+		sh.mu.Unlock()
+		if !more {
+			return
+		}
+	}
+}
+
+// Stats returns a snapshot of the counters, summed over shards.
+func (s *Store) Stats() Stats {
+	now := s.nowSec()
+	st := Stats{LimitBytes: s.maxBytes}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if !sh.closed {
+			sh.checkFlush(now)
+		}
+		st.Items += int64(sh.ix.count)
+		st.Bytes += sh.bytes
+		st.TotalItems += sh.totalItems
+		st.Evictions += sh.evictions
+		st.EvictedUnfetched += sh.evictedUnfetched
+		st.Reclaimed += sh.reclaimed
+		st.ExpiredUnfetched += sh.expiredUnfetched
+		st.ArenaBytes += int64(sh.hwm)
+		st.IndexBytes += sh.ix.bytes()
+		sh.mu.Unlock()
+	}
+	return st
+}
+
+// Close stops the background sweeper and releases the arenas. The Store
+// must not be used afterwards: Update returns ErrClosed and Get misses.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		var errs []error
+		for i := range s.shards {
+			sh := &s.shards[i]
+			sh.mu.Lock()
+			sh.closed = true
+			if err := unmapArena(sh.buf); err != nil {
+				errs = append(errs, err)
+			}
+			sh.buf = nil
+			sh.ix = index{}
+			sh.head, sh.tail, sh.wrapEnd, sh.wrapped, sh.hwm = 0, 0, 0, false, 0
+			sh.mu.Unlock()
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}

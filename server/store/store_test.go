@@ -1,0 +1,321 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewValidates(t *testing.T) {
+	for _, cfg := range []Config{
+		{MaxBytes: 1 << 20, MaxItemSize: 1 << 20},
+		{MaxBytes: -1},
+		{MaxItemSize: 100},
+		{MaxBytes: 4 << 30, MaxItemSize: 2 << 30},
+	} {
+		_, err := New(cfg)
+		assert.ErrorIs(t, err, ErrInvalidConfig, "%+v", cfg)
+	}
+	s, err := New(Config{MaxBytes: 2 << 20, MaxItemSize: 1 << 20, SweepInterval: -1})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close is idempotent")
+}
+
+func TestSetGetDeleteAndCAS(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{}, c)
+
+	m := set(t, s, "a", "hello", Meta{Flags: 7})
+	assert.Equal(t, Meta{Flags: 7, CAS: 1, Stored: c.Unix(), Accessed: c.Unix()}, m)
+	m = set(t, s, "b", "world", Meta{})
+	assert.Equal(t, uint64(2), m.CAS)
+	m = set(t, s, "a", "again", Meta{})
+	assert.Equal(t, uint64(3), m.CAS, "CAS grows by exactly one per store")
+
+	c.Advance(5 * time.Second)
+	v, gm, ok := get(s, "a")
+	require.True(t, ok)
+	assert.Equal(t, "again", v)
+	assert.False(t, gm.Fetched, "callback sees the state before this read")
+	assert.Equal(t, c.Unix()-5, gm.Accessed)
+	_, gm, _ = get(s, "a")
+	assert.True(t, gm.Fetched)
+	assert.Equal(t, c.Unix(), gm.Accessed, "the first read bumped Accessed")
+
+	// Explicit CAS is kept and does not consume the counter.
+	m = set(t, s, "x", "v", Meta{CAS: 1000})
+	assert.Equal(t, uint64(1000), m.CAS)
+	m = set(t, s, "y", "v", Meta{})
+	assert.Equal(t, uint64(4), m.CAS)
+
+	// SetMeta with and without an explicit CAS.
+	m, err := s.Update([]byte("y"), func(e *Entry) Op {
+		require.True(t, e.Found)
+		nm := e.Meta
+		nm.CAS = 0
+		nm.Flags = 9
+		return Op{Action: SetMeta, Meta: nm}
+	})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), m.CAS)
+	assert.Equal(t, uint32(9), m.Flags)
+	m, err = s.Update([]byte("y"), func(e *Entry) Op {
+		nm := e.Meta
+		nm.CAS = 77
+		return Op{Action: SetMeta, Meta: nm}
+	})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(77), m.CAS)
+	v, gm, _ = get(s, "y")
+	assert.Equal(t, "v", v)
+	assert.Equal(t, uint64(77), gm.CAS)
+
+	// Keep with and without bump.
+	c.Advance(time.Second)
+	m, err = s.Update([]byte("b"), func(e *Entry) Op { return Op{Action: Keep, NoBump: true} })
+	require.NoError(t, err)
+	assert.False(t, m.Fetched)
+	m, err = s.Update([]byte("b"), func(e *Entry) Op { return Op{Action: Keep} })
+	require.NoError(t, err)
+	assert.True(t, m.Fetched)
+	assert.Equal(t, c.Unix(), m.Accessed)
+
+	// Miss paths return zero Meta.
+	for _, a := range []Action{Keep, SetMeta, Delete} {
+		m, err = s.Update([]byte("nope"), func(e *Entry) Op {
+			assert.False(t, e.Found)
+			return Op{Action: a, Meta: Meta{Flags: 1}}
+		})
+		require.NoError(t, err)
+		assert.Equal(t, Meta{}, m)
+	}
+	_, _, ok = get(s, "nope")
+	assert.False(t, ok, "SetMeta on a miss creates nothing")
+
+	m, err = s.Update([]byte("a"), func(e *Entry) Op { return Op{Action: Delete} })
+	require.NoError(t, err)
+	assert.Equal(t, Meta{}, m)
+	_, _, ok = get(s, "a")
+	assert.False(t, ok)
+	st := s.Stats()
+	assert.Equal(t, int64(3), st.Items)
+	assert.Equal(t, int64(ItemSize(1, 5)+ItemSize(1, 1)*2), st.Bytes)
+	assert.Equal(t, uint64(5), st.TotalItems)
+}
+
+func TestKeyLimits(t *testing.T) {
+	s := newStore(t, Config{}, newClock())
+	long := bytes.Repeat([]byte{'k'}, MaxKeyLength+1)
+	_, err := s.Update(long, func(*Entry) Op { return Op{Action: Put} })
+	assert.ErrorIs(t, err, ErrKeyTooLong)
+	assert.False(t, s.Get(long, nil))
+	key := strings.Repeat("k", MaxKeyLength)
+	set(t, s, key, "v", Meta{})
+	v, _, ok := get(s, key)
+	assert.True(t, ok)
+	assert.Equal(t, "v", v)
+}
+
+func TestExpiry(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{}, c)
+	set(t, s, "k", "v", Meta{Expires: c.Unix() + 10})
+	set(t, s, "never", "v", Meta{})
+	set(t, s, "past", "v", Meta{Expires: -1})
+	_, _, ok := get(s, "past")
+	assert.False(t, ok, "a negative expiry is already expired")
+	c.Advance(9 * time.Second)
+	_, m, ok := get(s, "k")
+	require.True(t, ok)
+	assert.Equal(t, c.Unix()+1, m.Expires)
+	c.Advance(time.Second)
+	_, _, ok = get(s, "k")
+	assert.False(t, ok, "expired when now >= Expires")
+	_, err := s.Update([]byte("k"), func(e *Entry) Op {
+		assert.False(t, e.Found)
+		return Op{Action: Keep}
+	})
+	require.NoError(t, err)
+	_, _, ok = get(s, "never")
+	assert.True(t, ok)
+	st := s.Stats()
+	assert.Equal(t, int64(1), st.Items)
+	assert.Equal(t, uint64(2), st.Reclaimed)
+	assert.Equal(t, uint64(1), st.ExpiredUnfetched, "k was read once; past never")
+}
+
+func TestSweeperReclaimsExpired(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{SweepInterval: -1}, c)
+	for i := range 1000 {
+		set(t, s, fmt.Sprint("k", i), "v", Meta{Expires: c.Unix() + 1})
+	}
+	set(t, s, "keep", "v", Meta{})
+	c.Advance(2 * time.Second)
+	n := 0
+	for range 100 {
+		n += s.sweep(16)
+		if s.Stats().Items == 1 {
+			break
+		}
+	}
+	assert.Equal(t, 1000, n)
+	assert.Equal(t, int64(1), s.Stats().Items)
+	_, _, ok := get(s, "keep")
+	assert.True(t, ok)
+}
+
+func TestBackgroundSweeper(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{SweepInterval: time.Millisecond}, c)
+	for i := range 100 {
+		set(t, s, fmt.Sprint("k", i), "v", Meta{Expires: c.Unix() + 1})
+	}
+	c.Advance(2 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Stats().Items != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling a condition with a deadline
+	}
+	assert.Equal(t, int64(0), s.Stats().Items)
+	assert.Equal(t, uint64(100), s.Stats().Reclaimed)
+}
+
+func TestFlushImmediate(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{}, c)
+	for i := range 100 {
+		set(t, s, fmt.Sprint("k", i), "v", Meta{})
+	}
+	s.Flush(c.Now())
+	for i := range 100 {
+		_, _, ok := get(s, fmt.Sprint("k", i))
+		require.False(t, ok)
+	}
+	assert.Equal(t, int64(0), s.Stats().Items)
+	// Items stored in the same second after the flush stay.
+	m := set(t, s, "after", "v", Meta{})
+	assert.Equal(t, uint64(101), m.CAS, "flush does not reset CAS")
+	_, _, ok := get(s, "after")
+	assert.True(t, ok)
+	// A flush time in the past is immediate too.
+	s.Flush(c.Now().Add(-time.Hour))
+	_, _, ok = get(s, "after")
+	assert.False(t, ok)
+}
+
+func TestFlushDelayed(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{}, c)
+	set(t, s, "before", "v", Meta{})
+	s.Flush(c.Now().Add(10 * time.Second))
+	c.Advance(5 * time.Second)
+	set(t, s, "during", "v", Meta{})
+	_, _, ok := get(s, "before")
+	assert.True(t, ok, "still visible before the deadline")
+	var keys []string
+	s.Range(func(k []byte, _ Meta, _ int) bool { keys = append(keys, string(k)); return true })
+	assert.ElementsMatch(t, []string{"before", "during"}, keys)
+	c.Advance(5 * time.Second)
+	_, _, ok = get(s, "before")
+	assert.False(t, ok)
+	_, _, ok = get(s, "during")
+	assert.False(t, ok, "items stored during the delay are flushed too")
+	set(t, s, "later", "v", Meta{})
+	_, _, ok = get(s, "later")
+	assert.True(t, ok)
+	assert.Equal(t, int64(1), s.Stats().Items)
+
+	// A later flush replaces a pending one.
+	s.Flush(c.Now().Add(10 * time.Second))
+	s.Flush(c.Now().Add(20 * time.Second))
+	c.Advance(15 * time.Second)
+	_, _, ok = get(s, "later")
+	assert.True(t, ok)
+	c.Advance(5 * time.Second)
+	_, _, ok = get(s, "later")
+	assert.False(t, ok)
+}
+
+func TestRange(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{}, c)
+	want := map[string]int{}
+	for i := range 500 {
+		k := fmt.Sprint("key", i)
+		set(t, s, k, strings.Repeat("v", i), Meta{Flags: uint32(i)})
+		want[k] = ItemSize(len(k), i)
+	}
+	set(t, s, "gone", "v", Meta{Expires: c.Unix() + 1})
+	c.Advance(time.Second)
+	got := map[string]int{}
+	s.Range(func(k []byte, m Meta, size int) bool {
+		got[string(k)] = size
+		return true
+	})
+	assert.Equal(t, want, got)
+	n := 0
+	s.Range(func([]byte, Meta, int) bool { n++; return n < 10 })
+	assert.Equal(t, 10, n, "Range stops when fn returns false")
+}
+
+func TestTooLarge(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{MaxBytes: 64 << 20}, c)
+	set(t, s, "k", "old", Meta{})
+	big := make([]byte, DefaultMaxItemSize-itemHeaderSize-1+1)
+	_, err := s.Update([]byte("k"), func(*Entry) Op {
+		return Op{Action: Put, Value: [][]byte{big}}
+	})
+	require.ErrorIs(t, err, ErrTooLarge)
+	v, _, ok := get(s, "k")
+	assert.True(t, ok, "the current item is left untouched")
+	assert.Equal(t, "old", v)
+
+	// The largest item fits exactly.
+	fit := bytes.Repeat([]byte{'x'}, DefaultMaxItemSize-itemHeaderSize-1)
+	m, err := s.Update([]byte("k"), func(*Entry) Op { return Op{Action: Put, Value: [][]byte{fit}} })
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), m.CAS, "a refused store consumed no CAS")
+	got := s.Get([]byte("k"), func(e *Entry) { assert.True(t, bytes.Equal(fit, e.Value)) })
+	assert.True(t, got)
+	assert.Equal(t, int64(DefaultMaxItemSize), s.Stats().Bytes)
+}
+
+func TestBigItemsFill(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{MaxBytes: 64 << 20}, c)
+	val := bytes.Repeat([]byte{'b'}, 1<<20-100)
+	for i := range 200 {
+		val[0] = byte(i)
+		_, err := s.Update([]byte(fmt.Sprint("big", i)), func(*Entry) Op { return Op{Action: Put, Value: [][]byte{val}} })
+		require.NoError(t, err, i)
+		ok := s.Get([]byte(fmt.Sprint("big", i)), func(e *Entry) {
+			assert.Equal(t, byte(i), e.Value[0])
+			assert.Len(t, e.Value, len(val))
+		})
+		require.True(t, ok, "newest write readable")
+	}
+	st := s.Stats()
+	assert.LessOrEqual(t, st.Bytes, int64(64<<20))
+	assert.Greater(t, st.Items, int64(32), "most of the memory holds big items")
+	assert.LessOrEqual(t, st.ArenaBytes+st.IndexBytes, st.LimitBytes)
+}
+
+func TestClosed(t *testing.T) {
+	s, err := New(Config{SweepInterval: time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = s.Update([]byte("k"), func(*Entry) Op { return Op{Action: Put} })
+	assert.True(t, errors.Is(err, ErrClosed))
+	assert.False(t, s.Get([]byte("k"), nil))
+	s.Flush(time.Now())
+	s.Range(func([]byte, Meta, int) bool { t.Fatal("no items"); return false })
+	assert.Equal(t, int64(0), s.Stats().Items)
+}
