@@ -1,0 +1,46 @@
+// Package sharding maps cache keys to nodes with consistent hashing.
+//
+// A [Ring] is built once from the serving nodes of one zone (see [New]) and is
+// immutable afterwards: it is safe for any number of concurrent readers. When
+// the topology changes, callers build a new Ring and publish it with an
+// atomic.Pointer[Ring]; readers that Load the pointer see either the old ring
+// or the new one, never a mix. All methods accept a nil *Ring, which behaves
+// like a ring without nodes.
+//
+// The package is pure: no I/O, no goroutines, no global state. It sits at the
+// bottom of the dependency graph (cmd → client/server/bench → replication →
+// sharding); the smart client builds one ring per zone with it, and the cache
+// warmer uses the same ring to pick the keys that belong to a new node.
+//
+// # Placement
+//
+// Every node owns many points on a 32-bit circle. A key is hashed to a
+// position on the circle and belongs to the node of the first point at or
+// after that position, wrapping to the first point. Adding a node therefore
+// moves only the keys that the new node's points take over, and removing a
+// node moves only that node's keys.
+//
+// Two hash modes exist ([Config].Mode):
+//
+//   - [HashXX] (the default) hashes point names "<ID>-<i>" and keys with
+//     xxhash64 and keeps [Config].PointsPerNode points (default 160) per unit
+//     of weight. Placement depends on node IDs only, not on addresses or on the
+//     order of the node list.
+//   - [HashKetama] reproduces libketama placement exactly as libmemcached's
+//     weighted ketama (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) and twemproxy do:
+//     MD5, 40 digests of "<name>-<i>" per server with 4 little-endian points
+//     each, the point count scaled by weight with libmemcached's float32
+//     formula, name "host" for port 11211 and "host:port" otherwise (or
+//     [Node].KetamaName), ties broken by list order. A fleet shared with those
+//     clients, or with EVCache/spymemcached (KetamaName "hostname/ip:11211",
+//     equal weights), places every key on the same server.
+//
+// # Hash tags
+//
+// With [Config].HashTagDelimiter set, only the part of a key before the first
+// delimiter is hashed (when that part is not empty), so "user42:name" and
+// "user42:avatar" land on the same node.
+//
+// The ring's lookup uses a bucket table over the sorted points, so a lookup is
+// one hash plus a few memory reads and allocates nothing.
+package sharding

@@ -1,0 +1,104 @@
+package sharding
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// fuzzRings are built once; the fuzz targets only read them.
+var fuzzNodes = []Node{
+	{ID: "a", Addr: "10.0.0.1:11211"},
+	{ID: "b", Addr: "10.0.0.2:11212", Weight: 2},
+	{ID: "c", Addr: "cache-c", Weight: 3},
+}
+
+func FuzzLookup(f *testing.F) {
+	f.Add([]byte("key"), ":")
+	f.Add([]byte(""), "")
+	f.Add([]byte("user:1:name"), ":")
+	f.Add([]byte("::"), "::")
+	f.Add([]byte{0xff, 0x00, ':'}, ":")
+	f.Add(bytes.Repeat([]byte("x"), 300), "x")
+	cfgs := []Config{{}, {Probes: 1}, {Probes: 4}, {Mode: HashKetama}}
+	rings := make([]*Ring, len(cfgs))
+	for i, cfg := range cfgs {
+		rings[i] = mustNew(f, fuzzNodes, cfg)
+	}
+	f.Fuzz(func(t *testing.T, key []byte, delim string) {
+		for i, cfg := range cfgs {
+			r := rings[i]
+			idx := r.Index(key)
+			if idx < 0 || idx >= r.Len() {
+				t.Fatalf("%+v: Index(%q) = %d out of range", cfg, key, idx)
+			}
+			if s := r.IndexString(string(key)); s != idx {
+				t.Fatalf("%+v: IndexString = %d, Index = %d", cfg, s, idx)
+			}
+			cfg.HashTagDelimiter = delim
+			tagged, err := New(fuzzNodes, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tag := hashTag(key, []byte(delim))
+			if got, want := tagged.Index(key), r.Index(tag); got != want {
+				t.Fatalf("%+v: tagged Index(%q) = %d, untagged Index(tag %q) = %d", cfg, key, got, tag, want)
+			}
+		}
+	})
+}
+
+func FuzzHashTag(f *testing.F) {
+	f.Add([]byte("user42:name"), ":")
+	f.Add([]byte(":x"), ":")
+	f.Add([]byte("a{b}c"), "}")
+	f.Add([]byte("abab"), "ba")
+	f.Add([]byte(""), "")
+	f.Fuzz(func(t *testing.T, key []byte, delim string) {
+		tag := hashTag(key, []byte(delim))
+		if !bytes.HasPrefix(key, tag) {
+			t.Fatalf("tag %q is not a prefix of %q", tag, key)
+		}
+		i := strings.Index(string(key), delim)
+		if delim == "" || i <= 0 {
+			if len(tag) != len(key) {
+				t.Fatalf("hashTag(%q, %q) = %q, want the whole key", key, delim, tag)
+			}
+			return
+		}
+		if len(tag) != i {
+			t.Fatalf("hashTag(%q, %q) = %q, want %q", key, delim, tag, key[:i])
+		}
+	})
+}
+
+func FuzzNew(f *testing.F) {
+	f.Add("a", "10.0.0.1:11211", 1, "", "b", "[::1]:11300", 0, "", false)
+	f.Add("a", "h", 2, "x", "b", "h:0", 3, "y", true)
+	f.Add("a", ":1", 1, "", "a", "h:99999", 1, "", true)
+	f.Fuzz(func(t *testing.T, id1, addr1 string, w1 int, kn1 string, id2, addr2 string, w2 int, kn2 string, ketama bool) {
+		cfg := Config{}
+		if ketama {
+			cfg.Mode = HashKetama
+		}
+		w1, w2 = w1%1000, w2%1000 // keep rings small
+		nodes := []Node{{ID: id1, Addr: addr1, Weight: w1, KetamaName: kn1}, {ID: id2, Addr: addr2, Weight: w2, KetamaName: kn2}}
+		r, err := New(nodes, cfg)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidNode) && !errors.Is(err, ErrDuplicateNode) && !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("New: error without a sentinel: %v", err)
+			}
+			return
+		}
+		if id1 == "" || id2 == "" || id1 == id2 || w1 < 0 || w2 < 0 {
+			t.Fatalf("New accepted invalid nodes %+v", nodes)
+		}
+		if r.Len() != 2 {
+			t.Fatalf("Len = %d", r.Len())
+		}
+		if idx := r.IndexString(id1 + addr2); idx < 0 || idx > 1 {
+			t.Fatalf("Index = %d", idx)
+		}
+	})
+}
