@@ -1,0 +1,237 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// loggingTarget records which target served each call, in order.
+type loggingTarget struct {
+	*fakeTarget
+	name string
+	log  *callLog
+}
+
+type callLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *callLog) add(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.names); n == 0 || l.names[n-1] != name {
+		l.names = append(l.names, name) // keep runs only
+	}
+}
+
+func (t loggingTarget) Get(ctx context.Context, key string) (bool, error) {
+	t.log.add(t.name)
+	return t.fakeTarget.Get(ctx, key)
+}
+
+func (t loggingTarget) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	t.log.add(t.name)
+	return t.fakeTarget.Set(ctx, key, v, ttl)
+}
+
+func TestCompareAlternatesSlices(t *testing.T) {
+	log := &callLog{}
+	a := loggingTarget{newFake(0), "A", log}
+	b := loggingTarget{newFake(200 * time.Microsecond), "B", log}
+	cfg := CompareConfig{
+		Config: Config{Workload: Workload{Keys: 100}, Concurrency: 1, Duration: 1500 * time.Millisecond},
+		Slice:  500 * time.Millisecond,
+	}
+	cmp, err := Compare(context.Background(), cfg, NamedTarget{"A", a}, NamedTarget{"B", b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmp.Slices != 3 {
+		t.Fatalf("slices %d, want 3", cmp.Slices)
+	}
+	// A B, B A, A B: four runs of calls.
+	if got := strings.Join(log.names, ""); got != "ABAB" {
+		t.Fatalf("call runs %q, want ABAB (slices A B, B A, A B)", got)
+	}
+	if cmp.A.Ops == 0 || cmp.B.Ops == 0 || cmp.A.Name != "A" || cmp.B.Name != "B" {
+		t.Fatalf("A %d ops, B %d ops", cmp.A.Ops, cmp.B.Ops)
+	}
+	// Each Target ran 3 slices of 0.5 s.
+	for _, r := range []*Result{cmp.A, cmp.B} {
+		if r.Elapsed < 1500*time.Millisecond {
+			t.Errorf("%s measured %v, want ≥ 1.5 s", r.Name, r.Elapsed)
+		}
+	}
+	rep := NewReport(cfg.Config, cmp.A, cmp.B)
+	if rep.Ratio == nil || rep.Ratio.Of != "B" || rep.Ratio.To != "A" {
+		t.Fatalf("ratio %+v", rep.Ratio)
+	}
+	if want := cmp.B.Throughput() / cmp.A.Throughput(); math.Abs(rep.Ratio.Throughput-want) > 1e-9 {
+		t.Fatalf("throughput ratio %v, want %v", rep.Ratio.Throughput, want)
+	}
+	// B sleeps ≥ 200 µs per call, A does not.
+	if rep.Ratio.P50 <= 1 {
+		t.Fatalf("p50 ratio %v: B is slower than A", rep.Ratio.P50)
+	}
+}
+
+func TestCompareByOpsSplitsExactly(t *testing.T) {
+	cfg := CompareConfig{Config: Config{Workload: Workload{Keys: 100}, Concurrency: 2, Ops: 1003}}
+	cmp, err := Compare(context.Background(), cfg, NamedTarget{"a", newFake(0)}, NamedTarget{"b", newFake(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmp.A.Ops != 1003 || cmp.B.Ops != 1003 {
+		t.Fatalf("ops %d and %d, want 1003 each", cmp.A.Ops, cmp.B.Ops)
+	}
+}
+
+func sampleResult(t *testing.T) *Result {
+	t.Helper()
+	f := newFake(0)
+	cfg := Config{Workload: Workload{Keys: 200, Mix: Mix{Get: 8, Set: 1, MultiGet: 1}, Batch: 4}, Concurrency: 2,
+		Duration: 1200 * time.Millisecond, Prefill: true,
+		Events: []Event{{At: 300 * time.Millisecond, Label: "node <killed> & gone"}}}
+	res, err := Run(context.Background(), cfg, "fake", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestReportTableAndJSON(t *testing.T) {
+	res := sampleResult(t)
+	res.Zones = []ZoneStats{{Zone: "us-east-1a", Requests: 10, Hits: 7, Misses: 2, Errors: 1, Fallbacks: 3}}
+	rep := NewReport(Config{Workload: Workload{Keys: 200, Mix: Mix{Get: 8, Set: 1, MultiGet: 1}, Batch: 4}, Concurrency: 2}, res)
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"closed loop, 2 workers", "get=8,set=1,mget=1", "p99.9", "fake", "mget", "us-east-1a", "prefill fake: 200 keys", "node <killed> & gone"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Targets []struct {
+			Name       string  `json:"name"`
+			Ops        uint64  `json:"ops"`
+			Throughput float64 `json:"throughput_ops_s"`
+			Latency    struct {
+				P99  float64 `json:"p99"`
+				P999 float64 `json:"p99_9"`
+				Max  float64 `json:"max"`
+			} `json:"latency_us"`
+			Series []struct {
+				T float64 `json:"t_s"`
+			} `json:"series"`
+			Zones []ZoneStats `json:"zones"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("json: %v\n%s", err, js.String())
+	}
+	if len(back.Targets) != 1 || back.Targets[0].Ops != res.Ops || back.Targets[0].Throughput <= 0 {
+		t.Fatalf("json targets %+v", back.Targets)
+	}
+	l := back.Targets[0].Latency
+	if !(l.P99 > 0 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+		t.Fatalf("json latency %+v not ordered", l)
+	}
+	if len(back.Targets[0].Series) != len(res.Series) || back.Targets[0].Zones[0].Fallbacks != 3 {
+		t.Fatalf("json series %d points (want %d), zones %+v", len(back.Targets[0].Series), len(res.Series), back.Targets[0].Zones)
+	}
+}
+
+func TestReportRatioNaNIsNull(t *testing.T) {
+	a, b := newResult("a"), newResult("b")
+	rep := NewReport(Config{}, a, b)
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"throughput": null`) {
+		t.Fatalf("ratio of empty results should be null:\n%s", js.String())
+	}
+}
+
+func TestWriteSVGIsWellFormed(t *testing.T) {
+	res := sampleResult(t)
+	other := sampleResult(t)
+	other.Name = "other"
+	var buf bytes.Buffer
+	if err := WriteSVG(&buf, "zone lost <test>", res, other); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(&buf)
+	polylines, dashed, texts := 0, 0, []string{}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("svg is not well-formed XML: %v", err)
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			switch el.Name.Local {
+			case "polyline":
+				polylines++
+			case "line":
+				for _, a := range el.Attr {
+					if a.Name.Local == "stroke-dasharray" {
+						dashed++
+					}
+				}
+			}
+		case xml.CharData:
+			texts = append(texts, string(el))
+		}
+	}
+	if polylines != len(svgPanels)*2 {
+		t.Errorf("%d polylines, want %d (one per panel and result)", polylines, len(svgPanels)*2)
+	}
+	if dashed != len(svgPanels)*2 {
+		t.Errorf("%d event markers, want %d", dashed, len(svgPanels)*2)
+	}
+	all := strings.Join(texts, "|")
+	for _, want := range []string{"zone lost <test>", "node <killed> & gone", "throughput", "hit ratio", "other"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("svg text lacks %q", want)
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		500: "500ns", 87300: "87.3µs", 1_250_000: "1.25ms", 2_500_000_000: "2.50s", 123_456_789: "123ms",
+	} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%d) = %q, want %q", d, got, want)
+		}
+	}
+	for v, want := range map[float64]string{0: "0", 999: "999", 1234567: "1,234,567", 61234.4: "61,234"} {
+		if got := groupDigits(v); got != want {
+			t.Errorf("groupDigits(%v) = %q, want %q", v, got, want)
+		}
+	}
+	for v, want := range map[float64]float64{0: 1, 0.3: 0.5, 7: 10, 12: 20, 100: 100, 45_000: 50_000} {
+		if got := niceCeil(v); math.Abs(got-want) > 1e-9 {
+			t.Errorf("niceCeil(%v) = %v, want %v", v, got, want)
+		}
+	}
+}
