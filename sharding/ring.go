@@ -2,7 +2,6 @@ package sharding
 
 import (
 	"fmt"
-	"math/bits"
 	"slices"
 	"strings"
 	"unsafe"
@@ -17,15 +16,7 @@ type Ring struct {
 	mode   HashMode
 	probes int
 	delim  []byte
-	// pos is the sorted list of point positions, one per distinct position;
-	// owner[i] is the index in nodes of the node that owns pos[i].
-	pos   []uint32
-	owner []uint32
-	// bucket[b] is the index of the first point with pos >= b<<shift, for b in
-	// 0..1<<(32-shift); the last entry is len(pos). It narrows the search for
-	// a key's point to the few points of one bucket.
-	bucket []uint32
-	shift  uint
+	circle
 }
 
 // New builds a ring over nodes with cfg. The node list is copied; the index
@@ -137,31 +128,7 @@ func (r *Ring) index(pts []point) {
 		})
 	}
 	pts = slices.CompactFunc(pts, func(a, b point) bool { return a.pos == b.pos })
-	r.pos = make([]uint32, len(pts))
-	r.owner = make([]uint32, len(pts))
-	for i, p := range pts {
-		r.pos[i] = p.pos
-		r.owner[i] = p.owner
-	}
-	// About one bucket per point: 2^floor(log2(n)) buckets, at least 1.
-	b := 0
-	if len(pts) > 1 {
-		b = bits.Len(uint(len(pts))) - 1
-	}
-	r.shift = uint(32 - b)
-	r.bucket = make([]uint32, (1<<b)+1)
-	j := 0
-	for k := range r.bucket {
-		if k == len(r.bucket)-1 {
-			r.bucket[k] = uint32(len(pts))
-			break
-		}
-		lo := uint64(k) << r.shift
-		for j < len(pts) && uint64(r.pos[j]) < lo {
-			j++
-		}
-		r.bucket[k] = uint32(j)
-	}
+	r.circle = newCircle(pts)
 }
 
 // Len returns the number of nodes.
@@ -197,37 +164,37 @@ func (r *Ring) Mode() HashMode {
 // any point (no nodes, or in ketama mode only zero-point nodes). It does not
 // allocate.
 func (r *Ring) Index(key []byte) int {
-	if r == nil || len(r.pos) == 0 {
+	if r == nil || r.n == 0 {
 		return -1
 	}
 	key = hashTag(key, r.delim)
 	if r.mode == HashKetama {
-		return int(r.owner[r.search(ketamaKeyHash(key))])
+		return int(uint32(r.next(ketamaKeyHash(key))))
 	}
-	return int(r.owner[r.probe(xxhash.Sum64(key))])
+	return int(uint32(r.probe(xxhash.Sum64(key))))
 }
 
-// probe returns the index of the point that follows one of the key's probe
+// probe returns the entry of the point that follows one of the key's probe
 // positions most closely. Probe 0 is the high half of the key's hash h, probe
 // 1 the low half, later probes come from remixing h. Ties go to the earlier
 // probe. Adding a node can only make its own points the closest, so keys move
 // only to a new node, and removing a node moves only its keys.
-func (r *Ring) probe(h uint64) int {
+func (r *Ring) probe(h uint64) uint64 {
 	p := uint32(h >> 32)
-	best := r.search(p)
+	best := r.next(p)
 	if r.probes == 1 {
 		return best
 	}
-	bestDist := r.pos[best] - p // clockwise distance, mod 2^32
+	bestDist := uint32(best>>32) - p // clockwise distance, mod 2^32
 	p = uint32(h)
-	if i := r.search(p); r.pos[i]-p < bestDist {
-		best, bestDist = i, r.pos[i]-p
+	if e := r.next(p); uint32(e>>32)-p < bestDist {
+		best, bestDist = e, uint32(e>>32)-p
 	}
 	for k := 2; k < r.probes; k++ {
 		h = remix(h)
 		p = uint32(h >> 32)
-		if i := r.search(p); r.pos[i]-p < bestDist {
-			best, bestDist = i, r.pos[i]-p
+		if e := r.next(p); uint32(e>>32)-p < bestDist {
+			best, bestDist = e, uint32(e>>32)-p
 		}
 	}
 	return best
@@ -255,24 +222,4 @@ func (r *Ring) Lookup(key string) (n Node, ok bool) {
 		return Node{}, false
 	}
 	return r.nodes[i], true
-}
-
-// search returns the index of the first point at or after h, wrapping to 0.
-func (r *Ring) search(h uint32) int {
-	b := h >> r.shift
-	lo, hi := int(r.bucket[b]), int(r.bucket[b+1])
-	// Every point in [lo, hi) lies in h's bucket; the first with pos >= h is
-	// the answer, and if none is, the first point of a later bucket (hi).
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if r.pos[mid] < h {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	if lo == len(r.pos) {
-		return 0
-	}
-	return lo
 }

@@ -147,26 +147,51 @@ func TestKetamaNameOverride(t *testing.T) {
 	}
 }
 
-func TestIndexAgreesWithLinearScan(t *testing.T) {
-	// search must return the first point at or after h, wrapping; compare
-	// with a plain scan, including positions at the ends of the circle.
-	for _, n := range []int{1, 2, 3, 10, 57} {
-		r := mustNew(t, equalNodes(n), Config{PointsPerNode: 7})
-		probe := []uint32{0, 1, r.pos[0], r.pos[0] - 1, r.pos[0] + 1, r.pos[len(r.pos)-1], r.pos[len(r.pos)-1] + 1, ^uint32(0)}
-		for i := range 2000 {
-			probe = append(probe, uint32(i)*2654435761)
-		}
-		for _, h := range probe {
-			want := 0
-			for j, p := range r.pos {
-				if p >= h {
-					want = j
-					break
+func TestNextAgreesWithLinearScan(t *testing.T) {
+	// next must return the first point at or after h, wrapping; compare with
+	// a plain scan, at the ends of the circle and around every point. Few
+	// points per node make crowded buckets (binary search) as well as the
+	// branch-free scan.
+	for _, n := range []int{1, 2, 3, 10, 57, 300} {
+		for _, per := range []int{1, 7, 40} {
+			r := mustNew(t, equalNodes(n), Config{PointsPerNode: per})
+			pos := make([]uint32, r.n)
+			for i := range pos {
+				pos[i] = uint32(r.ent[i] >> 32)
+			}
+			probe := []uint32{0, 1, ^uint32(0), ^uint32(0) - 1}
+			for _, p := range pos {
+				probe = append(probe, p-1, p, p+1)
+			}
+			for i := range 2000 {
+				probe = append(probe, uint32(i)*2654435761)
+			}
+			for _, h := range probe {
+				want := 0
+				for j, p := range pos {
+					if p >= h {
+						want = j
+						break
+					}
+				}
+				if got := r.next(h); got != r.ent[want] {
+					t.Fatalf("n=%d per=%d next(%d) = %x, want %x", n, per, h, got, r.ent[want])
 				}
 			}
-			if got := r.search(h); got != want {
-				t.Fatalf("n=%d search(%d) = %d, want %d", n, h, got, want)
-			}
+		}
+	}
+}
+
+func TestCircleCrowdedBucket(t *testing.T) {
+	// More points than scanWidth in one bucket use the binary search.
+	pts := []point{{1, 0}, {2, 1}, {3, 2}, {4, 0}, {5, 1}, {6, 2}, {1 << 31, 0}}
+	c := newCircle(pts)
+	if got := c.bucket[1] - c.bucket[0]; got <= scanWidth {
+		t.Fatalf("first bucket holds %d points, want more than %d", got, scanWidth)
+	}
+	for h, want := range map[uint32]uint32{0: 1, 1: 1, 3: 3, 6: 6, 7: 1 << 31, 1<<31 + 1: 1, ^uint32(0): 1} {
+		if got := uint32(c.next(h) >> 32); got != want {
+			t.Errorf("next(%d) = point %d, want %d", h, got, want)
 		}
 	}
 }
