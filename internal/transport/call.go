@@ -1,0 +1,110 @@
+package transport
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/wire"
+)
+
+// Call states: the caller and the connection race to move a call out of
+// callPending; whoever loses owns nothing, whoever wins decides who recycles.
+const (
+	callPending int32 = iota
+	callDone
+	callAbandoned
+)
+
+// Request kinds.
+const (
+	kindGet byte = iota
+	kindSet
+	kindDelete
+	kindArith
+	kindNoop
+	kindMulti
+)
+
+// call is one request in flight on a connection: what to encode, and where
+// the reply goes. Calls are pooled per Pool.
+type call struct {
+	kind  byte
+	key   string
+	keys  []string // kindMulti
+	value []byte   // kindSet
+	args  wire.Args
+
+	opaque uint32 // first opaque token
+	sentAt int64  // unix nanos when queued on the connection
+	state  atomic.Int32
+	done   chan struct{} // capacity 1
+	timer  *time.Timer
+
+	// Result, written by the connection's reader before completion.
+	rep  wire.Reply
+	val  []byte // value of a VA reply (freshly allocated, handed to the caller)
+	err  error
+	hits []multiHit
+}
+
+type multiHit struct {
+	idx  int
+	item Item
+}
+
+func newCall() *call {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &call{done: make(chan struct{}, 1), timer: t}
+}
+
+// reset clears a call for reuse, keeping its buffers.
+func (c *call) reset() {
+	c.key, c.keys, c.value = "", nil, nil
+	c.args = wire.Args{}
+	c.val, c.err = nil, nil
+	c.hits = c.hits[:0]
+	c.state.Store(callPending)
+}
+
+// lines is the number of meta commands the call writes (its opaque range).
+func (c *call) lines() uint32 {
+	if c.kind == kindMulti {
+		return uint32(len(c.keys))
+	}
+	return 1
+}
+
+// encode appends the call's request lines to dst with opaque tokens
+// starting at c.opaque.
+func (c *call) encode(dst []byte) []byte {
+	a := &c.args
+	switch c.kind {
+	case kindGet:
+		a.Flags |= wire.WithOpaque
+		a.Opaque = c.opaque
+		return wire.AppendGet(dst, c.key, a)
+	case kindSet:
+		a.Flags |= wire.WithOpaque
+		a.Opaque = c.opaque
+		return wire.AppendSet(dst, c.key, c.value, a)
+	case kindDelete:
+		a.Flags |= wire.WithOpaque
+		a.Opaque = c.opaque
+		return wire.AppendDelete(dst, c.key, a)
+	case kindArith:
+		a.Flags |= wire.WithOpaque
+		a.Opaque = c.opaque
+		return wire.AppendArith(dst, c.key, a)
+	case kindNoop:
+		return wire.AppendNoop(dst)
+	case kindMulti:
+		a.Flags |= wire.WithOpaque | wire.FlagQuiet
+		for i, k := range c.keys {
+			a.Opaque = c.opaque + uint32(i)
+			dst = wire.AppendGet(dst, k, a)
+		}
+		return wire.AppendNoop(dst)
+	}
+	panic("transport: unknown call kind")
+}

@@ -1,0 +1,131 @@
+package transport
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults applied to zero fields of Config, PoolConfig and BreakerConfig.
+const (
+	DefaultOnlineConns       = 2
+	DefaultOnlineMaxInFlight = 1024
+	DefaultOnlineTimeout     = 500 * time.Millisecond
+	DefaultBatchConns        = 1
+	DefaultBatchMaxInFlight  = 64
+	DefaultBatchTimeout      = 5 * time.Second
+	DefaultDialTimeout       = 500 * time.Millisecond
+	DefaultFailureThreshold  = 3
+	DefaultProbeInitial      = 100 * time.Millisecond
+	DefaultProbeMax          = 10 * time.Second
+	// DefaultMaxValueSize is memcached's default 1 MiB item limit minus
+	// room for the item header, CAS, key and line endings.
+	DefaultMaxValueSize = 1<<20 - 512
+)
+
+// Config configures a Node. The zero value uses every default.
+type Config struct {
+	// Online is the pool for latency-critical requests. Defaults: 2
+	// connections, 1024 requests in flight, 500 ms timeout, no rate limit.
+	Online PoolConfig
+	// Batch is the pool for bulk work (warmers, backfills, repairs).
+	// Defaults: 1 connection, 64 requests in flight, 5 s timeout, no rate
+	// limit unless RateLimit is set.
+	Batch PoolConfig
+	// Breaker configures the node's circuit breaker.
+	Breaker BreakerConfig
+	// DialTimeout bounds connecting plus the `mn` handshake on a new
+	// connection (default 500 ms).
+	DialTimeout time.Duration
+	// MaxValueSize is the largest value a store may send (default
+	// DefaultMaxValueSize); larger ones fail with ErrValueTooLarge.
+	MaxValueSize int
+	// Logger receives breaker transitions and connection failures
+	// (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// PoolConfig configures one pool of a Node. Zero fields take the pool's
+// defaults (see Config).
+type PoolConfig struct {
+	// Conns is the number of long-lived connections; each pipelines many
+	// requests.
+	Conns int
+	// MaxInFlight bounds the requests of this pool waiting for a reply;
+	// further callers wait (honouring their context and Timeout).
+	MaxInFlight int
+	// Timeout bounds each request, queueing included, unless the caller's
+	// context ends first. A request that outlives it closes its connection
+	// as stalled.
+	Timeout time.Duration
+	// RateLimit, when > 0, is a token-bucket limit in requests (keys, for
+	// GetMulti) per second; 0 means no limit.
+	RateLimit float64
+	// RateBurst is the bucket size (default: one second's worth of
+	// RateLimit, at least 1).
+	RateBurst int
+}
+
+// BreakerConfig configures a Node's circuit breaker.
+type BreakerConfig struct {
+	// FailureThreshold is how many failures in a row open the breaker
+	// (default 3, like mcrouter's timeouts-until-tko). A connect failure or
+	// a timeout on a silent connection opens it at once.
+	FailureThreshold int
+	// ProbeInitial is the delay before the first probe after opening
+	// (default 100 ms); each failed probe doubles it up to ProbeMax
+	// (default 10 s), plus up to 20 % jitter.
+	ProbeInitial time.Duration
+	ProbeMax     time.Duration
+	// ProbeTimeout bounds one probe: dial plus `mn` (default DialTimeout).
+	ProbeTimeout time.Duration
+	// OnStateChange, if set, is called on every transition, from the
+	// goroutine that caused it; it must not block.
+	OnStateChange func(addr string, from, to State)
+}
+
+func (c Config) withDefaults() Config {
+	c.Online = c.Online.withDefaults(DefaultOnlineConns, DefaultOnlineMaxInFlight, DefaultOnlineTimeout)
+	c.Batch = c.Batch.withDefaults(DefaultBatchConns, DefaultBatchMaxInFlight, DefaultBatchTimeout)
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.MaxValueSize <= 0 {
+		c.MaxValueSize = DefaultMaxValueSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	b := &c.Breaker
+	if b.FailureThreshold <= 0 {
+		b.FailureThreshold = DefaultFailureThreshold
+	}
+	if b.ProbeInitial <= 0 {
+		b.ProbeInitial = DefaultProbeInitial
+	}
+	if b.ProbeMax <= 0 {
+		b.ProbeMax = DefaultProbeMax
+	}
+	if b.ProbeMax < b.ProbeInitial {
+		b.ProbeMax = b.ProbeInitial
+	}
+	if b.ProbeTimeout <= 0 {
+		b.ProbeTimeout = c.DialTimeout
+	}
+	return c
+}
+
+func (p PoolConfig) withDefaults(conns, inFlight int, timeout time.Duration) PoolConfig {
+	if p.Conns <= 0 {
+		p.Conns = conns
+	}
+	if p.MaxInFlight <= 0 {
+		p.MaxInFlight = inFlight
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = timeout
+	}
+	if p.RateLimit > 0 && p.RateBurst <= 0 {
+		p.RateBurst = max(1, int(p.RateLimit))
+	}
+	return p
+}

@@ -1,0 +1,29 @@
+// Package transport is the client's link to ONE cache node (zonecached or
+// memcached ≥ 1.6): the layer the smart client stands on.
+//
+// A Node owns two Pools, Online and Batch, each with its own few long-lived
+// TCP connections, in-flight limit, timeout and (batch) token-bucket rate
+// limit, so bulk traffic never queues behind or in front of latency-critical
+// traffic. Every connection pipelines many concurrent requests in the meta
+// protocol (internal/wire): callers append requests to a shared write buffer
+// that one writer flushes per syscall, a reader goroutine matches replies in
+// order and checks each against the request's O (opaque) token. A request
+// whose context ends returns at once; its late reply is read and dropped, so
+// the connection stays usable. A request that outlives its pool timeout marks
+// the connection as stalled: it is closed, its pending requests fail with
+// ErrConnClosed, and the next request dials a replacement.
+//
+// Each Node has a circuit breaker. A connect failure, or a timeout on a
+// connection that has been silent since the request was sent, opens it at
+// once; other failures (I/O errors, callers' deadlines) open it after
+// BreakerConfig.FailureThreshold in a row. While open every request fails
+// with ErrCircuitOpen without touching the network, and a background prober
+// sends `mn` on a fresh connection with exponential backoff; the first answer
+// closes the breaker. Callers therefore never wait on a dead node while the
+// breaker is open.
+//
+// Keys are checked with wire.ValidateKey and values against
+// Config.MaxValueSize before anything is queued; errors wrap the wire
+// sentinels (wire.ErrKeyTooLong, wire.ErrKeyBadChar, wire.ErrKeyEmpty,
+// ErrValueTooLarge). Results are small structs; a read miss is ErrCacheMiss.
+package transport

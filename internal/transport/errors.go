@@ -1,0 +1,41 @@
+package transport
+
+import (
+	"errors"
+
+	"github.com/zonecache/zonecache/internal/wire"
+)
+
+// Sentinel errors; test with errors.Is. Errors from the network are wrapped
+// with the node address; the outcome sentinels (ErrCacheMiss, ErrNotStored,
+// ErrCASConflict, ErrNotFound) are returned bare so that the hot path does not
+// allocate.
+var (
+	// ErrCacheMiss: a read (Get, GetAndTouch, LeaseGet without vivify) found
+	// no item.
+	ErrCacheMiss = errors.New("transport: cache miss")
+	// ErrNotStored: a conditional store (Add, Replace, Append, Prepend) did
+	// not apply (ms answered NS).
+	ErrNotStored = errors.New("transport: not stored")
+	// ErrCASConflict: the item's CAS differed from the one given (EX).
+	ErrCASConflict = errors.New("transport: CAS conflict")
+	// ErrNotFound: a mutation (Delete, Touch, Incr, Decr, CompareAndSwap,
+	// Invalidate) found no item (NF, or EN for Touch).
+	ErrNotFound = errors.New("transport: not found")
+	// ErrCircuitOpen: the node's breaker is open; nothing was sent.
+	ErrCircuitOpen = errors.New("transport: circuit open")
+	// ErrTimeout: the request outlived its pool's timeout.
+	ErrTimeout = errors.New("transport: request timed out")
+	// ErrConnClosed: the connection carrying the request failed or was
+	// closed before the reply arrived; the request may or may not have been
+	// applied.
+	ErrConnClosed = errors.New("transport: connection closed")
+	// ErrClosed: the Node was closed.
+	ErrClosed = errors.New("transport: node closed")
+	// ErrNoMeta: the node answered `mn` with ERROR, so it does not speak the
+	// meta protocol. (No text-protocol fallback is implemented.)
+	ErrNoMeta = errors.New("transport: node does not support the meta protocol")
+	// ErrValueTooLarge is wire.ErrValueTooLarge: a value longer than
+	// Config.MaxValueSize was refused before anything was sent.
+	ErrValueTooLarge = wire.ErrValueTooLarge
+)

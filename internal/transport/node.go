@@ -1,0 +1,144 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/wire"
+)
+
+// Node is the client's link to one cache node: two pools and a circuit
+// breaker. Create it with NewNode; it dials lazily on first use.
+type Node struct {
+	addr    string
+	cfg     Config
+	log     *slog.Logger
+	online  *Pool
+	batch   *Pool
+	breaker *breaker
+	stats   counters
+	closed  atomic.Bool
+}
+
+// NewNode returns a Node for addr (host:port). No connection is made until
+// the first request.
+func NewNode(addr string, cfg Config) *Node {
+	cfg = cfg.withDefaults()
+	n := &Node{addr: addr, cfg: cfg, log: cfg.Logger}
+	n.breaker = newBreaker(n, cfg.Breaker)
+	n.online = newPool(n, Online, cfg.Online)
+	n.batch = newPool(n, Batch, cfg.Batch)
+	return n
+}
+
+// Addr returns the node's address.
+func (n *Node) Addr() string { return n.addr }
+
+// Online returns the pool for latency-critical requests.
+func (n *Node) Online() *Pool { return n.online }
+
+// Batch returns the pool for bulk requests.
+func (n *Node) Batch() *Pool { return n.batch }
+
+// Pool returns the pool of class c.
+func (n *Node) Pool(c Class) *Pool {
+	if c == Batch {
+		return n.batch
+	}
+	return n.online
+}
+
+// State returns the circuit breaker's state.
+func (n *Node) State() State { return n.breaker.State() }
+
+// Close stops the prober and closes every connection; pending requests fail
+// with ErrConnClosed wrapping ErrClosed, later ones with ErrClosed.
+func (n *Node) Close() error {
+	if n.closed.Swap(true) {
+		return nil
+	}
+	n.breaker.close()
+	n.closeConns(ErrClosed)
+	return nil
+}
+
+func (n *Node) isClosed() bool { return n.closed.Load() }
+
+func (n *Node) closeConns(cause error) {
+	n.online.closeConns(cause)
+	n.batch.closeConns(cause)
+}
+
+// dial connects and checks with `mn` that the node speaks the meta
+// protocol, within DialTimeout and the context.
+func (n *Node) dial(ctx context.Context) (net.Conn, *bufio.Reader, error) {
+	n.stats.dials.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+	defer cancel()
+	nc, br, err := handshake(ctx, n.addr)
+	if err != nil {
+		n.stats.dialFailures.Add(1)
+		return nil, nil, fmt.Errorf("transport: connect %s: %w", n.addr, err)
+	}
+	return nc, br, nil
+}
+
+// probe is the breaker's health check: a fresh connection answering `mn`.
+func (n *Node) probe(ctx context.Context) error {
+	n.stats.probes.Add(1)
+	nc, _, err := handshake(ctx, n.addr)
+	if err != nil {
+		if errors.Is(err, ErrNoMeta) {
+			return nil // the node answers; requests will report ErrNoMeta
+		}
+		return err
+	}
+	return nc.Close()
+}
+
+// handshake dials addr and exchanges mn/MN, honouring ctx throughout.
+func handshake(ctx context.Context, addr string) (net.Conn, *bufio.Reader, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (net.Conn, *bufio.Reader, error) {
+		stop()
+		_ = nc.Close()
+		return nil, nil, err
+	}
+	if _, err := nc.Write(wire.AppendNoop(nil)); err != nil {
+		return fail(ctxOr(ctx, err))
+	}
+	br := bufio.NewReaderSize(nc, readBufferSize)
+	var rep wire.Reply
+	if err := wire.ReadHeader(br, &rep); err != nil {
+		if errors.Is(err, wire.ErrUnknownCommand) {
+			return fail(ErrNoMeta)
+		}
+		return fail(ctxOr(ctx, err))
+	}
+	if rep.Code != wire.CodeMN {
+		return fail(fmt.Errorf("%w: %v reply to mn", wire.ErrMalformed, rep.Code))
+	}
+	if !stop() { // the context ended and poisoned the deadline
+		return fail(ctxOr(ctx, context.Cause(ctx)))
+	}
+	return nc, br, nil
+}
+
+// ctxOr prefers the context's error when it caused err.
+func ctxOr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
+}

@@ -1,0 +1,363 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zonecache/zonecache/internal/wire"
+)
+
+const getFlags = wire.FlagReturnValue | wire.FlagReturnFlags | wire.FlagReturnCAS | wire.FlagReturnTTL
+
+func checkKey(key string) error {
+	if err := wire.ValidateKey(key); err != nil {
+		return fmt.Errorf("transport: key %.40q: %w", key, err)
+	}
+	return nil
+}
+
+// roundTrip runs c and, on success, leaves its reply in c for the caller.
+// On error the call is already recycled (or owned by the connection) and c
+// must not be touched.
+func (p *Pool) roundTrip(ctx context.Context, c *call, tokens int) error {
+	err, done := p.do(ctx, c, tokens)
+	if err != nil {
+		if done {
+			p.putCall(c)
+		}
+		return err
+	}
+	return nil
+}
+
+// Get reads key: value, client flags, CAS and remaining TTL (mg v f c t). A
+// miss is ErrCacheMiss.
+func (p *Pool) Get(ctx context.Context, key string) (Item, error) {
+	return p.get(ctx, key, wire.Args{Flags: getFlags})
+}
+
+// GetAndTouch reads key and sets its TTL to ttl seconds (mg v f c t T).
+func (p *Pool) GetAndTouch(ctx context.Context, key string, ttl int32) (Item, error) {
+	return p.get(ctx, key, wire.Args{Flags: getFlags | wire.WithTTL, TTL: ttl})
+}
+
+func (p *Pool) get(ctx context.Context, key string, a wire.Args) (Item, error) {
+	if err := checkKey(key); err != nil {
+		return Item{}, err
+	}
+	c := p.getCall()
+	c.kind, c.key, c.args = kindGet, key, a
+	if err := p.roundTrip(ctx, c, 1); err != nil {
+		return Item{}, err
+	}
+	defer p.putCall(c)
+	switch c.rep.Code {
+	case wire.CodeVA:
+		return itemFromReply(key, &c.rep, c.val), nil
+	case wire.CodeEN:
+		return Item{}, ErrCacheMiss
+	}
+	return Item{}, unexpected(p, c)
+}
+
+// LeaseGet is a lease-aware read (mg v f c t with N, R, T): it returns the
+// item with the W (won), X (stale) and Z (win already sent) flags. With
+// VivifyTTL a miss creates an empty stub and returns it with Won set;
+// without it a miss is ErrCacheMiss.
+func (p *Pool) LeaseGet(ctx context.Context, key string, o LeaseOptions) (Lease, error) {
+	if err := checkKey(key); err != nil {
+		return Lease{}, err
+	}
+	a := wire.Args{Flags: getFlags}
+	if o.VivifyTTL != 0 {
+		a.Flags |= wire.WithVivify
+		a.VivifyTTL = o.VivifyTTL
+	}
+	if o.RecacheBelow != 0 {
+		a.Flags |= wire.WithRecache
+		a.RecacheTTL = o.RecacheBelow
+	}
+	if o.TTL != 0 {
+		a.Flags |= wire.WithTTL
+		a.TTL = o.TTL
+	}
+	c := p.getCall()
+	c.kind, c.key, c.args = kindGet, key, a
+	if err := p.roundTrip(ctx, c, 1); err != nil {
+		return Lease{}, err
+	}
+	defer p.putCall(c)
+	switch c.rep.Code {
+	case wire.CodeVA:
+		r := &c.rep
+		return Lease{
+			Item:    itemFromReply(key, r, c.val),
+			Won:     r.Has(wire.RetWon),
+			Stale:   r.Has(wire.RetStale),
+			WinSent: r.Has(wire.RetWinSent),
+		}, nil
+	case wire.CodeEN:
+		return Lease{}, ErrCacheMiss
+	}
+	return Lease{}, unexpected(p, c)
+}
+
+// Touch sets key's TTL (mg T, no value). A missing key is ErrNotFound.
+func (p *Pool) Touch(ctx context.Context, key string, ttl int32) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	c := p.getCall()
+	c.kind, c.key = kindGet, key
+	c.args = wire.Args{Flags: wire.WithTTL, TTL: ttl}
+	if err := p.roundTrip(ctx, c, 1); err != nil {
+		return err
+	}
+	defer p.putCall(c)
+	switch c.rep.Code {
+	case wire.CodeHD:
+		return nil
+	case wire.CodeEN:
+		return ErrNotFound
+	}
+	return unexpected(p, c)
+}
+
+// Set stores item unconditionally (ms MS).
+func (p *Pool) Set(ctx context.Context, item Item) error {
+	item.CAS = 0
+	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeSet})
+	return err
+}
+
+// Add stores item only if the key is absent; otherwise ErrNotStored.
+func (p *Pool) Add(ctx context.Context, item Item) error {
+	item.CAS = 0
+	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeAdd})
+	return err
+}
+
+// Replace stores item only if the key exists; otherwise ErrNotStored.
+func (p *Pool) Replace(ctx context.Context, item Item) error {
+	item.CAS = 0
+	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeReplace})
+	return err
+}
+
+// Append appends item.Value to the existing value (flags and TTL are kept);
+// a missing key is ErrNotStored.
+func (p *Pool) Append(ctx context.Context, item Item) error {
+	item.CAS = 0
+	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeAppend})
+	return err
+}
+
+// Prepend prepends item.Value to the existing value; a missing key is
+// ErrNotStored.
+func (p *Pool) Prepend(ctx context.Context, item Item) error {
+	item.CAS = 0
+	_, err := p.Store(ctx, item, StoreOptions{Mode: ModePrepend})
+	return err
+}
+
+// CompareAndSwap stores item only if the key's CAS still equals item.CAS:
+// ErrCASConflict if it changed, ErrNotFound if the key is gone.
+func (p *Pool) CompareAndSwap(ctx context.Context, item Item) error {
+	if item.CAS == 0 {
+		return fmt.Errorf("transport: CompareAndSwap of %q without a CAS value", item.Key)
+	}
+	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeSet})
+	return err
+}
+
+// Store is the general ms: mode, optional compare-CAS (item.CAS != 0) and
+// invalidate. It returns the item's new CAS. Outcomes: ErrNotStored (NS),
+// ErrCASConflict (EX), ErrNotFound (NF).
+func (p *Pool) Store(ctx context.Context, item Item, o StoreOptions) (uint64, error) {
+	if err := checkKey(item.Key); err != nil {
+		return 0, err
+	}
+	if len(item.Value) > p.node.cfg.MaxValueSize {
+		return 0, fmt.Errorf("transport: value of %q is %d bytes, limit %d: %w",
+			item.Key, len(item.Value), p.node.cfg.MaxValueSize, ErrValueTooLarge)
+	}
+	mode := o.Mode
+	if mode == 0 {
+		mode = ModeSet
+	}
+	a := wire.Args{Flags: wire.FlagReturnCAS | wire.WithTTL | wire.WithClientFlags, TTL: item.TTL, ClientFlags: item.Flags}
+	if mode != ModeSet {
+		a.Flags |= wire.WithMode
+		a.Mode = byte(mode)
+	}
+	if item.CAS != 0 {
+		a.Flags |= wire.WithCompareCAS
+		a.CompareCAS = item.CAS
+	}
+	if o.Invalidate {
+		a.Flags |= wire.FlagInvalidate
+	}
+	c := p.getCall()
+	c.kind, c.key, c.value, c.args = kindSet, item.Key, item.Value, a
+	if err := p.roundTrip(ctx, c, 1); err != nil {
+		return 0, err
+	}
+	defer p.putCall(c)
+	switch c.rep.Code {
+	case wire.CodeHD:
+		return c.rep.CAS, nil
+	case wire.CodeNS:
+		return 0, ErrNotStored
+	case wire.CodeEX:
+		return 0, ErrCASConflict
+	case wire.CodeNF:
+		return 0, ErrNotFound
+	}
+	return 0, unexpected(p, c)
+}
+
+// Delete removes key (md); a missing key is ErrNotFound.
+func (p *Pool) Delete(ctx context.Context, key string) error {
+	return p.delete(ctx, key, wire.Args{})
+}
+
+// Invalidate marks key stale instead of deleting it (md I T<ttl>): the
+// next LeaseGet sees Stale and Won and refreshes it while others may serve
+// the stale value. ttl 0 keeps the item's TTL. A missing key is ErrNotFound.
+func (p *Pool) Invalidate(ctx context.Context, key string, ttl int32) error {
+	a := wire.Args{Flags: wire.FlagInvalidate}
+	if ttl != 0 {
+		a.Flags |= wire.WithTTL
+		a.TTL = ttl
+	}
+	return p.delete(ctx, key, a)
+}
+
+func (p *Pool) delete(ctx context.Context, key string, a wire.Args) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	c := p.getCall()
+	c.kind, c.key, c.args = kindDelete, key, a
+	if err := p.roundTrip(ctx, c, 1); err != nil {
+		return err
+	}
+	defer p.putCall(c)
+	switch c.rep.Code {
+	case wire.CodeHD:
+		return nil
+	case wire.CodeNF:
+		return ErrNotFound
+	case wire.CodeEX:
+		return ErrCASConflict
+	}
+	return unexpected(p, c)
+}
+
+// Incr adds delta to the decimal value of key and returns the new value
+// (wrapping at 2^64). A missing key is ErrNotFound; a non-numeric value is
+// an error wrapping wire.ErrClientError.
+func (p *Pool) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
+	return p.arith(ctx, key, wire.ModeIncr, delta)
+}
+
+// Decr subtracts delta from the decimal value of key, stopping at 0.
+func (p *Pool) Decr(ctx context.Context, key string, delta uint64) (uint64, error) {
+	return p.arith(ctx, key, wire.ModeDecr, delta)
+}
+
+func (p *Pool) arith(ctx context.Context, key string, mode byte, delta uint64) (uint64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	c := p.getCall()
+	c.kind, c.key = kindArith, key
+	c.args = wire.Args{Flags: wire.FlagReturnValue | wire.WithMode | wire.WithDelta, Mode: mode, Delta: delta}
+	if err := p.roundTrip(ctx, c, 1); err != nil {
+		return 0, err
+	}
+	defer p.putCall(c)
+	switch c.rep.Code {
+	case wire.CodeVA:
+		n, err := parseCounter(c.val)
+		if err != nil {
+			return 0, fmt.Errorf("transport: %s: ma %q: %w", p.node.addr, key, err)
+		}
+		return n, nil
+	case wire.CodeNF:
+		return 0, ErrNotFound
+	}
+	return 0, unexpected(p, c)
+}
+
+// Noop sends `mn` on the pipeline and waits for `MN`: a round trip that
+// proves the connection and the node are alive.
+func (p *Pool) Noop(ctx context.Context) error {
+	c := p.getCall()
+	c.kind = kindNoop
+	if err := p.roundTrip(ctx, c, 1); err != nil {
+		return err
+	}
+	p.putCall(c)
+	return nil
+}
+
+// GetMulti reads many keys of this node in one pipelined batch (quiet mg
+// with opaque tokens, closed by mn) and returns the hits by key. Every key is
+// validated before anything is sent. If the node answered some keys with an
+// error reply, the hits are returned together with that error.
+func (p *Pool) GetMulti(ctx context.Context, keys []string) (map[string]Item, error) {
+	for _, k := range keys {
+		if err := checkKey(k); err != nil {
+			return nil, err
+		}
+	}
+	if len(keys) == 0 {
+		return map[string]Item{}, nil
+	}
+	c := p.getCall()
+	c.kind, c.keys = kindMulti, keys
+	c.args = wire.Args{Flags: getFlags}
+	err, done := p.do(ctx, c, len(keys))
+	if !done {
+		return nil, err
+	}
+	defer p.putCall(c)
+	if err != nil && len(c.hits) == 0 {
+		return nil, err
+	}
+	m := make(map[string]Item, len(c.hits))
+	for _, h := range c.hits {
+		m[h.item.Key] = h.item
+	}
+	return m, err
+}
+
+func unexpected(p *Pool, c *call) error {
+	return fmt.Errorf("transport: %s: %w: unexpected %v reply", p.node.addr, wire.ErrMalformed, c.rep.Code)
+}
+
+var errBadCounter = errors.New("counter value is not a decimal number")
+
+func parseCounter(b []byte) (uint64, error) {
+	// memcached pads a shrinking decr with spaces.
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 || len(b) > 20 {
+		return 0, errBadCounter
+	}
+	var v uint64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return 0, errBadCounter
+		}
+		d := uint64(ch - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, errBadCounter
+		}
+		v = v*10 + d
+	}
+	return v, nil
+}

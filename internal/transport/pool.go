@@ -1,0 +1,251 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Class names a Node's pools.
+type Class int
+
+// Pool classes.
+const (
+	// Online is for latency-critical requests.
+	Online Class = iota
+	// Batch is for bulk work; it never shares connections or in-flight
+	// budget with Online.
+	Batch
+)
+
+// String returns "online" or "batch".
+func (c Class) String() string {
+	if c == Batch {
+		return "batch"
+	}
+	return "online"
+}
+
+// Pool is one class of traffic to one node: its own connections, in-flight
+// limit, timeout and optional rate limit. All operations are methods of Pool;
+// they are safe for concurrent use.
+type Pool struct {
+	node    *Node
+	class   Class
+	cfg     PoolConfig
+	slots   []slot
+	next    atomic.Uint32
+	sem     chan struct{}
+	limiter *limiter
+	calls   sync.Pool
+}
+
+// slot holds one of the pool's connections, dialled on demand.
+type slot struct {
+	dialing chan struct{} // capacity 1: held while (re)connecting
+	cur     atomic.Pointer[conn]
+}
+
+func newPool(n *Node, class Class, cfg PoolConfig) *Pool {
+	p := &Pool{
+		node:  n,
+		class: class,
+		cfg:   cfg,
+		slots: make([]slot, cfg.Conns),
+		sem:   make(chan struct{}, cfg.MaxInFlight),
+	}
+	for i := range p.slots {
+		p.slots[i].dialing = make(chan struct{}, 1)
+	}
+	if cfg.RateLimit > 0 {
+		p.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
+	p.calls.New = func() any { return newCall() }
+	return p
+}
+
+// Class returns the pool's class.
+func (p *Pool) Class() Class { return p.class }
+
+func (p *Pool) getCall() *call {
+	c := p.calls.Get().(*call)
+	c.reset()
+	return c
+}
+
+func (p *Pool) putCall(c *call) {
+	c.val, c.keys, c.value, c.err = nil, nil, nil, nil
+	p.calls.Put(c)
+}
+
+// complete hands a finished call to its caller, or recycles it when the
+// caller has gone.
+func (p *Pool) complete(c *call, err error) {
+	c.err = err
+	if c.state.CompareAndSwap(callPending, callDone) {
+		c.done <- struct{}{}
+		return
+	}
+	p.putCall(c)
+}
+
+// do runs one call: breaker, rate limit, in-flight slot, connection, reply.
+// On return with done == true the caller owns c and must putCall it; with
+// done == false the connection owns c.
+func (p *Pool) do(ctx context.Context, c *call, tokens int) (err error, done bool) {
+	if err := p.node.breaker.allow(); err != nil {
+		return err, true
+	}
+	if err := ctx.Err(); err != nil {
+		return p.ctxError(err), true
+	}
+	c.timer.Reset(p.cfg.Timeout)
+
+	if p.limiter != nil {
+		if err := p.limiter.wait(ctx, tokens, c.timer.C); err != nil {
+			c.timer.Stop()
+			return p.waitError(err), true
+		}
+	}
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			c.timer.Stop()
+			return p.ctxError(ctx.Err()), true
+		case <-c.timer.C:
+			return p.waitError(ErrTimeout), true
+		}
+	}
+	defer func() { <-p.sem }()
+
+	var cn *conn
+	for attempt := 0; ; attempt++ {
+		cn, err = p.conn(ctx, c.timer.C)
+		if err != nil {
+			c.timer.Stop()
+			return err, true
+		}
+		err = cn.send(c)
+		if err == nil {
+			break
+		}
+		if attempt == 1 { // two dead connections in a row: give up
+			c.timer.Stop()
+			p.node.breaker.failure(false)
+			return fmt.Errorf("transport: %s: %w", p.node.addr, ErrConnClosed), true
+		}
+	}
+	p.node.stats.sent.Add(1)
+	sentAt := c.sentAt // read c only while this goroutine owns it
+
+	select {
+	case <-c.done:
+		c.timer.Stop()
+		return p.result(c.err), true
+	case <-ctx.Done():
+		c.timer.Stop()
+		if !c.state.CompareAndSwap(callPending, callAbandoned) {
+			<-c.done
+			return p.result(c.err), true
+		}
+		// From here on the connection owns c.
+		err := ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			stalled := cn.silentSince(sentAt) && time.Since(time.Unix(0, sentAt)) >= p.cfg.Timeout
+			p.node.breaker.failure(stalled)
+		}
+		return fmt.Errorf("transport: %s: %w", p.node.addr, err), false
+	case <-c.timer.C:
+		if !c.state.CompareAndSwap(callPending, callAbandoned) {
+			<-c.done
+			return p.result(c.err), true
+		}
+		p.node.stats.timeouts.Add(1)
+		silent := cn.silentSince(sentAt)
+		cn.fail(fmt.Errorf("stalled: a request waited %v: %w", p.cfg.Timeout, ErrTimeout))
+		p.node.breaker.failure(silent)
+		return fmt.Errorf("transport: %s: %w after %v", p.node.addr, ErrTimeout, p.cfg.Timeout), false
+	}
+}
+
+// result feeds the breaker with the outcome of a completed call.
+func (p *Pool) result(err error) error {
+	if err != nil && errors.Is(err, ErrConnClosed) {
+		if !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, ErrClosed) {
+			p.node.breaker.failure(false)
+		}
+		return fmt.Errorf("transport: %s: %w", p.node.addr, err)
+	}
+	p.node.breaker.success()
+	return err
+}
+
+func (p *Pool) ctxError(err error) error {
+	return fmt.Errorf("transport: %s: %w", p.node.addr, err)
+}
+
+// waitError wraps a failure to get a rate-limit token or an in-flight slot
+// in time. It does not count against the node: the pool is busy, not the
+// node.
+func (p *Pool) waitError(err error) error {
+	if errors.Is(err, ErrTimeout) {
+		return fmt.Errorf("transport: %s: %w waiting for a %s slot", p.node.addr, ErrTimeout, p.class)
+	}
+	return fmt.Errorf("transport: %s: %w", p.node.addr, err)
+}
+
+// conn returns a live connection, dialling one if its slot is empty.
+func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time) (*conn, error) {
+	s := &p.slots[p.next.Add(1)%uint32(len(p.slots))]
+	if cn := s.cur.Load(); cn != nil && !cn.isClosed() {
+		return cn, nil
+	}
+	select {
+	case s.dialing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, p.ctxError(ctx.Err())
+	case <-deadline:
+		return nil, p.waitError(ErrTimeout)
+	}
+	defer func() { <-s.dialing }()
+	if cn := s.cur.Load(); cn != nil && !cn.isClosed() {
+		return cn, nil // another caller dialled while we waited
+	}
+	if err := p.node.breaker.allow(); err != nil {
+		return nil, err
+	}
+	if p.node.isClosed() {
+		return nil, ErrClosed
+	}
+	nc, br, err := p.node.dial(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.node.breaker.failure(true)
+		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			p.node.breaker.failure(false)
+		}
+		return nil, err
+	}
+	cn := newConn(p, nc, br)
+	s.cur.Store(cn)
+	if p.node.isClosed() { // lost a race with Node.Close
+		cn.fail(ErrClosed)
+		return nil, ErrClosed
+	}
+	return cn, nil
+}
+
+// closeConns fails every connection of the pool with cause.
+func (p *Pool) closeConns(cause error) {
+	for i := range p.slots {
+		if cn := p.slots[i].cur.Load(); cn != nil {
+			cn.fail(cause)
+		}
+	}
+}
