@@ -15,16 +15,13 @@ type NamedTarget struct {
 	Target Target
 }
 
-// CompareConfig configures Compare. Its Config's Duration (or Ops) is per
-// Target; Events are not supported (use Run for scenarios).
+// CompareConfig configures Compare. Its Config's Duration (or Ops) and
+// Warmup are per Target; Events are not supported (use Run for scenarios).
 type CompareConfig struct {
 	Config
 	// Slice is the length of one slice when comparing by Duration. Default
 	// DefaultSlice (2 s).
 	Slice time.Duration
-	// Warmup is an unmeasured run of each Target before the first slice, so
-	// both start with open connections and warm caches. Default 0 (none).
-	Warmup time.Duration
 	// Progress, when set, is called after every per-second sample with the
 	// name of the Target being measured. Config.Progress is ignored.
 	Progress func(name string, p Point)
@@ -69,12 +66,8 @@ func Compare(ctx context.Context, cfg CompareConfig, a, b NamedTarget) (*Compari
 			p.res.Prefill = prefill(ctx, base, sh, p.nt.Target, p.res)
 		}
 	}
-	if cfg.Warmup > 0 {
-		for _, p := range pair {
-			w := base
-			w.Duration, w.Ops, w.Progress = cfg.Warmup, 0, nil
-			measure(ctx, w, sh, p.nt.Target, newResult(p.nt.Name), 1<<19)
-		}
+	for _, p := range pair {
+		warmup(ctx, base, sh, p.nt.Target)
 	}
 
 	// Split the per-Target budget into slices.

@@ -41,6 +41,10 @@ type Config struct {
 	// Prefill writes every key once, before the measured phase, with
 	// Concurrency workers; it is reported apart and not measured.
 	Prefill bool
+	// Warmup, when > 0, runs the workload unmeasured for this long after the
+	// prefill and before the measured phase, so connections are open and
+	// caches warm. Default 0 (none).
+	Warmup time.Duration
 	// OpTimeout, when > 0, gives every operation a context with this
 	// deadline. Default 0: the Target's own timeouts apply and operations
 	// need no per-operation context (which would allocate).
@@ -115,8 +119,8 @@ func (c Config) Validate() error {
 	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || c.Rate > 1e9 {
 		return fmt.Errorf("rate %v must be in [0, 1e9] ops/s: %w", c.Rate, ErrInvalidWorkload)
 	}
-	if c.Duration < 0 || c.Ops < 0 || c.OpTimeout < 0 || c.LateThreshold < 0 {
-		return fmt.Errorf("duration, ops, op timeout and late threshold must be ≥ 0: %w", ErrInvalidWorkload)
+	if c.Duration < 0 || c.Ops < 0 || c.OpTimeout < 0 || c.LateThreshold < 0 || c.Warmup < 0 {
+		return fmt.Errorf("duration, ops, warmup, op timeout and late threshold must be ≥ 0: %w", ErrInvalidWorkload)
 	}
 	if c.Rate > 0 && c.Ops == 0 && int64(c.Duration.Seconds()*c.Rate) < 1 {
 		return fmt.Errorf("rate %v for %v schedules no operation: %w", c.Rate, c.Duration, ErrInvalidWorkload)

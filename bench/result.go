@@ -24,6 +24,9 @@ func (p Point) Throughput() float64 { return perSecond(p.Ops, p.Dur) }
 // ErrorRate returns the interval's errors per second.
 func (p Point) ErrorRate() float64 { return perSecond(p.Errors, p.Dur) }
 
+// P99Duration returns the interval's p99 latency.
+func (p Point) P99Duration() time.Duration { return time.Duration(p.P99) }
+
 // HitRatio returns hits / (hits + misses) in the interval, 0 without reads.
 func (p Point) HitRatio() float64 { return ratio(p.Hits, p.Misses) }
 

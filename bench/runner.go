@@ -27,8 +27,19 @@ func Run(ctx context.Context, cfg Config, name string, t Target) (*Result, error
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	warmup(ctx, cfg, sh, t)
 	measure(ctx, cfg, sh, t, res, 0)
 	return res, ctx.Err()
+}
+
+// warmup runs cfg's workload unmeasured for cfg.Warmup.
+func warmup(ctx context.Context, cfg Config, sh *shared, t Target) {
+	if cfg.Warmup <= 0 || ctx.Err() != nil {
+		return
+	}
+	w := cfg
+	w.Duration, w.Ops, w.Progress, w.Events = cfg.Warmup, 0, nil, nil
+	measure(ctx, w, sh, t, newResult("warmup"), 1<<19)
 }
 
 // counters are one worker's counts since the sampler last drained them.

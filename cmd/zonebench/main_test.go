@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/zonecache/zonecache/internal/testproc"
+)
+
+func TestRunAgainstMemcached(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	dir := t.TempDir()
+	jsonPath, svgPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--target", "memcached=" + mc.Addr, "--keys", "1000", "--ops", "3000",
+		"--concurrency", "4", "--mix", "get=80,set=10,mget=10", "--batch", "5", "--json", jsonPath, "--svg", svgPath},
+		&stdout, &stderr, false)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"closed loop, 4 workers", "ops/s", "p99.9", "memcached=" + mc.Addr, "prefill"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\r") || strings.Contains(out, "\033[") {
+		t.Errorf("progress line written although stdout is not a terminal:\n%q", out)
+	}
+	var rep struct {
+		Targets []struct {
+			Ops      uint64  `json:"ops"`
+			Errors   uint64  `json:"errors"`
+			HitRatio float64 `json:"hit_ratio"`
+		} `json:"targets"`
+	}
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Targets) != 1 || rep.Targets[0].Ops != 3000 || rep.Targets[0].Errors != 0 || rep.Targets[0].HitRatio != 1 {
+		t.Fatalf("json report %+v: want 3000 ops, no errors, all hits after the prefill", rep.Targets)
+	}
+	svg, err := os.ReadFile(svgPath)
+	if err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
+		t.Fatalf("svg file: %v %.40q", err, svg)
+	}
+}
+
+func TestRunCompareTwoNodes(t *testing.T) {
+	a := testproc.StartMemcached(t, "-m", "64")
+	b := testproc.StartMemcachedOn(t, "127.0.0.2", "-m", "64")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--compare", a.Addr + "," + b.Addr, "--names", "first,second",
+		"--keys", "500", "--ops", "2000", "--concurrency", "2", "--json", "-"}, &stdout, &stderr, true)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	var rep struct {
+		Targets []struct {
+			Name string `json:"name"`
+			Ops  uint64 `json:"ops"`
+		} `json:"targets"`
+		Ratio struct {
+			Of         string   `json:"of"`
+			Throughput *float64 `json:"throughput"`
+		} `json:"ratio"`
+	}
+	// With a terminal, progress lines come first; the JSON follows them.
+	js := stdout.String()
+	if i := strings.Index(js, "{"); i >= 0 {
+		js = js[i:]
+	}
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Fatalf("json: %v\n%s", err, stdout.String())
+	}
+	if len(rep.Targets) != 2 || rep.Targets[0].Name != "first" || rep.Targets[1].Ops != 2000 ||
+		rep.Ratio.Of != "second" || rep.Ratio.Throughput == nil || *rep.Ratio.Throughput <= 0 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestRunBadFlagsExit2(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--target", "nope"}, &stdout, &stderr, false); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), "zonebench:") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr, false); code != 0 {
+		t.Fatalf("-h exit %d, want 0", code)
+	}
+}
+
+func TestRunUnreachableTargetReportsErrors(t *testing.T) {
+	port := testproc.FreePort(t, "127.0.0.1")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--target", "127.0.0.1:" + itoa(port), "--keys", "10", "--ops", "50",
+		"--concurrency", "1", "--prefill=false", "--timeout", "200ms"}, &stdout, &stderr, false)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "error ") || !strings.Contains(stdout.String(), "connect") {
+		t.Fatalf("report does not show the connection errors:\n%s", stdout.String())
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
