@@ -1,0 +1,210 @@
+// Command zonecached is zonecache's cache node: a memcached 1.6 compatible
+// server (text and meta protocols) with a memory-bounded store, Prometheus
+// metrics and graceful shutdown. It only parses flags and wires package
+// server; see that package for the behaviour.
+//
+// Usage:
+//
+//	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
+//	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
+//	           [-v] [--log-level info]
+//
+// SIGTERM or SIGINT stops accepting connections, lets in-flight commands
+// finish and exits 0.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zonecache/zonecache/server"
+)
+
+// shutdownTimeout bounds how long in-flight commands may take after SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+// options are the parsed command line.
+type options struct {
+	cfg       server.Config
+	adminAddr string
+	level     slog.Level
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "zonecached:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.level}))
+	opts.cfg.Logger = log
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, opts, log); err != nil {
+		log.Error("zonecached failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the cache server (and the admin listener) until ctx ends, then
+// shuts down gracefully.
+func serve(ctx context.Context, opts options, log *slog.Logger) error {
+	srv, err := server.New(opts.cfg)
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", opts.cfg.Addr)
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("listen on %s: %w", opts.cfg.Addr, err)
+	}
+	var admin *http.Server
+	if opts.adminAddr != "" {
+		aln, err := lc.Listen(ctx, "tcp", opts.adminAddr)
+		if err != nil {
+			ln.Close()
+			_ = srv.Close()
+			return fmt.Errorf("admin listen on %s: %w", opts.adminAddr, err)
+		}
+		admin = &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin listener failed", "err", err)
+			}
+		}()
+		log.Info("admin listening", "addr", aln.Addr().String())
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(context.Background(), ln) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: finishing in-flight commands")
+	case err := <-serveErr:
+		_ = srv.Close()
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if admin != nil {
+		_ = admin.Shutdown(sctx)
+	}
+	<-serveErr
+	if err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// parseFlags parses the command line. Flags take one or two dashes.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("zonecached", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	port := fs.Int("p", 11211, "TCP `port` to listen on")
+	host := fs.String("l", "127.0.0.1", "`address` to listen on; 0.0.0.0 or :: listens on all interfaces")
+	mem := fs.Int64("m", 64, "item memory limit in `megabytes`")
+	itemSize := fs.String("I", "1m", "largest item (key, value and header), with k or m suffix (1k to 1024m)")
+	conns := fs.Int("c", 1024, "maximum simultaneous client `connections`; more are refused with \"ERROR Too many open connections\"")
+	cert := fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
+	key := fs.String("tls-key", "", "TLS private key `file` (PEM)")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:12211", "admin HTTP `address` serving /metrics, /healthz and /readyz; empty disables it")
+	verbose := fs.Bool("v", false, "verbose: log at debug level")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: zonecached [flags]\n\nA memcached 1.6 compatible cache node (text and meta protocols).\nFlags may be written with one or two dashes.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var o options
+	if *port < 1 || *port > 65535 {
+		return o, fmt.Errorf("-p %d: port out of range", *port)
+	}
+	if *mem < 1 {
+		return o, fmt.Errorf("-m %d: must be at least 1 megabyte", *mem)
+	}
+	size, err := parseSize(*itemSize)
+	if err != nil {
+		return o, fmt.Errorf("-I %s: %w", *itemSize, err)
+	}
+	if size < 1<<10 || size > 1<<30 {
+		return o, fmt.Errorf("-I %s: must be between 1k and 1024m", *itemSize)
+	}
+	if int64(size) > *mem<<20 {
+		return o, fmt.Errorf("-I %s: larger than -m %d megabytes", *itemSize, *mem)
+	}
+	if *conns < 1 {
+		return o, fmt.Errorf("-c %d: must be at least 1", *conns)
+	}
+	if err := o.level.UnmarshalText([]byte(*level)); err != nil {
+		return o, fmt.Errorf("--log-level %q: %w", *level, err)
+	}
+	if *verbose {
+		o.level = slog.LevelDebug
+	}
+	o.cfg = server.Config{
+		Addr:        net.JoinHostPort(*host, strconv.Itoa(*port)),
+		MaxBytes:    *mem << 20,
+		MaxItemSize: size,
+		MaxConns:    *conns,
+	}
+	if (*cert == "") != (*key == "") {
+		return o, errors.New("--tls-cert and --tls-key go together")
+	}
+	if *cert != "" {
+		pair, err := tls.LoadX509KeyPair(*cert, *key)
+		if err != nil {
+			return o, fmt.Errorf("load TLS key pair: %w", err)
+		}
+		o.cfg.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	o.adminAddr = *adminAddr
+	return o, nil
+}
+
+// parseSize reads a byte count with an optional k or m suffix, like
+// memcached's -I.
+func parseSize(s string) (int, error) {
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, s[:len(s)-1]
+	case strings.HasSuffix(s, "m"), strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, s[:len(s)-1]
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	return n * mult, nil
+}

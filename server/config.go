@@ -1,0 +1,71 @@
+package server
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	// DefaultAddr is where ListenAndServe listens: loopback only, like
+	// Debian's memcached package.
+	DefaultAddr = "127.0.0.1:11211"
+	// DefaultMaxBytes is the store's memory limit (memcached -m 64).
+	DefaultMaxBytes = 64 << 20
+	// DefaultMaxItemSize is the largest item accepted (memcached -I 1m).
+	DefaultMaxItemSize = 1 << 20
+	// DefaultMaxConns is the connection limit (memcached -c 1024).
+	DefaultMaxConns = 1024
+	// Version is what the version command and stats report. It starts with
+	// "1.6." because clients (memccapable among them) pick protocol
+	// behaviour from it.
+	Version = "1.6.18-zonecache"
+)
+
+// Config configures a Server. The zero value of every field selects the
+// documented default.
+type Config struct {
+	// Addr is the TCP address ListenAndServe listens on. Default
+	// DefaultAddr (127.0.0.1:11211); all interfaces only when asked, for
+	// example ":11211".
+	Addr string
+	// MaxBytes bounds the memory the store uses for items. Default 64 MiB.
+	MaxBytes int64
+	// MaxItemSize is the largest item (key, value and per-item header).
+	// Default 1 MiB.
+	MaxItemSize int
+	// MaxConns is the number of client connections served at once; more
+	// are answered "ERROR Too many open connections" and closed.
+	// Default 1024.
+	MaxConns int
+	// TLS, when set, makes Serve and ListenAndServe speak TLS.
+	TLS *tls.Config
+	// Logger receives connection and lifecycle events. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time; tests inject a clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MaxItemSize <= 0 {
+		c.MaxItemSize = DefaultMaxItemSize
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}

@@ -1,0 +1,231 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	readBufferSize = 16 << 10
+	// flushThreshold makes a long pipelined batch write out its replies
+	// before the read buffer runs dry.
+	flushThreshold = 64 << 10
+	// retainedBuffer is the largest output or value buffer a connection
+	// keeps between commands; larger ones were grown for a big value and
+	// are dropped.
+	retainedBuffer = 64 << 10
+
+	connBusy int32 = 0
+	connIdle int32 = 1
+)
+
+// errLineTooLong means a line without a newline grew past maxLineLength.
+var errLineTooLong = errors.New("server: command line too long")
+
+// conn is one client connection and its buffers.
+type conn struct {
+	s  *Server
+	nc net.Conn
+	r  *bufio.Reader
+
+	out     []byte // replies not yet written
+	flushes uint64 // number of writes so far, to tell whether out was cut
+	toks    [maxTokens][]byte
+	line    []byte // a copy of a storage command's line, kept while its data is read
+	scratch []byte // values built by incr and decr
+	keybuf  []byte // base64-decoded keys
+	num     []byte // digits of an incr or decr result
+	parts   [2][]byte
+	val     []byte // values larger than the read buffer
+	pending int    // bytes of the read buffer to discard after a data block is used
+
+	st    [numStats]uint64 // counters not yet merged into the server's
+	state atomic.Int32
+	quit  bool
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		s:       s,
+		nc:      nc,
+		out:     make([]byte, 0, 4096),
+		line:    make([]byte, 0, 256),
+		scratch: make([]byte, 0, 64),
+		keybuf:  make([]byte, 0, 256),
+		num:     make([]byte, 0, 24),
+	}
+	c.r = bufio.NewReaderSize(readCounter{c}, readBufferSize)
+	c.state.Store(connBusy)
+	return c
+}
+
+// readCounter counts the bytes read from a connection.
+type readCounter struct{ c *conn }
+
+func (rc readCounter) Read(p []byte) (int, error) {
+	n, err := rc.c.nc.Read(p)
+	rc.c.st[stBytesRead] += uint64(n)
+	return n, err
+}
+
+// wakeIfIdle interrupts a connection that is waiting for a new command, so
+// it notices the server is shutting down.
+func (c *conn) wakeIfIdle() {
+	if c.state.Load() == connIdle {
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+func (c *conn) serve() {
+	defer func() {
+		c.mergeStats()
+		c.nc.Close()
+	}()
+	for {
+		line, long, err := c.readLine()
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				c.s.log.Debug("closing connection: line without newline", "remote", c.nc.RemoteAddr().String())
+			}
+			_ = c.flush()
+			return
+		}
+		start := time.Now()
+		var cmd cmdID
+		if long {
+			cmd = c.streamGet()
+		} else {
+			cmd = c.dispatch(line)
+		}
+		c.s.metrics.observe(cmd, time.Since(start))
+		if c.quit {
+			_ = c.flush()
+			return
+		}
+		if len(c.out) >= flushThreshold {
+			if c.flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+// readLine returns the next command line including its '\n'. The slice
+// aliases the read buffer: it is valid until the next read. long reports a
+// multi-get line longer than maxLineLength whose newline has not arrived;
+// it is left in the buffer for streamGet.
+func (c *conn) readLine() (line []byte, long bool, err error) {
+	for {
+		n := c.r.Buffered()
+		if n > 0 {
+			buf, _ := c.r.Peek(n)
+			if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+				_, _ = c.r.Discard(i + 1)
+				return buf[:i+1], false, nil
+			}
+			if n > maxLineLength {
+				if isMultiGetLine(buf) {
+					return nil, true, nil
+				}
+				return nil, false, errLineTooLong
+			}
+		} else {
+			if err := c.flush(); err != nil {
+				return nil, false, err
+			}
+			c.state.Store(connIdle)
+			if c.s.closing.Load() {
+				return nil, false, ErrServerClosed
+			}
+		}
+		_, err := c.r.Peek(n + 1)
+		c.state.Store(connBusy)
+		if err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// readData reads a data block of n bytes and its "\r\n". The result is valid
+// until releaseData.
+func (c *conn) readData(n int) ([]byte, error) {
+	need := n + 2
+	if c.r.Buffered() < need {
+		if err := c.flush(); err != nil {
+			return nil, err
+		}
+	}
+	if need <= c.r.Size() {
+		b, err := c.r.Peek(need)
+		if err != nil {
+			return nil, err
+		}
+		c.pending = need
+		return b, nil
+	}
+	if cap(c.val) < need {
+		c.val = make([]byte, need)
+	}
+	if _, err := io.ReadFull(c.r, c.val[:need]); err != nil {
+		return nil, err
+	}
+	return c.val[:need], nil
+}
+
+// releaseData consumes the data block returned by readData.
+func (c *conn) releaseData() {
+	if c.pending > 0 {
+		_, _ = c.r.Discard(c.pending)
+		c.pending = 0
+	}
+	if cap(c.val) > retainedBuffer {
+		c.val = nil
+	}
+}
+
+// swallow reads and drops n bytes without buffering them.
+func (c *conn) swallow(n int) error {
+	if c.r.Buffered() < n {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	_, err := c.r.Discard(n)
+	return err
+}
+
+// flush writes the buffered replies.
+func (c *conn) flush() error {
+	c.mergeStats()
+	if len(c.out) == 0 {
+		return nil
+	}
+	n, err := c.nc.Write(c.out)
+	c.s.stats.v[stBytesWritten].Add(uint64(n))
+	c.flushes++
+	if cap(c.out) > retainedBuffer {
+		c.out = make([]byte, 0, 4096)
+	} else {
+		c.out = c.out[:0]
+	}
+	return err
+}
+
+// mergeStats adds the connection's counters to the server's.
+func (c *conn) mergeStats() {
+	for i := range c.st {
+		if c.st[i] != 0 {
+			c.s.stats.v[i].Add(c.st[i])
+			c.st[i] = 0
+		}
+	}
+}
+
+func (c *conn) str(s string) { c.out = append(c.out, s...) }
+
+func (c *conn) now() time.Time { return c.s.cfg.Now() }

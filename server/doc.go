@@ -1,0 +1,22 @@
+// Package server is zonecached's cache node: a TCP server that speaks
+// memcached 1.6's text and meta protocols over a sharded, memory-bounded
+// store (package server/store).
+//
+// Any memcached client can use a zonecached node as it uses memcached 1.6:
+// replies, error strings and quirks follow Debian's memcached 1.6.18, which
+// the tests use as a differential oracle. The meta protocol's herd
+// protection (N, R, W, Z), serve-stale (md I, X) and explicit CAS (E) flags
+// are what the zonecache smart client builds leases and cross-zone version
+// consistency on.
+//
+// One goroutine serves each connection with its own read buffer and output
+// buffer; replies to pipelined commands are written with one system call
+// when the read buffer runs dry. Memory per connection is bounded: command
+// lines are limited to 2 KiB (except multi-key get lines, which are
+// processed as a stream), and values larger than the item limit are read
+// and discarded without being buffered.
+//
+// The server also exports Prometheus metrics (zonecache_server_*) and an
+// admin HTTP handler (/metrics, /healthz, /readyz); cmd/zonecached wires
+// flags, listeners and signals around it.
+package server

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics holds the server's Prometheus instruments. Counters that the
+// stats command also reports are read at scrape time from the same
+// counters, so the two never disagree.
+type metrics struct {
+	latency [numCmds]prometheus.Observer
+}
+
+func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
+	m := &metrics{}
+	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "zonecache",
+		Subsystem: "server",
+		Name:      "command_duration_seconds",
+		Help:      "Time to execute one command (a multi-key get counts once), excluding network I/O.",
+		Buckets:   []float64{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2, 0.1},
+	}, []string{"command"})
+	for i := cmdID(0); i < numCmds; i++ {
+		m.latency[i] = hist.WithLabelValues(i.String())
+	}
+	reg.MustRegister(hist, &statsCollector{s: s},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observe(id cmdID, d time.Duration) {
+	m.latency[id].Observe(d.Seconds())
+}
+
+var (
+	descHits = prometheus.NewDesc("zonecache_server_hits_total",
+		"Keys found by get, gets, gat, gats and mg.", nil, nil)
+	descMisses = prometheus.NewDesc("zonecache_server_misses_total",
+		"Keys not found by get, gets, gat, gats and mg.", nil, nil)
+	descEvictions = prometheus.NewDesc("zonecache_server_evictions_total",
+		"Live items removed to make room.", nil, nil)
+	descReclaimed = prometheus.NewDesc("zonecache_server_reclaimed_total",
+		"Expired or flushed items whose memory was reused.", nil, nil)
+	descItems = prometheus.NewDesc("zonecache_server_items",
+		"Items held in the store.", nil, nil)
+	descBytes = prometheus.NewDesc("zonecache_server_item_bytes",
+		"Bytes of the items held (keys, values and per-item headers).", nil, nil)
+	descLimit = prometheus.NewDesc("zonecache_server_limit_bytes",
+		"The store's memory limit (-m).", nil, nil)
+	descConns = prometheus.NewDesc("zonecache_server_connections",
+		"Open client connections.", nil, nil)
+	descConnsTotal = prometheus.NewDesc("zonecache_server_connections_total",
+		"Client connections accepted.", nil, nil)
+	descRejected = prometheus.NewDesc("zonecache_server_rejected_connections_total",
+		"Client connections refused over the -c limit.", nil, nil)
+	descSets = prometheus.NewDesc("zonecache_server_sets_total",
+		"Storage commands whose data was read (set, add, replace, append, prepend, cas, ms).", nil, nil)
+	descReadBytes = prometheus.NewDesc("zonecache_server_read_bytes_total",
+		"Bytes read from clients.", nil, nil)
+	descWrittenBytes = prometheus.NewDesc("zonecache_server_written_bytes_total",
+		"Bytes written to clients.", nil, nil)
+)
+
+// statsCollector exports the server's counters and the store's gauges.
+type statsCollector struct{ s *Server }
+
+func (sc *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descReclaimed, descItems,
+		descBytes, descLimit, descConns, descConnsTotal, descRejected, descSets, descReadBytes, descWrittenBytes} {
+		ch <- d
+	}
+}
+
+func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := &sc.s.stats
+	ss := sc.s.store.Stats()
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	counter(descHits, st.get(stGetHits)+st.get(stTouchHits))
+	counter(descMisses, st.get(stGetMisses)+st.get(stTouchMisses))
+	counter(descEvictions, ss.Evictions)
+	counter(descReclaimed, ss.Reclaimed)
+	gauge(descItems, float64(ss.Items))
+	gauge(descBytes, float64(ss.Bytes))
+	gauge(descLimit, float64(sc.s.cfg.MaxBytes))
+	gauge(descConns, float64(st.currConns.Load()))
+	counter(descConnsTotal, st.get(stTotalConns))
+	counter(descRejected, st.get(stRejectedConns))
+	counter(descSets, st.get(stCmdSet))
+	counter(descReadBytes, st.get(stBytesRead))
+	counter(descWrittenBytes, st.get(stBytesWritten))
+}

@@ -1,0 +1,163 @@
+package server
+
+import "bytes"
+
+// maxTokens mirrors memcached's tokenizer: at most 23 tokens are split off a
+// line, the rest of the line is left as one unprocessed remainder.
+const maxTokens = 24
+
+// maxLineLength is the number of bytes memcached accepts without a newline
+// before it closes the connection (multi-key get lines excepted).
+const maxLineLength = 2048
+
+// tokenize splits line on single spaces the way memcached does and returns
+// the number of tokens stored in toks. If the line holds more than
+// maxTokens-1 tokens, the count is maxTokens-1 and more is true.
+func tokenize(line []byte, toks *[maxTokens][]byte) (n int, more bool) {
+	i := 0
+	for i < len(line) {
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		if i == len(line) {
+			break
+		}
+		if n == maxTokens-1 {
+			return n, true
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' {
+			j++
+		}
+		toks[n] = line[i:j]
+		n++
+		i = j
+	}
+	return n, false
+}
+
+// nextToken returns the first space-separated token of s and what follows it.
+func nextToken(s []byte) (tok, rest []byte) {
+	i := 0
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] != ' ' {
+		j++
+	}
+	return s[i:j], s[j:]
+}
+
+// cspace reports whether c is a space for C's isspace.
+func cspace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// strtoull scans like C's strtoull(s, &end, 10): leading white space, an
+// optional sign, decimal digits. It returns the magnitude, the number of
+// bytes consumed (0 when no digits were found), the sign and whether the
+// magnitude overflowed 64 bits.
+func strtoull(s []byte) (v uint64, n int, neg, overflow bool) {
+	i := 0
+	for i < len(s) && cspace(s[i]) {
+		i++
+	}
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		d := uint64(s[i] - '0')
+		if v > (^uint64(0)-d)/10 {
+			overflow = true
+		}
+		v = v*10 + d
+		i++
+	}
+	if i == start {
+		return 0, 0, false, false
+	}
+	return v, i, neg, overflow
+}
+
+// endOK reports whether a parse of s that consumed n bytes stopped where
+// memcached's safe_strto* helpers accept it: at the end of the token or at a
+// space.
+func endOK(s []byte, n int) bool {
+	return n == len(s) || cspace(s[n])
+}
+
+// parseUint64 is memcached's safe_strtoull on a token.
+func parseUint64(s []byte) (uint64, bool) {
+	v, n, neg, overflow := strtoull(s)
+	if n == 0 || overflow || !endOK(s, n) {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	if int64(v) < 0 && bytes.IndexByte(s[:n], '-') >= 0 {
+		return 0, false
+	}
+	return v, true
+}
+
+// parseUint32 is memcached's safe_strtoul on a token: a 64-bit parse whose
+// result is truncated to 32 bits (so flags 4294967296 are accepted as 0).
+func parseUint32(s []byte) (uint32, bool) {
+	v, ok := parseUint64(s)
+	return uint32(v), ok
+}
+
+// parseInt32 is memcached's safe_strtol on a token: a 64-bit signed parse
+// whose result is truncated to 32 bits.
+func parseInt32(s []byte) (int32, bool) {
+	v, n, neg, overflow := strtoull(s)
+	if n == 0 || !endOK(s, n) {
+		return 0, false
+	}
+	// strtol's range is int64: anything beyond saturates with ERANGE.
+	if overflow || (!neg && v > 1<<63-1) || (neg && v > 1<<63) {
+		return 0, false
+	}
+	if neg {
+		return int32(-int64(v)), true
+	}
+	return int32(int64(v)), true
+}
+
+// parseValueNumber is memcached's safe_strtoull applied to a stored value
+// for incr and decr: the value is followed by "\r\n" in memcached's memory,
+// so the parse may stop anywhere a space follows.
+func parseValueNumber(v []byte) (uint64, bool) {
+	n, k, neg, overflow := strtoull(v)
+	if k == 0 || overflow {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	if k < len(v) && !cspace(v[k]) {
+		return 0, false
+	}
+	if int64(n) < 0 && bytes.IndexByte(v[:k], '-') >= 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// isMultiGetLine reports whether a line that has no newline yet may grow
+// beyond maxLineLength: memcached lets get and gets lines be unbounded.
+func isMultiGetLine(b []byte) bool {
+	i := 0
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	if i > 100 {
+		return false
+	}
+	b = b[i:]
+	return bytes.HasPrefix(b, []byte("get ")) || bytes.HasPrefix(b, []byte("gets "))
+}

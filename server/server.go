@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zonecache/zonecache/server/store"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
+// Close.
+var ErrServerClosed = errors.New("server: closed")
+
+// Server is a zonecached cache node. Create it with New, run it with Serve or
+// ListenAndServe, stop it with Shutdown (graceful) or Close.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	started time.Time
+	stats   counters
+	metrics *metrics
+	reg     *prometheus.Registry
+
+	closing atomic.Bool
+	serving atomic.Int32
+	mu      sync.Mutex
+	lns     map[net.Listener]struct{}
+	conns   map[*conn]struct{}
+	connWG  sync.WaitGroup
+	closed  bool
+}
+
+// New creates a Server and its store.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if cfg.MaxItemSize > int(cfg.MaxBytes) {
+		return nil, fmt.Errorf("server: item size limit %d is larger than the memory limit %d", cfg.MaxItemSize, cfg.MaxBytes)
+	}
+	st, err := store.New(store.Config{MaxBytes: cfg.MaxBytes, MaxItemSize: cfg.MaxItemSize, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("server: create store: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		store:   st,
+		started: cfg.Now(),
+		lns:     make(map[net.Listener]struct{}),
+		conns:   make(map[*conn]struct{}),
+	}
+	s.reg = prometheus.NewRegistry()
+	s.metrics = newMetrics(s, s.reg)
+	return s, nil
+}
+
+// ListenAndServe listens on Config.Addr and serves until ctx is cancelled
+// or the server is shut down.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve accepts connections on ln and serves each in its own goroutine. It
+// returns ErrServerClosed after Shutdown or Close; when ctx is cancelled it
+// stops accepting (in-flight connections go on until Shutdown).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	s.serving.Add(1)
+	defer s.serving.Add(-1)
+
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	s.log.Info("zonecached serving", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil,
+		"max_bytes", s.cfg.MaxBytes, "max_item_size", s.cfg.MaxItemSize, "max_conns", s.cfg.MaxConns)
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			delete(s.lns, ln)
+			s.mu.Unlock()
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+				time.Sleep(backoff)
+				s.mu.Lock()
+				s.lns[ln] = struct{}{}
+				s.mu.Unlock()
+				continue
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		backoff = 0
+		s.accept(nc)
+	}
+}
+
+// accept registers a new connection or rejects it over the limit.
+func (s *Server) accept(nc net.Conn) {
+	s.mu.Lock()
+	if s.closed || s.closing.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if len(s.conns) >= s.cfg.MaxConns {
+		s.mu.Unlock()
+		s.stats.v[stRejectedConns].Add(1)
+		go func() {
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = nc.Write([]byte("ERROR Too many open connections\r\n"))
+			nc.Close()
+		}()
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	s.stats.v[stTotalConns].Add(1)
+	s.stats.currConns.Add(1)
+	go func() {
+		defer s.connWG.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			s.stats.currConns.Add(-1)
+		}()
+		c.serve()
+	}()
+}
+
+// Shutdown stops the server gracefully: it stops accepting, lets every
+// connection finish the command it is executing (idle connections are
+// closed at once), then closes the store. If ctx ends first, the remaining
+// connections are closed and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	for ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.wakeIfIdle()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.closeConns()
+		<-done
+	}
+	s.finish()
+	return err
+}
+
+// Close stops the server at once, dropping every connection.
+func (s *Server) Close() error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	for ln := range s.lns {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	s.closeConns()
+	s.connWG.Wait()
+	return s.finish()
+}
+
+func (s *Server) closeConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+}
+
+func (s *Server) finish() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.store.Close(); err != nil {
+		return fmt.Errorf("server: close store: %w", err)
+	}
+	return nil
+}
+
+// Ready reports whether the server is serving at least one listener and is
+// not shutting down.
+func (s *Server) Ready() bool {
+	return !s.closing.Load() && s.serving.Load() > 0
+}

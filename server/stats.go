@@ -1,0 +1,224 @@
+package server
+
+import (
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// statID names one of the server's counters.
+type statID int
+
+const (
+	stCmdGet statID = iota
+	stGetHits
+	stGetMisses
+	stCmdSet
+	stCmdTouch
+	stTouchHits
+	stTouchMisses
+	stCmdFlush
+	stCmdMeta
+	stDeleteHits
+	stDeleteMisses
+	stIncrHits
+	stIncrMisses
+	stDecrHits
+	stDecrMisses
+	stCasHits
+	stCasMisses
+	stCasBadval
+	stStoreTooLarge
+	stStoreNoMemory
+	stBytesRead
+	stBytesWritten
+	stTotalConns
+	stRejectedConns
+	numStats
+)
+
+// counters are the server's totals; connections add to them in batches.
+type counters struct {
+	v [numStats]atomic.Uint64
+	// currConns is the number of open client connections.
+	currConns atomic.Int64
+}
+
+func (c *counters) get(id statID) uint64 { return c.v[id].Load() }
+
+// statWriter appends "STAT name value" lines.
+type statWriter struct{ c *conn }
+
+func (w statWriter) u(name string, v uint64) {
+	w.c.str("STAT ")
+	w.c.str(name)
+	w.c.out = append(w.c.out, ' ')
+	w.c.out = strconv.AppendUint(w.c.out, v, 10)
+	w.c.str("\r\n")
+}
+
+func (w statWriter) i(name string, v int64) {
+	w.c.str("STAT ")
+	w.c.str(name)
+	w.c.out = append(w.c.out, ' ')
+	w.c.out = strconv.AppendInt(w.c.out, v, 10)
+	w.c.str("\r\n")
+}
+
+func (w statWriter) s(name, v string) {
+	w.c.str("STAT ")
+	w.c.str(name)
+	w.c.out = append(w.c.out, ' ')
+	w.c.str(v)
+	w.c.str("\r\n")
+}
+
+func rusage() (user, sys string) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return "0.000000", "0.000000"
+	}
+	f := func(tv syscall.Timeval) string {
+		us := strconv.FormatInt(int64(tv.Usec), 10)
+		for len(us) < 6 {
+			us = "0" + us
+		}
+		return strconv.FormatInt(int64(tv.Sec), 10) + "." + us
+	}
+	return f(ru.Utime), f(ru.Stime)
+}
+
+// generalStats writes the reply to a bare "stats".
+func (c *conn) generalStats() {
+	c.mergeStats()
+	s := c.s
+	st := &s.stats
+	w := statWriter{c}
+	now := c.now()
+	ss := s.store.Stats()
+	user, sys := rusage()
+	w.i("pid", int64(os.Getpid()))
+	w.i("uptime", int64(now.Sub(s.started)/time.Second))
+	w.i("time", now.Unix())
+	w.s("version", Version)
+	w.s("libevent", "none")
+	w.i("pointer_size", int64(strconv.IntSize))
+	w.s("rusage_user", user)
+	w.s("rusage_system", sys)
+	w.i("max_connections", int64(s.cfg.MaxConns))
+	w.i("curr_connections", st.currConns.Load())
+	w.u("total_connections", st.get(stTotalConns))
+	w.u("rejected_connections", st.get(stRejectedConns))
+	w.i("connection_structures", st.currConns.Load())
+	w.u("cmd_get", st.get(stCmdGet))
+	w.u("cmd_set", st.get(stCmdSet))
+	w.u("cmd_flush", st.get(stCmdFlush))
+	w.u("cmd_touch", st.get(stCmdTouch))
+	w.u("cmd_meta", st.get(stCmdMeta))
+	w.u("get_hits", st.get(stGetHits))
+	w.u("get_misses", st.get(stGetMisses))
+	w.u("get_expired", 0)
+	w.u("get_flushed", 0)
+	w.u("delete_misses", st.get(stDeleteMisses))
+	w.u("delete_hits", st.get(stDeleteHits))
+	w.u("incr_misses", st.get(stIncrMisses))
+	w.u("incr_hits", st.get(stIncrHits))
+	w.u("decr_misses", st.get(stDecrMisses))
+	w.u("decr_hits", st.get(stDecrHits))
+	w.u("cas_misses", st.get(stCasMisses))
+	w.u("cas_hits", st.get(stCasHits))
+	w.u("cas_badval", st.get(stCasBadval))
+	w.u("touch_hits", st.get(stTouchHits))
+	w.u("touch_misses", st.get(stTouchMisses))
+	w.u("store_too_large", st.get(stStoreTooLarge))
+	w.u("store_no_memory", st.get(stStoreNoMemory))
+	w.u("auth_cmds", 0)
+	w.u("auth_errors", 0)
+	w.u("bytes_read", st.get(stBytesRead))
+	w.u("bytes_written", st.get(stBytesWritten))
+	w.i("limit_maxbytes", s.cfg.MaxBytes)
+	w.i("accepting_conns", boolInt(!s.closing.Load()))
+	w.i("threads", int64(runtime.GOMAXPROCS(0)))
+	w.i("conn_yields", 0)
+	w.u("reclaimed", ss.Reclaimed)
+	w.u("expired_unfetched", ss.ExpiredUnfetched)
+	w.u("evicted_unfetched", ss.EvictedUnfetched)
+	w.i("curr_items", ss.Items)
+	w.u("total_items", ss.TotalItems)
+	w.i("bytes", ss.Bytes)
+	w.u("evictions", ss.Evictions)
+	c.str("END\r\n")
+}
+
+// settingsStats writes the reply to "stats settings".
+func (c *conn) settingsStats() {
+	s := c.s
+	w := statWriter{c}
+	port := int64(0)
+	if a, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
+		port = int64(a.Port)
+	}
+	w.i("maxbytes", s.cfg.MaxBytes)
+	w.i("maxconns", int64(s.cfg.MaxConns))
+	w.i("tcpport", port)
+	w.i("udpport", 0)
+	w.i("verbosity", 0)
+	w.i("num_threads", int64(runtime.GOMAXPROCS(0)))
+	w.s("cas_enabled", "yes")
+	w.i("item_size_max", int64(s.cfg.MaxItemSize))
+	w.s("flush_enabled", "yes")
+	w.s("dump_enabled", "yes")
+	w.s("binding_protocol", "ascii")
+	w.s("ssl_enabled", yesNo(s.cfg.TLS != nil))
+	w.s("lru_crawler", "yes")
+	w.s("evictions", "on")
+	c.str("END\r\n")
+}
+
+// itemsStats writes "stats items". The store has no slab classes, so the
+// whole store is reported as class 1.
+func (c *conn) itemsStats() {
+	ss := c.s.store.Stats()
+	w := statWriter{c}
+	if ss.Items > 0 {
+		w.i("items:1:number", ss.Items)
+		w.i("items:1:mem_requested", ss.Bytes)
+		w.u("items:1:evicted", ss.Evictions)
+		w.u("items:1:reclaimed", ss.Reclaimed)
+		w.u("items:1:expired_unfetched", ss.ExpiredUnfetched)
+		w.u("items:1:evicted_unfetched", ss.EvictedUnfetched)
+		w.u("items:1:outofmemory", c.s.stats.get(stStoreNoMemory))
+	}
+	c.str("END\r\n")
+}
+
+// slabsStats writes "stats slabs": totals only, as the store has no slabs.
+func (c *conn) slabsStats() {
+	ss := c.s.store.Stats()
+	w := statWriter{c}
+	active := int64(0)
+	if ss.Items > 0 {
+		active = 1
+	}
+	w.i("active_slabs", active)
+	w.i("total_malloced", ss.Bytes)
+	c.str("END\r\n")
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
