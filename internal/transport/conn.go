@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,14 @@ func (cn *conn) send(c *call) error {
 		return nil
 	}
 	cn.writing = true
+	if len(cn.queue)-cn.qhead > 1 {
+		// Other requests are waiting for replies: the connection is busy, so
+		// let the writer goroutine gather more requests into one write.
+		cn.mu.Unlock()
+		cn.wakeWriter()
+		return nil
+	}
+	// An idle connection: write at once, in this goroutine, for latency.
 	buf := cn.wbuf
 	cn.wbuf = cn.spare[:0]
 	cn.spare = nil
@@ -108,11 +117,15 @@ func (cn *conn) send(c *call) error {
 	cn.mu.Unlock()
 	// More requests arrived during the write: the writer goroutine sends
 	// them, so this caller can go back to waiting for its own reply.
+	cn.wakeWriter()
+	return nil
+}
+
+func (cn *conn) wakeWriter() {
 	select {
 	case cn.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // keep stores a written buffer for reuse. Called with mu held.
@@ -141,6 +154,10 @@ func (cn *conn) writeLoop() {
 			return
 		case <-cn.wake:
 		}
+		// Let the callers that are runnable (typically just woken by
+		// replies) queue their next requests, so that one write carries
+		// many of them.
+		runtime.Gosched()
 		for {
 			cn.mu.Lock()
 			if cn.closed || len(cn.wbuf) == 0 {
