@@ -24,33 +24,31 @@ type circle struct {
 	shift  uint
 }
 
-// newCircle builds a circle from points sorted by position with distinct
-// positions.
-func newCircle(pts []point) circle {
-	c := circle{n: len(pts), ent: make([]uint64, len(pts)+scanWidth)}
-	for i, p := range pts {
-		c.ent[i] = uint64(p.pos)<<32 | uint64(p.owner)
+// newCircle builds a circle from entries pos<<32 | owner, sorted, with
+// distinct positions. It appends the padding to ent.
+func newCircle(ent []uint64) circle {
+	c := circle{n: len(ent)}
+	for range scanWidth {
+		ent = append(ent, math.MaxUint64)
 	}
-	for i := len(pts); i < len(c.ent); i++ {
-		c.ent[i] = math.MaxUint64
-	}
+	c.ent = ent
 	// At least as many buckets as points (a power of two), so that most
 	// buckets hold at most scanWidth points.
 	b := 0
-	if len(pts) > 1 {
-		b = bits.Len(uint(len(pts) - 1))
+	if c.n > 1 {
+		b = bits.Len(uint(c.n - 1))
 	}
 	c.shift = uint(32 - b)
 	c.bucket = make([]uint32, (1<<b)+1)
 	j := 0
 	for k := range 1 << b {
 		lo := uint64(k) << c.shift
-		for j < len(pts) && uint64(pts[j].pos) < lo {
+		for j < c.n && ent[j]>>32 < lo {
 			j++
 		}
 		c.bucket[k] = uint32(j)
 	}
-	c.bucket[1<<b] = uint32(len(pts))
+	c.bucket[1<<b] = uint32(c.n)
 	return c
 }
 

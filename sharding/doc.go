@@ -20,20 +20,29 @@
 // moves only the keys that the new node's points take over, and removing a
 // node moves only that node's keys.
 //
-// Two hash modes exist ([Config].Mode):
+// Three hash modes exist ([Config].Mode):
 //
 //   - [HashXX] (the default) hashes point names "<ID>-<i>" and keys with
 //     xxhash64 and keeps [Config].PointsPerNode points (default 160) per unit
-//     of weight. Placement depends on node IDs only, not on addresses or on the
-//     order of the node list.
+//     of weight. A key is hashed to [Config].Probes positions (default 2) and
+//     belongs to the node whose point follows one of them most closely
+//     (multi-probe consistent hashing): with 160 points per node this halves
+//     the spread of node loads compared with one probe, and it keeps the
+//     movement guarantees above. Placement depends on node IDs only, not on
+//     addresses or on the order of the node list.
 //   - [HashKetama] reproduces libketama placement exactly as libmemcached's
 //     weighted ketama (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) and twemproxy do:
 //     MD5, 40 digests of "<name>-<i>" per server with 4 little-endian points
 //     each, the point count scaled by weight with libmemcached's float32
 //     formula, name "host" for port 11211 and "host:port" otherwise (or
-//     [Node].KetamaName), ties broken by list order. A fleet shared with those
-//     clients, or with EVCache/spymemcached (KetamaName "hostname/ip:11211",
-//     equal weights), places every key on the same server.
+//     [Node].KetamaName), ties broken by list order. The testdata vectors come
+//     from libmemcached 1.1.4 itself.
+//   - [HashKetamaEVCache] reproduces EVCache's node locator (spymemcached
+//     ketama): the same MD5 points, but always PointsPerNode per node (no
+//     weights, no float32 rounding), names "ip/ip:11211" (or KetamaName), and
+//     a point claimed twice goes to the later node. It differs from
+//     HashKetama only at node counts where libmemcached's rounding gives 156
+//     points (25, 47, 50, ...) and on point collisions.
 //
 // # Hash tags
 //

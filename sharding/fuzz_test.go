@@ -10,8 +10,8 @@ import (
 // fuzzRings are built once; the fuzz targets only read them.
 var fuzzNodes = []Node{
 	{ID: "a", Addr: "10.0.0.1:11211"},
-	{ID: "b", Addr: "10.0.0.2:11212", Weight: 2},
-	{ID: "c", Addr: "cache-c", Weight: 3},
+	{ID: "b", Addr: "10.0.0.2:11212", Weight: 1},
+	{ID: "c", Addr: "cache-c", KetamaName: "cache-c/10.0.0.3:11211"},
 }
 
 func FuzzLookup(f *testing.F) {
@@ -21,7 +21,7 @@ func FuzzLookup(f *testing.F) {
 	f.Add([]byte("::"), "::")
 	f.Add([]byte{0xff, 0x00, ':'}, ":")
 	f.Add(bytes.Repeat([]byte("x"), 300), "x")
-	cfgs := []Config{{}, {Probes: 1}, {Probes: 4}, {Mode: HashKetama}}
+	cfgs := []Config{{}, {Probes: 1}, {Probes: 4}, {Mode: HashKetama}, {Mode: HashKetamaEVCache}}
 	rings := make([]*Ring, len(cfgs))
 	for i, cfg := range cfgs {
 		rings[i] = mustNew(f, fuzzNodes, cfg)
@@ -74,14 +74,13 @@ func FuzzHashTag(f *testing.F) {
 }
 
 func FuzzNew(f *testing.F) {
-	f.Add("a", "10.0.0.1:11211", 1, "", "b", "[::1]:11300", 0, "", false)
-	f.Add("a", "h", 2, "x", "b", "h:0", 3, "y", true)
-	f.Add("a", ":1", 1, "", "a", "h:99999", 1, "", true)
-	f.Fuzz(func(t *testing.T, id1, addr1 string, w1 int, kn1 string, id2, addr2 string, w2 int, kn2 string, ketama bool) {
-		cfg := Config{}
-		if ketama {
-			cfg.Mode = HashKetama
-		}
+	f.Add("a", "10.0.0.1:11211", 1, "", "b", "[::1]:11300", 0, "", uint8(0))
+	f.Add("a", "h", 2, "x", "b", "h:0", 3, "y", uint8(1))
+	f.Add("a", ":1", 1, "", "a", "h:99999", 1, "", uint8(1))
+	f.Add("a", "10.0.0.1", 0, "", "b", "10.0.0.2:11212", 1, "", uint8(2))
+	f.Add("a", "host", 0, "", "b", "10.0.0.2:11212", 1, "n", uint8(2))
+	f.Fuzz(func(t *testing.T, id1, addr1 string, w1 int, kn1 string, id2, addr2 string, w2 int, kn2 string, mode uint8) {
+		cfg := Config{Mode: HashMode(mode % 3)}
 		w1, w2 = w1%1000, w2%1000 // keep rings small
 		nodes := []Node{{ID: id1, Addr: addr1, Weight: w1, KetamaName: kn1}, {ID: id2, Addr: addr2, Weight: w2, KetamaName: kn2}}
 		r, err := New(nodes, cfg)

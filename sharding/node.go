@@ -24,17 +24,25 @@ type HashMode int
 const (
 	// HashXX hashes with xxhash64; fast, and the default.
 	HashXX HashMode = iota
-	// HashKetama hashes with MD5 exactly like libmemcached's weighted ketama.
+	// HashKetama hashes with MD5 exactly like libmemcached's weighted ketama
+	// (and twemproxy).
 	HashKetama
+	// HashKetamaEVCache hashes with MD5 exactly like EVCache's node locator
+	// (spymemcached ketama): PointsPerNode points for every node whatever
+	// the node count, no weights, names "ip/ip:11211" or KetamaName, and a
+	// point claimed by two nodes goes to the later one in the list.
+	HashKetamaEVCache
 )
 
-// String returns "xxhash" or "ketama".
+// String returns "xxhash", "ketama" or "ketama-evcache".
 func (m HashMode) String() string {
 	switch m {
 	case HashXX:
 		return "xxhash"
 	case HashKetama:
 		return "ketama"
+	case HashKetamaEVCache:
+		return "ketama-evcache"
 	}
 	return fmt.Sprintf("HashMode(%d)", int(m))
 }
@@ -102,7 +110,7 @@ func (c Config) probes() int {
 	switch {
 	case c.Probes != 0:
 		return c.Probes
-	case c.Mode == HashKetama:
+	case c.Mode != HashXX:
 		return 1
 	}
 	return defaultProbes
@@ -117,7 +125,7 @@ const maxProbes = 4
 // validate checks the configuration.
 func (c Config) validate() error {
 	switch c.Mode {
-	case HashXX, HashKetama:
+	case HashXX, HashKetama, HashKetamaEVCache:
 	default:
 		return fmt.Errorf("%w: unknown hash mode %d", ErrInvalidConfig, int(c.Mode))
 	}
@@ -125,10 +133,10 @@ func (c Config) validate() error {
 	if p < 1 || p > maxPoints {
 		return fmt.Errorf("%w: points per node %d out of range 1..%d", ErrInvalidConfig, p, maxPoints)
 	}
-	if n := c.probes(); n < 1 || n > maxProbes || (c.Mode == HashKetama && n != 1) {
+	if n := c.probes(); n < 1 || n > maxProbes || (c.Mode != HashXX && n != 1) {
 		return fmt.Errorf("%w: %d probes in %s mode", ErrInvalidConfig, c.Probes, c.Mode)
 	}
-	if c.Mode == HashKetama && p%4 != 0 {
+	if c.Mode != HashXX && p%4 != 0 {
 		return fmt.Errorf("%w: ketama points per node %d is not a multiple of 4", ErrInvalidConfig, p)
 	}
 	return nil

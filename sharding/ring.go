@@ -41,8 +41,11 @@ func New(nodes []Node, cfg Config) (*Ring, error) {
 		if n.ID == "" {
 			return nil, fmt.Errorf("%w: node %d has an empty ID", ErrInvalidNode, i)
 		}
-		if n.Weight < 0 {
-			return nil, fmt.Errorf("%w: node %q has negative weight %d", ErrInvalidNode, n.ID, n.Weight)
+		if n.Weight < 0 || n.Weight > maxPoints {
+			return nil, fmt.Errorf("%w: node %q has weight %d, want 0..%d", ErrInvalidNode, n.ID, n.Weight, maxPoints)
+		}
+		if cfg.Mode == HashKetamaEVCache && n.Weight > 1 {
+			return nil, fmt.Errorf("%w: node %q has weight %d; EVCache ketama has no weights", ErrInvalidNode, n.ID, n.Weight)
 		}
 		if j, dup := ids[n.ID]; dup {
 			return nil, fmt.Errorf("%w: ID %q at %d and %d", ErrDuplicateNode, n.ID, j, i)
@@ -62,9 +65,9 @@ func New(nodes []Node, cfg Config) (*Ring, error) {
 		for i, n := range r.nodes {
 			pts = xxPoints(pts, n, i, per)
 		}
-	case HashKetama:
+	case HashKetama, HashKetamaEVCache:
 		var err error
-		if pts, err = buildKetama(r.nodes, total, per); err != nil {
+		if pts, err = buildKetama(r.nodes, cfg.Mode, total, per); err != nil {
 			return nil, err
 		}
 	}
@@ -72,63 +75,48 @@ func New(nodes []Node, cfg Config) (*Ring, error) {
 	return r, nil
 }
 
-// buildKetama returns the points of all nodes in ketama mode.
-func buildKetama(nodes []Node, total uint64, per int) ([]point, error) {
-	names := make(map[string]int, len(nodes))
-	counts := make([]int, len(nodes))
-	sum := 0
-	for i, n := range nodes {
-		name, err := ketamaName(n)
-		if err != nil {
-			return nil, err
-		}
-		if j, dup := names[name]; dup {
-			return nil, fmt.Errorf("%w: ketama name %q of %q and %q", ErrDuplicateNode, name, nodes[j].ID, n.ID)
-		}
-		names[name] = i
-		counts[i] = ketamaPointCount(uint64(n.weight()), total, len(nodes), per)
-		sum += counts[i]
-	}
-	pts := make([]point, 0, sum)
-	for i, n := range nodes {
-		name, _ := ketamaName(n) // validated above
-		pts = ketamaPoints(pts, name, i, counts[i])
-	}
-	return pts, nil
-}
-
-// index sorts the points, keeps the first owner of each position, and builds
-// the bucket table. Ties go to the lower node index (libmemcached sorts by
-// position, then server index); in xxhash mode to the smaller ID, so that
-// placement does not depend on the order of the node list.
+// index sorts the points, keeps one owner per position, and builds the
+// lookup circle. Ties go to the lower node index in ketama mode (libmemcached
+// sorts by position, then server index), to the higher index in EVCache mode
+// (its TreeMap keeps the node put last), and to the smaller ID in xxhash mode,
+// so that xxhash placement does not depend on the order of the node list.
 func (r *Ring) index(pts []point) {
-	if r.mode == HashXX {
-		slices.SortFunc(pts, func(a, b point) int {
-			if a.pos != b.pos {
-				if a.pos < b.pos {
-					return -1
-				}
-				return 1
-			}
-			return strings.Compare(r.nodes[a.owner].ID, r.nodes[b.owner].ID)
-		})
-	} else {
-		slices.SortFunc(pts, func(a, b point) int {
-			switch {
-			case a.pos < b.pos:
-				return -1
-			case a.pos > b.pos:
-				return 1
-			case a.owner < b.owner:
-				return -1
-			case a.owner > b.owner:
-				return 1
-			}
-			return 0
-		})
+	// rank[i] orders node i among nodes at the same position; byRank inverts it.
+	n := len(r.nodes)
+	rank := make([]uint32, n)
+	byRank := make([]uint32, n)
+	switch r.mode {
+	case HashXX:
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(r.nodes[a].ID, r.nodes[b].ID) })
+		for k, i := range order {
+			rank[i] = uint32(k)
+		}
+	case HashKetamaEVCache:
+		for i := range rank {
+			rank[i] = uint32(n - 1 - i)
+		}
+	default:
+		for i := range rank {
+			rank[i] = uint32(i)
+		}
 	}
-	pts = slices.CompactFunc(pts, func(a, b point) bool { return a.pos == b.pos })
-	r.circle = newCircle(pts)
+	for i, k := range rank {
+		byRank[k] = uint32(i)
+	}
+	ent := make([]uint64, len(pts), len(pts)+scanWidth)
+	for i, p := range pts {
+		ent[i] = uint64(p.pos)<<32 | uint64(rank[p.owner])
+	}
+	slices.Sort(ent)
+	ent = slices.CompactFunc(ent, func(a, b uint64) bool { return a>>32 == b>>32 })
+	for i, e := range ent {
+		ent[i] = e&^0xffffffff | uint64(byRank[uint32(e)])
+	}
+	r.circle = newCircle(ent)
 }
 
 // Len returns the number of nodes.
@@ -160,15 +148,14 @@ func (r *Ring) Mode() HashMode {
 	return r.mode
 }
 
-// Index returns the index of the node that owns key, or -1 if no node owns
-// any point (no nodes, or in ketama mode only zero-point nodes). It does not
-// allocate.
+// Index returns the index (into [Ring.Nodes]) of the node that owns key, or
+// -1 if the ring has no nodes. It does not allocate.
 func (r *Ring) Index(key []byte) int {
 	if r == nil || r.n == 0 {
 		return -1
 	}
 	key = hashTag(key, r.delim)
-	if r.mode == HashKetama {
+	if r.mode != HashXX {
 		return int(uint32(r.next(ketamaKeyHash(key))))
 	}
 	return int(uint32(r.probe(xxhash.Sum64(key))))

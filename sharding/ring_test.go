@@ -60,6 +60,13 @@ func TestNewErrors(t *testing.T) {
 		{"negative probes", []Node{{ID: "a"}}, Config{Probes: -1}, ErrInvalidConfig},
 		{"ketama probes", []Node{{ID: "a", Addr: "h"}}, Config{Mode: HashKetama, Probes: 2}, ErrInvalidConfig},
 		{"too many points", []Node{{ID: "a", Weight: 1 << 20}}, Config{}, ErrInvalidConfig},
+		{"huge weight", []Node{{ID: "a", Weight: 1 << 40}, {ID: "b", Weight: 1 << 40}}, Config{}, ErrInvalidNode},
+		{"evcache weight", []Node{{ID: "a", Addr: "10.0.0.1", Weight: 2}}, Config{Mode: HashKetamaEVCache}, ErrInvalidNode},
+		{"evcache host name", []Node{{ID: "a", Addr: "cache-a:11211"}}, Config{Mode: HashKetamaEVCache}, ErrInvalidNode},
+		{"evcache ipv6", []Node{{ID: "a", Addr: "[::1]:11211"}}, Config{Mode: HashKetamaEVCache}, ErrInvalidNode},
+		{"evcache no addr", []Node{{ID: "a"}}, Config{Mode: HashKetamaEVCache}, ErrInvalidNode},
+		{"evcache probes", []Node{{ID: "a", Addr: "10.0.0.1"}}, Config{Mode: HashKetamaEVCache, Probes: 2}, ErrInvalidConfig},
+		{"evcache duplicate name", []Node{{ID: "a", Addr: "10.0.0.1:11211"}, {ID: "b", Addr: "10.0.0.1:11212"}}, Config{Mode: HashKetamaEVCache}, ErrDuplicateNode},
 	}
 	for _, c := range cases {
 		r, err := New(c.nodes, c.cfg)
@@ -134,6 +141,24 @@ func TestKetamaName(t *testing.T) {
 	}
 }
 
+func TestEVCacheName(t *testing.T) {
+	cases := []struct {
+		n    Node
+		want string
+	}{
+		{Node{Addr: "10.0.0.1:11211"}, "10.0.0.1/10.0.0.1:11211"},
+		{Node{Addr: "10.0.0.1:11443"}, "10.0.0.1/10.0.0.1:11211"}, // EVCache always names port 11211
+		{Node{Addr: "10.0.0.1"}, "10.0.0.1/10.0.0.1:11211"},
+		{Node{Addr: "cache-a:11211", KetamaName: "cache-a/10.0.0.9:11211"}, "cache-a/10.0.0.9:11211"},
+	}
+	for _, c := range cases {
+		got, err := evcacheName(c.n)
+		if err != nil || got != c.want {
+			t.Errorf("evcacheName(%+v) = %q, %v; want %q", c.n, got, err, c.want)
+		}
+	}
+}
+
 func TestKetamaNameOverride(t *testing.T) {
 	// A node whose KetamaName equals the name derived from another address
 	// places keys exactly like that address.
@@ -184,8 +209,11 @@ func TestNextAgreesWithLinearScan(t *testing.T) {
 
 func TestCircleCrowdedBucket(t *testing.T) {
 	// More points than scanWidth in one bucket use the binary search.
-	pts := []point{{1, 0}, {2, 1}, {3, 2}, {4, 0}, {5, 1}, {6, 2}, {1 << 31, 0}}
-	c := newCircle(pts)
+	var ent []uint64
+	for _, p := range []uint64{1, 2, 3, 4, 5, 6, 1 << 31} {
+		ent = append(ent, p<<32|p%3)
+	}
+	c := newCircle(ent)
 	if got := c.bucket[1] - c.bucket[0]; got <= scanWidth {
 		t.Fatalf("first bucket holds %d points, want more than %d", got, scanWidth)
 	}
@@ -245,7 +273,7 @@ func TestAtomicSwap(t *testing.T) {
 }
 
 func TestHashModeString(t *testing.T) {
-	if HashXX.String() != "xxhash" || HashKetama.String() != "ketama" || HashMode(9).String() != "HashMode(9)" {
+	if HashXX.String() != "xxhash" || HashKetama.String() != "ketama" || HashKetamaEVCache.String() != "ketama-evcache" || HashMode(9).String() != "HashMode(9)" {
 		t.Errorf("HashMode strings: %s %s %s", HashXX, HashKetama, HashMode(9))
 	}
 	if (&Ring{mode: HashKetama}).Mode() != HashKetama || (*Ring)(nil).Mode() != HashXX {
