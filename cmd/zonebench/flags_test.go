@@ -111,6 +111,7 @@ func TestParseTargetSpec(t *testing.T) {
 		"127.0.0.1:11211":           {"memcached", "127.0.0.1:11211"},
 		"memcached=localhost:11311": {"memcached", "localhost:11311"},
 		" memcached=[::1]:5 ":       {"memcached", "[::1]:5"},
+		"node=127.0.0.1:7":          {"node", "127.0.0.1:7"},
 	}
 	for in, want := range good {
 		if got, err := parseTargetSpec(in); err != nil || got != want {

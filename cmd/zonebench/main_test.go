@@ -60,7 +60,7 @@ func TestRunCompareTwoNodes(t *testing.T) {
 	a := testproc.StartMemcached(t, "-m", "64")
 	b := testproc.StartMemcachedOn(t, "127.0.0.2", "-m", "64")
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--compare", a.Addr + "," + b.Addr, "--names", "first,second",
+	code := run(context.Background(), []string{"--compare", a.Addr + ",node=" + b.Addr, "--names", "first,second",
 		"--keys", "500", "--ops", "2000", "--concurrency", "2", "--json", "-"}, &stdout, &stderr, true)
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())

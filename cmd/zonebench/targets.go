@@ -29,14 +29,20 @@ type targetKind struct {
 	open func(addr string, concurrency int, timeout time.Duration) (bench.Target, error)
 }
 
-// targetKinds lists the kinds of target; the zonecache transport ("node")
-// and the smart client ("fleet") join when they exist.
+// targetKinds lists the kinds of target; the smart client ("fleet") joins
+// when it exists.
 func targetKinds() []targetKind {
 	return []targetKind{{
 		name: "memcached",
 		help: "one memcached-protocol node (memcached or zonecached) at host:port through gomemcache, MaxIdleConns = concurrency",
 		open: func(addr string, concurrency int, timeout time.Duration) (bench.Target, error) {
 			return bench.NewMemcacheTarget(addr, concurrency, timeout), nil
+		},
+	}, {
+		name: "node",
+		help: "one zonecached (or memcached >= 1.6) at host:port through zonecache's transport: meta protocol pipelined on 2 connections",
+		open: func(addr string, _ int, timeout time.Duration) (bench.Target, error) {
+			return bench.NewNodeTarget(addr, 0, timeout), nil
 		},
 	}}
 }
