@@ -15,15 +15,34 @@ import (
 	"github.com/zonecache/zonecache/internal/testproc"
 )
 
-// restartMemcached starts memcached again on the host and port of a killed
-// one.
-func restartMemcached(t *testing.T, old *testproc.Process) {
-	t.Helper()
-	bin := testproc.RequireMemcached(t)
-	args := []string{"-l", old.Host, "-p", strconv.Itoa(old.Port), "-U", "0", "-m", "64"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root")
+// server is a kind of node the tests start and restart.
+type server struct {
+	start func(t *testing.T) *testproc.Process
+	// restart starts the server again on the host and port of a killed one.
+	restart func(t *testing.T, old *testproc.Process)
+}
+
+var (
+	memcachedServer = server{
+		start: func(t *testing.T) *testproc.Process { return startMemcached(t) },
+		restart: func(t *testing.T, old *testproc.Process) {
+			args := []string{"-l", old.Host, "-p", strconv.Itoa(old.Port), "-U", "0", "-m", "64"}
+			if os.Geteuid() == 0 {
+				args = append(args, "-u", "root")
+			}
+			startOn(t, testproc.RequireMemcached(t), args)
+		},
 	}
+	zonecachedServer = server{
+		start: func(t *testing.T) *testproc.Process { return startZonecached(t) },
+		restart: func(t *testing.T, old *testproc.Process) {
+			startOn(t, testproc.ZonecachedBinary(t), []string{"-l", old.Host, "-p", strconv.Itoa(old.Port), "--admin-addr", ""})
+		},
+	}
+)
+
+func startOn(t *testing.T, bin string, args []string) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -79,8 +98,13 @@ func assertFailsFast(t *testing.T, n *Node) {
 	}
 }
 
-func TestBreakerKilledNode(t *testing.T) {
-	mc := startMemcached(t)
+func TestBreakerKilledMemcached(t *testing.T)  { testBreakerKilled(t, memcachedServer) }
+func TestBreakerKilledZonecached(t *testing.T) { testBreakerKilled(t, zonecachedServer) }
+func TestBreakerFrozenMemcached(t *testing.T)  { testBreakerFrozen(t, memcachedServer) }
+func TestBreakerFrozenZonecached(t *testing.T) { testBreakerFrozen(t, zonecachedServer) }
+
+func testBreakerKilled(t *testing.T, srv server) {
+	mc := srv.start(t)
 	tr := &transitions{}
 	n := newTestNode(t, mc.Addr, Config{Breaker: fastBreaker(tr)})
 	ctx := testCtx(t)
@@ -113,7 +137,7 @@ func TestBreakerKilledNode(t *testing.T) {
 		t.Fatal("breaker closed while the node is down")
 	}
 
-	restartMemcached(t, mc)
+	srv.restart(t, mc)
 	eventually(t, "the breaker to close", func() bool { return n.State() == StateClosed })
 	if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("again")}); err != nil {
 		t.Fatalf("Set after restart: %v", err)
@@ -126,8 +150,8 @@ func TestBreakerKilledNode(t *testing.T) {
 	}
 }
 
-func TestBreakerFrozenNode(t *testing.T) {
-	mc := startMemcached(t)
+func testBreakerFrozen(t *testing.T, srv server) {
+	mc := srv.start(t)
 	tr := &transitions{}
 	n := newTestNode(t, mc.Addr, Config{
 		Online:      PoolConfig{Timeout: 300 * time.Millisecond},

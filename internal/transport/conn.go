@@ -247,7 +247,7 @@ func (cn *conn) readOne(c *call) error {
 	if c.state.Load() == callAbandoned {
 		return wire.DiscardValue(cn.br, c.rep.Size)
 	}
-	v, err := wire.ReadValue(cn.br, c.rep.Size, make([]byte, 0, c.rep.Size))
+	v, err := wire.ReadValue(cn.br, c.rep.Size, valueBuf(c.rep.Size))
 	c.val = v
 	return err
 }
@@ -283,7 +283,7 @@ func (cn *conn) readMulti(c *call) error {
 			}
 			continue
 		}
-		v, err := wire.ReadValue(cn.br, c.rep.Size, make([]byte, 0, c.rep.Size))
+		v, err := wire.ReadValue(cn.br, c.rep.Size, valueBuf(c.rep.Size))
 		if err != nil {
 			return err
 		}
@@ -329,6 +329,16 @@ func (cn *conn) fail(cause error) {
 	for _, c := range pending {
 		cn.pool.complete(c, err)
 	}
+}
+
+// valueBuf returns a buffer for a value of size bytes: exact for the usual
+// sizes, grown as bytes arrive for very large ones, so that a corrupt length
+// cannot allocate memory the connection never delivers.
+func valueBuf(size int) []byte {
+	if size > 1<<20 {
+		return nil
+	}
+	return make([]byte, 0, size)
 }
 
 // silentSince reports whether no reply has been read since t (unix nanos).

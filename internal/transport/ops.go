@@ -21,7 +21,7 @@ func checkKey(key string) error {
 // On error the call is already recycled (or owned by the connection) and c
 // must not be touched.
 func (p *Pool) roundTrip(ctx context.Context, c *call, tokens int) error {
-	err, done := p.do(ctx, c, tokens)
+	done, err := p.do(ctx, c, tokens)
 	if err != nil {
 		if done {
 			p.putCall(c)
@@ -319,7 +319,7 @@ func (p *Pool) GetMulti(ctx context.Context, keys []string) (map[string]Item, er
 	c := p.getCall()
 	c.kind, c.keys = kindMulti, keys
 	c.args = wire.Args{Flags: getFlags}
-	err, done := p.do(ctx, c, len(keys))
+	done, err := p.do(ctx, c, len(keys))
 	if !done {
 		return nil, err
 	}

@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// TestPipelineManyGoroutines: 64 goroutines share two connections; every
+// pipelineSuite: 64 goroutines share two connections; every
 // reply must reach its own caller.
-func TestPipelineManyGoroutines(t *testing.T) {
-	mc := startMemcached(t)
-	n := newTestNode(t, mc.Addr, Config{})
+func TestPipelineMemcached(t *testing.T)  { pipelineSuite(t, startMemcached(t).Addr) }
+func TestPipelineZonecached(t *testing.T) { pipelineSuite(t, startZonecached(t).Addr) }
+
+func pipelineSuite(t *testing.T, addr string) {
+	n := newTestNode(t, addr, Config{})
 	ctx := testCtx(t)
 	p := n.Online()
 	const workers, rounds = 64, 200
@@ -234,4 +237,31 @@ func TestBatchDoesNotBlockOnline(t *testing.T) {
 	}
 	bcancel()
 	wg.Wait()
+}
+
+// TestCloseStopsGoroutines: Close ends every goroutine the node started
+// (readers, writers, prober) and later calls fail with ErrClosed.
+func TestCloseStopsGoroutines(t *testing.T) {
+	mc := startMemcached(t)
+	base := runtime.NumGoroutine()
+	n := NewNode(mc.Addr, Config{Logger: quietLogger})
+	ctx := testCtx(t)
+	for i := 0; i < 10; i++ {
+		if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Batch().Get(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runtime.NumGoroutine() <= base {
+		t.Fatal("no connection goroutines started")
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= base })
+	if _, err := n.Online().Get(ctx, "k"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close: %v", err)
+	}
 }

@@ -93,21 +93,21 @@ func (p *Pool) complete(c *call, err error) {
 }
 
 // do runs one call: breaker, rate limit, in-flight slot, connection, reply.
-// On return with done == true the caller owns c and must putCall it; with
-// done == false the connection owns c.
-func (p *Pool) do(ctx context.Context, c *call, tokens int) (err error, done bool) {
+// With done the caller owns c again and must putCall it; otherwise the
+// connection owns c (the caller abandoned it).
+func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err error) {
 	if err := p.node.breaker.allow(); err != nil {
-		return err, true
+		return true, err
 	}
 	if err := ctx.Err(); err != nil {
-		return p.ctxError(err), true
+		return true, p.ctxError(err)
 	}
 	c.timer.Reset(p.cfg.Timeout)
 
 	if p.limiter != nil {
 		if err := p.limiter.wait(ctx, tokens, c.timer.C); err != nil {
 			c.timer.Stop()
-			return p.waitError(err), true
+			return true, p.waitError(err)
 		}
 	}
 	select {
@@ -117,9 +117,9 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (err error, done boo
 		case p.sem <- struct{}{}:
 		case <-ctx.Done():
 			c.timer.Stop()
-			return p.ctxError(ctx.Err()), true
+			return true, p.ctxError(ctx.Err())
 		case <-c.timer.C:
-			return p.waitError(ErrTimeout), true
+			return true, p.waitError(ErrTimeout)
 		}
 	}
 	defer func() { <-p.sem }()
@@ -129,7 +129,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (err error, done boo
 		cn, err = p.conn(ctx, c.timer.C)
 		if err != nil {
 			c.timer.Stop()
-			return err, true
+			return true, err
 		}
 		err = cn.send(c)
 		if err == nil {
@@ -138,7 +138,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (err error, done boo
 		if attempt == 1 { // two dead connections in a row: give up
 			c.timer.Stop()
 			p.node.breaker.failure(false)
-			return fmt.Errorf("transport: %s: %w", p.node.addr, ErrConnClosed), true
+			return true, fmt.Errorf("transport: %s: %w", p.node.addr, ErrConnClosed)
 		}
 	}
 	p.node.stats.sent.Add(1)
@@ -147,12 +147,12 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (err error, done boo
 	select {
 	case <-c.done:
 		c.timer.Stop()
-		return p.result(c.err), true
+		return true, p.result(c.err)
 	case <-ctx.Done():
 		c.timer.Stop()
 		if !c.state.CompareAndSwap(callPending, callAbandoned) {
 			<-c.done
-			return p.result(c.err), true
+			return true, p.result(c.err)
 		}
 		// From here on the connection owns c.
 		err := ctx.Err()
@@ -160,17 +160,17 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (err error, done boo
 			stalled := cn.silentSince(sentAt) && time.Since(time.Unix(0, sentAt)) >= p.cfg.Timeout
 			p.node.breaker.failure(stalled)
 		}
-		return fmt.Errorf("transport: %s: %w", p.node.addr, err), false
+		return false, fmt.Errorf("transport: %s: %w", p.node.addr, err)
 	case <-c.timer.C:
 		if !c.state.CompareAndSwap(callPending, callAbandoned) {
 			<-c.done
-			return p.result(c.err), true
+			return true, p.result(c.err)
 		}
 		p.node.stats.timeouts.Add(1)
 		silent := cn.silentSince(sentAt)
 		cn.fail(fmt.Errorf("stalled: a request waited %v: %w", p.cfg.Timeout, ErrTimeout))
 		p.node.breaker.failure(silent)
-		return fmt.Errorf("transport: %s: %w after %v", p.node.addr, ErrTimeout, p.cfg.Timeout), false
+		return false, fmt.Errorf("transport: %s: %w after %v", p.node.addr, ErrTimeout, p.cfg.Timeout)
 	}
 }
 
