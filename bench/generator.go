@@ -82,7 +82,8 @@ type gen struct {
 	s     *shared
 	r     *rand.Rand
 	batch []string
-	seen  map[int]struct{}
+	idx   []int            // indexes in batch, for small batches
+	seen  map[int]struct{} // indexes in batch, for large batches
 }
 
 func newGen(s *shared, stream uint64) *gen {
@@ -90,7 +91,8 @@ func newGen(s *shared, stream uint64) *gen {
 		s:     s,
 		r:     rand.New(rand.NewPCG(s.w.Seed, stream)),
 		batch: make([]string, 0, s.w.Batch),
-		seen:  make(map[int]struct{}, s.w.Batch),
+		idx:   make([]int, 0, s.w.Batch),
+		seen:  make(map[int]struct{}),
 	}
 }
 
@@ -128,22 +130,37 @@ func (g *gen) value() []byte {
 // again; after many repeats (a very skewed Zipf with a batch close to the
 // key count) the next unused indexes are taken instead.
 func (g *gen) multiKeys() []string {
-	clear(g.seen)
 	g.batch = g.batch[:0]
+	g.idx = g.idx[:0]
+	clear(g.seen)
 	n := g.s.w.Batch
 	for tries := 0; len(g.batch) < n && tries < 8*n; tries++ {
-		i := g.index()
-		if _, dup := g.seen[i]; dup {
-			continue
-		}
-		g.seen[i] = struct{}{}
-		g.batch = append(g.batch, g.s.keys.key(i))
+		g.addDistinct(g.index())
 	}
 	for i := 0; len(g.batch) < n; i++ {
-		if _, dup := g.seen[i]; !dup {
-			g.seen[i] = struct{}{}
-			g.batch = append(g.batch, g.s.keys.key(i))
-		}
+		g.addDistinct(i)
 	}
 	return g.batch
+}
+
+// linearDedup is the batch size up to which a linear scan finds repeats
+// faster than a map.
+const linearDedup = 32
+
+// addDistinct appends key i to the batch unless it is already there.
+func (g *gen) addDistinct(i int) {
+	if g.s.w.Batch <= linearDedup {
+		for _, j := range g.idx {
+			if j == i {
+				return
+			}
+		}
+		g.idx = append(g.idx, i)
+	} else {
+		if _, dup := g.seen[i]; dup {
+			return
+		}
+		g.seen[i] = struct{}{}
+	}
+	g.batch = append(g.batch, g.s.keys.key(i))
 }

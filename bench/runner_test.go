@@ -317,3 +317,29 @@ func TestGeneratorDoesNotAllocate(t *testing.T) {
 		t.Fatalf("generator allocates %v times per operation", n)
 	}
 }
+
+func TestMultiKeysAreDistinct(t *testing.T) {
+	for _, tc := range []struct {
+		keys, batch int
+		dist        Dist
+	}{{100, 10, Uniform}, {100, 10, Zipfian}, {50, 50, Zipfian}, {1000, 200, Zipfian}, {200, 200, Uniform}} {
+		sh, err := newShared(Workload{Keys: tc.keys, Batch: tc.batch, Dist: tc.dist, Skew: 1.5, Mix: Mix{MultiGet: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := newGen(sh, 3)
+		for round := 0; round < 50; round++ {
+			keys := g.multiKeys()
+			seen := map[string]bool{}
+			for _, k := range keys {
+				if seen[k] {
+					t.Fatalf("keys=%d batch=%d %s: %q twice in %v", tc.keys, tc.batch, tc.dist, k, keys)
+				}
+				seen[k] = true
+			}
+			if len(keys) != tc.batch {
+				t.Fatalf("batch of %d keys, want %d", len(keys), tc.batch)
+			}
+		}
+	}
+}
