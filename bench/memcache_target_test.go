@@ -102,3 +102,40 @@ func TestRunWithoutPrefillMissesThenNodeKilled(t *testing.T) {
 		t.Fatalf("last point %+v: want only errors after the kill", last)
 	}
 }
+
+func TestScenarioFrozenNodeShowsInSeries(t *testing.T) {
+	// A slow node: memcached is stopped (SIGSTOP) for a while and resumed.
+	// The series must show errors (client timeouts) around the event and
+	// hits again after it.
+	mc := testproc.StartMemcached(t, "-m", "64")
+	tg := NewMemcacheTarget(mc.Addr, 2, 200*time.Millisecond)
+	defer tg.Close()
+	cfg := Config{
+		Workload:    Workload{Keys: 100, Mix: Mix{Get: 1}},
+		Concurrency: 2,
+		Duration:    4 * time.Second,
+		Prefill:     true,
+		Events: []Event{
+			{At: time.Second, Label: "freeze", Do: func(context.Context) error { mc.Freeze(); return nil }},
+			{At: 2 * time.Second, Label: "thaw", Do: func(context.Context) error { mc.Thaw(); return nil }},
+		},
+	}
+	res, err := Run(context.Background(), cfg, "memcached", tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 2 {
+		t.Fatalf("events %+v", res.Events)
+	}
+	if res.Errors == 0 {
+		t.Fatalf("no errors while the node was frozen; series %+v", res.Series)
+	}
+	last := res.Series[len(res.Series)-1]
+	if last.Hits == 0 {
+		t.Fatalf("no hits after the node was resumed; last point %+v", last)
+	}
+	// Max latency includes the stall, bounded by the client timeout.
+	if res.Latency.Max() < int64(200*time.Millisecond) {
+		t.Fatalf("max latency %v, want ≥ the 200 ms timeout", time.Duration(res.Latency.Max()))
+	}
+}

@@ -23,6 +23,7 @@ type options struct {
 	jsonPath string
 	svgPath  string
 	title    string
+	events   eventFlags
 }
 
 // errUsage marks errors the user must fix in the command line.
@@ -58,6 +59,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		svgPath   = fs.String("svg", "", "write a chart of the per-second series (throughput, errors, hit ratio, p99) to `FILE`")
 		title     = fs.String("title", "", "title of the SVG chart (default: the workload)")
 	)
+	var events eventFlags
+	fs.Var(&events, "event", "run a shell `AT=COMMAND` at offset AT into the measured phase and mark it on the series and chart, e.g. --event \"10s=kill -STOP 1234\"; repeatable; not with --compare")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintf(out, "Usage: zonebench --target SPEC [flags]\n       zonebench --compare SPEC_A,SPEC_B [flags]\n\n")
@@ -76,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
 	}
-	o := &options{slice: *slice, warmup: *warmup, timeout: *timeout, jsonPath: *jsonPath, svgPath: *svgPath, title: *title}
+	o := &options{slice: *slice, warmup: *warmup, timeout: *timeout, jsonPath: *jsonPath, svgPath: *svgPath, title: *title, events: events}
 	switch {
 	case *target != "" && *compare != "":
 		return nil, fmt.Errorf("give --target or --compare, not both: %w", errUsage)
@@ -99,6 +102,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			o.targets = append(o.targets, s)
 		}
 		o.compare = true
+		if len(events) > 0 {
+			return nil, fmt.Errorf("--event cannot be used with --compare: %w", errUsage)
+		}
 	default:
 		return nil, fmt.Errorf("--target or --compare is required: %w", errUsage)
 	}
@@ -146,6 +152,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		Duration:    *duration,
 		Ops:         *ops,
 		Prefill:     *prefill,
+		Events:      events,
 	}
 	if err := o.cfg.Validate(); err != nil {
 		return nil, err

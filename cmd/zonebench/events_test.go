@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/testproc"
+)
+
+func TestParseEvent(t *testing.T) {
+	ev, err := parseEvent("1.5s=kill -STOP 1234")
+	if err != nil || ev.At != 1500*time.Millisecond || ev.Label != "kill -STOP 1234" || ev.Do == nil {
+		t.Fatalf("parseEvent = %+v, %v", ev, err)
+	}
+	if ev, err := parseEvent("0s= echo a=b "); err != nil || ev.Label != "echo a=b" {
+		t.Fatalf("command with '=': %+v, %v", ev, err)
+	}
+	for _, in := range []string{"", "10s", "10s=", "x=echo", "-1s=echo", "=echo"} {
+		if _, err := parseEvent(in); !errors.Is(err, errBadEvent) {
+			t.Errorf("parseEvent(%q) err %v, want errBadEvent", in, err)
+		}
+	}
+}
+
+func FuzzParseEvent(f *testing.F) {
+	for _, s := range []string{"10s=kill -STOP 1", "1m30s=echo x", "=", "5s=", "x=y", "-1s=z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ev, err := parseEvent(s)
+		if err != nil {
+			if !errors.Is(err, errBadEvent) {
+				t.Fatalf("parseEvent(%q) error %v does not wrap errBadEvent", s, err)
+			}
+			return
+		}
+		if ev.At < 0 || strings.TrimSpace(ev.Label) == "" || ev.Do == nil {
+			t.Fatalf("parseEvent(%q) = %+v", s, ev)
+		}
+	})
+}
+
+func TestRunWithEvents(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "fired")
+	jsonPath := filepath.Join(dir, "r.json")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--target", mc.Addr, "--keys", "100", "--duration", "1500ms",
+		"--concurrency", "2", "--json", jsonPath,
+		"--event", "300ms=touch " + marker, "--event", "600ms=exit 3"}, &stdout, &stderr, false)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the event command did not run: %v", err)
+	}
+	var rep struct {
+		Targets []struct {
+			Events []struct {
+				T     float64 `json:"t_s"`
+				Label string  `json:"label"`
+				Error string  `json:"error"`
+			} `json:"events"`
+		} `json:"targets"`
+	}
+	data, _ := os.ReadFile(jsonPath)
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	evs := rep.Targets[0].Events
+	if len(evs) != 2 {
+		t.Fatalf("events %+v", evs)
+	}
+	for _, e := range evs {
+		switch e.Label {
+		case "touch " + marker:
+			if e.Error != "" || e.T < 0.3 {
+				t.Errorf("touch event %+v", e)
+			}
+		case "exit 3":
+			if !strings.Contains(e.Error, "exit status 3") {
+				t.Errorf("failing event %+v: want its exit status", e)
+			}
+		default:
+			t.Errorf("unexpected event %+v", e)
+		}
+	}
+	if _, err := parseFlags([]string{"--compare", "h:1,h:2", "--event", "1s=true"}, &stderr); err == nil {
+		t.Error("--event with --compare accepted")
+	}
+}
