@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -46,7 +47,10 @@ type conn struct {
 
 	st    [numStats]uint64 // counters not yet merged into the server's
 	state atomic.Int32
-	quit  bool
+	// stateMu orders a shutdown's wake-up deadline with the connection
+	// turning busy, so a command that has started is never cut short.
+	stateMu sync.Mutex
+	quit    bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -60,7 +64,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		num:     make([]byte, 0, 24),
 	}
 	c.r = bufio.NewReaderSize(readCounter{c}, readBufferSize)
-	c.state.Store(connBusy)
+	c.state.Store(connIdle) // nothing read yet: nothing in flight
 	return c
 }
 
@@ -76,9 +80,26 @@ func (rc readCounter) Read(p []byte) (int, error) {
 // wakeIfIdle interrupts a connection that is waiting for a new command, so
 // it notices the server is shutting down.
 func (c *conn) wakeIfIdle() {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
 	if c.state.Load() == connIdle {
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
 	}
+}
+
+// setBusy marks the connection as executing a command; if a shutdown woke
+// it at the same moment, the wake-up deadline is lifted so the command can
+// read its data.
+func (c *conn) setBusy() {
+	if c.state.Load() == connBusy {
+		return
+	}
+	c.stateMu.Lock()
+	c.state.Store(connBusy)
+	if c.s.closing.Load() {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	c.stateMu.Unlock()
 }
 
 func (c *conn) serve() {
@@ -144,10 +165,10 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 			}
 		}
 		_, err := c.r.Peek(n + 1)
-		c.state.Store(connBusy)
 		if err != nil {
 			return nil, false, err
 		}
+		c.setBusy()
 	}
 }
 
