@@ -177,7 +177,7 @@ func TestWriteSVGIsWellFormed(t *testing.T) {
 		t.Fatal(err)
 	}
 	dec := xml.NewDecoder(&buf)
-	polylines, dashed, texts := 0, 0, []string{}
+	paths, dashed, texts := 0, 0, []string{}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -189,8 +189,8 @@ func TestWriteSVGIsWellFormed(t *testing.T) {
 		switch el := tok.(type) {
 		case xml.StartElement:
 			switch el.Name.Local {
-			case "polyline":
-				polylines++
+			case "path":
+				paths++
 			case "line":
 				for _, a := range el.Attr {
 					if a.Name.Local == "stroke-dasharray" {
@@ -202,8 +202,8 @@ func TestWriteSVGIsWellFormed(t *testing.T) {
 			texts = append(texts, string(el))
 		}
 	}
-	if polylines != len(svgPanels)*2 {
-		t.Errorf("%d polylines, want %d (one per panel and result)", polylines, len(svgPanels)*2)
+	if paths != len(svgPanels)*2 {
+		t.Errorf("%d paths, want %d (one per panel and result)", paths, len(svgPanels)*2)
 	}
 	if dashed != len(svgPanels)*2 {
 		t.Errorf("%d event markers, want %d", dashed, len(svgPanels)*2)
@@ -233,5 +233,33 @@ func TestFormatting(t *testing.T) {
 		if got := niceCeil(v); math.Abs(got-want) > 1e-9 {
 			t.Errorf("niceCeil(%v) = %v, want %v", v, got, want)
 		}
+	}
+}
+
+func TestWriteSVGLeavesGapWithoutReads(t *testing.T) {
+	r := newResult("gap")
+	for i, hits := range []uint64{10, 0, 10} {
+		r.Series = append(r.Series, Point{T: time.Duration(i+1) * time.Second, Dur: time.Second, Ops: 10, Hits: hits})
+	}
+	var buf bytes.Buffer
+	if err := WriteSVG(&buf, "gap", r); err != nil {
+		t.Fatal(err)
+	}
+	// Panel order: throughput, errors, hit ratio, p99. The hit ratio path
+	// restarts (a second "M") after the second without reads.
+	var ds []string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if i := strings.Index(line, ` d="`); i >= 0 && strings.HasPrefix(line, "<path") {
+			ds = append(ds, line[i+4:])
+		}
+	}
+	if len(ds) != len(svgPanels) {
+		t.Fatalf("%d paths", len(ds))
+	}
+	if n := strings.Count(ds[2], "M"); n != 2 {
+		t.Fatalf("hit ratio path %q has %d moves, want 2 (a gap)", ds[2], n)
+	}
+	if n := strings.Count(ds[0], "M"); n != 1 {
+		t.Fatalf("throughput path %q has %d moves, want 1", ds[0], n)
 	}
 }

@@ -19,7 +19,12 @@ type svgPanel struct {
 var svgPanels = []svgPanel{
 	{title: "throughput", unit: "ops/s", value: Point.Throughput},
 	{title: "errors", unit: "errors/s", value: Point.ErrorRate},
-	{title: "hit ratio", unit: "%", value: func(p Point) float64 { return 100 * p.HitRatio() }, fixed: 100},
+	{title: "hit ratio", unit: "%", value: func(p Point) float64 {
+		if p.Hits+p.Misses == 0 {
+			return math.NaN() // no reads answered: no ratio
+		}
+		return 100 * p.HitRatio()
+	}, fixed: 100},
 	{title: "p99 latency", unit: "ms", value: func(p Point) float64 { return float64(p.P99) / 1e6 }},
 }
 
@@ -39,7 +44,8 @@ const (
 
 // WriteSVG draws the per-second series of results (one colour each) as a
 // standalone SVG document: stacked panels of throughput, errors per second,
-// hit ratio and p99 latency over time, with every event as a dashed
+// hit ratio (with a gap in seconds without answered reads) and p99
+// latency over time, with every event as a dashed
 // vertical line and its label. It uses no scripts or external resources,
 // so any browser opens it.
 func WriteSVG(w io.Writer, title string, results ...*Result) error {
@@ -77,7 +83,9 @@ func WriteSVG(w io.Writer, title string, results ...*Result) error {
 		if ymax == 0 {
 			for _, r := range results {
 				for _, p := range r.Series {
-					ymax = max(ymax, panel.value(p))
+					if v := panel.value(p); !math.IsNaN(v) {
+						ymax = max(ymax, v)
+					}
 				}
 			}
 			ymax = niceCeil(ymax)
@@ -100,12 +108,21 @@ func WriteSVG(w io.Writer, title string, results ...*Result) error {
 			if len(r.Series) == 0 {
 				continue
 			}
-			var pts []string
+			// A path, not a polyline, so that seconds without a value (no
+			// reads for the hit ratio) leave a gap.
+			var d strings.Builder
+			pen := "M"
 			for _, p := range r.Series {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.T.Seconds()), y(math.Min(panel.value(p), ymax))))
+				v := panel.value(p)
+				if math.IsNaN(v) {
+					pen = "M"
+					continue
+				}
+				fmt.Fprintf(&d, "%s%.1f %.1f ", pen, x(p.T.Seconds()), y(math.Min(v, ymax)))
+				pen = "L"
 			}
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n",
-				svgColors[ri%len(svgColors)], strings.Join(pts, " "))
+			fmt.Fprintf(&b, `<path fill="none" stroke="%s" stroke-width="1.5" d="%s"/>`+"\n",
+				svgColors[ri%len(svgColors)], strings.TrimSpace(d.String()))
 		}
 		for _, r := range results {
 			for _, e := range r.Events {
