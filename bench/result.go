@@ -79,6 +79,11 @@ type Result struct {
 	// Service holds time from actual start to completion; it equals Latency
 	// in a closed loop.
 	Service *Histogram
+	// Lag holds how late open-loop operations started after their due time
+	// (0 when on time or early): waiting for a free worker, plus the
+	// harness's own scheduling delay (timer and OS wake-ups). Empty in a
+	// closed loop.
+	Lag *Histogram
 	// Series is the per-second time series.
 	Series []Point
 	// Zones are per-zone counters over the measured phase, when the Target
@@ -93,7 +98,7 @@ type Result struct {
 }
 
 func newResult(name string) *Result {
-	r := &Result{Name: name, Latency: NewHistogram(), Service: NewHistogram()}
+	r := &Result{Name: name, Latency: NewHistogram(), Service: NewHistogram(), Lag: NewHistogram()}
 	for i := range r.OpLatency {
 		r.OpLatency[i] = NewHistogram()
 	}
@@ -139,6 +144,7 @@ func (r *Result) Merge(o *Result) {
 	}
 	r.Latency.Merge(o.Latency)
 	r.Service.Merge(o.Service)
+	r.Lag.Merge(o.Lag)
 	for _, p := range o.Series {
 		p.T += offset
 		r.Series = append(r.Series, p)

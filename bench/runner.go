@@ -72,6 +72,7 @@ type worker struct {
 	g       *gen
 	opLat   [numOps]*Histogram // owned by the worker until it ends
 	service *Histogram
+	lag     *Histogram
 }
 
 // run is the state of one measured phase.
@@ -94,7 +95,7 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 	res.Concurrency, res.Rate = cfg.Concurrency, cfg.Rate
 	r.workers = make([]*worker, cfg.Concurrency)
 	for i := range r.workers {
-		w := &worker{interval: NewHistogram(), service: NewHistogram(),
+		w := &worker{interval: NewHistogram(), service: NewHistogram(), lag: NewHistogram(),
 			g: newGen(sh, stream<<20|uint64(i+1))}
 		for j := range w.opLat {
 			w.opLat[j] = NewHistogram()
@@ -163,6 +164,7 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 			res.OpLatency[i].Merge(w.opLat[i])
 		}
 		res.Service.Merge(w.service)
+		res.Lag.Merge(w.lag)
 	}
 }
 
@@ -264,6 +266,9 @@ func (r *run) do(w *worker, op Op, due, start time.Time) time.Time {
 	latency := end.Sub(from)
 	w.opLat[op].RecordDuration(latency)
 	w.service.RecordDuration(end.Sub(began))
+	if !due.IsZero() {
+		w.lag.RecordDuration(start.Sub(due))
+	}
 
 	w.mu.Lock()
 	w.interval.RecordDuration(latency)

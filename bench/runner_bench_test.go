@@ -49,7 +49,7 @@ func TestHarnessDoesNotAllocatePerOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &run{cfg: cfg, sh: sh, t: nopTarget{}, ctx: context.Background(), start: time.Now()}
-	w := &worker{interval: NewHistogram(), service: NewHistogram(), g: newGen(sh, 1)}
+	w := &worker{interval: NewHistogram(), service: NewHistogram(), lag: NewHistogram(), g: newGen(sh, 1)}
 	for i := range w.opLat {
 		w.opLat[i] = NewHistogram()
 	}

@@ -215,6 +215,9 @@ func TestOpenLoopLatencyIncludesQueueing(t *testing.T) {
 	if res.Late < 90 {
 		t.Fatalf("late %d, want ≥ 90 of 100 slots late", res.Late)
 	}
+	if lag := time.Duration(res.Lag.Max()); lag < 390*time.Millisecond-5*time.Millisecond {
+		t.Fatalf("max start lag %v, want ≈ the queueing", lag)
+	}
 	if svc := time.Duration(res.Service.Percentile(0.5)); svc < 5*time.Millisecond || svc >= time.Duration(res.Latency.Percentile(0.5)) {
 		t.Fatalf("service p50 %v, want ≥ 5 ms and below latency p50 %v", svc, time.Duration(res.Latency.Percentile(0.5)))
 	}
@@ -230,8 +233,8 @@ func TestClosedLoopHidesWhatOpenLoopShows(t *testing.T) {
 	if res.Latency.Min() < int64(5*time.Millisecond) {
 		t.Fatalf("min latency %v below the 5 ms service time", time.Duration(res.Latency.Min()))
 	}
-	if res.Late != 0 || res.Missed != 0 {
-		t.Fatalf("closed loop counted late %d missed %d", res.Late, res.Missed)
+	if res.Late != 0 || res.Missed != 0 || res.Lag.Count() != 0 {
+		t.Fatalf("closed loop counted late %d missed %d lag %d", res.Late, res.Missed, res.Lag.Count())
 	}
 }
 
