@@ -13,6 +13,7 @@ var benchModes = []struct {
 }{
 	{"xxhash", Config{}},
 	{"xxhash-1probe", Config{Probes: 1}},
+	{"xxhash-3probe", Config{Probes: 3}},
 	{"ketama", Config{Mode: HashKetama}},
 }
 
@@ -66,7 +67,7 @@ func BenchmarkBuild(b *testing.B) {
 	for _, m := range []struct {
 		name string
 		cfg  Config
-	}{benchModes[0], benchModes[2]} {
+	}{benchModes[0], benchModes[3]} {
 		for _, n := range []int{10, 100, 1000} {
 			nodes := equalNodes(n)
 			b.Run(fmt.Sprintf("%s/nodes=%d", m.name, n), func(b *testing.B) {

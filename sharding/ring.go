@@ -111,7 +111,7 @@ func (r *Ring) index(pts []point) {
 	for i, p := range pts {
 		ent[i] = uint64(p.pos)<<32 | uint64(rank[p.owner])
 	}
-	slices.Sort(ent)
+	ent = sortEntries(ent, make([]uint64, len(ent), len(ent)+scanWidth))
 	ent = slices.CompactFunc(ent, func(a, b uint64) bool { return a>>32 == b>>32 })
 	for i, e := range ent {
 		ent[i] = e&^0xffffffff | uint64(byRank[uint32(e)])
