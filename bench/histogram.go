@@ -14,10 +14,18 @@ import (
 const (
 	histPrecision = 7                  // sub-bucket bits: 128 sub-buckets per octave
 	histSub       = 1 << histPrecision // 128
-	// histBuckets covers every non-negative int64: the largest shift is
-	// 63-histPrecision-1 and the largest mantissa is 2*histSub-1.
-	histBuckets = (63-histPrecision-1)*histSub + 2*histSub
+	// histBits bounds the values counted with bounded error to below
+	// 2^histBits (2^40 ns is about 18 minutes); larger values count in the
+	// top bucket, though Max stays exact. The largest shift is
+	// histBits-histPrecision-1 and the largest mantissa 2*histSub-1.
+	histBits    = 40
+	histBuckets = (histBits-histPrecision-1)*histSub + 2*histSub
 )
+
+// MaxTrackable is the largest value a Histogram counts with bounded
+// relative error (about 18 minutes in nanoseconds); larger values are
+// counted as MaxTrackable, though Max reports them exactly.
+const MaxTrackable = 1<<histBits - 1
 
 // MaxRelativeError bounds the relative error of any value a Histogram
 // reports (Percentile, Quantiles): a bucket is at most 1/128 of its lower
@@ -25,8 +33,8 @@ const (
 // value is within 1/256 (0.39 %) of every value counted in that bucket.
 const MaxRelativeError = 1.0 / (2 * histSub)
 
-// Histogram counts non-negative int64 values (latencies in nanoseconds) with
-// bounded relative error (MaxRelativeError). Record does not allocate. It is
+// Histogram counts non-negative int64 values (latencies in nanoseconds) up
+// to MaxTrackable with bounded relative error (MaxRelativeError). Record does not allocate. It is
 // not safe for concurrent use: give each worker its own Histogram and Merge
 // them. The zero value is not usable; call NewHistogram.
 type Histogram struct {
@@ -40,7 +48,7 @@ type Histogram struct {
 	lo, hi int
 }
 
-// NewHistogram returns an empty Histogram (about 58 KiB).
+// NewHistogram returns an empty Histogram (about 34 KiB).
 func NewHistogram() *Histogram {
 	h := &Histogram{counts: make([]uint64, histBuckets)}
 	h.clearStats()
@@ -78,7 +86,7 @@ func (h *Histogram) Record(v int64) {
 	if v < 0 {
 		v = 0
 	}
-	i := bucketOf(v)
+	i := bucketOf(min(v, MaxTrackable))
 	h.counts[i]++
 	h.total++
 	h.sum += float64(v)

@@ -63,15 +63,27 @@ func TestHistogramExponential(t *testing.T) {
 }
 
 func TestHistogramWideRange(t *testing.T) {
-	// Log-uniform over 0 .. 2^62: every octave, including the exact region
-	// below 128 and the very top of int64.
+	// Log-uniform over 0 .. MaxTrackable: every octave, including the exact
+	// region below 256 and the top bucket.
 	r := rand.New(rand.NewPCG(5, 6))
 	values := make([]int64, 100_000)
 	for i := range values {
-		values[i] = int64(math.Exp2(r.Float64() * 62))
+		values[i] = int64(math.Exp2(r.Float64() * histBits))
 	}
-	values = append(values, 0, math.MaxInt64)
+	values = append(values, 0, MaxTrackable)
 	checkPercentiles(t, "log-uniform", values)
+}
+
+func TestHistogramBeyondMaxTrackable(t *testing.T) {
+	h := NewHistogram()
+	h.Record(math.MaxInt64)
+	h.Record(1000)
+	if h.Max() != math.MaxInt64 || h.Percentile(1) != math.MaxInt64 {
+		t.Fatalf("max %d p100 %d, want the exact max", h.Max(), h.Percentile(1))
+	}
+	if p := h.Percentile(0.99); float64(p) < MaxTrackable*(1-MaxRelativeError) {
+		t.Fatalf("p99 %d, want ≈ MaxTrackable (%d)", p, int64(MaxTrackable))
+	}
 }
 
 func TestHistogramSmallValuesExact(t *testing.T) {
@@ -88,7 +100,7 @@ func TestHistogramSmallValuesExact(t *testing.T) {
 }
 
 func TestHistogramBucketsCoverEveryValue(t *testing.T) {
-	for _, v := range []int64{0, 1, 127, 128, 255, 256, 257, 511, 512, 1 << 20, 1<<20 + 12345, 1 << 40, math.MaxInt64 - 1, math.MaxInt64} {
+	for _, v := range []int64{0, 1, 127, 128, 255, 256, 257, 511, 512, 1 << 20, 1<<20 + 12345, 1 << 39, MaxTrackable - 1, MaxTrackable} {
 		i := bucketOf(v)
 		if i < 0 || i >= histBuckets {
 			t.Fatalf("bucketOf(%d) = %d out of range", v, i)

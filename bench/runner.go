@@ -75,6 +75,22 @@ type worker struct {
 	lag     *Histogram
 }
 
+// newWorker returns a worker drawing from random stream stream. To keep
+// memory per worker small it has latency histograms only for the operations
+// of the mix, and a lag histogram only in an open loop.
+func newWorker(sh *shared, cfg Config, stream uint64) *worker {
+	w := &worker{interval: NewHistogram(), service: NewHistogram(), g: newGen(sh, stream)}
+	for op, weight := range sh.w.Mix.weights() {
+		if weight > 0 {
+			w.opLat[op] = NewHistogram()
+		}
+	}
+	if cfg.Rate > 0 {
+		w.lag = NewHistogram()
+	}
+	return w
+}
+
 // run is the state of one measured phase.
 type run struct {
 	cfg     Config
@@ -95,12 +111,7 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 	res.Concurrency, res.Rate = cfg.Concurrency, cfg.Rate
 	r.workers = make([]*worker, cfg.Concurrency)
 	for i := range r.workers {
-		w := &worker{interval: NewHistogram(), service: NewHistogram(), lag: NewHistogram(),
-			g: newGen(sh, stream<<20|uint64(i+1))}
-		for j := range w.opLat {
-			w.opLat[j] = NewHistogram()
-		}
-		r.workers[i] = w
+		r.workers[i] = newWorker(sh, cfg, stream<<20|uint64(i+1))
 	}
 	if cfg.Rate > 0 {
 		r.slots = cfg.Ops
@@ -160,11 +171,15 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 		res.Zones = zoneDelta(zr.ZoneStats(), zoneStart)
 	}
 	for _, w := range r.workers {
-		for i := range w.opLat {
-			res.OpLatency[i].Merge(w.opLat[i])
+		for i, h := range w.opLat {
+			if h != nil {
+				res.OpLatency[i].Merge(h)
+			}
 		}
 		res.Service.Merge(w.service)
-		res.Lag.Merge(w.lag)
+		if w.lag != nil {
+			res.Lag.Merge(w.lag)
+		}
 	}
 }
 
@@ -266,7 +281,7 @@ func (r *run) do(w *worker, op Op, due, start time.Time) time.Time {
 	latency := end.Sub(from)
 	w.opLat[op].RecordDuration(latency)
 	w.service.RecordDuration(end.Sub(began))
-	if !due.IsZero() {
+	if w.lag != nil {
 		w.lag.RecordDuration(start.Sub(due))
 	}
 

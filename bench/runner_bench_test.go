@@ -49,10 +49,7 @@ func TestHarnessDoesNotAllocatePerOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &run{cfg: cfg, sh: sh, t: nopTarget{}, ctx: context.Background(), start: time.Now()}
-	w := &worker{interval: NewHistogram(), service: NewHistogram(), lag: NewHistogram(), g: newGen(sh, 1)}
-	for i := range w.opLat {
-		w.opLat[i] = NewHistogram()
-	}
+	w := newWorker(sh, cfg, 1)
 	for op := Op(0); op < numOps; op++ {
 		r.do(w, op, time.Time{}, time.Now()) // warm the reused buffers
 	}
