@@ -1,0 +1,199 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zonecache/zonecache/replication"
+)
+
+// ErrNoSeed is wrapped by Fetch's error when no seed returned a usable
+// topology.
+var ErrNoSeed = errors.New("discovery: no seed returned a topology")
+
+// Config configures Fetch and Watch. Zero fields take their defaults.
+type Config struct {
+	// Seeds are admin HTTP addresses (host:port, or URLs) of servers that
+	// answer /topology. At least one is required.
+	Seeds []string
+	// Wait is how long one watch request may wait for a change. Default 30 s.
+	Wait time.Duration
+	// RetryMin and RetryMax bound the backoff after a failed request.
+	// Defaults 200 ms and 10 s.
+	RetryMin, RetryMax time.Duration
+	// RequestTimeout bounds a plain fetch. Default 5 s.
+	RequestTimeout time.Duration
+	// HTTPClient makes the requests. Default: a client with no overall
+	// timeout (each request is bounded by its context).
+	HTTPClient *http.Client
+	// Logger receives changes and failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Wait <= 0 {
+		c.Wait = 30 * time.Second
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 200 * time.Millisecond
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(10*time.Second, c.RetryMin)
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Fetch returns the topology from the first seed, in order, that answers
+// with a valid topology holding at least one node.
+func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
+	cfg = cfg.withDefaults()
+	if len(cfg.Seeds) == 0 {
+		return replication.Topology{}, fmt.Errorf("%w: no seeds configured", ErrNoSeed)
+	}
+	var errs []error
+	for _, seed := range cfg.Seeds {
+		rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+		t, err := get(rctx, cfg.HTTPClient, seed, 0, 0)
+		cancel()
+		if err == nil {
+			return t, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return replication.Topology{}, fmt.Errorf("%w: %w", ErrNoSeed, errors.Join(errs...))
+}
+
+// Watch follows the fleet's topology until ctx ends. It calls apply with
+// every topology that differs from the last one applied (starting from
+// initial, which may be the zero Topology), from one goroutine, in order.
+// It long-polls one seed at a time and moves to the next seed on failure,
+// backing off between rounds of failures; meanwhile the last topology stays
+// in force. It returns ctx's error.
+func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology)) error {
+	cfg = cfg.withDefaults()
+	if len(cfg.Seeds) == 0 {
+		return fmt.Errorf("%w: no seeds configured", ErrNoSeed)
+	}
+	log := cfg.Logger.With("component", "discovery")
+	last := initial
+	seed := 0
+	var after uint64 // epoch of the last answer from the current seed
+	backoff := cfg.RetryMin
+	failures := 0
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, cfg.Wait+cfg.RequestTimeout)
+		t, err := get(rctx, cfg.HTTPClient, cfg.Seeds[seed], after, cfg.Wait)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			failures++
+			log.Warn("topology watch failed; keeping the last topology", "seed", cfg.Seeds[seed], "err", err)
+			seed = (seed + 1) % len(cfg.Seeds)
+			after = 0
+			if failures%len(cfg.Seeds) == 0 { // every seed failed once more: back off
+				if !sleep(ctx, backoff) {
+					break
+				}
+				backoff = min(backoff*2, cfg.RetryMax)
+			}
+			continue
+		}
+		failures, backoff = 0, cfg.RetryMin
+		after = t.Epoch
+		if !sameNodes(t, last) {
+			log.Info("topology changed", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes))
+			last = t
+			apply(t)
+		}
+	}
+	return ctx.Err()
+}
+
+// get asks seed for its topology; with wait > 0 it is a watch that returns
+// when the seed's epoch passes after, or after wait.
+func get(ctx context.Context, hc *http.Client, seed string, after uint64, wait time.Duration) (replication.Topology, error) {
+	u, err := topologyURL(seed)
+	if err != nil {
+		return replication.Topology{}, err
+	}
+	if wait > 0 {
+		q := url.Values{}
+		q.Set("after", strconv.FormatUint(after, 10))
+		q.Set("wait", wait.String())
+		u.RawQuery = q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return replication.Topology{}, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return replication.Topology{}, fmt.Errorf("discovery: %s: %w", seed, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return replication.Topology{}, fmt.Errorf("discovery: %s: status %s", seed, resp.Status)
+	}
+	t, err := replication.DecodeTopology(resp.Body)
+	if err != nil {
+		return replication.Topology{}, fmt.Errorf("discovery: %s: %w", seed, err)
+	}
+	if len(t.Nodes) == 0 {
+		return replication.Topology{}, fmt.Errorf("discovery: %s: topology has no nodes", seed)
+	}
+	return t, nil
+}
+
+// topologyURL turns "host:port" or "http://host:port[/path]" into the
+// /topology URL.
+func topologyURL(seed string) (*url.URL, error) {
+	raw := seed
+	if !strings.Contains(seed, "://") {
+		raw = "http://" + seed
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("discovery: bad seed %q", seed)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/topology"
+	}
+	return u, nil
+}
+
+// sameNodes reports whether two topologies list the same nodes; epochs from
+// different seeds are not comparable, contents are.
+func sameNodes(a, b replication.Topology) bool { return reflect.DeepEqual(a.Nodes, b.Nodes) }
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,189 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/membership"
+	"github.com/zonecache/zonecache/replication"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// member starts a gossiping member and serves its /topology over real HTTP.
+func member(t *testing.T, name, zone string, join ...string) (*membership.Member, *httptest.Server) {
+	t.Helper()
+	m, err := membership.Start(context.Background(), membership.Config{
+		NodeName: name, Zone: zone, State: replication.Serving,
+		CacheAddr: fmt.Sprintf("127.0.0.1:%d", 20000+crc32.ChecksumIEEE([]byte(name))%20000),
+		Join:      join, Profile: "local", ProbeInterval: 200 * time.Millisecond, Logger: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	srv := httptest.NewServer(m)
+	t.Cleanup(srv.Close)
+	return m, srv
+}
+
+func deadAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func names(t replication.Topology) string {
+	var s []string
+	for _, n := range t.Nodes {
+		s = append(s, n.ID)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestFetchSkipsDeadSeeds(t *testing.T) {
+	_, srv := member(t, "a1", "a")
+	top, err := Fetch(context.Background(), Config{Seeds: []string{deadAddr(t), srv.URL}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names(top) != "a1" {
+		t.Fatalf("topology %s", names(top))
+	}
+	_, err = Fetch(context.Background(), Config{Seeds: []string{deadAddr(t)}, RequestTimeout: time.Second, Logger: quiet()})
+	if !errors.Is(err, ErrNoSeed) {
+		t.Fatalf("all seeds dead: err %v", err)
+	}
+}
+
+// recorder collects applied topologies.
+type recorder struct {
+	mu   sync.Mutex
+	last replication.Topology
+	n    int
+}
+
+func (r *recorder) apply(t replication.Topology) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last, r.n = t, r.n+1
+}
+
+func (r *recorder) names() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return names(r.last)
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWatchFollowsChangesAndSurvivesASeedDying(t *testing.T) {
+	a, srvA := member(t, "a1", "a")
+	_, srvB := member(t, "b1", "b", a.GossipAddr())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rec recorder
+	done := make(chan error, 1)
+	go func() {
+		done <- Watch(ctx, Config{Seeds: []string{srvA.URL, srvB.URL}, Wait: 5 * time.Second,
+			RetryMin: 50 * time.Millisecond, Logger: quiet()}, replication.Topology{}, rec.apply)
+	}()
+	eventually(t, 10*time.Second, "both members applied", func() bool { return rec.names() == "a1,b1" })
+
+	// A node that joins appears in the client's topology within 3 seconds.
+	start := time.Now()
+	member(t, "c1", "c", a.GossipAddr())
+	eventually(t, 10*time.Second, "joined member applied", func() bool { return rec.names() == "a1,b1,c1" })
+	t.Logf("join seen by the watcher after %v", time.Since(start))
+
+	// The first seed's HTTP listener dies: the watch moves to the other seed
+	// and keeps the last topology meanwhile.
+	srvA.CloseClientConnections()
+	srvA.Close()
+	if rec.names() != "a1,b1,c1" {
+		t.Fatalf("topology dropped when a seed died: %s", rec.names())
+	}
+	member(t, "d1", "a", a.GossipAddr())
+	eventually(t, 15*time.Second, "change seen through the second seed", func() bool { return rec.names() == "a1,b1,c1,d1" })
+
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Watch returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not return after cancel")
+	}
+}
+
+func TestWatchNeverAppliesAnEmptyTopology(t *testing.T) {
+	var hits int
+	var mu sync.Mutex
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"epoch":99,"nodes":[]}`)
+	}))
+	defer empty.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	initial := replication.Topology{Epoch: 1, Nodes: []replication.Node{{ID: "a1", Zone: "a", Addr: "127.0.0.1:1"}}}
+	var rec recorder
+	rec.last = initial
+	go func() {
+		_ = Watch(ctx, Config{Seeds: []string{empty.URL}, Wait: time.Second, RetryMin: 10 * time.Millisecond,
+			RetryMax: 20 * time.Millisecond, Logger: quiet()}, initial, rec.apply)
+	}()
+	eventually(t, 10*time.Second, "several polls of the empty seed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return hits >= 3
+	})
+	cancel()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.n != 0 || names(rec.last) != "a1" {
+		t.Fatalf("empty topology applied: n=%d last=%s", rec.n, names(rec.last))
+	}
+}
+
+func TestTopologyURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:12211":              "http://127.0.0.1:12211/topology",
+		"http://10.0.0.1:8080":         "http://10.0.0.1:8080/topology",
+		"https://cache.example/custom": "https://cache.example/custom",
+	} {
+		u, err := topologyURL(in)
+		if err != nil || u.String() != want {
+			t.Errorf("topologyURL(%q) = %v, %v; want %s", in, u, err, want)
+		}
+	}
+	if _, err := topologyURL("http://"); err == nil {
+		t.Error("empty host accepted")
+	}
+}

@@ -1,0 +1,10 @@
+// Package discovery keeps a client's view of the fleet current. Given the
+// admin HTTP addresses of a few seed servers, it fetches the fleet's
+// topology from any of them (GET /topology, served by package membership),
+// then watches for changes with long polls and hands every new topology to
+// a callback, typically (*client.Client).SetTopology.
+//
+// A client never drops to an empty topology because seeds are down: a
+// failed fetch keeps the last topology and retries the next seed with
+// backoff, and a topology with no nodes is never applied.
+package discovery
