@@ -42,6 +42,14 @@ func mustNew(t testing.TB, nodes []Node, cfg Config) *Ring {
 	return r
 }
 
+// movementConfigs are the configurations whose movement guarantees are tested.
+var movementConfigs = []Config{{}, {Probes: 1}, {Probes: 4}, {Mode: HashKetama}}
+
+// TestBalance checks the bound for 10 equal nodes with 160 points:
+// the most loaded node holds at most 1.15x the mean of 1,000,000 keys. A
+// classic one-probe xxhash ring does not meet it for these IDs (1.174x; about
+// a quarter of ID sets miss it, see BenchmarkPeakLoad), which is why the
+// default is two probes.
 func TestBalance(t *testing.T) {
 	for _, mode := range []HashMode{HashXX, HashKetama} {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -68,11 +76,12 @@ func TestBalance(t *testing.T) {
 }
 
 func TestMovementOnAdd(t *testing.T) {
-	for _, mode := range []HashMode{HashXX, HashKetama} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, cfg := range movementConfigs {
+		mode := cfg.Mode
+		t.Run(fmt.Sprintf("%s/probes=%d", mode, cfg.Probes), func(t *testing.T) {
 			nodes := equalNodes(11)
-			before := placeAll(t, mustNew(t, nodes[:10], Config{Mode: mode}))
-			after := placeAll(t, mustNew(t, nodes, Config{Mode: mode}))
+			before := placeAll(t, mustNew(t, nodes[:10], cfg))
+			after := placeAll(t, mustNew(t, nodes, cfg))
 			newID := nodes[10].ID
 			moved := 0
 			for i := range before {
@@ -95,13 +104,13 @@ func TestMovementOnAdd(t *testing.T) {
 }
 
 func TestMovementOnRemove(t *testing.T) {
-	for _, mode := range []HashMode{HashXX, HashKetama} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, cfg := range movementConfigs {
+		t.Run(fmt.Sprintf("%s/probes=%d", cfg.Mode, cfg.Probes), func(t *testing.T) {
 			nodes := equalNodes(10)
 			removed := nodes[3].ID
 			rest := append(append([]Node(nil), nodes[:3]...), nodes[4:]...)
-			before := placeAll(t, mustNew(t, nodes, Config{Mode: mode}))
-			after := placeAll(t, mustNew(t, rest, Config{Mode: mode}))
+			before := placeAll(t, mustNew(t, nodes, cfg))
+			after := placeAll(t, mustNew(t, rest, cfg))
 			moved, owned := 0, 0
 			for i := range before {
 				if before[i] == removed {

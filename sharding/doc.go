@@ -4,8 +4,8 @@
 // immutable afterwards: it is safe for any number of concurrent readers. When
 // the topology changes, callers build a new Ring and publish it with an
 // atomic.Pointer[Ring]; readers that Load the pointer see either the old ring
-// or the new one, never a mix. All methods accept a nil *Ring, which behaves
-// like a ring without nodes.
+// or the new one, never a mix. A nil *Ring behaves like a ring without nodes
+// (Index returns -1, Lookup reports false).
 //
 // The package is pure: no I/O, no goroutines, no global state. It sits at the
 // bottom of the dependency graph (cmd → client/server/bench → replication →
@@ -16,9 +16,11 @@
 //
 // Every node owns many points on a 32-bit circle. A key is hashed to a
 // position on the circle and belongs to the node of the first point at or
-// after that position, wrapping to the first point. Adding a node therefore
-// moves only the keys that the new node's points take over, and removing a
-// node moves only that node's keys.
+// after that position, wrapping to the first point (with several probes, to
+// the node whose point follows any of the key's positions most closely).
+// Every node's points depend on that node alone, so adding a node moves only
+// keys that the new node takes over, and removing a node moves only that
+// node's keys.
 //
 // Three hash modes exist ([Config].Mode):
 //

@@ -7,11 +7,11 @@ import (
 
 // Sentinel errors returned (wrapped) by [New]; test them with errors.Is.
 var (
-	// ErrInvalidNode reports a node that cannot be placed: empty ID, negative
-	// weight, or (in ketama mode) an address that does not parse.
+	// ErrInvalidNode reports a node that cannot be placed: empty ID, weight
+	// out of range, or (in the ketama modes) an address that does not parse.
 	ErrInvalidNode = errors.New("sharding: invalid node")
-	// ErrDuplicateNode reports two nodes with the same ID or, in ketama mode,
-	// the same point name.
+	// ErrDuplicateNode reports two nodes with the same ID or, in the ketama
+	// modes, the same point name.
 	ErrDuplicateNode = errors.New("sharding: duplicate node")
 	// ErrInvalidConfig reports an unusable [Config] or a ring that would be too
 	// large.
@@ -60,16 +60,17 @@ type Node struct {
 	// xxhash mode it is the only input to the node's points, so a node keeps
 	// its keys when its address changes.
 	ID string
-	// Addr is the node's address, host:port. It is used only by ketama mode
-	// (for the point name) and is otherwise carried for the caller.
+	// Addr is the node's address, host:port. Only the ketama modes use it
+	// (for the point name); otherwise it is carried for the caller.
 	Addr string
 	// Weight scales the node's share of the points. Zero means 1 (as in
-	// libmemcached); negative is an error. To take a node out of a ring,
-	// leave it out of the node list.
+	// libmemcached); negative is an error, and so is more than 1 in
+	// HashKetamaEVCache mode. To take a node out of a ring, leave it out of
+	// the node list.
 	Weight int
 	// KetamaName, if set, replaces the point-name prefix derived from Addr in
-	// ketama mode: the points are MD5("<KetamaName>-<i>"). Use it for
-	// twemproxy node names, or "hostname/ip:11211" for EVCache/spymemcached.
+	// the ketama modes: the points are MD5("<KetamaName>-<i>"). Use it for
+	// twemproxy node names, or "hostname/ip:11211" for EVCache.
 	KetamaName string
 }
 
@@ -79,17 +80,17 @@ type Config struct {
 	// Mode selects the hash; default [HashXX].
 	Mode HashMode
 	// PointsPerNode is the number of points per unit of weight; default
-	// [DefaultPointsPerNode] (160). In ketama mode it must be a multiple of 4
-	// (one MD5 digest gives 4 points), and libmemcached compatibility needs
-	// 160.
+	// [DefaultPointsPerNode] (160). In the ketama modes it must be a multiple
+	// of 4 (one MD5 digest gives 4 points); libmemcached compatibility needs
+	// 160, EVCache's is its bucket.size. A ring holds at most 2^24 points.
 	PointsPerNode int
 	// Probes is the number of positions a key is hashed to in xxhash mode;
 	// the key belongs to the node whose point follows one of them most
 	// closely (multi-probe consistent hashing). Default 2; 1 gives a classic
 	// ring; at most 4. With 160 points per node one probe leaves the most
 	// loaded of 10 nodes at about 1.12x the mean (1.25x in bad cases), two
-	// probes at about 1.07x (see BenchmarkPeakLoad). Ketama mode always uses
-	// one probe, as libketama does; other values are an error there.
+	// probes at about 1.07x (see BenchmarkPeakLoad). The ketama modes always
+	// use one probe, as libketama does; other values are an error there.
 	Probes int
 	// HashTagDelimiter, if not empty, makes lookups hash only the part of a
 	// key before the first occurrence of the delimiter. Keys without the

@@ -135,7 +135,7 @@ func (r *Ring) Nodes() []Node {
 	return slices.Clone(r.nodes)
 }
 
-// Node returns the node at index i (0 <= i < Len).
+// Node returns the node at index i; it panics unless 0 <= i < Len.
 func (r *Ring) Node(i int) Node {
 	return r.nodes[i]
 }
