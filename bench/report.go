@@ -37,6 +37,10 @@ type WorkloadInfo struct {
 	Seed        uint64  `json:"seed"`
 	Concurrency int     `json:"concurrency"`
 	Rate        float64 `json:"rate_ops_s"`
+	DurationS   float64 `json:"duration_s,omitempty"`
+	OpsLimit    int64   `json:"ops_limit,omitempty"`
+	Prefill     bool    `json:"prefill"`
+	WarmupS     float64 `json:"warmup_s,omitempty"`
 }
 
 // Latencies are latency percentiles in microseconds.
@@ -135,7 +139,11 @@ func NewReport(cfg Config, results ...*Result) *Report {
 	info := WorkloadInfo{
 		Keys: w.Keys, KeySize: w.KeySize, Dist: string(w.Dist), Mix: w.Mix.String(), Batch: w.Batch,
 		ValueSize: w.ValueSize.String(), TTLSeconds: w.TTL.Seconds(), Seed: w.Seed,
-		Concurrency: cfg.Concurrency, Rate: cfg.Rate,
+		Concurrency: cfg.Concurrency, Rate: cfg.Rate, OpsLimit: cfg.Ops, Prefill: cfg.Prefill,
+		WarmupS: cfg.Warmup.Seconds(),
+	}
+	if cfg.Ops == 0 {
+		info.DurationS = cfg.Duration.Seconds()
 	}
 	dist := string(w.Dist)
 	if w.Dist == Zipfian {

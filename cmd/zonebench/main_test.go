@@ -75,8 +75,12 @@ func TestRunCompareTwoNodes(t *testing.T) {
 			Throughput *float64 `json:"throughput"`
 		} `json:"ratio"`
 	}
-	// With a terminal, progress lines come first; the JSON follows them.
+	// With a terminal, progress lines come first, each erased before the
+	// next; the JSON follows them.
 	js := stdout.String()
+	if !strings.Contains(js, "\r\033[K") || !strings.Contains(js, "ops/s") {
+		t.Errorf("no progress line on a terminal:\n%q", js)
+	}
 	if i := strings.Index(js, "{"); i >= 0 {
 		js = js[i:]
 	}
