@@ -22,6 +22,9 @@ type Report struct {
 	Targets []TargetReport `json:"targets"`
 	// Ratio is Targets[1] relative to Targets[0] when there are two.
 	Ratio *RatioReport `json:"ratio,omitempty"`
+	// ShowSeries makes WriteTable print every Target's per-second series;
+	// without it the series is printed only for Targets with events.
+	ShowSeries bool `json:"-"`
 }
 
 // WorkloadInfo is the JSON form of a Workload and loop settings.
@@ -75,6 +78,7 @@ type PointReport struct {
 	Throughput float64     `json:"ops_s"`
 	ErrorRate  float64     `json:"errors_s"`
 	HitRatio   float64     `json:"hit_ratio"`
+	Reads      uint64      `json:"reads"`
 	Late       uint64      `json:"late"`
 	P50US      float64     `json:"p50_us"`
 	P99US      float64     `json:"p99_us"`
@@ -212,7 +216,7 @@ func targetReport(res *Result) TargetReport {
 	}
 	for _, p := range res.Series {
 		t.Series = append(t.Series, PointReport{
-			T: p.T.Seconds(), Throughput: p.Throughput(), ErrorRate: p.ErrorRate(), HitRatio: p.HitRatio(),
+			T: p.T.Seconds(), Throughput: p.Throughput(), ErrorRate: p.ErrorRate(), HitRatio: p.HitRatio(), Reads: p.Hits + p.Misses,
 			Late: p.Late, P50US: float64(p.P50) / 1e3, P99US: float64(p.P99) / 1e3, MaxUS: float64(p.Max) / 1e3,
 			Zones: p.Zones,
 		})
@@ -302,6 +306,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		tw.Flush()
 	}
 	for _, t := range r.Targets {
+		if r.ShowSeries || len(t.Events) > 0 {
+			writeSeries(ew, t)
+		}
+	}
+	for _, t := range r.Targets {
 		if t.Prefill != nil {
 			fmt.Fprintf(ew, "\nprefill %s: %d keys in %.1fs, %d errors", t.Name, t.Prefill.Keys, t.Prefill.ElapsedS, t.Prefill.Errors)
 		}
@@ -319,6 +328,29 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(ew)
 	return ew.err
+}
+
+// writeSeries prints t's per-second series with its events in time order.
+func writeSeries(w io.Writer, t TargetReport) {
+	fmt.Fprintf(w, "\nper second, %s:\n", t.Name)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "t\tops/s\terrors/s\thit%\tp50\tp99\tmax\tlate\t")
+	ev := 0
+	for _, p := range t.Series {
+		for ; ev < len(t.Events) && t.Events[ev].T <= p.T; ev++ {
+			fmt.Fprintf(tw, "%.1fs\t--- %s\t\t\t\t\t\t\t\n", t.Events[ev].T, t.Events[ev].Label)
+		}
+		hit := "-"
+		if p.Reads > 0 {
+			hit = fmt.Sprintf("%.2f", 100*p.HitRatio)
+		}
+		fmt.Fprintf(tw, "%.1fs\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", p.T, groupDigits(p.Throughput), groupDigits(p.ErrorRate),
+			hit, fmtUS(p.P50US), fmtUS(p.P99US), fmtUS(p.MaxUS), p.Late)
+	}
+	for ; ev < len(t.Events); ev++ {
+		fmt.Fprintf(tw, "%.1fs\t--- %s\t\t\t\t\t\t\t\n", t.Events[ev].T, t.Events[ev].Label)
+	}
+	tw.Flush()
 }
 
 // errWriter keeps the first write error so table code can ignore them.

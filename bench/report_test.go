@@ -263,3 +263,47 @@ func TestWriteSVGLeavesGapWithoutReads(t *testing.T) {
 		t.Fatalf("throughput path %q has %d moves, want 1", ds[0], n)
 	}
 }
+
+func TestReportSeriesTableAroundEvents(t *testing.T) {
+	r := newResult("node")
+	r.Series = []Point{
+		{T: time.Second, Dur: time.Second, Ops: 100, Hits: 90, Misses: 10, P99: 1e6},
+		{T: 2 * time.Second, Dur: time.Second, Ops: 5, Errors: 5},
+		{T: 3 * time.Second, Dur: time.Second, Ops: 80, Hits: 80},
+	}
+	r.Events = []EventMark{{At: 1500 * time.Millisecond, Label: "kill node-1"}}
+	var buf bytes.Buffer
+	if err := NewReport(Config{}, r).WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	i := strings.Index(out, "per second, node:")
+	if i < 0 {
+		t.Fatalf("no series table:\n%s", out)
+	}
+	lines := strings.Split(out[i:], "\n")
+	// Header, 1 s, the event, 2 s, 3 s.
+	if len(lines) < 6 || !strings.Contains(lines[3], "--- kill node-1") {
+		t.Fatalf("event not between 1 s and 2 s:\n%s", strings.Join(lines, "\n"))
+	}
+	if f := strings.Fields(lines[4]); f[0] != "2.0s" || f[2] != "5" || f[3] != "-" {
+		t.Fatalf("2 s line %q: want 5 errors/s and no hit ratio", lines[4])
+	}
+	if f := strings.Fields(lines[2]); f[3] != "90.00" {
+		t.Fatalf("1 s line %q: want hit%% 90.00", lines[2])
+	}
+	// Without events the series is left out unless asked for.
+	r.Events = nil
+	buf.Reset()
+	rep := NewReport(Config{}, r)
+	_ = rep.WriteTable(&buf)
+	if strings.Contains(buf.String(), "per second") {
+		t.Fatal("series printed without events")
+	}
+	rep.ShowSeries = true
+	buf.Reset()
+	_ = rep.WriteTable(&buf)
+	if !strings.Contains(buf.String(), "per second, node:") {
+		t.Fatal("ShowSeries ignored")
+	}
+}

@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +163,7 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 	s.sample(finish)
 	stopEvents()
 	res.Events = append(res.Events, marks()...)
+	slices.SortFunc(res.Events, func(a, b EventMark) int { return cmp.Compare(a.At, b.At) })
 	res.Elapsed = finish.Sub(r.start)
 	if r.slots > 0 {
 		if issued := min(r.next.Load(), r.slots); issued < r.slots {

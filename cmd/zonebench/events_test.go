@@ -59,6 +59,9 @@ func TestRunWithEvents(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
+	if !strings.Contains(stdout.String(), "--- touch "+marker) {
+		t.Errorf("the series table does not mark the event:\n%s", stdout.String())
+	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("the event command did not run: %v", err)
 	}

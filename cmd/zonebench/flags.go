@@ -24,6 +24,7 @@ type options struct {
 	svgPath  string
 	title    string
 	events   eventFlags
+	series   bool
 }
 
 // errUsage marks errors the user must fix in the command line.
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		jsonPath  = fs.String("json", "", "also write the report as JSON to `FILE` (- = stdout, instead of the table)")
 		svgPath   = fs.String("svg", "", "write a chart of the per-second series (throughput, errors, hit ratio, p99) to `FILE`")
 		title     = fs.String("title", "", "title of the SVG chart (default: the workload)")
+		series    = fs.Bool("series", false, "print the per-second series (throughput, errors, hit ratio, latency) in the table; always on with --event")
 	)
 	var events eventFlags
 	fs.Var(&events, "event", "run a shell `AT=COMMAND` at offset AT into the measured phase and mark it on the series and chart, e.g. --event \"10s=kill -STOP 1234\"; repeatable; not with --compare")
@@ -79,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
 	}
-	o := &options{slice: *slice, warmup: *warmup, timeout: *timeout, jsonPath: *jsonPath, svgPath: *svgPath, title: *title, events: events}
+	o := &options{slice: *slice, warmup: *warmup, timeout: *timeout, jsonPath: *jsonPath, svgPath: *svgPath, title: *title, events: events, series: *series}
 	switch {
 	case *target != "" && *compare != "":
 		return nil, fmt.Errorf("give --target or --compare, not both: %w", errUsage)

@@ -38,7 +38,7 @@ func TestParseFlagsEverything(t *testing.T) {
 		"--compare memcached=127.0.0.1:1,127.0.0.2:2 --names a,b --keys 5000 --key-size 20 --value-size 64-1024 "+
 			"--dist zipf --skew 1.1 --mix get=70,set=10,delete=5,mget=15 --batch 25 --ttl 90s --duration 3s --ops 1000 "+
 			"--concurrency 8 --rate 2500 --prefill=false --seed 7 --slice 500ms --warmup 1s --timeout 250ms "+
-			"--json out.json --svg out.svg --title T"), io.Discard)
+			"--json out.json --svg out.svg --title T --series"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestParseFlagsEverything(t *testing.T) {
 		t.Fatalf("targets %+v names %v", o.targets, o.names)
 	}
 	if o.slice != 500*time.Millisecond || o.warmup != time.Second || o.timeout != 250*time.Millisecond ||
-		o.jsonPath != "out.json" || o.svgPath != "out.svg" || o.title != "T" {
+		o.jsonPath != "out.json" || o.svgPath != "out.svg" || o.title != "T" || !o.series {
 		t.Fatalf("options %+v", o)
 	}
 }
@@ -96,7 +96,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		t.Fatalf("-h: %v", err)
 	}
 	for _, name := range []string{"target", "compare", "names", "keys", "key-size", "value-size", "dist", "skew", "mix", "batch",
-		"ttl", "duration", "ops", "concurrency", "rate", "prefill", "seed", "slice", "warmup", "timeout", "json", "svg", "title", "event"} {
+		"ttl", "duration", "ops", "concurrency", "rate", "prefill", "seed", "slice", "warmup", "timeout", "json", "svg", "title", "event", "series"} {
 		if !strings.Contains(out.String(), "  -"+name+" ") && !strings.Contains(out.String(), "  -"+name+"\n") {
 			t.Errorf("help lacks -%s", name)
 		}

@@ -89,6 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 // and SVG files asked for.
 func writeOutputs(o *options, results []*bench.Result, stdout io.Writer) error {
 	rep := bench.NewReport(o.cfg, results...)
+	rep.ShowSeries = o.series
 	if o.jsonPath == "-" {
 		return rep.WriteJSON(stdout)
 	}
