@@ -8,23 +8,26 @@
 //     (Uniform, or Zipfian with skew θ drawn by rejection-inversion, see
 //     Zipf), the get/set/delete/multi-get Mix, value sizes, TTL and seed.
 //   - Target is the cache under test. MemcacheTarget is one node through
-//     gomemcache (the baseline); the zonecache transport and the smart
-//     client implement Target too, and a zone-aware Target also implements
-//     ZoneReporter so reports show hits, errors and fallbacks per zone.
+//     gomemcache (the baseline); NodeTarget is one node through zonecache's
+//     own transport (internal/transport). The smart client will implement
+//     Target too, and, being zone-aware, ZoneReporter, so reports show
+//     requests, hits, errors and fallbacks per zone.
 //   - Run drives a Target with a Config: a closed loop (Concurrency workers
 //     back to back) or an open loop (Rate: a fixed timetable, latency
 //     measured from each operation's due time so a stall is not hidden by
 //     coordinated omission), for a Duration or a number of Ops, after an
 //     optional prefill, with Events (a node killed, a zone lost) at given
 //     times. It returns a Result: totals, latency Histograms (log-linear,
-//     relative error ≤ MaxRelativeError, one per worker merged at the end)
-//     and a per-second time series.
+//     relative error ≤ MaxRelativeError, one per worker merged at the end,
+//     Record does not allocate; nor does the harness per operation) and a
+//     per-second time series of throughput, errors, hit ratio and latency.
 //   - Compare runs two Targets in alternating slices (A B A B …) within one
 //     run, so machine noise hits both, and reports their ratios.
-//   - Report renders Results as a table or JSON; WriteSVG draws the time
-//     series with event markers as a standalone SVG file.
+//   - Report renders Results as a table (with the per-second series around
+//     events) or JSON; WriteSVG draws the series with event markers as a
+//     standalone SVG file.
 //
-// Dependencies point one way: bench imports the gomemcache client and,
-// later, zonecache's client and transport; nothing imports bench but
-// cmd/zonebench and tests.
+// Dependencies point one way: bench imports the gomemcache client,
+// zonecache's transport and, later, its smart client; nothing imports bench
+// but cmd/zonebench and tests.
 package bench
