@@ -191,6 +191,7 @@ func (s *Store) Flush(at time.Time) {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		if !sh.closed {
+			sh.checkFlush(now) // a due delayed flush happens before it is replaced
 			if immediate {
 				sh.pendingFlush = 0
 				sh.reset()
@@ -209,23 +210,26 @@ func (s *Store) Flush(at time.Time) {
 func (s *Store) Range(fn func(key []byte, m Meta, size int) bool) {
 	now := s.nowSec()
 	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		more := true
-		if !sh.closed {
-			sh.checkFlush(now)
-			more = sh.walk(func(off int) bool {
-				if sh.buf[off+offBits]&bitDead != 0 || expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
-					return true
-				}
-				return fn(itemKey(sh.buf, off), readMeta(sh.buf, off), itemLen(sh.buf, off))
-			})
-		}
-		sh.mu.Unlock()
-		if !more {
+		if !s.shards[i].rangeItems(now, fn) {
 			return
 		}
 	}
+}
+
+// rangeItems is Range over one shard; it reports whether to go on.
+func (sh *shard) rangeItems(now uint32, fn func(key []byte, m Meta, size int) bool) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return true
+	}
+	sh.checkFlush(now)
+	return sh.walk(func(off int) bool {
+		if sh.buf[off+offBits]&bitDead != 0 || expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
+			return true
+		}
+		return fn(itemKey(sh.buf, off), readMeta(sh.buf, off), itemLen(sh.buf, off))
+	})
 }
 
 // Stats returns a snapshot of the counters, summed over shards.

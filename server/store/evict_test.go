@@ -1,0 +1,202 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rssBytes reads this process's resident set size from /proc.
+func rssBytes(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skipf("no /proc/self/statm: %v", err)
+	}
+	f := strings.Fields(string(b))
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	require.NoError(t, err)
+	return pages * int64(os.Getpagesize())
+}
+
+func heapInuse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
+}
+
+// TestEvictionBoundsMemory writes five times MaxBytes and checks that the
+// store's accounting, the Go heap and (without -race) the resident set stay
+// within MaxBytes plus a fixed overhead, and that the newest writes survive.
+func TestEvictionBoundsMemory(t *testing.T) {
+	const maxBytes = 16 << 20
+	heap0 := heapInuse()
+	var rss0 int64
+	if !raceEnabled {
+		rss0 = rssBytes(t)
+	}
+	s := newStore(t, Config{MaxBytes: maxBytes}, newClock())
+	val := bytes.Repeat([]byte{'v'}, 100)
+	key := make([]byte, 0, 20)
+	n := 5 * maxBytes / ItemSize(20, 100)
+	for i := range n {
+		key = fmt.Appendf(key[:0], "key:%016d", i)
+		_, err := s.Update(key, func(*Entry) Op { return Op{Action: Put, Value: [][]byte{val}} })
+		require.NoError(t, err)
+	}
+	st := s.Stats()
+	t.Logf("items %d bytes %d arena %d index %d evictions %d", st.Items, st.Bytes, st.ArenaBytes, st.IndexBytes, st.Evictions)
+	assert.LessOrEqual(t, st.ArenaBytes+st.IndexBytes, int64(maxBytes))
+	assert.LessOrEqual(t, st.Bytes, int64(maxBytes))
+	assert.Greater(t, st.Evictions, uint64(3*n/5), "most writes were evicted")
+	assert.Greater(t, st.Bytes, int64(maxBytes)*6/10, "the memory is used")
+	for i := n - 1000; i < n; i++ {
+		key = fmt.Appendf(key[:0], "key:%016d", i)
+		require.True(t, s.Get(key, nil), "newest write %d readable", i)
+	}
+	// The arena lives outside the Go heap; the heap holds the indexes (at
+	// most MaxBytes/8) and fixed structures.
+	heapGrowth := heapInuse() - heap0
+	t.Logf("heap growth %d", heapGrowth)
+	assert.LessOrEqual(t, heapGrowth, int64(maxBytes/8+2<<20))
+	if !raceEnabled {
+		rssGrowth := rssBytes(t) - rss0
+		t.Logf("rss growth %d", rssGrowth)
+		assert.LessOrEqual(t, rssGrowth, int64(maxBytes+8<<20))
+	}
+}
+
+// TestLazyAllocation: a store with a large limit and few items touches
+// little memory.
+func TestLazyAllocation(t *testing.T) {
+	var rss0 int64
+	if !raceEnabled {
+		rss0 = rssBytes(t)
+	}
+	s := newStore(t, Config{MaxBytes: 1 << 30}, newClock())
+	for i := range 10 {
+		set(t, s, fmt.Sprint("k", i), "value", Meta{})
+	}
+	st := s.Stats()
+	assert.Less(t, st.ArenaBytes, int64(4096))
+	assert.Less(t, st.IndexBytes, int64(256*1024), "indexes start small")
+	if !raceEnabled {
+		assert.Less(t, rssBytes(t)-rss0, int64(16<<20), "1 GiB limit, 10 items")
+	}
+}
+
+// TestEvictionIsLRULike: keys read regularly survive a flood of writes that
+// evicts keys of the same age that are never read, which FIFO would not do.
+func TestEvictionIsLRULike(t *testing.T) {
+	s := newStore(t, Config{MaxBytes: 2 << 20, MaxItemSize: 1 << 10}, newClock())
+	val := bytes.Repeat([]byte{'v'}, 100)
+	put := func(k string) {
+		_, err := s.Update([]byte(k), func(*Entry) Op { return Op{Action: Put, Value: [][]byte{val}} })
+		require.NoError(t, err)
+	}
+	const hot = 1000
+	for i := range hot {
+		put(fmt.Sprint("hot", i))
+		put(fmt.Sprint("cold", i))
+	}
+	capacity := int(2<<20) / ItemSize(10, 100)
+	for i := range 10 * capacity {
+		put(fmt.Sprint("filler", i))
+		if i%(capacity/4) == 0 {
+			for j := range hot {
+				s.Get([]byte(fmt.Sprint("hot", j)), nil)
+			}
+		}
+	}
+	hotLeft, coldLeft := 0, 0
+	for i := range hot {
+		if s.Get([]byte(fmt.Sprint("hot", i)), nil) {
+			hotLeft++
+		}
+		if s.Get([]byte(fmt.Sprint("cold", i)), nil) {
+			coldLeft++
+		}
+	}
+	t.Logf("hot %d/%d cold %d/%d evictions %d", hotLeft, hot, coldLeft, hot, s.Stats().Evictions)
+	assert.Greater(t, hotLeft, hot*9/10)
+	assert.Less(t, coldLeft, hot/10)
+}
+
+// TestIndexLimitEvicts: tiny items exhaust the index share before the ring;
+// the store then evicts by count and stays within bounds.
+func TestIndexLimitEvicts(t *testing.T) {
+	s := newStore(t, Config{MaxBytes: 64 << 10, MaxItemSize: 1 << 10}, newClock())
+	const n = 20000
+	for i := range n {
+		k := []byte(fmt.Sprint(i))
+		_, err := s.Update(k, func(*Entry) Op { return Op{Action: Put} })
+		require.NoError(t, err)
+		if i%3 == 0 {
+			s.Get([]byte(fmt.Sprint(i/2)), nil)
+		}
+	}
+	st := s.Stats()
+	t.Logf("items %d arena %d index %d", st.Items, st.ArenaBytes, st.IndexBytes)
+	assert.LessOrEqual(t, st.IndexBytes, st.LimitBytes/indexShare)
+	assert.LessOrEqual(t, st.ArenaBytes+st.IndexBytes, st.LimitBytes)
+	assert.Equal(t, uint64(n)-uint64(st.Items), st.Evictions)
+	assert.True(t, s.Get([]byte(fmt.Sprint(n-1)), nil))
+	assert.LessOrEqual(t, st.Items, int64(len(s.shards)*s.shards[0].maxItems))
+	assert.Less(t, st.Bytes, int64(len(s.shards)*len(s.shards[0].buf))*9/10, "the index, not the ring, was the limit")
+}
+
+// TestAppendPrependAtWrap appends and prepends through parts that alias the
+// old value while the new item needs the space of the old one: the ring
+// wraps and evicts the old item (or moves it, if read) under the copy.
+func TestAppendPrependAtWrap(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepend bool
+		read    bool
+	}{{"append", false, false}, {"prepend", true, false}, {"append-read", false, true}, {"prepend-read", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			// One shard: a 1808-byte ring.
+			s := newStore(t, Config{MaxBytes: 2048, MaxItemSize: 1024}, newClock())
+			require.Len(t, s.shards, 1)
+			old := make([]byte, 600)
+			for i := range old {
+				old[i] = byte(i)
+			}
+			add := bytes.Repeat([]byte{0xEE}, 300)
+			_, err := s.Update([]byte("a"), func(*Entry) Op { return Op{Action: Put, Value: [][]byte{old}} })
+			require.NoError(t, err)
+			_, err = s.Update([]byte("b"), func(*Entry) Op { return Op{Action: Put, Value: [][]byte{old}} })
+			require.NoError(t, err)
+			if tc.read {
+				require.True(t, s.Get([]byte("a"), nil))
+			}
+			sh := &s.shards[0]
+			require.False(t, sh.fitsNow(ItemSize(1, 900)), "the new item needs eviction")
+			_, err = s.Update([]byte("a"), func(e *Entry) Op {
+				require.True(t, e.Found)
+				parts := [][]byte{e.Value, add}
+				if tc.prepend {
+					parts = [][]byte{add, e.Value}
+				}
+				return Op{Action: Put, Value: parts}
+			})
+			require.NoError(t, err)
+			want := append(append([]byte(nil), old...), add...)
+			if tc.prepend {
+				want = append(append([]byte(nil), add...), old...)
+			}
+			require.True(t, s.Get([]byte("a"), func(e *Entry) {
+				assert.True(t, bytes.Equal(want, e.Value), "value intact")
+			}))
+			assert.True(t, sh.wrapped || sh.head == 0, "the ring wrapped")
+			assert.Equal(t, int64(1), s.Stats().Items, "b was evicted to make room")
+		})
+	}
+}

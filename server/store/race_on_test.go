@@ -1,0 +1,7 @@
+//go:build race
+
+package store
+
+// raceEnabled: the race detector shadows the arenas too, so resident
+// memory checks are skipped under -race.
+const raceEnabled = true
