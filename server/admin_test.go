@@ -36,9 +36,10 @@ func TestAdminMetricsHealthReady(t *testing.T) {
 	for _, want := range []string{
 		"zonecache_server_hits_total 2", "zonecache_server_misses_total 1", "zonecache_server_items 1",
 		"zonecache_server_evictions_total 0", "zonecache_server_connections 1", "zonecache_server_item_bytes ",
-		`zonecache_server_command_duration_seconds_count{command="get"} 1`,
-		`zonecache_server_command_duration_seconds_count{command="mg"} 1`,
-		`zonecache_server_command_duration_seconds_count{command="set"} 1`,
+		`zonecache_server_commands_total{command="get"} 1`,
+		`zonecache_server_commands_total{command="mg"} 1`,
+		`zonecache_server_commands_total{command="set"} 1`,
+		`zonecache_server_command_duration_seconds_bucket{command="mn",le="+Inf"} `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -44,7 +44,9 @@ type Config struct {
 	// Logger receives connection and lifecycle events. Default
 	// slog.Default().
 	Logger *slog.Logger
-	// Now returns the current time; tests inject a clock. Default time.Now.
+	// Now returns the current time; tests inject a clock. Default: the
+	// system clock read by a ticker every 100 ms (expiry is in whole
+	// seconds, and reading the system clock per command is costly).
 	Now func() time.Time
 }
 

@@ -15,11 +15,18 @@ const (
 	readBufferSize = 16 << 10
 	// flushThreshold makes a long pipelined batch write out its replies
 	// before the read buffer runs dry.
-	flushThreshold = 64 << 10
+	flushThreshold = 16 << 10
+	// outBufferSize is the initial capacity of the output buffer: one
+	// threshold's worth plus room for the reply that crosses it.
+	outBufferSize = 2 * flushThreshold
 	// retainedBuffer is the largest output or value buffer a connection
 	// keeps between commands; larger ones were grown for a big value and
 	// are dropped.
 	retainedBuffer = 64 << 10
+
+	// latencySampleEvery: one command in this many is timed for the
+	// latency histogram.
+	latencySampleEvery = 8
 
 	connBusy int32 = 0
 	connIdle int32 = 1
@@ -46,6 +53,8 @@ type conn struct {
 	pending int    // bytes of the read buffer to discard after a data block is used
 
 	st    [numStats]uint64 // counters not yet merged into the server's
+	cmds  [numCmds]uint64  // commands executed, not yet merged
+	tick  uint32
 	state atomic.Int32
 	// stateMu orders a shutdown's wake-up deadline with the connection
 	// turning busy, so a command that has started is never cut short.
@@ -57,7 +66,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		s:       s,
 		nc:      nc,
-		out:     make([]byte, 0, 4096),
+		out:     make([]byte, 0, outBufferSize),
 		line:    make([]byte, 0, 256),
 		scratch: make([]byte, 0, 64),
 		keybuf:  make([]byte, 0, 256),
@@ -116,14 +125,24 @@ func (c *conn) serve() {
 			_ = c.flush()
 			return
 		}
-		start := time.Now()
+		// Reading the clock costs as much as a small command on some
+		// machines: time one command in latencySampleEvery.
+		c.tick++
+		timed := c.tick%latencySampleEvery == 0
+		var start time.Time
+		if timed {
+			start = time.Now()
+		}
 		var cmd cmdID
 		if long {
 			cmd = c.streamGet()
 		} else {
 			cmd = c.dispatch(line)
 		}
-		c.s.metrics.observe(cmd, time.Since(start))
+		c.cmds[cmd]++
+		if timed {
+			c.s.metrics.observe(cmd, time.Since(start))
+		}
 		if c.quit {
 			_ = c.flush()
 			return
@@ -230,7 +249,7 @@ func (c *conn) flush() error {
 	c.s.stats.v[stBytesWritten].Add(uint64(n))
 	c.flushes++
 	if cap(c.out) > retainedBuffer {
-		c.out = make([]byte, 0, 4096)
+		c.out = make([]byte, 0, outBufferSize)
 	} else {
 		c.out = c.out[:0]
 	}
@@ -243,6 +262,12 @@ func (c *conn) mergeStats() {
 		if c.st[i] != 0 {
 			c.s.stats.v[i].Add(c.st[i])
 			c.st[i] = 0
+		}
+	}
+	for i := range c.cmds {
+		if c.cmds[i] != 0 {
+			c.s.stats.cmds[i].Add(c.cmds[i])
+			c.cmds[i] = 0
 		}
 	}
 }

@@ -24,6 +24,7 @@ var ErrServerClosed = errors.New("server: closed")
 // ListenAndServe, stop it with Shutdown (graceful) or Close.
 type Server struct {
 	cfg     Config
+	clock   *coarseClock // nil when Config.Now was given
 	log     *slog.Logger
 	store   *store.Store
 	started time.Time
@@ -42,15 +43,27 @@ type Server struct {
 
 // New creates a Server and its store.
 func New(cfg Config) (*Server, error) {
+	var clock *coarseClock
+	if cfg.Now == nil {
+		clock = newCoarseClock()
+		cfg.Now = clock.Now
+	}
 	cfg = cfg.withDefaults()
 	if cfg.MaxItemSize > int(cfg.MaxBytes) {
+		if clock != nil {
+			clock.Close()
+		}
 		return nil, fmt.Errorf("server: item size limit %d is larger than the memory limit %d", cfg.MaxItemSize, cfg.MaxBytes)
 	}
 	st, err := store.New(store.Config{MaxBytes: cfg.MaxBytes, MaxItemSize: cfg.MaxItemSize, Now: cfg.Now})
 	if err != nil {
+		if clock != nil {
+			clock.Close()
+		}
 		return nil, fmt.Errorf("server: create store: %w", err)
 	}
 	s := &Server{
+		clock:   clock,
 		cfg:     cfg,
 		log:     cfg.Logger,
 		store:   st,
@@ -223,6 +236,9 @@ func (s *Server) finish() error {
 		return nil
 	}
 	s.closed = true
+	if s.clock != nil {
+		s.clock.Close()
+	}
 	if err := s.store.Close(); err != nil {
 		return fmt.Errorf("server: close store: %w", err)
 	}

@@ -44,6 +44,8 @@ const (
 // counters are the server's totals; connections add to them in batches.
 type counters struct {
 	v [numStats]atomic.Uint64
+	// cmds counts commands executed, by kind.
+	cmds [numCmds]atomic.Uint64
 	// currConns is the number of open client connections.
 	currConns atomic.Int64
 }
