@@ -62,3 +62,20 @@ func ExampleRing_Index() {
 	fmt.Println(ring.Index([]byte("k")))
 	// Output: -1
 }
+
+// EVCache mode places keys like EVCache's client, for nodes named the VPC way
+// ("ip/ip:11211", derived from an IPv4 Addr) or by KetamaName.
+func ExampleNew_evcache() {
+	ring, err := sharding.New([]sharding.Node{
+		{ID: "a", Addr: "100.64.0.1:11211"},
+		{ID: "b", Addr: "100.64.0.2:11211"},
+		{ID: "c", Addr: "100.64.0.3:11211"},
+	}, sharding.Config{Mode: sharding.HashKetamaEVCache})
+	if err != nil {
+		panic(err)
+	}
+	// testdata/evcache_3.txt puts "evc:0" on node 2.
+	n, _ := ring.Lookup("evc:0")
+	fmt.Println(n.ID)
+	// Output: c
+}

@@ -3,6 +3,8 @@ package sharding
 import (
 	"bytes"
 	"errors"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -98,6 +100,37 @@ func FuzzNew(f *testing.F) {
 		}
 		if idx := r.IndexString(id1 + addr2); idx < 0 || idx > 1 {
 			t.Fatalf("Index = %d", idx)
+		}
+	})
+}
+
+func FuzzSplitAddr(f *testing.F) {
+	f.Add("10.0.0.1:11211")
+	f.Add("[::1]:11212")
+	f.Add("cache-a")
+	f.Add("h:0")
+	f.Add(":11211")
+	f.Add("[::1")
+	f.Add("h:65536")
+	f.Fuzz(func(t *testing.T, addr string) {
+		host, port, err := splitAddr(Node{ID: "n", Addr: addr})
+		if err != nil {
+			if !errors.Is(err, ErrInvalidNode) {
+				t.Fatalf("splitAddr(%q): error without ErrInvalidNode: %v", addr, err)
+			}
+			return
+		}
+		if host == "" || port == 0 {
+			t.Fatalf("splitAddr(%q) = %q, %d", addr, host, port)
+		}
+		// Joining the parts again parses to the same parts.
+		h2, p2, err := splitAddr(Node{ID: "n", Addr: net.JoinHostPort(host, strconv.Itoa(int(port)))})
+		if err != nil || h2 != host || p2 != port {
+			t.Fatalf("splitAddr(%q) = %q, %d; round trip gives %q, %d, %v", addr, host, port, h2, p2, err)
+		}
+		name, err := ketamaName(Node{ID: "n", Addr: addr})
+		if err != nil || !strings.HasPrefix(name, host) || (port == 11211) != (name == host) {
+			t.Fatalf("ketamaName(%q) = %q, %v (host %q, port %d)", addr, name, err, host, port)
 		}
 	})
 }

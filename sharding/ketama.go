@@ -95,7 +95,7 @@ func splitAddr(n Node) (string, uint16, error) {
 	}
 	host, port, err := net.SplitHostPort(n.Addr)
 	if err != nil {
-		if net.ParseIP(n.Addr) != nil || !strings.Contains(n.Addr, ":") {
+		if net.ParseIP(n.Addr) != nil || !strings.ContainsAny(n.Addr, ":[]") {
 			return n.Addr, 11211, nil // bare host or IP, default port
 		}
 		return "", 0, fmt.Errorf("%w: node %q: address %q: %w", ErrInvalidNode, n.ID, n.Addr, err)
