@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,43 +16,63 @@ const (
 	benchValueLen = 100
 )
 
-// BenchmarkVsGomemcache runs gets through this transport and through raw
-// gomemcache (MaxIdleConns 64) against ONE memcached started for the run:
-//
-//	Parallel64: 64 goroutines (b.SetParallelism on GOMAXPROCS) doing gets;
-//	            compare ns/op (inverse throughput).
-//	Serial:     one goroutine; ns/op is the per-get latency.
-func BenchmarkVsGomemcache(b *testing.B) {
+// benchEnv is one memcached, loaded with benchKeys keys, and the two
+// clients under comparison: this transport (default config, 10 s timeout)
+// and raw gomemcache with MaxIdleConns 64.
+type benchEnv struct {
+	node *Node
+	gm   *memcache.Client
+	keys []string
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
 	mc := startMemcached(b)
 	ctx := context.Background()
 	value := bytes.Repeat([]byte("v"), benchValueLen)
-	keys := make([]string, benchKeys)
-	n := newTestNode(b, mc.Addr, Config{Online: PoolConfig{Timeout: 10 * time.Second}})
-	for i := range keys {
-		keys[i] = fmt.Sprintf("bench:key:%d", i)
-		if err := n.Online().Set(ctx, Item{Key: keys[i], Value: value}); err != nil {
+	e := &benchEnv{
+		node: newTestNode(b, mc.Addr, Config{Online: PoolConfig{Timeout: 10 * time.Second}}),
+		gm:   memcache.New(mc.Addr),
+		keys: make([]string, benchKeys),
+	}
+	e.gm.MaxIdleConns = 64
+	e.gm.Timeout = 10 * time.Second
+	b.Cleanup(func() { _ = e.gm.Close() })
+	for i := range e.keys {
+		e.keys[i] = fmt.Sprintf("bench:key:%d", i)
+		if err := e.node.Online().Set(ctx, Item{Key: e.keys[i], Value: value}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	gm := memcache.New(mc.Addr)
-	gm.MaxIdleConns = 64
-	gm.Timeout = 10 * time.Second
-	defer gm.Close()
+	return e
+}
 
-	tget := func(i int) error {
-		it, err := n.Online().Get(ctx, keys[i%benchKeys])
-		if err == nil && len(it.Value) != benchValueLen {
-			err = fmt.Errorf("got %d bytes", len(it.Value))
-		}
-		return err
+func (e *benchEnv) tget(i int) error {
+	it, err := e.node.Online().Get(context.Background(), e.keys[i%benchKeys])
+	if err == nil && len(it.Value) != benchValueLen {
+		err = fmt.Errorf("got %d bytes", len(it.Value))
 	}
-	gget := func(i int) error {
-		it, err := gm.Get(keys[i%benchKeys])
-		if err == nil && len(it.Value) != benchValueLen {
-			err = fmt.Errorf("got %d bytes", len(it.Value))
-		}
-		return err
+	return err
+}
+
+func (e *benchEnv) gget(i int) error {
+	it, err := e.gm.Get(e.keys[i%benchKeys])
+	if err == nil && len(it.Value) != benchValueLen {
+		err = fmt.Errorf("got %d bytes", len(it.Value))
 	}
+	return err
+}
+
+// BenchmarkVsGomemcache runs gets through this transport and through raw
+// gomemcache against ONE memcached started for the run:
+//
+//	conc=64: 64 goroutines (b.SetParallelism on GOMAXPROCS) doing gets;
+//	         ns/op is the inverse of throughput.
+//	conc=1:  one goroutine; ns/op is the per-get latency.
+//
+// Compare with: go run golang.org/x/perf/cmd/benchstat@latest -col /impl
+func BenchmarkVsGomemcache(b *testing.B) {
+	e := newBenchEnv(b)
 	parallel := func(get func(int) error) func(b *testing.B) {
 		return func(b *testing.B) {
 			b.ReportAllocs()
@@ -78,13 +99,62 @@ func BenchmarkVsGomemcache(b *testing.B) {
 			}
 		}
 	}
-	b.Run("Parallel64/transport", func(b *testing.B) {
-		before := n.Stats()
-		parallel(tget)(b)
-		after := n.Stats()
+	b.Run("conc=64/impl=transport", func(b *testing.B) {
+		before := e.node.Stats()
+		parallel(e.tget)(b)
+		after := e.node.Stats()
 		b.ReportMetric(float64(after.Sent-before.Sent)/float64(max(1, after.Writes-before.Writes)), "reqs/write")
 	})
-	b.Run("Parallel64/gomemcache", parallel(gget))
-	b.Run("Serial/transport", serial(tget))
-	b.Run("Serial/gomemcache", serial(gget))
+	b.Run("conc=64/impl=gomemcache", parallel(e.gget))
+	b.Run("conc=1/impl=transport", serial(e.tget))
+	b.Run("conc=1/impl=gomemcache", serial(e.gget))
+}
+
+// BenchmarkSerialPaired measures single-goroutine get latency of both
+// clients interleaved get by get (alternating which goes first), so that the
+// load of a shared machine hits both alike. It reports each client's median
+// and mean latency and the ratios transport/gomemcache.
+func BenchmarkSerialPaired(b *testing.B) {
+	e := newBenchEnv(b)
+	tl := make([]time.Duration, 0, 1<<16)
+	gl := make([]time.Duration, 0, 1<<16)
+	for i := 0; b.Loop(); i++ {
+		first, second := e.tget, e.gget
+		if i%2 == 1 {
+			first, second = e.gget, e.tget
+		}
+		t0 := time.Now()
+		if err := first(i); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := second(i); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if i%2 == 0 {
+			tl, gl = append(tl, t1.Sub(t0)), append(gl, t2.Sub(t1))
+		} else {
+			gl, tl = append(gl, t1.Sub(t0)), append(tl, t2.Sub(t1))
+		}
+	}
+	tp50, tmean := stats(tl)
+	gp50, gmean := stats(gl)
+	b.ReportMetric(float64(tp50.Nanoseconds()), "transport-p50-ns")
+	b.ReportMetric(float64(gp50.Nanoseconds()), "gomemcache-p50-ns")
+	b.ReportMetric(float64(tp50)/float64(gp50), "p50-ratio")
+	b.ReportMetric(float64(tmean)/float64(gmean), "mean-ratio")
+}
+
+func stats(d []time.Duration) (p50, mean time.Duration) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2], sum / time.Duration(len(d))
 }

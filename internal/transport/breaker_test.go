@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,7 +107,7 @@ func TestBreakerFrozenZonecached(t *testing.T) { testBreakerFrozen(t, zonecached
 func testBreakerKilled(t *testing.T, srv server) {
 	mc := srv.start(t)
 	tr := &transitions{}
-	n := newTestNode(t, mc.Addr, Config{Breaker: fastBreaker(tr)})
+	n := newTestNode(t, mc.Addr, Config{Online: relaxed, Batch: relaxed, Breaker: fastBreaker(tr)})
 	ctx := testCtx(t)
 	if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
@@ -154,17 +155,25 @@ func testBreakerFrozen(t *testing.T, srv server) {
 	mc := srv.start(t)
 	tr := &transitions{}
 	n := newTestNode(t, mc.Addr, Config{
-		Online:      PoolConfig{Timeout: 300 * time.Millisecond},
-		DialTimeout: 300 * time.Millisecond,
+		Online:      PoolConfig{Timeout: time.Second},
+		Batch:       relaxed,
+		DialTimeout: time.Second,
 		Breaker:     fastBreaker(tr),
 	})
 	ctx := testCtx(t)
-	if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("v")}); err != nil {
+	if err := n.Batch().Set(ctx, Item{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i < DefaultOnlineConns; i++ { // connect every slot, so the freeze hits live connections
+		if err := n.Online().Noop(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := mc.Freeze(); err != nil {
 		t.Fatal(err)
 	}
+	// SIGSTOP is delivered asynchronously: wait until the process is stopped.
+	eventually(t, "the node to stop", func() bool { return processState(mc.Pid()) == 'T' })
 	thawed := false
 	defer func() {
 		if !thawed {
@@ -204,8 +213,8 @@ func testBreakerFrozen(t *testing.T, srv server) {
 	if n.State() != StateOpen {
 		t.Fatal("breaker not open")
 	}
-	if to := n.Stats().Timeouts; to < 1 || to > callers {
-		t.Fatalf("%d timeouts for %d callers", to, callers)
+	if st := n.Stats(); st.Timeouts < 1 || st.Timeouts > callers {
+		t.Fatalf("%d timeouts for %d callers (%+v)", st.Timeouts, callers, st)
 	}
 	assertFailsFast(t, n)
 	eventually(t, "probes against the frozen node", func() bool { return n.Stats().Probes >= 2 })
@@ -218,7 +227,7 @@ func testBreakerFrozen(t *testing.T, srv server) {
 	}
 	thawed = true
 	eventually(t, "the breaker to close", func() bool { return n.State() == StateClosed })
-	if it, err := n.Online().Get(ctx, "k"); err != nil || string(it.Value) != "v" {
+	if it, err := n.Batch().Get(ctx, "k"); err != nil || string(it.Value) != "v" {
 		t.Fatalf("Get after thaw: %+v %v", it, err)
 	}
 	if got := tr.String(); got != "[closed->open open->closed]" {
@@ -287,4 +296,17 @@ func TestBreakerCancelDoesNotCount(t *testing.T) {
 	if _, err := n.Online().Get(ctx, "k"); !errors.Is(err, ErrCacheMiss) {
 		t.Fatalf("Get after release: %v", err)
 	}
+}
+
+// processState returns the state letter of a process from /proc (R, S, T…).
+func processState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -39,22 +40,31 @@ type conn struct {
 	qhead    int
 	seq      uint32
 	writing  bool
+	reading  bool // the read token: held by a caller in ownRead or by readLoop
 	closed   bool
 	closeErr error
 
-	lastRead atomic.Int64 // unix nanos of the last complete reply
-	wake     chan struct{}
+	lastRead atomic.Int64  // unix nanos of the last complete reply
+	wake     chan struct{} // wakes writeLoop
+	readWake chan struct{} // hands the read token to readLoop
 	dead     chan struct{}
+
+	// rmu guards waiting: whether a caller in ownRead is blocked waiting
+	// for data, the only time its context may interrupt the read.
+	rmu         sync.Mutex
+	waiting     bool
+	interrupted bool
 }
 
 func newConn(p *Pool, nc net.Conn, br *bufio.Reader) *conn {
 	cn := &conn{
-		pool: p,
-		nc:   nc,
-		br:   br,
-		wake: make(chan struct{}, 1),
-		dead: make(chan struct{}),
-		seq:  1,
+		pool:     p,
+		nc:       nc,
+		br:       br,
+		wake:     make(chan struct{}, 1),
+		readWake: make(chan struct{}, 1),
+		dead:     make(chan struct{}),
+		seq:      1,
 	}
 	cn.lastRead.Store(time.Now().UnixNano())
 	go cn.readLoop()
@@ -71,12 +81,18 @@ func (cn *conn) isClosed() bool {
 	}
 }
 
-// send queues c and writes it (or leaves it to the write in progress).
-func (cn *conn) send(c *call) error {
+// send queues c and writes it (or leaves it to the write in progress). It
+// reports whether the caller took the read token: then it must read the
+// connection itself (Pool.ownRead) until its own reply has arrived.
+func (cn *conn) send(c *call) (own bool, err error) {
 	cn.mu.Lock()
 	if cn.closed {
 		cn.mu.Unlock()
-		return errConnDead
+		return false, errConnDead
+	}
+	if !cn.reading {
+		cn.reading = true
+		own = true
 	}
 	c.opaque = cn.seq
 	cn.seq += c.lines()
@@ -89,7 +105,7 @@ func (cn *conn) send(c *call) error {
 	cn.queue = append(cn.queue, c)
 	if cn.writing {
 		cn.mu.Unlock()
-		return nil
+		return own, nil
 	}
 	cn.writing = true
 	if len(cn.queue)-cn.qhead > 1 {
@@ -97,7 +113,7 @@ func (cn *conn) send(c *call) error {
 		// let the writer goroutine gather more requests into one write.
 		cn.mu.Unlock()
 		cn.wakeWriter()
-		return nil
+		return own, nil
 	}
 	// An idle connection: write at once, in this goroutine, for latency.
 	buf := cn.wbuf
@@ -106,19 +122,19 @@ func (cn *conn) send(c *call) error {
 	cn.mu.Unlock()
 
 	cn.pool.node.stats.writes.Add(1)
-	err := cn.write(buf)
+	werr := cn.write(buf)
 	cn.mu.Lock()
 	cn.keep(buf)
-	if err != nil || len(cn.wbuf) == 0 {
+	if werr != nil || len(cn.wbuf) == 0 {
 		cn.writing = false
 		cn.mu.Unlock()
-		return nil // a write error fails the connection and with it c
+		return own, nil // a write error fails the connection and with it c
 	}
 	cn.mu.Unlock()
 	// More requests arrived during the write: the writer goroutine sends
 	// them, so this caller can go back to waiting for its own reply.
 	cn.wakeWriter()
-	return nil
+	return own, nil
 }
 
 func (cn *conn) wakeWriter() {
@@ -198,32 +214,109 @@ func (cn *conn) pop() *call {
 	return c
 }
 
-// readLoop reads replies in order until the connection fails.
+// readLoop reads replies for callers that wait on their done channel. It
+// runs while it holds the read token and gives the token back when nothing
+// is pending, so that the next caller on an idle connection reads its own
+// reply without a goroutine hand-off.
 func (cn *conn) readLoop() {
 	for {
-		if _, err := cn.br.Peek(1); err != nil {
-			cn.fail(fmt.Errorf("read: %w", err))
+		select {
+		case <-cn.dead:
 			return
+		case <-cn.readWake:
 		}
-		c := cn.pop()
-		if c == nil {
-			cn.fail(fmt.Errorf("%w: reply with no request pending", wire.ErrMalformed))
-			return
+		// A caller reading its own reply may have left its deadline; this
+		// goroutine reads without one (waiting callers time out by timer).
+		_ = cn.nc.SetReadDeadline(time.Time{})
+		for {
+			cn.mu.Lock()
+			if cn.closed {
+				cn.mu.Unlock()
+				return
+			}
+			if cn.qhead == len(cn.queue) {
+				cn.reading = false
+				cn.mu.Unlock()
+				break
+			}
+			cn.mu.Unlock()
+			if _, err := cn.br.Peek(1); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) && !cn.isClosed() {
+					// A late interrupt meant for a caller's own read.
+					_ = cn.nc.SetReadDeadline(time.Time{})
+					continue
+				}
+				cn.fail(fmt.Errorf("read: %w", err))
+				return
+			}
+			c, err := cn.readReply()
+			if err != nil {
+				cn.fail(err)
+				if c != nil {
+					cn.pool.complete(c, fmt.Errorf("%w: %w", ErrConnClosed, err))
+				}
+				return
+			}
+			cn.pool.complete(c, c.err)
 		}
-		var err error
-		if c.kind == kindMulti {
-			err = cn.readMulti(c)
-		} else {
-			err = cn.readOne(c)
-		}
-		cn.lastRead.Store(time.Now().UnixNano())
-		if err != nil {
-			cn.fail(err)
-			cn.pool.complete(c, fmt.Errorf("%w: %w", ErrConnClosed, err))
-			return
-		}
-		cn.pool.complete(c, c.err)
 	}
+}
+
+// readReply reads the reply of the oldest queued call and returns that
+// call, its outcome in c.err. A non-nil error means the connection is out of
+// step; the returned call (if any) is then not completed.
+func (cn *conn) readReply() (*call, error) {
+	c := cn.pop()
+	if c == nil {
+		return nil, fmt.Errorf("%w: reply with no request pending", wire.ErrMalformed)
+	}
+	var err error
+	if c.kind == kindMulti {
+		err = cn.readMulti(c)
+	} else {
+		err = cn.readOne(c)
+	}
+	cn.lastRead.Store(time.Now().UnixNano())
+	return c, err
+}
+
+// releaseRead gives up the read token: to readLoop when replies are still
+// pending, else to whoever sends next.
+func (cn *conn) releaseRead() {
+	cn.mu.Lock()
+	if cn.closed || cn.qhead == len(cn.queue) {
+		cn.reading = false
+		cn.mu.Unlock()
+		return
+	}
+	cn.mu.Unlock()
+	select {
+	case cn.readWake <- struct{}{}:
+	default:
+	}
+}
+
+// interrupt is called when the context of a caller in ownRead ends: it
+// wakes the caller's blocked read, but only while it waits for data, never
+// in the middle of a reply.
+func (cn *conn) interrupt() {
+	cn.rmu.Lock()
+	if cn.waiting {
+		cn.interrupted = true
+		_ = cn.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+	cn.rmu.Unlock()
+}
+
+// setWaiting marks the start (true) or end (false) of a wait for data and
+// reports whether an interrupt poisoned the read deadline meanwhile.
+func (cn *conn) setWaiting(w bool) (interrupted bool) {
+	cn.rmu.Lock()
+	cn.waiting = w
+	interrupted = cn.interrupted
+	cn.interrupted = false
+	cn.rmu.Unlock()
+	return interrupted
 }
 
 // readOne reads the single reply of c. It returns an error only when the

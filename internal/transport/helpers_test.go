@@ -48,3 +48,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// relaxed is a pool config for tests that do not test timeouts: the default
+// 500 ms is a production budget, too tight for -race on a loaded machine.
+var relaxed = PoolConfig{Timeout: 20 * time.Second}

@@ -12,7 +12,7 @@ import (
 
 // opsSuite checks every operation's semantics against a real node.
 func opsSuite(t *testing.T, addr string) {
-	n := newTestNode(t, addr, Config{})
+	n := newTestNode(t, addr, Config{Online: relaxed, Batch: relaxed})
 	ctx := testCtx(t)
 	for _, p := range []*Pool{n.Online(), n.Batch()} {
 		pfx := p.Class().String() + ":"
@@ -170,7 +170,7 @@ func opsSuite(t *testing.T, addr string) {
 
 // leaseSuite checks the herd-protection flags against a real node.
 func leaseSuite(t *testing.T, addr string) {
-	n := newTestNode(t, addr, Config{})
+	n := newTestNode(t, addr, Config{Online: relaxed})
 	ctx := testCtx(t)
 	p := n.Online()
 
@@ -228,7 +228,7 @@ func TestLeaseMemcached(t *testing.T) { leaseSuite(t, startMemcached(t).Addr) }
 func TestBadInputNeverSent(t *testing.T) {
 	mc := startMemcached(t)
 	px := startProxy(t, mc.Addr)
-	n := newTestNode(t, px.addr(), Config{MaxValueSize: 1000, Online: PoolConfig{Conns: 1}})
+	n := newTestNode(t, px.addr(), Config{MaxValueSize: 1000, Online: PoolConfig{Conns: 1, Timeout: relaxed.Timeout}})
 	ctx := testCtx(t)
 	p := n.Online()
 	if err := p.Noop(ctx); err != nil { // connect first: the handshake's bytes are the baseline

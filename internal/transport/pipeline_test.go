@@ -17,7 +17,7 @@ func TestPipelineMemcached(t *testing.T)  { pipelineSuite(t, startMemcached(t).A
 func TestPipelineZonecached(t *testing.T) { pipelineSuite(t, startZonecached(t).Addr) }
 
 func pipelineSuite(t *testing.T, addr string) {
-	n := newTestNode(t, addr, Config{})
+	n := newTestNode(t, addr, Config{Online: relaxed})
 	ctx := testCtx(t)
 	p := n.Online()
 	const workers, rounds = 64, 200
@@ -126,7 +126,8 @@ func TestStalledConnectionReplaced(t *testing.T) {
 	mc := startMemcached(t)
 	px := startProxy(t, mc.Addr)
 	n := newTestNode(t, px.addr(), Config{
-		Online:  PoolConfig{Conns: 1, Timeout: 300 * time.Millisecond},
+		Online:  PoolConfig{Conns: 1, Timeout: time.Second},
+		Batch:   relaxed,
 		Breaker: BreakerConfig{ProbeInitial: 10 * time.Millisecond},
 	})
 	ctx := testCtx(t)
@@ -162,6 +163,9 @@ func TestStalledConnectionReplaced(t *testing.T) {
 	it, err := p.Get(ctx, "k")
 	if err != nil || string(it.Value) != "v" {
 		t.Fatalf("Get after stall: %+v %v", it, err)
+	}
+	if _, err := n.Batch().Get(ctx, "k"); err != nil {
+		t.Fatalf("batch Get after stall: %v", err)
 	}
 	if n.Stats().Dials < 2 {
 		t.Fatal("the stalled connection was not replaced")
@@ -205,7 +209,7 @@ func TestInFlightLimit(t *testing.T) {
 // and in-flight limit does not delay the online pool.
 func TestBatchDoesNotBlockOnline(t *testing.T) {
 	mc := startMemcached(t)
-	n := newTestNode(t, mc.Addr, Config{Batch: PoolConfig{RateLimit: 0.5, RateBurst: 1, MaxInFlight: 2, Timeout: time.Minute}})
+	n := newTestNode(t, mc.Addr, Config{Online: relaxed, Batch: PoolConfig{RateLimit: 0.5, RateBurst: 1, MaxInFlight: 2, Timeout: time.Minute}})
 	ctx := testCtx(t)
 	bctx, bcancel := context.WithCancel(ctx)
 	defer bcancel()
@@ -244,7 +248,7 @@ func TestBatchDoesNotBlockOnline(t *testing.T) {
 func TestCloseStopsGoroutines(t *testing.T) {
 	mc := startMemcached(t)
 	base := runtime.NumGoroutine()
-	n := NewNode(mc.Addr, Config{Logger: quietLogger})
+	n := NewNode(mc.Addr, Config{Logger: quietLogger, Online: relaxed, Batch: relaxed})
 	ctx := testCtx(t)
 	for i := 0; i < 10; i++ {
 		if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("v")}); err != nil {

@@ -103,6 +103,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 		return true, p.ctxError(err)
 	}
 	c.timer.Reset(p.cfg.Timeout)
+	deadline := time.Now().Add(p.cfg.Timeout)
 
 	if p.limiter != nil {
 		if err := p.limiter.wait(ctx, tokens, c.timer.C); err != nil {
@@ -125,13 +126,14 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 	defer func() { <-p.sem }()
 
 	var cn *conn
+	var own bool
 	for attempt := 0; ; attempt++ {
 		cn, err = p.conn(ctx, c.timer.C)
 		if err != nil {
 			c.timer.Stop()
 			return true, err
 		}
-		err = cn.send(c)
+		own, err = cn.send(c)
 		if err == nil {
 			break
 		}
@@ -144,34 +146,53 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 	p.node.stats.sent.Add(1)
 	sentAt := c.sentAt // read c only while this goroutine owns it
 
+	if own {
+		// No one is reading this connection: read the replies here, ours
+		// included, instead of waiting for a reader goroutine to wake us.
+		c.timer.Stop()
+		return p.ownRead(ctx, cn, c, sentAt, deadline)
+	}
 	select {
 	case <-c.done:
 		c.timer.Stop()
 		return true, p.result(c.err)
 	case <-ctx.Done():
 		c.timer.Stop()
-		if !c.state.CompareAndSwap(callPending, callAbandoned) {
-			<-c.done
-			return true, p.result(c.err)
-		}
-		// From here on the connection owns c.
-		err := ctx.Err()
-		if errors.Is(err, context.DeadlineExceeded) {
-			stalled := cn.silentSince(sentAt) && time.Since(time.Unix(0, sentAt)) >= p.cfg.Timeout
-			p.node.breaker.failure(stalled)
-		}
-		return false, fmt.Errorf("transport: %s: %w", p.node.addr, err)
+		return p.abandonCtx(ctx, cn, c, sentAt)
 	case <-c.timer.C:
-		if !c.state.CompareAndSwap(callPending, callAbandoned) {
-			<-c.done
-			return true, p.result(c.err)
-		}
-		p.node.stats.timeouts.Add(1)
-		silent := cn.silentSince(sentAt)
-		cn.fail(fmt.Errorf("stalled: a request waited %v: %w", p.cfg.Timeout, ErrTimeout))
-		p.node.breaker.failure(silent)
-		return false, fmt.Errorf("transport: %s: %w after %v", p.node.addr, ErrTimeout, p.cfg.Timeout)
+		return p.abandonStalled(cn, c, sentAt)
 	}
+}
+
+// abandonCtx gives up on c because its context ended. If the reply won the
+// race, it is returned instead.
+func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, sentAt int64) (bool, error) {
+	if !c.state.CompareAndSwap(callPending, callAbandoned) {
+		<-c.done
+		return true, p.result(c.err)
+	}
+	// From here on the connection owns c.
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		stalled := cn.silentSince(sentAt) && time.Since(time.Unix(0, sentAt)) >= p.cfg.Timeout
+		p.node.breaker.failure(stalled)
+	}
+	return false, fmt.Errorf("transport: %s: %w", p.node.addr, err)
+}
+
+// abandonStalled gives up on c because it outlived the pool timeout: the
+// connection is closed as stalled. A timeout on a connection that has read
+// nothing since c was sent opens the breaker at once.
+func (p *Pool) abandonStalled(cn *conn, c *call, sentAt int64) (bool, error) {
+	if !c.state.CompareAndSwap(callPending, callAbandoned) {
+		<-c.done
+		return true, p.result(c.err)
+	}
+	p.node.stats.timeouts.Add(1)
+	silent := cn.silentSince(sentAt)
+	cn.fail(fmt.Errorf("stalled: a request waited %v: %w", p.cfg.Timeout, ErrTimeout))
+	p.node.breaker.failure(silent)
+	return false, fmt.Errorf("transport: %s: %w after %v", p.node.addr, ErrTimeout, p.cfg.Timeout)
 }
 
 // result feeds the breaker with the outcome of a completed call.
