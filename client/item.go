@@ -16,4 +16,7 @@ type Item struct {
 	// CAS is the compare-and-swap token of the replica the item was read
 	// from; it is only meaningful for that replica.
 	CAS uint64
+
+	// zone is the zone the item was read from; CompareAndSwap uses it.
+	zone string
 }

@@ -1,0 +1,181 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// Client is zonecache's smart client. It is safe for concurrent use; make
+// one per process and cache cluster, and Close it when done. Every call
+// runs in the nodes' online pools; Batch returns the same client working
+// through the batch pools.
+type Client struct {
+	c     *core
+	class transport.Class
+}
+
+// core is what the online and batch views of a Client share.
+type core struct {
+	cfg Config
+
+	view atomic.Pointer[view]
+	vmu  sync.Mutex // serialises SetTopology
+
+	nmu   sync.Mutex
+	nodes map[string]*nodeEntry
+
+	reads flightGroup[readResult]
+	loads flightGroup[Item]
+
+	repairs    *replication.RepairQueue
+	repairWake chan struct{}
+	rrSem      chan struct{}
+
+	metrics *metrics
+	faults  *faults
+
+	bgMu   sync.Mutex
+	bg     sync.WaitGroup
+	closed bool
+	ctx    context.Context // ends at Close; background work runs under it
+	cancel context.CancelFunc
+}
+
+// New returns a Client for cfg. It does not connect: nodes are dialled on
+// first use.
+func New(cfg Config) (*Client, error) {
+	full, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &core{
+		cfg:        full,
+		nodes:      make(map[string]*nodeEntry),
+		repairs:    replication.NewRepairQueue(full.Repair),
+		repairWake: make(chan struct{}, 1),
+		rrSem:      make(chan struct{}, full.ReadRepairWorkers),
+		faults:     newFaults(full.Faults),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	v, err := c.buildView(full.Topology)
+	if err != nil {
+		return nil, err
+	}
+	c.view.Store(v)
+	if c.metrics, err = newMetrics(c, full.Registerer); err != nil {
+		c.releaseNow()
+		return nil, err
+	}
+	c.goBG(c.repairLoop)
+	return &Client{c: c, class: transport.Online}, nil
+}
+
+// Batch returns a Client that shares this one's nodes, rings, repairs and
+// metrics but sends every request through the nodes' batch pools: for
+// bulk loads, warmers and backfills that must not slow online traffic.
+func (c *Client) Batch() *Client { return &Client{c: c.c, class: transport.Batch} }
+
+// SetTopology replaces the fleet the client uses. New rings are built and
+// swapped in at once; requests already running finish on the old view.
+// Nodes are reused by address across views; a node that no view uses any
+// more is closed after Config.NodeGrace. A topology whose epoch is lower
+// than the current one is refused as stale (equal epochs are accepted).
+func (c *Client) SetTopology(t replication.Topology) error {
+	cc := c.c
+	cc.vmu.Lock()
+	defer cc.vmu.Unlock()
+	if cc.isClosed() {
+		return ErrClosed
+	}
+	old := cc.view.Load()
+	if old != nil && t.Epoch < old.topo.Epoch {
+		return fmt.Errorf("%w: topology epoch %d is older than %d", ErrInvalidConfig, t.Epoch, old.topo.Epoch)
+	}
+	v, err := cc.buildView(t)
+	if err != nil {
+		return err
+	}
+	cc.view.Store(v)
+	if old != nil {
+		cc.releaseView(old)
+	}
+	cc.metrics.topologySwaps.Inc()
+	cc.cfg.Logger.Debug("zonecache: topology replaced", "epoch", t.Epoch, "nodes", len(t.Nodes))
+	return nil
+}
+
+// Topology returns the topology in use.
+func (c *Client) Topology() replication.Topology { return c.c.view.Load().topo }
+
+// Close stops background work (read repairs, the repair queue) and closes
+// every node. Pending repairs are abandoned. Calls after Close fail.
+func (c *Client) Close() error {
+	cc := c.c
+	cc.bgMu.Lock()
+	if cc.closed {
+		cc.bgMu.Unlock()
+		return nil
+	}
+	cc.closed = true
+	cc.bgMu.Unlock()
+	cc.cancel()
+	cc.bg.Wait()
+	cc.metrics.unregister()
+	cc.releaseNow()
+	return nil
+}
+
+func (cc *core) releaseNow() {
+	cc.nmu.Lock()
+	defer cc.nmu.Unlock()
+	for addr, e := range cc.nodes {
+		_ = e.tn.Close()
+		delete(cc.nodes, addr)
+	}
+}
+
+func (cc *core) isClosed() bool {
+	cc.bgMu.Lock()
+	defer cc.bgMu.Unlock()
+	return cc.closed
+}
+
+// goBG runs fn in the background under the client's context, unless the
+// client is closed. Close waits for it.
+func (cc *core) goBG(fn func(ctx context.Context)) bool {
+	cc.bgMu.Lock()
+	defer cc.bgMu.Unlock()
+	if cc.closed {
+		return false
+	}
+	cc.bg.Add(1)
+	go func() {
+		defer cc.bg.Done()
+		fn(cc.ctx)
+	}()
+	return true
+}
+
+// attempt runs one request against one node: fault injection first, then
+// the request in the client's pool class, then hooks and metrics.
+func (c *Client) attempt(ctx context.Context, op string, m *member, fn func(context.Context, *transport.Pool) error) error {
+	return c.c.attempt(ctx, c.class, op, m, fn)
+}
+
+func (cc *core) attempt(ctx context.Context, class transport.Class, op string, m *member, fn func(context.Context, *transport.Pool) error) error {
+	start := time.Now()
+	err := cc.faults.apply(ctx, op, m.node)
+	if err == nil {
+		err = fn(ctx, m.tn.Pool(class))
+	}
+	if h := cc.cfg.Hooks.OnAttempt; h != nil {
+		h(ctx, AttemptEvent{Op: op, Zone: m.node.Zone, Node: m.node.ID, Addr: m.node.Addr, Class: class.String(), Err: err, Duration: time.Since(start)})
+	}
+	return err
+}

@@ -1,0 +1,290 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// Add stores item only if the key is absent. As in EVCache it is not one
+// atomic step across zones; zonecache makes it deterministic instead:
+//
+//  1. the arbiter is the key's write replica in the first zone by name
+//     that answers (the same for every client, whatever its zone); Add
+//     there decides: ErrNotStored if the key exists, nothing else written;
+//  2. otherwise Add goes to every other replica in parallel under the
+//     write policy, and a replica that already holds the key (it missed a
+//     delete, or the arbiter lost the key) gets the new value with Set, so
+//     all copies converge on the value the arbiter accepted.
+//
+// Two racing Adds of one key: exactly one wins at the arbiter; the loser
+// writes nothing. What is not atomic: between steps 1 and 2 a reader in
+// another zone may still see the old copy, and a Set racing the Add may
+// be overwritten on some replicas by the fix-up.
+func (c *Client) Add(ctx context.Context, item Item) (WriteResult, error) {
+	start := time.Now()
+	res, err := c.add(ctx, item)
+	c.done(ctx, "add", item.Key, start, err)
+	return res, err
+}
+
+func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
+	k, err := c.c.mapKey(item.Key)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	v := c.c.view.Load()
+	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
+	zones := slices.Sorted(func(yield func(string) bool) {
+		for z := range v.zones {
+			if !yield(z) {
+				return
+			}
+		}
+	})
+	var arbiter *member
+	var lastErr error
+	for _, z := range zones {
+		ts := v.zoneTargets(nil, z, k.node)
+		if len(ts) == 0 {
+			continue
+		}
+		err := c.attempt(ctx, "add", ts[0], func(ctx context.Context, p *transport.Pool) error { return p.Add(ctx, ti) })
+		if err == nil {
+			arbiter = ts[0]
+			break
+		}
+		if errors.Is(err, transport.ErrNotStored) {
+			return WriteResult{Policy: c.c.cfg.WritePolicy}, ErrNotStored
+		}
+		if ctx.Err() != nil {
+			return WriteResult{}, err
+		}
+		lastErr = err
+	}
+	if arbiter == nil {
+		return WriteResult{}, fmt.Errorf("%w: add %s: %w", ErrUnavailable, k, lastErr)
+	}
+	w := writeOp{op: "add", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *transport.Pool, m *member) error {
+		if m == arbiter {
+			return nil
+		}
+		err := p.Add(ctx, ti)
+		if errors.Is(err, transport.ErrNotStored) {
+			err = p.Set(ctx, ti)
+		}
+		return err
+	}}
+	res, _, err := c.fanOut(ctx, w, v.writeTargets(k.node))
+	c.updateScope(ctx, item, err == nil)
+	return res, err
+}
+
+// CompareAndSwap stores item only if it has not changed since it was read.
+// CAS tokens belong to one replica, so the comparison is made on the
+// replica item was read from (its zone's read replica of the key; the
+// local zone's for an Item not returned by a read): ErrCASConflict or
+// ErrNotFound there and nothing is written. When it holds, the value is
+// Set on every other replica under the write policy (the CAS replica
+// counts as one success). What is not atomic: the other replicas are
+// overwritten unconditionally, so a racing writer that went through
+// another zone's replica may be overwritten there.
+func (c *Client) CompareAndSwap(ctx context.Context, item Item) (WriteResult, error) {
+	start := time.Now()
+	res, err := c.cas(ctx, item)
+	c.done(ctx, "cas", item.Key, start, err)
+	return res, err
+}
+
+func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
+	k, err := c.c.mapKey(item.Key)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	v := c.c.view.Load()
+	zone := item.zone
+	if zone == "" {
+		zone = c.c.cfg.Zone
+	}
+	owner := v.readReplica(zone, k.node)
+	if owner == nil {
+		return WriteResult{}, fmt.Errorf("%w: no replica of %s in zone %s", ErrUnavailable, k, zone)
+	}
+	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL), CAS: item.CAS}
+	err = c.attempt(ctx, "cas", owner, func(ctx context.Context, p *transport.Pool) error { return p.CompareAndSwap(ctx, ti) })
+	if err != nil {
+		if s := scopeFrom(ctx); s != nil {
+			s.forget(c.c, item.Key)
+		}
+		return WriteResult{Policy: c.c.cfg.WritePolicy}, translate(err)
+	}
+	ti.CAS = 0
+	w := writeOp{op: "cas", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *transport.Pool, m *member) error {
+		if m == owner {
+			return nil
+		}
+		return p.Set(ctx, ti)
+	}}
+	targets := v.writeTargets(k.node)
+	if !slices.Contains(targets, owner) {
+		targets = append(targets, owner)
+	}
+	res, _, err := c.fanOut(ctx, w, targets)
+	c.updateScope(ctx, item, err == nil)
+	return res, err
+}
+
+// Incr adds delta to the decimal counter at key on every replica and
+// returns the new value. Replicas are incremented in parallel; if they
+// disagree (one missed an earlier update or lost the key), the largest
+// value wins and is Set on the others in the background with the TTL the
+// winning replica reports, as EVCache does. The counter is atomic on each
+// replica but not across them: two racing Incrs can both be applied on
+// every replica (correct), yet a replica that missed one and is then
+// reconciled may briefly return a smaller value, and a reconciliation can
+// overwrite an increment that raced it (lost update on that replica).
+// ErrNotFound when no replica holds the key.
+func (c *Client) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
+	return c.arith(ctx, "incr", key, delta)
+}
+
+// Decr subtracts delta (stopping at 0) like Incr; if replicas disagree the
+// smallest value wins.
+func (c *Client) Decr(ctx context.Context, key string, delta uint64) (uint64, error) {
+	return c.arith(ctx, "decr", key, delta)
+}
+
+func (c *Client) arith(ctx context.Context, op, key string, delta uint64) (uint64, error) {
+	start := time.Now()
+	val, err := c.arithNoDone(ctx, op, key, delta)
+	c.done(ctx, op, key, start, err)
+	return val, err
+}
+
+func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) (uint64, error) {
+	k, err := c.c.mapKey(key)
+	if err != nil {
+		return 0, err
+	}
+	if k.hashed {
+		return 0, ErrKeyHashed
+	}
+	if s := scopeFrom(ctx); s != nil {
+		s.forget(c.c, key)
+	}
+	targets := c.c.view.Load().writeTargets(k.node)
+	if len(targets) == 0 {
+		return 0, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, k)
+	}
+	type answer struct {
+		m   *member
+		val uint64
+		err error
+	}
+	ch := make(chan answer, len(targets))
+	wctx := context.WithoutCancel(ctx)
+	for _, m := range targets {
+		go func(m *member) {
+			var val uint64
+			err := c.attempt(wctx, op, m, func(ctx context.Context, p *transport.Pool) error {
+				var err error
+				if op == "incr" {
+					val, err = p.Incr(ctx, k.node, delta)
+				} else {
+					val, err = p.Decr(ctx, k.node, delta)
+				}
+				return err
+			})
+			ch <- answer{m, val, err}
+		}(m)
+	}
+	answers := make([]answer, 0, len(targets))
+	for len(answers) < len(targets) {
+		select {
+		case a := <-ch:
+			answers = append(answers, a)
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
+		}
+	}
+	nodes := make([]replication.Node, len(targets))
+	for i, m := range targets {
+		nodes[i] = m.node
+	}
+	out := replication.NewOutcome(c.c.cfg.WritePolicy, nodes)
+	var best *answer
+	var clientErr, lastErr error
+	notFound := 0
+	for i := range answers {
+		a := &answers[i]
+		switch {
+		case a.err == nil:
+			if best == nil || (op == "incr" && a.val > best.val) || (op == "decr" && a.val < best.val) {
+				best = a
+			}
+		case errors.Is(a.err, transport.ErrNotFound):
+			notFound++
+		case errors.Is(a.err, wire.ErrClientError):
+			clientErr = a.err // not a counter: every replica says so
+		default:
+			lastErr = a.err
+			out.Add(a.m.node, a.err)
+			c.c.metrics.request(op, a.m.node.Zone, resultError)
+			continue
+		}
+		out.Add(a.m.node, nil)
+		c.c.metrics.request(op, a.m.node.Zone, resultOK)
+	}
+	if best == nil {
+		switch {
+		case clientErr != nil:
+			return 0, clientErr
+		case notFound > 0:
+			return 0, ErrNotFound
+		}
+		return 0, fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, k, lastErr)
+	}
+	var laggards []*member
+	for _, a := range answers {
+		if a.m != best.m && (a.err != nil || a.val != best.val) {
+			laggards = append(laggards, a.m)
+		}
+	}
+	if len(laggards) > 0 {
+		c.reconcile(k, best.m, best.val, laggards)
+	}
+	return best.val, out.Err()
+}
+
+// reconcile sets val on laggards with the TTL src reports, in the
+// background.
+func (c *Client) reconcile(k nodeKey, src *member, val uint64, laggards []*member) {
+	c.c.goBG(func(ctx context.Context) {
+		var ttl int32
+		err := c.attempt(ctx, "get", src, func(ctx context.Context, p *transport.Pool) error {
+			it, err := p.Get(ctx, k.node)
+			ttl = it.TTL
+			return err
+		})
+		if err != nil {
+			return
+		}
+		if ttl < 0 {
+			ttl = 0
+		}
+		ti := transport.Item{Key: k.node, Value: strconv.AppendUint(nil, val, 10), TTL: ttl}
+		for _, m := range laggards {
+			err := c.attempt(ctx, "set", m, func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, ti) })
+			if err != nil && !outcome(err) {
+				c.c.queueRepair(m, k.node, replication.RepairInvalidate, time.Time{})
+			}
+		}
+	})
+}

@@ -1,0 +1,154 @@
+package client
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/replication"
+	"github.com/zonecache/zonecache/sharding"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultLeaseTTL          = 5 * time.Second
+	DefaultLeaseWait         = 2 * time.Second
+	DefaultReadRepairWorkers = 64
+	DefaultNodeGrace         = 10 * time.Second
+	DefaultRepairInterval    = 50 * time.Millisecond
+	// MaxPrefixLength bounds Config.KeyPrefix so that a hashed key always
+	// fits memcached's 250 bytes.
+	MaxPrefixLength = 150
+)
+
+// Config configures a Client. Only Zone and Topology are required; every
+// other zero field means the documented default.
+type Config struct {
+	// Zone is the client's own availability zone: reads go there first.
+	Zone string
+	// Topology is the initial fleet; SetTopology replaces it at run time.
+	Topology replication.Topology
+	// ZonePreference orders the other zones for reads after the local one;
+	// zones not named follow in name order (replication.ReadOrder).
+	ZonePreference []string
+	// DisableFallbackOnMiss stops a read at the first zone that answers,
+	// even with a miss. By default (false) a miss goes on to the next zone,
+	// as EVCache does; errors, timeouts and open breakers always go on.
+	DisableFallbackOnMiss bool
+	// DisableReadRepair turns off writing a value found in another zone
+	// back to the local replica. By default it is on: an Add with the
+	// item's remaining TTL, through the batch pool, in the background.
+	DisableReadRepair bool
+	// ReadRepairWorkers bounds concurrent read repairs (default 64); a
+	// repair that finds them all busy is dropped and counted.
+	ReadRepairWorkers int
+	// WritePolicy says how many serving replicas must acknowledge a write
+	// (zero value: all-minus-one).
+	WritePolicy replication.WritePolicy
+	// KeyPrefix is prepended to every key ("<prefix>:<key>" is NOT implied:
+	// include your own separator). At most MaxPrefixLength bytes, no spaces
+	// or control characters.
+	KeyPrefix string
+	// Sharding configures the per-zone rings (default xxhash, 160 points).
+	Sharding sharding.Config
+	// Transport configures every node's pools and breaker.
+	Transport transport.Config
+	// LeaseTTL is the lifetime of the lease stub GetOrLoad creates on a
+	// miss (default 5 s): if the winner dies, others may load after it.
+	LeaseTTL time.Duration
+	// LeaseWait bounds how long GetOrLoad waits for another caller's load
+	// before loading itself (default 2 s).
+	LeaseWait time.Duration
+	// LeaseZone, if set, is the zone whose replica grants GetOrLoad's
+	// leases for every client, so that one caller in the whole fleet loads
+	// a key. By default each client takes leases in its own zone: one
+	// loader per zone at most (as Facebook's per-cluster leases).
+	LeaseZone string
+	// Repair configures the queue of failed replica deletes and writes.
+	Repair replication.RepairConfig
+	// RepairInterval is how often the repair worker looks for due repairs
+	// when it has not been woken (default 50 ms).
+	RepairInterval time.Duration
+	// NodeGrace is how long a node that left the topology stays open for
+	// requests that started on the older view (default 10 s).
+	NodeGrace time.Duration
+	// Registerer, if not nil, receives the client's Prometheus metrics.
+	Registerer prometheus.Registerer
+	// Hooks are optional callbacks for tracing.
+	Hooks Hooks
+	// Faults injects failures and delays for testing fallbacks (off when
+	// it has no rules).
+	Faults FaultConfig
+	// Logger receives repair and topology messages (default slog.Default()).
+	Logger *slog.Logger
+
+	// hashKey replaces the key hash; tests force collisions with it.
+	hashKey func(string) string
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	cfg := *c
+	if cfg.Zone == "" {
+		return cfg, fmt.Errorf("%w: Zone is required", ErrInvalidConfig)
+	}
+	if len(cfg.KeyPrefix) > MaxPrefixLength {
+		return cfg, fmt.Errorf("%w: KeyPrefix longer than %d bytes", ErrInvalidConfig, MaxPrefixLength)
+	}
+	for _, ch := range []byte(cfg.KeyPrefix) {
+		if ch <= ' ' || ch == 0x7f {
+			return cfg, fmt.Errorf("%w: KeyPrefix has a space or control character", ErrInvalidConfig)
+		}
+	}
+	if cfg.ReadRepairWorkers <= 0 {
+		cfg.ReadRepairWorkers = DefaultReadRepairWorkers
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.LeaseWait <= 0 {
+		cfg.LeaseWait = DefaultLeaseWait
+	}
+	if cfg.NodeGrace <= 0 {
+		cfg.NodeGrace = DefaultNodeGrace
+	}
+	if cfg.RepairInterval <= 0 {
+		cfg.RepairInterval = DefaultRepairInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Transport.Logger == nil {
+		cfg.Transport.Logger = cfg.Logger
+	}
+	if cfg.hashKey == nil {
+		cfg.hashKey = hashKey
+	}
+	return cfg, nil
+}
+
+// ttlSeconds converts a TTL to memcached's exptime: 0 stays 0 (no expiry),
+// a part second rounds up, beyond 30 days it becomes an absolute Unix time.
+func ttlSeconds(d time.Duration) int32 {
+	if d <= 0 {
+		return 0
+	}
+	s := (d + time.Second - 1) / time.Second
+	if s > 30*24*3600 {
+		return int32(time.Now().Add(d).Unix())
+	}
+	return int32(s)
+}
+
+// ttlFromRead converts a read's remaining TTL (-1 = never) to a Duration
+// (0 = never).
+func ttlFromRead(s int32) time.Duration {
+	switch {
+	case s < 0:
+		return 0
+	case s == 0:
+		return time.Second // expires within the second
+	}
+	return time.Duration(s) * time.Second
+}

@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/zonecache/zonecache/replication"
+)
+
+// FaultConfig injects failures for testing in production, as Netflix's FIT
+// does: chosen zones or nodes fail or slow down for a share of requests, so
+// that a team can prove its fallbacks. With no rules nothing is injected.
+// Faults are applied in the client before the request reaches the
+// transport, so they never trip a node's circuit breaker.
+type FaultConfig struct {
+	// Rules are checked in order; every matching rule that fires applies
+	// (delays add up; the first error wins).
+	Rules []FaultRule
+	// Seed makes the choice of requests deterministic (a fixed sequence of
+	// random numbers); 0 picks a random seed.
+	Seed uint64
+}
+
+// FaultRule makes matching requests fail or slow down.
+type FaultRule struct {
+	// Zone and Node (a node ID) select where the rule applies; empty
+	// matches any.
+	Zone, Node string
+	// Ops lists operations (get, gat, lease, get_multi, set, add, replace,
+	// append, prepend, cas, delete, touch, incr, decr, repair,
+	// read_repair); empty matches all.
+	Ops []string
+	// Share is the fraction of matching requests affected, in [0, 1].
+	Share float64
+	// Delay, if > 0, holds the request this long (or until its context
+	// ends) before it is sent.
+	Delay time.Duration
+	// Err, if not nil, fails the request with an error wrapping it and
+	// ErrInjected; a rule with neither Delay nor Err fails with ErrInjected.
+	Err error
+}
+
+type faults struct {
+	rules []FaultRule
+	mu    sync.Mutex
+	rnd   *rand.Rand
+}
+
+func newFaults(cfg FaultConfig) *faults {
+	if len(cfg.Rules) == 0 {
+		return nil
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	return &faults{rules: append([]FaultRule(nil), cfg.Rules...), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+func (f *faults) apply(ctx context.Context, op string, n replication.Node) error {
+	if f == nil {
+		return nil
+	}
+	var delay time.Duration
+	var err error
+	for i := range f.rules {
+		r := &f.rules[i]
+		if (r.Zone != "" && r.Zone != n.Zone) || (r.Node != "" && r.Node != n.ID) || !matchOp(r.Ops, op) {
+			continue
+		}
+		f.mu.Lock()
+		fire := f.rnd.Float64() < r.Share
+		f.mu.Unlock()
+		if !fire {
+			continue
+		}
+		delay += r.Delay
+		if err == nil && (r.Err != nil || r.Delay <= 0) {
+			if r.Err != nil {
+				err = fmt.Errorf("%w: node %s: %w", ErrInjected, n.ID, r.Err)
+			} else {
+				err = fmt.Errorf("%w: node %s", ErrInjected, n.ID)
+			}
+		}
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	return err
+}
+
+func matchOp(ops []string, op string) bool {
+	if len(ops) == 0 {
+		return true
+	}
+	for _, o := range ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}

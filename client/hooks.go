@@ -1,0 +1,46 @@
+package client
+
+import (
+	"context"
+	"time"
+)
+
+// Hooks are callbacks for tracing. Each is optional; they run on the
+// request's goroutine (or a background one for background work) and must
+// be quick and must not block.
+type Hooks struct {
+	// OnAttempt is called after every request to one node, with the
+	// caller's context (a background context for repairs).
+	OnAttempt func(ctx context.Context, e AttemptEvent)
+	// OnRequest is called when a client call returns.
+	OnRequest func(ctx context.Context, e RequestEvent)
+}
+
+// AttemptEvent describes one request to one node.
+type AttemptEvent struct {
+	// Op is the operation: get, gat, lease, get_multi, set, add, delete...
+	Op string
+	// Zone, Node and Addr name the node.
+	Zone, Node, Addr string
+	// Class is the pool: "online" or "batch".
+	Class string
+	// Err is the node's answer; nil, a transport outcome (miss, not
+	// stored) or a failure.
+	Err error
+	// Duration is the request's latency.
+	Duration time.Duration
+}
+
+// RequestEvent describes one client call.
+type RequestEvent struct {
+	// Op is the operation.
+	Op string
+	// Key is the application's key (empty for GetMulti).
+	Key string
+	// Result is hit, miss, fallback_hit, ok or error.
+	Result string
+	// Err is what the call returned.
+	Err error
+	// Duration is the call's latency.
+	Duration time.Duration
+}

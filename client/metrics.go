@@ -1,0 +1,131 @@
+package client
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zonecache/zonecache/internal/transport"
+)
+
+// Result label values of zonecache_client_requests_total.
+const (
+	resultHit         = "hit"
+	resultMiss        = "miss"
+	resultFallbackHit = "fallback_hit"
+	resultError       = "error"
+	resultOK          = "ok"
+)
+
+// metrics are the client's Prometheus collectors:
+//
+//	zonecache_client_requests_total{op,zone,result}  per node request: hit, miss, fallback_hit, error (reads); ok, error (writes)
+//	zonecache_client_request_duration_seconds{op}    client call latency
+//	zonecache_client_breaker_state{node}             1 = open, 0 = closed
+//	zonecache_client_repairs_pending                 failed replica writes waiting to be repaired
+//	zonecache_client_repairs_total{result}           repair attempts: ok, retry, dropped
+//	zonecache_client_read_repairs_total{result}      ok, not_stored, error, dropped
+//	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported
+//	zonecache_client_key_collisions_total            hashed keys whose envelope named another key
+//	zonecache_client_topology_swaps_total
+type metrics struct {
+	reg           prometheus.Registerer
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	readRepairs   *prometheus.CounterVec
+	repairs       *prometheus.CounterVec
+	leases        *prometheus.CounterVec
+	collisions    prometheus.Counter
+	topologySwaps prometheus.Counter
+	gauges        *gaugeCollector
+}
+
+func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zonecache_client_requests_total", Help: "Requests to nodes by operation, zone and result.",
+		}, []string{"op", "zone", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "zonecache_client_request_duration_seconds", Help: "Latency of client calls.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"op"}),
+		readRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zonecache_client_read_repairs_total", Help: "Read repairs to the local zone by result.",
+		}, []string{"result"}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zonecache_client_repairs_total", Help: "Attempts to repair failed replica writes by result.",
+		}, []string{"result"}),
+		leases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zonecache_client_leases_total", Help: "GetOrLoad lease outcomes.",
+		}, []string{"result"}),
+		collisions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecache_client_key_collisions_total", Help: "Hashed keys whose stored envelope named another key.",
+		}),
+		topologySwaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecache_client_topology_swaps_total", Help: "Topologies installed by SetTopology.",
+		}),
+		gauges: &gaugeCollector{c: c,
+			breaker: prometheus.NewDesc("zonecache_client_breaker_state", "Circuit breaker state per node (1 open, 0 closed).", []string{"node"}, nil),
+			pending: prometheus.NewDesc("zonecache_client_repairs_pending", "Failed replica writes waiting to be repaired.", nil, nil),
+		},
+	}
+	if reg != nil {
+		for i, col := range m.all() {
+			if err := reg.Register(col); err != nil {
+				for _, done := range m.all()[:i] {
+					reg.Unregister(done)
+				}
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) all() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.leases, m.collisions, m.topologySwaps, m.gauges}
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, col := range m.all() {
+		m.reg.Unregister(col)
+	}
+}
+
+func (m *metrics) request(op, zone, result string) {
+	m.requests.WithLabelValues(op, zone, result).Inc()
+}
+
+func (m *metrics) observe(op string, start time.Time) {
+	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+// gaugeCollector reads breaker states and the repair queue at scrape time.
+type gaugeCollector struct {
+	c       *core
+	breaker *prometheus.Desc
+	pending *prometheus.Desc
+}
+
+func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- g.breaker
+	ch <- g.pending
+}
+
+func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(g.pending, prometheus.GaugeValue, float64(g.c.repairs.Stats().Pending))
+	v := g.c.view.Load()
+	if v == nil {
+		return
+	}
+	for id, m := range v.byID {
+		s := 0.0
+		if m.tn.State() == transport.StateOpen {
+			s = 1
+		}
+		ch <- prometheus.MustNewConstMetric(g.breaker, prometheus.GaugeValue, s, id)
+	}
+}

@@ -1,0 +1,238 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/internal/wire"
+)
+
+// readResult is what a lookup found, shared by singleflight waiters.
+type readResult struct {
+	item  Item
+	found bool
+}
+
+// Get reads key: from the request scope if the context carries one and
+// has seen the key, else from the local zone's replica, then the other
+// zones in read order on an error, a timeout, an open breaker and (unless
+// DisableFallbackOnMiss) a miss, within the context's deadline.
+// Concurrent Gets of one key in this process share one lookup.
+//
+// It returns ErrCacheMiss when every zone that answered missed, and an
+// error wrapping ErrUnavailable (and the last node error) when no zone
+// could answer. A value found in another zone after a local miss is
+// written back to the local replica in the background (read repair).
+// The returned Item's Value may be shared with other callers of the same
+// lookup: do not modify it.
+func (c *Client) Get(ctx context.Context, key string) (Item, error) {
+	start := time.Now()
+	it, err := c.get(ctx, key)
+	c.done(ctx, "get", key, start, err)
+	return it, err
+}
+
+func (c *Client) get(ctx context.Context, key string) (Item, error) {
+	k, err := c.c.mapKey(key)
+	if err != nil {
+		return Item{}, err
+	}
+	s := scopeFrom(ctx)
+	if s != nil {
+		if it, found, ok := s.lookup(c.c, key); ok {
+			if !found {
+				return Item{}, ErrCacheMiss
+			}
+			return it, nil
+		}
+	}
+	r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
+		it, err := c.read(fctx, k, "get", 0)
+		if errors.Is(err, ErrCacheMiss) {
+			return readResult{}, nil
+		}
+		return readResult{item: it, found: err == nil}, err
+	})
+	if err != nil {
+		return Item{}, err
+	}
+	if s != nil {
+		s.remember(c.c, key, r.item, r.found)
+	}
+	if !r.found {
+		return Item{}, ErrCacheMiss
+	}
+	return r.item, nil
+}
+
+// GetAndTouch reads key like Get (without the scope and the shared
+// lookup) and sets its TTL to ttl: on the replica it was read from as part
+// of the read, then on every other replica in the background, as EVCache
+// does.
+func (c *Client) GetAndTouch(ctx context.Context, key string, ttl time.Duration) (Item, error) {
+	start := time.Now()
+	k, err := c.c.mapKey(key)
+	if err == nil {
+		var it Item
+		it, err = c.read(ctx, k, "gat", ttlSeconds(ttl))
+		if err == nil {
+			c.touchOthers(k, ttlSeconds(ttl))
+			if s := scopeFrom(ctx); s != nil {
+				s.remember(c.c, key, it, true)
+			}
+			c.done(ctx, "gat", key, start, nil)
+			return it, nil
+		}
+	}
+	c.done(ctx, "gat", key, start, err)
+	return Item{}, err
+}
+
+func (c *Client) flightKey(op byte, nodeKey string) string {
+	return string([]byte{op, byte('0' + c.class)}) + nodeKey
+}
+
+// read walks the zones in read order. gat > 0 makes it a get-and-touch.
+func (c *Client) read(ctx context.Context, k nodeKey, op string, gat int32) (Item, error) {
+	v := c.c.view.Load()
+	if v == nil {
+		return Item{}, ErrClosed
+	}
+	local := len(v.order) > 0 && v.order[0] == c.c.cfg.Zone
+	answered, localMissed := false, false
+	var lastErr error
+	for i, zone := range v.order {
+		if err := ctx.Err(); err != nil {
+			if lastErr == nil {
+				lastErr = err
+			}
+			break
+		}
+		m := v.readReplica(zone, k.node)
+		if m == nil {
+			continue
+		}
+		var ti transport.Item
+		err := c.attempt(ctx, op, m, func(ctx context.Context, p *transport.Pool) error {
+			var err error
+			if gat > 0 {
+				ti, err = p.GetAndTouch(ctx, k.node, gat)
+				return err
+			}
+			var l transport.Lease
+			l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+			if err == nil && l.WinSent && !l.Stale && len(l.Value) == 0 {
+				// A lease stub: someone is loading the value.
+				return transport.ErrCacheMiss
+			}
+			ti = l.Item
+			return err
+		})
+		if err == nil {
+			value, ok := k.unwrap(ti.Value)
+			if !ok {
+				c.c.metrics.collisions.Inc()
+				err = transport.ErrCacheMiss
+			} else {
+				result := resultHit
+				if i > 0 {
+					result = resultFallbackHit
+				}
+				c.c.metrics.request(op, zone, result)
+				if i > 0 && local && localMissed && gat == 0 {
+					c.c.readRepair(v, k, ti)
+				}
+				return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
+			}
+		}
+		if errors.Is(err, transport.ErrCacheMiss) {
+			c.c.metrics.request(op, zone, resultMiss)
+			answered = true
+			if i == 0 {
+				localMissed = true
+			}
+			if c.c.cfg.DisableFallbackOnMiss {
+				break
+			}
+			continue
+		}
+		c.c.metrics.request(op, zone, resultError)
+		if fatalErr(err) {
+			return Item{}, err
+		}
+		lastErr = err
+	}
+	if answered {
+		return Item{}, ErrCacheMiss
+	}
+	if lastErr == nil {
+		return Item{}, fmt.Errorf("%w: no replica of key %s", ErrUnavailable, k)
+	}
+	return Item{}, fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
+}
+
+// fatalErr reports errors that another zone would answer the same way.
+func fatalErr(err error) bool {
+	return errors.Is(err, wire.ErrValueTooLarge) || errors.Is(err, wire.ErrKeyTooLong) ||
+		errors.Is(err, wire.ErrKeyBadChar) || errors.Is(err, wire.ErrKeyEmpty) || errors.Is(err, ErrClosed) ||
+		errors.Is(err, transport.ErrClosed)
+}
+
+// readRepair writes an item found in another zone to the local replica,
+// with Add (never over a newer value) and the item's remaining TTL,
+// through the batch pool, in the background. It drops the repair when
+// ReadRepairWorkers are busy.
+func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item) {
+	if cc.cfg.DisableReadRepair || ti.TTL == 0 {
+		return
+	}
+	ttl := ti.TTL
+	if ttl < 0 {
+		ttl = 0
+	}
+	select {
+	case cc.rrSem <- struct{}{}:
+	default:
+		cc.metrics.readRepairs.WithLabelValues("dropped").Inc()
+		return
+	}
+	item := transport.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: ttl}
+	ok := cc.goBG(func(ctx context.Context) {
+		defer func() { <-cc.rrSem }()
+		for _, m := range v.zoneTargets(nil, cc.cfg.Zone, k.node) {
+			err := cc.attempt(ctx, transport.Batch, "read_repair", m, func(ctx context.Context, p *transport.Pool) error {
+				return p.Add(ctx, item)
+			})
+			switch {
+			case err == nil:
+				cc.metrics.readRepairs.WithLabelValues("ok").Inc()
+			case errors.Is(err, transport.ErrNotStored):
+				cc.metrics.readRepairs.WithLabelValues("not_stored").Inc()
+			default:
+				cc.metrics.readRepairs.WithLabelValues("error").Inc()
+			}
+		}
+	})
+	if !ok {
+		<-cc.rrSem
+	}
+}
+
+// done records a client call's latency and fires OnRequest.
+func (c *Client) done(ctx context.Context, op, key string, start time.Time, err error) {
+	d := time.Since(start)
+	c.c.metrics.duration.WithLabelValues(op).Observe(d.Seconds())
+	if h := c.c.cfg.Hooks.OnRequest; h != nil {
+		result := resultOK
+		switch {
+		case errors.Is(err, ErrCacheMiss):
+			result = resultMiss
+		case err != nil:
+			result = resultError
+		}
+		h(ctx, RequestEvent{Op: op, Key: key, Result: result, Err: err, Duration: d})
+	}
+}

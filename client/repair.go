@@ -1,0 +1,64 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// repairBatch bounds the repairs tried per wake-up.
+const repairBatch = 64
+
+// repairLoop drains the repair queue: every due repair deletes its key on
+// its replica through the batch pool (a failed delete, and a failed write
+// whose replica may hold an older value, are both repaired by deleting
+// there). A failure goes back with a doubling backoff; a repair of a node
+// that left the topology, or whose key has expired, is dropped.
+func (cc *core) repairLoop(ctx context.Context) {
+	t := time.NewTimer(cc.cfg.RepairInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cc.repairWake:
+		case <-t.C:
+			t.Reset(cc.cfg.RepairInterval)
+		}
+		for {
+			due := cc.repairs.Due(time.Now(), repairBatch)
+			if len(due) == 0 {
+				break
+			}
+			for _, r := range due {
+				cc.runRepair(ctx, r)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
+	m := cc.view.Load().byID[r.NodeID]
+	if m == nil {
+		cc.metrics.repairs.WithLabelValues("dropped").Inc()
+		return
+	}
+	err := cc.attempt(ctx, transport.Batch, "repair", m, func(ctx context.Context, p *transport.Pool) error {
+		return p.Delete(ctx, r.Key)
+	})
+	if outcome(err) {
+		cc.metrics.repairs.WithLabelValues("ok").Inc()
+		cc.cfg.Logger.Debug("zonecache: replica repaired", "node", r.NodeID, "key", r.Key, "attempts", r.Attempts+1)
+		return
+	}
+	cc.metrics.repairs.WithLabelValues("retry").Inc()
+	cc.repairs.Retry(r, time.Now())
+}
+
+// PendingRepairs returns how many failed replica writes wait for repair.
+func (c *Client) PendingRepairs() int { return c.c.repairs.Stats().Pending }

@@ -1,0 +1,275 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// WriteResult reports a replicated write.
+type WriteResult struct {
+	// Policy is the write policy the call was held to.
+	Policy replication.WritePolicy
+	// Replicas is how many replicas the write was sent to (write-only
+	// ones included).
+	Replicas int
+	// Succeeded is how many replicas had applied it (or answered with an
+	// outcome such as not-found) when the call returned.
+	Succeeded int
+	// Failed lists the replicas known to have failed when the call
+	// returned. Replicas still running finish in the background; their
+	// failures are queued for repair, not reported here.
+	Failed []replication.ReplicaResult
+}
+
+// replicaDone is one replica's answer to a write.
+type replicaDone struct {
+	m   *member
+	err error
+}
+
+// writeOp describes one fanned-out write.
+type writeOp struct {
+	op string
+	k  nodeKey
+	// repair is what to queue for a replica that failed, unless noRepair.
+	repair   replication.RepairKind
+	noRepair bool
+	// deadline is when the key expires (zero: unknown or never).
+	deadline time.Time
+	// fn applies the write to one replica.
+	fn func(ctx context.Context, p *transport.Pool, m *member) error
+}
+
+// fanOut sends w to targets in parallel and returns once the write policy
+// is decided or ctx ends. The writes themselves run under a context
+// detached from the caller's (each is bounded by its pool's timeout), so
+// they complete in the background; a replica that fails (not an outcome
+// such as not-found) gets a repair queued. answers holds the replies seen
+// before the call returned.
+func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res WriteResult, answers []replicaDone, err error) {
+	policy := c.c.cfg.WritePolicy
+	res = WriteResult{Policy: policy, Replicas: len(targets)}
+	if len(targets) == 0 {
+		return res, nil, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, w.k)
+	}
+	nodes := make([]replication.Node, len(targets))
+	for i, m := range targets {
+		nodes[i] = m.node
+	}
+	ch := make(chan replicaDone, len(targets))
+	wctx := context.WithoutCancel(ctx)
+	for _, m := range targets {
+		go func(m *member) {
+			err := c.attempt(wctx, w.op, m, func(ctx context.Context, p *transport.Pool) error {
+				return w.fn(ctx, p, m)
+			})
+			if outcome(err) {
+				c.c.metrics.request(w.op, m.node.Zone, resultOK)
+			} else {
+				c.c.metrics.request(w.op, m.node.Zone, resultError)
+				if !w.noRepair {
+					c.c.queueRepair(m, w.k.node, w.repair, w.deadline)
+				}
+			}
+			ch <- replicaDone{m, err}
+		}(m)
+	}
+	out := replication.NewOutcome(policy, nodes)
+	for len(answers) < len(targets) && !out.Decided() {
+		select {
+		case d := <-ch:
+			answers = append(answers, d)
+			if outcome(d.err) {
+				out.Add(d.m.node, nil)
+			} else {
+				out.Add(d.m.node, d.err)
+			}
+		case <-ctx.Done():
+			res.Succeeded, res.Failed = count(answers), out.Failed()
+			return res, answers, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
+		}
+	}
+	res.Succeeded, res.Failed = count(answers), out.Failed()
+	return res, answers, out.Err()
+}
+
+func count(answers []replicaDone) int {
+	n := 0
+	for _, a := range answers {
+		if outcome(a.err) {
+			n++
+		}
+	}
+	return n
+}
+
+// queueRepair queues the repair of a replica that failed a write.
+func (cc *core) queueRepair(m *member, key string, kind replication.RepairKind, deadline time.Time) {
+	if cc.repairs.Add(replication.Repair{NodeID: m.node.ID, Key: key, Kind: kind, Deadline: deadline}, time.Now()) {
+		select {
+		case cc.repairWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// expiry is when an item written now with ttl expires (zero: never).
+func expiry(ttl time.Duration) time.Time {
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(ttl)
+}
+
+// store is the common path of Set, Replace, Append and Prepend.
+func (c *Client) store(ctx context.Context, op string, item Item, mode transport.StoreMode) (WriteResult, error) {
+	start := time.Now()
+	res, err := c.storeNoDone(ctx, op, item, mode)
+	c.done(ctx, op, item.Key, start, err)
+	return res, err
+}
+
+func (c *Client) storeNoDone(ctx context.Context, op string, item Item, mode transport.StoreMode) (WriteResult, error) {
+	k, err := c.c.mapKey(item.Key)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	if k.hashed && (mode == transport.ModeAppend || mode == transport.ModePrepend) {
+		return WriteResult{}, ErrKeyHashed
+	}
+	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
+	w := writeOp{op: op, k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
+		_, err := p.Store(ctx, ti, transport.StoreOptions{Mode: mode})
+		return err
+	}}
+	// A failed write leaves an older value behind until it expires: the
+	// repair deletes it there, so no deadline can be known.
+	res, answers, err := c.fanOut(ctx, w, c.c.view.Load().writeTargets(k.node))
+	c.updateScope(ctx, item, mode == transport.ModeSet && err == nil)
+	if err != nil {
+		return res, err
+	}
+	if mode != transport.ModeSet && allAnswered(answers, transport.ErrNotStored) {
+		return res, ErrNotStored
+	}
+	return res, nil
+}
+
+// allAnswered reports whether every replica that answered gave sentinel.
+func allAnswered(answers []replicaDone, sentinel error) bool {
+	n := 0
+	for _, a := range answers {
+		if a.err == nil {
+			return false
+		}
+		if errors.Is(a.err, sentinel) {
+			n++
+		}
+	}
+	return n > 0
+}
+
+// updateScope keeps the request scope's memo true after a write.
+func (c *Client) updateScope(ctx context.Context, item Item, known bool) {
+	s := scopeFrom(ctx)
+	if s == nil {
+		return
+	}
+	if known {
+		s.remember(c.c, item.Key, item, true)
+	} else {
+		s.forget(c.c, item.Key)
+	}
+}
+
+// Set stores item on every zone's replica (and write-only replicas), in
+// parallel, and returns when the write policy is decided. A replica that
+// fails gets its copy deleted by the repair queue once it answers again,
+// so it cannot serve an older value for long.
+func (c *Client) Set(ctx context.Context, item Item) (WriteResult, error) {
+	return c.store(ctx, "set", item, transport.ModeSet)
+}
+
+// Replace stores item only on replicas that hold the key. It returns
+// ErrNotStored when no replica that answered held it. Replicas may
+// diverge (some replaced, some missing the key); a missing copy reads as
+// a miss there and falls back to another zone.
+func (c *Client) Replace(ctx context.Context, item Item) (WriteResult, error) {
+	return c.store(ctx, "replace", item, transport.ModeReplace)
+}
+
+// Append appends item.Value to the value on every replica that holds the
+// key (ErrNotStored when none did). Not for hashed keys (ErrKeyHashed).
+func (c *Client) Append(ctx context.Context, item Item) (WriteResult, error) {
+	return c.store(ctx, "append", item, transport.ModeAppend)
+}
+
+// Prepend is Append at the front of the value.
+func (c *Client) Prepend(ctx context.Context, item Item) (WriteResult, error) {
+	return c.store(ctx, "prepend", item, transport.ModePrepend)
+}
+
+// Delete removes key from every replica. A replica that does not hold the
+// key counts as a success. A replica that fails keeps a delete repair in
+// a bounded queue, retried through the batch pool until it succeeds, so a
+// stale value does not outlive an acknowledged delete (unless the queue
+// overflows: see replication.RepairConfig.Capacity and the
+// zonecache_client_repairs_total{result="dropped"} metric).
+func (c *Client) Delete(ctx context.Context, key string) (WriteResult, error) {
+	start := time.Now()
+	k, err := c.c.mapKey(key)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	w := writeOp{op: "delete", k: k, repair: replication.RepairDelete, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
+		return p.Delete(ctx, k.node)
+	}}
+	res, _, err := c.fanOut(ctx, w, c.c.view.Load().writeTargets(k.node))
+	if s := scopeFrom(ctx); s != nil {
+		s.remember(c.c, key, Item{}, false)
+	}
+	c.done(ctx, "delete", key, start, err)
+	return res, err
+}
+
+// Touch sets key's TTL on every replica. It returns ErrNotFound when no
+// replica that answered held the key.
+func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) (WriteResult, error) {
+	start := time.Now()
+	k, err := c.c.mapKey(key)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	secs := ttlSeconds(ttl)
+	// A failed touch only lets a copy expire early: a miss, never stale.
+	w := writeOp{op: "touch", k: k, noRepair: true, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
+		return p.Touch(ctx, k.node, secs)
+	}}
+	res, answers, err := c.fanOut(ctx, w, c.c.view.Load().writeTargets(k.node))
+	if s := scopeFrom(ctx); s != nil {
+		s.forget(c.c, key)
+	}
+	if err == nil && allAnswered(answers, transport.ErrNotFound) {
+		err = ErrNotFound
+	}
+	c.done(ctx, "touch", key, start, err)
+	return res, err
+}
+
+// touchOthers touches every replica of k in the background (after a
+// GetAndTouch).
+func (c *Client) touchOthers(k nodeKey, ttl int32) {
+	targets := c.c.view.Load().writeTargets(k.node)
+	c.c.goBG(func(ctx context.Context) {
+		for _, m := range targets {
+			_ = c.attempt(ctx, "touch", m, func(ctx context.Context, p *transport.Pool) error {
+				return p.Touch(ctx, k.node, ttl)
+			})
+		}
+	})
+}
