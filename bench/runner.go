@@ -165,10 +165,10 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 	res.Events = append(res.Events, marks()...)
 	slices.SortFunc(res.Events, func(a, b EventMark) int { return cmp.Compare(a.At, b.At) })
 	res.Elapsed = finish.Sub(r.start)
-	if r.slots > 0 {
-		if issued := min(r.next.Load(), r.slots); issued < r.slots {
-			res.Missed = uint64(r.slots - issued)
-		}
+	if r.slots > 0 && uint64(r.slots) > res.Ops {
+		// Every started operation is counted in Ops; a slot that was
+		// claimed but not started before the end is missed too.
+		res.Missed = uint64(r.slots) - res.Ops
 	}
 	if zr != nil {
 		res.Zones = zoneDelta(zr.ZoneStats(), zoneStart)

@@ -346,3 +346,19 @@ func TestMultiKeysAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenLoopCountsMissedSlots(t *testing.T) {
+	// Two workers and a target needing ≥ 5 ms per call can start at most
+	// ~400 of the 1000 slots due in one second; the rest are missed.
+	f := newFake(5 * time.Millisecond)
+	res, err := Run(context.Background(), Config{Workload: Workload{Keys: 100}, Concurrency: 2, Rate: 1000, Duration: time.Second}, "slow", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops+res.Missed != 1000 {
+		t.Fatalf("ops %d + missed %d != 1000 slots", res.Ops, res.Missed)
+	}
+	if res.Missed < 500 || res.Ops == 0 {
+		t.Fatalf("ops %d missed %d: want most slots missed", res.Ops, res.Missed)
+	}
+}
