@@ -120,3 +120,20 @@ func TestRunUnreachableTargetReportsErrors(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestRunInterruptedPrintsPartialReport(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as if Ctrl-C came at once
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--target", mc.Addr, "--keys", "100", "--duration", "1h"}, &stdout, &stderr, false)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "context canceled") || !strings.Contains(stderr.String(), "partial results") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "ops/s") {
+		t.Fatalf("no partial report:\n%s", stdout.String())
+	}
+}
