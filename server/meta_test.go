@@ -120,3 +120,21 @@ func TestStatsReportCounters(t *testing.T) {
 		t.Errorf("stats subcommands: %q", got)
 	}
 }
+
+func TestMetadumpOfManyItems(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	c := dial(t, addr)
+	var b strings.Builder
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&b, "set key%05d 0 0 1 noreply\r\nv\r\n", i)
+	}
+	c.do(b.String())
+	c.send("lru_crawler metadump all\r\n")
+	dump := c.readUntil("END\r\n")
+	if n := strings.Count(dump, "\n") - 1; n != 3000 {
+		t.Fatalf("metadump listed %d items, want 3000", n)
+	}
+	if got := c.do("get key00042\r\n"); got != "VALUE key00042 0 1\r\nv\r\nEND\r\n" {
+		t.Fatalf("after metadump: %q", got)
+	}
+}

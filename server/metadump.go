@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/zonecache/zonecache/server/store"
 )
@@ -31,6 +32,10 @@ func uriUnreserved(b byte) bool {
 }
 
 const hexDigits = "0123456789ABCDEF"
+
+// metadumpWriteTimeout bounds each write of a metadump, which happens while
+// the store holds a shard lock; a client slower than that is disconnected.
+const metadumpWriteTimeout = time.Second
 
 // lruCrawler serves the lru_crawler family. The store reclaims expired
 // items by itself, so crawl, enable, disable, sleep and tocrawl are
@@ -131,6 +136,9 @@ func (c *conn) metadump(which []byte) {
 		c.out = strconv.AppendInt(c.out, int64(size), 10)
 		c.out = append(c.out, '\n')
 		if len(c.out) >= flushThreshold {
+			// The store's shard lock is held here: a client that does
+			// not read its dump must not stall that shard for long.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(metadumpWriteTimeout))
 			if c.flush() != nil {
 				failed = true
 				return false
@@ -138,6 +146,7 @@ func (c *conn) metadump(which []byte) {
 		}
 		return true
 	})
+	_ = c.nc.SetWriteDeadline(time.Time{})
 	if failed {
 		c.quit = true
 		return
