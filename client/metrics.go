@@ -36,6 +36,7 @@ type metrics struct {
 	leases        *prometheus.CounterVec
 	collisions    prometheus.Counter
 	topologySwaps prometheus.Counter
+	pending       prometheus.GaugeFunc
 	gauges        *gaugeCollector
 }
 
@@ -64,9 +65,11 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		topologySwaps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zonecache_client_topology_swaps_total", Help: "Topologies installed by SetTopology.",
 		}),
+		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zonecache_client_repairs_pending", Help: "Failed replica writes waiting to be repaired.",
+		}, func() float64 { return float64(c.repairs.Stats().Pending) }),
 		gauges: &gaugeCollector{c: c,
 			breaker: prometheus.NewDesc("zonecache_client_breaker_state", "Circuit breaker state per node (1 open, 0 closed).", []string{"node"}, nil),
-			pending: prometheus.NewDesc("zonecache_client_repairs_pending", "Failed replica writes waiting to be repaired.", nil, nil),
 		},
 	}
 	if reg != nil {
@@ -83,7 +86,7 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.leases, m.collisions, m.topologySwaps, m.gauges}
+	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges}
 }
 
 func (m *metrics) unregister() {
@@ -103,20 +106,15 @@ func (m *metrics) observe(op string, start time.Time) {
 	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-// gaugeCollector reads breaker states and the repair queue at scrape time.
+// gaugeCollector reads the breakers' states at scrape time.
 type gaugeCollector struct {
 	c       *core
 	breaker *prometheus.Desc
-	pending *prometheus.Desc
 }
 
-func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- g.breaker
-	ch <- g.pending
-}
+func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- g.breaker }
 
 func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(g.pending, prometheus.GaugeValue, float64(g.c.repairs.Stats().Pending))
 	v := g.c.view.Load()
 	if v == nil {
 		return
@@ -129,3 +127,4 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(g.breaker, prometheus.GaugeValue, s, id)
 	}
 }
+

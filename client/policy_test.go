@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// Write policies count successful serving replicas: with zone b down,
+// all fails and names b's replica, all-minus-one, quorum and one succeed;
+// with b and c down only one succeeds. Failed writes queue repairs.
+func TestWritePolicyOutcomes(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 1)
+	ctx := testCtx(t)
+	clients := map[replication.WritePolicy]*Client{}
+	for _, p := range []replication.WritePolicy{replication.All, replication.AllMinusOne, replication.Quorum, replication.One, replication.None} {
+		clients[p] = newTestClient(t, f.topo, "a", func(c *Config) { c.WritePolicy = p })
+	}
+	for p, c := range clients {
+		if _, err := c.Set(ctx, Item{Key: "k-" + p.String(), Value: []byte("v")}); err != nil {
+			t.Fatalf("%v with every zone up: %v", p, err)
+		}
+	}
+	f.proc("b0").Kill()
+	res, err := clients[replication.All].Set(ctx, Item{Key: "x", Value: []byte("v")})
+	if !errors.Is(err, replication.ErrPolicyNotMet) || len(res.Failed) != 1 || res.Failed[0].Node.ID != "b0" {
+		t.Fatalf("all with b down: %+v %v; want ErrPolicyNotMet naming b0", res, err)
+	}
+	for _, p := range []replication.WritePolicy{replication.AllMinusOne, replication.Quorum, replication.One, replication.None} {
+		if _, err := clients[p].Set(ctx, Item{Key: "x", Value: []byte("v")}); err != nil {
+			t.Fatalf("%v with b down: %v", p, err)
+		}
+	}
+	eventually(t, "a repair queued for b0", func() bool { return clients[replication.All].PendingRepairs() > 0 })
+	f.proc("c0").Kill()
+	for _, p := range []replication.WritePolicy{replication.AllMinusOne, replication.Quorum} {
+		if _, err := clients[p].Set(ctx, Item{Key: "y", Value: []byte("v")}); !errors.Is(err, replication.ErrPolicyNotMet) {
+			t.Fatalf("%v with b and c down: %v, want ErrPolicyNotMet", p, err)
+		}
+	}
+	if _, err := clients[replication.One].Set(ctx, Item{Key: "y", Value: []byte("v")}); err != nil {
+		t.Fatalf("one with b and c down: %v", err)
+	}
+	if got := testutil.ToFloat64(clients[replication.All].c.metrics.pending); got < 1 {
+		t.Fatalf("repairs_pending gauge %v", got)
+	}
+}
+
+// A warming node takes the writes of the keys it will own but serves no
+// reads, and its failures do not count against the write policy.
+func TestWarmingNodeGetsWritesNoReads(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b"}, 2)
+	ctx := testCtx(t)
+	topo := f.topo
+	topo.Nodes = append([]replication.Node(nil), topo.Nodes...)
+	for i := range topo.Nodes {
+		if topo.Nodes[i].ID == "a1" {
+			topo.Nodes[i].State = replication.Warming
+		}
+	}
+	var readsOnA1 atomic.Int32
+	c := newTestClient(t, topo, "a", func(c *Config) {
+		c.WritePolicy = replication.All
+		c.Hooks.OnAttempt = func(_ context.Context, e AttemptEvent) {
+			if e.Node == "a1" && (e.Op == "get" || e.Op == "gat" || e.Op == "get_multi") {
+				readsOnA1.Add(1)
+			}
+		}
+	})
+	a1 := direct(t, f.proc("a1").Addr)
+	warmed := 0
+	for i := 0; i < 100; i++ {
+		key := fmt.Sprintf("w-%d", i)
+		res, err := c.Set(ctx, Item{Key: key, Value: []byte(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, key); err != nil {
+			t.Fatalf("Get %s: %v", key, err)
+		}
+		if _, err := a1.Get(ctx, key); err == nil {
+			warmed++
+			if res.Replicas != 3 {
+				t.Fatalf("%s went to %d replicas; want a1, a0 (still serving its reads) and b", key, res.Replicas)
+			}
+		}
+	}
+	if warmed == 0 || warmed == 100 {
+		t.Fatalf("the warming node took %d of 100 keys; want its share", warmed)
+	}
+	if n := readsOnA1.Load(); n != 0 {
+		t.Fatalf("%d reads went to the warming node", n)
+	}
+	f.proc("a1").Kill()
+	for i := 0; i < 50; i++ {
+		if _, err := c.Set(ctx, Item{Key: fmt.Sprintf("w-%d", i), Value: []byte("v2")}); err != nil {
+			t.Fatalf("Set(all) failed because the write-only replica is down: %v", err)
+		}
+	}
+}
+
+// A delete that cannot reach a replica is repaired when the replica comes
+// back, and the stale value does not reappear.
+func TestDeleteRepairAfterReplicaReturns(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 2)
+	ctx := testCtx(t)
+	c := newTestClient(t, f.topo, "b", nil)
+	const key = "doomed"
+	if _, err := c.Set(ctx, Item{Key: key, Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	m := replicaOf(c, "b", key)
+	p := f.proc(m.node.ID)
+	if err := p.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Thaw() })
+	// The local replica times out once and its breaker opens; the read
+	// falls back to another zone.
+	if it, err := c.Get(ctx, key); err != nil || string(it.Value) != "old" {
+		t.Fatalf("Get with the local replica frozen: %q %v", it.Value, err)
+	}
+	eventually(t, "breaker open", func() bool { return m.tn.State() == transport.StateOpen })
+	if _, err := c.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete (all-minus-one) with one replica down: %v", err)
+	}
+	if c.PendingRepairs() != 1 {
+		t.Fatalf("pending repairs %d, want 1", c.PendingRepairs())
+	}
+	// The frozen replica still holds the old value.
+	if err := p.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "repair done", func() bool {
+		return c.PendingRepairs() == 0 && testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("ok")) >= 1
+	})
+	if _, err := direct(t, m.node.Addr).Get(ctx, key); !errors.Is(err, transport.ErrCacheMiss) {
+		t.Fatalf("the replica that missed the delete: %v, want a miss", err)
+	}
+	if _, err := c.Get(ctx, key); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("Get after the repaired delete: %v", err)
+	}
+}
