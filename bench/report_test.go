@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -202,11 +203,11 @@ func TestWriteSVGIsWellFormed(t *testing.T) {
 			texts = append(texts, string(el))
 		}
 	}
-	if paths != len(svgPanels)*2 {
-		t.Errorf("%d paths, want %d (one per panel and result)", paths, len(svgPanels)*2)
+	if paths != standardPanels*2 {
+		t.Errorf("%d paths, want %d (one per panel and result)", paths, standardPanels*2)
 	}
-	if dashed != len(svgPanels)*2 {
-		t.Errorf("%d event markers, want %d", dashed, len(svgPanels)*2)
+	if dashed != standardPanels*2 {
+		t.Errorf("%d event markers, want %d", dashed, standardPanels*2)
 	}
 	all := strings.Join(texts, "|")
 	for _, want := range []string{"zone lost <test>", "node <killed> & gone", "throughput", "hit ratio", "other"} {
@@ -253,7 +254,7 @@ func TestWriteSVGLeavesGapWithoutReads(t *testing.T) {
 			ds = append(ds, line[i+4:])
 		}
 	}
-	if len(ds) != len(svgPanels) {
+	if len(ds) != standardPanels {
 		t.Fatalf("%d paths", len(ds))
 	}
 	if n := strings.Count(ds[2], "M"); n != 2 {
@@ -305,5 +306,81 @@ func TestReportSeriesTableAroundEvents(t *testing.T) {
 	_ = rep.WriteTable(&buf)
 	if !strings.Contains(buf.String(), "per second, node:") {
 		t.Fatal("ShowSeries ignored")
+	}
+}
+
+// standardPanels is the number of SVG panels without zones.
+const standardPanels = 4
+
+// zoneTarget is a fake zone-aware Target: zone "a" answers every read
+// until broken, then fails and falls back to zone "b".
+type zoneTarget struct {
+	*fakeTarget
+	broken         atomic.Bool
+	aReq, aErr     atomic.Uint64
+	aFb, bReq, bOK atomic.Uint64
+}
+
+func (z *zoneTarget) Get(ctx context.Context, key string) (bool, error) {
+	z.aReq.Add(1)
+	if z.broken.Load() {
+		z.aErr.Add(1)
+		z.aFb.Add(1)
+		z.bReq.Add(1)
+		z.bOK.Add(1)
+	}
+	return true, nil
+}
+
+func (z *zoneTarget) ZoneStats() []ZoneStats {
+	return []ZoneStats{
+		{Zone: "a", Requests: z.aReq.Load(), Hits: z.aReq.Load() - z.aErr.Load(), Errors: z.aErr.Load(), Fallbacks: z.aFb.Load()},
+		{Zone: "b", Requests: z.bReq.Load(), Hits: z.bOK.Load()},
+	}
+}
+
+func TestZoneReporterCountsAndChart(t *testing.T) {
+	z := &zoneTarget{fakeTarget: newFake(0)}
+	z.aReq.Store(1000) // counts from before the run must not show
+	z.aErr.Store(10)
+	cfg := Config{Workload: Workload{Keys: 100, Mix: Mix{Get: 1}}, Concurrency: 2, Duration: 3 * time.Second,
+		Events: []Event{{At: 1800 * time.Millisecond, Label: "zone a lost", Do: func(context.Context) error {
+			z.broken.Store(true)
+			return nil
+		}}}}
+	res, err := Run(context.Background(), cfg, "fleet", z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Zones) != 2 || res.Zones[0].Zone != "a" || res.Zones[0].Requests != res.Ops {
+		t.Fatalf("zones %+v, ops %d: zone a must count exactly the run's reads", res.Zones, res.Ops)
+	}
+	a, b := res.Zones[0], res.Zones[1]
+	if a.Errors == 0 || a.Errors != a.Fallbacks || b.Requests != a.Fallbacks || a.Errors >= res.Ops {
+		t.Fatalf("zone a %+v, zone b %+v: want fallbacks from a to b after the event only", a, b)
+	}
+	first, last := res.Series[0], res.Series[len(res.Series)-1]
+	if len(first.Zones) != 2 || first.Zones[0].Errors != 0 || last.Zones[0].Errors == 0 || last.Zones[1].Requests == 0 {
+		t.Fatalf("first point zones %+v, last %+v", first.Zones, last.Zones)
+	}
+	var buf bytes.Buffer
+	if err := NewReport(cfg, res).WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "zones of fleet:") {
+		t.Fatalf("table lacks the zones:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := WriteSVG(&buf, "zone lost", res); err != nil {
+		t.Fatal(err)
+	}
+	svg := buf.String()
+	if n := strings.Count(svg, "<path "); n != standardPanels+4 {
+		t.Fatalf("%d paths, want %d (4 panels + 2 zone panels × 2 zones)", n, standardPanels+4)
+	}
+	for _, want := range []string{"errors by zone", "fallbacks by zone", ">a<", ">b<"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("svg lacks %q", want)
+		}
 	}
 }

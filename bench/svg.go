@@ -5,30 +5,27 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
-// svgPanel is one chart of the stacked SVG: a value per Point.
+// svgLine is one plotted series: a label, a colour and y values at x
+// times; NaN values leave a gap.
+type svgLine struct {
+	label string
+	color string
+	t, v  []float64
+}
+
+// svgPanel is one chart of the stacked SVG.
 type svgPanel struct {
 	title string
 	unit  string
-	value func(Point) float64
 	fixed float64 // fixed y maximum, 0 for automatic
+	lines []svgLine
 }
 
-var svgPanels = []svgPanel{
-	{title: "throughput", unit: "ops/s", value: Point.Throughput},
-	{title: "errors", unit: "errors/s", value: Point.ErrorRate},
-	{title: "hit ratio", unit: "%", value: func(p Point) float64 {
-		if p.Hits+p.Misses == 0 {
-			return math.NaN() // no reads answered: no ratio
-		}
-		return 100 * p.HitRatio()
-	}, fixed: 100},
-	{title: "p99 latency", unit: "ms", value: func(p Point) float64 { return float64(p.P99) / 1e6 }},
-}
-
-var svgColors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"}
+var svgColors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
 
 const (
 	svgWidth   = 960
@@ -42,13 +39,90 @@ const (
 	svgTickNum = 4
 )
 
-// WriteSVG draws the per-second series of results (one colour each) as a
-// standalone SVG document: stacked panels of throughput, errors per second,
-// hit ratio (with a gap in seconds without answered reads) and p99
-// latency over time, with every event as a dashed
-// vertical line and its label. It uses no scripts or external resources,
-// so any browser opens it.
+// hitPercent is a Point's hit ratio in percent, NaN without answered reads.
+func hitPercent(p Point) float64 {
+	if p.Hits+p.Misses == 0 {
+		return math.NaN()
+	}
+	return 100 * p.HitRatio()
+}
+
+// svgPanels builds the panels for results: throughput, errors per second,
+// hit ratio and p99 latency, one line per result; and, when a Target
+// reported zones, errors and fallbacks per second, one line per result and
+// zone.
+func svgPanels(results []*Result) []svgPanel {
+	std := []struct {
+		title, unit string
+		fixed       float64
+		value       func(Point) float64
+	}{
+		{"throughput", "ops/s", 0, Point.Throughput},
+		{"errors", "errors/s", 0, Point.ErrorRate},
+		{"hit ratio", "%", 100, hitPercent},
+		{"p99 latency", "ms", 0, func(p Point) float64 { return float64(p.P99) / 1e6 }},
+	}
+	var panels []svgPanel
+	for _, s := range std {
+		pn := svgPanel{title: s.title, unit: s.unit, fixed: s.fixed}
+		for ri, r := range results {
+			l := svgLine{label: r.Name, color: svgColors[ri%len(svgColors)]}
+			for _, p := range r.Series {
+				l.t = append(l.t, p.T.Seconds())
+				l.v = append(l.v, s.value(p))
+			}
+			pn.lines = append(pn.lines, l)
+		}
+		panels = append(panels, pn)
+	}
+	zoneErr := svgPanel{title: "errors by zone", unit: "errors/s"}
+	zoneFb := svgPanel{title: "fallbacks by zone", unit: "fallbacks/s"}
+	color := 0
+	for _, r := range results {
+		var zones []string
+		for _, p := range r.Series {
+			for _, z := range p.Zones {
+				if !slices.Contains(zones, z.Zone) {
+					zones = append(zones, z.Zone)
+				}
+			}
+		}
+		for _, zone := range zones {
+			label := zone
+			if len(results) > 1 {
+				label = r.Name + " " + zone
+			}
+			le := svgLine{label: label, color: svgColors[color%len(svgColors)]}
+			lf := le
+			color++
+			for _, p := range r.Series {
+				e, f := math.NaN(), math.NaN()
+				for _, z := range p.Zones {
+					if z.Zone == zone {
+						e, f = perSecond(z.Errors, p.Dur), perSecond(z.Fallbacks, p.Dur)
+					}
+				}
+				le.t, le.v = append(le.t, p.T.Seconds()), append(le.v, e)
+				lf.t, lf.v = append(lf.t, p.T.Seconds()), append(lf.v, f)
+			}
+			zoneErr.lines = append(zoneErr.lines, le)
+			zoneFb.lines = append(zoneFb.lines, lf)
+		}
+	}
+	if len(zoneErr.lines) > 0 {
+		panels = append(panels, zoneErr, zoneFb)
+	}
+	return panels
+}
+
+// WriteSVG draws the per-second series of results as a standalone SVG
+// document: stacked panels of throughput, errors per second, hit ratio
+// (with a gap in seconds without answered reads) and p99 latency over time,
+// one colour per result, plus errors and fallbacks per zone when the Target
+// reports zones; every event is a dashed vertical line with its label. It
+// uses no scripts or external resources, so any browser opens it.
 func WriteSVG(w io.Writer, title string, results ...*Result) error {
+	panels := svgPanels(results)
 	var maxT float64
 	for _, r := range results {
 		for _, p := range r.Series {
@@ -58,71 +132,60 @@ func WriteSVG(w io.Writer, title string, results ...*Result) error {
 			maxT = max(maxT, e.At.Seconds())
 		}
 	}
-	if maxT <= 0 {
-		maxT = 1
-	}
 	maxT = niceCeil(maxT)
-	height := svgTop + len(svgPanels)*svgPanelH + 30
+	height := svgTop + len(panels)*svgPanelH + 30
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		svgWidth, height, svgWidth, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="16" font-weight="bold">%s</text>`+"\n", svgLeft, html.EscapeString(title))
-	// Legend.
-	lx := svgLeft
-	for i, r := range results {
-		c := svgColors[i%len(svgColors)]
-		fmt.Fprintf(&b, `<rect x="%d" y="30" width="12" height="4" fill="%s"/><text x="%d" y="36">%s</text>`+"\n",
-			lx, c, lx+16, html.EscapeString(r.Name))
-		lx += 24 + 8*len(r.Name)
-	}
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="14" font-weight="bold">%s</text>`+"\n", svgLeft, html.EscapeString(title))
 	x := func(t float64) float64 { return svgLeft + t/maxT*svgPlotW }
-	for pi, panel := range svgPanels {
+	for pi, pn := range panels {
 		top := float64(svgTop + pi*svgPanelH + 20)
-		ymax := panel.fixed
+		ymax := pn.fixed
 		if ymax == 0 {
-			for _, r := range results {
-				for _, p := range r.Series {
-					if v := panel.value(p); !math.IsNaN(v) {
+			for _, l := range pn.lines {
+				for _, v := range l.v {
+					if !math.IsNaN(v) {
 						ymax = max(ymax, v)
 					}
 				}
 			}
 			ymax = niceCeil(ymax)
 		}
-		y := func(v float64) float64 { return top + svgPlotH - v/ymax*svgPlotH }
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-weight="bold">%s (%s)</text>`+"\n", svgLeft, top-6, panel.title, panel.unit)
+		y := func(v float64) float64 { return top + svgPlotH - math.Min(v, ymax)/ymax*svgPlotH }
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-weight="bold">%s (%s)</text>`+"\n", svgLeft, top-6, pn.title, pn.unit)
+		// Legend, right of the title.
+		lx := svgLeft + 8*len(pn.title+pn.unit) + 40
+		for _, l := range pn.lines {
+			fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="12" height="4" fill="%s"/><text x="%d" y="%.1f">%s</text>`+"\n",
+				lx, top-12, l.color, lx+16, top-6, html.EscapeString(l.label))
+			lx += 32 + 7*len(l.label)
+		}
 		fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", svgLeft, top, svgPlotW, svgPlotH)
 		for i := 0; i <= svgTickNum; i++ {
 			v := ymax * float64(i) / svgTickNum
-			yy := y(v)
-			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`, svgLeft, yy, svgLeft+svgPlotW, yy)
-			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", svgLeft-6, yy+4, axisLabel(v))
+			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`, svgLeft, y(v), svgLeft+svgPlotW, y(v))
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", svgLeft-6, y(v)+4, axisLabel(v))
 		}
 		for i := 0; i <= 10; i++ {
 			t := maxT * float64(i) / 10
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%ss</text>`, x(t), top+svgPlotH+14, axisLabel(t))
 		}
 		b.WriteString("\n")
-		for ri, r := range results {
-			if len(r.Series) == 0 {
-				continue
-			}
-			// A path, not a polyline, so that seconds without a value (no
-			// reads for the hit ratio) leave a gap.
+		for _, l := range pn.lines {
+			// A path, not a polyline, so that NaN values leave a gap.
 			var d strings.Builder
 			pen := "M"
-			for _, p := range r.Series {
-				v := panel.value(p)
+			for i, v := range l.v {
 				if math.IsNaN(v) {
 					pen = "M"
 					continue
 				}
-				fmt.Fprintf(&d, "%s%.1f %.1f ", pen, x(p.T.Seconds()), y(math.Min(v, ymax)))
+				fmt.Fprintf(&d, "%s%.1f %.1f ", pen, x(l.t[i]), y(v))
 				pen = "L"
 			}
-			fmt.Fprintf(&b, `<path fill="none" stroke="%s" stroke-width="1.5" d="%s"/>`+"\n",
-				svgColors[ri%len(svgColors)], strings.TrimSpace(d.String()))
+			fmt.Fprintf(&b, `<path fill="none" stroke="%s" stroke-width="1.5" d="%s"/>`+"\n", l.color, strings.TrimSpace(d.String()))
 		}
 		for _, r := range results {
 			for _, e := range r.Events {
