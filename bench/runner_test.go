@@ -241,8 +241,8 @@ func TestClosedLoopHidesWhatOpenLoopShows(t *testing.T) {
 func TestEventsRunAndMark(t *testing.T) {
 	f := newFake(0)
 	var fired atomic.Bool
-	cfg := Config{Workload: Workload{Keys: 100}, Concurrency: 2, Duration: 2 * time.Second,
-		Events: []Event{{At: 500 * time.Millisecond, Label: "break", Do: func(context.Context) error {
+	cfg := Config{Workload: Workload{Keys: 100}, Concurrency: 2, Duration: 3 * time.Second,
+		Events: []Event{{At: 300 * time.Millisecond, Label: "break", Do: func(context.Context) error {
 			f.fail.Store(true)
 			fired.Store(true)
 			return nil
@@ -251,7 +251,7 @@ func TestEventsRunAndMark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !fired.Load() || len(res.Events) != 1 || res.Events[0].Label != "break" || res.Events[0].At < 500*time.Millisecond {
+	if !fired.Load() || len(res.Events) != 1 || res.Events[0].Label != "break" || res.Events[0].At < 300*time.Millisecond {
 		t.Fatalf("events %+v", res.Events)
 	}
 	if res.Errors == 0 || res.Errors == res.Ops {
