@@ -5,11 +5,17 @@
 // TCP connections, in-flight limit, timeout and (batch) token-bucket rate
 // limit, so bulk traffic never queues behind or in front of latency-critical
 // traffic. Every connection pipelines many concurrent requests in the meta
-// protocol (internal/wire): callers append requests to a shared write buffer
-// that one writer flushes per syscall, a reader goroutine matches replies in
-// order and checks each against the request's O (opaque) token. A request
-// whose context ends returns at once; its late reply is read and dropped, so
-// the connection stays usable. A request that outlives its pool timeout marks
+// protocol (internal/wire). Callers append encoded requests to a shared
+// write buffer: on an idle connection the caller writes it at once, on a busy
+// one a writer goroutine yields once and then flushes everything queued in
+// one syscall. Replies are matched in order and checked against each
+// request's O (opaque) token. Whoever holds the connection's read token reads
+// them: a caller on an idle connection reads its own reply (no goroutine
+// hand-off, so one-at-a-time latency matches a blocking client), and a reader
+// goroutine takes over while other callers wait. A request whose context ends
+// returns at once (a reading caller is woken by a read deadline, only while it
+// waits for data, never mid-reply); its late reply is read and dropped, so the
+// connection stays usable. A request that outlives its pool timeout marks
 // the connection as stalled: it is closed, its pending requests fail with
 // ErrConnClosed, and the next request dials a replacement.
 //

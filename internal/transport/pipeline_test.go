@@ -269,3 +269,59 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		t.Fatalf("Get after Close: %v", err)
 	}
 }
+
+// TestCancelWaitersAndMulti: callers queued behind the reading caller, and
+// a multi-get, also return at once when cancelled; the replies that arrive
+// later are discarded and the connection keeps serving.
+func TestCancelWaitersAndMulti(t *testing.T) {
+	mc := startMemcached(t)
+	px := startProxy(t, mc.Addr)
+	n := newTestNode(t, px.addr(), Config{Online: PoolConfig{Conns: 1, Timeout: time.Minute}})
+	ctx := testCtx(t)
+	p := n.Online()
+	for i := 0; i < 3; i++ {
+		if err := p.Set(ctx, Item{Key: fmt.Sprintf("k%d", i), Value: []byte(fmt.Sprintf("v%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	px.hold()
+	const callers = 6
+	cancels := make([]context.CancelFunc, callers)
+	res := make(chan error, callers)
+	for i := 0; i < callers; i++ {
+		cctx, cancel := context.WithCancel(ctx)
+		cancels[i] = cancel
+		sent := n.Stats().Sent
+		go func(i int) {
+			if i%2 == 0 {
+				_, err := p.GetMulti(cctx, []string{"k0", "k1", "k2", "nokey"})
+				res <- err
+				return
+			}
+			_, err := p.Get(cctx, fmt.Sprintf("k%d", i%3))
+			res <- err
+		}(i)
+		eventually(t, "the request to be sent", func() bool { return n.Stats().Sent > sent })
+	}
+	// Cancel the waiters first and the reading caller (the first) last.
+	for i := callers - 1; i >= 0; i-- {
+		cancels[i]()
+		if err := <-res; !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled request %d: %v", i, err)
+		}
+	}
+	px.release()
+	for i := 0; i < 20; i++ {
+		m, err := p.GetMulti(ctx, []string{"k0", "k1", "k2", "nokey"})
+		if err != nil || len(m) != 3 || string(m["k2"].Value) != "v2" {
+			t.Fatalf("GetMulti after release: %v %v", m, err)
+		}
+		it, err := p.Get(ctx, "k1")
+		if err != nil || string(it.Value) != "v1" {
+			t.Fatalf("Get after release: %+v %v", it, err)
+		}
+	}
+	if d := n.Stats().Dials; d != 1 {
+		t.Fatalf("dialled %d times, want the one connection kept", d)
+	}
+}

@@ -23,9 +23,9 @@ func newLimiter(rate float64, burst int) *limiter {
 	return &limiter{interval: iv, tolerance: time.Duration(burst-1) * iv}
 }
 
-// reserve takes n tokens and returns how long the caller must wait for them.
-func (l *limiter) reserve(n int) time.Duration {
-	now := time.Now()
+// reserve takes n tokens at time now and returns how long the caller must
+// wait for them.
+func (l *limiter) reserve(now time.Time, n int) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := l.tat
@@ -46,7 +46,7 @@ func (l *limiter) refund(n int) {
 
 // wait blocks until n tokens are available or ctx ends.
 func (l *limiter) wait(ctx context.Context, n int, deadline <-chan time.Time) error {
-	d := l.reserve(n)
+	d := l.reserve(time.Now(), n)
 	if d == 0 {
 		return nil
 	}
