@@ -127,4 +127,3 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(g.breaker, prometheus.GaugeValue, s, id)
 	}
 }
-
