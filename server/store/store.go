@@ -19,8 +19,11 @@ type Store struct {
 
 	cas atomic.Uint64 // last CAS unique handed out
 
+	coarse bool          // nowSec reads sec instead of calling now
+	sec    atomic.Uint32 // coarse clock: Unix seconds, updated by clockLoop
+
 	stop      chan struct{}
-	done      chan struct{}
+	bg        sync.WaitGroup // background goroutines
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -42,8 +45,8 @@ func New(cfg Config) (*Store, error) {
 		now:         cfg.Now,
 		maxBytes:    cfg.MaxBytes,
 		maxItemSize: cfg.MaxItemSize,
+		coarse:      isSystemClock(cfg.Now),
 		stop:        make(chan struct{}),
-		done:        make(chan struct{}),
 	}
 	for i := range s.shards {
 		buf, err := mapArena(ring)
@@ -55,15 +58,17 @@ func New(cfg Config) (*Store, error) {
 		}
 		s.shards[i].init(buf, maxGroups)
 	}
+	if s.coarse {
+		s.sec.Store(toU32Time(time.Now().Unix()))
+		s.bg.Add(1)
+		go s.clockLoop()
+	}
 	if cfg.SweepInterval > 0 {
+		s.bg.Add(1)
 		go s.sweepLoop(cfg.SweepInterval)
-	} else {
-		close(s.done)
 	}
 	return s, nil
 }
-
-func (s *Store) nowSec() uint32 { return toU32Time(s.now().Unix()) }
 
 func (s *Store) nextCAS() uint64 { return s.cas.Add(1) }
 
@@ -184,9 +189,10 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 // waiting) becomes invisible when it does. A later Flush replaces a pending
 // one. The memory of flushed items is released to the system.
 func (s *Store) Flush(at time.Time) {
-	now := s.nowSec()
+	exact := s.now().Unix() // not the coarse clock: "now" must include this instant
+	now := max(s.nowSec(), toU32Time(exact))
 	deadline := toU32Time(at.Unix())
-	immediate := at.Unix() <= int64(now)
+	immediate := at.Unix() <= exact
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
@@ -261,7 +267,7 @@ func (s *Store) Stats() Stats {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		<-s.done
+		s.bg.Wait()
 		var errs []error
 		for i := range s.shards {
 			sh := &s.shards[i]

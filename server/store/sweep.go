@@ -8,7 +8,7 @@ const sweepGroups = 256
 
 // sweepLoop reclaims expired items in the background until Close.
 func (s *Store) sweepLoop(every time.Duration) {
-	defer close(s.done)
+	defer s.bg.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -1,0 +1,244 @@
+package store
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The anchor the store is measured against in the same run: the obvious Go
+// design, 256 mutex-sharded maps of Go-allocated items (one heap object and
+// pointers per item, so the collector scans them all).
+type mapItem struct {
+	value []byte
+	meta  Meta
+}
+
+type mapStore struct {
+	shards [256]struct {
+		mu sync.Mutex
+		m  map[string]*mapItem
+		_  [40]byte
+	}
+}
+
+func newMapStore() *mapStore {
+	s := &mapStore{}
+	for i := range s.shards {
+		s.shards[i].m = map[string]*mapItem{}
+	}
+	return s
+}
+
+func (s *mapStore) set(key, value []byte, cas uint64) {
+	sh := &s.shards[hashKey(key)&255]
+	v := append([]byte(nil), value...)
+	sh.mu.Lock()
+	sh.m[string(key)] = &mapItem{value: v, meta: Meta{CAS: cas}}
+	sh.mu.Unlock()
+}
+
+func (s *mapStore) get(key []byte, fn func(v []byte)) bool {
+	sh := &s.shards[hashKey(key)&255]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	it, ok := sh.m[string(key)]
+	if ok {
+		fn(it.value)
+	}
+	return ok
+}
+
+const benchKeys = 1 << 16
+
+func benchKey(b []byte, i int) []byte { return fmt.Appendf(b[:0], "key:%016d", i) }
+
+// benchKeyTable holds benchKeys 20-byte keys, so timed loops do no
+// formatting.
+func benchKeyTable() [][]byte {
+	keys := make([][]byte, benchKeys)
+	for i := range keys {
+		keys[i] = benchKey(nil, i)
+	}
+	return keys
+}
+
+var sink atomic.Int64
+
+func benchStore(b *testing.B) *Store {
+	s, err := New(Config{MaxBytes: 64 << 20, SweepInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	val := make([]byte, 100)
+	key := make([]byte, 0, 32)
+	parts := [][]byte{val}
+	for i := range benchKeys {
+		key = benchKey(key, i)
+		if _, err := s.Update(key, func(*Entry) Op { return Op{Action: Put, Value: parts} }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// BenchmarkGet: parallel 100 % hit reads of 65,536 20-byte keys with
+// 100-byte values; store vs the map anchor.
+func BenchmarkGet(b *testing.B) {
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b)
+		keys := benchKeyTable()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			var n int64
+			fn := func(e *Entry) { n += int64(len(e.Value)) }
+			for i := 0; pb.Next(); i++ {
+				if !s.Get(keys[i*7919&(benchKeys-1)], fn) {
+					b.Fatal("miss")
+				}
+			}
+			sink.Add(n)
+		})
+	})
+	b.Run("map", func(b *testing.B) {
+		s := newMapStore()
+		val := make([]byte, 100)
+		key := make([]byte, 0, 32)
+		for i := range benchKeys {
+			s.set(benchKey(key, i), val, uint64(i))
+		}
+		keys := benchKeyTable()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			var n int64
+			fn := func(v []byte) { n += int64(len(v)) }
+			for i := 0; pb.Next(); i++ {
+				if !s.get(keys[i*7919&(benchKeys-1)], fn) {
+					b.Fatal("miss")
+				}
+			}
+			sink.Add(n)
+		})
+	})
+}
+
+// BenchmarkSet: parallel overwrites of 65,536 keys (100-byte values) in a
+// warmed store; the store's rings wrap and evict dead items as they go.
+func BenchmarkSet(b *testing.B) {
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b)
+		keys := benchKeyTable()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			parts := [][]byte{make([]byte, 100)}
+			fn := func(*Entry) Op { return Op{Action: Put, Value: parts} }
+			for i := 0; pb.Next(); i++ {
+				if _, err := s.Update(keys[i*7919&(benchKeys-1)], fn); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("map", func(b *testing.B) {
+		s := newMapStore()
+		val := make([]byte, 100)
+		key := make([]byte, 0, 32)
+		for i := range benchKeys {
+			s.set(benchKey(key, i), val, uint64(i))
+		}
+		var cas atomic.Uint64
+		keys := benchKeyTable()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			val := make([]byte, 100)
+			for i := 0; pb.Next(); i++ {
+				s.set(keys[i*7919&(benchKeys-1)], val, cas.Add(1))
+			}
+		})
+	})
+}
+
+// memSnapshot returns heap-in-use and runtime Sys after a full collection.
+func memSnapshot() (heap, sys uint64) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse, ms.Sys
+}
+
+const memItems = 1_000_000
+
+// BenchmarkMemory stores 1,000,000 items with 20-byte keys and 100-byte
+// values (MaxBytes 1 GiB) and reports bytes per item: the store's own
+// accounting (arena touched + index), Go heap in use, Go runtime Sys and,
+// on Linux without -race, the growth of the resident set (which includes
+// the off-heap arenas). The map anchor is measured the same way.
+func BenchmarkMemory(b *testing.B) {
+	val := make([]byte, 100)
+	b.Run("store", func(b *testing.B) {
+		for range b.N {
+			heap0, sys0 := memSnapshot()
+			rss0 := procRSS()
+			s, err := New(Config{MaxBytes: 1 << 30, SweepInterval: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			key := make([]byte, 0, 32)
+			parts := [][]byte{val}
+			start := time.Now()
+			for i := range memItems {
+				key = benchKey(key, i)
+				if _, err := s.Update(key, func(*Entry) Op { return Op{Action: Put, Value: parts} }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			load := time.Since(start)
+			heap1, sys1 := memSnapshot()
+			rss1 := procRSS()
+			st := s.Stats()
+			if st.Items != memItems {
+				b.Fatalf("items %d", st.Items)
+			}
+			b.ReportMetric(float64(st.ArenaBytes+st.IndexBytes)/memItems, "acct-B/item")
+			b.ReportMetric(float64(st.IndexBytes)/memItems, "index-B/item")
+			b.ReportMetric(float64(heap1-heap0)/memItems, "heap-B/item")
+			b.ReportMetric(float64(sys1-sys0)/memItems, "sys-B/item")
+			if rss0 > 0 {
+				b.ReportMetric(float64(rss1-rss0)/memItems, "rss-B/item")
+			}
+			b.ReportMetric(float64(load.Nanoseconds())/memItems, "load-ns/item")
+			_ = s.Close()
+		}
+	})
+	b.Run("map", func(b *testing.B) {
+		for range b.N {
+			heap0, sys0 := memSnapshot()
+			rss0 := procRSS()
+			s := newMapStore()
+			key := make([]byte, 0, 32)
+			start := time.Now()
+			for i := range memItems {
+				s.set(benchKey(key, i), val, uint64(i))
+			}
+			load := time.Since(start)
+			heap1, sys1 := memSnapshot()
+			rss1 := procRSS()
+			b.ReportMetric(float64(heap1-heap0)/memItems, "heap-B/item")
+			b.ReportMetric(float64(sys1-sys0)/memItems, "sys-B/item")
+			if rss0 > 0 {
+				b.ReportMetric(float64(rss1-rss0)/memItems, "rss-B/item")
+			}
+			b.ReportMetric(float64(load.Nanoseconds())/memItems, "load-ns/item")
+			runtime.KeepAlive(s)
+		}
+	})
+}
