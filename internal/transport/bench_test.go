@@ -158,3 +158,28 @@ func stats(d []time.Duration) (p50, mean time.Duration) {
 	slices.Sort(s)
 	return s[len(s)/2], sum / time.Duration(len(d))
 }
+
+// BenchmarkGetMulti100 reads 100 keys in one call (one goroutine): the
+// transport's pipelined quiet mg batch against gomemcache's GetMulti.
+func BenchmarkGetMulti100(b *testing.B) {
+	e := newBenchEnv(b)
+	keys := e.keys[:100]
+	b.Run("impl=transport", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := e.node.Online().GetMulti(context.Background(), keys)
+			if err != nil || len(m) != len(keys) {
+				b.Fatalf("%d hits, %v", len(m), err)
+			}
+		}
+	})
+	b.Run("impl=gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := e.gm.GetMulti(keys)
+			if err != nil || len(m) != len(keys) {
+				b.Fatalf("%d hits, %v", len(m), err)
+			}
+		}
+	})
+}

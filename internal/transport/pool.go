@@ -270,3 +270,7 @@ func (p *Pool) closeConns(cause error) {
 		}
 	}
 }
+
+// InFlight returns how many of the pool's MaxInFlight slots are taken, for
+// metrics.
+func (p *Pool) InFlight() int { return len(p.sem) }

@@ -1,0 +1,147 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/internal/wire"
+)
+
+// TestServerErrorKeepsConnection: memcached refuses an item above its 1 MiB
+// item limit with SERVER_ERROR (the client's own limit is raised here); the
+// caller gets wire.ErrServerError and the connection stays in step.
+func TestServerErrorKeepsConnection(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	n := newTestNode(t, mc.Addr, Config{MaxValueSize: 4 << 20, Online: PoolConfig{Conns: 1, Timeout: relaxed.Timeout}})
+	ctx := testCtx(t)
+	p := n.Online()
+	err := p.Set(ctx, Item{Key: "big", Value: make([]byte, 3<<19)})
+	if !errors.Is(err, wire.ErrServerError) {
+		t.Fatalf("Set above the server's item limit: %v, want ErrServerError", err)
+	}
+	if err := p.Set(ctx, Item{Key: "small", Value: []byte("ok")}); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := p.Get(ctx, "small"); err != nil || string(it.Value) != "ok" {
+		t.Fatalf("Get after SERVER_ERROR: %+v %v", it, err)
+	}
+	if d := n.Stats().Dials; d != 1 || n.State() != StateClosed {
+		t.Fatalf("dials %d, state %v: an error reply must not cost the connection", d, n.State())
+	}
+}
+
+// badServer is a real TCP server for fault injection: it answers the mn
+// handshake, then answers every request line with the next canned reply.
+func badServer(t *testing.T, replies ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				br := bufio.NewReader(c)
+				i := 0
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					reply := "MN\r\n"
+					if !strings.HasPrefix(line, "mn") {
+						reply = replies[i%len(replies)]
+						i++
+					}
+					if _, err := c.Write([]byte(reply)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestMalformedRepliesCloseConnection: a reply that cannot belong to the
+// request (wrong opaque, unknown code, short value) fails it with
+// ErrConnClosed wrapping wire.ErrMalformed, and the next request gets a new
+// connection.
+func TestMalformedRepliesCloseConnection(t *testing.T) {
+	cases := map[string]string{
+		"wrong opaque":    "HD O999999\r\n",
+		"no opaque":       "HD\r\n",
+		"unknown code":    "ZZ O1\r\n",
+		"value overruns":  "VA 3 O1\r\nabcde\r\n",
+		"garbage":         "\x00\x01\x02\r\n",
+	}
+	for name, reply := range cases {
+		t.Run(name, func(t *testing.T) {
+			addr := badServer(t, reply)
+			n := newTestNode(t, addr, Config{
+				Online:  PoolConfig{Conns: 1, Timeout: 5 * time.Second},
+				Breaker: BreakerConfig{FailureThreshold: 100},
+			})
+			ctx := testCtx(t)
+			for i := 0; i < 3; i++ {
+				_, err := n.Online().Get(ctx, "k")
+				if !errors.Is(err, ErrConnClosed) || !errors.Is(err, wire.ErrMalformed) {
+					t.Fatalf("Get %d: %v, want ErrConnClosed wrapping ErrMalformed", i, err)
+				}
+			}
+			if d := n.Stats().Dials; d != 3 {
+				t.Fatalf("dials %d, want a fresh connection per request", d)
+			}
+		})
+	}
+}
+
+// TestNoMetaNode: a node that answers mn with ERROR is reported as
+// ErrNoMeta.
+func TestNoMetaNode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := br.ReadString('\n'); err != nil {
+						return
+					}
+					_, _ = c.Write([]byte("ERROR\r\n"))
+				}
+			}()
+		}
+	}()
+	n := newTestNode(t, ln.Addr().String(), Config{Online: relaxed})
+	if _, err := n.Online().Get(testCtx(t), "k"); !errors.Is(err, ErrNoMeta) {
+		t.Fatalf("Get from a node without meta: %v, want ErrNoMeta", err)
+	}
+}
