@@ -87,11 +87,11 @@ func badServer(t *testing.T, replies ...string) string {
 // connection.
 func TestMalformedRepliesCloseConnection(t *testing.T) {
 	cases := map[string]string{
-		"wrong opaque":    "HD O999999\r\n",
-		"no opaque":       "HD\r\n",
-		"unknown code":    "ZZ O1\r\n",
-		"value overruns":  "VA 3 O1\r\nabcde\r\n",
-		"garbage":         "\x00\x01\x02\r\n",
+		"wrong opaque":   "HD O999999\r\n",
+		"no opaque":      "HD\r\n",
+		"unknown code":   "ZZ O1\r\n",
+		"value overruns": "VA 3 O1\r\nabcde\r\n",
+		"garbage":        "\x00\x01\x02\r\n",
 	}
 	for name, reply := range cases {
 		t.Run(name, func(t *testing.T) {
