@@ -103,6 +103,8 @@ type TargetReport struct {
 	LatencyUS    Latencies     `json:"latency_us"`
 	ServiceUS    *Latencies    `json:"service_us,omitempty"`
 	LagUS        *Latencies    `json:"start_lag_us,omitempty"`
+	ServerCPUS   float64       `json:"server_cpu_s,omitempty"`
+	CPUPerOpUS   float64       `json:"server_cpu_per_op_us,omitempty"`
 	HitRatio     float64       `json:"hit_ratio"`
 	Hits         uint64        `json:"hits"`
 	Misses       uint64        `json:"misses"`
@@ -134,6 +136,9 @@ type RatioReport struct {
 	P99        float64 `json:"p99"`
 	P999       float64 `json:"p99_9"`
 	Max        float64 `json:"max"`
+	// CPUPerOp is the ratio of server CPU time per operation, NaN unless
+	// both Targets report it.
+	CPUPerOp float64 `json:"server_cpu_per_op"`
 }
 
 // NewReport builds the Report of results measured with cfg.
@@ -187,7 +192,11 @@ func NewReport(cfg Config, results ...*Result) *Report {
 			Throughput: div(b.Throughput, a.Throughput),
 			P50:        div(b.LatencyUS.P50, a.LatencyUS.P50), P90: div(b.LatencyUS.P90, a.LatencyUS.P90),
 			P99: div(b.LatencyUS.P99, a.LatencyUS.P99), P999: div(b.LatencyUS.P999, a.LatencyUS.P999),
-			Max: div(b.LatencyUS.Max, a.LatencyUS.Max),
+			Max:      div(b.LatencyUS.Max, a.LatencyUS.Max),
+			CPUPerOp: div(b.CPUPerOpUS, a.CPUPerOpUS),
+		}
+		if a.CPUPerOpUS == 0 || b.CPUPerOpUS == 0 {
+			r.Ratio.CPUPerOp = math.NaN()
 		}
 	}
 	return r
@@ -199,6 +208,10 @@ func targetReport(res *Result) TargetReport {
 		Throughput: res.Throughput(), LatencyUS: latencies(res.Latency), HitRatio: res.HitRatio(),
 		Hits: res.Hits, Misses: res.Misses, Errors: res.Errors, ErrorSamples: res.ErrorSamples,
 		Late: res.Late, Missed: res.Missed, Zones: res.Zones, Series: []PointReport{},
+	}
+	if res.ServerCPU > 0 {
+		t.ServerCPUS = res.ServerCPU.Seconds()
+		t.CPUPerOpUS = float64(res.ServerCPU) / 1e3 / float64(max(res.Ops, 1))
 	}
 	if res.Rate > 0 {
 		t.Loop = "open"
@@ -255,7 +268,8 @@ func (q RatioReport) MarshalJSON() ([]byte, error) {
 		P99        *float64 `json:"p99"`
 		P999       *float64 `json:"p99_9"`
 		Max        *float64 `json:"max"`
-	}{q.Of, q.To, num(q.Throughput), num(q.P50), num(q.P90), num(q.P99), num(q.P999), num(q.Max)})
+		CPUPerOp   *float64 `json:"server_cpu_per_op"`
+	}{q.Of, q.To, num(q.Throughput), num(q.P50), num(q.P90), num(q.P99), num(q.P999), num(q.Max), num(q.CPUPerOp)})
 }
 
 // WriteTable writes r as aligned text tables: the summary, the ratio line
@@ -276,6 +290,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	tw.Flush()
 
+	cpuLine := "\n"
+	for _, t := range r.Targets {
+		if t.CPUPerOpUS > 0 {
+			fmt.Fprintf(ew, "%sserver CPU %s: %.2fs, %s per operation\n", cpuLine, t.Name, t.ServerCPUS, fmtUS(t.CPUPerOpUS))
+			cpuLine = ""
+		}
+	}
+	if q := r.Ratio; q != nil && !math.IsNaN(q.CPUPerOp) {
+		fmt.Fprintf(ew, "server CPU per operation, %s / %s: %s\n", q.Of, q.To, fmtRatio(q.CPUPerOp))
+	}
 	fmt.Fprintln(ew, "\nper operation (open loop: latency from the due time; service from the actual start; start lag = start - due):")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\top\tops\terrors\tp50\tp99\tp99.9\tmax\t")

@@ -91,6 +91,9 @@ type Result struct {
 	Zones []ZoneStats
 	// Events are the events that ran.
 	Events []EventMark
+	// ServerCPU is the CPU time the server processes used during the
+	// measured phase, when the Target is a CPUReporter (else 0).
+	ServerCPU time.Duration
 	// ErrorSamples holds up to five distinct error messages.
 	ErrorSamples []string
 	// Prefill describes the prefill phase, if any.
@@ -110,6 +113,15 @@ func (r *Result) Throughput() float64 { return perSecond(r.Ops, r.Elapsed) }
 
 // HitRatio returns hits / (hits + misses) over every key read.
 func (r *Result) HitRatio() float64 { return ratio(r.Hits, r.Misses) }
+
+// ServerCPUPerOp returns the servers' CPU time per operation, 0 when
+// unknown.
+func (r *Result) ServerCPUPerOp() time.Duration {
+	if r.Ops == 0 {
+		return 0
+	}
+	return r.ServerCPU / time.Duration(r.Ops)
+}
 
 const maxErrorSamples = 5
 
@@ -154,6 +166,7 @@ func (r *Result) Merge(o *Result) {
 		r.Events = append(r.Events, e)
 	}
 	r.Zones = addZones(r.Zones, o.Zones)
+	r.ServerCPU += o.ServerCPU
 	for _, s := range o.ErrorSamples {
 		r.addErrorSample(s)
 	}

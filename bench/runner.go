@@ -127,6 +127,13 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 		zoneStart = zr.ZoneStats()
 	}
 
+	cpu, _ := t.(CPUReporter)
+	var cpuStart time.Duration
+	var cpuErr error
+	if cpu != nil {
+		cpuStart, cpuErr = cpu.ServerCPU()
+	}
+
 	r.start = time.Now()
 	if cfg.Ops == 0 {
 		r.end = r.start.Add(cfg.Duration)
@@ -172,6 +179,15 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 	}
 	if zr != nil {
 		res.Zones = zoneDelta(zr.ZoneStats(), zoneStart)
+	}
+	if cpu != nil && cpuErr == nil {
+		if end, err := cpu.ServerCPU(); err == nil {
+			res.ServerCPU = end - cpuStart
+		} else {
+			res.addErrorSample("server cpu: " + err.Error())
+		}
+	} else if cpuErr != nil {
+		res.addErrorSample("server cpu: " + cpuErr.Error())
 	}
 	for _, w := range r.workers {
 		for i, h := range w.opLat {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ type options struct {
 	title    string
 	events   eventFlags
 	series   bool
+	pids     [][]int // per target: server processes whose CPU time to report
 }
 
 // errUsage marks errors the user must fix in the command line.
@@ -59,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		jsonPath  = fs.String("json", "", "also write the report as JSON to `FILE` (- = stdout, instead of the table)")
 		svgPath   = fs.String("svg", "", "write a chart of the per-second series (throughput, errors, hit ratio, p99) to `FILE`")
 		title     = fs.String("title", "", "title of the SVG chart (default: the workload)")
+		pids      = fs.String("pids", "", "server process ids, one per target (comma-separated, `PID[+PID…],PID`), to report server CPU time per operation; local Linux processes only")
 		series    = fs.Bool("series", false, "print the per-second series (throughput, errors, hit ratio, latency) in the table; always on with --event")
 	)
 	var events eventFlags
@@ -110,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	default:
 		return nil, fmt.Errorf("--target or --compare is required: %w", errUsage)
 	}
+	var err error
 	if *names != "" {
 		o.names = strings.Split(*names, ",")
 		if len(o.names) != len(o.targets) {
@@ -121,6 +125,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 
+	if *pids != "" {
+		o.pids, err = parsePids(*pids, len(o.targets))
+		if err != nil {
+			return nil, err
+		}
+	}
 	vs, err := bench.ParseSizeRange(*valueSize)
 	if err != nil {
 		return nil, fmt.Errorf("--value-size: %w", err)
@@ -160,4 +170,24 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// parsePids reads --pids: one group per target, groups separated by commas,
+// processes within a group by '+'.
+func parsePids(s string, targets int) ([][]int, error) {
+	groups := strings.Split(s, ",")
+	if len(groups) != targets {
+		return nil, fmt.Errorf("--pids has %d groups for %d targets: %w", len(groups), targets, errUsage)
+	}
+	out := make([][]int, len(groups))
+	for i, g := range groups {
+		for p := range strings.SplitSeq(g, "+") {
+			pid, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || pid < 1 {
+				return nil, fmt.Errorf("--pids: %q is not a process id: %w", p, errUsage)
+			}
+			out[i] = append(out[i], pid)
+		}
+	}
+	return out, nil
 }

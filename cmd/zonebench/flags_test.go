@@ -38,7 +38,7 @@ func TestParseFlagsEverything(t *testing.T) {
 		"--compare memcached=127.0.0.1:1,127.0.0.2:2 --names a,b --keys 5000 --key-size 20 --value-size 64-1024 "+
 			"--dist zipf --skew 1.1 --mix get=70,set=10,delete=5,mget=15 --batch 25 --ttl 90s --duration 3s --ops 1000 "+
 			"--concurrency 8 --rate 2500 --prefill=false --seed 7 --slice 500ms --warmup 1s --timeout 250ms "+
-			"--json out.json --svg out.svg --title T --series"), io.Discard)
+			"--json out.json --svg out.svg --title T --series --pids 11+12,13"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,8 @@ func TestParseFlagsEverything(t *testing.T) {
 		t.Fatalf("targets %+v names %v", o.targets, o.names)
 	}
 	if o.slice != 500*time.Millisecond || o.warmup != time.Second || o.timeout != 250*time.Millisecond ||
-		o.jsonPath != "out.json" || o.svgPath != "out.svg" || o.title != "T" || !o.series {
+		o.jsonPath != "out.json" || o.svgPath != "out.svg" || o.title != "T" || !o.series ||
+		len(o.pids) != 2 || len(o.pids[0]) != 2 || o.pids[0][1] != 12 || o.pids[1][0] != 13 {
 		t.Fatalf("options %+v", o)
 	}
 }
@@ -82,6 +83,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		"--target 127.0.0.1:1 --duration 0s",
 		"--target 127.0.0.1:1 --bogus",
 		"--target 127.0.0.1:1 extra",
+		"--target 127.0.0.1:1 --pids 1,2",
+		"--target 127.0.0.1:1 --pids x",
+		"--target 127.0.0.1:1 --pids 0",
 	} {
 		if _, err := parseFlags(strings.Fields(args), io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
@@ -96,7 +100,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		t.Fatalf("-h: %v", err)
 	}
 	for _, name := range []string{"target", "compare", "names", "keys", "key-size", "value-size", "dist", "skew", "mix", "batch",
-		"ttl", "duration", "ops", "concurrency", "rate", "prefill", "seed", "slice", "warmup", "timeout", "json", "svg", "title", "event", "series"} {
+		"ttl", "duration", "ops", "concurrency", "rate", "prefill", "seed", "slice", "warmup", "timeout", "json", "svg", "title", "event", "series", "pids"} {
 		if !strings.Contains(out.String(), "  -"+name+" ") && !strings.Contains(out.String(), "  -"+name+"\n") {
 			t.Errorf("help lacks -%s", name)
 		}

@@ -18,14 +18,14 @@ func TestRunAgainstMemcached(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--target", "memcached=" + mc.Addr, "--keys", "1000", "--ops", "3000",
-		"--concurrency", "4", "--mix", "get=80,set=10,mget=10", "--batch", "5", "--json", jsonPath, "--svg", svgPath},
-		&stdout, &stderr, false)
+	code := run(context.Background(), []string{"--target", "memcached=" + mc.Addr, "--keys", "1000", "--ops", "20000",
+		"--concurrency", "4", "--mix", "get=80,set=10,mget=10", "--batch", "5", "--json", jsonPath, "--svg", svgPath,
+		"--pids", strconv.Itoa(mc.Pid())}, &stdout, &stderr, false)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"closed loop, 4 workers", "ops/s", "p99.9", "memcached=" + mc.Addr, "prefill"} {
+	for _, want := range []string{"closed loop, 4 workers", "ops/s", "p99.9", "memcached=" + mc.Addr, "prefill", "server CPU"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -47,8 +47,8 @@ func TestRunAgainstMemcached(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Targets) != 1 || rep.Targets[0].Ops != 3000 || rep.Targets[0].Errors != 0 || rep.Targets[0].HitRatio != 1 {
-		t.Fatalf("json report %+v: want 3000 ops, no errors, all hits after the prefill", rep.Targets)
+	if len(rep.Targets) != 1 || rep.Targets[0].Ops != 20000 || rep.Targets[0].Errors != 0 || rep.Targets[0].HitRatio != 1 {
+		t.Fatalf("json report %+v: want 20000 ops, no errors, all hits after the prefill", rep.Targets)
 	}
 	svg, err := os.ReadFile(svgPath)
 	if err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {

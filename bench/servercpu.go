@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// CPUReporter is implemented by Targets that know how much CPU time the
+// server processes behind them have used. The harness reads it at the
+// start and end of every measured phase and reports server CPU time per
+// operation, which stays comparable when a shared machine gives the
+// servers different shares of its CPUs.
+type CPUReporter interface {
+	// ServerCPU returns the servers' cumulative user + system CPU time.
+	ServerCPU() (time.Duration, error)
+}
+
+// WithServerCPU returns t reporting the CPU time of the local processes
+// pids (read from Linux's /proc) as a CPUReporter. It keeps t's
+// ZoneReporter, if any.
+func WithServerCPU(t Target, pids ...int) Target {
+	c := cpuTarget{Target: t, pids: pids}
+	if zr, ok := t.(ZoneReporter); ok {
+		return cpuZoneTarget{cpuTarget: c, zr: zr}
+	}
+	return c
+}
+
+type cpuTarget struct {
+	Target
+	pids []int
+}
+
+// ServerCPU implements CPUReporter.
+func (c cpuTarget) ServerCPU() (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range c.pids {
+		d, err := ProcessCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+type cpuZoneTarget struct {
+	cpuTarget
+	zr ZoneReporter
+}
+
+// ZoneStats implements ZoneReporter.
+func (c cpuZoneTarget) ZoneStats() []ZoneStats { return c.zr.ZoneStats() }
+
+// clockTick is Linux's USER_HZ, the unit of /proc/<pid>/stat CPU times; it
+// is 100 on every mainstream architecture.
+const clockTick = 10 * time.Millisecond
+
+// ProcessCPU returns the user + system CPU time process pid has used, all
+// threads included, from /proc/<pid>/stat (Linux; 10 ms resolution).
+func ProcessCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("process cpu: %w", err)
+	}
+	return parseProcStatCPU(data)
+}
+
+// parseProcStatCPU reads utime and stime (fields 14 and 15) of a
+// /proc/<pid>/stat line. The command name (field 2) is in parentheses and
+// may hold spaces and parentheses, so fields are counted from the last ')'.
+func parseProcStatCPU(data []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("process cpu: no command name in /proc stat line")
+	}
+	fields := bytes.Fields(data[i+1:])
+	// fields[0] is field 3 (state): utime is field 14, stime field 15.
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("process cpu: %d fields after the command name, want ≥ 13", len(fields))
+	}
+	var total time.Duration
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseUint(string(f), 10, 63)
+		if err != nil {
+			return 0, fmt.Errorf("process cpu: field %q: %w", f, err)
+		}
+		total += time.Duration(n) * clockTick
+	}
+	return total, nil
+}
