@@ -79,7 +79,7 @@ func TestIndexGrowAndRehash(t *testing.T) {
 				delete(present, i)
 				continue
 			}
-			sh.ensureIndexRoom()
+			sh.ensureIndexRoom(-1)
 			sh.ix.insert(h, offs[i])
 			present[i] = true
 		}

@@ -288,6 +288,9 @@ func (m *model) checkCounts(st Stats) {
 		require.Zero(m.t, st.Evictions)
 	}
 	require.LessOrEqual(m.t, st.ArenaBytes+st.IndexBytes, st.LimitBytes)
+	for i := range m.s.shards {
+		require.Zero(m.t, m.s.shards[i].rehashFallbacks, "ring walk and index disagree")
+	}
 }
 
 func (m *model) run(src source) {

@@ -10,6 +10,11 @@ import (
 // never does more than a bounded amount of work under the shard lock.
 const maxMoves = 16
 
+// indexGrowth is the factor (5/4) by which a full index grows: small steps
+// keep the average load near 80 %, at the price of rehashing each entry
+// about four times over its life.
+const indexGrowthNum, indexGrowthDen = 5, 4
+
 // shard is one lock's worth of the store: a ring of items and its index.
 //
 // The ring is a circular log. Items are written at tail and never span the
@@ -43,10 +48,11 @@ type shard struct {
 	reclaimed        uint64
 	expiredUnfetched uint64
 
-	sweepGroup int    // next index group the sweeper looks at
-	entry      Entry  // scratch Entry handed to callbacks, under mu
-	scratch    []byte // copy of a value whose parts alias the ring
-	one        [1][]byte
+	sweepGroup      int    // next index group the sweeper looks at
+	rehashFallbacks int    // ring walks that disagreed with the index (a bug)
+	entry           Entry  // scratch Entry handed to callbacks, under mu
+	scratch         []byte // copy of a value whose parts alias the ring
+	one             [1][]byte
 
 	_ [64]byte // keep neighbouring shards' locks off this cache line
 }
@@ -197,22 +203,39 @@ func (sh *shard) removeSlot(slot int, off int, reclaim bool) {
 }
 
 // ensureIndexRoom rehashes before an insert when the table is at its load
-// limit: grown by 1.5x up to the cap, or at the same size to purge
-// tombstones.
-func (sh *shard) ensureIndexRoom() {
+// limit: grown by indexGrowth (to about 70 % full) up to the cap, or at the
+// same size when tombstones, not items, filled it. pending is the ring
+// offset of an item written but not yet indexed (-1 if none).
+func (sh *shard) ensureIndexRoom(pending int) {
 	ix := &sh.ix
 	if ix.count+ix.tombs < ix.maxLoad() {
 		return
 	}
 	groups := len(ix.ctrl)
-	if need := (ix.count+1)*3/2*8/7/groupSlots + 1; need > groups {
-		groups = need
-	}
 	if ix.count+1 > ix.maxLoad()*3/4 {
-		groups = max(groups, len(ix.ctrl)*3/2)
+		groups = max(groups+1, groups*indexGrowthNum/indexGrowthDen)
 	}
-	groups = min(groups, sh.maxGroup)
-	ix.rehash(sh.buf, groups)
+	sh.rehash(min(groups, sh.maxGroup), pending)
+}
+
+// rehash rebuilds the index with the given number of groups. It walks the
+// ring rather than the old table: the live (not dead) items in the ring are
+// exactly the indexed ones, and reading the ring in order streams through
+// memory where the table order would take a cache miss per key.
+func (sh *shard) rehash(groups, pending int) {
+	old := sh.ix
+	sh.ix.init(groups)
+	sh.walk(func(off int) bool {
+		if off != pending && sh.buf[off+offBits]&bitDead == 0 {
+			sh.ix.insert(hashKey(itemKey(sh.buf, off)), uint32(off))
+		}
+		return true
+	})
+	if sh.ix.count != old.count { // cannot happen; stay correct if it does
+		sh.rehashFallbacks++
+		sh.ix = old
+		sh.ix.rehash(sh.buf, groups)
+	}
 }
 
 // aliasesRing reports whether any part points into the ring.
@@ -305,7 +328,7 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 		sh.bytes -= int64(itemLen(buf, old))
 		sh.ix.offs[slot] = uint32(off)
 	} else {
-		sh.ensureIndexRoom()
+		sh.ensureIndexRoom(off)
 		sh.ix.insert(h, uint32(off))
 	}
 	sh.bytes += int64(size)
