@@ -40,32 +40,30 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	s := scopeFrom(ctx)
-	if s != nil {
-		if it, found, ok := s.lookup(c.c, key); ok {
-			if !found {
-				return Item{}, ErrCacheMiss
+	lookup := func() (Item, bool, error) {
+		r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
+			it, err := c.read(fctx, k, "get", 0)
+			if errors.Is(err, ErrCacheMiss) {
+				return readResult{}, nil
 			}
-			return it, nil
-		}
+			return readResult{item: it, found: err == nil}, err
+		})
+		return r.item, r.found, err
 	}
-	r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
-		it, err := c.read(fctx, k, "get", 0)
-		if errors.Is(err, ErrCacheMiss) {
-			return readResult{}, nil
-		}
-		return readResult{item: it, found: err == nil}, err
-	})
+	var it Item
+	var found bool
+	if s := scopeFrom(ctx); s != nil {
+		it, found, err = s.fetch(ctx, c.c, key, lookup)
+	} else {
+		it, found, err = lookup()
+	}
 	if err != nil {
 		return Item{}, err
 	}
-	if s != nil {
-		s.remember(c.c, key, r.item, r.found)
-	}
-	if !r.found {
+	if !found {
 		return Item{}, ErrCacheMiss
 	}
-	return r.item, nil
+	return it, nil
 }
 
 // GetAndTouch reads key like Get (without the scope and the shared

@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
+
+var errFetchAbandoned = errors.New("zonecache: scoped fetch abandoned")
 
 // scopeKeyType is the context key under which a request scope is stored.
 type scopeKeyType struct{}
@@ -13,7 +16,7 @@ type scopeKeyType struct{}
 // at most once. It is safe for concurrent use by the request's goroutines.
 type requestScope struct {
 	mu    sync.Mutex
-	items map[scopeItemKey]scopeItem
+	items map[scopeItemKey]*scopeItem
 }
 
 // scopeItemKey keeps two clients' keys apart when one request uses both.
@@ -25,6 +28,10 @@ type scopeItemKey struct {
 type scopeItem struct {
 	item  Item
 	found bool
+	// done is closed when the lookup that fills the entry ends; nil for
+	// an entry remembered directly.
+	done chan struct{}
+	err  error
 }
 
 // WithRequestScope returns a context under which each key is fetched from
@@ -37,7 +44,7 @@ func WithRequestScope(ctx context.Context) context.Context {
 	if scopeFrom(ctx) != nil {
 		return ctx
 	}
-	return context.WithValue(ctx, scopeKeyType{}, &requestScope{items: make(map[scopeItemKey]scopeItem)})
+	return context.WithValue(ctx, scopeKeyType{}, &requestScope{items: make(map[scopeItemKey]*scopeItem)})
 }
 
 func scopeFrom(ctx context.Context) *requestScope {
@@ -51,14 +58,66 @@ func (s *requestScope) lookup(owner any, key string) (it Item, found, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.items[scopeItemKey{owner, key}]
-	return e.item, e.found, ok
+	if !ok {
+		return Item{}, false, false
+	}
+	if e.done != nil {
+		select {
+		case <-e.done:
+		default:
+			return Item{}, false, false // still being fetched
+		}
+	}
+	return e.item, e.found, true
+}
+
+// fetch returns the memo of key for owner, running fn to fill it if the
+// scope has not seen the key; concurrent callers of one scope wait for
+// the one fetch instead of starting their own. A failed fetch is not
+// remembered.
+func (s *requestScope) fetch(ctx context.Context, owner any, key string, fn func() (Item, bool, error)) (Item, bool, error) {
+	sk := scopeItemKey{owner, key}
+	s.mu.Lock()
+	e, ok := s.items[sk]
+	if ok {
+		s.mu.Unlock()
+		if e.done != nil {
+			select {
+			case <-e.done:
+			case <-ctx.Done():
+				return Item{}, false, ctx.Err()
+			}
+			if e.err != nil {
+				return s.fetch(ctx, owner, key, fn)
+			}
+		}
+		return e.item, e.found, nil
+	}
+	e = &scopeItem{done: make(chan struct{})}
+	s.items[sk] = e
+	s.mu.Unlock()
+	var err error
+	defer func() {
+		if err != nil || e.err != nil {
+			s.mu.Lock()
+			if s.items[sk] == e {
+				delete(s.items, sk)
+			}
+			s.mu.Unlock()
+		}
+		close(e.done)
+	}()
+	e.err = errFetchAbandoned // until fn returns (it may panic)
+	e.item, e.found, err = fn()
+	e.err = err
+	return e.item, e.found, err
 }
 
 // remember records what the cache said of key: an item, or a miss.
 func (s *requestScope) remember(owner any, key string, it Item, found bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.items[scopeItemKey{owner, key}] = scopeItem{item: it, found: found}
+	s.items[scopeItemKey{owner, key}] = &scopeItem{item: it, found: found}
 }
 
 // forget drops key from the memo, so the next lookup asks the cache.

@@ -1,0 +1,237 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/internal/wire"
+)
+
+// Loader loads a value from the origin when the cache misses. Its context
+// is detached from any one caller: it ends when every caller waiting for
+// the load has gone.
+type Loader func(ctx context.Context) ([]byte, error)
+
+// GetOrLoad is a read-through Get: it returns the cached value of key, or
+// runs load, stores its result in every zone with ttl and returns it.
+//
+// Herd protection works at three levels:
+//
+//  1. the request scope answers a key it has seen (a remembered miss does
+//     not stop the load);
+//  2. concurrent callers in this process share one lookup and one load
+//     (a caller whose context ends leaves alone; a loader that panics or
+//     fails releases the key and fails the callers waiting for it);
+//  3. across processes, a lease on the key's replica in the lease zone
+//     (Config.LeaseZone, default the client's own zone): the lookup is an
+//     mg with N (vivify on miss). The first caller to miss wins (W) and
+//     loads; the others see the empty stub (Z) and poll the replica with
+//     backoff until the value arrives or Config.LeaseWait passes, then load
+//     themselves. A value marked stale (X, after an invalidation) is
+//     returned at once; if this caller also won (W) it refreshes the value
+//     in the background. The winner looks in the other zones before it
+//     loads, so a value only the local zone lost is copied, not reloaded.
+//     A loader error deletes the stub, releasing the lease.
+//
+// If the lease replica cannot take leases (a node without meta
+// commands) or fails, GetOrLoad degrades to per-process singleflight:
+// a fallback read over every zone, then load; zonecache_client_leases_total
+// {result="unsupported"|"error"} counts it.
+func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
+	start := time.Now()
+	it, err := c.getOrLoad(ctx, key, ttl, load)
+	c.done(ctx, "get_or_load", key, start, err)
+	return it, err
+}
+
+func (c *Client) getOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
+	k, err := c.c.mapKey(key)
+	if err != nil {
+		return Item{}, err
+	}
+	s := scopeFrom(ctx)
+	if s != nil {
+		if it, found, ok := s.lookup(c.c, key); ok && found {
+			return it, nil
+		}
+	}
+	it, _, err := c.c.loads.do(ctx, c.flightKey('l', k.node), func(fctx context.Context) (Item, error) {
+		return c.leaseLoad(fctx, k, ttl, load)
+	})
+	if err != nil {
+		return Item{}, err
+	}
+	if s != nil {
+		s.remember(c.c, key, it, true)
+	}
+	return it, nil
+}
+
+func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
+	v := c.c.view.Load()
+	zone := c.c.cfg.LeaseZone
+	if zone == "" {
+		zone = c.c.cfg.Zone
+	}
+	m := v.readReplica(zone, k.node)
+	if m == nil {
+		c.c.metrics.leases.WithLabelValues("error").Inc()
+		return c.plainLoad(ctx, k, ttl, load)
+	}
+	vivify := ttlSeconds(c.c.cfg.LeaseTTL)
+	waitUntil := time.Now().Add(c.c.cfg.LeaseWait)
+	backoff := 2 * time.Millisecond
+	waited := false
+	for {
+		var l transport.Lease
+		err := c.attempt(ctx, "lease", m, func(ctx context.Context, p *transport.Pool) error {
+			var err error
+			l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{VivifyTTL: vivify})
+			return err
+		})
+		if err != nil {
+			if errors.Is(err, transport.ErrNoMeta) || errors.Is(err, wire.ErrClientError) {
+				c.c.metrics.leases.WithLabelValues("unsupported").Inc()
+			} else {
+				c.c.metrics.leases.WithLabelValues("error").Inc()
+			}
+			if ctx.Err() != nil {
+				return Item{}, err
+			}
+			return c.plainLoad(ctx, k, ttl, load)
+		}
+		value, mine := k.unwrap(l.Value)
+		stub := l.WinSent && !l.Stale && len(l.Value) == 0 || l.Won && !l.Stale
+		if !stub && !mine {
+			// Another key's envelope sits under the hash: no lease to
+			// take on it.
+			c.c.metrics.collisions.Inc()
+			return c.plainLoad(ctx, k, ttl, load)
+		}
+		item := Item{Key: k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: zone}
+		switch {
+		case l.Stale:
+			c.c.metrics.leases.WithLabelValues("stale").Inc()
+			if l.Won {
+				c.c.goBG(func(bctx context.Context) {
+					if val, err := safeLoad(bctx, load); err == nil {
+						_, _ = c.Set(bctx, Item{Key: k.app, Value: val, TTL: ttl})
+					}
+				})
+			}
+			return item, nil
+		case l.Won:
+			c.c.metrics.leases.WithLabelValues("won").Inc()
+			return c.winLoad(ctx, v, m, k, ttl, load)
+		case stub:
+			if time.Now().After(waitUntil) {
+				c.c.metrics.leases.WithLabelValues("timeout").Inc()
+				return c.loadAndSet(ctx, k, ttl, load)
+			}
+			waited = true
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return Item{}, ctx.Err()
+			}
+			backoff = min(2*backoff, 100*time.Millisecond)
+		default:
+			if waited {
+				c.c.metrics.leases.WithLabelValues("waited").Inc()
+			} else {
+				c.c.metrics.leases.WithLabelValues("hit").Inc()
+			}
+			return item, nil
+		}
+	}
+}
+
+// winLoad runs when this caller holds the lease: copy the value from
+// another zone if one has it, else load it; on a load error release the
+// lease.
+func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
+	for _, zone := range v.order {
+		if zone == lm.node.Zone {
+			continue
+		}
+		m := v.readReplica(zone, k.node)
+		if m == nil {
+			continue
+		}
+		var ti transport.Item
+		err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
+			l, err := p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+			if err == nil && l.WinSent && !l.Stale && len(l.Value) == 0 {
+				return transport.ErrCacheMiss
+			}
+			ti = l.Item
+			return err
+		})
+		if err != nil {
+			continue
+		}
+		value, ok := k.unwrap(ti.Value)
+		if !ok {
+			continue
+		}
+		// Replace the stub in the lease zone with the copy.
+		fix := transport.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: max(ti.TTL, 0)}
+		for _, t := range v.zoneTargets(nil, lm.node.Zone, k.node) {
+			_ = c.attempt(ctx, "set", t, func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, fix) })
+		}
+		return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
+	}
+	val, err := safeLoad(ctx, load)
+	if err != nil {
+		_ = c.attempt(context.WithoutCancel(ctx), "delete", lm, func(ctx context.Context, p *transport.Pool) error {
+			return p.Delete(ctx, k.node)
+		})
+		return Item{}, err
+	}
+	item := Item{Key: k.app, Value: val, TTL: ttl}
+	if _, err := c.storeNoDone(ctx, "set", item, transport.ModeSet); err != nil {
+		c.c.cfg.Logger.Debug("zonecache: storing a loaded value", "key", k.app, "err", err)
+	}
+	return item, nil
+}
+
+// plainLoad is GetOrLoad without leases: a fallback read, then load.
+func (c *Client) plainLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
+	it, err := c.read(ctx, k, "get", 0)
+	if err == nil {
+		return it, nil
+	}
+	if !errors.Is(err, ErrCacheMiss) && !errors.Is(err, ErrUnavailable) {
+		return Item{}, err
+	}
+	return c.loadAndSet(ctx, k, ttl, load)
+}
+
+func (c *Client) loadAndSet(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
+	val, err := safeLoad(ctx, load)
+	if err != nil {
+		return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
+	}
+	item := Item{Key: k.app, Value: val, TTL: ttl}
+	if _, err := c.storeNoDone(ctx, "set", item, transport.ModeSet); err != nil {
+		c.c.cfg.Logger.Debug("zonecache: storing a loaded value", "key", k.app, "err", err)
+	}
+	return item, nil
+}
+
+// safeLoad runs load, turning a panic into an error wrapping
+// ErrLoaderPanicked so that the lease is released like after any error.
+func safeLoad(ctx context.Context, load Loader) (val []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			val, err = nil, fmt.Errorf("%w: %v\n%s", ErrLoaderPanicked, r, debug.Stack())
+		}
+	}()
+	return load(ctx)
+}

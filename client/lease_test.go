@@ -1,0 +1,261 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// 100 Gets of one key under one request scope make one network request.
+func TestRequestScopeOneNetworkRequest(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
+	var attempts atomic.Int32
+	c := newTestClient(t, f.topo, "a", func(c *Config) {
+		c.WritePolicy = replication.All // the Set is over when it returns
+		c.Hooks.OnAttempt = func(_ context.Context, e AttemptEvent) { attempts.Add(1) }
+	})
+	if _, err := c.Set(testCtx(t), Item{Key: "scoped", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	attempts.Store(0)
+	node := c.c.view.Load().byID["a0"].tn
+	sentBefore := node.Stats().Sent
+	ctx := WithRequestScope(testCtx(t))
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if it, err := c.Get(ctx, "scoped"); err != nil || string(it.Value) != "v" {
+				t.Errorf("Get: %q %v", it.Value, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if sent := node.Stats().Sent - sentBefore; sent != 1 || attempts.Load() != 1 {
+		t.Fatalf("100 scoped Gets sent %d requests (%d attempts), want 1", sent, attempts.Load())
+	}
+	// A new scope asks again.
+	if _, err := c.Get(WithRequestScope(testCtx(t)), "scoped"); err != nil || attempts.Load() != 2 {
+		t.Fatalf("a new scope: %v, %d attempts", err, attempts.Load())
+	}
+}
+
+// 1,000 goroutines calling GetOrLoad on one missing key run the loader
+// once, and all get its value.
+func TestHerdOneProcessLoadsOnce(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 2)
+	c := newTestClient(t, f.topo, "a", nil)
+	var loads atomic.Int32
+	loader := func(ctx context.Context) ([]byte, error) {
+		loads.Add(1)
+		return []byte("origin"), nil
+	}
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			it, err := c.GetOrLoad(testCtx(t), "herd", time.Minute, loader)
+			if err != nil || string(it.Value) != "origin" {
+				bad.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := loads.Load(); n != 1 {
+		t.Fatalf("loader ran %d times, want 1", n)
+	}
+	if bad.Load() != 0 {
+		t.Fatalf("%d callers did not get the value", bad.Load())
+	}
+	// The value is in every zone.
+	for _, z := range []string{"a", "b", "c"} {
+		if it, err := direct(t, replicaOf(c, z, "herd").node.Addr).Get(testCtx(t), "herd"); err != nil || string(it.Value) != "origin" {
+			t.Fatalf("zone %s: %q %v", z, it.Value, err)
+		}
+	}
+}
+
+const herdEnv = "ZONECACHE_HERD_TOPOLOGY"
+
+// 4 client processes × 250 goroutines with leases run the loader once in
+// total. The processes are this test binary re-executed.
+func TestHerdFourProcessesLoadOnce(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 2)
+	topo, err := json.Marshal(f.topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := fmt.Sprintf("fleet-herd-%d", time.Now().UnixNano())
+	type child struct {
+		cmd   *exec.Cmd
+		in    *os.File
+		lines *bufio.Scanner
+	}
+	var children []child
+	for i := 0; i < 4; i++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHerdProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), herdEnv+"="+string(topo), "ZONECACHE_HERD_KEY="+key)
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdin = pr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pr.Close()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		children = append(children, child{cmd, pw, bufio.NewScanner(out)})
+	}
+	// Barrier: every child has its 250 goroutines ready before any starts.
+	for i, ch := range children {
+		if !waitLine(ch.lines, "READY") {
+			t.Fatalf("child %d did not get ready", i)
+		}
+	}
+	for _, ch := range children {
+		fmt.Fprintln(ch.in, "GO")
+		ch.in.Close()
+	}
+	total := 0
+	for i, ch := range children {
+		var loads int
+		for ch.lines.Scan() {
+			if v, ok := strings.CutPrefix(ch.lines.Text(), "LOADS="); ok {
+				loads, _ = strconv.Atoi(v)
+				break
+			}
+		}
+		if err := ch.cmd.Wait(); err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		total += loads
+	}
+	if total != 1 {
+		t.Fatalf("the loader ran %d times across 4 processes, want 1", total)
+	}
+}
+
+func waitLine(s *bufio.Scanner, want string) bool {
+	for s.Scan() {
+		if s.Text() == want {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHelperHerdProcess is one client process of TestHerdFourProcessesLoadOnce;
+// it does nothing unless started by it.
+func TestHelperHerdProcess(t *testing.T) {
+	spec := os.Getenv(herdEnv)
+	if spec == "" {
+		t.Skip("helper process for TestHerdFourProcessesLoadOnce")
+	}
+	var topo replication.Topology
+	if err := json.Unmarshal([]byte(spec), &topo); err != nil {
+		t.Fatal(err)
+	}
+	key := os.Getenv("ZONECACHE_HERD_KEY")
+	c := newTestClient(t, topo, "a", func(c *Config) { c.LeaseWait = 20 * time.Second })
+	var loads atomic.Int32
+	var wg, ready sync.WaitGroup
+	start := make(chan struct{})
+	var failed atomic.Int32
+	for i := 0; i < 250; i++ {
+		wg.Add(1)
+		ready.Add(1)
+		go func() {
+			defer wg.Done()
+			ready.Done()
+			<-start
+			it, err := c.GetOrLoad(context.Background(), key, time.Minute, func(context.Context) ([]byte, error) {
+				loads.Add(1)
+				return []byte("loaded"), nil
+			})
+			if err != nil || string(it.Value) != "loaded" {
+				failed.Add(1)
+			}
+		}()
+	}
+	ready.Wait()
+	fmt.Println("READY")
+	if line, _ := bufio.NewReader(os.Stdin).ReadString('\n'); strings.TrimSpace(line) != "GO" {
+		t.Fatalf("no GO from the parent: %q", line)
+	}
+	close(start)
+	wg.Wait()
+	fmt.Printf("LOADS=%d\n", loads.Load())
+	if failed.Load() != 0 {
+		t.Fatalf("%d GetOrLoad calls failed", failed.Load())
+	}
+}
+
+// A loader error releases the lease at once (the next caller loads without
+// waiting), a panic too; a stale value (X) is served while one caller
+// refreshes it.
+func TestGetOrLoadErrorsAndStale(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
+	c := newTestClient(t, f.topo, "a", func(c *Config) { c.LeaseWait = time.Minute })
+	ctx := testCtx(t)
+	boom := errors.New("origin down")
+	if _, err := c.GetOrLoad(ctx, "k", time.Minute, func(context.Context) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("loader error surfaced as %v", err)
+	}
+	// Were the lease kept, this caller would wait LeaseWait (a minute) and
+	// the test deadline would end it first.
+	it, err := c.GetOrLoad(ctx, "k", time.Minute, func(context.Context) ([]byte, error) { return []byte("v1"), nil })
+	if err != nil || string(it.Value) != "v1" {
+		t.Fatalf("after a failed load: %q %v", it.Value, err)
+	}
+	if _, err := c.GetOrLoad(ctx, "p", time.Minute, func(context.Context) ([]byte, error) { panic("bad loader") }); !errors.Is(err, ErrLoaderPanicked) {
+		t.Fatalf("panic surfaced as %v", err)
+	}
+	if it, err := c.GetOrLoad(ctx, "p", time.Minute, func(context.Context) ([]byte, error) { return []byte("ok"), nil }); err != nil || string(it.Value) != "ok" {
+		t.Fatalf("after a panicking load: %q %v", it.Value, err)
+	}
+	// Mark k stale on the lease replica: the next caller gets the stale
+	// value and refreshes it in the background.
+	if err := direct(t, replicaOf(c, "a", "k").node.Addr).Invalidate(ctx, "k", 0); err != nil {
+		t.Fatal(err)
+	}
+	refreshed := make(chan struct{})
+	it, err = c.GetOrLoad(ctx, "k", time.Minute, func(context.Context) ([]byte, error) {
+		defer close(refreshed)
+		return []byte("v2"), nil
+	})
+	if err != nil || string(it.Value) != "v1" {
+		t.Fatalf("stale read: %q %v, want the stale v1", it.Value, err)
+	}
+	<-refreshed
+	eventually(t, "refreshed value", func() bool {
+		it, err := c.Get(context.Background(), "k")
+		return err == nil && string(it.Value) == "v2"
+	})
+	if n := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("stale")); n != 1 {
+		t.Fatalf("stale leases %v", n)
+	}
+	_ = transport.ErrCacheMiss
+}
