@@ -40,6 +40,13 @@ type breaker struct {
 	stop    chan struct{}
 	stopped bool
 	probing sync.WaitGroup
+
+	// Flap damping, guarded by mu: when the breaker re-opens soon after
+	// closing, probing resumes from the last delay instead of the initial
+	// one, so a node that answers probes but fails requests costs callers
+	// one timeout per growing probe period, not one per ProbeInitial.
+	closedAt  time.Time
+	lastDelay time.Duration
 }
 
 func newBreaker(n *Node, cfg BreakerConfig) *breaker {
@@ -81,6 +88,7 @@ func (b *breaker) trip() {
 		return
 	}
 	b.state.Store(int32(StateOpen))
+	first := b.firstDelay(time.Now())
 	b.probing.Add(1)
 	b.mu.Unlock()
 
@@ -89,14 +97,23 @@ func (b *breaker) trip() {
 	if f := b.cfg.OnStateChange; f != nil {
 		f(b.node.addr, StateClosed, StateOpen)
 	}
-	go b.probeLoop()
+	go b.probeLoop(first)
+}
+
+// firstDelay is the delay before the first probe of a new open period: the
+// initial one, or double the last period's when the breaker closed less than
+// ProbeMax ago. Called with mu held.
+func (b *breaker) firstDelay(now time.Time) time.Duration {
+	if b.lastDelay == 0 || b.closedAt.IsZero() || now.Sub(b.closedAt) >= b.cfg.ProbeMax {
+		return b.cfg.ProbeInitial
+	}
+	return min(2*b.lastDelay, b.cfg.ProbeMax)
 }
 
 // probeLoop probes the node with backoff until it answers or the node is
 // closed, then closes the breaker.
-func (b *breaker) probeLoop() {
+func (b *breaker) probeLoop(delay time.Duration) {
 	defer b.probing.Done()
-	delay := b.cfg.ProbeInitial
 	t := time.NewTimer(jitter(delay))
 	defer t.Stop()
 	for {
@@ -116,6 +133,7 @@ func (b *breaker) probeLoop() {
 			}
 			b.fails.Store(0)
 			b.state.Store(int32(StateClosed))
+			b.closedAt, b.lastDelay = time.Now(), delay
 			b.mu.Unlock()
 			b.node.log.Info("transport: circuit closed", "addr", b.node.addr)
 			if f := b.cfg.OnStateChange; f != nil {

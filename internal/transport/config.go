@@ -73,7 +73,9 @@ type BreakerConfig struct {
 	FailureThreshold int
 	// ProbeInitial is the delay before the first probe after opening
 	// (default 100 ms); each failed probe doubles it up to ProbeMax
-	// (default 10 s), plus up to 20 % jitter.
+	// (default 10 s), plus up to 20 % jitter. If the breaker re-opens less
+	// than ProbeMax after closing (a node that answers probes but fails
+	// requests), probing resumes from double the last delay instead.
 	ProbeInitial time.Duration
 	ProbeMax     time.Duration
 	// ProbeTimeout bounds one probe: dial plus `mn` (default DialTimeout).
