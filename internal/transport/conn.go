@@ -434,5 +434,17 @@ func valueBuf(size int) []byte {
 	return make([]byte, 0, size)
 }
 
+// stalled reports whether the oldest pending request was sent more than
+// timeout ago and nothing has been read since.
+func (cn *conn) stalled(timeout time.Duration) bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.closed || cn.qhead == len(cn.queue) {
+		return false
+	}
+	sent := cn.queue[cn.qhead].sentAt
+	return time.Now().UnixNano()-sent >= int64(timeout) && cn.lastRead.Load() < sent
+}
+
 // silentSince reports whether no reply has been read since t (unix nanos).
 func (cn *conn) silentSince(t int64) bool { return cn.lastRead.Load() < t }

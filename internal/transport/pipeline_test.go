@@ -325,3 +325,46 @@ func TestCancelWaitersAndMulti(t *testing.T) {
 		t.Fatalf("dialled %d times, want the one connection kept", d)
 	}
 }
+
+// TestCancelStormOnSilentConnection: callers that all give up quickly must
+// not let requests pile up forever on a connection that answers nothing;
+// once its oldest request is older than the pool timeout, the next
+// abandonment closes it and opens the breaker.
+func TestCancelStormOnSilentConnection(t *testing.T) {
+	mc := startMemcached(t)
+	px := startProxy(t, mc.Addr)
+	const timeout = time.Second
+	n := newTestNode(t, px.addr(), Config{
+		Online:  PoolConfig{Conns: 1, Timeout: timeout},
+		Breaker: BreakerConfig{ProbeInitial: time.Hour},
+	})
+	ctx := testCtx(t)
+	if err := n.Online().Noop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px.hold()
+	cancelOne := func() {
+		cctx, cancel := context.WithCancel(ctx)
+		sent := n.Stats().Sent
+		done := make(chan error, 1)
+		go func() { _, err := n.Online().Get(cctx, "k"); done <- err }()
+		eventually(t, "the request to be sent", func() bool { return n.Stats().Sent > sent })
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get: %v", err)
+		}
+	}
+	start := time.Now()
+	cancelOne()
+	if n.State() != StateClosed {
+		t.Fatal("one cancellation opened the breaker")
+	}
+	// Let the first request age past the pool timeout (not a sync point:
+	// the test needs wall time to pass).
+	eventually(t, "the oldest request to age", func() bool { return time.Since(start) > 2*timeout })
+	cancelOne()
+	if n.State() != StateOpen {
+		t.Fatal("a silent connection with stale abandoned requests did not open the breaker")
+	}
+	px.release()
+}

@@ -173,9 +173,13 @@ func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, sentAt int64) 
 	}
 	// From here on the connection owns c.
 	err := ctx.Err()
-	if errors.Is(err, context.DeadlineExceeded) {
-		stalled := cn.silentSince(sentAt) && time.Since(time.Unix(0, sentAt)) >= p.cfg.Timeout
-		p.node.breaker.failure(stalled)
+	if cn.stalled(p.cfg.Timeout) {
+		// Abandoned requests pile up on a connection that answers nothing:
+		// close it rather than let the queue grow.
+		cn.fail(fmt.Errorf("stalled: no reply for %v: %w", p.cfg.Timeout, ErrTimeout))
+		p.node.breaker.failure(true)
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		p.node.breaker.failure(false)
 	}
 	return false, fmt.Errorf("transport: %s: %w", p.node.addr, err)
 }
