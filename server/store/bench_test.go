@@ -1,12 +1,16 @@
 package store
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/zonecache/zonecache/internal/testproc"
 )
 
 // The anchor the store is measured against in the same run: the obvious Go
@@ -177,6 +181,38 @@ func memSnapshot() (heap, sys uint64) {
 
 const memItems = 1_000_000
 
+// fillMemcached writes memItems items (the benchmark's keys, 100-byte
+// values) to a memcached with pipelined noreply sets and waits for them.
+func fillMemcached(b *testing.B, addr string) {
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	go func() {
+		w := bufio.NewWriterSize(nc, 256<<10)
+		val := make([]byte, 100)
+		for i := range val {
+			val[i] = 'v'
+		}
+		line := make([]byte, 0, 256)
+		for i := range memItems {
+			line = benchKey(line[:0], i)
+			line = append([]byte("set "), line...)
+			line = append(line, " 0 0 100 noreply\r\n"...)
+			line = append(append(line, val...), "\r\n"...)
+			_, _ = w.Write(line)
+		}
+		_, _ = w.WriteString("mn\r\n")
+		_ = w.Flush()
+	}()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Minute))
+	reply, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil || reply != "MN\r\n" {
+		b.Fatalf("memcached fill: %q %v", reply, err)
+	}
+}
+
 // BenchmarkMemory stores 1,000,000 items with 20-byte keys and 100-byte
 // values (MaxBytes 1 GiB) and reports bytes per item: the store's own
 // accounting (arena touched + index), Go heap in use, Go runtime Sys and,
@@ -239,6 +275,23 @@ func BenchmarkMemory(b *testing.B) {
 			}
 			b.ReportMetric(float64(load.Nanoseconds())/memItems, "load-ns/item")
 			runtime.KeepAlive(s)
+		}
+	})
+	b.Run("memcached", func(b *testing.B) {
+		testproc.RequireMemcached(b)
+		for range b.N {
+			p := testproc.StartMemcached(b, "-m", "1024")
+			rss0, err := p.RSSBytes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			fillMemcached(b, p.Addr)
+			rss1, err := p.RSSBytes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(rss1-rss0)/memItems, "rss-B/item")
+			p.Kill()
 		}
 	})
 }

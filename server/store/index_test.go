@@ -40,7 +40,7 @@ func TestIndexFullHashCollisions(t *testing.T) {
 	for i, k := range keys {
 		slot, ok := ix.lookup(buf, h, []byte(k))
 		require.True(t, ok, k)
-		assert.Equal(t, offs[i], ix.offs[slot])
+		assert.Equal(t, offs[i], ix.off(slot))
 	}
 	_, ok := ix.lookup(buf, h, []byte("collide-x"))
 	assert.False(t, ok)
@@ -89,8 +89,8 @@ func TestIndexGrowAndRehash(t *testing.T) {
 			require.Equal(t, present[i], ok, k)
 		}
 	}
-	load := float64(sh.ix.count) / float64(len(sh.ix.ctrl)*groupSlots)
-	t.Logf("count %d groups %d load %.2f tombs %d", sh.ix.count, len(sh.ix.ctrl), load, sh.ix.tombs)
+	load := float64(sh.ix.count) / float64(sh.ix.groups()*groupSlots)
+	t.Logf("count %d groups %d load %.2f tombs %d", sh.ix.count, sh.ix.groups(), load, sh.ix.tombs)
 	assert.LessOrEqual(t, sh.ix.count+sh.ix.tombs, sh.ix.maxLoad())
 }
 

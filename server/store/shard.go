@@ -180,7 +180,7 @@ func (sh *shard) moveHead(p, n int) {
 		copy(sh.buf[dst:dst+n], sh.buf[p:p+n]) // memmove: may overlap
 	}
 	if slot, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, dst)), uint32(p)); ok {
-		sh.ix.offs[slot] = uint32(dst)
+		sh.ix.setOff(slot, uint32(dst))
 	}
 	sh.tail += n
 	sh.hwm = max(sh.hwm, sh.tail)
@@ -211,7 +211,7 @@ func (sh *shard) ensureIndexRoom(pending int) {
 	if ix.count+ix.tombs < ix.maxLoad() {
 		return
 	}
-	groups := len(ix.ctrl)
+	groups := ix.groups()
 	if ix.count+1 > ix.maxLoad()*3/4 {
 		groups = max(groups+1, groups*indexGrowthNum/indexGrowthDen)
 	}
@@ -323,10 +323,10 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 		slot, found = sh.ix.lookup(buf, h, key)
 	}
 	if found {
-		old := int(sh.ix.offs[slot])
+		old := int(sh.ix.off(slot))
 		buf[old+offBits] |= bitDead
 		sh.bytes -= int64(itemLen(buf, old))
-		sh.ix.offs[slot] = uint32(off)
+		sh.ix.setOff(slot, uint32(off))
 	} else {
 		sh.ensureIndexRoom(off)
 		sh.ix.insert(h, uint32(off))

@@ -100,7 +100,7 @@ func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 	slot, found := sh.ix.lookup(sh.buf, h, key)
 	off := 0
 	if found {
-		off = int(sh.ix.offs[slot])
+		off = int(sh.ix.off(slot))
 		if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
 			sh.removeSlot(slot, off, true)
 			found = false
@@ -168,7 +168,7 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 	if !found {
 		return false
 	}
-	off := int(sh.ix.offs[slot])
+	off := int(sh.ix.off(slot))
 	if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
 		sh.removeSlot(slot, off, true)
 		return false
