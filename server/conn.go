@@ -16,9 +16,10 @@ const (
 	// flushThreshold makes a long pipelined batch write out its replies
 	// before the read buffer runs dry.
 	flushThreshold = 16 << 10
-	// outBufferSize is the initial capacity of the output buffer: one
-	// threshold's worth plus room for the reply that crosses it.
-	outBufferSize = 2 * flushThreshold
+	// outBufferSize is the initial capacity of the output buffer; a
+	// pipelining client grows it to about twice flushThreshold, which is
+	// then kept.
+	outBufferSize = 4 << 10
 	// retainedBuffer is the largest output or value buffer a connection
 	// keeps between commands; larger ones were grown for a big value and
 	// are dropped.

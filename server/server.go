@@ -114,26 +114,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			delete(s.lns, ln)
-			s.mu.Unlock()
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
-				time.Sleep(backoff)
+			if s.closing.Load() || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				s.mu.Lock()
-				s.lns[ln] = struct{}{}
+				delete(s.lns, ln)
 				s.mu.Unlock()
-				continue
+				if s.closing.Load() {
+					return ErrServerClosed
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("server: accept: %w", err)
 			}
-			return fmt.Errorf("server: accept: %w", err)
+			// Out of file descriptors or a transient network error: back
+			// off and go on serving the connections already open.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
 		}
 		backoff = 0
 		s.accept(nc)
