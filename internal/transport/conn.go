@@ -32,6 +32,7 @@ type conn struct {
 	pool *Pool
 	nc   net.Conn
 	br   *bufio.Reader
+	text bool // the node speaks only the text protocol
 
 	mu       sync.Mutex
 	wbuf     []byte
@@ -56,11 +57,12 @@ type conn struct {
 	interrupted bool
 }
 
-func newConn(p *Pool, nc net.Conn, br *bufio.Reader) *conn {
+func newConn(p *Pool, l *link) *conn {
 	cn := &conn{
 		pool:     p,
-		nc:       nc,
-		br:       br,
+		nc:       l.nc,
+		br:       l.br,
+		text:     l.text,
 		wake:     make(chan struct{}, 1),
 		readWake: make(chan struct{}, 1),
 		dead:     make(chan struct{}),
@@ -100,7 +102,11 @@ func (cn *conn) send(c *call) (own bool, err error) {
 		c.opaque = 1
 		cn.seq = 1 + c.lines()
 	}
-	cn.wbuf = c.encode(cn.wbuf)
+	if cn.text {
+		cn.wbuf = c.encodeText(cn.wbuf)
+	} else {
+		cn.wbuf = c.encode(cn.wbuf)
+	}
 	c.sentAt = time.Now().UnixNano()
 	cn.queue = append(cn.queue, c)
 	if cn.writing {
@@ -271,9 +277,12 @@ func (cn *conn) readReply() (*call, error) {
 		return nil, fmt.Errorf("%w: reply with no request pending", wire.ErrMalformed)
 	}
 	var err error
-	if c.kind == kindMulti {
+	switch {
+	case cn.text:
+		err = cn.readText(c)
+	case c.kind == kindMulti:
 		err = cn.readMulti(c)
-	} else {
+	default:
 		err = cn.readOne(c)
 	}
 	cn.lastRead.Store(time.Now().UnixNano())

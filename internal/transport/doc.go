@@ -28,6 +28,12 @@
 // closes the breaker. Callers therefore never wait on a dead node while the
 // breaker is open.
 //
+// A node that answers the `mn` handshake with ERROR but `version` with
+// VERSION (memcached before 1.6) is served in the text protocol (gets, gats,
+// touch, set/add/replace/append/prepend/cas, delete, incr/decr, version);
+// what it cannot express (leases, invalidation) fails with ErrNoMeta, and its
+// reads report TTL 0 (unknown).
+//
 // Keys are checked with wire.ValidateKey and values against
 // Config.MaxValueSize before anything is queued; errors wrap the wire
 // sentinels (wire.ErrKeyTooLong, wire.ErrKeyBadChar, wire.ErrKeyEmpty,

@@ -32,8 +32,9 @@ var (
 	ErrConnClosed = errors.New("transport: connection closed")
 	// ErrClosed: the Node was closed.
 	ErrClosed = errors.New("transport: node closed")
-	// ErrNoMeta: the node answered `mn` with ERROR, so it does not speak the
-	// meta protocol. (No text-protocol fallback is implemented.)
+	// ErrNoMeta: the operation needs the meta protocol (leases,
+	// invalidation) but the node speaks only the text protocol; or the node
+	// answered neither `mn` nor `version`.
 	ErrNoMeta = errors.New("transport: node does not support the meta protocol")
 	// ErrValueTooLarge is wire.ErrValueTooLarge: a value longer than
 	// Config.MaxValueSize was refused before anything was sent.

@@ -77,62 +77,76 @@ func (n *Node) closeConns(cause error) {
 
 // dial connects and checks with `mn` that the node speaks the meta
 // protocol, within DialTimeout and the context.
-func (n *Node) dial(ctx context.Context) (net.Conn, *bufio.Reader, error) {
+func (n *Node) dial(ctx context.Context) (*link, error) {
 	n.stats.dials.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	defer cancel()
-	nc, br, err := handshake(ctx, n.addr)
+	l, err := handshake(ctx, n.addr)
 	if err != nil {
 		n.stats.dialFailures.Add(1)
-		return nil, nil, fmt.Errorf("transport: connect %s: %w", n.addr, err)
+		return nil, fmt.Errorf("transport: connect %s: %w", n.addr, err)
 	}
-	return nc, br, nil
+	return l, nil
+}
+
+// link is a connected, checked socket: its reader, and whether the node
+// speaks only the text protocol.
+type link struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	text bool
 }
 
 // probe is the breaker's health check: a fresh connection answering `mn`.
 func (n *Node) probe(ctx context.Context) error {
 	n.stats.probes.Add(1)
-	nc, _, err := handshake(ctx, n.addr)
+	l, err := handshake(ctx, n.addr)
 	if err != nil {
-		if errors.Is(err, ErrNoMeta) {
-			return nil // the node answers; requests will report ErrNoMeta
-		}
 		return err
 	}
-	return nc.Close()
+	return l.nc.Close()
 }
 
-// handshake dials addr and exchanges mn/MN, honouring ctx throughout.
-func handshake(ctx context.Context, addr string) (net.Conn, *bufio.Reader, error) {
+// handshake dials addr and checks the protocol, honouring ctx throughout:
+// `mn` answered by MN is a meta node; answered by ERROR, `version` answered
+// by VERSION is a text-only node (memcached before 1.6).
+func handshake(ctx context.Context, addr string) (*link, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	fail := func(err error) (net.Conn, *bufio.Reader, error) {
+	fail := func(err error) (*link, error) {
 		stop()
 		_ = nc.Close()
-		return nil, nil, err
+		return nil, err
 	}
+	l := &link{nc: nc, br: bufio.NewReaderSize(nc, readBufferSize)}
 	if _, err := nc.Write(wire.AppendNoop(nil)); err != nil {
 		return fail(ctxOr(ctx, err))
 	}
-	br := bufio.NewReaderSize(nc, readBufferSize)
 	var rep wire.Reply
-	if err := wire.ReadHeader(br, &rep); err != nil {
-		if errors.Is(err, wire.ErrUnknownCommand) {
-			return fail(ErrNoMeta)
+	err = wire.ReadHeader(l.br, &rep)
+	switch {
+	case errors.Is(err, wire.ErrUnknownCommand):
+		l.text = true
+		if _, err := nc.Write(wire.AppendTextVersion(nil)); err != nil {
+			return fail(ctxOr(ctx, err))
 		}
+		if err := wire.ReadTextStatus(l.br, &rep); err != nil {
+			return fail(fmt.Errorf("%w: version: %w", ErrNoMeta, ctxOr(ctx, err)))
+		}
+	case err != nil:
 		return fail(ctxOr(ctx, err))
 	}
 	if rep.Code != wire.CodeMN {
-		return fail(fmt.Errorf("%w: %v reply to mn", wire.ErrMalformed, rep.Code))
+		return fail(fmt.Errorf("%w: %v reply to the handshake", wire.ErrMalformed, rep.Code))
 	}
 	if !stop() { // the context ended and poisoned the deadline
 		return fail(ctxOr(ctx, context.Cause(ctx)))
 	}
-	return nc, br, nil
+	return l, nil
 }
 
 // ctxOr prefers the context's error when it caused err.

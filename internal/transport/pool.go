@@ -133,6 +133,10 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 			c.timer.Stop()
 			return true, err
 		}
+		if cn.text && c.needsMeta() {
+			c.timer.Stop()
+			return true, fmt.Errorf("transport: %s: %w (text-protocol node)", p.node.addr, ErrNoMeta)
+		}
 		own, err = cn.send(c)
 		if err == nil {
 			break
@@ -248,7 +252,7 @@ func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time) (*conn, erro
 	if p.node.isClosed() {
 		return nil, ErrClosed
 	}
-	nc, br, err := p.node.dial(ctx)
+	l, err := p.node.dial(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.node.breaker.failure(true)
@@ -257,7 +261,7 @@ func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time) (*conn, erro
 		}
 		return nil, err
 	}
-	cn := newConn(p, nc, br)
+	cn := newConn(p, l)
 	s.cur.Store(cn)
 	if p.node.isClosed() { // lost a race with Node.Close
 		cn.fail(ErrClosed)
