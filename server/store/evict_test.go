@@ -46,9 +46,11 @@ func TestEvictionBoundsMemory(t *testing.T) {
 	val := bytes.Repeat([]byte{'v'}, 100)
 	key := make([]byte, 0, 20)
 	n := 5 * maxBytes / ItemSize(20, 100)
+	put := Op{Action: Put, Value: [][]byte{val}}
+	fn := func(*Entry) Op { return put }
 	for i := range n {
 		key = fmt.Appendf(key[:0], "key:%016d", i)
-		_, err := s.Update(key, func(*Entry) Op { return Op{Action: Put, Value: [][]byte{val}} })
+		_, err := s.Update(key, fn)
 		require.NoError(t, err)
 	}
 	st := s.Stats()
@@ -69,7 +71,7 @@ func TestEvictionBoundsMemory(t *testing.T) {
 	if !raceEnabled {
 		rssGrowth := rssBytes(t) - rss0
 		t.Logf("rss growth %d", rssGrowth)
-		assert.LessOrEqual(t, rssGrowth, int64(maxBytes+8<<20))
+		assert.LessOrEqual(t, rssGrowth, int64(maxBytes+16<<20), "far below the 5x written")
 	}
 }
 
