@@ -1,14 +1,83 @@
-// Package client is zonecache's smart client, the library services embed.
+// Package client is zonecache's smart client, the library services embed:
+// a replicated, zone-aware memcached client in the style of Netflix's
+// EVCache, speaking the meta protocol to zonecached or memcached ≥ 1.6.
 //
-// It shards keys with consistent hashing (package sharding) across the
-// memcached-protocol nodes of each availability zone, writes every key to
-// its replica in every zone, reads from the local zone first and falls back
-// to the other zones on a miss or an error (package replication decides the
-// order and when a write is acknowledged), keeps batch traffic in a pool
-// apart from online traffic, and de-duplicates lookups: within one request
-// (WithRequestScope) and across concurrent requests of one process, so a
-// cold key never causes a thundering herd on the origin.
+// # Placement
 //
-// This package is being built in slices; what exists today is the request
-// scope and the per-process de-duplication that the read path stands on.
+// A Topology (package replication) lists every node with its zone,
+// address, weight and state. For each zone the client builds two rings
+// (package sharding): a read ring over the nodes that serve reads
+// (serving, draining) and a write ring over the nodes that take writes
+// (warming, serving). A key's replica in a zone is its owner in the read
+// ring; writes go to its owner in the write ring and, when that differs,
+// to the read-ring owner as well, so a warming node receives the writes of
+// the keys it will own while reads still go to the serving node, and a
+// draining node never keeps an older value than the one it serves.
+// Joining nodes take no traffic. SetTopology builds new rings and swaps one
+// immutable view atomically; requests finish on the view they started
+// with, transports are reused by address and closed Config.NodeGrace after
+// no view uses them.
+//
+// # Reads
+//
+// Get, GetMulti and GetAndTouch read the local zone first, then the other
+// zones in replication.ReadOrder (Config.ZonePreference), moving on after
+// an error, a timeout, an open circuit breaker, and (unless
+// Config.DisableFallbackOnMiss) a miss, always within the caller's
+// context. GetMulti sends one pipelined multi-get per node of a zone, all
+// nodes in parallel, and only the keys still missing go on. A value found
+// in another zone after a local miss is written back to the local replica
+// (read repair: an Add with its remaining TTL through the batch pool, in
+// the background, bounded by Config.ReadRepairWorkers).
+//
+// Lookups are de-duplicated twice: under WithRequestScope a key is fetched
+// at most once per request, and concurrent Gets of one key in one process
+// share one lookup (a waiter whose context ends leaves alone). GetOrLoad
+// adds a loader and fleet-wide herd protection with memcached leases; see
+// its documentation.
+//
+// # Writes
+//
+// Set, Add, Replace, Append, Prepend, CompareAndSwap, Delete, Incr, Decr
+// and Touch go to every zone's replica in parallel (and to warming nodes)
+// and return once Config.WritePolicy is met or can no longer be met
+// (none, one, quorum, all-minus-one (default), all; counted on successes
+// of serving replicas only). The others complete in the background. The
+// WriteResult names the replicas that failed; an unmet policy is an error
+// wrapping replication.ErrPolicyNotMet. A replica that fails a delete or a
+// write gets a delete queued in a bounded repair queue
+// (replication.RepairQueue), retried through the batch pool with backoff
+// until it succeeds, its key expires, or the queue overflows; the pending
+// count is the zonecache_client_repairs_pending gauge. A repair may delete
+// a newer value written after the failure: the replica then misses and
+// reads fall back, it never serves a stale value.
+//
+// Consistency of the conditional operations (none is atomic across
+// zones; each documents its rules): Add decides at an arbiter replica,
+// the first zone by name, and converges the others on its value;
+// CompareAndSwap compares on the replica the item was read from and sets
+// the others; Incr and Decr apply on every replica and reconcile a
+// disagreement to the largest (Incr) or smallest (Decr) value.
+//
+// # Pools, keys, observability, faults
+//
+// Every call uses the nodes' online pools; Client.Batch returns the same
+// client over the batch pools (bulk loads, warmers). Keys get
+// Config.KeyPrefix; keys longer than memcached's 250 bytes or with spaces
+// or control characters are hashed (SHA-256, base64url) and their values
+// stored in an envelope with the full key, so that a hash collision reads
+// as a miss (the format is in keys.go). Prometheus metrics (names
+// zonecache_client_*) cover requests per operation, zone and result,
+// latency, breaker states, repairs, read repairs and leases; Hooks report
+// every node request and client call for tracing. Config.Faults injects
+// errors and delays into chosen zones or nodes for a share of requests,
+// as Netflix's FIT does, to prove fallbacks in production.
+//
+// # Not built
+//
+// Near caching, value compression and chunking, and cross-region
+// replication are not part of this package. Against a node without meta
+// commands the transport fails (it has no text-protocol fallback); the
+// lease path's degradation to per-process singleflight is in place but
+// only exercised with the meta-capable servers used in the tests.
 package client

@@ -63,21 +63,33 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 	}
 	ch := make(chan replicaDone, len(targets))
 	wctx := context.WithoutCancel(ctx)
-	for _, m := range targets {
-		go func(m *member) {
-			err := c.attempt(wctx, w.op, m, func(ctx context.Context, p *transport.Pool) error {
-				return w.fn(ctx, p, m)
-			})
-			if outcome(err) {
-				c.c.metrics.request(w.op, m.node.Zone, resultOK)
-			} else {
-				c.c.metrics.request(w.op, m.node.Zone, resultError)
-				if !w.noRepair {
-					c.c.queueRepair(m, w.k.node, w.repair, w.deadline)
-				}
+	one := func(m *member) {
+		err := c.attempt(wctx, w.op, m, func(ctx context.Context, p *transport.Pool) error {
+			return w.fn(ctx, p, m)
+		})
+		if outcome(err) {
+			c.c.metrics.request(w.op, m.node.Zone, resultOK)
+		} else {
+			c.c.metrics.request(w.op, m.node.Zone, resultError)
+			if !w.noRepair {
+				c.c.queueRepair(m, w.k.node, w.repair, w.deadline)
 			}
-			ch <- replicaDone{m, err}
-		}(m)
+		}
+		ch <- replicaDone{m, err}
+	}
+	// The first target (the local zone's, when it has one) is written on
+	// the caller's goroutine, the others on their own: one goroutine
+	// hand-off less on the path that usually decides the policy. Under
+	// policy none everything runs in the background.
+	inline := 1
+	if policy == replication.None {
+		inline = 0
+	}
+	for _, m := range targets[inline:] {
+		go one(m)
+	}
+	if inline == 1 {
+		one(targets[0])
 	}
 	out := replication.NewOutcome(policy, nodes)
 	for len(answers) < len(targets) && !out.Decided() {

@@ -1,0 +1,245 @@
+package client
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// The benchmarks measure the cost targets side by side in one run,
+// alternating short slices of each variant so that the shared machine's
+// noise falls on both alike, and report ratios with b.ReportMetric:
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./client
+//
+// They assert nothing: the targets are read from the reported ratios.
+
+const benchSlice = 500 // operations per alternating slice
+
+// percentile returns the p-th percentile of d (sorted in place).
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+func benchKeys(b *testing.B, c *Client, n int) []string {
+	b.Helper()
+	ctx := context.Background()
+	keys := make([]string, n)
+	val := make([]byte, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("bench-%d", i)
+		if _, err := c.Set(ctx, Item{Key: keys[i], Value: val}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return keys
+}
+
+// timed runs n operations from workers goroutines and returns each one's
+// latency.
+func timed(n, workers int, op func(i int) error) ([]time.Duration, error) {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				start := time.Now()
+				if err := op(i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+				lat[i] = time.Since(start)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return lat, err
+	}
+	return lat, nil
+}
+
+// BenchmarkIsolation: online Get p99 alone and under a saturating batch
+// load (batch Sets of 16 KiB from 8 goroutines and batch GetMultis of 100
+// keys from 4 more) on the same node; reports online_p99_ratio
+// (loaded/alone; target ≤ 1.20).
+func BenchmarkIsolation(b *testing.B) {
+	f := startFleet(b, "zonecached", []string{"a"}, 1)
+	c := newTestClient(b, f.topo, "a", func(c *Config) {
+		if v := os.Getenv("ZC_BATCH_INFLIGHT"); v != "" {
+			c.Transport.Batch.MaxInFlight, _ = strconv.Atoi(v)
+		}
+		if v := os.Getenv("ZC_BATCH_RATE"); v != "" {
+			c.Transport.Batch.RateLimit, _ = strconv.ParseFloat(v, 64)
+		}
+	})
+	keys := benchKeys(b, c, 1000)
+	batch := c.Batch()
+	big := make([]byte, 16<<10)
+	var alone, loaded []time.Duration
+	b.ResetTimer()
+	for done := 0; done < b.N; done += benchSlice {
+		n := min(benchSlice, b.N-done)
+		for _, withLoad := range []bool{false, true} {
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			if withLoad {
+				for g := 0; g < 12; g++ {
+					wg.Add(1)
+					go func(g int) {
+						defer wg.Done()
+						for i := 0; ; i++ {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							if g < 8 {
+								_, _ = batch.Set(context.Background(), Item{Key: fmt.Sprintf("bulk-%d-%d", g, i%100), Value: big})
+							} else {
+								_, _ = batch.GetMulti(context.Background(), keys[(i*100)%900:(i*100)%900+100])
+							}
+						}
+					}(g)
+				}
+			}
+			lat, err := timed(n, 4, func(i int) error {
+				_, err := c.Get(context.Background(), keys[(done+i)%len(keys)])
+				if errors.Is(err, ErrCacheMiss) {
+					err = nil // the bulk writes may evict a key: a miss is a round trip too
+				}
+				return err
+			})
+			close(stop)
+			wg.Wait()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if withLoad {
+				loaded = append(loaded, lat...)
+			} else {
+				alone = append(alone, lat...)
+			}
+		}
+	}
+	b.StopTimer()
+	pa, pl := percentile(alone, 0.99), percentile(loaded, 0.99)
+	b.ReportMetric(float64(pa.Microseconds()), "alone_p99_us")
+	b.ReportMetric(float64(pl.Microseconds()), "loaded_p99_us")
+	b.ReportMetric(float64(pl)/float64(pa), "online_p99_ratio")
+}
+
+// BenchmarkGetThroughput: parallel Get throughput of a client of a 3-zone
+// replicated fleet against a client of a single zone with the same node
+// count per zone; reports get_throughput_ratio (3-zone/1-zone; target
+// ≥ 0.95).
+func BenchmarkGetThroughput(b *testing.B) {
+	f := startFleet(b, "zonecached", []string{"a", "b", "c"}, 2)
+	multi := newTestClient(b, f.topo, "a", nil)
+	single := newTestClient(b, replication.Topology{Epoch: 1, Nodes: f.topo.ZoneNodes("a", nil)}, "a", nil)
+	keys := benchKeys(b, multi, 1000)
+	var elapsed [2]time.Duration
+	var ops [2]int
+	b.ResetTimer()
+	for done := 0; done < b.N; done += benchSlice * 4 {
+		n := min(benchSlice*4, b.N-done)
+		for v, c := range []*Client{multi, single} {
+			start := time.Now()
+			if _, err := timed(n, 8, func(i int) error {
+				_, err := c.Get(context.Background(), keys[(done+i)%len(keys)])
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			elapsed[v] += time.Since(start)
+			ops[v] += n
+		}
+	}
+	b.StopTimer()
+	t3 := float64(ops[0]) / elapsed[0].Seconds()
+	t1 := float64(ops[1]) / elapsed[1].Seconds()
+	b.ReportMetric(t3, "zone3_gets/s")
+	b.ReportMetric(t1, "zone1_gets/s")
+	b.ReportMetric(t3/t1, "get_throughput_ratio")
+}
+
+// BenchmarkSetLatency: p50 of a replicated Set (3 zones, all-minus-one)
+// against a Set to a single node through the client; reports
+// set_p50_ratio (target ≤ 1.3). It also measures the floor of any
+// replicated write on this machine, three transport Sets to the three
+// nodes in parallel with no client logic, and reports
+// set_vs_raw_fanout_ratio (client overhead over that floor).
+func BenchmarkSetLatency(b *testing.B) {
+	f := startFleet(b, "zonecached", []string{"a", "b", "c"}, 1)
+	multi := newTestClient(b, f.topo, "a", nil)
+	single := newTestClient(b, replication.Topology{Epoch: 1, Nodes: f.topo.ZoneNodes("a", nil)}, "a", nil)
+	var raw []*transport.Pool
+	for _, n := range f.topo.Nodes {
+		tn := transport.NewNode(n.Addr, transport.Config{Logger: quietLogger})
+		b.Cleanup(func() { _ = tn.Close() })
+		raw = append(raw, tn.Online())
+	}
+	val := make([]byte, 100)
+	var lat [3][]time.Duration
+	b.ResetTimer()
+	for done := 0; done < b.N; done += benchSlice {
+		n := min(benchSlice, b.N-done)
+		for v := range lat {
+			l, err := timed(n, 1, func(i int) error {
+				key := fmt.Sprintf("set-%d", (done+i)%1000)
+				switch v {
+				case 0:
+					_, err := multi.Set(context.Background(), Item{Key: key, Value: val})
+					return err
+				case 1:
+					_, err := single.Set(context.Background(), Item{Key: key, Value: val})
+					return err
+				}
+				it := transport.Item{Key: key, Value: val}
+				ch := make(chan error, len(raw))
+				for _, p := range raw {
+					go func(p *transport.Pool) { ch <- p.Set(context.Background(), it) }(p)
+				}
+				var err error
+				for range raw {
+					if e := <-ch; e != nil {
+						err = e
+					}
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat[v] = append(lat[v], l...)
+		}
+	}
+	b.StopTimer()
+	p3, p1, pr := percentile(lat[0], 0.5), percentile(lat[1], 0.5), percentile(lat[2], 0.5)
+	b.ReportMetric(float64(p3.Microseconds()), "zone3_set_p50_us")
+	b.ReportMetric(float64(p1.Microseconds()), "node1_set_p50_us")
+	b.ReportMetric(float64(pr.Microseconds()), "raw_fanout_p50_us")
+	b.ReportMetric(float64(p3)/float64(p1), "set_p50_ratio")
+	b.ReportMetric(float64(p3)/float64(pr), "set_vs_raw_fanout_ratio")
+}
