@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,4 +184,60 @@ func BenchmarkGetMulti100(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkParallelPaired measures get throughput at 64 goroutines of both
+// clients in alternating rounds (each round: 64 goroutines share 6400 gets
+// on one client, then on the other, the order swapped every round), so that
+// the load of a shared machine hits both alike. It reports the median
+// per-round throughput of each and the median of the per-round ratios
+// transport/gomemcache.
+func BenchmarkParallelPaired(b *testing.B) {
+	e := newBenchEnv(b)
+	const goroutines, perRound = 64, 6400
+	round := func(get func(int) error) time.Duration {
+		var wg sync.WaitGroup
+		var failed atomic.Bool
+		start := time.Now()
+		for g := 0; g < goroutines; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < perRound/goroutines; i++ {
+					if err := get(g*131 + i*7); err != nil {
+						failed.Store(true)
+						return
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+		if failed.Load() {
+			b.Fatal("a get failed")
+		}
+		return time.Since(start)
+	}
+	var tput, gput, ratios []float64
+	for i := 0; b.Loop(); i++ {
+		var td, gd time.Duration
+		if i%2 == 0 {
+			td, gd = round(e.tget), round(e.gget)
+		} else {
+			gd, td = round(e.gget), round(e.tget)
+		}
+		t, g := perRound/td.Seconds(), perRound/gd.Seconds()
+		tput, gput, ratios = append(tput, t), append(gput, g), append(ratios, t/g)
+	}
+	b.ReportMetric(median(tput), "transport-gets/s")
+	b.ReportMetric(median(gput), "gomemcache-gets/s")
+	b.ReportMetric(median(ratios), "throughput-ratio")
+}
+
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	s := slices.Clone(x)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
