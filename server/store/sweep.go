@@ -4,7 +4,7 @@ import "time"
 
 // sweepGroups is how many index groups (8 slots each) the sweeper examines
 // per shard per tick, holding the shard lock for one batch only.
-const sweepGroups = 256
+const sweepGroups = 64
 
 // sweepLoop reclaims expired items in the background until Close.
 func (s *Store) sweepLoop(every time.Duration) {
