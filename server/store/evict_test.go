@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -204,4 +205,45 @@ func TestAppendPrependAtWrap(t *testing.T) {
 			assert.Equal(t, int64(1), s.Stats().Items, "b was evicted to make room")
 		})
 	}
+}
+
+// TestSetMetaReadCountsAsUse: a read recorded through SetMeta (as the meta
+// protocol's touch-and-get does) protects the item from eviction like Get.
+func TestSetMetaReadCountsAsUse(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{MaxBytes: 2 << 20, MaxItemSize: 1 << 10}, c)
+	val := bytes.Repeat([]byte{'v'}, 100)
+	put := Op{Action: Put, Value: [][]byte{val}}
+	fn := func(*Entry) Op { return put }
+	const hot = 500
+	for i := range hot {
+		_, err := s.Update([]byte(fmt.Sprint("hot", i)), fn)
+		require.NoError(t, err)
+	}
+	capacity := int(2<<20) / ItemSize(10, 100)
+	for i := range 5 * capacity {
+		_, err := s.Update([]byte(fmt.Sprint("filler", i)), fn)
+		require.NoError(t, err)
+		if i%(capacity/4) == 0 {
+			c.Advance(time.Second)
+			for j := range hot {
+				_, err := s.Update([]byte(fmt.Sprint("hot", j)), func(e *Entry) Op {
+					if !e.Found {
+						return Op{Action: Keep, NoBump: true}
+					}
+					m := e.Meta
+					m.Accessed, m.Fetched = c.Unix(), true
+					return Op{Action: SetMeta, Meta: m}
+				})
+				require.NoError(t, err)
+			}
+		}
+	}
+	left := 0
+	for i := range hot {
+		if s.Get([]byte(fmt.Sprint("hot", i)), nil) {
+			left++
+		}
+	}
+	assert.Greater(t, left, hot*9/10)
 }

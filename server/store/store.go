@@ -107,8 +107,10 @@ func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 		}
 	}
 	e := &sh.entry
+	var before Meta
 	if found {
-		*e = Entry{Found: true, Meta: readMeta(sh.buf, off), Value: itemValue(sh.buf, off)}
+		before = readMeta(sh.buf, off)
+		*e = Entry{Found: true, Meta: before, Value: itemValue(sh.buf, off)}
 	} else {
 		*e = Entry{}
 	}
@@ -136,6 +138,9 @@ func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 		m := op.Meta
 		if m.CAS == 0 {
 			m.CAS = s.nextCAS()
+		}
+		if m.Accessed > before.Accessed || m.Fetched && !before.Fetched {
+			sh.buf[off+offBits] |= bitRef // the caller recorded a read: a use for eviction
 		}
 		writeMeta(sh.buf, off, &m)
 		return readMeta(sh.buf, off), nil
