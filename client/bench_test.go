@@ -2,11 +2,11 @@ package client
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"

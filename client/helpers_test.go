@@ -58,9 +58,12 @@ func startFleet(t testing.TB, server string, zones []string, perZone int) *fleet
 	}
 	wg.Wait()
 	for _, z := range zones {
+		if len(f.procs[z]) != perZone {
+			t.FailNow() // a start failed and reported why
+		}
 		for i, p := range f.procs[z] {
 			if p == nil {
-				t.FailNow() // the start failed and reported why
+				t.FailNow()
 			}
 			f.topo.Nodes = append(f.topo.Nodes, replication.Node{ID: fmt.Sprintf("%s%d", z, i), Zone: z, Addr: p.Addr})
 		}
@@ -81,6 +84,7 @@ func newTestClient(t testing.TB, topo replication.Topology, zone string, edit fu
 	// Generous timeouts: a loaded 2-core machine under -race must not
 	// turn slowness into failures.
 	cfg.Transport.Online.Timeout = 2 * time.Second
+	cfg.Transport.DialTimeout = 3 * time.Second
 	cfg.Transport.Breaker.ProbeMax = 500 * time.Millisecond
 	if edit != nil {
 		edit(&cfg)

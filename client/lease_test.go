@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/zonecache/zonecache/internal/transport"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -55,10 +54,13 @@ func TestRequestScopeOneNetworkRequest(t *testing.T) {
 	}
 }
 
+func TestHerdOneProcessLoadsOnceZonecached(t *testing.T) { testHerdOneProcess(t, "zonecached") }
+func TestHerdOneProcessLoadsOnceMemcached(t *testing.T)  { testHerdOneProcess(t, "memcached") }
+
 // 1,000 goroutines calling GetOrLoad on one missing key run the loader
 // once, and all get its value.
-func TestHerdOneProcessLoadsOnce(t *testing.T) {
-	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 2)
+func testHerdOneProcess(t *testing.T, server string) {
+	f := startFleet(t, server, []string{"a", "b", "c"}, 2)
 	c := newTestClient(t, f.topo, "a", nil)
 	var loads atomic.Int32
 	loader := func(ctx context.Context) ([]byte, error) {
@@ -213,11 +215,16 @@ func TestHelperHerdProcess(t *testing.T) {
 	}
 }
 
+func TestGetOrLoadErrorsAndStaleZonecached(t *testing.T) {
+	testGetOrLoadErrorsAndStale(t, "zonecached")
+}
+func TestGetOrLoadErrorsAndStaleMemcached(t *testing.T) { testGetOrLoadErrorsAndStale(t, "memcached") }
+
 // A loader error releases the lease at once (the next caller loads without
 // waiting), a panic too; a stale value (X) is served while one caller
 // refreshes it.
-func TestGetOrLoadErrorsAndStale(t *testing.T) {
-	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
+func testGetOrLoadErrorsAndStale(t *testing.T, server string) {
+	f := startFleet(t, server, []string{"a", "b"}, 1)
 	c := newTestClient(t, f.topo, "a", func(c *Config) { c.LeaseWait = time.Minute })
 	ctx := testCtx(t)
 	boom := errors.New("origin down")
@@ -257,5 +264,4 @@ func TestGetOrLoadErrorsAndStale(t *testing.T) {
 	if n := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("stale")); n != 1 {
 		t.Fatalf("stale leases %v", n)
 	}
-	_ = transport.ErrCacheMiss
 }

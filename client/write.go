@@ -46,11 +46,10 @@ type writeOp struct {
 }
 
 // fanOut sends w to targets in parallel and returns once the write policy
-// is decided or ctx ends. The writes themselves run under a context
-// detached from the caller's (each is bounded by its pool's timeout), so
-// they complete in the background; a replica that fails (not an outcome
-// such as not-found) gets a repair queued. answers holds the replies seen
-// before the call returned.
+// is decided or ctx ends; the writes still running complete in the
+// background. A replica that fails (not an outcome such as not-found) gets
+// a repair queued. answers holds the replies seen before the call
+// returned.
 func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res WriteResult, answers []replicaDone, err error) {
 	policy := c.c.cfg.WritePolicy
 	res = WriteResult{Policy: policy, Replicas: len(targets)}
@@ -63,13 +62,18 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 	}
 	ch := make(chan replicaDone, len(targets))
 	wctx := context.WithoutCancel(ctx)
-	one := func(m *member) {
-		err := c.attempt(wctx, w.op, m, func(ctx context.Context, p *transport.Pool) error {
+	one := func(ctx context.Context, m *member) {
+		err := c.attempt(ctx, w.op, m, func(ctx context.Context, p *transport.Pool) error {
 			return w.fn(ctx, p, m)
 		})
-		if outcome(err) {
+		switch {
+		case outcome(err):
 			c.c.metrics.request(w.op, m.node.Zone, resultOK)
-		} else {
+		case fatalErr(err):
+			// Refused before it was sent (a key or value the protocol
+			// does not allow): nothing to repair.
+			c.c.metrics.request(w.op, m.node.Zone, resultError)
+		default:
 			c.c.metrics.request(w.op, m.node.Zone, resultError)
 			if !w.noRepair {
 				c.c.queueRepair(m, w.k.node, w.repair, w.deadline)
@@ -78,18 +82,20 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 		ch <- replicaDone{m, err}
 	}
 	// The first target (the local zone's, when it has one) is written on
-	// the caller's goroutine, the others on their own: one goroutine
-	// hand-off less on the path that usually decides the policy. Under
-	// policy none everything runs in the background.
+	// the caller's goroutine under the caller's context, the others on
+	// their own goroutines under a context detached from the caller's (each
+	// is bounded by its pool's timeout) so that they complete after the
+	// call returns: one goroutine hand-off less on the path that usually
+	// decides the policy. Under policy none everything runs detached.
 	inline := 1
 	if policy == replication.None {
 		inline = 0
 	}
 	for _, m := range targets[inline:] {
-		go one(m)
+		go one(wctx, m)
 	}
 	if inline == 1 {
-		one(targets[0])
+		one(ctx, targets[0])
 	}
 	out := replication.NewOutcome(policy, nodes)
 	for len(answers) < len(targets) && !out.Decided() {
