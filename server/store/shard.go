@@ -10,6 +10,9 @@ import (
 // never does more than a bounded amount of work under the shard lock.
 const maxMoves = 16
 
+// maxKeptScratch is the largest scratch buffer a shard keeps between writes.
+const maxKeptScratch = 64 << 10
+
 // indexGrowth is the factor (5/4) by which a full index grows: small steps
 // keep the average load near 80 %, at the price of rehashing each entry
 // about four times over its life.
@@ -334,6 +337,9 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 	sh.bytes += int64(size)
 	sh.totalItems++
 	sh.one[0] = nil
+	if cap(sh.scratch) > maxKeptScratch {
+		sh.scratch = nil // do not keep a big item's copy per shard
+	}
 	return readMeta(buf, off), nil
 }
 
