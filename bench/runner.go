@@ -163,11 +163,11 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 		case <-done:
 			running = false
 		case now := <-tick.C:
-			s.sample(now)
+			s.sample(now, false)
 		}
 	}
 	finish := time.Now()
-	s.sample(finish)
+	s.sample(finish, true)
 	stopEvents()
 	res.Events = append(res.Events, marks()...)
 	slices.SortFunc(res.Events, func(a, b EventMark) int { return cmp.Compare(a.At, b.At) })

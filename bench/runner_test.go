@@ -362,3 +362,18 @@ func TestOpenLoopCountsMissedSlots(t *testing.T) {
 		t.Fatalf("ops %d missed %d: want most slots missed", res.Ops, res.Missed)
 	}
 }
+
+func TestShortFinalIntervalIsFolded(t *testing.T) {
+	res, err := Run(context.Background(), Config{Workload: Workload{Keys: 100}, Concurrency: 2, Duration: 1100 * time.Millisecond}, "fake", newFake(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One point at ~1 s plus a ~0.1 s tail: the tail joins the point.
+	if len(res.Series) != 1 {
+		t.Fatalf("%d points, want 1: %+v", len(res.Series), res.Series)
+	}
+	p := res.Series[0]
+	if p.Ops != res.Ops || p.T < 1100*time.Millisecond || p.Dur < 1100*time.Millisecond || p.Max != res.Latency.Max() {
+		t.Fatalf("point %+v, total ops %d max %d", p, res.Ops, res.Latency.Max())
+	}
+}

@@ -10,15 +10,22 @@ type sampler struct {
 	zr       ZoneReporter
 	lastZone []ZoneStats
 	last     time.Time
-	hist     *Histogram
+	hist     *Histogram // the interval being closed
+	prevHist *Histogram // the last appended point's interval
 }
 
 func newSampler(r *run, res *Result, zr ZoneReporter, zoneStart []ZoneStats) *sampler {
-	return &sampler{r: r, res: res, zr: zr, lastZone: zoneStart, last: r.start, hist: NewHistogram()}
+	return &sampler{r: r, res: res, zr: zr, lastZone: zoneStart, last: r.start, hist: NewHistogram(), prevHist: NewHistogram()}
 }
 
-// sample closes the interval that ends at now and appends its Point.
-func (s *sampler) sample(now time.Time) {
+// shortTail is the length below which the final interval of a run is
+// folded into the previous point instead of becoming a point of its own,
+// whose rates and percentiles would rest on a few operations.
+const shortTail = 250 * time.Millisecond
+
+// sample closes the interval that ends at now and appends its Point; final
+// marks the end of the run.
+func (s *sampler) sample(now time.Time, final bool) {
 	var c counters
 	s.hist.Reset()
 	for _, w := range s.r.workers {
@@ -48,7 +55,6 @@ func (s *sampler) sample(now time.Time) {
 	p := Point{
 		T: now.Sub(s.r.start), Dur: now.Sub(s.last),
 		Ops: c.ops, Errors: c.errors, Late: c.late, Hits: c.hits, Misses: c.misses,
-		P50: s.hist.Percentile(0.50), P99: s.hist.Percentile(0.99), Max: s.hist.Max(),
 	}
 	s.last = now
 	if s.zr != nil {
@@ -56,13 +62,32 @@ func (s *sampler) sample(now time.Time) {
 		p.Zones = zoneDelta(z, s.lastZone)
 		s.lastZone = z
 	}
-	// A final interval of a few milliseconds says little; fold it into the
-	// series only when it holds operations.
-	if p.Dur <= 0 || (p.Ops == 0 && p.Errors == 0 && p.Dur < 100*time.Millisecond) {
+	if n := len(res.Series); final && n > 0 && p.Dur < shortTail {
+		s.fold(&res.Series[n-1], p)
 		return
 	}
+	if p.Dur <= 0 || (p.Ops == 0 && p.Errors == 0 && p.Dur < shortTail) {
+		return
+	}
+	s.prevHist.Reset()
+	s.prevHist.Merge(s.hist)
+	p.P50, p.P99, p.Max = s.hist.Percentile(0.50), s.hist.Percentile(0.99), s.hist.Max()
 	res.Series = append(res.Series, p)
 	if s.r.cfg.Progress != nil {
 		s.r.cfg.Progress(p)
 	}
+}
+
+// fold adds the short final interval p (its latencies in s.hist) to prev.
+func (s *sampler) fold(prev *Point, p Point) {
+	prev.T = p.T
+	prev.Dur += p.Dur
+	prev.Ops += p.Ops
+	prev.Errors += p.Errors
+	prev.Late += p.Late
+	prev.Hits += p.Hits
+	prev.Misses += p.Misses
+	prev.Zones = addZones(prev.Zones, p.Zones)
+	s.prevHist.Merge(s.hist)
+	prev.P50, prev.P99, prev.Max = s.prevHist.Percentile(0.50), s.prevHist.Percentile(0.99), s.prevHist.Max()
 }
