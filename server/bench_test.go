@@ -88,3 +88,8 @@ func BenchmarkTextMultiGet10(b *testing.B) {
 	cmd := "get" + strings.Repeat(" "+benchKey, 10) + "\r\n"
 	benchCommands(b, benchSetup, cmd)
 }
+
+func BenchmarkTextSet32K(b *testing.B) {
+	v := strings.Repeat("v", 32<<10)
+	benchCommands(b, "", "set "+benchKey+" 0 0 32768\r\n"+v+"\r\n")
+}

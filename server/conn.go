@@ -29,6 +29,13 @@ const (
 	// latency histogram.
 	latencySampleEvery = 8
 
+	// pooledValueSize is the size of the pooled buffers that values too big
+	// for the read buffer but not huge are read into.
+	pooledValueSize = 64 << 10
+	// largeValue is the size from which a value copied into the output
+	// buffer is charged against the large-value budget.
+	largeValue = 64 << 10
+
 	connBusy int32 = 0
 	connIdle int32 = 1
 )
@@ -50,8 +57,11 @@ type conn struct {
 	keybuf  []byte // base64-decoded keys
 	num     []byte // digits of an incr or decr result
 	parts   [2][]byte
-	val     []byte // values larger than the read buffer
-	pending int    // bytes of the read buffer to discard after a data block is used
+	val     []byte  // values larger than the read buffer
+	valBuf  *[]byte // the pooled buffer val comes from, if any
+	pending int     // bytes of the read buffer to discard after a data block is used
+	// outCharged is what out holds against the large-value budget.
+	outCharged int
 
 	st    [numStats]uint64 // counters not yet merged into the server's
 	cmds  [numCmds]uint64  // commands executed, not yet merged
@@ -115,6 +125,11 @@ func (c *conn) setBusy() {
 func (c *conn) serve() {
 	defer func() {
 		c.mergeStats()
+		c.releaseData()
+		if c.outCharged > 0 {
+			c.s.bigBuffers.release(c.outCharged)
+			c.outCharged = 0
+		}
 		c.nc.Close()
 	}()
 	for {
@@ -192,8 +207,15 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 	}
 }
 
+// errNoBuffer means a large value could not be read because the server's
+// budget for large-value buffers is spent; the data is still to be
+// swallowed.
+var errNoBuffer = errors.New("server: large-value buffer budget spent")
+
 // readData reads a data block of n bytes and its "\r\n". The result is valid
-// until releaseData.
+// until releaseData. Blocks that do not fit the read buffer go to a buffer
+// charged against the server's large-value budget; errNoBuffer means the
+// budget is spent and nothing was read.
 func (c *conn) readData(n int) ([]byte, error) {
 	need := n + 2
 	if c.r.Buffered() < need {
@@ -209,13 +231,19 @@ func (c *conn) readData(n int) ([]byte, error) {
 		c.pending = need
 		return b, nil
 	}
-	if cap(c.val) < need {
+	if !c.s.bigBuffers.reserve(need) {
+		return nil, errNoBuffer
+	}
+	if need <= pooledValueSize {
+		c.valBuf = c.s.valuePool.Get().(*[]byte)
+		c.val = (*c.valBuf)[:need]
+	} else {
 		c.val = make([]byte, need)
 	}
-	if _, err := io.ReadFull(c.r, c.val[:need]); err != nil {
+	if _, err := io.ReadFull(c.r, c.val); err != nil {
 		return nil, err
 	}
-	return c.val[:need], nil
+	return c.val, nil
 }
 
 // releaseData consumes the data block returned by readData.
@@ -224,7 +252,12 @@ func (c *conn) releaseData() {
 		_, _ = c.r.Discard(c.pending)
 		c.pending = 0
 	}
-	if cap(c.val) > retainedBuffer {
+	if c.val != nil {
+		c.s.bigBuffers.release(len(c.val))
+		if c.valBuf != nil {
+			c.s.valuePool.Put(c.valBuf)
+			c.valBuf = nil
+		}
 		c.val = nil
 	}
 }
@@ -254,7 +287,26 @@ func (c *conn) flush() error {
 	} else {
 		c.out = c.out[:0]
 	}
+	if c.outCharged > 0 {
+		c.s.bigBuffers.release(c.outCharged)
+		c.outCharged = 0
+	}
 	return err
+}
+
+// roomForValue makes sure a value of n bytes can be added to the output
+// buffer: large values are charged against the server's large-value budget
+// until the buffer is written out. It reports false when the budget is
+// spent.
+func (c *conn) roomForValue(n int) bool {
+	if n < largeValue {
+		return true
+	}
+	if !c.s.bigBuffers.reserve(n) {
+		return false
+	}
+	c.outCharged += n
+	return true
 }
 
 // mergeStats adds the connection's counters to the server's.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/base64"
+	"errors"
 	"math"
 	"strconv"
 
@@ -221,7 +222,7 @@ func (c *conn) metaGet(n int) {
 		c.errLine("CLIENT_ERROR opaque token too long")
 		return
 	}
-	hit, created, ttlSet := false, false, false
+	hit, created, ttlSet, room := false, false, false, true
 	meta, err := c.s.store.Update(f.key, func(e *store.Entry) store.Op {
 		if !e.Found {
 			if !f.vivify {
@@ -239,6 +240,11 @@ func (c *conn) metaGet(n int) {
 			}
 			m := store.Meta{Expires: exp, CAS: f.setCAS, WinSent: true, Fetched: !f.noUpdate}
 			return store.Op{Action: store.Put, Meta: m}
+		}
+		if f.value {
+			if room = c.roomForValue(len(e.Value)); !room {
+				return store.Op{Action: store.Keep, NoBump: true}
+			}
 		}
 		hit = true
 		m := e.Meta
@@ -318,6 +324,9 @@ func (c *conn) metaGet(n int) {
 		c.st[stCmdGet]++
 	}
 	switch {
+	case !room:
+		c.st[stStoreNoMemory]++
+		c.errLine("SERVER_ERROR out of memory writing get response")
 	case created && err != nil:
 		c.errLine("SERVER_ERROR out of memory storing object")
 	case created:
@@ -444,6 +453,15 @@ func (c *conn) metaSet(n int) {
 		req.stale = f.setStale
 	}
 	data, err := c.readData(size)
+	if errors.Is(err, errNoBuffer) {
+		c.st[stStoreNoMemory]++
+		c.deleteKey(f.key)
+		c.errLine("SERVER_ERROR out of memory storing object")
+		if c.swallow(size+2) != nil {
+			c.quit = true
+		}
+		return
+	}
 	if err != nil {
 		c.quit = true
 		return

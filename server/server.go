@@ -31,6 +31,10 @@ type Server struct {
 	stats   counters
 	metrics *metrics
 	reg     *prometheus.Registry
+	// bigBuffers bounds the large-value buffers of all connections.
+	bigBuffers budget
+	// valuePool recycles pooledValueSize buffers for medium values.
+	valuePool sync.Pool
 
 	closing atomic.Bool
 	serving atomic.Int32
@@ -70,6 +74,11 @@ func New(cfg Config) (*Server, error) {
 		started: cfg.Now(),
 		lns:     make(map[net.Listener]struct{}),
 		conns:   make(map[*conn]struct{}),
+	}
+	s.bigBuffers.limit = max(cfg.MaxBytes/2, 4*int64(cfg.MaxItemSize))
+	s.valuePool.New = func() any {
+		b := make([]byte, 0, pooledValueSize)
+		return &b
 	}
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s, s.reg)

@@ -45,10 +45,15 @@ func (c *conn) appendValueHeader(key []byte, m *store.Meta, size int, withCAS bo
 	c.out = append(c.out, "\r\n"...)
 }
 
-// getKey appends one key's VALUE block, if it is a hit.
-func (c *conn) getKey(key []byte, withCAS bool) {
+// getKey appends one key's VALUE block, if it is a hit. It reports false
+// when the value cannot be buffered (large-value budget spent).
+func (c *conn) getKey(key []byte, withCAS bool) bool {
 	c.st[stCmdGet]++
+	room := true
 	hit := c.s.store.Get(key, func(e *store.Entry) {
+		if room = c.roomForValue(len(e.Value)); !room {
+			return
+		}
 		c.appendValueHeader(key, &e.Meta, len(e.Value), withCAS)
 		c.out = append(c.out, e.Value...)
 		c.out = append(c.out, "\r\n"...)
@@ -58,6 +63,31 @@ func (c *conn) getKey(key []byte, withCAS bool) {
 	} else {
 		c.st[stGetMisses]++
 	}
+	return room
+}
+
+// noRoomForGet ends a retrieval whose reply cannot be buffered, as
+// memcached does when it runs out of memory for a get response.
+func (c *conn) noRoomForGet(mark int, flushes uint64) {
+	if c.flushes == flushes {
+		c.out = c.out[:mark]
+	}
+	c.st[stStoreNoMemory]++
+	c.str("SERVER_ERROR out of memory writing get response\r\n")
+}
+
+// flushLarge writes out a reply that has grown past the flush threshold in
+// the middle of a multi-key command, so one command never buffers more
+// than about one value beyond the threshold.
+func (c *conn) flushLarge() bool {
+	if len(c.out) < flushThreshold {
+		return true
+	}
+	if c.flush() != nil {
+		c.quit = true
+		return false
+	}
+	return true
 }
 
 // get serves get, gets and bget; rest is the line after the command.
@@ -73,7 +103,13 @@ func (c *conn) get(rest []byte, withCAS bool) {
 			c.abortMultiGet(mark, flushes)
 			return
 		}
-		c.getKey(key, withCAS)
+		if !c.getKey(key, withCAS) {
+			c.noRoomForGet(mark, flushes)
+			return
+		}
+		if !c.flushLarge() {
+			return
+		}
 		key, rest = nextToken(rest)
 	}
 	c.str("END\r\n")
@@ -110,10 +146,13 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 			return
 		}
 		c.st[stCmdTouch]++
-		hit := false
+		hit, room := false, true
 		_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
 			if !e.Found {
 				return store.Op{Action: store.Keep}
+			}
+			if room = c.roomForValue(len(e.Value)); !room {
+				return store.Op{Action: store.Keep, NoBump: true}
 			}
 			hit = true
 			m := e.Meta
@@ -125,10 +164,17 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 			c.out = append(c.out, "\r\n"...)
 			return store.Op{Action: store.SetMeta, Meta: m}
 		})
+		if !room {
+			c.noRoomForGet(mark, flushes)
+			return
+		}
 		if hit {
 			c.st[stTouchHits]++
 		} else {
 			c.st[stTouchMisses]++
+		}
+		if !c.flushLarge() {
+			return
 		}
 		key, rest = nextToken(rest)
 	}
@@ -190,7 +236,11 @@ func (c *conn) streamGet() cmdID {
 				c.str("END\r\n")
 				return id
 			}
-			c.getKey(seg[i:j], withCAS)
+			if !c.getKey(seg[i:j], withCAS) {
+				c.noRoomForGet(mark, flushes)
+				c.discardLine()
+				return id
+			}
 			nkeys++
 			used = j
 		}
@@ -406,6 +456,17 @@ func (c *conn) update(n int, id cmdID) cmdID {
 		return id
 	}
 	data, err := c.readData(size)
+	if errors.Is(err, errNoBuffer) {
+		c.st[stStoreNoMemory]++
+		c.reply(noreply, "SERVER_ERROR out of memory storing object\r\n")
+		if c.swallow(size+2) != nil {
+			c.quit = true
+		}
+		if id == cmdSet {
+			c.deleteKey(key)
+		}
+		return id
+	}
 	if err != nil {
 		c.quit = true
 		return id
