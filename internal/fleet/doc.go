@@ -1,0 +1,8 @@
+// Package fleet runs a local zonecache fleet: real zonecached processes in
+// several zones on this machine, each on a free loopback port, optionally
+// gossiping with each other. `make run` (through zonebench's fleet demo),
+// benchmarks and tests use it to stand up a fleet, break parts of it (kill
+// a zone, freeze a node) and tear it all down, leaving no process behind:
+// children are killed when the fleet stops and, through the kernel's
+// parent-death signal, when the supervising process dies.
+package fleet

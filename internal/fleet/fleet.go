@@ -1,0 +1,301 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zonecache/zonecache/replication"
+)
+
+// Config describes a fleet. Zero fields take the documented defaults.
+type Config struct {
+	// Binary is the zonecached executable. Required.
+	Binary string
+	// Zones names the zones. Default a, b, c.
+	Zones []string
+	// NodesPerZone is the number of nodes in each zone. Default 2.
+	NodesPerZone int
+	// Host is the loopback address every node listens on. Default 127.0.0.1.
+	Host string
+	// MemoryMB is each node's -m. Default 64.
+	MemoryMB int
+	// Gossip starts the nodes as one gossiping fleet (--zone, --join, ...),
+	// all serving at once. Without it the nodes are standalone and the
+	// fleet's topology is only known to this package.
+	Gossip bool
+	// Args are extra arguments for every node.
+	Args []string
+	// Output receives the nodes' logs. Default: discarded.
+	Output io.Writer
+	// StartTimeout bounds each node's start. Default 15 s.
+	StartTimeout time.Duration
+}
+
+// Node is one zonecached process of the fleet.
+type Node struct {
+	// ID is the node's name, zone-index (for example a-1).
+	ID string
+	// Zone is the node's zone.
+	Zone string
+	// Addr is the cache address, AdminAddr the admin HTTP address and
+	// GossipAddr the gossip address (empty without gossip).
+	Addr, AdminAddr, GossipAddr string
+
+	cmd    *exec.Cmd
+	waited chan struct{}
+	err    error
+}
+
+// Fleet is a running local fleet.
+type Fleet struct {
+	cfg   Config
+	nodes []*Node
+	once  sync.Once
+}
+
+// ErrStart is wrapped by Start's error when a node did not come up.
+var ErrStart = errors.New("fleet: node did not start")
+
+// Start launches every node and waits until each accepts connections. On
+// error, the nodes already started are stopped.
+func Start(ctx context.Context, cfg Config) (*Fleet, error) {
+	if cfg.Binary == "" {
+		return nil, errors.New("fleet: Binary is required")
+	}
+	if len(cfg.Zones) == 0 {
+		cfg.Zones = []string{"a", "b", "c"}
+	}
+	if cfg.NodesPerZone <= 0 {
+		cfg.NodesPerZone = 2
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.MemoryMB <= 0 {
+		cfg.MemoryMB = 64
+	}
+	if cfg.Output == nil {
+		cfg.Output = io.Discard
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 15 * time.Second
+	}
+	f := &Fleet{cfg: cfg}
+	var seed string
+	for _, zone := range cfg.Zones {
+		for i := 1; i <= cfg.NodesPerZone; i++ {
+			n, err := f.launch(ctx, zone, fmt.Sprintf("%s-%d", zone, i), seed)
+			if err != nil {
+				f.Stop()
+				return nil, err
+			}
+			if seed == "" {
+				seed = n.GossipAddr
+			}
+			f.nodes = append(f.nodes, n)
+		}
+	}
+	return f, nil
+}
+
+func (f *Fleet) launch(ctx context.Context, zone, id, seed string) (*Node, error) {
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		ports, err := freePorts(f.cfg.Host, 3)
+		if err != nil {
+			return nil, err
+		}
+		n := &Node{
+			ID: id, Zone: zone,
+			Addr:      net.JoinHostPort(f.cfg.Host, strconv.Itoa(ports[0])),
+			AdminAddr: net.JoinHostPort(f.cfg.Host, strconv.Itoa(ports[1])),
+			waited:    make(chan struct{}),
+		}
+		args := []string{"-l", f.cfg.Host, "-p", strconv.Itoa(ports[0]), "-m", strconv.Itoa(f.cfg.MemoryMB),
+			"--admin-addr", n.AdminAddr}
+		if f.cfg.Gossip {
+			n.GossipAddr = net.JoinHostPort(f.cfg.Host, strconv.Itoa(ports[2]))
+			args = append(args, "--zone", zone, "--node-name", id, "--gossip-addr", n.GossipAddr, "--state", "serving")
+			if seed != "" {
+				args = append(args, "--join", seed)
+			}
+		}
+		args = append(args, f.cfg.Args...)
+		n.cmd = exec.Command(f.cfg.Binary, args...)
+		n.cmd.Stdout = f.cfg.Output
+		n.cmd.Stderr = f.cfg.Output
+		// Own process group (Ctrl-C in a terminal reaches only us, and we stop
+		// the nodes in order); killed by the kernel if we die.
+		n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := n.cmd.Start(); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrStart, id, err)
+		}
+		go func() { n.err = n.cmd.Wait(); close(n.waited) }()
+		if err := n.waitListening(ctx, f.cfg.StartTimeout); err != nil {
+			n.Kill()
+			lastErr = fmt.Errorf("%w: %s: %v", ErrStart, id, err)
+			continue // most likely a port taken in between: try new ports
+		}
+		return n, nil
+	}
+	return nil, lastErr
+}
+
+// freePorts returns n distinct TCP ports on host that were free when
+// checked.
+func freePorts(host string, n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("fleet: pick a free port on %s: %w", host, err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func (n *Node) waitListening(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case <-n.waited:
+			return fmt.Errorf("exited: %v", n.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", n.Addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %v", n.Addr, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Nodes returns every node, zone by zone.
+func (f *Fleet) Nodes() []*Node { return f.nodes }
+
+// Zone returns the nodes of zone.
+func (f *Fleet) Zone(zone string) []*Node {
+	var out []*Node
+	for _, n := range f.nodes {
+		if n.Zone == zone {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Topology returns the fleet as started: every node serving, epoch 1.
+func (f *Fleet) Topology() replication.Topology {
+	t := replication.Topology{Epoch: 1}
+	for _, n := range f.nodes {
+		t.Nodes = append(t.Nodes, replication.Node{ID: n.ID, Zone: n.Zone, Addr: n.Addr, State: replication.Serving})
+	}
+	return t
+}
+
+// AdminAddrs returns every node's admin HTTP address: the seeds a client's
+// discovery can start from.
+func (f *Fleet) AdminAddrs() []string {
+	out := make([]string, len(f.nodes))
+	for i, n := range f.nodes {
+		out[i] = n.AdminAddr
+	}
+	return out
+}
+
+// KillZone kills every node of zone at once (SIGKILL), as a lost zone.
+func (f *Fleet) KillZone(zone string) {
+	var wg sync.WaitGroup
+	for _, n := range f.Zone(zone) {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.Kill() }()
+	}
+	wg.Wait()
+}
+
+// Stop terminates every node (SIGTERM, then SIGKILL after 5 s) and waits
+// for all of them. It is safe to call more than once.
+func (f *Fleet) Stop() {
+	f.once.Do(func() {
+		var wg sync.WaitGroup
+		for _, n := range f.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := n.Terminate(5 * time.Second); err != nil {
+					n.Kill()
+				}
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+// Pid is the node's process id.
+func (n *Node) Pid() int { return n.cmd.Process.Pid }
+
+// Running reports whether the process has not exited.
+func (n *Node) Running() bool {
+	select {
+	case <-n.waited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Kill sends SIGKILL (after SIGCONT, so a frozen node dies too) and waits.
+func (n *Node) Kill() {
+	if !n.Running() {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGCONT)
+	_ = n.cmd.Process.Kill()
+	<-n.waited
+}
+
+// Freeze stops the node with SIGSTOP: its sockets stay open, nothing
+// answers. Thaw resumes it.
+func (n *Node) Freeze() error { return n.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen node with SIGCONT.
+func (n *Node) Thaw() error { return n.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Terminate sends SIGTERM and waits up to timeout for the node to exit.
+func (n *Node) Terminate(timeout time.Duration) error {
+	if !n.Running() {
+		return nil
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGCONT)
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-n.waited:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("fleet: %s still running %v after SIGTERM", n.ID, timeout)
+	}
+}
