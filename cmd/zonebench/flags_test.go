@@ -150,3 +150,34 @@ func FuzzParseTargetSpec(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePids(f *testing.F) {
+	for _, s := range []string{"1", "1+2,3", "", ",", "0", "x", "1++2", "12,+"} {
+		f.Add(s, 2)
+	}
+	f.Fuzz(func(t *testing.T, s string, targets int) {
+		if targets < 1 || targets > 2 {
+			return
+		}
+		groups, err := parsePids(s, targets)
+		if err != nil {
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("parsePids(%q) error %v does not wrap errUsage", s, err)
+			}
+			return
+		}
+		if len(groups) != targets {
+			t.Fatalf("parsePids(%q, %d) = %v", s, targets, groups)
+		}
+		for _, g := range groups {
+			if len(g) == 0 {
+				t.Fatalf("parsePids(%q) has an empty group: %v", s, groups)
+			}
+			for _, pid := range g {
+				if pid < 1 {
+					t.Fatalf("parsePids(%q) = %v", s, groups)
+				}
+			}
+		}
+	})
+}
