@@ -26,6 +26,13 @@ import (
 
 const benchSlice = 500 // operations per alternating slice
 
+var benchSetters = func() int {
+	if v, err := strconv.Atoi(os.Getenv("ZC_BATCH_SETTERS")); err == nil {
+		return v
+	}
+	return 8
+}()
+
 // percentile returns the p-th percentile of d (sorted in place).
 func percentile(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {
@@ -115,7 +122,7 @@ func BenchmarkIsolation(b *testing.B) {
 								return
 							default:
 							}
-							if g < 8 {
+							if g < benchSetters {
 								_, _ = batch.Set(context.Background(), Item{Key: fmt.Sprintf("bulk-%d-%d", g, i%100), Value: big})
 							} else {
 								_, _ = batch.GetMulti(context.Background(), keys[(i*100)%900:(i*100)%900+100])

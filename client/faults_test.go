@@ -21,9 +21,6 @@ func TestFaultInjection(t *testing.T) {
 		if errors.Is(e.Err, ErrInjected) {
 			injected.Add(1)
 		}
-		if e.Zone == "a" && e.Err == nil && e.Duration >= 20*time.Millisecond {
-			slow.Add(1)
-		}
 	}}
 	c := newTestClient(t, f.topo, "a", func(c *Config) {
 		c.WritePolicy = replication.All
@@ -46,7 +43,11 @@ func TestFaultInjection(t *testing.T) {
 
 	// A delay rule slows every local read by at least its delay.
 	d := newTestClient(t, f.topo, "a", func(c *Config) {
-		c.Hooks = hooks
+		c.Hooks.OnAttempt = func(_ context.Context, e AttemptEvent) {
+			if e.Node == "a0" && e.Op == "get" && e.Err == nil && e.Duration >= 20*time.Millisecond {
+				slow.Add(1)
+			}
+		}
 		c.Faults = FaultConfig{Rules: []FaultRule{{Node: "a0", Share: 1, Delay: 20 * time.Millisecond}}}
 	})
 	for _, key := range keys[:5] {

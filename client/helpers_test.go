@@ -101,7 +101,7 @@ func newTestClient(t testing.TB, topo replication.Topology, zone string, edit fu
 // client's back.
 func direct(t testing.TB, addr string) *transport.Pool {
 	t.Helper()
-	n := transport.NewNode(addr, transport.Config{Logger: quietLogger, Online: transport.PoolConfig{Timeout: 5 * time.Second}})
+	n := transport.NewNode(addr, transport.Config{Logger: quietLogger, DialTimeout: 5 * time.Second, Online: transport.PoolConfig{Timeout: 5 * time.Second}})
 	t.Cleanup(func() { _ = n.Close() })
 	return n.Online()
 }

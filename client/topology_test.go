@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,5 +101,34 @@ func TestTopologySwapUnderLoad(t *testing.T) {
 	}
 	if err := c.SetTopology(replication.Topology{Epoch: 1, Nodes: f.topo.Nodes}); err == nil {
 		t.Fatal("an older epoch was accepted")
+	}
+}
+
+func TestTopologyFromFile(t *testing.T) {
+	path := t.TempDir() + "/topology.json"
+	const doc = `{"epoch": 3, "nodes": [
+	  {"id": "a0", "zone": "a", "addr": "127.0.0.1:1"},
+	  {"id": "a1", "zone": "a", "addr": "127.0.0.1:2", "state": "warming"},
+	  {"id": "b0", "zone": "b", "addr": "127.0.0.2:1", "weight": 2}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := TopologyFromFile(path)
+	if err != nil || topo.Epoch != 3 || len(topo.Nodes) != 3 || topo.Nodes[1].State != replication.Warming {
+		t.Fatalf("%+v %v", topo, err)
+	}
+	c := newTestClient(t, topo, "a", nil)
+	v := c.c.view.Load()
+	if v.zones["a"].read.Len() != 1 || v.zones["a"].write.Len() != 2 || v.order[0] != "a" {
+		t.Fatalf("zone a: %d read nodes, %d write nodes, order %v", v.zones["a"].read.Len(), v.zones["a"].write.Len(), v.order)
+	}
+	if err := os.WriteFile(path, []byte(`{"nodes": [{"id": "x"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TopologyFromFile(path); !errors.Is(err, replication.ErrInvalidTopology) {
+		t.Fatalf("invalid topology: %v", err)
+	}
+	if _, err := New(Config{Topology: topo}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("a config without a zone: %v", err)
 	}
 }

