@@ -158,6 +158,7 @@ func (s *Server) accept(nc net.Conn) {
 	if len(s.conns) >= s.cfg.MaxConns {
 		s.mu.Unlock()
 		s.stats.v[stRejectedConns].Add(1)
+		s.log.Debug("connection refused: too many open connections", "remote", nc.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
 		go func() {
 			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = nc.Write([]byte("ERROR Too many open connections\r\n"))
@@ -171,6 +172,7 @@ func (s *Server) accept(nc net.Conn) {
 	s.mu.Unlock()
 	s.stats.v[stTotalConns].Add(1)
 	s.stats.currConns.Add(1)
+	s.log.Debug("connection opened", "remote", nc.RemoteAddr().String())
 	go func() {
 		defer s.connWG.Done()
 		defer func() {
