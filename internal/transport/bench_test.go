@@ -115,7 +115,8 @@ func BenchmarkVsGomemcache(b *testing.B) {
 // BenchmarkSerialPaired measures single-goroutine get latency of both
 // clients interleaved get by get (alternating which goes first), so that the
 // load of a shared machine hits both alike. It reports each client's median
-// and mean latency and the ratios transport/gomemcache.
+// latency and the ratios transport/gomemcache of the medians, the 99th
+// percentiles and the means.
 func BenchmarkSerialPaired(b *testing.B) {
 	e := newBenchEnv(b)
 	tl := make([]time.Duration, 0, 1<<16)
@@ -140,17 +141,19 @@ func BenchmarkSerialPaired(b *testing.B) {
 			gl, tl = append(gl, t1.Sub(t0)), append(tl, t2.Sub(t1))
 		}
 	}
-	tp50, tmean := stats(tl)
-	gp50, gmean := stats(gl)
-	b.ReportMetric(float64(tp50.Nanoseconds()), "transport-p50-ns")
-	b.ReportMetric(float64(gp50.Nanoseconds()), "gomemcache-p50-ns")
-	b.ReportMetric(float64(tp50)/float64(gp50), "p50-ratio")
-	b.ReportMetric(float64(tmean)/float64(gmean), "mean-ratio")
+	ts, gs := latencies(tl), latencies(gl)
+	b.ReportMetric(float64(ts.p50.Nanoseconds()), "transport-p50-ns")
+	b.ReportMetric(float64(gs.p50.Nanoseconds()), "gomemcache-p50-ns")
+	b.ReportMetric(float64(ts.p50)/float64(gs.p50), "p50-ratio")
+	b.ReportMetric(float64(ts.p99)/float64(gs.p99), "p99-ratio")
+	b.ReportMetric(float64(ts.mean)/float64(gs.mean), "mean-ratio")
 }
 
-func stats(d []time.Duration) (p50, mean time.Duration) {
+type latencySummary struct{ p50, p99, mean time.Duration }
+
+func latencies(d []time.Duration) latencySummary {
 	if len(d) == 0 {
-		return 0, 0
+		return latencySummary{}
 	}
 	var sum time.Duration
 	for _, x := range d {
@@ -158,7 +161,7 @@ func stats(d []time.Duration) (p50, mean time.Duration) {
 	}
 	s := slices.Clone(d)
 	slices.Sort(s)
-	return s[len(s)/2], sum / time.Duration(len(d))
+	return latencySummary{p50: s[len(s)/2], p99: s[len(s)*99/100], mean: sum / time.Duration(len(d))}
 }
 
 // BenchmarkGetMulti100 reads 100 keys in one call (one goroutine): the

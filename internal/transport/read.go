@@ -1,0 +1,208 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/wire"
+)
+
+// readLoop reads replies for callers that wait on their done channel. It
+// runs while it holds the read token and gives the token back when nothing
+// is pending, so that the next caller on an idle connection reads its own
+// reply without a goroutine hand-off.
+func (cn *conn) readLoop() {
+	for {
+		select {
+		case <-cn.dead:
+			return
+		case <-cn.readWake:
+		}
+		// A caller reading its own reply may have left its deadline; this
+		// goroutine reads without one (waiting callers time out by timer).
+		_ = cn.nc.SetReadDeadline(time.Time{})
+		for {
+			cn.mu.Lock()
+			if cn.closed {
+				cn.mu.Unlock()
+				return
+			}
+			if cn.qhead == len(cn.queue) {
+				cn.reading = false
+				cn.mu.Unlock()
+				break
+			}
+			cn.mu.Unlock()
+			if _, err := cn.br.Peek(1); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) && !cn.isClosed() {
+					// A late interrupt meant for a caller's own read.
+					_ = cn.nc.SetReadDeadline(time.Time{})
+					continue
+				}
+				cn.fail(fmt.Errorf("read: %w", err))
+				return
+			}
+			c, err := cn.readReply()
+			if err != nil {
+				cn.fail(err)
+				if c != nil {
+					cn.pool.complete(c, fmt.Errorf("%w: %w", ErrConnClosed, err))
+				}
+				return
+			}
+			cn.pool.complete(c, c.err)
+		}
+	}
+}
+
+// readReply reads the reply of the oldest queued call and returns that
+// call, its outcome in c.err. A non-nil error means the connection is out of
+// step; the returned call (if any) is then not completed.
+func (cn *conn) readReply() (*call, error) {
+	c := cn.pop()
+	if c == nil {
+		return nil, fmt.Errorf("%w: reply with no request pending", wire.ErrMalformed)
+	}
+	var err error
+	switch {
+	case cn.text:
+		err = cn.readText(c)
+	case c.kind == kindMulti:
+		err = cn.readMulti(c)
+	default:
+		err = cn.readOne(c)
+	}
+	cn.lastRead.Store(time.Now().UnixNano())
+	return c, err
+}
+
+// releaseRead gives up the read token: to readLoop when replies are still
+// pending, else to whoever sends next.
+func (cn *conn) releaseRead() {
+	cn.mu.Lock()
+	if cn.closed || cn.qhead == len(cn.queue) {
+		cn.reading = false
+		cn.mu.Unlock()
+		return
+	}
+	cn.mu.Unlock()
+	select {
+	case cn.readWake <- struct{}{}:
+	default:
+	}
+}
+
+// interrupt is called when the context of a caller in ownRead ends: it
+// wakes the caller's blocked read, but only while it waits for data, never
+// in the middle of a reply.
+func (cn *conn) interrupt() {
+	cn.rmu.Lock()
+	if cn.waiting {
+		cn.interrupted = true
+		_ = cn.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+	cn.rmu.Unlock()
+}
+
+// setWaiting marks the start (true) or end (false) of a wait for data and
+// reports whether an interrupt poisoned the read deadline meanwhile.
+func (cn *conn) setWaiting(w bool) (interrupted bool) {
+	cn.rmu.Lock()
+	cn.waiting = w
+	interrupted = cn.interrupted
+	cn.interrupted = false
+	cn.rmu.Unlock()
+	return interrupted
+}
+
+// readOne reads the single reply of c. It returns an error only when the
+// connection is out of step; a server's error reply is stored in c.err.
+func (cn *conn) readOne(c *call) error {
+	if err := wire.ReadHeader(cn.br, &c.rep); err != nil {
+		return cn.replyError(c, err)
+	}
+	if c.kind == kindNoop {
+		if c.rep.Code != wire.CodeMN {
+			return fmt.Errorf("%w: %v reply to mn", wire.ErrMalformed, c.rep.Code)
+		}
+		return nil
+	}
+	if o, ok := c.rep.OpaqueUint32(); !ok || o != c.opaque {
+		return fmt.Errorf("%w: reply opaque %q, want %d", wire.ErrMalformed, c.rep.Opaque, c.opaque)
+	}
+	if c.rep.Code != wire.CodeVA {
+		return nil
+	}
+	if c.state.Load() == callAbandoned {
+		return wire.DiscardValue(cn.br, c.rep.Size)
+	}
+	v, err := wire.ReadValue(cn.br, c.rep.Size, valueBuf(c.rep.Size))
+	c.val = v
+	return err
+}
+
+// readMulti reads the hits of a quiet multi-get up to its closing MN.
+func (cn *conn) readMulti(c *call) error {
+	n := uint32(len(c.keys))
+	for {
+		if err := wire.ReadHeader(cn.br, &c.rep); err != nil {
+			if err = cn.replyError(c, err); err != nil {
+				return err
+			}
+			continue
+		}
+		switch c.rep.Code {
+		case wire.CodeMN:
+			return nil
+		case wire.CodeVA, wire.CodeEN:
+		default:
+			return fmt.Errorf("%w: %v in a multi-get", wire.ErrMalformed, c.rep.Code)
+		}
+		o, ok := c.rep.OpaqueUint32()
+		idx := o - c.opaque
+		if !ok || idx >= n {
+			return fmt.Errorf("%w: reply opaque %q outside [%d,%d)", wire.ErrMalformed, c.rep.Opaque, c.opaque, c.opaque+n)
+		}
+		if c.rep.Code != wire.CodeVA {
+			continue
+		}
+		if c.state.Load() == callAbandoned {
+			if err := wire.DiscardValue(cn.br, c.rep.Size); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := wire.ReadValue(cn.br, c.rep.Size, valueBuf(c.rep.Size))
+		if err != nil {
+			return err
+		}
+		c.hits = append(c.hits, multiHit{idx: int(idx), item: itemFromReply(c.keys[idx], &c.rep, v)})
+	}
+}
+
+// replyError sorts a ReadHeader error: a server's error reply is recorded in
+// c.err (nil returned, connection in step), anything else is fatal.
+func (cn *conn) replyError(c *call, err error) error {
+	switch {
+	case errors.Is(err, wire.ErrServerError), errors.Is(err, wire.ErrClientError):
+		if c.err == nil {
+			c.err = fmt.Errorf("transport: %s: %w", cn.pool.node.addr, err)
+		}
+		return nil
+	case errors.Is(err, wire.ErrUnknownCommand):
+		return fmt.Errorf("%w: %w", ErrNoMeta, err)
+	}
+	return err
+}
+
+// valueBuf returns a buffer for a value of size bytes: exact for the usual
+// sizes, grown as bytes arrive for very large ones, so that a corrupt length
+// cannot allocate memory the connection never delivers.
+func valueBuf(size int) []byte {
+	if size > 1<<20 {
+		return nil
+	}
+	return make([]byte, 0, size)
+}
