@@ -102,6 +102,7 @@ func Compare(ctx context.Context, cfg CompareConfig, a, b NamedTarget) (*Compari
 			}
 			slice := newResult(p.nt.Name)
 			measure(ctx, c, sh, p.nt.Target, slice, uint64(i+1))
+			slice.Slices = []SliceStat{{Throughput: slice.Throughput(), P99: slice.Latency.Percentile(0.99)}}
 			p.res.Merge(slice)
 		}
 		cmp.Slices++

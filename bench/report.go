@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -139,6 +140,54 @@ type RatioReport struct {
 	// CPUPerOp is the ratio of server CPU time per operation, NaN unless
 	// both Targets report it.
 	CPUPerOp float64 `json:"server_cpu_per_op"`
+	// Slices, when both Results come from Compare, spreads the ratios of
+	// the paired slices, a gauge of how much the machine's noise moved them.
+	Slices *SliceRatios `json:"slices,omitempty"`
+}
+
+// SliceRatios are the distributions of per-slice-pair ratios (slice i of
+// the second Target over slice i of the first).
+type SliceRatios struct {
+	N          int       `json:"n"`
+	Throughput RatioDist `json:"throughput"`
+	P99        RatioDist `json:"p99"`
+}
+
+// RatioDist is the median and range of a set of ratios.
+type RatioDist struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+func ratioDist(rs []float64) RatioDist {
+	slices.Sort(rs)
+	n := len(rs)
+	med := rs[n/2]
+	if n%2 == 0 {
+		med = (rs[n/2-1] + rs[n/2]) / 2
+	}
+	return RatioDist{Median: med, Min: rs[0], Max: rs[n-1]}
+}
+
+// sliceRatios pairs the slices of a and b; nil unless both have the same
+// positive number of slices with data.
+func sliceRatios(a, b *Result) *SliceRatios {
+	if len(a.Slices) == 0 || len(a.Slices) != len(b.Slices) {
+		return nil
+	}
+	var tp, p99 []float64
+	for i := range a.Slices {
+		x, y := a.Slices[i], b.Slices[i]
+		if x.Throughput > 0 && x.P99 > 0 {
+			tp = append(tp, y.Throughput/x.Throughput)
+			p99 = append(p99, float64(y.P99)/float64(x.P99))
+		}
+	}
+	if len(tp) == 0 {
+		return nil
+	}
+	return &SliceRatios{N: len(tp), Throughput: ratioDist(tp), P99: ratioDist(p99)}
 }
 
 // NewReport builds the Report of results measured with cfg.
@@ -198,6 +247,7 @@ func NewReport(cfg Config, results ...*Result) *Report {
 		if a.CPUPerOpUS == 0 || b.CPUPerOpUS == 0 {
 			r.Ratio.CPUPerOp = math.NaN()
 		}
+		r.Ratio.Slices = sliceRatios(results[0], results[1])
 	}
 	return r
 }
@@ -260,16 +310,17 @@ func (q RatioReport) MarshalJSON() ([]byte, error) {
 		return &x
 	}
 	return json.Marshal(struct {
-		Of         string   `json:"of"`
-		To         string   `json:"to"`
-		Throughput *float64 `json:"throughput"`
-		P50        *float64 `json:"p50"`
-		P90        *float64 `json:"p90"`
-		P99        *float64 `json:"p99"`
-		P999       *float64 `json:"p99_9"`
-		Max        *float64 `json:"max"`
-		CPUPerOp   *float64 `json:"server_cpu_per_op"`
-	}{q.Of, q.To, num(q.Throughput), num(q.P50), num(q.P90), num(q.P99), num(q.P999), num(q.Max), num(q.CPUPerOp)})
+		Of         string       `json:"of"`
+		To         string       `json:"to"`
+		Throughput *float64     `json:"throughput"`
+		P50        *float64     `json:"p50"`
+		P90        *float64     `json:"p90"`
+		P99        *float64     `json:"p99"`
+		P999       *float64     `json:"p99_9"`
+		Max        *float64     `json:"max"`
+		CPUPerOp   *float64     `json:"server_cpu_per_op"`
+		Slices     *SliceRatios `json:"slices,omitempty"`
+	}{q.Of, q.To, num(q.Throughput), num(q.P50), num(q.P90), num(q.P99), num(q.P999), num(q.Max), num(q.CPUPerOp), q.Slices})
 }
 
 // WriteTable writes r as aligned text tables: the summary, the ratio line
@@ -290,6 +341,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	tw.Flush()
 
+	if q := r.Ratio; q != nil && q.Slices != nil {
+		sl := q.Slices
+		fmt.Fprintf(ew, "\nper slice pair (n=%d), %s / %s: throughput median %.2fx [%.2f–%.2f], p99 median %.2fx [%.2f–%.2f]\n",
+			sl.N, q.Of, q.To, sl.Throughput.Median, sl.Throughput.Min, sl.Throughput.Max, sl.P99.Median, sl.P99.Min, sl.P99.Max)
+	}
 	cpuLine := "\n"
 	for _, t := range r.Targets {
 		if t.CPUPerOpUS > 0 {

@@ -83,6 +83,18 @@ func TestCompareAlternatesSlices(t *testing.T) {
 	if rep.Ratio.P50 <= 1 {
 		t.Fatalf("p50 ratio %v: B is slower than A", rep.Ratio.P50)
 	}
+	sl := rep.Ratio.Slices
+	if sl == nil || sl.N != 3 || sl.Throughput.Max >= 1 || sl.P99.Min <= 1 ||
+		sl.Throughput.Min > sl.Throughput.Median || sl.Throughput.Median > sl.Throughput.Max {
+		t.Fatalf("slice ratios %+v: want 3 pairs, B slower in each", sl)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "per slice pair (n=3), B / A") {
+		t.Fatalf("table lacks the slice ratios:\n%s", table.String())
+	}
 }
 
 func TestCompareByOpsSplitsExactly(t *testing.T) {
@@ -392,5 +404,23 @@ func TestZoneReporterCountsAndChart(t *testing.T) {
 		if !strings.Contains(svg, want) {
 			t.Errorf("svg lacks %q", want)
 		}
+	}
+}
+
+func TestRatioDist(t *testing.T) {
+	if d := ratioDist([]float64{3, 1, 2}); d != (RatioDist{Median: 2, Min: 1, Max: 3}) {
+		t.Fatalf("odd: %+v", d)
+	}
+	if d := ratioDist([]float64{4, 1, 2, 3}); d != (RatioDist{Median: 2.5, Min: 1, Max: 4}) {
+		t.Fatalf("even: %+v", d)
+	}
+	a, b := newResult("a"), newResult("b")
+	if sliceRatios(a, b) != nil {
+		t.Fatal("ratios without slices")
+	}
+	a.Slices = []SliceStat{{100, 10}, {0, 0}}
+	b.Slices = []SliceStat{{50, 30}, {10, 10}}
+	if sr := sliceRatios(a, b); sr == nil || sr.N != 1 || sr.Throughput.Median != 0.5 || sr.P99.Median != 3 {
+		t.Fatalf("slice ratios %+v: the empty slice of a must be skipped", sr)
 	}
 }

@@ -98,6 +98,17 @@ type Result struct {
 	ErrorSamples []string
 	// Prefill describes the prefill phase, if any.
 	Prefill PrefillResult
+	// Slices holds each Compare slice's throughput and p99, in order;
+	// empty for Run.
+	Slices []SliceStat
+}
+
+// SliceStat summarises one Compare slice of one Target.
+type SliceStat struct {
+	// Throughput is the slice's operations per second.
+	Throughput float64
+	// P99 is the slice's p99 latency in nanoseconds.
+	P99 int64
 }
 
 func newResult(name string) *Result {
@@ -173,4 +184,5 @@ func (r *Result) Merge(o *Result) {
 	r.Prefill.Keys += o.Prefill.Keys
 	r.Prefill.Errors += o.Prefill.Errors
 	r.Prefill.Elapsed += o.Prefill.Elapsed
+	r.Slices = append(r.Slices, o.Slices...)
 }
