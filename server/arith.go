@@ -1,0 +1,141 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/server/store"
+)
+
+// arithResult is the outcome of incr, decr and ma.
+type arithResult uint8
+
+const (
+	arithOK arithResult = iota
+	arithNotFound
+	arithNonNumeric
+	arithExists
+	arithCreated
+	arithNoMemory
+)
+
+// arithReq is one incr, decr or ma.
+type arithReq struct {
+	incr    bool
+	delta   uint64
+	cas     uint64 // compare when non-zero
+	vivify  bool   // ma N: create on miss with initial
+	initial uint64
+	// expires computes the new item's expiry from the old one (0 for a
+	// created item); nil keeps it.
+	expires func(old int64, created bool) int64
+	setCAS  uint64
+}
+
+// applyArith increments or decrements the number stored under key. The new
+// number's digits are left in c.num.
+func (c *conn) applyArith(key []byte, req *arithReq) (arithResult, store.Meta) {
+	res := arithOK
+	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
+		if !e.Found {
+			if !req.vivify {
+				res = arithNotFound
+				return store.Op{Action: store.Keep}
+			}
+			res = arithCreated
+			c.num = strconv.AppendUint(c.num[:0], req.initial, 10)
+			m := store.Meta{CAS: req.setCAS}
+			if req.expires != nil {
+				m.Expires = req.expires(0, true)
+			}
+			c.parts[0] = c.num
+			return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
+		}
+		if len(e.Value) == 0 {
+			res = arithNonNumeric
+			return store.Op{Action: store.Keep, NoBump: true}
+		}
+		if req.cas != 0 && req.cas != e.Meta.CAS {
+			res = arithExists
+			return store.Op{Action: store.Keep, NoBump: true}
+		}
+		v, ok := parseValueNumber(e.Value)
+		if !ok {
+			res = arithNonNumeric
+			return store.Op{Action: store.Keep, NoBump: true}
+		}
+		switch {
+		case req.incr:
+			v += req.delta
+		case req.delta > v:
+			v = 0
+		default:
+			v -= req.delta
+		}
+		c.num = strconv.AppendUint(c.num[:0], v, 10)
+		m := store.Meta{Flags: e.Meta.Flags, Expires: e.Meta.Expires, CAS: req.setCAS}
+		c.scratch = append(c.scratch[:0], c.num...)
+		if len(c.num) <= len(e.Value) {
+			// memcached rewrites the number in place, padded with spaces,
+			// and the item keeps its state.
+			for len(c.scratch) < len(e.Value) {
+				c.scratch = append(c.scratch, ' ')
+			}
+			m.Fetched, m.Stale, m.WinSent = e.Meta.Fetched, e.Meta.Stale, e.Meta.WinSent
+		}
+		if req.expires != nil {
+			m.Expires = req.expires(e.Meta.Expires, false)
+		}
+		c.parts[0] = c.scratch
+		return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
+	})
+	c.parts[0] = nil
+	if err != nil {
+		return arithNoMemory, meta
+	}
+	return res, meta
+}
+
+// arith serves incr and decr.
+func (c *conn) arith(n int, incr bool) {
+	if n != 3 && n != 4 {
+		c.str("ERROR\r\n")
+		return
+	}
+	noreply := c.noreply(n)
+	key := c.toks[1]
+	if len(key) > wire.MaxKeyLength {
+		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
+		return
+	}
+	delta, ok := parseUint64(c.toks[2])
+	if !ok {
+		c.reply(noreply, "CLIENT_ERROR invalid numeric delta argument\r\n")
+		return
+	}
+	req := arithReq{incr: incr, delta: delta}
+	res, _ := c.applyArith(key, &req)
+	switch res {
+	case arithOK:
+		if incr {
+			c.st[stIncrHits]++
+		} else {
+			c.st[stDecrHits]++
+		}
+		if !noreply {
+			c.out = append(c.out, c.num...)
+			c.str("\r\n")
+		}
+	case arithNonNumeric:
+		c.reply(noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n")
+	case arithNoMemory:
+		c.reply(noreply, "SERVER_ERROR out of memory\r\n")
+	default:
+		if incr {
+			c.st[stIncrMisses]++
+		} else {
+			c.st[stDecrMisses]++
+		}
+		c.reply(noreply, "NOT_FOUND\r\n")
+	}
+}

@@ -1,0 +1,203 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/server/store"
+)
+
+// metaGet serves mg.
+func (c *conn) metaGet(n int) {
+	if n < 2 {
+		c.str("ERROR\r\n")
+		return
+	}
+	if len(c.toks[1]) > wire.MaxKeyLength {
+		c.errLine("CLIENT_ERROR bad command line format")
+		return
+	}
+	if n+1 > maxMetaTokens {
+		c.errLine("CLIENT_ERROR options flags are too long")
+		return
+	}
+	now := c.now().Unix()
+	var f metaFlags
+	if e := c.parseMetaFlags(&f, 2, n, now); e != "" {
+		c.errLine(e)
+		return
+	}
+	if c.opaqueTooLong(n) {
+		c.errLine("CLIENT_ERROR opaque token too long")
+		return
+	}
+	hit, created, ttlSet, room := false, false, false, true
+	meta, err := c.s.store.Update(f.key, func(e *store.Entry) store.Op {
+		if !e.Found {
+			if !f.vivify {
+				return store.Op{Action: store.Keep}
+			}
+			created = true
+			var exp int64
+			for i := 2; i < n; i++ {
+				switch c.toks[i][0] {
+				case 'T':
+					exp = f.exptime
+				case 'N':
+					exp = f.autoviv
+				}
+			}
+			m := store.Meta{Expires: exp, CAS: f.setCAS, WinSent: true, Fetched: !f.noUpdate}
+			return store.Op{Action: store.Put, Meta: m}
+		}
+		if f.value {
+			if room = c.roomForValue(len(e.Value)); !room {
+				return store.Op{Action: store.Keep, NoBump: true}
+			}
+		}
+		hit = true
+		m := e.Meta
+		won := false
+		if f.value {
+			c.out = append(c.out, "VA "...)
+			c.out = strconv.AppendInt(c.out, int64(len(e.Value)), 10)
+		} else {
+			c.out = append(c.out, "HD"...)
+		}
+		for i := 2; i < n; i++ {
+			t := c.toks[i]
+			switch t[0] {
+			case 'T':
+				ttlSet = true
+				m.Expires = f.exptime
+			case 'R':
+				if !m.WinSent && m.Expires != 0 && m.Expires < f.recache {
+					won = true
+				}
+			case 's':
+				c.out = append(c.out, " s"...)
+				c.out = strconv.AppendInt(c.out, int64(len(e.Value)), 10)
+			case 't':
+				c.appendTTL(m.Expires, now)
+			case 'c':
+				c.out = append(c.out, " c"...)
+				c.out = strconv.AppendUint(c.out, m.CAS, 10)
+			case 'f':
+				c.out = append(c.out, " f"...)
+				c.out = strconv.AppendUint(c.out, uint64(m.Flags), 10)
+			case 'l':
+				c.out = append(c.out, " l"...)
+				c.out = strconv.AppendInt(c.out, now-e.Meta.Accessed, 10)
+			case 'h':
+				if e.Meta.Fetched {
+					c.out = append(c.out, " h1"...)
+				} else {
+					c.out = append(c.out, " h0"...)
+				}
+			case 'O':
+				c.out = append(c.out, ' ')
+				c.out = append(c.out, t...)
+			case 'k':
+				c.appendKeyFlag(&f)
+			}
+		}
+		if m.WinSent {
+			c.out = append(c.out, " Z"...)
+		}
+		if m.Stale {
+			c.out = append(c.out, " X"...)
+			if !m.WinSent {
+				won = true
+			}
+		}
+		if won {
+			c.out = append(c.out, " W"...)
+			m.WinSent = true
+		}
+		c.out = append(c.out, "\r\n"...)
+		if f.value {
+			c.out = append(c.out, e.Value...)
+			c.out = append(c.out, "\r\n"...)
+		}
+		if !ttlSet && !won {
+			return store.Op{Action: store.Keep, NoBump: f.noUpdate}
+		}
+		if !f.noUpdate {
+			m.Accessed, m.Fetched = now, true
+		}
+		return store.Op{Action: store.SetMeta, Meta: m}
+	})
+	if ttlSet {
+		c.st[stCmdTouch]++
+	} else {
+		c.st[stCmdGet]++
+	}
+	switch {
+	case !room:
+		c.st[stStoreNoMemory]++
+		c.errLine("SERVER_ERROR out of memory writing get response")
+	case created && err != nil:
+		c.errLine("SERVER_ERROR out of memory storing object")
+	case created:
+		c.st[stGetHits]++
+		c.metaGetCreated(&f, n, meta, now)
+	case hit:
+		if ttlSet {
+			c.st[stTouchHits]++
+		} else {
+			c.st[stGetHits]++
+		}
+	default:
+		if ttlSet {
+			c.st[stTouchMisses]++
+		} else {
+			c.st[stGetMisses]++
+		}
+		if !f.noReply {
+			c.out = append(c.out, "EN"...)
+			c.appendOpaqueAndKey(&f, 2, n)
+			c.out = append(c.out, "\r\n"...)
+		}
+	}
+}
+
+// metaGetCreated writes the reply for an item mg N just created.
+func (c *conn) metaGetCreated(f *metaFlags, n int, m store.Meta, now int64) {
+	if f.value {
+		c.out = append(c.out, "VA 0"...)
+	} else {
+		c.out = append(c.out, "HD"...)
+	}
+	var exp int64
+	for i := 2; i < n; i++ {
+		t := c.toks[i]
+		switch t[0] {
+		case 'T':
+			exp = f.exptime
+		case 'N':
+			exp = f.autoviv
+		case 's':
+			c.out = append(c.out, " s0"...)
+		case 't':
+			c.appendTTL(exp, now)
+		case 'c':
+			c.out = append(c.out, " c"...)
+			c.out = strconv.AppendUint(c.out, m.CAS, 10)
+		case 'f':
+			c.out = append(c.out, " f0"...)
+		case 'l':
+			c.out = append(c.out, " l0"...)
+		case 'h':
+			c.out = append(c.out, " h0"...)
+		case 'O':
+			c.out = append(c.out, ' ')
+			c.out = append(c.out, t...)
+		case 'k':
+			c.appendKeyFlag(f)
+		}
+	}
+	c.out = append(c.out, " W\r\n"...)
+	if f.value {
+		c.out = append(c.out, "\r\n"...)
+	}
+}

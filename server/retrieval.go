@@ -1,0 +1,257 @@
+package server
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/server/store"
+)
+
+// appendValueHeader writes "VALUE <key> <flags> <bytes>[ <cas>]\r\n".
+func (c *conn) appendValueHeader(key []byte, m *store.Meta, size int, withCAS bool) {
+	c.out = append(c.out, "VALUE "...)
+	c.out = append(c.out, key...)
+	c.out = append(c.out, ' ')
+	c.out = strconv.AppendUint(c.out, uint64(m.Flags), 10)
+	c.out = append(c.out, ' ')
+	c.out = strconv.AppendInt(c.out, int64(size), 10)
+	if withCAS {
+		c.out = append(c.out, ' ')
+		c.out = strconv.AppendUint(c.out, m.CAS, 10)
+	}
+	c.out = append(c.out, "\r\n"...)
+}
+
+// getKey appends one key's VALUE block, if it is a hit. It reports false
+// when the value cannot be buffered (large-value budget spent).
+func (c *conn) getKey(key []byte, withCAS bool) bool {
+	c.st[stCmdGet]++
+	room := true
+	hit := c.s.store.Get(key, func(e *store.Entry) {
+		if room = c.roomForValue(len(e.Value)); !room {
+			return
+		}
+		c.appendValueHeader(key, &e.Meta, len(e.Value), withCAS)
+		c.out = append(c.out, e.Value...)
+		c.out = append(c.out, "\r\n"...)
+	})
+	if hit {
+		c.st[stGetHits]++
+	} else {
+		c.st[stGetMisses]++
+	}
+	return room
+}
+
+// noRoomForGet ends a retrieval whose reply cannot be buffered, as
+// memcached does when it runs out of memory for a get response.
+func (c *conn) noRoomForGet(mark int, flushes uint64) {
+	if c.flushes == flushes {
+		c.out = c.out[:mark]
+	}
+	c.st[stStoreNoMemory]++
+	c.str("SERVER_ERROR out of memory writing get response\r\n")
+}
+
+// flushLarge writes out a reply that has grown past the flush threshold in
+// the middle of a multi-key command, so one command never buffers more
+// than about one value beyond the threshold.
+func (c *conn) flushLarge() bool {
+	if len(c.out) < flushThreshold {
+		return true
+	}
+	if c.flush() != nil {
+		c.quit = true
+		return false
+	}
+	return true
+}
+
+// get serves get, gets and bget; rest is the line after the command.
+func (c *conn) get(rest []byte, withCAS bool) {
+	key, rest := nextToken(rest)
+	if len(key) == 0 {
+		c.str("ERROR\r\n")
+		return
+	}
+	mark, flushes := len(c.out), c.flushes
+	for len(key) > 0 {
+		if len(key) > wire.MaxKeyLength {
+			c.abortMultiGet(mark, flushes)
+			return
+		}
+		if !c.getKey(key, withCAS) {
+			c.noRoomForGet(mark, flushes)
+			return
+		}
+		if !c.flushLarge() {
+			return
+		}
+		key, rest = nextToken(rest)
+	}
+	c.str("END\r\n")
+}
+
+// abortMultiGet drops the replies of a multi-get that met an over-long key,
+// as memcached does, unless they were already written out.
+func (c *conn) abortMultiGet(mark int, flushes uint64) {
+	if c.flushes == flushes {
+		c.out = c.out[:mark]
+	}
+	c.str("CLIENT_ERROR bad command line format\r\n")
+}
+
+// gat serves gat and gats: fetch and set a new expiry.
+func (c *conn) gat(rest []byte, withCAS bool) {
+	tok, rest := nextToken(rest)
+	if len(tok) == 0 {
+		c.str("ERROR\r\n")
+		return
+	}
+	exptime, ok := parseInt32(tok)
+	if !ok {
+		c.str("CLIENT_ERROR invalid exptime argument\r\n")
+		return
+	}
+	now := c.now().Unix()
+	exp := expiry(exptime, now)
+	mark, flushes := len(c.out), c.flushes
+	key, rest := nextToken(rest)
+	for len(key) > 0 {
+		if len(key) > wire.MaxKeyLength {
+			c.abortMultiGet(mark, flushes)
+			return
+		}
+		c.st[stCmdTouch]++
+		hit, room := false, true
+		_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
+			if !e.Found {
+				return store.Op{Action: store.Keep}
+			}
+			if room = c.roomForValue(len(e.Value)); !room {
+				return store.Op{Action: store.Keep, NoBump: true}
+			}
+			hit = true
+			m := e.Meta
+			m.Expires = exp
+			m.Accessed = now
+			m.Fetched = true
+			c.appendValueHeader(key, &m, len(e.Value), withCAS)
+			c.out = append(c.out, e.Value...)
+			c.out = append(c.out, "\r\n"...)
+			return store.Op{Action: store.SetMeta, Meta: m}
+		})
+		if !room {
+			c.noRoomForGet(mark, flushes)
+			return
+		}
+		if hit {
+			c.st[stTouchHits]++
+		} else {
+			c.st[stTouchMisses]++
+		}
+		if !c.flushLarge() {
+			return
+		}
+		key, rest = nextToken(rest)
+	}
+	c.str("END\r\n")
+}
+
+// streamGet serves a get or gets line longer than maxLineLength whose end
+// has not arrived: keys are served as they come, so the line never has to
+// fit in memory.
+func (c *conn) streamGet() cmdID {
+	buf, _ := c.r.Peek(c.r.Buffered())
+	cmd, rest := nextToken(buf)
+	withCAS := string(cmd) == "gets"
+	id := cmdGet
+	if withCAS {
+		id = cmdGets
+	}
+	_, _ = c.r.Discard(len(buf) - len(rest))
+	mark, flushes := len(c.out), c.flushes
+	nkeys := 0
+	for {
+		buf, _ = c.r.Peek(c.r.Buffered())
+		seg := buf
+		nl := bytes.IndexByte(buf, '\n')
+		if nl >= 0 {
+			seg = buf[:nl]
+			if len(seg) > 0 && seg[len(seg)-1] == '\r' {
+				seg = seg[:len(seg)-1]
+			}
+		}
+		used := 0
+		for {
+			i := used
+			for i < len(seg) && seg[i] == ' ' {
+				i++
+			}
+			j := i
+			for j < len(seg) && seg[j] != ' ' {
+				j++
+			}
+			if j-i > wire.MaxKeyLength {
+				c.abortMultiGet(mark, flushes)
+				c.discardLine()
+				return id
+			}
+			if j == len(seg) && nl < 0 {
+				// The token may go on in data not read yet.
+				used = i
+				break
+			}
+			if i == j {
+				// End of line.
+				_, _ = c.r.Discard(nl + 1)
+				if nkeys == 0 {
+					c.out = c.out[:mark]
+					c.str("ERROR\r\n")
+					return id
+				}
+				c.str("END\r\n")
+				return id
+			}
+			if !c.getKey(seg[i:j], withCAS) {
+				c.noRoomForGet(mark, flushes)
+				c.discardLine()
+				return id
+			}
+			nkeys++
+			used = j
+		}
+		_, _ = c.r.Discard(used)
+		if c.r.Buffered() < readBufferSize/2 && len(c.out) > 0 {
+			if c.flush() != nil {
+				c.quit = true
+				return id
+			}
+		}
+		if _, err := c.r.Peek(c.r.Buffered() + 1); err != nil {
+			c.quit = true
+			return id
+		}
+	}
+}
+
+// discardLine drops input up to and including the next newline.
+func (c *conn) discardLine() {
+	for {
+		buf, _ := c.r.Peek(c.r.Buffered())
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			_, _ = c.r.Discard(i + 1)
+			return
+		}
+		_, _ = c.r.Discard(len(buf))
+		if c.flush() != nil {
+			c.quit = true
+			return
+		}
+		if _, err := c.r.Peek(1); err != nil {
+			c.quit = true
+			return
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package server
+
+import (
+	"errors"
+	"math"
+
+	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/server/store"
+)
+
+// storeMode is the kind of write a storage command asks for.
+type storeMode uint8
+
+const (
+	modeSet storeMode = iota
+	modeAdd
+	modeReplace
+	modeAppend
+	modePrepend
+	modeCAS
+)
+
+// storeResult is the outcome of a write.
+type storeResult uint8
+
+const (
+	resStored storeResult = iota
+	resNotStored
+	resExists
+	resNotFound
+	resTooLarge
+	resNoMemory
+)
+
+// storeReq is one write: what storage commands and ms share.
+type storeReq struct {
+	mode    storeMode
+	flags   uint32
+	expires int64
+	cas     uint64 // compare: cas command, ms C
+	stale   bool   // ms I with C: accept an older CAS and keep the item stale
+	setCAS  uint64 // ms E: the CAS unique the new item gets; 0 = next
+}
+
+// write applies a storage request with memcached's semantics.
+func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta) {
+	res := resStored
+	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
+		newMeta := store.Meta{Flags: req.flags, Expires: req.expires, CAS: req.setCAS}
+		c.parts[0], c.parts[1] = value, nil
+		parts := c.parts[:1]
+		switch req.mode {
+		case modeAdd:
+			if e.Found {
+				res = resNotStored
+				return store.Op{Action: store.Keep, NoBump: true}
+			}
+		case modeReplace:
+			if !e.Found {
+				res = resNotStored
+				return store.Op{Action: store.Keep}
+			}
+		case modeAppend, modePrepend:
+			if !e.Found {
+				res = resNotStored
+				return store.Op{Action: store.Keep}
+			}
+			if req.cas != 0 && req.cas != e.Meta.CAS {
+				res = resExists
+				return store.Op{Action: store.Keep, NoBump: true}
+			}
+			newMeta.Flags, newMeta.Expires = e.Meta.Flags, e.Meta.Expires
+			if req.mode == modeAppend {
+				c.parts[0], c.parts[1] = e.Value, value
+			} else {
+				c.parts[0], c.parts[1] = value, e.Value
+			}
+			parts = c.parts[:2]
+		case modeCAS:
+			if !e.Found {
+				res = resNotFound
+				return store.Op{Action: store.Keep}
+			}
+			if req.cas == 0 || req.cas != e.Meta.CAS {
+				if !req.stale || req.cas == 0 || req.cas > e.Meta.CAS {
+					res = resExists
+					return store.Op{Action: store.Keep, NoBump: true}
+				}
+				// A stale write: the value is replaced but the item stays
+				// stale, with its TTL and win token.
+				newMeta.Expires = e.Meta.Expires
+				newMeta.Stale = true
+				newMeta.WinSent = e.Meta.WinSent
+			}
+		}
+		res = resStored
+		return store.Op{Action: store.Put, Meta: newMeta, Value: parts}
+	})
+	c.parts[0], c.parts[1] = nil, nil
+	if err != nil {
+		switch {
+		case errors.Is(err, store.ErrTooLarge):
+			if req.mode == modeAppend || req.mode == modePrepend {
+				return resNotStored, meta
+			}
+			return resTooLarge, meta
+		default:
+			return resNoMemory, meta
+		}
+	}
+	return res, meta
+}
+
+// itemTooLarge reports whether an item with this key and value length can
+// never be stored.
+func (c *conn) itemTooLarge(key []byte, vlen int) bool {
+	return store.ItemSize(len(key), vlen) > c.s.cfg.MaxItemSize
+}
+
+// deleteKey removes key, as memcached does after a failed set.
+func (c *conn) deleteKey(key []byte) {
+	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
+		if !e.Found {
+			return store.Op{Action: store.Keep}
+		}
+		return store.Op{Action: store.Delete}
+	})
+}
+
+// update serves set, add, replace, append, prepend and cas.
+func (c *conn) update(n int, id cmdID) cmdID {
+	want := 5
+	if id == cmdCas {
+		want = 6
+	}
+	if n != want && n != want+1 {
+		c.str("ERROR\r\n")
+		return id
+	}
+	noreply := c.noreply(n)
+	key := c.toks[1]
+	if len(key) > wire.MaxKeyLength {
+		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
+		return id
+	}
+	flags, ok1 := parseUint32(c.toks[2])
+	exptime, ok2 := parseInt32(c.toks[3])
+	vlen, ok3 := parseInt32(c.toks[4])
+	if !ok1 || !ok2 || !ok3 {
+		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
+		return id
+	}
+	req := storeReq{flags: flags, expires: expiry(exptime, c.now().Unix())}
+	switch id {
+	case cmdAdd:
+		req.mode = modeAdd
+	case cmdReplace:
+		req.mode = modeReplace
+	case cmdAppend:
+		req.mode = modeAppend
+	case cmdPrepend:
+		req.mode = modePrepend
+	case cmdCas:
+		req.mode = modeCAS
+		cas, ok := parseUint64(c.toks[5])
+		if !ok {
+			c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
+			return id
+		}
+		req.cas = cas
+	}
+	if vlen < 0 || vlen > math.MaxInt32-2 {
+		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
+		return id
+	}
+	size := int(vlen)
+	if c.itemTooLarge(key, size) {
+		c.st[stStoreTooLarge]++
+		c.reply(noreply, "SERVER_ERROR object too large for cache\r\n")
+		if c.swallow(size+2) != nil {
+			c.quit = true
+		}
+		if id == cmdSet {
+			c.deleteKey(key)
+		}
+		return id
+	}
+	data, err := c.readData(size)
+	if errors.Is(err, errNoBuffer) {
+		c.st[stStoreNoMemory]++
+		c.reply(noreply, "SERVER_ERROR out of memory storing object\r\n")
+		if c.swallow(size+2) != nil {
+			c.quit = true
+		}
+		if id == cmdSet {
+			c.deleteKey(key)
+		}
+		return id
+	}
+	if err != nil {
+		c.quit = true
+		return id
+	}
+	defer c.releaseData()
+	if data[size] != '\r' || data[size+1] != '\n' {
+		c.reply(noreply, "CLIENT_ERROR bad data chunk\r\n")
+		return id
+	}
+	c.st[stCmdSet]++
+	res, _ := c.write(key, data[:size], &req)
+	switch res {
+	case resStored:
+		if id == cmdCas {
+			c.st[stCasHits]++
+		}
+		c.reply(noreply, "STORED\r\n")
+	case resNotStored:
+		c.reply(noreply, "NOT_STORED\r\n")
+	case resExists:
+		c.st[stCasBadval]++
+		c.reply(noreply, "EXISTS\r\n")
+	case resNotFound:
+		c.st[stCasMisses]++
+		c.reply(noreply, "NOT_FOUND\r\n")
+	case resTooLarge:
+		c.st[stStoreTooLarge]++
+		c.reply(noreply, "SERVER_ERROR object too large for cache\r\n")
+		if id == cmdSet {
+			c.deleteKey(key)
+		}
+	case resNoMemory:
+		c.st[stStoreNoMemory]++
+		c.reply(noreply, "SERVER_ERROR out of memory storing object\r\n")
+		if id == cmdSet {
+			c.deleteKey(key)
+		}
+	}
+	return id
+}
