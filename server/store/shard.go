@@ -10,6 +10,9 @@ import (
 // never does more than a bounded amount of work under the shard lock.
 const maxMoves = 16
 
+// maxMoveBytes bounds the bytes one allocation may move for second chances.
+const maxMoveBytes = 256 << 10
+
 // maxKeptScratch is the largest scratch buffer a shard keeps between writes.
 const maxKeptScratch = 64 << 10
 
@@ -99,7 +102,7 @@ func (sh *shard) fitsNow(n int) bool {
 // needed, and returns their offset. n must not exceed len(sh.buf). evicted
 // is set when any item was dropped or moved.
 func (sh *shard) alloc(n int, now uint32, evicted *bool) int {
-	moves := 0
+	var mv mover
 	for {
 		if !sh.wrapped {
 			if len(sh.buf)-sh.tail >= n {
@@ -111,9 +114,7 @@ func (sh *shard) alloc(n int, now uint32, evicted *bool) int {
 		if sh.head-sh.tail >= n {
 			break
 		}
-		if sh.evictHead(now, moves < maxMoves) {
-			moves++
-		}
+		mv.note(sh.evictHead(now, mv.allowed()))
 		*evicted = true
 	}
 	off := sh.tail
@@ -135,21 +136,35 @@ func (sh *shard) advanceHead(n int) {
 	}
 }
 
-// evictHead frees or moves the item at head and reports whether it moved
-// it. The ring must not be empty.
-func (sh *shard) evictHead(now uint32, allowMove bool) bool {
+// mover bounds the second chances one write may give: at most maxMoves
+// items and maxMoveBytes bytes copied, so that a write holds the shard lock
+// for a bounded time even when the oldest items are big and recently read.
+type mover struct{ moves, bytes int }
+
+func (m *mover) allowed() bool { return m.moves < maxMoves && m.bytes < maxMoveBytes }
+
+func (m *mover) note(moved int) {
+	if moved > 0 {
+		m.moves++
+		m.bytes += moved
+	}
+}
+
+// evictHead frees or moves the item at head and returns the number of bytes
+// it moved (0 when it freed the item). The ring must not be empty.
+func (sh *shard) evictHead(now uint32, allowMove bool) int {
 	p := sh.head
 	n := itemLen(sh.buf, p)
 	b := sh.buf[p+offBits]
 	if b&bitDead != 0 {
 		sh.advanceHead(n)
-		return false
+		return 0
 	}
 	expired := expiredAt(le.Uint32(sh.buf[p+offExpires:]), now)
 	if !expired && allowMove && b&bitRef != 0 {
 		sh.buf[p+offBits] = b &^ bitRef
 		sh.moveHead(p, n)
-		return true
+		return n
 	}
 	slot, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, p)), uint32(p))
 	if ok {
@@ -169,7 +184,7 @@ func (sh *shard) evictHead(now uint32, allowMove bool) bool {
 		}
 	}
 	sh.advanceHead(n)
-	return false
+	return 0
 }
 
 // moveHead copies the live item at head (offset p, n bytes) to tail and
@@ -296,11 +311,9 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 	}
 	evicted := false
 	if !found {
-		moves := 0
+		var mv mover
 		for sh.ix.count >= sh.maxItems {
-			if sh.evictHead(now, moves < maxMoves) {
-				moves++
-			}
+			mv.note(sh.evictHead(now, mv.allowed()))
 			evicted = true
 		}
 	}
