@@ -186,6 +186,14 @@ func BenchmarkSet(b *testing.B) {
 	})
 }
 
+// gcTime is the duration of one forced full collection: what the items
+// cost the collector to mark.
+func gcTime() time.Duration {
+	start := time.Now()
+	runtime.GC()
+	return time.Since(start)
+}
+
 // memSnapshot returns heap-in-use and runtime Sys after a full collection.
 func memSnapshot() (heap, sys uint64) {
 	runtime.GC()
@@ -240,7 +248,7 @@ func BenchmarkMemory(b *testing.B) {
 		for range b.N {
 			heap0, sys0 := memSnapshot()
 			rss0 := procRSS()
-			s, err := New(Config{MaxBytes: 64 << 20, SweepInterval: -1})
+			s, err := New(Config{MaxBytes: 1 << 30, SweepInterval: -1})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -258,7 +266,7 @@ func BenchmarkMemory(b *testing.B) {
 			rss1 := procRSS()
 			st := s.Stats()
 			if st.Items != memItems {
-				b.Fatalf("items %d", st.Items)
+				b.Fatalf("items %d: %+v", st.Items, st)
 			}
 			b.ReportMetric(float64(st.ArenaBytes+st.IndexBytes)/memItems, "acct-B/item")
 			b.ReportMetric(float64(st.IndexBytes)/memItems, "index-B/item")
@@ -268,6 +276,7 @@ func BenchmarkMemory(b *testing.B) {
 				b.ReportMetric(float64(rss1-rss0)/memItems, "rss-B/item")
 			}
 			b.ReportMetric(float64(load.Nanoseconds())/memItems, "load-ns/item")
+			b.ReportMetric(float64(gcTime().Microseconds()), "gc-us")
 			_ = s.Close()
 		}
 	})
@@ -290,6 +299,7 @@ func BenchmarkMemory(b *testing.B) {
 				b.ReportMetric(float64(rss1-rss0)/memItems, "rss-B/item")
 			}
 			b.ReportMetric(float64(load.Nanoseconds())/memItems, "load-ns/item")
+			b.ReportMetric(float64(gcTime().Microseconds()), "gc-us")
 			runtime.KeepAlive(s)
 		}
 	})
