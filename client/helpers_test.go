@@ -83,7 +83,7 @@ func newTestClient(t testing.TB, topo replication.Topology, zone string, edit fu
 	cfg := Config{Zone: zone, Topology: topo, Logger: quietLogger}
 	// Generous timeouts: a loaded 2-core machine under -race must not
 	// turn slowness into failures.
-	cfg.Transport.Online.Timeout = 2 * time.Second
+	cfg.Transport.Online.Timeout = 5 * time.Second
 	cfg.Transport.DialTimeout = 3 * time.Second
 	cfg.Transport.Breaker.ProbeMax = 500 * time.Millisecond
 	if edit != nil {

@@ -127,18 +127,20 @@ func TestDeleteRepairAfterReplicaReturns(t *testing.T) {
 		t.Fatalf("Get with the local replica frozen: %q %v", it.Value, err)
 	}
 	eventually(t, "breaker open", func() bool { return m.tn.State() == transport.StateOpen })
-	if _, err := c.Delete(ctx, key); err != nil {
-		t.Fatalf("Delete (all-minus-one) with one replica down: %v", err)
+	res, err := c.Delete(ctx, key)
+	if err != nil || len(res.Failed) != 1 || res.Failed[0].Node.ID != m.node.ID {
+		t.Fatalf("Delete (all-minus-one) with one replica down: %+v %v", res, err)
 	}
-	if c.PendingRepairs() != 1 {
-		t.Fatalf("pending repairs %d, want 1", c.PendingRepairs())
+	repaired := func() float64 { return testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("ok")) }
+	if repaired() != 0 {
+		t.Fatal("a repair succeeded against a frozen node")
 	}
 	// The frozen replica still holds the old value.
 	if err := p.Thaw(); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "repair done", func() bool {
-		return c.PendingRepairs() == 0 && testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("ok")) >= 1
+		return c.PendingRepairs() == 0 && repaired() == 1
 	})
 	if _, err := direct(t, m.node.Addr).Get(ctx, key); !errors.Is(err, transport.ErrCacheMiss) {
 		t.Fatalf("the replica that missed the delete: %v, want a miss", err)

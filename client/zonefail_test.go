@@ -91,7 +91,7 @@ func TestFrozenNodeOneTimeoutThenFastFallback(t *testing.T) {
 	c := newTestClient(t, f.topo, "a", func(c *Config) {
 		c.WritePolicy = replication.All
 		c.Hooks.OnAttempt = func(ctx context.Context, e AttemptEvent) {
-			if errors.Is(e.Err, transport.ErrTimeout) || errors.Is(e.Err, transport.ErrConnClosed) {
+			if e.Node == "a0" && (errors.Is(e.Err, transport.ErrTimeout) || errors.Is(e.Err, transport.ErrConnClosed)) {
 				total.Add(1)
 				if tc, ok := ctx.Value(counterKey{}).(*timeoutCounter); ok {
 					tc.n.Add(1)
