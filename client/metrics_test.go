@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,9 +20,16 @@ func TestReadRepairAndMetrics(t *testing.T) {
 	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
 	ctx := testCtx(t)
 	reg := prometheus.NewRegistry()
+	var mu sync.Mutex
+	var calls []string
 	c := newTestClient(t, f.topo, "a", func(c *Config) {
 		c.WritePolicy = replication.All
 		c.Registerer = reg
+		c.Hooks.OnRequest = func(_ context.Context, e RequestEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, e.Op+":"+e.Key+":"+e.Result)
+		}
 	})
 	if _, err := c.Set(ctx, Item{Key: "rr", Value: []byte("v"), TTL: time.Hour}); err != nil {
 		t.Fatal(err)
@@ -48,6 +56,11 @@ func TestReadRepairAndMetrics(t *testing.T) {
 		`zonecache_client_breaker_state{node="a0"}`:                                0,
 	}
 	checkMetrics(t, reg, want)
+	mu.Lock()
+	if got := strings.Join(calls, " "); got != "set:rr:ok get:rr:ok get:rr:ok" {
+		t.Errorf("OnRequest saw %q", got)
+	}
+	mu.Unlock()
 
 	f.proc("b0").Kill()
 	eventually(t, "breaker of b0 open", func() bool {
