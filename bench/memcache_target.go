@@ -14,8 +14,9 @@ import (
 const DefaultOpTimeout = time.Second
 
 // MemcacheTarget is one memcached-protocol node (stock memcached or
-// zonecached) reached through github.com/bradfitz/gomemcache, the client Go
-// users would use instead of zonecache: the baseline.
+// zonecached), or several sharded by gomemcache, reached through
+// github.com/bradfitz/gomemcache, the client Go users would use instead of
+// zonecache: the baseline.
 //
 // gomemcache takes no context; MemcacheTarget checks the context before
 // each call and relies on the client's socket Timeout for deadlines.
@@ -28,7 +29,15 @@ type MemcacheTarget struct {
 // default of 2 makes bursts dial and close connections); timeout ≤ 0 means
 // DefaultOpTimeout.
 func NewMemcacheTarget(addr string, maxIdleConns int, timeout time.Duration) *MemcacheTarget {
-	c := memcache.New(addr)
+	return NewMemcacheClusterTarget([]string{addr}, maxIdleConns, timeout)
+}
+
+// NewMemcacheClusterTarget is NewMemcacheTarget over several nodes, which
+// gomemcache shards by crc32(key) mod len(addrs): the unreplicated,
+// non-consistent baseline a fleet can be compared with. maxIdleConns is per
+// node.
+func NewMemcacheClusterTarget(addrs []string, maxIdleConns int, timeout time.Duration) *MemcacheTarget {
+	c := memcache.New(addrs...)
 	c.MaxIdleConns = max(maxIdleConns, 1)
 	if timeout <= 0 {
 		timeout = DefaultOpTimeout

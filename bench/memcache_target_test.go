@@ -139,3 +139,33 @@ func TestScenarioFrozenNodeShowsInSeries(t *testing.T) {
 		t.Fatalf("max latency %v, want ≥ the 200 ms timeout", time.Duration(res.Latency.Max()))
 	}
 }
+
+func TestMemcacheClusterTargetShards(t *testing.T) {
+	a := testproc.StartMemcached(t, "-m", "64")
+	b := testproc.StartMemcachedOn(t, "127.0.0.2", "-m", "64")
+	cluster := NewMemcacheClusterTarget([]string{a.Addr, b.Addr}, 2, 2*time.Second)
+	defer cluster.Close()
+	cfg := Config{Workload: Workload{Keys: 200, Mix: Mix{Get: 1}}, Concurrency: 2, Ops: 500, Prefill: true}
+	res, err := Run(context.Background(), cfg, "cluster", cluster)
+	if err != nil || res.Errors != 0 || res.Misses != 0 {
+		t.Fatalf("err %v errors %d misses %d", err, res.Errors, res.Misses)
+	}
+	// Every key lives on exactly one of the two nodes, and both hold some.
+	ctx := context.Background()
+	ks := newKeySpace(200, DefaultKeySize)
+	counts := []int{0, 0}
+	for i, addr := range []string{a.Addr, b.Addr} {
+		node := NewMemcacheTarget(addr, 1, 2*time.Second)
+		for k := 0; k < 200; k++ {
+			if hit, err := node.Get(ctx, ks.key(k)); err != nil {
+				t.Fatal(err)
+			} else if hit {
+				counts[i]++
+			}
+		}
+		node.Close()
+	}
+	if counts[0]+counts[1] != 200 || counts[0] == 0 || counts[1] == 0 {
+		t.Fatalf("keys per node %v, want 200 split across both", counts)
+	}
+}

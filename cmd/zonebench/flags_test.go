@@ -116,13 +116,15 @@ func TestParseTargetSpec(t *testing.T) {
 		"memcached=localhost:11311": {"memcached", "localhost:11311"},
 		" memcached=[::1]:5 ":       {"memcached", "[::1]:5"},
 		"node=127.0.0.1:7":          {"node", "127.0.0.1:7"},
+		"127.0.0.1:1+127.0.0.2:2":   {"memcached", "127.0.0.1:1+127.0.0.2:2"},
 	}
 	for in, want := range good {
 		if got, err := parseTargetSpec(in); err != nil || got != want {
 			t.Errorf("parseTargetSpec(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "=", "memcached=", "memcached=host", "x=h:1", "h:99999", ":11211", "h:p", "a b:1"} {
+	for _, in := range []string{"", "=", "memcached=", "memcached=host", "x=h:1", "h:99999", ":11211", "h:p", "a b:1",
+		"node=h:1+h:2", "h:1+", "h:1++h:2", "+h:1"} {
 		if _, err := parseTargetSpec(in); !errors.Is(err, errBadTarget) {
 			t.Errorf("parseTargetSpec(%q) err %v, want errBadTarget", in, err)
 		}
