@@ -10,8 +10,10 @@
 //   - Target is the cache under test. MemcacheTarget is one node through
 //     gomemcache (the baseline); NodeTarget is one node through zonecache's
 //     own transport (internal/transport). The smart client will implement
-//     Target too, and, being zone-aware, ZoneReporter, so reports show
-//     requests, hits, errors and fallbacks per zone.
+//     Target too, and, being zone-aware, ZoneReporter (ZoneCounters does
+//     the counting from its per-node hooks), so reports show requests, hits,
+//     errors and fallbacks per zone. WithServerCPU adds the server
+//     processes' CPU time per operation.
 //   - Run drives a Target with a Config: a closed loop (Concurrency workers
 //     back to back) or an open loop (Rate: a fixed timetable, latency
 //     measured from each operation's due time so a stall is not hidden by
