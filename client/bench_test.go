@@ -33,6 +33,19 @@ var benchSetters = func() int {
 	return 8
 }()
 
+// order alternates which of two variants runs first in a slice pair, so
+// that neither always follows the other.
+func order(slice int) []int { return rotate(slice, 2) }
+
+// rotate returns 0..n-1 starting at slice mod n.
+func rotate(slice, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = (slice + i) % n
+	}
+	return out
+}
+
 // percentile returns the p-th percentile of d (sorted in place).
 func percentile(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {
@@ -89,72 +102,62 @@ func timed(n, workers int, op func(i int) error) ([]time.Duration, error) {
 
 // BenchmarkIsolation: online Get p99 alone and under a saturating batch
 // load (batch Sets of 16 KiB from 8 goroutines and batch GetMultis of 100
-// keys from 4 more) on the same node; reports online_p99_ratio
-// (loaded/alone; target ≤ 1.20).
+// keys from 4 more) on the same node, with the batch pool's defaults (no
+// rate limit) and with a batch rate limit of 1,000 requests (keys) per
+// second; reports online_p99_ratio and limited_p99_ratio (loaded/alone;
+// target ≤ 1.20).
 func BenchmarkIsolation(b *testing.B) {
 	f := startFleet(b, "zonecached", []string{"a"}, 1)
-	c := newTestClient(b, f.topo, "a", func(c *Config) {
-		if v := os.Getenv("ZC_BATCH_INFLIGHT"); v != "" {
-			c.Transport.Batch.MaxInFlight, _ = strconv.Atoi(v)
-		}
-		if v := os.Getenv("ZC_BATCH_RATE"); v != "" {
-			c.Transport.Batch.RateLimit, _ = strconv.ParseFloat(v, 64)
-		}
-	})
+	c := newTestClient(b, f.topo, "a", nil)
+	limited := newTestClient(b, f.topo, "a", func(c *Config) { c.Transport.Batch.RateLimit = 1000 })
 	keys := benchKeys(b, c, 1000)
-	batch := c.Batch()
 	big := make([]byte, 16<<10)
-	var alone, loaded []time.Duration
+	var lat [3][]time.Duration // alone, loaded, loaded with a rate-limited batch pool
 	b.ResetTimer()
 	for done := 0; done < b.N; done += benchSlice {
 		n := min(benchSlice, b.N-done)
-		for _, withLoad := range []bool{false, true} {
-			stop := make(chan struct{})
+		for _, v := range rotate(done/benchSlice, 3) {
+			ctx, stop := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
-			if withLoad {
+			if v > 0 {
+				batch := []*Client{nil, c, limited}[v].Batch()
 				for g := 0; g < 12; g++ {
 					wg.Add(1)
 					go func(g int) {
 						defer wg.Done()
-						for i := 0; ; i++ {
-							select {
-							case <-stop:
-								return
-							default:
-							}
+						for i := 0; ctx.Err() == nil; i++ {
 							if g < benchSetters {
-								_, _ = batch.Set(context.Background(), Item{Key: fmt.Sprintf("bulk-%d-%d", g, i%100), Value: big})
+								_, _ = batch.Set(ctx, Item{Key: fmt.Sprintf("bulk-%d-%d", g, i%100), Value: big})
 							} else {
-								_, _ = batch.GetMulti(context.Background(), keys[(i*100)%900:(i*100)%900+100])
+								_, _ = batch.GetMulti(ctx, keys[(i*100)%900:(i*100)%900+100])
 							}
 						}
 					}(g)
 				}
 			}
-			lat, err := timed(n, 4, func(i int) error {
-				_, err := c.Get(context.Background(), keys[(done+i)%len(keys)])
+			online := []*Client{c, c, limited}[v]
+			l, err := timed(n, 4, func(i int) error {
+				_, err := online.Get(context.Background(), keys[(done+i)%len(keys)])
 				if errors.Is(err, ErrCacheMiss) {
 					err = nil // the bulk writes may evict a key: a miss is a round trip too
 				}
 				return err
 			})
-			close(stop)
+			stop()
 			wg.Wait()
 			if err != nil {
 				b.Fatal(err)
 			}
-			if withLoad {
-				loaded = append(loaded, lat...)
-			} else {
-				alone = append(alone, lat...)
-			}
+			lat[v] = append(lat[v], l...)
 		}
 	}
 	b.StopTimer()
-	pa, pl := percentile(alone, 0.99), percentile(loaded, 0.99)
+	pa, pl, pr := percentile(lat[0], 0.99), percentile(lat[1], 0.99), percentile(lat[2], 0.99)
 	b.ReportMetric(float64(pa.Microseconds()), "alone_p99_us")
 	b.ReportMetric(float64(pl.Microseconds()), "loaded_p99_us")
+	b.ReportMetric(float64(pr.Microseconds()), "limited_p99_us")
 	b.ReportMetric(float64(pl)/float64(pa), "online_p99_ratio")
+	b.ReportMetric(float64(pr)/float64(pa), "limited_p99_ratio")
 }
 
 // BenchmarkGetThroughput: parallel Get throughput of a client of a 3-zone
@@ -171,7 +174,8 @@ func BenchmarkGetThroughput(b *testing.B) {
 	b.ResetTimer()
 	for done := 0; done < b.N; done += benchSlice * 4 {
 		n := min(benchSlice*4, b.N-done)
-		for v, c := range []*Client{multi, single} {
+		for _, v := range order(done / (benchSlice * 4)) {
+			c := []*Client{multi, single}[v]
 			start := time.Now()
 			if _, err := timed(n, 8, func(i int) error {
 				_, err := c.Get(context.Background(), keys[(done+i)%len(keys)])
@@ -212,7 +216,7 @@ func BenchmarkSetLatency(b *testing.B) {
 	b.ResetTimer()
 	for done := 0; done < b.N; done += benchSlice {
 		n := min(benchSlice, b.N-done)
-		for v := range lat {
+		for _, v := range append(order(done/benchSlice), 2) {
 			l, err := timed(n, 1, func(i int) error {
 				key := fmt.Sprintf("set-%d", (done+i)%1000)
 				switch v {
