@@ -9,11 +9,11 @@
 //     Zipf), the get/set/delete/multi-get Mix, value sizes, TTL and seed.
 //   - Target is the cache under test. MemcacheTarget is one node through
 //     gomemcache (the baseline); NodeTarget is one node through zonecache's
-//     own transport (internal/transport). The smart client will implement
-//     Target too, and, being zone-aware, ZoneReporter (ZoneCounters does
-//     the counting from its per-node hooks), so reports show requests, hits,
-//     errors and fallbacks per zone. WithServerCPU adds the server
-//     processes' CPU time per operation.
+//     own transport (internal/transport); FleetTarget is a whole fleet
+//     through the smart client (package client). Being zone-aware it is a
+//     ZoneReporter (ZoneCounters counts from the client's per-node hooks),
+//     so reports show requests, hits, errors and fallbacks per zone.
+//     WithServerCPU adds the server processes' CPU time per operation.
 //   - Run drives a Target with a Config: a closed loop (Concurrency workers
 //     back to back) or an open loop (Rate: a fixed timetable, latency
 //     measured from each operation's due time so a stall is not hidden by
@@ -29,7 +29,7 @@
 //     events) or JSON; WriteSVG draws the series with event markers as a
 //     standalone SVG file.
 //
-// Dependencies point one way: bench imports the gomemcache client,
-// zonecache's transport and, later, its smart client; nothing imports bench
-// but cmd/zonebench and tests.
+// Dependencies point one way: bench imports the gomemcache client and
+// zonecache's client, replication and transport; nothing imports bench but
+// cmd/zonebench and tests.
 package bench

@@ -12,9 +12,10 @@ import (
 // The harness calls a Target from many goroutines at once. Every method
 // gets a context that carries the per-operation deadline (Config.OpTimeout)
 // and is cancelled when the run stops; a Target honours it where its client
-// can. Keys are valid memcached keys. A Target must neither modify nor keep
-// value after Set returns, nor keep the keys slice after GetMulti returns
-// (the harness reuses both); keeping the key strings themselves is fine.
+// can. Keys are valid memcached keys. A Target must not modify value (the
+// harness shares one read-only buffer, so keeping it is harmless) and must
+// not keep the keys slice after GetMulti returns (the harness reuses it);
+// keeping the key strings themselves is fine.
 type Target interface {
 	// Get reads one key: hit reports whether it was found. A miss is not an
 	// error.
