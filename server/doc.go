@@ -11,10 +11,18 @@
 //
 // One goroutine serves each connection with its own read buffer and output
 // buffer; replies to pipelined commands are written with one system call
-// when the read buffer runs dry. Memory per connection is bounded: command
-// lines are limited to 2 KiB (except multi-key get lines, which are
-// processed as a stream), and values larger than the item limit are read
-// and discarded without being buffered.
+// when the read buffer runs dry. Memory is bounded: command lines are
+// limited to 2 KiB (except multi-key get lines, which are processed as a
+// stream), values larger than the item limit are read and discarded
+// without being buffered, multi-key replies are written out value by
+// value, and the buffers all connections hold for large values share one
+// budget (half of MaxBytes); past it a command gets memcached's
+// out-of-memory error instead of more memory.
+//
+// Files: server.go (lifecycle, accept, shutdown), conn.go (reading,
+// flushing, buffers), dispatch.go (command table), retrieval.go, storage.go,
+// arith.go and text.go (text protocol), metaflags.go, metaget.go and meta.go
+// (meta protocol), metadump.go, stats.go, metrics.go and admin.go.
 //
 // The server also exports Prometheus metrics (zonecache_server_*) and an
 // admin HTTP handler (/metrics, /healthz, /readyz); cmd/zonecached wires
