@@ -74,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fs.PrintDefaults()
 		fmt.Fprintf(out, "\nTarget kinds:\n")
 		for _, k := range targetKinds() {
-			fmt.Fprintf(out, "  %-10s %s\n", k.name, k.help)
+			fmt.Fprintf(out, "  %s=%s\n      %s\n", k.name, k.usage, k.help)
 		}
 		fmt.Fprintf(out, "\nExample:\n  zonebench --compare memcached=127.0.0.1:11211,memcached=127.0.0.1:11311 --names memcached,zonecached \\\n      --mix get=90,set=10 --value-size 100 --concurrency 50 --duration 20s\n")
 	}

@@ -117,6 +117,8 @@ func TestParseTargetSpec(t *testing.T) {
 		" memcached=[::1]:5 ":       {"memcached", "[::1]:5"},
 		"node=127.0.0.1:7":          {"node", "127.0.0.1:7"},
 		"127.0.0.1:1+127.0.0.2:2":   {"memcached", "127.0.0.1:1+127.0.0.2:2"},
+		"fleet=a@a/h:1+b/h:2":       {"fleet", "a@a/h:1+b/h:2"},
+		"fleet=a@/etc/topo.json":    {"fleet", "a@/etc/topo.json"},
 	}
 	for in, want := range good {
 		if got, err := parseTargetSpec(in); err != nil || got != want {
@@ -124,7 +126,8 @@ func TestParseTargetSpec(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "=", "memcached=", "memcached=host", "x=h:1", "h:99999", ":11211", "h:p", "a b:1",
-		"node=h:1+h:2", "h:1+", "h:1++h:2", "+h:1"} {
+		"node=h:1+h:2", "h:1+", "h:1++h:2", "+h:1", "fleet=", "fleet=a", "fleet=@a/h:1", "fleet=a@", "fleet=a@h:1",
+		"fleet=a@a/h:1+a/h:1", "fleet=a@a/h", "fleet=a b@a/h:1"} {
 		if _, err := parseTargetSpec(in); !errors.Is(err, errBadTarget) {
 			t.Errorf("parseTargetSpec(%q) err %v, want errBadTarget", in, err)
 		}
@@ -147,8 +150,8 @@ func FuzzParseTargetSpec(f *testing.F) {
 		if err != nil || again != spec {
 			t.Fatalf("round trip %q → %q → %+v, %v", s, spec, again, err)
 		}
-		if strings.Contains(spec.Addr, ",") {
-			t.Fatalf("address %q holds a comma, which --compare splits on", spec.Addr)
+		if strings.Contains(spec.Value, ",") {
+			t.Fatalf("address %q holds a comma, which --compare splits on", spec.Value)
 		}
 	})
 }

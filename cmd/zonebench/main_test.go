@@ -137,3 +137,59 @@ func TestRunInterruptedPrintsPartialReport(t *testing.T) {
 		t.Fatalf("no partial report:\n%s", stdout.String())
 	}
 }
+
+func TestRunFleetInlineTopology(t *testing.T) {
+	a := testproc.StartMemcached(t, "-m", "64")
+	b := testproc.StartMemcachedOn(t, "127.0.0.2", "-m", "64")
+	var stdout, stderr bytes.Buffer
+	spec := "fleet=east@east/" + a.Addr + "+west/" + b.Addr
+	code := run(context.Background(), []string{"--target", spec, "--keys", "300", "--ops", "3000", "--concurrency", "4",
+		"--mix", "get=80,set=10,mget=10", "--batch", "4", "--json", "-"}, &stdout, &stderr, false)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var rep struct {
+		Targets []struct {
+			Ops    uint64 `json:"ops"`
+			Errors uint64 `json:"errors"`
+			Zones  []struct {
+				Zone     string `json:"zone"`
+				Requests uint64 `json:"requests"`
+				Hits     uint64 `json:"hits"`
+			} `json:"zones"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("json: %v\n%s", err, stdout.String())
+	}
+	tr := rep.Targets[0]
+	if tr.Ops != 3000 || tr.Errors != 0 || len(tr.Zones) != 2 {
+		t.Fatalf("report %+v", tr)
+	}
+	// Reads go to the local zone (east) and hit there; writes go to both.
+	east, west := tr.Zones[0], tr.Zones[1]
+	if east.Zone != "east" || west.Zone != "west" || east.Hits == 0 || west.Requests == 0 || west.Hits != 0 {
+		t.Fatalf("zones %+v: want reads served by east, writes in both", tr.Zones)
+	}
+}
+
+func TestRunFleetTopologyFile(t *testing.T) {
+	a := testproc.StartMemcached(t, "-m", "64")
+	path := filepath.Join(t.TempDir(), "topo.json")
+	topo := `{"epoch": 3, "nodes": [{"id": "n1", "zone": "z1", "addr": "` + a.Addr + `"}]}`
+	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--target", "fleet=z1@" + path, "--keys", "100", "--ops", "500", "--concurrency", "2"},
+		&stdout, &stderr, false); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "zones of fleet=z1@") {
+		t.Fatalf("no zone table:\n%s", stdout.String())
+	}
+	if code := run(context.Background(), []string{"--target", "fleet=z1@" + filepath.Join(t.TempDir(), "missing.json")},
+		&stdout, &stderr, false); code != 1 || !strings.Contains(stderr.String(), "missing.json") {
+		t.Fatalf("missing topology file: exit %d, stderr %q", code, stderr.String())
+	}
+}

@@ -3,48 +3,69 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/replication"
 )
 
 // errBadTarget is wrapped by every target specification error.
 var errBadTarget = errors.New("bad target")
 
-// targetSpec is a parsed --target: kind=address.
+// targetSpec is a parsed --target: kind=value.
 type targetSpec struct {
-	Kind string
-	Addr string
+	Kind  string
+	Value string
 }
 
-func (s targetSpec) String() string { return s.Kind + "=" + s.Addr }
+func (s targetSpec) String() string { return s.Kind + "=" + s.Value }
 
 // targetKind is one kind of target zonebench can open.
 type targetKind struct {
 	name  string
+	usage string
 	help  string
-	multi bool // accepts several addresses joined by '+'
-	open  func(addrs []string, concurrency int, timeout time.Duration) (bench.Target, error)
+	check func(value string) error
+	open  func(value string, concurrency int, timeout time.Duration) (bench.Target, error)
 }
 
-// targetKinds lists the kinds of target; the smart client ("fleet") joins
-// when it exists.
+// targetKinds lists the kinds of target.
 func targetKinds() []targetKind {
 	return []targetKind{{
 		name:  "memcached",
-		help:  "memcached-protocol node(s) (memcached or zonecached) at host:port[+host:port…] through gomemcache (crc32 sharding across several), MaxIdleConns = concurrency",
-		multi: true,
-		open: func(addrs []string, concurrency int, timeout time.Duration) (bench.Target, error) {
-			return bench.NewMemcacheClusterTarget(addrs, concurrency, timeout), nil
+		usage: "HOST:PORT[+HOST:PORT…]",
+		help:  "memcached-protocol node(s) (memcached or zonecached) through gomemcache, crc32-sharded across several; MaxIdleConns = concurrency",
+		check: func(v string) error { return checkAddrs(strings.Split(v, "+")) },
+		open: func(v string, concurrency int, timeout time.Duration) (bench.Target, error) {
+			return bench.NewMemcacheClusterTarget(strings.Split(v, "+"), concurrency, timeout), nil
 		},
 	}, {
-		name: "node",
-		help: "one zonecached (or memcached >= 1.6) at host:port through zonecache's transport: meta protocol pipelined on 2 connections",
-		open: func(addrs []string, _ int, timeout time.Duration) (bench.Target, error) {
-			return bench.NewNodeTarget(addrs[0], 0, timeout), nil
+		name:  "node",
+		usage: "HOST:PORT",
+		help:  "one zonecached (or memcached >= 1.6) through zonecache's transport: meta protocol pipelined on 2 connections",
+		check: func(v string) error { return checkAddrs([]string{v}) },
+		open: func(v string, _ int, timeout time.Duration) (bench.Target, error) {
+			return bench.NewNodeTarget(v, 0, timeout), nil
+		},
+	}, {
+		name:  "fleet",
+		usage: "ZONE@FILE.json | ZONE@Z1/HOST:PORT+Z2/HOST:PORT…",
+		help:  "a zonecache fleet through the smart client living in ZONE; the topology from a JSON file (as /topology serves it) or inline zone/address pairs",
+		check: func(v string) error { _, err := parseFleet(v, false); return err },
+		open: func(v string, _ int, timeout time.Duration) (bench.Target, error) {
+			cfg, err := parseFleet(v, true)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Transport.Online.Timeout = timeout
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			return bench.NewFleetTarget(cfg)
 		},
 	}}
 }
@@ -58,13 +79,13 @@ func findKind(name string) (targetKind, bool) {
 	return targetKind{}, false
 }
 
-// parseTargetSpec reads "kind=host:port", a bare "host:port" meaning kind
-// memcached, or, for kinds that shard, "kind=host:port+host:port…".
+// parseTargetSpec reads "kind=value", or a bare "host:port" meaning
+// memcached=host:port.
 func parseTargetSpec(s string) (targetSpec, error) {
 	s = strings.TrimSpace(s)
-	kind, addr, ok := strings.Cut(s, "=")
+	kind, value, ok := strings.Cut(s, "=")
 	if !ok {
-		kind, addr = "memcached", s
+		kind, value = "memcached", s
 	}
 	k, known := findKind(kind)
 	if !known {
@@ -74,23 +95,69 @@ func parseTargetSpec(s string) (targetSpec, error) {
 		}
 		return targetSpec{}, fmt.Errorf("target %q: unknown kind %q (known: %s): %w", s, kind, strings.Join(names, ", "), errBadTarget)
 	}
-	addrs := strings.Split(addr, "+")
-	if len(addrs) > 1 && !k.multi {
-		return targetSpec{}, fmt.Errorf("target %q: kind %s takes one address: %w", s, kind, errBadTarget)
+	if strings.Contains(value, ",") {
+		return targetSpec{}, fmt.Errorf("target %q: no commas allowed (--compare splits on them): %w", s, errBadTarget)
 	}
+	if err := k.check(value); err != nil {
+		return targetSpec{}, fmt.Errorf("target %q: %w", s, err)
+	}
+	return targetSpec{Kind: kind, Value: value}, nil
+}
+
+// checkAddrs checks host:port addresses.
+func checkAddrs(addrs []string) error {
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
-			return targetSpec{}, fmt.Errorf("target %q: address %q must be host:port: %w", s, a, errBadTarget)
+			return fmt.Errorf("address %q must be host:port: %w", a, errBadTarget)
 		}
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" || strings.ContainsAny(host, " \t,+") {
-			return targetSpec{}, fmt.Errorf("target %q: bad host or port in %q: %w", s, a, errBadTarget)
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" || strings.ContainsAny(host, " \t,+/@") {
+			return fmt.Errorf("bad host or port in %q: %w", a, errBadTarget)
 		}
 	}
-	return targetSpec{Kind: kind, Addr: addr}, nil
+	return nil
+}
+
+// parseFleet reads "ZONE@FILE.json" or "ZONE@Z1/HOST:PORT+Z2/HOST:PORT…"
+// into a client configuration; the file is read only when load is set.
+func parseFleet(v string, load bool) (client.Config, error) {
+	zone, rest, ok := strings.Cut(v, "@")
+	if !ok || zone == "" || rest == "" || strings.ContainsAny(zone, " \t/+@") {
+		return client.Config{}, fmt.Errorf("fleet %q: want ZONE@FILE.json or ZONE@ZONE/HOST:PORT+…: %w", v, errBadTarget)
+	}
+	cfg := client.Config{Zone: zone}
+	if strings.HasSuffix(rest, ".json") {
+		if !load {
+			return cfg, nil
+		}
+		f, err := os.Open(rest)
+		if err != nil {
+			return client.Config{}, fmt.Errorf("fleet topology: %w", err)
+		}
+		defer f.Close()
+		if cfg.Topology, err = replication.DecodeTopology(f); err != nil {
+			return client.Config{}, fmt.Errorf("fleet topology %s: %w", rest, err)
+		}
+	} else {
+		cfg.Topology.Epoch = 1
+		for i, pair := range strings.Split(rest, "+") {
+			z, addr, ok := strings.Cut(pair, "/")
+			if !ok || z == "" || strings.ContainsAny(z, " \t@") {
+				return client.Config{}, fmt.Errorf("fleet %q: %q is not ZONE/HOST:PORT: %w", v, pair, errBadTarget)
+			}
+			if err := checkAddrs([]string{addr}); err != nil {
+				return client.Config{}, fmt.Errorf("fleet %q: %w", v, err)
+			}
+			cfg.Topology.Nodes = append(cfg.Topology.Nodes, replication.Node{ID: z + "-" + strconv.Itoa(i), Zone: z, Addr: addr})
+		}
+		if err := cfg.Topology.Validate(); err != nil {
+			return client.Config{}, fmt.Errorf("fleet %q: %v: %w", v, err, errBadTarget)
+		}
+	}
+	return cfg, nil
 }
 
 func (s targetSpec) open(concurrency int, timeout time.Duration) (bench.Target, error) {
 	k, _ := findKind(s.Kind)
-	return k.open(strings.Split(s.Addr, "+"), concurrency, timeout)
+	return k.open(s.Value, concurrency, timeout)
 }
