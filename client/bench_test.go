@@ -254,3 +254,41 @@ func BenchmarkSetLatency(b *testing.B) {
 	b.ReportMetric(float64(p3)/float64(p1), "set_p50_ratio")
 	b.ReportMetric(float64(p3)/float64(pr), "set_vs_raw_fanout_ratio")
 }
+
+// BenchmarkGetOverhead: p50 and p99 of a client Get (one zone, one node, a
+// hit) against a bare transport Get of the same keys on the same node;
+// reports get_p50_ratio (client/transport), the client's own cost.
+func BenchmarkGetOverhead(b *testing.B) {
+	f := startFleet(b, "zonecached", []string{"a"}, 1)
+	c := newTestClient(b, f.topo, "a", nil)
+	keys := benchKeys(b, c, 100)
+	tn := transport.NewNode(f.topo.Nodes[0].Addr, transport.Config{Logger: quietLogger})
+	b.Cleanup(func() { _ = tn.Close() })
+	var lat [2][]time.Duration
+	b.ResetTimer()
+	for done := 0; done < b.N; done += benchSlice {
+		n := min(benchSlice, b.N-done)
+		for _, v := range order(done / benchSlice) {
+			l, err := timed(n, 1, func(i int) error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				if v == 1 {
+					_, err := tn.Online().Get(ctx, keys[i%len(keys)])
+					return err
+				}
+				_, err := c.Get(ctx, keys[i%len(keys)])
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat[v] = append(lat[v], l...)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(percentile(lat[0], 0.5).Microseconds()), "client_p50_us")
+	b.ReportMetric(float64(percentile(lat[1], 0.5).Microseconds()), "transport_p50_us")
+	b.ReportMetric(float64(percentile(lat[0], 0.99).Microseconds()), "client_p99_us")
+	b.ReportMetric(float64(percentile(lat[1], 0.99).Microseconds()), "transport_p99_us")
+	b.ReportMetric(float64(percentile(lat[0], 0.5))/float64(percentile(lat[1], 0.5)), "get_p50_ratio")
+}

@@ -62,6 +62,7 @@ func New(cfg Config) (*Client, error) {
 		rrSem:      make(chan struct{}, full.ReadRepairWorkers),
 		faults:     newFaults(full.Faults),
 	}
+	c.reads.inline = true // reads honour their context
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	v, err := c.buildView(full.Topology)
 	if err != nil {

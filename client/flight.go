@@ -21,7 +21,15 @@ var ErrLoaderPanicked = errors.New("zonecache: loader panicked")
 // and leaves alone when it ends. When every caller has left, the call's
 // context is cancelled. A panic in the call is recovered and returned to
 // every waiter as an error wrapping ErrLoaderPanicked.
+//
+// With inline set, the caller that starts a call runs it on its own
+// goroutine (no hand-off, the common uncontended case costs no goroutine),
+// which requires fn to return promptly once its context ends. If that
+// caller's context ends while others wait, the call is interrupted, the
+// caller leaves with its context's error, and the call restarts on a
+// goroutine of its own for the callers that remain.
 type flightGroup[T any] struct {
+	inline  bool
 	mu      sync.Mutex
 	flights map[string]*flight[T]
 }
@@ -47,6 +55,11 @@ func (g *flightGroup[T]) do(ctx context.Context, key string, fn func(context.Con
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f = &flight[T]{key: key, done: make(chan struct{}), cancel: cancel}
 		g.flights[key] = f
+		if g.inline {
+			f.waiters++
+			g.mu.Unlock()
+			return g.lead(ctx, fctx, f, fn)
+		}
 		go g.run(fctx, f, fn)
 	}
 	f.waiters++
@@ -77,6 +90,60 @@ func (g *flightGroup[T]) leave(f *flight[T]) {
 	if last {
 		f.cancel()
 	}
+}
+
+// lead runs the call on the starting caller's goroutine (inline mode).
+func (g *flightGroup[T]) lead(ctx, fctx context.Context, f *flight[T], fn func(context.Context) (T, error)) (T, bool, error) {
+	actx, interrupt := context.WithCancel(fctx)
+	left := false
+	stop := context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		left = true
+		g.mu.Unlock()
+		interrupt()
+	})
+	val, err := protect(actx, fn)
+	stop()
+	interrupt()
+	g.mu.Lock()
+	if left && actx.Err() != nil && err != nil {
+		// This caller's context ended and cut the call short: leave, and
+		// let the others (if any) have the call run afresh.
+		f.waiters--
+		if f.waiters > 0 {
+			g.mu.Unlock()
+			go g.run(fctx, f, fn)
+		} else {
+			if g.flights[f.key] == f {
+				delete(g.flights, f.key)
+			}
+			g.mu.Unlock()
+			f.cancel()
+		}
+		var zero T
+		return zero, false, ctx.Err()
+	}
+	f.val, f.err = val, err
+	f.waiters--
+	if g.flights[f.key] == f {
+		delete(g.flights, f.key)
+	}
+	g.mu.Unlock()
+	close(f.done)
+	f.cancel()
+	return val, false, err
+}
+
+// protect runs fn, turning a panic into an error wrapping
+// ErrLoaderPanicked.
+func protect[T any](ctx context.Context, fn func(context.Context) (T, error)) (val T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var zero T
+			val, err = zero, fmt.Errorf("%w: %v\n%s", ErrLoaderPanicked, r, debug.Stack())
+		}
+	}()
+	return fn(ctx)
 }
 
 func (g *flightGroup[T]) run(ctx context.Context, f *flight[T], fn func(context.Context) (T, error)) {

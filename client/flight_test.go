@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -182,5 +183,65 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Inline mode: the starting caller runs the call itself; when its context
+// ends while another caller waits, it leaves at once and the call restarts
+// for the other, which gets the value.
+func TestFlightInlineLeaderLeavesAndCallRestarts(t *testing.T) {
+	g := flightGroup[string]{inline: true}
+	var runs atomic.Int32
+	started := make(chan struct{}, 2)
+	fn := func(ctx context.Context) (string, error) {
+		if runs.Add(1) == 1 {
+			started <- struct{}{}
+			<-ctx.Done() // the first run waits until it is interrupted
+			return "", ctx.Err()
+		}
+		return "v", nil
+	}
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leaderDone := make(chan error, 1)
+	go func() {
+		_, _, err := g.do(leaderCtx, "k", fn)
+		leaderDone <- err
+	}()
+	<-started
+	otherDone := make(chan string, 1)
+	go func() {
+		v, shared, err := g.do(context.Background(), "k", fn)
+		if err != nil || !shared {
+			v = fmt.Sprintf("bad: %v %v", shared, err)
+		}
+		otherDone <- v
+	}()
+	waitFor(t, func() bool { return g.waitersFor("k") == 2 })
+	cancelLeader()
+	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled leader got %v", err)
+	}
+	if v := <-otherDone; v != "v" {
+		t.Fatalf("the waiter got %q; the call should have restarted for it", v)
+	}
+	if runs.Load() != 2 || g.inFlight() != 0 {
+		t.Fatalf("runs %d, in flight %d", runs.Load(), g.inFlight())
+	}
+	// Alone, a cancelled inline caller cancels the call and leaves nothing.
+	ctx, cancel := context.WithCancel(context.Background())
+	runs.Store(0)
+	go func() { <-started; cancel() }()
+	if _, _, err := g.do(ctx, "k", fn); !errors.Is(err, context.Canceled) || g.inFlight() != 0 {
+		t.Fatalf("lone cancelled caller: %v, in flight %d", err, g.inFlight())
+	}
+	// Results, errors and panics of an inline call.
+	if v, shared, err := g.do(context.Background(), "x", func(context.Context) (string, error) { return "ok", nil }); v != "ok" || shared || err != nil {
+		t.Fatalf("inline call: %q %v %v", v, shared, err)
+	}
+	if _, _, err := g.do(context.Background(), "x", func(context.Context) (string, error) { panic("boom") }); !errors.Is(err, ErrLoaderPanicked) {
+		t.Fatalf("inline panic: %v", err)
+	}
+	if g.inFlight() != 0 {
+		t.Fatal("an inline call was not released")
 	}
 }
