@@ -165,6 +165,30 @@ func BenchmarkSet(b *testing.B) {
 			}
 		})
 	})
+	b.Run("store-evicting", func(b *testing.B) {
+		// 16x more keys than fit: every write evicts live items.
+		s, err := New(Config{MaxBytes: 4 << 20, MaxItemSize: 64 << 10, SweepInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		keys := make([][]byte, 16*benchKeys)
+		for i := range keys {
+			keys[i] = benchKey(nil, i)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		defer reportCPU(b, processCPU())
+		b.RunParallel(func(pb *testing.PB) {
+			parts := [][]byte{make([]byte, 100)}
+			fn := func(*Entry) Op { return Op{Action: Put, Value: parts} }
+			for i := 0; pb.Next(); i++ {
+				if _, err := s.Update(keys[i*7919&(len(keys)-1)], fn); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
 	b.Run("map", func(b *testing.B) {
 		s := newMapStore()
 		val := make([]byte, 100)

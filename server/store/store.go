@@ -182,7 +182,6 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 		e := &sh.entry
 		*e = Entry{Found: true, Meta: readMeta(sh.buf, off), Value: itemValue(sh.buf, off)}
 		fn(e)
-		*e = Entry{}
 	}
 	sh.bump(off, now)
 	return true
