@@ -4,23 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/replication"
 )
 
 // errBadEvent is wrapped by every --event error.
 var errBadEvent = errors.New("bad event")
 
+// eventEnv gives events the targets, which are opened after the flags are
+// parsed.
+type eventEnv struct {
+	fleet *bench.FleetTarget // set when the target is a fleet
+}
+
 // eventFlags collects repeated --event AT=COMMAND flags.
-type eventFlags []bench.Event
+type eventFlags struct {
+	list []bench.Event
+	env  *eventEnv
+}
 
 // String implements flag.Value.
 func (e *eventFlags) String() string {
+	if e == nil {
+		return ""
+	}
 	var parts []string
-	for _, ev := range *e {
+	for _, ev := range e.list {
 		parts = append(parts, ev.At.String()+"="+ev.Label)
 	}
 	return strings.Join(parts, " ")
@@ -28,18 +42,26 @@ func (e *eventFlags) String() string {
 
 // Set implements flag.Value.
 func (e *eventFlags) Set(s string) error {
-	ev, err := parseEvent(s)
+	if e.env == nil {
+		e.env = &eventEnv{}
+	}
+	ev, err := parseEvent(s, e.env)
 	if err != nil {
 		return err
 	}
-	*e = append(*e, ev)
+	e.list = append(e.list, ev)
 	return nil
 }
 
+// topologyPrefix starts an event that gives a fleet target's client a new
+// topology from a JSON file instead of running a command.
+const topologyPrefix = "topology="
+
 // parseEvent reads "AT=COMMAND": at offset AT (a Go duration such as 10s)
-// into the measured phase, COMMAND runs through /bin/sh -c; its label on
-// reports and charts is the command.
-func parseEvent(s string) (bench.Event, error) {
+// into the measured phase, COMMAND runs through /bin/sh -c, or, as
+// "topology=FILE.json", the fleet target's client switches to the topology
+// in FILE (read when the event fires). The label is the command.
+func parseEvent(s string, env *eventEnv) (bench.Event, error) {
 	at, cmd, ok := strings.Cut(s, "=")
 	if !ok || strings.TrimSpace(cmd) == "" {
 		return bench.Event{}, fmt.Errorf("event %q: want AT=COMMAND, e.g. 10s='kill -STOP 1234': %w", s, errBadEvent)
@@ -49,6 +71,12 @@ func parseEvent(s string) (bench.Event, error) {
 		return bench.Event{}, fmt.Errorf("event %q: %q is not a duration ≥ 0: %w", s, at, errBadEvent)
 	}
 	cmd = strings.TrimSpace(cmd)
+	if path, ok := strings.CutPrefix(cmd, topologyPrefix); ok {
+		if strings.TrimSpace(path) == "" {
+			return bench.Event{}, fmt.Errorf("event %q: topology= needs a file: %w", s, errBadEvent)
+		}
+		return bench.Event{At: d, Label: cmd, Do: func(context.Context) error { return setTopology(env, path) }}, nil
+	}
 	return bench.Event{At: d, Label: cmd, Do: func(ctx context.Context) error {
 		out, err := exec.CommandContext(ctx, "/bin/sh", "-c", cmd).CombinedOutput()
 		if err != nil {
@@ -56,4 +84,24 @@ func parseEvent(s string) (bench.Event, error) {
 		}
 		return nil
 	}}, nil
+}
+
+// setTopology loads path and hands it to the fleet target's client.
+func setTopology(env *eventEnv, path string) error {
+	if env == nil || env.fleet == nil {
+		return fmt.Errorf("topology event: the target is not a fleet: %w", errBadEvent)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("topology event: %w", err)
+	}
+	defer f.Close()
+	topo, err := replication.DecodeTopology(f)
+	if err != nil {
+		return fmt.Errorf("topology event %s: %w", path, err)
+	}
+	if err := env.fleet.Client().SetTopology(topo); err != nil {
+		return fmt.Errorf("topology event %s: %w", path, err)
+	}
+	return nil
 }

@@ -24,7 +24,8 @@ type options struct {
 	jsonPath string
 	svgPath  string
 	title    string
-	events   eventFlags
+	events   []bench.Event
+	env      *eventEnv // lets events reach the opened target
 	series   bool
 	pids     [][]int // per target: server processes whose CPU time to report
 }
@@ -65,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		series    = fs.Bool("series", false, "print the per-second series (throughput, errors, hit ratio, latency) in the table; always on with --event")
 	)
 	var events eventFlags
-	fs.Var(&events, "event", "run a shell `AT=COMMAND` at offset AT into the measured phase and mark it on the series and chart, e.g. --event \"10s=kill -STOP 1234\"; repeatable; not with --compare")
+	fs.Var(&events, "event", "at offset AT into the measured phase run a shell `AT=COMMAND` (or, with a fleet target, AT=topology=FILE.json: switch the client to that topology) and mark it on the series and chart, e.g. --event \"10s=kill -STOP 1234\"; repeatable; not with --compare")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintf(out, "Usage: zonebench --target SPEC [flags]\n       zonebench --compare SPEC_A,SPEC_B [flags]\n\n")
@@ -84,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
 	}
-	o := &options{slice: *slice, warmup: *warmup, timeout: *timeout, jsonPath: *jsonPath, svgPath: *svgPath, title: *title, events: events, series: *series}
+	o := &options{slice: *slice, warmup: *warmup, timeout: *timeout, jsonPath: *jsonPath, svgPath: *svgPath, title: *title, events: events.list, env: events.env, series: *series}
 	switch {
 	case *target != "" && *compare != "":
 		return nil, fmt.Errorf("give --target or --compare, not both: %w", errUsage)
@@ -107,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			o.targets = append(o.targets, s)
 		}
 		o.compare = true
-		if len(events) > 0 {
+		if len(events.list) > 0 {
 			return nil, fmt.Errorf("--event cannot be used with --compare: %w", errUsage)
 		}
 	default:
@@ -164,7 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		Duration:    *duration,
 		Ops:         *ops,
 		Prefill:     *prefill,
-		Events:      events,
+		Events:      events.list,
 	}
 	if err := o.cfg.Validate(); err != nil {
 		return nil, err

@@ -44,6 +44,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 			return 1
 		}
 		defer t.Close()
+		if f, ok := t.(*bench.FleetTarget); ok && o.env != nil {
+			o.env.fleet = f
+		}
 		if o.pids != nil {
 			t = bench.WithServerCPU(t, o.pids[i]...)
 		}
