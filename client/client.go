@@ -80,6 +80,10 @@ func New(cfg Config) (*Client, error) {
 // Batch returns a Client that shares this one's nodes, rings, repairs and
 // metrics but sends every request through the nodes' batch pools: for
 // bulk loads, warmers and backfills that must not slow online traffic.
+// On a host where client and nodes share few cores, also give the batch
+// pool a rate limit (Config.Transport.Batch.RateLimit): separate
+// connections cannot keep bulk work from taking the CPU. Closing either
+// view closes the client.
 func (c *Client) Batch() *Client { return &Client{c: c.c, class: transport.Batch} }
 
 // SetTopology replaces the fleet the client uses. New rings are built and
