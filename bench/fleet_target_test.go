@@ -8,6 +8,7 @@ import (
 
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/internal/transport"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -21,7 +22,10 @@ func TestScenarioZoneLostThroughFleet(t *testing.T) {
 		{ID: "a1", Zone: "a", Addr: a.Addr},
 		{ID: "b1", Zone: "b", Addr: b.Addr},
 	}}
-	fleet, err := NewFleetTarget(client.Config{Zone: "a", Topology: topo, Logger: slog.New(slog.DiscardHandler)})
+	// Generous timeouts: a loaded machine must not turn a slow answer from
+	// zone b into an error.
+	fleet, err := NewFleetTarget(client.Config{Zone: "a", Topology: topo, Logger: slog.New(slog.DiscardHandler),
+		Transport: transport.Config{Online: transport.PoolConfig{Timeout: 5 * time.Second}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 func TestMemcacheTargetAgainstMemcached(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
-	tg := NewMemcacheTarget(mc.Addr, 4, 2*time.Second)
+	tg := NewMemcacheTarget(mc.Addr, 4, 5*time.Second)
 	defer tg.Close()
 	ctx := context.Background()
 
@@ -47,7 +47,7 @@ func TestMemcacheTargetAgainstMemcached(t *testing.T) {
 
 func TestRunAgainstMemcached(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
-	tg := NewMemcacheTarget(mc.Addr, 4, 2*time.Second)
+	tg := NewMemcacheTarget(mc.Addr, 4, 5*time.Second)
 	defer tg.Close()
 	cfg := Config{
 		Workload:    Workload{Keys: 2000, Mix: Mix{Get: 80, Set: 10, MultiGet: 10}, Batch: 8, ValueSize: SizeRange{50, 200}, TTL: time.Hour},
@@ -77,7 +77,7 @@ func TestRunAgainstMemcached(t *testing.T) {
 
 func TestRunWithoutPrefillMissesThenNodeKilled(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
-	tg := NewMemcacheTarget(mc.Addr, 2, 2*time.Second)
+	tg := NewMemcacheTarget(mc.Addr, 2, 5*time.Second)
 	defer tg.Close()
 	cfg := Config{
 		Workload:    Workload{Keys: 1_000_000, Mix: Mix{Get: 1}},
@@ -143,7 +143,7 @@ func TestScenarioFrozenNodeShowsInSeries(t *testing.T) {
 func TestMemcacheClusterTargetShards(t *testing.T) {
 	a := testproc.StartMemcached(t, "-m", "64")
 	b := testproc.StartMemcachedOn(t, "127.0.0.2", "-m", "64")
-	cluster := NewMemcacheClusterTarget([]string{a.Addr, b.Addr}, 2, 2*time.Second)
+	cluster := NewMemcacheClusterTarget([]string{a.Addr, b.Addr}, 2, 5*time.Second)
 	defer cluster.Close()
 	cfg := Config{Workload: Workload{Keys: 200, Mix: Mix{Get: 1}}, Concurrency: 2, Ops: 500, Prefill: true}
 	res, err := Run(context.Background(), cfg, "cluster", cluster)
@@ -155,7 +155,7 @@ func TestMemcacheClusterTargetShards(t *testing.T) {
 	ks := newKeySpace(200, DefaultKeySize)
 	counts := []int{0, 0}
 	for i, addr := range []string{a.Addr, b.Addr} {
-		node := NewMemcacheTarget(addr, 1, 2*time.Second)
+		node := NewMemcacheTarget(addr, 1, 5*time.Second)
 		for k := 0; k < 200; k++ {
 			if hit, err := node.Get(ctx, ks.key(k)); err != nil {
 				t.Fatal(err)

@@ -25,7 +25,7 @@ func TestParseProcStatCPU(t *testing.T) {
 
 func TestServerCPUOfRealMemcached(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
-	tg := WithServerCPU(NewMemcacheTarget(mc.Addr, 4, 2*time.Second), mc.Pid())
+	tg := WithServerCPU(NewMemcacheTarget(mc.Addr, 4, 5*time.Second), mc.Pid())
 	defer tg.Close()
 	if _, ok := tg.(CPUReporter); !ok {
 		t.Fatal("WithServerCPU result is not a CPUReporter")

@@ -116,7 +116,7 @@ func TestTopologyEventReplacesANode(t *testing.T) {
 	jsonPath := filepath.Join(dir, "r.json")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--target", "fleet=a@a/" + a1.Addr + "+b/" + b.Addr, "--keys", "2000",
-		"--mix", "get=1", "--duration", "2500ms", "--concurrency", "2", "--json", jsonPath,
+		"--mix", "get=1", "--duration", "2500ms", "--concurrency", "2", "--timeout", "5s", "--json", jsonPath,
 		"--event", "1s=topology=" + next}, &stdout, &stderr, false)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
