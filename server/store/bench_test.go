@@ -345,3 +345,47 @@ func BenchmarkMemory(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBigOverSmall times storing 1 MiB items into shards full of small
+// items: each write evicts thousands of them under the shard lock, so its
+// time per op bounds how long a read of that shard can wait behind it.
+func BenchmarkBigOverSmall(b *testing.B) {
+	s, err := New(Config{MaxBytes: 64 << 20, SweepInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	small := Op{Action: Put, Value: [][]byte{make([]byte, 100)}}
+	big := Op{Action: Put, Value: [][]byte{make([]byte, 1<<20-100)}}
+	key := make([]byte, 0, 32)
+	n := 0
+	refill := func() {
+		for range 64 << 20 / ItemSize(20, 100) {
+			key = benchKey(key, n)
+			n++
+			if _, err := s.Update(key, func(*Entry) Op { return small }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	refill()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var evicted uint64
+	for i := range b.N {
+		b.StopTimer()
+		if i%16 == 15 {
+			refill()
+		}
+		key = fmt.Appendf(key[:0], "big%d", i)
+		e0 := s.Stats().Evictions
+		b.StartTimer()
+		if _, err := s.Update(key, func(*Entry) Op { return big }); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		evicted += s.Stats().Evictions - e0
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(evicted)/float64(b.N), "evictions/op")
+}
