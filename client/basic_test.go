@@ -56,3 +56,27 @@ func testSetAllThenGetHits(t *testing.T, server string) {
 		}
 	}
 }
+
+func TestClosedClient(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a"}, 1)
+	c := newTestClient(t, f.topo, "a", nil)
+	ctx := testCtx(t)
+	if _, err := c.Set(ctx, Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close: %v", err)
+	}
+	if _, err := c.Batch().Set(ctx, Item{Key: "k", Value: []byte("v")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close: %v", err)
+	}
+	if _, err := c.GetMulti(ctx, []string{"k"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("GetMulti after Close: %v", err)
+	}
+	if err := c.SetTopology(f.topo); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SetTopology after Close: %v", err)
+	}
+}

@@ -43,6 +43,8 @@ type core struct {
 	bgMu   sync.Mutex
 	bg     sync.WaitGroup
 	closed bool
+	// shut mirrors closed for the request paths, without the lock.
+	shut   atomic.Bool
 	ctx    context.Context // ends at Close; background work runs under it
 	cancel context.CancelFunc
 }
@@ -128,6 +130,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	cc.closed = true
+	cc.shut.Store(true)
 	cc.bgMu.Unlock()
 	cc.cancel()
 	cc.bg.Wait()

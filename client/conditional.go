@@ -40,6 +40,9 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 	if err != nil {
 		return WriteResult{}, err
 	}
+	if c.c.shut.Load() {
+		return WriteResult{}, ErrClosed
+	}
 	v := c.c.view.Load()
 	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
 	zones := slices.Sorted(func(yield func(string) bool) {
@@ -107,6 +110,9 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 	k, err := c.c.mapKey(item.Key)
 	if err != nil {
 		return WriteResult{}, err
+	}
+	if c.c.shut.Load() {
+		return WriteResult{}, ErrClosed
 	}
 	v := c.c.view.Load()
 	zone := item.zone
@@ -178,6 +184,9 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 	}
 	if s := scopeFrom(ctx); s != nil {
 		s.forget(c.c, key)
+	}
+	if c.c.shut.Load() {
+		return 0, ErrClosed
 	}
 	targets := c.c.view.Load().writeTargets(k.node)
 	if len(targets) == 0 {

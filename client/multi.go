@@ -33,6 +33,9 @@ type multiKey struct {
 }
 
 func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, error) {
+	if c.c.shut.Load() {
+		return nil, ErrClosed
+	}
 	found := make(map[string]Item, len(keys))
 	s := scopeFrom(ctx)
 	pending := make([]*multiKey, 0, len(keys))

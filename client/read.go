@@ -96,7 +96,7 @@ func (c *Client) flightKey(op byte, nodeKey string) string {
 // read walks the zones in read order. gat > 0 makes it a get-and-touch.
 func (c *Client) read(ctx context.Context, k nodeKey, op string, gat int32) (Item, error) {
 	v := c.c.view.Load()
-	if v == nil {
+	if c.c.shut.Load() {
 		return Item{}, ErrClosed
 	}
 	local := len(v.order) > 0 && v.order[0] == c.c.cfg.Zone
@@ -173,10 +173,12 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, gat int32) (Ite
 }
 
 // fatalErr reports errors that another zone would answer the same way.
+// A closed transport is not one: it belongs to a node that left the
+// topology while the request ran on an older view, so the next zone is
+// asked.
 func fatalErr(err error) bool {
 	return errors.Is(err, wire.ErrValueTooLarge) || errors.Is(err, wire.ErrKeyTooLong) ||
-		errors.Is(err, wire.ErrKeyBadChar) || errors.Is(err, wire.ErrKeyEmpty) || errors.Is(err, ErrClosed) ||
-		errors.Is(err, transport.ErrClosed)
+		errors.Is(err, wire.ErrKeyBadChar) || errors.Is(err, wire.ErrKeyEmpty) || errors.Is(err, ErrClosed)
 }
 
 // readRepair writes an item found in another zone to the local replica,

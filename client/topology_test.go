@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/replication"
@@ -19,7 +20,10 @@ import (
 func TestTopologySwapUnderLoad(t *testing.T) {
 	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 2)
 	extra := testproc.StartZonecachedOn(t, zoneHosts["a"], "-m", "64")
-	c := newTestClient(t, f.topo, "a", func(c *Config) { c.WritePolicy = replication.All })
+	c := newTestClient(t, f.topo, "a", func(c *Config) {
+		c.WritePolicy = replication.All
+		c.NodeGrace = 200 * time.Millisecond
+	})
 	keys := loadKeys(t, c, "swap", 200)
 	a1 := c.c.view.Load().byID["a1"].tn
 
@@ -99,6 +103,13 @@ func TestTopologySwapUnderLoad(t *testing.T) {
 	if c.c.view.Load().byID["a1"].tn != a1 {
 		t.Fatal("the transport of a node that stayed was not reused")
 	}
+	a0 := f.proc("a0").Addr
+	eventually(t, "the transport of the removed node closed", func() bool {
+		c.c.nmu.Lock()
+		defer c.c.nmu.Unlock()
+		_, open := c.c.nodes[a0]
+		return !open && len(c.c.nodes) == 6
+	})
 	if err := c.SetTopology(replication.Topology{Epoch: 1, Nodes: f.topo.Nodes}); err == nil {
 		t.Fatal("an older epoch was accepted")
 	}

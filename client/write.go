@@ -53,6 +53,9 @@ type writeOp struct {
 func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res WriteResult, answers []replicaDone, err error) {
 	policy := c.c.cfg.WritePolicy
 	res = WriteResult{Policy: policy, Replicas: len(targets)}
+	if c.c.shut.Load() {
+		return res, nil, ErrClosed
+	}
 	if len(targets) == 0 {
 		return res, nil, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, w.k)
 	}
