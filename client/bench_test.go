@@ -23,8 +23,18 @@ import (
 //	go test -run '^$' -bench . -benchtime 20000x ./client
 //
 // They assert nothing: the targets are read from the reported ratios.
+// Knobs: ZC_SET_WORKERS (concurrent Set callers in BenchmarkSetLatency,
+// default 1), ZC_BATCH_SETTERS (how many of the 12 batch goroutines of
+// BenchmarkIsolation write; the rest multi-get; default 8).
 
 const benchSlice = 500 // operations per alternating slice
+
+var benchSetWorkers = func() int {
+	if v, err := strconv.Atoi(os.Getenv("ZC_SET_WORKERS")); err == nil {
+		return v
+	}
+	return 1
+}()
 
 var benchSetters = func() int {
 	if v, err := strconv.Atoi(os.Getenv("ZC_BATCH_SETTERS")); err == nil {
@@ -217,7 +227,7 @@ func BenchmarkSetLatency(b *testing.B) {
 	for done := 0; done < b.N; done += benchSlice {
 		n := min(benchSlice, b.N-done)
 		for _, v := range append(order(done/benchSlice), 2) {
-			l, err := timed(n, 1, func(i int) error {
+			l, err := timed(n, benchSetWorkers, func(i int) error {
 				key := fmt.Sprintf("set-%d", (done+i)%1000)
 				switch v {
 				case 0:
