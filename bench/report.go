@@ -356,7 +356,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if q := r.Ratio; q != nil && !math.IsNaN(q.CPUPerOp) {
 		fmt.Fprintf(ew, "server CPU per operation, %s / %s: %s\n", q.Of, q.To, fmtRatio(q.CPUPerOp))
 	}
-	fmt.Fprintln(ew, "\nper operation (open loop: latency from the due time; service from the actual start; start lag = start - due):")
+	header := "\nper operation:"
+	for _, t := range r.Targets {
+		if t.Loop == "open" {
+			header = "\nper operation (open loop: latency from the due time; service from the actual start; start lag = start - due):"
+		}
+	}
+	fmt.Fprintln(ew, header)
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\top\tops\terrors\tp50\tp99\tp99.9\tmax\t")
 	for _, t := range r.Targets {
