@@ -15,6 +15,8 @@ const MaxWatchWait = 60 * time.Second
 // answers as soon as the topology's epoch is greater than EPOCH, or after
 // DURATION (at most MaxWatchWait) with the current topology, whichever comes
 // first; the client compares epochs to tell whether anything changed.
+// A member that has left the fleet answers 503, so that watchers move on to
+// another seed instead of following its frozen view.
 func (m *Member) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -35,6 +37,10 @@ func (m *Member) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		m.waitNewer(r, after, min(wait, MaxWatchWait))
 	}
+	if m.Left() {
+		http.Error(w, "this member has left the fleet", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(m.Topology())
@@ -47,9 +53,9 @@ func (m *Member) waitNewer(r *http.Request, after uint64, wait time.Duration) {
 	defer timer.Stop()
 	for {
 		m.mu.Lock()
-		epoch, changed := m.epoch, m.changed
+		epoch, changed, left := m.epoch, m.changed, m.left
 		m.mu.Unlock()
-		if epoch > after {
+		if epoch > after || left {
 			return
 		}
 		select {

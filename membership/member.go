@@ -67,6 +67,7 @@ type Member struct {
 	mu      sync.Mutex
 	self    nodeMeta
 	peers   map[string]replication.Node // other members, copied from events
+	left    bool                        // Leave or Shutdown was called
 	epoch   uint64
 	changed chan struct{} // closed and replaced on every change
 }
@@ -251,6 +252,7 @@ func (m *Member) Changed() <-chan struct{} {
 // Leave tells the fleet this member is leaving, waiting up to timeout for
 // the message to spread, then stops gossip.
 func (m *Member) Leave(timeout time.Duration) error {
+	m.markLeft()
 	err := m.list.Leave(timeout)
 	if serr := m.list.Shutdown(); err == nil {
 		err = serr
@@ -259,7 +261,26 @@ func (m *Member) Leave(timeout time.Duration) error {
 }
 
 // Shutdown stops gossip without telling the fleet, as a crash would.
-func (m *Member) Shutdown() error { return m.list.Shutdown() }
+func (m *Member) Shutdown() error {
+	m.markLeft()
+	return m.list.Shutdown()
+}
+
+// markLeft records that this member is no longer part of the fleet, so
+// that it stops answering for the fleet's topology, and wakes watchers.
+func (m *Member) markLeft() {
+	m.mu.Lock()
+	m.left = true
+	m.mu.Unlock()
+	m.bump()
+}
+
+// Left reports whether Leave or Shutdown was called.
+func (m *Member) Left() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.left
+}
 
 // bump records a change: the epoch grows and watchers wake.
 func (m *Member) bump() {

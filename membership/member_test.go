@@ -188,3 +188,31 @@ func TestTopologyHTTPWatch(t *testing.T) {
 		t.Fatalf("JSON has no epoch: %v", raw)
 	}
 }
+
+func TestLeftMemberStopsAnsweringForTheFleet(t *testing.T) {
+	a := startMember(t, "a1", "a", nil)
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	done := make(chan int, 1)
+	url := fmt.Sprintf("%s/topology?after=%d&wait=30s", srv.URL, a.Topology().Epoch)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	if err := a.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("a watch on a member that left got status %d, want 503", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a watch on a member that left did not return")
+	}
+}

@@ -224,3 +224,15 @@ func yesNo(b bool) string {
 	}
 	return "no"
 }
+
+// Reads returns how many read commands (get, gets, gat, gats, mg) the server
+// has executed, as merged from its connections after each batch of
+// commands. A draining node watches it to tell when clients have moved
+// their reads away.
+func (s *Server) Reads() uint64 {
+	var n uint64
+	for _, id := range [...]cmdID{cmdGet, cmdGets, cmdGat, cmdGats, cmdMg} {
+		n += s.stats.cmds[id].Load()
+	}
+	return n
+}

@@ -8,9 +8,16 @@
 //	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
 //	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
 //	           [-v] [--log-level info]
+//	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
+//	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
+//	            [--gossip-profile lan|local|wan] [--drain-timeout 10s]]
+//
+// With --zone the node joins a gossiping fleet (package membership) and
+// its admin listener also serves GET /topology and GET/POST /state.
 //
 // SIGTERM or SIGINT stops accepting connections, lets in-flight commands
-// finish and exits 0.
+// finish and exits 0. A fleet node first advertises draining, leaves the
+// fleet and waits (at most --drain-timeout) until reads stop arriving.
 package main
 
 import (
@@ -41,6 +48,7 @@ type options struct {
 	cfg       server.Config
 	adminAddr string
 	level     slog.Level
+	fleet     fleetOptions
 }
 
 func main() {
@@ -81,6 +89,12 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 		_ = srv.Close()
 		return fmt.Errorf("listen on %s: %w", opts.cfg.Addr, err)
 	}
+	member, err := startMember(ctx, opts.fleet, ln.Addr().String(), log)
+	if err != nil {
+		ln.Close()
+		_ = srv.Close()
+		return err
+	}
 	var admin *http.Server
 	if opts.adminAddr != "" {
 		aln, err := lc.Listen(ctx, "tcp", opts.adminAddr)
@@ -89,7 +103,7 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 			_ = srv.Close()
 			return fmt.Errorf("admin listen on %s: %w", opts.adminAddr, err)
 		}
-		admin = &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		admin = &http.Server{Handler: adminHandler(srv, member), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin listener failed", "err", err)
@@ -103,8 +117,12 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 
 	select {
 	case <-ctx.Done():
+		drain(member, srv, opts.fleet.drainTimeout, log)
 		log.Info("shutting down: finishing in-flight commands")
 	case err := <-serveErr:
+		if member != nil {
+			_ = member.Shutdown()
+		}
 		_ = srv.Close()
 		return err
 	}
@@ -135,6 +153,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	key := fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:12211", "admin HTTP `address` serving /metrics, /healthz and /readyz; empty disables it")
 	verbose := fs.Bool("v", false, "verbose: log at debug level")
+	var fleet fleetOptions
+	fleet.register(fs)
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zonecached [flags]\n\nA memcached 1.6 compatible cache node (text and meta protocols).\nFlags may be written with one or two dashes.\n\n")
@@ -189,6 +209,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.cfg.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 	o.adminAddr = *adminAddr
+	if err := fleet.validate(); err != nil {
+		return o, err
+	}
+	o.fleet = fleet
 	return o, nil
 }
 

@@ -32,6 +32,10 @@ type Config struct {
 	// all serving at once. Without it the nodes are standalone and the
 	// fleet's topology is only known to this package.
 	Gossip bool
+	// State is the state gossiping nodes start in. Default serving.
+	State string
+	// DrainTimeout is each gossiping node's --drain-timeout. Default 5 s.
+	DrainTimeout time.Duration
 	// Args are extra arguments for every node.
 	Args []string
 	// Output receives the nodes' logs. Default: discarded.
@@ -86,28 +90,48 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	if cfg.Output == nil {
 		cfg.Output = io.Discard
 	}
+	if cfg.State == "" {
+		cfg.State = "serving"
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 5 * time.Second
+	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 15 * time.Second
 	}
 	f := &Fleet{cfg: cfg}
-	var seed string
 	for _, zone := range cfg.Zones {
 		for i := 1; i <= cfg.NodesPerZone; i++ {
-			n, err := f.launch(ctx, zone, fmt.Sprintf("%s-%d", zone, i), seed)
-			if err != nil {
+			if _, err := f.Add(ctx, zone, fmt.Sprintf("%s-%d", zone, i)); err != nil {
 				f.Stop()
 				return nil, err
 			}
-			if seed == "" {
-				seed = n.GossipAddr
-			}
-			f.nodes = append(f.nodes, n)
 		}
 	}
 	return f, nil
 }
 
-func (f *Fleet) launch(ctx context.Context, zone, id, seed string) (*Node, error) {
+// Add starts one more node with the given zone and id (joining the gossip
+// of a running node, when the fleet gossips) and adds it to the fleet.
+// Extra arguments come last, so they override the fleet's (for example
+// "--state", "warming").
+func (f *Fleet) Add(ctx context.Context, zone, id string, extra ...string) (*Node, error) {
+	var seed string
+	for _, other := range f.nodes {
+		if other.Running() {
+			seed = other.GossipAddr
+			break
+		}
+	}
+	n, err := f.launch(ctx, zone, id, seed, extra)
+	if err != nil {
+		return nil, err
+	}
+	f.nodes = append(f.nodes, n)
+	return n, nil
+}
+
+func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []string) (*Node, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		ports, err := freePorts(f.cfg.Host, 3)
@@ -124,12 +148,14 @@ func (f *Fleet) launch(ctx context.Context, zone, id, seed string) (*Node, error
 			"--admin-addr", n.AdminAddr}
 		if f.cfg.Gossip {
 			n.GossipAddr = net.JoinHostPort(f.cfg.Host, strconv.Itoa(ports[2]))
-			args = append(args, "--zone", zone, "--node-name", id, "--gossip-addr", n.GossipAddr, "--state", "serving")
+			args = append(args, "--zone", zone, "--node-name", id, "--gossip-addr", n.GossipAddr,
+				"--state", f.cfg.State, "--gossip-profile", "local", "--drain-timeout", f.cfg.DrainTimeout.String())
 			if seed != "" {
 				args = append(args, "--join", seed)
 			}
 		}
 		args = append(args, f.cfg.Args...)
+		args = append(args, extra...)
 		n.cmd = exec.Command(f.cfg.Binary, args...)
 		n.cmd.Stdout = f.cfg.Output
 		n.cmd.Stderr = f.cfg.Output

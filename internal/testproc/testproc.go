@@ -112,7 +112,6 @@ func hasFlag(args []string, name string) bool {
 	return false
 }
 
-
 // ZonecachedBinary returns the path of a zonecached binary built from this
 // module's source, building it on first use.
 func ZonecachedBinary(t testing.TB) string {

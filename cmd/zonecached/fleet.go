@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zonecache/zonecache/membership"
+	"github.com/zonecache/zonecache/replication"
+	"github.com/zonecache/zonecache/server"
+)
+
+// fleetOptions are the flags that make a node part of a gossiping fleet.
+// Without --zone the node runs standalone, like memcached.
+type fleetOptions struct {
+	zone         string
+	nodeName     string
+	gossipAddr   string
+	join         string
+	keyFile      string
+	label        string
+	state        string
+	profile      string
+	drainTimeout time.Duration
+}
+
+func (f *fleetOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.zone, "zone", "", "availability `zone` of this node; setting it joins the node to a gossiping fleet (empty: standalone)")
+	fs.StringVar(&f.nodeName, "node-name", "", "unique `name` of this node in the fleet (default: its cache address)")
+	fs.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7946", "gossip `address` (UDP and TCP); port 0 picks a free port")
+	fs.StringVar(&f.join, "join", "", "comma-separated gossip `addresses` of fleet members to join")
+	fs.StringVar(&f.keyFile, "gossip-key-file", "", "`file` holding the fleet's gossip encryption key: 16, 24 or 32 bytes, raw or base64")
+	fs.StringVar(&f.label, "cluster-label", "zonecache", "cluster `label`; nodes with different labels never merge")
+	fs.StringVar(&f.state, "state", "warming", "`state` to start in: warming (takes writes, serves no reads until promoted) or serving")
+	fs.StringVar(&f.profile, "gossip-profile", "lan", "gossip timing `preset`: lan, local (fast failure detection on one host) or wan")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long to wait for clients to move their reads away before stopping")
+}
+
+func (f fleetOptions) validate() error {
+	if f.zone == "" {
+		return nil
+	}
+	if s := replication.NodeState(f.state); s != replication.Warming && s != replication.Serving {
+		return fmt.Errorf("--state %q: want warming or serving", f.state)
+	}
+	if _, _, err := net.SplitHostPort(f.gossipAddr); err != nil {
+		return fmt.Errorf("--gossip-addr %q: %w", f.gossipAddr, err)
+	}
+	if f.drainTimeout < 0 {
+		return fmt.Errorf("--drain-timeout %v: must not be negative", f.drainTimeout)
+	}
+	return nil
+}
+
+// startMember joins the fleet, advertising cacheAddr. It returns nil when
+// the node is standalone.
+func startMember(ctx context.Context, f fleetOptions, cacheAddr string, log *slog.Logger) (*membership.Member, error) {
+	if f.zone == "" {
+		return nil, nil
+	}
+	host, portStr, _ := net.SplitHostPort(f.gossipAddr)
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("--gossip-addr %q: bad port", f.gossipAddr)
+	}
+	var key []byte
+	if f.keyFile != "" {
+		if key, err = readGossipKey(f.keyFile); err != nil {
+			return nil, err
+		}
+	}
+	var seeds []string
+	for _, s := range strings.Split(f.join, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			seeds = append(seeds, s)
+		}
+	}
+	return membership.Start(ctx, membership.Config{
+		NodeName: f.nodeName, Zone: f.zone, CacheAddr: cacheAddr,
+		State: replication.NodeState(f.state), BindAddr: host, BindPort: port,
+		Join: seeds, SecretKey: key, Label: f.label, Profile: f.profile, Logger: log,
+	})
+}
+
+// readGossipKey reads a 16, 24 or 32 byte key, raw or base64.
+func readGossipKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--gossip-key-file: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if k, err := base64.StdEncoding.DecodeString(s); err == nil && validKeyLen(len(k)) {
+		return k, nil
+	}
+	if validKeyLen(len(s)) {
+		return []byte(s), nil
+	}
+	return nil, errors.New("--gossip-key-file: want 16, 24 or 32 bytes, raw or base64")
+}
+
+func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
+
+// adminHandler adds the fleet endpoints to the server's admin endpoints:
+// GET /topology (the fleet as this node sees it; ?after=EPOCH&wait=30s
+// watches for a change) and GET or POST /state (POST /state?to=serving
+// promotes a warming node; the admin CLI uses it).
+func adminHandler(srv *server.Server, m *membership.Member) http.Handler {
+	if m == nil {
+		return srv.AdminHandler()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.AdminHandler())
+	mux.Handle("GET /topology", m)
+	mux.HandleFunc("GET /state", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, m.State())
+	})
+	mux.HandleFunc("POST /state", func(w http.ResponseWriter, r *http.Request) {
+		to := replication.NodeState(r.URL.Query().Get("to"))
+		if !to.Valid() {
+			http.Error(w, "to: want joining, warming, serving or draining", http.StatusBadRequest)
+			return
+		}
+		if err := m.SetState(r.Context(), to); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, m.State())
+	})
+	return mux
+}
+
+// drain takes the node out of the fleet before it stops: it advertises
+// draining, leaves the gossip pool so clients drop it from their
+// topology, then waits until no read has arrived for quiet (clients have
+// moved their reads away) or timeout passes.
+func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log *slog.Logger) {
+	if m == nil {
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 5*time.Second))
+	if err := m.SetState(ctx, replication.Draining); err != nil {
+		log.Warn("advertise draining", "err", err)
+	}
+	cancel()
+	if err := m.Leave(min(timeout, 5*time.Second)); err != nil {
+		log.Warn("leave the fleet", "err", err)
+	}
+	const quiet, tick = time.Second, 100 * time.Millisecond
+	last, lastChange := srv.Reads(), time.Now()
+	for time.Since(start) < timeout && time.Since(lastChange) < quiet {
+		time.Sleep(tick)
+		if n := srv.Reads(); n != last {
+			last, lastChange = n, time.Now()
+		}
+	}
+	log.Info("drained", "after", time.Since(start).Round(time.Millisecond), "reads_still_arriving", time.Since(lastChange) < quiet)
+}

@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/fleet"
+	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/replication"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// gossipFleet starts 3 zones x 2 gossiping nodes.
+func gossipFleet(t *testing.T) *fleet.Fleet {
+	t.Helper()
+	f, err := fleet.Start(context.Background(), fleet.Config{Binary: testproc.ZonecachedBinary(t), Gossip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	return f
+}
+
+// discoveredClient builds a client in zone a that fetches the topology from
+// the fleet's seeds and follows it until the test ends.
+func discoveredClient(t *testing.T, f *fleet.Fleet, wantNodes int) *client.Client {
+	t.Helper()
+	cfg := discovery.Config{Seeds: f.AdminAddrs(), Wait: 2 * time.Second, RetryMin: 50 * time.Millisecond, Logger: quiet()}
+	var top replication.Topology
+	eventually(t, 20*time.Second, "the fleet has gossiped to full size", func() bool {
+		var err error
+		top, err = discovery.Fetch(context.Background(), cfg)
+		return err == nil && len(top.Nodes) == wantNodes
+	})
+	c, err := client.New(client.Config{Zone: "a", Topology: top, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = discovery.Watch(ctx, cfg, top, func(t replication.Topology) { _ = c.SetTopology(t) })
+	}()
+	t.Cleanup(func() { cancel(); <-done; c.Close() })
+	return c
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func hasNode(c *client.Client, id string, state replication.NodeState) bool {
+	for _, n := range c.Topology().Nodes {
+		if n.ID == id && (state == "" || n.EffectiveState() == state) {
+			return true
+		}
+	}
+	return false
+}
+
+// load reads and writes keys through c from several goroutines until stop
+// is called; it counts the errors callers saw (a miss is not an error).
+type load struct {
+	errs, ops atomic.Int64
+	first     atomic.Value
+	stop      func()
+}
+
+func startLoad(t *testing.T, c *client.Client, keys int) *load {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < keys; i++ {
+		if _, err := c.Set(ctx, client.Item{Key: key(i), Value: []byte("v" + key(i))}); err != nil {
+			t.Fatalf("prefill: %v", err)
+		}
+	}
+	l := &load{}
+	stopCh := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; ; i++ {
+				select {
+				case <-stopCh:
+					return
+				default:
+				}
+				k := key(i % keys)
+				var err error
+				if i%10 == 0 {
+					_, err = c.Set(ctx, client.Item{Key: k, Value: []byte("v" + k)})
+				} else if _, err = c.Get(ctx, k); errors.Is(err, client.ErrCacheMiss) {
+					err = nil
+				}
+				l.ops.Add(1)
+				if err != nil {
+					l.errs.Add(1)
+					l.first.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}(w)
+	}
+	l.stop = func() { close(stopCh); wg.Wait() }
+	return l
+}
+
+func key(i int) string { return "e2e:" + strconv.Itoa(i) }
+
+func (l *load) check(t *testing.T, what string) {
+	t.Helper()
+	l.stop()
+	if l.ops.Load() == 0 {
+		t.Fatalf("%s: the load made no requests", what)
+	}
+	if n := l.errs.Load(); n != 0 {
+		t.Fatalf("%s: callers saw %d errors in %d operations; first: %v", what, n, l.ops.Load(), l.first.Load())
+	}
+	t.Logf("%s: %d operations, 0 errors", what, l.ops.Load())
+}
+
+func TestJoiningNodeAppearsInClientTopology(t *testing.T) {
+	f := gossipFleet(t)
+	c := discoveredClient(t, f, 6)
+	start := time.Now()
+	if _, err := f.Add(context.Background(), "b", "b-3"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the new node in the client's topology", func() bool { return hasNode(c, "b-3", "") })
+	t.Logf("join visible to the client %v after the process was started", time.Since(start).Round(time.Millisecond))
+}
+
+func TestKilledNodeIsRemovedWithoutCallerErrors(t *testing.T) {
+	f := gossipFleet(t)
+	c := discoveredClient(t, f, 6)
+	l := startLoad(t, c, 200)
+	victim := f.Zone("b")[0]
+	start := time.Now()
+	victim.Kill()
+	eventually(t, 40*time.Second, "the killed node leaves the client's topology", func() bool { return !hasNode(c, victim.ID, "") })
+	t.Logf("killed node removed from the client's topology after %v", time.Since(start).Round(time.Millisecond))
+	l.check(t, "while a node of zone b died")
+}
+
+func TestDrainedNodeLeavesWithoutCallerErrors(t *testing.T) {
+	f := gossipFleet(t)
+	c := discoveredClient(t, f, 6)
+	l := startLoad(t, c, 200)
+	victim := f.Zone("a")[0] // in the client's own zone
+	start := time.Now()
+	if err := victim.Terminate(30 * time.Second); err != nil {
+		t.Fatalf("drained node did not exit cleanly: %v", err)
+	}
+	t.Logf("node drained and exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	eventually(t, 15*time.Second, "the drained node leaves the client's topology", func() bool { return !hasNode(c, victim.ID, "") })
+	l.check(t, "while a node of the local zone drained")
+}
+
+// reads returns how many read commands a node has served, from its
+// Prometheus metrics.
+func reads(t *testing.T, adminAddr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	total := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		for _, cmd := range []string{"get", "gets", "gat", "gats", "mg"} {
+			prefix := fmt.Sprintf(`zonecache_server_commands_total{command="%s"} `, cmd)
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				v, _ := strconv.ParseFloat(rest, 64)
+				total += int(v)
+			}
+		}
+	}
+	return total
+}
+
+func items(t *testing.T, addr string) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(c, "stats\r\n")
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "STAT curr_items "); ok {
+			n, _ := strconv.Atoi(rest)
+			return n
+		}
+		if sc.Text() == "END" {
+			break
+		}
+	}
+	t.Fatalf("no curr_items from %s", addr)
+	return 0
+}
+
+func TestWarmingNodeTakesWritesServesNoReadsUntilPromoted(t *testing.T) {
+	f := gossipFleet(t)
+	c := discoveredClient(t, f, 6)
+	warm, err := f.Add(context.Background(), "a", "a-3", "--state", "warming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the warming node in the client's topology", func() bool {
+		return hasNode(c, "a-3", replication.Warming)
+	})
+	ctx := context.Background()
+	const keys = 300
+	for i := 0; i < keys; i++ {
+		if _, err := c.Set(ctx, client.Item{Key: key(i), Value: []byte("w")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < keys; i++ {
+		if _, err := c.Get(ctx, key(i)); err != nil {
+			t.Fatalf("get %s: %v", key(i), err)
+		}
+	}
+	if n := items(t, warm.Addr); n == 0 {
+		t.Fatal("the warming node received no writes")
+	}
+	if n := reads(t, warm.AdminAddr); n != 0 {
+		t.Fatalf("the warming node served %d reads", n)
+	}
+
+	resp, err := http.Post("http://"+warm.AdminAddr+"/state?to=serving", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("promote: status %d", resp.StatusCode)
+	}
+	eventually(t, 15*time.Second, "the promoted node serving in the client's topology", func() bool {
+		return hasNode(c, "a-3", replication.Serving)
+	})
+	for i := 0; i < keys; i++ {
+		if _, err := c.Get(ctx, key(i)); err != nil {
+			t.Fatalf("get %s after promotion: %v", key(i), err)
+		}
+	}
+	if n := reads(t, warm.AdminAddr); n == 0 {
+		t.Fatal("the promoted node serves no reads")
+	}
+}
