@@ -28,6 +28,7 @@ type options struct {
 	env      *eventEnv // lets events reach the opened target
 	series   bool
 	pids     [][]int // per target: server processes whose CPU time to report
+	cpuProf  string
 }
 
 // errUsage marks errors the user must fix in the command line.
@@ -63,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		svgPath   = fs.String("svg", "", "write a chart of the per-second series (throughput, errors, hit ratio, p99) to `FILE`")
 		title     = fs.String("title", "", "title of the SVG chart (default: the workload)")
 		pids      = fs.String("pids", "", "server process ids, one per target (comma-separated, `PID[+PID…],PID`), to report server CPU time per operation; local Linux processes only")
+		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile of zonebench itself (harness and client library) to `FILE`")
 		series    = fs.Bool("series", false, "print the per-second series (throughput, errors, hit ratio, latency) in the table; always on with --event")
 	)
 	var events eventFlags
@@ -85,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
 	}
-	o := &options{slice: *slice, warmup: *warmup, timeout: *timeout, jsonPath: *jsonPath, svgPath: *svgPath, title: *title, events: events.list, env: events.env, series: *series}
+	o := &options{slice: *slice, warmup: *warmup, timeout: *timeout, jsonPath: *jsonPath, svgPath: *svgPath, title: *title, events: events.list, env: events.env, series: *series, cpuProf: *cpuProf}
 	switch {
 	case *target != "" && *compare != "":
 		return nil, fmt.Errorf("give --target or --compare, not both: %w", errUsage)

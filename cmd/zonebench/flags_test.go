@@ -100,7 +100,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		t.Fatalf("-h: %v", err)
 	}
 	for _, name := range []string{"target", "compare", "names", "keys", "key-size", "value-size", "dist", "skew", "mix", "batch",
-		"ttl", "duration", "ops", "concurrency", "rate", "prefill", "seed", "slice", "warmup", "timeout", "json", "svg", "title", "event", "series", "pids"} {
+		"ttl", "duration", "ops", "concurrency", "rate", "prefill", "seed", "slice", "warmup", "timeout", "json", "svg", "title", "event", "series", "pids", "cpuprofile"} {
 		if !strings.Contains(out.String(), "  -"+name+" ") && !strings.Contains(out.String(), "  -"+name+"\n") {
 			t.Errorf("help lacks -%s", name)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/zonecache/zonecache/bench"
@@ -53,6 +54,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		named = append(named, bench.NamedTarget{Name: o.names[i], Target: t})
 	}
 
+	if o.cpuProf != "" {
+		f, err := os.Create(o.cpuProf)
+		if err != nil {
+			fmt.Fprintf(stderr, "zonebench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "zonebench: cpu profile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	prog := newProgress(stdout, tty)
 	var results []*bench.Result
 	if o.compare {

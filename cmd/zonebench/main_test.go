@@ -16,11 +16,11 @@ import (
 func TestRunAgainstMemcached(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
 	dir := t.TempDir()
-	jsonPath, svgPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
+	jsonPath, svgPath, profPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg"), filepath.Join(dir, "cpu.pprof")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--target", "memcached=" + mc.Addr, "--keys", "1000", "--ops", "20000",
 		"--concurrency", "4", "--mix", "get=80,set=10,mget=10", "--batch", "5", "--json", jsonPath, "--svg", svgPath,
-		"--pids", strconv.Itoa(mc.Pid()), "--timeout", "5s"}, &stdout, &stderr, false)
+		"--pids", strconv.Itoa(mc.Pid()), "--timeout", "5s", "--cpuprofile", profPath}, &stdout, &stderr, false)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
@@ -49,6 +49,9 @@ func TestRunAgainstMemcached(t *testing.T) {
 	}
 	if len(rep.Targets) != 1 || rep.Targets[0].Ops != 20000 || rep.Targets[0].Errors != 0 || rep.Targets[0].HitRatio != 1 {
 		t.Fatalf("json report %+v: want 20000 ops, no errors, all hits after the prefill", rep.Targets)
+	}
+	if st, err := os.Stat(profPath); err != nil || st.Size() == 0 {
+		t.Fatalf("cpu profile: %v", err)
 	}
 	svg, err := os.ReadFile(svgPath)
 	if err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
