@@ -319,3 +319,21 @@ func TestClosed(t *testing.T) {
 	s.Range(func([]byte, Meta, int) bool { t.Fatal("no items"); return false })
 	assert.Equal(t, int64(0), s.Stats().Items)
 }
+
+// TestHotPathsDoNotAllocate: Get and an overwriting Put allocate nothing.
+func TestHotPathsDoNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
+	s := newStore(t, Config{}, nil)
+	key := []byte("key:0000000000000001")
+	put := Op{Action: Put, Value: [][]byte{make([]byte, 100)}}
+	putFn := func(*Entry) Op { return put }
+	_, err := s.Update(key, putFn)
+	require.NoError(t, err)
+	var n int
+	getFn := func(e *Entry) { n += len(e.Value) }
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { s.Get(key, getFn) }))
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = s.Update(key, putFn) }))
+	assert.Positive(t, n)
+}
