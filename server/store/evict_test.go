@@ -247,3 +247,29 @@ func TestSetMetaReadCountsAsUse(t *testing.T) {
 	}
 	assert.Greater(t, left, hot*9/10)
 }
+
+// TestFlushReleasesMemory: an immediate flush returns the arenas' pages.
+func TestFlushReleasesMemory(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{MaxBytes: 64 << 20}, c)
+	put := Op{Action: Put, Value: [][]byte{bytes.Repeat([]byte{'v'}, 1000)}}
+	fn := func(*Entry) Op { return put }
+	for i := range 40_000 {
+		_, err := s.Update(fmt.Appendf(nil, "k%d", i), fn)
+		require.NoError(t, err)
+	}
+	require.Greater(t, s.Stats().ArenaBytes, int64(32<<20))
+	var full int64
+	if !raceEnabled {
+		full = rssBytes(t)
+	}
+	s.Flush(c.Now())
+	st := s.Stats()
+	assert.Zero(t, st.ArenaBytes)
+	assert.Zero(t, st.Items)
+	if !raceEnabled {
+		released := full - rssBytes(t)
+		t.Logf("released %d bytes", released)
+		assert.Greater(t, released, int64(24<<20))
+	}
+}
