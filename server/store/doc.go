@@ -1,11 +1,12 @@
-// Package store is zonecached's item store: a memory-bounded, GC-friendly
+// Package store is zonecached's item store (cmd/zonecached -> package server
+// -> store): a memory-bounded, GC-friendly
 // map from keys to values with memcached's metadata (flags, CAS, expiry,
 // access time), approximate-LRU eviction and flush_all semantics.
 //
 // The protocol layer (package server) parses memcached text and meta
 // commands and expresses each one as a Get (plain reads) or an Update, whose
 // callback sees the current Entry under the key's lock and returns an Op:
-// Keep, Store, SetMeta or Delete. All command semantics (add, cas, append,
+// Keep, Put, SetMeta or Delete. All command semantics (add, cas, append,
 // incr, meta flags) live in those callbacks; the store only guarantees
 // atomicity, memory bounds, CAS uniques and expiry.
 //
