@@ -1,7 +1,7 @@
-// Package store is zonecached's item store (cmd/zonecached -> package server
-// -> store): a memory-bounded, GC-friendly
-// map from keys to values with memcached's metadata (flags, CAS, expiry,
-// access time), approximate-LRU eviction and flush_all semantics.
+// Package store is zonecached's item store (cmd/zonecached uses package
+// server, which uses store): a memory-bounded, GC-friendly map from keys to
+// values with memcached's metadata (flags, CAS, expiry, access time),
+// approximate-LRU eviction and flush_all semantics.
 //
 // The protocol layer (package server) parses memcached text and meta
 // commands and expresses each one as a Get (plain reads) or an Update, whose
