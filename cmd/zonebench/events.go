@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -19,7 +20,7 @@ var errBadEvent = errors.New("bad event")
 // eventEnv gives events the targets, which are opened after the flags are
 // parsed.
 type eventEnv struct {
-	fleet *bench.FleetTarget // set when the target is a fleet
+	fleet interface{ Client() *client.Client } // set when the target is a fleet
 }
 
 // eventFlags collects repeated --event AT=COMMAND flags.

@@ -119,6 +119,7 @@ func TestParseTargetSpec(t *testing.T) {
 		"127.0.0.1:1+127.0.0.2:2":   {"memcached", "127.0.0.1:1+127.0.0.2:2"},
 		"fleet=a@a/h:1+b/h:2":       {"fleet", "a@a/h:1+b/h:2"},
 		"fleet=a@/etc/topo.json":    {"fleet", "a@/etc/topo.json"},
+		"fleet=a@seeds:h:1+h:2":     {"fleet", "a@seeds:h:1+h:2"},
 	}
 	for in, want := range good {
 		if got, err := parseTargetSpec(in); err != nil || got != want {
@@ -127,7 +128,7 @@ func TestParseTargetSpec(t *testing.T) {
 	}
 	for _, in := range []string{"", "=", "memcached=", "memcached=host", "x=h:1", "h:99999", ":11211", "h:p", "a b:1",
 		"node=h:1+h:2", "h:1+", "h:1++h:2", "+h:1", "fleet=", "fleet=a", "fleet=@a/h:1", "fleet=a@", "fleet=a@h:1",
-		"fleet=a@a/h:1+a/h:1", "fleet=a@a/h", "fleet=a b@a/h:1"} {
+		"fleet=a@a/h:1+a/h:1", "fleet=a@a/h", "fleet=a b@a/h:1", "fleet=a@seeds:", "fleet=a@seeds:h"} {
 		if _, err := parseTargetSpec(in); !errors.Is(err, errBadTarget) {
 			t.Errorf("parseTargetSpec(%q) err %v, want errBadTarget", in, err)
 		}

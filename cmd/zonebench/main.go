@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/client"
 )
 
 func main() {
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 			return 1
 		}
 		defer t.Close()
-		if f, ok := t.(*bench.FleetTarget); ok && o.env != nil {
+		if f, ok := t.(interface{ Client() *client.Client }); ok && o.env != nil {
 			o.env.fleet = f
 		}
 		if o.pids != nil {

@@ -196,3 +196,42 @@ func TestRunFleetTopologyFile(t *testing.T) {
 		t.Fatalf("missing topology file: exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+func TestRunFleetDiscoveredFromSeeds(t *testing.T) {
+	// A one-node zonecached fleet: zonebench asks the node's admin
+	// /topology for the fleet and measures it through the smart client.
+	admin := "127.0.0.1:" + strconv.Itoa(testproc.FreePort(t, "127.0.0.1"))
+	zc := testproc.StartZonecached(t, "--zone", "z1", "--state", "serving", "--admin-addr", admin,
+		"--gossip-addr", "127.0.0.1:0", "--gossip-profile", "local")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--target", "fleet=z1@seeds:" + admin, "--keys", "200", "--ops", "2000",
+		"--concurrency", "2", "--timeout", "5s", "--json", "-"}, &stdout, &stderr, false)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), zc.Output())
+	}
+	var rep struct {
+		Targets []struct {
+			Ops      uint64  `json:"ops"`
+			Errors   uint64  `json:"errors"`
+			HitRatio float64 `json:"hit_ratio"`
+			Zones    []struct {
+				Zone string `json:"zone"`
+				Hits uint64 `json:"hits"`
+			} `json:"zones"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("json: %v\n%s", err, stdout.String())
+	}
+	tr := rep.Targets[0]
+	if tr.Ops != 2000 || tr.Errors != 0 || tr.HitRatio != 1 || len(tr.Zones) != 1 || tr.Zones[0].Zone != "z1" || tr.Zones[0].Hits == 0 {
+		t.Fatalf("report %+v", tr)
+	}
+	// No seed answering is an error before the run.
+	dead := "127.0.0.1:" + strconv.Itoa(testproc.FreePort(t, "127.0.0.1"))
+	stderr.Reset()
+	if code := run(context.Background(), []string{"--target", "fleet=z1@seeds:" + dead}, &stdout, &stderr, false); code != 1 ||
+		!strings.Contains(stderr.String(), "no seed") {
+		t.Fatalf("dead seed: exit %d, stderr %q", code, stderr.String())
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/zonecache/zonecache/bench"
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -55,18 +57,10 @@ func targetKinds() []targetKind {
 		},
 	}, {
 		name:  "fleet",
-		usage: "ZONE@FILE.json | ZONE@Z1/HOST:PORT+Z2/HOST:PORT…",
-		help:  "a zonecache fleet through the smart client living in ZONE; the topology from a JSON file (as /topology serves it) or inline zone/address pairs",
-		check: func(v string) error { _, err := parseFleet(v, false); return err },
-		open: func(v string, _ int, timeout time.Duration) (bench.Target, error) {
-			cfg, err := parseFleet(v, true)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Transport.Online.Timeout = timeout
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			return bench.NewFleetTarget(cfg)
-		},
+		usage: "ZONE@FILE.json | ZONE@Z1/HOST:PORT+Z2/HOST:PORT… | ZONE@seeds:ADMIN_HOST:PORT+…",
+		help:  "a zonecache fleet through the smart client living in ZONE; the topology from a JSON file (as /topology serves it), inline zone/address pairs, or discovered from seeds' admin /topology and followed during the run",
+		check: func(v string) error { _, _, err := parseFleet(v, false); return err },
+		open:  openFleet,
 	}}
 }
 
@@ -118,43 +112,104 @@ func checkAddrs(addrs []string) error {
 	return nil
 }
 
-// parseFleet reads "ZONE@FILE.json" or "ZONE@Z1/HOST:PORT+Z2/HOST:PORT…"
-// into a client configuration; the file is read only when load is set.
-func parseFleet(v string, load bool) (client.Config, error) {
+// seedsPrefix, after ZONE@, lists seeds' admin addresses for discovery.
+const seedsPrefix = "seeds:"
+
+// parseFleet reads "ZONE@FILE.json", "ZONE@Z1/HOST:PORT+Z2/HOST:PORT…" or
+// "ZONE@seeds:HOST:PORT+…" into a client configuration and, for the last
+// form, the seeds; the file is read only when load is set.
+func parseFleet(v string, load bool) (client.Config, []string, error) {
 	zone, rest, ok := strings.Cut(v, "@")
 	if !ok || zone == "" || rest == "" || strings.ContainsAny(zone, " \t/+@") {
-		return client.Config{}, fmt.Errorf("fleet %q: want ZONE@FILE.json or ZONE@ZONE/HOST:PORT+…: %w", v, errBadTarget)
+		return client.Config{}, nil, fmt.Errorf("fleet %q: want ZONE@FILE.json, ZONE@ZONE/HOST:PORT+… or ZONE@seeds:HOST:PORT+…: %w", v, errBadTarget)
 	}
 	cfg := client.Config{Zone: zone}
+	if seeds, ok := strings.CutPrefix(rest, seedsPrefix); ok {
+		list := strings.Split(seeds, "+")
+		if err := checkAddrs(list); err != nil {
+			return client.Config{}, nil, fmt.Errorf("fleet %q seeds: %w", v, err)
+		}
+		return cfg, list, nil
+	}
 	if strings.HasSuffix(rest, ".json") {
 		if !load {
-			return cfg, nil
+			return cfg, nil, nil
 		}
 		f, err := os.Open(rest)
 		if err != nil {
-			return client.Config{}, fmt.Errorf("fleet topology: %w", err)
+			return client.Config{}, nil, fmt.Errorf("fleet topology: %w", err)
 		}
 		defer f.Close()
 		if cfg.Topology, err = replication.DecodeTopology(f); err != nil {
-			return client.Config{}, fmt.Errorf("fleet topology %s: %w", rest, err)
+			return client.Config{}, nil, fmt.Errorf("fleet topology %s: %w", rest, err)
 		}
-	} else {
-		cfg.Topology.Epoch = 1
-		for i, pair := range strings.Split(rest, "+") {
-			z, addr, ok := strings.Cut(pair, "/")
-			if !ok || z == "" || strings.ContainsAny(z, " \t@") {
-				return client.Config{}, fmt.Errorf("fleet %q: %q is not ZONE/HOST:PORT: %w", v, pair, errBadTarget)
-			}
-			if err := checkAddrs([]string{addr}); err != nil {
-				return client.Config{}, fmt.Errorf("fleet %q: %w", v, err)
-			}
-			cfg.Topology.Nodes = append(cfg.Topology.Nodes, replication.Node{ID: z + "-" + strconv.Itoa(i), Zone: z, Addr: addr})
-		}
-		if err := cfg.Topology.Validate(); err != nil {
-			return client.Config{}, fmt.Errorf("fleet %q: %v: %w", v, err, errBadTarget)
-		}
+		return cfg, nil, nil
 	}
-	return cfg, nil
+	cfg.Topology.Epoch = 1
+	for i, pair := range strings.Split(rest, "+") {
+		z, addr, ok := strings.Cut(pair, "/")
+		if !ok || z == "" || strings.ContainsAny(z, " \t@") {
+			return client.Config{}, nil, fmt.Errorf("fleet %q: %q is not ZONE/HOST:PORT: %w", v, pair, errBadTarget)
+		}
+		if err := checkAddrs([]string{addr}); err != nil {
+			return client.Config{}, nil, fmt.Errorf("fleet %q: %w", v, err)
+		}
+		cfg.Topology.Nodes = append(cfg.Topology.Nodes, replication.Node{ID: z + "-" + strconv.Itoa(i), Zone: z, Addr: addr})
+	}
+	if err := cfg.Topology.Validate(); err != nil {
+		return client.Config{}, nil, fmt.Errorf("fleet %q: %v: %w", v, err, errBadTarget)
+	}
+	return cfg, nil, nil
+}
+
+// openFleet opens a fleet target; with seeds it fetches the topology from
+// them and follows its changes until the target is closed.
+func openFleet(v string, _ int, timeout time.Duration) (bench.Target, error) {
+	cfg, seeds, err := parseFleet(v, true)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Transport.Online.Timeout = timeout
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if seeds == nil {
+		return bench.NewFleetTarget(cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	dcfg := discovery.Config{Seeds: seeds, Logger: cfg.Logger}
+	if cfg.Topology, err = discovery.Fetch(ctx, dcfg); err != nil {
+		cancel()
+		return nil, fmt.Errorf("fleet %q: %w", v, err)
+	}
+	f, err := bench.NewFleetTarget(cfg)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = discovery.Watch(ctx, dcfg, cfg.Topology, func(t replication.Topology) {
+			if err := f.Client().SetTopology(t); err != nil {
+				cfg.Logger.Warn("zonebench: discovered topology refused", "err", err)
+			}
+		})
+	}()
+	return &watchedFleet{FleetTarget: f, stop: cancel, done: done}, nil
+}
+
+// watchedFleet is a fleet target whose topology discovery follows; Close
+// stops the watch first.
+type watchedFleet struct {
+	*bench.FleetTarget
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// Close implements bench.Target.
+func (w *watchedFleet) Close() error {
+	w.stop()
+	<-w.done
+	return w.FleetTarget.Close()
 }
 
 func (s targetSpec) open(concurrency int, timeout time.Duration) (bench.Target, error) {
