@@ -155,7 +155,9 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 // replica but not across them: two racing Incrs can both be applied on
 // every replica (correct), yet a replica that missed one and is then
 // reconciled may briefly return a smaller value, and a reconciliation can
-// overwrite an increment that raced it (lost update on that replica).
+// overwrite an increment that raced it (lost update on that replica). A
+// replica that fails has its copy deleted by the repair queue, and the
+// next Incr restores it from the others.
 // ErrNotFound when no replica holds the key.
 func (c *Client) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
 	return c.arith(ctx, "incr", key, delta)
@@ -243,9 +245,15 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 		case errors.Is(a.err, wire.ErrClientError):
 			clientErr = a.err // not a counter: every replica says so
 		default:
+			// The replica may or may not have counted: its copy is
+			// deleted by the repair queue, and the next Incr or Decr
+			// restores it from the others.
 			lastErr = a.err
 			out.Add(a.m.node, a.err)
 			c.c.metrics.request(op, a.m.node.Zone, resultError)
+			if !fatalErr(a.err) {
+				c.c.queueRepair(a.m, k.node, replication.RepairInvalidate, time.Time{})
+			}
 			continue
 		}
 		out.Add(a.m.node, nil)
