@@ -32,8 +32,9 @@ type Repair struct {
 	// Attempts counts the tries made so far.
 	Attempts int
 
-	next  time.Time // earliest next try
-	index int       // position in the heap
+	next   time.Time // earliest next try
+	index  int       // position in byNext
+	dindex int       // position in byDeadline
 }
 
 // RepairConfig configures a RepairQueue. Zero fields take their defaults.
@@ -63,12 +64,13 @@ type RepairStats struct {
 // replaces an older), and hands repairs out when their backoff has passed.
 // It is safe for concurrent use; it does no I/O.
 type RepairQueue struct {
-	mu      sync.Mutex
-	cfg     RepairConfig
-	byKey   map[repairID]*Repair
-	due     repairHeap
-	dropped uint64
-	expired uint64
+	mu         sync.Mutex
+	cfg        RepairConfig
+	byKey      map[repairID]*Repair
+	due        repairHeap   // by next try
+	byDeadline deadlineHeap // by deadline, nearest first; none last
+	dropped    uint64
+	expired    uint64
 }
 
 type repairID struct{ node, key string }
@@ -98,8 +100,7 @@ func (q *RepairQueue) Add(r Repair, now time.Time) bool {
 	defer q.mu.Unlock()
 	id := repairID{r.NodeID, r.Key}
 	if old, ok := q.byKey[id]; ok {
-		heap.Remove(&q.due, old.index)
-		delete(q.byKey, id)
+		q.remove(old)
 	}
 	for len(q.byKey) >= q.cfg.Capacity {
 		q.dropNearestDeadline()
@@ -121,8 +122,7 @@ func (q *RepairQueue) Due(now time.Time, max int) []Repair {
 		if r.next.After(now) {
 			break
 		}
-		heap.Pop(&q.due)
-		delete(q.byKey, repairID{r.NodeID, r.Key})
+		q.remove(r)
 		if expiredAt(r.Deadline, now) {
 			q.expired++
 			continue
@@ -183,20 +183,20 @@ func (q *RepairQueue) Stats() RepairStats {
 func (q *RepairQueue) push(id repairID, r *Repair) {
 	q.byKey[id] = r
 	heap.Push(&q.due, r)
+	heap.Push(&q.byDeadline, r)
 }
 
-// dropNearestDeadline drops the repair whose key expires soonest; repairs
-// without a deadline are dropped last. A linear scan: it runs only when the
-// queue is full, which is already an emergency.
+func (q *RepairQueue) remove(r *Repair) {
+	heap.Remove(&q.due, r.index)
+	heap.Remove(&q.byDeadline, r.dindex)
+	delete(q.byKey, repairID{r.NodeID, r.Key})
+}
+
+// dropNearestDeadline drops the repair whose key expires soonest (it is the
+// closest to being moot); repairs without a deadline are dropped last. It
+// runs when the queue is full, in O(log n).
 func (q *RepairQueue) dropNearestDeadline() {
-	var victim *Repair
-	for _, r := range q.byKey {
-		if victim == nil || earlierDeadline(r.Deadline, victim.Deadline) {
-			victim = r
-		}
-	}
-	heap.Remove(&q.due, victim.index)
-	delete(q.byKey, repairID{victim.NodeID, victim.Key})
+	q.remove(q.byDeadline[0])
 	q.dropped++
 }
 
@@ -227,6 +227,29 @@ func (h *repairHeap) Push(x any) {
 	*h = append(*h, r)
 }
 func (h *repairHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return r
+}
+
+// deadlineHeap orders repairs by deadline, nearest first, those without a
+// deadline last.
+type deadlineHeap []*Repair
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return earlierDeadline(h[i].Deadline, h[j].Deadline) }
+func (h deadlineHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].dindex, h[j].dindex = i, j
+}
+func (h *deadlineHeap) Push(x any) {
+	r := x.(*Repair)
+	r.dindex = len(*h)
+	*h = append(*h, r)
+}
+func (h *deadlineHeap) Pop() any {
 	old := *h
 	r := old[len(old)-1]
 	old[len(old)-1] = nil

@@ -106,3 +106,23 @@ func TestRepairQueueConcurrent(t *testing.T) {
 		t.Fatalf("stats %+v: pending must stay within capacity and nothing may vanish uncounted", s)
 	}
 }
+
+// BenchmarkRepairQueueAddWhenFull is the cost of queueing a repair while a
+// zone is down and the queue stays full: each Add drops one repair.
+func BenchmarkRepairQueueAddWhenFull(b *testing.B) {
+	q := NewRepairQueue(RepairConfig{Capacity: 10000})
+	for i := 0; i < 10000; i++ {
+		q.Add(Repair{NodeID: "n", Key: fmt.Sprint("k", i), Deadline: t0.Add(time.Duration(i) * time.Second)}, t0)
+	}
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprint("new", i)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		q.Add(Repair{NodeID: "n", Key: keys[i%len(keys)], Deadline: t0.Add(time.Hour)}, t0)
+	}
+	if s := q.Stats(); s.Pending != 10000 {
+		b.Fatalf("pending %d", s.Pending)
+	}
+}
