@@ -112,17 +112,18 @@ func TestRepairQueueConcurrent(t *testing.T) {
 func BenchmarkRepairQueueAddWhenFull(b *testing.B) {
 	q := NewRepairQueue(RepairConfig{Capacity: 10000})
 	for i := 0; i < 10000; i++ {
-		q.Add(Repair{NodeID: "n", Key: fmt.Sprint("k", i), Deadline: t0.Add(time.Duration(i) * time.Second)}, t0)
+		q.Add(Repair{NodeID: "n", Key: fmt.Sprint("k", i), Deadline: t0.Add(time.Duration(i+1) * time.Second)}, t0)
 	}
-	keys := make([]string, 1024)
+	keys := make([]string, b.N)
 	for i := range keys {
 		keys[i] = fmt.Sprint("new", i)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		q.Add(Repair{NodeID: "n", Key: keys[i%len(keys)], Deadline: t0.Add(time.Hour)}, t0)
+		q.Add(Repair{NodeID: "n", Key: keys[i], Deadline: t0.Add(time.Hour)}, t0)
 	}
-	if s := q.Stats(); s.Pending != 10000 {
-		b.Fatalf("pending %d", s.Pending)
+	b.StopTimer()
+	if s := q.Stats(); s.Pending != 10000 || s.Dropped != uint64(b.N) {
+		b.Fatalf("stats %+v after %d adds to a full queue", s, b.N)
 	}
 }
