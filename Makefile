@@ -8,7 +8,7 @@ ARGS    ?=
 PORT    ?= 11211
 BENCHTIME ?= 1s
 
-.PHONY: all build run test test-go conformance bench fuzz deps vet clean
+.PHONY: all build run run-node test test-go conformance bench fuzz deps vet clean
 
 all: build
 
@@ -20,8 +20,13 @@ build:
 deps:
 	@./scripts/deps.sh
 
-## run: the demo (for now one zonecached in the foreground on 127.0.0.1:$(PORT))
+## run: the demo: a local 3-zone fleet of zonecached under a 20 s workload,
+## zone a lost halfway, then a report (ARGS=--keep leaves the fleet up)
 run: build
+	$(BIN)/zonebench demo --zonecached $(BIN)/zonecached $(ARGS)
+
+## run-node: one zonecached in the foreground on 127.0.0.1:$(PORT)
+run-node: build
 	@echo "zonecached listening on 127.0.0.1:$(PORT); try: printf 'set k 0 0 2\r\nhi\r\nget k\r\n' | nc -q1 127.0.0.1 $(PORT)"
 	@echo "metrics at http://127.0.0.1:$$(( $(PORT) + 1000 ))/metrics; Ctrl-C stops it"
 	$(BIN)/zonecached -l 127.0.0.1 -p $(PORT) --admin-addr 127.0.0.1:$$(( $(PORT) + 1000 )) $(ARGS)

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/fleet"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// demoOptions are the flags of `zonebench demo`.
+type demoOptions struct {
+	zonecached  string
+	duration    time.Duration
+	concurrency int
+	keys        int
+	keep        bool
+	gossip      bool
+	svgPath     string
+	jsonPath    string
+}
+
+func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
+	fs := flag.NewFlagSet("zonebench demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o demoOptions
+	fs.StringVar(&o.zonecached, "zonecached", defaultZonecached(), "zonecached `binary` to start the fleet with")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the workload runs; the local zone is lost halfway")
+	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent client workers")
+	fs.IntVar(&o.keys, "keys", 10000, "distinct keys (zipfian popularity, skew 0.99)")
+	fs.BoolVar(&o.keep, "keep", false, "leave the fleet (less the lost zone) up after the report, until Ctrl-C")
+	fs.BoolVar(&o.gossip, "gossip", true, "start the nodes as a gossiping fleet and let the client discover it from seeds")
+	fs.StringVar(&o.svgPath, "svg", "", "also write the per-second time series as an SVG chart to `file`")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to `file`")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: zonebench demo [flags]\n\n"+
+			"Starts a local fleet of real zonecached processes (3 zones x 2 nodes on free 127.0.0.1 ports),\n"+
+			"runs a mixed workload (90%% get, 10%% set) through the smart client from zone a with a live progress\n"+
+			"line, kills zone a halfway, and prints throughput, latency percentiles, hit ratio, fallbacks and the\n"+
+			"errors callers saw (expected: zero). Then it stops the fleet, also on Ctrl-C.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if o.duration < 2*time.Second || o.concurrency < 1 || o.keys < 1 {
+		return o, errors.New("need --duration >= 2s, --concurrency >= 1, --keys >= 1")
+	}
+	return o, nil
+}
+
+// defaultZonecached is zonecached next to this executable, else on PATH.
+func defaultZonecached() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "zonecached")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "zonecached"
+}
+
+// runDemo is `zonebench demo`; it returns the exit code.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool) int {
+	o, err := parseDemoFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "starting a local fleet: 3 zones x 2 zonecached nodes ...\n")
+	f, err := fleet.Start(ctx, fleet.Config{Binary: o.zonecached, Gossip: o.gossip, DrainTimeout: 2 * time.Second})
+	if err != nil {
+		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
+		return 1
+	}
+	defer f.Stop()
+	for _, n := range f.Nodes() {
+		fmt.Fprintf(stdout, "  %-4s zone %s  cache %s  admin http://%s\n", n.ID, n.Zone, n.Addr, n.AdminAddr)
+	}
+
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := client.Config{Zone: "a", Logger: quiet}
+	if o.gossip {
+		dcfg := discovery.Config{Seeds: f.AdminAddrs(), Logger: quiet}
+		top, err := waitForFleet(ctx, dcfg, len(f.Nodes()))
+		if err != nil {
+			fmt.Fprintf(stderr, "zonebench demo: discover the fleet: %v\n", err)
+			return 1
+		}
+		cfg.Topology = top
+	} else {
+		cfg.Topology = f.Topology()
+	}
+	target, err := bench.NewFleetTarget(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "zonebench demo: client: %v\n", err)
+		return 1
+	}
+	defer target.Close()
+	if o.gossip {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go func() {
+			_ = discovery.Watch(wctx, discovery.Config{Seeds: f.AdminAddrs(), Wait: 5 * time.Second, Logger: quiet},
+				target.Client().Topology(), func(t replication.Topology) { _ = target.Client().SetTopology(t) })
+		}()
+	}
+	fmt.Fprintf(stdout, "client in zone a; workload for %v, zone a is lost at %v\n\n", o.duration, o.duration/2)
+
+	bcfg := bench.Config{
+		Workload:    bench.Workload{Keys: o.keys, Dist: bench.Zipfian, Skew: 0.99, Mix: bench.Mix{Get: 90, Set: 10}},
+		Concurrency: o.concurrency,
+		Duration:    o.duration,
+		Prefill:     true,
+		Events: []bench.Event{{At: o.duration / 2, Label: "zone a lost (both nodes killed)", Do: func(context.Context) error {
+			f.KillZone("a")
+			return nil
+		}}},
+	}
+	prog := newProgress(stdout, tty)
+	bcfg.Progress = func(p bench.Point) { prog.show("fleet", p) }
+	res, err := bench.Run(ctx, bcfg, "zonecache fleet (3 zones, client in zone a)", target)
+	prog.clear()
+	if res == nil {
+		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
+		return 1
+	}
+	rep := bench.NewReport(bcfg, res)
+	rep.ShowSeries = true
+	if werr := rep.WriteTable(stdout); werr != nil {
+		fmt.Fprintf(stderr, "zonebench demo: %v\n", werr)
+	}
+	if o.jsonPath != "" {
+		_ = writeFile(o.jsonPath, rep.WriteJSON)
+	}
+	if o.svgPath != "" {
+		_ = writeFile(o.svgPath, func(w io.Writer) error { return bench.WriteSVG(w, "zonecache demo: zone a lost halfway", res) })
+		fmt.Fprintf(stdout, "chart written to %s\n", o.svgPath)
+	}
+	code := 0
+	if err != nil {
+		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
+		code = 1
+	}
+	if o.keep && ctx.Err() == nil {
+		fmt.Fprintf(stdout, "\nthe fleet stays up (zone a is down); Ctrl-C stops it. Try:\n")
+		n := f.Nodes()[2]
+		host, port, _ := net.SplitHostPort(n.Addr)
+		fmt.Fprintf(stdout, "  printf 'set k 0 0 2\\r\\nhi\\r\\nget k\\r\\n' | nc -q1 %s %s\n", host, port)
+		fmt.Fprintf(stdout, "  curl http://%s/topology\n  curl http://%s/metrics\n", n.AdminAddr, n.AdminAddr)
+		<-ctx.Done()
+	}
+	fmt.Fprintln(stdout, "stopping the fleet")
+	return code
+}
+
+// waitForFleet fetches the topology from the seeds until it lists want
+// nodes (gossip takes a moment to converge) or 20 s pass.
+func waitForFleet(ctx context.Context, cfg discovery.Config, want int) (replication.Topology, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		top, err := discovery.Fetch(ctx, cfg)
+		if err == nil && len(top.Nodes) == want {
+			return top, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err == nil {
+				err = fmt.Errorf("the fleet lists %d of %d nodes", len(top.Nodes), want)
+			}
+			return top, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
