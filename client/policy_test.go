@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/zonecache/zonecache/internal/transport"
@@ -126,7 +127,18 @@ func TestDeleteRepairAfterReplicaReturns(t *testing.T) {
 	if it, err := c.Get(ctx, key); err != nil || string(it.Value) != "old" {
 		t.Fatalf("Get with the local replica frozen: %q %v", it.Value, err)
 	}
-	eventually(t, "breaker open", func() bool { return m.tn.State() == transport.StateOpen })
+	// One timeout on a silent connection opens the breaker at once; if the
+	// connection was not silent, short reads (caller deadlines) count
+	// until the failure threshold.
+	eventually(t, "breaker open", func() bool {
+		if m.tn.State() == transport.StateOpen {
+			return true
+		}
+		short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, _ = c.Get(short, key)
+		return m.tn.State() == transport.StateOpen
+	})
 	res, err := c.Delete(ctx, key)
 	if err != nil || len(res.Failed) != 1 || res.Failed[0].Node.ID != m.node.ID {
 		t.Fatalf("Delete (all-minus-one) with one replica down: %+v %v", res, err)
