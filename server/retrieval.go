@@ -207,7 +207,8 @@ func (c *conn) streamGet() cmdID {
 				// End of line.
 				_, _ = c.r.Discard(nl + 1)
 				if nkeys == 0 {
-					c.out = c.out[:mark]
+					// Nothing was added to out since mark, which a
+					// flush may have moved: leave it alone.
 					c.str("ERROR\r\n")
 					return id
 				}
@@ -217,6 +218,9 @@ func (c *conn) streamGet() cmdID {
 			if !c.getKey(seg[i:j], withCAS) {
 				c.noRoomForGet(mark, flushes)
 				c.discardLine()
+				return id
+			}
+			if !c.flushLarge() {
 				return id
 			}
 			nkeys++
