@@ -145,3 +145,29 @@ func TestNoMetaNode(t *testing.T) {
 		t.Fatalf("Get from a node without meta: %v, want ErrNoMeta", err)
 	}
 }
+
+func TestParseCounter(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"42", 42, true},
+		{"7   ", 7, true}, // a shrinking decr is padded with spaces
+		{"18446744073709551615", 1<<64 - 1, true},
+		{"18446744073709551616", 0, false},
+		{"", 0, false},
+		{"   ", 0, false},
+		{"-1", 0, false},
+		{"+1", 0, false},
+		{" 1", 0, false},
+		{"1a", 0, false},
+		{"000000000000000000001", 0, false}, // more than 20 digits
+	} {
+		got, err := parseCounter([]byte(tc.in))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseCounter(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}

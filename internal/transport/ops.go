@@ -345,19 +345,9 @@ func parseCounter(b []byte) (uint64, error) {
 	for len(b) > 0 && b[len(b)-1] == ' ' {
 		b = b[:len(b)-1]
 	}
-	if len(b) == 0 || len(b) > 20 {
+	v, ok := wire.ParseUint(b, 64)
+	if !ok {
 		return 0, errBadCounter
-	}
-	var v uint64
-	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return 0, errBadCounter
-		}
-		d := uint64(ch - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, errBadCounter
-		}
-		v = v*10 + d
 	}
 	return v, nil
 }

@@ -82,7 +82,7 @@ func (r *Reply) OpaqueUint32() (uint32, bool) {
 	if r.Ret&RetOpaque == 0 {
 		return 0, false
 	}
-	v, ok := parseUint(r.Opaque, 32)
+	v, ok := ParseUint(r.Opaque, 32)
 	return uint32(v), ok
 }
 
@@ -156,7 +156,7 @@ func ParseHeader(line []byte, r *Reply) error {
 	rest := line[2:]
 	if r.Code == CodeVA {
 		tok, more := nextToken(rest)
-		n, ok := parseUint(tok, 31)
+		n, ok := ParseUint(tok, 31)
 		if !ok {
 			return fmt.Errorf("%w: bad VA length in %q", ErrMalformed, line)
 		}
@@ -181,11 +181,11 @@ func (r *Reply) parseFlag(tok []byte) error {
 	switch tok[0] {
 	case 'c':
 		r.Ret |= RetCAS
-		r.CAS, ok = parseUint(val, 64)
+		r.CAS, ok = ParseUint(val, 64)
 	case 'f':
 		r.Ret |= RetFlagsValue
 		var v uint64
-		v, ok = parseUint(val, 32)
+		v, ok = ParseUint(val, 32)
 		r.ClientFlags = uint32(v)
 	case 't':
 		r.Ret |= RetTTL
@@ -327,8 +327,10 @@ func nextToken(b []byte) (tok, rest []byte) {
 	return b[:i], b[i:]
 }
 
-// parseUint parses a decimal number that fits in bits bits.
-func parseUint(b []byte, bits uint) (uint64, bool) {
+// ParseUint parses a decimal number of at most 20 digits, no sign and no
+// spaces, that fits in bits bits. It is the strict parser of numbers in
+// replies; the server parses requests with memcached's laxer strtoull rules.
+func ParseUint(b []byte, bits uint) (uint64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
@@ -354,7 +356,7 @@ func parseInt(b []byte) (int64, bool) {
 	if neg {
 		b = b[1:]
 	}
-	v, ok := parseUint(b, 63)
+	v, ok := ParseUint(b, 63)
 	if neg {
 		return -int64(v), ok
 	}

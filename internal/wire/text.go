@@ -93,13 +93,13 @@ func ReadTextValue(br *bufio.Reader, r *Reply) error {
 	if extra, _ := nextToken(rest); extra != nil || len(key) == 0 {
 		return fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, line)
 	}
-	f, ok1 := parseUint(fl, 32)
-	n, ok2 := parseUint(size, 31)
+	f, ok1 := ParseUint(fl, 32)
+	n, ok2 := ParseUint(size, 31)
 	if !ok1 || !ok2 {
 		return fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, line)
 	}
 	if casTok != nil {
-		if r.CAS, ok = parseUint(casTok, 64); !ok {
+		if r.CAS, ok = ParseUint(casTok, 64); !ok {
 			return fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, line)
 		}
 		r.Ret |= RetCAS
@@ -131,7 +131,7 @@ func ReadTextStatus(br *bufio.Reader, r *Reply) error {
 	case bytes.HasPrefix(line, []byte("VERSION ")):
 		r.Code = CodeMN
 	default:
-		if _, ok := parseUint(line, 64); ok {
+		if _, ok := ParseUint(line, 64); ok {
 			r.Code, r.Size = CodeVA, len(line)
 			r.Value = append(r.Value[:0], line...)
 			return nil
