@@ -96,10 +96,13 @@ func testHerdOneProcess(t *testing.T, server string) {
 
 const herdEnv = "ZONECACHE_HERD_TOPOLOGY"
 
+func TestHerdFourProcessesLoadOnceZonecached(t *testing.T) { testHerdFourProcesses(t, "zonecached") }
+func TestHerdFourProcessesLoadOnceMemcached(t *testing.T)  { testHerdFourProcesses(t, "memcached") }
+
 // 4 client processes × 250 goroutines with leases run the loader once in
 // total. The processes are this test binary re-executed.
-func TestHerdFourProcessesLoadOnce(t *testing.T) {
-	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 2)
+func testHerdFourProcesses(t *testing.T, server string) {
+	f := startFleet(t, server, []string{"a", "b", "c"}, 2)
 	topo, err := json.Marshal(f.topo)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +148,9 @@ func TestHerdFourProcessesLoadOnce(t *testing.T) {
 	for i, ch := range children {
 		var loads int
 		for ch.lines.Scan() {
+			if v, ok := strings.CutPrefix(ch.lines.Text(), "LEASES "); ok {
+				t.Logf("process %d: leases %s", i, v)
+			}
 			if v, ok := strings.CutPrefix(ch.lines.Text(), "LOADS="); ok {
 				loads, _ = strconv.Atoi(v)
 				break
@@ -169,12 +175,12 @@ func waitLine(s *bufio.Scanner, want string) bool {
 	return false
 }
 
-// TestHelperHerdProcess is one client process of TestHerdFourProcessesLoadOnce;
+// TestHelperHerdProcess is one client process of TestHerdFourProcessesLoadOnce*;
 // it does nothing unless started by it.
 func TestHelperHerdProcess(t *testing.T) {
 	spec := os.Getenv(herdEnv)
 	if spec == "" {
-		t.Skip("helper process for TestHerdFourProcessesLoadOnce")
+		t.Skip("helper process for TestHerdFourProcessesLoadOnce*")
 	}
 	var topo replication.Topology
 	if err := json.Unmarshal([]byte(spec), &topo); err != nil {
@@ -209,6 +215,8 @@ func TestHelperHerdProcess(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
+	leases := func(r string) int { return int(testutil.ToFloat64(c.c.metrics.leases.WithLabelValues(r))) }
+	fmt.Printf("LEASES won=%d waited=%d hit=%d\n", leases("won"), leases("waited"), leases("hit"))
 	fmt.Printf("LOADS=%d\n", loads.Load())
 	if failed.Load() != 0 {
 		t.Fatalf("%d GetOrLoad calls failed", failed.Load())
