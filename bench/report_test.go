@@ -424,3 +424,11 @@ func TestRatioDist(t *testing.T) {
 		t.Fatalf("slice ratios %+v: the empty slice of a must be skipped", sr)
 	}
 }
+
+func TestNiceTimeAxis(t *testing.T) {
+	for v, want := range map[float64]float64{10: 10, 10.02: 12, 20.4: 25, 20: 20, 31: 40, 0.7: 0.8, 61: 80} {
+		if got := niceTime(v); got < want-1e-9 || got > want+1e-9 {
+			t.Errorf("niceTime(%v) = %v, want %v", v, got, want)
+		}
+	}
+}
