@@ -140,22 +140,9 @@ func (c *conn) metaSet(n int) {
 
 // metaDelete serves md.
 func (c *conn) metaDelete(n int) {
-	if n < 2 {
-		c.str("ERROR\r\n")
-		return
-	}
-	if len(c.toks[1]) > wire.MaxKeyLength {
-		c.errLine("CLIENT_ERROR bad command line format")
-		return
-	}
-	if n+1 > maxMetaTokens {
-		c.errLine("CLIENT_ERROR options flags too long")
-		return
-	}
-	now := c.now().Unix()
 	var f metaFlags
-	if e := c.parseMetaFlags(&f, 2, n, now); e != "" {
-		c.errLine("CLIENT_ERROR invalid or duplicate flag")
+	_, ok := c.metaHead(n, &f, "CLIENT_ERROR options flags too long", "CLIENT_ERROR invalid or duplicate flag")
+	if !ok {
 		return
 	}
 	if c.opaqueTooLong(n) {
@@ -208,22 +195,9 @@ func (c *conn) metaDelete(n int) {
 
 // metaArith serves ma.
 func (c *conn) metaArith(n int) {
-	if n < 2 {
-		c.str("ERROR\r\n")
-		return
-	}
-	if len(c.toks[1]) > wire.MaxKeyLength {
-		c.errLine("CLIENT_ERROR bad command line format")
-		return
-	}
-	if n+1 > maxMetaTokens {
-		c.errLine("CLIENT_ERROR options flags too long")
-		return
-	}
-	now := c.now().Unix()
 	var f metaFlags
-	if e := c.parseMetaFlags(&f, 2, n, now); e != "" {
-		c.errLine("CLIENT_ERROR invalid or duplicate flag")
+	now, ok := c.metaHead(n, &f, "CLIENT_ERROR options flags too long", "CLIENT_ERROR invalid or duplicate flag")
+	if !ok {
 		return
 	}
 	req := arithReq{incr: true, delta: f.delta, vivify: f.vivify, initial: f.initial, setCAS: f.setCAS}
@@ -324,6 +298,34 @@ func (c *conn) metaArith(n int) {
 		c.appendOpaqueAndKey(&f, 2, n)
 		c.str("\r\n")
 	}
+}
+
+// metaHead starts mg, md and ma: it checks the key and the number of
+// tokens, then parses the flags after the key into f. When the command ends
+// there it writes the error and reports false: tooLong for too many tokens,
+// flagErr for a bad flag (the parser's own message when flagErr is "").
+func (c *conn) metaHead(n int, f *metaFlags, tooLong, flagErr string) (now int64, ok bool) {
+	if n < 2 {
+		c.str("ERROR\r\n")
+		return 0, false
+	}
+	if len(c.toks[1]) > wire.MaxKeyLength {
+		c.errLine("CLIENT_ERROR bad command line format")
+		return 0, false
+	}
+	if n+1 > maxMetaTokens {
+		c.errLine(tooLong)
+		return 0, false
+	}
+	now = c.now().Unix()
+	if e := c.parseMetaFlags(f, 2, n, now); e != "" {
+		if flagErr != "" {
+			e = flagErr
+		}
+		c.errLine(e)
+		return 0, false
+	}
+	return now, true
 }
 
 // metaDebug serves me <key> [b].

@@ -3,28 +3,14 @@ package server
 import (
 	"strconv"
 
-	"github.com/zonecache/zonecache/internal/wire"
 	"github.com/zonecache/zonecache/server/store"
 )
 
 // metaGet serves mg.
 func (c *conn) metaGet(n int) {
-	if n < 2 {
-		c.str("ERROR\r\n")
-		return
-	}
-	if len(c.toks[1]) > wire.MaxKeyLength {
-		c.errLine("CLIENT_ERROR bad command line format")
-		return
-	}
-	if n+1 > maxMetaTokens {
-		c.errLine("CLIENT_ERROR options flags are too long")
-		return
-	}
-	now := c.now().Unix()
 	var f metaFlags
-	if e := c.parseMetaFlags(&f, 2, n, now); e != "" {
-		c.errLine(e)
+	now, ok := c.metaHead(n, &f, "CLIENT_ERROR options flags are too long", "")
+	if !ok {
 		return
 	}
 	if c.opaqueTooLong(n) {
