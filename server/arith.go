@@ -3,7 +3,6 @@ package server
 import (
 	"strconv"
 
-	"github.com/zonecache/zonecache/internal/wire"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -98,14 +97,8 @@ func (c *conn) applyArith(key []byte, req *arithReq) (arithResult, store.Meta) {
 
 // arith serves incr and decr.
 func (c *conn) arith(n int, incr bool) {
-	if n != 3 && n != 4 {
-		c.str("ERROR\r\n")
-		return
-	}
-	noreply := c.noreply(n)
-	key := c.toks[1]
-	if len(key) > wire.MaxKeyLength {
-		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
+	key, noreply, ok := c.keyArgCommand(n)
+	if !ok {
 		return
 	}
 	delta, ok := parseUint64(c.toks[2])

@@ -64,16 +64,27 @@ func (c *conn) delete(n int) {
 	}
 }
 
-// touch serves touch <key> <exptime> [noreply].
-func (c *conn) touch(n int) {
+// keyArgCommand starts a command of the form <cmd> <key> <arg> [noreply]
+// (incr, decr, touch): it checks the number of tokens and the key length.
+// When the command ends there it writes the error and reports false.
+func (c *conn) keyArgCommand(n int) (key []byte, noreply, ok bool) {
 	if n != 3 && n != 4 {
 		c.str("ERROR\r\n")
-		return
+		return nil, false, false
 	}
-	noreply := c.noreply(n)
-	key := c.toks[1]
+	noreply = c.noreply(n)
+	key = c.toks[1]
 	if len(key) > wire.MaxKeyLength {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
+		return nil, noreply, false
+	}
+	return key, noreply, true
+}
+
+// touch serves touch <key> <exptime> [noreply].
+func (c *conn) touch(n int) {
+	key, noreply, ok := c.keyArgCommand(n)
+	if !ok {
 		return
 	}
 	exptime, ok := parseInt32(c.toks[2])
