@@ -14,14 +14,16 @@ import (
 // memConn is an in-memory net.Conn: reads come from a fixed input, writes
 // are counted (and kept up to a limit).
 type memConn struct {
-	in      io.Reader
-	out     bytes.Buffer
-	written int
+	in       io.Reader
+	out      bytes.Buffer
+	written  int
+	maxWrite int // the largest single write
 }
 
 func (m *memConn) Read(p []byte) (int, error) { return m.in.Read(p) }
 func (m *memConn) Write(p []byte) (int, error) {
 	m.written += len(p)
+	m.maxWrite = max(m.maxWrite, len(p))
 	if m.out.Len() < 1<<20 {
 		m.out.Write(p)
 	}
