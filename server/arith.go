@@ -89,6 +89,10 @@ func (c *conn) applyArith(key []byte, req *arithReq) (arithResult, store.Meta) {
 		return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
 	})
 	c.parts[0] = nil
+	if cap(c.scratch) > retainedBuffer {
+		// Grown for a number padded to a big value: do not keep it.
+		c.scratch = make([]byte, 0, 64)
+	}
 	if err != nil {
 		return arithNoMemory, meta
 	}
