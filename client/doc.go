@@ -77,7 +77,9 @@
 //
 // Near caching, value compression and chunking, and cross-region
 // replication are not part of this package. Against a node without meta
-// commands the transport fails (it has no text-protocol fallback); the
-// lease path's degradation to per-process singleflight is in place but
-// only exercised with the meta-capable servers used in the tests.
+// commands (memcached before 1.6) the transport falls back to the text
+// protocol for reads and writes; leases cannot be expressed there, so
+// GetOrLoad degrades to per-process singleflight and counts it in
+// zonecache_client_leases_total{result="unsupported"}. That degradation is not exercised by a
+// test yet: every server the tests start speaks meta.
 package client
