@@ -88,6 +88,10 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if !cfg.State.Valid() {
 		return nil, fmt.Errorf("membership: unknown state %q", cfg.State)
 	}
+	if cfg.Weight < 0 {
+		// A topology holding it would fail validation on every client.
+		return nil, fmt.Errorf("membership: negative weight %d", cfg.Weight)
+	}
 	if cfg.BindAddr == "" {
 		cfg.BindAddr = "127.0.0.1"
 	}

@@ -216,3 +216,19 @@ func TestLeftMemberStopsAnsweringForTheFleet(t *testing.T) {
 		t.Fatal("a watch on a member that left did not return")
 	}
 }
+
+// A negative weight makes replication.Topology.Validate reject the whole
+// topology, so one member advertising it would stop every client from
+// following the fleet: it is refused at Start and ignored in gossip.
+func TestNegativeWeightIsRefused(t *testing.T) {
+	_, err := Start(context.Background(), Config{Zone: "a", CacheAddr: "127.0.0.1:1", Weight: -1, Logger: quiet()})
+	if err == nil {
+		t.Fatal("Start accepted a negative weight")
+	}
+	if _, err := decodeMeta([]byte(`{"z":"a","a":"127.0.0.1:1","w":-1,"s":"serving"}`)); err == nil {
+		t.Fatal("decodeMeta accepted a negative weight")
+	}
+	if _, err := decodeMeta([]byte(`{"z":"a","a":"127.0.0.1:1","w":2,"s":"serving"}`)); err != nil {
+		t.Fatalf("decodeMeta: %v", err)
+	}
+}

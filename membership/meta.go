@@ -38,7 +38,7 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nodeMeta{}, fmt.Errorf("membership: decode node metadata: %w", err)
 	}
-	if m.Zone == "" || m.Addr == "" || !m.State.Valid() {
+	if m.Zone == "" || m.Addr == "" || m.Weight < 0 || !m.State.Valid() {
 		return nodeMeta{}, fmt.Errorf("membership: incomplete node metadata %q", b)
 	}
 	return m, nil
