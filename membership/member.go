@@ -180,7 +180,8 @@ func (m *Member) State() replication.NodeState {
 }
 
 // SetState changes the state this member advertises and gossips it,
-// waiting until the update is sent or ctx ends.
+// waiting until the update is sent or ctx's deadline passes (5 s when ctx
+// has none; a cancellation without a deadline does not cut the wait short).
 func (m *Member) SetState(ctx context.Context, s replication.NodeState) error {
 	if !s.Valid() {
 		return fmt.Errorf("membership: unknown state %q", s)
@@ -193,7 +194,12 @@ func (m *Member) SetState(ctx context.Context, s replication.NodeState) error {
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	if err := m.list.UpdateNode(timeout); err != nil {
+	// memberlist waits without limit for a timeout that is not positive: a
+	// deadline already passed still queues the update, then fails at once.
+	if err := m.list.UpdateNode(max(timeout, time.Nanosecond)); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
 		return fmt.Errorf("membership: advertise state %s: %w", s, err)
 	}
 	m.log.Info("state changed", "state", s)

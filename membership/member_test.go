@@ -232,3 +232,21 @@ func TestNegativeWeightIsRefused(t *testing.T) {
 		t.Fatalf("decodeMeta: %v", err)
 	}
 }
+
+// SetState with a context whose deadline has passed still advertises the
+// state but returns the context's error at once, instead of waiting without
+// limit for the broadcast (memberlist treats a timeout <= 0 as none).
+func TestSetStateHonoursAnExpiredDeadline(t *testing.T) {
+	a := startMember(t, "a1", "a", nil)
+	b := startMember(t, "b1", "b", func(c *Config) { c.Join = []string{a.GossipAddr()} })
+	eventually(t, 10*time.Second, "a sees b", func() bool { return strings.Contains(ids(a.Topology()), "b1") })
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if err := a.SetState(ctx, replication.Serving); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SetState past the deadline: %v, want DeadlineExceeded", err)
+	}
+	if a.State() != replication.Serving {
+		t.Fatalf("state %s, want serving", a.State())
+	}
+	eventually(t, 10*time.Second, "b sees a serving", func() bool { return strings.Contains(ids(b.Topology()), "a1=serving") })
+}
