@@ -74,7 +74,8 @@ type Member struct {
 
 // Start creates the member, starts gossiping and joins the seeds, if any.
 // When seeds are given and none answers, it returns an error wrapping
-// ErrJoin and the member is shut down.
+// ErrJoin and the member is shut down; so it is, with ctx's error, when ctx
+// ends before the join does.
 func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if cfg.Zone == "" || cfg.CacheAddr == "" {
 		return nil, errors.New("membership: Zone and CacheAddr are required")
@@ -123,12 +124,29 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	}
 	m.list = list
 	if len(cfg.Join) > 0 {
-		n, err := list.Join(cfg.Join)
-		if n == 0 {
-			_ = list.Shutdown()
-			return nil, fmt.Errorf("%w %v: %v", ErrJoin, cfg.Join, err)
+		// Join takes no context and may wait a TCP timeout per seed; it
+		// runs aside so that ctx can end the wait (the join then finishes
+		// against a member already shut down).
+		type joined struct {
+			n   int
+			err error
 		}
-		m.log.Info("joined fleet", "seeds_answered", n, "members", list.NumMembers())
+		res := make(chan joined, 1)
+		go func() {
+			n, err := list.Join(cfg.Join)
+			res <- joined{n, err}
+		}()
+		select {
+		case r := <-res:
+			if r.n == 0 {
+				_ = list.Shutdown()
+				return nil, fmt.Errorf("%w %v: %v", ErrJoin, cfg.Join, r.err)
+			}
+			m.log.Info("joined fleet", "seeds_answered", r.n, "members", list.NumMembers())
+		case <-ctx.Done():
+			_ = list.Shutdown()
+			return nil, fmt.Errorf("membership: join %v: %w", cfg.Join, ctx.Err())
+		}
 	}
 	return m, nil
 }

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -249,4 +250,44 @@ func TestSetStateHonoursAnExpiredDeadline(t *testing.T) {
 		t.Fatalf("state %s, want serving", a.State())
 	}
 	eventually(t, 10*time.Second, "b sees a serving", func() bool { return strings.Contains(ids(b.Topology()), "a1=serving") })
+}
+
+// Start gives up joining when its context ends: a seed that accepts TCP
+// connections and never answers would otherwise hold it for memberlist's
+// TCP timeout (10 s with the lan profile) per seed.
+func TestStartHonoursContextWhileJoining(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accept and stay silent until the listener closes
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	m, err := Start(ctx, Config{NodeName: "j1", Zone: "a", CacheAddr: "127.0.0.1:1", Join: []string{ln.Addr().String()}, Logger: quiet()})
+	if err == nil {
+		_ = m.Shutdown()
+		t.Fatal("Start joined a silent seed")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Start: %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Start took %v after its context ended", d)
+	}
 }
