@@ -88,7 +88,8 @@ func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
 // initial, which may be the zero Topology), from one goroutine, in order.
 // It long-polls one seed at a time and moves to the next seed on failure,
 // backing off between rounds of failures; meanwhile the last topology stays
-// in force. It returns ctx's error.
+// in force. A seed that answers at once with nothing new (one that does not
+// long-poll) is asked again every RetryMin. It returns ctx's error.
 func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology)) error {
 	cfg = cfg.withDefaults()
 	if len(cfg.Seeds) == 0 {
@@ -102,6 +103,7 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 	failures := 0
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, cfg.Wait+cfg.RequestTimeout)
+		asked := time.Now()
 		t, err := get(rctx, cfg.HTTPClient, cfg.Seeds[seed], after, cfg.Wait)
 		cancel()
 		if err != nil {
@@ -121,11 +123,20 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 			continue
 		}
 		failures, backoff = 0, cfg.RetryMin
+		prev := after
 		after = t.Epoch
 		if !sameNodes(t, last) {
 			log.Info("topology changed", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes))
 			last = t
 			apply(t)
+		}
+		if prev != 0 && t.Epoch <= prev && time.Since(asked) < cfg.Wait/2 {
+			// Nothing new, answered at once: the seed does not long-poll
+			// (a static topology file, say). Poll it every RetryMin
+			// rather than in a busy loop.
+			if !sleep(ctx, cfg.RetryMin) {
+				break
+			}
 		}
 	}
 	return ctx.Err()

@@ -187,3 +187,34 @@ func TestTopologyURL(t *testing.T) {
 		t.Error("empty host accepted")
 	}
 }
+
+// A seed that answers at once without long-polling (a static topology file
+// ignores after and wait) is polled every RetryMin, not in a busy loop.
+func TestWatchDoesNotSpinOnASeedThatDoesNotLongPoll(t *testing.T) {
+	var mu sync.Mutex
+	hits := 0
+	static := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"epoch":7,"nodes":[{"id":"a1","zone":"a","addr":"127.0.0.1:1"}]}`)
+	}))
+	defer static.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var rec recorder
+	err := Watch(ctx, Config{Seeds: []string{static.URL}, Wait: 10 * time.Second, RetryMin: 200 * time.Millisecond,
+		Logger: quiet()}, replication.Topology{}, rec.apply)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Watch: %v", err)
+	}
+	if got := rec.names(); got != "a1" {
+		t.Fatalf("applied %q", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// About 1 s / 200 ms requests; a busy loop makes thousands.
+	if hits > 50 {
+		t.Fatalf("%d requests in 1 s to a seed that does not long-poll", hits)
+	}
+}
