@@ -89,6 +89,9 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if !cfg.State.Valid() {
 		return nil, fmt.Errorf("membership: unknown state %q", cfg.State)
 	}
+	if _, _, err := net.SplitHostPort(cfg.CacheAddr); err != nil {
+		return nil, fmt.Errorf("membership: cache address: %w", err)
+	}
 	if cfg.Weight < 0 {
 		// A topology holding it would fail validation on every client.
 		return nil, fmt.Errorf("membership: negative weight %d", cfg.Weight)

@@ -218,16 +218,23 @@ func TestLeftMemberStopsAnsweringForTheFleet(t *testing.T) {
 	}
 }
 
-// A negative weight makes replication.Topology.Validate reject the whole
-// topology, so one member advertising it would stop every client from
-// following the fleet: it is refused at Start and ignored in gossip.
-func TestNegativeWeightIsRefused(t *testing.T) {
+// A negative weight or a cache address without a port makes
+// replication.Topology.Validate reject the whole topology, so one member
+// advertising it would stop every client from following the fleet: they are
+// refused at Start and ignored in gossip.
+func TestInvalidAdvertisementIsRefused(t *testing.T) {
 	_, err := Start(context.Background(), Config{Zone: "a", CacheAddr: "127.0.0.1:1", Weight: -1, Logger: quiet()})
 	if err == nil {
 		t.Fatal("Start accepted a negative weight")
 	}
 	if _, err := decodeMeta([]byte(`{"z":"a","a":"127.0.0.1:1","w":-1,"s":"serving"}`)); err == nil {
 		t.Fatal("decodeMeta accepted a negative weight")
+	}
+	if _, err := Start(context.Background(), Config{Zone: "a", CacheAddr: "127.0.0.1", Logger: quiet()}); err == nil {
+		t.Fatal("Start accepted a cache address without a port")
+	}
+	if _, err := decodeMeta([]byte(`{"z":"a","a":"127.0.0.1","s":"serving"}`)); err == nil {
+		t.Fatal("decodeMeta accepted a cache address without a port")
 	}
 	if _, err := decodeMeta([]byte(`{"z":"a","a":"127.0.0.1:1","w":2,"s":"serving"}`)); err != nil {
 		t.Fatalf("decodeMeta: %v", err)

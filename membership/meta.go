@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/zonecache/zonecache/replication"
@@ -40,6 +41,9 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	}
 	if m.Zone == "" || m.Addr == "" || m.Weight < 0 || !m.State.Valid() {
 		return nodeMeta{}, fmt.Errorf("membership: incomplete node metadata %q", b)
+	}
+	if _, _, err := net.SplitHostPort(m.Addr); err != nil {
+		return nodeMeta{}, fmt.Errorf("membership: node metadata %q: cache address: %w", b, err)
 	}
 	return m, nil
 }
