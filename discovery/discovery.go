@@ -85,7 +85,10 @@ func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
 
 // Watch follows the fleet's topology until ctx ends. It calls apply with
 // every topology that differs from the last one applied (starting from
-// initial, which may be the zero Topology), from one goroutine, in order.
+// initial, which may be the zero Topology), from one goroutine, in order,
+// with strictly increasing epochs (raised above the last one applied when
+// a seed's own count is lower), so that (*client.Client).SetTopology never
+// refuses a newer view as stale.
 // It long-polls one seed at a time and moves to the next seed on failure,
 // backing off between rounds of failures; meanwhile the last topology stays
 // in force. A seed that answers at once with nothing new (one that does not
@@ -127,6 +130,13 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 		after = t.Epoch
 		if !sameNodes(t, last) {
 			log.Info("topology changed", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes))
+			if t.Epoch <= last.Epoch {
+				// Seeds count epochs on their own clocks: a seed that saw
+				// the last change earlier than another reports a lower
+				// epoch for a newer view. What is applied must still
+				// look newer to the client.
+				t.Epoch = last.Epoch + 1
+			}
 			last = t
 			apply(t)
 		}

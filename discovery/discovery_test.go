@@ -218,3 +218,48 @@ func TestWatchDoesNotSpinOnASeedThatDoesNotLongPoll(t *testing.T) {
 		t.Fatalf("%d requests in 1 s to a seed that does not long-poll", hits)
 	}
 }
+
+func TestWatchAppliesIncreasingEpochsAcrossSeeds(t *testing.T) {
+	// Two seeds with their own epoch clocks: the second reports a newer
+	// view under a lower epoch.
+	var mu sync.Mutex
+	body := `{"epoch":500,"nodes":[{"id":"a1","zone":"a","addr":"127.0.0.1:1"}]}`
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = io.WriteString(w, body)
+	}))
+	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"epoch":7,"nodes":[{"id":"a1","zone":"a","addr":"127.0.0.1:1"},{"id":"b1","zone":"b","addr":"127.0.0.1:2"}]}`)
+	}))
+	defer second.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got []replication.Topology
+	var gmu sync.Mutex
+	go func() {
+		_ = Watch(ctx, Config{Seeds: []string{first.URL, second.URL}, Wait: time.Second, RetryMin: 10 * time.Millisecond,
+			RequestTimeout: time.Second, Logger: quiet()}, replication.Topology{}, func(t replication.Topology) {
+			gmu.Lock()
+			got = append(got, t)
+			gmu.Unlock()
+		})
+	}()
+	eventually(t, 10*time.Second, "the first seed's view applied", func() bool {
+		gmu.Lock()
+		defer gmu.Unlock()
+		return len(got) == 1
+	})
+	first.CloseClientConnections()
+	first.Close() // the watch moves to the second seed
+	eventually(t, 10*time.Second, "the second seed's newer view applied", func() bool {
+		gmu.Lock()
+		defer gmu.Unlock()
+		return len(got) == 2
+	})
+	gmu.Lock()
+	defer gmu.Unlock()
+	if got[0].Epoch != 500 || got[1].Epoch <= got[0].Epoch || len(got[1].Nodes) != 2 {
+		t.Fatalf("applied epochs %d then %d (%d nodes); want strictly increasing", got[0].Epoch, got[1].Epoch, len(got[1].Nodes))
+	}
+}

@@ -150,7 +150,7 @@ func TestJoiningNodeAppearsInClientTopology(t *testing.T) {
 	if _, err := f.Add(context.Background(), "b", "b-3"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the new node in the client's topology", func() bool { return hasNode(c, "b-3", "") })
+	eventually(t, 30*time.Second, "the new node in the client's topology", func() bool { return hasNode(c, "b-3", "") })
 	t.Logf("join visible to the client %v after the process was started", time.Since(start).Round(time.Millisecond))
 }
 
@@ -176,7 +176,7 @@ func TestDrainedNodeLeavesWithoutCallerErrors(t *testing.T) {
 		t.Fatalf("drained node did not exit cleanly: %v", err)
 	}
 	t.Logf("node drained and exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-	eventually(t, 15*time.Second, "the drained node leaves the client's topology", func() bool { return !hasNode(c, victim.ID, "") })
+	eventually(t, 30*time.Second, "the drained node leaves the client's topology", func() bool { return !hasNode(c, victim.ID, "") })
 	l.check(t, "while a node of the local zone drained")
 }
 
@@ -234,7 +234,7 @@ func TestWarmingNodeTakesWritesServesNoReadsUntilPromoted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the warming node in the client's topology", func() bool {
+	eventually(t, 30*time.Second, "the warming node in the client's topology", func() bool {
 		return hasNode(c, "a-3", replication.Warming)
 	})
 	ctx := context.Background()
@@ -264,7 +264,7 @@ func TestWarmingNodeTakesWritesServesNoReadsUntilPromoted(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("promote: status %d", resp.StatusCode)
 	}
-	eventually(t, 15*time.Second, "the promoted node serving in the client's topology", func() bool {
+	eventually(t, 30*time.Second, "the promoted node serving in the client's topology", func() bool {
 		return hasNode(c, "a-3", replication.Serving)
 	})
 	for i := 0; i < keys; i++ {
