@@ -1,23 +1,3 @@
-// Command zonecached is zonecache's cache node: a memcached 1.6 compatible
-// server (text and meta protocols) with a memory-bounded store, Prometheus
-// metrics and graceful shutdown. It only parses flags and wires package
-// server; see that package for the behaviour.
-//
-// Usage:
-//
-//	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
-//	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
-//	           [-v] [--log-level info]
-//	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
-//	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
-//	            [--gossip-profile lan|local|wan] [--drain-timeout 10s]]
-//
-// With --zone the node joins a gossiping fleet (package membership) and
-// its admin listener also serves GET /topology and GET/POST /state.
-//
-// SIGTERM or SIGINT stops accepting connections, lets in-flight commands
-// finish and exits 0. A fleet node first advertises draining, leaves the
-// fleet and waits (at most --drain-timeout) until reads stop arriving.
 package main
 
 import (
