@@ -1,0 +1,298 @@
+// Command zonecache is the admin CLI of a zonecache fleet.
+//
+//	zonecache status  --seeds HOST:PORT[,HOST:PORT...] [--timeout D]
+//	zonecache promote --admin HOST:PORT [--to serving] [--timeout D]
+//	zonecache warm    --seeds HOST:PORT[,...] --node ID --from-zone ZONE [--rate N] [--concurrency N] [--timeout D]
+//
+// status prints every node of the fleet (id, zone, cache address, state and
+// its item count from `stats`, or - when the node does not answer).
+// promote moves a node to another state through its admin endpoint
+// (POST /state?to=serving by default), typically a warming node once warmed.
+// warm copies to a warming node the items it owns from another zone's
+// replicas (package warm) and prints what it did.
+//
+// Seeds and --admin are admin HTTP addresses (zonecached --admin-addr).
+// Exit status: 0 on success, 1 when the operation failed (for warm: any item
+// failed), 2 on a usage error.
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/replication"
+	"github.com/zonecache/zonecache/warm"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: zonecache <command> [flags]
+
+commands:
+  status   print the fleet's nodes: id, zone, address, state, items
+  promote  change a node's state through its admin endpoint (default: to serving)
+  warm     copy to a warming node the items it owns, from another zone
+
+Run "zonecache <command> -h" for the command's flags.
+`
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "status":
+		err = status(ctx, args[1:], stdout, stderr)
+	case "promote":
+		err = promote(ctx, args[1:], stdout, stderr)
+	case "warm":
+		err = warmCmd(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "zonecache: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "zonecache %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "zonecache %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// usageError is a bad command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("zonecache "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: zonecache %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args; a flag error is a usageError (already reported by fs).
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func fetch(ctx context.Context, seeds string, timeout time.Duration) (replication.Topology, error) {
+	list := splitList(seeds)
+	if len(list) == 0 {
+		return replication.Topology{}, usageError{"--seeds is required"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return discovery.Fetch(ctx, discovery.Config{Seeds: list, RequestTimeout: timeout})
+}
+
+func status(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", "status --seeds HOST:PORT[,...]", stderr)
+	seeds := fs.String("seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the topology from (required)")
+	timeout := fs.Duration("timeout", 5*time.Second, "bound on fetching the topology and on each node's stats")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	top, err := fetch(ctx, *seeds, *timeout)
+	if err != nil {
+		return err
+	}
+	nodes := slices.Clone(top.Nodes)
+	slices.SortFunc(nodes, func(a, b replication.Node) int {
+		return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.ID, b.ID))
+	})
+	items := make([]string, len(nodes))
+	done := make(chan struct{})
+	for i, n := range nodes {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			items[i] = "-"
+			if v, err := currItems(ctx, n.Addr, *timeout); err == nil {
+				items[i] = strconv.FormatUint(v, 10)
+			}
+		}()
+	}
+	for range nodes {
+		<-done
+	}
+	fmt.Fprintf(stdout, "epoch %d\n", top.Epoch)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tZONE\tADDR\tSTATE\tITEMS")
+	for i, n := range nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.ID, n.Zone, n.Addr, n.EffectiveState(), items[i])
+	}
+	return tw.Flush()
+}
+
+// currItems reads curr_items from a node's `stats`.
+func currItems(ctx context.Context, addr string, timeout time.Duration) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	dl, _ := ctx.Deadline()
+	_ = c.SetDeadline(dl)
+	if _, err := c.Write([]byte("stats\r\n")); err != nil {
+		return 0, err
+	}
+	r := bufio.NewReader(c)
+	var v uint64
+	found := false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 1 && f[0] == "END":
+			if !found {
+				return 0, errors.New("no curr_items in stats")
+			}
+			return v, nil
+		case len(f) == 3 && f[0] == "STAT" && f[1] == "curr_items":
+			if v, err = strconv.ParseUint(f[2], 10, 64); err != nil {
+				return 0, err
+			}
+			found = true
+		case len(f) == 0 || f[0] != "STAT":
+			return 0, fmt.Errorf("stats: unexpected %q", strings.TrimSpace(line))
+		}
+	}
+}
+
+func adminURL(addr string) string {
+	if strings.Contains(addr, "://") {
+		return strings.TrimSuffix(addr, "/")
+	}
+	return "http://" + addr
+}
+
+func promote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("promote", "promote --admin HOST:PORT [--to serving]", stderr)
+	admin := fs.String("admin", "", "admin HTTP address (host:port or URL) of the node to change (required)")
+	to := fs.String("to", string(replication.Serving), "state to move the node to: joining, warming, serving or draining")
+	timeout := fs.Duration("timeout", 10*time.Second, "bound on the request")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *admin == "" {
+		return usageError{"--admin is required"}
+	}
+	if !replication.NodeState(*to).Valid() {
+		return usageError{fmt.Sprintf("--to %q: want joining, warming, serving or draining", *to)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, adminURL(*admin)+"/state?to="+*to, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	msg := strings.TrimSpace(string(body))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", *admin, resp.Status, msg)
+	}
+	fmt.Fprintf(stdout, "%s: %s\n", *admin, msg)
+	return nil
+}
+
+func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("warm", "warm --seeds HOST:PORT[,...] --node ID --from-zone ZONE [--rate N]", stderr)
+	seeds := fs.String("seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the topology from (required)")
+	node := fs.String("node", "", "id of the node to warm, usually in state warming (required)")
+	from := fs.String("from-zone", "", "zone whose replicas are copied; not the node's own zone (required)")
+	rate := fs.Float64("rate", 0, "items copied per second at most; 0 means no limit")
+	conc := fs.Int("concurrency", warm.DefaultConcurrency, "items copied at once")
+	timeout := fs.Duration("timeout", 0, "bound on the whole warm-up; 0 means none")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *node == "":
+		return usageError{"--node is required"}
+	case *from == "":
+		return usageError{"--from-zone is required"}
+	case *rate < 0 || *conc <= 0:
+		return usageError{"--rate must be >= 0 and --concurrency > 0"}
+	}
+	top, err := fetch(ctx, *seeds, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	st, err := warm.Warm(ctx, warm.Config{Topology: top, Target: *node, FromZone: *from, Rate: *rate, Concurrency: *conc})
+	fmt.Fprintf(stdout, "%s from zone %s in %v: %v\n", *node, *from, time.Since(start).Round(time.Millisecond), st)
+	if err != nil {
+		return err
+	}
+	if st.Errors > 0 {
+		return fmt.Errorf("%d items failed", st.Errors)
+	}
+	return nil
+}

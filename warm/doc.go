@@ -1,0 +1,25 @@
+// Package warm copies to a new (warming) cache node the items it will own,
+// from another zone's replicas: the instance warmer of the EVCache cache
+// warmer, done in one process.
+//
+// Warm lists every item of each source node with `lru_crawler metadump all`
+// (memcached's format, which zonecached and memcached ≥ 1.4.31 both speak),
+// keeps the keys that the target node owns in its own zone's ring (built,
+// like the client's write ring, over the zone's nodes that take writes, with
+// the same sharding.Config), reads each value from the source through the
+// transport's batch pool and writes it to the target with add and the item's
+// remaining TTL. Add, never set: a key that live traffic has already written
+// to the warming node is newer than the copy and is left alone. Expired items
+// and items gone from the source by the time they are read are skipped.
+//
+// The dump of one source node is read to the end before its items are
+// copied (only the owned keys are kept, about 1/N of the dump for a zone of
+// N nodes), because a server that cannot write its dump quickly drops the
+// connection. Copying then runs through the transport's batch pools (never
+// the online ones) with bounded concurrency and an optional rate limit, so
+// online traffic is not disturbed.
+//
+// Typical use, from the admin CLI (cmd/zonecache): start the new node in
+// state warming so that it receives live writes, run Warm from a serving
+// zone, then promote the node to serving.
+package warm
