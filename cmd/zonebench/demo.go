@@ -10,12 +10,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/zonecache/zonecache/bench"
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/faultproxy"
 	"github.com/zonecache/zonecache/internal/fleet"
 	"github.com/zonecache/zonecache/replication"
 )
@@ -30,6 +32,7 @@ type demoOptions struct {
 	gossip      bool
 	svgPath     string
 	jsonPath    string
+	scenario    string
 }
 
 func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
@@ -37,7 +40,8 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	fs.SetOutput(stderr)
 	var o demoOptions
 	fs.StringVar(&o.zonecached, "zonecached", defaultZonecached(), "zonecached `binary` to start the fleet with")
-	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the workload runs; the local zone is lost halfway")
+	fs.StringVar(&o.scenario, "scenario", scenarioZoneLost, "what happens during the run: "+strings.Join(scenarios, ", ")+" (see above)")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the workload runs")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent client workers")
 	fs.IntVar(&o.keys, "keys", 10000, "distinct keys (zipfian popularity, skew 0.99)")
 	fs.BoolVar(&o.keep, "keep", false, "leave the fleet (less the lost zone) up after the report, until Ctrl-C")
@@ -48,8 +52,18 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 		fmt.Fprintf(fs.Output(), "Usage: zonebench demo [flags]\n\n"+
 			"Starts a local fleet of real zonecached processes (3 zones x 2 nodes on free 127.0.0.1 ports),\n"+
 			"runs a mixed workload (90%% get, 10%% set) through the smart client from zone a with a live progress\n"+
-			"line, kills zone a halfway, and prints throughput, latency percentiles, hit ratio, fallbacks and the\n"+
-			"errors callers saw (expected: zero). Then it stops the fleet, also on Ctrl-C.\n\n")
+			"line, injects the --scenario's fault, and prints throughput, latency percentiles, hit ratio, fallbacks\n"+
+			"and the errors callers saw (expected: zero), with the per-second series around the events. Then it\n"+
+			"stops the fleet, also on Ctrl-C.\n\n"+
+			"Scenarios:\n"+
+			"  zone-lost      both nodes of zone a are killed halfway; reads fall back to zones b and c\n"+
+			"  node-replaced  at 1/3 node a-1 is killed, a replacement a-3 starts in state warming, appears in\n"+
+			"                 the client's topology (discovery) and is warmed from zone b; once the fleet has\n"+
+			"                 declared a-1 dead (a few seconds) a-3 is promoted to serving; zone a's fallbacks\n"+
+			"                 rise, then drop back near zero (needs --gossip)\n"+
+			"  slow-node      a TCP proxy sits in front of a-1 (static topology); at 1/2 it delays each response\n"+
+			"                 by 50 ms (below the 500 ms timeout: p99 rises), at 3/4 by 2 s (beyond it: the\n"+
+			"                 breaker opens and reads fall back)\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +71,15 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if !slices.Contains(scenarios, o.scenario) {
+		return o, fmt.Errorf("--scenario %q: want one of %s", o.scenario, strings.Join(scenarios, ", "))
+	}
+	if o.scenario == scenarioNodeReplaced && !o.gossip {
+		return o, errors.New("--scenario node-replaced needs --gossip")
+	}
+	if o.scenario == scenarioSlowNode {
+		o.gossip = false // the client gets a static topology with the proxy's address
 	}
 	if o.duration < 2*time.Second || o.concurrency < 1 || o.keys < 1 {
 		return o, errors.New("need --duration >= 2s, --concurrency >= 1, --keys >= 1")
@@ -109,31 +132,60 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 	} else {
 		cfg.Topology = f.Topology()
 	}
+	var proxy *faultproxy.Proxy
+	if o.scenario == scenarioSlowNode {
+		slow := f.Zone("a")[0]
+		proxy, err = faultproxy.New(slow.Addr)
+		if err != nil {
+			fmt.Fprintf(stderr, "zonebench demo: proxy: %v\n", err)
+			return 1
+		}
+		defer proxy.Close()
+		cfg.Topology = proxiedTopology(cfg.Topology, slow.ID, proxy.Addr())
+		fmt.Fprintf(stdout, "  the client reaches %s through a fault proxy at %s\n", slow.ID, proxy.Addr())
+	}
 	target, err := bench.NewFleetTarget(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "zonebench demo: client: %v\n", err)
 		return 1
 	}
 	defer target.Close()
+	watch := &watcher{ctx: ctx, c: target.Client(), logger: quiet}
+	defer watch.stop()
 	if o.gossip {
-		wctx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
-		go func() {
-			_ = discovery.Watch(wctx, discovery.Config{Seeds: f.AdminAddrs(), Wait: 5 * time.Second, Logger: quiet},
-				target.Client().Topology(), func(t replication.Topology) { _ = target.Client().SetTopology(t) })
-		}()
+		watch.start(f.AdminAddrs())
 	}
-	fmt.Fprintf(stdout, "client in zone a; workload for %v, zone a is lost at %v\n\n", o.duration, o.duration/2)
+	var (
+		events []bench.Event
+		title  string
+		repl   *nodeReplacement
+	)
+	switch o.scenario {
+	case scenarioZoneLost:
+		fmt.Fprintf(stdout, "client in zone a; workload for %v, zone a is lost at %v\n\n", o.duration, o.duration/2)
+		title = "zonecache demo: zone a lost halfway"
+		events = []bench.Event{{At: o.duration / 2, Label: "zone a lost (both nodes killed)", Do: func(context.Context) error {
+			f.KillZone("a")
+			return nil
+		}}}
+	case scenarioNodeReplaced:
+		fmt.Fprintf(stdout, "client in zone a; workload for %v, node a-1 is killed and replaced by a-3 at %v\n\n", o.duration, o.duration/3)
+		title = "zonecache demo: node a-1 replaced by a-3, warmed from zone b"
+		repl = newNodeReplacement(f, target.Client(), watch)
+		events = []bench.Event{repl.event(o.duration / 3)}
+	case scenarioSlowNode:
+		fmt.Fprintf(stdout, "client in zone a; workload for %v, a-1 slow (+%v) at %v, hung (+%v) at %v\n\n",
+			o.duration, slowDelay, o.duration/2, hungDelay, o.duration*3/4)
+		title = "zonecache demo: node a-1 slow, then hung"
+		events = slowNodeEvents(proxy, "a-1", o.duration)
+	}
 
 	bcfg := bench.Config{
 		Workload:    bench.Workload{Keys: o.keys, Dist: bench.Zipfian, Skew: 0.99, Mix: bench.Mix{Get: 90, Set: 10}},
 		Concurrency: o.concurrency,
 		Duration:    o.duration,
 		Prefill:     true,
-		Events: []bench.Event{{At: o.duration / 2, Label: "zone a lost (both nodes killed)", Do: func(context.Context) error {
-			f.KillZone("a")
-			return nil
-		}}},
+		Events:      events,
 	}
 	prog := newProgress(stdout, tty)
 	bcfg.Progress = func(p bench.Point) { prog.show("fleet", p) }
@@ -143,17 +195,27 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
 		return 1
 	}
+	if repl != nil {
+		repl.steps.addTo(res)
+	}
 	rep := bench.NewReport(bcfg, res)
 	rep.ShowSeries = true
 	if werr := rep.WriteTable(stdout); werr != nil {
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", werr)
 	}
+	writeZoneSeries(stdout, res)
 	if o.jsonPath != "" {
 		_ = writeFile(o.jsonPath, rep.WriteJSON)
 	}
 	if o.svgPath != "" {
-		_ = writeFile(o.svgPath, func(w io.Writer) error { return bench.WriteSVG(w, "zonecache demo: zone a lost halfway", res) })
+		_ = writeFile(o.svgPath, func(w io.Writer) error { return bench.WriteSVG(w, title, res) })
 		fmt.Fprintf(stdout, "chart written to %s\n", o.svgPath)
+	}
+	if repl != nil {
+		fmt.Fprintf(stdout, "warmed a-3: copied %d (%v)\n", repl.warmed.Copied, repl.warmed)
+	}
+	if proxy != nil {
+		fmt.Fprintf(stdout, "fault proxy: %d responses of a-1 delayed\n", proxy.DelayedChunks())
 	}
 	code := 0
 	if err != nil {
@@ -161,7 +223,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 		code = 1
 	}
 	if o.keep && ctx.Err() == nil {
-		fmt.Fprintf(stdout, "\nthe fleet stays up (zone a is down); Ctrl-C stops it. Try:\n")
+		fmt.Fprintf(stdout, "\nthe fleet stays up; Ctrl-C stops it. Try:\n")
 		n := f.Nodes()[2]
 		host, port, _ := net.SplitHostPort(n.Addr)
 		fmt.Fprintf(stdout, "  printf 'set k 0 0 2\\r\\nhi\\r\\nget k\\r\\n' | nc -q1 %s %s\n", host, port)

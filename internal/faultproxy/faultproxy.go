@@ -1,0 +1,187 @@
+package faultproxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DialTimeout bounds connecting to the target for each accepted connection.
+const DialTimeout = 2 * time.Second
+
+// Proxy forwards TCP connections from Addr to a target address. Its methods
+// are safe for concurrent use.
+type Proxy struct {
+	ln     net.Listener
+	target string
+	delay  atomic.Int64 // nanoseconds added before each chunk from the target
+	// delayed counts chunks that were held back by a delay > 0.
+	delayed atomic.Int64
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// New starts a proxy listening on 127.0.0.1 (a free port) that forwards to
+// target, with no delay.
+func New(target string) (*Proxy, error) {
+	if target == "" {
+		return nil, errors.New("faultproxy: empty target")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the address clients connect to.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Target is the address the proxy forwards to.
+func (p *Proxy) Target() string { return p.target }
+
+// SetDelay sets the delay added before each chunk of bytes the target sends
+// is passed on (0 or less: none). It applies to open connections too.
+func (p *Proxy) SetDelay(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	p.delay.Store(int64(d))
+}
+
+// Delay returns the current delay.
+func (p *Proxy) Delay() time.Duration { return time.Duration(p.delay.Load()) }
+
+// DelayedChunks is the number of chunks from the target that were held back
+// by a delay so far.
+func (p *Proxy) DelayedChunks() int64 { return p.delayed.Load() }
+
+// Close stops the proxy: no new connections, every open one closed, pending
+// delays cut short. It waits for the proxy's goroutines and is idempotent.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return nil
+	}
+	p.closed = true
+	close(p.done)
+	err := p.ln.Close()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
+
+// track registers c unless the proxy is closed.
+func (p *Proxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	_ = c.Close()
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			select {
+			case <-p.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		if !p.track(c) {
+			_ = c.Close()
+			return
+		}
+		p.wg.Add(1)
+		go p.serve(c)
+	}
+}
+
+// serve proxies one client connection.
+func (p *Proxy) serve(client net.Conn) {
+	defer p.wg.Done()
+	defer p.untrack(client)
+	upstream, err := net.DialTimeout("tcp", p.target, DialTimeout)
+	if err != nil {
+		return
+	}
+	if !p.track(upstream) {
+		_ = upstream.Close()
+		return
+	}
+	defer p.untrack(upstream)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(upstream, client)
+		// The client is done sending: let the target see EOF.
+		if tc, ok := upstream.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+	}()
+	p.copyDelayed(client, upstream)
+	// The target closed (or failed): close both so the other copy ends.
+	_ = client.Close()
+	_ = upstream.Close()
+	wg.Wait()
+}
+
+// copyDelayed copies src to dst, waiting the current delay before passing
+// on each chunk read.
+func (p *Proxy) copyDelayed(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if d := time.Duration(p.delay.Load()); d > 0 {
+				p.delayed.Add(1)
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-p.done:
+					t.Stop()
+					return
+				}
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if rerr != nil {
+			return
+		}
+	}
+}
