@@ -3,7 +3,9 @@
 // one target address, and can delay each chunk of bytes flowing back from
 // the target by a settable amount, which makes the target look slow (a
 // delay beyond a client's timeout makes it look hung) without touching the
-// process itself.
+// process itself. The delay is latency, not a bandwidth limit: each chunk
+// is passed on the delay after it was read, so chunks read while earlier
+// ones wait are not delayed twice (pipelined responses stay pipelined).
 //
 //	p, err := faultproxy.New("127.0.0.1:11211")
 //	...

@@ -159,28 +159,53 @@ func (p *Proxy) serve(client net.Conn) {
 	wg.Wait()
 }
 
-// copyDelayed copies src to dst, waiting the current delay before passing
-// on each chunk read.
+// copyDelayed copies src to dst. Each chunk read is passed on the current
+// delay after it was read: the delay adds latency without serialising the
+// chunks (a chunk read while an earlier one waits is not delayed twice), as
+// a slow node answering pipelined requests would.
 func (p *Proxy) copyDelayed(dst io.Writer, src io.Reader) {
-	buf := make([]byte, 32*1024)
-	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			if d := time.Duration(p.delay.Load()); d > 0 {
-				p.delayed.Add(1)
-				t := time.NewTimer(d)
+	type chunk struct {
+		b   []byte
+		due time.Time
+	}
+	queue := make(chan chunk, 256)
+	stop := make(chan struct{}) // the writer gave up: the reader stops too
+	p.wg.Add(1)                 // Close waits for the reader; closing the connections ends its Read
+	go func() {
+		defer p.wg.Done()
+		defer close(queue)
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				c := chunk{b: append([]byte(nil), buf[:n]...), due: time.Now()}
+				if d := time.Duration(p.delay.Load()); d > 0 {
+					p.delayed.Add(1)
+					c.due = c.due.Add(d)
+				}
 				select {
-				case <-t.C:
-				case <-p.done:
-					t.Stop()
+				case queue <- c:
+				case <-stop:
 					return
 				}
 			}
-			if _, err := dst.Write(buf[:n]); err != nil {
+			if err != nil {
 				return
 			}
 		}
-		if rerr != nil {
+	}()
+	defer close(stop)
+	for c := range queue {
+		if wait := time.Until(c.due); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-p.done:
+				t.Stop()
+				return
+			}
+		}
+		if _, err := dst.Write(c.b); err != nil {
 			return
 		}
 	}
