@@ -45,6 +45,11 @@ func TestReadRepairAndMetrics(t *testing.T) {
 		it, err := a0.Get(context.Background(), "rr")
 		return err == nil && string(it.Value) == "v" && it.TTL > 3000 && it.TTL <= 3600
 	})
+	// The repair counts its result after the node has answered it: wait
+	// for the count too.
+	eventually(t, "read repair counted", func() bool {
+		return testutil.ToFloat64(c.c.metrics.readRepairs.WithLabelValues("ok")) == 1
+	})
 	if _, err := c.Get(ctx, "rr"); err != nil {
 		t.Fatal(err)
 	}
