@@ -212,7 +212,7 @@ func BenchmarkGetThroughput(b *testing.B) {
 // nodes in parallel with no client logic, and reports
 // set_vs_raw_fanout_ratio (client overhead over that floor).
 func BenchmarkSetLatency(b *testing.B) {
-	f := startFleet(b, "zonecached", []string{"a", "b", "c"}, 1)
+	f := startFleet(b, os.Getenv("ZC_SERVER"), []string{"a", "b", "c"}, 1)
 	multi := newTestClient(b, f.topo, "a", nil)
 	single := newTestClient(b, replication.Topology{Epoch: 1, Nodes: f.topo.ZoneNodes("a", nil)}, "a", nil)
 	var raw []*transport.Pool

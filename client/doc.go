@@ -80,7 +80,7 @@
 // commands (memcached before 1.6) the transport falls back to the text
 // protocol for reads and writes; leases cannot be expressed there, so
 // GetOrLoad degrades to per-process singleflight and counts it in
-// zonecache_client_leases_total{result="unsupported"}. That degradation
-// is not exercised by a test yet: every server the tests start speaks
-// meta.
+// zonecache_client_leases_total{result="unsupported"}
+// (TestGetOrLoadDegradesOnNodesWithoutMeta runs it against zonecached
+// --disable-meta, which answers meta commands as memcached 1.5 does).
 package client

@@ -42,9 +42,12 @@ func startFleet(t testing.TB, server string, zones []string, perZone int) *fleet
 			go func(z string, i int) {
 				defer wg.Done()
 				var p *testproc.Process
-				if server == "memcached" {
+				switch server {
+				case "memcached":
 					p = testproc.StartMemcachedOn(t, zoneHosts[z], "-m", "64")
-				} else {
+				case "zonecached-text": // no meta commands, as memcached before 1.6
+					p = testproc.StartZonecachedOn(t, zoneHosts[z], "-m", "64", "--disable-meta")
+				default:
 					p = testproc.StartZonecachedOn(t, zoneHosts[z], "-m", "64")
 				}
 				mu.Lock()

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/zonecache/zonecache/internal/transport"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -91,6 +93,57 @@ func testHerdOneProcess(t *testing.T, server string) {
 		if it, err := direct(t, replicaOf(c, z, "herd").node.Addr).Get(testCtx(t), "herd"); err != nil || string(it.Value) != "origin" {
 			t.Fatalf("zone %s: %q %v", z, it.Value, err)
 		}
+	}
+}
+
+// Against nodes without meta commands (memcached before 1.6, played by
+// zonecached --disable-meta) the client reads and writes in the text
+// protocol, and GetOrLoad degrades to per-process singleflight: 1,000
+// goroutines still run the loader once, every caller gets the value, and
+// the degradation is counted.
+func TestGetOrLoadDegradesOnNodesWithoutMeta(t *testing.T) {
+	f := startFleet(t, "zonecached-text", []string{"a", "b"}, 1)
+	reg := prometheus.NewRegistry()
+	c := newTestClient(t, f.topo, "a", func(c *Config) { c.Registerer = reg })
+	if _, err := direct(t, f.proc("a0").Addr).Get(testCtx(t), "x"); !errors.Is(err, transport.ErrCacheMiss) {
+		t.Fatalf("text-only node: Get of a missing key: %v", err)
+	}
+	var loads atomic.Int32
+	loader := func(ctx context.Context) ([]byte, error) {
+		loads.Add(1)
+		return []byte("origin"), nil
+	}
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			it, err := c.GetOrLoad(testCtx(t), "herd-text", time.Minute, loader)
+			if err != nil || string(it.Value) != "origin" {
+				bad.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := loads.Load(); n != 1 || bad.Load() != 0 {
+		t.Fatalf("loader ran %d times (want 1); %d callers without the value", n, bad.Load())
+	}
+	if n := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("unsupported")); n < 1 {
+		t.Fatalf(`leases_total{result="unsupported"} = %v, want >= 1`, n)
+	}
+	if n := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("won")); n != 0 {
+		t.Fatalf(`leases_total{result="won"} = %v on nodes without leases`, n)
+	}
+	// The loaded value was written to both zones in the text protocol.
+	for _, id := range []string{"a0", "b0"} {
+		if it, err := direct(t, f.proc(id).Addr).Get(testCtx(t), "herd-text"); err != nil || string(it.Value) != "origin" {
+			t.Fatalf("%s: %q %v", id, it.Value, err)
+		}
+	}
+	// A later GetOrLoad reads the cached value without loading.
+	if it, err := c.GetOrLoad(testCtx(t), "herd-text", time.Minute, loader); err != nil || string(it.Value) != "origin" || loads.Load() != 1 {
+		t.Fatalf("second GetOrLoad: %q %v, %d loads", it.Value, err, loads.Load())
 	}
 }
 

@@ -41,6 +41,11 @@ type Config struct {
 	MaxConns int
 	// TLS, when set, makes Serve and ListenAndServe speak TLS.
 	TLS *tls.Config
+	// DisableMeta makes the server answer the meta commands (mg, ms, md,
+	// ma, mn, me) with ERROR, as memcached before 1.6 does, so that
+	// clients' text-protocol fallbacks can be tested against a real
+	// server. Default false: meta commands are served.
+	DisableMeta bool
 	// Logger receives connection and lifecycle events. Default
 	// slog.Default().
 	Logger *slog.Logger

@@ -130,6 +130,12 @@ func (c *conn) dispatch(raw []byte) cmdID {
 		defer func() { c.line = make([]byte, 0, 256) }()
 	}
 	n, _ := tokenize(c.line, &c.toks)
+	if cmd[0] == 'm' && len(cmd) == 2 && c.s.cfg.DisableMeta {
+		// An older memcached does not know the command; a data block
+		// that follows is read as further (unknown) commands, as there.
+		c.str("ERROR\r\n")
+		return cmdOther
+	}
 	if cmd[0] == 'm' && len(cmd) == 2 {
 		c.st[stCmdMeta]++
 		switch cmd[1] {

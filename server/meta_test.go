@@ -138,3 +138,15 @@ func TestMetadumpOfManyItems(t *testing.T) {
 		t.Fatalf("after metadump: %q", got)
 	}
 }
+
+// DisableMeta answers meta commands as memcached before 1.6 does: ERROR for
+// the command, and a data block that follows is read as another unknown
+// command; text commands still work.
+func TestDisableMetaAnswersErrorLikeOldMemcached(t *testing.T) {
+	_, addr := startServer(t, Config{DisableMeta: true})
+	c := dial(t, addr)
+	c.send("mn\r\nmg k v\r\nms k 1\r\nx\r\nset k 0 0 1\r\ny\r\nget k\r\n")
+	if got := c.readUntil("END\r\n"); got != "ERROR\r\nERROR\r\nERROR\r\nERROR\r\nSTORED\r\nVALUE k 0 1\r\ny\r\nEND\r\n" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -132,6 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	cert := fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
 	key := fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:12211", "admin HTTP `address` serving /metrics, /healthz and /readyz; empty disables it")
+	noMeta := fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
 	verbose := fs.Bool("v", false, "verbose: log at debug level")
 	var fleet fleetOptions
 	fleet.register(fs)
@@ -177,6 +178,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		MaxBytes:    *mem << 20,
 		MaxItemSize: size,
 		MaxConns:    *conns,
+		DisableMeta: *noMeta,
 	}
 	if (*cert == "") != (*key == "") {
 		return o, errors.New("--tls-cert and --tls-key go together")
