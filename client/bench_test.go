@@ -1,9 +1,11 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -25,7 +27,9 @@ import (
 // They assert nothing: the targets are read from the reported ratios.
 // Knobs: ZC_SET_WORKERS (concurrent Set callers in BenchmarkSetLatency,
 // default 1), ZC_BATCH_SETTERS (how many of the 12 batch goroutines of
-// BenchmarkIsolation write; the rest multi-get; default 8).
+// BenchmarkIsolation write; the rest multi-get; default 8), ZC_SERVER
+// (memcached runs BenchmarkSetLatency's fleet on Debian's memcached;
+// default zonecached).
 
 const benchSlice = 500 // operations per alternating slice
 
@@ -210,7 +214,12 @@ func BenchmarkGetThroughput(b *testing.B) {
 // set_p50_ratio (target ≤ 1.3). It also measures the floor of any
 // replicated write on this machine, three transport Sets to the three
 // nodes in parallel with no client logic, and reports
-// set_vs_raw_fanout_ratio (client overhead over that floor).
+// set_vs_raw_fanout_ratio (client overhead over that floor). Below even
+// that, it times bare sockets: one goroutine writes a set to one node, or
+// to each of the three, and reads the replies (no Go scheduling between
+// the request and the syscalls); socket_fanout_ratio (three/one) is what
+// this machine itself charges for waking three server processes instead
+// of one.
 func BenchmarkSetLatency(b *testing.B) {
 	f := startFleet(b, os.Getenv("ZC_SERVER"), []string{"a", "b", "c"}, 1)
 	multi := newTestClient(b, f.topo, "a", nil)
@@ -221,15 +230,46 @@ func BenchmarkSetLatency(b *testing.B) {
 		b.Cleanup(func() { _ = tn.Close() })
 		raw = append(raw, tn.Online())
 	}
+	var socks []*bufio.ReadWriter
+	for _, n := range f.topo.Nodes {
+		nc, err := net.Dial("tcp", n.Addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = nc.Close() })
+		socks = append(socks, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)))
+	}
+	sockSet := func(key string, val []byte, socks []*bufio.ReadWriter) error {
+		for _, s := range socks {
+			fmt.Fprintf(s, "ms %s %d T0\r\n%s\r\n", key, len(val), val)
+			if err := s.Flush(); err != nil {
+				return err
+			}
+		}
+		for _, s := range socks {
+			if line, err := s.ReadString('\n'); err != nil || line != "HD\r\n" {
+				return fmt.Errorf("socket set: %q %v", line, err)
+			}
+		}
+		return nil
+	}
 	val := make([]byte, 100)
-	var lat [3][]time.Duration
+	var lat [5][]time.Duration
 	b.ResetTimer()
 	for done := 0; done < b.N; done += benchSlice {
 		n := min(benchSlice, b.N-done)
-		for _, v := range append(order(done/benchSlice), 2) {
-			l, err := timed(n, benchSetWorkers, func(i int) error {
+		for _, v := range append(order(done/benchSlice), 2, 3+done/benchSlice%2) {
+			workers := benchSetWorkers
+			if v >= 3 {
+				workers = 1 // one socket per node
+			}
+			l, err := timed(n, workers, func(i int) error {
 				key := fmt.Sprintf("set-%d", (done+i)%1000)
 				switch v {
+				case 3:
+					return sockSet(key, val, socks[:1])
+				case 4:
+					return sockSet(key, val, socks)
 				case 0:
 					_, err := multi.Set(context.Background(), Item{Key: key, Value: val})
 					return err
@@ -263,6 +303,10 @@ func BenchmarkSetLatency(b *testing.B) {
 	b.ReportMetric(float64(pr.Microseconds()), "raw_fanout_p50_us")
 	b.ReportMetric(float64(p3)/float64(p1), "set_p50_ratio")
 	b.ReportMetric(float64(p3)/float64(pr), "set_vs_raw_fanout_ratio")
+	s1, s3 := percentile(lat[3], 0.5), percentile(lat[4], 0.5)
+	b.ReportMetric(float64(s1.Microseconds()), "socket1_set_p50_us")
+	b.ReportMetric(float64(s3.Microseconds()), "socket3_set_p50_us")
+	b.ReportMetric(float64(s3)/float64(s1), "socket_fanout_ratio")
 }
 
 // BenchmarkGetOverhead: p50 and p99 of a client Get (one zone, one node, a
