@@ -50,13 +50,19 @@ func NewFleetTarget(cfg client.Config) (*FleetTarget, error) {
 
 // record classifies one node request of the client.
 func (f *FleetTarget) record(e client.AttemptEvent) {
-	read := e.Op == "get" || e.Op == "gat" || e.Op == "get_multi" || e.Op == "lease"
+	if e.Op == "get_multi" {
+		failed := e.Err != nil && !errors.Is(e.Err, transport.ErrCacheMiss)
+		missed := e.Hits < e.Keys && f.fallbackOnMiss
+		f.zones.RecordKeys(e.Zone, e.Keys, e.Hits, failed && e.Hits == 0, e.Zone != f.last && (failed || missed))
+		return
+	}
+	read := e.Op == "get" || e.Op == "gat" || e.Op == "lease"
 	var out ZoneOutcome
 	switch {
-	case e.Err == nil && read && e.Op != "get_multi":
+	case e.Err == nil && read:
 		out = ZoneHit
 	case e.Err == nil:
-		out = ZoneOK // a write, or a multi-get (its hits are per key)
+		out = ZoneOK // a write
 	case errors.Is(e.Err, transport.ErrCacheMiss):
 		out = ZoneMiss
 	case errors.Is(e.Err, transport.ErrNotFound), errors.Is(e.Err, transport.ErrNotStored):

@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -60,5 +63,65 @@ func TestScenarioZoneLostThroughFleet(t *testing.T) {
 	za, zb := res.Zones[0], res.Zones[1]
 	if za.Zone != "a" || zb.Zone != "b" || za.Errors == 0 || za.Fallbacks == 0 || zb.Hits == 0 || zb.Fallbacks != 0 {
 		t.Fatalf("zone a %+v, zone b %+v: want errors and fallbacks in a, hits in b, no fallback after the last zone", za, zb)
+	}
+}
+
+// Multi-gets count per zone by key: with every key in zone a, zone a
+// holds every hit; with zone a emptied, every key misses there, falls back
+// and hits in zone b.
+func TestFleetMultiGetCountsKeysPerZone(t *testing.T) {
+	a := testproc.StartMemcached(t, "-m", "64")
+	b := testproc.StartMemcachedOn(t, "127.0.0.2", "-m", "64")
+	topo := replication.Topology{Epoch: 1, Nodes: []replication.Node{
+		{ID: "a1", Zone: "a", Addr: a.Addr},
+		{ID: "b1", Zone: "b", Addr: b.Addr},
+	}}
+	fleet, err := NewFleetTarget(client.Config{Zone: "a", Topology: topo, Logger: slog.New(slog.DiscardHandler),
+		WritePolicy: replication.All, DisableReadRepair: true,
+		Transport: transport.Config{Online: transport.PoolConfig{Timeout: 5 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	cfg := Config{
+		Workload:    Workload{Keys: 200, Mix: Mix{MultiGet: 1}, Batch: 5},
+		Concurrency: 2,
+		Ops:         200,
+		Prefill:     true,
+	}
+	res, err := Run(context.Background(), cfg, "fleet", fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Hits != 200*5 || len(res.Zones) < 1 {
+		t.Fatalf("errors %d, hits %d (want 1000), zones %+v", res.Errors, res.Hits, res.Zones)
+	}
+	if za := res.Zones[0]; za.Zone != "a" || za.Hits != res.Hits || za.Misses != 0 || za.Fallbacks != 0 || za.Requests < 200 {
+		t.Fatalf("zone a %+v: want all %d hits, no misses or fallbacks", za, res.Hits)
+	}
+
+	nc, err := net.Dial("tcp", a.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(nc, "flush_all\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(nc).ReadString('\n'); err != nil || line != "OK\r\n" {
+		t.Fatalf("flush_all: %q %v", line, err)
+	}
+	cfg.Prefill = false
+	res, err = Run(context.Background(), cfg, "fleet", fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Hits != 200*5 || len(res.Zones) != 2 {
+		t.Fatalf("errors %d, hits %d (want 1000), zones %+v", res.Errors, res.Hits, res.Zones)
+	}
+	za, zb := res.Zones[0], res.Zones[1]
+	if za.Hits != 0 || za.Misses != res.Hits || za.Fallbacks != za.Requests || zb.Hits != res.Hits || zb.Misses != 0 || zb.Fallbacks != 0 {
+		t.Fatalf("zone a %+v, zone b %+v: want every key missed and fallen back in a, hit in b", za, zb)
 	}
 }

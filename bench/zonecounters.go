@@ -74,6 +74,26 @@ func (z *ZoneCounters) Record(zone string, outcome ZoneOutcome, fellBack bool) {
 	}
 }
 
+// RecordKeys counts one multi-get request to zone that asked for keys
+// keys and found hits of them; fellBack reports that some keys went on
+// to another zone after it.
+func (z *ZoneCounters) RecordKeys(zone string, keys, hits int, failed, fellBack bool) {
+	c := z.zone(zone)
+	c.requests.Add(1)
+	if failed {
+		c.errors.Add(1)
+	}
+	if hits > 0 {
+		c.hits.Add(uint64(hits))
+	}
+	if keys > hits && !failed {
+		c.misses.Add(uint64(keys - hits))
+	}
+	if fellBack {
+		c.fallbacks.Add(1)
+	}
+}
+
 // ZoneStats implements ZoneReporter, in zone name order.
 func (z *ZoneCounters) ZoneStats() []ZoneStats {
 	z.mu.RLock()

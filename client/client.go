@@ -187,3 +187,19 @@ func (cc *core) attempt(ctx context.Context, class transport.Class, op string, m
 	}
 	return err
 }
+
+// attemptMulti is attempt for a multi-get of keys on one node; its hook
+// event also says how many keys the node returned.
+func (cc *core) attemptMulti(ctx context.Context, class transport.Class, m *member, keys []string) (map[string]transport.Item, error) {
+	start := time.Now()
+	var hits map[string]transport.Item
+	err := cc.faults.apply(ctx, "get_multi", m.node)
+	if err == nil {
+		hits, err = m.tn.Pool(class).GetMulti(ctx, keys)
+	}
+	if h := cc.cfg.Hooks.OnAttempt; h != nil {
+		h(ctx, AttemptEvent{Op: "get_multi", Zone: m.node.Zone, Node: m.node.ID, Addr: m.node.Addr, Class: class.String(), Err: err,
+			Duration: time.Since(start), Keys: len(keys), Hits: len(hits)})
+	}
+	return hits, err
+}

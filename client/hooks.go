@@ -29,6 +29,9 @@ type AttemptEvent struct {
 	Err error
 	// Duration is the request's latency.
 	Duration time.Duration
+	// Keys and Hits, for a get_multi, are the keys asked of the node and
+	// how many of them it returned; zero for other operations.
+	Keys, Hits int
 }
 
 // RequestEvent describes one client call.

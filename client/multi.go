@@ -84,12 +84,7 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 				for i, mk := range group {
 					nks[i] = mk.k.node
 				}
-				var hits map[string]transport.Item
-				err := c.attempt(ctx, "get_multi", m, func(ctx context.Context, p *transport.Pool) error {
-					var err error
-					hits, err = p.GetMulti(ctx, nks)
-					return err
-				})
+				hits, err := c.c.attemptMulti(ctx, c.class, m, nks)
 				nodeAnswered := err == nil || len(hits) > 0
 				for _, mk := range group {
 					ti, hit := hits[mk.k.node]
