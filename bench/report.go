@@ -424,7 +424,7 @@ func writeSeries(w io.Writer, t TargetReport) {
 	ev := 0
 	for _, p := range t.Series {
 		for ; ev < len(t.Events) && t.Events[ev].T <= p.T; ev++ {
-			fmt.Fprintf(tw, "%.1fs\t--- %s\t\t\t\t\t\t\t\n", t.Events[ev].T, t.Events[ev].Label)
+			fmt.Fprintf(tw, "%.1fs\t\t\t\t\t\t\t\t  --- %s\n", t.Events[ev].T, t.Events[ev].Label)
 		}
 		hit := "-"
 		if p.Reads > 0 {
@@ -434,7 +434,7 @@ func writeSeries(w io.Writer, t TargetReport) {
 			hit, fmtUS(p.P50US), fmtUS(p.P99US), fmtUS(p.MaxUS), p.Late)
 	}
 	for ; ev < len(t.Events); ev++ {
-		fmt.Fprintf(tw, "%.1fs\t--- %s\t\t\t\t\t\t\t\n", t.Events[ev].T, t.Events[ev].Label)
+		fmt.Fprintf(tw, "%.1fs\t\t\t\t\t\t\t\t  --- %s\n", t.Events[ev].T, t.Events[ev].Label)
 	}
 	tw.Flush()
 }

@@ -27,6 +27,7 @@ type demoOptions struct {
 	zonecached  string
 	duration    time.Duration
 	concurrency int
+	rate        float64
 	keys        int
 	keep        bool
 	gossip      bool
@@ -43,6 +44,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	fs.StringVar(&o.scenario, "scenario", scenarioZoneLost, "what happens during the run: "+strings.Join(scenarios, ", ")+" (see above)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the workload runs")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent client workers")
+	fs.Float64Var(&o.rate, "rate", 0, "open loop: target `operations per second`, latency measured from each due time (no coordinated omission); give enough --concurrency to cover a slow node (e.g. --rate 2000 --concurrency 256); 0 = closed loop")
 	fs.IntVar(&o.keys, "keys", 10000, "distinct keys (zipfian popularity, skew 0.99)")
 	fs.BoolVar(&o.keep, "keep", false, "leave the fleet (less the lost zone) up after the report, until Ctrl-C")
 	fs.BoolVar(&o.gossip, "gossip", true, "start the nodes as a gossiping fleet and let the client discover it from seeds")
@@ -81,8 +83,8 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	if o.scenario == scenarioSlowNode {
 		o.gossip = false // the client gets a static topology with the proxy's address
 	}
-	if o.duration < 2*time.Second || o.concurrency < 1 || o.keys < 1 {
-		return o, errors.New("need --duration >= 2s, --concurrency >= 1, --keys >= 1")
+	if o.duration < 2*time.Second || o.concurrency < 1 || o.keys < 1 || o.rate < 0 {
+		return o, errors.New("need --duration >= 2s, --concurrency >= 1, --keys >= 1, --rate >= 0")
 	}
 	return o, nil
 }
@@ -183,6 +185,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 	bcfg := bench.Config{
 		Workload:    bench.Workload{Keys: o.keys, Dist: bench.Zipfian, Skew: 0.99, Mix: bench.Mix{Get: 90, Set: 10}},
 		Concurrency: o.concurrency,
+		Rate:        o.rate,
 		Duration:    o.duration,
 		Prefill:     true,
 		Events:      events,

@@ -273,7 +273,7 @@ func writeZoneSeries(w io.Writer, res *bench.Result) {
 	ev := 0
 	events := func(upTo time.Duration) {
 		for ; ev < len(res.Events) && res.Events[ev].At <= upTo; ev++ {
-			fmt.Fprintf(tw, "%.1fs\t--- %s\t%s\n", res.Events[ev].At.Seconds(), res.Events[ev].Label, strings.Repeat("\t", 3*len(zones)-1))
+			fmt.Fprintf(tw, "%.1fs\t%s  --- %s\n", res.Events[ev].At.Seconds(), strings.Repeat("\t", 3*len(zones)), res.Events[ev].Label)
 		}
 	}
 	for _, p := range res.Series {
