@@ -15,10 +15,11 @@ import (
 	"github.com/zonecache/zonecache/replication"
 )
 
-func TestScenarioZoneLostThroughFleet(t *testing.T) {
-	// Two zones of one memcached each; the client lives in zone a. Zone a
-	// is killed mid-run: reads fall back to zone b and keep hitting, writes
-	// still meet the all-minus-one policy, and the zone counters show it.
+// twoZoneFleet starts one memcached in zone a (127.0.0.1) and one in zone
+// b (127.0.0.2) and returns zone a's process and a fleet target living in
+// zone a; edit adjusts the client's config.
+func twoZoneFleet(t *testing.T, edit func(*client.Config)) (*testproc.Process, *FleetTarget) {
+	t.Helper()
 	a := testproc.StartMemcached(t, "-m", "64")
 	b := testproc.StartMemcachedOn(t, "127.0.0.2", "-m", "64")
 	topo := replication.Topology{Epoch: 1, Nodes: []replication.Node{
@@ -27,12 +28,24 @@ func TestScenarioZoneLostThroughFleet(t *testing.T) {
 	}}
 	// Generous timeouts: a loaded machine must not turn a slow answer from
 	// zone b into an error.
-	fleet, err := NewFleetTarget(client.Config{Zone: "a", Topology: topo, Logger: slog.New(slog.DiscardHandler),
-		Transport: transport.Config{Online: transport.PoolConfig{Timeout: 5 * time.Second}}})
+	cfg := client.Config{Zone: "a", Topology: topo, Logger: slog.New(slog.DiscardHandler),
+		Transport: transport.Config{Online: transport.PoolConfig{Timeout: 5 * time.Second}}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	fleet, err := NewFleetTarget(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fleet.Close()
+	t.Cleanup(func() { _ = fleet.Close() })
+	return a, fleet
+}
+
+func TestScenarioZoneLostThroughFleet(t *testing.T) {
+	// Two zones of one memcached each; the client lives in zone a. Zone a
+	// is killed mid-run: reads fall back to zone b and keep hitting, writes
+	// still meet the all-minus-one policy, and the zone counters show it.
+	a, fleet := twoZoneFleet(t, nil)
 	cfg := Config{
 		Workload:    Workload{Keys: 500, Mix: Mix{Get: 80, Set: 10, MultiGet: 10}, Batch: 5},
 		Concurrency: 4,
@@ -70,19 +83,9 @@ func TestScenarioZoneLostThroughFleet(t *testing.T) {
 // holds every hit; with zone a emptied, every key misses there, falls back
 // and hits in zone b.
 func TestFleetMultiGetCountsKeysPerZone(t *testing.T) {
-	a := testproc.StartMemcached(t, "-m", "64")
-	b := testproc.StartMemcachedOn(t, "127.0.0.2", "-m", "64")
-	topo := replication.Topology{Epoch: 1, Nodes: []replication.Node{
-		{ID: "a1", Zone: "a", Addr: a.Addr},
-		{ID: "b1", Zone: "b", Addr: b.Addr},
-	}}
-	fleet, err := NewFleetTarget(client.Config{Zone: "a", Topology: topo, Logger: slog.New(slog.DiscardHandler),
-		WritePolicy: replication.All, DisableReadRepair: true,
-		Transport: transport.Config{Online: transport.PoolConfig{Timeout: 5 * time.Second}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fleet.Close()
+	a, fleet := twoZoneFleet(t, func(c *client.Config) {
+		c.WritePolicy, c.DisableReadRepair = replication.All, true
+	})
 	cfg := Config{
 		Workload:    Workload{Keys: 200, Mix: Mix{MultiGet: 1}, Batch: 5},
 		Concurrency: 2,
