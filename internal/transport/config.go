@@ -17,6 +17,8 @@ const (
 	DefaultFailureThreshold  = 3
 	DefaultProbeInitial      = 100 * time.Millisecond
 	DefaultProbeMax          = 10 * time.Second
+	DefaultYieldInFlight     = 1
+	DefaultYieldWindow       = 10 * time.Millisecond
 	// DefaultMaxValueSize is memcached's default 1 MiB item limit minus
 	// room for the item header, CAS, key and line endings.
 	DefaultMaxValueSize = 1<<20 - 512
@@ -31,6 +33,9 @@ type Config struct {
 	// Defaults: 1 connection, 64 requests in flight, 5 s timeout, no rate
 	// limit unless RateLimit is set.
 	Batch PoolConfig
+	// Yield makes the batch pool give way to online traffic on the node
+	// (on by default: 1 batch request in flight while online requests run).
+	Yield YieldConfig
 	// Breaker configures the node's circuit breaker.
 	Breaker BreakerConfig
 	// DialTimeout bounds connecting plus the `mn` handshake on a new
@@ -65,6 +70,27 @@ type PoolConfig struct {
 	RateBurst int
 }
 
+// YieldConfig configures how a Node's batch pool yields to its online pool.
+// Online traffic is active while an online request is in flight or one
+// finished less than Window ago; then the batch pool admits at most
+// InFlight requests at a time instead of its MaxInFlight, and the other
+// batch callers wait their turn (honouring their context and the batch
+// Timeout) without using CPU. Batch always makes progress: InFlight is at
+// least 1. When online traffic stops, the next batch request to finish
+// lets the full MaxInFlight in again.
+type YieldConfig struct {
+	// Disabled turns yielding off: the batch pool always admits
+	// MaxInFlight requests.
+	Disabled bool
+	// InFlight is the batch pool's in-flight limit while online traffic is
+	// active (default 1; capped at the batch MaxInFlight).
+	InFlight int
+	// Window is how long online traffic counts as active after its last
+	// request finished (default 10 ms), so that the gaps between one
+	// caller's requests do not let the batch load back in.
+	Window time.Duration
+}
+
 // BreakerConfig configures a Node's circuit breaker.
 type BreakerConfig struct {
 	// FailureThreshold is how many failures in a row open the breaker
@@ -88,6 +114,12 @@ type BreakerConfig struct {
 func (c Config) withDefaults() Config {
 	c.Online = c.Online.withDefaults(DefaultOnlineConns, DefaultOnlineMaxInFlight, DefaultOnlineTimeout)
 	c.Batch = c.Batch.withDefaults(DefaultBatchConns, DefaultBatchMaxInFlight, DefaultBatchTimeout)
+	if c.Yield.InFlight <= 0 {
+		c.Yield.InFlight = DefaultYieldInFlight
+	}
+	if c.Yield.Window <= 0 {
+		c.Yield.Window = DefaultYieldWindow
+	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout
 	}

@@ -16,14 +16,15 @@ import (
 // Node is the client's link to one cache node: two pools and a circuit
 // breaker. Create it with NewNode; it dials lazily on first use.
 type Node struct {
-	addr    string
-	cfg     Config
-	log     *slog.Logger
-	online  *Pool
-	batch   *Pool
-	breaker *breaker
-	stats   counters
-	closed  atomic.Bool
+	addr     string
+	cfg      Config
+	log      *slog.Logger
+	online   *Pool
+	batch    *Pool
+	breaker  *breaker
+	stats    counters
+	activity onlineActivity // the online pool's, for the batch gate
+	closed   atomic.Bool
 }
 
 // NewNode returns a Node for addr (host:port). No connection is made until

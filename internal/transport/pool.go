@@ -38,7 +38,8 @@ type Pool struct {
 	cfg     PoolConfig
 	slots   []slot
 	next    atomic.Uint32
-	sem     chan struct{}
+	sem     chan struct{} // online: in-flight slots
+	gate    *gate         // batch: in-flight slots, yielding to online
 	limiter *limiter
 	calls   sync.Pool
 }
@@ -55,7 +56,11 @@ func newPool(n *Node, class Class, cfg PoolConfig) *Pool {
 		class: class,
 		cfg:   cfg,
 		slots: make([]slot, cfg.Conns),
-		sem:   make(chan struct{}, cfg.MaxInFlight),
+	}
+	if class == Batch {
+		p.gate = newGate(cfg.MaxInFlight, n.cfg.Yield, &n.activity, &n.stats.batchYields)
+	} else {
+		p.sem = make(chan struct{}, cfg.MaxInFlight)
 	}
 	for i := range p.slots {
 		p.slots[i].dialing = make(chan struct{}, 1)
@@ -102,6 +107,10 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 	if err := ctx.Err(); err != nil {
 		return true, p.ctxError(err)
 	}
+	if p.gate == nil {
+		p.node.activity.begin()
+		defer p.node.activity.end()
+	}
 	c.timer.Reset(p.cfg.Timeout)
 	deadline := time.Now().Add(p.cfg.Timeout)
 
@@ -111,19 +120,13 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 			return true, p.waitError(err)
 		}
 	}
-	select {
-	case p.sem <- struct{}{}:
-	default:
-		select {
-		case p.sem <- struct{}{}:
-		case <-ctx.Done():
+	if err := p.acquire(ctx, c.timer.C); err != nil {
+		if !errors.Is(err, ErrTimeout) {
 			c.timer.Stop()
-			return true, p.ctxError(ctx.Err())
-		case <-c.timer.C:
-			return true, p.waitError(ErrTimeout)
 		}
+		return true, err
 	}
-	defer func() { <-p.sem }()
+	defer p.release()
 
 	var cn *conn
 	var own bool
@@ -166,6 +169,43 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 	case <-c.timer.C:
 		return p.abandonStalled(cn, c, sentAt)
 	}
+}
+
+// acquire takes one of the pool's in-flight slots: from the batch gate, or
+// from the online semaphore. It fails with the context's error, or with
+// ErrTimeout when deadline fires first.
+func (p *Pool) acquire(ctx context.Context, deadline <-chan time.Time) error {
+	if p.gate != nil {
+		if err := p.gate.acquire(ctx, deadline); err != nil {
+			if errors.Is(err, ErrTimeout) {
+				return p.waitError(err)
+			}
+			return p.ctxError(err)
+		}
+		return nil
+	}
+	select {
+	case p.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case p.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return p.ctxError(ctx.Err())
+	case <-deadline:
+		return p.waitError(ErrTimeout)
+	}
+}
+
+// release frees the slot acquire took.
+func (p *Pool) release() {
+	if p.gate != nil {
+		p.gate.release()
+		return
+	}
+	<-p.sem
 }
 
 // abandonCtx gives up on c because its context ended. If the reply won the
@@ -279,6 +319,20 @@ func (p *Pool) closeConns(cause error) {
 	}
 }
 
-// InFlight returns how many of the pool's MaxInFlight slots are taken, for
-// metrics.
-func (p *Pool) InFlight() int { return len(p.sem) }
+// InFlight returns how many of the pool's in-flight slots are taken, for
+// metrics and tests.
+func (p *Pool) InFlight() int {
+	if p.gate != nil {
+		return p.gate.taken()
+	}
+	return len(p.sem)
+}
+
+// Waiting returns how many callers of a batch pool wait at its gate for an
+// in-flight slot (0 for an online pool), for metrics and tests.
+func (p *Pool) Waiting() int {
+	if p.gate != nil {
+		return p.gate.waiting()
+	}
+	return 0
+}

@@ -18,10 +18,14 @@ type Stats struct {
 	Timeouts uint64
 	// Probes counts breaker probes.
 	Probes uint64
+	// BatchYields counts batch requests that waited at the batch pool's
+	// gate because online traffic was active, when they would have gone at
+	// once otherwise (see YieldConfig).
+	BatchYields uint64
 }
 
 type counters struct {
-	dials, dialFailures, sent, writes, fastFails, timeouts, probes atomic.Uint64
+	dials, dialFailures, sent, writes, fastFails, timeouts, probes, batchYields atomic.Uint64
 }
 
 // Stats returns a snapshot of the node's counters.
@@ -35,5 +39,6 @@ func (n *Node) Stats() Stats {
 		FastFails:    s.fastFails.Load(),
 		Timeouts:     s.timeouts.Load(),
 		Probes:       s.probes.Load(),
+		BatchYields:  s.batchYields.Load(),
 	}
 }
