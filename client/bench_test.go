@@ -117,29 +117,35 @@ func timed(n, workers int, op func(i int) error) ([]time.Duration, error) {
 // BenchmarkIsolation: online Get p99 alone and under a saturating batch
 // load (batch Sets of 16 KiB from 8 goroutines and batch GetMultis of 100
 // keys from 4 more) on the same node, with the batch pool's defaults (no
-// rate limit) and with a batch rate limit of 1,000 requests (keys) per
-// second; reports online_p99_ratio and limited_p99_ratio (loaded/alone;
-// target ≤ 1.20), and batch_ops/s and limited_batch_ops/s: the batch
-// calls (a Set or a 100-key GetMulti each) that succeeded per second of
-// the loaded slices, the price the batch load pays for the isolation.
+// rate limit, yielding to online traffic), with a batch rate limit of
+// 1,000 requests (keys) per second, and with yielding disabled (the
+// batch pool's full 64 requests in flight beside online ones); reports
+// online_p99_ratio, limited_p99_ratio and unyielding_p99_ratio
+// (loaded/alone; target ≤ 1.20), and batch_ops/s, limited_batch_ops/s and
+// unyielding_batch_ops/s: the batch calls (a Set or a 100-key GetMulti
+// each) that succeeded per second of the loaded slices, the price the
+// batch load pays for the isolation.
 func BenchmarkIsolation(b *testing.B) {
 	f := startFleet(b, "zonecached", []string{"a"}, 1)
 	c := newTestClient(b, f.topo, "a", nil)
 	limited := newTestClient(b, f.topo, "a", func(c *Config) { c.Transport.Batch.RateLimit = 1000 })
+	unyielding := newTestClient(b, f.topo, "a", func(c *Config) { c.Transport.Yield.Disabled = true })
 	keys := benchKeys(b, c, 1000)
 	big := make([]byte, 16<<10)
-	var lat [3][]time.Duration // alone, loaded, loaded with a rate-limited batch pool
-	var batchOps [3]atomic.Int64 // batch calls completed without error, per variant
-	var batchTime [3]time.Duration
+	// alone, loaded, loaded with a rate-limited batch pool, loaded with a
+	// batch pool that does not yield
+	var lat [4][]time.Duration
+	var batchOps [4]atomic.Int64 // batch calls completed without error, per variant
+	var batchTime [4]time.Duration
 	b.ResetTimer()
 	for done := 0; done < b.N; done += benchSlice {
 		n := min(benchSlice, b.N-done)
-		for _, v := range rotate(done/benchSlice, 3) {
+		for _, v := range rotate(done/benchSlice, 4) {
 			ctx, stop := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			start := time.Now()
 			if v > 0 {
-				batch := []*Client{nil, c, limited}[v].Batch()
+				batch := []*Client{nil, c, limited, unyielding}[v].Batch()
 				for g := 0; g < 12; g++ {
 					wg.Add(1)
 					go func(g int) {
@@ -158,7 +164,7 @@ func BenchmarkIsolation(b *testing.B) {
 					}(g)
 				}
 			}
-			online := []*Client{c, c, limited}[v]
+			online := []*Client{c, c, limited, unyielding}[v]
 			l, err := timed(n, 4, func(i int) error {
 				_, err := online.Get(context.Background(), keys[(done+i)%len(keys)])
 				if errors.Is(err, ErrCacheMiss) {
@@ -178,12 +184,15 @@ func BenchmarkIsolation(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(batchOps[1].Load())/batchTime[1].Seconds(), "batch_ops/s")
 	b.ReportMetric(float64(batchOps[2].Load())/batchTime[2].Seconds(), "limited_batch_ops/s")
-	pa, pl, pr := percentile(lat[0], 0.99), percentile(lat[1], 0.99), percentile(lat[2], 0.99)
+	b.ReportMetric(float64(batchOps[3].Load())/batchTime[3].Seconds(), "unyielding_batch_ops/s")
+	pa, pl, pr, pu := percentile(lat[0], 0.99), percentile(lat[1], 0.99), percentile(lat[2], 0.99), percentile(lat[3], 0.99)
 	b.ReportMetric(float64(pa.Microseconds()), "alone_p99_us")
 	b.ReportMetric(float64(pl.Microseconds()), "loaded_p99_us")
 	b.ReportMetric(float64(pr.Microseconds()), "limited_p99_us")
+	b.ReportMetric(float64(pu.Microseconds()), "unyielding_p99_us")
 	b.ReportMetric(float64(pl)/float64(pa), "online_p99_ratio")
 	b.ReportMetric(float64(pr)/float64(pa), "limited_p99_ratio")
+	b.ReportMetric(float64(pu)/float64(pa), "unyielding_p99_ratio")
 }
 
 // BenchmarkGetThroughput: parallel Get throughput of a client of a 3-zone
