@@ -19,6 +19,8 @@ const (
 	DefaultProbeMax          = 10 * time.Second
 	DefaultYieldInFlight     = 1
 	DefaultYieldWindow       = 10 * time.Millisecond
+	DefaultYieldShare        = 0.25
+	DefaultYieldChunk        = 16
 	// DefaultMaxValueSize is memcached's default 1 MiB item limit minus
 	// room for the item header, CAS, key and line endings.
 	DefaultMaxValueSize = 1<<20 - 512
@@ -34,7 +36,8 @@ type Config struct {
 	// limit unless RateLimit is set.
 	Batch PoolConfig
 	// Yield makes the batch pool give way to online traffic on the node
-	// (on by default: 1 batch request in flight while online requests run).
+	// (on by default: while online requests run, 1 batch request in flight
+	// at most a quarter of the time, GetMultis split into 16 keys).
 	Yield YieldConfig
 	// Breaker configures the node's circuit breaker.
 	Breaker BreakerConfig
@@ -72,12 +75,14 @@ type PoolConfig struct {
 
 // YieldConfig configures how a Node's batch pool yields to its online pool.
 // Online traffic is active while an online request is in flight or one
-// finished less than Window ago; then the batch pool admits at most
-// InFlight requests at a time instead of its MaxInFlight, and the other
-// batch callers wait their turn (honouring their context and the batch
-// Timeout) without using CPU. Batch always makes progress: InFlight is at
-// least 1. When online traffic stops, the next batch request to finish
-// lets the full MaxInFlight in again.
+// finished less than Window ago. Then the batch pool admits at most
+// InFlight requests at a time instead of its MaxInFlight, keeps them in
+// flight at most Share of the time, and splits GetMultis into Chunk keys;
+// the other batch callers wait their turn in arrival order (honouring
+// their context and the batch Timeout) without using CPU. Batch always
+// makes progress: InFlight is at least 1 and a pause lasts at most 100 ms.
+// When online traffic stops, the next batch request to finish (or the end
+// of the pause) lets the full MaxInFlight in again.
 type YieldConfig struct {
 	// Disabled turns yielding off: the batch pool always admits
 	// MaxInFlight requests.
@@ -89,6 +94,21 @@ type YieldConfig struct {
 	// request finished (default 10 ms), so that the gaps between one
 	// caller's requests do not let the batch load back in.
 	Window time.Duration
+	// Share paces the batch pool while online traffic is active, so that
+	// batch requests are in flight at most this fraction of the time: after
+	// a batch request that took d, the pool admits the next one
+	// d*(1-Share)/Share later (at most 100 ms later). The pause follows the
+	// batch requests' own latency, so batch backs off further when the node
+	// or the client's CPUs are congested. Default 0.25; 1 or more turns
+	// pacing off (InFlight alone limits the batch pool).
+	Share float64
+	// Chunk is the most keys a batch GetMulti sends in one request while
+	// online traffic is active (default 16): a larger GetMulti goes as
+	// several requests, one after the other, each admitted and paced on
+	// its own, so that no single batch request holds the node and the
+	// client's CPU for long. Hits come back merged; on an error the hits so
+	// far come with it. A negative Chunk sends every GetMulti whole.
+	Chunk int
 }
 
 // BreakerConfig configures a Node's circuit breaker.
@@ -119,6 +139,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Yield.Window <= 0 {
 		c.Yield.Window = DefaultYieldWindow
+	}
+	if c.Yield.Share <= 0 {
+		c.Yield.Share = DefaultYieldShare
+	}
+	if c.Yield.Chunk == 0 {
+		c.Yield.Chunk = DefaultYieldChunk
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout

@@ -4,20 +4,8 @@
 // A Node owns two Pools, Online and Batch, each with its own few long-lived
 // TCP connections, in-flight limit, timeout and (batch) token-bucket rate
 // limit, so bulk traffic never queues behind or in front of latency-critical
-// traffic on a connection. The batch pool also yields to the online pool
-// (YieldConfig, on by default): while online requests are in flight on the
-// node, or one finished less than Yield.Window (10 ms) ago, the batch pool
-// admits at most Yield.InFlight (1) requests at a time instead of its
-// MaxInFlight (64), so that a saturating batch load cannot fill the node's
-// and the client's CPUs with batch work while online callers wait. The
-// other batch callers sleep at the pool's gate in arrival order until a
-// slot frees, their context ends or the batch Timeout fires; batch keeps
-// making progress, one request at a time, and gets its full MaxInFlight
-// back with the first request that finishes after online traffic stops.
-// Stats.BatchYields counts the batch requests that waited because of
-// online traffic. Yielding bounds the interference, it does not remove it:
-// that one batch request still competes with online ones for the node and
-// the network. Every connection pipelines many concurrent requests in the meta
+// traffic on a connection. Every connection pipelines many concurrent
+// requests in the meta
 // protocol (internal/wire). Callers append encoded requests to a shared
 // write buffer: on an idle connection the caller writes it at once, on a busy
 // one a writer goroutine yields once and then flushes everything queued in
@@ -31,6 +19,24 @@
 // connection stays usable. A request that outlives its pool timeout marks
 // the connection as stalled: it is closed, its pending requests fail with
 // ErrConnClosed, and the next request dials a replacement.
+//
+// The batch pool yields to the online pool (YieldConfig, on by default).
+// While online requests are in flight on the node, or one finished less
+// than Yield.Window (10 ms) ago, the batch pool admits at most
+// Yield.InFlight (1) request at a time instead of its MaxInFlight (64);
+// after each one it pauses three times as long as that request took
+// (Yield.Share 0.25: batch in flight at most a quarter of the time; a pause
+// lasts at most 100 ms), and it splits a GetMulti into requests of
+// Yield.Chunk (16) keys. So a saturating batch load cannot fill the node's
+// and the client's CPUs with batch work while online callers wait. The
+// other batch callers sleep at the pool's gate in arrival order until they
+// are let in, their context ends or the batch Timeout fires. Batch keeps
+// making progress, slowly, and gets its full MaxInFlight back when the
+// request in flight or the pause ends after online traffic stopped.
+// Stats.BatchYields counts the batch requests that waited because of online
+// traffic. Yielding bounds the interference, it does not remove it: the
+// batch request in flight still competes with online ones for the node,
+// the CPUs and the network.
 //
 // Each Node has a circuit breaker. A connect failure, or a timeout on a
 // connection that has been silent since the request was sent, opens it at

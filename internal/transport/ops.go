@@ -316,6 +316,28 @@ func (p *Pool) GetMulti(ctx context.Context, keys []string) (map[string]Item, er
 	if len(keys) == 0 {
 		return map[string]Item{}, nil
 	}
+	if k := p.yieldChunk(); k > 0 && len(keys) > k {
+		m := make(map[string]Item, len(keys))
+		for len(keys) > 0 {
+			part := keys[:min(k, len(keys))]
+			keys = keys[len(part):]
+			got, err := p.getMulti(ctx, part)
+			for key, it := range got {
+				m[key] = it
+			}
+			if err != nil {
+				if len(m) == 0 {
+					return nil, err
+				}
+				return m, err
+			}
+		}
+		return m, nil
+	}
+	return p.getMulti(ctx, keys)
+}
+
+func (p *Pool) getMulti(ctx context.Context, keys []string) (map[string]Item, error) {
 	c := p.getCall()
 	c.kind, c.keys = kindMulti, keys
 	c.args = wire.Args{Flags: getFlags}

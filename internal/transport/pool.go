@@ -120,13 +120,14 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 			return true, p.waitError(err)
 		}
 	}
-	if err := p.acquire(ctx, c.timer.C); err != nil {
+	start, err := p.acquire(ctx, c.timer.C)
+	if err != nil {
 		if !errors.Is(err, ErrTimeout) {
 			c.timer.Stop()
 		}
 		return true, err
 	}
-	defer p.release()
+	defer p.release(start)
 
 	var cn *conn
 	var own bool
@@ -172,37 +173,38 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 }
 
 // acquire takes one of the pool's in-flight slots: from the batch gate, or
-// from the online semaphore. It fails with the context's error, or with
+// from the online semaphore, and returns when (unix nanos; batch only). It fails with the context's error, or with
 // ErrTimeout when deadline fires first.
-func (p *Pool) acquire(ctx context.Context, deadline <-chan time.Time) error {
+func (p *Pool) acquire(ctx context.Context, deadline <-chan time.Time) (start int64, err error) {
 	if p.gate != nil {
-		if err := p.gate.acquire(ctx, deadline); err != nil {
+		start, err := p.gate.acquire(ctx, deadline)
+		if err != nil {
 			if errors.Is(err, ErrTimeout) {
-				return p.waitError(err)
+				return 0, p.waitError(err)
 			}
-			return p.ctxError(err)
+			return 0, p.ctxError(err)
 		}
-		return nil
+		return start, nil
 	}
 	select {
 	case p.sem <- struct{}{}:
-		return nil
+		return 0, nil
 	default:
 	}
 	select {
 	case p.sem <- struct{}{}:
-		return nil
+		return 0, nil
 	case <-ctx.Done():
-		return p.ctxError(ctx.Err())
+		return 0, p.ctxError(ctx.Err())
 	case <-deadline:
-		return p.waitError(ErrTimeout)
+		return 0, p.waitError(ErrTimeout)
 	}
 }
 
-// release frees the slot acquire took.
-func (p *Pool) release() {
+// release frees the slot acquire took at start.
+func (p *Pool) release(start int64) {
 	if p.gate != nil {
-		p.gate.release()
+		p.gate.release(start)
 		return
 	}
 	<-p.sem

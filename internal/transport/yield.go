@@ -31,10 +31,16 @@ func (a *onlineActivity) active(window time.Duration) bool {
 	return time.Now().UnixNano()-a.lastEnd.Load() < int64(window)
 }
 
+// maxYieldPause bounds one pause of the batch pool's pacing, so that a slow
+// batch request (up to the batch Timeout) cannot stop the pool for longer.
+const maxYieldPause = 100 * time.Millisecond
+
 // gate admits the batch pool's requests: up to MaxInFlight while the node's
-// online pool is idle, up to YieldConfig.InFlight while it is active. Waiters
-// are admitted in arrival order; whoever frees a slot hands it on, so a
-// waiter sleeps until it is admitted or its context or timeout ends.
+// online pool is idle, up to YieldConfig.InFlight while it is active, and
+// then none during the pause that follows each request (pacing, Share).
+// Waiters are admitted in arrival order; whoever frees a slot hands it on,
+// and a timer ends a pause, so a waiter sleeps until it is admitted or its
+// context or timeout ends.
 type gate struct {
 	max     int // MaxInFlight
 	yield   int // in flight while online is active; max when yielding is off
@@ -42,10 +48,17 @@ type gate struct {
 	online  *onlineActivity
 	yielded *atomic.Uint64 // counts waits caused by online activity
 
+	chunk    int           // GetMulti keys per request while online is active; ≤ 0: whole
+	share    float64       // of the time batch may be busy while online is active; 1: no pacing
+	maxPause time.Duration // bounds one pause (maxYieldPause; tests change it)
+
 	mu       sync.Mutex
 	inFlight int
 	waiters  []*gateWaiter // FIFO; admitted ones are removed
 	free     []*gateWaiter // recycled waiters
+	paused   int64         // unix nanos: no admissions before, while online is active
+	timer    *time.Timer   // wakes the gate at paused
+	armed    int64         // when timer fires, 0 if stopped
 }
 
 // gateWaiter is one caller waiting at the gate. admitted is written under
@@ -56,31 +69,61 @@ type gateWaiter struct {
 }
 
 func newGate(max int, y YieldConfig, online *onlineActivity, yielded *atomic.Uint64) *gate {
-	g := &gate{max: max, yield: max, window: y.Window, online: online, yielded: yielded}
+	g := &gate{max: max, yield: max, window: y.Window, online: online, yielded: yielded, share: 1, maxPause: maxYieldPause}
 	if !y.Disabled {
 		g.yield = min(y.InFlight, max)
+		g.chunk = y.Chunk
+		g.share = min(y.Share, 1)
 	}
+	g.timer = time.AfterFunc(time.Hour, g.wake)
+	g.timer.Stop()
 	return g
 }
 
 // limit is the number of requests that may be in flight now. Called with
 // mu held.
 func (g *gate) limit() int {
-	if g.yield < g.max && g.online.active(g.window) {
+	if (g.yield < g.max || g.share < 1) && g.online.active(g.window) {
+		if g.paused != 0 && time.Now().UnixNano() < g.paused {
+			return 0
+		}
 		return g.yield
 	}
 	return g.max
 }
 
+// wake admits waiters when a pause ends.
+func (g *gate) wake() {
+	g.mu.Lock()
+	g.armed = 0
+	g.admit()
+	g.arm() // the pause may have been extended since the timer was set
+	g.mu.Unlock()
+}
+
+// arm makes sure the timer wakes the gate when the pause ends, if callers
+// wait. Called with mu held.
+func (g *gate) arm() {
+	if len(g.waiters) == 0 || g.paused == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	if g.paused <= now || (g.armed != 0 && g.armed <= g.paused) {
+		return
+	}
+	g.armed = g.paused
+	g.timer.Reset(time.Duration(g.paused - now))
+}
+
 // acquire takes a slot, waiting for one until ctx ends (ctx.Err()) or
 // deadline fires (ErrTimeout).
-func (g *gate) acquire(ctx context.Context, deadline <-chan time.Time) error {
+func (g *gate) acquire(ctx context.Context, deadline <-chan time.Time) (start int64, err error) {
 	g.mu.Lock()
 	lim := g.limit()
 	if len(g.waiters) == 0 && g.inFlight < lim {
 		g.inFlight++
 		g.mu.Unlock()
-		return nil
+		return time.Now().UnixNano(), nil
 	}
 	if g.inFlight < g.max && lim < g.max {
 		g.yielded.Add(1) // it would have gone at once without online traffic
@@ -94,13 +137,13 @@ func (g *gate) acquire(ctx context.Context, deadline <-chan time.Time) error {
 	}
 	g.waiters = append(g.waiters, w)
 	g.admit() // the limit may have risen since the last release
+	g.arm()
 	g.mu.Unlock()
 
-	var err error
 	select {
 	case <-w.ready:
 		g.recycle(w)
-		return nil
+		return time.Now().UnixNano(), nil
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-deadline:
@@ -118,7 +161,7 @@ func (g *gate) acquire(ctx context.Context, deadline <-chan time.Time) error {
 	}
 	g.free = append(g.free, w)
 	g.mu.Unlock()
-	return err
+	return 0, err
 }
 
 func (g *gate) recycle(w *gateWaiter) {
@@ -128,10 +171,16 @@ func (g *gate) recycle(w *gateWaiter) {
 }
 
 // release frees a slot and admits as many waiters as the limit allows.
-func (g *gate) release() {
+func (g *gate) release(start int64) {
 	g.mu.Lock()
 	g.inFlight--
+	if g.share < 1 && g.online.active(g.window) {
+		now := time.Now().UnixNano()
+		pause := min(int64(float64(now-start)*(1-g.share)/g.share), int64(g.maxPause))
+		g.paused = max(g.paused, now+pause)
+	}
 	g.admit()
+	g.arm()
 	g.mu.Unlock()
 }
 
@@ -168,4 +217,13 @@ func (g *gate) waiting() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.waiters)
+}
+
+// yieldChunk is how many keys a batch GetMulti sends per request while
+// online traffic is active (0: all at once).
+func (p *Pool) yieldChunk() int {
+	if p.gate == nil || p.gate.chunk <= 0 || !p.node.activity.active(p.gate.window) {
+		return 0
+	}
+	return p.gate.chunk
 }

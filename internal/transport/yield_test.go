@@ -175,3 +175,33 @@ func TestBatchGateWaiterHonoursContext(t *testing.T) {
 		t.Fatalf("%d batch requests in flight after all returned", in)
 	}
 }
+
+// TestBatchGetMultiChunked: while online traffic is active a batch
+// GetMulti goes as requests of at most Yield.Chunk keys, and returns every
+// hit; on a node with no online traffic it goes as one request.
+func TestBatchGetMultiChunked(t *testing.T) {
+	addr := startZonecached(t).Addr
+	busy := newTestNode(t, addr, Config{Online: relaxed, Batch: relaxed, Yield: YieldConfig{Window: time.Hour, Chunk: 16}})
+	idle := newTestNode(t, addr, Config{Online: relaxed, Batch: relaxed, Yield: YieldConfig{Chunk: 16}})
+	ctx := testCtx(t)
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("chunk-%d", i)
+		if err := busy.Online().Set(ctx, Item{Key: keys[i], Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		n    *Node
+		sent uint64
+	}{{busy, 7}, {idle, 1}} {
+		before := tc.n.Stats().Sent
+		got, err := tc.n.Batch().GetMulti(ctx, keys)
+		if err != nil || len(got) != len(keys) {
+			t.Fatalf("GetMulti: %d hits, %v; want %d", len(got), err, len(keys))
+		}
+		if sent := tc.n.Stats().Sent - before; sent != tc.sent {
+			t.Fatalf("GetMulti of %d keys sent %d requests, want %d", len(keys), sent, tc.sent)
+		}
+	}
+}
