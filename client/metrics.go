@@ -27,6 +27,8 @@ const (
 //	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported
 //	zonecache_client_key_collisions_total            hashed keys whose envelope named another key
 //	zonecache_client_topology_swaps_total
+//	zonecache_client_batch_yields_total{node}        batch requests that waited for the node's online traffic
+//	zonecache_client_batch_waiting_requests{node}    batch callers waiting for a slot of the node's batch pool
 type metrics struct {
 	reg           prometheus.Registerer
 	requests      *prometheus.CounterVec
@@ -70,6 +72,10 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		}, func() float64 { return float64(c.repairs.Stats().Pending) }),
 		gauges: &gaugeCollector{c: c,
 			breaker: prometheus.NewDesc("zonecache_client_breaker_state", "Circuit breaker state per node (1 open, 0 closed).", []string{"node"}, nil),
+			yields: prometheus.NewDesc("zonecache_client_batch_yields_total",
+				"Batch requests that waited because online requests were running on the node.", []string{"node"}, nil),
+			waiting: prometheus.NewDesc("zonecache_client_batch_waiting_requests",
+				"Batch callers waiting for a slot of the node's batch pool.", []string{"node"}, nil),
 		},
 	}
 	if reg != nil {
@@ -106,13 +112,20 @@ func (m *metrics) observe(op string, start time.Time) {
 	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-// gaugeCollector reads the breakers' states at scrape time.
+// gaugeCollector reads the breakers' states and the batch pools' gates at
+// scrape time.
 type gaugeCollector struct {
 	c       *core
 	breaker *prometheus.Desc
+	yields  *prometheus.Desc
+	waiting *prometheus.Desc
 }
 
-func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- g.breaker }
+func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- g.breaker
+	ch <- g.yields
+	ch <- g.waiting
+}
 
 func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	v := g.c.view.Load()
@@ -125,5 +138,7 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 			s = 1
 		}
 		ch <- prometheus.MustNewConstMetric(g.breaker, prometheus.GaugeValue, s, id)
+		ch <- prometheus.MustNewConstMetric(g.yields, prometheus.CounterValue, float64(m.tn.Stats().BatchYields), id)
+		ch <- prometheus.MustNewConstMetric(g.waiting, prometheus.GaugeValue, float64(m.tn.Batch().Waiting()), id)
 	}
 }
