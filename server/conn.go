@@ -47,6 +47,7 @@ var errLineTooLong = errors.New("server: command line too long")
 type conn struct {
 	s  *Server
 	nc net.Conn
+	rw io.ReadWriter // nc, or raw system calls on its socket
 	r  *bufio.Reader
 
 	out     []byte // replies not yet written
@@ -83,6 +84,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 		keybuf:  make([]byte, 0, 256),
 		num:     make([]byte, 0, 24),
 	}
+	c.rw = nc
+	if rw := newRawIO(nc); rw != nil {
+		c.rw = rw
+	}
 	c.r = bufio.NewReaderSize(readCounter{c}, readBufferSize)
 	c.state.Store(connIdle) // nothing read yet: nothing in flight
 	return c
@@ -92,7 +97,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 type readCounter struct{ c *conn }
 
 func (rc readCounter) Read(p []byte) (int, error) {
-	n, err := rc.c.nc.Read(p)
+	n, err := rc.c.rw.Read(p)
 	rc.c.st[stBytesRead] += uint64(n)
 	return n, err
 }
@@ -279,7 +284,7 @@ func (c *conn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	n, err := c.nc.Write(c.out)
+	n, err := c.rw.Write(c.out)
 	c.s.stats.v[stBytesWritten].Add(uint64(n))
 	c.flushes++
 	if cap(c.out) > retainedBuffer {

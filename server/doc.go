@@ -11,7 +11,9 @@
 //
 // One goroutine serves each connection with its own read buffer and output
 // buffer; replies to pipelined commands are written with one system call
-// when the read buffer runs dry. Memory is bounded: command lines are
+// when the read buffer runs dry. On Linux, plain TCP connections read and
+// write their sockets with raw system calls (rawio_linux.go), waiting for
+// readiness through Go's network poller. Memory is bounded: command lines are
 // limited to 2 KiB (except multi-key get lines, which are processed as a
 // stream), values larger than the item limit are read and discarded
 // without being buffered, multi-key replies are written out value by
@@ -20,7 +22,7 @@
 // out-of-memory error instead of more memory.
 //
 // Files: server.go (lifecycle, accept, shutdown), conn.go (reading,
-// flushing, buffers), dispatch.go (command table), retrieval.go, storage.go,
+// flushing, buffers), rawio_linux.go (socket I/O), dispatch.go (command table), retrieval.go, storage.go,
 // arith.go and text.go (text protocol), metaflags.go, metaget.go and meta.go
 // (meta protocol), metadump.go, stats.go, metrics.go and admin.go.
 //

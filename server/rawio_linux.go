@@ -1,0 +1,122 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"unsafe"
+)
+
+// rawIO reads and writes a TCP connection's socket with raw system calls,
+// still waiting for readiness through Go's network poller (so deadlines and
+// Close work as for any net.Conn).
+//
+// net.Conn's Read and Write tell the scheduler that the goroutine enters a
+// system call. On loopback a write carries the receiver's whole TCP input
+// path and can take tens of microseconds, long enough for the runtime's
+// monitor to hand the goroutine's processor to another thread, which then
+// has to be woken, and the writer to wait for a processor when it returns.
+// Under load that churn of threads cost more CPU than the commands. The
+// socket is non-blocking, so a raw call never blocks: at worst it holds its
+// processor for the kernel's time.
+// maxRawWrite bounds one write system call, so that a large value holds
+// its processor for a bounded time.
+const maxRawWrite = 1 << 20
+
+type rawIO struct {
+	rc syscall.RawConn
+
+	readFn  func(fd uintptr) bool
+	writeFn func(fd uintptr) bool
+
+	p   []byte // the buffer of the call in progress
+	n   int    // bytes moved by it
+	err error  // its error
+}
+
+// newRawIO returns raw I/O for nc, or nil when nc is not a plain TCP
+// connection (TLS, a test's in-memory conn).
+func newRawIO(nc net.Conn) io.ReadWriter {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	r := &rawIO{rc: rc}
+	r.readFn = r.doRead
+	r.writeFn = r.doWrite
+	return r
+}
+
+// Read reads into p, waiting for data if there is none.
+func (r *rawIO) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.p, r.n, r.err = p, 0, nil
+	err := r.rc.Read(r.readFn)
+	r.p = nil
+	if err != nil {
+		return 0, fmt.Errorf("read: %w", err)
+	}
+	return r.n, r.err
+}
+
+func (r *rawIO) doRead(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.p))), uintptr(len(r.p)))
+		switch e {
+		case 0:
+			r.n = int(n)
+			if n == 0 {
+				r.err = io.EOF
+			}
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		r.err = fmt.Errorf("read: %w", e)
+		return true
+	}
+}
+
+// Write writes all of p, waiting for room in the socket buffer as needed.
+func (r *rawIO) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.p, r.n, r.err = p, 0, nil
+	err := r.rc.Write(r.writeFn)
+	r.p = nil
+	if err != nil {
+		return r.n, fmt.Errorf("write: %w", err)
+	}
+	return r.n, r.err
+}
+
+func (r *rawIO) doWrite(fd uintptr) bool {
+	for r.n < len(r.p) {
+		rest := r.p[r.n:]
+		if len(rest) > maxRawWrite {
+			rest = rest[:maxRawWrite]
+		}
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)))
+		switch e {
+		case 0:
+			r.n += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			r.err = fmt.Errorf("write: %w", e)
+			return true
+		}
+	}
+	return true
+}

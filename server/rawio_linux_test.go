@@ -1,0 +1,119 @@
+package server
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	client, err = net.DialTimeout("tcp", ln.Addr().String(), ioDeadline)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return server, client
+}
+
+func TestRawIOOnlyForPlainTCP(t *testing.T) {
+	sc, _ := tcpPair(t)
+	if newRawIO(sc) == nil {
+		t.Error("a plain TCP connection gets no raw I/O")
+	}
+	if rw := newRawIO(tls.Server(sc, &tls.Config{})); rw != nil {
+		t.Errorf("a TLS connection gets raw I/O %T", rw)
+	}
+	if rw := newRawIO(&memConn{}); rw != nil {
+		t.Errorf("an in-memory connection gets raw I/O %T", rw)
+	}
+}
+
+func TestRawIOReadWaitsAndHonoursDeadlines(t *testing.T) {
+	sc, cc := tcpPair(t)
+	rw := newRawIO(sc)
+	buf := make([]byte, 16)
+
+	// Nothing to read: the read waits until the deadline.
+	_ = sc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if n, err := rw.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read with nothing sent = %d, %v; want a deadline error", n, err)
+	}
+	_ = sc.SetReadDeadline(time.Now().Add(ioDeadline))
+
+	// A read waiting for data gets it when it arrives.
+	got := make(chan string, 1)
+	go func() {
+		n, err := rw.Read(buf)
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		got <- string(buf[:n])
+	}()
+	if _, err := cc.Write([]byte("abc")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if s := <-got; s != "abc" {
+		t.Fatalf("read = %q, want abc", s)
+	}
+
+	// The peer's close is io.EOF.
+	cc.Close()
+	if n, err := rw.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("read after the peer closed = %d, %v; want 0, EOF", n, err)
+	}
+}
+
+func TestRawIOWriteWaitsForRoom(t *testing.T) {
+	sc, cc := tcpPair(t)
+	rw := newRawIO(sc)
+	// Small socket buffers and much more data than they hold: the write
+	// has to wait for the reader many times.
+	_ = sc.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	_ = cc.(*net.TCPConn).SetReadBuffer(64 << 10)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	got := make(chan []byte, 1)
+	go func() {
+		_ = cc.SetReadDeadline(time.Now().Add(ioDeadline))
+		b, _ := io.ReadAll(io.LimitReader(cc, int64(len(data))))
+		got <- b
+	}()
+	_ = sc.SetWriteDeadline(time.Now().Add(ioDeadline))
+	n, err := rw.Write(data)
+	if n != len(data) || err != nil {
+		t.Fatalf("write = %d, %v; want %d, nil", n, err, len(data))
+	}
+	if b := <-got; !bytes.Equal(b, data) {
+		t.Fatalf("peer read %d bytes, not the %d written", len(b), len(data))
+	}
+
+	// Writing to a connection the peer has reset fails.
+	cc.(*net.TCPConn).SetLinger(0)
+	cc.Close()
+	var werr error
+	for range 100 {
+		if _, werr = rw.Write(data[:1<<10]); werr != nil {
+			break
+		}
+	}
+	if werr == nil {
+		t.Fatal("writes to a reset connection kept succeeding")
+	}
+}
