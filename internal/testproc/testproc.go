@@ -31,7 +31,7 @@ type Process struct {
 	Port int
 
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *SyncBuffer
 	waited chan struct{}
 	err    error
 }
@@ -193,7 +193,7 @@ func launch(host string, port int, bin string, args []string) (*Process, error) 
 		Addr:   net.JoinHostPort(host, strconv.Itoa(port)),
 		Host:   host,
 		Port:   port,
-		out:    &syncBuffer{},
+		out:    &SyncBuffer{},
 		waited: make(chan struct{}),
 	}
 	p.cmd = exec.Command(bin, args...)
@@ -317,18 +317,23 @@ func RSSBytes(pid int) (int64, error) {
 	return 0, errors.New("VmRSS not found")
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for one writer (a process's output, a
+// command running in another goroutine) and concurrent readers. The zero
+// value is ready to use.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
