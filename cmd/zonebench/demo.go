@@ -110,6 +110,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
 		return 2
 	}
+	// The verdict is the last line, printed once the fleet has stopped.
+	var verdict string
+	defer func() {
+		if verdict != "" {
+			fmt.Fprintln(stdout, verdict)
+		}
+	}()
 	fmt.Fprintf(stdout, "starting a local fleet: 3 zones x 2 zonecached nodes ...\n")
 	f, err := fleet.Start(ctx, fleet.Config{Binary: o.zonecached, Gossip: o.gossip, DrainTimeout: 2 * time.Second})
 	if err != nil {
@@ -220,13 +227,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 	if proxy != nil {
 		fmt.Fprintf(stdout, "fault proxy: %d responses of a-1 delayed\n", proxy.DelayedChunks())
 	}
-	code := 0
 	if err != nil {
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
-		code = 1
 	}
+	code, verdict := demoVerdict(res, err)
 	if o.keep && ctx.Err() == nil {
-		fmt.Fprintf(stdout, "\nthe fleet stays up; Ctrl-C stops it. Try:\n")
+		fmt.Fprintf(stdout, "\n%s\nthe fleet stays up; Ctrl-C stops it. Try:\n", verdict)
 		n := f.Nodes()[2]
 		host, port, _ := net.SplitHostPort(n.Addr)
 		fmt.Fprintf(stdout, "  printf 'set k 0 0 2\\r\\nhi\\r\\nget k\\r\\n' | nc -q1 %s %s\n", host, port)
@@ -235,6 +241,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 	}
 	fmt.Fprintln(stdout, "stopping the fleet")
 	return code
+}
+
+// demoVerdict returns the demo's exit code and its last line: callers must
+// see no errors (the fleet hides every fault the scenarios inject), and the
+// run must not have been cut short.
+func demoVerdict(res *bench.Result, err error) (int, string) {
+	switch {
+	case res.Errors > 0:
+		return 1, fmt.Sprintf("FAIL: callers saw %d errors in %d operations (expected 0)", res.Errors, res.Ops)
+	case err != nil:
+		return 1, fmt.Sprintf("INTERRUPTED: the run stopped early (%v); callers saw 0 errors in %d operations until then", err, res.Ops)
+	default:
+		return 0, fmt.Sprintf("OK: callers saw 0 errors in %d operations", res.Ops)
+	}
 }
 
 // waitForFleet fetches the topology from the seeds until it lists want
