@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,11 @@ type fakeTarget struct {
 	fail    atomic.Bool
 	calls   atomic.Int64
 	maxKeys atomic.Int64
+
+	// observe, if set, sees the keys of every call as the call begins;
+	// calls to it are serialised by obsMu.
+	observe func(keys []string)
+	obsMu   sync.Mutex
 }
 
 func newFake(delay time.Duration) *fakeTarget {
@@ -26,8 +32,13 @@ func newFake(delay time.Duration) *fakeTarget {
 
 var errFake = errors.New("fake failure")
 
-func (f *fakeTarget) enter() error {
+func (f *fakeTarget) enter(keys ...string) error {
 	f.calls.Add(1)
+	if f.observe != nil {
+		f.obsMu.Lock()
+		f.observe(keys)
+		f.obsMu.Unlock()
+	}
 	if f.delay > 0 {
 		time.Sleep(f.delay) // simulated service time; only ever longer
 	}
@@ -38,7 +49,7 @@ func (f *fakeTarget) enter() error {
 }
 
 func (f *fakeTarget) Get(ctx context.Context, key string) (bool, error) {
-	if err := f.enter(); err != nil {
+	if err := f.enter(key); err != nil {
 		return false, err
 	}
 	f.mu.Lock()
@@ -48,7 +59,7 @@ func (f *fakeTarget) Get(ctx context.Context, key string) (bool, error) {
 }
 
 func (f *fakeTarget) GetMulti(ctx context.Context, keys []string) (int, error) {
-	if err := f.enter(); err != nil {
+	if err := f.enter(keys...); err != nil {
 		return 0, err
 	}
 	f.mu.Lock()
@@ -68,7 +79,7 @@ func (f *fakeTarget) GetMulti(ctx context.Context, keys []string) (int, error) {
 }
 
 func (f *fakeTarget) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := f.enter(); err != nil {
+	if err := f.enter(key); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -78,7 +89,7 @@ func (f *fakeTarget) Set(ctx context.Context, key string, value []byte, ttl time
 }
 
 func (f *fakeTarget) Delete(ctx context.Context, key string) error {
-	if err := f.enter(); err != nil {
+	if err := f.enter(key); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -156,14 +167,18 @@ func TestClosedLoopDurationAndErrors(t *testing.T) {
 }
 
 func TestOpenLoopIssuesScheduleAtRate(t *testing.T) {
+	// A modest rate against an instant target: 600 calls due over 3 s.
 	f := newFake(0)
-	const rate, ops = 2000.0, 1000
+	var began []time.Time
+	f.observe = func([]string) { began = append(began, time.Now()) }
+	const rate, ops = 200.0, 600
+	start := time.Now() // no later than the runner's own start
 	res, err := Run(context.Background(), Config{Workload: Workload{Keys: 100}, Concurrency: 8, Rate: rate, Ops: ops}, "open", f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Ops != ops || res.Missed != 0 {
-		t.Fatalf("ops %d missed %d, want %d and 0", res.Ops, res.Missed, ops)
+	if res.Ops != ops || res.Missed != 0 || len(began) != ops {
+		t.Fatalf("ops %d missed %d calls %d, want %d, 0 and %d", res.Ops, res.Missed, len(began), ops, ops)
 	}
 	// The last operation is due at (ops-1)/rate; it may start EarlyStart
 	// early, never earlier. A closed loop would finish in milliseconds.
@@ -173,6 +188,63 @@ func TestOpenLoopIssuesScheduleAtRate(t *testing.T) {
 	}
 	if res.Elapsed > minElapsed+20*time.Second {
 		t.Fatalf("elapsed %v: far behind the timetable", res.Elapsed)
+	}
+	// Each call, in the order the target saw them, against the earliest
+	// slot it can have: none ahead of the timetable, and the calls spread
+	// over the run as the timetable is, not sleeping and then bursting.
+	lags := scheduleLags(began, start, rate)
+	if lags[0] < -DefaultEarlyStart {
+		t.Fatalf("a call started %v ahead of its slot", -lags[0])
+	}
+	iqr := lags[len(lags)*3/4] - lags[len(lags)/4]
+	t.Logf("start lags: min %v, interquartile spread %v, max %v", lags[0], iqr, lags[len(lags)-1])
+	if iqr > maxLagSpread {
+		t.Fatalf("start lags spread over %v (interquartile), want ≤ %v: the calls came in bursts (lags %v … %v)",
+			iqr, maxLagSpread, lags[0], lags[len(lags)-1])
+	}
+}
+
+// maxLagSpread bounds the interquartile range of an open loop's start lags
+// (scheduleLags) on a 3 s timetable. A steady timetable keeps it near zero,
+// even with the scheduling hiccups of a loaded machine, which delay a few
+// calls, not a quarter of them; a loop that sleeps and then bursts spreads
+// it over its sleeps: 1.5 s for one burst at the end, 0.5 s for one a
+// second.
+const maxLagSpread = 250 * time.Millisecond
+
+// scheduleLags sorts began, the start times of calls on a timetable of
+// rate per second that began at start, and returns each call's lag behind
+// the earliest slot it can have had: the i-th call to start (0-based) was
+// due no earlier than start + i/rate, since the i+1 first calls had
+// distinct slots. The lags come sorted.
+func scheduleLags(began []time.Time, start time.Time, rate float64) []time.Duration {
+	sorted := slices.SortedFunc(slices.Values(began), time.Time.Compare)
+	lags := make([]time.Duration, len(sorted))
+	for i, at := range sorted {
+		lags[i] = at.Sub(start) - time.Duration(float64(i)/rate*float64(time.Second))
+	}
+	slices.Sort(lags)
+	return lags
+}
+
+func TestScheduleLagsCatchBursts(t *testing.T) {
+	// The check above must be able to fail: calls of a 3 s timetable at
+	// 200/s issued in a burst at its end, or in one burst a second.
+	start := time.Unix(1_700_000_000, 0)
+	for name, at := range map[string]func(i int) time.Duration{
+		"one burst at the end": func(int) time.Duration { return 3 * time.Second },
+		"a burst a second":     func(i int) time.Duration { return time.Duration(i/200+1) * time.Second },
+		"on time":              func(i int) time.Duration { return time.Duration(i) * 5 * time.Millisecond },
+	} {
+		began := make([]time.Time, 600)
+		for i := range began {
+			began[i] = start.Add(at(i))
+		}
+		lags := scheduleLags(began, start, 200)
+		iqr := lags[len(lags)*3/4] - lags[len(lags)/4]
+		if onTime := name == "on time"; onTime != (iqr <= maxLagSpread) {
+			t.Errorf("%s: interquartile lag spread %v vs bound %v", name, iqr, maxLagSpread)
+		}
 	}
 }
 
