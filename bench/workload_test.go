@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"context"
 	"errors"
+	"math"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -111,4 +114,46 @@ func FuzzParseSizeRange(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v → %+v, %v", s, r, again, err)
 		}
 	})
+}
+
+// TestWorkloadZipfKeysFollowLaw checks the keys a zipf workload sends to
+// its target, not only the generator's ranks: key index k is rank k+1, and
+// its frequency follows the Zipf law of the workload's skew.
+func TestWorkloadZipfKeysFollowLaw(t *testing.T) {
+	const keys, ops, skew = 1000, 300_000, 0.99
+	counts := make([]int, keys)
+	var stray []string
+	f := newFake(0)
+	f.observe = func(ks []string) {
+		for _, k := range ks {
+			if i, err := strconv.Atoi(k[1:]); err == nil && i >= 0 && i < keys {
+				counts[i]++
+			} else {
+				stray = append(stray, k)
+			}
+		}
+	}
+	// One worker: one seeded random stream, so the test is deterministic.
+	cfg := Config{Workload: Workload{Keys: keys, Dist: Zipfian, Skew: skew, Mix: Mix{Get: 90, Set: 10}},
+		Concurrency: 1, Ops: ops}
+	res, err := Run(context.Background(), cfg, "zipf", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops != ops || len(stray) > 0 {
+		t.Fatalf("ops %d, want %d; keys outside the key space: %q", res.Ops, ops, stray)
+	}
+	chi2, df := zipfLawChiSquare(counts, skew, 50)
+	t.Logf("chi-square %.1f, critical %.1f (df %d)", chi2, chi2Critical(df), df)
+	if crit := chi2Critical(df); chi2 > crit {
+		t.Errorf("key frequencies: chi-square %.1f > critical %.1f (df %d) against zipf θ=%g", chi2, crit, df, skew)
+	}
+	// The most popular key is 10^θ times as frequent as the tenth.
+	if ratio, want := float64(counts[0])/float64(counts[9]), math.Pow(10, skew); math.Abs(ratio-want)/want > 0.1 {
+		t.Errorf("count(key 0)/count(key 9) = %.2f, want %.2f ± 10%%", ratio, want)
+	}
+	// The test tells close skews apart: the same keys are far from θ=0.9.
+	if chi2, df := zipfLawChiSquare(counts, 0.9, 50); chi2 < chi2Critical(df) {
+		t.Errorf("chi-square %.1f against θ=0.9 is below critical %.1f: the test cannot tell the skews apart", chi2, chi2Critical(df))
+	}
 }

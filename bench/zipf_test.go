@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// chiSquare compares observed counts of the top ranks (plus one bin for all
-// other ranks) with the exact Zipf probabilities.
+// zipfChiSquare draws from NewZipf(n, theta) and compares the counts with
+// the law (zipfLawChiSquare).
 func zipfChiSquare(t *testing.T, n int, theta float64, draws int, top int) (chi2 float64, df int, counts []int) {
 	t.Helper()
 	z, err := NewZipf(n, theta)
@@ -23,7 +23,19 @@ func zipfChiSquare(t *testing.T, n int, theta float64, draws int, top int) (chi2
 		}
 		counts[k]++
 	}
-	probs := make([]float64, n)
+	chi2, df = zipfLawChiSquare(counts, theta, top)
+	return chi2, df, counts
+}
+
+// zipfLawChiSquare compares observed counts of the top ranks (plus one bin
+// for all other ranks) with the exact Zipf probabilities over len(counts)
+// ranks with skew theta.
+func zipfLawChiSquare(counts []int, theta float64, top int) (chi2 float64, df int) {
+	var draws float64
+	for _, c := range counts {
+		draws += float64(c)
+	}
+	probs := make([]float64, len(counts))
 	var norm float64
 	for k := range probs {
 		probs[k] = math.Pow(float64(k+1), -theta)
@@ -33,12 +45,12 @@ func zipfChiSquare(t *testing.T, n int, theta float64, draws int, top int) (chi2
 	for k := range probs {
 		p := probs[k] / norm
 		if k < top {
-			e := p * float64(draws)
+			e := p * draws
 			d := float64(counts[k]) - e
 			chi2 += d * d / e
 		} else {
 			restObs += float64(counts[k])
-			restExp += p * float64(draws)
+			restExp += p * draws
 		}
 	}
 	if restExp > 0 {
@@ -48,7 +60,7 @@ func zipfChiSquare(t *testing.T, n int, theta float64, draws int, top int) (chi2
 	} else {
 		df = top - 1
 	}
-	return chi2, df, counts
+	return chi2, df
 }
 
 // chi2Critical approximates the 99.9 % quantile of the chi-square
