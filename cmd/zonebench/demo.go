@@ -56,7 +56,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 			"runs a mixed workload (90%% get, 10%% set) through the smart client from zone a with a live progress\n"+
 			"line, injects the --scenario's fault, and prints throughput, latency percentiles, hit ratio, fallbacks\n"+
 			"and the errors callers saw (expected: zero), with the per-second series around the events. Then it\n"+
-			"stops the fleet, also on Ctrl-C.\n\n"+
+			"stops the fleet, also on Ctrl-C. It exits 1 when callers saw errors, and its last line says so.\n\n"+
 			"Scenarios:\n"+
 			"  zone-lost      both nodes of zone a are killed halfway; reads fall back to zones b and c\n"+
 			"  node-replaced  at 1/3 node a-1 is killed, a replacement a-3 starts in state warming, appears in\n"+

@@ -1,11 +1,26 @@
-// Command zonebench measures caches: one node through gomemcache (the
-// baseline users would use instead), and later a zonecache node through the
-// zonecache transport and a zonecache fleet through the smart client. It
-// runs a configurable workload in a closed or open loop, or two targets
+// Command zonebench measures caches through the clients people would use:
+//
+//   - memcached=HOST:PORT[+HOST:PORT…]: memcached-protocol nodes (Debian's
+//     memcached or zonecached) through gomemcache, the baseline;
+//   - node=HOST:PORT: one zonecached (or memcached ≥ 1.6) through
+//     zonecache's pipelined meta-protocol transport;
+//   - fleet=ZONE@…: a zonecache fleet through the smart client living in
+//     ZONE, its topology from a JSON file (ZONE@FILE.json, as /topology
+//     serves it), inline (ZONE@Z1/HOST:PORT+Z2/HOST:PORT…) or discovered
+//     from seeds' admin addresses and followed during the run
+//     (ZONE@seeds:HOST:PORT+…).
+//
+// It runs a configurable workload in a closed or open loop, or two targets
 // alternately with --compare, and prints throughput, latency percentiles,
-// hit ratio and errors as a table, JSON (--json) and an SVG chart of the
-// per-second series (--svg).
+// hit ratio, per-zone requests, fallbacks and errors as a table, JSON
+// (--json) and an SVG chart of the per-second series (--svg). --event runs
+// a command at an offset into the run and marks it on the series.
+//
+// `zonebench demo` (what `make run` runs) starts a local 3-zone fleet of
+// zonecached processes, runs a scenario against it (a zone lost, a node
+// replaced, a slow node), prints the report and stops the fleet, also on
+// Ctrl-C. It exits 1 when callers saw errors, which the fleet should hide.
 //
 // This command only parses flags and wires them to package bench, where the
-// logic lives. Run `zonebench -h` for the flags.
+// logic lives. Run `zonebench -h` and `zonebench demo -h` for the flags.
 package main
