@@ -3,23 +3,28 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/zonecache/zonecache/bench"
 	"github.com/zonecache/zonecache/internal/testproc"
 )
 
-// runScenario runs `zonebench demo --scenario name` for duration and
-// returns its report after checking the exit code, that there was traffic
-// and that callers saw no errors.
-func runScenario(t *testing.T, name, duration string) string {
+// runScenario runs `zonebench demo --scenario name` for duration (with
+// extra flags) and returns its report after checking the exit code, that
+// there was traffic and that callers saw no errors.
+func runScenario(t *testing.T, name, duration string, extra ...string) string {
 	t.Helper()
 	bin := testproc.ZonecachedBinary(t)
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"demo", "--scenario", name, "--zonecached", bin,
-		"--duration", duration, "--concurrency", "4", "--keys", "500"}, &out, &errOut, false)
+	args := append([]string{"demo", "--scenario", name, "--zonecached", bin,
+		"--duration", duration, "--concurrency", "4", "--keys", "500"}, extra...)
+	code := run(context.Background(), args, &out, &errOut, false)
 	report := out.String()
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, report, errOut.String())
@@ -76,13 +81,65 @@ func TestDemoReplacesNodeWithoutCallerErrors(t *testing.T) {
 }
 
 // TestDemoSlowNodeWithoutCallerErrors: a-1 behind the fault proxy turns
-// slow, then hung; callers see no errors and the proxy delayed responses.
+// slow, then hung; callers see no errors, the proxy delayed responses, and
+// once a-1 hangs (its responses 2 s late, beyond the client's 500 ms
+// timeout) zone a counts errors and reads fall back from it to another zone.
 func TestDemoSlowNodeWithoutCallerErrors(t *testing.T) {
-	report := runScenario(t, scenarioSlowNode, "6s")
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
+	report := runScenario(t, scenarioSlowNode, "6s", "--json", jsonPath)
 	wantEvents(t, report, "a-1 slow", "a-1 hung")
 	m := regexp.MustCompile(`fault proxy: (\d+) responses of a-1 delayed`).FindStringSubmatch(report)
 	if m == nil || m[1] == "0" {
 		t.Fatalf("the proxy delayed nothing:\n%s", report)
+	}
+
+	var rep struct {
+		Targets []struct {
+			Series []struct {
+				T     float64           `json:"t_s"`
+				Zones []bench.ZoneStats `json:"zones"`
+			} `json:"series"`
+			Events []struct {
+				T     float64 `json:"t_s"`
+				Label string  `json:"label"`
+			} `json:"events"`
+		} `json:"targets"`
+	}
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &rep); err != nil || len(rep.Targets) != 1 {
+		t.Fatalf("json report: %v\n%s", err, data)
+	}
+	tr := rep.Targets[0]
+	hung := -1.0
+	for _, e := range tr.Events {
+		if strings.HasPrefix(e.Label, "a-1 hung") {
+			hung = e.T
+		}
+	}
+	if hung < 0 {
+		t.Fatalf("no hung event in the json report: %+v", tr.Events)
+	}
+	// Every request to a-1 from then on times out (or meets the open
+	// breaker), and each was a read that fell back or a write that failed;
+	// the run waits for the requests in flight, so they are all counted.
+	var after bench.ZoneStats
+	for _, p := range tr.Series {
+		if p.T <= hung {
+			continue
+		}
+		for _, z := range p.Zones {
+			if z.Zone == "a" {
+				after.Requests += z.Requests
+				after.Errors += z.Errors
+				after.Fallbacks += z.Fallbacks
+			}
+		}
+	}
+	if after.Errors == 0 || after.Fallbacks == 0 {
+		t.Fatalf("zone a after a-1 hung at %.1fs: %+v, want errors and fallbacks\n%s", hung, after, report)
 	}
 }
 
