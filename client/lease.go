@@ -44,7 +44,7 @@ type Loader func(ctx context.Context) ([]byte, error)
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
 	start := time.Now()
 	it, err := c.getOrLoad(ctx, key, ttl, load)
-	c.done(ctx, "get_or_load", key, start, err)
+	c.doneRead(ctx, "get_or_load", key, start, it, err)
 	return it, err
 }
 
@@ -167,7 +167,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 		var ti transport.Item
 		err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
 			l, err := p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
-			if err == nil && l.WinSent && !l.Stale && len(l.Value) == 0 {
+			if err == nil && isStub(l) {
 				return transport.ErrCacheMiss
 			}
 			ti = l.Item
@@ -203,7 +203,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 
 // plainLoad is GetOrLoad without leases: a fallback read, then load.
 func (c *Client) plainLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
-	it, err := c.read(ctx, k, "get", 0)
+	it, err := c.read(ctx, k, "get", nil)
 	if err == nil {
 		return it, nil
 	}
