@@ -61,10 +61,14 @@ type Config struct {
 	// LeaseWait bounds how long GetOrLoad waits for another caller's load
 	// before loading itself (default 2 s).
 	LeaseWait time.Duration
-	// LeaseZone, if set, is the zone whose replica grants GetOrLoad's
+	// LeaseZone is the zone whose replica of a key grants GetOrLoad's
 	// leases for every client, so that one caller in the whole fleet loads
-	// a key. By default each client takes leases in its own zone: one
-	// loader per zone at most (as Facebook's per-cluster leases).
+	// a missing key. By default it is the first zone by name that has a
+	// node serving reads: every client that has the same topology picks
+	// the same zone, whatever its own. If that zone's replica cannot be
+	// reached, GetOrLoad degrades to per-process singleflight (counted in
+	// zonecache_client_leases_total{result="error"}) until the topology
+	// drops the zone's nodes and the next zone takes over.
 	LeaseZone string
 	// Repair configures the queue of failed replica deletes and writes.
 	Repair replication.RepairConfig

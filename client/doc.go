@@ -33,8 +33,9 @@
 // Lookups are de-duplicated twice: under WithRequestScope a key is fetched
 // at most once per request, and concurrent Gets of one key in one process
 // share one lookup (a waiter whose context ends leaves alone). GetOrLoad
-// adds a loader and fleet-wide herd protection with memcached leases; see
-// its documentation.
+// adds a loader and fleet-wide herd protection with memcached leases, taken
+// in one zone every client agrees on (Config.LeaseZone); see its
+// documentation.
 //
 // # Writes
 //
