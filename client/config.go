@@ -18,6 +18,7 @@ const (
 	DefaultReadRepairWorkers = 64
 	DefaultNodeGrace         = 10 * time.Second
 	DefaultRepairInterval    = 50 * time.Millisecond
+	DefaultRepairAbsentGrace = 10 * time.Minute
 	// MaxPrefixLength bounds Config.KeyPrefix so that a hashed key always
 	// fits memcached's 250 bytes.
 	MaxPrefixLength = 150
@@ -75,6 +76,11 @@ type Config struct {
 	// RepairInterval is how often the repair worker looks for due repairs
 	// when it has not been woken (default 50 ms).
 	RepairInterval time.Duration
+	// RepairAbsentGrace is how long a repair of a node that has left the
+	// topology is kept (and retried with backoff) in case the node comes
+	// back with its data, as a node gossip wrongly declared dead does
+	// (default 10 min). A repair is never kept past its key's expiry.
+	RepairAbsentGrace time.Duration
 	// NodeGrace is how long a node that left the topology stays open for
 	// requests that started on the older view (default 10 s).
 	NodeGrace time.Duration
@@ -119,6 +125,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.RepairInterval <= 0 {
 		cfg.RepairInterval = DefaultRepairInterval
+	}
+	if cfg.RepairAbsentGrace <= 0 {
+		cfg.RepairAbsentGrace = DefaultRepairAbsentGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
