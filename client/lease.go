@@ -30,7 +30,8 @@ type Loader func(ctx context.Context) ([]byte, error)
 //     (Config.LeaseZone; by default the first zone by name with a serving
 //     node, the same for every client of the fleet). A client of another
 //     zone first reads its local replica and returns a hit from there; on
-//     a miss it goes to the lease zone. The lease lookup is an mg with N
+//     a miss it goes to the lease zone, and a value found there is copied
+//     to the local zone (read repair). The lease lookup is an mg with N
 //     (vivify on miss). The first caller to miss wins (W) and
 //     loads; the others see the empty stub (Z) and poll the replica with
 //     backoff until the value arrives or Config.LeaseWait passes, then load
@@ -77,11 +78,14 @@ func (c *Client) getOrLoad(ctx context.Context, key string, ttl time.Duration, l
 func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
 	v := c.c.view.Load()
 	zone := v.leaseZone
+	localMissed := false
 	if zone != c.c.cfg.Zone {
-		if it, ok := c.localHit(ctx, v, k); ok {
+		it, found, missed := c.localHit(ctx, v, k)
+		if found {
 			c.c.metrics.leases.WithLabelValues("hit").Inc()
 			return it, nil
 		}
+		localMissed = missed
 	}
 	m := v.readReplica(zone, k.node)
 	if m == nil {
@@ -152,6 +156,11 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 				c.c.metrics.leases.WithLabelValues("waited").Inc()
 			} else {
 				c.c.metrics.leases.WithLabelValues("hit").Inc()
+				if localMissed {
+					// Only the lease zone had it: copy it to the local
+					// zone as a Get's fallback would.
+					c.c.readRepair(v, k, l.Item)
+				}
 			}
 			return item, nil
 		}
@@ -160,12 +169,13 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 
 // localHit reads k from the local zone's replica for a GetOrLoad whose
 // lease zone is another: a value (not a stub, not marked stale) is
-// returned from there without asking the lease zone.
-func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (Item, bool) {
+// returned from there without asking the lease zone. missed reports that
+// the replica answered without a value.
+func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, found, missed bool) {
 	zone := c.c.cfg.Zone
 	m := v.readReplica(zone, k.node)
 	if m == nil {
-		return Item{}, false
+		return Item{}, false, false
 	}
 	var l transport.Lease
 	err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
@@ -177,16 +187,16 @@ func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (Item, bool) 
 	case err == nil && !isStub(l) && !l.Stale:
 		if value, ok := k.unwrap(l.Value); ok {
 			c.c.metrics.request("get", zone, resultHit)
-			return Item{Key: k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: zone}, true
+			return Item{Key: k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: zone}, true, false
 		}
 		c.c.metrics.collisions.Inc()
 	case err == nil || errors.Is(err, transport.ErrCacheMiss):
 	default:
 		c.c.metrics.request("get", zone, resultError)
-		return Item{}, false
+		return Item{}, false, false
 	}
 	c.c.metrics.request("get", zone, resultMiss)
-	return Item{}, false
+	return Item{}, false, !isStub(l) && !l.Stale
 }
 
 // winLoad runs when this caller holds the lease: copy the value from

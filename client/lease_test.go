@@ -280,6 +280,35 @@ func TestDefaultLeaseZone(t *testing.T) {
 	}
 }
 
+// A client outside the lease zone answers GetOrLoad from its local replica
+// when it has the key; a key only the lease zone has is returned from
+// there without loading and copied to the local zone.
+func TestGetOrLoadOutsideLeaseZone(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
+	ctx := testCtx(t)
+	c := newTestClient(t, f.topo, "b", nil)
+	a0, b0 := direct(t, f.proc("a0").Addr), direct(t, f.proc("b0").Addr)
+	for _, w := range []struct {
+		p        *transport.Pool
+		key, val string
+	}{{a0, "both", "A"}, {b0, "both", "B"}, {a0, "only-a", "A"}} {
+		if err := w.p.Set(ctx, transport.Item{Key: w.key, Value: []byte(w.val), TTL: 600}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noLoad := func(context.Context) ([]byte, error) { return nil, errors.New("loader called") }
+	if it, err := c.GetOrLoad(ctx, "both", time.Minute, noLoad); err != nil || string(it.Value) != "B" {
+		t.Fatalf("GetOrLoad of a key in both zones: %q %v, want the local B", it.Value, err)
+	}
+	if it, err := c.GetOrLoad(ctx, "only-a", time.Minute, noLoad); err != nil || string(it.Value) != "A" {
+		t.Fatalf("GetOrLoad of a key only the lease zone has: %q %v", it.Value, err)
+	}
+	eventually(t, "only-a copied to zone b", func() bool {
+		it, err := b0.Get(ctx, "only-a")
+		return err == nil && string(it.Value) == "A" && it.TTL > 0 && it.TTL <= 600
+	})
+}
+
 // When the lease zone is down, GetOrLoad of a client in another zone
 // degrades to per-process singleflight: it loads once, returns the value,
 // stores it in the zones that answer and counts the degradation; a
