@@ -38,7 +38,7 @@ type core struct {
 	rrSem      chan struct{}
 
 	metrics *metrics
-	faults  *faults
+	faults  atomic.Pointer[faults] // nil: no rules
 
 	bgMu   sync.Mutex
 	bg     sync.WaitGroup
@@ -62,9 +62,9 @@ func New(cfg Config) (*Client, error) {
 		repairs:    replication.NewRepairQueue(full.Repair),
 		repairWake: make(chan struct{}, 1),
 		rrSem:      make(chan struct{}, full.ReadRepairWorkers),
-		faults:     newFaults(full.Faults),
 	}
 	c.reads.inline = true // reads honour their context
+	c.faults.Store(newFaults(full.Faults))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	v, err := c.buildView(full.Topology)
 	if err != nil {
@@ -178,7 +178,7 @@ func (c *Client) attempt(ctx context.Context, op string, m *member, fn func(cont
 
 func (cc *core) attempt(ctx context.Context, class transport.Class, op string, m *member, fn func(context.Context, *transport.Pool) error) error {
 	start := time.Now()
-	err := cc.faults.apply(ctx, op, m.node)
+	err := cc.faults.Load().apply(ctx, op, m.node, cc.poolTimeout(class))
 	if err == nil {
 		err = fn(ctx, m.tn.Pool(class))
 	}
@@ -193,7 +193,7 @@ func (cc *core) attempt(ctx context.Context, class transport.Class, op string, m
 func (cc *core) attemptMulti(ctx context.Context, class transport.Class, m *member, keys []string) (map[string]transport.Item, error) {
 	start := time.Now()
 	var hits map[string]transport.Item
-	err := cc.faults.apply(ctx, "get_multi", m.node)
+	err := cc.faults.Load().apply(ctx, "get_multi", m.node, cc.poolTimeout(class))
 	if err == nil {
 		hits, err = m.tn.Pool(class).GetMulti(ctx, keys)
 	}

@@ -18,6 +18,7 @@ const (
 	DefaultReadRepairWorkers = 64
 	DefaultNodeGrace         = 10 * time.Second
 	DefaultRepairInterval    = 50 * time.Millisecond
+	DefaultRepairAbsentGrace = 10 * time.Minute
 	// MaxPrefixLength bounds Config.KeyPrefix so that a hashed key always
 	// fits memcached's 250 bytes.
 	MaxPrefixLength = 150
@@ -61,16 +62,25 @@ type Config struct {
 	// LeaseWait bounds how long GetOrLoad waits for another caller's load
 	// before loading itself (default 2 s).
 	LeaseWait time.Duration
-	// LeaseZone, if set, is the zone whose replica grants GetOrLoad's
+	// LeaseZone is the zone whose replica of a key grants GetOrLoad's
 	// leases for every client, so that one caller in the whole fleet loads
-	// a key. By default each client takes leases in its own zone: one
-	// loader per zone at most (as Facebook's per-cluster leases).
+	// a missing key. By default it is the first zone by name that has a
+	// node serving reads: every client that has the same topology picks
+	// the same zone, whatever its own. If that zone's replica cannot be
+	// reached, GetOrLoad degrades to per-process singleflight (counted in
+	// zonecache_client_leases_total{result="error"}) until the topology
+	// drops the zone's nodes and the next zone takes over.
 	LeaseZone string
 	// Repair configures the queue of failed replica deletes and writes.
 	Repair replication.RepairConfig
 	// RepairInterval is how often the repair worker looks for due repairs
 	// when it has not been woken (default 50 ms).
 	RepairInterval time.Duration
+	// RepairAbsentGrace is how long a repair of a node that has left the
+	// topology is kept (and retried with backoff) in case the node comes
+	// back with its data, as a node gossip wrongly declared dead does
+	// (default 10 min). A repair is never kept past its key's expiry.
+	RepairAbsentGrace time.Duration
 	// NodeGrace is how long a node that left the topology stays open for
 	// requests that started on the older view (default 10 s).
 	NodeGrace time.Duration
@@ -115,6 +125,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.RepairInterval <= 0 {
 		cfg.RepairInterval = DefaultRepairInterval
+	}
+	if cfg.RepairAbsentGrace <= 0 {
+		cfg.RepairAbsentGrace = DefaultRepairAbsentGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -33,8 +33,9 @@
 // Lookups are de-duplicated twice: under WithRequestScope a key is fetched
 // at most once per request, and concurrent Gets of one key in one process
 // share one lookup (a waiter whose context ends leaves alone). GetOrLoad
-// adds a loader and fleet-wide herd protection with memcached leases; see
-// its documentation.
+// adds a loader and fleet-wide herd protection with memcached leases, taken
+// in one zone every client agrees on (Config.LeaseZone); see its
+// documentation.
 //
 // # Writes
 //
@@ -47,7 +48,10 @@
 // wrapping replication.ErrPolicyNotMet. A replica that fails a delete or a
 // write gets a delete queued in a bounded repair queue
 // (replication.RepairQueue), retried through the batch pool with backoff
-// until it succeeds, its key expires, or the queue overflows; the pending
+// until it succeeds, its key expires, or the queue overflows (a repair of
+// a node that left the topology is kept for Config.RepairAbsentGrace in
+// case the node returns with its data, and is the first dropped when the
+// queue is full); the pending
 // count is the zonecache_client_repairs_pending gauge. A repair may delete
 // a newer value written after the failure: the replica then misses and
 // reads fall back, it never serves a stale value.
@@ -82,9 +86,12 @@
 // as a miss (the format is in keys.go). Prometheus metrics (names
 // zonecache_client_*) cover requests per operation, zone and result,
 // latency, breaker states, repairs, read repairs and leases; Hooks report
-// every node request and client call for tracing. Config.Faults injects
-// errors and delays into chosen zones or nodes for a share of requests,
-// as Netflix's FIT does, to prove fallbacks in production.
+// every node request and client call for tracing. Config.Faults (or
+// Client.SetFaults at run time) injects errors and delays into chosen
+// zones or nodes for a share of requests, as Netflix's FIT does, to prove
+// fallbacks in production; a delay beyond the pool's timeout fails as a
+// timeout. Errors wrap sentinels (ErrTimeout, ErrCircuitOpen,
+// ErrValueTooLarge...) that callers test with errors.Is.
 //
 // # Not built
 //

@@ -2,13 +2,16 @@ package client
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/internal/wire"
 )
 
 // Sentinel errors of the client; test them with errors.Is. Errors from a
 // node wrap the node's error, so transport-level causes (a timeout, an open
-// circuit) can be told apart with errors.Is too.
+// circuit) can be told apart with errors.Is too, against the variables in
+// the second block below.
 var (
 	// ErrCacheMiss: no zone that answered had the key.
 	ErrCacheMiss = errors.New("zonecache: cache miss")
@@ -27,7 +30,10 @@ var (
 	ErrClosed = errors.New("zonecache: client closed")
 	// ErrInvalidConfig: Config or a Topology cannot be used.
 	ErrInvalidConfig = errors.New("zonecache: invalid config")
-	// ErrInvalidKey: the key is empty.
+	// ErrInvalidKey: the key is empty (the error also matches
+	// ErrKeyEmpty). Keys too long for memcached or holding spaces or
+	// control characters are not refused: they are stored under their hash
+	// (see the package documentation).
 	ErrInvalidKey = errors.New("zonecache: invalid key")
 	// ErrKeyHashed: the operation (Append, Prepend, Incr, Decr) cannot work
 	// on a key that is stored under its hash with an envelope (see Config).
@@ -35,6 +41,39 @@ var (
 	// ErrInjected is the default error of a fault-injection rule.
 	ErrInjected = errors.New("zonecache: injected fault")
 )
+
+// Causes from the node transport and the protocol codec that client errors
+// wrap. They are the transport's own sentinels (not copies), so errors.Is
+// matches them in any error the client returns.
+var (
+	// ErrTimeout: a request to a node outlived its pool's timeout
+	// (Config.Transport.Online.Timeout or Batch.Timeout), or an injected
+	// delay was longer than it.
+	ErrTimeout = transport.ErrTimeout
+	// ErrCircuitOpen: the node's circuit breaker is open after repeated
+	// failures; nothing was sent.
+	ErrCircuitOpen = transport.ErrCircuitOpen
+	// ErrConnClosed: the connection failed before the node answered (the
+	// node died or refused the connection); the request may or may not
+	// have been applied.
+	ErrConnClosed = transport.ErrConnClosed
+	// ErrNoMeta: the node does not speak the meta protocol, so leases
+	// cannot be taken there.
+	ErrNoMeta = transport.ErrNoMeta
+	// ErrValueTooLarge: a value longer than
+	// Config.Transport.MaxValueSize was refused before it was sent.
+	ErrValueTooLarge = wire.ErrValueTooLarge
+	// ErrKeyEmpty: the key is empty (with ErrInvalidKey).
+	ErrKeyEmpty = wire.ErrKeyEmpty
+	// ErrServerError: a node answered SERVER_ERROR (out of memory, for
+	// example).
+	ErrServerError = wire.ErrServerError
+	// ErrClientError: a node answered CLIENT_ERROR: it refused the request.
+	ErrClientError = wire.ErrClientError
+)
+
+// errEmptyKey is what every call returns for an empty key.
+var errEmptyKey = fmt.Errorf("%w: %w", ErrInvalidKey, ErrKeyEmpty)
 
 // outcome reports whether err is an answer from a node (the node worked,
 // the operation's condition did not hold) rather than a failure of the

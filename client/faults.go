@@ -1,12 +1,14 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/transport"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -14,7 +16,12 @@ import (
 // does: chosen zones or nodes fail or slow down for a share of requests, so
 // that a team can prove its fallbacks. With no rules nothing is injected.
 // Faults are applied in the client before the request reaches the
-// transport, so they never trip a node's circuit breaker.
+// transport, so they never trip a node's circuit breaker. An injected
+// delay as long as the pool's timeout (Config.Transport.Online.Timeout or
+// Batch.Timeout) or longer ends after that timeout with an error wrapping
+// ErrTimeout and ErrInjected, as a slow node's request would: reads fall
+// back to the next zone and writes count the replica as failed.
+// Client.SetFaults replaces the configuration at run time.
 type FaultConfig struct {
 	// Rules are checked in order; every matching rule that fires applies
 	// (delays add up; the first error wins).
@@ -36,7 +43,8 @@ type FaultRule struct {
 	// Share is the fraction of matching requests affected, in [0, 1].
 	Share float64
 	// Delay, if > 0, holds the request this long (or until its context
-	// ends) before it is sent.
+	// ends) before it is sent; a delay of at least the pool's timeout
+	// fails the request with ErrTimeout once the timeout has passed.
 	Delay time.Duration
 	// Err, if not nil, fails the request with an error wrapping it and
 	// ErrInjected; a rule with neither Delay nor Err fails with ErrInjected.
@@ -60,7 +68,26 @@ func newFaults(cfg FaultConfig) *faults {
 	return &faults{rules: append([]FaultRule(nil), cfg.Rules...), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
-func (f *faults) apply(ctx context.Context, op string, n replication.Node) error {
+// SetFaults replaces the fault-injection configuration of the client (and
+// of its Batch view) at run time; a FaultConfig without rules turns
+// injection off. Requests already past injection are not affected. It is
+// safe to call concurrently with requests.
+func (c *Client) SetFaults(cfg FaultConfig) {
+	c.c.faults.Store(newFaults(cfg))
+}
+
+// poolTimeout is the request timeout of the pools of class, as the
+// transport applies it.
+func (cc *core) poolTimeout(class transport.Class) time.Duration {
+	if class == transport.Batch {
+		return cmp.Or(max(cc.cfg.Transport.Batch.Timeout, 0), transport.DefaultBatchTimeout)
+	}
+	return cmp.Or(max(cc.cfg.Transport.Online.Timeout, 0), transport.DefaultOnlineTimeout)
+}
+
+// apply injects the faults of the rules that fire for a request of op to
+// n, in a pool whose requests time out after timeout.
+func (f *faults) apply(ctx context.Context, op string, n replication.Node, timeout time.Duration) error {
 	if f == nil {
 		return nil
 	}
@@ -86,14 +113,22 @@ func (f *faults) apply(ctx context.Context, op string, n replication.Node) error
 			}
 		}
 	}
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
+	if delay <= 0 {
+		return err
+	}
+	timedOut := delay >= timeout
+	if timedOut {
+		delay = timeout
+	}
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	}
+	if timedOut {
+		return fmt.Errorf("%w: node %s: %w after %v", ErrInjected, n.ID, ErrTimeout, timeout)
 	}
 	return err
 }

@@ -40,7 +40,11 @@ type RequestEvent struct {
 	Op string
 	// Key is the application's key (empty for GetMulti).
 	Key string
-	// Result is hit, miss, fallback_hit, ok or error.
+	// Result is, for the calls that read one item (Get, GetAndTouch,
+	// GetOrLoad), hit when the item came from the local zone, fallback_hit
+	// when another zone had it, miss, or error; a GetOrLoad whose value was
+	// loaded (not read from the cache) is ok. Other calls report ok, miss
+	// (an error wrapping ErrCacheMiss) or error.
 	Result string
 	// Err is what the call returned.
 	Err error

@@ -36,7 +36,7 @@ type nodeKey struct {
 
 func (c *core) mapKey(key string) (nodeKey, error) {
 	if key == "" {
-		return nodeKey{}, ErrInvalidKey
+		return nodeKey{}, errEmptyKey
 	}
 	full := c.cfg.KeyPrefix + key
 	k := nodeKey{app: key, full: full, node: full}

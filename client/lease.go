@@ -27,24 +27,28 @@ type Loader func(ctx context.Context) ([]byte, error)
 //     (a caller whose context ends leaves alone; a loader that panics or
 //     fails releases the key and fails the callers waiting for it);
 //  3. across processes, a lease on the key's replica in the lease zone
-//     (Config.LeaseZone, default the client's own zone): the lookup is an
-//     mg with N (vivify on miss). The first caller to miss wins (W) and
+//     (Config.LeaseZone; by default the first zone by name with a serving
+//     node, the same for every client of the fleet). A client of another
+//     zone first reads its local replica and returns a hit from there; on
+//     a miss it goes to the lease zone, and a value found there is copied
+//     to the local zone (read repair). The lease lookup is an mg with N
+//     (vivify on miss). The first caller to miss wins (W) and
 //     loads; the others see the empty stub (Z) and poll the replica with
 //     backoff until the value arrives or Config.LeaseWait passes, then load
 //     themselves. A value marked stale (X, after an invalidation) is
 //     returned at once; if this caller also won (W) it refreshes the value
 //     in the background. The winner looks in the other zones before it
-//     loads, so a value only the local zone lost is copied, not reloaded.
+//     loads, so a value only the lease zone lost is copied, not reloaded.
 //     A loader error deletes the stub, releasing the lease.
 //
 // If the lease replica cannot take leases (a node without meta
-// commands) or fails, GetOrLoad degrades to per-process singleflight:
+// commands) or fails (the lease zone is down), GetOrLoad degrades to per-process singleflight:
 // a fallback read over every zone, then load; zonecache_client_leases_total
 // {result="unsupported"|"error"} counts it.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
 	start := time.Now()
 	it, err := c.getOrLoad(ctx, key, ttl, load)
-	c.done(ctx, "get_or_load", key, start, err)
+	c.doneRead(ctx, "get_or_load", key, start, it, err)
 	return it, err
 }
 
@@ -73,9 +77,15 @@ func (c *Client) getOrLoad(ctx context.Context, key string, ttl time.Duration, l
 
 func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
 	v := c.c.view.Load()
-	zone := c.c.cfg.LeaseZone
-	if zone == "" {
-		zone = c.c.cfg.Zone
+	zone := v.leaseZone
+	localMissed := false
+	if zone != c.c.cfg.Zone {
+		it, found, missed := c.localHit(ctx, v, k)
+		if found {
+			c.c.metrics.leases.WithLabelValues("hit").Inc()
+			return it, nil
+		}
+		localMissed = missed
 	}
 	m := v.readReplica(zone, k.node)
 	if m == nil {
@@ -146,10 +156,47 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 				c.c.metrics.leases.WithLabelValues("waited").Inc()
 			} else {
 				c.c.metrics.leases.WithLabelValues("hit").Inc()
+				if localMissed {
+					// Only the lease zone had it: copy it to the local
+					// zone as a Get's fallback would.
+					c.c.readRepair(v, k, l.Item)
+				}
 			}
 			return item, nil
 		}
 	}
+}
+
+// localHit reads k from the local zone's replica for a GetOrLoad whose
+// lease zone is another: a value (not a stub, not marked stale) is
+// returned from there without asking the lease zone. missed reports that
+// the replica answered without a value.
+func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, found, missed bool) {
+	zone := c.c.cfg.Zone
+	m := v.readReplica(zone, k.node)
+	if m == nil {
+		return Item{}, false, false
+	}
+	var l transport.Lease
+	err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
+		var err error
+		l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+		return err
+	})
+	switch {
+	case err == nil && !isStub(l) && !l.Stale:
+		if value, ok := k.unwrap(l.Value); ok {
+			c.c.metrics.request("get", zone, resultHit)
+			return Item{Key: k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: zone}, true, false
+		}
+		c.c.metrics.collisions.Inc()
+	case err == nil || errors.Is(err, transport.ErrCacheMiss):
+	default:
+		c.c.metrics.request("get", zone, resultError)
+		return Item{}, false, false
+	}
+	c.c.metrics.request("get", zone, resultMiss)
+	return Item{}, false, !isStub(l) && !l.Stale
 }
 
 // winLoad runs when this caller holds the lease: copy the value from
@@ -167,7 +214,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 		var ti transport.Item
 		err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
 			l, err := p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
-			if err == nil && l.WinSent && !l.Stale && len(l.Value) == 0 {
+			if err == nil && isStub(l) {
 				return transport.ErrCacheMiss
 			}
 			ti = l.Item
@@ -203,7 +250,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 
 // plainLoad is GetOrLoad without leases: a fallback read, then load.
 func (c *Client) plainLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
-	it, err := c.read(ctx, k, "get", 0)
+	it, err := c.read(ctx, k, "get", nil)
 	if err == nil {
 		return it, nil
 	}

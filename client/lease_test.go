@@ -138,7 +138,8 @@ func TestHerdFourProcessesLoadOnceZonecached(t *testing.T) { testHerdFourProcess
 func TestHerdFourProcessesLoadOnceMemcached(t *testing.T)  { testHerdFourProcesses(t, "memcached") }
 
 // 4 client processes × 250 goroutines with leases run the loader once in
-// total. The processes are this test binary re-executed.
+// total. The processes are this test binary re-executed, in zones a, b, c
+// and a: leases are taken in one zone for the whole fleet.
 func testHerdFourProcesses(t *testing.T, server string) {
 	f := startFleet(t, server, []string{"a", "b", "c"}, 2)
 	topo, err := json.Marshal(f.topo)
@@ -152,9 +153,9 @@ func testHerdFourProcesses(t *testing.T, server string) {
 		lines *bufio.Scanner
 	}
 	var children []child
-	for i := 0; i < 4; i++ {
+	for _, zone := range []string{"a", "b", "c", "a"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHerdProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), herdEnv+"="+string(topo), "ZONECACHE_HERD_KEY="+key)
+		cmd.Env = append(os.Environ(), herdEnv+"="+string(topo), "ZONECACHE_HERD_KEY="+key, "ZONECACHE_HERD_ZONE="+zone)
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
@@ -225,7 +226,7 @@ func TestHelperHerdProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := os.Getenv("ZONECACHE_HERD_KEY")
-	c := newTestClient(t, topo, "a", func(c *Config) { c.LeaseWait = 20 * time.Second })
+	c := newTestClient(t, topo, os.Getenv("ZONECACHE_HERD_ZONE"), func(c *Config) { c.LeaseWait = 20 * time.Second })
 	var loads atomic.Int32
 	var wg, ready sync.WaitGroup
 	start := make(chan struct{})
@@ -258,6 +259,79 @@ func TestHelperHerdProcess(t *testing.T) {
 	fmt.Printf("LOADS=%d\n", loads.Load())
 	if failed.Load() != 0 {
 		t.Fatalf("%d GetOrLoad calls failed", failed.Load())
+	}
+}
+
+// The default lease zone is the first zone by name with a node serving
+// reads, whatever the client's own zone; Config.LeaseZone overrides it.
+func TestDefaultLeaseZone(t *testing.T) {
+	topo := replication.Topology{Epoch: 1, Nodes: []replication.Node{
+		{ID: "a0", Zone: "a", Addr: "127.0.0.1:1", State: replication.Warming},
+		{ID: "b0", Zone: "b", Addr: "127.0.0.2:1"},
+		{ID: "c0", Zone: "c", Addr: "127.0.0.3:1"},
+	}}
+	for _, zone := range []string{"a", "b", "c"} {
+		if got := newTestClient(t, topo, zone, nil).c.view.Load().leaseZone; got != "b" {
+			t.Fatalf("client of zone %s takes leases in zone %q, want b (a only warms)", zone, got)
+		}
+	}
+	if got := newTestClient(t, topo, "b", func(c *Config) { c.LeaseZone = "c" }).c.view.Load().leaseZone; got != "c" {
+		t.Fatalf("LeaseZone c: leases in zone %q", got)
+	}
+}
+
+// A client outside the lease zone answers GetOrLoad from its local replica
+// when it has the key; a key only the lease zone has is returned from
+// there without loading and copied to the local zone.
+func TestGetOrLoadOutsideLeaseZone(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
+	ctx := testCtx(t)
+	c := newTestClient(t, f.topo, "b", nil)
+	a0, b0 := direct(t, f.proc("a0").Addr), direct(t, f.proc("b0").Addr)
+	for _, w := range []struct {
+		p        *transport.Pool
+		key, val string
+	}{{a0, "both", "A"}, {b0, "both", "B"}, {a0, "only-a", "A"}} {
+		if err := w.p.Set(ctx, transport.Item{Key: w.key, Value: []byte(w.val), TTL: 600}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noLoad := func(context.Context) ([]byte, error) { return nil, errors.New("loader called") }
+	if it, err := c.GetOrLoad(ctx, "both", time.Minute, noLoad); err != nil || string(it.Value) != "B" {
+		t.Fatalf("GetOrLoad of a key in both zones: %q %v, want the local B", it.Value, err)
+	}
+	if it, err := c.GetOrLoad(ctx, "only-a", time.Minute, noLoad); err != nil || string(it.Value) != "A" {
+		t.Fatalf("GetOrLoad of a key only the lease zone has: %q %v", it.Value, err)
+	}
+	eventually(t, "only-a copied to zone b", func() bool {
+		it, err := b0.Get(ctx, "only-a")
+		return err == nil && string(it.Value) == "A" && it.TTL > 0 && it.TTL <= 600
+	})
+}
+
+// When the lease zone is down, GetOrLoad of a client in another zone
+// degrades to per-process singleflight: it loads once, returns the value,
+// stores it in the zones that answer and counts the degradation; a
+// later GetOrLoad reads the local copy without asking the lease zone.
+func TestGetOrLoadLeaseZoneDown(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
+	c := newTestClient(t, f.topo, "b", nil)
+	f.proc("a0").Kill()
+	if loads, bad := herd(t, c, "lz-down", 100); loads != 1 || bad != 0 {
+		t.Fatalf("loader ran %d times (want 1); %d callers without the value", loads, bad)
+	}
+	if n := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("error")); n < 1 {
+		t.Fatalf(`leases_total{result="error"} = %v, want >= 1`, n)
+	}
+	if it, err := direct(t, f.proc("b0").Addr).Get(testCtx(t), "lz-down"); err != nil || string(it.Value) != "origin" {
+		t.Fatalf("zone b: %q %v", it.Value, err)
+	}
+	errsBefore := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("error"))
+	if loads, bad := herd(t, c, "lz-down", 10); loads != 0 || bad != 0 {
+		t.Fatalf("second herd: %d loads, %d callers without the value", loads, bad)
+	}
+	if n := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("error")); n != errsBefore {
+		t.Fatalf("a local hit asked the dead lease zone: errors %v -> %v", errsBefore, n)
 	}
 }
 

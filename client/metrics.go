@@ -22,7 +22,7 @@ const (
 //	zonecache_client_request_duration_seconds{op}    client call latency
 //	zonecache_client_breaker_state{node}             1 = open, 0 = closed
 //	zonecache_client_repairs_pending                 failed replica writes waiting to be repaired
-//	zonecache_client_repairs_total{result}           repair attempts: ok, retry, dropped
+//	zonecache_client_repairs_total{result}           repair attempts: ok, retry, absent (node not in the topology, kept), dropped
 //	zonecache_client_read_repairs_total{result}      ok, not_stored, error, dropped
 //	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported
 //	zonecache_client_key_collisions_total            hashed keys whose envelope named another key

@@ -62,7 +62,7 @@ func TestReadRepairAndMetrics(t *testing.T) {
 	}
 	checkMetrics(t, reg, want)
 	mu.Lock()
-	if got := strings.Join(calls, " "); got != "set:rr:ok get:rr:ok get:rr:ok" {
+	if got := strings.Join(calls, " "); got != "set:rr:ok get:rr:fallback_hit get:rr:hit" {
 		t.Errorf("OnRequest saw %q", got)
 	}
 	mu.Unlock()

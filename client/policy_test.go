@@ -161,3 +161,97 @@ func TestDeleteRepairAfterReplicaReturns(t *testing.T) {
 		t.Fatalf("Get after the repaired delete: %v", err)
 	}
 }
+
+// A delete that could not reach a replica is kept while the replica is out
+// of the topology (gossip declared it dead) and applied when it comes back
+// with its data, so the stale value does not outlive the acknowledged
+// delete.
+func TestDeleteRepairKeptWhileReplicaLeftTopology(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
+	ctx := testCtx(t)
+	c := newTestClient(t, f.topo, "a", func(c *Config) {
+		c.Transport.Online.Timeout = time.Second
+		c.Transport.Batch.Timeout = time.Second
+		c.Repair.MaxBackoff = 200 * time.Millisecond
+	})
+	const key = "gone-and-back"
+	if _, err := c.Set(ctx, Item{Key: key, Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	b0 := f.proc("b0")
+	eventually(t, "b0 has the value", func() bool {
+		it, err := direct(t, b0.Addr).Get(ctx, key)
+		return err == nil && string(it.Value) == "old"
+	})
+	if err := b0.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b0.Thaw() })
+	if _, err := c.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete (all-minus-one) with b0 frozen: %v", err)
+	}
+	// A repair being tried is out of the queue (and a try on a frozen node
+	// can take a dial timeout), so watch the failed tries instead.
+	retried := func() float64 { return testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("retry")) }
+	eventually(t, "the repair of b0 tried and failed", func() bool { return retried() >= 1 })
+
+	// Gossip declares b0 dead: the topology loses it, the repair stays.
+	without := replication.Topology{Epoch: 2}
+	for _, n := range f.topo.Nodes {
+		if n.ID != "b0" {
+			without.Nodes = append(without.Nodes, n)
+		}
+	}
+	if err := c.SetTopology(without); err != nil {
+		t.Fatal(err)
+	}
+	absent := func() float64 { return testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("absent")) }
+	eventually(t, "the repair retried while b0 is absent", func() bool { return absent() >= 2 })
+	eventually(t, "the repair kept while b0 is absent", func() bool { return c.PendingRepairs() == 1 })
+
+	// b0 comes back with its data.
+	if err := b0.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	back := f.topo
+	back.Epoch = 3
+	if err := c.SetTopology(back); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "repair done", func() bool {
+		return c.PendingRepairs() == 0 && testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("ok")) == 1
+	})
+	if _, err := direct(t, b0.Addr).Get(ctx, key); !errors.Is(err, transport.ErrCacheMiss) {
+		t.Fatalf("b0 after its return: %v, want the delete repaired", err)
+	}
+	if n := testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("dropped")); n != 0 {
+		t.Fatalf("%v repairs dropped", n)
+	}
+}
+
+// A repair of a node that stays out of the topology is dropped once
+// RepairAbsentGrace has passed.
+func TestRepairOfAbsentNodeDroppedAfterGrace(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
+	ctx := testCtx(t)
+	c := newTestClient(t, f.topo, "a", func(c *Config) {
+		c.RepairAbsentGrace = 300 * time.Millisecond
+		c.Repair.MaxBackoff = 50 * time.Millisecond
+	})
+	f.proc("b0").Kill()
+	if _, err := c.Delete(ctx, "k"); err != nil {
+		t.Fatalf("Delete (all-minus-one) with b0 dead: %v", err)
+	}
+	eventually(t, "the repair of b0 tried and failed", func() bool {
+		return testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("retry")) >= 1
+	})
+	if err := c.SetTopology(replication.Topology{Epoch: 2, Nodes: f.topo.Nodes[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the repair dropped", func() bool {
+		return c.PendingRepairs() == 0 && testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("dropped")) == 1
+	})
+	if n := testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("absent")); n < 1 {
+		t.Fatalf("repairs_total{absent} = %v: the repair was not kept through the grace period", n)
+	}
+}

@@ -31,7 +31,7 @@ type readResult struct {
 func (c *Client) Get(ctx context.Context, key string) (Item, error) {
 	start := time.Now()
 	it, err := c.get(ctx, key)
-	c.done(ctx, "get", key, start, err)
+	c.doneRead(ctx, "get", key, start, it, err)
 	return it, err
 }
 
@@ -42,7 +42,7 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 	}
 	lookup := func() (Item, bool, error) {
 		r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
-			it, err := c.read(fctx, k, "get", 0)
+			it, err := c.read(fctx, k, "get", nil)
 			if errors.Is(err, ErrCacheMiss) {
 				return readResult{}, nil
 			}
@@ -67,34 +67,66 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 }
 
 // GetAndTouch reads key like Get (without the scope and the shared
-// lookup) and sets its TTL to ttl: on the replica it was read from as part
-// of the read, then on every other replica in the background, as EVCache
-// does.
+// lookup: a lease stub reads as a miss, errors and misses fall back to the
+// next zone) and sets its TTL to ttl, where 0 (or less) means "never
+// expire" as in memcached: on the replica it was read from before it
+// returns, then on every other replica in the background, as EVCache does.
+// Replicas that answered with a lease stub (a loader is running under a
+// lease) are not touched, so the stub keeps its short lifetime. The
+// returned Item's TTL is the new one.
 func (c *Client) GetAndTouch(ctx context.Context, key string, ttl time.Duration) (Item, error) {
 	start := time.Now()
+	it, err := c.getAndTouch(ctx, key, ttl)
+	c.doneRead(ctx, "gat", key, start, it, err)
+	return it, err
+}
+
+func (c *Client) getAndTouch(ctx context.Context, key string, ttl time.Duration) (Item, error) {
 	k, err := c.c.mapKey(key)
-	if err == nil {
-		var it Item
-		it, err = c.read(ctx, k, "gat", ttlSeconds(ttl))
-		if err == nil {
-			c.touchOthers(k, ttlSeconds(ttl))
-			if s := scopeFrom(ctx); s != nil {
-				s.remember(c.c, key, it, true)
-			}
-			c.done(ctx, "gat", key, start, nil)
-			return it, nil
-		}
+	if err != nil {
+		return Item{}, err
 	}
-	c.done(ctx, "gat", key, start, err)
-	return Item{}, err
+	exp := ttlSeconds(ttl)
+	var tr readTrace
+	it, err := c.read(ctx, k, "gat", &tr)
+	if err != nil {
+		return Item{}, err
+	}
+	// The read replica first, under the caller's context: when the call
+	// returns, the replica it read from has the new TTL.
+	_ = c.attempt(ctx, "touch", tr.hit, func(ctx context.Context, p *transport.Pool) error {
+		return p.Touch(ctx, k.node, exp)
+	})
+	c.touchOthers(k, exp, tr.skip)
+	it.TTL = max(ttl, 0)
+	if s := scopeFrom(ctx); s != nil {
+		s.remember(c.c, key, it, true)
+	}
+	return it, nil
 }
 
 func (c *Client) flightKey(op byte, nodeKey string) string {
 	return string([]byte{op, byte('0' + c.class)}) + nodeKey
 }
 
-// read walks the zones in read order. gat > 0 makes it a get-and-touch.
-func (c *Client) read(ctx context.Context, k nodeKey, op string, gat int32) (Item, error) {
+// readTrace records, for GetAndTouch, where a read found its value and
+// which replicas answered with a lease stub.
+type readTrace struct {
+	hit *member
+	// skip are the IDs of the replicas not to touch again: the one read
+	// from and those that answered with a stub.
+	skip []string
+}
+
+// isStub reports whether a lease-aware read returned an empty lease stub:
+// a key whose value a loader is fetching under a lease. It reads as a miss.
+func isStub(l transport.Lease) bool {
+	return l.WinSent && !l.Stale && len(l.Value) == 0
+}
+
+// read walks the zones in read order. A non-nil tr (GetAndTouch) is filled
+// in, and turns read repair off: the value's TTL is about to change.
+func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) (Item, error) {
 	v := c.c.view.Load()
 	if c.c.shut.Load() {
 		return Item{}, ErrClosed
@@ -115,15 +147,11 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, gat int32) (Ite
 		}
 		var ti transport.Item
 		err := c.attempt(ctx, op, m, func(ctx context.Context, p *transport.Pool) error {
-			var err error
-			if gat > 0 {
-				ti, err = p.GetAndTouch(ctx, k.node, gat)
-				return err
-			}
-			var l transport.Lease
-			l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
-			if err == nil && l.WinSent && !l.Stale && len(l.Value) == 0 {
-				// A lease stub: someone is loading the value.
+			l, err := p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+			if err == nil && isStub(l) {
+				if tr != nil {
+					tr.skip = append(tr.skip, m.node.ID)
+				}
 				return transport.ErrCacheMiss
 			}
 			ti = l.Item
@@ -140,8 +168,12 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, gat int32) (Ite
 					result = resultFallbackHit
 				}
 				c.c.metrics.request(op, zone, result)
-				if i > 0 && local && localMissed && gat == 0 {
+				if i > 0 && local && localMissed && tr == nil {
 					c.c.readRepair(v, k, ti)
+				}
+				if tr != nil {
+					tr.hit = m
+					tr.skip = append(tr.skip, m.node.ID)
 				}
 				return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
 			}
@@ -221,12 +253,32 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item) {
 	}
 }
 
-// done records a client call's latency and fires OnRequest.
+// done records a client call's latency and fires OnRequest with result
+// ok, miss or error.
 func (c *Client) done(ctx context.Context, op, key string, start time.Time, err error) {
+	c.finish(ctx, op, key, start, resultOK, err)
+}
+
+// doneRead is done for a call that returns one item: a success is a hit
+// when the item came from the local zone, a fallback_hit when it came from
+// another zone, and ok when it was not read from the cache (a GetOrLoad
+// that loaded it).
+func (c *Client) doneRead(ctx context.Context, op, key string, start time.Time, it Item, err error) {
+	result := resultOK
+	switch {
+	case err != nil:
+	case it.zone == c.c.cfg.Zone:
+		result = resultHit
+	case it.zone != "":
+		result = resultFallbackHit
+	}
+	c.finish(ctx, op, key, start, result, err)
+}
+
+func (c *Client) finish(ctx context.Context, op, key string, start time.Time, result string, err error) {
 	d := time.Since(start)
 	c.c.metrics.duration.WithLabelValues(op).Observe(d.Seconds())
 	if h := c.c.cfg.Hooks.OnRequest; h != nil {
-		result := resultOK
 		switch {
 		case errors.Is(err, ErrCacheMiss):
 			result = resultMiss

@@ -14,8 +14,10 @@ const repairBatch = 64
 // repairLoop drains the repair queue: every due repair deletes its key on
 // its replica through the batch pool (a failed delete, and a failed write
 // whose replica may hold an older value, are both repaired by deleting
-// there). A failure goes back with a doubling backoff; a repair of a node
-// that left the topology, or whose key has expired, is dropped.
+// there). A failure goes back with a doubling backoff. A repair of a node
+// that left the topology goes back too, in case the node returns with its
+// data, until Config.RepairAbsentGrace has passed since it was first found
+// absent; a repair whose key has expired is dropped.
 func (cc *core) repairLoop(ctx context.Context) {
 	t := time.NewTimer(cc.cfg.RepairInterval)
 	defer t.Stop()
@@ -45,9 +47,19 @@ func (cc *core) repairLoop(ctx context.Context) {
 func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 	m := cc.view.Load().byID[r.NodeID]
 	if m == nil {
-		cc.metrics.repairs.WithLabelValues("dropped").Inc()
+		now := time.Now()
+		if r.Absent.IsZero() {
+			r.Absent = now
+		}
+		if now.Sub(r.Absent) >= cc.cfg.RepairAbsentGrace {
+			cc.metrics.repairs.WithLabelValues("dropped").Inc()
+			return
+		}
+		cc.metrics.repairs.WithLabelValues("absent").Inc()
+		cc.repairs.Retry(r, now)
 		return
 	}
+	r.Absent = time.Time{}
 	err := cc.attempt(ctx, transport.Batch, "repair", m, func(ctx context.Context, p *transport.Pool) error {
 		return p.Delete(ctx, r.Key)
 	})

@@ -34,6 +34,10 @@ type view struct {
 	zones map[string]*zoneView
 	byID  map[string]*member
 	addrs []string // one per node, for releasing the transports
+	// leaseZone is the zone whose replicas grant GetOrLoad's leases:
+	// Config.LeaseZone, else the first zone by name with a node serving
+	// reads, which every client of the same topology picks.
+	leaseZone string
 }
 
 // readReplica returns the node of zone that serves reads of key.
@@ -121,6 +125,12 @@ func (c *core) buildView(t replication.Topology) (*view, error) {
 			return nil, fmt.Errorf("%w: zone %s: %w", ErrInvalidConfig, zn, err)
 		}
 		v.zones[zn] = z
+		if v.leaseZone == "" && len(z.readM) > 0 {
+			v.leaseZone = zn
+		}
+	}
+	if c.cfg.LeaseZone != "" {
+		v.leaseZone = c.cfg.LeaseZone
 	}
 	for id, m := range members {
 		m.tn = c.acquire(m.node.Addr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/zonecache/zonecache/internal/transport"
@@ -282,12 +283,15 @@ func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) (Writ
 	return res, err
 }
 
-// touchOthers touches every replica of k in the background (after a
-// GetAndTouch).
-func (c *Client) touchOthers(k nodeKey, ttl int32) {
+// touchOthers touches every replica of k but the nodes in skip (IDs) in the
+// background (after a GetAndTouch).
+func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 	targets := c.c.view.Load().writeTargets(k.node)
 	c.c.goBG(func(ctx context.Context) {
 		for _, m := range targets {
+			if slices.Contains(skip, m.node.ID) {
+				continue
+			}
 			_ = c.attempt(ctx, "touch", m, func(ctx context.Context, p *transport.Pool) error {
 				return p.Touch(ctx, k.node, ttl)
 			})

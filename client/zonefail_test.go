@@ -27,14 +27,18 @@ func loadKeys(t *testing.T, c *Client, prefix string, n int) []string {
 	return keys
 }
 
-// Killing every node of the local zone under load returns no error to any
-// caller: the other zones answer.
+// Killing every node of the local zone under a load of Gets and Sets
+// (default write policy, all-minus-one) returns no error to any caller:
+// the other zones answer the reads and meet the policy of the writes.
 func TestKillLocalZoneUnderLoad(t *testing.T) {
 	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 2)
-	c := newTestClient(t, f.topo, "a", func(c *Config) { c.WritePolicy = replication.All })
-	keys := loadKeys(t, c, "kill", 200)
+	keys := loadKeys(t, newTestClient(t, f.topo, "a", func(c *Config) { c.WritePolicy = replication.All }), "kill", 200)
+	c := newTestClient(t, f.topo, "a", nil)
+	if c.c.cfg.WritePolicy != replication.AllMinusOne {
+		t.Fatalf("default write policy %v, want all-minus-one", c.c.cfg.WritePolicy)
+	}
 
-	var ops, errs atomic.Int64
+	var gets, sets, getErrs, setErrs atomic.Int64
 	var firstErr atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -49,34 +53,46 @@ func TestKillLocalZoneUnderLoad(t *testing.T) {
 				default:
 				}
 				key := keys[i%len(keys)]
+				if i%4 == 0 {
+					// The value stays the key, so the Gets can check it.
+					if _, err := c.Set(context.Background(), Item{Key: key, Value: []byte(key)}); err != nil {
+						setErrs.Add(1)
+						firstErr.CompareAndSwap(nil, fmt.Errorf("set %s: %w", key, err))
+					}
+					sets.Add(1)
+					continue
+				}
 				it, err := c.Get(context.Background(), key)
 				if err == nil && string(it.Value) != key {
 					err = fmt.Errorf("wrong value %q", it.Value)
 				}
 				if err != nil {
-					errs.Add(1)
+					getErrs.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Errorf("get %s: %w", key, err))
 				}
-				ops.Add(1)
+				gets.Add(1)
 			}
 		}(g)
 	}
-	eventually(t, "load before the kill", func() bool { return ops.Load() > 500 })
+	eventually(t, "load before the kill", func() bool { return gets.Load() > 500 && sets.Load() > 100 })
 	f.proc("a0").Kill()
 	f.proc("a1").Kill()
-	killedAt := ops.Load()
-	eventually(t, "load after the kill", func() bool { return ops.Load() > killedAt+3000 })
+	getsAt, setsAt := gets.Load(), sets.Load()
+	eventually(t, "load after the kill", func() bool { return gets.Load() > getsAt+3000 && sets.Load() > setsAt+500 })
 	close(stop)
 	wg.Wait()
-	if n := errs.Load(); n != 0 {
-		t.Fatalf("%d of %d Gets failed; first: %v", n, ops.Load(), firstErr.Load())
+	if ge, se := getErrs.Load(), setErrs.Load(); ge != 0 || se != 0 {
+		t.Fatalf("%d of %d Gets and %d of %d Sets failed; first: %v", ge, gets.Load(), se, sets.Load(), firstErr.Load())
 	}
 	fallback := testutil.ToFloat64(c.c.metrics.requests.WithLabelValues("get", "b", resultFallbackHit))
 	// Concurrent Gets of one key share a lookup, so count loosely.
 	if fallback < 100 {
 		t.Fatalf("zone b served %v fallback hits; the reads after the kill should have gone there", fallback)
 	}
-	t.Logf("%d Gets, 0 errors, %v fallback hits in zone b", ops.Load(), fallback)
+	if failed := testutil.ToFloat64(c.c.metrics.requests.WithLabelValues("set", "a", resultError)); failed == 0 {
+		t.Fatal("no Set failed in zone a: the writes after the kill should have tried it")
+	}
+	t.Logf("%d Gets and %d Sets, 0 errors, %v fallback hits in zone b", gets.Load(), sets.Load(), fallback)
 }
 
 type timeoutCounter struct{ n atomic.Int32 }

@@ -31,6 +31,11 @@ type Repair struct {
 	Deadline time.Time
 	// Attempts counts the tries made so far.
 	Attempts int
+	// Absent is when the repairer first found NodeID missing from the
+	// topology (a node gossip declared dead may come back with its data);
+	// zero while the node is known. The repairer keeps such a repair for a
+	// grace period, then drops it.
+	Absent time.Time
 
 	next   time.Time // earliest next try
 	index  int       // position in byNext
@@ -39,9 +44,10 @@ type Repair struct {
 
 // RepairConfig configures a RepairQueue. Zero fields take their defaults.
 type RepairConfig struct {
-	// Capacity bounds the queue; when full, the repair with the nearest
-	// deadline is dropped to make room (it is the one closest to being moot).
-	// Default 10,000.
+	// Capacity bounds the queue; when full, a repair of a node that has
+	// left the topology (Repair.Absent set) is dropped first to make room,
+	// then the repair with the nearest deadline (it is the one closest to
+	// being moot). Default 10,000.
 	Capacity int
 	// MinBackoff is the delay before the first retry. Default 100 ms.
 	MinBackoff time.Duration
@@ -192,12 +198,22 @@ func (q *RepairQueue) remove(r *Repair) {
 	delete(q.byKey, repairID{r.NodeID, r.Key})
 }
 
-// dropNearestDeadline drops the repair whose key expires soonest (it is the
-// closest to being moot); repairs without a deadline are dropped last. It
-// runs when the queue is full, in O(log n).
+// dropNearestDeadline drops a repair of an absent node, else the repair
+// whose key expires soonest (it is the closest to being moot); repairs
+// without a deadline are dropped last. It runs when the queue is full, in
+// O(log n).
 func (q *RepairQueue) dropNearestDeadline() {
 	q.remove(q.byDeadline[0])
 	q.dropped++
+}
+
+// dropFirst orders repairs for dropping: those of absent nodes first, then
+// by deadline.
+func dropFirst(a, b *Repair) bool {
+	if aa, ba := !a.Absent.IsZero(), !b.Absent.IsZero(); aa != ba {
+		return aa
+	}
+	return earlierDeadline(a.Deadline, b.Deadline)
 }
 
 func earlierDeadline(a, b time.Time) bool {
@@ -234,12 +250,13 @@ func (h *repairHeap) Pop() any {
 	return r
 }
 
-// deadlineHeap orders repairs by deadline, nearest first, those without a
-// deadline last.
+// deadlineHeap orders repairs for dropping (dropFirst): those of absent
+// nodes first, then by deadline, nearest first, those without a deadline
+// last.
 type deadlineHeap []*Repair
 
 func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return earlierDeadline(h[i].Deadline, h[j].Deadline) }
+func (h deadlineHeap) Less(i, j int) bool { return dropFirst(h[i], h[j]) }
 func (h deadlineHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].dindex, h[j].dindex = i, j

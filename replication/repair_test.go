@@ -63,6 +63,35 @@ func TestRepairQueueBoundedDropsNearestDeadline(t *testing.T) {
 	}
 }
 
+// A full queue drops a repair of a node that has left the topology before
+// any repair of a known node, even one with a nearer deadline.
+func TestRepairQueueFullDropsAbsentNodeFirst(t *testing.T) {
+	q := NewRepairQueue(RepairConfig{Capacity: 2})
+	q.Add(Repair{NodeID: "gone", Key: "forever"}, t0)
+	q.Add(Repair{NodeID: "n", Key: "soon", Deadline: t0.Add(time.Minute)}, t0)
+	var gone Repair
+	for _, r := range q.Due(t0, 10) {
+		if r.NodeID == "gone" {
+			gone = r
+		} else {
+			q.Retry(r, t0)
+		}
+	}
+	gone.Absent = t0
+	q.Retry(gone, t0)
+	q.Add(Repair{NodeID: "n", Key: "new", Deadline: t0.Add(time.Hour)}, t0)
+	if s := q.Stats(); s.Pending != 2 || s.Dropped != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	keys := map[string]bool{}
+	for _, r := range q.Due(t0.Add(time.Second), 10) {
+		keys[r.Key] = true
+	}
+	if keys["forever"] || !keys["soon"] || !keys["new"] {
+		t.Fatalf("kept %v; the absent node's repair should have been dropped", keys)
+	}
+}
+
 func TestRepairQueueOnePerNodeAndKey(t *testing.T) {
 	q := NewRepairQueue(RepairConfig{})
 	q.Add(Repair{NodeID: "a", Key: "k", Kind: RepairInvalidate}, t0)
