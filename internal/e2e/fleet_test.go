@@ -55,7 +55,7 @@ func discoveredClient(t *testing.T, f *fleet.Fleet, wantNodes int) *client.Clien
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = discovery.Watch(ctx, cfg, top, func(t replication.Topology) { _ = c.SetTopology(t) })
+		_ = discovery.Watch(ctx, cfg, top, c.SetTopology)
 	}()
 	t.Cleanup(func() { cancel(); <-done; c.Close() })
 	return c
