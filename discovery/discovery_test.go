@@ -121,7 +121,7 @@ func TestWatchFollowsChangesAndSurvivesASeedDying(t *testing.T) {
 	// A node that joins appears in the client's topology within 3 seconds.
 	start := time.Now()
 	member(t, "c1", "c", a.GossipAddr())
-	eventually(t, 10*time.Second, "joined member applied", func() bool { return rec.names() == "a1,b1,c1" })
+	eventually(t, 3*time.Second, "joined member applied within 3 s", func() bool { return rec.names() == "a1,b1,c1" })
 	t.Logf("join seen by the watcher after %v", time.Since(start))
 
 	// The first seed's HTTP listener dies: the watch moves to the other seed
