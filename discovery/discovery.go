@@ -92,8 +92,14 @@ func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
 // It long-polls one seed at a time and moves to the next seed on failure,
 // backing off between rounds of failures; meanwhile the last topology stays
 // in force. A seed that answers at once with nothing new (one that does not
-// long-poll) is asked again every RetryMin. It returns ctx's error.
-func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology)) error {
+// long-poll) is asked again every RetryMin.
+//
+// When apply returns an error (the client refused the view, say), the
+// topology does not count as applied: the error is logged, the last applied
+// topology stays the reference, and Watch asks a seed again after a backoff
+// (RetryMin, doubling up to RetryMax) and offers the newest view again,
+// until apply accepts one. It returns ctx's error.
+func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology) error) error {
 	cfg = cfg.withDefaults()
 	if len(cfg.Seeds) == 0 {
 		return fmt.Errorf("%w: no seeds configured", ErrNoSeed)
@@ -101,8 +107,9 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 	log := cfg.Logger.With("component", "discovery")
 	last := initial
 	seed := 0
-	var after uint64 // epoch of the last answer from the current seed
-	backoff := cfg.RetryMin
+	var after uint64             // epoch of the last answer from the current seed
+	backoff := cfg.RetryMin      // after failed requests
+	applyBackoff := cfg.RetryMin // after refused topologies
 	failures := 0
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, cfg.Wait+cfg.RequestTimeout)
@@ -137,8 +144,18 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 				// look newer to the client.
 				t.Epoch = last.Epoch + 1
 			}
-			last = t
-			apply(t)
+			if err := apply(t); err != nil {
+				// Not applied: keep last, ask again at once after a
+				// backoff rather than waiting for the next change.
+				log.Warn("topology refused; will retry", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes), "err", err)
+				after = 0
+				if !sleep(ctx, applyBackoff) {
+					break
+				}
+				applyBackoff = min(applyBackoff*2, cfg.RetryMax)
+				continue
+			}
+			last, applyBackoff = t, cfg.RetryMin
 		}
 		if prev != 0 && t.Epoch <= prev && time.Since(asked) < cfg.Wait/2 {
 			// Nothing new, answered at once: the seed does not long-poll

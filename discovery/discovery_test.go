@@ -81,10 +81,11 @@ type recorder struct {
 	n    int
 }
 
-func (r *recorder) apply(t replication.Topology) {
+func (r *recorder) apply(t replication.Topology) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last, r.n = t, r.n+1
+	return nil
 }
 
 func (r *recorder) names() string {
@@ -120,7 +121,7 @@ func TestWatchFollowsChangesAndSurvivesASeedDying(t *testing.T) {
 	// A node that joins appears in the client's topology within 3 seconds.
 	start := time.Now()
 	member(t, "c1", "c", a.GossipAddr())
-	eventually(t, 10*time.Second, "joined member applied", func() bool { return rec.names() == "a1,b1,c1" })
+	eventually(t, 3*time.Second, "joined member applied within 3 s", func() bool { return rec.names() == "a1,b1,c1" })
 	t.Logf("join seen by the watcher after %v", time.Since(start))
 
 	// The first seed's HTTP listener dies: the watch moves to the other seed
@@ -249,10 +250,11 @@ func TestWatchAppliesIncreasingEpochsAcrossSeeds(t *testing.T) {
 	var gmu sync.Mutex
 	go func() {
 		_ = Watch(ctx, Config{Seeds: []string{first.URL, second.URL}, Wait: time.Second, RetryMin: 10 * time.Millisecond,
-			RequestTimeout: time.Second, Logger: quiet()}, replication.Topology{}, func(t replication.Topology) {
+			RequestTimeout: time.Second, Logger: quiet()}, replication.Topology{}, func(t replication.Topology) error {
 			gmu.Lock()
 			got = append(got, t)
 			gmu.Unlock()
+			return nil
 		})
 	}()
 	eventually(t, 10*time.Second, "the first seed's view applied", func() bool {
@@ -271,5 +273,45 @@ func TestWatchAppliesIncreasingEpochsAcrossSeeds(t *testing.T) {
 	defer gmu.Unlock()
 	if got[0].Epoch != 500 || got[1].Epoch <= got[0].Epoch || len(got[1].Nodes) != 2 {
 		t.Fatalf("applied epochs %d then %d (%d nodes); want strictly increasing", got[0].Epoch, got[1].Epoch, len(got[1].Nodes))
+	}
+}
+
+// A topology that apply refuses is not taken as applied: Watch logs it and
+// offers the seed's view again after a backoff, without waiting for the
+// fleet to change (the seed long-polls for 30 s here, so a retry can only
+// come from the refusal).
+func TestWatchRetriesARefusedTopology(t *testing.T) {
+	_, srv := member(t, "a1", "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var calls []string
+	refused := errors.New("refused for the test")
+	done := make(chan error, 1)
+	go func() {
+		done <- Watch(ctx, Config{Seeds: []string{srv.URL}, Wait: 30 * time.Second, RetryMin: 20 * time.Millisecond,
+			RetryMax: 40 * time.Millisecond, Logger: quiet()}, replication.Topology{}, func(top replication.Topology) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, names(top))
+			if len(calls) <= 2 {
+				return refused
+			}
+			return nil
+		})
+	}()
+	eventually(t, 10*time.Second, "the view offered again after two refusals", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(calls) >= 3
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch returned %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 3 || calls[0] != "a1" || calls[2] != "a1" {
+		t.Fatalf("apply calls %q; want the same view three times, then none once accepted", calls)
 	}
 }

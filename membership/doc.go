@@ -10,6 +10,13 @@
 // encrypted with a shared key (AES-GCM) and carries a cluster label, so two
 // fleets on one network never merge.
 //
+// Timings come from memberlist's lan, local or wan preset (Config.Profile,
+// Config.ProbeInterval), except that every update is gossiped to at least
+// 8·ceil(log10(n+1)) peers per member, so a join reaches the whole fleet in
+// a few gossip rounds rather than at the next full-state sync.
+// FailureDetectionTime gives the worst case for a dead member to leave
+// every member's topology.
+//
 // The topology's epoch is the time, in Unix nanoseconds, of the newest change
 // this member has seen, forced to grow by at least one on every change: one
 // member's views are strictly ordered, and views from different members

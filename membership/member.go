@@ -49,10 +49,12 @@ type Config struct {
 	// Default "zonecache".
 	Label string
 	// Profile picks memberlist's timing preset: "lan" (default), "local"
-	// (fast failure detection, for one host) or "wan".
+	// (fast failure detection, for one host) or "wan". FailureDetectionTime
+	// says how long the fleet takes to declare a dead member under it.
 	Profile string
-	// ProbeInterval, when set, overrides the preset's failure-probe interval;
-	// failure detection takes a few probe intervals.
+	// ProbeInterval, when set, overrides the preset's failure-probe interval
+	// (and caps its probe timeout at half of it); failure detection scales
+	// with it (see FailureDetectionTime).
 	ProbeInterval time.Duration
 	// Logger receives the member's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -155,22 +157,9 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 }
 
 func (m *Member) memberlistConfig() (*memberlist.Config, error) {
-	var mc *memberlist.Config
-	switch m.cfg.Profile {
-	case "", "lan":
-		mc = memberlist.DefaultLANConfig()
-	case "local":
-		mc = memberlist.DefaultLocalConfig()
-	case "wan":
-		mc = memberlist.DefaultWANConfig()
-	default:
-		return nil, fmt.Errorf("membership: unknown profile %q (want lan, local or wan)", m.cfg.Profile)
-	}
-	if m.cfg.ProbeInterval > 0 {
-		mc.ProbeInterval = m.cfg.ProbeInterval
-		if mc.ProbeTimeout > m.cfg.ProbeInterval/2 {
-			mc.ProbeTimeout = m.cfg.ProbeInterval / 2
-		}
+	mc, err := timings(m.cfg.Profile, m.cfg.ProbeInterval)
+	if err != nil {
+		return nil, err
 	}
 	mc.Name = m.cfg.NodeName
 	mc.BindAddr = m.cfg.BindAddr

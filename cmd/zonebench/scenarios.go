@@ -324,7 +324,7 @@ func (w *watcher) start(seeds []string) {
 	go func() {
 		defer close(done)
 		_ = discovery.Watch(ctx, discovery.Config{Seeds: seeds, Wait: 5 * time.Second, Logger: w.logger},
-			w.c.Topology(), func(t replication.Topology) { _ = w.c.SetTopology(t) })
+			w.c.Topology(), w.c.SetTopology)
 	}()
 }
 

@@ -188,11 +188,7 @@ func openFleet(v string, _ int, timeout time.Duration) (bench.Target, error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = discovery.Watch(ctx, dcfg, cfg.Topology, func(t replication.Topology) {
-			if err := f.Client().SetTopology(t); err != nil {
-				cfg.Logger.Warn("zonebench: discovered topology refused", "err", err)
-			}
-		})
+		_ = discovery.Watch(ctx, dcfg, cfg.Topology, f.Client().SetTopology)
 	}()
 	return &watchedFleet{FleetTarget: f, stop: cancel, done: done}, nil
 }

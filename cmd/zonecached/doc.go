@@ -10,7 +10,8 @@
 //	           [-v] [--log-level info]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
-//	            [--gossip-profile lan|local|wan] [--drain-timeout 10s]]
+//	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
+//	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s]]
 //
 // With --zone the node joins a gossiping fleet (package membership) and
 // its admin listener also serves GET /topology and GET/POST /state.

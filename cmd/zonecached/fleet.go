@@ -30,8 +30,14 @@ type fleetOptions struct {
 	label        string
 	state        string
 	profile      string
+	probe        time.Duration
+	advertise    string
 	drainTimeout time.Duration
 }
+
+// ErrWildcardListen is wrapped by the flag check's error when a fleet node
+// would listen on all interfaces without saying which address to advertise.
+var ErrWildcardListen = errors.New("a fleet node listening on all interfaces needs --advertise-addr")
 
 func (f *fleetOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.zone, "zone", "", "availability `zone` of this node; setting it joins the node to a gossiping fleet (empty: standalone)")
@@ -42,12 +48,22 @@ func (f *fleetOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.label, "cluster-label", "zonecache", "cluster `label`; nodes with different labels never merge")
 	fs.StringVar(&f.state, "state", "warming", "`state` to start in: warming (takes writes, serves no reads until promoted) or serving")
 	fs.StringVar(&f.profile, "gossip-profile", "lan", "gossip timing `preset`: lan, local (fast failure detection on one host) or wan")
+	fs.DurationVar(&f.probe, "gossip-probe-interval", 0, "failure-probe `interval`, overriding the preset's (lan and local 1s, wan 5s); a dead node is declared after a few of them (membership.FailureDetectionTime)")
+	fs.StringVar(&f.advertise, "advertise-addr", "", "cache `address` (host or host:port; port default -p) advertised to the fleet; required when -l listens on all interfaces")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long to wait for clients to move their reads away before stopping")
 }
 
-func (f fleetOptions) validate() error {
+// validate checks the fleet flags; listen is the cache listen address
+// (host:port).
+func (f fleetOptions) validate(listen string) error {
 	if f.zone == "" {
 		return nil
+	}
+	if _, err := f.advertised(listen); err != nil {
+		return err
+	}
+	if f.probe < 0 {
+		return fmt.Errorf("--gossip-probe-interval %v: must not be negative", f.probe)
 	}
 	if s := replication.NodeState(f.state); s != replication.Warming && s != replication.Serving {
 		return fmt.Errorf("--state %q: want warming or serving", f.state)
@@ -61,11 +77,50 @@ func (f fleetOptions) validate() error {
 	return nil
 }
 
-// startMember joins the fleet, advertising cacheAddr. It returns nil when
-// the node is standalone.
+// advertised returns the cache address to advertise for a node listening
+// on listen (host:port): --advertise-addr, its port defaulting to listen's,
+// or listen itself, which must then name one interface: clients cannot
+// reach 0.0.0.0 or ::.
+func (f fleetOptions) advertised(listen string) (string, error) {
+	lhost, lport, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if f.advertise == "" {
+		if wildcard(lhost) {
+			return "", fmt.Errorf("%w: -l %q is not an address clients can reach", ErrWildcardListen, lhost)
+		}
+		return listen, nil
+	}
+	host, port, err := net.SplitHostPort(f.advertise)
+	if err != nil { // a bare host (or IPv6 address) takes the listen port
+		host, port = strings.Trim(f.advertise, "[]"), lport
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("--advertise-addr %q: bad port", f.advertise)
+	}
+	if wildcard(host) {
+		return "", fmt.Errorf("--advertise-addr %q: want an address clients can reach, not a wildcard", f.advertise)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// wildcard reports whether host means every interface.
+func wildcard(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
+}
+
+// startMember joins the fleet, advertising the cache listening at
+// cacheAddr (or --advertise-addr). It returns nil when the node is
+// standalone.
 func startMember(ctx context.Context, f fleetOptions, cacheAddr string, log *slog.Logger) (*membership.Member, error) {
 	if f.zone == "" {
 		return nil, nil
+	}
+	cacheAddr, err := f.advertised(cacheAddr)
+	if err != nil {
+		return nil, err
 	}
 	host, portStr, _ := net.SplitHostPort(f.gossipAddr)
 	port, err := strconv.Atoi(portStr)
@@ -87,11 +142,15 @@ func startMember(ctx context.Context, f fleetOptions, cacheAddr string, log *slo
 	return membership.Start(ctx, membership.Config{
 		NodeName: f.nodeName, Zone: f.zone, CacheAddr: cacheAddr,
 		State: replication.NodeState(f.state), BindAddr: host, BindPort: port,
-		Join: seeds, SecretKey: key, Label: f.label, Profile: f.profile, Logger: log,
+		Join: seeds, SecretKey: key, Label: f.label, Profile: f.profile, ProbeInterval: f.probe, Logger: log,
 	})
 }
 
-// readGossipKey reads a 16, 24 or 32 byte key, raw or base64.
+// readGossipKey reads a 16, 24 or 32 byte key, raw or base64, ignoring
+// surrounding white space. Text that decodes as standard base64 to 16, 24
+// or 32 bytes is base64: so a raw 32-byte key made only of base64
+// characters is read as the 24-byte key it encodes (every node reads the
+// file alike, so the fleet still agrees).
 func readGossipKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

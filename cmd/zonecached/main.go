@@ -191,7 +191,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.cfg.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 	o.adminAddr = *adminAddr
-	if err := fleet.validate(); err != nil {
+	if err := fleet.validate(o.cfg.Addr); err != nil {
 		return o, err
 	}
 	o.fleet = fleet

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/fleet"
@@ -25,10 +26,17 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// gossipFleet starts 3 zones x 2 gossiping nodes.
-func gossipFleet(t *testing.T) *fleet.Fleet {
+// gossipFleet starts 3 zones x 2 gossiping nodes, with extra arguments
+// for every node.
+func gossipFleet(t *testing.T, args ...string) *fleet.Fleet {
 	t.Helper()
-	f, err := fleet.Start(context.Background(), fleet.Config{Binary: testproc.ZonecachedBinary(t), Gossip: true})
+	return startFleet(t, fleet.Config{Binary: testproc.ZonecachedBinary(t), Gossip: true, Args: args})
+}
+
+// startFleet starts a fleet that is stopped when the test ends.
+func startFleet(t *testing.T, cfg fleet.Config) *fleet.Fleet {
+	t.Helper()
+	f, err := fleet.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +48,39 @@ func gossipFleet(t *testing.T) *fleet.Fleet {
 // the fleet's seeds and follows it until the test ends.
 func discoveredClient(t *testing.T, f *fleet.Fleet, wantNodes int) *client.Client {
 	t.Helper()
-	cfg := discovery.Config{Seeds: f.AdminAddrs(), Wait: 2 * time.Second, RetryMin: 50 * time.Millisecond, Logger: quiet()}
+	return watchingClient(t, f.AdminAddrs(), wantNodes, nil, quiet())
+}
+
+// discoveredClients builds n clients in zone a like discoveredClient, each
+// asking a different seed first (client i starts at seed i·len/n) and
+// each with its own metrics registry.
+func discoveredClients(t *testing.T, f *fleet.Fleet, wantNodes, n int) ([]*client.Client, []*prometheus.Registry) {
+	t.Helper()
+	seeds := f.AdminAddrs()
+	cs := make([]*client.Client, n)
+	regs := make([]*prometheus.Registry, n)
+	for i := range cs {
+		k := i * len(seeds) / n
+		regs[i] = prometheus.NewRegistry()
+		cs[i] = watchingClient(t, append(append([]string(nil), seeds[k:]...), seeds[:k]...), wantNodes, regs[i], quiet())
+	}
+	return cs, regs
+}
+
+// watchingClient builds a client in zone a that fetches the topology from
+// seeds once they list wantNodes nodes, and follows it with discovery.Watch
+// (as the README shows) until the test ends. reg, if not nil, receives the
+// client's metrics.
+func watchingClient(t *testing.T, seeds []string, wantNodes int, reg prometheus.Registerer, log *slog.Logger) *client.Client {
+	t.Helper()
+	cfg := discovery.Config{Seeds: seeds, Wait: 2 * time.Second, RetryMin: 50 * time.Millisecond, Logger: log}
 	var top replication.Topology
 	eventually(t, 20*time.Second, "the fleet has gossiped to full size", func() bool {
 		var err error
 		top, err = discovery.Fetch(context.Background(), cfg)
 		return err == nil && len(top.Nodes) == wantNodes
 	})
-	c, err := client.New(client.Config{Zone: "a", Topology: top, Logger: quiet()})
+	c, err := client.New(client.Config{Zone: "a", Topology: top, Registerer: reg, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +88,34 @@ func discoveredClient(t *testing.T, f *fleet.Fleet, wantNodes int) *client.Clien
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = discovery.Watch(ctx, cfg, top, func(t replication.Topology) { _ = c.SetTopology(t) })
+		_ = discovery.Watch(ctx, cfg, top, c.SetTopology)
 	}()
 	t.Cleanup(func() { cancel(); <-done; c.Close() })
 	return c
+}
+
+// fallbackHits is the client's zonecache_client_requests_total for reads
+// answered by a zone other than the first asked, summed over ops and zones.
+func fallbackHits(t *testing.T, reg prometheus.Gatherer) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != "zonecache_client_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == "fallback_hit" {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
 
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
@@ -141,29 +198,6 @@ func (l *load) check(t *testing.T, what string) {
 		t.Fatalf("%s: callers saw %d errors in %d operations; first: %v", what, n, l.ops.Load(), l.first.Load())
 	}
 	t.Logf("%s: %d operations, 0 errors", what, l.ops.Load())
-}
-
-func TestJoiningNodeAppearsInClientTopology(t *testing.T) {
-	f := gossipFleet(t)
-	c := discoveredClient(t, f, 6)
-	start := time.Now()
-	if _, err := f.Add(context.Background(), "b", "b-3"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "the new node in the client's topology", func() bool { return hasNode(c, "b-3", "") })
-	t.Logf("join visible to the client %v after the process was started", time.Since(start).Round(time.Millisecond))
-}
-
-func TestKilledNodeIsRemovedWithoutCallerErrors(t *testing.T) {
-	f := gossipFleet(t)
-	c := discoveredClient(t, f, 6)
-	l := startLoad(t, c, 200)
-	victim := f.Zone("b")[0]
-	start := time.Now()
-	victim.Kill()
-	eventually(t, 40*time.Second, "the killed node leaves the client's topology", func() bool { return !hasNode(c, victim.ID, "") })
-	t.Logf("killed node removed from the client's topology after %v", time.Since(start).Round(time.Millisecond))
-	l.check(t, "while a node of zone b died")
 }
 
 func TestDrainedNodeLeavesWithoutCallerErrors(t *testing.T) {
