@@ -31,6 +31,9 @@ func (c *conn) metaSet(n int) {
 	size := int(vlen)
 	now := c.now().Unix()
 	var f metaFlags
+	// N<ttl> and s are parsed and then ignored, as memcached 1.6.18 does:
+	// an append or prepend to a missing key is NS (no autovivify) and the
+	// reply carries no size. Newer memcached versions do both.
 	errstr := c.parseMetaFlags(&f, 3, n, now)
 	req := storeReq{flags: f.flags, expires: f.exptime, cas: f.cas, setCAS: f.setCAS}
 	if errstr == "" {
