@@ -75,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 		lns:     make(map[net.Listener]struct{}),
 		conns:   make(map[*conn]struct{}),
 	}
-	s.bigBuffers.limit = max(cfg.MaxBytes/2, 4*int64(cfg.MaxItemSize))
+	s.bigBuffers.limit = cfg.largeValueBudget()
 	s.valuePool.New = func() any {
 		b := make([]byte, 0, pooledValueSize)
 		return &b

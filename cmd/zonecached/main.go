@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,6 +60,12 @@ func run(args []string, stderr io.Writer) int {
 // serve runs the cache server (and the admin listener) until ctx ends, then
 // shuts down gracefully.
 func serve(ctx context.Context, opts options, log *slog.Logger) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The garbage collector's soft limit keeps the process within
+		// server.Config.MemoryBound under overload.
+		debug.SetMemoryLimit(opts.cfg.GoMemoryLimit())
+	}
+	log.Info("memory bound", "bytes", opts.cfg.MemoryBound(), "go_memory_limit", debug.SetMemoryLimit(-1))
 	srv, err := server.New(opts.cfg)
 	if err != nil {
 		return err

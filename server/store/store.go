@@ -35,10 +35,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := shardCount(cfg.MaxBytes, cfg.MaxItemSize)
-	budget := cfg.MaxBytes / int64(n)
-	maxGroups := max(1, int(budget/indexShare/bytesPerGroup))
-	ring := int(budget - int64(maxGroups)*bytesPerGroup)
+	n, maxGroups, ring := layout(cfg.MaxBytes, cfg.MaxItemSize)
 	s := &Store{
 		shards:      make([]shard, n),
 		mask:        uint64(n - 1),

@@ -337,3 +337,22 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = s.Update(key, putFn) }))
 	assert.Positive(t, n)
 }
+
+// IndexLimit is what the shards' indexes may grow to, and stays within
+// MaxBytes/8.
+func TestIndexLimit(t *testing.T) {
+	for _, m := range []int64{2 << 20, 64 << 20, 1 << 30} {
+		s, err := New(Config{MaxBytes: m, SweepInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for i := range s.shards {
+			sum += int64(s.shards[i].maxGroup) * bytesPerGroup
+		}
+		_ = s.Close()
+		if got := IndexLimit(m, DefaultMaxItemSize); got != sum || got > m/indexShare {
+			t.Errorf("-m %d: IndexLimit %d, shards' caps %d, MaxBytes/%d %d", m, got, sum, indexShare, m/indexShare)
+		}
+	}
+}
