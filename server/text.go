@@ -185,11 +185,7 @@ func (c *conn) statsCmd(n int) {
 	switch string(c.toks[1]) {
 	case "reset":
 		c.mergeStats()
-		for i := range c.s.stats.v {
-			if statID(i) != stTotalConns && statID(i) != stRejectedConns {
-				c.s.stats.v[i].Store(0)
-			}
-		}
+		c.s.stats.reset(c.s.store)
 		c.str("RESET\r\n")
 	case "detail":
 		if n < 3 {

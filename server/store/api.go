@@ -116,6 +116,11 @@ type Stats struct {
 	Reclaimed uint64
 	// ExpiredUnfetched counts reclaimed expired items that were never read.
 	ExpiredUnfetched uint64
+	// GetExpired counts lookups (Update or Get) that found the key expired
+	// and reclaimed it: memcached's get_expired.
+	GetExpired uint64
+	// IndexSlots is the number of slots of the hash indexes.
+	IndexSlots int64
 	// ArenaBytes is the item memory touched so far: the sum over shards of
 	// the highest ring offset written. It grows with the data, not with
 	// MaxBytes, and never passes the rings' share of MaxBytes.

@@ -100,6 +100,7 @@ func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 		off = int(sh.ix.off(slot))
 		if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
 			sh.removeSlot(slot, off, true)
+			sh.getExpired++
 			found = false
 		}
 	}
@@ -173,6 +174,7 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 	off := int(sh.ix.off(slot))
 	if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
 		sh.removeSlot(slot, off, true)
+		sh.getExpired++
 		return false
 	}
 	if fn != nil {
@@ -256,6 +258,8 @@ func (s *Store) Stats() Stats {
 		st.EvictedUnfetched += sh.evictedUnfetched
 		st.Reclaimed += sh.reclaimed
 		st.ExpiredUnfetched += sh.expiredUnfetched
+		st.GetExpired += sh.getExpired
+		st.IndexSlots += int64(sh.ix.groups()) * groupSlots
 		st.ArenaBytes += int64(sh.hwm)
 		st.IndexBytes += sh.ix.bytes()
 		sh.mu.Unlock()

@@ -356,3 +356,31 @@ func TestIndexLimit(t *testing.T) {
 		}
 	}
 }
+
+// GetExpired counts the lookups, by Get or Update, that found their item
+// expired, and nothing else.
+func TestStatsGetExpired(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{}, c)
+	set(t, s, "a", "1", Meta{Expires: c.Unix() + 1})
+	set(t, s, "b", "1", Meta{Expires: c.Unix() + 1})
+	set(t, s, "c", "1", Meta{})
+	c.Advance(2 * time.Second)
+	if _, _, ok := get(s, "a"); ok {
+		t.Fatal("expired a found")
+	}
+	_, _, _ = get(s, "a")    // already reclaimed: a plain miss
+	_, _, _ = get(s, "nope") // never there
+	_, _, _ = get(s, "c")    // live
+	_, err := s.Update([]byte("b"), func(e *Entry) Op {
+		if e.Found {
+			t.Error("expired b found by Update")
+		}
+		return Op{Action: Keep}
+	})
+	require.NoError(t, err)
+	st := s.Stats()
+	if st.GetExpired != 2 || st.Reclaimed != 2 {
+		t.Fatalf("GetExpired %d Reclaimed %d, want 2 and 2", st.GetExpired, st.Reclaimed)
+	}
+}
