@@ -53,11 +53,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = clock.Now
 	}
 	cfg = cfg.withDefaults()
-	if cfg.MaxItemSize > int(cfg.MaxBytes) {
+	if int64(cfg.MaxItemSize) > cfg.MaxBytes/2 {
 		if clock != nil {
 			clock.Close()
 		}
-		return nil, fmt.Errorf("server: item size limit %d is larger than the memory limit %d", cfg.MaxItemSize, cfg.MaxBytes)
+		return nil, fmt.Errorf("server: item size limit %d is more than half of the memory limit %d", cfg.MaxItemSize, cfg.MaxBytes)
 	}
 	st, err := store.New(store.Config{MaxBytes: cfg.MaxBytes, MaxItemSize: cfg.MaxItemSize, Now: cfg.Now})
 	if err != nil {

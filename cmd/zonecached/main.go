@@ -134,7 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	port := fs.Int("p", 11211, "TCP `port` to listen on")
 	host := fs.String("l", "127.0.0.1", "`address` to listen on; 0.0.0.0 or :: listens on all interfaces")
 	mem := fs.Int64("m", 64, "item memory limit in `megabytes`")
-	itemSize := fs.String("I", "1m", "largest item (key, value and header), with k or m suffix (1k to 1024m)")
+	itemSize := fs.String("I", "1m", "largest item (key, value and header), with k or m suffix (1k to 1024m, at most half of -m)")
 	conns := fs.Int("c", 1024, "maximum simultaneous client `connections`; more are refused with \"ERROR Too many open connections\"")
 	cert := fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
 	key := fs.String("tls-key", "", "TLS private key `file` (PEM)")
@@ -168,8 +168,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if size < 1<<10 || size > 1<<30 {
 		return o, fmt.Errorf("-I %s: must be between 1k and 1024m", *itemSize)
 	}
-	if int64(size) > *mem<<20 {
-		return o, fmt.Errorf("-I %s: larger than -m %d megabytes", *itemSize, *mem)
+	if int64(size) > *mem<<20/2 {
+		// memcached refuses it too: "Cannot set item size limit higher
+		// than 1/2 of memory max."
+		return o, fmt.Errorf("-I %s: more than half of -m %d megabytes", *itemSize, *mem)
 	}
 	if *conns < 1 {
 		return o, fmt.Errorf("-c %d: must be at least 1", *conns)

@@ -37,8 +37,17 @@ func TestParseFlags(t *testing.T) {
 	if o, err := parseFlags([]string{"-I", "512k"}, &errs); err != nil || o.cfg.MaxItemSize != 512<<10 {
 		t.Fatalf("-I 512k: %v %d", err, o.cfg.MaxItemSize)
 	}
+	// -I may be half of -m, not more (memcached refuses more, and the
+	// store needs it), so -m 1 fails at parsing with the default -I 1m.
+	if o, err := parseFlags([]string{"-m", "2"}, &errs); err != nil || o.cfg.MaxBytes != 2<<20 || o.cfg.MaxItemSize != 1<<20 {
+		t.Fatalf("-m 2: %v %+v", err, o.cfg)
+	}
+	if _, err := parseFlags([]string{"-m", "1"}, &errs); err == nil || !strings.Contains(err.Error(), "half of -m") {
+		t.Fatalf("-m 1: %v", err)
+	}
 	for _, bad := range [][]string{{"-I", "10"}, {"-I", "2g"}, {"-I", "xm"}, {"-m", "0"}, {"-p", "70000"},
-		{"-c", "0"}, {"--tls-cert", "x"}, {"--log-level", "loud"}, {"-m", "1", "-I", "2m"}, {"extra"}} {
+		{"-c", "0"}, {"--tls-cert", "x"}, {"--log-level", "loud"}, {"-m", "1", "-I", "2m"}, {"extra"},
+		{"-m", "1"}, {"-m", "3", "-I", "2m"}, {"-m", "8", "-I", "5m"}} {
 		if _, err := parseFlags(bad, &errs); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
