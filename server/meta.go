@@ -170,15 +170,17 @@ func (c *conn) metaDelete(n int) {
 		if f.newTTL {
 			m.Expires = f.exptime
 		}
-		c.parts[0] = e.Value
 		if f.setStale {
 			// Stale: the next reader wins the right to recache.
 			m.Stale, m.WinSent = true, false
 		}
-		if f.dropValue {
-			c.parts[0] = nil
-			m.Flags = 0
+		if !f.dropValue {
+			// Marked in place, as memcached does: the value, the last
+			// access time and the fetched bit are kept.
+			return store.Op{Action: store.SetMeta, Meta: m}
 		}
+		c.parts[0] = nil
+		m.Flags = 0
 		return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
 	})
 	c.parts[0] = nil

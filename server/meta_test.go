@@ -150,3 +150,30 @@ func TestDisableMetaAnswersErrorLikeOldMemcached(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// md I marks the item stale in place, as memcached does: its last access
+// time, fetched bit and value stay; only the CAS changes.
+func TestMetaDeleteInvalidateKeepsLastAccess(t *testing.T) {
+	clk := newFakeClock()
+	_, addr := startServer(t, Config{Now: clk.Now})
+	c := dial(t, addr)
+	c.do("set a 0 0 2\r\nhi\r\nset b 0 0 2\r\nho\r\nget b\r\n")
+	clk.Advance(5 * time.Second)
+	if got := c.do("md a I\r\nmd b I T30\r\n"); got != "HD\r\nHD\r\n" {
+		t.Fatalf("md I: %q", got)
+	}
+	for _, tc := range []struct{ key, fetch string }{{"a", "no"}, {"b", "yes"}} {
+		got := c.do("me " + tc.key + "\r\n")
+		if want := fmt.Sprintf(" la=5 cas=%d fetch=%s ", map[string]int{"a": 3, "b": 4}[tc.key], tc.fetch); !strings.Contains(got, want) {
+			t.Errorf("me %s after md I: %q, want %q", tc.key, got, want)
+		}
+	}
+	if got := c.do("mg a l h v\r\n"); got != "VA 2 l5 h0 X W\r\nhi\r\n" {
+		t.Errorf("mg after md I: %q", got)
+	}
+	c.send("lru_crawler metadump all\r\n")
+	dump := c.readUntil("END\r\n")
+	if want := fmt.Sprintf("key=b exp=%d la=%d ", clk.Now().Unix()+30, clk.Now().Unix()-5); !strings.Contains(dump, want) {
+		t.Errorf("metadump after md I: %q, want %q", dump, want)
+	}
+}
