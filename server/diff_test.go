@@ -20,9 +20,6 @@ import (
 //   - version, stats, me and metadump: they report the implementation
 //     (version string, item sizes, slab classes);
 //   - features newer than 1.6.18: mg/ms/md/ma E, md x;
-//   - the k flag on a key stored in base64 and read in plain text (memcached
-//     remembers per item that its key was binary, except for items ma
-//     creates);
 //   - a get with an over-long key behind other pipelined commands: 1.6.18
 //     then drops the replies queued before it and after it (tested alone in
 //     TestLongMultiGetLineIsStreamed);
@@ -116,6 +113,17 @@ var differentialScripts = map[string]string{
 		"md herd I T30\r\nmg herd v c\r\nmg herd v c\r\nms herd 3 T60 I\r\nxyz\r\nmg herd v c\r\n" +
 		"mg herd R30 v\r\nmg herd R90 v\r\nmg herd R90 v\r\nmg herd T0 t\r\nmg herd t\r\nms herd 1 T0\r\nq\r\n" +
 		"mg herd R99999 v\r\nmg other N0 q\r\nmg other q\r\nmg other k v\r\n",
+	// An item remembers that its key was set in base64: mg k shows it so
+	// (ms, md and ma echo the request), until a plain set, an append, a
+	// prepend or an incr that outgrows the number; items mg N and ma N
+	// create do not remember it.
+	"binary-key-memory": "ms Zm9v 1 b\r\nz\r\nmg foo k v\r\nmg Zm9v b k v\r\nms bar 1\r\ny\r\nmg YmFy b k v\r\n" +
+		"ms foo 1 k\r\ny\r\nmg foo k v\r\nms Zm9v 1 b\r\nz\r\nms Zm9v 1 b MA k\r\nw\r\nmg foo k v\r\n" +
+		"ms Zm9v 1 b\r\nz\r\nappend foo 0 0 1\r\nq\r\nmg foo k\r\nms Zm9v 1 b\r\nz\r\nprepend foo 0 0 1\r\nq\r\nmg foo k\r\n" +
+		"ms Zm9v 1 b MS\r\n1\r\ntouch foo 0\r\ngat 40 foo\r\nmg foo k T30 v\r\nget foo\r\nmd foo I\r\nmg foo k\r\n" +
+		"mg foo k v\r\nma foo k\r\nmg YmF6 b N30 k\r\nmg baz k\r\nmd Zm9v b k\r\nmd foo k\r\n" +
+		"ma bnVt b N0 J3 v k\r\nmg num k v\r\nms cXV4 1 b\r\n5\r\nma qux\r\nmg qux k v\r\nms cXV4 1 b\r\n9\r\nma qux\r\n" +
+		"mg qux k v\r\nms Zm9v 1 b C99 k\r\nx\r\nms Zm9v 1 b ME k\r\nx\r\nmg foo k\r\nms foo 1 MR\r\ny\r\nmg foo k\r\n",
 	"base64": "mg Zm9v b v k\r\nms Zm9v 1 b\r\nz\r\nmg Zm9v b v k c\r\nmg ZZZ b v\r\nmg Zm9v= b\r\n" +
 		"ms YmFy 3 b k O1\r\nbar\r\nmd YmFy b q k\r\nmd YmFy b k\r\nma bnVt b N0 J3 v k\r\n" +
 		"ms AAEC 1 b\r\nx\r\nmg AAEC b k v\r\nmg !!!! b\r\nms !!!! 1 b\r\nx\r\n",

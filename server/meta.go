@@ -35,7 +35,7 @@ func (c *conn) metaSet(n int) {
 	// an append or prepend to a missing key is NS (no autovivify) and the
 	// reply carries no size. Newer memcached versions do both.
 	errstr := c.parseMetaFlags(&f, 3, n, now)
-	req := storeReq{flags: f.flags, expires: f.exptime, cas: f.cas, setCAS: f.setCAS}
+	req := storeReq{flags: f.flags, expires: f.exptime, cas: f.cas, setCAS: f.setCAS, keyBinary: f.keyBinary}
 	if errstr == "" {
 		if c.opaqueTooLong(n) {
 			errstr = "CLIENT_ERROR opaque token too long"
@@ -356,7 +356,9 @@ func (c *conn) metaDebug(n int) {
 		}
 		found = true
 		c.str("ME ")
-		c.out = append(c.out, c.toks[1]...)
+		// memcached prints the key as the item was stored: base64 when it
+		// was set with b, whether or not this me has b.
+		c.appendKey(key, e.Meta.KeyBinary)
 		c.str(" exp=")
 		if e.Meta.Expires == 0 {
 			c.str("-1")

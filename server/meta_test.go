@@ -67,11 +67,21 @@ func TestMetaDebugAndMetadump(t *testing.T) {
 	now := clk.Now().Unix()
 	c.do("set a 1 100 1\r\nx\r\nset b/c 0 0 2\r\nxy\r\nget a\r\n")
 	clk.Advance(5 * time.Second)
+	// me prints the key as the item was stored, as memcached 1.6.18 does:
+	// plain for a, even when asked in base64.
 	got := c.do("me a\r\nme nokey\r\nme YQ== b\r\nme\r\n")
-	re := regexp.MustCompile(`^ME a exp=-95 la=5 cas=1 fetch=yes cls=1 size=\d+\r\nEN\r\nME YQ== exp=-95 la=5 cas=1 fetch=yes cls=1 size=\d+\r\nCLIENT_ERROR bad command line format\r\n$`)
+	re := regexp.MustCompile(`^ME a exp=-95 la=5 cas=1 fetch=yes cls=1 size=\d+\r\nEN\r\nME a exp=-95 la=5 cas=1 fetch=yes cls=1 size=\d+\r\nCLIENT_ERROR bad command line format\r\n$`)
 	if !re.MatchString(got) {
 		t.Fatalf("me: %q", got)
 	}
+	// A key set in base64 is printed in base64, also when asked in plain.
+	c.do("ms Ymlu 1 b\r\nz\r\n")
+	got = c.do("me bin\r\nme Ymlu b\r\n")
+	re = regexp.MustCompile(`^ME Ymlu exp=-1 la=0 cas=3 fetch=no cls=1 size=\d+\r\nME Ymlu exp=-1 la=0 cas=3 fetch=no cls=1 size=\d+\r\n$`)
+	if !re.MatchString(got) {
+		t.Fatalf("me of a binary key: %q", got)
+	}
+	c.do("md Ymlu b\r\n")
 	c.send("lru_crawler metadump all\r\n")
 	dump := c.readUntil("END\r\n")
 	lines := strings.Split(strings.TrimSuffix(dump, "END\r\n"), "\n")

@@ -52,6 +52,10 @@ type Meta struct {
 	// WinSent reports that a recache win token (meta W) was handed out for
 	// the item and no new value has been stored since.
 	WinSent bool
+	// KeyBinary records that the key was given base64-encoded (the meta b
+	// flag) when the item was stored, so that the meta k flag and me show
+	// it encoded again, as memcached does.
+	KeyBinary bool
 }
 
 // Entry is the current state of one key, as an Update callback sees it.

@@ -384,3 +384,25 @@ func TestStatsGetExpired(t *testing.T) {
 		t.Fatalf("GetExpired %d Reclaimed %d, want 2 and 2", st.GetExpired, st.Reclaimed)
 	}
 }
+
+// KeyBinary is kept in the item's bits: set by Put, kept by SetMeta and by
+// moves, cleared by a Put without it.
+func TestKeyBinaryBit(t *testing.T) {
+	s := newStore(t, Config{}, newClock())
+	m := set(t, s, "k", "v", Meta{KeyBinary: true, Stale: true})
+	if !m.KeyBinary || !m.Stale {
+		t.Fatalf("after Put: %+v", m)
+	}
+	_, err := s.Update([]byte("k"), func(e *Entry) Op {
+		m := e.Meta
+		m.Stale = false
+		return Op{Action: SetMeta, Meta: m}
+	})
+	require.NoError(t, err)
+	if _, m, _ := get(s, "k"); !m.KeyBinary || m.Stale {
+		t.Fatalf("after SetMeta: %+v", m)
+	}
+	if m := set(t, s, "k", "v", Meta{}); m.KeyBinary {
+		t.Fatalf("after a plain Put: %+v", m)
+	}
+}
