@@ -101,6 +101,11 @@ var differentialScripts = map[string]string{
 	"meta-set-n-s": "ms a 2 MA N30 s k\r\nhi\r\nmg a v t s\r\nms b 2 s\r\nhi\r\nms c 2 MP N0 T30\r\nhi\r\n" +
 		"mg c v t\r\nms d 1 MS N30\r\nx\r\nmg d t v\r\nms e 1 MA N\r\nx\r\nmg e t v\r\nms f 1 MA Nx\r\nx\r\n" +
 		"ms d 1 MA N30 s\r\ny\r\nmg d v s\r\n",
+	// Listings are left out: memcached lists only its cold LRU, which it
+	// fills over time.
+	"cachedump-crawler": "stats cachedump 1 1\r\nstats cachedump 0 0\r\nstats cachedump 64 0\r\nstats cachedump 200 0\r\n" +
+		"stats cachedump x 1\r\nstats cachedump 1 x\r\nstats cachedump 1\r\nstats cachedump\r\nstats cachedump 1 1 1\r\n" +
+		"stats cachedump -1 1\r\nstats cachedump 1 -1\r\nlru_crawler enable\r\nlru_crawler disable\r\nlru_crawler disable\r\n",
 	"meta-delete": "ms a 1\r\nx\r\nmd a q\r\nmd a q\r\nmd a\r\nmd a O9 k\r\nms a 1 c\r\nx\r\nmd a C99\r\n" +
 		"md a C2 q\r\nmg a\r\nmd a zz\r\nmd a q q\r\nmd\r\nmd a O123456789012345678901234567890123\r\n" +
 		"ms b 1\r\nb\r\nmd b I\r\nmg b v c\r\nmg b v c\r\nms b 1 I C1\r\nn\r\nmg b v c\r\nms b 1 I C999\r\nn\r\n" +

@@ -3,9 +3,12 @@ package server
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zonecache/zonecache/server/store"
 )
 
 // Meta features newer than memcached 1.6.18 (E, md x) and TTL reporting,
@@ -185,5 +188,44 @@ func TestMetaDeleteInvalidateKeepsLastAccess(t *testing.T) {
 	dump := c.readUntil("END\r\n")
 	if want := fmt.Sprintf("key=b exp=%d la=%d ", clk.Now().Unix()+30, clk.Now().Unix()-5); !strings.Contains(dump, want) {
 		t.Errorf("metadump after md I: %q, want %q", dump, want)
+	}
+}
+
+// stats cachedump lists a class's items in memcached's format, up to the
+// limit; lru_crawler disable makes crawl and metadump refuse until enable.
+func TestCachedumpAndCrawlerSwitch(t *testing.T) {
+	clk := newFakeClock()
+	_, addr := startServer(t, Config{Now: clk.Now})
+	c := dial(t, addr)
+	c.do("set a 0 0 1\r\nx\r\nset b\x01 0 100 3\r\nxyz\r\nset big 0 0 200\r\n" + strings.Repeat("v", 200) + "\r\n")
+	exp := clk.Now().Unix() + 100
+	got := c.do("stats cachedump 1 0\r\n")
+	lines := strings.Split(strings.TrimSuffix(got, "END\r\n"), "\r\n")
+	lines = lines[:len(lines)-1]
+	slices.Sort(lines)
+	if want := []string{"ITEM a [1 b; 0 s]", fmt.Sprintf("ITEM b\x01 [3 b; %d s]", exp)}; !slices.Equal(lines, want) || !strings.HasSuffix(got, "END\r\n") {
+		t.Fatalf("cachedump 1 0: %q", got)
+	}
+	if got := c.do("stats cachedump 1 1\r\n"); strings.Count(got, "ITEM ") != 1 {
+		t.Fatalf("cachedump 1 1: %q", got)
+	}
+	if got := c.do(fmt.Sprintf("stats cachedump %d 0\r\n", slabClass(store.ItemSize(3, 200)))); got != "ITEM big [200 b; 0 s]\r\nEND\r\n" {
+		t.Fatalf("cachedump of big's class: %q", got)
+	}
+	if got := c.do("lru_crawler disable\r\nlru_crawler crawl all\r\n"); got != "OK\r\nCLIENT_ERROR lru crawler disabled\r\n" {
+		t.Fatalf("disable: %q", got)
+	}
+	if got := c.do("lru_crawler metadump all\r\n"); got != "CLIENT_ERROR lru crawler disabled\r\n" {
+		t.Fatalf("metadump while disabled: %q", got)
+	}
+	if got := c.do("stats settings\r\n"); !strings.Contains(got, "STAT lru_crawler no\r\n") {
+		t.Fatalf("settings while disabled: %q", got)
+	}
+	if got := c.do("lru_crawler enable\r\nlru_crawler enable\r\n"); got != "OK\r\nERROR failed to start lru crawler thread\r\n" {
+		t.Fatalf("enable: %q", got)
+	}
+	c.send("lru_crawler metadump all\r\n")
+	if got := c.readUntil("END\r\n"); strings.Count(got, "key=") != 3 {
+		t.Fatalf("metadump after enable: %q", got)
 	}
 }

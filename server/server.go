@@ -35,6 +35,8 @@ type Server struct {
 	bigBuffers budget
 	// valuePool recycles pooledValueSize buffers for medium values.
 	valuePool sync.Pool
+	// crawlerOff is set by "lru_crawler disable".
+	crawlerOff atomic.Bool
 
 	closing atomic.Bool
 	serving atomic.Int32

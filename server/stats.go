@@ -225,7 +225,7 @@ func (c *conn) settingsStats() {
 	w.s("dump_enabled", "yes")
 	w.s("binding_protocol", "ascii")
 	w.s("ssl_enabled", yesNo(s.cfg.TLS != nil))
-	w.s("lru_crawler", "yes")
+	w.s("lru_crawler", yesNo(!s.crawlerOff.Load()))
 	w.s("evictions", "on")
 	c.str("END\r\n")
 }

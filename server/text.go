@@ -210,6 +210,8 @@ func (c *conn) statsCmd(n int) {
 		c.str("STAT sizes_status disabled\r\nEND\r\n")
 	case "conns":
 		c.str("END\r\n")
+	case "cachedump":
+		c.cachedump(n)
 	default:
 		c.str("ERROR\r\n")
 	}
