@@ -106,6 +106,18 @@ var differentialScripts = map[string]string{
 	"cachedump-crawler": "stats cachedump 1 1\r\nstats cachedump 0 0\r\nstats cachedump 64 0\r\nstats cachedump 200 0\r\n" +
 		"stats cachedump x 1\r\nstats cachedump 1 x\r\nstats cachedump 1\r\nstats cachedump\r\nstats cachedump 1 1 1\r\n" +
 		"stats cachedump -1 1\r\nstats cachedump 1 -1\r\nlru_crawler enable\r\nlru_crawler disable\r\nlru_crawler disable\r\n",
+	// The store has no slab pages or LRU segments; the arguments are
+	// checked as memcached checks them. cache_memlimit with a value the
+	// store would have to honour is left out: it cannot resize.
+	"tuning": "slabs automove 0\r\nslabs automove 2\r\nslabs automove 3\r\nslabs automove x\r\nslabs automove\r\nslabs\r\n" +
+		"slabs automove 1 noreply\r\nslabs automove 3 noreply\r\nslabs automove 1 2\r\nslabs automove ratio 0.5\r\nslabs automove ratio\r\n" +
+		"slabs reassign 1 2\r\nslabs reassign 1 1\r\nslabs reassign 50 50\r\nslabs reassign 0 1\r\nslabs reassign 39 1\r\n" +
+		"slabs reassign 40 1\r\nslabs reassign 1 -1\r\nslabs reassign x 1\r\nslabs reassign 1\r\nslabs reassign 1 2 noreply\r\nslabs bogus\r\n" +
+		"lru\r\nlru tune\r\nlru tune 10 25 0.1 2\r\nlru tune 10 25 0.1\r\nlru tune 40 40 0.1 2 x\r\nlru tune 41 40 0.1 2\r\n" +
+		"lru tune -1 25 0.1 2\r\nlru tune 10 x 0.1 2\r\nlru tune 10 25 -1 2\r\nlru tune 10 25 0.1 2 noreply\r\nlru mode flat\r\n" +
+		"lru mode segmented x\r\nlru mode x\r\nlru mode\r\nlru mode flat noreply\r\nlru temp_ttl -1\r\nlru temp_ttl x\r\nlru temp_ttl\r\n" +
+		"lru bogus 1\r\ncache_memlimit 7\r\ncache_memlimit 4294967296\r\ncache_memlimit 1000000001\r\ncache_memlimit 7 noreply\r\n" +
+		"cache_memlimit x\r\ncache_memlimit -1\r\ncache_memlimit\r\n",
 	"meta-delete": "ms a 1\r\nx\r\nmd a q\r\nmd a q\r\nmd a\r\nmd a O9 k\r\nms a 1 c\r\nx\r\nmd a C99\r\n" +
 		"md a C2 q\r\nmg a\r\nmd a zz\r\nmd a q q\r\nmd\r\nmd a O123456789012345678901234567890123\r\n" +
 		"ms b 1\r\nb\r\nmd b I\r\nmg b v c\r\nmg b v c\r\nms b 1 I C1\r\nn\r\nmg b v c\r\nms b 1 I C999\r\nn\r\n" +

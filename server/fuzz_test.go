@@ -79,6 +79,7 @@ var fuzzSeeds = []string{
 	"lru_crawler sleep 10\r\nlru_crawler sleep x\r\nlru_crawler tocrawl 5\r\nlru_crawler enable\r\nlru_crawler disable\r\nlru_crawler\r\n",
 	"ms !!!! 1 b\r\nx\r\nms a 1 b\r\nx\r\nme !!!! b\r\nme Y b\r\nmg Zm9v= b v\r\nmd @@ b\r\nma ~~ b\r\n",
 	"\r\n",
+	"slabs automove ratio 0.5\r\nslabs reassign -1 1\r\nlru tune 10 25 0.1 2\r\nlru mode flat\r\nlru temp_ttl -1\r\ncache_memlimit 4294967296\r\n",
 }
 
 // FuzzParse drives the connection handler with arbitrary bytes: it must

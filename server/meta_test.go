@@ -229,3 +229,16 @@ func TestCachedumpAndCrawlerSwitch(t *testing.T) {
 		t.Fatalf("metadump after enable: %q", got)
 	}
 }
+
+// slabClass follows memcached's default classes, including the last one,
+// which takes every item from 493,553 bytes up.
+func TestSlabClass(t *testing.T) {
+	for _, tc := range []struct{ size, cls int }{
+		{1, 1}, {96, 1}, {97, 2}, {120, 2}, {121, 3}, {394840, 38}, {394841, 39}, {493553, 39},
+		{512 << 10, 39}, {1 << 30, lastSlabClass},
+	} {
+		if got := slabClass(tc.size); got != tc.cls {
+			t.Errorf("slabClass(%d) = %d, want %d", tc.size, got, tc.cls)
+		}
+	}
+}

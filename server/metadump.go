@@ -10,11 +10,14 @@ import (
 // slabClass maps an item size to the slab class memcached would use with
 // its defaults (smallest chunk 96 bytes, growth factor 1.25, 8-byte
 // alignment, 512 KiB largest chunk). The store has no slabs; the number
-// keeps me and metadump output in memcached's shape.
+// keeps me and metadump output in memcached's shape. As in memcached, the
+// classes stop growing once a chunk reaches the largest chunk divided by
+// the factor: that last class (lastSlabClass) takes chunks of 512 KiB
+// and every larger item.
 func slabClass(size int) int {
 	chunk := 96
 	for cls := 1; cls < 63; cls++ {
-		if size <= chunk || chunk >= 512<<10 {
+		if chunk*5 >= slabChunkMax*4 || size <= chunk {
 			return cls
 		}
 		chunk = chunk * 5 / 4
@@ -24,6 +27,13 @@ func slabClass(size int) int {
 	}
 	return 63
 }
+
+// slabChunkMax is memcached's largest slab chunk (slab_chunk_max).
+const slabChunkMax = 512 << 10
+
+// lastSlabClass is memcached's power_largest with its defaults: the class
+// slabClass gives the largest items.
+const lastSlabClass = 39
 
 // uriUnreserved reports the bytes memcached leaves unescaped in metadump keys.
 func uriUnreserved(b byte) bool {
