@@ -65,11 +65,11 @@ func (c Config) largeValueBudget() int64 {
 //	bound = -m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes + 32 MiB
 //
 // With the defaults (-m 64 -I 1m -c 1024) that is 64 + 32 + 196 + 32 MiB,
-// 324 MiB; the overhead beyond -m does not depend on -m. It
-// holds when the garbage collector's soft limit is GoMemoryLimit (zonecached
-// sets it unless GOMEMLIMIT is given); otherwise the collector may keep
-// garbage up to the size of the live Go heap on top. An incr or decr of a
-// number padded with spaces to more than 64 KiB briefly copies it too.
+// 324 MiB; the overhead beyond -m does not depend on -m. The bound holds
+// when the garbage collector's soft limit is GoMemoryLimit (zonecached sets
+// it unless GOMEMLIMIT is given); otherwise the collector may keep garbage
+// up to the size of the live Go heap on top. An incr or decr of a number
+// padded with spaces to more than 64 KiB briefly copies it too.
 func (c Config) MemoryBound() int64 {
 	c = c.withDefaults()
 	return c.MaxBytes + c.largeValueBudget() + int64(c.MaxConns)*PerConnBytes + RuntimeBytes
