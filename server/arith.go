@@ -80,7 +80,7 @@ func (c *conn) applyArith(key []byte, req *arithReq) (arithResult, store.Meta) {
 			for len(c.scratch) < len(e.Value) {
 				c.scratch = append(c.scratch, ' ')
 			}
-			m.Fetched, m.Stale, m.WinSent = e.Meta.Fetched, e.Meta.Stale, e.Meta.WinSent
+			m.Fetched, m.Stale, m.WinSent, m.KeyBinary = e.Meta.Fetched, e.Meta.Stale, e.Meta.WinSent, e.Meta.KeyBinary
 		}
 		if req.expires != nil {
 			m.Expires = req.expires(e.Meta.Expires, false)

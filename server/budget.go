@@ -1,6 +1,10 @@
 package server
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/zonecache/zonecache/server/store"
+)
 
 // budget bounds the memory all connections together hold in buffers for
 // large values: values being read for a storage command, and values copied
@@ -23,3 +27,60 @@ func (b *budget) reserve(n int) bool {
 
 // release gives n bytes back.
 func (b *budget) release(n int) { b.used.Add(-int64(n)) }
+
+// Memory beyond MaxBytes. MemoryBound adds these up.
+const (
+	// LargeValueBudgetCap caps the large-value budget: the budget is half
+	// of MaxBytes, at least four items of MaxItemSize, and at most the
+	// larger of this cap and four items of MaxItemSize, so it no longer
+	// grows with MaxBytes.
+	LargeValueBudgetCap = 32 << 20
+	// PerConnBytes bounds the buffers one connection holds outside the
+	// large-value budget: its read buffer, replies waiting to be written
+	// (up to flushThreshold plus one value under largeValue), a kept
+	// scratch buffer, a storage command's line and the key being decoded,
+	// and its goroutine's stack.
+	PerConnBytes = readBufferSize + flushThreshold + largeValue + retainedBuffer + 2*maxLineLength + connStackBytes
+	// RuntimeBytes bounds what the process needs whatever its load: the
+	// binary's code and data (about 17 MB, about 10 MiB of it resident),
+	// the Go runtime, the metrics registry and the idle goroutines.
+	RuntimeBytes = 32 << 20
+
+	// connStackBytes is what a connection's goroutine stack is allowed.
+	connStackBytes = 32 << 10
+)
+
+// largeValueBudget is the budget of the buffers for large values (see
+// budget): min(max(MaxBytes/2, 4×MaxItemSize), max(LargeValueBudgetCap,
+// 4×MaxItemSize)).
+func (c Config) largeValueBudget() int64 {
+	four := 4 * int64(c.MaxItemSize)
+	return min(max(c.MaxBytes/2, four), max(LargeValueBudgetCap, four))
+}
+
+// MemoryBound is the most resident memory a server with this Config uses,
+// whatever the load: the store's MaxBytes, plus the large-value budget, plus
+// PerConnBytes for each of MaxConns connections, plus RuntimeBytes.
+//
+//	bound = -m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes + 32 MiB
+//
+// With the defaults (-m 64 -I 1m -c 1024) that is 64 + 32 + 196 + 32 MiB,
+// 324 MiB; the overhead beyond -m does not depend on -m. The bound holds
+// when the garbage collector's soft limit is GoMemoryLimit (zonecached sets
+// it unless GOMEMLIMIT is given); otherwise the collector may keep garbage
+// up to the size of the live Go heap on top. An incr or decr of a number
+// padded with spaces to more than 64 KiB briefly copies it too.
+func (c Config) MemoryBound() int64 {
+	c = c.withDefaults()
+	return c.MaxBytes + c.largeValueBudget() + int64(c.MaxConns)*PerConnBytes + RuntimeBytes
+}
+
+// GoMemoryLimit is the soft limit for the Go garbage collector
+// (debug.SetMemoryLimit) under which MemoryBound holds: everything in
+// MemoryBound except the store's item rings, which are mapped outside the
+// Go heap.
+func (c Config) GoMemoryLimit() int64 {
+	c = c.withDefaults()
+	rings := c.MaxBytes - store.IndexLimit(c.MaxBytes, c.MaxItemSize)
+	return c.MemoryBound() - rings
+}

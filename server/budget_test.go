@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/zonecache/zonecache/server/store"
 )
 
 // Large values being read, and large values copied into replies, are
@@ -44,5 +46,58 @@ func TestLargeValueBudget(t *testing.T) {
 	}
 	if used := s.bigBuffers.used.Load(); used != 0 {
 		t.Fatalf("budget still holds %d bytes", used)
+	}
+}
+
+// The large-value budget no longer grows with MaxBytes: half of it for a
+// small store, capped at LargeValueBudgetCap, and always room for four of
+// the largest items.
+func TestLargeValueBudgetIsCapped(t *testing.T) {
+	for _, tc := range []struct {
+		maxBytes int64
+		maxItem  int
+		want     int64
+	}{
+		{8 << 20, 1 << 20, 4 << 20},
+		{64 << 20, 1 << 20, 32 << 20},
+		{1 << 30, 1 << 20, LargeValueBudgetCap},
+		{64 << 30, 1 << 20, LargeValueBudgetCap},
+		{1 << 30, 64 << 20, 256 << 20},
+		{64 << 30, 64 << 20, 256 << 20},
+	} {
+		cfg := Config{MaxBytes: tc.maxBytes, MaxItemSize: tc.maxItem}
+		if got := cfg.largeValueBudget(); got != tc.want {
+			t.Errorf("-m %d MiB -I %d KiB: budget %d, want %d", tc.maxBytes>>20, tc.maxItem>>10, got, tc.want)
+		}
+	}
+	s, _ := startServer(t, Config{MaxBytes: 1 << 30})
+	if s.bigBuffers.limit != LargeValueBudgetCap {
+		t.Fatalf("server's budget %d, want %d", s.bigBuffers.limit, LargeValueBudgetCap)
+	}
+}
+
+// The memory bound's overhead beyond MaxBytes is the same for every
+// MaxBytes past the point where the budget is capped, and the Go limit
+// leaves out exactly the item rings.
+func TestMemoryBound(t *testing.T) {
+	def := Config{}
+	if got, want := def.MemoryBound(), int64(64<<20+32<<20+1024*PerConnBytes+RuntimeBytes); got != want {
+		t.Fatalf("default bound %d, want %d", got, want)
+	}
+	if PerConnBytes != 196<<10 {
+		t.Fatalf("PerConnBytes %d; the Config and MemoryBound godoc say 196 KiB", PerConnBytes)
+	}
+	var overhead int64
+	for _, m := range []int64{64 << 20, 1 << 30, 16 << 30} {
+		cfg := Config{MaxBytes: m, MaxConns: 100}
+		o := cfg.MemoryBound() - m
+		if overhead != 0 && o != overhead {
+			t.Errorf("-m %d MiB: overhead %d, at a smaller -m %d", m>>20, o, overhead)
+		}
+		overhead = o
+		rings := m - store.IndexLimit(m, DefaultMaxItemSize)
+		if got := cfg.GoMemoryLimit(); got != cfg.MemoryBound()-rings || got <= o {
+			t.Errorf("-m %d MiB: Go limit %d (bound %d, rings %d)", m>>20, got, cfg.MemoryBound(), rings)
+		}
 	}
 }

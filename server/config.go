@@ -25,6 +25,14 @@ const (
 
 // Config configures a Server. The zero value of every field selects the
 // documented default.
+//
+// Memory: under any load the server stays within MemoryBound,
+//
+//	-m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes (196 KiB) + RuntimeBytes (32 MiB)
+//
+// that is MaxBytes for the store (items and index), the large-value
+// buffer budget (at most 32 MiB unless four items of MaxItemSize need
+// more), each connection's own buffers, and the runtime.
 type Config struct {
 	// Addr is the TCP address ListenAndServe listens on. Default
 	// DefaultAddr (127.0.0.1:11211); all interfaces only when asked, for
@@ -32,8 +40,8 @@ type Config struct {
 	Addr string
 	// MaxBytes bounds the memory the store uses for items. Default 64 MiB.
 	MaxBytes int64
-	// MaxItemSize is the largest item (key, value and per-item header).
-	// Default 1 MiB.
+	// MaxItemSize is the largest item (key, value and per-item header); at
+	// most half of MaxBytes, as memcached requires. Default 1 MiB.
 	MaxItemSize int
 	// MaxConns is the number of client connections served at once; more
 	// are answered "ERROR Too many open connections" and closed.

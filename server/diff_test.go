@@ -20,9 +20,6 @@ import (
 //   - version, stats, me and metadump: they report the implementation
 //     (version string, item sizes, slab classes);
 //   - features newer than 1.6.18: mg/ms/md/ma E, md x;
-//   - the k flag on a key stored in base64 and read in plain text (memcached
-//     remembers per item that its key was binary, except for items ma
-//     creates);
 //   - a get with an over-long key behind other pipelined commands: 1.6.18
 //     then drops the replies queued before it and after it (tested alone in
 //     TestLongMultiGetLineIsStreamed);
@@ -99,6 +96,28 @@ var differentialScripts = map[string]string{
 		"ms a 1 O123456789012345678901234567890123\r\nx\r\nms a 1 F-1\r\nx\r\nms a 1 Fx\r\nx\r\nms a 1 Tx\r\nx\r\n" +
 		"ms a 1 T1 T2\r\nx\r\nms a 1 z\r\nx\r\nms a -1\r\nms a 1\r\nxyz\r\n" +
 		"ms a 1 a b c d e f g h i j k l m n o p\r\nx\r\nms a 0\r\n\r\nmg a v s\r\n",
+	// 1.6.18 parses ms N<ttl> and s but does neither: an append or prepend
+	// to a missing key is NS (no autovivify) and no size is returned.
+	"meta-set-n-s": "ms a 2 MA N30 s k\r\nhi\r\nmg a v t s\r\nms b 2 s\r\nhi\r\nms c 2 MP N0 T30\r\nhi\r\n" +
+		"mg c v t\r\nms d 1 MS N30\r\nx\r\nmg d t v\r\nms e 1 MA N\r\nx\r\nmg e t v\r\nms f 1 MA Nx\r\nx\r\n" +
+		"ms d 1 MA N30 s\r\ny\r\nmg d v s\r\n",
+	// Listings are left out: memcached lists only its cold LRU, which it
+	// fills over time.
+	"cachedump-crawler": "stats cachedump 1 1\r\nstats cachedump 0 0\r\nstats cachedump 64 0\r\nstats cachedump 200 0\r\n" +
+		"stats cachedump x 1\r\nstats cachedump 1 x\r\nstats cachedump 1\r\nstats cachedump\r\nstats cachedump 1 1 1\r\n" +
+		"stats cachedump -1 1\r\nstats cachedump 1 -1\r\nlru_crawler enable\r\nlru_crawler disable\r\nlru_crawler disable\r\n",
+	// The store has no slab pages or LRU segments; the arguments are
+	// checked as memcached checks them. cache_memlimit with a value the
+	// store would have to honour is left out: it cannot resize.
+	"tuning": "slabs automove 0\r\nslabs automove 2\r\nslabs automove 3\r\nslabs automove x\r\nslabs automove\r\nslabs\r\n" +
+		"slabs automove 1 noreply\r\nslabs automove 3 noreply\r\nslabs automove 1 2\r\nslabs automove ratio 0.5\r\nslabs automove ratio\r\n" +
+		"slabs reassign 1 2\r\nslabs reassign 1 1\r\nslabs reassign 50 50\r\nslabs reassign 0 1\r\nslabs reassign 39 1\r\n" +
+		"slabs reassign 40 1\r\nslabs reassign 1 -1\r\nslabs reassign x 1\r\nslabs reassign 1\r\nslabs reassign 1 2 noreply\r\nslabs bogus\r\n" +
+		"lru\r\nlru tune\r\nlru tune 10 25 0.1 2\r\nlru tune 10 25 0.1\r\nlru tune 40 40 0.1 2 x\r\nlru tune 41 40 0.1 2\r\n" +
+		"lru tune -1 25 0.1 2\r\nlru tune 10 x 0.1 2\r\nlru tune 10 25 -1 2\r\nlru tune 10 25 0.1 2 noreply\r\nlru mode flat\r\n" +
+		"lru mode segmented x\r\nlru mode x\r\nlru mode\r\nlru mode flat noreply\r\nlru temp_ttl -1\r\nlru temp_ttl x\r\nlru temp_ttl\r\n" +
+		"lru bogus 1\r\ncache_memlimit 7\r\ncache_memlimit 4294967296\r\ncache_memlimit 1000000001\r\ncache_memlimit 7 noreply\r\n" +
+		"cache_memlimit x\r\ncache_memlimit -1\r\ncache_memlimit\r\n",
 	"meta-delete": "ms a 1\r\nx\r\nmd a q\r\nmd a q\r\nmd a\r\nmd a O9 k\r\nms a 1 c\r\nx\r\nmd a C99\r\n" +
 		"md a C2 q\r\nmg a\r\nmd a zz\r\nmd a q q\r\nmd\r\nmd a O123456789012345678901234567890123\r\n" +
 		"ms b 1\r\nb\r\nmd b I\r\nmg b v c\r\nmg b v c\r\nms b 1 I C1\r\nn\r\nmg b v c\r\nms b 1 I C999\r\nn\r\n" +
@@ -111,6 +130,17 @@ var differentialScripts = map[string]string{
 		"md herd I T30\r\nmg herd v c\r\nmg herd v c\r\nms herd 3 T60 I\r\nxyz\r\nmg herd v c\r\n" +
 		"mg herd R30 v\r\nmg herd R90 v\r\nmg herd R90 v\r\nmg herd T0 t\r\nmg herd t\r\nms herd 1 T0\r\nq\r\n" +
 		"mg herd R99999 v\r\nmg other N0 q\r\nmg other q\r\nmg other k v\r\n",
+	// An item remembers that its key was set in base64: mg k shows it so
+	// (ms, md and ma echo the request), until a plain set, an append, a
+	// prepend or an incr that outgrows the number; items mg N and ma N
+	// create do not remember it.
+	"binary-key-memory": "ms Zm9v 1 b\r\nz\r\nmg foo k v\r\nmg Zm9v b k v\r\nms bar 1\r\ny\r\nmg YmFy b k v\r\n" +
+		"ms foo 1 k\r\ny\r\nmg foo k v\r\nms Zm9v 1 b\r\nz\r\nms Zm9v 1 b MA k\r\nw\r\nmg foo k v\r\n" +
+		"ms Zm9v 1 b\r\nz\r\nappend foo 0 0 1\r\nq\r\nmg foo k\r\nms Zm9v 1 b\r\nz\r\nprepend foo 0 0 1\r\nq\r\nmg foo k\r\n" +
+		"ms Zm9v 1 b MS\r\n1\r\ntouch foo 0\r\ngat 40 foo\r\nmg foo k T30 v\r\nget foo\r\nmd foo I\r\nmg foo k\r\n" +
+		"mg foo k v\r\nma foo k\r\nmg YmF6 b N30 k\r\nmg baz k\r\nmd Zm9v b k\r\nmd foo k\r\n" +
+		"ma bnVt b N0 J3 v k\r\nmg num k v\r\nms cXV4 1 b\r\n5\r\nma qux\r\nmg qux k v\r\nms cXV4 1 b\r\n9\r\nma qux\r\n" +
+		"mg qux k v\r\nms Zm9v 1 b C99 k\r\nx\r\nms Zm9v 1 b ME k\r\nx\r\nmg foo k\r\nms foo 1 MR\r\ny\r\nmg foo k\r\n",
 	"base64": "mg Zm9v b v k\r\nms Zm9v 1 b\r\nz\r\nmg Zm9v b v k c\r\nmg ZZZ b v\r\nmg Zm9v= b\r\n" +
 		"ms YmFy 3 b k O1\r\nbar\r\nmd YmFy b q k\r\nmd YmFy b k\r\nma bnVt b N0 J3 v k\r\n" +
 		"ms AAEC 1 b\r\nx\r\nmg AAEC b k v\r\nmg !!!! b\r\nms !!!! 1 b\r\nx\r\n",

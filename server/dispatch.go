@@ -214,6 +214,12 @@ func (c *conn) dispatch(raw []byte) cmdID {
 	case "cache_memlimit":
 		c.memlimit(n)
 		return cmdOther
+	case "slabs":
+		c.slabs(n)
+		return cmdOther
+	case "lru":
+		c.lru(n)
+		return cmdOther
 	}
 	// memcached drops connections that look like HTTP requests.
 	if n > 0 && bytes.HasPrefix(c.toks[n-1], []byte("HTTP/")) {

@@ -74,6 +74,12 @@ var fuzzSeeds = []string{
 	"\r\n\n \r\n\x00\r\nmg\r\nms\r\nma\r\nmd\r\nme\r\nm\r\n",
 	"mg a a b c d e f g h i j k l m n o p q r s t u v\r\nmg a \xff\r\nms a 1 MZ\r\nx\r\n",
 	"cache_memlimit 100\r\nshutdown\r\nwatch\r\nslabs reassign 1 2\r\n",
+	"set a 0 0 1\r\nx\r\nbget a\r\nbget a b\r\nbget\r\n",
+	"verbosity noreply\r\nverbosity 1 noreply\r\nstats detail on\r\nstats detail off\r\nstats cachedump 1 1\r\nstats cachedump\r\n",
+	"lru_crawler sleep 10\r\nlru_crawler sleep x\r\nlru_crawler tocrawl 5\r\nlru_crawler enable\r\nlru_crawler disable\r\nlru_crawler\r\n",
+	"ms !!!! 1 b\r\nx\r\nms a 1 b\r\nx\r\nme !!!! b\r\nme Y b\r\nmg Zm9v= b v\r\nmd @@ b\r\nma ~~ b\r\n",
+	"\r\n",
+	"slabs automove ratio 0.5\r\nslabs reassign -1 1\r\nlru tune 10 25 0.1 2\r\nlru mode flat\r\nlru temp_ttl -1\r\ncache_memlimit 4294967296\r\n",
 }
 
 // FuzzParse drives the connection handler with arbitrary bytes: it must

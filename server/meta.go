@@ -31,8 +31,11 @@ func (c *conn) metaSet(n int) {
 	size := int(vlen)
 	now := c.now().Unix()
 	var f metaFlags
+	// N<ttl> and s are parsed and then ignored, as memcached 1.6.18 does:
+	// an append or prepend to a missing key is NS (no autovivify) and the
+	// reply carries no size. Newer memcached versions do both.
 	errstr := c.parseMetaFlags(&f, 3, n, now)
-	req := storeReq{flags: f.flags, expires: f.exptime, cas: f.cas, setCAS: f.setCAS}
+	req := storeReq{flags: f.flags, expires: f.exptime, cas: f.cas, setCAS: f.setCAS, keyBinary: f.keyBinary}
 	if errstr == "" {
 		if c.opaqueTooLong(n) {
 			errstr = "CLIENT_ERROR opaque token too long"
@@ -167,15 +170,17 @@ func (c *conn) metaDelete(n int) {
 		if f.newTTL {
 			m.Expires = f.exptime
 		}
-		c.parts[0] = e.Value
 		if f.setStale {
 			// Stale: the next reader wins the right to recache.
 			m.Stale, m.WinSent = true, false
 		}
-		if f.dropValue {
-			c.parts[0] = nil
-			m.Flags = 0
+		if !f.dropValue {
+			// Marked in place, as memcached does: the value, the last
+			// access time and the fetched bit are kept.
+			return store.Op{Action: store.SetMeta, Meta: m}
 		}
+		c.parts[0] = nil
+		m.Flags = 0
 		return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
 	})
 	c.parts[0] = nil
@@ -351,7 +356,9 @@ func (c *conn) metaDebug(n int) {
 		}
 		found = true
 		c.str("ME ")
-		c.out = append(c.out, c.toks[1]...)
+		// memcached prints the key as the item was stored: base64 when it
+		// was set with b, whether or not this me has b.
+		c.appendKey(key, e.Meta.KeyBinary)
 		c.str(" exp=")
 		if e.Meta.Expires == 0 {
 			c.str("-1")

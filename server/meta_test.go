@@ -3,9 +3,12 @@ package server
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zonecache/zonecache/server/store"
 )
 
 // Meta features newer than memcached 1.6.18 (E, md x) and TTL reporting,
@@ -67,11 +70,21 @@ func TestMetaDebugAndMetadump(t *testing.T) {
 	now := clk.Now().Unix()
 	c.do("set a 1 100 1\r\nx\r\nset b/c 0 0 2\r\nxy\r\nget a\r\n")
 	clk.Advance(5 * time.Second)
+	// me prints the key as the item was stored, as memcached 1.6.18 does:
+	// plain for a, even when asked in base64.
 	got := c.do("me a\r\nme nokey\r\nme YQ== b\r\nme\r\n")
-	re := regexp.MustCompile(`^ME a exp=-95 la=5 cas=1 fetch=yes cls=1 size=\d+\r\nEN\r\nME YQ== exp=-95 la=5 cas=1 fetch=yes cls=1 size=\d+\r\nCLIENT_ERROR bad command line format\r\n$`)
+	re := regexp.MustCompile(`^ME a exp=-95 la=5 cas=1 fetch=yes cls=1 size=\d+\r\nEN\r\nME a exp=-95 la=5 cas=1 fetch=yes cls=1 size=\d+\r\nCLIENT_ERROR bad command line format\r\n$`)
 	if !re.MatchString(got) {
 		t.Fatalf("me: %q", got)
 	}
+	// A key set in base64 is printed in base64, also when asked in plain.
+	c.do("ms Ymlu 1 b\r\nz\r\n")
+	got = c.do("me bin\r\nme Ymlu b\r\n")
+	re = regexp.MustCompile(`^ME Ymlu exp=-1 la=0 cas=3 fetch=no cls=1 size=\d+\r\nME Ymlu exp=-1 la=0 cas=3 fetch=no cls=1 size=\d+\r\n$`)
+	if !re.MatchString(got) {
+		t.Fatalf("me of a binary key: %q", got)
+	}
+	c.do("md Ymlu b\r\n")
 	c.send("lru_crawler metadump all\r\n")
 	dump := c.readUntil("END\r\n")
 	lines := strings.Split(strings.TrimSuffix(dump, "END\r\n"), "\n")
@@ -148,5 +161,84 @@ func TestDisableMetaAnswersErrorLikeOldMemcached(t *testing.T) {
 	c.send("mn\r\nmg k v\r\nms k 1\r\nx\r\nset k 0 0 1\r\ny\r\nget k\r\n")
 	if got := c.readUntil("END\r\n"); got != "ERROR\r\nERROR\r\nERROR\r\nERROR\r\nSTORED\r\nVALUE k 0 1\r\ny\r\nEND\r\n" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// md I marks the item stale in place, as memcached does: its last access
+// time, fetched bit and value stay; only the CAS changes.
+func TestMetaDeleteInvalidateKeepsLastAccess(t *testing.T) {
+	clk := newFakeClock()
+	_, addr := startServer(t, Config{Now: clk.Now})
+	c := dial(t, addr)
+	c.do("set a 0 0 2\r\nhi\r\nset b 0 0 2\r\nho\r\nget b\r\n")
+	clk.Advance(5 * time.Second)
+	if got := c.do("md a I\r\nmd b I T30\r\n"); got != "HD\r\nHD\r\n" {
+		t.Fatalf("md I: %q", got)
+	}
+	for _, tc := range []struct{ key, fetch string }{{"a", "no"}, {"b", "yes"}} {
+		got := c.do("me " + tc.key + "\r\n")
+		if want := fmt.Sprintf(" la=5 cas=%d fetch=%s ", map[string]int{"a": 3, "b": 4}[tc.key], tc.fetch); !strings.Contains(got, want) {
+			t.Errorf("me %s after md I: %q, want %q", tc.key, got, want)
+		}
+	}
+	if got := c.do("mg a l h v\r\n"); got != "VA 2 l5 h0 X W\r\nhi\r\n" {
+		t.Errorf("mg after md I: %q", got)
+	}
+	c.send("lru_crawler metadump all\r\n")
+	dump := c.readUntil("END\r\n")
+	if want := fmt.Sprintf("key=b exp=%d la=%d ", clk.Now().Unix()+30, clk.Now().Unix()-5); !strings.Contains(dump, want) {
+		t.Errorf("metadump after md I: %q, want %q", dump, want)
+	}
+}
+
+// stats cachedump lists a class's items in memcached's format, up to the
+// limit; lru_crawler disable makes crawl and metadump refuse until enable.
+func TestCachedumpAndCrawlerSwitch(t *testing.T) {
+	clk := newFakeClock()
+	_, addr := startServer(t, Config{Now: clk.Now})
+	c := dial(t, addr)
+	c.do("set a 0 0 1\r\nx\r\nset b\x01 0 100 3\r\nxyz\r\nset big 0 0 200\r\n" + strings.Repeat("v", 200) + "\r\n")
+	exp := clk.Now().Unix() + 100
+	got := c.do("stats cachedump 1 0\r\n")
+	lines := strings.Split(strings.TrimSuffix(got, "END\r\n"), "\r\n")
+	lines = lines[:len(lines)-1]
+	slices.Sort(lines)
+	if want := []string{"ITEM a [1 b; 0 s]", fmt.Sprintf("ITEM b\x01 [3 b; %d s]", exp)}; !slices.Equal(lines, want) || !strings.HasSuffix(got, "END\r\n") {
+		t.Fatalf("cachedump 1 0: %q", got)
+	}
+	if got := c.do("stats cachedump 1 1\r\n"); strings.Count(got, "ITEM ") != 1 {
+		t.Fatalf("cachedump 1 1: %q", got)
+	}
+	if got := c.do(fmt.Sprintf("stats cachedump %d 0\r\n", slabClass(store.ItemSize(3, 200)))); got != "ITEM big [200 b; 0 s]\r\nEND\r\n" {
+		t.Fatalf("cachedump of big's class: %q", got)
+	}
+	if got := c.do("lru_crawler disable\r\nlru_crawler crawl all\r\n"); got != "OK\r\nCLIENT_ERROR lru crawler disabled\r\n" {
+		t.Fatalf("disable: %q", got)
+	}
+	if got := c.do("lru_crawler metadump all\r\n"); got != "CLIENT_ERROR lru crawler disabled\r\n" {
+		t.Fatalf("metadump while disabled: %q", got)
+	}
+	if got := c.do("stats settings\r\n"); !strings.Contains(got, "STAT lru_crawler no\r\n") {
+		t.Fatalf("settings while disabled: %q", got)
+	}
+	if got := c.do("lru_crawler enable\r\nlru_crawler enable\r\n"); got != "OK\r\nERROR failed to start lru crawler thread\r\n" {
+		t.Fatalf("enable: %q", got)
+	}
+	c.send("lru_crawler metadump all\r\n")
+	if got := c.readUntil("END\r\n"); strings.Count(got, "key=") != 3 {
+		t.Fatalf("metadump after enable: %q", got)
+	}
+}
+
+// slabClass follows memcached's default classes, including the last one,
+// which takes every item from 493,553 bytes up.
+func TestSlabClass(t *testing.T) {
+	for _, tc := range []struct{ size, cls int }{
+		{1, 1}, {96, 1}, {97, 2}, {120, 2}, {121, 3}, {394840, 38}, {394841, 39}, {493553, 39},
+		{512 << 10, 39}, {1 << 30, lastSlabClass},
+	} {
+		if got := slabClass(tc.size); got != tc.cls {
+			t.Errorf("slabClass(%d) = %d, want %d", tc.size, got, tc.cls)
+		}
 	}
 }

@@ -10,11 +10,14 @@ import (
 // slabClass maps an item size to the slab class memcached would use with
 // its defaults (smallest chunk 96 bytes, growth factor 1.25, 8-byte
 // alignment, 512 KiB largest chunk). The store has no slabs; the number
-// keeps me and metadump output in memcached's shape.
+// keeps me and metadump output in memcached's shape. As in memcached, the
+// classes stop growing once a chunk reaches the largest chunk divided by
+// the factor: that last class (lastSlabClass) takes chunks of 512 KiB
+// and every larger item.
 func slabClass(size int) int {
 	chunk := 96
 	for cls := 1; cls < 63; cls++ {
-		if size <= chunk || chunk >= 512<<10 {
+		if chunk*5 >= slabChunkMax*4 || size <= chunk {
 			return cls
 		}
 		chunk = chunk * 5 / 4
@@ -24,6 +27,13 @@ func slabClass(size int) int {
 	}
 	return 63
 }
+
+// slabChunkMax is memcached's largest slab chunk (slab_chunk_max).
+const slabChunkMax = 512 << 10
+
+// lastSlabClass is memcached's power_largest with its defaults: the class
+// slabClass gives the largest items.
+const lastSlabClass = 39
 
 // uriUnreserved reports the bytes memcached leaves unescaped in metadump keys.
 func uriUnreserved(b byte) bool {
@@ -37,17 +47,26 @@ const hexDigits = "0123456789ABCDEF"
 // the store holds a shard lock; a client slower than that is disconnected.
 const metadumpWriteTimeout = time.Second
 
+// maxCachedump bounds the reply to stats cachedump, as memcached's 2 MB.
+const maxCachedump = 2 << 20
+
 // lruCrawler serves the lru_crawler family. The store reclaims expired
-// items by itself, so crawl, enable, disable, sleep and tocrawl are
-// accepted; metadump lists live items.
+// items by itself, so crawl, sleep and tocrawl are accepted; metadump lists
+// live items. enable and disable only switch whether crawl and metadump
+// are answered, as memcached does with its crawler thread.
 func (c *conn) lruCrawler(n int) {
 	if n == 3 {
 		switch string(c.toks[1]) {
-		case "metadump":
-			c.metadump(c.toks[2])
-			return
-		case "crawl":
-			c.str("OK\r\n")
+		case "metadump", "crawl":
+			if c.s.crawlerOff.Load() {
+				c.str("CLIENT_ERROR lru crawler disabled\r\n")
+				return
+			}
+			if string(c.toks[1]) == "metadump" {
+				c.metadump(c.toks[2])
+			} else {
+				c.str("OK\r\n")
+			}
 			return
 		case "tocrawl", "sleep":
 			v, ok := parseUint32(c.toks[2])
@@ -64,7 +83,15 @@ func (c *conn) lruCrawler(n int) {
 	}
 	if n == 2 {
 		switch string(c.toks[1]) {
-		case "enable", "disable":
+		case "enable":
+			if !c.s.crawlerOff.CompareAndSwap(true, false) {
+				c.str("ERROR failed to start lru crawler thread\r\n")
+				return
+			}
+			c.str("OK\r\n")
+			return
+		case "disable":
+			c.s.crawlerOff.Store(true)
 			c.str("OK\r\n")
 			return
 		}
@@ -135,21 +162,80 @@ func (c *conn) metadump(which []byte) {
 		c.str(" size=")
 		c.out = strconv.AppendInt(c.out, int64(size), 10)
 		c.out = append(c.out, '\n')
-		if len(c.out) >= flushThreshold {
-			// The store's shard lock is held here: a client that does
-			// not read its dump must not stall that shard for long.
-			_ = c.nc.SetWriteDeadline(time.Now().Add(metadumpWriteTimeout))
-			if c.flush() != nil {
-				failed = true
-				return false
-			}
-		}
-		return true
+		failed = !c.flushInRange()
+		return !failed
 	})
+	if c.endRange(failed) {
+		c.str("END\r\n")
+	}
+}
+
+// flushInRange writes the replies out once flushThreshold bytes are
+// waiting, during a store Range. It reports false if the write failed.
+func (c *conn) flushInRange() bool {
+	if len(c.out) < flushThreshold {
+		return true
+	}
+	// The store's shard lock is held here: a client that does not read
+	// its dump must not stall that shard for long.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(metadumpWriteTimeout))
+	return c.flush() == nil
+}
+
+// endRange ends a dump written with flushInRange: it clears the write
+// deadline and, if a write failed, closes the connection. It reports
+// whether the dump may be finished.
+func (c *conn) endRange(failed bool) bool {
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	if failed {
 		c.quit = true
+	}
+	return !failed
+}
+
+// cachedump serves "stats cachedump <class> <limit>": one line per live
+// item of the class, "ITEM <key> [<value bytes> b; <expiry, 0 = never> s]",
+// at most limit of them (0: all) and at most maxCachedump bytes, then END.
+// memcached lists only the items of its class's cold LRU, which it fills
+// over time; the store has no such segment and lists every item of the
+// class.
+func (c *conn) cachedump(n int) {
+	if n < 4 {
+		c.str("CLIENT_ERROR bad command line\r\n")
 		return
 	}
-	c.str("END\r\n")
+	cls, ok1 := parseUint32(c.toks[2])
+	limit, ok2 := parseUint32(c.toks[3])
+	switch {
+	case !ok1 || !ok2:
+		c.str("CLIENT_ERROR bad command line format\r\n")
+		return
+	case cls >= 64:
+		c.str("CLIENT_ERROR Illegal slab id\r\n")
+		return
+	}
+	total, shown, failed := 0, uint32(0), false
+	c.s.store.Range(func(key []byte, m store.Meta, size int) bool {
+		if slabClass(size) != int(cls) {
+			return true
+		}
+		line := len(c.out)
+		c.str("ITEM ")
+		c.out = append(c.out, key...)
+		c.str(" [")
+		c.out = strconv.AppendInt(c.out, int64(size-store.ItemSize(len(key), 0)), 10)
+		c.str(" b; ")
+		c.out = strconv.AppendInt(c.out, m.Expires, 10)
+		c.str(" s]\r\n")
+		if total += len(c.out) - line; total > maxCachedump {
+			c.out = c.out[:line]
+			return false
+		}
+		shown++
+		failed = !c.flushInRange()
+		return !failed && (limit == 0 || shown < limit)
+	})
+	if c.endRange(failed) {
+		c.str("END\r\n")
+	}
 }

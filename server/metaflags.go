@@ -155,15 +155,27 @@ func (c *conn) opaqueTooLong(n int) bool {
 	return false
 }
 
-// appendKeyFlag writes " k<key>", base64 and " b" for binary keys.
-func (c *conn) appendKeyFlag(f *metaFlags) {
+// appendKeyFlag writes " k<key>" as the request gave the key: base64 and
+// " b" for binary keys. ms, md and ma answer so.
+func (c *conn) appendKeyFlag(f *metaFlags) { c.appendItemKeyFlag(f.key, f.keyBinary) }
+
+// appendItemKeyFlag writes " k<key>", base64 and " b" when binary. mg
+// passes whether the item was stored with a binary key, as memcached does.
+func (c *conn) appendItemKeyFlag(key []byte, binary bool) {
 	c.out = append(c.out, " k"...)
-	if !f.keyBinary {
-		c.out = append(c.out, f.key...)
-		return
+	c.appendKey(key, binary)
+	if binary {
+		c.out = append(c.out, " b"...)
 	}
-	c.out = base64.StdEncoding.AppendEncode(c.out, f.key)
-	c.out = append(c.out, " b"...)
+}
+
+// appendKey writes key, base64-encoded when binary.
+func (c *conn) appendKey(key []byte, binary bool) {
+	if binary {
+		c.out = base64.StdEncoding.AppendEncode(c.out, key)
+	} else {
+		c.out = append(c.out, key...)
+	}
 }
 
 // appendOpaqueAndKey writes the O and k flags in request order.

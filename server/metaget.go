@@ -84,7 +84,7 @@ func (c *conn) metaGet(n int) {
 				c.out = append(c.out, ' ')
 				c.out = append(c.out, t...)
 			case 'k':
-				c.appendKeyFlag(&f)
+				c.appendItemKeyFlag(f.key, e.Meta.KeyBinary)
 			}
 		}
 		if m.WinSent {
@@ -179,7 +179,8 @@ func (c *conn) metaGetCreated(f *metaFlags, n int, m store.Meta, now int64) {
 			c.out = append(c.out, ' ')
 			c.out = append(c.out, t...)
 		case 'k':
-			c.appendKeyFlag(f)
+			// The item mg created does not remember a binary key.
+			c.appendItemKeyFlag(f.key, false)
 		}
 	}
 	c.out = append(c.out, " W\r\n"...)

@@ -103,7 +103,9 @@ func BenchmarkRSSMillionItems(b *testing.B) {
 }
 
 // BenchmarkRSSOverLimit writes about 500 MB (500,000 items of 1,000-byte
-// values) into servers limited to -m 64 and reports RSS against the limit.
+// values) into servers limited to -m 64 and reports RSS against the limit,
+// and zonecached's stated bound (Config.MemoryBound for -m 64 and the
+// default -I and -c) with the headroom left under it.
 // Run it once: go test -run '^$' -bench RSS -benchtime 1x ./server/
 func BenchmarkRSSOverLimit(b *testing.B) {
 	testproc.RequireMemcached(b)
@@ -123,4 +125,10 @@ func BenchmarkRSSOverLimit(b *testing.B) {
 	b.ReportMetric(zcRSS, "zonecached-RSS-MiB")
 	b.ReportMetric(mcRSS/64, "memcached-RSS/m")
 	b.ReportMetric(zcRSS/64, "zonecached-RSS/m")
+	bound := float64(Config{MaxBytes: 64 << 20}.MemoryBound()) / (1 << 20)
+	b.ReportMetric(bound, "zonecached-bound-MiB")
+	b.ReportMetric(bound-zcRSS, "zonecached-headroom-MiB")
+	if zcRSS > bound {
+		b.Errorf("zonecached RSS %.1f MiB over its stated bound %.1f MiB", zcRSS, bound)
+	}
 }

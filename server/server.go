@@ -35,6 +35,8 @@ type Server struct {
 	bigBuffers budget
 	// valuePool recycles pooledValueSize buffers for medium values.
 	valuePool sync.Pool
+	// crawlerOff is set by "lru_crawler disable".
+	crawlerOff atomic.Bool
 
 	closing atomic.Bool
 	serving atomic.Int32
@@ -53,11 +55,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = clock.Now
 	}
 	cfg = cfg.withDefaults()
-	if cfg.MaxItemSize > int(cfg.MaxBytes) {
+	if int64(cfg.MaxItemSize) > cfg.MaxBytes/2 {
 		if clock != nil {
 			clock.Close()
 		}
-		return nil, fmt.Errorf("server: item size limit %d is larger than the memory limit %d", cfg.MaxItemSize, cfg.MaxBytes)
+		return nil, fmt.Errorf("server: item size limit %d is more than half of the memory limit %d", cfg.MaxItemSize, cfg.MaxBytes)
 	}
 	st, err := store.New(store.Config{MaxBytes: cfg.MaxBytes, MaxItemSize: cfg.MaxItemSize, Now: cfg.Now})
 	if err != nil {
@@ -75,7 +77,7 @@ func New(cfg Config) (*Server, error) {
 		lns:     make(map[net.Listener]struct{}),
 		conns:   make(map[*conn]struct{}),
 	}
-	s.bigBuffers.limit = max(cfg.MaxBytes/2, 4*int64(cfg.MaxItemSize))
+	s.bigBuffers.limit = cfg.largeValueBudget()
 	s.valuePool.New = func() any {
 		b := make([]byte, 0, pooledValueSize)
 		return &b

@@ -1,13 +1,17 @@
 package server
 
 import (
+	"math/bits"
 	"net"
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/zonecache/zonecache/server/store"
 )
 
 // statID names one of the server's counters.
@@ -44,6 +48,13 @@ const (
 // counters are the server's totals; connections add to them in batches.
 type counters struct {
 	v [numStats]atomic.Uint64
+	// base holds v's values at the last "stats reset": the stats command
+	// shows v minus base, while the Prometheus counters and Reads keep
+	// counting from the start, so they never go down.
+	base [numStats]atomic.Uint64
+	// storeBase is the store's counters at the last "stats reset".
+	storeMu   sync.Mutex
+	storeBase store.Stats
 	// cmds counts commands executed, by kind.
 	cmds [numCmds]atomic.Uint64
 	// currConns is the number of open client connections.
@@ -51,6 +62,39 @@ type counters struct {
 }
 
 func (c *counters) get(id statID) uint64 { return c.v[id].Load() }
+
+// shown is a counter as the stats command reports it: since the last reset.
+func (c *counters) shown(id statID) uint64 { return c.v[id].Load() - c.base[id].Load() }
+
+// reset starts the counters that the stats command shows from zero, as
+// memcached's "stats reset" does: every command and connection counter and
+// the store's totals (total_items, evictions, reclaimed, the unfetched
+// counts, get_expired); gauges such as curr_items and bytes are kept.
+func (c *counters) reset(st *store.Store) {
+	for i := range c.v {
+		c.base[i].Store(c.v[i].Load())
+	}
+	ss := st.Stats()
+	c.storeMu.Lock()
+	c.storeBase = ss
+	c.storeMu.Unlock()
+}
+
+// storeStats is the store's snapshot with its counters since the last
+// reset.
+func (c *counters) storeStats(st *store.Store) store.Stats {
+	ss := st.Stats()
+	c.storeMu.Lock()
+	b := c.storeBase
+	c.storeMu.Unlock()
+	ss.TotalItems -= b.TotalItems
+	ss.Evictions -= b.Evictions
+	ss.EvictedUnfetched -= b.EvictedUnfetched
+	ss.Reclaimed -= b.Reclaimed
+	ss.ExpiredUnfetched -= b.ExpiredUnfetched
+	ss.GetExpired -= b.GetExpired
+	return ss
+}
 
 // statWriter appends "STAT name value" lines.
 type statWriter struct{ c *conn }
@@ -101,7 +145,7 @@ func (c *conn) generalStats() {
 	st := &s.stats
 	w := statWriter{c}
 	now := c.now()
-	ss := s.store.Stats()
+	ss := st.storeStats(s.store)
 	user, sys := rusage()
 	w.i("pid", int64(os.Getpid()))
 	w.i("uptime", int64(now.Sub(s.started)/time.Second))
@@ -113,39 +157,44 @@ func (c *conn) generalStats() {
 	w.s("rusage_system", sys)
 	w.i("max_connections", int64(s.cfg.MaxConns))
 	w.i("curr_connections", st.currConns.Load())
-	w.u("total_connections", st.get(stTotalConns))
-	w.u("rejected_connections", st.get(stRejectedConns))
+	w.u("total_connections", st.shown(stTotalConns))
+	w.u("rejected_connections", st.shown(stRejectedConns))
 	w.i("connection_structures", st.currConns.Load())
-	w.u("cmd_get", st.get(stCmdGet))
-	w.u("cmd_set", st.get(stCmdSet))
-	w.u("cmd_flush", st.get(stCmdFlush))
-	w.u("cmd_touch", st.get(stCmdTouch))
-	w.u("cmd_meta", st.get(stCmdMeta))
-	w.u("get_hits", st.get(stGetHits))
-	w.u("get_misses", st.get(stGetMisses))
-	w.u("get_expired", 0)
+	w.u("cmd_get", st.shown(stCmdGet))
+	w.u("cmd_set", st.shown(stCmdSet))
+	w.u("cmd_flush", st.shown(stCmdFlush))
+	w.u("cmd_touch", st.shown(stCmdTouch))
+	w.u("cmd_meta", st.shown(stCmdMeta))
+	w.u("get_hits", st.shown(stGetHits))
+	w.u("get_misses", st.shown(stGetMisses))
+	w.u("get_expired", ss.GetExpired)
+	// A flush_all drops the flushed items and returns their memory at
+	// once, so no later read can find one: get_flushed stays 0.
 	w.u("get_flushed", 0)
-	w.u("delete_misses", st.get(stDeleteMisses))
-	w.u("delete_hits", st.get(stDeleteHits))
-	w.u("incr_misses", st.get(stIncrMisses))
-	w.u("incr_hits", st.get(stIncrHits))
-	w.u("decr_misses", st.get(stDecrMisses))
-	w.u("decr_hits", st.get(stDecrHits))
-	w.u("cas_misses", st.get(stCasMisses))
-	w.u("cas_hits", st.get(stCasHits))
-	w.u("cas_badval", st.get(stCasBadval))
-	w.u("touch_hits", st.get(stTouchHits))
-	w.u("touch_misses", st.get(stTouchMisses))
-	w.u("store_too_large", st.get(stStoreTooLarge))
-	w.u("store_no_memory", st.get(stStoreNoMemory))
+	w.u("delete_misses", st.shown(stDeleteMisses))
+	w.u("delete_hits", st.shown(stDeleteHits))
+	w.u("incr_misses", st.shown(stIncrMisses))
+	w.u("incr_hits", st.shown(stIncrHits))
+	w.u("decr_misses", st.shown(stDecrMisses))
+	w.u("decr_hits", st.shown(stDecrHits))
+	w.u("cas_misses", st.shown(stCasMisses))
+	w.u("cas_hits", st.shown(stCasHits))
+	w.u("cas_badval", st.shown(stCasBadval))
+	w.u("touch_hits", st.shown(stTouchHits))
+	w.u("touch_misses", st.shown(stTouchMisses))
+	w.u("store_too_large", st.shown(stStoreTooLarge))
+	w.u("store_no_memory", st.shown(stStoreNoMemory))
 	w.u("auth_cmds", 0)
 	w.u("auth_errors", 0)
-	w.u("bytes_read", st.get(stBytesRead))
-	w.u("bytes_written", st.get(stBytesWritten))
+	w.u("bytes_read", st.shown(stBytesRead))
+	w.u("bytes_written", st.shown(stBytesWritten))
 	w.i("limit_maxbytes", s.cfg.MaxBytes)
 	w.i("accepting_conns", boolInt(!s.closing.Load()))
 	w.i("threads", int64(runtime.GOMAXPROCS(0)))
 	w.i("conn_yields", 0)
+	w.i("hash_power_level", int64(max(bits.Len64(uint64(ss.IndexSlots)), 1)-1))
+	w.i("hash_bytes", ss.IndexBytes)
+	w.i("hash_is_expanding", 0)
 	w.u("reclaimed", ss.Reclaimed)
 	w.u("expired_unfetched", ss.ExpiredUnfetched)
 	w.u("evicted_unfetched", ss.EvictedUnfetched)
@@ -176,7 +225,7 @@ func (c *conn) settingsStats() {
 	w.s("dump_enabled", "yes")
 	w.s("binding_protocol", "ascii")
 	w.s("ssl_enabled", yesNo(s.cfg.TLS != nil))
-	w.s("lru_crawler", "yes")
+	w.s("lru_crawler", yesNo(!s.crawlerOff.Load()))
 	w.s("evictions", "on")
 	c.str("END\r\n")
 }
@@ -184,7 +233,7 @@ func (c *conn) settingsStats() {
 // itemsStats writes "stats items". The store has no slab classes, so the
 // whole store is reported as class 1.
 func (c *conn) itemsStats() {
-	ss := c.s.store.Stats()
+	ss := c.s.stats.storeStats(c.s.store)
 	w := statWriter{c}
 	if ss.Items > 0 {
 		w.i("items:1:number", ss.Items)
@@ -193,7 +242,7 @@ func (c *conn) itemsStats() {
 		w.u("items:1:reclaimed", ss.Reclaimed)
 		w.u("items:1:expired_unfetched", ss.ExpiredUnfetched)
 		w.u("items:1:evicted_unfetched", ss.EvictedUnfetched)
-		w.u("items:1:outofmemory", c.s.stats.get(stStoreNoMemory))
+		w.u("items:1:outofmemory", c.s.stats.shown(stStoreNoMemory))
 	}
 	c.str("END\r\n")
 }

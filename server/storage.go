@@ -40,13 +40,16 @@ type storeReq struct {
 	cas     uint64 // compare: cas command, ms C
 	stale   bool   // ms I with C: accept an older CAS and keep the item stale
 	setCAS  uint64 // ms E: the CAS unique the new item gets; 0 = next
+	// keyBinary: the key came base64-encoded (ms b). The new item remembers
+	// it, except after an append or prepend, as in memcached.
+	keyBinary bool
 }
 
 // write applies a storage request with memcached's semantics.
 func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta) {
 	res := resStored
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
-		newMeta := store.Meta{Flags: req.flags, Expires: req.expires, CAS: req.setCAS}
+		newMeta := store.Meta{Flags: req.flags, Expires: req.expires, CAS: req.setCAS, KeyBinary: req.keyBinary}
 		c.parts[0], c.parts[1] = value, nil
 		parts := c.parts[:1]
 		switch req.mode {
@@ -69,7 +72,7 @@ func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta)
 				res = resExists
 				return store.Op{Action: store.Keep, NoBump: true}
 			}
-			newMeta.Flags, newMeta.Expires = e.Meta.Flags, e.Meta.Expires
+			newMeta.Flags, newMeta.Expires, newMeta.KeyBinary = e.Meta.Flags, e.Meta.Expires, false
 			if req.mode == modeAppend {
 				c.parts[0], c.parts[1] = e.Value, value
 			} else {

@@ -165,12 +165,15 @@ func (c *conn) memlimit(n int) {
 		return
 	}
 	noreply := c.noreply(n)
-	mb, ok := parseUint32(c.toks[1])
+	v, ok := parseUint64(c.toks[1])
+	mb := uint32(v) // memcached keeps the low 32 bits
 	switch {
 	case !ok:
 		c.reply(noreply, "ERROR\r\n")
 	case mb < 8:
 		c.reply(noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n")
+	case mb > 1_000_000_000:
+		c.reply(noreply, "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n")
 	default:
 		c.reply(noreply, "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n")
 	}
@@ -185,11 +188,7 @@ func (c *conn) statsCmd(n int) {
 	switch string(c.toks[1]) {
 	case "reset":
 		c.mergeStats()
-		for i := range c.s.stats.v {
-			if statID(i) != stTotalConns && statID(i) != stRejectedConns {
-				c.s.stats.v[i].Store(0)
-			}
-		}
+		c.s.stats.reset(c.s.store)
 		c.str("RESET\r\n")
 	case "detail":
 		if n < 3 {
@@ -214,6 +213,8 @@ func (c *conn) statsCmd(n int) {
 		c.str("STAT sizes_status disabled\r\nEND\r\n")
 	case "conns":
 		c.str("END\r\n")
+	case "cachedump":
+		c.cachedump(n)
 	default:
 		c.str("ERROR\r\n")
 	}

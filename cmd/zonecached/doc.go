@@ -7,11 +7,21 @@
 //
 //	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
 //	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
-//	           [-v] [--log-level info]
+//	           [--disable-meta] [-v] [--log-level info]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
 //	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s]]
+//
+// -I may be at most half of -m, as in memcached. --disable-meta answers the
+// meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6
+// does, so that clients' text-protocol fallbacks can be tested. zonecached
+// -h lists every flag.
+//
+// Memory: the process stays within -m + min(max(-m/2, 4×-I), max(32 MiB,
+// 4×-I)) + -c × 196 KiB + 32 MiB (server.Config.MemoryBound); zonecached
+// sets the Go garbage collector's soft limit so that it does, unless
+// GOMEMLIMIT is set.
 //
 // With --zone the node joins a gossiping fleet (package membership) and
 // its admin listener also serves GET /topology and GET/POST /state.

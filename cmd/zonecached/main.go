@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,6 +60,12 @@ func run(args []string, stderr io.Writer) int {
 // serve runs the cache server (and the admin listener) until ctx ends, then
 // shuts down gracefully.
 func serve(ctx context.Context, opts options, log *slog.Logger) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The garbage collector's soft limit keeps the process within
+		// server.Config.MemoryBound under overload.
+		debug.SetMemoryLimit(opts.cfg.GoMemoryLimit())
+	}
+	log.Info("memory bound", "bytes", opts.cfg.MemoryBound(), "go_memory_limit", debug.SetMemoryLimit(-1))
 	srv, err := server.New(opts.cfg)
 	if err != nil {
 		return err
@@ -120,23 +127,41 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 	return nil
 }
 
+// flagValues are the flags as defined on a FlagSet, read after parsing.
+type flagValues struct {
+	port, conns                          *int
+	host, itemSize, cert, key, adminAddr *string
+	level                                *string
+	mem                                  *int64
+	noMeta, verbose                      *bool
+	fleet                                fleetOptions
+}
+
+// defineFlags defines every zonecached flag on fs.
+func defineFlags(fs *flag.FlagSet) *flagValues {
+	v := &flagValues{}
+	v.port = fs.Int("p", 11211, "TCP `port` to listen on")
+	v.host = fs.String("l", "127.0.0.1", "`address` to listen on; 0.0.0.0 or :: listens on all interfaces")
+	v.mem = fs.Int64("m", 64, "item memory limit in `megabytes`")
+	v.itemSize = fs.String("I", "1m", "largest item (key, value and header), with k or m suffix (1k to 1024m, at most half of -m)")
+	v.conns = fs.Int("c", 1024, "maximum simultaneous client `connections`; more are refused with \"ERROR Too many open connections\"")
+	v.cert = fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
+	v.key = fs.String("tls-key", "", "TLS private key `file` (PEM)")
+	v.adminAddr = fs.String("admin-addr", "127.0.0.1:12211", "admin HTTP `address` serving /metrics, /healthz and /readyz; empty disables it")
+	v.noMeta = fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
+	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
+	v.fleet.register(fs)
+	v.level = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	return v
+}
+
 // parseFlags parses the command line. Flags take one or two dashes.
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("zonecached", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	port := fs.Int("p", 11211, "TCP `port` to listen on")
-	host := fs.String("l", "127.0.0.1", "`address` to listen on; 0.0.0.0 or :: listens on all interfaces")
-	mem := fs.Int64("m", 64, "item memory limit in `megabytes`")
-	itemSize := fs.String("I", "1m", "largest item (key, value and header), with k or m suffix (1k to 1024m)")
-	conns := fs.Int("c", 1024, "maximum simultaneous client `connections`; more are refused with \"ERROR Too many open connections\"")
-	cert := fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
-	key := fs.String("tls-key", "", "TLS private key `file` (PEM)")
-	adminAddr := fs.String("admin-addr", "127.0.0.1:12211", "admin HTTP `address` serving /metrics, /healthz and /readyz; empty disables it")
-	noMeta := fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
-	verbose := fs.Bool("v", false, "verbose: log at debug level")
-	var fleet fleetOptions
-	fleet.register(fs)
-	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	v := defineFlags(fs)
+	port, host, mem, itemSize, conns := v.port, v.host, v.mem, v.itemSize, v.conns
+	cert, key, adminAddr, noMeta, verbose, level := v.cert, v.key, v.adminAddr, v.noMeta, v.verbose, v.level
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zonecached [flags]\n\nA memcached 1.6 compatible cache node (text and meta protocols).\nFlags may be written with one or two dashes.\n\n")
 		fs.PrintDefaults()
@@ -144,6 +169,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
+	fleet := v.fleet // its fields were set by Parse
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
@@ -161,8 +187,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if size < 1<<10 || size > 1<<30 {
 		return o, fmt.Errorf("-I %s: must be between 1k and 1024m", *itemSize)
 	}
-	if int64(size) > *mem<<20 {
-		return o, fmt.Errorf("-I %s: larger than -m %d megabytes", *itemSize, *mem)
+	if int64(size) > *mem<<20/2 {
+		// memcached refuses it too: "Cannot set item size limit higher
+		// than 1/2 of memory max."
+		return o, fmt.Errorf("-I %s: more than half of -m %d megabytes", *itemSize, *mem)
 	}
 	if *conns < 1 {
 		return o, fmt.Errorf("-c %d: must be at least 1", *conns)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -37,8 +38,21 @@ func TestParseFlags(t *testing.T) {
 	if o, err := parseFlags([]string{"-I", "512k"}, &errs); err != nil || o.cfg.MaxItemSize != 512<<10 {
 		t.Fatalf("-I 512k: %v %d", err, o.cfg.MaxItemSize)
 	}
+	// -I may be half of -m, not more (memcached refuses more, and the
+	// store needs it), so -m 1 fails at parsing with the default -I 1m.
+	if o, err := parseFlags([]string{"-m", "2"}, &errs); err != nil || o.cfg.MaxBytes != 2<<20 || o.cfg.MaxItemSize != 1<<20 {
+		t.Fatalf("-m 2: %v %+v", err, o.cfg)
+	}
+	if _, err := parseFlags([]string{"-m", "1"}, &errs); err == nil || !strings.Contains(err.Error(), "half of -m") {
+		t.Fatalf("-m 1: %v", err)
+	}
+	if o, err := parseFlags([]string{"--zone", "a", "--state", "serving", "--drain-timeout", "3s"}, &errs); err != nil ||
+		o.fleet.zone != "a" || o.fleet.state != "serving" || o.fleet.drainTimeout != 3*time.Second {
+		t.Fatalf("fleet flags: %v %+v", err, o.fleet)
+	}
 	for _, bad := range [][]string{{"-I", "10"}, {"-I", "2g"}, {"-I", "xm"}, {"-m", "0"}, {"-p", "70000"},
-		{"-c", "0"}, {"--tls-cert", "x"}, {"--log-level", "loud"}, {"-m", "1", "-I", "2m"}, {"extra"}} {
+		{"-c", "0"}, {"--tls-cert", "x"}, {"--log-level", "loud"}, {"-m", "1", "-I", "2m"}, {"extra"},
+		{"-m", "1"}, {"-m", "3", "-I", "2m"}, {"-m", "8", "-I", "5m"}} {
 		if _, err := parseFlags(bad, &errs); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
@@ -50,10 +64,22 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	if code := run([]string{"-h"}, &out); code != 0 {
 		t.Fatalf("-h exit %d", code)
 	}
-	for _, f := range []string{"-p", "-l", "-m", "-I", "-c", "-tls-cert", "-tls-key", "-admin-addr", "-v", "-log-level"} {
-		if !strings.Contains(out.String(), "  "+f+" ") && !strings.Contains(out.String(), "  "+f+"\t") {
-			t.Errorf("-h does not document %s:\n%s", f, out.String())
+	fs := flag.NewFlagSet("zonecached", flag.ContinueOnError)
+	defineFlags(fs)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		name := "  -" + f.Name
+		help := out.String()
+		if !strings.Contains(help, name+" ") && !strings.Contains(help, name+"\t") && !strings.Contains(help, name+"\n") {
+			t.Errorf("-h does not document -%s:\n%s", f.Name, help)
 		}
+		if f.Usage == "" {
+			t.Errorf("-%s has no usage text", f.Name)
+		}
+	})
+	if n < 11 {
+		t.Fatalf("only %d flags defined", n)
 	}
 }
 

@@ -52,6 +52,10 @@ type Meta struct {
 	// WinSent reports that a recache win token (meta W) was handed out for
 	// the item and no new value has been stored since.
 	WinSent bool
+	// KeyBinary records that the key was given base64-encoded (the meta b
+	// flag) when the item was stored, so that the meta k flag and me show
+	// it encoded again, as memcached does.
+	KeyBinary bool
 }
 
 // Entry is the current state of one key, as an Update callback sees it.
@@ -116,6 +120,11 @@ type Stats struct {
 	Reclaimed uint64
 	// ExpiredUnfetched counts reclaimed expired items that were never read.
 	ExpiredUnfetched uint64
+	// GetExpired counts lookups (Update or Get) that found the key expired
+	// and reclaimed it: memcached's get_expired.
+	GetExpired uint64
+	// IndexSlots is the number of slots of the hash indexes.
+	IndexSlots int64
 	// ArenaBytes is the item memory touched so far: the sum over shards of
 	// the highest ring offset written. It grows with the data, not with
 	// MaxBytes, and never passes the rings' share of MaxBytes.

@@ -74,3 +74,23 @@ func shardCount(maxBytes int64, maxItem int) int {
 	}
 	return n
 }
+
+// layout splits maxBytes into n shards, each with an index of at most
+// maxGroups groups and a ring of ring bytes.
+func layout(maxBytes int64, maxItem int) (n, maxGroups, ring int) {
+	n = shardCount(maxBytes, maxItem)
+	budget := maxBytes / int64(n)
+	maxGroups = max(1, int(budget/indexShare/bytesPerGroup))
+	ring = int(budget - int64(maxGroups)*bytesPerGroup)
+	return n, maxGroups, ring
+}
+
+// IndexLimit is the most memory the hash indexes of a Store with this
+// MaxBytes and MaxItemSize can take. It is part of MaxBytes (the item rings
+// get the rest), but unlike the rings, which are mapped outside the Go
+// heap, the indexes live on the Go heap, where the garbage collector may
+// hold a replaced index for a while after the index grows.
+func IndexLimit(maxBytes int64, maxItemSize int) int64 {
+	n, maxGroups, _ := layout(maxBytes, maxItemSize)
+	return int64(n) * int64(maxGroups) * bytesPerGroup
+}

@@ -14,7 +14,7 @@ import (
 //	20 accessed  uint32 Unix seconds
 //	24 value len uint32
 //	28 key len   uint8
-//	29 bits      uint8 (bitFetched, bitStale, bitWinSent, bitDead, bitRef)
+//	29 bits      uint8 (bitFetched, bitStale, bitWinSent, bitDead, bitRef, bitKeyBinary)
 //	30 key, then value
 //
 // Times are kept in 32 bits (good until 2106); this is what keeps the header
@@ -37,10 +37,11 @@ const (
 	bitFetched uint8 = 1 << iota
 	bitStale
 	bitWinSent
-	bitDead // the item was deleted or replaced; its bytes wait for reuse
-	bitRef  // read since it was last stored or moved (CLOCK reference bit)
+	bitDead      // the item was deleted or replaced; its bytes wait for reuse
+	bitRef       // read since it was last stored or moved (CLOCK reference bit)
+	bitKeyBinary // the key was given in base64 (meta b) when the item was stored
 
-	metaBits = bitFetched | bitStale | bitWinSent
+	metaBits = bitFetched | bitStale | bitWinSent | bitKeyBinary
 )
 
 var le = binary.LittleEndian
@@ -91,14 +92,15 @@ func readMeta(buf []byte, off int) Meta {
 	h := buf[off : off+itemHeaderSize : off+itemHeaderSize]
 	b := h[offBits]
 	return Meta{
-		CAS:      le.Uint64(h[offCAS:]),
-		Flags:    le.Uint32(h[offFlags:]),
-		Expires:  int64(le.Uint32(h[offExpires:])),
-		Stored:   int64(le.Uint32(h[offStored:])),
-		Accessed: int64(le.Uint32(h[offAccessed:])),
-		Fetched:  b&bitFetched != 0,
-		Stale:    b&bitStale != 0,
-		WinSent:  b&bitWinSent != 0,
+		CAS:       le.Uint64(h[offCAS:]),
+		Flags:     le.Uint32(h[offFlags:]),
+		Expires:   int64(le.Uint32(h[offExpires:])),
+		Stored:    int64(le.Uint32(h[offStored:])),
+		Accessed:  int64(le.Uint32(h[offAccessed:])),
+		Fetched:   b&bitFetched != 0,
+		Stale:     b&bitStale != 0,
+		WinSent:   b&bitWinSent != 0,
+		KeyBinary: b&bitKeyBinary != 0,
 	}
 }
 
@@ -120,6 +122,9 @@ func writeMeta(buf []byte, off int, m *Meta) {
 	}
 	if m.WinSent {
 		b |= bitWinSent
+	}
+	if m.KeyBinary {
+		b |= bitKeyBinary
 	}
 	h[offBits] = b
 }

@@ -53,6 +53,7 @@ type shard struct {
 	evictedUnfetched uint64
 	reclaimed        uint64
 	expiredUnfetched uint64
+	getExpired       uint64
 
 	sweepGroup      int    // next index group the sweeper looks at
 	rehashFallbacks int    // ring walks that disagreed with the index (a bug)

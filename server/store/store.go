@@ -35,10 +35,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := shardCount(cfg.MaxBytes, cfg.MaxItemSize)
-	budget := cfg.MaxBytes / int64(n)
-	maxGroups := max(1, int(budget/indexShare/bytesPerGroup))
-	ring := int(budget - int64(maxGroups)*bytesPerGroup)
+	n, maxGroups, ring := layout(cfg.MaxBytes, cfg.MaxItemSize)
 	s := &Store{
 		shards:      make([]shard, n),
 		mask:        uint64(n - 1),
@@ -103,6 +100,7 @@ func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 		off = int(sh.ix.off(slot))
 		if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
 			sh.removeSlot(slot, off, true)
+			sh.getExpired++
 			found = false
 		}
 	}
@@ -176,6 +174,7 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 	off := int(sh.ix.off(slot))
 	if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
 		sh.removeSlot(slot, off, true)
+		sh.getExpired++
 		return false
 	}
 	if fn != nil {
@@ -259,6 +258,8 @@ func (s *Store) Stats() Stats {
 		st.EvictedUnfetched += sh.evictedUnfetched
 		st.Reclaimed += sh.reclaimed
 		st.ExpiredUnfetched += sh.expiredUnfetched
+		st.GetExpired += sh.getExpired
+		st.IndexSlots += int64(sh.ix.groups()) * groupSlots
 		st.ArenaBytes += int64(sh.hwm)
 		st.IndexBytes += sh.ix.bytes()
 		sh.mu.Unlock()

@@ -337,3 +337,72 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = s.Update(key, putFn) }))
 	assert.Positive(t, n)
 }
+
+// IndexLimit is what the shards' indexes may grow to, and stays within
+// MaxBytes/8.
+func TestIndexLimit(t *testing.T) {
+	for _, m := range []int64{2 << 20, 64 << 20, 1 << 30} {
+		s, err := New(Config{MaxBytes: m, SweepInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for i := range s.shards {
+			sum += int64(s.shards[i].maxGroup) * bytesPerGroup
+		}
+		_ = s.Close()
+		if got := IndexLimit(m, DefaultMaxItemSize); got != sum || got > m/indexShare {
+			t.Errorf("-m %d: IndexLimit %d, shards' caps %d, MaxBytes/%d %d", m, got, sum, indexShare, m/indexShare)
+		}
+	}
+}
+
+// GetExpired counts the lookups, by Get or Update, that found their item
+// expired, and nothing else.
+func TestStatsGetExpired(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{}, c)
+	set(t, s, "a", "1", Meta{Expires: c.Unix() + 1})
+	set(t, s, "b", "1", Meta{Expires: c.Unix() + 1})
+	set(t, s, "c", "1", Meta{})
+	c.Advance(2 * time.Second)
+	if _, _, ok := get(s, "a"); ok {
+		t.Fatal("expired a found")
+	}
+	_, _, _ = get(s, "a")    // already reclaimed: a plain miss
+	_, _, _ = get(s, "nope") // never there
+	_, _, _ = get(s, "c")    // live
+	_, err := s.Update([]byte("b"), func(e *Entry) Op {
+		if e.Found {
+			t.Error("expired b found by Update")
+		}
+		return Op{Action: Keep}
+	})
+	require.NoError(t, err)
+	st := s.Stats()
+	if st.GetExpired != 2 || st.Reclaimed != 2 {
+		t.Fatalf("GetExpired %d Reclaimed %d, want 2 and 2", st.GetExpired, st.Reclaimed)
+	}
+}
+
+// KeyBinary is kept in the item's bits: set by Put, kept by SetMeta and by
+// moves, cleared by a Put without it.
+func TestKeyBinaryBit(t *testing.T) {
+	s := newStore(t, Config{}, newClock())
+	m := set(t, s, "k", "v", Meta{KeyBinary: true, Stale: true})
+	if !m.KeyBinary || !m.Stale {
+		t.Fatalf("after Put: %+v", m)
+	}
+	_, err := s.Update([]byte("k"), func(e *Entry) Op {
+		m := e.Meta
+		m.Stale = false
+		return Op{Action: SetMeta, Meta: m}
+	})
+	require.NoError(t, err)
+	if _, m, _ := get(s, "k"); !m.KeyBinary || m.Stale {
+		t.Fatalf("after SetMeta: %+v", m)
+	}
+	if m := set(t, s, "k", "v", Meta{}); m.KeyBinary {
+		t.Fatalf("after a plain Put: %+v", m)
+	}
+}
