@@ -169,17 +169,7 @@ func testBreakerFrozen(t *testing.T, srv server) {
 			t.Fatal(err)
 		}
 	}
-	if err := mc.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	// SIGSTOP is delivered asynchronously: wait until the process is stopped.
-	eventually(t, "the node to stop", func() bool { return processState(mc.Pid()) == 'T' })
-	thawed := false
-	defer func() {
-		if !thawed {
-			_ = mc.Thaw()
-		}
-	}()
+	thaw := freeze(t, mc)
 
 	// Several callers hit the frozen node at once; each may pay one timeout
 	// (or see its request aborted when the breaker opens), never two.
@@ -222,10 +212,7 @@ func testBreakerFrozen(t *testing.T, srv server) {
 		t.Fatal("breaker closed while the node is frozen")
 	}
 
-	if err := mc.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	thawed = true
+	thaw()
 	eventually(t, "the breaker to close", func() bool { return n.State() == StateClosed })
 	if it, err := n.Batch().Get(ctx, "k"); err != nil || string(it.Value) != "v" {
 		t.Fatalf("Get after thaw: %+v %v", it, err)
@@ -299,6 +286,27 @@ func TestBreakerCancelDoesNotCount(t *testing.T) {
 	if _, err := n.Online().Get(ctx, "k"); !errors.Is(err, ErrCacheMiss) {
 		t.Fatalf("Get after release: %v", err)
 	}
+}
+
+// freeze stops proc with SIGSTOP and waits until it is stopped. It returns
+// thaw, which resumes it, and runs at the end of the test if not called.
+func freeze(t *testing.T, proc *testproc.Process) (thaw func()) {
+	t.Helper()
+	if err := proc.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
+			if err := proc.Thaw(); err != nil {
+				t.Errorf("thaw: %v", err)
+			}
+		})
+	}
+	t.Cleanup(thaw)
+	// SIGSTOP is delivered asynchronously: wait until the process is stopped.
+	eventually(t, "the node to stop", func() bool { return processState(proc.Pid()) == 'T' })
+	return thaw
 }
 
 // processState returns the state letter of a process from /proc (R, S, T…).
