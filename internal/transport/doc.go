@@ -4,12 +4,14 @@
 // A Node owns two Pools, Online and Batch, each with its own few long-lived
 // TCP connections, in-flight limit, timeout and (batch) token-bucket rate
 // limit, so bulk traffic never queues behind or in front of latency-critical
-// traffic on a connection. Every connection pipelines many concurrent
-// requests in the meta
-// protocol (internal/wire). Callers append encoded requests to a shared
-// write buffer: on an idle connection the caller writes it at once, on a busy
-// one a writer goroutine yields once and then flushes everything queued in
-// one syscall. Replies are matched in order and checked against each
+// traffic on a connection. A GetMulti costs one token per key; a
+// rate-limited pool sends one too large for its bucket or its timeout as
+// several smaller requests at the pool's rate instead of letting it time
+// out (PoolConfig.RateLimit). Every connection pipelines many concurrent
+// requests in the meta protocol (internal/wire). Callers append encoded
+// requests to a shared write buffer: on an idle connection the caller writes
+// it at once, on a busy one a writer goroutine yields once and then flushes
+// everything queued in one syscall. Replies are matched in order and checked against each
 // request's O (opaque) token. Whoever holds the connection's read token reads
 // them: a caller on an idle connection reads its own reply (no goroutine
 // hand-off, so one-at-a-time latency matches a blocking client), and a reader

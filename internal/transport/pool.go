@@ -41,6 +41,7 @@ type Pool struct {
 	sem     chan struct{} // online: in-flight slots
 	gate    *gate         // batch: in-flight slots, yielding to online
 	limiter *limiter
+	chunk   int // GetMulti keys per request under the rate limit; 0: any
 	calls   sync.Pool
 }
 
@@ -67,6 +68,7 @@ func newPool(n *Node, class Class, cfg PoolConfig) *Pool {
 	}
 	if cfg.RateLimit > 0 {
 		p.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst)
+		p.chunk = rateChunk(cfg.RateLimit, cfg.RateBurst, cfg.Timeout)
 	}
 	p.calls.New = func() any { return newCall() }
 	return p
