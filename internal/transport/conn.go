@@ -143,7 +143,7 @@ func (cn *conn) flush(ctx context.Context, c *call, buf []byte, deadline time.Ti
 	if interruptible {
 		cn.setWriter(c)
 		if ctx.Err() != nil { // it ended before the interrupt could see c
-			_ = cn.nc.SetWriteDeadline(pastDeadline)
+			_ = cn.nc.SetWriteDeadline(pastDeadline())
 		}
 	}
 	_, werr := cn.nc.Write(buf)

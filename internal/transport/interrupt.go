@@ -21,8 +21,8 @@ import (
 // context ended in the middle of a request or a reply.
 var errInterrupted = errors.New("transport: a caller's context ended mid-transfer")
 
-// pastDeadline wakes a blocked read or write at once.
-var pastDeadline = time.Unix(1, 0)
+// pastDeadline is a deadline that wakes a blocked read or write at once.
+func pastDeadline() time.Time { return time.Unix(1, 0) }
 
 // earlier returns the earlier of the context's deadline and d.
 func earlier(ctx context.Context, d time.Time) time.Time {
@@ -90,10 +90,10 @@ func (c *call) interrupt() {
 func (cn *conn) interrupt(c *call) {
 	cn.rmu.Lock()
 	if cn.writer == c {
-		_ = cn.nc.SetWriteDeadline(pastDeadline)
+		_ = cn.nc.SetWriteDeadline(pastDeadline())
 	}
 	if cn.reader == c {
-		_ = cn.nc.SetReadDeadline(pastDeadline)
+		_ = cn.nc.SetReadDeadline(pastDeadline())
 	}
 	cn.rmu.Unlock()
 }
@@ -117,7 +117,7 @@ func (cn *conn) setReader(c *call) {
 // catches an end that the interrupt missed (it ran before) or undid.
 func (cn *conn) poisonIfEnded(ctx context.Context) {
 	if ctx.Err() != nil {
-		_ = cn.nc.SetReadDeadline(pastDeadline)
+		_ = cn.nc.SetReadDeadline(pastDeadline())
 	}
 }
 
