@@ -169,17 +169,7 @@ func testBreakerFrozen(t *testing.T, srv server) {
 			t.Fatal(err)
 		}
 	}
-	if err := mc.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	// SIGSTOP is delivered asynchronously: wait until the process is stopped.
-	eventually(t, "the node to stop", func() bool { return processState(mc.Pid()) == 'T' })
-	thawed := false
-	defer func() {
-		if !thawed {
-			_ = mc.Thaw()
-		}
-	}()
+	thaw := freeze(t, mc)
 
 	// Several callers hit the frozen node at once; each may pay one timeout
 	// (or see its request aborted when the breaker opens), never two.
@@ -222,10 +212,7 @@ func testBreakerFrozen(t *testing.T, srv server) {
 		t.Fatal("breaker closed while the node is frozen")
 	}
 
-	if err := mc.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	thawed = true
+	thaw()
 	eventually(t, "the breaker to close", func() bool { return n.State() == StateClosed })
 	if it, err := n.Batch().Get(ctx, "k"); err != nil || string(it.Value) != "v" {
 		t.Fatalf("Get after thaw: %+v %v", it, err)
@@ -236,7 +223,8 @@ func testBreakerFrozen(t *testing.T, srv server) {
 }
 
 // TestBreakerSoftFailures: callers' own deadlines on a blackholed node count
-// as soft failures; the third in a row opens the breaker.
+// as soft failures; the third in a row opens the breaker. Cancellations
+// between them neither count nor reset the count.
 func TestBreakerSoftFailures(t *testing.T) {
 	mc := startMemcached(t)
 	px := startProxy(t, mc.Addr)
@@ -250,7 +238,8 @@ func TestBreakerSoftFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	px.hold()
-	for i := 1; i <= DefaultFailureThreshold; i++ {
+	missDeadline := func(i int) {
+		t.Helper()
 		if n.State() != StateClosed {
 			t.Fatalf("breaker opened after %d failures", i-1)
 		}
@@ -264,11 +253,42 @@ func TestBreakerSoftFailures(t *testing.T) {
 			t.Fatalf("Get %d: %v", i, err)
 		}
 	}
-	if n.State() != StateOpen {
-		t.Fatalf("breaker not open after %d deadline failures", DefaultFailureThreshold)
+	for i := 1; i < DefaultFailureThreshold; i++ {
+		missDeadline(i)
 	}
-	// A cancelled context is the caller's choice and never counts.
+	// A cancelled context is the caller's choice: it never counts.
+	for i := 0; i < 2*DefaultFailureThreshold; i++ {
+		cancelSentGet(t, n)
+	}
+	if n.State() != StateClosed {
+		t.Fatalf("cancellations opened the breaker (%s)", tr)
+	}
+	missDeadline(DefaultFailureThreshold)
+	if n.State() != StateOpen {
+		t.Fatalf("breaker not open after %d deadline failures: the cancellations between reset the count", DefaultFailureThreshold)
+	}
 	px.release()
+}
+
+// cancelSentGet sends a Get to n, cancels its context once it is sent and
+// checks that it returns context.Canceled.
+func cancelSentGet(t *testing.T, n *Node) {
+	t.Helper()
+	cctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	sent := n.Stats().Sent
+	done := make(chan error, 1)
+	go func() { _, err := n.Online().Get(cctx, "k"); done <- err }()
+	eventually(t, "the request to be sent", func() bool { return n.Stats().Sent > sent || len(done) > 0 })
+	select {
+	case err := <-done:
+		t.Fatalf("Get returned before it was cancelled: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get: %v", err)
+	}
 }
 
 // TestBreakerCancelDoesNotCount: cancellations leave the breaker closed.
@@ -282,15 +302,7 @@ func TestBreakerCancelDoesNotCount(t *testing.T) {
 	}
 	px.hold()
 	for i := 0; i < 10; i++ {
-		cctx, cancel := context.WithCancel(ctx)
-		sent := n.Stats().Sent
-		done := make(chan error, 1)
-		go func() { _, err := n.Online().Get(cctx, "k"); done <- err }()
-		eventually(t, "the request to be sent", func() bool { return n.Stats().Sent > sent })
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Fatalf("Get: %v", err)
-		}
+		cancelSentGet(t, n)
 	}
 	if n.State() != StateClosed {
 		t.Fatal("cancellations opened the breaker")
@@ -299,6 +311,27 @@ func TestBreakerCancelDoesNotCount(t *testing.T) {
 	if _, err := n.Online().Get(ctx, "k"); !errors.Is(err, ErrCacheMiss) {
 		t.Fatalf("Get after release: %v", err)
 	}
+}
+
+// freeze stops proc with SIGSTOP and waits until it is stopped. It returns
+// thaw, which resumes it, and runs at the end of the test if not called.
+func freeze(t *testing.T, proc *testproc.Process) (thaw func()) {
+	t.Helper()
+	if err := proc.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
+			if err := proc.Thaw(); err != nil {
+				t.Errorf("thaw: %v", err)
+			}
+		})
+	}
+	t.Cleanup(thaw)
+	// SIGSTOP is delivered asynchronously: wait until the process is stopped.
+	eventually(t, "the node to stop", func() bool { return processState(proc.Pid()) == 'T' })
+	return thaw
 }
 
 // processState returns the state letter of a process from /proc (R, S, T…).

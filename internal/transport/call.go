@@ -40,6 +40,13 @@ type call struct {
 	done   chan struct{} // capacity 1
 	timer  *time.Timer
 
+	// The interrupt of the caller's own I/O (interrupt.go), set while it
+	// is registered on the caller's context.
+	cn       *conn
+	stop     func() bool
+	onCancel func()        // c.interrupt, bound once
+	fired    chan struct{} // capacity 1: onCancel has finished
+
 	// Result, written by the connection's reader before completion.
 	rep  wire.Reply
 	val  []byte // value of a VA reply (freshly allocated, handed to the caller)
@@ -55,7 +62,9 @@ type multiHit struct {
 func newCall() *call {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &call{done: make(chan struct{}, 1), timer: t}
+	c := &call{done: make(chan struct{}, 1), timer: t, fired: make(chan struct{}, 1)}
+	c.onCancel = c.interrupt
+	return c
 }
 
 // reset clears a call for reuse, keeping its buffers.

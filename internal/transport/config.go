@@ -66,7 +66,15 @@ type PoolConfig struct {
 	// as stalled.
 	Timeout time.Duration
 	// RateLimit, when > 0, is a token-bucket limit in requests (keys, for
-	// GetMulti) per second; 0 means no limit.
+	// GetMulti) per second; 0 means no limit. A GetMulti is never refused
+	// for its size: one with more keys than the bucket holds, or than
+	// accrue in half of Timeout, goes as several requests of at most
+	// min(RateBurst, RateLimit*Timeout/2) keys (at least 1), one after the
+	// other, each admitted, and timed out, on its own. So it completes at
+	// the pool's rate (a GetMulti of n keys takes about n/RateLimit seconds
+	// once the bucket is empty), bounded by the caller's context, where a
+	// single request would wait for more tokens than its timeout allows.
+	// Hits come back merged; on an error the hits so far come with it.
 	RateLimit float64
 	// RateBurst is the bucket size (default: one second's worth of
 	// RateLimit, at least 1).

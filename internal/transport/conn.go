@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -47,11 +48,12 @@ type conn struct {
 	readWake chan struct{} // hands the read token to readLoop
 	dead     chan struct{}
 
-	// rmu guards waiting: whether a caller in ownRead is blocked waiting
-	// for data, the only time its context may interrupt the read.
-	rmu         sync.Mutex
-	waiting     bool
-	interrupted bool
+	// rmu guards the calls whose callers are writing (flush) or reading
+	// (ownRead) the socket with an interruptible context: only their
+	// contexts may poison the socket's deadlines (interrupt.go).
+	rmu    sync.Mutex
+	writer *call
+	reader *call
 }
 
 func newConn(p *Pool, l *link) *conn {
@@ -80,14 +82,16 @@ func (cn *conn) isClosed() bool {
 	}
 }
 
-// send queues c and writes it (or leaves it to the write in progress). It
-// reports whether the caller took the read token: then it must read the
-// connection itself (Pool.ownRead) until its own reply has arrived.
-func (cn *conn) send(c *call) (own bool, err error) {
+// send queues c. It reports whether the caller took the read token (own):
+// then it must read the connection itself (Pool.ownRead) until its own reply
+// has arrived. On an idle connection it also returns the bytes to write
+// (buf), and the caller must pass them to flush at once; otherwise the write
+// in progress or the writer goroutine sends c.
+func (cn *conn) send(c *call) (own bool, buf []byte, err error) {
 	cn.mu.Lock()
 	if cn.closed {
 		cn.mu.Unlock()
-		return false, errConnDead
+		return false, nil, errConnDead
 	}
 	if !cn.reading {
 		cn.reading = true
@@ -108,7 +112,7 @@ func (cn *conn) send(c *call) (own bool, err error) {
 	cn.queue = append(cn.queue, c)
 	if cn.writing {
 		cn.mu.Unlock()
-		return own, nil
+		return own, nil, nil
 	}
 	cn.writing = true
 	if len(cn.queue)-cn.qhead > 1 {
@@ -116,28 +120,51 @@ func (cn *conn) send(c *call) (own bool, err error) {
 		// let the writer goroutine gather more requests into one write.
 		cn.mu.Unlock()
 		cn.wakeWriter()
-		return own, nil
+		return own, nil, nil
 	}
-	// An idle connection: write at once, in this goroutine, for latency.
-	buf := cn.wbuf
+	// An idle connection: the caller writes at once, in its goroutine, for
+	// latency.
+	buf = cn.wbuf
 	cn.wbuf = cn.spare[:0]
 	cn.spare = nil
 	cn.mu.Unlock()
+	return own, buf, nil
+}
 
+// flush writes buf, which send handed to the caller of c, before deadline.
+// With interruptible (ctx can end, and c's interrupt is registered on it)
+// the end of ctx stops the write at once. A failed write fails the
+// connection and with it every queued call; when ctx caused it, the cause
+// wraps errInterrupted. Requests queued during the write go to the writer
+// goroutine.
+func (cn *conn) flush(ctx context.Context, c *call, buf []byte, deadline time.Time, interruptible bool) error {
 	cn.pool.node.stats.writes.Add(1)
-	werr := cn.write(buf)
+	_ = cn.nc.SetWriteDeadline(deadline)
+	if interruptible {
+		cn.setWriter(c)
+		if ctx.Err() != nil { // it ended before the interrupt could see c
+			_ = cn.nc.SetWriteDeadline(pastDeadline())
+		}
+	}
+	_, werr := cn.nc.Write(buf)
+	if interruptible {
+		cn.setWriter(nil)
+	}
+	if werr != nil {
+		cn.fail(ioCause(ctx, "write", werr))
+	}
 	cn.mu.Lock()
 	cn.keep(buf)
 	if werr != nil || len(cn.wbuf) == 0 {
 		cn.writing = false
 		cn.mu.Unlock()
-		return own, nil // a write error fails the connection and with it c
+		return werr
 	}
 	cn.mu.Unlock()
 	// More requests arrived during the write: the writer goroutine sends
 	// them, so this caller can go back to waiting for its own reply.
 	cn.wakeWriter()
-	return own, nil
+	return nil
 }
 
 func (cn *conn) wakeWriter() {
@@ -154,6 +181,7 @@ func (cn *conn) keep(buf []byte) {
 	}
 }
 
+// write is the writer goroutine's write, under the pool timeout.
 func (cn *conn) write(buf []byte) error {
 	_ = cn.nc.SetWriteDeadline(time.Now().Add(cn.pool.cfg.Timeout))
 	if _, err := cn.nc.Write(buf); err != nil {

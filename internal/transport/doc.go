@@ -4,19 +4,28 @@
 // A Node owns two Pools, Online and Batch, each with its own few long-lived
 // TCP connections, in-flight limit, timeout and (batch) token-bucket rate
 // limit, so bulk traffic never queues behind or in front of latency-critical
-// traffic on a connection. Every connection pipelines many concurrent
-// requests in the meta
-// protocol (internal/wire). Callers append encoded requests to a shared
-// write buffer: on an idle connection the caller writes it at once, on a busy
-// one a writer goroutine yields once and then flushes everything queued in
-// one syscall. Replies are matched in order and checked against each
+// traffic on a connection. A GetMulti costs one token per key; a
+// rate-limited pool sends one too large for its bucket or its timeout as
+// several smaller requests at the pool's rate instead of letting it time
+// out (PoolConfig.RateLimit). Every connection pipelines many concurrent
+// requests in the meta protocol (internal/wire). Callers append encoded
+// requests to a shared write buffer: on an idle connection the caller writes
+// it at once, on a busy one a writer goroutine yields once and then flushes
+// everything queued in one syscall. Replies are matched in order and checked against each
 // request's O (opaque) token. Whoever holds the connection's read token reads
 // them: a caller on an idle connection reads its own reply (no goroutine
 // hand-off, so one-at-a-time latency matches a blocking client), and a reader
 // goroutine takes over while other callers wait. A request whose context ends
-// returns at once (a reading caller is woken by a read deadline, only while it
-// waits for data, never mid-reply); its late reply is read and dropped, so the
-// connection stays usable. A request that outlives its pool timeout marks
+// returns at once, whatever it is doing: waiting for a token, a slot or its
+// reply, or writing its request or reading replies itself (its socket
+// deadlines are the earlier of its context's and the pool's, and the end of
+// the context moves them into the past). A request that was waiting for data
+// leaves the connection usable: its late reply is read and dropped. One cut
+// off in the middle of its own write or of a reply leaves the connection out
+// of step, so the connection is closed: the other requests on it fail with
+// ErrConnClosed, which then does not count against the node's breaker (a
+// missed deadline of the caller's own counts once, as a soft failure; a
+// cancellation never counts). A request that outlives its pool timeout marks
 // the connection as stalled: it is closed, its pending requests fail with
 // ErrConnClosed, and the next request dials a replacement.
 //

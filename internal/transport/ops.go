@@ -306,7 +306,10 @@ func (p *Pool) Noop(ctx context.Context) error {
 // GetMulti reads many keys of this node in one pipelined batch (quiet mg
 // with opaque tokens, closed by mn) and returns the hits by key. Every key is
 // validated before anything is sent. If the node answered some keys with an
-// error reply, the hits are returned together with that error.
+// error reply, the hits are returned together with that error. A
+// rate-limited pool, and a batch pool while it yields to online traffic,
+// send a large GetMulti as several requests, one after the other (see
+// PoolConfig.RateLimit and YieldConfig.Chunk).
 func (p *Pool) GetMulti(ctx context.Context, keys []string) (map[string]Item, error) {
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {
@@ -316,7 +319,7 @@ func (p *Pool) GetMulti(ctx context.Context, keys []string) (map[string]Item, er
 	if len(keys) == 0 {
 		return map[string]Item{}, nil
 	}
-	if k := p.yieldChunk(); k > 0 && len(keys) > k {
+	if k := p.multiChunk(); k > 0 && len(keys) > k {
 		m := make(map[string]Item, len(keys))
 		for len(keys) > 0 {
 			part := keys[:min(k, len(keys))]
@@ -335,6 +338,17 @@ func (p *Pool) GetMulti(ctx context.Context, keys []string) (map[string]Item, er
 		return m, nil
 	}
 	return p.getMulti(ctx, keys)
+}
+
+// multiChunk is how many keys a GetMulti sends per request (0: all at
+// once): the rate limit's chunk, or the yield chunk while online traffic is
+// active, whichever is smaller.
+func (p *Pool) multiChunk() int {
+	k := p.yieldChunk()
+	if p.chunk > 0 && (k == 0 || p.chunk < k) {
+		k = p.chunk
+	}
+	return k
 }
 
 func (p *Pool) getMulti(ctx context.Context, keys []string) (map[string]Item, error) {

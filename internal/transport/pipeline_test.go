@@ -343,26 +343,15 @@ func TestCancelStormOnSilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	px.hold()
-	cancelOne := func() {
-		cctx, cancel := context.WithCancel(ctx)
-		sent := n.Stats().Sent
-		done := make(chan error, 1)
-		go func() { _, err := n.Online().Get(cctx, "k"); done <- err }()
-		eventually(t, "the request to be sent", func() bool { return n.Stats().Sent > sent })
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Fatalf("Get: %v", err)
-		}
-	}
 	start := time.Now()
-	cancelOne()
+	cancelSentGet(t, n)
 	if n.State() != StateClosed {
 		t.Fatal("one cancellation opened the breaker")
 	}
 	// Let the first request age past the pool timeout (not a sync point:
 	// the test needs wall time to pass).
 	eventually(t, "the oldest request to age", func() bool { return time.Since(start) > 2*timeout })
-	cancelOne()
+	cancelSentGet(t, n)
 	if n.State() != StateOpen {
 		t.Fatal("a silent connection with stale abandoned requests did not open the breaker")
 	}

@@ -41,6 +41,7 @@ type Pool struct {
 	sem     chan struct{} // online: in-flight slots
 	gate    *gate         // batch: in-flight slots, yielding to online
 	limiter *limiter
+	chunk   int // GetMulti keys per request under the rate limit; 0: any
 	calls   sync.Pool
 }
 
@@ -67,6 +68,7 @@ func newPool(n *Node, class Class, cfg PoolConfig) *Pool {
 	}
 	if cfg.RateLimit > 0 {
 		p.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst)
+		p.chunk = rateChunk(cfg.RateLimit, cfg.RateBurst, cfg.Timeout)
 	}
 	p.calls.New = func() any { return newCall() }
 	return p
@@ -131,6 +133,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 
 	var cn *conn
 	var own bool
+	var buf []byte
 	for attempt := 0; ; attempt++ {
 		cn, err = p.conn(ctx, c.timer.C)
 		if err != nil {
@@ -141,7 +144,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 			c.timer.Stop()
 			return true, fmt.Errorf("transport: %s: %w (text-protocol node)", p.node.addr, ErrNoMeta)
 		}
-		own, err = cn.send(c)
+		own, buf, err = cn.send(c)
 		if err == nil {
 			break
 		}
@@ -154,12 +157,32 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 	p.node.stats.sent.Add(1)
 	sentAt := c.sentAt // read c only while this goroutine owns it
 
+	if own || buf != nil {
+		// This caller does socket I/O itself: its context's end must
+		// interrupt it (interrupt.go).
+		c.watch(ctx, cn)
+	}
+	if buf != nil {
+		if err := cn.flush(ctx, c, buf, earlier(ctx, deadline), c.interruptible()); err != nil && ctxErr(ctx) != nil {
+			// The context cut the write short; the connection is closed
+			// and fail completed c.
+			c.timer.Stop()
+			c.endInterrupt()
+			<-c.done
+			return true, p.interrupted(ctx)
+		}
+	}
 	if own {
 		// No one is reading this connection: read the replies here, ours
 		// included, instead of waiting for a reader goroutine to wake us.
 		c.timer.Stop()
-		return p.ownRead(ctx, cn, c, sentAt, deadline)
+		done, err := p.ownRead(ctx, cn, c, sentAt, deadline)
+		if done {
+			c.endInterrupt()
+		}
+		return done, err
 	}
+	c.endInterrupt()
 	select {
 	case <-c.done:
 		c.timer.Stop()
@@ -213,12 +236,13 @@ func (p *Pool) release(start int64) {
 // abandonCtx gives up on c because its context ended. If the reply won the
 // race, it is returned instead.
 func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, sentAt int64) (bool, error) {
+	c.endInterrupt()
 	if !c.state.CompareAndSwap(callPending, callAbandoned) {
 		<-c.done
 		return true, p.result(c.err)
 	}
 	// From here on the connection owns c.
-	err := ctx.Err()
+	err := ctxErr(ctx)
 	if cn.stalled(p.cfg.Timeout) {
 		// Abandoned requests pile up on a connection that answers nothing:
 		// close it rather than let the queue grow.
@@ -234,6 +258,7 @@ func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, sentAt int64) 
 // connection is closed as stalled. A timeout on a connection that has read
 // nothing since c was sent opens the breaker at once.
 func (p *Pool) abandonStalled(cn *conn, c *call, sentAt int64) (bool, error) {
+	c.endInterrupt()
 	if !c.state.CompareAndSwap(callPending, callAbandoned) {
 		<-c.done
 		return true, p.result(c.err)
@@ -248,13 +273,24 @@ func (p *Pool) abandonStalled(cn *conn, c *call, sentAt int64) (bool, error) {
 // result feeds the breaker with the outcome of a completed call.
 func (p *Pool) result(err error) error {
 	if err != nil && errors.Is(err, ErrConnClosed) {
-		if !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, ErrClosed) {
+		if !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, ErrClosed) && !errors.Is(err, errInterrupted) {
 			p.node.breaker.failure(false)
 		}
 		return fmt.Errorf("transport: %s: %w", p.node.addr, err)
 	}
 	p.node.breaker.success()
 	return err
+}
+
+// interrupted is the outcome of a call whose context ended while its caller
+// wrote or read the connection: a missed deadline is a soft failure of the
+// node, a cancellation is the caller's choice and does not count.
+func (p *Pool) interrupted(ctx context.Context) error {
+	err := ctxErr(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		p.node.breaker.failure(false)
+	}
+	return p.ctxError(err)
 }
 
 func (p *Pool) ctxError(err error) error {

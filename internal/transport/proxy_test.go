@@ -19,6 +19,7 @@ type proxy struct {
 	mu     sync.Mutex
 	held   bool
 	resume chan struct{}
+	budget int // bytes to pass on before holding (holdAfter); < 0: no limit
 	conns  []net.Conn
 }
 
@@ -28,7 +29,7 @@ func startProxy(t *testing.T, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target, resume: make(chan struct{})}
+	p := &proxy{ln: ln, target: target, resume: make(chan struct{}), budget: -1}
 	go p.serve()
 	t.Cleanup(p.close)
 	return p
@@ -44,6 +45,55 @@ func (p *proxy) hold() {
 		p.held = true
 		p.resume = make(chan struct{})
 	}
+}
+
+// holdAfter passes on n more bytes of replies, then holds them until
+// release.
+func (p *proxy) holdAfter(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.budget = n
+}
+
+// isHeld reports whether replies are held back.
+func (p *proxy) isHeld() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
+}
+
+// take returns how many of n bytes may be passed on now (0: held).
+func (p *proxy) take(n int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.held:
+		return 0
+	case p.budget < 0:
+		return n
+	case p.budget == 0:
+		p.held, p.resume, p.budget = true, make(chan struct{}), -1
+		return 0
+	}
+	k := min(n, p.budget)
+	p.budget -= k
+	return k
+}
+
+// pass forwards b to c, holding while replies are held.
+func (p *proxy) pass(c net.Conn, b []byte) error {
+	for len(b) > 0 {
+		p.gate()
+		k := p.take(len(b))
+		if k == 0 {
+			continue
+		}
+		if _, err := c.Write(b[:k]); err != nil {
+			return err
+		}
+		b = b[k:]
+	}
+	return nil
 }
 
 func (p *proxy) release() {
@@ -110,8 +160,7 @@ func (p *proxy) serve() {
 			for {
 				n, err := s.Read(buf)
 				if n > 0 {
-					p.gate()
-					if _, werr := c.Write(buf[:n]); werr != nil {
+					if werr := p.pass(c, buf[:n]); werr != nil {
 						break
 					}
 				}

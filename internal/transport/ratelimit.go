@@ -23,6 +23,15 @@ func newLimiter(rate float64, burst int) *limiter {
 	return &limiter{interval: iv, tolerance: time.Duration(burst-1) * iv}
 }
 
+// rateChunk is the most keys one GetMulti request of a pool limited to
+// rate requests per second with bucket burst and the given timeout may
+// carry (see PoolConfig.RateLimit): no more than the bucket holds, so that
+// a chunk on a full bucket goes at once, and no more than accrue in half
+// the timeout, so that on an empty one its tokens come well within it.
+func rateChunk(rate float64, burst int, timeout time.Duration) int {
+	return max(1, min(burst, int(rate*timeout.Seconds()/2)))
+}
+
 // reserve takes n tokens at time now and returns how long the caller must
 // wait for them.
 func (l *limiter) reserve(now time.Time, n int) time.Duration {

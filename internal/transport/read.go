@@ -37,7 +37,7 @@ func (cn *conn) readLoop() {
 			cn.mu.Unlock()
 			if _, err := cn.br.Peek(1); err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) && !cn.isClosed() {
-					// A late interrupt meant for a caller's own read.
+					// Defensive: a deadline left by a caller's own read.
 					_ = cn.nc.SetReadDeadline(time.Time{})
 					continue
 				}
@@ -92,29 +92,6 @@ func (cn *conn) releaseRead() {
 	case cn.readWake <- struct{}{}:
 	default:
 	}
-}
-
-// interrupt is called when the context of a caller in ownRead ends: it
-// wakes the caller's blocked read, but only while it waits for data, never
-// in the middle of a reply.
-func (cn *conn) interrupt() {
-	cn.rmu.Lock()
-	if cn.waiting {
-		cn.interrupted = true
-		_ = cn.nc.SetReadDeadline(time.Unix(1, 0))
-	}
-	cn.rmu.Unlock()
-}
-
-// setWaiting marks the start (true) or end (false) of a wait for data and
-// reports whether an interrupt poisoned the read deadline meanwhile.
-func (cn *conn) setWaiting(w bool) (interrupted bool) {
-	cn.rmu.Lock()
-	cn.waiting = w
-	interrupted = cn.interrupted
-	cn.interrupted = false
-	cn.rmu.Unlock()
-	return interrupted
 }
 
 // readOne reads the single reply of c. It returns an error only when the

@@ -121,7 +121,13 @@ func TestBatchYieldsToOnline(t *testing.T) {
 // flight alone; they complete when the node answers.
 func TestBatchGateWaiterHonoursContext(t *testing.T) {
 	px := startProxy(t, startZonecached(t).Addr)
-	n := newTestNode(t, px.addr(), Config{Online: relaxed, Batch: PoolConfig{Timeout: 20 * time.Second, MaxInFlight: 8}})
+	// No pacing (Share 1): a pause after the batch Noop below would make b1
+	// wait at the gate too, and count a second yield.
+	n := newTestNode(t, px.addr(), Config{
+		Online: relaxed,
+		Batch:  PoolConfig{Timeout: 20 * time.Second, MaxInFlight: 8},
+		Yield:  YieldConfig{Share: 1},
+	})
 	ctx := testCtx(t)
 	// Dial both pools before the proxy holds replies.
 	if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("v")}); err != nil {
