@@ -37,8 +37,11 @@
 //     MD5, 40 digests of "<name>-<i>" per server with 4 little-endian points
 //     each, the point count scaled by weight with libmemcached's float32
 //     formula, name "host" for port 11211 and "host:port" otherwise (or
-//     [Node].KetamaName), ties broken by list order. The testdata vectors come
-//     from libmemcached 1.1.4 itself.
+//     [Node].KetamaName), ties broken by list order; an IPv6 host is named
+//     without brackets unless KetamaName says otherwise. The testdata
+//     vectors come from libmemcached 1.1.4 itself (testdata/ketamaref),
+//     including IPv6 hosts with and without brackets and KetamaName
+//     overrides.
 //   - [HashKetamaEVCache] reproduces EVCache's node locator (spymemcached
 //     ketama): the same MD5 points, but always PointsPerNode per node (no
 //     weights, no float32 rounding), names "ip/ip:11211" (or KetamaName), and

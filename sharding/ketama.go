@@ -51,7 +51,10 @@ func buildKetama(nodes []Node, mode HashMode, total uint64, per int) ([]point, e
 
 // ketamaName returns the libmemcached point-name prefix of n: KetamaName if
 // set, else "host" when the port is 11211, else "host:port". An Addr without
-// a port is a host on port 11211, like libmemcached's default.
+// a port is a host on port 11211, like libmemcached's default. An IPv6 host
+// is named without brackets ("::1:11212"), as libmemcached names a host
+// passed to memcached_server_add; see [Node].KetamaName for the bracketed
+// form (testdata/ketama_ipv6*.txt check both).
 func ketamaName(n Node) (string, error) {
 	if n.KetamaName != "" {
 		return n.KetamaName, nil

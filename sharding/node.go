@@ -70,7 +70,14 @@ type Node struct {
 	Weight int
 	// KetamaName, if set, replaces the point-name prefix derived from Addr in
 	// the ketama modes: the points are MD5("<KetamaName>-<i>"). Use it for
-	// twemproxy node names, or "hostname/ip:11211" for EVCache.
+	// twemproxy node names, or "hostname/ip:11211" for EVCache. In HashKetama
+	// mode it is the name libmemcached gives the server: the host string it
+	// was given, then ":port" unless the port is 11211. For IPv6 the name
+	// derived from Addr "[::1]:11212" is "::1:11212", as libmemcached names
+	// memcached_server_add(m, "::1", 11212); a server list parsed from a
+	// string ("[::1]:11212", as in memcached_servers_parse and the
+	// libmemcached tools' --servers) keeps the brackets, so match it with
+	// KetamaName "[::1]:11212" ("[::1]" on port 11211).
 	KetamaName string
 }
 
