@@ -27,10 +27,12 @@ const (
 	// HashKetama hashes with MD5 exactly like libmemcached's weighted ketama
 	// (and twemproxy).
 	HashKetama
-	// HashKetamaEVCache hashes with MD5 exactly like EVCache's node locator
-	// (spymemcached ketama): PointsPerNode points for every node whatever
-	// the node count, no weights, names "ip/ip:11211" or KetamaName, and a
-	// point claimed by two nodes goes to the later one in the list.
+	// HashKetamaEVCache hashes with MD5 as EVCache's node locator does
+	// (EVCacheNodeLocator with spymemcached's KETAMA_HASH, as we read its
+	// code): PointsPerNode points for every node whatever the node count, no
+	// weights, names "ip/ip:11211" or KetamaName, and a point claimed by two
+	// nodes goes to the later one in the list. It is tested against our own
+	// Java reimplementation of that locator, not against EVCache itself.
 	HashKetamaEVCache
 )
 
