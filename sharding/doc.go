@@ -37,14 +37,22 @@
 //     MD5, 40 digests of "<name>-<i>" per server with 4 little-endian points
 //     each, the point count scaled by weight with libmemcached's float32
 //     formula, name "host" for port 11211 and "host:port" otherwise (or
-//     [Node].KetamaName), ties broken by list order. The testdata vectors come
-//     from libmemcached 1.1.4 itself.
-//   - [HashKetamaEVCache] reproduces EVCache's node locator (spymemcached
-//     ketama): the same MD5 points, but always PointsPerNode per node (no
-//     weights, no float32 rounding), names "ip/ip:11211" (or KetamaName), and
-//     a point claimed twice goes to the later node. It differs from
-//     HashKetama only at node counts where libmemcached's rounding gives 156
-//     points (25, 47, 50, ...) and on point collisions.
+//     [Node].KetamaName), ties broken by list order; an IPv6 host is named
+//     without brackets unless KetamaName says otherwise. The testdata
+//     vectors come from libmemcached 1.1.4 itself (testdata/ketamaref),
+//     including IPv6 hosts with and without brackets and KetamaName
+//     overrides.
+//   - [HashKetamaEVCache] follows EVCache's node locator (EVCacheNodeLocator
+//     with spymemcached's KETAMA_HASH): the same MD5 points, but always
+//     PointsPerNode per node (no weights, no float32 rounding), names
+//     "ip/ip:11211" (or KetamaName), and a point claimed twice goes to the
+//     later node. It differs from HashKetama only at node counts where
+//     libmemcached's rounding gives 156 points (25, 47, 50, ...) and on point
+//     collisions. Unlike the libmemcached vectors, its testdata vectors do
+//     not come from EVCache: they come from our own Java reimplementation
+//     (testdata/evcacheref/EVCacheRef.java), written from a reading of
+//     EVCache's EVCacheNodeLocator and EVCacheKetamaNodeLocatorConfiguration,
+//     so they check this package against that reading only.
 //
 // # Hash tags
 //

@@ -12,7 +12,10 @@ import (
 // TestKetamaEVCacheMatchesReference compares HashKetamaEVCache with the
 // vectors from testdata/evcacheref/EVCacheRef.java (regenerate with its
 // gen.sh): placements of keys, and the owner of every point that two nodes
-// claim.
+// claim. EVCacheRef.java is our own Java reimplementation of EVCache's
+// EVCacheNodeLocator, written from a reading of its code; it does not run
+// EVCache, so these vectors are not EVCache's output and a misreading shared
+// by both implementations would pass.
 func TestKetamaEVCacheMatchesReference(t *testing.T) {
 	files, err := filepath.Glob("testdata/evcache_*.txt")
 	if err != nil {
@@ -73,17 +76,17 @@ func TestKetamaEVCacheMatchesReference(t *testing.T) {
 				if got := r.IndexString(k); got != want[i] {
 					bad++
 					if bad <= 5 {
-						t.Errorf("key %q: node %d, reference %d", k, got, want[i])
+						t.Errorf("key %q: node %d, Java reimplementation %d", k, got, want[i])
 					}
 				}
 			}
 			if bad > 0 {
-				t.Errorf("%d of %d keys differ from the reference", bad, len(keys))
+				t.Errorf("%d of %d keys differ from the Java reimplementation", bad, len(keys))
 			}
 			for _, tie := range ties {
 				e := r.next(uint32(tie[0]))
 				if e>>32 != tie[0] || uint32(e) != uint32(tie[1]) {
-					t.Errorf("point %d: owner %d, reference %d", tie[0], uint32(e), tie[1])
+					t.Errorf("point %d: owner %d, Java reimplementation %d", tie[0], uint32(e), tie[1])
 				}
 			}
 			totalTies += len(ties)
@@ -95,8 +98,9 @@ func TestKetamaEVCacheMatchesReference(t *testing.T) {
 }
 
 func TestKetamaEVCacheVsLibmemcached(t *testing.T) {
-	// EVCache keeps 160 points per node at every node count; libmemcached's
-	// float32 formula gives 156 at 25 nodes. With KetamaName set to the same
+	// EVCache keeps 160 points per node at every node count (as we read
+	// EVCacheNodeLocator; no EVCache code runs here); libmemcached's float32
+	// formula gives 156 at 25 nodes. With KetamaName set to the same
 	// names, placement is equal at 3 nodes and differs at 25.
 	for _, c := range []struct {
 		n         int

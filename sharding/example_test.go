@@ -63,8 +63,9 @@ func ExampleRing_Index() {
 	// Output: -1
 }
 
-// EVCache mode places keys like EVCache's client, for nodes named the VPC way
-// ("ip/ip:11211", derived from an IPv4 Addr) or by KetamaName.
+// EVCache mode places keys as EVCache's node locator does (as we read its
+// code), for nodes named the VPC way ("ip/ip:11211", derived from an IPv4
+// Addr) or by KetamaName.
 func ExampleNew_evcache() {
 	ring, err := sharding.New([]sharding.Node{
 		{ID: "a", Addr: "100.64.0.1:11211"},
@@ -74,7 +75,8 @@ func ExampleNew_evcache() {
 	if err != nil {
 		panic(err)
 	}
-	// testdata/evcache_3.txt puts "evc:0" on node 2.
+	// testdata/evcache_3.txt, from our own Java reimplementation of EVCache's
+	// locator (not EVCache's code), puts "evc:0" on node 2.
 	n, _ := ring.Lookup("evc:0")
 	fmt.Println(n.ID)
 	// Output: c

@@ -51,7 +51,10 @@ func buildKetama(nodes []Node, mode HashMode, total uint64, per int) ([]point, e
 
 // ketamaName returns the libmemcached point-name prefix of n: KetamaName if
 // set, else "host" when the port is 11211, else "host:port". An Addr without
-// a port is a host on port 11211, like libmemcached's default.
+// a port is a host on port 11211, like libmemcached's default. An IPv6 host
+// is named without brackets ("::1:11212"), as libmemcached names a host
+// passed to memcached_server_add; see [Node].KetamaName for the bracketed
+// form (testdata/ketama_ipv6*.txt check both).
 func ketamaName(n Node) (string, error) {
 	if n.KetamaName != "" {
 		return n.KetamaName, nil
@@ -69,9 +72,11 @@ func ketamaName(n Node) (string, error) {
 
 // evcacheName returns the EVCache point-name prefix of n: KetamaName if set,
 // else "ip/ip:11211" for an IPv4 Addr, the form EVCache uses on VPC
-// ("privateIp/privateIp:11211"; the port is always 11211). For a host name
-// EVCache uses "hostname/resolved-ip:11211", which needs DNS, so KetamaName is
-// required then.
+// ("privateIp/privateIp:11211"; port 11211 whatever port the client uses).
+// For a host name EVCache uses "hostname/resolved-ip:11211", which needs DNS,
+// so KetamaName is required then; so it is when EVCache finds the node in
+// Eureka with an "evcache.port" metadata entry, which replaces the 11211
+// (EVCacheKetamaNodeLocatorConfiguration.getSocketAddressForNode).
 func evcacheName(n Node) (string, error) {
 	if n.KetamaName != "" {
 		return n.KetamaName, nil

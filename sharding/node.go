@@ -27,10 +27,12 @@ const (
 	// HashKetama hashes with MD5 exactly like libmemcached's weighted ketama
 	// (and twemproxy).
 	HashKetama
-	// HashKetamaEVCache hashes with MD5 exactly like EVCache's node locator
-	// (spymemcached ketama): PointsPerNode points for every node whatever
-	// the node count, no weights, names "ip/ip:11211" or KetamaName, and a
-	// point claimed by two nodes goes to the later one in the list.
+	// HashKetamaEVCache hashes with MD5 as EVCache's node locator does
+	// (EVCacheNodeLocator with spymemcached's KETAMA_HASH, as we read its
+	// code): PointsPerNode points for every node whatever the node count, no
+	// weights, names "ip/ip:11211" or KetamaName, and a point claimed by two
+	// nodes goes to the later one in the list. It is tested against our own
+	// Java reimplementation of that locator, not against EVCache itself.
 	HashKetamaEVCache
 )
 
@@ -70,7 +72,14 @@ type Node struct {
 	Weight int
 	// KetamaName, if set, replaces the point-name prefix derived from Addr in
 	// the ketama modes: the points are MD5("<KetamaName>-<i>"). Use it for
-	// twemproxy node names, or "hostname/ip:11211" for EVCache.
+	// twemproxy node names, or "hostname/ip:11211" for EVCache. In HashKetama
+	// mode it is the name libmemcached gives the server: the host string it
+	// was given, then ":port" unless the port is 11211. For IPv6 the name
+	// derived from Addr "[::1]:11212" is "::1:11212", as libmemcached names
+	// memcached_server_add(m, "::1", 11212); a server list parsed from a
+	// string ("[::1]:11212", as in memcached_servers_parse and the
+	// libmemcached tools' --servers) keeps the brackets, so match it with
+	// KetamaName "[::1]:11212" ("[::1]" on port 11211).
 	KetamaName string
 }
 

@@ -147,7 +147,7 @@ func TestEVCacheName(t *testing.T) {
 		want string
 	}{
 		{Node{Addr: "10.0.0.1:11211"}, "10.0.0.1/10.0.0.1:11211"},
-		{Node{Addr: "10.0.0.1:11443"}, "10.0.0.1/10.0.0.1:11211"}, // EVCache always names port 11211
+		{Node{Addr: "10.0.0.1:11443"}, "10.0.0.1/10.0.0.1:11211"}, // EVCache names port 11211 whatever port it connects to (evcache.port metadata from Eureka aside)
 		{Node{Addr: "10.0.0.1"}, "10.0.0.1/10.0.0.1:11211"},
 		{Node{Addr: "cache-a:11211", KetamaName: "cache-a/10.0.0.9:11211"}, "cache-a/10.0.0.9:11211"},
 	}
