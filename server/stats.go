@@ -64,7 +64,12 @@ type counters struct {
 func (c *counters) get(id statID) uint64 { return c.v[id].Load() }
 
 // shown is a counter as the stats command reports it: since the last reset.
-func (c *counters) shown(id statID) uint64 { return c.v[id].Load() - c.base[id].Load() }
+// The base is read first: a reset in between only raises the value read
+// after it, so the difference never wraps below zero.
+func (c *counters) shown(id statID) uint64 {
+	base := c.base[id].Load()
+	return c.v[id].Load() - base
+}
 
 // reset starts the counters that the stats command shows from zero, as
 // memcached's "stats reset" does: every command and connection counter and
@@ -83,10 +88,10 @@ func (c *counters) reset(st *store.Store) {
 // storeStats is the store's snapshot with its counters since the last
 // reset.
 func (c *counters) storeStats(st *store.Store) store.Stats {
-	ss := st.Stats()
 	c.storeMu.Lock()
 	b := c.storeBase
 	c.storeMu.Unlock()
+	ss := st.Stats() // after the base, as in shown
 	ss.TotalItems -= b.TotalItems
 	ss.Evictions -= b.Evictions
 	ss.EvictedUnfetched -= b.EvictedUnfetched

@@ -46,10 +46,12 @@ func ctxErr(ctx context.Context) error {
 }
 
 // ioCause is the cause that closes a connection after a failed read or
-// write: errInterrupted when ctx ended (and so caused the failure).
+// write: errInterrupted when ctx ended (and so caused the failure). The
+// context's error is named but not wrapped: the other requests on the
+// connection fail with this cause, and their own contexts did not end.
 func ioCause(ctx context.Context, op string, err error) error {
 	if cerr := ctxErr(ctx); cerr != nil {
-		return fmt.Errorf("%w: %s: %w (%w)", errInterrupted, op, cerr, err)
+		return fmt.Errorf("%w: %s: %v (%w)", errInterrupted, op, cerr, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -259,4 +260,23 @@ func hexPort(a string) int {
 	i := strings.LastIndexByte(a, ':')
 	p, _ := strconv.ParseUint(a[i+1:], 16, 16)
 	return int(p)
+}
+
+// TestIOCauseKeepsOthersContextsOut: the cause a connection is closed with
+// after a caller's context ended mid-transfer is what the other requests on
+// it fail with, so it must not match the context's error (their contexts
+// did not end), while it still marks the interrupt and keeps the I/O error.
+func TestIOCauseKeepsOthersContextsOut(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := ioCause(ctx, "read", io.ErrUnexpectedEOF)
+	if errors.Is(err, context.Canceled) {
+		t.Errorf("%v matches context.Canceled", err)
+	}
+	if !errors.Is(err, errInterrupted) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("%v: want errInterrupted and io.ErrUnexpectedEOF in its chain", err)
+	}
+	if err := ioCause(context.Background(), "read", io.ErrUnexpectedEOF); errors.Is(err, errInterrupted) {
+		t.Errorf("%v: an I/O failure without an ended context counts as an interrupt", err)
+	}
 }
