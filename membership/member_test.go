@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/zonecache/zonecache/internal/testproc"
 	"hash/crc32"
 	"io"
 	"log/slog"
@@ -43,17 +44,6 @@ func startMember(t *testing.T, name, zone string, mutate func(*Config)) *Member 
 	return m
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func ids(t replication.Topology) string {
 	var s []string
 	for _, n := range t.Nodes {
@@ -69,7 +59,7 @@ func TestMembersSeeJoinStateChangeAndLeave(t *testing.T) {
 
 	want := "a1=warming,b1=serving,c1=warming"
 	for _, m := range []*Member{a, b, c} {
-		eventually(t, 10*time.Second, "every member sees all three", func() bool { return ids(m.Topology()) == want })
+		testproc.Eventually(t, 10*time.Second, "every member sees all three", func() bool { return ids(m.Topology()) == want })
 	}
 	if err := a.Topology().Validate(); err != nil {
 		t.Fatalf("gossiped topology invalid: %v", err)
@@ -79,7 +69,7 @@ func TestMembersSeeJoinStateChangeAndLeave(t *testing.T) {
 	if err := a.SetState(context.Background(), replication.Serving); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "c sees a1 serving", func() bool {
+	testproc.Eventually(t, 10*time.Second, "c sees a1 serving", func() bool {
 		return strings.Contains(ids(c.Topology()), "a1=serving")
 	})
 	if after := c.Topology().Epoch; after <= before {
@@ -89,7 +79,7 @@ func TestMembersSeeJoinStateChangeAndLeave(t *testing.T) {
 	if err := b.Leave(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a and c drop the member that left", func() bool {
+	testproc.Eventually(t, 10*time.Second, "a and c drop the member that left", func() bool {
 		return !strings.Contains(ids(a.Topology()), "b1") && !strings.Contains(ids(c.Topology()), "b1")
 	})
 }
@@ -97,9 +87,9 @@ func TestMembersSeeJoinStateChangeAndLeave(t *testing.T) {
 func TestCrashedMemberIsRemoved(t *testing.T) {
 	a := startMember(t, "a1", "a", nil)
 	b := startMember(t, "b1", "b", func(c *Config) { c.Join = []string{a.GossipAddr()} })
-	eventually(t, 10*time.Second, "a sees b", func() bool { return strings.Contains(ids(a.Topology()), "b1") })
+	testproc.Eventually(t, 10*time.Second, "a sees b", func() bool { return strings.Contains(ids(a.Topology()), "b1") })
 	_ = b.Shutdown() // no leave message: a must detect the failure
-	eventually(t, 30*time.Second, "a removes the crashed member", func() bool {
+	testproc.Eventually(t, 30*time.Second, "a removes the crashed member", func() bool {
 		return !strings.Contains(ids(a.Topology()), "b1")
 	})
 }
@@ -125,7 +115,7 @@ func TestFleetsWithDifferentLabelsOrKeysDoNotMerge(t *testing.T) {
 	}
 	// Same label and key: joins.
 	b := startMember(t, "b1", "b", func(c *Config) { c.Label = "blue"; c.SecretKey = key1; c.Join = []string{a.GossipAddr()} })
-	eventually(t, 10*time.Second, "matching member joins", func() bool {
+	testproc.Eventually(t, 10*time.Second, "matching member joins", func() bool {
 		return ids(a.Topology()) == "a1=warming,b1=warming" && len(b.Topology().Nodes) == 2
 	})
 }
@@ -247,7 +237,7 @@ func TestInvalidAdvertisementIsRefused(t *testing.T) {
 func TestSetStateHonoursAnExpiredDeadline(t *testing.T) {
 	a := startMember(t, "a1", "a", nil)
 	b := startMember(t, "b1", "b", func(c *Config) { c.Join = []string{a.GossipAddr()} })
-	eventually(t, 10*time.Second, "a sees b", func() bool { return strings.Contains(ids(a.Topology()), "b1") })
+	testproc.Eventually(t, 10*time.Second, "a sees b", func() bool { return strings.Contains(ids(a.Topology()), "b1") })
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	if err := a.SetState(ctx, replication.Serving); !errors.Is(err, context.DeadlineExceeded) {
@@ -256,7 +246,7 @@ func TestSetStateHonoursAnExpiredDeadline(t *testing.T) {
 	if a.State() != replication.Serving {
 		t.Fatalf("state %s, want serving", a.State())
 	}
-	eventually(t, 10*time.Second, "b sees a serving", func() bool { return strings.Contains(ids(b.Topology()), "a1=serving") })
+	testproc.Eventually(t, 10*time.Second, "b sees a serving", func() bool { return strings.Contains(ids(b.Topology()), "a1=serving") })
 }
 
 // Start gives up joining when its context ends: a seed that accepts TCP

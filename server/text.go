@@ -165,8 +165,7 @@ func (c *conn) memlimit(n int) {
 		return
 	}
 	noreply := c.noreply(n)
-	v, ok := parseUint64(c.toks[1])
-	mb := uint32(v) // memcached keeps the low 32 bits
+	mb, ok := parseUint32(c.toks[1])
 	switch {
 	case !ok:
 		c.reply(noreply, "ERROR\r\n")

@@ -203,6 +203,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 	prog.clear()
 	if res == nil {
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
+		verdict = fmt.Sprintf("FAIL: the workload did not run (%v)", err)
 		return 1
 	}
 	if repl != nil {

@@ -125,8 +125,14 @@ func TestDemoFailsWhenCallersSeeErrors(t *testing.T) {
 	bin := testproc.ZonecachedBinary(t)
 	var out, errOut testproc.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	done := make(chan int, 1)
+	ended := false
+	t.Cleanup(func() { // a failed test still stops the demo and its fleet
+		cancel()
+		if !ended {
+			<-done
+		}
+	})
 	go func() {
 		done <- run(ctx, []string{"demo", "--zonecached", bin, "--gossip=false", "--duration", "4s",
 			"--concurrency", "4", "--keys", "500"}, &out, &errOut, false)
@@ -143,6 +149,7 @@ func TestDemoFailsWhenCallersSeeErrors(t *testing.T) {
 	var code int
 	select {
 	case code = <-done:
+		ended = true
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("the demo did not end\n%s", out.String())
 	}

@@ -75,7 +75,7 @@ func watchingClient(t *testing.T, seeds []string, wantNodes int, reg prometheus.
 	t.Helper()
 	cfg := discovery.Config{Seeds: seeds, Wait: 2 * time.Second, RetryMin: 50 * time.Millisecond, Logger: log}
 	var top replication.Topology
-	eventually(t, 20*time.Second, "the fleet has gossiped to full size", func() bool {
+	testproc.Eventually(t, 20*time.Second, "the fleet has gossiped to full size", func() bool {
 		var err error
 		top, err = discovery.Fetch(context.Background(), cfg)
 		return err == nil && len(top.Nodes) == wantNodes
@@ -116,17 +116,6 @@ func fallbackHits(t *testing.T, reg prometheus.Gatherer) float64 {
 		}
 	}
 	return sum
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func hasNode(c *client.Client, id string, state replication.NodeState) bool {
@@ -210,7 +199,7 @@ func TestDrainedNodeLeavesWithoutCallerErrors(t *testing.T) {
 		t.Fatalf("drained node did not exit cleanly: %v", err)
 	}
 	t.Logf("node drained and exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-	eventually(t, 30*time.Second, "the drained node leaves the client's topology", func() bool { return !hasNode(c, victim.ID, "") })
+	testproc.Eventually(t, 30*time.Second, "the drained node leaves the client's topology", func() bool { return !hasNode(c, victim.ID, "") })
 	l.check(t, "while a node of the local zone drained")
 }
 
@@ -268,7 +257,7 @@ func TestWarmingNodeTakesWritesServesNoReadsUntilPromoted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the warming node in the client's topology", func() bool {
+	testproc.Eventually(t, 30*time.Second, "the warming node in the client's topology", func() bool {
 		return hasNode(c, "a-3", replication.Warming)
 	})
 	ctx := context.Background()
@@ -298,7 +287,7 @@ func TestWarmingNodeTakesWritesServesNoReadsUntilPromoted(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("promote: status %d", resp.StatusCode)
 	}
-	eventually(t, 30*time.Second, "the promoted node serving in the client's topology", func() bool {
+	testproc.Eventually(t, 30*time.Second, "the promoted node serving in the client's topology", func() bool {
 		return hasNode(c, "a-3", replication.Serving)
 	})
 	for i := 0; i < keys; i++ {

@@ -65,7 +65,7 @@ func listsOnly(t *testing.T, f *fleet.Fleet, want string) {
 	t.Helper()
 	for _, n := range f.Nodes() {
 		var got string
-		eventually(t, 20*time.Second, n.ID+"'s /topology lists "+want, func() bool {
+		testproc.Eventually(t, 20*time.Second, n.ID+"'s /topology lists "+want, func() bool {
 			top, err := discovery.Fetch(context.Background(), discovery.Config{Seeds: []string{n.AdminAddr}, Logger: quiet()})
 			if err != nil {
 				got = err.Error()

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/zonecache/zonecache/internal/testproc"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -82,7 +83,7 @@ func TestJoiningNodeAppearsInEveryClientTopologyWithin3s(t *testing.T) {
 	start := time.Now()
 	var readyAfter time.Duration
 	got := make(seen, len(cs))
-	eventually(t, 30*time.Second, "the new node in every client's topology", func() bool {
+	testproc.Eventually(t, 30*time.Second, "the new node in every client's topology", func() bool {
 		if readyAfter == 0 && ready(n.AdminAddr) {
 			readyAfter = time.Since(start)
 		}
@@ -108,7 +109,7 @@ func TestKilledLocalNodeIsRemovedWithoutCallerErrors(t *testing.T) {
 	victim.Kill()
 	start := time.Now()
 	gone := make(seen, len(cs))
-	eventually(t, 2*(detect+joinBound), "the killed node leaves every client's topology", func() bool {
+	testproc.Eventually(t, 2*(detect+joinBound), "the killed node leaves every client's topology", func() bool {
 		return gone.poll(cs, start, func(c *client.Client) bool { return !hasNode(c, victim.ID, "") })
 	})
 	during := fallbackHits(t, regs[0]) - before
@@ -145,7 +146,7 @@ func TestClientsKeepTheirTopologyWhenEverySeedIsDown(t *testing.T) {
 		_ = p.Close()
 	}
 	ops := l.ops.Load()
-	eventually(t, 30*time.Second, "every seed failed twice, under load", func() bool {
+	testproc.Eventually(t, 30*time.Second, "every seed failed twice, under load", func() bool {
 		return failures.Load()-base >= int64(2*len(seeds)) && l.ops.Load() >= ops+500
 	})
 	l.check(t, "while every seed was unreachable")
