@@ -114,6 +114,32 @@ func testGetAndTouch(t *testing.T, server string) {
 		})
 	}
 
+	// A stub in a zone after the one read from is not touched in the
+	// background either: it is touched (mg T applies to it) and gets its
+	// TTL back, two requests.
+	if _, err := c.Set(ctx, Item{Key: "later", Value: []byte("v"), TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cz.Delete(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
+		t.Fatalf("vivify in zone c: %+v %v", l, err)
+	}
+	nodeC := c.c.view.Load().byID["c0"].tn
+	sentC := nodeC.Stats().Sent
+	if it, err := c.GetAndTouch(ctx, "later", time.Hour); err != nil || string(it.Value) != "v" {
+		t.Fatalf("GetAndTouch: %q %v", it.Value, err)
+	}
+	eventually(t, "zone b touched, zone c's stub touched and given its TTL back", func() bool {
+		got, err := b.Get(ctx, "later")
+		if err != nil || got.TTL <= 60 || nodeC.Stats().Sent-sentC < 2 {
+			return false
+		}
+		l, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{})
+		return err == nil && isStub(l) && l.TTL > 0 && l.TTL <= 30
+	})
+
 	// The lease holder's value replaced the stub between GetAndTouch's
 	// read and the stub's TTL coming back (a CAS other than the stub's):
 	// the value keeps its own TTL.

@@ -75,8 +75,9 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 // lease) keeps its short lifetime, so that a lease whose loader died still
 // expires: a node touches whatever it holds, so a replica that answered
 // with a stub is given the stub's remaining TTL back at once by a second
-// request (see untouchStub), and is not touched again. The returned Item's
-// TTL is the new one.
+// request (see untouchStub), and is not touched again; the background
+// touches do the same for stubs they find. The returned Item's TTL is the
+// new one.
 func (c *Client) GetAndTouch(ctx context.Context, key string, ttl time.Duration) (Item, error) {
 	start := time.Now()
 	it, err := c.getAndTouch(ctx, key, ttl)
@@ -134,7 +135,7 @@ type readTrace struct {
 // isStub reports whether a lease-aware read returned an empty lease stub:
 // a key whose value a loader is fetching under a lease. It reads as a miss.
 func isStub(l transport.Lease) bool {
-	return l.WinSent && !l.Stale && len(l.Value) == 0
+	return l.WinSent && !l.Stale && l.Size == 0
 }
 
 // read walks the zones in read order. A non-nil tr (GetAndTouch) makes each

@@ -33,6 +33,9 @@ func itemFromReply(key string, r *wire.Reply, v []byte) Item {
 // the node returned.
 type Lease struct {
 	Item
+	// Size is the value's length in bytes, also from SwapTTL, which does
+	// not return the value: an empty stub has Size 0.
+	Size int
 	// Won (W): this caller won the right to (re)compute and store the value.
 	Won bool
 	// Stale (X): the item was marked stale (md with I, or a store with I).

@@ -103,8 +103,13 @@ func (p *Pool) lease(ctx context.Context, key string, a wire.Args) (Lease, error
 	switch c.rep.Code {
 	case wire.CodeVA, wire.CodeHD: // HD: SwapTTL asks for no value
 		r := &c.rep
+		size := r.Size
+		if r.Code == wire.CodeHD {
+			size = int(r.ItemSize)
+		}
 		return Lease{
 			Item:    itemFromReply(key, r, c.val),
+			Size:    size,
 			Won:     r.Has(wire.RetWon),
 			Stale:   r.Has(wire.RetStale),
 			WinSent: r.Has(wire.RetWinSent),
@@ -116,11 +121,13 @@ func (p *Pool) lease(ctx context.Context, key string, a wire.Args) (Lease, error
 }
 
 // SwapTTL sets key's TTL like Touch and returns, without the value, what
-// the item was before: its CAS, its remaining TTL and its lease flags (mg
-// c t T<ttl>: the node reads t before it applies T). It needs the meta
-// protocol (ErrNoMeta on a text node). A missing key is ErrNotFound.
+// the item was before: its CAS, its remaining TTL, its value's size and its
+// lease flags (mg c t s T<ttl>: the node reads t before it applies T). It
+// needs the meta protocol (ErrNoMeta on a text node, before anything is
+// sent). A missing key is ErrNotFound.
 func (p *Pool) SwapTTL(ctx context.Context, key string, ttl int32) (Lease, error) {
-	l, err := p.lease(ctx, key, wire.Args{Flags: wire.FlagReturnCAS | wire.FlagReturnTTL | wire.WithTTL, TTL: ttl})
+	a := wire.Args{Flags: wire.FlagReturnCAS | wire.FlagReturnTTL | wire.FlagReturnSize | wire.WithTTL, TTL: ttl}
+	l, err := p.lease(ctx, key, a)
 	switch {
 	case errors.Is(err, ErrCacheMiss):
 		return Lease{}, ErrNotFound

@@ -232,7 +232,7 @@ func touchLeaseSuite(t *testing.T, n *Node) {
 	}
 	sent := n.Stats().Sent
 	l, err := p.GetAndTouch(ctx, "gat", 0)
-	if err != nil || string(l.Value) != "v" || l.TTL <= 0 || l.TTL > 100 || l.CAS == 0 || l.WinSent || l.Won || l.Stale {
+	if err != nil || string(l.Value) != "v" || l.Size != 1 || l.TTL <= 0 || l.TTL > 100 || l.CAS == 0 || l.WinSent || l.Won || l.Stale {
 		t.Fatalf("GetAndTouch(0): %+v %v, want the value, its TTL before the touch and no lease flags", l, err)
 	}
 	if d := n.Stats().Sent - sent; d != 1 {
@@ -254,11 +254,14 @@ func touchLeaseSuite(t *testing.T, n *Node) {
 		t.Fatalf("GetAndTouch of a stub: %+v %v, want the stub (Z, empty) with its TTL before the touch", l, err)
 	}
 	prev, err := p.SwapTTL(ctx, "gat-stub", l.TTL)
-	if err != nil || prev.TTL <= 30 || prev.TTL > 500 || prev.CAS != stub.CAS || !prev.WinSent || prev.Value != nil {
+	if err != nil || prev.TTL <= 30 || prev.TTL > 500 || prev.CAS != stub.CAS || !prev.WinSent || prev.Value != nil || prev.Size != 0 {
 		t.Fatalf("SwapTTL: %+v %v, want the touched stub's TTL (above 30) and CAS, no value", prev, err)
 	}
 	if got, err := p.LeaseGet(ctx, "gat-stub", LeaseOptions{}); err != nil || !got.WinSent || got.TTL <= 0 || got.TTL > 30 {
 		t.Fatalf("stub after SwapTTL: %+v %v, want its TTL of at most 30 back", got, err)
+	}
+	if prev, err := p.SwapTTL(ctx, "gat", 0); err != nil || prev.Size != 1 || prev.Value != nil || prev.TTL != -1 || prev.WinSent {
+		t.Fatalf("SwapTTL of a value: %+v %v, want its size 1, TTL -1, no value", prev, err)
 	}
 	if _, err := p.SwapTTL(ctx, "gat-missing", 5); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("SwapTTL missing: %v, want ErrNotFound", err)
