@@ -91,7 +91,7 @@
 // zones or nodes for a share of requests, as Netflix's FIT does, to prove
 // fallbacks in production; a delay beyond the pool's timeout fails as a
 // timeout. Errors wrap sentinels (ErrTimeout, ErrCircuitOpen,
-// ErrValueTooLarge...) that callers test with errors.Is.
+// ErrUnreachable, ErrValueTooLarge...) that callers test with errors.Is.
 //
 // # Not built
 //

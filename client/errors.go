@@ -54,9 +54,13 @@ var (
 	// failures; nothing was sent.
 	ErrCircuitOpen = transport.ErrCircuitOpen
 	// ErrConnClosed: the connection failed before the node answered (the
-	// node died or refused the connection); the request may or may not
-	// have been applied.
+	// node died); the request may or may not have been applied.
 	ErrConnClosed = transport.ErrConnClosed
+	// ErrUnreachable: no connection to the node could be made (the dial
+	// was refused or timed out, or the node failed the handshake); nothing
+	// was sent. It opens the node's breaker, and reads fall back to the
+	// next zone as on any node failure.
+	ErrUnreachable = transport.ErrUnreachable
 	// ErrNoMeta: the node does not speak the meta protocol, so leases
 	// cannot be taken there.
 	ErrNoMeta = transport.ErrNoMeta

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/internal/transport"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -47,8 +51,8 @@ func TestErrorsIsFromOutside(t *testing.T) {
 	}
 
 	// The only node dies: reads fail as unavailable, first with the
-	// connection's failure (a refused dial wraps the net error), then,
-	// once the breaker has opened, fast with ErrCircuitOpen.
+	// connection's failure (ErrConnClosed, or ErrUnreachable for a refused
+	// dial), then, once the breaker has opened, fast with ErrCircuitOpen.
 	p.Kill()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -63,5 +67,70 @@ func TestErrorsIsFromOutside(t *testing.T) {
 			t.Fatalf("the breaker did not open within 20s; last error %v", err)
 		}
 		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+}
+
+// A node whose port is closed fails with ErrUnreachable: a read falls back
+// to the next zone as before (a fallback hit, no error), and with no other
+// zone the read fails with ErrUnavailable wrapping ErrUnreachable; the
+// refused dial opens the breaker, so the next read fails fast with
+// ErrCircuitOpen.
+func TestUnreachableNode(t *testing.T) {
+	p := testproc.StartZonecachedOn(t, "127.0.0.1", "-m", "64")
+	closed := net.JoinHostPort("127.0.0.1", strconv.Itoa(testproc.FreePort(t, "127.0.0.1")))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	newClient := func(nodes []replication.Node, hooks client.Hooks) *client.Client {
+		cfg := client.Config{Zone: "a", Topology: replication.Topology{Epoch: 1, Nodes: nodes}, Hooks: hooks,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		cfg.Transport.Online.Timeout = 5 * time.Second
+		cfg.Transport.DialTimeout = 3 * time.Second
+		c, err := client.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	b := transport.NewNode(p.Addr, transport.Config{Online: transport.PoolConfig{Timeout: 5 * time.Second}})
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Online().Set(ctx, transport.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var localErr error
+	var result string
+	c := newClient([]replication.Node{{ID: "a0", Zone: "a", Addr: closed}, {ID: "b0", Zone: "b", Addr: p.Addr}}, client.Hooks{
+		OnAttempt: func(_ context.Context, e client.AttemptEvent) {
+			if e.Zone == "a" {
+				mu.Lock()
+				localErr = e.Err
+				mu.Unlock()
+			}
+		},
+		OnRequest: func(_ context.Context, e client.RequestEvent) {
+			mu.Lock()
+			result = e.Result
+			mu.Unlock()
+		},
+	})
+	it, err := c.Get(ctx, "k")
+	mu.Lock()
+	res, aErr := result, localErr
+	mu.Unlock()
+	if err != nil || string(it.Value) != "v" || res != "fallback_hit" {
+		t.Fatalf("Get with the local node unreachable: %q %v (%s), want zone b's value as a fallback hit", it.Value, err, res)
+	}
+	if !errors.Is(aErr, client.ErrUnreachable) {
+		t.Fatalf("the local zone's attempt: %v, want ErrUnreachable", aErr)
+	}
+
+	alone := newClient([]replication.Node{{ID: "a0", Zone: "a", Addr: closed}}, client.Hooks{})
+	if _, err := alone.Get(ctx, "k"); !errors.Is(err, client.ErrUnavailable) || !errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("Get with the only node unreachable: %v, want ErrUnavailable wrapping ErrUnreachable", err)
+	}
+	if _, err := alone.Get(ctx, "k"); !errors.Is(err, client.ErrCircuitOpen) || errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("the next Get: %v, want ErrCircuitOpen (the refused dial opened the breaker)", err)
 	}
 }

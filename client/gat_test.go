@@ -49,10 +49,15 @@ func testGetAndTouch(t *testing.T, server string) {
 	if l, err := a.LeaseGet(ctx, "stub", transport.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
 		t.Fatalf("vivify: %+v %v", l, err)
 	}
+	node := c.c.view.Load().byID["a0"].tn
+	sent := node.Stats().Sent
 	if it, err := c.GetAndTouch(ctx, "stub", time.Hour); !errors.Is(err, ErrCacheMiss) {
 		t.Fatalf("GetAndTouch of a stub: %q %v, want ErrCacheMiss", it.Value, err)
 	}
 	stubTTL("after GetAndTouch", a, "stub")
+	if d := node.Stats().Sent - sent; d != 2 {
+		t.Fatalf("GetAndTouch of a stub sent %d requests to zone a, want 2 (the read, the stub's TTL back)", d)
+	}
 	if r := result("gat", "stub"); r != resultMiss {
 		t.Fatalf("OnRequest result %q, want miss", r)
 	}
@@ -88,9 +93,13 @@ func testGetAndTouch(t *testing.T, server string) {
 	if _, err := c.Set(ctx, Item{Key: "forever", Value: []byte("v"), TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
+	sent = node.Stats().Sent
 	it, err = c.GetAndTouch(ctx, "forever", 0)
 	if err != nil || string(it.Value) != "v" || it.TTL != 0 {
 		t.Fatalf("GetAndTouch(0): %q TTL %v %v", it.Value, it.TTL, err)
+	}
+	if d := node.Stats().Sent - sent; d != 1 {
+		t.Fatalf("GetAndTouch hit sent %d requests to zone a, want 1 round trip", d)
 	}
 	if r := result("gat", "forever"); r != resultHit {
 		t.Fatalf("OnRequest result %q, want hit", r)
@@ -103,5 +112,75 @@ func testGetAndTouch(t *testing.T, server string) {
 			got, err := p.Get(ctx, "forever")
 			return err == nil && got.TTL == -1
 		})
+	}
+
+	// A stub in a zone after the one read from is not touched in the
+	// background either: it is touched (mg T applies to it) and gets its
+	// TTL back, two requests.
+	if _, err := c.Set(ctx, Item{Key: "later", Value: []byte("v"), TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cz.Delete(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
+		t.Fatalf("vivify in zone c: %+v %v", l, err)
+	}
+	nodeC := c.c.view.Load().byID["c0"].tn
+	sentC := nodeC.Stats().Sent
+	if it, err := c.GetAndTouch(ctx, "later", time.Hour); err != nil || string(it.Value) != "v" {
+		t.Fatalf("GetAndTouch: %q %v", it.Value, err)
+	}
+	eventually(t, "zone b touched, zone c's stub touched and given its TTL back", func() bool {
+		got, err := b.Get(ctx, "later")
+		if err != nil || got.TTL <= 60 || nodeC.Stats().Sent-sentC < 2 {
+			return false
+		}
+		l, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{})
+		return err == nil && isStub(l) && l.TTL > 0 && l.TTL <= 30
+	})
+
+	// The lease holder's value replaced the stub between GetAndTouch's
+	// read and the stub's TTL coming back (a CAS other than the stub's):
+	// the value keeps its own TTL.
+	if err := a.Set(ctx, transport.Item{Key: "raced", Value: []byte("loaded"), TTL: 600}); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := a.Get(ctx, "raced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	untouchStub(ctx, a, "raced", transport.Lease{Item: transport.Item{Key: "raced", TTL: 20, CAS: cur.CAS + 1}, WinSent: true})
+	if got, err := a.Get(ctx, "raced"); err != nil || got.TTL <= 500 || string(got.Value) != "loaded" {
+		t.Fatalf("a value that replaced the stub: TTL %d %q %v, want its own TTL of 600 s back", got.TTL, got.Value, err)
+	}
+}
+
+// Against nodes without meta commands GetAndTouch is one gat per replica
+// read: a hit costs one request, and a local miss falls back to the next
+// zone. (That gat 0 makes an item never expire is checked in the
+// transport's TestTextFallback.)
+func TestGetAndTouchTextNodes(t *testing.T) {
+	f := startFleet(t, "zonecached-text", []string{"a", "b"}, 1)
+	c := newTestClient(t, f.topo, "a", func(c *Config) { c.WritePolicy = replication.All })
+	ctx := testCtx(t)
+	if _, err := c.Set(ctx, Item{Key: "k", Value: []byte("v"), TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	node := c.c.view.Load().byID["a0"].tn
+	sent := node.Stats().Sent
+	it, err := c.GetAndTouch(ctx, "k", 0)
+	if err != nil || string(it.Value) != "v" || it.TTL != 0 {
+		t.Fatalf("GetAndTouch(0) from a text node: %q TTL %v %v", it.Value, it.TTL, err)
+	}
+	if d := node.Stats().Sent - sent; d != 1 {
+		t.Fatalf("GetAndTouch hit sent %d requests to zone a, want 1", d)
+	}
+	if err := direct(t, f.proc("a0").Addr).Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	it, err = c.GetAndTouch(ctx, "k", time.Minute)
+	if err != nil || string(it.Value) != "v" || it.zone != "b" {
+		t.Fatalf("GetAndTouch after a local miss: %q from zone %q %v, want zone b's value", it.Value, it.zone, err)
 	}
 }

@@ -69,11 +69,15 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 // GetAndTouch reads key like Get (without the scope and the shared
 // lookup: a lease stub reads as a miss, errors and misses fall back to the
 // next zone) and sets its TTL to ttl, where 0 (or less) means "never
-// expire" as in memcached: on the replica it was read from before it
-// returns, then on every other replica in the background, as EVCache does.
-// Replicas that answered with a lease stub (a loader is running under a
-// lease) are not touched, so the stub keeps its short lifetime. The
-// returned Item's TTL is the new one.
+// expire" as in memcached: on the replica it was read from in the same
+// request (one round trip on a hit), then on every other replica in the
+// background, as EVCache does. A lease stub (a loader is running under a
+// lease) keeps its short lifetime, so that a lease whose loader died still
+// expires: a node touches whatever it holds, so a replica that answered
+// with a stub is given the stub's remaining TTL back at once by a second
+// request (see untouchStub), and is not touched again; the background
+// touches do the same for stubs they find. The returned Item's TTL is the
+// new one.
 func (c *Client) GetAndTouch(ctx context.Context, key string, ttl time.Duration) (Item, error) {
 	start := time.Now()
 	it, err := c.getAndTouch(ctx, key, ttl)
@@ -86,18 +90,12 @@ func (c *Client) getAndTouch(ctx context.Context, key string, ttl time.Duration)
 	if err != nil {
 		return Item{}, err
 	}
-	exp := ttlSeconds(ttl)
-	var tr readTrace
+	tr := readTrace{ttl: ttlSeconds(ttl)}
 	it, err := c.read(ctx, k, "gat", &tr)
 	if err != nil {
 		return Item{}, err
 	}
-	// The read replica first, under the caller's context: when the call
-	// returns, the replica it read from has the new TTL.
-	_ = c.attempt(ctx, "touch", tr.hit, func(ctx context.Context, p *transport.Pool) error {
-		return p.Touch(ctx, k.node, exp)
-	})
-	c.touchOthers(k, exp, tr.skip)
+	c.touchOthers(k, tr.ttl, tr.skip)
 	it.TTL = max(ttl, 0)
 	if s := scopeFrom(ctx); s != nil {
 		s.remember(c.c, key, it, true)
@@ -105,14 +103,30 @@ func (c *Client) getAndTouch(ctx context.Context, key string, ttl time.Duration)
 	return it, nil
 }
 
+// untouchStub gives a lease stub that GetAndTouch's read touched its
+// lifetime back (mg T applies to stubs too): stub.TTL is its remaining TTL
+// from before the touch. If the lease holder's value replaced the stub
+// between the two requests (the CAS differs), that value had its TTL
+// shortened to the stub's, and gets its own back. Errors are dropped: the
+// stub then lives until the touch's TTL, or until the lease holder stores
+// its value or a waiter that gave up on the lease stores its own.
+func untouchStub(ctx context.Context, p *transport.Pool, key string, stub transport.Lease) {
+	prev, err := p.SwapTTL(ctx, key, ttlSeconds(ttlFromRead(stub.TTL)))
+	if err != nil || prev.CAS == stub.CAS {
+		return
+	}
+	_ = p.Touch(ctx, key, ttlSeconds(ttlFromRead(prev.TTL)))
+}
+
 func (c *Client) flightKey(op byte, nodeKey string) string {
 	return string([]byte{op, byte('0' + c.class)}) + nodeKey
 }
 
-// readTrace records, for GetAndTouch, where a read found its value and
-// which replicas answered with a lease stub.
+// readTrace makes a read touch the replicas it reads (GetAndTouch) and
+// records which of them not to touch again.
 type readTrace struct {
-	hit *member
+	// ttl is the TTL the read sets (seconds, 0 = never expires).
+	ttl int32
 	// skip are the IDs of the replicas not to touch again: the one read
 	// from and those that answered with a stub.
 	skip []string
@@ -121,11 +135,12 @@ type readTrace struct {
 // isStub reports whether a lease-aware read returned an empty lease stub:
 // a key whose value a loader is fetching under a lease. It reads as a miss.
 func isStub(l transport.Lease) bool {
-	return l.WinSent && !l.Stale && len(l.Value) == 0
+	return l.WinSent && !l.Stale && l.Size == 0
 }
 
-// read walks the zones in read order. A non-nil tr (GetAndTouch) is filled
-// in, and turns read repair off: the value's TTL is about to change.
+// read walks the zones in read order. A non-nil tr (GetAndTouch) makes each
+// read a get-and-touch, is filled in, and turns read repair off: the
+// value's TTL changes.
 func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) (Item, error) {
 	v := c.c.view.Load()
 	if c.c.shut.Load() {
@@ -147,9 +162,16 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 		}
 		var ti transport.Item
 		err := c.attempt(ctx, op, m, func(ctx context.Context, p *transport.Pool) error {
-			l, err := p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+			var l transport.Lease
+			var err error
+			if tr == nil {
+				l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+			} else {
+				l, err = p.GetAndTouch(ctx, k.node, tr.ttl)
+			}
 			if err == nil && isStub(l) {
 				if tr != nil {
+					untouchStub(ctx, p, k.node, l)
 					tr.skip = append(tr.skip, m.node.ID)
 				}
 				return transport.ErrCacheMiss
@@ -172,7 +194,6 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 					c.c.readRepair(v, k, ti)
 				}
 				if tr != nil {
-					tr.hit = m
 					tr.skip = append(tr.skip, m.node.ID)
 				}
 				return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil

@@ -284,7 +284,7 @@ func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) (Writ
 }
 
 // touchOthers touches every replica of k but the nodes in skip (IDs) in the
-// background (after a GetAndTouch).
+// background (after a GetAndTouch), leaving lease stubs their lifetime.
 func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 	targets := c.c.view.Load().writeTargets(k.node)
 	c.c.goBG(func(ctx context.Context) {
@@ -293,8 +293,22 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 				continue
 			}
 			_ = c.attempt(ctx, "touch", m, func(ctx context.Context, p *transport.Pool) error {
-				return p.Touch(ctx, k.node, ttl)
+				return touchNotStub(ctx, p, k.node, ttl)
 			})
 		}
 	})
+}
+
+// touchNotStub sets key's TTL on a replica with SwapTTL, which shows what
+// it touched: a lease stub gets its TTL back (untouchStub). A text-protocol
+// node, which has no leases, gets a plain touch.
+func touchNotStub(ctx context.Context, p *transport.Pool, key string, ttl int32) error {
+	prev, err := p.SwapTTL(ctx, key, ttl)
+	switch {
+	case errors.Is(err, transport.ErrNoMeta):
+		return p.Touch(ctx, key, ttl)
+	case err == nil && isStub(prev):
+		untouchStub(ctx, p, key, prev)
+	}
+	return err
 }

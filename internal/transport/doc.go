@@ -59,7 +59,7 @@
 // A node that answers the `mn` handshake with ERROR but `version` with
 // VERSION (memcached before 1.6) is served in the text protocol (gets, gats,
 // touch, set/add/replace/append/prepend/cas, delete, incr/decr, version);
-// what it cannot express (leases, invalidation) fails with ErrNoMeta, and its
+// what it cannot express (leases, invalidation, SwapTTL) fails with ErrNoMeta, and its
 // reads report TTL 0 (unknown).
 //
 // Keys are checked with wire.ValidateKey and values against

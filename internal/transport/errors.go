@@ -30,6 +30,13 @@ var (
 	// closed before the reply arrived; the request may or may not have been
 	// applied.
 	ErrConnClosed = errors.New("transport: connection closed")
+	// ErrUnreachable: no connection to the node could be made: the dial
+	// failed (refused, no route, DialTimeout passed) or the node did not
+	// complete the `mn`/`version` handshake. The error also wraps the cause
+	// (the net error, or ErrNoMeta). It counts against the breaker as a hard
+	// failure; a dial cut short by the caller's own context is not
+	// ErrUnreachable but wraps the context's error.
+	ErrUnreachable = errors.New("transport: node unreachable")
 	// ErrClosed: the Node was closed.
 	ErrClosed = errors.New("transport: node closed")
 	// ErrNoMeta: the operation needs the meta protocol (leases,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -141,8 +142,31 @@ func TestNoMetaNode(t *testing.T) {
 		}
 	}()
 	n := newTestNode(t, ln.Addr().String(), Config{Online: relaxed})
-	if _, err := n.Online().Get(testCtx(t), "k"); !errors.Is(err, ErrNoMeta) {
-		t.Fatalf("Get from a node without meta: %v, want ErrNoMeta", err)
+	if _, err := n.Online().Get(testCtx(t), "k"); !errors.Is(err, ErrNoMeta) || !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Get from a node without meta: %v, want ErrNoMeta and ErrUnreachable (no usable connection)", err)
+	}
+}
+
+// TestRefusedDialIsUnreachable: a dial to a closed port fails with
+// ErrUnreachable wrapping the net error; it is a hard failure that opens the
+// breaker at once, after which callers fail fast with ErrCircuitOpen.
+func TestRefusedDialIsUnreachable(t *testing.T) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testproc.FreePort(t, "127.0.0.1")))
+	n := newTestNode(t, addr, Config{Online: relaxed, Breaker: BreakerConfig{ProbeInitial: time.Hour, ProbeMax: time.Hour}})
+	ctx := testCtx(t)
+	_, err := n.Online().Get(ctx, "k")
+	var opErr *net.OpError
+	if !errors.Is(err, ErrUnreachable) || !errors.As(err, &opErr) || errors.Is(err, ErrConnClosed) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("Get from a closed port: %v, want ErrUnreachable wrapping the *net.OpError", err)
+	}
+	if s := n.Stats(); s.DialFailures != 1 || n.State() != StateOpen {
+		t.Fatalf("dial failures %d, breaker %v: want 1 and open (a refused dial is a hard failure)", s.DialFailures, n.State())
+	}
+	if _, err := n.Online().Get(ctx, "k"); !errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Get with the breaker open: %v, want ErrCircuitOpen alone", err)
+	}
+	if s := n.Stats(); s.Dials != 1 || s.FastFails != 1 {
+		t.Fatalf("dials %d, fast fails %d: want 1 and 1", s.Dials, s.FastFails)
 	}
 }
 

@@ -28,10 +28,14 @@ func itemFromReply(key string, r *wire.Reply, v []byte) Item {
 	return Item{Key: key, Value: v, Flags: r.ClientFlags, TTL: int32(ttl), CAS: r.CAS}
 }
 
-// Lease is the result of LeaseGet: the item (possibly an empty stub created
-// by vivify-on-miss) and the lease flags the node returned.
+// Lease is the result of LeaseGet, GetAndTouch and SwapTTL: the item
+// (possibly an empty stub created by vivify-on-miss) and the lease flags
+// the node returned.
 type Lease struct {
 	Item
+	// Size is the value's length in bytes, also from SwapTTL, which does
+	// not return the value: an empty stub has Size 0.
+	Size int
 	// Won (W): this caller won the right to (re)compute and store the value.
 	Won bool
 	// Stale (X): the item was marked stale (md with I, or a store with I).

@@ -77,15 +77,19 @@ func (n *Node) closeConns(cause error) {
 }
 
 // dial connects and checks with `mn` that the node speaks the meta
-// protocol, within DialTimeout and the context.
+// protocol, within DialTimeout and the context. A failure is ErrUnreachable
+// unless the caller's context ended.
 func (n *Node) dial(ctx context.Context) (*link, error) {
 	n.stats.dials.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	defer cancel()
-	l, err := handshake(ctx, n.addr)
+	l, err := handshake(dctx, n.addr)
 	if err != nil {
 		n.stats.dialFailures.Add(1)
-		return nil, fmt.Errorf("transport: connect %s: %w", n.addr, err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("transport: connect %s: %w", n.addr, err)
+		}
+		return nil, fmt.Errorf("transport: connect %s: %w: %w", n.addr, ErrUnreachable, err)
 	}
 	return l, nil
 }

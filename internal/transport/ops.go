@@ -37,9 +37,16 @@ func (p *Pool) Get(ctx context.Context, key string) (Item, error) {
 	return p.get(ctx, key, wire.Args{Flags: getFlags})
 }
 
-// GetAndTouch reads key and sets its TTL to ttl seconds (mg v f c t T).
-func (p *Pool) GetAndTouch(ctx context.Context, key string, ttl int32) (Item, error) {
-	return p.get(ctx, key, wire.Args{Flags: getFlags | wire.WithTTL, TTL: ttl})
+// GetAndTouch reads key and sets its TTL to ttl seconds, 0 meaning never
+// expire, in one request (mg v f c t T<ttl>; gat on a text-protocol node).
+// It returns the item with the lease flags, so a caller can tell a lease
+// stub (an empty value with WinSent) from a value. The node touches
+// whatever it holds, a stub included; the returned TTL is the remaining
+// lifetime from before the touch (memcached and zonecached read t before
+// they apply T), which SwapTTL can give back. A text-protocol node returns
+// TTL 0 (unknown) and no lease flags. A miss is ErrCacheMiss.
+func (p *Pool) GetAndTouch(ctx context.Context, key string, ttl int32) (Lease, error) {
+	return p.lease(ctx, key, wire.Args{Flags: getFlags | wire.WithTTL, TTL: ttl})
 }
 
 func (p *Pool) get(ctx context.Context, key string, a wire.Args) (Item, error) {
@@ -66,9 +73,6 @@ func (p *Pool) get(ctx context.Context, key string, a wire.Args) (Item, error) {
 // VivifyTTL a miss creates an empty stub and returns it with Won set;
 // without it a miss is ErrCacheMiss.
 func (p *Pool) LeaseGet(ctx context.Context, key string, o LeaseOptions) (Lease, error) {
-	if err := checkKey(key); err != nil {
-		return Lease{}, err
-	}
 	a := wire.Args{Flags: getFlags}
 	if o.VivifyTTL != 0 {
 		a.Flags |= wire.WithVivify
@@ -82,6 +86,14 @@ func (p *Pool) LeaseGet(ctx context.Context, key string, o LeaseOptions) (Lease,
 		a.Flags |= wire.WithTTL
 		a.TTL = o.TTL
 	}
+	return p.lease(ctx, key, a)
+}
+
+// lease sends the mg of LeaseGet, GetAndTouch or SwapTTL.
+func (p *Pool) lease(ctx context.Context, key string, a wire.Args) (Lease, error) {
+	if err := checkKey(key); err != nil {
+		return Lease{}, err
+	}
 	c := p.getCall()
 	c.kind, c.key, c.args = kindGet, key, a
 	if err := p.roundTrip(ctx, c, 1); err != nil {
@@ -89,10 +101,15 @@ func (p *Pool) LeaseGet(ctx context.Context, key string, o LeaseOptions) (Lease,
 	}
 	defer p.putCall(c)
 	switch c.rep.Code {
-	case wire.CodeVA:
+	case wire.CodeVA, wire.CodeHD: // HD: SwapTTL asks for no value
 		r := &c.rep
+		size := r.Size
+		if r.Code == wire.CodeHD {
+			size = int(r.ItemSize)
+		}
 		return Lease{
 			Item:    itemFromReply(key, r, c.val),
+			Size:    size,
 			Won:     r.Has(wire.RetWon),
 			Stale:   r.Has(wire.RetStale),
 			WinSent: r.Has(wire.RetWinSent),
@@ -101,6 +118,23 @@ func (p *Pool) LeaseGet(ctx context.Context, key string, o LeaseOptions) (Lease,
 		return Lease{}, ErrCacheMiss
 	}
 	return Lease{}, unexpected(p, c)
+}
+
+// SwapTTL sets key's TTL like Touch and returns, without the value, what
+// the item was before: its CAS, its remaining TTL, its value's size and its
+// lease flags (mg c t s T<ttl>: the node reads t before it applies T). It
+// needs the meta protocol (ErrNoMeta on a text node, before anything is
+// sent). A missing key is ErrNotFound.
+func (p *Pool) SwapTTL(ctx context.Context, key string, ttl int32) (Lease, error) {
+	a := wire.Args{Flags: wire.FlagReturnCAS | wire.FlagReturnTTL | wire.FlagReturnSize | wire.WithTTL, TTL: ttl}
+	l, err := p.lease(ctx, key, a)
+	switch {
+	case errors.Is(err, ErrCacheMiss):
+		return Lease{}, ErrNotFound
+	case err != nil:
+		return Lease{}, err
+	}
+	return l, nil
 }
 
 // Touch sets key's TTL (mg T, no value). A missing key is ErrNotFound.

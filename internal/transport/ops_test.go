@@ -218,6 +218,54 @@ func leaseSuite(t *testing.T, addr string) {
 	if err != nil || !l.Won {
 		t.Fatalf("R recache: %+v %v", l, err)
 	}
+	touchLeaseSuite(t, n)
+}
+
+// touchLeaseSuite: GetAndTouch is one request that touches (T0 too) and
+// returns the lease flags and the TTL from before the touch; the node
+// touches a stub too, and SwapTTL gives it its lifetime back.
+func touchLeaseSuite(t *testing.T, n *Node) {
+	ctx := testCtx(t)
+	p := n.Online()
+	if err := p.Set(ctx, Item{Key: "gat", Value: []byte("v"), TTL: 100}); err != nil {
+		t.Fatal(err)
+	}
+	sent := n.Stats().Sent
+	l, err := p.GetAndTouch(ctx, "gat", 0)
+	if err != nil || string(l.Value) != "v" || l.Size != 1 || l.TTL <= 0 || l.TTL > 100 || l.CAS == 0 || l.WinSent || l.Won || l.Stale {
+		t.Fatalf("GetAndTouch(0): %+v %v, want the value, its TTL before the touch and no lease flags", l, err)
+	}
+	if d := n.Stats().Sent - sent; d != 1 {
+		t.Fatalf("GetAndTouch sent %d requests, want 1", d)
+	}
+	if it, err := p.Get(ctx, "gat"); err != nil || it.TTL != -1 {
+		t.Fatalf("after GetAndTouch(0): TTL %d %v, want -1 (never expires)", it.TTL, err)
+	}
+	if _, err := p.GetAndTouch(ctx, "gat-missing", 0); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("GetAndTouch missing: %v, want ErrCacheMiss", err)
+	}
+
+	stub, err := p.LeaseGet(ctx, "gat-stub", LeaseOptions{VivifyTTL: 30})
+	if err != nil || !stub.Won {
+		t.Fatalf("vivify: %+v %v", stub, err)
+	}
+	l, err = p.GetAndTouch(ctx, "gat-stub", 500)
+	if err != nil || !l.WinSent || l.Won || l.Stale || len(l.Value) != 0 || l.TTL <= 0 || l.TTL > 30 || l.CAS != stub.CAS {
+		t.Fatalf("GetAndTouch of a stub: %+v %v, want the stub (Z, empty) with its TTL before the touch", l, err)
+	}
+	prev, err := p.SwapTTL(ctx, "gat-stub", l.TTL)
+	if err != nil || prev.TTL <= 30 || prev.TTL > 500 || prev.CAS != stub.CAS || !prev.WinSent || prev.Value != nil || prev.Size != 0 {
+		t.Fatalf("SwapTTL: %+v %v, want the touched stub's TTL (above 30) and CAS, no value", prev, err)
+	}
+	if got, err := p.LeaseGet(ctx, "gat-stub", LeaseOptions{}); err != nil || !got.WinSent || got.TTL <= 0 || got.TTL > 30 {
+		t.Fatalf("stub after SwapTTL: %+v %v, want its TTL of at most 30 back", got, err)
+	}
+	if prev, err := p.SwapTTL(ctx, "gat", 0); err != nil || prev.Size != 1 || prev.Value != nil || prev.TTL != -1 || prev.WinSent {
+		t.Fatalf("SwapTTL of a value: %+v %v, want its size 1, TTL -1, no value", prev, err)
+	}
+	if _, err := p.SwapTTL(ctx, "gat-missing", 5); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("SwapTTL missing: %v, want ErrNotFound", err)
+	}
 }
 
 func TestOpsMemcached(t *testing.T)   { opsSuite(t, startMemcached(t).Addr) }

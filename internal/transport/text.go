@@ -13,7 +13,8 @@ import (
 // append/prepend/cas/delete/incr/decr/version and their replies are
 // translated to meta codes by internal/wire, so ops.go serves both. What the
 // text protocol cannot express fails with ErrNoMeta before anything is sent:
-// leases (N, R), invalidation (I) and a compare-CAS on append/prepend/add.
+// leases (N, R), invalidation (I), a compare-CAS on append/prepend/add and a
+// touch that returns the item's CAS or TTL (SwapTTL).
 // Replies carry no opaque token (matching is by order only) and no TTL: reads
 // from a text node report TTL 0 (unknown) and stores report CAS 0.
 
@@ -22,7 +23,9 @@ func (c *call) needsMeta() bool {
 	f := c.args.Flags
 	switch c.kind {
 	case kindGet:
-		return f&(wire.WithVivify|wire.WithRecache) != 0
+		// A touch that returns CAS or TTL (SwapTTL) is not a text touch.
+		returnsMeta := f&wire.FlagReturnValue == 0 && f&(wire.FlagReturnCAS|wire.FlagReturnTTL) != 0
+		return returnsMeta || f&(wire.WithVivify|wire.WithRecache) != 0
 	case kindSet:
 		if f&wire.FlagInvalidate != 0 {
 			return true

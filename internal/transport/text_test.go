@@ -158,8 +158,15 @@ func TestTextFallback(t *testing.T) {
 	if err := p.Touch(ctx, "none", 5); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Touch missing: %v", err)
 	}
-	if it, err := p.GetAndTouch(ctx, "a", 50); err != nil || string(it.Value) != "v2" {
+	if it, err := p.GetAndTouch(ctx, "a", 0); err != nil || string(it.Value) != "v2" || it.WinSent || it.Won || it.Stale {
 		t.Fatalf("GetAndTouch: %+v %v", it, err)
+	}
+	// gat 0 made it never expire: look behind the filter with meta.
+	if it, err := newTestNode(t, mc.Addr, Config{Online: relaxed}).Online().Get(ctx, "a"); err != nil || it.TTL != -1 {
+		t.Fatalf("after GetAndTouch(0) through gat: TTL %d %v, want -1", it.TTL, err)
+	}
+	if _, err := p.GetAndTouch(ctx, "none", 50); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("GetAndTouch missing: %v", err)
 	}
 	_ = p.Set(ctx, Item{Key: "n", Value: []byte("10")})
 	if v, err := p.Incr(ctx, "n", 5); err != nil || v != 15 {
@@ -194,6 +201,9 @@ func TestTextFallback(t *testing.T) {
 	}
 	if err := p.Invalidate(ctx, "a", 30); !errors.Is(err, ErrNoMeta) {
 		t.Fatalf("Invalidate: %v", err)
+	}
+	if _, err := p.SwapTTL(ctx, "a", 30); !errors.Is(err, ErrNoMeta) {
+		t.Fatalf("SwapTTL: %v", err)
 	}
 	if _, err := p.Store(ctx, Item{Key: "a", Value: []byte("x"), CAS: 1}, StoreOptions{Invalidate: true}); !errors.Is(err, ErrNoMeta) {
 		t.Fatalf("Store with invalidate: %v", err)
