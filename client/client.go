@@ -111,6 +111,7 @@ func (c *Client) SetTopology(t replication.Topology) error {
 	cc.view.Store(v)
 	if old != nil {
 		cc.releaseView(old)
+		cc.expediteRepairs(old, v)
 	}
 	cc.metrics.topologySwaps.Inc()
 	cc.cfg.Logger.Debug("zonecache: topology replaced", "epoch", t.Epoch, "nodes", len(t.Nodes))

@@ -77,9 +77,10 @@ type Config struct {
 	// when it has not been woken (default 50 ms).
 	RepairInterval time.Duration
 	// RepairAbsentGrace is how long a repair of a node that has left the
-	// topology is kept (and retried with backoff) in case the node comes
-	// back with its data, as a node gossip wrongly declared dead does
-	// (default 10 min). A repair is never kept past its key's expiry.
+	// topology is kept in case the node comes back with its data, as a
+	// node gossip wrongly declared dead does (default 10 min); it runs as
+	// soon as SetTopology brings the node back. A repair is never kept
+	// past its key's expiry.
 	RepairAbsentGrace time.Duration
 	// NodeGrace is how long a node that left the topology stays open for
 	// requests that started on the older view (default 10 s).

@@ -54,20 +54,13 @@ func TestErrorsIsFromOutside(t *testing.T) {
 	// connection's failure (ErrConnClosed, or ErrUnreachable for a refused
 	// dial), then, once the breaker has opened, fast with ErrCircuitOpen.
 	p.Kill()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testproc.Eventually(t, 20*time.Second, "Get fails with ErrCircuitOpen once the breaker opens", func() bool {
 		_, err := c.Get(ctx, "k")
 		if !errors.Is(err, client.ErrUnavailable) {
 			t.Fatalf("Get from a dead node: %v, want ErrUnavailable", err)
 		}
-		if errors.Is(err, client.ErrCircuitOpen) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the breaker did not open within 20s; last error %v", err)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
+		return errors.Is(err, client.ErrCircuitOpen)
+	})
 }
 
 // A node whose port is closed fails with ErrUnreachable: a read falls back

@@ -115,7 +115,7 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 			return c.plainLoad(ctx, k, ttl, load)
 		}
 		value, mine := k.unwrap(l.Value)
-		stub := l.WinSent && !l.Stale && len(l.Value) == 0 || l.Won && !l.Stale
+		stub := isStub(l) || l.Won && !l.Stale
 		if !stub && !mine {
 			// Another key's envelope sits under the hash: no lease to
 			// take on it.

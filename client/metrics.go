@@ -24,7 +24,7 @@ const (
 //	zonecache_client_repairs_pending                 failed replica writes waiting to be repaired
 //	zonecache_client_repairs_total{result}           repair attempts: ok, retry, absent (node not in the topology, kept), dropped
 //	zonecache_client_read_repairs_total{result}      ok, not_stored, error, dropped
-//	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported
+//	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported, error
 //	zonecache_client_key_collisions_total            hashed keys whose envelope named another key
 //	zonecache_client_topology_swaps_total
 //	zonecache_client_batch_yields_total{node}        batch requests that waited for the node's online traffic

@@ -15,9 +15,10 @@ const repairBatch = 64
 // its replica through the batch pool (a failed delete, and a failed write
 // whose replica may hold an older value, are both repaired by deleting
 // there). A failure goes back with a doubling backoff. A repair of a node
-// that left the topology goes back too, in case the node returns with its
-// data, until Config.RepairAbsentGrace has passed since it was first found
-// absent; a repair whose key has expired is dropped.
+// that left the topology is parked, in case the node returns with its
+// data: SetTopology makes it due again the moment the node is back, and it
+// is dropped once Config.RepairAbsentGrace has passed since it was first
+// found absent. A repair whose key has expired is dropped.
 func (cc *core) repairLoop(ctx context.Context) {
 	t := time.NewTimer(cc.cfg.RepairInterval)
 	defer t.Stop()
@@ -56,7 +57,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 			return
 		}
 		cc.metrics.repairs.WithLabelValues("absent").Inc()
-		cc.repairs.Retry(r, now)
+		cc.repairs.RetryAt(r, now, r.Absent.Add(cc.cfg.RepairAbsentGrace))
 		return
 	}
 	r.Absent = time.Time{}
@@ -70,6 +71,24 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 	}
 	cc.metrics.repairs.WithLabelValues("retry").Inc()
 	cc.repairs.Retry(r, time.Now())
+}
+
+// expediteRepairs makes the pending repairs of the nodes that v has and old
+// had not (a node back after gossip declared it dead) due at once, and
+// wakes the repair loop.
+func (cc *core) expediteRepairs(old, v *view) {
+	n := 0
+	for id := range v.byID {
+		if old.byID[id] == nil {
+			n += cc.repairs.Expedite(id, time.Now())
+		}
+	}
+	if n > 0 {
+		select {
+		case cc.repairWake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // PendingRepairs returns how many failed replica writes wait for repair.

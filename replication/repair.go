@@ -142,21 +142,24 @@ func (q *RepairQueue) Due(now time.Time, max int) []Repair {
 // newer repair of the same node and key, added meanwhile, wins.
 func (q *RepairQueue) Retry(r Repair, now time.Time) {
 	r.Attempts++
-	if expiredAt(r.Deadline, now) {
-		q.mu.Lock()
-		q.expired++
-		q.mu.Unlock()
-		return
-	}
 	backoff := q.cfg.MinBackoff
 	for i := 1; i < r.Attempts && backoff < q.cfg.MaxBackoff; i++ {
 		backoff *= 2
 	}
-	if backoff > q.cfg.MaxBackoff {
-		backoff = q.cfg.MaxBackoff
-	}
+	q.RetryAt(r, now, now.Add(min(backoff, q.cfg.MaxBackoff)))
+}
+
+// RetryAt queues r again, due at at rather than after a backoff: a repair
+// of a node that has left the topology waits for the node's return
+// (Expedite) or the end of its grace period, not for a backoff. A newer
+// repair of the same node and key, added meanwhile, wins.
+func (q *RepairQueue) RetryAt(r Repair, now, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if expiredAt(r.Deadline, now) {
+		q.expired++
+		return
+	}
 	id := repairID{r.NodeID, r.Key}
 	if _, newer := q.byKey[id]; newer {
 		return
@@ -164,8 +167,27 @@ func (q *RepairQueue) Retry(r Repair, now time.Time) {
 	for len(q.byKey) >= q.cfg.Capacity {
 		q.dropNearestDeadline()
 	}
-	r.next = now.Add(backoff)
+	r.next = at
 	q.push(id, &r)
+}
+
+// Expedite makes every pending repair of node due at now, and returns how
+// many it moved: a node that comes back into the topology should be
+// repaired before its backoff, or its grace period, would have let it be.
+// It scans the queue, so it is meant for topology changes, not for every
+// request.
+func (q *RepairQueue) Expedite(node string, now time.Time) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for id, r := range q.byKey {
+		if id.node == node && r.next.After(now) {
+			r.next = now
+			heap.Fix(&q.due, r.index)
+			n++
+		}
+	}
+	return n
 }
 
 // NextDue returns when the earliest pending repair is due, and false when

@@ -156,3 +156,39 @@ func BenchmarkRepairQueueAddWhenFull(b *testing.B) {
 		b.Fatalf("stats %+v after %d adds to a full queue", s, b.N)
 	}
 }
+
+// A repair parked with RetryAt waits until its time, unless Expedite makes
+// the repairs of its node due at once; repairs of other nodes keep their
+// time.
+func TestRepairQueueRetryAtAndExpedite(t *testing.T) {
+	q := NewRepairQueue(RepairConfig{})
+	for _, node := range []string{"a1", "a1", "b1"} {
+		q.Add(Repair{NodeID: node, Key: fmt.Sprintf("k%d", q.Stats().Pending)}, t0)
+	}
+	parked := t0.Add(10 * time.Minute)
+	for _, r := range q.Due(t0, 10) {
+		q.RetryAt(r, t0, parked)
+	}
+	if d := q.Due(parked.Add(-time.Millisecond), 10); len(d) != 0 {
+		t.Fatalf("parked repairs due early: %+v", d)
+	}
+	now := t0.Add(time.Minute)
+	if n := q.Expedite("a1", now); n != 2 {
+		t.Fatalf("Expedite(a1) moved %d repairs, want 2", n)
+	}
+	got := q.Due(now, 10)
+	if len(got) != 2 || got[0].NodeID != "a1" || got[1].NodeID != "a1" {
+		t.Fatalf("due after Expedite(a1): %+v, want a1's two repairs", got)
+	}
+	if d := q.Due(parked.Add(-time.Millisecond), 10); len(d) != 0 {
+		t.Fatalf("b1's repair due early: %+v", d)
+	}
+	if d := q.Due(parked, 10); len(d) != 1 || d[0].NodeID != "b1" {
+		t.Fatalf("due at the parked time: %+v, want b1's repair", d)
+	}
+	// A parked repair whose key expires first is dropped, not handed out.
+	q.RetryAt(Repair{NodeID: "a1", Key: "short", Deadline: now.Add(time.Second)}, now, parked)
+	if d := q.Due(parked, 10); len(d) != 0 || q.Stats().Expired != 1 {
+		t.Fatalf("expired parked repair: due %+v, stats %+v", d, q.Stats())
+	}
+}
