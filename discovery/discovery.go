@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -36,6 +37,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives changes and failures. Default slog.Default().
 	Logger *slog.Logger
+	// Registerer, if not nil, receives Watch's metric
+	// zonecache_discovery_held_topologies_total: views held back as
+	// unconfirmed shrinks (see Watch).
+	Registerer prometheus.Registerer
 }
 
 func (c Config) withDefaults() Config {
@@ -98,18 +103,49 @@ func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
 // topology does not count as applied: the error is logged, the last applied
 // topology stays the reference, and Watch asks a seed again after a backoff
 // (RetryMin, doubling up to RetryMax) and offers the newest view again,
-// until apply accepts one. It returns ctx's error.
+// until apply accepts one.
+//
+// A view that shrinks the fleet too much is not taken on one seed's word.
+// A seed restarted as a fresh standalone node, or one cut off from the
+// others, serves a view of itself alone (or of a small minority), and a
+// client that followed it would drop most of the fleet at once. So when a
+// view, compared with the last applied one, removes more than half of the
+// nodes serving reads (serving or draining; a node that is gone or back to
+// joining or warming no longer serves reads), or leaves a zone that had a
+// node serving reads with none, Watch asks every other seed at once for
+// its view, and applies the view only when one of them also lacks every
+// removed node as a reader. The rule compares node ids and states, never
+// epochs, so seeds whose epoch clocks differ cannot fool it. An
+// unconfirmed view is held back: it is logged at warn, counted in
+// zonecache_discovery_held_topologies_total, and the last view stays in
+// force; Watch moves to a seed that disagreed (else the next one) and,
+// after a backoff (RetryMin, doubling up to RetryMax), checks again, so a
+// shrink that is real applies as soon as a second seed sees it. Smaller
+// changes (a node dying, joining or draining) apply at once. With a single
+// seed nothing can confirm a large shrink, and it is held for as long as
+// the watch runs: a client keeps a stale view (whose dead nodes its
+// breakers fail fast) rather than risk following a lone, restarted seed to
+// an empty one. Configure two seeds or more, in different zones. A
+// topology with no nodes is never applied.
+//
+// It returns ctx's error, or an error if Registerer refuses the metric.
 func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology) error) error {
 	cfg = cfg.withDefaults()
 	if len(cfg.Seeds) == 0 {
 		return fmt.Errorf("%w: no seeds configured", ErrNoSeed)
 	}
+	held, unregister, err := heldCounter(cfg.Registerer)
+	if err != nil {
+		return err
+	}
+	defer unregister()
 	log := cfg.Logger.With("component", "discovery")
 	last := initial
 	seed := 0
 	var after uint64             // epoch of the last answer from the current seed
 	backoff := cfg.RetryMin      // after failed requests
 	applyBackoff := cfg.RetryMin // after refused topologies
+	holdBackoff := cfg.RetryMin  // after unconfirmed shrinks
 	failures := 0
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, cfg.Wait+cfg.RequestTimeout)
@@ -136,6 +172,31 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 		prev := after
 		after = t.Epoch
 		if !sameNodes(t, last) {
+			if s := shrinkOf(last, t); s.needsConfirmation() {
+				by, disagreed := confirm(ctx, cfg, seed, s)
+				if by < 0 {
+					if ctx.Err() != nil {
+						break
+					}
+					held.Inc()
+					log.Warn("topology shrink held back: no other seed confirms it; keeping the last topology",
+						"seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes),
+						"lost", s.lost, "emptied_zones", s.emptied, "serving", s.serving)
+					if disagreed >= 0 {
+						seed = disagreed
+					} else {
+						seed = (seed + 1) % len(cfg.Seeds)
+					}
+					after = 0
+					if !sleep(ctx, holdBackoff) {
+						break
+					}
+					holdBackoff = min(holdBackoff*2, cfg.RetryMax)
+					continue
+				}
+				log.Info("topology shrink confirmed by another seed", "seed", cfg.Seeds[seed], "by", cfg.Seeds[by],
+					"lost", s.lost, "emptied_zones", s.emptied)
+			}
 			log.Info("topology changed", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes))
 			if t.Epoch <= last.Epoch {
 				// Seeds count epochs on their own clocks: a seed that saw
@@ -157,6 +218,7 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 			}
 			last, applyBackoff = t, cfg.RetryMin
 		}
+		holdBackoff = cfg.RetryMin
 		if prev != 0 && t.Epoch <= prev && time.Since(asked) < cfg.Wait/2 {
 			// Nothing new, answered at once: the seed does not long-poll
 			// (a static topology file, say). Poll it every RetryMin

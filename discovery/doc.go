@@ -6,5 +6,9 @@
 //
 // A client never drops to an empty topology because seeds are down: a
 // failed fetch keeps the last topology and retries the next seed with
-// backoff, and a topology with no nodes is never applied.
+// backoff, a topology with no nodes is never applied, and a view that
+// drops more than half of the serving nodes, or every serving node of a
+// zone, applies only once a second seed confirms it (see Watch): a seed
+// restarted standalone or cut off from the fleet cannot empty a client's
+// view on its own.
 package discovery
