@@ -134,16 +134,7 @@ func (s *seeds) urls() []string {
 // heldTotal reads zonecache_discovery_held_topologies_total from reg.
 func heldTotal(t *testing.T, reg prometheus.Gatherer) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "zonecache_discovery_held_topologies_total" {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
+	return testproc.CounterSum(t, reg, "zonecache_discovery_held_topologies_total", nil)
 }
 
 // watchSeeds runs Watch on the seeds from the zero topology until the test

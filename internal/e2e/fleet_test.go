@@ -98,24 +98,7 @@ func watchingClient(t *testing.T, seeds []string, wantNodes int, reg prometheus.
 // answered by a zone other than the first asked, summed over ops and zones.
 func fallbackHits(t *testing.T, reg prometheus.Gatherer) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != "zonecache_client_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == "fallback_hit" {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
+	return testproc.CounterSum(t, reg, "zonecache_client_requests_total", map[string]string{"result": "fallback_hit"})
 }
 
 func hasNode(c *client.Client, id string, state replication.NodeState) bool {
