@@ -125,8 +125,11 @@ func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
 // seed nothing can confirm a large shrink, and it is held for as long as
 // the watch runs: a client keeps a stale view (whose dead nodes its
 // breakers fail fast) rather than risk following a lone, restarted seed to
-// an empty one. Configure two seeds or more, in different zones. A
-// topology with no nodes is never applied.
+// an empty one. Configure two seeds or more, in different zones. The
+// guard trusts one other seed: two seeds restarted standalone at the same
+// moment, or cut off together, can confirm each other. Fetch, which has no
+// last view to compare with, is not guarded. A topology with no nodes is
+// never applied.
 //
 // It returns ctx's error, or an error if Registerer refuses the metric.
 func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology) error) error {
