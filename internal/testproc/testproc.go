@@ -255,8 +255,49 @@ func (p *Process) kill() {
 }
 
 // Freeze stops the process with SIGSTOP: its sockets stay open but nothing
-// answers, like a hung host.
-func (p *Process) Freeze() error { return p.cmd.Process.Signal(syscall.SIGSTOP) }
+// answers, like a hung host. It returns once every thread of the process
+// is stopped (where /proc shows it), so that a request sent after Freeze
+// is never served before Thaw: a signal takes effect only when the
+// process is next scheduled, which on a loaded machine can be after the
+// test's next request.
+func (p *Process) Freeze() error {
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		return nil // no /proc: nothing to wait on
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !p.stopped() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d not stopped 10 s after SIGSTOP", p.Pid())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+// stopped reports whether every thread of the process is in state T
+// (stopped) in /proc.
+func (p *Process) stopped() bool {
+	dir := fmt.Sprintf("/proc/%d/task", p.Pid())
+	tasks, err := os.ReadDir(dir)
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: the state follows the comm's last ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
 
 // Thaw resumes a frozen process with SIGCONT.
 func (p *Process) Thaw() error { return p.cmd.Process.Signal(syscall.SIGCONT) }
