@@ -102,18 +102,34 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 		one(ctx, targets[0])
 	}
 	out := replication.NewOutcome(policy, nodes)
+	add := func(d replicaDone) {
+		answers = append(answers, d)
+		if outcome(d.err) {
+			out.Add(d.m.node, nil)
+		} else {
+			out.Add(d.m.node, d.err)
+		}
+	}
 	for len(answers) < len(targets) && !out.Decided() {
 		select {
 		case d := <-ch:
-			answers = append(answers, d)
-			if outcome(d.err) {
-				out.Add(d.m.node, nil)
-			} else {
-				out.Add(d.m.node, d.err)
-			}
+			add(d)
 		case <-ctx.Done():
 			res.Succeeded, res.Failed = count(answers), out.Failed()
 			return res, answers, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
+		}
+	}
+	// Answers that arrived while the policy was being decided are reported
+	// too (the inline one may sit behind the two that decided it); a
+	// decided outcome cannot change (more results neither unmeet a met
+	// policy nor meet one that can no longer be met).
+drain:
+	for len(answers) < len(targets) {
+		select {
+		case d := <-ch:
+			add(d)
+		default:
+			break drain
 		}
 	}
 	res.Succeeded, res.Failed = count(answers), out.Failed()
