@@ -111,25 +111,28 @@ func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
 // client that followed it would drop most of the fleet at once. So when a
 // view, compared with the last applied one, removes more than half of the
 // nodes serving reads (serving or draining; a node that is gone or back to
-// joining or warming no longer serves reads), or leaves a zone that had a
-// node serving reads with none, Watch asks every other seed at once for
-// its view, and applies the view only when one of them also lacks every
-// removed node as a reader. The rule compares node ids and states, never
-// epochs, so seeds whose epoch clocks differ cannot fool it. An
-// unconfirmed view is held back: it is logged at warn, counted in
+// joining or warming no longer serves reads), Watch asks every other seed
+// at once for its view, and applies the view only when one of them also
+// lacks every removed node as a reader. A smaller view change that leaves
+// a zone that had a node serving reads with none is checked the same way
+// but applies unless a seed that answered disagrees (still lists a removed
+// node as a reader): with one node per zone, or the only other seed in the
+// lost zone, nothing might ever confirm a real node death. The rule
+// compares node ids and states, never epochs, so seeds whose epoch clocks
+// differ cannot fool it. A view held back is logged at warn, counted in
 // zonecache_discovery_held_topologies_total, and the last view stays in
 // force; Watch moves to a seed that disagreed (else the next one) and,
 // after a backoff (RetryMin, doubling up to RetryMax), checks again, so a
-// shrink that is real applies as soon as a second seed sees it. Smaller
+// shrink that is real applies as soon as a second seed sees it. Other
 // changes (a node dying, joining or draining) apply at once. With a single
-// seed nothing can confirm a large shrink, and it is held for as long as
-// the watch runs: a client keeps a stale view (whose dead nodes its
-// breakers fail fast) rather than risk following a lone, restarted seed to
-// an empty one. Configure two seeds or more, in different zones. The
-// guard trusts one other seed: two seeds restarted standalone at the same
-// moment, or cut off together, can confirm each other. Fetch, which has no
-// last view to compare with, is not guarded. A topology with no nodes is
-// never applied.
+// seed nothing can confirm a shrink of more than half, and it is held for
+// as long as the watch runs: a client keeps a stale view (whose dead nodes
+// its breakers fail fast) rather than risk following a lone, restarted
+// seed to an empty one. Configure two seeds or more, in different zones.
+// The guard trusts one other seed: two seeds restarted standalone at the
+// same moment, or cut off together, can confirm each other. Fetch, which
+// has no last view to compare with, is not guarded. A topology with no
+// nodes is never applied.
 //
 // It returns ctx's error, or an error if Registerer refuses the metric.
 func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology) error) error {
@@ -177,7 +180,7 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 		if !sameNodes(t, last) {
 			if s := shrinkOf(last, t); s.needsConfirmation() {
 				by, disagreed := confirm(ctx, cfg, seed, s)
-				if by < 0 {
+				if s.held(by, disagreed) {
 					if ctx.Err() != nil {
 						break
 					}
@@ -197,7 +200,11 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 					holdBackoff = min(holdBackoff*2, cfg.RetryMax)
 					continue
 				}
-				log.Info("topology shrink confirmed by another seed", "seed", cfg.Seeds[seed], "by", cfg.Seeds[by],
+				confirmedBy := "none answered"
+				if by >= 0 {
+					confirmedBy = cfg.Seeds[by]
+				}
+				log.Info("topology shrink applied", "seed", cfg.Seeds[seed], "confirmed_by", confirmedBy,
 					"lost", s.lost, "emptied_zones", s.emptied)
 			}
 			log.Info("topology changed", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes))

@@ -52,10 +52,24 @@ func shrinkOf(last, next replication.Topology) shrink {
 }
 
 // needsConfirmation reports whether the shrink is too large to take on one
-// seed's word: it removes more than half of the nodes serving reads, or
-// leaves a zone that had a node serving reads with none.
+// seed's word without asking the others: it removes more than half of the
+// nodes serving reads, or leaves a zone that had a node serving reads with
+// none.
 func (s shrink) needsConfirmation() bool {
-	return 2*len(s.lost) > s.serving || len(s.emptied) > 0
+	return s.strict() || len(s.emptied) > 0
+}
+
+// strict reports whether the shrink removes more than half of the nodes
+// serving reads: then only another seed's agreement lets it apply. A
+// smaller shrink that empties a zone applies unless another seed that
+// answered disagrees: with one node per zone, or a seed in the zone that
+// was lost, no other seed may be able to confirm a real node death.
+func (s shrink) strict() bool { return 2*len(s.lost) > s.serving }
+
+// held reports whether a shrink that needed confirmation stays held back,
+// given confirm's answer.
+func (s shrink) held(by, disagreed int) bool {
+	return by < 0 && (s.strict() || disagreed >= 0)
 }
 
 // confirmedBy reports whether view v also lacks every lost node as a

@@ -72,23 +72,23 @@ func TestShrinkNeedsConfirmation(t *testing.T) {
 type seeds struct {
 	mu      sync.Mutex
 	views   []replication.Topology
-	plain   int
-	watched int // the seed that answered the last watch request
+	plain   map[uint64]int // plain fetches (no after/wait) by the epoch served
+	watched int            // the seed that answered the last watch request
 	srv     []*httptest.Server
 }
 
 func newSeeds(t *testing.T, n int, v replication.Topology) *seeds {
-	s := &seeds{views: make([]replication.Topology, n)}
+	s := &seeds{views: make([]replication.Topology, n), plain: make(map[uint64]int)}
 	for i := range n {
 		s.views[i] = v
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.mu.Lock()
+			v := s.views[i]
 			if r.URL.RawQuery == "" {
-				s.plain++
+				s.plain[v.Epoch]++
 			} else {
 				s.watched = i
 			}
-			v := s.views[i]
 			s.mu.Unlock()
 			_ = json.NewEncoder(w).Encode(v)
 		}))
@@ -117,10 +117,12 @@ func (s *seeds) following() int {
 	return s.watched
 }
 
-func (s *seeds) plainFetches() int {
+// plainFetchesOf counts the plain fetches that were answered with the view
+// of epoch e.
+func (s *seeds) plainFetchesOf(e uint64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.plain
+	return s.plain[e]
 }
 
 func (s *seeds) urls() []string {
@@ -178,8 +180,8 @@ func TestWatchHoldsAShrinkOnlyOneSeedServes(t *testing.T) {
 
 	for range 3 {
 		i := s.following()
-		s.set(i, view(1<<40, "a1/a/warming"))
 		before := heldTotal(t, reg)
+		s.set(i, view(1<<40, "a1/a/warming"))
 		testproc.Eventually(t, 10*time.Second, fmt.Sprintf("seed %d's standalone view held back", i), func() bool {
 			return heldTotal(t, reg) > before
 		})
@@ -193,16 +195,28 @@ func TestWatchHoldsAShrinkOnlyOneSeedServes(t *testing.T) {
 		s.set(i, full)
 	}
 
+	// One seed alone says zone c is gone (a third of the readers): the
+	// others still list it, so the view is held.
+	i := s.following()
+	before := heldTotal(t, reg)
+	s.set(i, view(11, "a1/a", "a2/a", "b1/b", "b2/b"))
+	testproc.Eventually(t, 10*time.Second, "a zone loss only one seed sees held back", func() bool {
+		return heldTotal(t, reg) > before
+	})
+	if got := rec.names(); got != "a1,a2,b1,b2,c1,c2" {
+		t.Fatalf("a zone loss that other seeds dispute applied: %s", got)
+	}
+
 	// Zone c is lost for real: every seed agrees, and the view applies.
 	s.set(-1, view(11, "a1/a", "a2/a", "b1/b", "b2/b"))
 	testproc.Eventually(t, 10*time.Second, "the confirmed loss of zone c applied", func() bool { return rec.names() == "a1,a2,b1,b2" })
 
-	// One node dies: applied without a confirming fetch.
-	plain := s.plainFetches()
+	// One node dies: applied without a confirming fetch (a late one from
+	// the step before would have served epoch 11).
 	s.set(-1, view(12, "a1/a", "b1/b", "b2/b"))
 	testproc.Eventually(t, 10*time.Second, "the loss of a2 applied", func() bool { return rec.names() == "a1,b1,b2" })
-	if n := s.plainFetches(); n != plain {
-		t.Fatalf("%d confirming fetches for a one-node change", n-plain)
+	if n := s.plainFetchesOf(12); n != 0 {
+		t.Fatalf("%d confirming fetches for a one-node change", n)
 	}
 }
 
@@ -223,6 +237,12 @@ func TestWatchWithOneSeedHoldsALargeShrink(t *testing.T) {
 
 	s.set(0, view(12, "a1/a", "b1/b", "b2/b", "c1/c", "c2/c"))
 	testproc.Eventually(t, 10*time.Second, "a one-node change applied", func() bool { return rec.names() == "a1,b1,b2,c1,c2" })
+
+	// The zone's last node dies (one reader of five): with no other seed
+	// to dispute it, it applies rather than waiting for a confirmation
+	// that cannot come.
+	s.set(0, view(13, "b1/b", "b2/b", "c1/c", "c2/c"))
+	testproc.Eventually(t, 10*time.Second, "the loss of zone a's last node applied", func() bool { return rec.names() == "b1,b2,c1,c2" })
 }
 
 // The other seeds' answers are what confirms: a seed that is down confirms
