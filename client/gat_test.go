@@ -140,6 +140,21 @@ func testGetAndTouch(t *testing.T, server string) {
 		return err == nil && isStub(l) && l.TTL > 0 && l.TTL <= 30
 	})
 
+	// A concurrent GetAndTouch(0) touched the stub before this one read
+	// it, so the TTL read is "never": the stub gets the lease lifetime
+	// back, not never.
+	if _, err := cz.SwapTTL(ctx, "later", 0); err != nil {
+		t.Fatal(err)
+	}
+	never, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{})
+	if err != nil || !isStub(never) || never.TTL != -1 {
+		t.Fatalf("stub touched to never: %+v %v", never, err)
+	}
+	untouchStub(ctx, cz, "later", never, 5*time.Second)
+	if l, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{}); err != nil || !isStub(l) || l.TTL <= 0 || l.TTL > 5 {
+		t.Fatalf("stub after untouchStub of a never-expiring read: TTL %d %v, want the 5 s lease lifetime", l.TTL, err)
+	}
+
 	// The lease holder's value replaced the stub between GetAndTouch's
 	// read and the stub's TTL coming back (a CAS other than the stub's):
 	// the value keeps its own TTL.
@@ -150,7 +165,7 @@ func testGetAndTouch(t *testing.T, server string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	untouchStub(ctx, a, "raced", transport.Lease{Item: transport.Item{Key: "raced", TTL: 20, CAS: cur.CAS + 1}, WinSent: true})
+	untouchStub(ctx, a, "raced", transport.Lease{Item: transport.Item{Key: "raced", TTL: 20, CAS: cur.CAS + 1}, WinSent: true}, time.Minute)
 	if got, err := a.Get(ctx, "raced"); err != nil || got.TTL <= 500 || string(got.Value) != "loaded" {
 		t.Fatalf("a value that replaced the stub: TTL %d %q %v, want its own TTL of 600 s back", got.TTL, got.Value, err)
 	}

@@ -110,8 +110,16 @@ func (c *Client) getAndTouch(ctx context.Context, key string, ttl time.Duration)
 // shortened to the stub's, and gets its own back. Errors are dropped: the
 // stub then lives until the touch's TTL, or until the lease holder stores
 // its value or a waiter that gave up on the lease stores its own.
-func untouchStub(ctx context.Context, p *transport.Pool, key string, stub transport.Lease) {
-	prev, err := p.SwapTTL(ctx, key, ttlSeconds(ttlFromRead(stub.TTL)))
+//
+// The lifetime given back is at most leaseTTL: a concurrent GetAndTouch may
+// have touched the stub first, so what this one read as its remaining TTL
+// can be that call's TTL (never expiring, for 0), not the stub's own.
+func untouchStub(ctx context.Context, p *transport.Pool, key string, stub transport.Lease, leaseTTL time.Duration) {
+	life := ttlFromRead(stub.TTL)
+	if life <= 0 || life > leaseTTL {
+		life = leaseTTL
+	}
+	prev, err := p.SwapTTL(ctx, key, ttlSeconds(life))
 	if err != nil || prev.CAS == stub.CAS {
 		return
 	}
@@ -171,7 +179,7 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 			}
 			if err == nil && isStub(l) {
 				if tr != nil {
-					untouchStub(ctx, p, k.node, l)
+					untouchStub(ctx, p, k.node, l, c.c.cfg.LeaseTTL)
 					tr.skip = append(tr.skip, m.node.ID)
 				}
 				return transport.ErrCacheMiss

@@ -58,6 +58,12 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		}
 		cc.metrics.repairs.WithLabelValues("absent").Inc()
 		cc.repairs.RetryAt(r, now, r.Absent.Add(cc.cfg.RepairAbsentGrace))
+		// SetTopology may have brought the node back after the view was
+		// read above, while this repair was out of the queue, where its
+		// Expedite could not see it.
+		if cc.view.Load().byID[r.NodeID] != nil {
+			cc.repairs.Expedite(r.NodeID, time.Now())
+		}
 		return
 	}
 	r.Absent = time.Time{}

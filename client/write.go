@@ -309,7 +309,7 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 				continue
 			}
 			_ = c.attempt(ctx, "touch", m, func(ctx context.Context, p *transport.Pool) error {
-				return touchNotStub(ctx, p, k.node, ttl)
+				return touchNotStub(ctx, p, k.node, ttl, c.c.cfg.LeaseTTL)
 			})
 		}
 	})
@@ -318,13 +318,13 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 // touchNotStub sets key's TTL on a replica with SwapTTL, which shows what
 // it touched: a lease stub gets its TTL back (untouchStub). A text-protocol
 // node, which has no leases, gets a plain touch.
-func touchNotStub(ctx context.Context, p *transport.Pool, key string, ttl int32) error {
+func touchNotStub(ctx context.Context, p *transport.Pool, key string, ttl int32, leaseTTL time.Duration) error {
 	prev, err := p.SwapTTL(ctx, key, ttl)
 	switch {
 	case errors.Is(err, transport.ErrNoMeta):
 		return p.Touch(ctx, key, ttl)
 	case err == nil && isStub(prev):
-		untouchStub(ctx, p, key, prev)
+		untouchStub(ctx, p, key, prev, leaseTTL)
 	}
 	return err
 }

@@ -151,8 +151,10 @@ func (q *RepairQueue) Retry(r Repair, now time.Time) {
 
 // RetryAt queues r again, due at at rather than after a backoff: a repair
 // of a node that has left the topology waits for the node's return
-// (Expedite) or the end of its grace period, not for a backoff. A newer
-// repair of the same node and key, added meanwhile, wins.
+// (Expedite) or the end of its grace period, not for a backoff. It is due
+// at its key's expiry at the latest, when Due drops it, so that it does
+// not stay pending past it. A newer repair of the same node and key, added
+// meanwhile, wins.
 func (q *RepairQueue) RetryAt(r Repair, now, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -166,6 +168,9 @@ func (q *RepairQueue) RetryAt(r Repair, now, at time.Time) {
 	}
 	for len(q.byKey) >= q.cfg.Capacity {
 		q.dropNearestDeadline()
+	}
+	if !r.Deadline.IsZero() && r.Deadline.Before(at) {
+		at = r.Deadline
 	}
 	r.next = at
 	q.push(id, &r)

@@ -186,9 +186,10 @@ func TestRepairQueueRetryAtAndExpedite(t *testing.T) {
 	if d := q.Due(parked, 10); len(d) != 1 || d[0].NodeID != "b1" {
 		t.Fatalf("due at the parked time: %+v, want b1's repair", d)
 	}
-	// A parked repair whose key expires first is dropped, not handed out.
+	// A parked repair whose key expires first is dropped at its expiry,
+	// not handed out, and not left pending until the parked time.
 	q.RetryAt(Repair{NodeID: "a1", Key: "short", Deadline: now.Add(time.Second)}, now, parked)
-	if d := q.Due(parked, 10); len(d) != 0 || q.Stats().Expired != 1 {
+	if d := q.Due(now.Add(time.Second), 10); len(d) != 0 || q.Stats().Expired != 1 || q.Stats().Pending != 0 {
 		t.Fatalf("expired parked repair: due %+v, stats %+v", d, q.Stats())
 	}
 }
