@@ -140,11 +140,10 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 	if len(cfg.Seeds) == 0 {
 		return fmt.Errorf("%w: no seeds configured", ErrNoSeed)
 	}
-	held, unregister, err := heldCounter(cfg.Registerer)
+	held, err := heldCounter(cfg.Registerer)
 	if err != nil {
 		return err
 	}
-	defer unregister()
 	log := cfg.Logger.With("component", "discovery")
 	last := initial
 	seed := 0

@@ -125,24 +125,25 @@ func confirm(ctx context.Context, cfg Config, proposer int, s shrink) (by, disag
 }
 
 // heldCounter returns zonecache_discovery_held_topologies_total, registered
-// with reg when reg is not nil (or the one already registered there), and
-// a function that unregisters it.
-func heldCounter(reg prometheus.Registerer) (prometheus.Counter, func(), error) {
+// with reg when reg is not nil, or the one already registered there: every
+// Watch on one registry shares it, and it stays registered when a Watch
+// returns (unregistering it would hide another Watch's counts).
+func heldCounter(reg prometheus.Registerer) (prometheus.Counter, error) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "zonecache_discovery_held_topologies_total",
 		Help: "Topologies held back because they removed too many serving nodes and no second seed confirmed them.",
 	})
 	if reg == nil {
-		return c, func() {}, nil
+		return c, nil
 	}
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
 			if existing, ok := are.ExistingCollector.(prometheus.Counter); ok {
-				return existing, func() {}, nil
+				return existing, nil
 			}
 		}
-		return nil, nil, fmt.Errorf("discovery: register metrics: %w", err)
+		return nil, fmt.Errorf("discovery: register metrics: %w", err)
 	}
-	return c, func() { reg.Unregister(c) }, nil
+	return c, nil
 }

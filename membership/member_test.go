@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/zonecache/zonecache/internal/testproc"
 	"hash/crc32"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/replication"
 )
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/zonecache/zonecache/internal/testproc"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/internal/faultproxy"
+	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/membership"
 )
 
