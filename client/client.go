@@ -179,9 +179,10 @@ func (c *Client) attempt(ctx context.Context, op string, m *member, fn func(cont
 
 func (cc *core) attempt(ctx context.Context, class transport.Class, op string, m *member, fn func(context.Context, *transport.Pool) error) error {
 	start := time.Now()
-	err := cc.faults.Load().apply(ctx, op, m.node, cc.poolTimeout(class))
+	p := m.tn.Pool(class)
+	err := cc.faults.Load().apply(ctx, op, m.node, p.Timeout())
 	if err == nil {
-		err = fn(ctx, m.tn.Pool(class))
+		err = fn(ctx, p)
 	}
 	if h := cc.cfg.Hooks.OnAttempt; h != nil {
 		h(ctx, AttemptEvent{Op: op, Zone: m.node.Zone, Node: m.node.ID, Addr: m.node.Addr, Class: class.String(), Err: err, Duration: time.Since(start)})
@@ -194,9 +195,10 @@ func (cc *core) attempt(ctx context.Context, class transport.Class, op string, m
 func (cc *core) attemptMulti(ctx context.Context, class transport.Class, m *member, keys []string) (map[string]transport.Item, error) {
 	start := time.Now()
 	var hits map[string]transport.Item
-	err := cc.faults.Load().apply(ctx, "get_multi", m.node, cc.poolTimeout(class))
+	p := m.tn.Pool(class)
+	err := cc.faults.Load().apply(ctx, "get_multi", m.node, p.Timeout())
 	if err == nil {
-		hits, err = m.tn.Pool(class).GetMulti(ctx, keys)
+		hits, err = p.GetMulti(ctx, keys)
 	}
 	if h := cc.cfg.Hooks.OnAttempt; h != nil {
 		h(ctx, AttemptEvent{Op: "get_multi", Zone: m.node.Zone, Node: m.node.ID, Addr: m.node.Addr, Class: class.String(), Err: err,

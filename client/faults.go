@@ -1,14 +1,12 @@
 package client
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -74,15 +72,6 @@ func newFaults(cfg FaultConfig) *faults {
 // safe to call concurrently with requests.
 func (c *Client) SetFaults(cfg FaultConfig) {
 	c.c.faults.Store(newFaults(cfg))
-}
-
-// poolTimeout is the request timeout of the pools of class, as the
-// transport applies it.
-func (cc *core) poolTimeout(class transport.Class) time.Duration {
-	if class == transport.Batch {
-		return cmp.Or(max(cc.cfg.Transport.Batch.Timeout, 0), transport.DefaultBatchTimeout)
-	}
-	return cmp.Or(max(cc.cfg.Transport.Online.Timeout, 0), transport.DefaultOnlineTimeout)
 }
 
 // apply injects the faults of the rules that fire for a request of op to

@@ -77,6 +77,9 @@ func newPool(n *Node, class Class, cfg PoolConfig) *Pool {
 // Class returns the pool's class.
 func (p *Pool) Class() Class { return p.class }
 
+// Timeout returns the pool's request timeout, its defaults applied.
+func (p *Pool) Timeout() time.Duration { return p.cfg.Timeout }
+
 func (p *Pool) getCall() *call {
 	c := p.calls.Get().(*call)
 	c.reset()
