@@ -11,8 +11,8 @@
 // requests in the meta protocol (internal/wire). Callers append encoded
 // requests to a shared write buffer: on an idle connection the caller writes
 // it at once, on a busy one a writer goroutine yields once and then flushes
-// everything queued in one syscall. Replies are matched in order and checked against each
-// request's O (opaque) token. Whoever holds the connection's read token reads
+// everything queued in one syscall. Replies are matched in order and
+// checked against each request's O (opaque) token. Whoever holds the connection's read token reads
 // them: a caller on an idle connection reads its own reply (no goroutine
 // hand-off, so one-at-a-time latency matches a blocking client), and a reader
 // goroutine takes over while other callers wait. A request whose context ends
@@ -59,8 +59,8 @@
 // A node that answers the `mn` handshake with ERROR but `version` with
 // VERSION (memcached before 1.6) is served in the text protocol (gets, gats,
 // touch, set/add/replace/append/prepend/cas, delete, incr/decr, version);
-// what it cannot express (leases, invalidation, SwapTTL) fails with ErrNoMeta, and its
-// reads report TTL 0 (unknown).
+// what it cannot express (leases, invalidation, SwapTTL) fails with
+// ErrNoMeta, and its reads report TTL 0 (unknown).
 //
 // Keys are checked with wire.ValidateKey and values against
 // Config.MaxValueSize before anything is queued; errors wrap the wire
