@@ -47,6 +47,10 @@ type call struct {
 	onCancel func()        // c.interrupt, bound once
 	fired    chan struct{} // capacity 1: onCancel has finished
 
+	// fence is the abandoning caller's Fence, released when the
+	// connection finishes the call (abandon).
+	fence Fence
+
 	// Result, written by the connection's reader before completion.
 	rep  wire.Reply
 	val  []byte // value of a VA reply (freshly allocated, handed to the caller)

@@ -245,7 +245,12 @@ func (cn *conn) pop() *call {
 	return c
 }
 
-// fail closes the connection and fails every queued call with cause.
+// fail closes the connection and fails every queued call with cause. A
+// connection with requests in flight (queued, being written, or waiting
+// for their replies, abandoned ones included) is reset, so that none of
+// them reaches the node later; an idle one is closed gracefully. The
+// pending calls are completed only after the close, so a caller (or a
+// Fence) that sees its request fail knows it will not be delivered.
 func (cn *conn) fail(cause error) {
 	cn.mu.Lock()
 	if cn.closed {
@@ -255,11 +260,12 @@ func (cn *conn) fail(cause error) {
 	cn.closed = true
 	cn.closeErr = cause
 	pending := cn.queue[cn.qhead:]
+	inFlight := len(pending) > 0 || len(cn.wbuf) > 0 || cn.writing
 	cn.queue, cn.qhead = nil, 0
 	close(cn.dead)
 	cn.mu.Unlock()
 
-	_ = cn.nc.Close()
+	_ = closeConn(cn.nc, inFlight)
 	if len(pending) > 0 {
 		cn.pool.node.log.Debug("transport: connection closed", "addr", cn.pool.node.addr,
 			"pool", cn.pool.class.String(), "pending", len(pending), "err", cause)

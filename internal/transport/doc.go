@@ -29,6 +29,19 @@
 // the connection as stalled: it is closed, its pending requests fail with
 // ErrConnClosed, and the next request dials a replacement.
 //
+// A connection closed with requests in flight (stalled, cut off mid-transfer,
+// failed, or closed with its Node) is reset, not closed gracefully (SO_LINGER
+// 0: RST, and the kernel drops what it still queues), so that a request given
+// up on is never delivered later, for example by TCP retransmissions after a
+// partition heals, over a newer write of its key; only an idle connection is
+// closed gracefully. What a reset cannot take back is a request already
+// delivered into the node's socket buffer (a frozen node applies it when it
+// resumes). A request whose caller stopped waiting (its context ended) stays
+// in flight on a live connection until its reply is read: a caller that must
+// order later requests after it puts a Fence in the context (WithFence), which
+// is held when the call returns and released when the request is finished
+// (answered, or its connection reset).
+//
 // The batch pool yields to the online pool (YieldConfig, on by default).
 // While online requests are in flight on the node, or one finished less
 // than Yield.Window (10 ms) ago, the batch pool admits at most

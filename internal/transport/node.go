@@ -124,7 +124,7 @@ func handshake(ctx context.Context, addr string) (*link, error) {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	fail := func(err error) (*link, error) {
 		stop()
-		_ = nc.Close()
+		_ = closeConn(nc, true) // the handshake may be in flight
 		return nil, err
 	}
 	l := &link{nc: nc, br: bufio.NewReaderSize(nc, readBufferSize)}

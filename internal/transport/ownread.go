@@ -31,7 +31,7 @@ func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, sentAt int64, dea
 				}
 				if !time.Now().Before(deadline) {
 					cn.clearReader(c)
-					done, err := p.abandonStalled(cn, c, sentAt)
+					done, err := p.abandonStalled(ctx, cn, c, sentAt)
 					cn.releaseRead()
 					return done, err
 				}

@@ -87,19 +87,38 @@ func (p *Pool) getCall() *call {
 }
 
 func (p *Pool) putCall(c *call) {
-	c.val, c.keys, c.value, c.err = nil, nil, nil, nil
+	c.val, c.keys, c.value, c.err, c.fence = nil, nil, nil, nil, nil
 	p.calls.Put(c)
 }
 
 // complete hands a finished call to its caller, or recycles it when the
-// caller has gone.
+// caller has gone (releasing the caller's Fence: the request is finished).
 func (p *Pool) complete(c *call, err error) {
 	c.err = err
 	if c.state.CompareAndSwap(callPending, callDone) {
 		c.done <- struct{}{}
 		return
 	}
+	f := c.fence
 	p.putCall(c)
+	if f != nil {
+		f.Release()
+	}
+}
+
+// abandon hands c to its connection because its caller gives up on it, and
+// reports false if the reply won the race (the caller still owns c). The
+// Fence of ctx, if any, is held until the connection finishes c.
+func (p *Pool) abandon(ctx context.Context, c *call) bool {
+	c.fence = holdFence(ctx)
+	if c.state.CompareAndSwap(callPending, callAbandoned) {
+		return true // c is the connection's now: not touched again
+	}
+	if c.fence != nil {
+		c.fence.Release()
+		c.fence = nil
+	}
+	return false
 }
 
 // do runs one call: breaker, rate limit, in-flight slot, connection, reply.
@@ -194,7 +213,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 		c.timer.Stop()
 		return p.abandonCtx(ctx, cn, c, sentAt)
 	case <-c.timer.C:
-		return p.abandonStalled(cn, c, sentAt)
+		return p.abandonStalled(ctx, cn, c, sentAt)
 	}
 }
 
@@ -240,11 +259,12 @@ func (p *Pool) release(start int64) {
 // race, it is returned instead.
 func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, sentAt int64) (bool, error) {
 	c.endInterrupt()
-	if !c.state.CompareAndSwap(callPending, callAbandoned) {
+	if !p.abandon(ctx, c) {
 		<-c.done
 		return true, p.result(c.err)
 	}
-	// From here on the connection owns c.
+	// From here on the connection owns c; it may still be delivered and
+	// answered on this connection, and the Fence learns when.
 	err := ctxErr(ctx)
 	if cn.stalled(p.cfg.Timeout) {
 		// Abandoned requests pile up on a connection that answers nothing:
@@ -258,11 +278,12 @@ func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, sentAt int64) 
 }
 
 // abandonStalled gives up on c because it outlived the pool timeout: the
-// connection is closed as stalled. A timeout on a connection that has read
-// nothing since c was sent opens the breaker at once.
-func (p *Pool) abandonStalled(cn *conn, c *call, sentAt int64) (bool, error) {
+// connection is reset as stalled, so c is never delivered later. A timeout
+// on a connection that has read nothing since c was sent opens the breaker
+// at once.
+func (p *Pool) abandonStalled(ctx context.Context, cn *conn, c *call, sentAt int64) (bool, error) {
 	c.endInterrupt()
-	if !c.state.CompareAndSwap(callPending, callAbandoned) {
+	if !p.abandon(ctx, c) {
 		<-c.done
 		return true, p.result(c.err)
 	}
