@@ -33,6 +33,8 @@ type core struct {
 	reads flightGroup[readResult]
 	loads flightGroup[Item]
 
+	order *writeOrder // each (node, key)'s requests in issue order
+
 	repairs    *replication.RepairQueue
 	repairWake chan struct{}
 	rrSem      chan struct{}
@@ -59,6 +61,7 @@ func New(cfg Config) (*Client, error) {
 	c := &core{
 		cfg:        full,
 		nodes:      make(map[string]*nodeEntry),
+		order:      newWriteOrder(),
 		repairs:    replication.NewRepairQueue(full.Repair),
 		repairWake: make(chan struct{}, 1),
 		rrSem:      make(chan struct{}, full.ReadRepairWorkers),
@@ -178,11 +181,46 @@ func (c *Client) attempt(ctx context.Context, op string, m *member, fn func(cont
 }
 
 func (cc *core) attempt(ctx context.Context, class transport.Class, op string, m *member, fn func(context.Context, *transport.Pool) error) error {
+	return cc.ordered(ctx, class, op, m, nil, fn)
+}
+
+// write is attempt for a request that changes key on m: it takes its place
+// in the key's write order on m now, and is sent after the requests issued
+// before it there (see writeOrder).
+func (c *Client) write(ctx context.Context, op string, m *member, key string, fn func(context.Context, *transport.Pool) error) error {
+	return c.c.write(ctx, c.class, op, m, key, fn)
+}
+
+func (cc *core) write(ctx context.Context, class transport.Class, op string, m *member, key string, fn func(context.Context, *transport.Pool) error) error {
+	var t ticket
+	cc.order.register(&t, m.tn, key)
+	return cc.ordered(ctx, class, op, m, &t, fn)
+}
+
+// ordered is attempt for the request of ticket t (nil: a request that
+// changes nothing): it waits for the requests before it in its write order
+// (within ctx and the pool's timeout; one that cannot wait fails like a
+// timeout and is not sent) and finishes t when done.
+func (cc *core) ordered(ctx context.Context, class transport.Class, op string, m *member, t *ticket, fn func(context.Context, *transport.Pool) error) error {
 	start := time.Now()
 	p := m.tn.Pool(class)
-	err := cc.faults.Load().apply(ctx, op, m.node, p.Timeout())
+	var err error
+	rctx := ctx
+	if t != nil {
+		if err = t.wait(ctx, p.Timeout()); err != nil {
+			err = fmt.Errorf("zonecache: %s: %w", m.node.Addr, err)
+		} else {
+			t.Context, rctx = ctx, t
+		}
+	}
 	if err == nil {
-		err = fn(ctx, p)
+		err = cc.faults.Load().apply(rctx, op, m.node, p.Timeout())
+		if err == nil {
+			err = fn(rctx, p)
+		}
+		if t != nil {
+			t.release()
+		}
 	}
 	if h := cc.cfg.Hooks.OnAttempt; h != nil {
 		h(ctx, AttemptEvent{Op: op, Zone: m.node.Zone, Node: m.node.ID, Addr: m.node.Addr, Class: class.String(), Err: err, Duration: time.Since(start)})

@@ -59,7 +59,7 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 		if len(ts) == 0 {
 			continue
 		}
-		err := c.attempt(ctx, "add", ts[0], func(ctx context.Context, p *transport.Pool) error { return p.Add(ctx, ti) })
+		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *transport.Pool) error { return p.Add(ctx, ti) })
 		if err == nil {
 			arbiter = ts[0]
 			break
@@ -124,7 +124,7 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 		return WriteResult{}, fmt.Errorf("%w: no replica of %s in zone %s", ErrUnavailable, k, zone)
 	}
 	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL), CAS: item.CAS}
-	err = c.attempt(ctx, "cas", owner, func(ctx context.Context, p *transport.Pool) error { return p.CompareAndSwap(ctx, ti) })
+	err = c.write(ctx, "cas", owner, k.node, func(ctx context.Context, p *transport.Pool) error { return p.CompareAndSwap(ctx, ti) })
 	if err != nil {
 		if s := scopeFrom(ctx); s != nil {
 			s.forget(c.c, item.Key)
@@ -201,10 +201,11 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 	}
 	ch := make(chan answer, len(targets))
 	wctx := context.WithoutCancel(ctx)
-	for _, m := range targets {
-		go func(m *member) {
+	tickets := c.c.order.registerAll(targets, k.node)
+	for i, m := range targets {
+		go func(m *member, t *ticket) {
 			var val uint64
-			err := c.attempt(wctx, op, m, func(ctx context.Context, p *transport.Pool) error {
+			err := c.c.ordered(wctx, c.class, op, m, t, func(ctx context.Context, p *transport.Pool) error {
 				var err error
 				if op == "incr" {
 					val, err = p.Incr(ctx, k.node, delta)
@@ -214,7 +215,7 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 				return err
 			})
 			ch <- answer{m, val, err}
-		}(m)
+		}(m, &tickets[i])
 	}
 	answers := make([]answer, 0, len(targets))
 	for len(answers) < len(targets) {
@@ -283,7 +284,10 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 // reconcile sets val on laggards with the TTL src reports, in the
 // background.
 func (c *Client) reconcile(k nodeKey, src *member, val uint64, laggards []*member) {
-	c.c.goBG(func(ctx context.Context) {
+	// The sets take their place in the key's write order now, when the
+	// reconciliation is decided, not when they are sent.
+	tickets := c.c.order.registerAll(laggards, k.node)
+	if !c.c.goBG(func(ctx context.Context) {
 		var ttl int32
 		err := c.attempt(ctx, "get", src, func(ctx context.Context, p *transport.Pool) error {
 			it, err := p.Get(ctx, k.node)
@@ -291,17 +295,20 @@ func (c *Client) reconcile(k nodeKey, src *member, val uint64, laggards []*membe
 			return err
 		})
 		if err != nil {
+			dropAll(tickets)
 			return
 		}
 		if ttl < 0 {
 			ttl = 0
 		}
 		ti := transport.Item{Key: k.node, Value: strconv.AppendUint(nil, val, 10), TTL: ttl}
-		for _, m := range laggards {
-			err := c.attempt(ctx, "set", m, func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, ti) })
+		for i, m := range laggards {
+			err := c.c.ordered(ctx, c.class, "set", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, ti) })
 			if err != nil && !outcome(err) {
 				c.c.queueRepair(m, k.node, replication.RepairInvalidate, time.Time{})
 			}
 		}
-	})
+	}) {
+		dropAll(tickets)
+	}
 }

@@ -98,7 +98,8 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 	waited := false
 	for {
 		var l transport.Lease
-		err := c.attempt(ctx, "lease", m, func(ctx context.Context, p *transport.Pool) error {
+		// A lease lookup may create a stub: it is ordered as a write.
+		err := c.write(ctx, "lease", m, k.node, func(ctx context.Context, p *transport.Pool) error {
 			var err error
 			l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{VivifyTTL: vivify})
 			return err
@@ -230,13 +231,13 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 		// Replace the stub in the lease zone with the copy.
 		fix := transport.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: max(ti.TTL, 0)}
 		for _, t := range v.zoneTargets(nil, lm.node.Zone, k.node) {
-			_ = c.attempt(ctx, "set", t, func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, fix) })
+			_ = c.write(ctx, "set", t, k.node, func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, fix) })
 		}
 		return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
 	}
 	val, err := safeLoad(ctx, load)
 	if err != nil {
-		_ = c.attempt(context.WithoutCancel(ctx), "delete", lm, func(ctx context.Context, p *transport.Pool) error {
+		_ = c.write(context.WithoutCancel(ctx), "delete", lm, k.node, func(ctx context.Context, p *transport.Pool) error {
 			return p.Delete(ctx, k.node)
 		})
 		return Item{}, err

@@ -169,7 +169,7 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 			continue
 		}
 		var ti transport.Item
-		err := c.attempt(ctx, op, m, func(ctx context.Context, p *transport.Pool) error {
+		err := c.readAttempt(ctx, op, m, k.node, tr != nil, func(ctx context.Context, p *transport.Pool) error {
 			var l transport.Lease
 			var err error
 			if tr == nil {
@@ -233,6 +233,15 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 	return Item{}, fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
 }
 
+// readAttempt is attempt for a read, or, when touches (GetAndTouch), write
+// for a read that also sets the key's TTL on m.
+func (c *Client) readAttempt(ctx context.Context, op string, m *member, key string, touches bool, fn func(context.Context, *transport.Pool) error) error {
+	if touches {
+		return c.write(ctx, op, m, key, fn)
+	}
+	return c.attempt(ctx, op, m, fn)
+}
+
 // fatalErr reports errors that another zone would answer the same way.
 // A closed transport is not one: it belongs to a node that left the
 // topology while the request ran on an older view, so the next zone is
@@ -261,10 +270,12 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item) {
 		return
 	}
 	item := transport.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: ttl}
+	targets := v.zoneTargets(nil, cc.cfg.Zone, k.node)
+	tickets := cc.order.registerAll(targets, k.node)
 	ok := cc.goBG(func(ctx context.Context) {
 		defer func() { <-cc.rrSem }()
-		for _, m := range v.zoneTargets(nil, cc.cfg.Zone, k.node) {
-			err := cc.attempt(ctx, transport.Batch, "read_repair", m, func(ctx context.Context, p *transport.Pool) error {
+		for i, m := range targets {
+			err := cc.ordered(ctx, transport.Batch, "read_repair", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error {
 				return p.Add(ctx, item)
 			})
 			switch {
@@ -278,6 +289,7 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item) {
 		}
 	})
 	if !ok {
+		dropAll(tickets)
 		<-cc.rrSem
 	}
 }

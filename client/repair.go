@@ -67,7 +67,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		return
 	}
 	r.Absent = time.Time{}
-	err := cc.attempt(ctx, transport.Batch, "repair", m, func(ctx context.Context, p *transport.Pool) error {
+	err := cc.write(ctx, transport.Batch, "repair", m, r.Key, func(ctx context.Context, p *transport.Pool) error {
 		return p.Delete(ctx, r.Key)
 	})
 	if outcome(err) {

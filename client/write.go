@@ -66,8 +66,11 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 	}
 	ch := make(chan replicaDone, len(targets))
 	wctx := context.WithoutCancel(ctx)
-	one := func(ctx context.Context, m *member) {
-		err := c.attempt(ctx, w.op, m, func(ctx context.Context, p *transport.Pool) error {
+	// Every replica's request takes its place in the key's write order
+	// here, in issue order, before any of them runs on its own goroutine.
+	tickets := c.c.order.registerAll(targets, w.k.node)
+	one := func(ctx context.Context, m *member, t *ticket) {
+		err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *transport.Pool) error {
 			return w.fn(ctx, p, m)
 		})
 		switch {
@@ -95,11 +98,11 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 	if policy == replication.None {
 		inline = 0
 	}
-	for _, m := range targets[inline:] {
-		go one(wctx, m)
+	for i := inline; i < len(targets); i++ {
+		go one(wctx, targets[i], &tickets[i])
 	}
 	if inline == 1 {
-		one(ctx, targets[0])
+		one(ctx, targets[0], &tickets[0])
 	}
 	out := replication.NewOutcome(policy, nodes)
 	add := func(d replicaDone) {
@@ -302,17 +305,19 @@ func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) (Writ
 // touchOthers touches every replica of k but the nodes in skip (IDs) in the
 // background (after a GetAndTouch), leaving lease stubs their lifetime.
 func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
-	targets := c.c.view.Load().writeTargets(k.node)
-	c.c.goBG(func(ctx context.Context) {
-		for _, m := range targets {
-			if slices.Contains(skip, m.node.ID) {
-				continue
-			}
-			_ = c.attempt(ctx, "touch", m, func(ctx context.Context, p *transport.Pool) error {
+	targets := slices.DeleteFunc(c.c.view.Load().writeTargets(k.node), func(m *member) bool {
+		return slices.Contains(skip, m.node.ID)
+	})
+	tickets := c.c.order.registerAll(targets, k.node)
+	if !c.c.goBG(func(ctx context.Context) {
+		for i, m := range targets {
+			_ = c.c.ordered(ctx, c.class, "touch", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error {
 				return touchNotStub(ctx, p, k.node, ttl, c.c.cfg.LeaseTTL)
 			})
 		}
-	})
+	}) {
+		dropAll(tickets)
+	}
 }
 
 // touchNotStub sets key's TTL on a replica with SwapTTL, which shows what
