@@ -226,10 +226,7 @@ func fakeDump(t *testing.T, reply string) string {
 }
 
 func TestOwnedKeysParsesTheDump(t *testing.T) {
-	ring, err := sharding.New([]sharding.Node{{ID: "x"}}, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ring := soleZone(t)
 	now := time.Unix(1_800_000_000, 0)
 	addr := fakeDump(t, "key=a%20b%2Fc exp=-1 la=1 cas=1 fetch=no cls=1 size=60\n"+
 		"key=old exp=1799999999 la=1 cas=2 fetch=no cls=1 size=60\n"+
@@ -256,7 +253,7 @@ func TestOwnedKeysParsesTheDump(t *testing.T) {
 }
 
 func TestOwnedKeysFailsOnRefusalTruncationAndContext(t *testing.T) {
-	ring, _ := sharding.New([]sharding.Node{{ID: "x"}}, sharding.Config{})
+	ring := soleZone(t)
 	var c counters
 	if _, err := ownedKeys(context.Background(), fakeDump(t, "BUSY crawler busy\r\n"), time.Second, time.Now(), ring, "x", &c); err == nil || !strings.Contains(err.Error(), "BUSY") {
 		t.Fatalf("refused dump: %v", err)
@@ -316,4 +313,14 @@ func TestLimiterPaces(t *testing.T) {
 	if err := slow.wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
+}
+
+// soleZone is the placement of a zone whose one node, x, owns every key.
+func soleZone(t *testing.T) *replication.ZonePlacement {
+	t.Helper()
+	p, err := replication.NewPlacement(replication.Topology{Nodes: []replication.Node{{ID: "x", Zone: "z", Addr: "127.0.0.1:1"}}}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Zone("z")
 }
