@@ -214,3 +214,73 @@ func expectExactly(t *testing.T, s *Server, keys []string, held map[string]bool,
 		return true
 	})
 }
+
+// TestPurgeUnownedWeightChange: a2's weight grows, a1 drops the keys a2
+// takes; a late write of one of them reaches a1 (a lagging client); the
+// weight goes back and a1 must not serve that copy.
+func TestPurgeUnownedWeightChange(t *testing.T) {
+	s, _ := startServer(t, Config{Logger: slog.New(slog.DiscardHandler)})
+	var keys []string
+	for i := range 2000 {
+		keys = append(keys, fmt.Sprint("key-", i))
+		putKey(t, s, keys[i])
+	}
+	even := zoneA(replication.Serving, replication.Serving)
+	heavy := zoneA(replication.Serving, replication.Serving)
+	heavy.Nodes[1].Weight = 4
+	src := newTopoSource(even)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = s.PurgeUnowned(ctx, src, OwnershipConfig{Self: "a1", Window: time.Hour}) }()
+	held := holdsOf(t, even, "a1", keys)
+	expectExactly(t, s, keys, held, "even weights")
+	src.set(heavy)
+	heldHeavy := holdsOf(t, heavy, "a1", keys)
+	expectExactly(t, s, keys, heldHeavy, "a2 weight 4")
+	var late string
+	for _, k := range keys {
+		if held[k] && !heldHeavy[k] {
+			late = k
+			break
+		}
+	}
+	putKey(t, s, late)
+	src.set(even)
+	testproc.Eventually(t, 20*time.Second, "the late copy is purged when the key comes back", func() bool { return !hasKey(s, late) })
+}
+
+// BenchmarkOwnershipPass measures one purge pass over 500,000 items that
+// the node keeps (the common case: a change that moves nothing of its),
+// with two views to check, as at a change.
+func BenchmarkOwnershipPass(b *testing.B) {
+	s, err := New(Config{MaxBytes: 256 << 20, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	p, err := replication.NewPlacement(zoneA(replication.Serving), OwnershipConfig{}.Sharding)
+	if err != nil {
+		b.Fatal(err)
+	}
+	two, _ := replication.NewPlacement(zoneA(replication.Serving, replication.Joining), OwnershipConfig{}.Sharding)
+	views := []view{{zone: p.Zone("a")}, {zone: two.Zone("a")}}
+	const n = 500_000
+	for i := range n {
+		k := []byte(fmt.Sprint("bench-key-", i))
+		if _, err := s.store.Update(k, func(*store.Entry) store.Op {
+			return store.Op{Action: store.Put, Value: [][]byte{[]byte("value")}}
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	o := &ownership{s: s, cfg: OwnershipConfig{Self: "a1"}, log: s.log}
+	b.ResetTimer()
+	for b.Loop() {
+		o.pass(context.Background(), views, "bench")
+	}
+	b.StopTimer()
+	if got := s.store.Stats().Items; got != n {
+		b.Fatalf("the pass removed items: %d left of %d", got, n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/item")
+}
