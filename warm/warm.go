@@ -123,7 +123,8 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		keys, err := ownedKeys(ctx, src.Addr, cfg.DialTimeout, time.Now(), zone, target.ID, &c)
+		owned := func(key string) bool { return isWriteOwner(zone, key, target.ID) }
+		keys, err := dumpKeys(ctx, src.Addr, cfg.DialTimeout, time.Now(), owned, &c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("warm: dump %s (%s): %w", src.ID, src.Addr, err))
 			// The keys read before the failure are still copied.
@@ -199,12 +200,11 @@ func parseDumpLine(line string) (dumpEntry, error) {
 	return e, nil
 }
 
-// ownedKeys streams the metadump of addr and returns the entries that zone's
-// write ring places on owner and that were not expired at now, counting
-// every item.
-// On an error it returns the keys kept so far.
-func ownedKeys(ctx context.Context, addr string, dialTimeout time.Duration, now time.Time,
-	zone *replication.ZonePlacement, owner string, c *counters) ([]dumpEntry, error) {
+// dumpKeys streams the metadump of addr and returns the entries that want
+// selects and that were not expired at now, counting every item (those
+// want rejects in c.notOwned). On an error it returns the keys kept so far.
+func dumpKeys(ctx context.Context, addr string, dialTimeout time.Duration, now time.Time,
+	want func(key string) bool, c *counters) ([]dumpEntry, error) {
 	d := net.Dialer{Timeout: dialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -242,7 +242,7 @@ func ownedKeys(ctx context.Context, addr string, dialTimeout time.Duration, now 
 			c.errs.Add(1)
 		case e.exp >= 0 && e.exp <= now.Unix():
 			c.expired.Add(1)
-		case !isWriteOwner(zone, e.key, owner):
+		case !want(e.key):
 			c.notOwned.Add(1)
 		default:
 			keys = append(keys, e)
