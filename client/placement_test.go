@@ -63,6 +63,9 @@ func checkPlacement(t *testing.T, topo replication.Topology, cfg sharding.Config
 				t.Fatalf("zone %s key %s: targets %v, view %v", zn, key, gotIDs, wantIDs)
 			}
 			for _, n := range topo.ZoneNodes(zn, nil) {
+				if z.IsReadOwner(n.ID, []byte(key)) != (want != nil && want.node.ID == n.ID) {
+					t.Fatalf("zone %s key %s: IsReadOwner(%s) disagrees with the view's %v", zn, key, n.ID, want)
+				}
 				if z.HoldsString(n.ID, key) != slices.Contains(wantIDs, n.ID) {
 					t.Fatalf("zone %s key %s: Holds(%s) = %v, targets %v", zn, key, n.ID, !slices.Contains(wantIDs, n.ID), wantIDs)
 				}

@@ -144,6 +144,16 @@ func (z *ZonePlacement) Holds(id string, key []byte) bool {
 	return false
 }
 
+// IsReadOwner reports whether the node with id serves the reads of key. It
+// does not allocate; key is not kept.
+func (z *ZonePlacement) IsReadOwner(id string, key []byte) bool {
+	if z == nil {
+		return false
+	}
+	i := z.read.Index(key)
+	return i >= 0 && z.ReadNodes[i].ID == id
+}
+
 // HoldsString is Holds for a string key; it does not allocate.
 func (z *ZonePlacement) HoldsString(id, key string) bool {
 	return z.Holds(id, unsafe.Slice(unsafe.StringData(key), len(key)))

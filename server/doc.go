@@ -33,7 +33,10 @@
 // (replication.Placement, as clients place keys). At every change of its
 // zone it removes the items it does not own now and those it did not own in
 // the previous view (a key coming back to it was possibly updated elsewhere
-// meanwhile: its copy is older than those updates); then it sweeps
+// meanwhile: its copy is older than those updates), and those whose reads it
+// served in the previous view and no longer does while it still takes their
+// writes (beside a draining node: that node served them in a view this one
+// missed, when this one was no target); then it sweeps
 // OwnershipConfig.Sweeps more times over OwnershipConfig.Window (default 6
 // over 30 s, covering discovery's watch delay) for writes from clients whose
 // view lags. It never purges on a view where the node is in no ring of its
@@ -48,7 +51,10 @@
 // the keys it took over. Late writes that arrive after the window are
 // dropped at the next move back, when the node regains the key. What
 // remains is gossip lag: a client that learns of a move back before the
-// node does can read the node's old copy until the node learns it. The
+// node does can read the node's old copy until the node learns it, and a
+// node that misses every view of a move (another node served and left, or
+// failed, returned and failed again, between two of its gossip updates)
+// cannot tell its copy is old. The
 // passes go through the store a chunk of one shard at a time (store.Purge),
 // so reads are not blocked, and count zonecache_server_purged_items_total.
 //

@@ -200,13 +200,26 @@ func (o *ownership) run(ctx context.Context) {
 	}
 }
 
-// pass removes the items this node does not hold in some of views.
+// pass removes the items this node does not hold in some of views (the
+// last is the current one), and those whose reads it served in an earlier
+// view but not in the current one: it still holds them only as the write
+// owner beside a draining node, which must have served them in a view this
+// node did not see, one where it was no target of their writes.
 func (o *ownership) pass(ctx context.Context, views []view, why string) {
 	start := time.Now()
 	self := o.cfg.Self
+	cur := views[len(views)-1].zone
 	n, err := o.s.store.Purge(ctx, func(key []byte) bool {
 		for _, v := range views {
 			if !v.zone.Holds(self, key) {
+				return true
+			}
+		}
+		if cur.IsReadOwner(self, key) {
+			return false
+		}
+		for _, v := range views[:len(views)-1] {
+			if v.zone.IsReadOwner(self, key) {
 				return true
 			}
 		}

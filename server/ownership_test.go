@@ -284,3 +284,41 @@ func BenchmarkOwnershipPass(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/item")
 }
+
+// TestPurgeUnownedMissedPromotion: a1's gossip view goes from a3 warming
+// straight to a3 draining (the promotion and a3's serving time came and
+// went between two of its snapshots, as a late gossip can make them).
+// Meanwhile clients wrote a3's keys to a3 only, so a1's copies are old:
+// a1 is still a target of those keys (their write owner beside draining
+// a3), yet must drop them.
+func TestPurgeUnownedMissedPromotion(t *testing.T) {
+	s, _ := startServer(t, Config{Logger: slog.New(slog.DiscardHandler)})
+	var keys []string
+	for i := range 2000 {
+		keys = append(keys, fmt.Sprint("key-", i))
+		putKey(t, s, keys[i])
+	}
+	S := replication.Serving
+	warming := zoneA(S, S, replication.Warming)
+	src := newTopoSource(warming)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = s.PurgeUnowned(ctx, src, OwnershipConfig{Self: "a1", Window: time.Hour}) }()
+	held := holdsOf(t, warming, "a1", keys)
+	expectExactly(t, s, keys, held, "a3 warming")
+	draining := zoneA(S, S, replication.Draining)
+	pw, _ := replication.NewPlacement(warming, OwnershipConfig{}.Sharding)
+	pd, _ := replication.NewPlacement(draining, OwnershipConfig{}.Sharding)
+	want := map[string]bool{}
+	for k := range held {
+		// Kept: the keys a1 serves in both views. Dropped: those a3 took.
+		if pw.Zone("a").IsReadOwner("a1", []byte(k)) && pd.Zone("a").IsReadOwner("a1", []byte(k)) {
+			want[k] = true
+		}
+	}
+	if len(want) == len(held) || len(want) == 0 {
+		t.Fatalf("a3 takes %d of a1's %d keys; the test needs some", len(held)-len(want), len(held))
+	}
+	src.set(draining)
+	expectExactly(t, s, keys, want, "a3 draining, its serving time unseen")
+}
