@@ -115,6 +115,9 @@ func (z *ZonePlacement) WriteOwner(key string) (n Node, ok bool) {
 // old value) and a serving node whose key a warming node is taking over
 // (reads go to it until the warming node serves).
 func (z *ZonePlacement) Targets(key string) []Node {
+	if z == nil {
+		return nil
+	}
 	var out []Node
 	w, wok := z.WriteOwner(key)
 	if wok {
@@ -173,4 +176,18 @@ func (z *ZonePlacement) InRing(id string) bool {
 		}
 	}
 	return false
+}
+
+// Departed returns the nodes of prev's zone that held key under prev and do
+// not under z: after a move, the previous owners whose copy of key a
+// client without a server-side purge (stock memcached) may invalidate, so
+// that ownership moving back finds no old copy. Either may be nil.
+func (z *ZonePlacement) Departed(prev *ZonePlacement, key string) []Node {
+	var out []Node
+	for _, n := range prev.Targets(key) {
+		if !z.HoldsString(n.ID, key) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

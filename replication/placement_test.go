@@ -61,3 +61,31 @@ func TestPlacementRejectsUnbuildableRing(t *testing.T) {
 		t.Fatalf("EVCache ring with weight 2: %v, want ErrInvalidNode", err)
 	}
 }
+
+func TestPlacementDeparted(t *testing.T) {
+	before := Topology{Nodes: []Node{{ID: "a1", Zone: "a", Addr: "127.0.0.1:1"}}}
+	after := Topology{Nodes: append(before.Nodes, Node{ID: "a2", Zone: "a", Addr: "127.0.0.1:2"})}
+	pb, _ := NewPlacement(before, sharding.Config{})
+	pa, _ := NewPlacement(after, sharding.Config{})
+	moved := 0
+	for i := range 500 {
+		key := fmt.Sprint("k", i)
+		d := pa.Zone("a").Departed(pb.Zone("a"), key)
+		owner, _ := pa.Zone("a").ReadOwner(key)
+		switch {
+		case owner.ID == "a2" && (len(d) != 1 || d[0].ID != "a1"):
+			t.Fatalf("%s moved to a2: departed %v, want a1", key, d)
+		case owner.ID == "a1" && len(d) != 0:
+			t.Fatalf("%s stayed on a1: departed %v", key, d)
+		}
+		if len(d) == 1 {
+			moved++
+		}
+		if back := pb.Zone("a").Departed(pa.Zone("a"), key); owner.ID == "a2" && (len(back) != 1 || back[0].ID != "a2") {
+			t.Fatalf("%s moving back from a2: departed %v", key, back)
+		}
+	}
+	if moved == 0 || pa.Zone("a").Departed(nil, "k1") != nil {
+		t.Fatal("no key moved, or a nil previous zone has holders")
+	}
+}
