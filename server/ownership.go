@@ -117,19 +117,33 @@ func (o *ownership) watch(ctx context.Context, src TopologySource) {
 		t := src.Topology()
 		if v, nodes, ok := o.usable(t); ok && !slices.Equal(nodes, last) {
 			last = nodes
-			o.mu.Lock()
-			o.pending = append(o.pending, v)
-			o.mu.Unlock()
-			select {
-			case o.wake <- struct{}{}:
-			default:
-			}
+			o.queue(v)
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// maxPending bounds the views queued while a pass runs (each is a few
+// kilobytes). Only a zone changing hundreds of times during one pass fills
+// it; the oldest queued view is then dropped, with a warning.
+const maxPending = 1024
+
+// queue adds v to the views the next pass checks and wakes run.
+func (o *ownership) queue(v view) {
+	o.mu.Lock()
+	if len(o.pending) == maxPending {
+		o.log.Warn("too many topology changes queued for the ownership purge; dropping the oldest", "epoch", o.pending[0].epoch)
+		o.pending = append(o.pending[:0], o.pending[1:]...)
+	}
+	o.pending = append(o.pending, v)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
 	}
 }
 
