@@ -17,6 +17,12 @@
 // FailureDetectionTime gives the worst case for a dead member to leave
 // every member's topology.
 //
+// The topology a member sees (Topology, Changed) also drives its own
+// server's ownership purge (server.PurgeUnowned, wired by cmd/zonecached):
+// at every change of its zone, a node drops the keys it no longer owns and
+// those coming back to it, so that ownership moving in either direction
+// never serves an older value.
+//
 // The topology's epoch is the time, in Unix nanoseconds, of the newest change
 // this member has seen, forced to grow by at least one on every change: one
 // member's views are strictly ordered, and views from different members

@@ -176,6 +176,9 @@ func (m *Member) memberlistConfig() (*memberlist.Config, error) {
 	return mc, nil
 }
 
+// Name is the member's node name: its id in the topology.
+func (m *Member) Name() string { return m.cfg.NodeName }
+
 // GossipAddr is the address other members join this one at.
 func (m *Member) GossipAddr() string {
 	n := m.list.LocalNode()

@@ -6,7 +6,11 @@
 // It does no I/O and starts no goroutines. The client (package client)
 // drives the network and asks this package what to do; the server's
 // membership layer produces Topology values that clients consume. Keys are
-// placed within a zone by package sharding.
+// placed within a zone by package sharding, through Placement: per zone a
+// read ring (serving and draining nodes) and a write ring (warming and
+// serving nodes); a write goes to the write owner and, when it differs, the
+// read owner, and a node holds a key when it is either. The client, the
+// warmer and the servers' ownership purge all place keys with it.
 //
 // Node life cycle: joining → warming (takes writes, serves no reads) →
 // serving → draining (serves reads, takes no new keys) → gone. A write goes

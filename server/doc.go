@@ -24,7 +24,39 @@
 // Files: server.go (lifecycle, accept, shutdown), conn.go (reading,
 // flushing, buffers), rawio_linux.go (socket I/O), dispatch.go (command table), retrieval.go, storage.go,
 // arith.go and text.go (text protocol), metaflags.go, metaget.go and meta.go
-// (meta protocol), metadump.go, stats.go, metrics.go and admin.go.
+// (meta protocol), metadump.go, stats.go, metrics.go, admin.go and
+// ownership.go.
+//
+// Ownership (ownership.go). In a gossiping fleet, PurgeUnowned keeps a
+// node's store free of keys it does not own: a node owns a key when, in its
+// zone of the topology, it is the key's read owner or write owner
+// (replication.Placement, as clients place keys). At every change of its
+// zone it removes the items it does not own now and those it did not own in
+// the previous view (a key coming back to it was possibly updated elsewhere
+// meanwhile: its copy is older than those updates), and those whose reads it
+// served in the previous view and no longer does while it still takes their
+// writes (beside a draining node: that node served them in a view this one
+// missed, when this one was no target); then it sweeps
+// OwnershipConfig.Sweeps more times over OwnershipConfig.Window (default 6
+// over 30 s, covering discovery's watch delay) for writes from clients whose
+// view lags. It never purges on a view where the node is in no ring of its
+// zone (joining, or absent from its own view) or is its zone's only owner.
+// Why each move is then safe: a join keeps the old owner's copies while the
+// new node warms (the old one still serves those reads and gets those
+// writes) and drops them when the new one serves; a drain sends writes to
+// both the draining node and the new owner, which dropped what it held
+// from before the join at the promotion, or drops it now; a leave or a
+// failure gives keys back to nodes that dropped their copies when they lost
+// them; a failed node's return and a weight change make the survivor drop
+// the keys it took over. Late writes that arrive after the window are
+// dropped at the next move back, when the node regains the key. What
+// remains is gossip lag: a client that learns of a move back before the
+// node does can read the node's old copy until the node learns it, and a
+// node that misses every view of a move (another node served and left, or
+// failed, returned and failed again, between two of its gossip updates)
+// cannot tell its copy is old. The
+// passes go through the store a chunk of one shard at a time (store.Purge),
+// so reads are not blocked, and count zonecache_server_purged_items_total.
 //
 // The server also exports Prometheus metrics (zonecache_server_*) and an
 // admin HTTP handler (/metrics, /healthz, /readyz); cmd/zonecached wires

@@ -27,7 +27,11 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 	for i := cmdID(0); i < numCmds; i++ {
 		m.latency[i] = hist.WithLabelValues(i.String())
 	}
-	reg.MustRegister(hist, &statsCollector{s: s},
+	purged := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "zonecache", Subsystem: "server", Name: "purged_items_total",
+		Help: "Items removed because this node no longer owns their key in the fleet's topology (PurgeUnowned).",
+	}, func() float64 { return float64(s.own.purged.Load()) })
+	reg.MustRegister(hist, purged, &statsCollector{s: s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

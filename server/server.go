@@ -37,6 +37,8 @@ type Server struct {
 	valuePool sync.Pool
 	// crawlerOff is set by "lru_crawler disable".
 	crawlerOff atomic.Bool
+	// own counts PurgeUnowned's work.
+	own ownershipStats
 
 	closing atomic.Bool
 	serving atomic.Int32

@@ -22,4 +22,14 @@
 // Typical use, from the admin CLI (cmd/zonecache): start the new node in
 // state warming so that it receives live writes, run Warm from a serving
 // zone, then promote the node to serving.
+//
+// Purge is the reverse move: it dumps each node and deletes the items the
+// node does not own under a topology (neither their read nor their write
+// owner in its zone, replication.Placement), so that when ownership of a
+// key comes back to a node it holds no copy older than the writes made
+// while it did not own it. Gossiping zonecached fleets do this by
+// themselves at every change (server.PurgeUnowned); fleets without gossip
+// (stock memcached, static topologies) run Purge, or "zonecache purge",
+// after each change once every client uses the new topology, and again
+// once the clients' view lag has passed.
 package warm

@@ -105,7 +105,7 @@ func (c *counters) stats() Stats {
 // Per-item failures are counted in Stats.Errors, not returned.
 func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	var c counters
-	target, ring, sources, err := plan(cfg)
+	target, zone, sources, err := plan(cfg)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -123,7 +123,8 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		keys, err := ownedKeys(ctx, src.Addr, cfg.DialTimeout, time.Now(), ring, target.ID, &c)
+		owned := func(key string) bool { return isWriteOwner(zone, key, target.ID) }
+		keys, err := dumpKeys(ctx, src.Addr, cfg.DialTimeout, time.Now(), owned, &c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("warm: dump %s (%s): %w", src.ID, src.Addr, err))
 			// The keys read before the failure are still copied.
@@ -137,8 +138,8 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 }
 
 // plan checks cfg against its topology and returns the target node, its
-// zone's write ring and the source nodes.
-func plan(cfg Config) (replication.Node, *sharding.Ring, []replication.Node, error) {
+// zone's placement and the source nodes.
+func plan(cfg Config) (replication.Node, *replication.ZonePlacement, []replication.Node, error) {
 	if cfg.Target == "" || cfg.FromZone == "" {
 		return replication.Node{}, nil, nil, fmt.Errorf("%w: Target and FromZone are required", ErrConfig)
 	}
@@ -152,20 +153,15 @@ func plan(cfg Config) (replication.Node, *sharding.Ring, []replication.Node, err
 	if !target.EffectiveState().TakesWrites() {
 		return replication.Node{}, nil, nil, fmt.Errorf("%w: node %q is %s and takes no writes", ErrConfig, target.ID, target.EffectiveState())
 	}
-	zone := cfg.Topology.ZoneNodes(target.Zone, replication.NodeState.TakesWrites)
-	sn := make([]sharding.Node, len(zone))
-	for i, n := range zone {
-		sn[i] = sharding.Node{ID: n.ID, Addr: n.Addr, Weight: n.EffectiveWeight()}
-	}
-	ring, err := sharding.New(sn, cfg.Sharding)
+	p, err := replication.NewPlacement(cfg.Topology, cfg.Sharding)
 	if err != nil {
-		return replication.Node{}, nil, nil, fmt.Errorf("%w: ring of zone %q: %v", ErrConfig, target.Zone, err)
+		return replication.Node{}, nil, nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	sources := cfg.Topology.ZoneNodes(cfg.FromZone, replication.NodeState.ServesReads)
 	if len(sources) == 0 {
 		return replication.Node{}, nil, nil, fmt.Errorf("%w: zone %q has no node serving reads", ErrConfig, cfg.FromZone)
 	}
-	return target, ring, sources, nil
+	return target, p.Zone(target.Zone), sources, nil
 }
 
 // dumpEntry is one line of a metadump.
@@ -204,11 +200,11 @@ func parseDumpLine(line string) (dumpEntry, error) {
 	return e, nil
 }
 
-// ownedKeys streams the metadump of addr and returns the entries that ring
-// places on owner and that were not expired at now, counting every item.
-// On an error it returns the keys kept so far.
-func ownedKeys(ctx context.Context, addr string, dialTimeout time.Duration, now time.Time,
-	ring *sharding.Ring, owner string, c *counters) ([]dumpEntry, error) {
+// dumpKeys streams the metadump of addr and returns the entries that want
+// selects and that were not expired at now, counting every item (those
+// want rejects in c.notOwned). On an error it returns the keys kept so far.
+func dumpKeys(ctx context.Context, addr string, dialTimeout time.Duration, now time.Time,
+	want func(key string) bool, c *counters) ([]dumpEntry, error) {
 	d := net.Dialer{Timeout: dialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -246,12 +242,19 @@ func ownedKeys(ctx context.Context, addr string, dialTimeout time.Duration, now 
 			c.errs.Add(1)
 		case e.exp >= 0 && e.exp <= now.Unix():
 			c.expired.Add(1)
-		case ring.Node(ring.IndexString(e.key)).ID != owner: // the ring holds owner, so it is not empty
+		case !want(e.key):
 			c.notOwned.Add(1)
 		default:
 			keys = append(keys, e)
 		}
 	}
+}
+
+// isWriteOwner reports whether owner owns key in zone's write ring: the
+// node that clients will read key from once owner serves.
+func isWriteOwner(zone *replication.ZonePlacement, key, owner string) bool {
+	n, ok := zone.WriteOwner(key)
+	return ok && n.ID == owner
 }
 
 func ctxErr(ctx context.Context, err error) error {

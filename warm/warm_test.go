@@ -225,11 +225,8 @@ func fakeDump(t *testing.T, reply string) string {
 	return ln.Addr().String()
 }
 
-func TestOwnedKeysParsesTheDump(t *testing.T) {
-	ring, err := sharding.New([]sharding.Node{{ID: "x"}}, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestDumpKeysParsesTheDump(t *testing.T) {
+	ring := soleZone(t)
 	now := time.Unix(1_800_000_000, 0)
 	addr := fakeDump(t, "key=a%20b%2Fc exp=-1 la=1 cas=1 fetch=no cls=1 size=60\n"+
 		"key=old exp=1799999999 la=1 cas=2 fetch=no cls=1 size=60\n"+
@@ -237,7 +234,7 @@ func TestOwnedKeysParsesTheDump(t *testing.T) {
 		"key=bad%zz exp=-1 la=1 cas=4 fetch=no cls=1 size=60\n"+
 		"END\r\n")
 	var c counters
-	got, err := ownedKeys(context.Background(), addr, time.Second, now, ring, "x", &c)
+	got, err := dumpKeys(context.Background(), addr, time.Second, now, owns(ring, "x"), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,25 +247,25 @@ func TestOwnedKeysParsesTheDump(t *testing.T) {
 	}
 	// Nothing is owned by another node id.
 	c = counters{}
-	if got, _ := ownedKeys(context.Background(), addr, time.Second, now, ring, "y", &c); len(got) != 0 || c.notOwned.Load() != 2 {
+	if got, _ := dumpKeys(context.Background(), addr, time.Second, now, owns(ring, "y"), &c); len(got) != 0 || c.notOwned.Load() != 2 {
 		t.Fatalf("owner y: %v, not owned %d", got, c.notOwned.Load())
 	}
 }
 
-func TestOwnedKeysFailsOnRefusalTruncationAndContext(t *testing.T) {
-	ring, _ := sharding.New([]sharding.Node{{ID: "x"}}, sharding.Config{})
+func TestDumpKeysFailsOnRefusalTruncationAndContext(t *testing.T) {
+	ring := soleZone(t)
 	var c counters
-	if _, err := ownedKeys(context.Background(), fakeDump(t, "BUSY crawler busy\r\n"), time.Second, time.Now(), ring, "x", &c); err == nil || !strings.Contains(err.Error(), "BUSY") {
+	if _, err := dumpKeys(context.Background(), fakeDump(t, "BUSY crawler busy\r\n"), time.Second, time.Now(), owns(ring, "x"), &c); err == nil || !strings.Contains(err.Error(), "BUSY") {
 		t.Fatalf("refused dump: %v", err)
 	}
-	got, err := ownedKeys(context.Background(), fakeDump(t, "key=k exp=-1 la=1\n"), time.Second, time.Now(), ring, "x", &c)
+	got, err := dumpKeys(context.Background(), fakeDump(t, "key=k exp=-1 la=1\n"), time.Second, time.Now(), owns(ring, "x"), &c)
 	if err == nil || len(got) != 1 {
 		t.Fatalf("truncated dump: %v %v, want the key read and an error", got, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := ownedKeys(ctx, fakeDump(t, ""), time.Second, time.Now(), ring, "x", &c); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := dumpKeys(ctx, fakeDump(t, ""), time.Second, time.Now(), owns(ring, "x"), &c); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("silent server: %v, want deadline exceeded", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -316,4 +313,19 @@ func TestLimiterPaces(t *testing.T) {
 	if err := slow.wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
+}
+
+// soleZone is the placement of a zone whose one node, x, owns every key.
+func soleZone(t *testing.T) *replication.ZonePlacement {
+	t.Helper()
+	p, err := replication.NewPlacement(replication.Topology{Nodes: []replication.Node{{ID: "x", Zone: "z", Addr: "127.0.0.1:1"}}}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Zone("z")
+}
+
+// owns selects the keys id owns in zone's write ring.
+func owns(zone *replication.ZonePlacement, id string) func(string) bool {
+	return func(k string) bool { return isWriteOwner(zone, k, id) }
 }

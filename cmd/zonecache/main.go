@@ -32,6 +32,7 @@ commands:
   status   print the fleet's nodes: id, zone, address, state, items
   promote  change a node's state through its admin endpoint (default: to serving)
   warm     copy to a warming node the items it owns, from another zone
+  purge    delete from each node the items it does not own (fleets without gossip)
 
 Run "zonecache <command> -h" for the command's flags.
 `
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = promote(ctx, args[1:], stdout, stderr)
 	case "warm":
 		err = warmCmd(ctx, args[1:], stdout, stderr)
+	case "purge":
+		err = purgeCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

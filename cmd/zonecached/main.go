@@ -30,6 +30,7 @@ type options struct {
 	adminAddr string
 	level     slog.Level
 	fleet     fleetOptions
+	purge     purgeOptions
 }
 
 func main() {
@@ -99,6 +100,9 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 		log.Info("admin listening", "addr", aln.Addr().String())
 	}
 
+	if member != nil {
+		startPurge(ctx, srv, member, opts.purge, member.Name(), log)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(context.Background(), ln) }()
 
@@ -135,6 +139,7 @@ type flagValues struct {
 	mem                                  *int64
 	noMeta, verbose                      *bool
 	fleet                                fleetOptions
+	purge                                purgeOptions
 }
 
 // defineFlags defines every zonecached flag on fs.
@@ -151,6 +156,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.noMeta = fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
 	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
 	v.fleet.register(fs)
+	v.purge.register(fs)
 	v.level = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	return v
 }
@@ -223,6 +229,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	o.fleet = fleet
+	if _, err := v.purge.sharding(); err != nil {
+		return o, err
+	}
+	o.purge = v.purge
 	return o, nil
 }
 

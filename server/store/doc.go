@@ -27,7 +27,9 @@
 // items are reclaimed on access, when the ring reaches them, and by a
 // background sweeper that examines a slice of each index per tick. A flush
 // empties shards at once (a delayed one at the first operation on the shard
-// after its deadline) and returns their pages to the system.
+// after its deadline) and returns their pages to the system. Purge removes
+// the items a predicate selects (the server's ownership purge) a chunk of
+// one shard's index per lock hold, so reads go on during it.
 //
 // Time. Item times are Unix seconds. With the system clock the store reads
 // its own clock, refreshed every 100 ms, instead of calling time.Now on
