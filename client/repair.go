@@ -54,6 +54,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		}
 		if now.Sub(r.Absent) >= cc.cfg.RepairAbsentGrace {
 			cc.metrics.repairs.WithLabelValues("dropped").Inc()
+			cc.repairs.Finish(r)
 			return
 		}
 		cc.metrics.repairs.WithLabelValues("absent").Inc()
@@ -71,6 +72,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		return p.Delete(ctx, r.Key)
 	})
 	if outcome(err) {
+		cc.repairs.Finish(r)
 		cc.metrics.repairs.WithLabelValues("ok").Inc()
 		cc.cfg.Logger.Debug("zonecache: replica repaired", "node", r.NodeID, "key", r.Key, "attempts", r.Attempts+1)
 		return
@@ -97,5 +99,9 @@ func (cc *core) expediteRepairs(old, v *view) {
 	}
 }
 
-// PendingRepairs returns how many failed replica writes wait for repair.
-func (c *Client) PendingRepairs() int { return c.c.repairs.Stats().Pending }
+// PendingRepairs returns how many failed replica writes wait for repair or
+// are being repaired.
+func (c *Client) PendingRepairs() int {
+	s := c.c.repairs.Stats()
+	return s.Pending + s.Running
+}
