@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/zonecache/zonecache/internal/transport"
@@ -54,7 +55,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		}
 		if now.Sub(r.Absent) >= cc.cfg.RepairAbsentGrace {
 			cc.metrics.repairs.WithLabelValues("dropped").Inc()
-			cc.repairs.Finish(r)
+			cc.finishRepair(r)
 			return
 		}
 		cc.metrics.repairs.WithLabelValues("absent").Inc()
@@ -72,7 +73,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		return p.Delete(ctx, r.Key)
 	})
 	if outcome(err) {
-		cc.repairs.Finish(r)
+		cc.finishRepair(r)
 		cc.metrics.repairs.WithLabelValues("ok").Inc()
 		cc.cfg.Logger.Debug("zonecache: replica repaired", "node", r.NodeID, "key", r.Key, "attempts", r.Attempts+1)
 		return
@@ -101,7 +102,166 @@ func (cc *core) expediteRepairs(old, v *view) {
 
 // PendingRepairs returns how many failed replica writes wait for repair or
 // are being repaired.
-func (c *Client) PendingRepairs() int {
-	s := c.c.repairs.Stats()
+func (c *Client) PendingRepairs() int { return c.c.pendingRepairs() }
+
+// addRepair queues r and, with a spool, persists it first (rmu keeps the
+// spool's newest repair of a node and key the queue's too). It returns
+// r's spool sequence number, 0 when r is not in the spool.
+func (cc *core) addRepair(r replication.Repair, now time.Time) uint64 {
+	if cc.spool != nil {
+		cc.rmu.Lock()
+		defer cc.rmu.Unlock()
+		r.Seq = cc.spool.add(r, now)
+	}
+	if !cc.repairs.Add(r, now) {
+		cc.spoolFinish(r)
+		return 0
+	}
+	cc.wakeRepairs()
+	return r.Seq
+}
+
+// finishRepair ends a repair handed out by the queue: done or given up.
+func (cc *core) finishRepair(r replication.Repair) {
+	cc.repairs.Finish(r)
+	cc.spoolFinish(r)
+}
+
+func (cc *core) spoolFinish(r replication.Repair) {
+	if cc.spool != nil {
+		cc.spool.finish(r)
+	}
+}
+
+func (cc *core) wakeRepairs() {
+	select {
+	case cc.repairWake <- struct{}{}:
+	default:
+	}
+}
+
+// chainCallbacks hooks the client into cfg's callbacks, after the user's
+// own: a repair the queue drops for room leaves the spool too, and a node
+// whose breaker closes has its repairs run at once rather than after
+// their backoff (up to Repair.MaxBackoff, 10 s by default).
+func (cc *core) chainCallbacks(cfg Config) Config {
+	userDrop := cfg.Repair.OnDrop
+	cfg.Repair.OnDrop = func(r replication.Repair) {
+		cc.spoolFinish(r)
+		if userDrop != nil {
+			userDrop(r)
+		}
+	}
+	userChange := cfg.Transport.Breaker.OnStateChange
+	cfg.Transport.Breaker.OnStateChange = func(addr string, from, to transport.State) {
+		if userChange != nil {
+			userChange(addr, from, to)
+		}
+		if to == transport.StateClosed {
+			cc.expediteAddr(addr)
+		}
+	}
+	return cfg
+}
+
+// expediteAddr makes the repairs of the node at addr due now.
+func (cc *core) expediteAddr(addr string) {
+	v := cc.view.Load()
+	if v == nil {
+		return
+	}
+	n := 0
+	for id, m := range v.byID {
+		if m.node.Addr == addr {
+			n += cc.repairs.Expedite(id, time.Now())
+		}
+	}
+	if n > 0 {
+		cc.wakeRepairs()
+	}
+}
+
+// gated reports whether this client has a repair of key queued or running
+// on m: m's copy may be older than an acknowledged write or delete, so a
+// read must not take it. One atomic load while m has no repair pending.
+func (cc *core) gated(m *member, key string) bool {
+	if m.pending.Load() == 0 || !cc.repairs.Has(m.node.ID, key) {
+		return false
+	}
+	cc.metrics.gatedReads.Inc()
+	return true
+}
+
+// startSpool opens Config.RepairSpoolDir, if set, and takes over the
+// repairs of clients that left it: each goes into this client's segment
+// and queue, their segments are removed once it is synced. A repair whose
+// node ID the topology does not know is matched by address; failing that,
+// it follows the rule of an absent node (kept for RepairAbsentGrace).
+func (cc *core) startSpool() error {
+	dir := cc.cfg.RepairSpoolDir
+	if dir == "" {
+		return nil
+	}
+	s, err := openSpool(dir, cc.cfg.RepairSpoolBytes, cc.cfg.RepairSpoolSync, cc.cfg.Logger)
+	if err != nil {
+		return fmt.Errorf("zonecache: %w", err)
+	}
+	s.onFull, s.onError = cc.metrics.spoolFull.Inc, cc.metrics.spoolErrors.Inc
+	cc.spool = s
+	now := time.Now()
+	adopted, o := adoptOrphans(dir, now, cc.cfg.Logger)
+	v := cc.view.Load()
+	kept := true
+	for _, r := range adopted {
+		r.Seq, r.Attempts, r.Absent = 0, 0, time.Time{}
+		kept = cc.addRepair(resolveNode(v, r), now) != 0 && kept
+	}
+	s.sync()
+	o.release(kept)
+	if len(adopted) > 0 {
+		cc.metrics.spoolReplayed.Add(float64(len(adopted)))
+		cc.cfg.Logger.Info("zonecache: repairs taken over from the spool", "dir", dir, "repairs", len(adopted))
+	}
+	return nil
+}
+
+// resolveNode gives a replayed repair the ID of the node at its address
+// when the topology does not know its node ID.
+func resolveNode(v *view, r replication.Repair) replication.Repair {
+	if v.byID[r.NodeID] != nil || r.Addr == "" {
+		return r
+	}
+	for id, m := range v.byID {
+		if m.node.Addr == r.Addr {
+			r.NodeID = id
+			break
+		}
+	}
+	return r
+}
+
+// drainRepairs gives the pending repairs Config.CloseTimeout to run, all
+// made due at once.
+func (cc *core) drainRepairs() {
+	if cc.cfg.CloseTimeout < 0 || cc.pendingRepairs() == 0 {
+		return
+	}
+	deadline := time.NewTimer(cc.cfg.CloseTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	cc.repairs.ExpediteAll(time.Now())
+	cc.wakeRepairs()
+	for cc.pendingRepairs() > 0 {
+		select {
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (cc *core) pendingRepairs() int {
+	s := cc.repairs.Stats()
 	return s.Pending + s.Running
 }

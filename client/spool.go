@@ -215,7 +215,13 @@ func (s *spool) compact() error {
 		return err
 	}
 	buf := spoolHeader()
-	for _, e := range s.live {
+	now := time.Now()
+	for k, e := range s.live {
+		if !e.r.Deadline.IsZero() && !now.Before(e.r.Deadline) {
+			delete(s.live, k) // its key has expired: nothing to repair
+			s.liveBytes -= e.n
+			continue
+		}
 		buf, _ = appendRecord(buf, spoolRecord{r: e.r})
 	}
 	err = writeAllSync(f, buf[spoolHeaderLen:])
