@@ -105,20 +105,21 @@ func (cc *core) expediteRepairs(old, v *view) {
 func (c *Client) PendingRepairs() int { return c.c.pendingRepairs() }
 
 // addRepair queues r and, with a spool, persists it first (rmu keeps the
-// spool's newest repair of a node and key the queue's too). It returns
-// r's spool sequence number, 0 when r is not in the spool.
-func (cc *core) addRepair(r replication.Repair, now time.Time) uint64 {
+// spool's newest repair of a node and key the queue's too). It reports
+// whether r is in the spool.
+func (cc *core) addRepair(r replication.Repair, now time.Time) bool {
+	spooled := false
 	if cc.spool != nil {
 		cc.rmu.Lock()
 		defer cc.rmu.Unlock()
-		r.Seq = cc.spool.add(r, now)
+		r.Seq, spooled = cc.spool.add(r, now)
 	}
 	if !cc.repairs.Add(r, now) {
 		cc.spoolFinish(r)
-		return 0
+		return false
 	}
 	cc.wakeRepairs()
-	return r.Seq
+	return spooled
 }
 
 // finishRepair ends a repair handed out by the queue: done or given up.
@@ -214,7 +215,7 @@ func (cc *core) startSpool() error {
 	kept := true
 	for _, r := range adopted {
 		r.Seq, r.Attempts, r.Absent = 0, 0, time.Time{}
-		kept = cc.addRepair(resolveNode(v, r), now) != 0 && kept
+		kept = cc.addRepair(resolveNode(v, r), now) && kept
 	}
 	s.sync()
 	o.release(kept)

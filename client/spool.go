@@ -110,34 +110,34 @@ func lockFile(f *os.File) error {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
 
-// add spools r and returns its sequence number, or 0 when it stays in
-// memory only: the spool is full (counted, logged once a minute), closed
-// or failing.
-func (s *spool) add(r replication.Repair, now time.Time) uint64 {
+// add spools r. It returns r's sequence number, and false when r stays
+// in memory only: the spool is full (counted, logged once a minute),
+// closed or failing. The sequence number is given even then, so that
+// finishing r also ends an older record of the same node and key.
+func (s *spool) add(r replication.Repair, now time.Time) (uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.broken {
-		return 0
-	}
 	s.seq++
 	r.Seq = s.seq
+	if s.closed || s.broken {
+		return r.Seq, false
+	}
 	rec, err := appendRecord(s.buf[:0], spoolRecord{r: r})
 	s.buf = rec
 	if err != nil {
 		s.onError()
-		return 0
+		return r.Seq, false
 	}
 	if s.size+int64(len(rec)) > s.limit {
-		if s.liveBytes+spoolHeaderLen+int64(len(rec)) <= s.limit && s.compact() == nil {
-			rec, _ = appendRecord(s.buf[:0], spoolRecord{r: r})
-			s.buf = rec
-		} else {
+		if s.liveBytes+spoolHeaderLen+int64(len(rec)) > s.limit || s.compact() != nil {
 			s.full(now)
-			return 0
+			return r.Seq, false
 		}
+		rec, _ = appendRecord(s.buf[:0], spoolRecord{r: r})
+		s.buf = rec
 	}
 	if !s.write(rec) {
-		return 0
+		return r.Seq, false
 	}
 	k := repairKey{r.NodeID, r.Key}
 	if old, ok := s.live[k]; ok {
@@ -145,7 +145,7 @@ func (s *spool) add(r replication.Repair, now time.Time) uint64 {
 	}
 	s.live[k] = spoolEntry{r: r, n: int64(len(rec))}
 	s.liveBytes += int64(len(rec))
-	return r.Seq
+	return r.Seq, true
 }
 
 func (s *spool) full(now time.Time) {
@@ -172,10 +172,11 @@ func (s *spool) write(rec []byte) bool {
 	return true
 }
 
-// finish records that the spooled repair r is over (repaired, or given
-// up). A repair that a later one of the same node and key replaced is
-// already over. An empty segment is cut back to its header; one mostly
-// made of ended records is compacted.
+// finish records that the repair r is over (repaired, or given up), and
+// with it any older spooled repair of the same node and key (one that the
+// full spool could not replace by r); a newer one stays. An empty segment
+// is cut back to its header; one mostly made of ended records is
+// compacted.
 func (s *spool) finish(r replication.Repair) {
 	if r.Seq == 0 {
 		return
@@ -184,7 +185,7 @@ func (s *spool) finish(r replication.Repair) {
 	defer s.mu.Unlock()
 	k := repairKey{r.NodeID, r.Key}
 	e, ok := s.live[k]
-	if !ok || e.r.Seq != r.Seq || s.closed || s.broken {
+	if !ok || e.r.Seq > r.Seq || s.closed || s.broken {
 		return
 	}
 	delete(s.live, k)
@@ -200,7 +201,7 @@ func (s *spool) finish(r replication.Repair) {
 			return
 		}
 	}
-	rec, _ := appendRecord(s.buf[:0], spoolRecord{done: true, r: replication.Repair{Seq: r.Seq}})
+	rec, _ := appendRecord(s.buf[:0], spoolRecord{done: true, r: replication.Repair{Seq: e.r.Seq}})
 	s.buf = rec
 	s.write(rec)
 }
@@ -305,6 +306,12 @@ func (s *spool) close() int {
 	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now()
+	for k, e := range s.live {
+		if !e.r.Deadline.IsZero() && !now.Before(e.r.Deadline) {
+			delete(s.live, k) // its key has expired: nothing to repair
+		}
+	}
 	left := len(s.live)
 	if left == 0 && !s.broken {
 		_ = os.Remove(s.path)

@@ -11,7 +11,8 @@ import (
 	"github.com/zonecache/zonecache/replication"
 )
 
-var spoolT0 = time.Unix(1_800_000_000, 0)
+// spoolT0 is now: spool.close drops repairs expired by the wall clock.
+var spoolT0 = time.Now().Truncate(time.Second)
 
 func testRepair(node, key string) replication.Repair {
 	return replication.Repair{NodeID: node, Addr: "127.0.0.1:" + node, Key: key, Kind: replication.RepairDelete,
@@ -133,8 +134,8 @@ func TestSpoolAdoptOnlyOrphans(t *testing.T) {
 	var seqs []uint64
 	for i := 0; i < 3; i++ {
 		r := testRepair("a0", fmt.Sprintf("k%d", i))
-		r.Seq = s.add(r, spoolT0)
-		if r.Seq == 0 {
+		var ok bool
+		if r.Seq, ok = s.add(r, spoolT0); !ok {
 			t.Fatal("add refused")
 		}
 		seqs = append(seqs, r.Seq)
@@ -179,7 +180,8 @@ func TestSpoolCompactsAndFills(t *testing.T) {
 	// the segment under its limit.
 	for i := 0; i < 100; i++ {
 		r := testRepair("a0", fmt.Sprintf("k%02d", i%7))
-		if r.Seq = s.add(r, spoolT0); r.Seq == 0 {
+		var ok bool
+		if r.Seq, ok = s.add(r, spoolT0); !ok {
 			t.Fatalf("add %d refused with %d live", i, len(s.live))
 		}
 		if i%7 != 0 {
@@ -190,13 +192,26 @@ func TestSpoolCompactsAndFills(t *testing.T) {
 		t.Fatalf("pending %d, size %d (limit %d)", n, size, limit)
 	}
 	for i := 0; i < 4; i++ {
-		if s.add(testRepair("b0", fmt.Sprintf("k%02d", i)), spoolT0) == 0 {
+		if _, ok := s.add(testRepair("b0", fmt.Sprintf("k%02d", i)), spoolT0); !ok {
 			t.Fatalf("add %d refused below the limit", i)
 		}
 	}
-	if seq := s.add(testRepair("c0", "k99"), spoolT0); seq != 0 || full != 1 {
-		t.Fatalf("add past the limit: seq %d, full %d", seq, full)
+	if _, ok := s.add(testRepair("c0", "k99"), spoolT0); ok || full != 1 {
+		t.Fatalf("add past the limit: spooled %v, full %d", ok, full)
 	}
+	// A newer repair of a spooled key that does not fit: finishing it
+	// ends the older record too.
+	newer := testRepair("b0", "k00")
+	var ok bool
+	if newer.Seq, ok = s.add(newer, spoolT0); ok {
+		t.Fatal("spooled past the limit")
+	}
+	s.finish(newer)
+	if n, _ := s.pending(); n != 4 {
+		t.Fatalf("pending after finishing the newer repair: %d, want 4", n)
+	}
+	again := testRepair("b0", "k00")
+	again.Seq, _ = s.add(again, spoolT0)
 	if left := s.close(); left != 5 {
 		t.Fatalf("close left %d", left)
 	}
@@ -212,7 +227,7 @@ func TestSpoolCloseRemovesEmptySegment(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestSpool(t, dir, 1<<20)
 	r := testRepair("a0", "k")
-	r.Seq = s.add(r, spoolT0)
+	r.Seq, _ = s.add(r, spoolT0)
 	s.finish(r)
 	if left := s.close(); left != 0 {
 		t.Fatalf("left %d", left)
