@@ -226,6 +226,11 @@ func TestReadGateSkipsReplicaWithPendingRepair(t *testing.T) {
 	if it, err := c.Get(ctx, other); err != nil || it.zone != "c" {
 		t.Fatalf("Get of a key without a repair: zone %q %v", it.zone, err)
 	}
+	// GetOrLoad neither: it loads.
+	it, err := c.GetOrLoad(ctx, key, time.Minute, func(context.Context) ([]byte, error) { return []byte("loaded"), nil })
+	if err != nil || string(it.Value) != "loaded" {
+		t.Fatalf("GetOrLoad: %q %v, want the loader's value", it.Value, err)
+	}
 }
 
 // When a node's breaker closes, its repairs run at once (not after their
