@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/replication"
 )
 
 // Close gives pending repairs CloseTimeout to run: a repair that can run
@@ -77,9 +78,25 @@ func TestCloseReportsRepairsLeft(t *testing.T) {
 	if len(segs) != 1 {
 		t.Fatalf("segments after Close: %v", segs)
 	}
-	next := newTestClient(t, f.topo, "a", func(c *Config) { c.RepairSpoolDir = dir })
+	// The next client's topology lacks c0: its repairs wait as those of an
+	// absent node do, and stay in the spool through its Close.
+	without := replication.Topology{Epoch: 1, Nodes: f.topo.Nodes[:2]}
+	next := newTestClient(t, without, "a", func(c *Config) { c.RepairSpoolDir = dir; c.CloseTimeout = -1 })
 	if n := testutil.ToFloat64(next.c.metrics.spoolReplayed); n != 3 || next.PendingRepairs() != 3 {
 		t.Fatalf("the next client took over %v repairs, %d pending; want 3", n, next.PendingRepairs())
+	}
+	eventually(t, "the repairs parked for an absent node", func() bool {
+		return testutil.ToFloat64(next.c.metrics.repairs.WithLabelValues("absent")) == 3
+	})
+	if err := next.Close(); !errors.Is(err, ErrRepairsPending) {
+		t.Fatalf("Close: %v", err)
+	}
+	// The one after knows c0's address under another ID: matched by it.
+	renamed := replication.Topology{Epoch: 1, Nodes: append([]replication.Node(nil), f.topo.Nodes...)}
+	renamed.Nodes[2].ID = "c9"
+	last := newTestClient(t, renamed, "a", func(c *Config) { c.RepairSpoolDir = dir })
+	if !last.c.repairs.Has("c9", "k1") || last.PendingRepairs() != 3 {
+		t.Fatalf("repairs of c0 not matched to c9 by address: %d pending", last.PendingRepairs())
 	}
 }
 

@@ -96,7 +96,8 @@ type Config struct {
 	// Empty (the default) keeps repairs in memory only: a process that
 	// exits before its repairs ran loses them, and a replica that missed a
 	// delete serves the deleted value again once it answers (and read
-	// repair may copy it to the other zones).
+	// repair may copy it to the other zones). New fails if the directory
+	// cannot be created or written.
 	RepairSpoolDir string
 	// RepairSpoolBytes bounds this client's segment (default 64 MiB).
 	// When live repairs fill it, a new repair is kept in memory only, as
