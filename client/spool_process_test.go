@@ -29,6 +29,7 @@ const (
 	envSpoolTopo   = "ZONECACHE_SPOOL_TOPO"
 	envSpoolDir    = "ZONECACHE_SPOOL_DIR"
 	envSpoolKey    = "ZONECACHE_SPOOL_KEY"
+	envSpoolZone   = "ZONECACHE_SPOOL_ZONE"
 )
 
 // TestSpoolHelperProcess is not a test: run by TestRepairSurvivesProcessKill
@@ -42,13 +43,24 @@ func TestSpoolHelperProcess(t *testing.T) {
 	if err := json.Unmarshal([]byte(os.Getenv(envSpoolTopo)), &topo); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{Zone: "a", Topology: topo, Logger: quietLogger, RepairSpoolDir: os.Getenv(envSpoolDir)})
+	zone, key := os.Getenv(envSpoolZone), os.Getenv(envSpoolKey)
+	c, err := New(Config{Zone: zone, Topology: topo, Logger: quietLogger, RepairSpoolDir: os.Getenv(envSpoolDir)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := c.Delete(ctx, os.Getenv(envSpoolKey)); err != nil {
+	// The local replica is frozen or dead: read until its breaker is
+	// open, so that the delete fails fast there and nothing of it waits
+	// in a frozen node's socket to be applied when it thaws.
+	m := replicaOf(c, zone, key)
+	for m.tn.State() != transport.StateOpen {
+		if ctx.Err() != nil {
+			t.Fatal("the breaker of the local replica did not open")
+		}
+		_, _ = c.Get(ctx, key)
+	}
+	if _, err := c.Delete(ctx, key); err != nil {
 		t.Fatalf("Delete (all-minus-one) with one zone down: %v", err)
 	}
 	for c.PendingRepairs() == 0 {
@@ -63,11 +75,11 @@ func TestSpoolHelperProcess(t *testing.T) {
 
 // startHelper runs the spool helper and returns it once it has printed
 // ACCEPTED.
-func startHelper(t *testing.T, topo replication.Topology, dir, key string) *exec.Cmd {
+func startHelper(t *testing.T, topo replication.Topology, zone, dir, key string) *exec.Cmd {
 	t.Helper()
 	tj, _ := json.Marshal(topo)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSpoolHelperProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), envSpoolHelper+"=1", envSpoolTopo+"="+string(tj), envSpoolDir+"="+dir, envSpoolKey+"="+key)
+	cmd.Env = append(os.Environ(), envSpoolHelper+"=1", envSpoolTopo+"="+string(tj), envSpoolDir+"="+dir, envSpoolKey+"="+key, envSpoolZone+"="+zone)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -125,10 +137,16 @@ func restartMemcached(t *testing.T, addr string) {
 }
 
 // A delete acknowledged by a process that is then killed (SIGKILL, no
-// Close) while a zone is down is carried out by the next client started on
-// the same spool directory, once the zone is back with its old data: the
-// deleted value does not come back.
+// Close) while zone c's node is down (killed, or frozen) is carried out by
+// the next client started on the same spool directory once the node is
+// back with its old data: the deleted value does not come back.
 func TestRepairSurvivesProcessKill(t *testing.T) {
+	for _, fault := range []string{"kill", "freeze"} {
+		t.Run(fault, func(t *testing.T) { testRepairSurvivesProcessKill(t, fault) })
+	}
+}
+
+func testRepairSurvivesProcessKill(t *testing.T, fault string) {
 	f := startFleet(t, "memcached", []string{"a", "b", "c"}, 1)
 	ctx := testCtx(t)
 	dir := t.TempDir()
@@ -138,9 +156,13 @@ func TestRepairSurvivesProcessKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	c0 := f.proc("c0")
-	c0.Kill()
+	if fault == "kill" {
+		c0.Kill()
+	} else if err := c0.Freeze(); err != nil {
+		t.Fatal(err)
+	}
 
-	helper := startHelper(t, f.topo, dir, key)
+	helper := startHelper(t, f.topo, "c", dir, key)
 	if err := helper.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -151,10 +173,17 @@ func TestRepairSurvivesProcessKill(t *testing.T) {
 	}
 
 	// c0 comes back with the value it had.
-	restartMemcached(t, c0.Addr)
 	k, _ := setup.c.mapKey(key)
-	if err := direct(t, c0.Addr).Set(ctx, transport.Item{Key: k.node, Value: []byte("old")}); err != nil {
+	if fault == "kill" {
+		restartMemcached(t, c0.Addr)
+		if err := direct(t, c0.Addr).Set(ctx, transport.Item{Key: k.node, Value: []byte("old")}); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := c0.Thaw(); err != nil {
 		t.Fatal(err)
+	}
+	if it, err := direct(t, c0.Addr).Get(ctx, k.node); err != nil || string(it.Value) != "old" {
+		t.Fatalf("c0 back: %q %v, want the old value", it.Value, err)
 	}
 
 	c := newTestClient(t, f.topo, "c", func(c *Config) { c.RepairSpoolDir = dir })
