@@ -37,6 +37,8 @@ type core struct {
 
 	repairs    *replication.RepairQueue
 	repairWake chan struct{}
+	spool      *spool     // nil: repairs in memory only
+	rmu        sync.Mutex // orders spool and queue adds of repairs
 	rrSem      chan struct{}
 
 	metrics *metrics
@@ -59,13 +61,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &core{
-		cfg:        full,
 		nodes:      make(map[string]*nodeEntry),
 		order:      newWriteOrder(),
-		repairs:    replication.NewRepairQueue(full.Repair),
 		repairWake: make(chan struct{}, 1),
 		rrSem:      make(chan struct{}, full.ReadRepairWorkers),
 	}
+	c.cfg = c.chainCallbacks(full)
+	c.repairs = replication.NewRepairQueue(c.cfg.Repair)
 	c.reads.inline = true // reads honour their context
 	c.faults.Store(newFaults(full.Faults))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -75,6 +77,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.view.Store(v)
 	if c.metrics, err = newMetrics(c, full.Registerer); err != nil {
+		c.releaseNow()
+		return nil, err
+	}
+	if err := c.startSpool(); err != nil {
+		c.metrics.unregister()
 		c.releaseNow()
 		return nil, err
 	}
@@ -124,8 +131,12 @@ func (c *Client) SetTopology(t replication.Topology) error {
 // Topology returns the topology in use.
 func (c *Client) Topology() replication.Topology { return c.c.view.Load().topo }
 
-// Close stops background work (read repairs, the repair queue) and closes
-// every node. Pending repairs are abandoned. Calls after Close fail.
+// Close stops the client: calls after it fail with ErrClosed. It first
+// gives pending repairs Config.CloseTimeout to run (all made due at once),
+// then stops background work (read repairs, the repair queue) and closes
+// every node. If repairs are left it returns an error wrapping
+// ErrRepairsPending with their count: with Config.RepairSpoolDir they stay
+// in the spool for the next client started on it, without they are lost.
 func (c *Client) Close() error {
 	cc := c.c
 	cc.bgMu.Lock()
@@ -136,11 +147,23 @@ func (c *Client) Close() error {
 	cc.closed = true
 	cc.shut.Store(true)
 	cc.bgMu.Unlock()
+	cc.drainRepairs()
 	cc.cancel()
 	cc.bg.Wait()
+	left := c.PendingRepairs()
+	spooled := 0
+	if cc.spool != nil {
+		spooled = cc.spool.close()
+	}
 	cc.metrics.unregister()
 	cc.releaseNow()
-	return nil
+	switch {
+	case left == 0 && spooled == 0:
+		return nil
+	case cc.spool == nil:
+		return fmt.Errorf("%w: %d repairs abandoned (no RepairSpoolDir)", ErrRepairsPending, left)
+	}
+	return fmt.Errorf("%w: %d repairs not run, %d left in the spool %s", ErrRepairsPending, left, spooled, cc.cfg.RepairSpoolDir)
 }
 
 func (cc *core) releaseNow() {

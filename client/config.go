@@ -19,6 +19,9 @@ const (
 	DefaultNodeGrace         = 10 * time.Second
 	DefaultRepairInterval    = 50 * time.Millisecond
 	DefaultRepairAbsentGrace = 10 * time.Minute
+	DefaultRepairSpoolBytes  = 64 << 20
+	DefaultRepairSpoolSync   = 50 * time.Millisecond
+	DefaultCloseTimeout      = 2 * time.Second
 	// MaxPrefixLength bounds Config.KeyPrefix so that a hashed key always
 	// fits memcached's 250 bytes.
 	MaxPrefixLength = 150
@@ -82,6 +85,33 @@ type Config struct {
 	// soon as SetTopology brings the node back. A repair is never kept
 	// past its key's expiry.
 	RepairAbsentGrace time.Duration
+	// RepairSpoolDir, if set, makes the repairs this client accepts
+	// survive its process: each is appended to this client's own segment
+	// file in the directory (created if missing) before the failed write's
+	// goroutine moves on, so it survives the process being killed, and
+	// fsynced within RepairSpoolSync, so it survives the machine crashing
+	// after that. A client started on the same directory later (same
+	// process or another) adopts the segments of clients that are gone and
+	// runs their repairs. Several live clients may share a directory.
+	// Empty (the default) keeps repairs in memory only: a process that
+	// exits before its repairs ran loses them, and a replica that missed a
+	// delete serves the deleted value again once it answers (and read
+	// repair may copy it to the other zones). New fails if the directory
+	// cannot be created or written.
+	RepairSpoolDir string
+	// RepairSpoolBytes bounds this client's segment (default 64 MiB).
+	// When live repairs fill it, a new repair is kept in memory only, as
+	// without a spool, counted in
+	// zonecache_client_repair_spool_full_total and logged at most once a
+	// minute.
+	RepairSpoolBytes int64
+	// RepairSpoolSync is how often the segment is fsynced while it has
+	// records not yet on disk (default 50 ms).
+	RepairSpoolSync time.Duration
+	// CloseTimeout bounds how long Close waits for pending repairs to run
+	// (default 2 s; negative: Close does not wait). Close reports what is
+	// left with an error wrapping ErrRepairsPending.
+	CloseTimeout time.Duration
 	// NodeGrace is how long a node that left the topology stays open for
 	// requests that started on the older view (default 10 s).
 	NodeGrace time.Duration
@@ -129,6 +159,15 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.RepairAbsentGrace <= 0 {
 		cfg.RepairAbsentGrace = DefaultRepairAbsentGrace
+	}
+	if cfg.RepairSpoolBytes <= 0 {
+		cfg.RepairSpoolBytes = DefaultRepairSpoolBytes
+	}
+	if cfg.RepairSpoolSync <= 0 {
+		cfg.RepairSpoolSync = DefaultRepairSpoolSync
+	}
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = DefaultCloseTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -38,6 +38,10 @@ var (
 	// ErrKeyHashed: the operation (Append, Prepend, Incr, Decr) cannot work
 	// on a key that is stored under its hash with an envelope (see Config).
 	ErrKeyHashed = errors.New("zonecache: operation not supported on a hashed key")
+	// ErrRepairsPending: Close returned with repairs of failed replica
+	// writes not yet run; the error says how many, and how many of them
+	// are left in the repair spool for the next client to run.
+	ErrRepairsPending = errors.New("zonecache: repairs pending")
 	// ErrInjected is the default error of a fault-injection rule.
 	ErrInjected = errors.New("zonecache: injected fault")
 )

@@ -89,6 +89,9 @@ func newTestClient(t testing.TB, topo replication.Topology, zone string, edit fu
 	cfg.Transport.Online.Timeout = 5 * time.Second
 	cfg.Transport.DialTimeout = 3 * time.Second
 	cfg.Transport.Breaker.ProbeMax = 500 * time.Millisecond
+	// Tests that leave repairs of dead nodes pending need not wait the
+	// default 2 s at cleanup.
+	cfg.CloseTimeout = 500 * time.Millisecond
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -92,6 +92,9 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 		c.c.metrics.leases.WithLabelValues("error").Inc()
 		return c.plainLoad(ctx, k, ttl, load)
 	}
+	if c.c.gated(m, k.node) { // its copy awaits a repair: do without it
+		return c.plainLoad(ctx, k, ttl, load)
+	}
 	vivify := ttlSeconds(c.c.cfg.LeaseTTL)
 	waitUntil := time.Now().Add(c.c.cfg.LeaseWait)
 	backoff := 2 * time.Millisecond
@@ -175,7 +178,7 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, found, missed bool) {
 	zone := c.c.cfg.Zone
 	m := v.readReplica(zone, k.node)
-	if m == nil {
+	if m == nil || c.c.gated(m, k.node) {
 		return Item{}, false, false
 	}
 	var l transport.Lease
@@ -209,7 +212,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 			continue
 		}
 		m := v.readReplica(zone, k.node)
-		if m == nil {
+		if m == nil || c.c.gated(m, k.node) {
 			continue
 		}
 		var ti transport.Item

@@ -23,6 +23,10 @@ const (
 //	zonecache_client_breaker_state{node}             1 = open, 0 = closed
 //	zonecache_client_repairs_pending                 failed replica writes waiting to be repaired
 //	zonecache_client_repairs_total{result}           repair attempts: ok, retry, absent (node not in the topology, kept), dropped
+//	zonecache_client_repair_spool_full_total         repairs kept in memory only because the spool was full
+//	zonecache_client_repair_spool_errors_total       repairs kept in memory only because of a spool I/O error
+//	zonecache_client_repair_spool_replayed_total     repairs taken over from the spool segments of exited clients
+//	zonecache_client_repair_gated_reads_total        reads that skipped a replica because a repair of the key there is pending
 //	zonecache_client_read_repairs_total{result}      ok, not_stored, error, dropped
 //	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported, error
 //	zonecache_client_key_collisions_total            hashed keys whose envelope named another key
@@ -35,6 +39,10 @@ type metrics struct {
 	duration      *prometheus.HistogramVec
 	readRepairs   *prometheus.CounterVec
 	repairs       *prometheus.CounterVec
+	spoolFull     prometheus.Counter
+	spoolErrors   prometheus.Counter
+	spoolReplayed prometheus.Counter
+	gatedReads    prometheus.Counter
 	leases        *prometheus.CounterVec
 	collisions    prometheus.Counter
 	topologySwaps prometheus.Counter
@@ -58,6 +66,18 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zonecache_client_repairs_total", Help: "Attempts to repair failed replica writes by result.",
 		}, []string{"result"}),
+		spoolFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecache_client_repair_spool_full_total", Help: "Repairs kept in memory only because the repair spool was full.",
+		}),
+		spoolErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecache_client_repair_spool_errors_total", Help: "Repairs kept in memory only because of a repair spool I/O error.",
+		}),
+		spoolReplayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecache_client_repair_spool_replayed_total", Help: "Repairs taken over from the spool segments of exited clients.",
+		}),
+		gatedReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecache_client_repair_gated_reads_total", Help: "Reads that skipped a replica because a repair of the key there was pending.",
+		}),
 		leases: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zonecache_client_leases_total", Help: "GetOrLoad lease outcomes.",
 		}, []string{"result"}),
@@ -69,7 +89,7 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		}),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zonecache_client_repairs_pending", Help: "Failed replica writes waiting to be repaired.",
-		}, func() float64 { return float64(c.repairs.Stats().Pending) }),
+		}, func() float64 { return float64(c.pendingRepairs()) }),
 		gauges: &gaugeCollector{c: c,
 			breaker: prometheus.NewDesc("zonecache_client_breaker_state", "Circuit breaker state per node (1 open, 0 closed).", []string{"node"}, nil),
 			yields: prometheus.NewDesc("zonecache_client_batch_yields_total",
@@ -92,7 +112,8 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges}
+	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.spoolFull, m.spoolErrors, m.spoolReplayed,
+		m.gatedReads, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges}
 }
 
 func (m *metrics) unregister() {

@@ -71,7 +71,13 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 		}
 		groups := make(map[*member][]*multiKey)
 		for _, mk := range pending {
-			if m := v.readReplica(zone, mk.k.node); m != nil {
+			m := v.readReplica(zone, mk.k.node)
+			switch {
+			case m == nil:
+			case c.c.gated(m, mk.k.node): // as in read: a miss, on to the next zone
+				answered, mk.missed = true, true
+				mk.localMissed = mk.localMissed || zi == 0
+			default:
 				groups[m] = append(groups[m], mk)
 			}
 		}

@@ -168,6 +168,14 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 		if m == nil {
 			continue
 		}
+		if c.c.gated(m, k.node) {
+			// A repair of the key is pending there: its copy may be
+			// older than a write this client had acknowledged. A miss,
+			// and on to the next zone whatever DisableFallbackOnMiss.
+			answered = true
+			localMissed = localMissed || i == 0
+			continue
+		}
 		var ti transport.Item
 		err := c.readAttempt(ctx, op, m, k.node, tr != nil, func(ctx context.Context, p *transport.Pool) error {
 			var l transport.Lease

@@ -54,6 +54,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		}
 		if now.Sub(r.Absent) >= cc.cfg.RepairAbsentGrace {
 			cc.metrics.repairs.WithLabelValues("dropped").Inc()
+			cc.finishRepair(r)
 			return
 		}
 		cc.metrics.repairs.WithLabelValues("absent").Inc()
@@ -71,6 +72,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		return p.Delete(ctx, r.Key)
 	})
 	if outcome(err) {
+		cc.finishRepair(r)
 		cc.metrics.repairs.WithLabelValues("ok").Inc()
 		cc.cfg.Logger.Debug("zonecache: replica repaired", "node", r.NodeID, "key", r.Key, "attempts", r.Attempts+1)
 		return
@@ -97,5 +99,100 @@ func (cc *core) expediteRepairs(old, v *view) {
 	}
 }
 
-// PendingRepairs returns how many failed replica writes wait for repair.
-func (c *Client) PendingRepairs() int { return c.c.repairs.Stats().Pending }
+// PendingRepairs returns how many failed replica writes wait for repair or
+// are being repaired.
+func (c *Client) PendingRepairs() int { return c.c.pendingRepairs() }
+
+// addRepair queues r and, with a spool, persists it first (rmu keeps the
+// spool's newest repair of a node and key the queue's too). It reports
+// whether r is in the spool.
+func (cc *core) addRepair(r replication.Repair, now time.Time) bool {
+	spooled := false
+	if cc.spool != nil {
+		cc.rmu.Lock()
+		defer cc.rmu.Unlock()
+		r.Seq, spooled = cc.spool.add(r, now)
+	}
+	if !cc.repairs.Add(r, now) {
+		cc.spoolFinish(r)
+		return false
+	}
+	cc.wakeRepairs()
+	return spooled
+}
+
+// finishRepair ends a repair handed out by the queue: done or given up.
+func (cc *core) finishRepair(r replication.Repair) {
+	cc.repairs.Finish(r)
+	cc.spoolFinish(r)
+}
+
+func (cc *core) spoolFinish(r replication.Repair) {
+	if cc.spool != nil {
+		cc.spool.finish(r)
+	}
+}
+
+func (cc *core) wakeRepairs() {
+	select {
+	case cc.repairWake <- struct{}{}:
+	default:
+	}
+}
+
+// chainCallbacks hooks the client into cfg's callbacks, after the user's
+// own: a repair the queue drops for room leaves the spool too, and a node
+// whose breaker closes has its repairs run at once rather than after
+// their backoff (up to Repair.MaxBackoff, 10 s by default).
+func (cc *core) chainCallbacks(cfg Config) Config {
+	userDrop := cfg.Repair.OnDrop
+	cfg.Repair.OnDrop = func(r replication.Repair) {
+		cc.spoolFinish(r)
+		if userDrop != nil {
+			userDrop(r)
+		}
+	}
+	userChange := cfg.Transport.Breaker.OnStateChange
+	cfg.Transport.Breaker.OnStateChange = func(addr string, from, to transport.State) {
+		if userChange != nil {
+			userChange(addr, from, to)
+		}
+		if to == transport.StateClosed {
+			cc.expediteAddr(addr)
+		}
+	}
+	return cfg
+}
+
+// expediteAddr makes the repairs of the node at addr due now.
+func (cc *core) expediteAddr(addr string) {
+	v := cc.view.Load()
+	if v == nil {
+		return
+	}
+	n := 0
+	for id, m := range v.byID {
+		if m.node.Addr == addr {
+			n += cc.repairs.Expedite(id, time.Now())
+		}
+	}
+	if n > 0 {
+		cc.wakeRepairs()
+	}
+}
+
+// gated reports whether this client has a repair of key queued or running
+// on m: m's copy may be older than an acknowledged write or delete, so a
+// read must not take it. One atomic load while m has no repair pending.
+func (cc *core) gated(m *member, key string) bool {
+	if m.pending.Load() == 0 || !cc.repairs.Has(m.node.ID, key) {
+		return false
+	}
+	cc.metrics.gatedReads.Inc()
+	return true
+}
+
+func (cc *core) pendingRepairs() int {
+	s := cc.repairs.Stats()
+	return s.Pending + s.Running
+}

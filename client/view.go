@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/zonecache/zonecache/internal/transport"
@@ -13,6 +14,9 @@ import (
 type member struct {
 	node replication.Node
 	tn   *transport.Node
+	// pending counts the client's repairs of the node queued or running
+	// (replication.RepairQueue.NodeCounter): reads check it first.
+	pending *atomic.Int64
 }
 
 // zoneView is one zone of a view: a read ring over the nodes that serve
@@ -103,7 +107,7 @@ func (c *core) buildView(t replication.Topology) (*view, error) {
 		if n.EffectiveState() == replication.Joining {
 			continue
 		}
-		members[n.ID] = &member{node: n}
+		members[n.ID] = &member{node: n, pending: c.repairs.NodeCounter(n.ID)}
 	}
 	ring := func(nodes []replication.Node) (*sharding.Ring, []*member, error) {
 		sn := make([]sharding.Node, len(nodes))

@@ -149,14 +149,10 @@ func count(answers []replicaDone) int {
 	return n
 }
 
-// queueRepair queues the repair of a replica that failed a write.
+// queueRepair queues (and, with a spool, persists) the repair of a
+// replica that failed a write.
 func (cc *core) queueRepair(m *member, key string, kind replication.RepairKind, deadline time.Time) {
-	if cc.repairs.Add(replication.Repair{NodeID: m.node.ID, Key: key, Kind: kind, Deadline: deadline}, time.Now()) {
-		select {
-		case cc.repairWake <- struct{}{}:
-		default:
-		}
-	}
+	cc.addRepair(replication.Repair{NodeID: m.node.ID, Addr: m.node.Addr, Key: key, Kind: kind, Deadline: deadline}, time.Now())
 }
 
 // expiry is when an item written now with ttl expires (zero: never).

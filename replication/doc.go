@@ -1,7 +1,9 @@
 // Package replication is the pure logic of zone replication: the topology
 // model (zones, nodes, node states, epochs), the order in which a client
 // reads zones, the write policies that decide when a replicated write is
-// acknowledged, and the outcome that reports which replicas failed.
+// acknowledged, the outcome that reports which replicas failed, and the
+// bounded queue of repairs of those replicas (RepairQueue), which also
+// answers, cheaply, whether a replica's copy of a key awaits a repair.
 //
 // It does no I/O and starts no goroutines. The client (package client)
 // drives the network and asks this package what to do; the server's

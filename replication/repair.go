@@ -3,6 +3,7 @@ package replication
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,10 @@ const (
 type Repair struct {
 	// NodeID is the replica to repair.
 	NodeID string
+	// Addr is the replica's address when the repair was accepted: a
+	// repair replayed by another process (see the client's repair spool)
+	// whose NodeID that process's topology does not know is matched by it.
+	Addr string
 	// Key is the cache key.
 	Key string
 	// Kind is what to do.
@@ -36,6 +41,9 @@ type Repair struct {
 	// zero while the node is known. The repairer keeps such a repair for a
 	// grace period, then drops it.
 	Absent time.Time
+	// Seq identifies the repair's record in a spool that persists it (0:
+	// not persisted). The queue carries it; it does not read it.
+	Seq uint64
 
 	next   time.Time // earliest next try
 	index  int       // position in byNext
@@ -53,12 +61,19 @@ type RepairConfig struct {
 	MinBackoff time.Duration
 	// MaxBackoff caps the doubling delay between retries. Default 10 s.
 	MaxBackoff time.Duration
+	// OnDrop, if set, is called with every repair the queue drops because
+	// it is full, so that whoever persists repairs can forget it too. It
+	// runs under the queue's lock: it must not block or call the queue.
+	OnDrop func(Repair)
 }
 
 // RepairStats counts what happened to repairs.
 type RepairStats struct {
 	// Pending is the number of repairs queued now.
 	Pending int
+	// Running is the number of repairs handed out by Due and not yet
+	// handed back (Retry, RetryAt) or finished (Finish).
+	Running int
 	// Dropped counts repairs dropped because the queue was full.
 	Dropped uint64
 	// Expired counts repairs dropped because their key expired first.
@@ -68,6 +83,8 @@ type RepairStats struct {
 // RepairQueue holds failed replica writes until they are repaired or their
 // key expires. It is bounded, keeps one repair per (node, key) (a newer one
 // replaces an older), and hands repairs out when their backoff has passed.
+// It also knows which (node, key) pairs have a repair queued or running
+// (Has), so that readers can refuse a replica's copy until it is repaired.
 // It is safe for concurrent use; it does no I/O.
 type RepairQueue struct {
 	mu         sync.Mutex
@@ -75,6 +92,9 @@ type RepairQueue struct {
 	byKey      map[repairID]*Repair
 	due        repairHeap   // by next try
 	byDeadline deadlineHeap // by deadline, nearest first; none last
+	running    map[repairID]int
+	nrunning   int
+	perNode    map[string]*atomic.Int64 // queued + running, per node
 	dropped    uint64
 	expired    uint64
 }
@@ -92,7 +112,61 @@ func NewRepairQueue(cfg RepairConfig) *RepairQueue {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 10 * time.Second
 	}
-	return &RepairQueue{cfg: cfg, byKey: make(map[repairID]*Repair)}
+	return &RepairQueue{cfg: cfg, byKey: make(map[repairID]*Repair), running: make(map[repairID]int),
+		perNode: make(map[string]*atomic.Int64)}
+}
+
+// NodeCounter returns the number of repairs of node queued or running, as
+// a counter the queue keeps up to date: a reader loads it (one atomic
+// load) and calls Has only when it is not zero. The pointer stays valid
+// for the queue's life.
+func (q *RepairQueue) NodeCounter(node string) *atomic.Int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.counter(node)
+}
+
+func (q *RepairQueue) counter(node string) *atomic.Int64 {
+	c := q.perNode[node]
+	if c == nil {
+		c = new(atomic.Int64)
+		q.perNode[node] = c
+	}
+	return c
+}
+
+// Has reports whether a repair of key on node is queued or running: until
+// it has run, the replica may hold a value older than an acknowledged
+// write or delete.
+func (q *RepairQueue) Has(node, key string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := repairID{node, key}
+	_, ok := q.byKey[id]
+	return ok || q.running[id] > 0
+}
+
+// Finish records that a repair handed out by Due is over: done, or given
+// up. Every repair Due returns must come back through Finish, Retry or
+// RetryAt.
+func (q *RepairQueue) Finish(r Repair) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.finish(repairID{r.NodeID, r.Key})
+}
+
+func (q *RepairQueue) finish(id repairID) {
+	n, ok := q.running[id]
+	if !ok {
+		return
+	}
+	if n <= 1 {
+		delete(q.running, id)
+	} else {
+		q.running[id] = n - 1
+	}
+	q.nrunning--
+	q.counter(id.node).Add(-1)
 }
 
 // Add queues r, due at once. A pending repair of the same node and key is
@@ -118,7 +192,8 @@ func (q *RepairQueue) Add(r Repair, now time.Time) bool {
 
 // Due removes and returns up to max repairs whose backoff has passed, after
 // discarding those whose key has expired. The caller tries each and hands a
-// failure back with Retry.
+// failure back with Retry or RetryAt, and a success (or a repair it gives
+// up) to Finish; until then Has still reports the repair.
 func (q *RepairQueue) Due(now time.Time, max int) []Repair {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -133,6 +208,10 @@ func (q *RepairQueue) Due(now time.Time, max int) []Repair {
 			q.expired++
 			continue
 		}
+		id := repairID{r.NodeID, r.Key}
+		q.running[id]++
+		q.nrunning++
+		q.counter(id.node).Add(1)
 		out = append(out, *r)
 	}
 	return out
@@ -158,11 +237,12 @@ func (q *RepairQueue) Retry(r Repair, now time.Time) {
 func (q *RepairQueue) RetryAt(r Repair, now, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	id := repairID{r.NodeID, r.Key}
+	q.finish(id)
 	if expiredAt(r.Deadline, now) {
 		q.expired++
 		return
 	}
-	id := repairID{r.NodeID, r.Key}
 	if _, newer := q.byKey[id]; newer {
 		return
 	}
@@ -195,6 +275,22 @@ func (q *RepairQueue) Expedite(node string, now time.Time) int {
 	return n
 }
 
+// ExpediteAll makes every pending repair due at now (Close drains the
+// queue with it) and returns how many it moved.
+func (q *RepairQueue) ExpediteAll(now time.Time) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, r := range q.byKey {
+		if r.next.After(now) {
+			r.next = now
+			heap.Fix(&q.due, r.index)
+			n++
+		}
+	}
+	return n
+}
+
 // NextDue returns when the earliest pending repair is due, and false when
 // the queue is empty.
 func (q *RepairQueue) NextDue() (time.Time, bool) {
@@ -210,19 +306,21 @@ func (q *RepairQueue) NextDue() (time.Time, bool) {
 func (q *RepairQueue) Stats() RepairStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return RepairStats{Pending: len(q.byKey), Dropped: q.dropped, Expired: q.expired}
+	return RepairStats{Pending: len(q.byKey), Running: q.nrunning, Dropped: q.dropped, Expired: q.expired}
 }
 
 func (q *RepairQueue) push(id repairID, r *Repair) {
 	q.byKey[id] = r
 	heap.Push(&q.due, r)
 	heap.Push(&q.byDeadline, r)
+	q.counter(id.node).Add(1)
 }
 
 func (q *RepairQueue) remove(r *Repair) {
 	heap.Remove(&q.due, r.index)
 	heap.Remove(&q.byDeadline, r.dindex)
 	delete(q.byKey, repairID{r.NodeID, r.Key})
+	q.counter(r.NodeID).Add(-1)
 }
 
 // dropNearestDeadline drops a repair of an absent node, else the repair
@@ -230,8 +328,12 @@ func (q *RepairQueue) remove(r *Repair) {
 // without a deadline are dropped last. It runs when the queue is full, in
 // O(log n).
 func (q *RepairQueue) dropNearestDeadline() {
-	q.remove(q.byDeadline[0])
+	r := q.byDeadline[0]
+	q.remove(r)
 	q.dropped++
+	if q.cfg.OnDrop != nil {
+		q.cfg.OnDrop(*r)
+	}
 }
 
 // dropFirst orders repairs for dropping: those of absent nodes first, then

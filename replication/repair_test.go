@@ -193,3 +193,66 @@ func TestRepairQueueRetryAtAndExpedite(t *testing.T) {
 		t.Fatalf("expired parked repair: due %+v, stats %+v", d, q.Stats())
 	}
 }
+
+// Has and the per-node counter cover a repair from Add until Finish,
+// including while it is out of the queue being tried.
+func TestRepairQueueHasCoversRunningRepairs(t *testing.T) {
+	q := NewRepairQueue(RepairConfig{MinBackoff: time.Second})
+	cnt := q.NodeCounter("n1")
+	q.Add(Repair{NodeID: "n1", Key: "k"}, t0)
+	if !q.Has("n1", "k") || q.Has("n1", "other") || q.Has("n2", "k") || cnt.Load() != 1 {
+		t.Fatalf("after Add: has=%v count=%d", q.Has("n1", "k"), cnt.Load())
+	}
+	got := q.Due(t0, 10)
+	if len(got) != 1 || !q.Has("n1", "k") || cnt.Load() != 1 {
+		t.Fatalf("while running: due=%d has=%v count=%d", len(got), q.Has("n1", "k"), cnt.Load())
+	}
+	if s := q.Stats(); s.Pending != 0 || s.Running != 1 {
+		t.Fatalf("stats while running %+v", s)
+	}
+	q.Retry(got[0], t0)
+	if !q.Has("n1", "k") || cnt.Load() != 1 {
+		t.Fatalf("after Retry: has=%v count=%d", q.Has("n1", "k"), cnt.Load())
+	}
+	got = q.Due(t0.Add(2*time.Second), 10)
+	// A newer repair of the same key arrives while the old one runs.
+	q.Add(Repair{NodeID: "n1", Key: "k"}, t0.Add(2*time.Second))
+	if cnt.Load() != 2 {
+		t.Fatalf("count with one running and one queued = %d", cnt.Load())
+	}
+	q.Finish(got[0])
+	if !q.Has("n1", "k") || cnt.Load() != 1 {
+		t.Fatalf("the newer repair must keep the key gated: has=%v count=%d", q.Has("n1", "k"), cnt.Load())
+	}
+	got = q.Due(t0.Add(2*time.Second), 10)
+	q.Finish(got[0])
+	q.Finish(got[0]) // a second Finish is harmless
+	if q.Has("n1", "k") || cnt.Load() != 0 || q.NodeCounter("n1") != cnt {
+		t.Fatalf("after Finish: has=%v count=%d", q.Has("n1", "k"), cnt.Load())
+	}
+}
+
+// A repair dropped because the queue is full is reported to OnDrop, and
+// ExpediteAll makes every repair due.
+func TestRepairQueueOnDropAndExpediteAll(t *testing.T) {
+	var dropped []string
+	q := NewRepairQueue(RepairConfig{Capacity: 2, MinBackoff: time.Hour, OnDrop: func(r Repair) { dropped = append(dropped, r.Key) }})
+	q.Add(Repair{NodeID: "n", Key: "soon", Deadline: t0.Add(time.Minute)}, t0)
+	q.Add(Repair{NodeID: "m", Key: "later", Deadline: t0.Add(time.Hour)}, t0)
+	q.Add(Repair{NodeID: "n", Key: "new"}, t0)
+	if len(dropped) != 1 || dropped[0] != "soon" {
+		t.Fatalf("OnDrop saw %v", dropped)
+	}
+	for _, r := range q.Due(t0, 10) {
+		q.Retry(r, t0)
+	}
+	if d := q.Due(t0.Add(time.Second), 10); len(d) != 0 {
+		t.Fatalf("due before the backoff: %v", d)
+	}
+	if n := q.ExpediteAll(t0.Add(time.Second)); n != 2 {
+		t.Fatalf("ExpediteAll moved %d", n)
+	}
+	if d := q.Due(t0.Add(time.Second), 10); len(d) != 2 {
+		t.Fatalf("due after ExpediteAll: %v", d)
+	}
+}
