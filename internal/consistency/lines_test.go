@@ -1,0 +1,41 @@
+package consistency
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestLinesCarryAWritersHistory(t *testing.T) {
+	var buf bytes.Buffer
+	lr := NewLineRecorder(&buf)
+	lr.Issue(Write{Key: "k", Version: 1, Op: OpSet, Start: at(0)})
+	lr.Acknowledge("k", 1, at(10))
+	lr.Issue(Write{Key: "k", Version: 2, Op: OpDelete, Start: at(20)})
+	lr.AddError(CallerError{At: at(30), Err: "delete k v2: policy\nnot met"})
+	buf.WriteString("I k 3 set") // a line cut short by SIGKILL
+	h := NewHistory()
+	n, err := ReadLines(&buf, h, "writer process")
+	if n != 5 || err == nil {
+		t.Fatalf("read %d lines, err %v; want 5 and the cut line reported", n, err)
+	}
+	ws := h.Writes("k")
+	if len(ws) != 2 || !ws[0].Acked || !ws[0].Ack.Equal(at(10)) || ws[1].Op != OpDelete || ws[1].Acked {
+		t.Fatalf("writes = %+v", ws)
+	}
+	if res := Check(h, CheckConfig{}); res.Errors != 1 || res.ErrorSamples[0] != "writer process in start: delete k v2: policy not met" {
+		t.Fatalf("errors = %d %q", res.Errors, res.ErrorSamples)
+	}
+}
+
+func TestValuesNameTheirKeyAndVersion(t *testing.T) {
+	v, ok := DecodeValue("ck-007", EncodeValue("ck-007", 42))
+	if !ok || v != 42 {
+		t.Fatalf("decode = %d %v, want 42", v, ok)
+	}
+	if _, ok := DecodeValue("ck-008", EncodeValue("ck-007", 42)); ok {
+		t.Fatal("a value of another key decoded")
+	}
+	if _, ok := DecodeValue("ck-007", []byte("ck-007:42:")); ok {
+		t.Fatal("a truncated value decoded")
+	}
+}
