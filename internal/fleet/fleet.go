@@ -35,7 +35,7 @@ type Config struct {
 	// (not fork it), so that signals reach the node itself.
 	ZoneWrap map[string][]string
 	// Memcached says Binary is a stock memcached: nodes start with
-	// -l -p -m -U 0 only (no admin address, no gossip, Args still added).
+	// -l -p -m -U 0 (and -u root as root) only (no admin address, no gossip, Args still added).
 	Memcached bool
 	// MemoryMB is each node's -m. Default 64.
 	MemoryMB int
@@ -159,6 +159,9 @@ func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []strin
 		args := []string{"-l", host, "-p", strconv.Itoa(ports[0]), "-m", strconv.Itoa(f.cfg.MemoryMB)}
 		if f.cfg.Memcached {
 			args = append(args, "-U", "0")
+			if os.Geteuid() == 0 {
+				args = append(args, "-u", "root") // memcached refuses root otherwise
+			}
 		} else {
 			n.AdminAddr = net.JoinHostPort(host, strconv.Itoa(ports[1]))
 			args = append(args, "--admin-addr", n.AdminAddr)
