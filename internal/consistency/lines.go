@@ -16,6 +16,7 @@ import (
 //	I <key> <version> <set|delete> <start unix ns>   a write issued
 //	A <key> <version> <ack unix ns>                  acknowledged
 //	E <unix ns> <error text>                         an error returned
+//	P <n>                                            repairs pending now
 //
 // Wall-clock times, so that the checker compares them with its own reads
 // (both processes run on one machine).
@@ -50,16 +51,26 @@ func (l *LineRecorder) AddError(e CallerError) {
 	l.line("E %d %s", e.At.UnixNano(), strings.ReplaceAll(e.Err, "\n", " "))
 }
 
+// Pending prints the writer's count of pending repairs.
+func (l *LineRecorder) Pending(n int) { l.line("P %d", n) }
+
 // ReadLines reads a LineRecorder's lines from r into h until r ends; who
-// names the writer in errors. It returns the number of lines read and the
-// first malformed line's error (it goes on after one).
-func ReadLines(r io.Reader, h *History, who string) (int, error) {
+// names the writer in errors and pending, if not nil, receives the P
+// lines. It returns the number of lines read and the first malformed
+// line's error (it goes on after one).
+func ReadLines(r io.Reader, h *History, who string, pending func(int)) (int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	var n int
 	var first error
 	for sc.Scan() {
 		n++
+		if n, ok := strings.CutPrefix(sc.Text(), "P "); ok {
+			if v, err := strconv.Atoi(n); err == nil && pending != nil {
+				pending(v)
+			}
+			continue
+		}
 		if err := readLine(sc.Text(), h, who); err != nil && first == nil {
 			first = fmt.Errorf("line %d %q: %w", n, sc.Text(), err)
 		}

@@ -12,11 +12,13 @@ func TestLinesCarryAWritersHistory(t *testing.T) {
 	lr.Acknowledge("k", 1, at(10))
 	lr.Issue(Write{Key: "k", Version: 2, Op: OpDelete, Start: at(20)})
 	lr.AddError(CallerError{At: at(30), Err: "delete k v2: policy\nnot met"})
+	lr.Pending(3)
 	buf.WriteString("I k 3 set") // a line cut short by SIGKILL
 	h := NewHistory()
-	n, err := ReadLines(&buf, h, "writer process")
-	if n != 5 || err == nil {
-		t.Fatalf("read %d lines, err %v; want 5 and the cut line reported", n, err)
+	var pending int
+	n, err := ReadLines(&buf, h, "writer process", func(p int) { pending = p })
+	if n != 6 || err == nil || pending != 3 {
+		t.Fatalf("read %d lines, err %v, pending %d; want 6, the cut line reported, 3", n, err, pending)
 	}
 	ws := h.Writes("k")
 	if len(ws) != 2 || !ws[0].Acked || !ws[0].Ack.Equal(at(10)) || ws[1].Op != OpDelete || ws[1].Acked {

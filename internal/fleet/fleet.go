@@ -151,7 +151,11 @@ func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []strin
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		ports, err := freePorts(host, 3)
+		probe := host
+		if _, wrapped := f.cfg.ZoneWrap[zone]; wrapped {
+			probe = "127.0.0.1" // the zone's host is elsewhere (a namespace), where every port is free
+		}
+		ports, err := freePorts(probe, 3)
 		if err != nil {
 			return nil, err
 		}
