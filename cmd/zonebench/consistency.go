@@ -46,7 +46,7 @@ func parseConsistencyFlags(args []string, stderr io.Writer) (consistencyOptions,
 	fs.BoolVar(&o.short, "short", false, "the short form: 1 s warm-up, 3 s fault, 1 s recovery, 1 s settle, 50 keys (the gossip partition still lasts beyond the dead-node window)")
 	fs.StringVar(&faults, "faults", "all", "comma-separated `faults` to inject, each on its own fresh fleet: "+joinFaults()+", or all")
 	fs.StringVar(&servers, "servers", "both", "fleets to run against: zonecached (a gossiping fleet), memcached (stock memcached, static topology; kill9, sigstop, zone-cut, writer-exit apply) or both")
-	fs.DurationVar(&o.duration, "duration", 0, "length of the fault phase (default 15s, 3s with --short; sigstop lasts at least until the fleet drops the node, gossip-partition at least failure detection + 15s dead-node window + 5s)")
+	fs.DurationVar(&o.duration, "duration", 0, "length of the fault phase (default 15s, 3s with --short; sigstop lasts at least until the fleet drops the node, gossip-partition until the fleet has split, then 20s more: memberlist's 15s dead-node window and a margin)")
 	fs.DurationVar(&o.settle, "settle", 0, "how long readers go on after the writer stopped before the verify reads: the convergence bound lost writes are judged after (default 5s, 1s with --short)")
 	fs.DurationVar(&o.window, "window", 0, "convergence window: a read that began less than this after a write was acknowledged may still return the previous version (default 0: only reads that overlap the write may)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the workload's key and operation choices")

@@ -23,7 +23,8 @@ type CheckConfig struct {
 
 // Result is the verdict on one history.
 type Result struct {
-	Reads, Writes, Acked int
+	// Reads counts every read, VerifyReads those of the verify phase.
+	Reads, VerifyReads, Writes, Acked int
 	// Stale counts reads that returned a version older than the last
 	// version acknowledged before the read began (less Window), or a value
 	// while the last acknowledged write before it was a delete. Bogus of
@@ -67,6 +68,9 @@ func Check(h *History, cfg CheckConfig) Result {
 		res.Acked += len(idx[k].acked)
 	}
 	for _, r := range reads {
+		if r.Phase == PhaseVerify {
+			res.VerifyReads++
+		}
 		if r.Found {
 			res.judgeRead(idx[r.Key], r, cfg.Window)
 		}

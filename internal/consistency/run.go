@@ -82,6 +82,7 @@ type run struct {
 
 	writer     *client.Client // in-process writer's client (nil with a writer process)
 	writerStop chan struct{}
+	pause      Pause
 	writerDone chan struct{}
 	proc       *writerProc
 
@@ -264,7 +265,7 @@ func (r *run) startWorkload(ctx context.Context, spec faultSpec) error {
 	r.writerStop, r.writerDone = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(r.writerDone)
-		RunWriters(c, r.cfg.Workload, r.h, r.writerStop)
+		RunWriters(c, r.cfg.Workload, r.h, r.writerStop, &r.pause)
 	}()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zonecache/zonecache/client"
@@ -72,10 +73,20 @@ func Keys(n int) []string {
 	return keys
 }
 
+// Pause holds writers between two writes while it is set; the join-drain
+// fault holds them during the drain, so that keys the joined node took are
+// not rewritten onto their previous owners before it leaves.
+type Pause struct{ on atomic.Bool }
+
+// Set holds (true) or releases (false) the writers.
+func (p *Pause) Set(on bool) { p.on.Store(on) }
+
+func (p *Pause) held() bool { return p != nil && p.on.Load() }
+
 // RunWriters runs the writers against c until stop closes, recording every
 // write in rec. Versions of each key start at 1. It returns when every
-// writer has finished its current call.
-func RunWriters(c *client.Client, cfg WorkloadConfig, rec Recorder, stop <-chan struct{}) {
+// writer has finished its current call. pause, if not nil, holds them.
+func RunWriters(c *client.Client, cfg WorkloadConfig, rec Recorder, stop <-chan struct{}, pause *Pause) {
 	cfg = cfg.withDefaults()
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.Writers; i++ {
@@ -89,13 +100,13 @@ func RunWriters(c *client.Client, cfg WorkloadConfig, rec Recorder, stop <-chan 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			writer(c, cfg, own, rand.New(rand.NewPCG(cfg.Seed, uint64(i))), rec, stop)
+			writer(c, cfg, own, rand.New(rand.NewPCG(cfg.Seed, uint64(i))), rec, stop, pause)
 		}()
 	}
 	wg.Wait()
 }
 
-func writer(c *client.Client, cfg WorkloadConfig, keys []string, rng *rand.Rand, rec Recorder, stop <-chan struct{}) {
+func writer(c *client.Client, cfg WorkloadConfig, keys []string, rng *rand.Rand, rec Recorder, stop <-chan struct{}, pause *Pause) {
 	versions := make(map[string]uint64, len(keys))
 	tick := time.NewTicker(time.Duration(float64(time.Second) * float64(cfg.Writers) / cfg.WriteRate))
 	defer tick.Stop()
@@ -104,6 +115,9 @@ func writer(c *client.Client, cfg WorkloadConfig, keys []string, rng *rand.Rand,
 		case <-stop:
 			return
 		case <-tick.C:
+		}
+		if pause.held() {
+			continue
 		}
 		key := keys[rng.IntN(len(keys))]
 		versions[key]++

@@ -65,7 +65,7 @@ func RunWriterProcess(ctx context.Context, spec WriterSpec, out io.Writer) error
 			}
 		}
 	}()
-	RunWriters(c, spec.Workload, rec, stop)
+	RunWriters(c, spec.Workload, rec, stop, nil)
 	return nil
 }
 
