@@ -29,6 +29,7 @@ type consistencyOptions struct {
 	duration   time.Duration
 	settle     time.Duration
 	window     time.Duration
+	inFlight   bool
 	seed       uint64
 	keys       int
 	policy     replication.WritePolicy
@@ -49,6 +50,7 @@ func parseConsistencyFlags(args []string, stderr io.Writer) (consistencyOptions,
 	fs.DurationVar(&o.duration, "duration", 0, "length of the fault phase (default 15s, 3s with --short; sigstop lasts at least until the fleet drops the node, gossip-partition until the fleet has split, then 20s more: memberlist's 15s dead-node window and a margin)")
 	fs.DurationVar(&o.settle, "settle", 0, "how long readers go on after the writer stopped before the verify reads: the convergence bound lost writes are judged after (default 5s, 1s with --short)")
 	fs.DurationVar(&o.window, "window", 0, "convergence window: a read that began less than this after a write was acknowledged may still return the previous version (default 0: only reads that overlap the write may)")
+	fs.BoolVar(&o.inFlight, "allow-in-flight", false, "also allow a read to return the previous version while the newer write, already acknowledged, was still in flight to a replica the write policy did not wait for (until that replica answered); such reads are counted either way")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the workload's key and operation choices")
 	fs.IntVar(&o.keys, "keys", 0, "number of keys written and read (default 100, 50 with --short; few, so that staleness is seen)")
 	fs.StringVar(&policy, "policy", "all-minus-one", "clients' write `policy`: none, one, quorum, all-minus-one or all")
@@ -161,8 +163,9 @@ func runConsistency(ctx context.Context, args []string, stdout, stderr io.Writer
 	if !o.noNetns && !consistency.CanUseNetns() {
 		fmt.Fprintf(stdout, "not root: no network namespaces; zone-cut uses fault proxies (a weaker fault), gossip-partition is skipped\n")
 	}
-	fmt.Fprintf(stdout, "convergence window: %v (reads that began before a write was acknowledged may return the previous version%s)\n\n",
-		o.window, map[bool]string{true: "", false: "; so may reads that began within the window after it"}[o.window == 0])
+	fmt.Fprintf(stdout, "convergence window: %v (reads that began before a write was acknowledged may return the previous version%s%s)\n\n",
+		o.window, map[bool]string{true: "", false: "; so may reads that began within the window after it"}[o.window == 0],
+		map[bool]string{true: "; so may reads that began while the write was still in flight to a replica", false: ""}[o.inFlight])
 	var reps []*consistency.Report
 	failed := false
 	for _, srv := range o.servers {
@@ -198,7 +201,7 @@ func runOneFault(ctx context.Context, o consistencyOptions, f consistency.Fault,
 	cfg := consistency.RunConfig{
 		Fault: f, Server: srv, Zonecached: o.zonecached, Memcached: o.memcached,
 		WriterCommand: []string{exe, writerSubcommand},
-		Short:         o.short, Duration: o.duration, Settle: o.settle, Window: o.window, Policy: o.policy,
+		Short:         o.short, Duration: o.duration, Settle: o.settle, Window: o.window, AllowInFlight: o.inFlight, Policy: o.policy,
 		Workload: consistency.WorkloadConfig{Seed: o.seed}, NoNetns: o.noNetns,
 	}
 	if o.keys > 0 {

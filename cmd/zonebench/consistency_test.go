@@ -37,7 +37,7 @@ func TestConsistencyHelpListsEveryFlagAndFault(t *testing.T) {
 	if _, err := parseConsistencyFlags([]string{"-h"}, &out); err != flag.ErrHelp {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, want := range []string{"-short", "-faults", "-servers", "-duration", "-seed", "-window", "-settle", "-keys", "-policy", "-netns", "-zonecached", "-memcached"} {
+	for _, want := range []string{"-short", "-faults", "-servers", "-duration", "-seed", "-window", "-allow-in-flight", "-settle", "-keys", "-policy", "-netns", "-zonecached", "-memcached"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h does not list %s", want)
 		}

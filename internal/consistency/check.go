@@ -19,6 +19,11 @@ type CheckConfig struct {
 	// allowance is the write's own in-flight time (a read that began
 	// before the acknowledgement may see either version).
 	Window time.Duration
+	// AllowInFlight also allows a read to return the previous version while
+	// the write that replaced it was still in flight to some replica: from
+	// its acknowledgement until the last replica it was sent to answered
+	// (Write.Done; the acknowledgement when unknown). Off by default.
+	AllowInFlight bool
 }
 
 // Result is the verdict on one history.
@@ -33,6 +38,11 @@ type Result struct {
 	// WithinWindow counts reads that would be stale with Window 0 but are
 	// allowed by it.
 	WithinWindow int
+	// InFlight counts the stale reads (or, with AllowInFlight, the reads
+	// allowed) that began while every newer acknowledged write was still in
+	// flight to some replica: the write policy had returned, a replica not
+	// waited for had not answered yet.
+	InFlight int
 	// OldestVersions is the largest number of versions a stale read was
 	// behind; OldestAge the longest time the returned version had been
 	// overwritten (acknowledged) when the read began.
@@ -72,7 +82,7 @@ func Check(h *History, cfg CheckConfig) Result {
 			res.VerifyReads++
 		}
 		if r.Found {
-			res.judgeRead(idx[r.Key], r, cfg.Window)
+			res.judgeRead(idx[r.Key], r, cfg)
 		}
 	}
 	res.judgeLost(idx, reads)
@@ -129,7 +139,8 @@ func (k *keyIndex) written(v uint64, end time.Time) bool {
 	return i < len(k.all) && k.all[i].Version == v && k.all[i].Op == OpSet && !k.all[i].Start.After(end)
 }
 
-func (res *Result) judgeRead(k *keyIndex, r Read, window time.Duration) {
+func (res *Result) judgeRead(k *keyIndex, r Read, cfg CheckConfig) {
+	window := cfg.Window
 	if r.Bogus || k == nil || !k.written(r.Version, r.End) {
 		res.stale(r, 0, 0)
 		res.Bogus++
@@ -142,8 +153,30 @@ func (res *Result) judgeRead(k *keyIndex, r Read, window time.Duration) {
 		}
 		return
 	}
+	if k.inFlight(r.Version, last.Version, r.Start.Add(-window)) {
+		res.InFlight++
+		if cfg.AllowInFlight {
+			return
+		}
+	}
 	next, _ := k.firstAckedAfter(r.Version) // exists: last is one
 	res.stale(r, last.Version-r.Version, r.Start.Sub(next.Ack))
+}
+
+// inFlight reports whether no acknowledged write of a version in (v, upTo]
+// had completed (every replica answered) before t.
+func (k *keyIndex) inFlight(v, upTo uint64, t time.Time) bool {
+	i := sort.Search(len(k.acked), func(i int) bool { return k.acked[i].Version > v })
+	for ; i < len(k.acked) && k.acked[i].Version <= upTo; i++ {
+		done := k.acked[i].Done
+		if done.IsZero() {
+			done = k.acked[i].Ack
+		}
+		if done.Before(t) {
+			return false
+		}
+	}
+	return true
 }
 
 func (res *Result) stale(r Read, behind uint64, age time.Duration) {

@@ -147,3 +147,21 @@ func TestPhasesComeFromMarks(t *testing.T) {
 		t.Fatalf("errors %d by phase %v, want one in warm-up, one in fault", res.Errors, res.ErrorsByPhase)
 	}
 }
+
+func TestCheckTellsReadsWhileTheWriteWasStillInFlight(t *testing.T) {
+	h := NewHistory()
+	write(h, "k", 1, OpSet, 0, 10)
+	h.Complete("k", 1, at(12))
+	write(h, "k", 2, OpSet, 20, 30) // acknowledged at 30, its last replica answered at 80
+	h.Complete("k", 2, at(80))
+	read(h, "k", "c", 50, 51, 1)   // after the ack, while v2 was in flight to c
+	read(h, "k", "c", 100, 101, 1) // after every replica answered
+	res := Check(h, CheckConfig{})
+	if res.Stale != 2 || res.InFlight != 1 {
+		t.Fatalf("stale = %d, in flight = %d; want 2 and 1", res.Stale, res.InFlight)
+	}
+	res = Check(h, CheckConfig{AllowInFlight: true})
+	if res.Stale != 1 || res.InFlight != 1 {
+		t.Fatalf("allowing in-flight: stale = %d, in flight = %d; want 1 and 1", res.Stale, res.InFlight)
+	}
+}

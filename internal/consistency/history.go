@@ -30,7 +30,8 @@ func (o Op) String() string {
 // Write is one write of the writer: version Version of Key, issued at
 // Start. Acked says the call returned without error at Ack (the write
 // policy was met); an unacknowledged write may or may not have been
-// applied anywhere.
+// applied anywhere. Done, when known, is when the last replica the write
+// was sent to answered (or failed): the policy may return before.
 type Write struct {
 	Key     string
 	Version uint64
@@ -38,6 +39,7 @@ type Write struct {
 	Start   time.Time
 	Ack     time.Time
 	Acked   bool
+	Done    time.Time
 }
 
 // Read is one read of a reader in Zone, begun at Start and returned at
@@ -104,6 +106,20 @@ func (h *History) Acknowledge(key string, version uint64, at time.Time) {
 	for i := len(ws) - 1; i >= 0; i-- {
 		if ws[i].Version == version {
 			ws[i].Acked, ws[i].Ack = true, at
+			return
+		}
+	}
+}
+
+// Complete records that every replica had answered write version of key
+// at at.
+func (h *History) Complete(key string, version uint64, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ws := h.writes[key]
+	for i := len(ws) - 1; i >= 0; i-- {
+		if ws[i].Version == version {
+			ws[i].Done = at
 			return
 		}
 	}

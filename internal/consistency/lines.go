@@ -15,6 +15,7 @@ import (
 //
 //	I <key> <version> <set|delete> <start unix ns>   a write issued
 //	A <key> <version> <ack unix ns>                  acknowledged
+//	C <key> <version> <unix ns>                      every replica answered
 //	E <unix ns> <error text>                         an error returned
 //	P <n>                                            repairs pending now
 //
@@ -44,6 +45,11 @@ func (l *LineRecorder) Issue(w Write) {
 // Acknowledge implements Recorder.
 func (l *LineRecorder) Acknowledge(key string, version uint64, at time.Time) {
 	l.line("A %s %d %d", key, version, at.UnixNano())
+}
+
+// Complete implements Recorder.
+func (l *LineRecorder) Complete(key string, version uint64, at time.Time) {
+	l.line("C %s %d %d", key, version, at.UnixNano())
 }
 
 // AddError implements Recorder.
@@ -98,13 +104,17 @@ func readLine(s string, h *History, who string) error {
 			return errMalformed
 		}
 		h.Issue(Write{Key: f[1], Version: v, Op: op, Start: time.Unix(0, t)})
-	case f[0] == "A" && len(f) == 4:
+	case (f[0] == "A" || f[0] == "C") && len(f) == 4:
 		v, err1 := strconv.ParseUint(f[2], 10, 64)
 		t, err2 := strconv.ParseInt(f[3], 10, 64)
 		if err1 != nil || err2 != nil {
 			return errMalformed
 		}
-		h.Acknowledge(f[1], v, time.Unix(0, t))
+		if f[0] == "A" {
+			h.Acknowledge(f[1], v, time.Unix(0, t))
+		} else {
+			h.Complete(f[1], v, time.Unix(0, t))
+		}
 	case f[0] == "E" && len(f) >= 2:
 		t, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil {

@@ -10,6 +10,7 @@ func TestLinesCarryAWritersHistory(t *testing.T) {
 	lr := NewLineRecorder(&buf)
 	lr.Issue(Write{Key: "k", Version: 1, Op: OpSet, Start: at(0)})
 	lr.Acknowledge("k", 1, at(10))
+	lr.Complete("k", 1, at(15))
 	lr.Issue(Write{Key: "k", Version: 2, Op: OpDelete, Start: at(20)})
 	lr.AddError(CallerError{At: at(30), Err: "delete k v2: policy\nnot met"})
 	lr.Pending(3)
@@ -17,11 +18,11 @@ func TestLinesCarryAWritersHistory(t *testing.T) {
 	h := NewHistory()
 	var pending int
 	n, err := ReadLines(&buf, h, "writer process", func(p int) { pending = p })
-	if n != 6 || err == nil || pending != 3 {
-		t.Fatalf("read %d lines, err %v, pending %d; want 6, the cut line reported, 3", n, err, pending)
+	if n != 7 || err == nil || pending != 3 {
+		t.Fatalf("read %d lines, err %v, pending %d; want 7, the cut line reported, 3", n, err, pending)
 	}
 	ws := h.Writes("k")
-	if len(ws) != 2 || !ws[0].Acked || !ws[0].Ack.Equal(at(10)) || ws[1].Op != OpDelete || ws[1].Acked {
+	if len(ws) != 2 || !ws[0].Acked || !ws[0].Ack.Equal(at(10)) || !ws[0].Done.Equal(at(15)) || ws[1].Op != OpDelete || ws[1].Acked {
 		t.Fatalf("writes = %+v", ws)
 	}
 	if res := Check(h, CheckConfig{}); res.Errors != 1 || res.ErrorSamples[0] != "writer process in start: delete k v2: policy not met" {

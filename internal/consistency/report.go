@@ -40,6 +40,9 @@ func (rep *Report) WriteTo(w io.Writer) (int64, error) {
 		}
 		b.WriteString(")")
 	}
+	if res.InFlight > 0 {
+		fmt.Fprintf(&b, "; %d began after the acknowledgement while the newer write was still in flight to a replica", res.InFlight)
+	}
 	if res.WithinWindow > 0 {
 		fmt.Fprintf(&b, "; %d more allowed by the convergence window", res.WithinWindow)
 	}
@@ -65,9 +68,9 @@ func (rep *Report) WriteTo(w io.Writer) (int64, error) {
 
 func verdict(failed bool) string {
 	if failed {
-		return "FAIL"
+		return "NOT OK"
 	}
-	return "OK  "
+	return "OK"
 }
 
 // counts prints a map as "a=3 b=1", sorted by key.

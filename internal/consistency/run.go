@@ -43,8 +43,9 @@ type RunConfig struct {
 	// the verify reads: the convergence bound lost writes are judged
 	// after. Default 5 s, short 1 s.
 	Settle time.Duration
-	// Window is the convergence window of Check.
-	Window time.Duration
+	// Window and AllowInFlight are the convergence window of Check.
+	Window        time.Duration
+	AllowInFlight bool
 	// Policy is the clients' write policy (default all-minus-one).
 	Policy replication.WritePolicy
 	// Workload is the versioned workload; Keys defaults to 100 keys, 50
@@ -183,7 +184,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 		r.stopWorkload()
 		return r.rep, err
 	}
-	r.rep.Result = Check(r.h, CheckConfig{Window: cfg.Window})
+	r.rep.Result = Check(r.h, CheckConfig{Window: cfg.Window, AllowInFlight: cfg.AllowInFlight})
 	return r.rep, nil
 }
 
@@ -257,7 +258,10 @@ func (r *run) startWorkload(ctx context.Context, spec faultSpec) error {
 		r.proc = p
 		return nil
 	}
-	c, err := r.env.newClient(ctx, Zones[0], r.proxied)
+	c, err := r.env.newClient(ctx, Zones[0], func(cfg *client.Config) {
+		cfg.Hooks.OnAttempt = InflightHook(nil)
+		r.proxied(cfg)
+	})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 type Recorder interface {
 	Issue(w Write)
 	Acknowledge(key string, version uint64, at time.Time)
+	Complete(key string, version uint64, at time.Time)
 	AddError(e CallerError)
 }
 
@@ -127,13 +128,16 @@ func writer(c *client.Client, cfg WorkloadConfig, keys []string, rng *rand.Rand,
 		}
 		rec.Issue(w)
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.CallTimeout)
+		ctx, track := withInflight(ctx, func(at time.Time) { rec.Complete(key, w.Version, at) })
 		var err error
+		var res client.WriteResult
 		if w.Op == OpSet {
-			_, err = c.Set(ctx, client.Item{Key: key, Value: EncodeValue(key, w.Version), TTL: cfg.TTL})
+			res, err = c.Set(ctx, client.Item{Key: key, Value: EncodeValue(key, w.Version), TTL: cfg.TTL})
 		} else {
-			_, err = c.Delete(ctx, key)
+			res, err = c.Delete(ctx, key)
 		}
 		cancel()
+		track.returned(res.Replicas)
 		now := time.Now()
 		if err != nil && !(w.Op == OpDelete && errors.Is(err, client.ErrNotFound)) {
 			rec.AddError(CallerError{Who: "writer", At: now, Err: fmt.Sprintf("%s %s v%d: %v", w.Op, key, w.Version, err)})

@@ -32,7 +32,8 @@ type WriterSpec struct {
 // until ctx ends, printing every event to out as a LineRecorder does and
 // the client's pending repairs every 100 ms.
 func RunWriterProcess(ctx context.Context, spec WriterSpec, out io.Writer) error {
-	cfg := client.Config{Zone: spec.Zone, Topology: spec.Topology, WritePolicy: spec.Policy}
+	cfg := client.Config{Zone: spec.Zone, Topology: spec.Topology, WritePolicy: spec.Policy,
+		Hooks: client.Hooks{OnAttempt: InflightHook(nil)}}
 	if len(spec.Seeds) > 0 {
 		top, err := discovery.Fetch(ctx, discovery.Config{Seeds: spec.Seeds})
 		if err != nil {
