@@ -24,6 +24,9 @@ type CheckConfig struct {
 	// its acknowledgement until the last replica it was sent to answered
 	// (Write.Done; the acknowledgement when unknown). Off by default.
 	AllowInFlight bool
+	// PolicyPhases are the phases in which a write whose policy was not met
+	// is an expected error: the fault took away a replica the policy needs.
+	PolicyPhases []string
 }
 
 // Result is the verdict on one history.
@@ -57,9 +60,11 @@ type Result struct {
 	Lost       int
 	LostKeys   []string
 	Unverified int
-	// Errors counts errors returned to callers; ErrorsByPhase breaks them
+	// Errors counts errors returned to callers, Expected of them writes
+	// whose policy was not met in a PolicyPhase; ErrorsByPhase breaks them
 	// down and ErrorSamples quotes a few.
 	Errors        int
+	Expected      int
 	ErrorsByPhase map[string]int
 	ErrorSamples  []string
 }
@@ -88,6 +93,9 @@ func Check(h *History, cfg CheckConfig) Result {
 	res.judgeLost(idx, reads)
 	for _, e := range errs {
 		res.Errors++
+		if e.PolicyNotMet && slices.Contains(cfg.PolicyPhases, e.Phase) {
+			res.Expected++
+		}
 		res.ErrorsByPhase[e.Phase]++
 		if len(res.ErrorSamples) < maxSamples {
 			res.ErrorSamples = append(res.ErrorSamples, e.Who+" in "+e.Phase+": "+e.Err)

@@ -165,3 +165,20 @@ func TestCheckTellsReadsWhileTheWriteWasStillInFlight(t *testing.T) {
 		t.Fatalf("allowing in-flight: stale = %d, in flight = %d; want 1 and 1", res.Stale, res.InFlight)
 	}
 }
+
+func TestCheckExpectsPolicyErrorsOnlyInTheNamedPhases(t *testing.T) {
+	h := NewHistory()
+	h.MarkPhase("fault", at(0))
+	h.MarkPhase("heal", at(100))
+	h.AddError(CallerError{Who: "writer", At: at(50), Err: "policy not met", PolicyNotMet: true})
+	res := Check(h, CheckConfig{PolicyPhases: []string{"fault"}})
+	if res.Errors != 1 || res.Expected != 1 || res.Failed() {
+		t.Fatalf("errors %d, expected %d, failed %v; want 1, 1, false", res.Errors, res.Expected, res.Failed())
+	}
+	h.AddError(CallerError{Who: "writer", At: at(150), Err: "policy not met", PolicyNotMet: true})
+	h.AddError(CallerError{Who: "reader a", At: at(60), Err: "timeout"})
+	res = Check(h, CheckConfig{PolicyPhases: []string{"fault"}})
+	if res.Errors != 3 || res.Expected != 1 || !res.Failed() {
+		t.Fatalf("errors %d, expected %d, failed %v; want 3, 1, true", res.Errors, res.Expected, res.Failed())
+	}
+}

@@ -38,6 +38,9 @@ type faultSpec struct {
 	netns, needsNetns bool
 	// writerProcess: the writer is a subprocess.
 	writerProcess bool
+	// takesReplica: during the fault phase a replica of some keys cannot
+	// be written (so a policy needing every zone cannot be met).
+	takesReplica bool
 	// inject injects the fault and returns when it is time to heal.
 	inject func(ctx context.Context, r *run) error
 	heal   func(ctx context.Context, r *run) error
@@ -54,12 +57,12 @@ func Applies(f Fault, srv Server) bool {
 }
 
 var faultSpecs = map[Fault]faultSpec{
-	Kill9:           {inject: injectKill9, heal: healKill9},
-	Freeze:          {inject: injectFreeze, heal: healFreeze},
-	ZoneCut:         {netns: true, inject: injectZoneCut, heal: healZoneCut},
+	Kill9:           {takesReplica: true, inject: injectKill9, heal: healKill9},
+	Freeze:          {takesReplica: true, inject: injectFreeze, heal: healFreeze},
+	ZoneCut:         {takesReplica: true, netns: true, inject: injectZoneCut, heal: healZoneCut},
 	JoinDrain:       {zonecachedOnly: true, inject: injectJoin, heal: healDrain},
-	WriterExit:      {writerProcess: true, inject: injectWriterExit, heal: healWriterExit},
-	GossipPartition: {zonecachedOnly: true, netns: true, needsNetns: true, inject: injectGossipPartition, heal: healGossipPartition},
+	WriterExit:      {takesReplica: true, writerProcess: true, inject: injectWriterExit, heal: healWriterExit},
+	GossipPartition: {takesReplica: true, zonecachedOnly: true, netns: true, needsNetns: true, inject: injectGossipPartition, heal: healGossipPartition},
 }
 
 // victim is the node the single-node faults hit: the second of zone a, so

@@ -78,11 +78,14 @@ type mark struct {
 }
 
 // CallerError is an error a writer or reader call returned to its caller.
+// PolicyNotMet marks a write whose policy was not met
+// (replication.ErrPolicyNotMet), which a fault may make expected.
 type CallerError struct {
-	Who   string // "writer" or "reader <zone>"
-	Phase string
-	At    time.Time
-	Err   string
+	Who          string // "writer" or "reader <zone>"
+	Phase        string
+	At           time.Time
+	Err          string
+	PolicyNotMet bool
 }
 
 // NewHistory returns an empty history.

@@ -16,7 +16,7 @@ import (
 //	I <key> <version> <set|delete> <start unix ns>   a write issued
 //	A <key> <version> <ack unix ns>                  acknowledged
 //	C <key> <version> <unix ns>                      every replica answered
-//	E <unix ns> <error text>                         an error returned
+//	E <unix ns> <policy|other> <error text>          an error returned
 //	P <n>                                            repairs pending now
 //
 // Wall-clock times, so that the checker compares them with its own reads
@@ -54,7 +54,11 @@ func (l *LineRecorder) Complete(key string, version uint64, at time.Time) {
 
 // AddError implements Recorder.
 func (l *LineRecorder) AddError(e CallerError) {
-	l.line("E %d %s", e.At.UnixNano(), strings.ReplaceAll(e.Err, "\n", " "))
+	kind := "other"
+	if e.PolicyNotMet {
+		kind = "policy"
+	}
+	l.line("E %d %s %s", e.At.UnixNano(), kind, strings.ReplaceAll(e.Err, "\n", " "))
 }
 
 // Pending prints the writer's count of pending repairs.
@@ -115,12 +119,12 @@ func readLine(s string, h *History, who string) error {
 		} else {
 			h.Complete(f[1], v, time.Unix(0, t))
 		}
-	case f[0] == "E" && len(f) >= 2:
+	case f[0] == "E" && len(f) >= 3:
 		t, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil {
 			return errMalformed
 		}
-		h.AddError(CallerError{Who: who, At: time.Unix(0, t), Err: strings.Join(f[2:], " ")})
+		h.AddError(CallerError{Who: who, At: time.Unix(0, t), Err: strings.Join(f[3:], " "), PolicyNotMet: f[2] == "policy"})
 	default:
 		return errMalformed
 	}

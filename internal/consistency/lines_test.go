@@ -12,7 +12,7 @@ func TestLinesCarryAWritersHistory(t *testing.T) {
 	lr.Acknowledge("k", 1, at(10))
 	lr.Complete("k", 1, at(15))
 	lr.Issue(Write{Key: "k", Version: 2, Op: OpDelete, Start: at(20)})
-	lr.AddError(CallerError{At: at(30), Err: "delete k v2: policy\nnot met"})
+	lr.AddError(CallerError{At: at(30), Err: "delete k v2: policy\nnot met", PolicyNotMet: true})
 	lr.Pending(3)
 	buf.WriteString("I k 3 set") // a line cut short by SIGKILL
 	h := NewHistory()
@@ -25,7 +25,7 @@ func TestLinesCarryAWritersHistory(t *testing.T) {
 	if len(ws) != 2 || !ws[0].Acked || !ws[0].Ack.Equal(at(10)) || !ws[0].Done.Equal(at(15)) || ws[1].Op != OpDelete || ws[1].Acked {
 		t.Fatalf("writes = %+v", ws)
 	}
-	if res := Check(h, CheckConfig{}); res.Errors != 1 || res.ErrorSamples[0] != "writer process in start: delete k v2: policy not met" {
+	if res := Check(h, CheckConfig{PolicyPhases: []string{"start"}}); res.Errors != 1 || res.Expected != 1 || res.ErrorSamples[0] != "writer process in start: delete k v2: policy not met" {
 		t.Fatalf("errors = %d %q", res.Errors, res.ErrorSamples)
 	}
 }

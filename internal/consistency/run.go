@@ -184,7 +184,11 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 		r.stopWorkload()
 		return r.rep, err
 	}
-	r.rep.Result = Check(r.h, CheckConfig{Window: cfg.Window, AllowInFlight: cfg.AllowInFlight})
+	cc := CheckConfig{Window: cfg.Window, AllowInFlight: cfg.AllowInFlight}
+	if spec.takesReplica && cfg.Policy.Required(len(Zones)) == len(Zones) {
+		cc.PolicyPhases = []string{"fault"}
+	}
+	r.rep.Result = Check(r.h, cc)
 	return r.rep, nil
 }
 
@@ -221,8 +225,12 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	if err := r.verify(ctx); err != nil {
 		return err
 	}
-	r.rep.Schedule = fmt.Sprintf("warm-up %v, fault %.1fs, heal and recovery %.1fs (writes go on), settle %v (writer stopped), verify",
-		r.cfg.warmup(), faultLen.Seconds(), healLen.Seconds(), r.cfg.Settle)
+	writes := "writes go on"
+	if spec.writerProcess {
+		writes = "no writer any more"
+	}
+	r.rep.Schedule = fmt.Sprintf("warm-up %v, fault %.1fs, heal and recovery %.1fs (%s), settle %v (writer stopped), verify",
+		r.cfg.warmup(), faultLen.Seconds(), healLen.Seconds(), writes, r.cfg.Settle)
 	return nil
 }
 

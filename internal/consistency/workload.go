@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/replication"
 )
 
 // Recorder receives what a writer does: the History itself in process, a
@@ -140,7 +141,8 @@ func writer(c *client.Client, cfg WorkloadConfig, keys []string, rng *rand.Rand,
 		track.returned(res.Replicas)
 		now := time.Now()
 		if err != nil && !(w.Op == OpDelete && errors.Is(err, client.ErrNotFound)) {
-			rec.AddError(CallerError{Who: "writer", At: now, Err: fmt.Sprintf("%s %s v%d: %v", w.Op, key, w.Version, err)})
+			rec.AddError(CallerError{Who: "writer", At: now, Err: fmt.Sprintf("%s %s v%d: %v", w.Op, key, w.Version, err),
+				PolicyNotMet: errors.Is(err, replication.ErrPolicyNotMet)})
 			continue
 		}
 		rec.Acknowledge(key, w.Version, now)
