@@ -76,7 +76,8 @@ func parseConsistencyFlags(args []string, stderr io.Writer) (consistencyOptions,
 			"  sigstop           node a-2 frozen (SIGSTOP) for --duration, on zonecached at least until the fleet\n"+
 			"                    dropped it, then thawed\n"+
 			"  zone-cut          zone c's nodes in a network namespace whose link goes down for --duration (silent\n"+
-			"                    drops), then up; without root, fault proxies hold zone c's responses instead\n"+
+			"                    drops), then up; clients have a static topology, also on zonecached; without\n"+
+			"                    root, fault proxies hold zone c's responses instead\n"+
 			"  join-drain        node a-3 joins zone a serving, takes writes for --duration, is set draining and\n"+
 			"                    stopped (zonecached)\n"+
 			"  writer-exit       the writer is a separate process; zone c frozen, the writer killed (SIGKILL) with\n"+

@@ -28,4 +28,32 @@
 //     away at most one zone), so a lost key is never legitimate.
 //   - caller errors: every error a writer or reader call returned (a miss
 //     is not an error; deleting a missing key is not either), by phase.
+//     None is expected with the default policy, as no fault takes away more
+//     than one zone; under policy all, "write policy not met" in the fault
+//     phase is (Result.Expected), and does not fail the check.
+//
+// The writer's client reports, through its attempt hook, when the last
+// replica of each write answered (Write.Done): stale reads that began
+// after the acknowledgement but before that are counted apart
+// (Result.InFlight), and CheckConfig.AllowInFlight allows them. Each
+// reader is one goroutine on its own client, so no read joins a lookup
+// another read began earlier (the client de-duplicates concurrent Gets).
+//
+// # Runs
+//
+// Run starts a fresh local fleet (3 zones x 2 nodes: gossiping zonecached
+// whose clients discover and follow the topology, or stock memcached with a
+// static one), a writer in zone a and a reader in every zone, and follows
+// a schedule: warm-up, fault, heal, recovery (writes go on), settle (the
+// writer stops; RunConfig.Settle is the convergence bound lost writes are
+// judged after), verify (fresh clients, bootstrapped from their own zone's
+// seeds, read every key once in their zone without falling back on a miss
+// or repairing). The faults (Faults) are a node killed and restarted empty,
+// a node frozen beyond failure detection, zone c cut off in a network
+// namespace (fault proxies without root), a node joining and draining, the
+// writer process killed with repairs pending while zone c is frozen, and a
+// gossip partition beyond memberlist's dead-node window. Each report lists
+// the evidence that its fault happened; a fault that could not be injected
+// fails the run with ErrFaultNotInjected. Namespaces are named zcc-<pid>-<n>
+// and removed at the end; CleanStaleNetns removes those of dead runs.
 package consistency

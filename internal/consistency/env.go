@@ -25,8 +25,10 @@ type env struct {
 	fleet  *fleet.Fleet
 	netns  *Netns // nil unless zone c is in a namespace
 	gossip bool
-	// follow: clients follow the gossiped topology (off when they must
-	// reach zone c through fault proxies).
+	// follow: clients discover and follow the gossiped topology; off, they
+	// get the fleet as started (a static topology): on stock memcached,
+	// for the zone cut (as in the issue it reproduces, and so that it does
+	// not turn into the gossip partition) and through fault proxies.
 	follow bool
 	quiet  *slog.Logger
 
@@ -52,8 +54,8 @@ func (f *followed) close() {
 
 // startEnv starts the fleet of cfg.Server, zone c in a fresh namespace
 // when withNetns.
-func startEnv(ctx context.Context, cfg RunConfig, withNetns bool) (*env, error) {
-	e := &env{cfg: cfg, gossip: cfg.Server == Zonecached, follow: cfg.Server == Zonecached, quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
+func startEnv(ctx context.Context, cfg RunConfig, withNetns, static bool) (*env, error) {
+	e := &env{cfg: cfg, gossip: cfg.Server == Zonecached, follow: cfg.Server == Zonecached && !static, quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	fc := fleet.Config{Binary: cfg.Zonecached, Gossip: e.gossip, DrainTimeout: 2 * time.Second, Output: cfg.NodeLog}
 	if cfg.Server == Memcached {
 		fc.Binary, fc.Memcached = cfg.Memcached, true
@@ -141,7 +143,7 @@ func (e *env) fetch(ctx context.Context, zone string, want int) (replication.Top
 func (e *env) newClient(ctx context.Context, zone string, tweak func(*client.Config)) (*client.Client, error) {
 	cfg := client.Config{Zone: zone, Logger: e.quiet, WritePolicy: e.cfg.Policy}
 	f := &followed{}
-	if e.gossip {
+	if e.follow {
 		top, err := e.fetch(ctx, zone, 0)
 		if err != nil {
 			return nil, err

@@ -38,6 +38,9 @@ type faultSpec struct {
 	netns, needsNetns bool
 	// writerProcess: the writer is a subprocess.
 	writerProcess bool
+	// staticClients: clients get the fleet as started, not following its
+	// gossip, even on zonecached.
+	staticClients bool
 	// takesReplica: during the fault phase a replica of some keys cannot
 	// be written (so a policy needing every zone cannot be met).
 	takesReplica bool
@@ -59,7 +62,7 @@ func Applies(f Fault, srv Server) bool {
 var faultSpecs = map[Fault]faultSpec{
 	Kill9:           {takesReplica: true, inject: injectKill9, heal: healKill9},
 	Freeze:          {takesReplica: true, inject: injectFreeze, heal: healFreeze},
-	ZoneCut:         {takesReplica: true, netns: true, inject: injectZoneCut, heal: healZoneCut},
+	ZoneCut:         {takesReplica: true, staticClients: true, netns: true, inject: injectZoneCut, heal: healZoneCut},
 	JoinDrain:       {zonecachedOnly: true, inject: injectJoin, heal: healDrain},
 	WriterExit:      {takesReplica: true, writerProcess: true, inject: injectWriterExit, heal: healWriterExit},
 	GossipPartition: {takesReplica: true, zonecachedOnly: true, netns: true, needsNetns: true, inject: injectGossipPartition, heal: healGossipPartition},
@@ -117,7 +120,7 @@ func injectFreeze(ctx context.Context, r *run) error {
 		return err
 	}
 	r.evidence("%s (pid %d) frozen with SIGSTOP: /proc state T", victim, n.Pid())
-	if !r.env.gossip {
+	if !r.env.follow {
 		return sleep(ctx, r.cfg.Duration)
 	}
 	// Frozen until the fleet has declared it dead and the writer dropped
@@ -147,7 +150,7 @@ func healFreeze(ctx context.Context, r *run) error {
 		return err
 	}
 	r.evidence("%s thawed (SIGCONT): /proc state %s", victim, procState(n.Pid()))
-	if r.env.gossip {
+	if r.env.follow {
 		took, err := waitTopology(ctx, r.writer, 30*time.Second, hasNode(victim))
 		if err != nil {
 			r.note("%s did not come back to the writer's topology within 30 s", victim)
@@ -279,7 +282,7 @@ func injectWriterExit(ctx context.Context, r *run) error {
 	}
 	r.evidence("zone c down: c-1 and c-2 frozen (SIGSTOP, /proc state T)")
 	down := r.cfg.Duration
-	if r.env.gossip {
+	if r.env.follow {
 		down = min(down, writerExitDown)
 	}
 	if err := sleep(ctx, down); err != nil {

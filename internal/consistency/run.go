@@ -166,7 +166,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 		}
 		r.note("not root (or --netns off): zone c is cut by fault proxies between the clients and its nodes, which hold its responses; requests still reach the nodes, a weaker fault than a partition")
 	}
-	e, err := startEnv(ctx, cfg, useNetns)
+	e, err := startEnv(ctx, cfg, useNetns, spec.staticClients)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +327,7 @@ func (r *run) verify(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("verify client in zone %s: %w", z, err))
 			continue
 		}
-		if r.env.gossip {
+		if r.env.follow {
 			r.evidence("verify client in zone %s bootstrapped from %s: %s", z, r.env.seeds(z)[0], describe(c.Topology()))
 		}
 		for _, k := range r.cfg.Workload.Keys {

@@ -2,6 +2,7 @@ package consistency
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os/exec"
@@ -169,5 +170,41 @@ func TestCleanStaleNetnsRemovesLeftoversOfDeadRuns(t *testing.T) {
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	if strings.Contains(string(out), name) || exec.Command("ip", "link", "show", link).Run() == nil {
 		t.Fatalf("leftovers %s / %s of dead pid %d not removed:\n%s", name, link, pid, out)
+	}
+}
+
+// TestZoneCutFallsBackToFaultProxiesWithoutNamespaces runs the zone cut
+// as a process without namespaces does: through fault proxies, said so in
+// the report.
+func TestZoneCutFallsBackToFaultProxiesWithoutNamespaces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a fleet")
+	}
+	rep, err := Run(context.Background(), RunConfig{Fault: ZoneCut, Server: Memcached, Memcached: testproc.RequireMemcached(t), Short: true, NoNetns: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := strings.Join(rep.Evidence, "\n")
+	if !strings.Contains(ev, "zone c's fault proxies hold every response") || !strings.Contains(ev, "pass responses again") {
+		t.Errorf("evidence:\n%s", ev)
+	}
+	if len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "weaker fault than a partition") {
+		t.Errorf("notes %q do not say the fallback is weaker", rep.Notes)
+	}
+	if res := rep.Result; res.Acked < 200 || res.VerifyReads != 150 {
+		t.Errorf("acknowledged %d writes, %d verify reads", res.Acked, res.VerifyReads)
+	}
+}
+
+func TestFaultsThatDoNotApplyAreRefusedBeforeAnyFleetStarts(t *testing.T) {
+	for _, cfg := range []RunConfig{
+		{Fault: JoinDrain, Server: Memcached},
+		{Fault: GossipPartition, Server: Memcached},
+		{Fault: GossipPartition, Server: Zonecached, NoNetns: true},
+		{Fault: "meteor", Server: Zonecached},
+	} {
+		if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrNotApplicable) {
+			t.Errorf("%s on %s (no netns %v): %v, want ErrNotApplicable", cfg.Fault, cfg.Server, cfg.NoNetns, err)
+		}
 	}
 }

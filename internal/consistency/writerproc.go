@@ -86,7 +86,7 @@ func startWriterProc(ctx context.Context, r *run) (*writerProc, error) {
 		return nil, errors.New("consistency: the writer-exit fault needs RunConfig.WriterCommand")
 	}
 	spec := WriterSpec{Zone: Zones[0], Policy: r.cfg.Policy, Workload: r.cfg.Workload}
-	if r.env.gossip {
+	if r.env.follow {
 		spec.Seeds = r.env.seeds(Zones[0])
 	} else {
 		spec.Topology = r.env.fleet.Topology()
