@@ -172,6 +172,7 @@ func injectZoneCut(ctx context.Context, r *run) error {
 // hung.
 func (r *run) cutZone(ctx context.Context) error {
 	c1 := r.env.fleet.Zone("c")[0]
+	at := time.Since(r.start)
 	if r.proxies != nil {
 		r.proxies.setDelay(time.Hour)
 		r.evidence("zone c's fault proxies hold every response (delay 1h)")
@@ -184,7 +185,7 @@ func (r *run) cutZone(ctx context.Context) error {
 	if err != nil || up || !dialFails(c1.Addr, time.Second) {
 		return fmt.Errorf("zone c still reachable after the cut (link up %v, %v): %w", up, err, ErrFaultNotInjected)
 	}
-	r.evidence("zone c cut off: link %s in namespace %s down, a dial to c-1 %s times out", r.env.netns.NsVeth, r.env.netns.Name, c1.Addr)
+	r.evidence("zone c cut off: link %s in namespace %s down at %.1fs, a dial to c-1 %s times out", r.env.netns.NsVeth, r.env.netns.Name, at.Seconds(), c1.Addr)
 	return nil
 }
 
