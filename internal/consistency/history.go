@@ -2,6 +2,7 @@ package consistency
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -145,6 +146,7 @@ func (h *History) AddError(e CallerError) {
 	if e.Phase == "" {
 		e.Phase = h.phaseAtLocked(e.At)
 	}
+	e.Err = strings.ReplaceAll(e.Err, "\n", " ")
 	h.errs = append(h.errs, e)
 	h.mu.Unlock()
 }
