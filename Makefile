@@ -8,7 +8,7 @@ ARGS    ?=
 PORT    ?= 11211
 BENCHTIME ?= 1s
 
-.PHONY: all build run run-node test test-go conformance bench fuzz deps vet clean
+.PHONY: all build run run-node check-consistency test test-go conformance bench fuzz deps vet clean
 
 all: build
 
@@ -30,6 +30,12 @@ run-node: build
 	@echo "zonecached listening on 127.0.0.1:$(PORT); try: printf 'set k 0 0 2\r\nhi\r\nget k\r\n' | nc -q1 127.0.0.1 $(PORT)"
 	@echo "metrics at http://127.0.0.1:$$(( $(PORT) + 1000 ))/metrics; Ctrl-C stops it"
 	$(BIN)/zonecached -l 127.0.0.1 -p $(PORT) --admin-addr 127.0.0.1:$$(( $(PORT) + 1000 )) $(ARGS)
+
+## check-consistency: stale reads, lost writes and caller errors of local
+## fleets under six faults (ARGS=--short for the short form; needs root for
+## the network namespaces of the zone cuts)
+check-consistency: deps build
+	$(BIN)/zonebench consistency --zonecached $(BIN)/zonecached $(ARGS)
 
 ## test: every test: vet, unit and integration tests under -race, conformance
 test: deps build vet test-go conformance

@@ -21,6 +21,15 @@
 // replaced, a slow node), prints the report and stops the fleet, also on
 // Ctrl-C. It exits 1 when callers saw errors, which the fleet should hide.
 //
+// `zonebench consistency` (what `make check-consistency` runs) starts a
+// fresh local fleet per fault and server kind, runs a versioned writer and
+// a reader in every zone while it injects the fault on a schedule, and
+// prints the stale reads, lost writes and caller errors it saw (package
+// internal/consistency holds the logic); its last line is
+// "CONSISTENCY: N stale reads, M lost writes, K caller errors" and it exits
+// 1 when any is non-zero. `zonebench consistency-writer` is its writer
+// process (hidden).
+//
 // This command only parses flags and wires them to package bench, where the
 // logic lives. Run `zonebench -h` and `zonebench demo -h` for the flags.
 package main

@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&events, "event", "at offset AT into the measured phase run a shell `AT=COMMAND` (or, with a fleet target, AT=topology=FILE.json: switch the client to that topology) and mark it on the series and chart, e.g. --event \"10s=kill -STOP 1234\"; repeatable; not with --compare")
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "Usage: zonebench --target SPEC [flags]\n       zonebench --compare SPEC_A,SPEC_B [flags]\n       zonebench demo [--keep] [flags]   (a local 3-zone fleet under load; zonebench demo -h)\n\n")
+		fmt.Fprintf(out, "Usage: zonebench --target SPEC [flags]\n       zonebench --compare SPEC_A,SPEC_B [flags]\n       zonebench demo [--keep] [flags]   (a local 3-zone fleet under load; zonebench demo -h)\n       zonebench consistency [flags]     (stale reads, lost writes and errors under faults; zonebench consistency -h)\n\n")
 		fmt.Fprintf(out, "Measures a cache's throughput, latency percentiles (p50 p90 p99 p99.9 max), hit ratio and errors.\n")
 		fmt.Fprintf(out, "A progress line is shown only when stdout is a terminal.\n\nFlags:\n")
 		fs.PrintDefaults()

@@ -30,8 +30,15 @@ func isTerminal(f *os.File) bool {
 // run is zonebench without the process around it; it returns the exit
 // code: 0 success, 1 failure or interruption, 2 bad command line.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool) int {
-	if len(args) > 0 && args[0] == "demo" {
-		return runDemo(ctx, args[1:], stdout, stderr, tty)
+	if len(args) > 0 {
+		switch args[0] {
+		case "demo":
+			return runDemo(ctx, args[1:], stdout, stderr, tty)
+		case "consistency":
+			return runConsistency(ctx, args[1:], stdout, stderr)
+		case writerSubcommand:
+			return runConsistencyWriter(ctx, args[1:], stdout, stderr)
+		}
 	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -26,6 +27,16 @@ type Config struct {
 	NodesPerZone int
 	// Host is the loopback address every node listens on. Default 127.0.0.1.
 	Host string
+	// ZoneHosts overrides Host for the zones it names (a zone placed in a
+	// network namespace listens on its veth address).
+	ZoneHosts map[string]string
+	// ZoneWrap prefixes the command of each node of the zones it names, for
+	// example {"ip", "netns", "exec", "ns1"}: the prefix must exec the node
+	// (not fork it), so that signals reach the node itself.
+	ZoneWrap map[string][]string
+	// Memcached says Binary is a stock memcached: nodes start with
+	// -l -p -m -U 0 (and -u root as root) only (no admin address, no gossip, Args still added).
+	Memcached bool
 	// MemoryMB is each node's -m. Default 64.
 	MemoryMB int
 	// Gossip starts the nodes as one gossiping fleet (--zone, --join, ...),
@@ -55,6 +66,8 @@ type Node struct {
 	Addr, AdminAddr, GossipAddr string
 
 	cmd    *exec.Cmd
+	argv   []string // the command, for Restart
+	output io.Writer
 	waited chan struct{}
 	err    error
 }
@@ -132,22 +145,33 @@ func (f *Fleet) Add(ctx context.Context, zone, id string, extra ...string) (*Nod
 }
 
 func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []string) (*Node, error) {
+	host := f.cfg.Host
+	if h, ok := f.cfg.ZoneHosts[zone]; ok {
+		host = h
+	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		ports, err := freePorts(f.cfg.Host, 3)
+		probe := host
+		if _, wrapped := f.cfg.ZoneWrap[zone]; wrapped {
+			probe = "127.0.0.1" // the zone's host is elsewhere (a namespace), where every port is free
+		}
+		ports, err := freePorts(probe, 3)
 		if err != nil {
 			return nil, err
 		}
-		n := &Node{
-			ID: id, Zone: zone,
-			Addr:      net.JoinHostPort(f.cfg.Host, strconv.Itoa(ports[0])),
-			AdminAddr: net.JoinHostPort(f.cfg.Host, strconv.Itoa(ports[1])),
-			waited:    make(chan struct{}),
+		n := &Node{ID: id, Zone: zone, Addr: net.JoinHostPort(host, strconv.Itoa(ports[0])), output: f.cfg.Output}
+		args := []string{"-l", host, "-p", strconv.Itoa(ports[0]), "-m", strconv.Itoa(f.cfg.MemoryMB)}
+		if f.cfg.Memcached {
+			args = append(args, "-U", "0")
+			if os.Geteuid() == 0 {
+				args = append(args, "-u", "root") // memcached refuses root otherwise
+			}
+		} else {
+			n.AdminAddr = net.JoinHostPort(host, strconv.Itoa(ports[1]))
+			args = append(args, "--admin-addr", n.AdminAddr)
 		}
-		args := []string{"-l", f.cfg.Host, "-p", strconv.Itoa(ports[0]), "-m", strconv.Itoa(f.cfg.MemoryMB),
-			"--admin-addr", n.AdminAddr}
-		if f.cfg.Gossip {
-			n.GossipAddr = net.JoinHostPort(f.cfg.Host, strconv.Itoa(ports[2]))
+		if f.cfg.Gossip && !f.cfg.Memcached {
+			n.GossipAddr = net.JoinHostPort(host, strconv.Itoa(ports[2]))
 			args = append(args, "--zone", zone, "--node-name", id, "--gossip-addr", n.GossipAddr,
 				"--state", f.cfg.State, "--gossip-profile", "local", "--drain-timeout", f.cfg.DrainTimeout.String())
 			if seed != "" {
@@ -156,24 +180,58 @@ func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []strin
 		}
 		args = append(args, f.cfg.Args...)
 		args = append(args, extra...)
-		n.cmd = exec.Command(f.cfg.Binary, args...)
-		n.cmd.Stdout = f.cfg.Output
-		n.cmd.Stderr = f.cfg.Output
-		// Own process group (Ctrl-C in a terminal reaches only us, and we stop
-		// the nodes in order); killed by the kernel if we die.
-		n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := n.cmd.Start(); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrStart, id, err)
-		}
-		go func() { n.err = n.cmd.Wait(); close(n.waited) }()
-		if err := n.waitListening(ctx, f.cfg.StartTimeout); err != nil {
-			n.Kill()
-			lastErr = fmt.Errorf("%w: %s: %v", ErrStart, id, err)
+		n.argv = append(append(append([]string{}, f.cfg.ZoneWrap[zone]...), f.cfg.Binary), args...)
+		if err := n.start(ctx, f.cfg.StartTimeout); err != nil {
+			lastErr = err
 			continue // most likely a port taken in between: try new ports
 		}
 		return n, nil
 	}
 	return nil, lastErr
+}
+
+// start runs the node's command and waits until it listens.
+func (n *Node) start(ctx context.Context, timeout time.Duration) error {
+	n.waited = make(chan struct{})
+	n.cmd = exec.Command(n.argv[0], n.argv[1:]...)
+	n.cmd.Stdout = n.output
+	n.cmd.Stderr = n.output
+	// Own process group (Ctrl-C in a terminal reaches only us, and we stop
+	// the nodes in order); killed by the kernel if we die.
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := n.cmd.Start(); err != nil {
+		close(n.waited)
+		return fmt.Errorf("%w: %s: %v", ErrStart, n.ID, err)
+	}
+	go func() { n.err = n.cmd.Wait(); close(n.waited) }()
+	if err := n.waitListening(ctx, timeout); err != nil {
+		n.Kill()
+		return fmt.Errorf("%w: %s: %v", ErrStart, n.ID, err)
+	}
+	return nil
+}
+
+// Restart starts node n, which has exited, again with the same command:
+// the same addresses, empty (a node killed and restarted in place). A
+// gossiping node joins through a node running now.
+func (f *Fleet) Restart(ctx context.Context, n *Node) error {
+	if n.Running() {
+		return fmt.Errorf("fleet: restart %s: still running", n.ID)
+	}
+	if f.cfg.Gossip && !f.cfg.Memcached {
+		argv := slices.Clone(n.argv)
+		if i := slices.Index(argv, "--join"); i >= 0 {
+			argv = slices.Delete(argv, i, i+2)
+		}
+		for _, other := range f.nodes {
+			if other != n && other.Running() {
+				argv = append(argv, "--join", other.GossipAddr)
+				break
+			}
+		}
+		n.argv = argv
+	}
+	return n.start(ctx, f.cfg.StartTimeout)
 }
 
 // freePorts returns n distinct TCP ports on host that were free when

@@ -1,0 +1,59 @@
+// Package consistency checks that zonecache never serves an overwritten or
+// deleted value: it records a versioned workload against a real fleet (a
+// History of writes with their acknowledgement times and of reads in every
+// zone), injects faults on a schedule, and judges the history (Check).
+//
+// # What counts
+//
+// The writer writes each key sequentially: version n+1 of a key is issued
+// after the call writing version n returned. A value is "<key>:<version>:"
+// and padding; a delete takes a version too. Then, for every read:
+//
+//   - stale: the read began after version V of its key was acknowledged
+//     (the call returned without error) and returned a value older than V,
+//     or a value while V is a delete. Reads that began before the
+//     acknowledgement may return either version: that is the write
+//     policy's own in-flight time, the only window allowed by default
+//     (CheckConfig.Window widens it). A stale read's age in versions is
+//     V minus the version returned, its age in time how long before the
+//     read began the returned version had been overwritten (acknowledged).
+//     A miss is never stale. A value that names another key, a version
+//     never issued, a delete's version or a version issued after the read
+//     returned is "bogus" and counted as stale too.
+//   - lost: in the verify phase, after the run's settle time, every key
+//     is read in every zone; a key whose last acknowledged write is a set
+//     of version V is lost when no zone returns V or a later version,
+//     unless a delete above V was issued (unacknowledged, it may have been
+//     applied). None of the faults erases every copy of a key (each takes
+//     away at most one zone), so a lost key is never legitimate.
+//   - caller errors: every error a writer or reader call returned (a miss
+//     is not an error; deleting a missing key is not either), by phase.
+//     None is expected with the default policy, as no fault takes away more
+//     than one zone; under policy all, "write policy not met" in the fault
+//     phase is (Result.Expected), and does not fail the check.
+//
+// The writer's client reports, through its attempt hook, when the last
+// replica of each write answered (Write.Done): stale reads that began
+// after the acknowledgement but before that are counted apart
+// (Result.InFlight), and CheckConfig.AllowInFlight allows them. Each
+// reader is one goroutine on its own client, so no read joins a lookup
+// another read began earlier (the client de-duplicates concurrent Gets).
+//
+// # Runs
+//
+// Run starts a fresh local fleet (3 zones x 2 nodes: gossiping zonecached
+// whose clients discover and follow the topology, or stock memcached with a
+// static one), a writer in zone a and a reader in every zone, and follows
+// a schedule: warm-up, fault, heal, recovery (writes go on), settle (the
+// writer stops; RunConfig.Settle is the convergence bound lost writes are
+// judged after), verify (fresh clients, bootstrapped from their own zone's
+// seeds, read every key once in their zone without falling back on a miss
+// or repairing). The faults (Faults) are a node killed and restarted empty,
+// a node frozen beyond failure detection, zone c cut off in a network
+// namespace (fault proxies without root), a node joining and draining, the
+// writer process killed with repairs pending while zone c is frozen, and a
+// gossip partition beyond memberlist's dead-node window. Each report lists
+// the evidence that its fault happened; a fault that could not be injected
+// fails the run with ErrFaultNotInjected. Namespaces are named zcc-<pid>-<n>
+// and removed at the end; CleanStaleNetns removes those of dead runs.
+package consistency

@@ -1,0 +1,132 @@
+package consistency
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// LineRecorder is the Recorder of a writer subprocess: it prints each
+// event as one line, which the checker reads with ReadLines. Lines are
+//
+//	I <key> <version> <set|delete> <start unix ns>   a write issued
+//	A <key> <version> <ack unix ns>                  acknowledged
+//	C <key> <version> <unix ns>                      every replica answered
+//	E <unix ns> <policy|other> <error text>          an error returned
+//	P <n>                                            repairs pending now
+//
+// Wall-clock times, so that the checker compares them with its own reads
+// (both processes run on one machine).
+type LineRecorder struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+// NewLineRecorder returns a LineRecorder writing to w; each line is
+// flushed at once, so that a killed writer has told everything it saw.
+func NewLineRecorder(w io.Writer) *LineRecorder { return &LineRecorder{w: bufio.NewWriter(w)} }
+
+func (l *LineRecorder) line(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format+"\n", args...)
+	_ = l.w.Flush()
+}
+
+// Issue implements Recorder.
+func (l *LineRecorder) Issue(w Write) {
+	l.line("I %s %d %s %d", w.Key, w.Version, w.Op, w.Start.UnixNano())
+}
+
+// Acknowledge implements Recorder.
+func (l *LineRecorder) Acknowledge(key string, version uint64, at time.Time) {
+	l.line("A %s %d %d", key, version, at.UnixNano())
+}
+
+// Complete implements Recorder.
+func (l *LineRecorder) Complete(key string, version uint64, at time.Time) {
+	l.line("C %s %d %d", key, version, at.UnixNano())
+}
+
+// AddError implements Recorder.
+func (l *LineRecorder) AddError(e CallerError) {
+	kind := "other"
+	if e.PolicyNotMet {
+		kind = "policy"
+	}
+	l.line("E %d %s %s", e.At.UnixNano(), kind, strings.ReplaceAll(e.Err, "\n", " "))
+}
+
+// Pending prints the writer's count of pending repairs.
+func (l *LineRecorder) Pending(n int) { l.line("P %d", n) }
+
+// ReadLines reads a LineRecorder's lines from r into h until r ends; who
+// names the writer in errors and pending, if not nil, receives the P
+// lines. It returns the number of lines read and the first malformed
+// line's error (it goes on after one).
+func ReadLines(r io.Reader, h *History, who string, pending func(int)) (int, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	var n int
+	var first error
+	for sc.Scan() {
+		n++
+		if n, ok := strings.CutPrefix(sc.Text(), "P "); ok {
+			if v, err := strconv.Atoi(n); err == nil && pending != nil {
+				pending(v)
+			}
+			continue
+		}
+		if err := readLine(sc.Text(), h, who); err != nil && first == nil {
+			first = fmt.Errorf("line %d %q: %w", n, sc.Text(), err)
+		}
+	}
+	if err := sc.Err(); err != nil && first == nil {
+		first = err
+	}
+	return n, first
+}
+
+func readLine(s string, h *History, who string) error {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return nil
+	}
+	switch {
+	case f[0] == "I" && len(f) == 5:
+		v, err1 := strconv.ParseUint(f[2], 10, 64)
+		t, err2 := strconv.ParseInt(f[4], 10, 64)
+		op := OpSet
+		if f[3] == "delete" {
+			op = OpDelete
+		}
+		if err1 != nil || err2 != nil {
+			return errMalformed
+		}
+		h.Issue(Write{Key: f[1], Version: v, Op: op, Start: time.Unix(0, t)})
+	case (f[0] == "A" || f[0] == "C") && len(f) == 4:
+		v, err1 := strconv.ParseUint(f[2], 10, 64)
+		t, err2 := strconv.ParseInt(f[3], 10, 64)
+		if err1 != nil || err2 != nil {
+			return errMalformed
+		}
+		if f[0] == "A" {
+			h.Acknowledge(f[1], v, time.Unix(0, t))
+		} else {
+			h.Complete(f[1], v, time.Unix(0, t))
+		}
+	case f[0] == "E" && len(f) >= 3:
+		t, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return errMalformed
+		}
+		h.AddError(CallerError{Who: who, At: time.Unix(0, t), Err: strings.Join(f[3:], " "), PolicyNotMet: f[2] == "policy"})
+	default:
+		return errMalformed
+	}
+	return nil
+}
