@@ -117,6 +117,37 @@
 // write still in flight when Close returns (bounded by the pool's timeout)
 // gets no repair.
 //
+// Order of a client's writes. Every request a Client (with its Batch view)
+// sends that changes a key on a node (Set, Add, Replace, Append, Prepend,
+// CompareAndSwap, Delete, Incr, Decr and their reconciliation, Touch,
+// GetAndTouch and its background touches, GetOrLoad's lease lookups and
+// lease writes, read repairs, and the repair queue's deletes) reaches that
+// node after every request for the same key that the client issued to it
+// earlier, whatever the write policy and the pool: a call's replica writes
+// take their places in the key's order on each node when the call issues
+// them, and each is sent only once the one before it there has finished,
+// that is, has been answered, has failed, or was given up with its
+// connection reset (the transport resets a connection closed with requests
+// in flight, so nothing queued in the kernel is delivered later, after a
+// partition heals; a request whose caller stopped waiting keeps its place
+// until its late reply is read). So the last write a caller issued for a
+// key is the one every replica keeps, even when an earlier call returned
+// before all its replicas had answered. Writes of different keys, and of
+// one key to different nodes, do not wait for each other and pipeline as
+// before. A write that cannot wait for its turn within its context and its
+// pool's timeout (the one before it is stuck on a node that does not
+// answer) is not sent: it fails with ErrTimeout and its replica gets a
+// repair queued like any failed write. The order is per Client: writes of
+// one key by two Clients or processes are not ordered against each other.
+// What a reset cannot take back: a request already delivered into the
+// socket buffer of a frozen node (SIGSTOP, a VM pause) before its
+// connection was reset is applied when the node resumes; the repair queued
+// for it is ordered after it at the client but travels on another
+// connection, so the node may apply the two in either order and, until the
+// key is written again or expires, keep that request's value, which may be
+// older than a later write it missed. A partition (packets dropped, not
+// delivered) leaves no such request behind.
+//
 // Consistency of the conditional operations (none is atomic across
 // zones; each documents its rules): Add decides at an arbiter replica,
 // the first zone by name, and converges the others on its value;

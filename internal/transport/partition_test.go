@@ -225,4 +225,7 @@ func TestAbandonedWriteNeverLandsAfterHeal(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // pacing the reads, not synchronising
 	}
 	t.Logf("%d reads over %v after the heal: none saw the abandoned write", reads, window)
+	if held {
+		t.Fatal("the abandoned connection was closed gracefully: the kernel kept retransmitting its request")
+	}
 }
