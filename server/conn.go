@@ -72,6 +72,9 @@ type conn struct {
 	// turning busy, so a command that has started is never cut short.
 	stateMu sync.Mutex
 	quit    bool
+	// fenced is set, for the commands of one read, while the node is
+	// isolated from its fleet (see fence): retrievals miss.
+	fenced bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -99,6 +102,10 @@ type readCounter struct{ c *conn }
 func (rc readCounter) Read(p []byte) (int, error) {
 	n, err := rc.c.rw.Read(p)
 	rc.c.st[stBytesRead] += uint64(n)
+	// Checked after the read returns: every command it brings was sent
+	// after any pause that ended before now, so a stale store is flushed
+	// before they run.
+	rc.c.fenced = !rc.c.s.fence.open()
 	return n, err
 }
 

@@ -351,6 +351,7 @@ func (c *conn) metaDebug(n int) {
 	now := c.now().Unix()
 	found := false
 	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
+		c.blind(e)
 		if !e.Found {
 			return store.Op{Action: store.Keep, NoBump: true}
 		}

@@ -37,6 +37,8 @@ type Server struct {
 	valuePool sync.Pool
 	// crawlerOff is set by "lru_crawler disable".
 	crawlerOff atomic.Bool
+	// fence keeps a node that may have missed writes from serving hits.
+	fence *fence
 
 	closing atomic.Bool
 	serving atomic.Int32
@@ -84,6 +86,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s, s.reg)
+	s.fence = newFence(s, cfg.PauseBound, s.reg)
 	return s, nil
 }
 
@@ -247,6 +250,7 @@ func (s *Server) finish() error {
 		return nil
 	}
 	s.closed = true
+	s.fence.close()
 	if s.clock != nil {
 		s.clock.Close()
 	}

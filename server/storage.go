@@ -49,6 +49,7 @@ type storeReq struct {
 func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta) {
 	res := resStored
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
+		c.blind(e)
 		newMeta := store.Meta{Flags: req.flags, Expires: req.expires, CAS: req.setCAS, KeyBinary: req.keyBinary}
 		c.parts[0], c.parts[1] = value, nil
 		parts := c.parts[:1]
