@@ -136,7 +136,10 @@ func (f *fence) heartbeat(tick time.Duration) {
 
 // flush invalidates the store; f.mu is held.
 func (f *fence) flush(cause string, args ...any) {
-	f.s.store.Flush(time.Now())
+	// A time long past: the flush is immediate even when the clocks the
+	// store and server read were last ticked before a pause (Flush with
+	// "now" would then be a delayed flush, due when they catch up).
+	f.s.store.Flush(time.Unix(0, 0))
 	f.count.WithLabelValues(cause).Inc()
 	f.s.log.Warn("store invalidated: the node may have missed writes while out of the fleet", append([]any{"cause", cause}, args...)...)
 }
