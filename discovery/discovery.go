@@ -65,29 +65,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Fetch returns the topology from the first seed, in order, that answers
-// with a valid topology holding at least one node.
-func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
-	cfg = cfg.withDefaults()
-	if len(cfg.Seeds) == 0 {
-		return replication.Topology{}, fmt.Errorf("%w: no seeds configured", ErrNoSeed)
-	}
-	var errs []error
-	for _, seed := range cfg.Seeds {
-		rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
-		t, err := get(rctx, cfg.HTTPClient, seed, 0, 0)
-		cancel()
-		if err == nil {
-			return t, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return replication.Topology{}, fmt.Errorf("%w: %w", ErrNoSeed, errors.Join(errs...))
-}
-
 // Watch follows the fleet's topology until ctx ends. It calls apply with
 // every topology that differs from the last one applied (starting from
 // initial, which may be the zero Topology), from one goroutine, in order,
