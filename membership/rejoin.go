@@ -8,6 +8,19 @@ import (
 // DefaultRejoinInterval is Config.RejoinInterval's default.
 const DefaultRejoinInterval = 5 * time.Second
 
+// DeadNodeWindow is how long memberlist keeps a dead member before it
+// forgets it (GossipToTheDeadTime): local 15 s, lan 30 s, wan 60 s, scaled
+// by ProbeInterval when set (local with 200 ms: 3 s). Two sides of a
+// partition longer than failure detection plus this window no longer know
+// each other; only the rejoin loop merges them again.
+func DeadNodeWindow(cfg Config) (time.Duration, error) {
+	mc, err := timings(cfg.Profile, cfg.ProbeInterval)
+	if err != nil {
+		return 0, err
+	}
+	return mc.GossipToTheDeadTime, nil
+}
+
 // rejoinLoop merges the fleet again after a partition: every
 // RejoinInterval it joins (a push-pull state sync over TCP) each --join
 // seed that is not a member in the topology and each known member that
