@@ -108,8 +108,8 @@ func (c Config) withDefaults() Config {
 // seed to an empty one. Configure two seeds or more, in different zones.
 // The guard trusts one other seed: two seeds restarted standalone at the
 // same moment, or cut off together, can confirm each other. Fetch, which
-// has no last view to compare with, is not guarded. A topology with no
-// nodes is never applied.
+// has no last view to compare with, takes the largest view any seed
+// serves instead. A topology with no nodes is never applied.
 //
 // It returns ctx's error, or an error if Registerer refuses the metric.
 func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology) error) error {

@@ -24,7 +24,20 @@
 // Files: server.go (lifecycle, accept, shutdown), conn.go (reading,
 // flushing, buffers), rawio_linux.go (socket I/O), dispatch.go (command table), retrieval.go, storage.go,
 // arith.go and text.go (text protocol), metaflags.go, metaget.go and meta.go
-// (meta protocol), metadump.go, stats.go, metrics.go and admin.go.
+// (meta protocol), metadump.go, stats.go, metrics.go, admin.go and fence.go.
+//
+// A fleet node (Config.PauseBound set, as zonecached does with --zone)
+// never serves what it held before it may have been dropped from the
+// fleet's topology: a heartbeat ticks every PauseBound/10 (5 to 50 ms),
+// and when a connection reads commands while the last tick is older than
+// PauseBound (the process was stopped or starved), the whole store is
+// invalidated before they run. While membership reports the node cut off
+// from most of its fleet (SetIsolated), retrievals miss and commands that
+// read an item before changing it find nothing; the store is invalidated
+// before hits are served again. InvalidateAll is the same invalidation on
+// demand (a refuted death). Each is counted in
+// zonecache_server_invalidations_total{cause} and logged at warn
+// (fence.go).
 //
 // The server also exports Prometheus metrics (zonecache_server_*) and an
 // admin HTTP handler (/metrics, /healthz, /readyz); cmd/zonecached wires
