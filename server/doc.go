@@ -32,9 +32,10 @@
 // and when a connection reads commands while the last tick is older than
 // PauseBound (the process was stopped or starved), the whole store is
 // invalidated before they run. While membership reports the node cut off
-// from most of its fleet (SetIsolated), retrievals miss and commands that
-// read an item before changing it find nothing; the store is invalidated
-// before hits are served again. InvalidateAll is the same invalidation on
+// from most of its fleet (SetIsolated), retrievals miss, incr, decr,
+// touch and ma find nothing and storage commands are refused ("SERVER_ERROR
+// node cut off from its fleet"); the store is invalidated before hits are
+// served again. InvalidateAll is the same invalidation on
 // demand (a refuted death). Each is counted in
 // zonecache_server_invalidations_total{cause} and logged at warn
 // (fence.go).

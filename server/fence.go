@@ -152,11 +152,13 @@ func (f *fence) close() {
 }
 
 // SetIsolated fences the node while it is cut off from most of its fleet
-// (membership decides): retrievals (get, gets, gat, gats, mg, me) miss and
-// commands that read an item before changing it (incr, decr, append,
-// prepend, cas, touch, ma, md, add) find nothing. Writes are still stored
-// but never served: when the node is no longer isolated the store is
-// flushed before the fence opens. Calls that change nothing are ignored.
+// (membership decides): retrievals (get, gets, gat, gats, mg, me) miss,
+// incr, decr, touch and ma find nothing, and storage commands (set, add,
+// replace, append, prepend, cas, ms) are refused with "SERVER_ERROR node
+// cut off from its fleet": the node could neither serve such a write nor
+// keep it, so no client may count it as acknowledged. Deletes apply. When
+// the node is no longer isolated the store is flushed before the fence
+// opens. Calls that change nothing are ignored.
 func (s *Server) SetIsolated(isolated bool) {
 	f := s.fence
 	f.mu.Lock()

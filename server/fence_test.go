@@ -30,16 +30,17 @@ func TestIsolatedNodeServesNoHitsAndFlushesOnReturn(t *testing.T) {
 		"mg k v\r\n":              "EN\r\n",
 		"me k\r\n":                "EN\r\n",
 		"incr n 1\r\n":            "NOT_FOUND\r\n",
-		"append k 0 0 1\r\nx\r\n": "NOT_STORED\r\n",
+		"append k 0 0 1\r\nx\r\n": "SERVER_ERROR node cut off from its fleet\r\n",
 		"touch k 0\r\n":           "NOT_FOUND\r\n",
 	} {
 		if got := c.do(cmd); got != want {
 			t.Errorf("isolated: %q answered %q, want %q", cmd, got, want)
 		}
 	}
-	// A write made while isolated is stored but not served.
-	if got := c.do("set k 0 0 1\r\n2\r\nget k\r\n"); got != "STORED\r\nEND\r\n" {
-		t.Fatalf("set and get while isolated: %q", got)
+	// A write is refused while isolated: it could be neither served nor
+	// kept, and a client must not count it as acknowledged.
+	if got := c.do("set k 0 0 1\r\n2\r\nms k 1\r\n2\r\nget k\r\n"); got != "SERVER_ERROR node cut off from its fleet\r\nSERVER_ERROR node cut off from its fleet\r\nEND\r\n" {
+		t.Fatalf("set, ms and get while isolated: %q", got)
 	}
 	s.SetIsolated(false)
 	if got := c.do("get k n\r\nmg k v\r\n"); got != "END\r\nEN\r\n" {

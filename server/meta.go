@@ -115,6 +115,9 @@ func (c *conn) metaSet(n int) {
 		c.deleteKey(f.key)
 		c.errLine("SERVER_ERROR object too large for cache")
 		return
+	case resIsolated:
+		c.errLine(isolatedError)
+		return
 	default:
 		c.st[stStoreNoMemory]++
 		c.deleteKey(f.key)
