@@ -111,8 +111,11 @@ func nsMetric(hc *http.Client, addr, prefix string) string {
 // longer know each other; then the link comes back. Both sides' /topology
 // must list all three nodes again within remergeBound, by the rejoin loop
 // alone. Meanwhile the cut-off node, in contact with one of three, fences
-// its cache, and flushes it when it is back.
-func TestPartitionedFleetMergesAgainAfterTheDeadNodeWindow(t *testing.T) {
+// its cache (misses, refuses writes) and flushes it when it is back, so it
+// never serves the value it held before the cut. Then a short cut, healed
+// as soon as the fleet has dropped c: c learns it was declared dead,
+// refutes and invalidates its store (cause "refuted").
+func TestPartitionedFleetMergesAgainAndTheCutNodeServesNothingOld(t *testing.T) {
 	zones := []string{"a", "b", "c"}
 	l := newGossipLab(t, zones...)
 	seed := l.addr(0) + ":7946"
@@ -146,6 +149,18 @@ func TestPartitionedFleetMergesAgainAfterTheDeadNodeWindow(t *testing.T) {
 		testproc.Eventually(t, 30*time.Second, z+" lists a,b,c", lists(z, "a,b,c"))
 	}
 
+	cAddr := l.addr(2) + ":11211"
+	mc := func(cmds, end string) string {
+		out, err := l.memcache("c", cAddr, cmds, end)
+		if err != nil {
+			return out + err.Error()
+		}
+		return out
+	}
+	if got := mc("set k 0 0 3\r\nold\r\n", "\r\n"); got != "STORED\r\n" {
+		t.Fatalf("set on c: %q", got)
+	}
+
 	window, err := membership.DeadNodeWindow(membership.Config{Profile: "local", ProbeInterval: remergeProbe})
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +179,9 @@ func TestPartitionedFleetMergesAgainAfterTheDeadNodeWindow(t *testing.T) {
 	testproc.Eventually(t, 20*time.Second, "c fences its cache", func() bool {
 		return nsMetric(hc["c"], l.addr(2), "zonecache_server_isolated") == "1"
 	})
+	if got := mc("get k\r\nset k 0 0 3\r\nmid\r\n", "fleet\r\n"); got != "END\r\nSERVER_ERROR node cut off from its fleet\r\n" {
+		t.Errorf("c while cut off: %q, want a miss and a refused write", got)
+	}
 	// The fault's duration, not a synchronisation: the split must outlast
 	// the dead-node window, after which neither side remembers the other
 	// in memberlist.
@@ -186,6 +204,30 @@ func TestPartitionedFleetMergesAgainAfterTheDeadNodeWindow(t *testing.T) {
 		return nsMetric(hc["c"], l.addr(2), "zonecache_server_isolated") == "0" &&
 			nsMetric(hc["c"], l.addr(2), `zonecache_server_invalidations_total{cause="isolation"}`) != "0"
 	})
+	if got := mc("get k\r\n", "END\r\n"); got != "END\r\n" {
+		t.Errorf("c after the heal serves %q, want a miss: it held k from before the cut", got)
+	}
+
+	// A short cut: the fleet declares c dead and c hears of it once the
+	// link is back, within the dead-node window; it refutes and
+	// invalidates its store.
+	if got := mc("set k 0 0 3\r\nold\r\n", "\r\n"); got != "STORED\r\n" {
+		t.Fatalf("set on c: %q", got)
+	}
+	l.setLink("c", false)
+	healed = false
+	testproc.Eventually(t, 60*time.Second, "a and b drop c again", func() bool { return lists("a", "a,b")() && lists("b", "a,b")() })
+	l.setLink("c", true)
+	healed = true
+	for _, z := range zones {
+		testproc.Eventually(t, remergeBound, z+" lists a,b,c again", lists(z, "a,b,c"))
+	}
+	testproc.Eventually(t, 20*time.Second, "c counts a refuted death", func() bool {
+		return nsMetric(hc["c"], l.addr(2), `zonecache_server_invalidations_total{cause="refuted"}`) != "0"
+	})
+	if got := mc("get k\r\n", "END\r\n"); got != "END\r\n" {
+		t.Errorf("c after a short cut serves %q, want a miss", got)
+	}
 }
 
 func indexOf(s []string, v string) int {

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -97,8 +100,40 @@ func (l *gossipLab) command(n, name string, args ...string) *exec.Cmd {
 
 // httpClient dials from inside namespace n.
 func (l *gossipLab) httpClient(n string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: l.dialer(n), DisableKeepAlives: true}}
+}
+
+// memcache sends cmds to the cache at addr from inside namespace n and
+// returns the reply up to and including the line ending in end.
+func (l *gossipLab) memcache(n, addr, cmds, end string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := l.dialer(n)(ctx, "tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, cmds); err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	r := bufio.NewReader(c)
+	for !strings.HasSuffix(out.String(), end) {
+		line, err := r.ReadString('\n')
+		out.WriteString(line)
+		if err != nil {
+			return out.String(), err
+		}
+	}
+	return out.String(), nil
+}
+
+// dialer returns a dial function that creates its sockets inside
+// namespace n.
+func (l *gossipLab) dialer(n string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	path := "/var/run/netns/" + l.ns[n]
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		type result struct {
 			c   net.Conn
 			err error
@@ -121,7 +156,6 @@ func (l *gossipLab) httpClient(n string) *http.Client {
 		r := <-ch
 		return r.c, r.err
 	}
-	return &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 }
 
 // dialIn dials addr from namespace path on the current (locked) thread
