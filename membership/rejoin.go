@@ -45,7 +45,10 @@ func (m *Member) rejoinLoop() {
 	}
 }
 
-// rejoinTargets returns the seeds and failed members to join now.
+// rejoinTargets returns the seeds and failed members to join now. A seed
+// is skipped when it is the gossip address (ip:port) of a member in the
+// topology; a seed given by host name never matches one, and is joined
+// every round (a push-pull state sync, cheap for a small fleet).
 func (m *Member) rejoinTargets() []string {
 	alive := m.health.aliveAddrs()
 	self := m.GossipAddr()
