@@ -75,6 +75,8 @@ type conn struct {
 	// fenced is set, for the commands of one read, while the node is
 	// isolated from its fleet (see fence): retrievals miss.
 	fenced bool
+	// gen is the fence's invalidation count when the connection opened.
+	gen uint64
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -87,6 +89,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		keybuf:  make([]byte, 0, 256),
 		num:     make([]byte, 0, 24),
 	}
+	c.gen = s.fence.gen.Load()
 	c.rw = nc
 	if rw := newRawIO(nc); rw != nil {
 		c.rw = rw
@@ -106,6 +109,9 @@ func (rc readCounter) Read(p []byte) (int, error) {
 	// after any pause that ended before now, so a stale store is flushed
 	// before they run.
 	rc.c.fenced = !rc.c.s.fence.open()
+	if rc.c.stale() {
+		return 0, errRetired
+	}
 	return n, err
 }
 
@@ -146,6 +152,9 @@ func (c *conn) serve() {
 	}()
 	for {
 		line, long, err := c.readLine()
+		if err == nil && c.stale() {
+			err = errRetired // commands read before an invalidation
+		}
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
 				c.s.log.Debug("closing connection: line without newline", "remote", c.nc.RemoteAddr().String())

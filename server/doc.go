@@ -36,7 +36,12 @@
 // touch and ma find nothing and storage commands are refused ("SERVER_ERROR
 // node cut off from its fleet"); the store is invalidated before hits are
 // served again. InvalidateAll is the same invalidation on
-// demand (a refuted death). Each is counted in
+// demand (a refuted death). Every invalidation also retires the
+// connections open before it: each is closed, without running them, when
+// it next has commands, as they may have been sent before the node was
+// dropped (a write a client gave up on, queued in the kernel during a
+// pause) and must not land after the writes made meanwhile. Each is
+// counted in
 // zonecache_server_invalidations_total{cause} and logged at warn
 // (fence.go).
 //

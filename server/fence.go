@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,9 @@ type fence struct {
 	bound int64     // nanoseconds; 0 disables the fence
 	base  time.Time // monotonic origin of beat
 	beat  atomic.Int64
+	// gen counts invalidations: a connection opened before the last one
+	// is closed before it runs another command (see conn.stale).
+	gen atomic.Uint64
 
 	mu       sync.Mutex // serialises reopening, isolation and flushes
 	isolated bool
@@ -134,8 +138,13 @@ func (f *fence) heartbeat(tick time.Duration) {
 	}
 }
 
-// flush invalidates the store; f.mu is held.
+// flush invalidates the store and retires every open connection: what
+// they still carry was sent before the node may have been dropped (a
+// client that gave up on a write, its bytes queued in the kernel during a
+// pause), and must not be applied after the writes made meanwhile. f.mu
+// is held.
 func (f *fence) flush(cause string, args ...any) {
+	f.gen.Add(1)
 	// A time long past: the flush is immediate even when the clocks the
 	// store and server read were last ticked before a pause (Flush with
 	// "now" would then be a delayed flush, due when they catch up).
@@ -187,6 +196,13 @@ func (s *Server) InvalidateAll(cause string) {
 	defer s.fence.mu.Unlock()
 	s.fence.flush(cause)
 }
+
+// errRetired closes a connection opened before the last invalidation.
+var errRetired = errors.New("server: connection opened before the node may have left its fleet")
+
+// stale reports whether the connection was opened before the last
+// invalidation: it is then closed without running what it still holds.
+func (c *conn) stale() bool { return c.gen != c.s.fence.gen.Load() }
 
 // blind makes an item read while the node is isolated look absent.
 func (c *conn) blind(e *store.Entry) {

@@ -43,6 +43,13 @@ func TestIsolatedNodeServesNoHitsAndFlushesOnReturn(t *testing.T) {
 		t.Fatalf("set, ms and get while isolated: %q", got)
 	}
 	s.SetIsolated(false)
+	// A connection opened before the return is closed without running
+	// what it sends: it may carry writes sent before the node was cut off.
+	c.send("set k 0 0 1\r\n9\r\n")
+	if out, closed := c.closed(); !closed || out != "" {
+		t.Fatalf("old connection after the return: closed %v, answered %q", closed, out)
+	}
+	c = dial(t, addr)
 	if got := c.do("get k n\r\nmg k v\r\n"); got != "END\r\nEN\r\n" {
 		t.Fatalf("after the return: %q, want misses (flushed)", got)
 	}
@@ -69,6 +76,11 @@ func TestInvalidateAllFlushes(t *testing.T) {
 	c := dial(t, addr)
 	c.do("set k 0 0 1\r\n1\r\n")
 	s.InvalidateAll(CauseRefuted)
+	c.send("get k\r\n")
+	if out, closed := c.closed(); !closed || out != "" {
+		t.Fatalf("a connection opened before the invalidation: closed %v, answered %q", closed, out)
+	}
+	c = dial(t, addr)
 	if got := c.do("get k\r\n"); got != "END\r\n" {
 		t.Fatalf("get after InvalidateAll: %q", got)
 	}

@@ -3,9 +3,11 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +107,17 @@ func TestFrozenNodeThatReturnsServesNoOldValue(t *testing.T) {
 	}
 	t.Logf("%s holds %d of %d keys", frozen.ID, len(keys), len(all))
 
+	// A client that sends a write to the node while it is frozen and
+	// gives up: the bytes wait in the node's kernel.
+	queued, err := net.DialTimeout("tcp", frozen.Addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer queued.Close()
 	if err := frozen.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(queued, "set ret:queued 0 0 3\r\nold\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	thawed := false
@@ -126,6 +138,21 @@ func TestFrozenNodeThatReturnsServesNoOldValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	thawed = true
+
+	// The write queued during the freeze was sent before the node was
+	// dropped: it is not applied after the writes made meanwhile.
+	testproc.Eventually(t, 20*time.Second, "the queued write's connection is closed", func() bool {
+		_ = queued.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		b := make([]byte, 64)
+		n, err := queued.Read(b)
+		if n > 0 {
+			t.Errorf("the write queued during the freeze was answered: %q", b[:n])
+		}
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+	})
+	if got, err := rawGet(frozen.Addr, []string{"ret:queued"}); err != nil || len(got) != 0 {
+		t.Errorf("the write queued during the freeze was applied: %v, %v", got, err)
+	}
 
 	// Straight from the node, from the moment it runs again.
 	stale, reads := 0, 0
