@@ -40,10 +40,10 @@
 // connections open before it: each is closed, without running them, when
 // it next has commands, as they may have been sent before the node was
 // dropped (a write a client gave up on, queued in the kernel during a
-// pause) and must not land after the writes made meanwhile. Each is
-// counted in
-// zonecache_server_invalidations_total{cause} and logged at warn
-// (fence.go).
+// pause) and must not land after the writes made meanwhile. A connection
+// still in the kernel's accept queue when a pause ends is not retired.
+// Each is counted in zonecache_server_invalidations_total{cause} and
+// logged at warn (fence.go).
 //
 // The server also exports Prometheus metrics (zonecache_server_*) and an
 // admin HTTP handler (/metrics, /healthz, /readyz); cmd/zonecached wires
