@@ -116,3 +116,20 @@ func TestMemberJoinsSeedsThatComeUpLater(t *testing.T) {
 		t.Fatal("RequireJoin with no seed up: started")
 	}
 }
+
+// In a fleet of two (two zones of one node), the death of one is not
+// isolation: one of two is half, and the survivor keeps serving.
+func TestSurvivorOfATwoMemberFleetIsNotFenced(t *testing.T) {
+	fence := &fenceLog{}
+	a := startMember(t, "a1", "a", func(c *Config) { c.Fence = fence })
+	b := startMember(t, "b1", "b", func(c *Config) { c.Join = []string{a.GossipAddr()} })
+	testproc.Eventually(t, 10*time.Second, "a sees b", func() bool { return len(a.Topology().Nodes) == 2 })
+	_ = b.Shutdown()
+	testproc.Eventually(t, 20*time.Second, "a drops b", func() bool { return len(a.Topology().Nodes) == 1 })
+	bound, _ := PauseBound(a.cfg)
+	// Contact with b is lost for longer than the bound by the time it is
+	// dropped; the fence must not have moved.
+	if iso, n := fence.state(); iso || n != 0 {
+		t.Fatalf("survivor of two: isolated %v after %d changes (bound %v)", iso, n, bound)
+	}
+}
