@@ -18,8 +18,10 @@ func TestFetchChoosesTheMajorityView(t *testing.T) {
 	b, srvB := member(t, "b1", "b")
 	join := b.GossipAddr()
 	member(t, "c1", "c", join)
-	_, srvD := member(t, "d1", "a", join)
-	testproc.Eventually(t, 20*time.Second, "the majority has gossiped", func() bool { return len(b.Topology().Nodes) == 3 })
+	d, srvD := member(t, "d1", "a", join)
+	testproc.Eventually(t, 20*time.Second, "the majority has gossiped", func() bool {
+		return len(b.Topology().Nodes) == 3 && len(d.Topology().Nodes) == 3
+	})
 
 	hung, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
 	if err != nil {
