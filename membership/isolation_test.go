@@ -64,7 +64,12 @@ func TestPauseBoundIsHalfTheShortestSuspicion(t *testing.T) {
 // of three does not fence it.
 func TestMemberCutOffFromMostOfTheFleetFencesItsCache(t *testing.T) {
 	fence := &fenceLog{}
-	a := startMember(t, "a1", "a", func(c *Config) { c.Fence = fence; c.RejoinInterval = 100 * time.Millisecond })
+	// a's bound is 750 ms (500 ms probes), so that a loaded machine does
+	// not fence it by mistake; the others probe every 200 ms and drop
+	// dead members fast.
+	a := startMember(t, "a1", "a", func(c *Config) {
+		c.Fence, c.RejoinInterval, c.ProbeInterval = fence, 100*time.Millisecond, 500*time.Millisecond
+	})
 	portOf := func(m *Member) int {
 		_, p, _ := net.SplitHostPort(m.GossipAddr())
 		n, _ := strconv.Atoi(p)
