@@ -84,7 +84,9 @@ func rawGet(addr string, keys []string) (map[string]string, error) {
 // while and after it returns to the topology.
 func TestFrozenNodeThatReturnsServesNoOldValue(t *testing.T) {
 	f := startFleet(t, fleet.Config{Binary: testproc.ZonecachedBinary(t), Gossip: true, Zones: []string{"a", "b"},
-		Args: []string{"--gossip-probe-interval", "200ms"}})
+		// 500 ms probes: the fleet drops a frozen node in a few seconds,
+		// and the pause bound (750 ms) leaves room for a loaded machine.
+		Args: []string{"--gossip-probe-interval", "500ms"}})
 	const nodes = 4
 	reader := zoneClient(t, "a", f.AdminAddrs(), nodes)
 	writer := zoneClient(t, "b", f.AdminAddrs(), nodes)
