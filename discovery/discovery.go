@@ -65,29 +65,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Fetch returns the topology from the first seed, in order, that answers
-// with a valid topology holding at least one node.
-func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
-	cfg = cfg.withDefaults()
-	if len(cfg.Seeds) == 0 {
-		return replication.Topology{}, fmt.Errorf("%w: no seeds configured", ErrNoSeed)
-	}
-	var errs []error
-	for _, seed := range cfg.Seeds {
-		rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
-		t, err := get(rctx, cfg.HTTPClient, seed, 0, 0)
-		cancel()
-		if err == nil {
-			return t, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return replication.Topology{}, fmt.Errorf("%w: %w", ErrNoSeed, errors.Join(errs...))
-}
-
 // Watch follows the fleet's topology until ctx ends. It calls apply with
 // every topology that differs from the last one applied (starting from
 // initial, which may be the zero Topology), from one goroutine, in order,
@@ -131,8 +108,8 @@ func Fetch(ctx context.Context, cfg Config) (replication.Topology, error) {
 // seed to an empty one. Configure two seeds or more, in different zones.
 // The guard trusts one other seed: two seeds restarted standalone at the
 // same moment, or cut off together, can confirm each other. Fetch, which
-// has no last view to compare with, is not guarded. A topology with no
-// nodes is never applied.
+// has no last view to compare with, takes the largest view any seed
+// serves instead. A topology with no nodes is never applied.
 //
 // It returns ctx's error, or an error if Registerer refuses the metric.
 func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply func(replication.Topology) error) error {

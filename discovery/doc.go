@@ -1,7 +1,9 @@
 // Package discovery keeps a client's view of the fleet current. Given the
 // admin HTTP addresses of a few seed servers, it fetches the fleet's
-// topology from any of them (GET /topology, served by package membership),
-// then watches for changes with long polls and hands every new topology to
+// topology from all of them at once (GET /topology, served by package
+// membership) and bootstraps from the largest view, so never from the
+// minority side of a partition when a seed of the majority answers (see
+// Fetch), then watches for changes with long polls and hands every new topology to
 // a callback, typically (*client.Client).SetTopology.
 //
 // A client never drops to an empty topology because seeds are down: a

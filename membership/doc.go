@@ -23,6 +23,42 @@
 // those coming back to it, so that ownership moving in either direction
 // never serves an older value.
 //
+// A member that may have been dropped from the fleet's topology tells its
+// cache (Config.Fence, implemented by server.Server) so that it never
+// serves a value older than a write made meanwhile elsewhere. The bound
+// is PauseBound, B = SuspicionMult·PI/2, half the shortest time the fleet
+// can take to drop a member (1.5 s local, 2 s lan, 15 s wan):
+//
+//   - a pause (the process stopped or starved) longer than B: the server's
+//     own heartbeat sees it (server.Config.PauseBound) and invalidates its
+//     store before serving again;
+//   - cut off from most of the fleet: members send each other a contact
+//     message every B/4 (isolation.go); a member that heard within B from
+//     fewer than half of the members it knows, itself included, calls
+//     Fence.SetIsolated(true) (no hits), and SetIsolated(false)
+//     (invalidate, then serve) once it hears from half or more. Known
+//     members are those seen alive, less those that left while draining
+//     and those failed for longer than ForgetAfter. An exact half is not
+//     cut off: a two-node fleet keeps serving when one node dies, and so
+//     do both halves of a split into equal halves, whose writes then
+//     diverge (after a heal within the dead-node window, each side
+//     refutes the other's death verdict and invalidates; after a longer
+//     one, nothing invalidates them);
+//   - declared dead while running (a gossip flap): when memberlist refutes
+//     a dead message about this member, Fence.InvalidateAll(CauseRefuted).
+//     Between the verdict and the message reaching the member (gossip,
+//     usually well under a second) it may still serve.
+//
+// The fleet merges again after a partition by itself (rejoin.go): every
+// RejoinInterval (default 5 s) a member joins each Join seed that is not
+// in its topology and each failed member it remembers, in parallel. After
+// a heal the sides merge within RejoinInterval plus the profile's TCP
+// timeout (local 1 s, lan 10 s) plus a few gossip rounds. Without it, a
+// split longer than failure detection plus DeadNodeWindow (memberlist's
+// GossipToTheDeadTime: local 15 s, lan 30 s) would last for good. When no
+// seed answers at start, Start starts the member alone and the same loop
+// joins the seeds later (RequireJoin restores the failure).
+//
 // The topology's epoch is the time, in Unix nanoseconds, of the newest change
 // this member has seen, forced to grow by at least one on every change: one
 // member's views are strictly ordered, and views from different members

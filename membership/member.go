@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"sort"
@@ -40,8 +39,28 @@ type Config struct {
 	BindAddr string
 	// BindPort is the gossip port. 0 picks a free port (see GossipAddr).
 	BindPort int
-	// Join lists seed members' gossip addresses, host:port.
+	// Join lists seed members' gossip addresses, host:port. Start joins
+	// them; afterwards, every RejoinInterval, the member joins again those
+	// that are not members in its topology (see RequireJoin).
 	Join []string
+	// RequireJoin makes Start fail with ErrJoin when Join is set and no
+	// seed answers. Default false: the member starts alone and keeps
+	// joining the seeds every RejoinInterval until one answers.
+	RequireJoin bool
+	// RejoinInterval is how often the member joins again the seeds and the
+	// known members that failed, so that the fleet merges again after a
+	// partition (see rejoinLoop for the bound). Default
+	// DefaultRejoinInterval (5 s).
+	RejoinInterval time.Duration
+	// ForgetAfter is how long a member that failed (not one that left
+	// draining) is remembered: rejoined every RejoinInterval and counted
+	// among the known members when this one decides whether it is cut
+	// off from most of the fleet. Default DefaultForgetAfter (1 h).
+	ForgetAfter time.Duration
+	// Fence, when set, is told when this member may have missed writes:
+	// cut off from most of the known members for longer than PauseBound,
+	// or declared dead by the fleet. Default nil.
+	Fence Fence
 	// SecretKey, 16, 24 or 32 bytes, encrypts gossip with AES-GCM. Nil
 	// leaves gossip unencrypted.
 	SecretKey []byte
@@ -72,12 +91,15 @@ type Member struct {
 	left    bool                        // Leave or Shutdown was called
 	epoch   uint64
 	changed chan struct{} // closed and replaced on every change
+
+	health *health // contact with the other members, rejoins
 }
 
 // Start creates the member, starts gossiping and joins the seeds, if any.
-// When seeds are given and none answers, it returns an error wrapping
-// ErrJoin and the member is shut down; so it is, with ctx's error, when ctx
-// ends before the join does.
+// When seeds are given and none answers, the member starts alone and
+// keeps joining them in the background, unless RequireJoin is set: then
+// it returns an error wrapping ErrJoin and the member is shut down; so it
+// is, with ctx's error, when ctx ends before the join does.
 func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if cfg.Zone == "" || cfg.CacheAddr == "" {
 		return nil, errors.New("membership: Zone and CacheAddr are required")
@@ -107,6 +129,16 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RejoinInterval <= 0 {
+		cfg.RejoinInterval = DefaultRejoinInterval
+	}
+	if cfg.ForgetAfter <= 0 {
+		cfg.ForgetAfter = DefaultForgetAfter
+	}
+	bound, err := PauseBound(cfg)
+	if err != nil {
+		return nil, err
+	}
 	m := &Member{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "membership", "node", cfg.NodeName),
@@ -118,6 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		return nil, err
 	}
 	m.bump()
+	m.health = newHealth(m, bound)
 
 	mc, err := m.memberlistConfig()
 	if err != nil {
@@ -143,16 +176,24 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		}()
 		select {
 		case r := <-res:
-			if r.n == 0 {
+			if r.n == 0 && cfg.RequireJoin {
 				_ = list.Shutdown()
 				return nil, fmt.Errorf("%w %v: %v", ErrJoin, cfg.Join, r.err)
 			}
-			m.log.Info("joined fleet", "seeds_answered", r.n, "members", list.NumMembers())
+			if r.n == 0 {
+				m.log.Warn("no seed answered; starting alone and joining again every rejoin interval",
+					"seeds", cfg.Join, "err", r.err, "rejoin_interval", cfg.RejoinInterval)
+			} else {
+				m.log.Info("joined fleet", "seeds_answered", r.n, "members", list.NumMembers())
+			}
 		case <-ctx.Done():
 			_ = list.Shutdown()
 			return nil, fmt.Errorf("membership: join %v: %w", cfg.Join, ctx.Err())
 		}
 	}
+	m.health.loops.Add(2)
+	go m.health.contactLoop()
+	go m.rejoinLoop()
 	return m, nil
 }
 
@@ -169,7 +210,7 @@ func (m *Member) memberlistConfig() (*memberlist.Config, error) {
 	mc.SecretKey = m.cfg.SecretKey
 	mc.Delegate = delegate{m}
 	mc.Events = events{m}
-	mc.Logger = log.New(slogWriter{m.log}, "", 0)
+	mc.Logger = m.logSink()
 	// A node that failed may come back under its name from a new address
 	// without waiting for the dead-node timeout.
 	mc.DeadNodeReclaimTime = 30 * time.Second
@@ -292,6 +333,7 @@ func (m *Member) Shutdown() error {
 // markLeft records that this member is no longer part of the fleet, so
 // that it stops answering for the fleet's topology, and wakes watchers.
 func (m *Member) markLeft() {
+	m.health.close()
 	m.mu.Lock()
 	m.left = true
 	m.mu.Unlock()
@@ -332,7 +374,7 @@ func (d delegate) NodeMeta(limit int) []byte {
 	}
 	return b
 }
-func (delegate) NotifyMsg([]byte)                           {}
+func (d delegate) NotifyMsg(b []byte)                       { d.m.health.heard(b) }
 func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (delegate) LocalState(join bool) []byte                { return nil }
 func (delegate) MergeRemoteState(buf []byte, join bool)     {}
@@ -342,13 +384,18 @@ type events struct{ m *Member }
 
 func (e events) NotifyJoin(n *memberlist.Node) {
 	e.m.log.Info("member joined", "member", n.Name)
+	e.m.health.alive(n)
 	e.m.observe(n)
 }
 func (e events) NotifyLeave(n *memberlist.Node) {
 	e.m.log.Info("member left or failed", "member", n.Name)
+	e.m.mu.Lock()
+	last := e.m.peers[n.Name].State
+	e.m.mu.Unlock()
+	e.m.health.gone(n.Name, last)
 	e.m.forget(n)
 }
-func (e events) NotifyUpdate(n *memberlist.Node) { e.m.observe(n) }
+func (e events) NotifyUpdate(n *memberlist.Node) { e.m.health.alive(n); e.m.observe(n) }
 
 // slogWriter adapts memberlist's log.Logger output to slog at debug level,
 // and warnings and errors at their levels.

@@ -100,17 +100,17 @@ func TestFleetsWithDifferentLabelsOrKeysDoNotMerge(t *testing.T) {
 	a := startMember(t, "a1", "a", func(c *Config) { c.Label = "blue"; c.SecretKey = key1 })
 	// Same key, other label.
 	if _, err := Start(context.Background(), Config{NodeName: "x1", Zone: "a", CacheAddr: "127.0.0.1:1",
-		Label: "green", SecretKey: key1, Join: []string{a.GossipAddr()}, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
+		Label: "green", SecretKey: key1, Join: []string{a.GossipAddr()}, RequireJoin: true, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
 		t.Fatalf("join across labels: err = %v, want ErrJoin", err)
 	}
 	// Same label, other key.
 	if _, err := Start(context.Background(), Config{NodeName: "y1", Zone: "a", CacheAddr: "127.0.0.1:2",
-		Label: "blue", SecretKey: key2, Join: []string{a.GossipAddr()}, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
+		Label: "blue", SecretKey: key2, Join: []string{a.GossipAddr()}, RequireJoin: true, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
 		t.Fatalf("join with another key: err = %v, want ErrJoin", err)
 	}
 	// No key at all.
 	if _, err := Start(context.Background(), Config{NodeName: "z1", Zone: "a", CacheAddr: "127.0.0.1:3",
-		Label: "blue", Join: []string{a.GossipAddr()}, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
+		Label: "blue", Join: []string{a.GossipAddr()}, RequireJoin: true, Profile: "local", Logger: quiet()}); !errors.Is(err, ErrJoin) {
 		t.Fatalf("join without the key: err = %v, want ErrJoin", err)
 	}
 	// Same label and key: joins.

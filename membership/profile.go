@@ -26,7 +26,8 @@ const localPushPull = 2 * time.Second
 
 // timings returns memberlist's preset for profile ("" is "lan"), with the
 // probe interval overridden when probeInterval is positive; the probe
-// timeout is then capped at half the interval. Every profile retransmits
+// timeout is then capped at half the interval and the dead-node window
+// (GossipToTheDeadTime) scaled by the same factor. Every profile retransmits
 // updates to at least minRetransmitMult·ceil(log10(n+1)) peers, and the
 // local one syncs full state every localPushPull.
 func timings(profile string, probeInterval time.Duration) (*memberlist.Config, error) {
@@ -44,6 +45,10 @@ func timings(profile string, probeInterval time.Duration) (*memberlist.Config, e
 	}
 	mc.RetransmitMult = max(mc.RetransmitMult, minRetransmitMult)
 	if probeInterval > 0 {
+		// The dead-node window scales with the probe interval too: a
+		// fleet tuned to detect deaths 5 times faster forgets them 5
+		// times sooner (the rejoin loop merges partitions back).
+		mc.GossipToTheDeadTime = time.Duration(float64(mc.GossipToTheDeadTime) * float64(probeInterval) / float64(mc.ProbeInterval))
 		mc.ProbeInterval = probeInterval
 		if mc.ProbeTimeout > probeInterval/2 {
 			mc.ProbeTimeout = probeInterval / 2

@@ -36,6 +36,7 @@ type arithReq struct {
 func (c *conn) applyArith(key []byte, req *arithReq) (arithResult, store.Meta) {
 	res := arithOK
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
+		c.blind(e)
 		if !e.Found {
 			if !req.vivify {
 				res = arithNotFound

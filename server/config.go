@@ -57,6 +57,15 @@ type Config struct {
 	// Logger receives connection and lifecycle events. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// PauseBound, when positive, starts a heartbeat (a tick every tenth
+	// of it, 5 to 50 ms): when a connection reads commands and the last
+	// tick is older than PauseBound (the process was stopped or starved),
+	// the whole store is invalidated before they run, as the fleet may
+	// have dropped the node meanwhile and sent newer writes elsewhere.
+	// Counted in zonecache_server_invalidations_total{cause="pause"}.
+	// Set it below the time the fleet can take to drop a node
+	// (membership.PauseBound). Default 0: no heartbeat (a standalone node).
+	PauseBound time.Duration
 	// Now returns the current time; tests inject a clock. Default: the
 	// system clock read by a ticker every 100 ms (expiry is in whole
 	// seconds, and reading the system clock per command is costly).

@@ -72,6 +72,11 @@ type conn struct {
 	// turning busy, so a command that has started is never cut short.
 	stateMu sync.Mutex
 	quit    bool
+	// fenced is set, for the commands of one read, while the node is
+	// isolated from its fleet (see fence): retrievals miss.
+	fenced bool
+	// gen is the fence's invalidation count when the connection opened.
+	gen uint64
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -84,6 +89,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		keybuf:  make([]byte, 0, 256),
 		num:     make([]byte, 0, 24),
 	}
+	c.gen = s.fence.gen.Load()
 	c.rw = nc
 	if rw := newRawIO(nc); rw != nil {
 		c.rw = rw
@@ -99,6 +105,13 @@ type readCounter struct{ c *conn }
 func (rc readCounter) Read(p []byte) (int, error) {
 	n, err := rc.c.rw.Read(p)
 	rc.c.st[stBytesRead] += uint64(n)
+	// Checked after the read returns: every command it brings was sent
+	// after any pause that ended before now, so a stale store is flushed
+	// before they run.
+	rc.c.fenced = !rc.c.s.fence.open()
+	if rc.c.stale() {
+		return 0, errRetired
+	}
 	return n, err
 }
 
@@ -139,6 +152,9 @@ func (c *conn) serve() {
 	}()
 	for {
 		line, long, err := c.readLine()
+		if err == nil && c.stale() {
+			err = errRetired // commands read before an invalidation
+		}
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
 				c.s.log.Debug("closing connection: line without newline", "remote", c.nc.RemoteAddr().String())

@@ -24,8 +24,8 @@
 // Files: server.go (lifecycle, accept, shutdown), conn.go (reading,
 // flushing, buffers), rawio_linux.go (socket I/O), dispatch.go (command table), retrieval.go, storage.go,
 // arith.go and text.go (text protocol), metaflags.go, metaget.go and meta.go
-// (meta protocol), metadump.go, stats.go, metrics.go, admin.go and
-// ownership.go.
+// (meta protocol), metadump.go, stats.go, metrics.go, admin.go,
+// ownership.go and fence.go.
 //
 // Ownership (ownership.go). In a gossiping fleet, PurgeUnowned keeps a
 // node's store free of keys it does not own: a node owns a key when, in its
@@ -57,6 +57,25 @@
 // cannot tell its copy is old. The
 // passes go through the store a chunk of one shard at a time (store.Purge),
 // so reads are not blocked, and count zonecache_server_purged_items_total.
+//
+// A fleet node (Config.PauseBound set, as zonecached does with --zone)
+// never serves what it held before it may have been dropped from the
+// fleet's topology: a heartbeat ticks every PauseBound/10 (5 to 50 ms),
+// and when a connection reads commands while the last tick is older than
+// PauseBound (the process was stopped or starved), the whole store is
+// invalidated before they run. While membership reports the node cut off
+// from most of its fleet (SetIsolated), retrievals miss, incr, decr,
+// touch and ma find nothing and storage commands are refused ("SERVER_ERROR
+// node cut off from its fleet"); the store is invalidated before hits are
+// served again. InvalidateAll is the same invalidation on
+// demand (a refuted death). Every invalidation also retires the
+// connections open before it: each is closed, without running them, when
+// it next has commands, as they may have been sent before the node was
+// dropped (a write a client gave up on, queued in the kernel during a
+// pause) and must not land after the writes made meanwhile. A connection
+// still in the kernel's accept queue when a pause ends is not retired.
+// Each is counted in zonecache_server_invalidations_total{cause} and
+// logged at warn (fence.go).
 //
 // The server also exports Prometheus metrics (zonecache_server_*) and an
 // admin HTTP handler (/metrics, /healthz, /readyz); cmd/zonecached wires

@@ -115,6 +115,9 @@ func (c *conn) metaSet(n int) {
 		c.deleteKey(f.key)
 		c.errLine("SERVER_ERROR object too large for cache")
 		return
+	case resIsolated:
+		c.errLine(isolatedError)
+		return
 	default:
 		c.st[stStoreNoMemory]++
 		c.deleteKey(f.key)
@@ -351,6 +354,7 @@ func (c *conn) metaDebug(n int) {
 	now := c.now().Unix()
 	found := false
 	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
+		c.blind(e)
 		if !e.Found {
 			return store.Op{Action: store.Keep, NoBump: true}
 		}

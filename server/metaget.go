@@ -19,6 +19,7 @@ func (c *conn) metaGet(n int) {
 	}
 	hit, created, ttlSet, room := false, false, false, true
 	meta, err := c.s.store.Update(f.key, func(e *store.Entry) store.Op {
+		c.blind(e)
 		if !e.Found {
 			if !f.vivify {
 				return store.Op{Action: store.Keep}

@@ -28,7 +28,7 @@ func (c *conn) appendValueHeader(key []byte, m *store.Meta, size int, withCAS bo
 func (c *conn) getKey(key []byte, withCAS bool) bool {
 	c.st[stCmdGet]++
 	room := true
-	hit := c.s.store.Get(key, func(e *store.Entry) {
+	hit := !c.fenced && c.s.store.Get(key, func(e *store.Entry) {
 		if room = c.roomForValue(len(e.Value)); !room {
 			return
 		}
@@ -126,6 +126,7 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 		c.st[stCmdTouch]++
 		hit, room := false, true
 		_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
+			c.blind(e)
 			if !e.Found {
 				return store.Op{Action: store.Keep}
 			}

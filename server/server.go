@@ -39,6 +39,8 @@ type Server struct {
 	crawlerOff atomic.Bool
 	// own counts PurgeUnowned's work.
 	own ownershipStats
+	// fence keeps a node that may have missed writes from serving hits.
+	fence *fence
 
 	closing atomic.Bool
 	serving atomic.Int32
@@ -86,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s, s.reg)
+	s.fence = newFence(s, cfg.PauseBound, s.reg)
 	return s, nil
 }
 
@@ -249,6 +252,7 @@ func (s *Server) finish() error {
 		return nil
 	}
 	s.closed = true
+	s.fence.close()
 	if s.clock != nil {
 		s.clock.Close()
 	}

@@ -30,7 +30,13 @@ const (
 	resNotFound
 	resTooLarge
 	resNoMemory
+	// resIsolated: the node is cut off from its fleet and takes no
+	// writes, which it could neither serve nor keep (see fence).
+	resIsolated
 )
+
+// isolatedError answers a write refused while the node is cut off.
+const isolatedError = "SERVER_ERROR node cut off from its fleet"
 
 // storeReq is one write: what storage commands and ms share.
 type storeReq struct {
@@ -47,8 +53,12 @@ type storeReq struct {
 
 // write applies a storage request with memcached's semantics.
 func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta) {
+	if c.fenced {
+		return resIsolated, store.Meta{}
+	}
 	res := resStored
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
+		c.blind(e)
 		newMeta := store.Meta{Flags: req.flags, Expires: req.expires, CAS: req.setCAS, KeyBinary: req.keyBinary}
 		c.parts[0], c.parts[1] = value, nil
 		parts := c.parts[:1]
@@ -237,6 +247,8 @@ func (c *conn) update(n int, id cmdID) cmdID {
 		if id == cmdSet {
 			c.deleteKey(key)
 		}
+	case resIsolated:
+		c.reply(noreply, isolatedError+"\r\n")
 	}
 	return id
 }

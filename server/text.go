@@ -97,6 +97,7 @@ func (c *conn) touch(n int) {
 	c.st[stCmdTouch]++
 	hit := false
 	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
+		c.blind(e)
 		if !e.Found {
 			return store.Op{Action: store.Keep}
 		}

@@ -11,7 +11,8 @@
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
-//	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s]]
+//	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s]
+//	            [--rejoin-interval 5s] [--require-join] [--forget-failed-after 1h]]
 //
 // -I may be at most half of -m, as in memcached. --disable-meta answers the
 // meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6
@@ -24,7 +25,15 @@
 // GOMEMLIMIT is set.
 //
 // With --zone the node joins a gossiping fleet (package membership) and
-// its admin listener also serves GET /topology and GET/POST /state.
+// its admin listener also serves GET /topology and GET/POST /state. If no
+// --join seed answers at start, the node starts alone and keeps joining
+// them every --rejoin-interval (--require-join exits instead); it also
+// rejoins failed members it remembers (--forget-failed-after), so a split
+// fleet merges again. A fleet node never serves what it held before it may
+// have been dropped: after a pause longer than membership.PauseBound, while
+// cut off from most of the fleet and after being declared dead, its store
+// is invalidated before it serves hits again (server.Config.PauseBound,
+// server.Server.SetIsolated).
 //
 // SIGTERM or SIGINT stops accepting connections, lets in-flight commands
 // finish and exits 0. A fleet node first advertises draining, leaves the

@@ -33,6 +33,9 @@ type fleetOptions struct {
 	probe        time.Duration
 	advertise    string
 	drainTimeout time.Duration
+	rejoin       time.Duration
+	requireJoin  bool
+	forgetAfter  time.Duration
 }
 
 // ErrWildcardListen is wrapped by the flag check's error when a fleet node
@@ -50,6 +53,9 @@ func (f *fleetOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.profile, "gossip-profile", "lan", "gossip timing `preset`: lan, local (fast failure detection on one host) or wan")
 	fs.DurationVar(&f.probe, "gossip-probe-interval", 0, "failure-probe `interval`, overriding the preset's (lan and local 1s, wan 5s); a dead node is declared after a few of them (membership.FailureDetectionTime)")
 	fs.StringVar(&f.advertise, "advertise-addr", "", "cache `address` (host or host:port; port default -p) advertised to the fleet; required when -l listens on all interfaces")
+	fs.DurationVar(&f.rejoin, "rejoin-interval", membership.DefaultRejoinInterval, "how often to join again the --join seeds and the failed members still remembered, so the fleet merges again after a partition")
+	fs.BoolVar(&f.requireJoin, "require-join", false, "exit at start when no --join seed answers (default: start alone and keep joining them every --rejoin-interval)")
+	fs.DurationVar(&f.forgetAfter, "forget-failed-after", membership.DefaultForgetAfter, "how long a member that failed (did not leave draining) is remembered: rejoined, and counted when deciding whether this node is cut off from most of the fleet")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long to wait for clients to move their reads away before stopping")
 }
 
@@ -70,6 +76,9 @@ func (f fleetOptions) validate(listen string) error {
 	}
 	if _, _, err := net.SplitHostPort(f.gossipAddr); err != nil {
 		return fmt.Errorf("--gossip-addr %q: %w", f.gossipAddr, err)
+	}
+	if f.rejoin <= 0 || f.forgetAfter <= 0 {
+		return fmt.Errorf("--rejoin-interval %v and --forget-failed-after %v: must be positive", f.rejoin, f.forgetAfter)
 	}
 	if f.drainTimeout < 0 {
 		return fmt.Errorf("--drain-timeout %v: must not be negative", f.drainTimeout)
@@ -114,7 +123,7 @@ func wildcard(host string) bool {
 // startMember joins the fleet, advertising the cache listening at
 // cacheAddr (or --advertise-addr). It returns nil when the node is
 // standalone.
-func startMember(ctx context.Context, f fleetOptions, cacheAddr string, log *slog.Logger) (*membership.Member, error) {
+func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence membership.Fence, log *slog.Logger) (*membership.Member, error) {
 	if f.zone == "" {
 		return nil, nil
 	}
@@ -143,7 +152,17 @@ func startMember(ctx context.Context, f fleetOptions, cacheAddr string, log *slo
 		NodeName: f.nodeName, Zone: f.zone, CacheAddr: cacheAddr,
 		State: replication.NodeState(f.state), BindAddr: host, BindPort: port,
 		Join: seeds, SecretKey: key, Label: f.label, Profile: f.profile, ProbeInterval: f.probe, Logger: log,
+		RequireJoin: f.requireJoin, RejoinInterval: f.rejoin, ForgetAfter: f.forgetAfter, Fence: fence,
 	})
+}
+
+// pauseBound is the server's PauseBound for a fleet node (0 standalone):
+// membership.PauseBound of the gossip profile.
+func (f fleetOptions) pauseBound() (time.Duration, error) {
+	if f.zone == "" {
+		return 0, nil
+	}
+	return membership.PauseBound(membership.Config{Profile: f.profile, ProbeInterval: f.probe})
 }
 
 // readGossipKey reads a 16, 24 or 32 byte key, raw or base64, ignoring

@@ -120,3 +120,28 @@ func mustDecode(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// The rejoin flags reach the fleet options, and a fleet node gets the pause
+// bound of its gossip profile (a standalone node none).
+func TestRejoinFlagsAndPauseBound(t *testing.T) {
+	var errs bytes.Buffer
+	o, err := parseFlags([]string{"--zone", "a", "--gossip-profile", "local", "--gossip-probe-interval", "200ms",
+		"--rejoin-interval", "2s", "--require-join", "--forget-failed-after", "10m"}, &errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.fleet.rejoin != 2*time.Second || !o.fleet.requireJoin || o.fleet.forgetAfter != 10*time.Minute {
+		t.Fatalf("parsed %+v", o.fleet)
+	}
+	if o.cfg.PauseBound != 300*time.Millisecond {
+		t.Fatalf("pause bound %v, want 300ms (local, 200 ms probes)", o.cfg.PauseBound)
+	}
+	if o, err := parseFlags(nil, &errs); err != nil || o.cfg.PauseBound != 0 || o.fleet.rejoin != 5*time.Second {
+		t.Fatalf("standalone: pause bound %v, rejoin %v, %v", o.cfg.PauseBound, o.fleet.rejoin, err)
+	}
+	for _, bad := range [][]string{{"--rejoin-interval", "0s"}, {"--forget-failed-after", "-1m"}} {
+		if _, err := parseFlags(append([]string{"--zone", "a"}, bad...), &errs); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -77,7 +77,7 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 		_ = srv.Close()
 		return fmt.Errorf("listen on %s: %w", opts.cfg.Addr, err)
 	}
-	member, err := startMember(ctx, opts.fleet, ln.Addr().String(), log)
+	member, err := startMember(ctx, opts.fleet, ln.Addr().String(), srv, log)
 	if err != nil {
 		ln.Close()
 		_ = srv.Close()
@@ -226,6 +226,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	o.adminAddr = *adminAddr
 	if err := fleet.validate(o.cfg.Addr); err != nil {
+		return o, err
+	}
+	if o.cfg.PauseBound, err = fleet.pauseBound(); err != nil {
 		return o, err
 	}
 	o.fleet = fleet

@@ -1,0 +1,237 @@
+package membership
+
+import (
+	"log"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// Fence is what a member tells its cache when it may have been out of the
+// fleet's topology, so that the cache never serves a value older than a
+// write made meanwhile elsewhere. *server.Server implements it.
+type Fence interface {
+	// SetIsolated(true) stops serving hits while the member has lost
+	// contact with most of the fleet; SetIsolated(false) invalidates
+	// everything and serves again.
+	SetIsolated(isolated bool)
+	// InvalidateAll discards everything the cache holds; cause says why.
+	InvalidateAll(cause string)
+}
+
+// CauseRefuted is the cause passed to Fence.InvalidateAll when the fleet
+// declared this member dead and it refuted (a gossip flap).
+const CauseRefuted = "refuted"
+
+// DefaultForgetAfter is Config.ForgetAfter's default.
+const DefaultForgetAfter = time.Hour
+
+// contactPrefix starts the contact messages members send each other.
+const contactPrefix = "zc-contact:"
+
+// PauseBound is B, the longest a member of a fleet configured as cfg may
+// go without running (a pause) or without contact with most of the fleet
+// before it must assume it was dropped. It is half the shortest time the
+// fleet can take to drop a member: the suspicion timeout's minimum,
+// SuspicionMult·PI (memberlist never shortens it below that, and a failed
+// probe comes first), so B = SuspicionMult·PI/2: 1.5 s on local (PI 1 s,
+// SuspicionMult 3), 2 s on lan (4), 15 s on wan (6, PI 5 s), scaled by
+// ProbeInterval when set (local with 200 ms: 300 ms).
+func PauseBound(cfg Config) (time.Duration, error) {
+	mc, err := timings(cfg.Profile, cfg.ProbeInterval)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(mc.SuspicionMult) * mc.ProbeInterval / 2, nil
+}
+
+// health tracks which members this one is in contact with, to tell when
+// it is cut off from most of the fleet, and which failed members to
+// rejoin.
+type health struct {
+	m      *Member
+	bound  time.Duration // B: contact older than this is lost
+	mu     sync.Mutex
+	known  map[string]*peer // other members seen alive, not yet forgotten
+	isol   bool
+	stop   chan struct{}
+	once   sync.Once
+	loops  sync.WaitGroup
+	msgBuf []byte
+}
+
+// peer is what health remembers of another member.
+type peer struct {
+	addr      string    // gossip address, ip:port
+	alive     bool      // in the topology
+	heard     time.Time // last contact message, or when it came alive
+	deadSince time.Time
+}
+
+func newHealth(m *Member, bound time.Duration) *health {
+	return &health{m: m, bound: bound, known: make(map[string]*peer), stop: make(chan struct{}),
+		msgBuf: []byte(contactPrefix + m.cfg.NodeName)}
+}
+
+// alive records that n is in the topology.
+func (h *health) alive(n *memberlist.Node) {
+	if n.Name == h.m.cfg.NodeName {
+		return
+	}
+	addr := net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.known[n.Name]
+	if p == nil {
+		p = &peer{}
+		h.known[n.Name] = p
+	}
+	if !p.alive {
+		p.heard = time.Now()
+	}
+	p.addr, p.alive = addr, true
+}
+
+// gone records that n left the topology; a member that was draining left
+// on purpose and is forgotten at once, any other is remembered as failed
+// for ForgetAfter.
+func (h *health) gone(name string, last replication.NodeState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.known[name]
+	if p == nil {
+		return
+	}
+	if last == replication.Draining {
+		delete(h.known, name)
+		return
+	}
+	p.alive, p.deadSince = false, time.Now()
+}
+
+// heard records a contact message.
+func (h *health) heard(msg []byte) {
+	name, ok := strings.CutPrefix(string(msg), contactPrefix)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	if p := h.known[name]; p != nil {
+		p.heard = time.Now()
+	}
+	h.mu.Unlock()
+}
+
+// contactLoop sends a contact message to every known member every B/4 and
+// fences the cache while fewer than half the known members (this one
+// included) were heard from within B.
+func (h *health) contactLoop() {
+	defer h.loops.Done()
+	t := time.NewTicker(max(h.bound/4, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		addrs, isolated, changed, heardN, knownN := h.check(time.Now())
+		for name, addr := range addrs {
+			_ = h.m.list.SendToAddress(memberlist.Address{Addr: addr, Name: name}, h.msgBuf)
+		}
+		if !changed {
+			continue
+		}
+		if isolated {
+			h.m.log.Warn("lost contact with most of the fleet: serving no hits", "in_contact", heardN, "known", knownN, "bound", h.bound)
+		} else {
+			h.m.log.Info("back in contact with most of the fleet", "in_contact", heardN, "known", knownN)
+		}
+		if f := h.m.cfg.Fence; f != nil {
+			f.SetIsolated(isolated)
+		}
+	}
+}
+
+// check forgets members failed for longer than ForgetAfter and returns
+// the addresses to send contact messages to and whether the member is
+// isolated (and whether that changed).
+func (h *health) check(now time.Time) (addrs map[string]string, isolated, changed bool, heardN, knownN int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	addrs = make(map[string]string, len(h.known))
+	heardN, knownN = 1, 1
+	for name, p := range h.known {
+		if !p.alive && now.Sub(p.deadSince) > h.m.cfg.ForgetAfter {
+			delete(h.known, name)
+			continue
+		}
+		addrs[name] = p.addr
+		knownN++
+		if now.Sub(p.heard) <= h.bound {
+			heardN++
+		}
+	}
+	isolated = heardN*2 < knownN
+	changed = isolated != h.isol
+	h.isol = isolated
+	return addrs, isolated, changed, heardN, knownN
+}
+
+// failed returns the gossip addresses of known members not in the
+// topology.
+func (h *health) failed() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, p := range h.known {
+		if !p.alive {
+			out = append(out, p.addr)
+		}
+	}
+	return out
+}
+
+// aliveAddrs returns the gossip addresses of the members in the topology.
+func (h *health) aliveAddrs() map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]bool, len(h.known))
+	for _, p := range h.known {
+		if p.alive {
+			out[p.addr] = true
+		}
+	}
+	return out
+}
+
+func (h *health) close() {
+	h.once.Do(func() { close(h.stop) })
+}
+
+// logSink is memberlist's log output: slog, and a dead message about this
+// member that memberlist refuted (the fleet dropped it) invalidates the
+// cache, as writes made meanwhile went elsewhere.
+func (m *Member) logSink() *log.Logger {
+	return log.New(refuteWatch{slogWriter{m.log}, m}, "", 0)
+}
+
+type refuteWatch struct {
+	slogWriter
+	m *Member
+}
+
+func (w refuteWatch) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "Refuting a dead message") {
+		w.m.log.Warn("the fleet declared this member dead; it refuted", "memberlist", strings.TrimSpace(string(p)))
+		if f := w.m.cfg.Fence; f != nil {
+			f.InvalidateAll(CauseRefuted)
+		}
+	}
+	return w.slogWriter.Write(p)
+}
