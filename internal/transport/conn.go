@@ -43,7 +43,8 @@ type conn struct {
 	closed   bool
 	closeErr error
 
-	lastRead atomic.Int64  // unix nanos of the last complete reply
+	lastRead atomic.Int64  // unix nanos when reply bytes last arrived (blame.go)
+	awaiting atomic.Bool   // the reader waits for bytes with none buffered (blame.go)
 	wake     chan struct{} // wakes writeLoop
 	readWake chan struct{} // hands the read token to readLoop
 	dead     chan struct{}
@@ -269,18 +270,3 @@ func (cn *conn) fail(cause error) {
 		cn.pool.complete(c, err)
 	}
 }
-
-// stalled reports whether the oldest pending request was sent more than
-// timeout ago and nothing has been read since.
-func (cn *conn) stalled(timeout time.Duration) bool {
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	if cn.closed || cn.qhead == len(cn.queue) {
-		return false
-	}
-	sent := cn.queue[cn.qhead].sentAt
-	return time.Now().UnixNano()-sent >= int64(timeout) && cn.lastRead.Load() < sent
-}
-
-// silentSince reports whether no reply has been read since t (unix nanos).
-func (cn *conn) silentSince(t int64) bool { return cn.lastRead.Load() < t }

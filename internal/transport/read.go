@@ -35,7 +35,7 @@ func (cn *conn) readLoop() {
 				break
 			}
 			cn.mu.Unlock()
-			if _, err := cn.br.Peek(1); err != nil {
+			if err := cn.peek(); err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) && !cn.isClosed() {
 					// Defensive: a deadline left by a caller's own read.
 					_ = cn.nc.SetReadDeadline(time.Time{})

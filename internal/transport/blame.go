@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Which failures are the node's. A request's time is split in two: the
+// time it waited in the client (for a rate-limit token, an in-flight slot,
+// a connection) and the time since it was queued on its connection. Only
+// the second can be blamed on the node, and only when the node made no
+// progress on that connection: no reply bytes arrived since the request
+// was sent. A request whose connection kept receiving replies was queued
+// behind other requests in the pipeline: the node is busy, not dead. So an
+// overloaded client, or a node that answers slowly but steadily, never
+// opens the breaker; a frozen or dead node, which sends nothing, does as
+// fast as before.
+
+// errClientSlow is the cause of a connection closed because the client did
+// not read a reply that was arriving in time (its reader was starved of
+// CPU): the failures of its requests do not count against the node.
+var errClientSlow = errors.New("transport: the client fell behind reading replies")
+
+// stamps are when a request began (Pool.do) and when it was queued on its
+// connection, in unix nanos.
+type stamps struct{ begun, sent int64 }
+
+// owes reports whether a request that missed its deadline at now is the
+// node's fault: nothing arrived on cn since the request was sent, and the
+// request spent at least as long on the connection as it had waited in the
+// client before (a request that got its slot with little time left has not
+// given the node a fair chance).
+func (cn *conn) owes(at stamps, now int64) bool {
+	return cn.lastRead.Load() < at.sent && now-at.sent >= at.sent-at.begun && cn.quiet()
+}
+
+// stalled reports whether the connection has a request pending and has
+// received nothing for timeout while it was pending: its oldest pending
+// request was sent at least timeout ago, no reply bytes arrived in the
+// last timeout, and none wait unread (quiet).
+func (cn *conn) stalled(timeout time.Duration) bool {
+	cn.mu.Lock()
+	if cn.closed || cn.qhead == len(cn.queue) {
+		cn.mu.Unlock()
+		return false
+	}
+	since := max(cn.queue[cn.qhead].sentAt, cn.lastRead.Load())
+	cn.mu.Unlock()
+	return time.Now().UnixNano()-since >= int64(timeout) && cn.quiet()
+}
+
+// progress records that reply bytes arrived.
+func (cn *conn) progress() { cn.lastRead.Store(time.Now().UnixNano()) }
+
+// unsent refuses to send a request whose time ran out while it waited in
+// the client: ErrQueueTimeout (or the context's error), nothing sent, and
+// nothing counted against the node.
+func (p *Pool) unsent(ctx context.Context, deadline time.Time) error {
+	if !time.Now().Before(deadline) {
+		return p.waitError(ErrTimeout)
+	}
+	if err := ctxErr(ctx); err != nil {
+		return p.ctxError(err)
+	}
+	return nil
+}
+
+// peek waits until reply bytes are buffered and records the progress. The
+// reader holding the read token calls it before each reply; awaiting tells
+// the blame checks whether the reader is waiting for the node (nothing
+// buffered) or busy with replies the node already sent.
+func (cn *conn) peek() error {
+	if cn.br.Buffered() > 0 {
+		cn.progress()
+		return nil
+	}
+	cn.awaiting.Store(true)
+	if _, err := cn.br.Peek(1); err != nil {
+		return err // still awaiting: a deadline does not make the node answer
+	}
+	cn.awaiting.Store(false)
+	cn.progress()
+	return nil
+}
+
+// quiet reports whether the node, not the client, is the reason no reply
+// is being read: the reader waits for bytes and none are waiting in the
+// socket's receive buffer. Replies the node sent but a busy client has not
+// read yet are the client's delay.
+func (cn *conn) quiet() bool {
+	return cn.awaiting.Load() && !cn.unread()
+}
