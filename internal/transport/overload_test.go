@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,6 +47,12 @@ func (o *outcomes) record(err error) {
 // saturate runs callers goroutines doing online Gets and Sets on n until
 // stop returns true, and returns what they saw.
 func saturate(ctx context.Context, n *Node, callers int, stop func(*outcomes) bool) *outcomes {
+	return load(ctx, n, callers, 0, stop)
+}
+
+// load is saturate with callers that pause up to jitter (at random) after
+// each request, so that they do not run in lock-step.
+func load(ctx context.Context, n *Node, callers int, jitter time.Duration, stop func(*outcomes) bool) *outcomes {
 	o := &outcomes{}
 	var done atomic.Bool
 	var wg sync.WaitGroup
@@ -63,6 +70,9 @@ func saturate(ctx context.Context, n *Node, callers int, stop func(*outcomes) bo
 					_, err = n.Online().Get(ctx, key)
 				}
 				o.record(err)
+				if jitter > 0 {
+					time.Sleep(rand.N(jitter))
+				}
 			}
 		}(g)
 	}

@@ -21,6 +21,7 @@ type proxyProc struct {
 	addr  string
 	cmd   *exec.Cmd
 	stdin *os.File
+	out   *bufio.Reader
 }
 
 const proxyTargetEnv = "ZONECACHE_TEST_PROXY_TARGET"
@@ -51,7 +52,8 @@ func startProxyProc(t *testing.T, target string, d time.Duration) *proxyProc {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
+	p.out = bufio.NewReader(out)
+	line, err := p.out.ReadString('\n')
 	if !strings.HasPrefix(line, "addr ") {
 		t.Fatalf("proxy process: %q %v", line, err)
 	}
@@ -60,17 +62,22 @@ func startProxyProc(t *testing.T, target string, d time.Duration) *proxyProc {
 	return p
 }
 
-// setDelay changes the proxy's delay for the replies it reads from now on.
+// setDelay changes the proxy's delay for the replies it reads from now on,
+// and returns once the proxy has applied it.
 func (p *proxyProc) setDelay(t *testing.T, d time.Duration) {
 	t.Helper()
 	if _, err := fmt.Fprintf(p.stdin, "%d\n", d); err != nil {
 		t.Fatalf("proxy process: %v", err)
 	}
+	if line, err := p.out.ReadString('\n'); line != "ok\n" {
+		t.Fatalf("proxy process: %q %v", line, err)
+	}
 }
 
 // TestProxyProcess is the body of a proxy process (startProxyProc): it
 // skips unless started as one. It prints "addr <address>", then sets the
-// delay to each number of nanoseconds read from stdin, and exits at EOF.
+// delay to each number of nanoseconds read from stdin (answering "ok"),
+// and exits at EOF.
 func TestProxyProcess(t *testing.T) {
 	target := os.Getenv(proxyTargetEnv)
 	if target == "" {
@@ -87,6 +94,7 @@ func TestProxyProcess(t *testing.T) {
 		var d time.Duration
 		if _, err := fmt.Sscan(sc.Text(), &d); err == nil {
 			px.SetDelay(d)
+			fmt.Println("ok")
 		}
 	}
 	_ = px.Close()
