@@ -320,7 +320,7 @@ func (p *Pool) ctxError(err error) error {
 func (p *Pool) waitError(err error) error {
 	if errors.Is(err, ErrTimeout) {
 		p.node.stats.queueTimeouts.Add(1)
-		return fmt.Errorf("transport: %s: %w (waiting for a %s slot)", p.node.addr, ErrQueueTimeout, p.class)
+		return fmt.Errorf("transport: %s: %w (%s pool)", p.node.addr, ErrQueueTimeout, p.class)
 	}
 	return fmt.Errorf("transport: %s: %w", p.node.addr, err)
 }
