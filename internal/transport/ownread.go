@@ -100,13 +100,17 @@ func (p *Pool) readFailed(ctx context.Context, cn *conn, c, h *call, at stamps, 
 }
 
 // extendRead gives a reply that has begun to arrive a full timeout to
-// complete (bounded by the caller's context) instead of what is left of
-// rd, the caller's read deadline: a deadline shortened by the time the
-// request waited in the client must not cut a reply in the middle, which
-// would close a healthy connection. It reports whether it moved the
-// deadline.
+// complete (bounded by the caller's context) when less than half of one
+// is left of rd, the caller's read deadline: a deadline shortened by the
+// time the request waited in the client must not cut a reply in the
+// middle, which would close a healthy connection. It reports whether it
+// moved the deadline.
 func (p *Pool) extendRead(ctx context.Context, cn *conn, c *call, rd time.Time) bool {
-	ext := earlier(ctx, time.Now().Add(p.cfg.Timeout))
+	now := time.Now()
+	if rd.Sub(now) >= p.cfg.Timeout/2 {
+		return false // the usual case: plenty left, no deadline to move
+	}
+	ext := earlier(ctx, now.Add(p.cfg.Timeout))
 	if !ext.After(rd) {
 		return false
 	}
