@@ -17,9 +17,9 @@ import (
 // opens the breaker; a frozen or dead node, which sends nothing, does as
 // fast as before.
 
-// errClientSlow is the cause of a connection closed because the client did
-// not read a reply that was arriving in time (its reader was starved of
-// CPU): the failures of its requests do not count against the node.
+// errClientSlow is the cause of a connection closed, or a dial failed,
+// because the client did not read a reply that had arrived in time (its
+// reader was starved of CPU): it does not count against the node.
 var errClientSlow = errors.New("transport: the client fell behind reading replies")
 
 // stamps are when a request began (Pool.do) and when it was queued on its
@@ -28,11 +28,11 @@ type stamps struct{ begun, sent int64 }
 
 // owes reports whether a request that missed its deadline at now is the
 // node's fault: nothing arrived on cn since the request was sent, and the
-// request spent at least as long on the connection as it had waited in the
-// client before (a request that got its slot with little time left has not
-// given the node a fair chance).
+// request spent at least three quarters of its wait on the connection (one
+// that got its slot with little time left has not given the node a fair
+// chance; a connection silent for a whole timeout is judged by stalled).
 func (cn *conn) owes(at stamps, now int64) bool {
-	return cn.lastRead.Load() < at.sent && now-at.sent >= at.sent-at.begun && cn.quiet()
+	return cn.lastRead.Load() < at.sent && now-at.sent >= 3*(at.sent-at.begun) && cn.quiet()
 }
 
 // stalled reports whether the connection has a request pending and has
@@ -89,5 +89,5 @@ func (cn *conn) peek() error {
 // socket's receive buffer. Replies the node sent but a busy client has not
 // read yet are the client's delay.
 func (cn *conn) quiet() bool {
-	return cn.awaiting.Load() && !cn.unread()
+	return cn.awaiting.Load() && !unread(cn.nc)
 }

@@ -63,10 +63,12 @@
 // with its reply already in the socket while the client's reader is short
 // of CPU. A timed-out request (pool timeout or the caller's deadline) is
 // the node's fault only when nothing arrived on its connection since it
-// was sent, it spent at least as long on the connection as it had waited
-// in the client before, and no reply bytes sit unread in the socket; and a
+// was sent, it spent at least three quarters of its wait on the
+// connection, and no reply bytes sit unread in the socket; and a
 // connection with a request pending that has received nothing for a whole
-// pool timeout is stalled. A connect failure, a stalled connection, or a
+// pool timeout is stalled. A connect failure (unless the node's handshake
+// reply was in the socket, unread, when DialTimeout passed), a stalled
+// connection, or a
 // pool timeout the node is to blame for opens the breaker at once; other
 // failures (I/O errors, callers' deadlines the node is to blame for) open
 // it after BreakerConfig.FailureThreshold in a row. So a frozen, killed or

@@ -80,7 +80,7 @@ func (p *Pool) readFailed(ctx context.Context, cn *conn, c, h *call, at stamps, 
 	switch {
 	case interrupted:
 		cause = ioCause(ctx, "read", err)
-	case errors.Is(err, os.ErrDeadlineExceeded) && cn.unread():
+	case errors.Is(err, os.ErrDeadlineExceeded) && unread(cn.nc):
 		// The reply was arriving; the client did not read it in time.
 		cause = fmt.Errorf("%w: read: %w", errClientSlow, err)
 	}

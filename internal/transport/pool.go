@@ -355,7 +355,9 @@ func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time, begun time.T
 	l, err := p.node.dial(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			p.node.breaker.failure(true)
+			if !errors.Is(err, errClientSlow) {
+				p.node.breaker.failure(true)
+			}
 		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(dialed) >= dialed.Sub(begun) {
 			p.node.breaker.failure(false)
 		}

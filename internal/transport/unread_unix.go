@@ -2,12 +2,15 @@
 
 package transport
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
-// unread reports whether bytes from the node wait in the socket's receive
-// buffer, unread by the client (a non-blocking MSG_PEEK).
-func (cn *conn) unread() bool {
-	sc, ok := cn.nc.(syscall.Conn)
+// unread reports whether bytes from the node wait in nc's receive buffer,
+// unread by the client (a non-blocking MSG_PEEK).
+func unread(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return false
 	}
