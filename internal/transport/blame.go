@@ -22,22 +22,34 @@ import (
 // reader was starved of CPU): it does not count against the node.
 var errClientSlow = errors.New("transport: the client fell behind reading replies")
 
-// stamps are when a request began (Pool.do) and when it was queued on its
-// connection, in unix nanos.
-type stamps struct{ begun, sent int64 }
+// stamps are when a request began (Pool.do), was queued on its connection
+// and was handed to a write (0: not yet; read from the call by its caller
+// while it still owns it), in unix nanos.
+type stamps struct{ begun, sent, written int64 }
 
 // owes reports whether a request that missed its deadline at now is the
-// node's fault: nothing arrived on cn since the request was sent, and the
-// request spent at least three quarters of its wait on the connection (one
-// that got its slot with little time left has not given the node a fair
-// chance; a connection silent for a whole timeout is judged by stalled).
+// node's fault: it was written, nothing arrived on cn since, and it spent
+// at least three quarters of its wait on the wire (one that got its slot
+// with little time left, or waited for a busy writer, has not given the
+// node a fair chance; a connection silent for a whole timeout is judged
+// by stalled).
 func (cn *conn) owes(at stamps, now int64) bool {
-	return cn.lastRead.Load() < at.sent && now-at.sent >= 3*(at.sent-at.begun) && cn.quiet()
+	w := at.written
+	return w != 0 && cn.lastRead.Load() < w && now-w >= 3*(w-at.begun) && cn.quiet()
+}
+
+// markWritten records that every queued call not yet handed to a write is
+// in the buffer about to be written, at now. Called with mu held.
+func (cn *conn) markWritten(now int64) {
+	for i := max(cn.unwritten, cn.qhead); i < len(cn.queue); i++ {
+		cn.queue[i].written.Store(now)
+	}
+	cn.unwritten = len(cn.queue)
 }
 
 // stalled reports whether the connection has a request pending and has
 // received nothing for timeout while it was pending: its oldest pending
-// request was sent at least timeout ago, no reply bytes arrived in the
+// request was written at least timeout ago, no reply bytes arrived in the
 // last timeout, and none wait unread (quiet).
 func (cn *conn) stalled(timeout time.Duration) bool {
 	cn.mu.Lock()
@@ -45,9 +57,10 @@ func (cn *conn) stalled(timeout time.Duration) bool {
 		cn.mu.Unlock()
 		return false
 	}
-	since := max(cn.queue[cn.qhead].sentAt, cn.lastRead.Load())
+	w := cn.queue[cn.qhead].written.Load()
 	cn.mu.Unlock()
-	return time.Now().UnixNano()-since >= int64(timeout) && cn.quiet()
+	since := max(w, cn.lastRead.Load())
+	return w != 0 && time.Now().UnixNano()-since >= int64(timeout) && cn.quiet()
 }
 
 // progress records that reply bytes arrived.
@@ -71,15 +84,15 @@ func (p *Pool) unsent(ctx context.Context, deadline time.Time) error {
 // the blame checks whether the reader is waiting for the node (nothing
 // buffered) or busy with replies the node already sent.
 func (cn *conn) peek() error {
-	if cn.br.Buffered() > 0 {
-		cn.progress()
-		return nil
+	if cn.br.Buffered() == 0 {
+		cn.awaiting.Store(true)
+		if _, err := cn.br.Peek(1); err != nil {
+			return err // still awaiting: a deadline does not make the node answer
+		}
 	}
-	cn.awaiting.Store(true)
-	if _, err := cn.br.Peek(1); err != nil {
-		return err // still awaiting: a deadline does not make the node answer
+	if cn.awaiting.Load() {
+		cn.awaiting.Store(false)
 	}
-	cn.awaiting.Store(false)
 	cn.progress()
 	return nil
 }

@@ -32,16 +32,17 @@ type conn struct {
 	br   *bufio.Reader
 	text bool // the node speaks only the text protocol
 
-	mu       sync.Mutex
-	wbuf     []byte
-	spare    []byte
-	queue    []*call
-	qhead    int
-	seq      uint32
-	writing  bool
-	reading  bool // the read token: held by a caller in ownRead or by readLoop
-	closed   bool
-	closeErr error
+	mu        sync.Mutex
+	wbuf      []byte
+	spare     []byte
+	queue     []*call
+	qhead     int
+	unwritten int // index in queue of the first call not yet handed to a write
+	seq       uint32
+	writing   bool
+	reading   bool // the read token: held by a caller in ownRead or by readLoop
+	closed    bool
+	closeErr  error
 
 	lastRead atomic.Int64  // unix nanos when reply bytes last arrived (blame.go)
 	awaiting atomic.Bool   // the reader waits for bytes with none buffered (blame.go)
@@ -126,6 +127,7 @@ func (cn *conn) send(c *call) (own bool, buf []byte, err error) {
 	// An idle connection: the caller writes at once, in its goroutine, for
 	// latency.
 	buf = cn.wbuf
+	cn.markWritten(c.sentAt)
 	cn.wbuf = cn.spare[:0]
 	cn.spare = nil
 	cn.mu.Unlock()
@@ -214,6 +216,7 @@ func (cn *conn) writeLoop() {
 				break
 			}
 			buf := cn.wbuf
+			cn.markWritten(time.Now().UnixNano())
 			cn.wbuf = cn.spare[:0]
 			cn.spare = nil
 			cn.mu.Unlock()
@@ -241,7 +244,7 @@ func (cn *conn) pop() *call {
 	cn.qhead++
 	if cn.qhead == len(cn.queue) {
 		cn.queue = cn.queue[:0]
-		cn.qhead = 0
+		cn.qhead, cn.unwritten = 0, 0
 	}
 	return c
 }
@@ -256,7 +259,7 @@ func (cn *conn) fail(cause error) {
 	cn.closed = true
 	cn.closeErr = cause
 	pending := cn.queue[cn.qhead:]
-	cn.queue, cn.qhead = nil, 0
+	cn.queue, cn.qhead, cn.unwritten = nil, 0, 0
 	close(cn.dead)
 	cn.mu.Unlock()
 

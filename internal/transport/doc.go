@@ -62,11 +62,12 @@
 // connection behind other requests whose replies are still arriving, or
 // with its reply already in the socket while the client's reader is short
 // of CPU. A timed-out request (pool timeout or the caller's deadline) is
-// the node's fault only when nothing arrived on its connection since it
-// was sent, it spent at least three quarters of its wait on the
-// connection, and no reply bytes sit unread in the socket; and a
-// connection with a request pending that has received nothing for a whole
-// pool timeout is stalled. A connect failure (unless the node's handshake
+// the node's fault only when it was written (handed to a write, not
+// still waiting for a busy writer), nothing arrived on its connection
+// since, it spent at least three quarters of its wait on the wire, and no
+// reply bytes sit unread in the socket; and a connection with a written
+// request pending that has received nothing for a whole pool timeout is
+// stalled. A connect failure (unless the node's handshake
 // reply was in the socket, unread, when DialTimeout passed), a stalled
 // connection, or a
 // pool timeout the node is to blame for opens the breaker at once; other

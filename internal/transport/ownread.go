@@ -75,6 +75,7 @@ func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, at stamps, deadli
 // outcome: the context's error if its end cut the reply off.
 func (p *Pool) readFailed(ctx context.Context, cn *conn, c, h *call, at stamps, err error) error {
 	cn.clearReader(c)
+	at.written = c.written.Load()
 	cause := err
 	interrupted := errors.Is(err, os.ErrDeadlineExceeded) && ctxErr(ctx) != nil
 	switch {

@@ -180,6 +180,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 			c.timer.Stop()
 			c.endInterrupt()
 			<-c.done
+			at.written = c.written.Load()
 			return true, p.interrupted(ctx, cn, at)
 		}
 	}
@@ -249,6 +250,7 @@ func (p *Pool) release(start int64) {
 // (softly) only when the node owes it (conn.owes).
 func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, at stamps) (bool, error) {
 	c.endInterrupt()
+	at.written = c.written.Load() // c is ours until the CompareAndSwap
 	if !c.state.CompareAndSwap(callPending, callAbandoned) {
 		<-c.done
 		return true, p.result(c.err)
@@ -274,6 +276,7 @@ func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, at stamps) (bo
 // a cancelled request: the node is answering, the client was busy.
 func (p *Pool) abandonStalled(cn *conn, c *call, at stamps) (bool, error) {
 	c.endInterrupt()
+	at.written = c.written.Load() // c is ours until the CompareAndSwap
 	if !c.state.CompareAndSwap(callPending, callAbandoned) {
 		<-c.done
 		return true, p.result(c.err)

@@ -47,22 +47,22 @@ func TestSlowNodeKeepsBreakerClosed(t *testing.T) {
 	px := startProxyProc(t, startZonecached(t).Addr, 0)
 	tr := &timedTransitions{}
 	n := newTestNode(t, px.addr, Config{
-		Online:  PoolConfig{Conns: 2, MaxInFlight: 16, Timeout: overloadTimeout},
+		Online:  PoolConfig{Conns: 2, MaxInFlight: 24, Timeout: overloadTimeout},
 		Breaker: BreakerConfig{ProbeInitial: 20 * time.Millisecond, ProbeMax: 100 * time.Millisecond, OnStateChange: tr.record},
 	})
 	ctx := testCtx(t)
 	if err := n.Online().Noop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Slow down in steps of a fifth of the timeout, up to 1.4 times it, so
+	// Slow down in steps of a fifth of the timeout, up to 1.2 times it, so
 	// that replies to earlier requests keep arriving: a jump straight past
 	// the timeout leaves a gap longer than it with nothing on the wire,
 	// which cannot be told from a frozen node.
 	steps := []time.Duration{overloadTimeout * 3 / 5, overloadTimeout * 4 / 5,
-		overloadTimeout, overloadTimeout * 6 / 5, overloadTimeout * 7 / 5}
+		overloadTimeout, overloadTimeout * 6 / 5}
 	step, sentAt := -1, uint64(0)
 	var timeoutsAtTop uint64
-	o := load(ctx, n, 16, overloadTimeout/5, func(o *outcomes) bool {
+	o := load(ctx, n, 24, overloadTimeout/5, func(o *outcomes) bool {
 		st := n.Stats()
 		switch {
 		case tr.count() > 0:
