@@ -63,9 +63,6 @@ func (cn *conn) stalled(timeout time.Duration) bool {
 	return w != 0 && time.Now().UnixNano()-since >= int64(timeout) && cn.quiet()
 }
 
-// progress records that reply bytes arrived.
-func (cn *conn) progress() { cn.lastRead.Store(time.Now().UnixNano()) }
-
 // unsent refuses to send a request whose time ran out while it waited in
 // the client: ErrQueueTimeout (or the context's error), nothing sent, and
 // nothing counted against the node.
@@ -79,22 +76,24 @@ func (p *Pool) unsent(ctx context.Context, deadline time.Time) error {
 	return nil
 }
 
-// peek waits until reply bytes are buffered and records the progress. The
-// reader holding the read token calls it before each reply; awaiting tells
-// the blame checks whether the reader is waiting for the node (nothing
-// buffered) or busy with replies the node already sent.
-func (cn *conn) peek() error {
+// peek waits until reply bytes are buffered and records the progress
+// (lastRead: when the latest reply began to arrive), returning the time.
+// The reader holding the read token calls it before each reply; awaiting
+// tells the blame checks whether the reader is waiting for the node
+// (nothing buffered) or busy with replies the node already sent.
+func (cn *conn) peek() (now time.Time, err error) {
 	if cn.br.Buffered() == 0 {
 		cn.awaiting.Store(true)
 		if _, err := cn.br.Peek(1); err != nil {
-			return err // still awaiting: a deadline does not make the node answer
+			return time.Time{}, err // still awaiting: a deadline does not make the node answer
 		}
 	}
 	if cn.awaiting.Load() {
 		cn.awaiting.Store(false)
 	}
-	cn.progress()
-	return nil
+	now = time.Now()
+	cn.lastRead.Store(now.UnixNano())
+	return now, nil
 }
 
 // quiet reports whether the node, not the client, is the reason no reply

@@ -44,7 +44,7 @@ type conn struct {
 	closed    bool
 	closeErr  error
 
-	lastRead atomic.Int64  // unix nanos when reply bytes last arrived (blame.go)
+	lastRead atomic.Int64  // unix nanos when the latest reply began to arrive (blame.go)
 	awaiting atomic.Bool   // the reader waits for bytes with none buffered (blame.go)
 	wake     chan struct{} // wakes writeLoop
 	readWake chan struct{} // hands the read token to readLoop

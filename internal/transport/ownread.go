@@ -23,7 +23,8 @@ func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, at stamps, deadli
 		cn.poisonIfEnded(ctx)
 	}
 	for {
-		if err := cn.peek(); err != nil {
+		now, err := cn.peek()
+		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !cn.isClosed() {
 				if ctxErr(ctx) != nil {
 					cn.handBack(c)
@@ -47,7 +48,7 @@ func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, at stamps, deadli
 			<-c.done // still queued, so fail completed it
 			return true, p.result(c.err)
 		}
-		ext := p.extendRead(ctx, cn, c, rd)
+		ext := p.extendRead(ctx, cn, c, rd, now)
 		h, err := cn.readReply()
 		if err != nil {
 			return true, p.readFailed(ctx, cn, c, h, at, err)
@@ -106,8 +107,7 @@ func (p *Pool) readFailed(ctx context.Context, cn *conn, c, h *call, at stamps, 
 // time the request waited in the client must not cut a reply in the
 // middle, which would close a healthy connection. It reports whether it
 // moved the deadline.
-func (p *Pool) extendRead(ctx context.Context, cn *conn, c *call, rd time.Time) bool {
-	now := time.Now()
+func (p *Pool) extendRead(ctx context.Context, cn *conn, c *call, rd, now time.Time) bool {
 	if rd.Sub(now) >= p.cfg.Timeout/2 {
 		return false // the usual case: plenty left, no deadline to move
 	}

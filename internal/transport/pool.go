@@ -173,7 +173,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 		// The write gets a full timeout of its own: a deadline shortened by
 		// the time the request waited in the client would fail a healthy
 		// connection.
-		wd := earlier(ctx, time.Now().Add(p.cfg.Timeout))
+		wd := earlier(ctx, time.Unix(0, at.sent).Add(p.cfg.Timeout))
 		if err := cn.flush(ctx, c, buf, wd, c.interruptible()); err != nil && ctxErr(ctx) != nil {
 			// The context cut the write short; the connection is closed
 			// and fail completed c.
