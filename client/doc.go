@@ -24,7 +24,18 @@
 // zones in replication.ReadOrder (Config.ZonePreference), moving on after
 // an error, a timeout, an open circuit breaker, and (unless
 // Config.DisableFallbackOnMiss) a miss, always within the caller's
-// context. GetMulti sends one pipelined multi-get per node of a zone, all
+// context. A node's circuit breaker (Config.Transport.Breaker) opens only
+// on failures the node is to blame for: a refused or timed-out connect, or
+// a request that got nothing back on its connection for its whole wait
+// (a killed, frozen or cut-off node). Time a request spent queued in the
+// client (rate limit, in-flight slots, connections, replies not yet read)
+// never counts, nor does a timeout on a connection that kept receiving
+// replies, so an overloaded client or a busy node does not send every read
+// to other zones: only that request falls back (ErrQueueTimeout when it
+// was never sent; zonecache_client_queue_timeouts_total and
+// zonecache_client_breaker_failures_total per node). See package
+// internal/transport for the exact rule and its one blind spot (a lone
+// request to a node slower than the timeout opens the breaker). GetMulti sends one pipelined multi-get per node of a zone, all
 // nodes in parallel, and only the keys still missing go on. A value found
 // in another zone after a local miss is written back to the local replica
 // (read repair: an Add with its remaining TTL through the batch pool, in

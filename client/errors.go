@@ -54,6 +54,11 @@ var (
 	// (Config.Transport.Online.Timeout or Batch.Timeout), or an injected
 	// delay was longer than it.
 	ErrTimeout = transport.ErrTimeout
+	// ErrQueueTimeout wraps ErrTimeout: the request timed out while it
+	// waited in the client (rate limit, in-flight slot, connection) and
+	// was never sent, so it was not applied. It never counts against the
+	// node's breaker; zonecache_client_queue_timeouts_total counts it.
+	ErrQueueTimeout = transport.ErrQueueTimeout
 	// ErrCircuitOpen: the node's circuit breaker is open after repeated
 	// failures; nothing was sent.
 	ErrCircuitOpen = transport.ErrCircuitOpen

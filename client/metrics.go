@@ -33,6 +33,8 @@ const (
 //	zonecache_client_topology_swaps_total
 //	zonecache_client_batch_yields_total{node}        batch requests that waited for the node's online traffic
 //	zonecache_client_batch_waiting_requests{node}    batch callers waiting for a slot of the node's batch pool
+//	zonecache_client_queue_timeouts_total{node}      requests that timed out in the client before they were sent (transport.ErrQueueTimeout)
+//	zonecache_client_breaker_failures_total{node}    failures counted against the node's breaker (see transport.BreakerConfig)
 type metrics struct {
 	reg           prometheus.Registerer
 	requests      *prometheus.CounterVec
@@ -96,6 +98,10 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 				"Batch requests that waited because online requests were running on the node.", []string{"node"}, nil),
 			waiting: prometheus.NewDesc("zonecache_client_batch_waiting_requests",
 				"Batch callers waiting for a slot of the node's batch pool.", []string{"node"}, nil),
+			queueTimeouts: prometheus.NewDesc("zonecache_client_queue_timeouts_total",
+				"Requests that timed out waiting in the client (rate limit, in-flight slot, connection) and were not sent.", []string{"node"}, nil),
+			breakerFailures: prometheus.NewDesc("zonecache_client_breaker_failures_total",
+				"Failures counted against the node's circuit breaker.", []string{"node"}, nil),
 		},
 	}
 	if reg != nil {
@@ -133,19 +139,23 @@ func (m *metrics) observe(op string, start time.Time) {
 	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-// gaugeCollector reads the breakers' states and the batch pools' gates at
-// scrape time.
+// gaugeCollector reads the breakers' states, the batch pools' gates and the
+// nodes' queue-timeout and breaker-failure counters at scrape time.
 type gaugeCollector struct {
-	c       *core
-	breaker *prometheus.Desc
-	yields  *prometheus.Desc
-	waiting *prometheus.Desc
+	c               *core
+	breaker         *prometheus.Desc
+	yields          *prometheus.Desc
+	waiting         *prometheus.Desc
+	queueTimeouts   *prometheus.Desc
+	breakerFailures *prometheus.Desc
 }
 
 func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- g.breaker
 	ch <- g.yields
 	ch <- g.waiting
+	ch <- g.queueTimeouts
+	ch <- g.breakerFailures
 }
 
 func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -159,7 +169,10 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 			s = 1
 		}
 		ch <- prometheus.MustNewConstMetric(g.breaker, prometheus.GaugeValue, s, id)
-		ch <- prometheus.MustNewConstMetric(g.yields, prometheus.CounterValue, float64(m.tn.Stats().BatchYields), id)
+		st := m.tn.Stats()
+		ch <- prometheus.MustNewConstMetric(g.yields, prometheus.CounterValue, float64(st.BatchYields), id)
 		ch <- prometheus.MustNewConstMetric(g.waiting, prometheus.GaugeValue, float64(m.tn.Batch().Waiting()), id)
+		ch <- prometheus.MustNewConstMetric(g.queueTimeouts, prometheus.CounterValue, float64(st.QueueTimeouts), id)
+		ch <- prometheus.MustNewConstMetric(g.breakerFailures, prometheus.CounterValue, float64(st.BreakerFailures), id)
 	}
 }

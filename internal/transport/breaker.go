@@ -71,11 +71,13 @@ func (b *breaker) success() {
 	}
 }
 
-// failure records a failed request; hard failures open the breaker at once.
+// failure records a failure the node owes (blame.go); hard failures open
+// the breaker at once.
 func (b *breaker) failure(hard bool) {
 	if b.state.Load() == int32(StateOpen) {
 		return
 	}
+	b.node.stats.breakerFailures.Add(1)
 	if n := b.fails.Add(1); hard || int(n) >= b.cfg.FailureThreshold {
 		b.trip()
 	}

@@ -36,9 +36,13 @@ type call struct {
 
 	opaque uint32 // first opaque token
 	sentAt int64  // unix nanos when queued on the connection
-	state  atomic.Int32
-	done   chan struct{} // capacity 1
-	timer  *time.Timer
+	// written is when the buffer carrying the request was handed to a
+	// write (unix nanos; 0: not yet), set under the connection's mutex
+	// (blame.go).
+	written atomic.Int64
+	state   atomic.Int32
+	done    chan struct{} // capacity 1
+	timer   *time.Timer
 
 	// The interrupt of the caller's own I/O (interrupt.go), set while it
 	// is registered on the caller's context.
@@ -77,6 +81,7 @@ func (c *call) reset() {
 	c.args = wire.Args{}
 	c.val, c.err = nil, nil
 	c.hits = c.hits[:0]
+	c.written.Store(0)
 	c.state.Store(callPending)
 }
 

@@ -62,8 +62,12 @@ type PoolConfig struct {
 	// further callers wait (honouring their context and Timeout).
 	MaxInFlight int
 	// Timeout bounds each request, queueing included, unless the caller's
-	// context ends first. A request that outlives it closes its connection
-	// as stalled.
+	// context ends first: one still queued in the client when it passes is
+	// not sent (ErrQueueTimeout). A request that outlives it on a silent
+	// connection closes the connection as stalled and opens the breaker;
+	// on a connection that is receiving replies it returns ErrTimeout and
+	// counts against nothing (see the package doc). A write or a reply
+	// already under way gets a full Timeout to complete.
 	Timeout time.Duration
 	// RateLimit, when > 0, is a token-bucket limit in requests (keys, for
 	// GetMulti) per second; 0 means no limit. A GetMulti is never refused
@@ -123,7 +127,10 @@ type YieldConfig struct {
 type BreakerConfig struct {
 	// FailureThreshold is how many failures in a row open the breaker
 	// (default 3, like mcrouter's timeouts-until-tko). A connect failure or
-	// a timeout on a silent connection opens it at once.
+	// a timeout on a silent connection opens it at once. Only failures the
+	// node is to blame for count: never time spent queued in the client,
+	// nor a timeout on a connection that kept receiving replies (see the
+	// package doc).
 	FailureThreshold int
 	// ProbeInitial is the delay before the first probe after opening
 	// (default 100 ms); each failed probe doubles it up to ProbeMax

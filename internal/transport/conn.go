@@ -32,18 +32,20 @@ type conn struct {
 	br   *bufio.Reader
 	text bool // the node speaks only the text protocol
 
-	mu       sync.Mutex
-	wbuf     []byte
-	spare    []byte
-	queue    []*call
-	qhead    int
-	seq      uint32
-	writing  bool
-	reading  bool // the read token: held by a caller in ownRead or by readLoop
-	closed   bool
-	closeErr error
+	mu        sync.Mutex
+	wbuf      []byte
+	spare     []byte
+	queue     []*call
+	qhead     int
+	unwritten int // index in queue of the first call not yet handed to a write
+	seq       uint32
+	writing   bool
+	reading   bool // the read token: held by a caller in ownRead or by readLoop
+	closed    bool
+	closeErr  error
 
-	lastRead atomic.Int64  // unix nanos of the last complete reply
+	lastRead atomic.Int64  // unix nanos when the latest reply began to arrive (blame.go)
+	awaiting atomic.Bool   // the reader waits for bytes with none buffered (blame.go)
 	wake     chan struct{} // wakes writeLoop
 	readWake chan struct{} // hands the read token to readLoop
 	dead     chan struct{}
@@ -125,6 +127,7 @@ func (cn *conn) send(c *call) (own bool, buf []byte, err error) {
 	// An idle connection: the caller writes at once, in its goroutine, for
 	// latency.
 	buf = cn.wbuf
+	cn.markWritten(c.sentAt)
 	cn.wbuf = cn.spare[:0]
 	cn.spare = nil
 	cn.mu.Unlock()
@@ -213,6 +216,7 @@ func (cn *conn) writeLoop() {
 				break
 			}
 			buf := cn.wbuf
+			cn.markWritten(time.Now().UnixNano())
 			cn.wbuf = cn.spare[:0]
 			cn.spare = nil
 			cn.mu.Unlock()
@@ -240,7 +244,7 @@ func (cn *conn) pop() *call {
 	cn.qhead++
 	if cn.qhead == len(cn.queue) {
 		cn.queue = cn.queue[:0]
-		cn.qhead = 0
+		cn.qhead, cn.unwritten = 0, 0
 	}
 	return c
 }
@@ -261,7 +265,7 @@ func (cn *conn) fail(cause error) {
 	cn.closeErr = cause
 	pending := cn.queue[cn.qhead:]
 	inFlight := len(pending) > 0 || len(cn.wbuf) > 0 || cn.writing
-	cn.queue, cn.qhead = nil, 0
+	cn.queue, cn.qhead, cn.unwritten = nil, 0, 0
 	close(cn.dead)
 	cn.mu.Unlock()
 
@@ -275,18 +279,3 @@ func (cn *conn) fail(cause error) {
 		cn.pool.complete(c, err)
 	}
 }
-
-// stalled reports whether the oldest pending request was sent more than
-// timeout ago and nothing has been read since.
-func (cn *conn) stalled(timeout time.Duration) bool {
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	if cn.closed || cn.qhead == len(cn.queue) {
-		return false
-	}
-	sent := cn.queue[cn.qhead].sentAt
-	return time.Now().UnixNano()-sent >= int64(timeout) && cn.lastRead.Load() < sent
-}
-
-// silentSince reports whether no reply has been read since t (unix nanos).
-func (cn *conn) silentSince(t int64) bool { return cn.lastRead.Load() < t }

@@ -25,9 +25,17 @@
 // of step, so the connection is closed: the other requests on it fail with
 // ErrConnClosed, which then does not count against the node's breaker (a
 // missed deadline of the caller's own counts once, as a soft failure; a
-// cancellation never counts). A request that outlives its pool timeout marks
-// the connection as stalled: it is closed, its pending requests fail with
-// ErrConnClosed, and the next request dials a replacement.
+// cancellation never counts). A request that outlives its pool timeout
+// returns ErrTimeout; its connection is closed as stalled (its pending
+// requests fail with ErrConnClosed, the next request dials a replacement)
+// only when the node is to blame (below), otherwise the connection stays
+// and the late reply is read and dropped. The pool timeout covers the
+// whole call, queueing included; a request whose time ran out before it
+// was sent is not sent and fails with ErrQueueTimeout (wrapping
+// ErrTimeout, counted in Stats.QueueTimeouts). Once a request's own write
+// has started it gets a full pool timeout to finish, and so does a reply
+// once its first bytes have arrived, so a call can overrun its timeout by
+// up to one timeout while the node is still sending.
 //
 // A connection closed with requests in flight (stalled, cut off mid-transfer,
 // failed, or closed with its Node) is reset, not closed gracefully (SO_LINGER
@@ -60,14 +68,39 @@
 // batch request in flight still competes with online ones for the node,
 // the CPUs and the network.
 //
-// Each Node has a circuit breaker. A connect failure, or a timeout on a
-// connection that has been silent since the request was sent, opens it at
-// once; other failures (I/O errors, callers' deadlines) open it after
-// BreakerConfig.FailureThreshold in a row. While open every request fails
-// with ErrCircuitOpen without touching the network, and a background prober
-// sends `mn` on a fresh connection with exponential backoff; the first answer
-// closes the breaker. Callers therefore never wait on a dead node while the
-// breaker is open.
+// Each Node has a circuit breaker. It counts only what the node is to
+// blame for, so that an overloaded client or a slow node is not taken for a
+// dead one. Time a request spends in the client never counts: waiting for
+// a rate-limit token, an in-flight slot or a connection, or on its
+// connection behind other requests whose replies are still arriving, or
+// with its reply already in the socket while the client's reader is short
+// of CPU. A timed-out request (pool timeout or the caller's deadline) is
+// the node's fault only when it was written (handed to a write, not
+// still waiting for a busy writer), nothing arrived on its connection
+// since, it spent at least three quarters of its wait on the wire, and no
+// reply bytes sit unread in the socket; and a connection with a written
+// request pending that has received nothing for a whole pool timeout is
+// stalled. A connect failure (unless the node's handshake
+// reply was in the socket, unread, when DialTimeout passed), a stalled
+// connection, or a
+// pool timeout the node is to blame for opens the breaker at once; other
+// failures (I/O errors, callers' deadlines the node is to blame for) open
+// it after BreakerConfig.FailureThreshold in a row. So a frozen, killed or
+// partitioned node, which sends nothing, opens it within about one pool
+// timeout as before (0.5-1 s after SIGSTOP with the default 500 ms under a
+// saturating load, in the tests), while a node that keeps answering, even
+// late, does not: under a steady load of independent requests a node whose
+// every reply comes later than the timeout keeps its breaker closed (every
+// request times out and its caller falls back). What cannot be told from a
+// frozen node is a connection that receives nothing for a request's whole
+// wait: a lone request, or callers in lock-step, to a node slower than the
+// timeout open the breaker, and the prober closes it once the node answers
+// within ProbeTimeout. Stats.BreakerFailures counts the failures the
+// breaker was given. While open every request fails with ErrCircuitOpen
+// without touching the network, and a background prober sends `mn` on a
+// fresh connection with exponential backoff; the first answer closes the
+// breaker. Callers therefore never wait on a dead node while the breaker
+// is open.
 //
 // A node that answers the `mn` handshake with ERROR but `version` with
 // VERSION (memcached before 1.6) is served in the text protocol (gets, gats,

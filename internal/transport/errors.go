@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/zonecache/zonecache/internal/wire"
 )
@@ -26,6 +27,12 @@ var (
 	ErrCircuitOpen = errors.New("transport: circuit open")
 	// ErrTimeout: the request outlived its pool's timeout.
 	ErrTimeout = errors.New("transport: request timed out")
+	// ErrQueueTimeout wraps ErrTimeout: the request outlived its pool's
+	// timeout while it waited in the client (for a rate-limit token, an
+	// in-flight slot or a connection) and was never sent, so it was not
+	// applied. It never counts against the node's breaker: the client is
+	// busy, not the node.
+	ErrQueueTimeout = fmt.Errorf("%w in the client queue", ErrTimeout)
 	// ErrConnClosed: the connection carrying the request failed or was
 	// closed before the reply arrived; the request may or may not have been
 	// applied.

@@ -124,6 +124,10 @@ func handshake(ctx context.Context, addr string) (*link, error) {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	fail := func(err error) (*link, error) {
 		stop()
+		if ctx.Err() != nil && unread(nc) {
+			// The node answered; the client did not read it in time.
+			err = fmt.Errorf("%w: %w", errClientSlow, err)
+		}
 		_ = closeConn(nc, true) // the handshake may be in flight
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 // waits for data, it passes the token to readLoop and returns, and its reply
 // is discarded when it arrives. When its context ends in the middle of a
 // reply, it closes the connection (out of step) and returns.
-func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, sentAt int64, deadline time.Time) (bool, error) {
+func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, at stamps, deadline time.Time) (bool, error) {
 	rd := earlier(ctx, deadline)
 	_ = cn.nc.SetReadDeadline(rd)
 	if c.interruptible() {
@@ -23,15 +23,16 @@ func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, sentAt int64, dea
 		cn.poisonIfEnded(ctx)
 	}
 	for {
-		if _, err := cn.br.Peek(1); err != nil {
+		now, err := cn.peek()
+		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !cn.isClosed() {
 				if ctxErr(ctx) != nil {
 					cn.handBack(c)
-					return p.abandonCtx(ctx, cn, c, sentAt)
+					return p.abandonCtx(ctx, cn, c, at)
 				}
 				if !time.Now().Before(deadline) {
 					cn.clearReader(c)
-					done, err := p.abandonStalled(ctx, cn, c, sentAt)
+					done, err := p.abandonStalled(ctx, cn, c, at)
 					cn.releaseRead()
 					return done, err
 				}
@@ -47,9 +48,16 @@ func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, sentAt int64, dea
 			<-c.done // still queued, so fail completed it
 			return true, p.result(c.err)
 		}
+		ext := p.extendRead(ctx, cn, c, rd, now)
 		h, err := cn.readReply()
 		if err != nil {
-			return true, p.readFailed(ctx, cn, c, h, err)
+			return true, p.readFailed(ctx, cn, c, h, at, err)
+		}
+		if ext { // back to the caller's own deadline for the next reply
+			_ = cn.nc.SetReadDeadline(rd)
+			if c.interruptible() {
+				cn.poisonIfEnded(ctx)
+			}
 		}
 		if h == c {
 			cn.handBack(c)
@@ -58,7 +66,7 @@ func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, sentAt int64, dea
 		p.complete(h, h.err)
 		if ctx.Err() != nil {
 			cn.handBack(c)
-			return p.abandonCtx(ctx, cn, c, sentAt)
+			return p.abandonCtx(ctx, cn, c, at)
 		}
 	}
 }
@@ -66,12 +74,17 @@ func (p *Pool) ownRead(ctx context.Context, cn *conn, c *call, sentAt int64, dea
 // readFailed closes cn after its reader, the caller of c, failed to read
 // the reply of h (nil if none was pending) with err, and returns c's
 // outcome: the context's error if its end cut the reply off.
-func (p *Pool) readFailed(ctx context.Context, cn *conn, c, h *call, err error) error {
+func (p *Pool) readFailed(ctx context.Context, cn *conn, c, h *call, at stamps, err error) error {
 	cn.clearReader(c)
+	at.written = c.written.Load()
 	cause := err
 	interrupted := errors.Is(err, os.ErrDeadlineExceeded) && ctxErr(ctx) != nil
-	if interrupted {
+	switch {
+	case interrupted:
 		cause = ioCause(ctx, "read", err)
+	case errors.Is(err, os.ErrDeadlineExceeded) && unread(cn.nc):
+		// The reply was arriving; the client did not read it in time.
+		cause = fmt.Errorf("%w: read: %w", errClientSlow, err)
 	}
 	cn.fail(cause)
 	werr := fmt.Errorf("%w: %w", ErrConnClosed, cause)
@@ -83,9 +96,30 @@ func (p *Pool) readFailed(ctx context.Context, cn *conn, c, h *call, err error) 
 		werr = c.err
 	}
 	if interrupted {
-		return p.interrupted(ctx)
+		return p.interrupted(ctx, cn, at)
 	}
 	return p.result(werr)
+}
+
+// extendRead gives a reply that has begun to arrive a full timeout to
+// complete (bounded by the caller's context) when less than half of one
+// is left of rd, the caller's read deadline: a deadline shortened by the
+// time the request waited in the client must not cut a reply in the
+// middle, which would close a healthy connection. It reports whether it
+// moved the deadline.
+func (p *Pool) extendRead(ctx context.Context, cn *conn, c *call, rd, now time.Time) bool {
+	if rd.Sub(now) >= p.cfg.Timeout/2 {
+		return false // the usual case: plenty left, no deadline to move
+	}
+	ext := earlier(ctx, now.Add(p.cfg.Timeout))
+	if !ext.After(rd) {
+		return false
+	}
+	_ = cn.nc.SetReadDeadline(ext)
+	if c.interruptible() {
+		cn.poisonIfEnded(ctx)
+	}
+	return true
 }
 
 // handBack ends the own read of c's caller: the read token goes to readLoop

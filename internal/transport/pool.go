@@ -136,7 +136,8 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 		defer p.node.activity.end()
 	}
 	c.timer.Reset(p.cfg.Timeout)
-	deadline := time.Now().Add(p.cfg.Timeout)
+	begun := time.Now()
+	deadline := begun.Add(p.cfg.Timeout)
 
 	if p.limiter != nil {
 		if err := p.limiter.wait(ctx, tokens, c.timer.C); err != nil {
@@ -157,7 +158,10 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 	var own bool
 	var buf []byte
 	for attempt := 0; ; attempt++ {
-		cn, err = p.conn(ctx, c.timer.C)
+		cn, err = p.conn(ctx, c.timer.C, begun)
+		if err == nil {
+			err = p.unsent(ctx, deadline)
+		}
 		if err != nil {
 			c.timer.Stop()
 			return true, err
@@ -177,7 +181,7 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 		}
 	}
 	p.node.stats.sent.Add(1)
-	sentAt := c.sentAt // read c only while this goroutine owns it
+	at := stamps{begun: begun.UnixNano(), sent: c.sentAt} // read c only while this goroutine owns it
 
 	if own || buf != nil {
 		// This caller does socket I/O itself: its context's end must
@@ -185,20 +189,25 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 		c.watch(ctx, cn)
 	}
 	if buf != nil {
-		if err := cn.flush(ctx, c, buf, earlier(ctx, deadline), c.interruptible()); err != nil && ctxErr(ctx) != nil {
+		// The write gets a full timeout of its own: a deadline shortened by
+		// the time the request waited in the client would fail a healthy
+		// connection.
+		wd := earlier(ctx, time.Unix(0, at.sent).Add(p.cfg.Timeout))
+		if err := cn.flush(ctx, c, buf, wd, c.interruptible()); err != nil && ctxErr(ctx) != nil {
 			// The context cut the write short; the connection is closed
 			// and fail completed c.
 			c.timer.Stop()
 			c.endInterrupt()
 			<-c.done
-			return true, p.interrupted(ctx)
+			at.written = c.written.Load()
+			return true, p.interrupted(ctx, cn, at)
 		}
 	}
 	if own {
 		// No one is reading this connection: read the replies here, ours
 		// included, instead of waiting for a reader goroutine to wake us.
 		c.timer.Stop()
-		done, err := p.ownRead(ctx, cn, c, sentAt, deadline)
+		done, err := p.ownRead(ctx, cn, c, at, deadline)
 		if done {
 			c.endInterrupt()
 		}
@@ -211,9 +220,9 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 		return true, p.result(c.err)
 	case <-ctx.Done():
 		c.timer.Stop()
-		return p.abandonCtx(ctx, cn, c, sentAt)
+		return p.abandonCtx(ctx, cn, c, at)
 	case <-c.timer.C:
-		return p.abandonStalled(ctx, cn, c, sentAt)
+		return p.abandonStalled(ctx, cn, c, at)
 	}
 }
 
@@ -256,9 +265,11 @@ func (p *Pool) release(start int64) {
 }
 
 // abandonCtx gives up on c because its context ended. If the reply won the
-// race, it is returned instead.
-func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, sentAt int64) (bool, error) {
+// race, it is returned instead. A missed deadline counts against the node
+// (softly) only when the node owes it (conn.owes).
+func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, at stamps) (bool, error) {
 	c.endInterrupt()
+	at.written = c.written.Load() // c is ours until abandon's CompareAndSwap
 	if !p.abandon(ctx, c) {
 		<-c.done
 		return true, p.result(c.err)
@@ -271,33 +282,38 @@ func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, sentAt int64) 
 		// close it rather than let the queue grow.
 		cn.fail(fmt.Errorf("stalled: no reply for %v: %w", p.cfg.Timeout, ErrTimeout))
 		p.node.breaker.failure(true)
-	} else if errors.Is(err, context.DeadlineExceeded) {
+	} else if errors.Is(err, context.DeadlineExceeded) && cn.owes(at, time.Now().UnixNano()) {
 		p.node.breaker.failure(false)
 	}
 	return false, fmt.Errorf("transport: %s: %w", p.node.addr, err)
 }
 
-// abandonStalled gives up on c because it outlived the pool timeout: the
-// connection is reset as stalled, so c is never delivered later. A timeout
-// on a connection that has read nothing since c was sent opens the breaker
-// at once.
-func (p *Pool) abandonStalled(ctx context.Context, cn *conn, c *call, sentAt int64) (bool, error) {
+// abandonStalled gives up on c because it outlived the pool timeout. When
+// the node owes the timeout (conn.owes: nothing arrived since c was sent,
+// and c was not mostly queued in the client) or the connection is stalled,
+// the connection is reset (so c is never delivered later) and the breaker
+// opens at once. Otherwise the connection is kept, and c's late reply is
+// read and dropped like that of a cancelled request (its Fence, if any,
+// learns when): the node is answering, the client was busy.
+func (p *Pool) abandonStalled(ctx context.Context, cn *conn, c *call, at stamps) (bool, error) {
 	c.endInterrupt()
+	at.written = c.written.Load() // c is ours until abandon's CompareAndSwap
 	if !p.abandon(ctx, c) {
 		<-c.done
 		return true, p.result(c.err)
 	}
 	p.node.stats.timeouts.Add(1)
-	silent := cn.silentSince(sentAt)
-	cn.fail(fmt.Errorf("stalled: a request waited %v: %w", p.cfg.Timeout, ErrTimeout))
-	p.node.breaker.failure(silent)
+	if cn.owes(at, time.Now().UnixNano()) || cn.stalled(p.cfg.Timeout) {
+		cn.fail(fmt.Errorf("stalled: a request waited %v: %w", p.cfg.Timeout, ErrTimeout))
+		p.node.breaker.failure(true)
+	}
 	return false, fmt.Errorf("transport: %s: %w after %v", p.node.addr, ErrTimeout, p.cfg.Timeout)
 }
 
 // result feeds the breaker with the outcome of a completed call.
 func (p *Pool) result(err error) error {
 	if err != nil && errors.Is(err, ErrConnClosed) {
-		if !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, ErrClosed) && !errors.Is(err, errInterrupted) {
+		if !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, ErrClosed) && !errors.Is(err, errInterrupted) && !errors.Is(err, errClientSlow) {
 			p.node.breaker.failure(false)
 		}
 		return fmt.Errorf("transport: %s: %w", p.node.addr, err)
@@ -307,11 +323,12 @@ func (p *Pool) result(err error) error {
 }
 
 // interrupted is the outcome of a call whose context ended while its caller
-// wrote or read the connection: a missed deadline is a soft failure of the
-// node, a cancellation is the caller's choice and does not count.
-func (p *Pool) interrupted(ctx context.Context) error {
+// wrote or read the connection: a missed deadline the node owes (conn.owes)
+// is a soft failure of the node, a cancellation is the caller's choice and
+// does not count.
+func (p *Pool) interrupted(ctx context.Context, cn *conn, at stamps) error {
 	err := ctxErr(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) && cn.owes(at, time.Now().UnixNano()) {
 		p.node.breaker.failure(false)
 	}
 	return p.ctxError(err)
@@ -321,18 +338,22 @@ func (p *Pool) ctxError(err error) error {
 	return fmt.Errorf("transport: %s: %w", p.node.addr, err)
 }
 
-// waitError wraps a failure to get a rate-limit token or an in-flight slot
-// in time. It does not count against the node: the pool is busy, not the
-// node.
+// waitError wraps a failure to get a rate-limit token, an in-flight slot
+// or a connection in time. It does not count against the node: the pool is
+// busy, not the node. A timeout is ErrQueueTimeout.
 func (p *Pool) waitError(err error) error {
 	if errors.Is(err, ErrTimeout) {
-		return fmt.Errorf("transport: %s: %w waiting for a %s slot", p.node.addr, ErrTimeout, p.class)
+		p.node.stats.queueTimeouts.Add(1)
+		return fmt.Errorf("transport: %s: %w (%s pool)", p.node.addr, ErrQueueTimeout, p.class)
 	}
 	return fmt.Errorf("transport: %s: %w", p.node.addr, err)
 }
 
-// conn returns a live connection, dialling one if its slot is empty.
-func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time) (*conn, error) {
+// conn returns a live connection, dialling one if its slot is empty. begun
+// is when the request started waiting, so that a dial cut short by the
+// caller's deadline counts against the node only if the dial, not the
+// client, took most of the time.
+func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time, begun time.Time) (*conn, error) {
 	s := &p.slots[p.next.Add(1)%uint32(len(p.slots))]
 	if cn := s.cur.Load(); cn != nil && !cn.isClosed() {
 		return cn, nil
@@ -354,11 +375,14 @@ func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time) (*conn, erro
 	if p.node.isClosed() {
 		return nil, ErrClosed
 	}
+	dialed := time.Now()
 	l, err := p.node.dial(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			p.node.breaker.failure(true)
-		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if !errors.Is(err, errClientSlow) {
+				p.node.breaker.failure(true)
+			}
+		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(dialed) >= dialed.Sub(begun) {
 			p.node.breaker.failure(false)
 		}
 		return nil, err

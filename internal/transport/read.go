@@ -35,7 +35,7 @@ func (cn *conn) readLoop() {
 				break
 			}
 			cn.mu.Unlock()
-			if _, err := cn.br.Peek(1); err != nil {
+			if _, err := cn.peek(); err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) && !cn.isClosed() {
 					// Defensive: a deadline left by a caller's own read.
 					_ = cn.nc.SetReadDeadline(time.Time{})
@@ -74,7 +74,6 @@ func (cn *conn) readReply() (*call, error) {
 	default:
 		err = cn.readOne(c)
 	}
-	cn.lastRead.Store(time.Now().UnixNano())
 	return c, err
 }
 

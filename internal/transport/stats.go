@@ -14,8 +14,15 @@ type Stats struct {
 	Writes uint64
 	// FastFails counts requests refused with ErrCircuitOpen.
 	FastFails uint64
-	// Timeouts counts requests that outlived their pool's timeout.
+	// Timeouts counts requests that outlived their pool's timeout after
+	// they were sent.
 	Timeouts uint64
+	// QueueTimeouts counts requests that outlived their pool's timeout
+	// before they were sent, waiting in the client (ErrQueueTimeout).
+	QueueTimeouts uint64
+	// BreakerFailures counts the failures counted against the node's
+	// breaker (see BreakerConfig for which failures count).
+	BreakerFailures uint64
 	// Probes counts breaker probes.
 	Probes uint64
 	// BatchYields counts batch requests that waited at the batch pool's
@@ -26,19 +33,22 @@ type Stats struct {
 
 type counters struct {
 	dials, dialFailures, sent, writes, fastFails, timeouts, probes, batchYields atomic.Uint64
+	queueTimeouts, breakerFailures                                              atomic.Uint64
 }
 
 // Stats returns a snapshot of the node's counters.
 func (n *Node) Stats() Stats {
 	s := &n.stats
 	return Stats{
-		Dials:        s.dials.Load(),
-		DialFailures: s.dialFailures.Load(),
-		Sent:         s.sent.Load(),
-		Writes:       s.writes.Load(),
-		FastFails:    s.fastFails.Load(),
-		Timeouts:     s.timeouts.Load(),
-		Probes:       s.probes.Load(),
-		BatchYields:  s.batchYields.Load(),
+		Dials:           s.dials.Load(),
+		DialFailures:    s.dialFailures.Load(),
+		Sent:            s.sent.Load(),
+		Writes:          s.writes.Load(),
+		FastFails:       s.fastFails.Load(),
+		Timeouts:        s.timeouts.Load(),
+		QueueTimeouts:   s.queueTimeouts.Load(),
+		BreakerFailures: s.breakerFailures.Load(),
+		Probes:          s.probes.Load(),
+		BatchYields:     s.batchYields.Load(),
 	}
 }
