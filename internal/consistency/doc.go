@@ -51,7 +51,8 @@
 // or repairing). The faults (Faults) are a node killed and restarted empty,
 // a node frozen beyond failure detection, zone c cut off in a network
 // namespace (fault proxies without root), a node joining and draining, the
-// writer process killed with repairs pending while zone c is frozen, and a
+// writer process killed with repairs pending while zone c is frozen and a
+// new one started on its repair spool at the heal (it must take them over), and a
 // gossip partition beyond memberlist's dead-node window. Each report lists
 // the evidence that its fault happened; a fault that could not be injected
 // fails the run with ErrFaultNotInjected. Namespaces are named zcc-<pid>-<n>

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +86,10 @@ type run struct {
 	writerStop chan struct{}
 	pause      Pause
 	writerDone chan struct{}
-	proc       *writerProc
+	// proc is the writer process (writer-exit fault), restarted the one
+	// started at the heal on the same repair spool, spoolDir.
+	proc, restarted *writerProc
+	spoolDir        string
 
 	readersStop chan struct{}
 	readers     sync.WaitGroup
@@ -180,6 +184,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 		defer r.proxies.close()
 	}
 	r.start = time.Now()
+	defer r.removeSpool()
 	if err := r.schedule(ctx, spec); err != nil {
 		r.stopWorkload()
 		return r.rep, err
@@ -227,7 +232,7 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	}
 	writes := "writes go on"
 	if spec.writerProcess {
-		writes = "no writer any more"
+		writes = "a new writer process on the dead one's repair spool"
 	}
 	r.rep.Schedule = fmt.Sprintf("warm-up %v, fault %.1fs, heal and recovery %.1fs (%s), settle %v (writer stopped), verify",
 		r.cfg.warmup(), faultLen.Seconds(), healLen.Seconds(), writes, r.cfg.Settle)
@@ -259,12 +264,18 @@ func (r *run) startWorkload(ctx context.Context, spec faultSpec) error {
 		}()
 	}
 	if spec.writerProcess {
-		p, err := startWriterProc(ctx, r)
+		dir, err := os.MkdirTemp("", "zonecache-consistency-spool-")
+		if err != nil {
+			return err
+		}
+		r.spoolDir = dir
+		p, err := startWriterProc(ctx, r, nil)
 		if err != nil {
 			return err
 		}
 		r.proc = p
-		return nil
+		r.evidence("writer process started (pid %d) with repair spool %s", p.pid(), dir)
+		return waitWriting(ctx, r, p)
 	}
 	c, err := r.env.newClient(ctx, Zones[0], func(cfg *client.Config) {
 		cfg.Hooks.OnAttempt = InflightHook(nil)
@@ -297,6 +308,18 @@ func (r *run) stopWriter() {
 	}
 	if r.proc != nil {
 		r.proc.kill()
+	}
+	if r.restarted != nil {
+		r.restarted.stop(10 * time.Second)
+		r.evidence("writer process %d stopped (SIGTERM: its client's Close ran what repairs it could): %s, %d repairs left", r.restarted.pid(), r.restarted.exitState(), r.restarted.pending())
+		r.restarted = nil
+	}
+}
+
+// removeSpool removes the writer processes' repair spool, if any.
+func (r *run) removeSpool() {
+	if r.spoolDir != "" {
+		_ = os.RemoveAll(r.spoolDir)
 	}
 }
 

@@ -42,6 +42,10 @@ type WorkloadConfig struct {
 	CallTimeout time.Duration
 	// Seed seeds the key and operation choices.
 	Seed uint64
+	// Versions are the versions already issued of each key, by a writer
+	// this one takes over from (a restarted writer process): each key's
+	// versions go on above them. Default none: versions start at 1.
+	Versions map[string]uint64
 }
 
 func (c WorkloadConfig) withDefaults() WorkloadConfig {
@@ -110,6 +114,9 @@ func RunWriters(c *client.Client, cfg WorkloadConfig, rec Recorder, stop <-chan 
 
 func writer(c *client.Client, cfg WorkloadConfig, keys []string, rng *rand.Rand, rec Recorder, stop <-chan struct{}, pause *Pause) {
 	versions := make(map[string]uint64, len(keys))
+	for _, k := range keys {
+		versions[k] = cfg.Versions[k]
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) * float64(cfg.Writers) / cfg.WriteRate))
 	defer tick.Stop()
 	for {
