@@ -39,6 +39,20 @@
 // reader is one goroutine on its own client, so no read joins a lookup
 // another read began earlier (the client de-duplicates concurrent Gets).
 //
+// # Why a read was stale
+//
+// The hooks also record, as NodeEvents, each replica's answer to each
+// write and to the writer's repairs, and each reader's read repairs (the
+// key comes from client.AttemptEvent.Key); each read records the node that
+// answered it and whether that was a fallback to another zone. Check gives
+// every stale read a cause from the events of its key at that node
+// (Result.Causes, by phase): a read repair stored the value after the
+// newer write was issued (an Add landing after a delete: the value comes
+// back); the node had applied a newer write before the read (an older
+// write overtook it, or the node lost it); the newer write to the node was
+// still in flight, or had failed there (a repair was due); or the writer
+// never sent it there. Result.StaleSamples describes the first of each.
+//
 // # Runs
 //
 // Run starts a fresh local fleet (3 zones x 2 nodes: gossiping zonecached

@@ -17,6 +17,7 @@ import (
 //	A <key> <version> <ack unix ns>                  acknowledged
 //	C <key> <version> <unix ns>                      every replica answered
 //	E <unix ns> <policy|other> <error text>          an error returned
+//	N <key> <version> <op> <node> <ok|err> <unix ns> a node's answer (NodeEvent)
 //	P <n>                                            repairs pending now
 //	R <n>                                            repairs taken over from the spool at start
 //
@@ -60,6 +61,15 @@ func (l *LineRecorder) AddError(e CallerError) {
 		kind = "policy"
 	}
 	l.line("E %d %s %s", e.At.UnixNano(), kind, strings.ReplaceAll(e.Err, "\n", " "))
+}
+
+// AddNodeEvent implements Recorder.
+func (l *LineRecorder) AddNodeEvent(e NodeEvent) {
+	ok := "err"
+	if e.OK {
+		ok = "ok"
+	}
+	l.line("N %s %d %s %s %s %d", e.Key, e.Version, e.Op, e.Node, ok, e.At.UnixNano())
 }
 
 // Pending prints the writer's count of pending repairs.
@@ -140,6 +150,13 @@ func readLine(s string, h *History, who string) error {
 		} else {
 			h.Complete(f[1], v, time.Unix(0, t))
 		}
+	case f[0] == "N" && len(f) == 7:
+		v, err1 := strconv.ParseUint(f[2], 10, 64)
+		t, err2 := strconv.ParseInt(f[6], 10, 64)
+		if err1 != nil || err2 != nil {
+			return errMalformed
+		}
+		h.AddNodeEvent(NodeEvent{Key: f[1], Version: v, Op: f[3], Node: f[4], OK: f[5] == "ok", At: time.Unix(0, t), Who: who})
 	case f[0] == "E" && len(f) >= 3:
 		t, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil {

@@ -212,6 +212,7 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	}
 	faultLen := time.Since(faultStart)
 	r.phase("heal")
+	r.pendingEvidence("at the heal")
 	healStart := time.Now()
 	if err := spec.heal(ctx, r); err != nil {
 		return err
@@ -221,6 +222,7 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	}
 	healLen := time.Since(healStart)
 	r.phase("settle")
+	r.pendingEvidence("when the writer stops")
 	r.stopWriter()
 	if err := sleep(ctx, r.cfg.Settle); err != nil {
 		return err
@@ -230,6 +232,7 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	if err := r.verify(ctx); err != nil {
 		return err
 	}
+	r.repairEvidence(healStart)
 	writes := "writes go on"
 	if spec.writerProcess {
 		writes = "a new writer process on the dead one's repair spool"
@@ -237,6 +240,47 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	r.rep.Schedule = fmt.Sprintf("warm-up %v, fault %.1fs, heal and recovery %.1fs (%s), settle %v (writer stopped), verify",
 		r.cfg.warmup(), faultLen.Seconds(), healLen.Seconds(), writes, r.cfg.Settle)
 	return nil
+}
+
+// repairEvidence notes how the writer's repairs went (its repair
+// requests as its client hook saw them) and when the last one succeeded:
+// a replica that missed writes serves their older values until then.
+func (r *run) repairEvidence(heal time.Time) {
+	var ok, failed int
+	var last time.Time
+	for _, es := range r.h.nodeEventsByKey() {
+		for _, e := range es {
+			switch {
+			case e.Op != "repair":
+			case e.OK:
+				ok++
+				last = maxTime(last, e.At)
+			default:
+				failed++
+			}
+		}
+	}
+	if ok+failed == 0 {
+		return
+	}
+	r.evidence("the writer's repair requests: %d succeeded, %d failed; the last success %.2fs after the heal began", ok, failed, last.Sub(heal).Seconds())
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// pendingEvidence notes the repairs the writer's client has pending.
+func (r *run) pendingEvidence(when string) {
+	switch {
+	case r.writer != nil:
+		r.evidence("%s the writer's client has %d repairs pending", when, r.writer.PendingRepairs())
+	case r.restarted != nil:
+		r.evidence("%s the new writer process last reported %d repairs pending", when, r.restarted.pending())
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -253,7 +297,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (r *run) startWorkload(ctx context.Context, spec faultSpec) error {
 	r.readersStop = make(chan struct{})
 	for _, z := range Zones {
-		c, err := r.env.newClient(ctx, z, r.proxied)
+		c, err := r.env.newClient(ctx, z, func(cfg *client.Config) {
+			cfg.Hooks.OnAttempt = ReaderHook(r.h, z)
+			r.proxied(cfg)
+		})
 		if err != nil {
 			return err
 		}
@@ -278,7 +325,7 @@ func (r *run) startWorkload(ctx context.Context, spec faultSpec) error {
 		return waitWriting(ctx, r, p)
 	}
 	c, err := r.env.newClient(ctx, Zones[0], func(cfg *client.Config) {
-		cfg.Hooks.OnAttempt = InflightHook(nil)
+		cfg.Hooks.OnAttempt = InflightHook(r.h, nil)
 		r.proxied(cfg)
 	})
 	if err != nil {
@@ -344,6 +391,7 @@ func (r *run) verify(ctx context.Context) error {
 	for _, z := range Zones {
 		c, err := r.env.newClient(ctx, z, func(cfg *client.Config) {
 			cfg.DisableFallbackOnMiss, cfg.DisableReadRepair = true, true
+			cfg.Hooks.OnAttempt = ReaderHook(r.h, z)
 			r.proxied(cfg)
 		})
 		if err != nil {

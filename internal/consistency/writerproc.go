@@ -39,8 +39,9 @@ type WriterSpec struct {
 // client's pending repairs every 100 ms.
 func RunWriterProcess(ctx context.Context, spec WriterSpec, out io.Writer) error {
 	reg := prometheus.NewRegistry()
+	rec := NewLineRecorder(out)
 	cfg := client.Config{Zone: spec.Zone, Topology: spec.Topology, WritePolicy: spec.Policy, RepairSpoolDir: spec.SpoolDir,
-		Registerer: reg, Hooks: client.Hooks{OnAttempt: InflightHook(nil)}}
+		Registerer: reg, Hooks: client.Hooks{OnAttempt: InflightHook(rec, nil)}}
 	if len(spec.Seeds) > 0 {
 		top, err := discovery.Fetch(ctx, discovery.Config{Seeds: spec.Seeds})
 		if err != nil {
@@ -57,7 +58,6 @@ func RunWriterProcess(ctx context.Context, spec WriterSpec, out io.Writer) error
 			_ = discovery.Watch(ctx, discovery.Config{Seeds: spec.Seeds, Wait: 5 * time.Second}, cfg.Topology, c.SetTopology)
 		}()
 	}
-	rec := NewLineRecorder(out)
 	rec.Replayed(replayedRepairs(reg))
 	stop := make(chan struct{})
 	go func() {

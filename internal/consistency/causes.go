@@ -1,0 +1,123 @@
+package consistency
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// The causes Check gives a stale read, from the node events (NodeEvent)
+// of its key at the node that answered it.
+const (
+	// CauseReadRepair: a reader's read repair stored a value at the node
+	// after the newer write was issued (an Add that landed once the key
+	// was gone there: after a delete, or on a node restarted empty).
+	CauseReadRepair = "read repair stored it after the newer write was issued"
+	// CauseAppliedNewer: the node had answered a newer write (or the
+	// writer's repair) before the read began, and no read repair stored
+	// anything there since: an older write overtook it, or the node lost
+	// it.
+	CauseAppliedNewer = "the node had applied a newer write before the read"
+	// CauseNodeInFlight: the newer write to the node was still unanswered
+	// when the read began (its reply came later).
+	CauseNodeInFlight = "the newer write to the node was still in flight"
+	// CauseNodeFailed: every newer write to the node had failed (a repair
+	// was due there) when the read began.
+	CauseNodeFailed = "the newer writes to the node had failed"
+	// CauseNotSent: the writer never sent the newer write to the node (not
+	// in its topology then).
+	CauseNotSent = "the writer did not send the newer write to the node"
+	// CauseUnknownNode: the reader's hook did not see which node answered.
+	CauseUnknownNode = "unknown node"
+)
+
+// staleCause is the cause of stale read r of version r.Version, given the
+// first acknowledged write above it and the key's node events.
+func staleCause(r Read, next Write, events []NodeEvent) (cause, detail string) {
+	if r.Node == "" {
+		return CauseUnknownNode, ""
+	}
+	var lastRR, newer, applied *NodeEvent
+	sent, unanswered := false, false
+	for i := range events {
+		e := &events[i]
+		if e.Node != r.Node {
+			continue
+		}
+		switch {
+		case e.Op == "read_repair":
+			if e.OK && e.At.After(next.Start) && e.At.Before(r.End) {
+				lastRR = e
+			}
+		case e.Op == "repair" && e.At.After(next.Start) || e.Op != "repair" && e.Version >= next.Version:
+			sent = sent || e.Op != "repair"
+			if !e.At.Before(r.Start) {
+				unanswered = unanswered || e.Op != "repair"
+				continue
+			}
+			if e.OK {
+				newer = e
+			}
+		}
+		if e.OK && e.Op == "delete" && e.Version >= next.Version && applied == nil {
+			applied = e
+		}
+	}
+	switch {
+	case lastRR != nil && (newer == nil || newer.At.Before(lastRR.At)):
+		d := fmt.Sprintf("%s's read repair stored it at %s %s after v%d was issued", lastRR.Who, r.Node, ms(lastRR.At.Sub(next.Start)), next.Version)
+		if applied != nil && applied.At.Before(lastRR.At) {
+			d += fmt.Sprintf(", %s after %s had applied delete v%d", ms(lastRR.At.Sub(applied.At)), r.Node, applied.Version)
+		}
+		return CauseReadRepair, d
+	case newer != nil:
+		what := fmt.Sprintf("%s v%d", newer.Op, newer.Version)
+		if newer.Op == "repair" {
+			what = "the writer's repair"
+		}
+		return CauseAppliedNewer, fmt.Sprintf("%s answered %s %s before the read", r.Node, what, ms(r.Start.Sub(newer.At)))
+	case unanswered:
+		return CauseNodeInFlight, ""
+	case sent:
+		return CauseNodeFailed, ""
+	}
+	return CauseNotSent, ""
+}
+
+func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+
+// describeStale is one line about a stale read, for the report's samples.
+func describeStale(r Read, next, last Write, cause, detail string) string {
+	from := r.Node
+	switch {
+	case from == "":
+		from = "an unknown node"
+	case r.NodeZone != r.Zone:
+		from += " (fallback)"
+	}
+	s := fmt.Sprintf("%s: reader %s got %s v%d from %s; v%d (%s) acknowledged %s before the read, last acknowledged v%d (%s): %s",
+		r.Phase, r.Zone, r.Key, r.Version, from, next.Version, next.Op, ms(r.Start.Sub(next.Ack)), last.Version, last.Op, cause)
+	if detail != "" {
+		s += " (" + detail + ")"
+	}
+	return s
+}
+
+// causeCounts lists "cause=n" sorted by count, then name.
+func causeCounts(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return out
+}
