@@ -22,34 +22,43 @@ const (
 	// when the read began (its reply came later).
 	CauseNodeInFlight = "the newer write to the node was still in flight"
 	// CauseNodeFailed: every newer write to the node had failed (a repair
-	// was due there) when the read began.
-	CauseNodeFailed = "the newer writes to the node had failed"
-	// CauseNotSent: the writer never sent the newer write to the node (not
-	// in its topology then).
-	CauseNotSent = "the writer did not send the newer write to the node"
+	// was due there) when the read began; CauseNodeFailedRepaired: and
+	// the writer's repair of the key there succeeded later (the read fell
+	// in the window until the repair).
+	CauseNodeFailed         = "the newer writes to the node had failed, no repair of it seen after"
+	CauseNodeFailedRepaired = "the newer writes to the node had failed, its repair succeeded after the read"
+	// CauseNoAnswer: no answer of the node to the newer writes was seen:
+	// the writer did not send them there (not in its topology then), or its
+	// process died before the node answered.
+	CauseNoAnswer = "no answer of the node to the newer writes (not sent there, or the writer died first)"
 	// CauseUnknownNode: the reader's hook did not see which node answered.
 	CauseUnknownNode = "unknown node"
 )
 
 // staleCause is the cause of stale read r of version r.Version, given the
-// first acknowledged write above it and the key's node events.
-func staleCause(r Read, next Write, events []NodeEvent) (cause, detail string) {
+// first acknowledged write above it, the last acknowledged before the read
+// and the key's node events. Writes issued after the read began (versions
+// above last) do not count.
+func staleCause(r Read, next, last Write, events []NodeEvent) (cause, detail string) {
 	if r.Node == "" {
 		return CauseUnknownNode, ""
 	}
 	var lastRR, newer, applied *NodeEvent
-	sent, unanswered := false, false
+	sent, unanswered, repairedAfter := false, false, false
 	for i := range events {
 		e := &events[i]
 		if e.Node != r.Node {
 			continue
 		}
 		switch {
+		case e.Op == "repair" && e.OK && !e.At.Before(r.Start):
+			repairedAfter = true
+			continue
 		case e.Op == "read_repair":
 			if e.OK && e.At.After(next.Start) && e.At.Before(r.End) {
 				lastRR = e
 			}
-		case e.Op == "repair" && e.At.After(next.Start) || e.Op != "repair" && e.Version >= next.Version:
+		case e.Op == "repair" && e.At.After(next.Start) || e.Op != "repair" && e.Version >= next.Version && e.Version <= last.Version:
 			sent = sent || e.Op != "repair"
 			if !e.At.Before(r.Start) {
 				unanswered = unanswered || e.Op != "repair"
@@ -78,10 +87,12 @@ func staleCause(r Read, next Write, events []NodeEvent) (cause, detail string) {
 		return CauseAppliedNewer, fmt.Sprintf("%s answered %s %s before the read", r.Node, what, ms(r.Start.Sub(newer.At)))
 	case unanswered:
 		return CauseNodeInFlight, ""
+	case sent && repairedAfter:
+		return CauseNodeFailedRepaired, ""
 	case sent:
 		return CauseNodeFailed, ""
 	}
-	return CauseNotSent, ""
+	return CauseNoAnswer, ""
 }
 
 func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }

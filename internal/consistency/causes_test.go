@@ -43,20 +43,30 @@ func TestCheckTellsTheCausesOfStaleReadsApart(t *testing.T) {
 	event(h, "k4", "c-1", "set", 2, 60, true)
 	h.Complete("k4", 2, at(60))
 	nodeRead(h, "k4", "c", "c-1", "c", 50, 51, 1)
-	// k5: the writer never sent v2 to a-3.
+	// k5: the writer never sent v2 to a-3 (v3, issued after the read
+	// began, does not count).
 	write(h, "k5", 1, OpSet, 0, 10)
 	write(h, "k5", 2, OpSet, 20, 30)
+	write(h, "k5", 3, OpSet, 52, 60)
+	event(h, "k5", "a-3", "set", 3, 55, true)
 	nodeRead(h, "k5", "a", "a-3", "a", 50, 51, 1)
+	// k6: v2 to c-2 failed, the writer's repair ran after the read.
+	write(h, "k6", 1, OpSet, 0, 10)
+	write(h, "k6", 2, OpSet, 20, 30)
+	event(h, "k6", "c-2", "set", 2, 40, false)
+	event(h, "k6", "c-2", "repair", 0, 70, true)
+	nodeRead(h, "k6", "c", "c-2", "c", 50, 51, 1)
 	res := Check(h, CheckConfig{})
 	want := map[string]int{
 		"warm-up: " + CauseReadRepair:               1,
 		"warm-up: " + CauseAppliedNewer:             1,
 		"warm-up: " + CauseNodeFailed:               1,
 		"warm-up: (in flight) " + CauseNodeInFlight: 1,
-		"warm-up: " + CauseNotSent:                  1,
+		"warm-up: " + CauseNodeFailedRepaired:       1,
+		"warm-up: " + CauseNoAnswer:                 1,
 	}
-	if res.Stale != 5 || len(res.Causes) != len(want) {
-		t.Fatalf("stale = %d, causes %v; want 5, %v", res.Stale, res.Causes, want)
+	if res.Stale != 6 || len(res.Causes) != len(want) {
+		t.Fatalf("stale = %d, causes %v; want 6, %v", res.Stale, res.Causes, want)
 	}
 	for k, n := range want {
 		if res.Causes[k] != n {
@@ -66,7 +76,7 @@ func TestCheckTellsTheCausesOfStaleReadsApart(t *testing.T) {
 	if res.Fallback != 1 || res.Deleted != 1 {
 		t.Errorf("fallback %d, deleted %d; want 1, 1", res.Fallback, res.Deleted)
 	}
-	if len(res.StaleSamples) != 5 || !strings.Contains(strings.Join(res.StaleSamples, "\n"), "reader b's read repair stored it at b-1 15ms after v2 was issued") {
+	if len(res.StaleSamples) != 6 || !strings.Contains(strings.Join(res.StaleSamples, "\n"), "reader b's read repair stored it at b-1 15ms after v2 was issued") {
 		t.Errorf("samples:\n%s", strings.Join(res.StaleSamples, "\n"))
 	}
 }

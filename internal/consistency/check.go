@@ -188,7 +188,7 @@ func (res *Result) judgeRead(k *keyIndex, r Read, cfg CheckConfig) {
 
 // explain records the cause of stale read r and its flags.
 func (res *Result) explain(k *keyIndex, r Read, next, last Write, inFlight bool) {
-	cause, detail := staleCause(r, next, k.events)
+	cause, detail := staleCause(r, next, last, k.events)
 	if inFlight {
 		cause = "(in flight) " + cause
 	}

@@ -50,8 +50,9 @@
 // newer write was issued (an Add landing after a delete: the value comes
 // back); the node had applied a newer write before the read (an older
 // write overtook it, or the node lost it); the newer write to the node was
-// still in flight, or had failed there (a repair was due); or the writer
-// never sent it there. Result.StaleSamples describes the first of each.
+// still in flight, or had failed there (a repair was due); or no answer of
+// the node to it was seen (not sent there, or the writer process died
+// first). Result.StaleSamples describes the first of each.
 //
 // # Runs
 //
