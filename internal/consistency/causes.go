@@ -3,6 +3,7 @@ package consistency
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -96,6 +97,39 @@ func staleCause(r Read, next, last Write, events []NodeEvent) (cause, detail str
 }
 
 func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+
+// traceSlack is how long after a read returned the node events of its
+// sample still show: a hook runs after its request's reply was read, so
+// an event may be seen a little after it took effect at the node.
+const traceSlack = 100 * time.Millisecond
+
+// nodeTrace lists, for a sample, the events of r's key at the node that
+// answered it from the newer write's issue until traceSlack after the
+// read returned, in time relative to the read's start (the last 8).
+func nodeTrace(r Read, next Write, events []NodeEvent) string {
+	var parts []string
+	for _, e := range events {
+		if e.Node != r.Node || e.At.Before(next.Start) || e.At.After(r.End.Add(traceSlack)) {
+			continue
+		}
+		what := e.Op
+		if e.Version > 0 {
+			what += fmt.Sprintf(" v%d", e.Version)
+		}
+		ok := "ok"
+		if !e.OK {
+			ok = "failed"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s %+.1fms", e.Who, what, ok, float64(e.At.Sub(r.Start))/float64(time.Millisecond)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	if len(parts) > 8 {
+		parts = append([]string{"..."}, parts[len(parts)-8:]...)
+	}
+	return "; at " + r.Node + ": " + strings.Join(parts, ", ")
+}
 
 // describeStale is one line about a stale read, for the report's samples.
 func describeStale(r Read, next, last Write, cause, detail string) string {

@@ -201,7 +201,7 @@ func (res *Result) explain(k *keyIndex, r Read, next, last Write, inFlight bool)
 		res.Deleted++
 	}
 	if res.Causes[key] == 1 && len(res.StaleSamples) < maxStaleSamples {
-		res.StaleSamples = append(res.StaleSamples, describeStale(r, next, last, cause, detail))
+		res.StaleSamples = append(res.StaleSamples, describeStale(r, next, last, cause, detail)+nodeTrace(r, next, k.events))
 	}
 }
 
