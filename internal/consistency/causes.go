@@ -36,61 +36,85 @@ const (
 	CauseUnknownNode = "unknown node"
 )
 
+// nodeFacts is what the events of a stale read's key at the node that
+// answered it say.
+type nodeFacts struct {
+	// readRepair is the last read repair that stored a value there after
+	// the newer write was issued and before the read returned (or within
+	// traceSlack after: its hook runs once the Add's reply is read).
+	readRepair *NodeEvent
+	// newer is the last newer write (or repair) the node applied before
+	// the read began; deleted the last newer delete it applied before
+	// the read repair.
+	newer, deleted *NodeEvent
+	// sent: a newer write went to the node; unanswered: one was answered
+	// only after the read began; repairedAfter: a repair of the key
+	// succeeded there after the read began.
+	sent, unanswered, repairedAfter bool
+}
+
+// factsAt gathers the node facts of stale read r. Writes issued after the
+// read began (versions above last) do not count.
+func factsAt(r Read, next, last Write, events []NodeEvent) nodeFacts {
+	var f nodeFacts
+	for i := range events {
+		e := &events[i]
+		switch {
+		case e.Node != r.Node:
+		case e.Op == "repair" && e.OK && !e.At.Before(r.Start):
+			f.repairedAfter = true
+		case e.Op == "read_repair":
+			if e.OK && e.At.After(next.Start) && e.At.Before(r.End.Add(traceSlack)) {
+				f.readRepair = e
+			}
+		case e.Op == "repair" && e.At.After(next.Start):
+			if e.OK {
+				f.newer = e
+			}
+		case e.Version >= next.Version && e.Version <= last.Version:
+			f.sent = true
+			if !e.At.Before(r.Start) {
+				f.unanswered = true
+				continue
+			}
+			if e.OK {
+				f.newer = e
+			}
+			if e.OK && e.Op == "delete" && (f.readRepair == nil || e.At.Before(f.readRepair.At)) {
+				f.deleted = e
+			}
+		}
+	}
+	return f
+}
+
 // staleCause is the cause of stale read r of version r.Version, given the
 // first acknowledged write above it, the last acknowledged before the read
-// and the key's node events. Writes issued after the read began (versions
-// above last) do not count.
+// and the key's node events, with a detail for the report.
 func staleCause(r Read, next, last Write, events []NodeEvent) (cause, detail string) {
 	if r.Node == "" {
 		return CauseUnknownNode, ""
 	}
-	var lastRR, newer, applied *NodeEvent
-	sent, unanswered, repairedAfter := false, false, false
-	for i := range events {
-		e := &events[i]
-		if e.Node != r.Node {
-			continue
-		}
-		switch {
-		case e.Op == "repair" && e.OK && !e.At.Before(r.Start):
-			repairedAfter = true
-			continue
-		case e.Op == "read_repair":
-			if e.OK && e.At.After(next.Start) && e.At.Before(r.End) {
-				lastRR = e
-			}
-		case e.Op == "repair" && e.At.After(next.Start) || e.Op != "repair" && e.Version >= next.Version && e.Version <= last.Version:
-			sent = sent || e.Op != "repair"
-			if !e.At.Before(r.Start) {
-				unanswered = unanswered || e.Op != "repair"
-				continue
-			}
-			if e.OK {
-				newer = e
-			}
-		}
-		if e.OK && e.Op == "delete" && e.Version >= next.Version && applied == nil {
-			applied = e
-		}
-	}
+	f := factsAt(r, next, last, events)
 	switch {
-	case lastRR != nil && (newer == nil || newer.At.Before(lastRR.At)):
-		d := fmt.Sprintf("%s's read repair stored it at %s %s after v%d was issued", lastRR.Who, r.Node, ms(lastRR.At.Sub(next.Start)), next.Version)
-		if applied != nil && applied.At.Before(lastRR.At) {
-			d += fmt.Sprintf(", %s after %s had applied delete v%d", ms(lastRR.At.Sub(applied.At)), r.Node, applied.Version)
+	case f.readRepair != nil && (f.newer == nil || f.newer.At.Before(f.readRepair.At)):
+		rr := f.readRepair
+		d := fmt.Sprintf("%s's read repair stored it at %s %s after v%d was issued", rr.Who, r.Node, ms(rr.At.Sub(next.Start)), next.Version)
+		if f.deleted != nil && f.deleted.At.Before(rr.At) {
+			d += fmt.Sprintf(", %s after %s had applied delete v%d", ms(rr.At.Sub(f.deleted.At)), r.Node, f.deleted.Version)
 		}
 		return CauseReadRepair, d
-	case newer != nil:
-		what := fmt.Sprintf("%s v%d", newer.Op, newer.Version)
-		if newer.Op == "repair" {
+	case f.newer != nil:
+		what := fmt.Sprintf("%s v%d", f.newer.Op, f.newer.Version)
+		if f.newer.Op == "repair" {
 			what = "the writer's repair"
 		}
-		return CauseAppliedNewer, fmt.Sprintf("%s answered %s %s before the read", r.Node, what, ms(r.Start.Sub(newer.At)))
-	case unanswered:
+		return CauseAppliedNewer, fmt.Sprintf("%s answered %s %s before the read", r.Node, what, ms(r.Start.Sub(f.newer.At)))
+	case f.unanswered:
 		return CauseNodeInFlight, ""
-	case sent && repairedAfter:
+	case f.sent && f.repairedAfter:
 		return CauseNodeFailedRepaired, ""
-	case sent:
+	case f.sent:
 		return CauseNodeFailed, ""
 	}
 	return CauseNoAnswer, ""
