@@ -312,7 +312,7 @@ func healWriterExit(ctx context.Context, r *run) error {
 	for _, k := range r.cfg.Workload.Keys {
 		versions[k] = r.h.LastIssued(k)
 	}
-	p, err := startWriterProc(ctx, r, versions)
+	p, err := startWriterProc(ctx, r, versions, "new writer process")
 	if err != nil {
 		return err
 	}

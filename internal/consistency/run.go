@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -242,28 +244,41 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	return nil
 }
 
-// repairEvidence notes how the writer's repairs went (its repair
-// requests as its client hook saw them) and when the last one succeeded:
+// repairEvidence notes how each writer's repairs went (its repair
+// requests as its client hook saw them) and when its last one succeeded:
 // a replica that missed writes serves their older values until then.
 func (r *run) repairEvidence(heal time.Time) {
-	var ok, failed int
-	var last time.Time
+	type outcome struct {
+		ok, failed int
+		last       time.Time
+	}
+	by := map[string]*outcome{}
 	for _, es := range r.h.nodeEventsByKey() {
 		for _, e := range es {
-			switch {
-			case e.Op != "repair":
-			case e.OK:
-				ok++
-				last = maxTime(last, e.At)
-			default:
-				failed++
+			if e.Op != "repair" {
+				continue
+			}
+			o := by[e.Who]
+			if o == nil {
+				o = &outcome{}
+				by[e.Who] = o
+			}
+			if e.OK {
+				o.ok++
+				o.last = maxTime(o.last, e.At)
+			} else {
+				o.failed++
 			}
 		}
 	}
-	if ok+failed == 0 {
-		return
+	for _, who := range slices.Sorted(maps.Keys(by)) {
+		o := by[who]
+		last := "none succeeded"
+		if o.ok > 0 {
+			last = fmt.Sprintf("the last success %.2fs after the heal began", o.last.Sub(heal).Seconds())
+		}
+		r.evidence("%s's repair requests: %d succeeded, %d failed; %s", who, o.ok, o.failed, last)
 	}
-	r.evidence("the writer's repair requests: %d succeeded, %d failed; the last success %.2fs after the heal began", ok, failed, last.Sub(heal).Seconds())
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -316,7 +331,7 @@ func (r *run) startWorkload(ctx context.Context, spec faultSpec) error {
 			return err
 		}
 		r.spoolDir = dir
-		p, err := startWriterProc(ctx, r, nil)
+		p, err := startWriterProc(ctx, r, nil, "writer process")
 		if err != nil {
 			return err
 		}

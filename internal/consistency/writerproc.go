@@ -112,8 +112,8 @@ type writerProc struct {
 
 // startWriterProc starts a writer process on the run's repair spool,
 // writing each key's versions above versions (nil: from 1), and returns
-// once its client is up.
-func startWriterProc(ctx context.Context, r *run, versions map[string]uint64) (*writerProc, error) {
+// once its client is up; who names it in the history.
+func startWriterProc(ctx context.Context, r *run, versions map[string]uint64, who string) (*writerProc, error) {
 	if len(r.cfg.WriterCommand) == 0 {
 		return nil, errors.New("consistency: the writer-exit fault needs RunConfig.WriterCommand")
 	}
@@ -143,7 +143,7 @@ func startWriterProc(ctx context.Context, r *run, versions map[string]uint64) (*
 	go func() {
 		defer p.lines.Done()
 		var once sync.Once
-		p.nLines, p.lineErr = ReadLines(stdout, r.h, "writer process", Counters{
+		p.nLines, p.lineErr = ReadLines(stdout, r.h, who, Counters{
 			Pending:  func(n int) { p.last.Store(int64(n)) },
 			Replayed: func(n int) { p.replayed.Store(int64(n)); once.Do(func() { close(p.started) }) },
 		})
