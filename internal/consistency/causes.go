@@ -40,8 +40,9 @@ const (
 // answered it say.
 type nodeFacts struct {
 	// readRepair is the last read repair that stored a value there after
-	// the newer write was issued and before the read returned (or within
-	// traceSlack after: its hook runs once the Add's reply is read).
+	// the newer write was issued and was answered before the read returned
+	// (one answered later may have landed before the read too: its hook
+	// runs once the Add's reply is read; the sample's trace shows it).
 	readRepair *NodeEvent
 	// newer is the last newer write (or repair) the node applied before
 	// the read began; deleted the last newer delete it applied before
@@ -64,7 +65,7 @@ func factsAt(r Read, next, last Write, events []NodeEvent) nodeFacts {
 		case e.Op == "repair" && e.OK && !e.At.Before(r.Start):
 			f.repairedAfter = true
 		case e.Op == "read_repair":
-			if e.OK && e.At.After(next.Start) && e.At.Before(r.End.Add(traceSlack)) {
+			if e.OK && e.At.After(next.Start) && e.At.Before(r.End) {
 				f.readRepair = e
 			}
 		case e.Op == "repair" && e.At.After(next.Start):
