@@ -98,11 +98,14 @@ func staleCause(r Read, next, last Write, events []NodeEvent) (cause, detail str
 	}
 	f := factsAt(r, next, last, events)
 	switch {
-	case f.readRepair != nil && (f.newer == nil || f.newer.At.Before(f.readRepair.At)):
+	case f.readRepair != nil && (f.newer == nil || f.newer.At.Before(f.readRepair.At.Add(raceSlack))):
 		rr := f.readRepair
 		d := fmt.Sprintf("%s's read repair stored it at %s %s after v%d was issued", rr.Who, r.Node, ms(rr.At.Sub(next.Start)), next.Version)
-		if f.deleted != nil && f.deleted.At.Before(rr.At) {
+		switch {
+		case f.deleted != nil && f.deleted.At.Before(rr.At):
 			d += fmt.Sprintf(", %s after %s had applied delete v%d", ms(rr.At.Sub(f.deleted.At)), r.Node, f.deleted.Version)
+		case f.newer != nil && !f.newer.At.Before(rr.At):
+			d += fmt.Sprintf(", answered %s before %s %s v%d: the two raced", ms(f.newer.At.Sub(rr.At)), r.Node, f.newer.Op, f.newer.Version)
 		}
 		return CauseReadRepair, d
 	case f.newer != nil:
@@ -122,6 +125,12 @@ func staleCause(r Read, next, last Write, events []NodeEvent) (cause, detail str
 }
 
 func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+
+// raceSlack: a read repair answered less than this before a newer write
+// at the same node may still have landed after it (each client reads its
+// reply on its own schedule), so it counts as the cause when the node then
+// serves the older value.
+const raceSlack = 5 * time.Millisecond
 
 // traceSlack is how long after a read returned the node events of its
 // sample still show: a hook runs after its request's reply was read, so
@@ -144,6 +153,9 @@ func nodeTrace(r Read, next Write, events []NodeEvent) string {
 		ok := "ok"
 		if !e.OK {
 			ok = "failed"
+			if e.Fail != "" {
+				ok += " (" + e.Fail + ")"
+			}
 		}
 		parts = append(parts, fmt.Sprintf("%s %s %s %+.1fms", e.Who, what, ok, float64(e.At.Sub(r.Start))/float64(time.Millisecond)))
 	}

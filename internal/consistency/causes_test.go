@@ -56,25 +56,32 @@ func TestCheckTellsTheCausesOfStaleReadsApart(t *testing.T) {
 	event(h, "k6", "c-2", "set", 2, 40, false)
 	event(h, "k6", "c-2", "repair", 0, 70, true)
 	nodeRead(h, "k6", "c", "c-2", "c", 50, 51, 1)
+	// k7: reader a's read repair and the delete raced at a-2 (answered
+	// 2 ms apart), and a-2 served v1 after.
+	write(h, "k7", 1, OpSet, 0, 10)
+	write(h, "k7", 2, OpDelete, 20, 30)
+	h.AddNodeEvent(NodeEvent{Key: "k7", Node: "a-2", Op: "read_repair", At: at(24), OK: true, Who: "reader a"})
+	event(h, "k7", "a-2", "delete", 2, 26, true)
+	nodeRead(h, "k7", "a", "a-2", "a", 50, 51, 1)
 	res := Check(h, CheckConfig{})
 	want := map[string]int{
-		"warm-up: " + CauseReadRepair:               1,
+		"warm-up: " + CauseReadRepair:               2,
 		"warm-up: " + CauseAppliedNewer:             1,
 		"warm-up: " + CauseNodeFailed:               1,
 		"warm-up: (in flight) " + CauseNodeInFlight: 1,
 		"warm-up: " + CauseNodeFailedRepaired:       1,
 		"warm-up: " + CauseNoAnswer:                 1,
 	}
-	if res.Stale != 6 || len(res.Causes) != len(want) {
-		t.Fatalf("stale = %d, causes %v; want 6, %v", res.Stale, res.Causes, want)
+	if res.Stale != 7 || len(res.Causes) != len(want) {
+		t.Fatalf("stale = %d, causes %v; want 7, %v", res.Stale, res.Causes, want)
 	}
 	for k, n := range want {
 		if res.Causes[k] != n {
 			t.Errorf("cause %q = %d, want %d (all: %v)", k, res.Causes[k], n, res.Causes)
 		}
 	}
-	if res.Fallback != 1 || res.Deleted != 1 {
-		t.Errorf("fallback %d, deleted %d; want 1, 1", res.Fallback, res.Deleted)
+	if res.Fallback != 1 || res.Deleted != 2 {
+		t.Errorf("fallback %d, deleted %d; want 1, 2", res.Fallback, res.Deleted)
 	}
 	if len(res.StaleSamples) != 6 || !strings.Contains(strings.Join(res.StaleSamples, "\n"), "reader b's read repair stored it at b-1 15ms after v2 was issued") {
 		t.Errorf("samples:\n%s", strings.Join(res.StaleSamples, "\n"))

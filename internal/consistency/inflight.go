@@ -62,14 +62,23 @@ func InflightHook(rec Recorder, next func(context.Context, client.AttemptEvent))
 		switch {
 		case ok && (e.Op == "set" || e.Op == "delete"):
 			f.attempt(now)
-			rec.AddNodeEvent(NodeEvent{Key: f.w.Key, Node: e.Node, Op: e.Op, Version: f.w.Version, At: now, OK: answered(e.Err), Who: "writer"})
+			rec.AddNodeEvent(nodeEvent(f.w.Key, f.w.Version, now, e))
 		case e.Op == "repair":
-			rec.AddNodeEvent(NodeEvent{Key: e.Key, Node: e.Node, Op: e.Op, At: now, OK: answered(e.Err), Who: "writer"})
+			rec.AddNodeEvent(nodeEvent(e.Key, 0, now, e))
 		}
 		if next != nil {
 			next(ctx, e)
 		}
 	}
+}
+
+// nodeEvent is the writer's NodeEvent of attempt e.
+func nodeEvent(key string, version uint64, at time.Time, e client.AttemptEvent) NodeEvent {
+	ev := NodeEvent{Key: key, Node: e.Node, Op: e.Op, Version: version, At: at, OK: answered(e.Err), Who: "writer"}
+	if !ev.OK {
+		ev.Fail = failClass(e.Err)
+	}
+	return ev
 }
 
 // answered reports whether a node answered a write (a delete of a key it

@@ -2,6 +2,7 @@ package consistency
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -17,7 +18,7 @@ import (
 //	A <key> <version> <ack unix ns>                  acknowledged
 //	C <key> <version> <unix ns>                      every replica answered
 //	E <unix ns> <policy|other> <error text>          an error returned
-//	N <key> <version> <op> <node> <ok|err> <unix ns> a node's answer (NodeEvent)
+//	N <key> <version> <op> <node> <ok|failure> <unix ns> a node's answer (NodeEvent)
 //	P <n>                                            repairs pending now
 //	R <n>                                            repairs taken over from the spool at start
 //
@@ -65,9 +66,9 @@ func (l *LineRecorder) AddError(e CallerError) {
 
 // AddNodeEvent implements Recorder.
 func (l *LineRecorder) AddNodeEvent(e NodeEvent) {
-	ok := "err"
-	if e.OK {
-		ok = "ok"
+	ok := "ok"
+	if !e.OK {
+		ok = cmp.Or(e.Fail, "other")
 	}
 	l.line("N %s %d %s %s %s %d", e.Key, e.Version, e.Op, e.Node, ok, e.At.UnixNano())
 }
@@ -156,7 +157,11 @@ func readLine(s string, h *History, who string) error {
 		if err1 != nil || err2 != nil {
 			return errMalformed
 		}
-		h.AddNodeEvent(NodeEvent{Key: f[1], Version: v, Op: f[3], Node: f[4], OK: f[5] == "ok", At: time.Unix(0, t), Who: who})
+		e := NodeEvent{Key: f[1], Version: v, Op: f[3], Node: f[4], OK: f[5] == "ok", At: time.Unix(0, t), Who: who}
+		if !e.OK {
+			e.Fail = f[5]
+		}
+		h.AddNodeEvent(e)
 	case f[0] == "E" && len(f) >= 3:
 		t, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil {

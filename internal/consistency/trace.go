@@ -2,10 +2,12 @@ package consistency
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/internal/transport"
 )
 
 // NodeEvent is one request that changed a key on one node, seen through a
@@ -26,6 +28,28 @@ type NodeEvent struct {
 	OK bool
 	// Who is "writer" or "reader <zone>".
 	Who string
+	// Fail classifies a failure (failClass): timeout, circuit-open,
+	// conn-closed, unreachable, closed or other.
+	Fail string
+}
+
+// failClass names the class of a failed request's error, one word.
+func failClass(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, transport.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, transport.ErrCircuitOpen):
+		return "circuit-open"
+	case errors.Is(err, transport.ErrConnClosed):
+		return "conn-closed"
+	case errors.Is(err, transport.ErrUnreachable):
+		return "unreachable"
+	case errors.Is(err, transport.ErrClosed):
+		return "closed"
+	}
+	return "other"
 }
 
 // AddNodeEvent records a node event.
@@ -57,7 +81,11 @@ func ReaderHook(h *History, zone string) func(context.Context, client.AttemptEve
 				t.mu.Unlock()
 			}
 		case "read_repair":
-			h.AddNodeEvent(NodeEvent{Key: e.Key, Node: e.Node, Op: e.Op, At: time.Now(), OK: e.Err == nil, Who: "reader " + zone})
+			ev := NodeEvent{Key: e.Key, Node: e.Node, Op: e.Op, At: time.Now(), OK: e.Err == nil, Who: "reader " + zone}
+			if !errors.Is(e.Err, transport.ErrNotStored) {
+				ev.Fail = failClass(e.Err)
+			}
+			h.AddNodeEvent(ev)
 		}
 	}
 }
