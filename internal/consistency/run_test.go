@@ -49,7 +49,7 @@ var injected = map[Fault]*regexp.Regexp{
 	Freeze:          regexp.MustCompile(`a-2 \(pid \d+\) frozen with SIGSTOP: /proc state T(?s).*thawed \(SIGCONT\): /proc state [^T]`),
 	ZoneCut:         regexp.MustCompile(`zone c cut off: link \S+ in namespace zcc-\S+ down at \S+s, a dial to c-1 \S+ times out(?s).*zone c healed: link up`),
 	JoinDrain:       regexp.MustCompile(`a-3 joined zone a serving(?s).*a-3 set to draining.*a-3 gone from the writer's topology`),
-	WriterExit:      regexp.MustCompile(`zone c down: c-1 and c-2 frozen(?s).*writer process \(pid \d+\) killed with SIGKILL: signal: killed; it last reported [1-9]\d* repairs pending.*new writer process \(pid \d+\) started on the same repair spool: took over [1-9]\d* repairs`),
+	WriterExit:      regexp.MustCompile(`zone c down: c-1 and c-2 frozen(?s).*writer process \(pid \d+\) killed with SIGKILL: signal: killed; it last reported [1-9]\d* repairs pending.*new writer process \(pid \d+\) started on the same repair spool: took over [1-9]\d* repairs.*new writer process's repair requests: [1-9]\d* succeeded`),
 	GossipPartition: regexp.MustCompile(`zone c cut off: link(?s).*a-1 dropped zone c after \S+s: epoch \d+, a=a-1,a-2 b=b-1,b-2\n.*zone c healed: link up`),
 }
 
