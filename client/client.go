@@ -246,7 +246,11 @@ func (cc *core) ordered(ctx context.Context, class transport.Class, op string, m
 		}
 	}
 	if h := cc.cfg.Hooks.OnAttempt; h != nil {
-		h(ctx, AttemptEvent{Op: op, Zone: m.node.Zone, Node: m.node.ID, Addr: m.node.Addr, Class: class.String(), Err: err, Duration: time.Since(start)})
+		e := AttemptEvent{Op: op, Zone: m.node.Zone, Node: m.node.ID, Addr: m.node.Addr, Class: class.String(), Err: err, Duration: time.Since(start)}
+		if t != nil {
+			e.Key = t.k.key
+		}
+		h(ctx, e)
 	}
 	return err
 }

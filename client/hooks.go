@@ -22,6 +22,10 @@ type AttemptEvent struct {
 	Op string
 	// Zone, Node and Addr name the node.
 	Zone, Node, Addr string
+	// Key is the node's key of a request that changes one key (a write,
+	// delete, touch, repair or read repair: those that keep the key's write
+	// order); empty for reads.
+	Key string
 	// Class is the pool: "online" or "batch".
 	Class string
 	// Err is the node's answer; nil, a transport outcome (miss, not

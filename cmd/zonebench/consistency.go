@@ -80,8 +80,10 @@ func parseConsistencyFlags(args []string, stderr io.Writer) (consistencyOptions,
 			"                    root, fault proxies hold zone c's responses instead\n"+
 			"  join-drain        node a-3 joins zone a serving, takes writes for --duration, is set draining and\n"+
 			"                    stopped (zonecached)\n"+
-			"  writer-exit       the writer is a separate process; zone c frozen, the writer killed (SIGKILL) with\n"+
-			"                    repairs pending, zone c thawed; no writer after (down at most 3s on zonecached)\n"+
+			"  writer-exit       the writer is a separate process with a repair spool; zone c frozen, the writer\n"+
+			"                    killed (SIGKILL) with repairs pending, zone c thawed and a new writer process started\n"+
+			"                    on the same spool: it takes the repairs over and writes on (down at most 3s on\n"+
+			"                    zonecached)\n"+
 			"  gossip-partition  zone c cut off longer than failure detection + memberlist's dead-node window,\n"+
 			"                    then healed; verify clients bootstrap from their own zone's seeds (zonecached, root)\n\n")
 		fs.PrintDefaults()

@@ -53,6 +53,16 @@ type Result struct {
 	OldestAge      time.Duration
 	// StaleByZone and StaleByPhase break Stale down.
 	StaleByZone, StaleByPhase map[string]int
+	// Causes breaks the stale reads down by "phase: cause" (the Cause*
+	// constants), from the node events of the key at the node that
+	// answered. Fallback counts the stale reads answered by another zone
+	// than the reader's, Deleted those after a delete was acknowledged
+	// (the last acknowledged write before the read, or one between the
+	// version read and it). StaleSamples describes a few, the first of each
+	// phase and cause.
+	Causes            map[string]int
+	Fallback, Deleted int
+	StaleSamples      []string
 	// Lost counts keys whose last acknowledged write was a set that no
 	// zone returned (nor a later version) in the verify phase, with no
 	// later delete issued; LostKeys names a few. Unverified counts keys
@@ -75,10 +85,12 @@ const maxSamples = 5
 // Check judges h.
 func Check(h *History, cfg CheckConfig) Result {
 	writes, reads, errs := h.snapshot()
-	res := Result{Reads: len(reads), StaleByZone: map[string]int{}, StaleByPhase: map[string]int{}, ErrorsByPhase: map[string]int{}}
+	res := Result{Reads: len(reads), StaleByZone: map[string]int{}, StaleByPhase: map[string]int{}, ErrorsByPhase: map[string]int{}, Causes: map[string]int{}}
 	idx := make(map[string]*keyIndex, len(writes))
+	events := h.nodeEventsByKey()
 	for k, ws := range writes {
 		idx[k] = newKeyIndex(ws)
+		idx[k].events = events[k]
 		res.Writes += len(ws)
 		res.Acked += len(idx[k].acked)
 	}
@@ -108,8 +120,9 @@ func Check(h *History, cfg CheckConfig) Result {
 // acknowledged ones, whose acknowledgement times grow with their versions
 // because one writer writes a key sequentially.
 type keyIndex struct {
-	all   []Write
-	acked []Write
+	all    []Write
+	acked  []Write
+	events []NodeEvent
 }
 
 func newKeyIndex(ws []Write) *keyIndex {
@@ -161,7 +174,8 @@ func (res *Result) judgeRead(k *keyIndex, r Read, cfg CheckConfig) {
 		}
 		return
 	}
-	if k.inFlight(r.Version, last.Version, r.Start.Add(-window)) {
+	inFlight := k.inFlight(r.Version, last.Version, r.Start.Add(-window))
+	if inFlight {
 		res.InFlight++
 		if cfg.AllowInFlight {
 			return
@@ -169,6 +183,40 @@ func (res *Result) judgeRead(k *keyIndex, r Read, cfg CheckConfig) {
 	}
 	next, _ := k.firstAckedAfter(r.Version) // exists: last is one
 	res.stale(r, last.Version-r.Version, r.Start.Sub(next.Ack))
+	res.explain(k, r, next, last, inFlight)
+}
+
+// explain records the cause of stale read r and its flags.
+func (res *Result) explain(k *keyIndex, r Read, next, last Write, inFlight bool) {
+	cause, detail := staleCause(r, next, last, k.events)
+	if inFlight {
+		cause = "(in flight) " + cause
+	}
+	key := r.Phase + ": " + cause
+	res.Causes[key]++
+	if r.Node != "" && r.NodeZone != r.Zone {
+		res.Fallback++
+	}
+	if k.deletedBetween(r.Version, last.Version) {
+		res.Deleted++
+	}
+	if res.Causes[key] == 1 && len(res.StaleSamples) < maxStaleSamples {
+		res.StaleSamples = append(res.StaleSamples, describeStale(r, next, last, cause, detail)+nodeTrace(r, next, k.events))
+	}
+}
+
+// maxStaleSamples bounds Result.StaleSamples.
+const maxStaleSamples = 12
+
+// deletedBetween reports whether an acknowledged delete has a version in
+// (v, upTo].
+func (k *keyIndex) deletedBetween(v, upTo uint64) bool {
+	for _, w := range k.acked {
+		if w.Version > v && w.Version <= upTo && w.Op == OpDelete {
+			return true
+		}
+	}
+	return false
 }
 
 // inFlight reports whether no acknowledged write of a version in (v, upTo]

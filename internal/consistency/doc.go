@@ -39,6 +39,21 @@
 // reader is one goroutine on its own client, so no read joins a lookup
 // another read began earlier (the client de-duplicates concurrent Gets).
 //
+// # Why a read was stale
+//
+// The hooks also record, as NodeEvents, each replica's answer to each
+// write and to the writer's repairs, and each reader's read repairs (the
+// key comes from client.AttemptEvent.Key); each read records the node that
+// answered it and whether that was a fallback to another zone. Check gives
+// every stale read a cause from the events of its key at that node
+// (Result.Causes, by phase): a read repair stored the value after the
+// newer write was issued (an Add landing after a delete: the value comes
+// back); the node had applied a newer write before the read (an older
+// write overtook it, or the node lost it); the newer write to the node was
+// still in flight, or had failed there (a repair was due); or no answer of
+// the node to it was seen (not sent there, or the writer process died
+// first). Result.StaleSamples describes the first of each.
+//
 // # Runs
 //
 // Run starts a fresh local fleet (3 zones x 2 nodes: gossiping zonecached
@@ -51,7 +66,8 @@
 // or repairing). The faults (Faults) are a node killed and restarted empty,
 // a node frozen beyond failure detection, zone c cut off in a network
 // namespace (fault proxies without root), a node joining and draining, the
-// writer process killed with repairs pending while zone c is frozen, and a
+// writer process killed with repairs pending while zone c is frozen and a
+// new one started on its repair spool at the heal (it must take them over), and a
 // gossip partition beyond memberlist's dead-node window. Each report lists
 // the evidence that its fault happened; a fault that could not be injected
 // fails the run with ErrFaultNotInjected. Namespaces are named zcc-<pid>-<n>

@@ -23,7 +23,7 @@ const (
 	Freeze          Fault = "sigstop"          // a node frozen (SIGSTOP) beyond failure detection, then thawed
 	ZoneCut         Fault = "zone-cut"         // zone c cut off (network namespace link down), then healed
 	JoinDrain       Fault = "join-drain"       // a node joins zone a, takes writes, drains and leaves
-	WriterExit      Fault = "writer-exit"      // the writer process killed with repairs pending while zone c is down
+	WriterExit      Fault = "writer-exit"      // the writer process killed with repairs pending while zone c is down, restarted on its repair spool
 	GossipPartition Fault = "gossip-partition" // zone c cut off beyond memberlist's dead-node window
 )
 
@@ -298,13 +298,29 @@ func injectWriterExit(ctx context.Context, r *run) error {
 	return nil
 }
 
+// healWriterExit thaws zone c and starts a new writer process on the dead
+// one's repair spool, as a service manager restarting it would: it must
+// take over the dead writer's repairs, and it writes on through recovery.
 func healWriterExit(ctx context.Context, r *run) error {
 	for _, n := range r.env.fleet.Zone("c") {
 		if err := n.Thaw(); err != nil {
 			return err
 		}
 	}
-	r.evidence("zone c thawed (SIGCONT); no writer runs any more")
+	r.evidence("zone c thawed (SIGCONT)")
+	versions := map[string]uint64{}
+	for _, k := range r.cfg.Workload.Keys {
+		versions[k] = r.h.LastIssued(k)
+	}
+	p, err := startWriterProc(ctx, r, versions, "new writer process")
+	if err != nil {
+		return err
+	}
+	r.restarted = p
+	r.evidence("new writer process (pid %d) started on the same repair spool: took over %d repairs (zonecache_client_repair_spool_replayed_total); versions go on above the dead writer's", p.pid(), p.replayed.Load())
+	if dead := r.proc.pending(); dead > 0 && p.replayed.Load() == 0 {
+		r.note("the dead writer reported %d repairs pending but the new one took over none from the spool", dead)
+	}
 	return nil
 }
 

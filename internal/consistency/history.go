@@ -58,6 +58,9 @@ type Read struct {
 	Version uint64
 	Bogus   bool
 	Err     error
+	// Node and NodeZone: the node that returned the value (NodeZone other
+	// than Zone: a fallback to another zone).
+	Node, NodeZone string
 }
 
 // History is the record of a run: every write issued and every read
@@ -70,6 +73,8 @@ type History struct {
 	reads  []Read
 	errs   []CallerError
 	marks  []mark
+	// nodeEvents are the writes, repairs and read repairs seen at nodes.
+	nodeEvents []NodeEvent
 }
 
 // mark is the beginning of a schedule phase.
@@ -215,4 +220,18 @@ func (h *History) snapshot() (map[string][]Write, []Read, []CallerError) {
 		ws[k] = slices.Clone(v)
 	}
 	return ws, slices.Clone(h.reads), slices.Clone(h.errs)
+}
+
+// nodeEventsByKey returns the node events by key, in time order.
+func (h *History) nodeEventsByKey() map[string][]NodeEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string][]NodeEvent{}
+	for _, e := range h.nodeEvents {
+		out[e.Key] = append(out[e.Key], e)
+	}
+	for _, es := range out {
+		slices.SortStableFunc(es, func(a, b NodeEvent) int { return a.At.Compare(b.At) })
+	}
+	return out
 }

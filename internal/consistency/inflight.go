@@ -2,10 +2,12 @@ package consistency
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/internal/transport"
 )
 
 // inflight follows one write's replica requests through the client's
@@ -18,12 +20,14 @@ type inflight struct {
 	total int // -1 until the call returned and said how many
 	last  time.Time
 	done  func(at time.Time)
+	// w is the write followed; each replica's answer is a NodeEvent.
+	w Write
 }
 
 type inflightKey struct{}
 
-func withInflight(ctx context.Context, done func(time.Time)) (context.Context, *inflight) {
-	f := &inflight{total: -1, done: done}
+func withInflight(ctx context.Context, w Write, done func(time.Time)) (context.Context, *inflight) {
+	f := &inflight{total: -1, done: done, w: w}
 	return context.WithValue(ctx, inflightKey{}, f), f
 }
 
@@ -49,14 +53,36 @@ func (f *inflight) returned(replicas int) {
 }
 
 // InflightHook is the client hook the writer's client needs for
-// Write.Done; it chains to next, if any.
-func InflightHook(next func(context.Context, client.AttemptEvent)) func(context.Context, client.AttemptEvent) {
+// Write.Done; it records in rec each replica's answer to a write and each
+// repair as a NodeEvent, and chains to next, if any.
+func InflightHook(rec Recorder, next func(context.Context, client.AttemptEvent)) func(context.Context, client.AttemptEvent) {
 	return func(ctx context.Context, e client.AttemptEvent) {
-		if f, ok := ctx.Value(inflightKey{}).(*inflight); ok && (e.Op == "set" || e.Op == "delete") {
-			f.attempt(time.Now())
+		now := time.Now()
+		f, ok := ctx.Value(inflightKey{}).(*inflight)
+		switch {
+		case ok && (e.Op == "set" || e.Op == "delete"):
+			f.attempt(now)
+			rec.AddNodeEvent(nodeEvent(f.w.Key, f.w.Version, now, e))
+		case e.Op == "repair":
+			rec.AddNodeEvent(nodeEvent(e.Key, 0, now, e))
 		}
 		if next != nil {
 			next(ctx, e)
 		}
 	}
+}
+
+// nodeEvent is the writer's NodeEvent of attempt e.
+func nodeEvent(key string, version uint64, at time.Time, e client.AttemptEvent) NodeEvent {
+	ev := NodeEvent{Key: key, Node: e.Node, Op: e.Op, Version: version, At: at, OK: answered(e.Err), Who: "writer"}
+	if !ev.OK {
+		ev.Fail = failClass(e.Err)
+	}
+	return ev
+}
+
+// answered reports whether a node answered a write (a delete of a key it
+// did not hold included): it applied it.
+func answered(err error) bool {
+	return err == nil || errors.Is(err, transport.ErrNotFound) || errors.Is(err, transport.ErrNotStored)
 }

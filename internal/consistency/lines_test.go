@@ -14,12 +14,13 @@ func TestLinesCarryAWritersHistory(t *testing.T) {
 	lr.Issue(Write{Key: "k", Version: 2, Op: OpDelete, Start: at(20)})
 	lr.AddError(CallerError{At: at(30), Err: "delete k v2: policy\nnot met", PolicyNotMet: true})
 	lr.Pending(3)
+	lr.Replayed(5)
 	buf.WriteString("I k 3 set") // a line cut short by SIGKILL
 	h := NewHistory()
-	var pending int
-	n, err := ReadLines(&buf, h, "writer process", func(p int) { pending = p })
-	if n != 7 || err == nil || pending != 3 {
-		t.Fatalf("read %d lines, err %v, pending %d; want 7, the cut line reported, 3", n, err, pending)
+	var pending, replayed int
+	n, err := ReadLines(&buf, h, "writer process", Counters{Pending: func(p int) { pending = p }, Replayed: func(r int) { replayed = r }})
+	if n != 8 || err == nil || pending != 3 || replayed != 5 {
+		t.Fatalf("read %d lines, err %v, pending %d, replayed %d; want 8, the cut line reported, 3, 5", n, err, pending, replayed)
 	}
 	ws := h.Writes("k")
 	if len(ws) != 2 || !ws[0].Acked || !ws[0].Ack.Equal(at(10)) || !ws[0].Done.Equal(at(15)) || ws[1].Op != OpDelete || ws[1].Acked {

@@ -47,6 +47,15 @@ func (rep *Report) WriteTo(w io.Writer) (int64, error) {
 	if res.WithinWindow > 0 {
 		fmt.Fprintf(&b, "; %d more allowed by the convergence window", res.WithinWindow)
 	}
+	if res.Stale > 0 {
+		fmt.Fprintf(&b, "\n  %d answered by another zone (fallback), %d after an acknowledged delete", res.Fallback, res.Deleted)
+		for _, c := range causeCounts(res.Causes) {
+			fmt.Fprintf(&b, "\n  cause: %s", c)
+		}
+		for _, s := range res.StaleSamples {
+			fmt.Fprintf(&b, "\n  e.g. %s", s)
+		}
+	}
 	fmt.Fprintf(&b, "\nlost writes: %d", res.Lost)
 	if res.Lost > 0 {
 		fmt.Fprintf(&b, " (e.g. %s)", strings.Join(res.LostKeys, ", "))

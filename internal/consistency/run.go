@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +88,10 @@ type run struct {
 	writerStop chan struct{}
 	pause      Pause
 	writerDone chan struct{}
-	proc       *writerProc
+	// proc is the writer process (writer-exit fault), restarted the one
+	// started at the heal on the same repair spool, spoolDir.
+	proc, restarted *writerProc
+	spoolDir        string
 
 	readersStop chan struct{}
 	readers     sync.WaitGroup
@@ -180,6 +186,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 		defer r.proxies.close()
 	}
 	r.start = time.Now()
+	defer r.removeSpool()
 	if err := r.schedule(ctx, spec); err != nil {
 		r.stopWorkload()
 		return r.rep, err
@@ -207,6 +214,7 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	}
 	faultLen := time.Since(faultStart)
 	r.phase("heal")
+	r.pendingEvidence("at the heal")
 	healStart := time.Now()
 	if err := spec.heal(ctx, r); err != nil {
 		return err
@@ -216,6 +224,7 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	}
 	healLen := time.Since(healStart)
 	r.phase("settle")
+	r.pendingEvidence("when the writer stops")
 	r.stopWriter()
 	if err := sleep(ctx, r.cfg.Settle); err != nil {
 		return err
@@ -225,13 +234,68 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	if err := r.verify(ctx); err != nil {
 		return err
 	}
+	r.repairEvidence(healStart)
 	writes := "writes go on"
 	if spec.writerProcess {
-		writes = "no writer any more"
+		writes = "a new writer process on the dead one's repair spool"
 	}
 	r.rep.Schedule = fmt.Sprintf("warm-up %v, fault %.1fs, heal and recovery %.1fs (%s), settle %v (writer stopped), verify",
 		r.cfg.warmup(), faultLen.Seconds(), healLen.Seconds(), writes, r.cfg.Settle)
 	return nil
+}
+
+// repairEvidence notes how each writer's repairs went (its repair
+// requests as its client hook saw them) and when its last one succeeded:
+// a replica that missed writes serves their older values until then.
+func (r *run) repairEvidence(heal time.Time) {
+	type outcome struct {
+		ok, failed int
+		last       time.Time
+	}
+	by := map[string]*outcome{}
+	for _, es := range r.h.nodeEventsByKey() {
+		for _, e := range es {
+			if e.Op != "repair" {
+				continue
+			}
+			o := by[e.Who]
+			if o == nil {
+				o = &outcome{}
+				by[e.Who] = o
+			}
+			if e.OK {
+				o.ok++
+				o.last = maxTime(o.last, e.At)
+			} else {
+				o.failed++
+			}
+		}
+	}
+	for _, who := range slices.Sorted(maps.Keys(by)) {
+		o := by[who]
+		last := "none succeeded"
+		if o.ok > 0 {
+			last = fmt.Sprintf("the last success %.2fs after the heal began", o.last.Sub(heal).Seconds())
+		}
+		r.evidence("%s's repair requests: %d succeeded, %d failed; %s", who, o.ok, o.failed, last)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// pendingEvidence notes the repairs the writer's client has pending.
+func (r *run) pendingEvidence(when string) {
+	switch {
+	case r.writer != nil:
+		r.evidence("%s the writer's client has %d repairs pending", when, r.writer.PendingRepairs())
+	case r.restarted != nil:
+		r.evidence("%s the new writer process last reported %d repairs pending", when, r.restarted.pending())
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -248,7 +312,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (r *run) startWorkload(ctx context.Context, spec faultSpec) error {
 	r.readersStop = make(chan struct{})
 	for _, z := range Zones {
-		c, err := r.env.newClient(ctx, z, r.proxied)
+		c, err := r.env.newClient(ctx, z, func(cfg *client.Config) {
+			cfg.Hooks.OnAttempt = ReaderHook(r.h, z)
+			r.proxied(cfg)
+		})
 		if err != nil {
 			return err
 		}
@@ -259,15 +326,21 @@ func (r *run) startWorkload(ctx context.Context, spec faultSpec) error {
 		}()
 	}
 	if spec.writerProcess {
-		p, err := startWriterProc(ctx, r)
+		dir, err := os.MkdirTemp("", "zonecache-consistency-spool-")
+		if err != nil {
+			return err
+		}
+		r.spoolDir = dir
+		p, err := startWriterProc(ctx, r, nil, "writer process")
 		if err != nil {
 			return err
 		}
 		r.proc = p
-		return nil
+		r.evidence("writer process started (pid %d) with repair spool %s", p.pid(), dir)
+		return waitWriting(ctx, r, p)
 	}
 	c, err := r.env.newClient(ctx, Zones[0], func(cfg *client.Config) {
-		cfg.Hooks.OnAttempt = InflightHook(nil)
+		cfg.Hooks.OnAttempt = InflightHook(r.h, nil)
 		r.proxied(cfg)
 	})
 	if err != nil {
@@ -298,6 +371,18 @@ func (r *run) stopWriter() {
 	if r.proc != nil {
 		r.proc.kill()
 	}
+	if r.restarted != nil {
+		r.restarted.stop(10 * time.Second)
+		r.evidence("writer process %d stopped (SIGTERM: its client's Close ran what repairs it could): %s, %d repairs left", r.restarted.pid(), r.restarted.exitState(), r.restarted.pending())
+		r.restarted = nil
+	}
+}
+
+// removeSpool removes the writer processes' repair spool, if any.
+func (r *run) removeSpool() {
+	if r.spoolDir != "" {
+		_ = os.RemoveAll(r.spoolDir)
+	}
 }
 
 func (r *run) stopReaders() {
@@ -321,6 +406,7 @@ func (r *run) verify(ctx context.Context) error {
 	for _, z := range Zones {
 		c, err := r.env.newClient(ctx, z, func(cfg *client.Config) {
 			cfg.DisableFallbackOnMiss, cfg.DisableReadRepair = true, true
+			cfg.Hooks.OnAttempt = ReaderHook(r.h, z)
 			r.proxied(cfg)
 		})
 		if err != nil {

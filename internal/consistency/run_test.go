@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -17,6 +19,14 @@ import (
 // strict lists the faults whose short form must show no stale read, no
 // lost write and no caller error. The checker finds all three on the
 // faults the issue describes; each is switched on here as its fix merges.
+// None passes yet, whatever the server (see the report's causes): a
+// reader's read repair can store a value a delete has just removed (its
+// Add lands after the delete), in any phase, the warm-up included; a node
+// that missed writes (zone c cut or frozen, a-2 frozen) serves their older
+// values from the heal until the writer's repair reaches it, and read
+// repair copies them to the other zones; and reads that begin while an
+// acknowledged write is still in flight to a replica count as stale
+// without --allow-in-flight.
 var strict = map[Fault]bool{
 	Kill9:           false,
 	Freeze:          false,
@@ -39,7 +49,7 @@ var injected = map[Fault]*regexp.Regexp{
 	Freeze:          regexp.MustCompile(`a-2 \(pid \d+\) frozen with SIGSTOP: /proc state T(?s).*thawed \(SIGCONT\): /proc state [^T]`),
 	ZoneCut:         regexp.MustCompile(`zone c cut off: link \S+ in namespace zcc-\S+ down at \S+s, a dial to c-1 \S+ times out(?s).*zone c healed: link up`),
 	JoinDrain:       regexp.MustCompile(`a-3 joined zone a serving(?s).*a-3 set to draining.*a-3 gone from the writer's topology`),
-	WriterExit:      regexp.MustCompile(`zone c down: c-1 and c-2 frozen(?s).*writer process \(pid \d+\) killed with SIGKILL: signal: killed; it last reported [1-9]\d* repairs pending`),
+	WriterExit:      regexp.MustCompile(`zone c down: c-1 and c-2 frozen(?s).*writer process \(pid \d+\) killed with SIGKILL: signal: killed; it last reported [1-9]\d* repairs pending.*new writer process \(pid \d+\) started on the same repair spool: took over [1-9]\d* repairs.*new writer process's repair requests: [1-9]\d* succeeded`),
 	GossipPartition: regexp.MustCompile(`zone c cut off: link(?s).*a-1 dropped zone c after \S+s: epoch \d+, a=a-1,a-2 b=b-1,b-2\n.*zone c healed: link up`),
 }
 
@@ -86,6 +96,9 @@ func checkShortReport(t *testing.T, f Fault, rep *Report, out string) {
 	if !injected[f].MatchString(strings.Join(rep.Evidence, "\n")) {
 		t.Errorf("no evidence the fault was injected: want %v in\n%s", injected[f], strings.Join(rep.Evidence, "\n"))
 	}
+	if f == WriterExit {
+		checkSpoolRemoved(t, rep)
+	}
 	res := rep.Result
 	keys := 50
 	if res.Acked < 200 || res.Reads < 1000 || res.VerifyReads != 3*keys {
@@ -99,6 +112,23 @@ func checkShortReport(t *testing.T, f Fault, rep *Report, out string) {
 	}
 	if isStrict(f) && res.Failed() {
 		t.Errorf("%s: %d stale reads, %d lost writes, %d caller errors; want 0, 0, 0", f, res.Stale, res.Lost, res.Errors)
+	}
+}
+
+// spoolEvidence finds the writer processes' repair spool in the evidence.
+var spoolEvidence = regexp.MustCompile(`with repair spool (\S+)`)
+
+// checkSpoolRemoved asserts that the run named its repair spool and
+// removed it.
+func checkSpoolRemoved(t *testing.T, rep *Report) {
+	t.Helper()
+	m := spoolEvidence.FindStringSubmatch(strings.Join(rep.Evidence, "\n"))
+	if m == nil {
+		t.Errorf("the evidence does not name the writer's repair spool")
+		return
+	}
+	if _, err := os.Stat(m[1]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("repair spool %s left behind after the run (%v)", m[1], err)
 	}
 }
 

@@ -20,6 +20,7 @@ type Recorder interface {
 	Acknowledge(key string, version uint64, at time.Time)
 	Complete(key string, version uint64, at time.Time)
 	AddError(e CallerError)
+	AddNodeEvent(e NodeEvent)
 }
 
 // WorkloadConfig is the versioned workload. Zero fields take defaults.
@@ -42,6 +43,10 @@ type WorkloadConfig struct {
 	CallTimeout time.Duration
 	// Seed seeds the key and operation choices.
 	Seed uint64
+	// Versions are the versions already issued of each key, by a writer
+	// this one takes over from (a restarted writer process): each key's
+	// versions go on above them. Default none: versions start at 1.
+	Versions map[string]uint64
 }
 
 func (c WorkloadConfig) withDefaults() WorkloadConfig {
@@ -110,6 +115,9 @@ func RunWriters(c *client.Client, cfg WorkloadConfig, rec Recorder, stop <-chan 
 
 func writer(c *client.Client, cfg WorkloadConfig, keys []string, rng *rand.Rand, rec Recorder, stop <-chan struct{}, pause *Pause) {
 	versions := make(map[string]uint64, len(keys))
+	for _, k := range keys {
+		versions[k] = cfg.Versions[k]
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) * float64(cfg.Writers) / cfg.WriteRate))
 	defer tick.Stop()
 	for {
@@ -129,7 +137,7 @@ func writer(c *client.Client, cfg WorkloadConfig, keys []string, rng *rand.Rand,
 		}
 		rec.Issue(w)
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.CallTimeout)
-		ctx, track := withInflight(ctx, func(at time.Time) { rec.Complete(key, w.Version, at) })
+		ctx, track := withInflight(ctx, w, func(at time.Time) { rec.Complete(key, w.Version, at) })
 		var err error
 		var res client.WriteResult
 		if w.Op == OpSet {
@@ -170,11 +178,13 @@ func RunReader(c *client.Client, zone string, cfg WorkloadConfig, h *History, st
 // ReadOnce reads key through c, a client of zone, and records the read
 // (and its error, if any) in h under phase ("" = the phase it began in).
 func ReadOnce(c *client.Client, zone, key string, timeout time.Duration, h *History, phase string) Read {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	tr := &readTrace{}
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), readTraceKey{}, tr), timeout)
 	r := Read{Key: key, Zone: zone, Phase: phase, Start: time.Now()}
 	it, err := c.Get(ctx, key)
 	r.End = time.Now()
 	cancel()
+	r.Node, r.NodeZone = tr.answered()
 	switch {
 	case err == nil:
 		r.Found = true
