@@ -72,6 +72,9 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		return p.Delete(ctx, r.Key)
 	})
 	if outcome(err) {
+		if cc.recheckLater(r) {
+			return
+		}
 		cc.finishRepair(r)
 		cc.metrics.repairs.WithLabelValues("ok").Inc()
 		cc.cfg.Logger.Debug("zonecache: replica repaired", "node", r.NodeID, "key", r.Key, "attempts", r.Attempts+1)
@@ -108,6 +111,7 @@ func (c *Client) PendingRepairs() int { return c.c.pendingRepairs() }
 // whether r is in the spool.
 func (cc *core) addRepair(r replication.Repair, now time.Time) bool {
 	spooled := false
+	r = cc.rechecks.stick(r)
 	if cc.spool != nil {
 		cc.rmu.Lock()
 		defer cc.rmu.Unlock()
@@ -158,6 +162,7 @@ func (cc *core) chainCallbacks(cfg Config) Config {
 			userChange(addr, from, to)
 		}
 		if to == transport.StateClosed {
+			cc.quar.start(addr, time.Now())
 			cc.expediteAddr(addr)
 		}
 	}
@@ -182,9 +187,13 @@ func (cc *core) expediteAddr(addr string) {
 }
 
 // gated reports whether this client has a repair of key queued or running
-// on m: m's copy may be older than an acknowledged write or delete, so a
-// read must not take it. One atomic load while m has no repair pending.
+// on m, or m's node is quarantined after its return: m's copy may be older
+// than an acknowledged write or delete, so a read must not take it. Two
+// atomic loads while m has no repair pending and no node is quarantined.
 func (cc *core) gated(m *member, key string) bool {
+	if cc.quarantined(m) {
+		return true
+	}
 	if m.pending.Load() == 0 || !cc.repairs.Has(m.node.ID, key) {
 		return false
 	}
