@@ -85,13 +85,16 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 }
 
 // expediteRepairs makes the pending repairs of the nodes that v has and old
-// had not (a node back after gossip declared it dead) due at once, and
-// wakes the repair loop.
+// had not (a node back after gossip declared it dead) due at once, wakes
+// the repair loop, and quarantines those nodes as a breaker closing would:
+// writes made while they were out of the topology never reached them.
 func (cc *core) expediteRepairs(old, v *view) {
 	n := 0
-	for id := range v.byID {
+	now := time.Now()
+	for id, m := range v.byID {
 		if old.byID[id] == nil {
-			n += cc.repairs.Expedite(id, time.Now())
+			n += cc.repairs.Expedite(id, now)
+			cc.quar.start(m.node.Addr, now)
 		}
 	}
 	if n > 0 {
