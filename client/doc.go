@@ -82,10 +82,9 @@
 //     transport's 10 s), plus 20 % jitter, so a writer's repairs of a
 //     returning node start within about ProbeMax×1.2 + ProbeTimeout
 //     (1.7 s by default) of its return.
-//   - When this client's breaker of a node closes again (or the node
-//     comes back into its topology), the node serves it no hits for
-//     Config.ReturnQuarantine (4 s): its copies read as misses and reads
-//     go on to the next zone, whatever DisableFallbackOnMiss says
+//   - When this client's breaker of a node closes again, the node
+//     serves it no hits for Config.ReturnQuarantine (4 s): its copies
+//     read as misses and reads go on to the next zone, whatever DisableFallbackOnMiss says
 //     (zonecache_client_quarantined_reads_total); writes and repairs go
 //     to it as usual. 4 s covers the writers' repair delay above plus
 //     RepairRecheck and a margin, when the writers run with the defaults
@@ -117,11 +116,12 @@
 // topology (stock memcached) a node returns only as a breaker closing, and
 // these bounds are all the client gives. With a topology that follows the
 // fleet (SetTopology, discovery.Watch on zonecached), a node that comes
-// back into the topology is quarantined from that moment too, and its
-// pending repairs run at once; but writes made while it was out of the
-// topology never targeted it, so no repair of theirs exists: the
-// quarantine only delays its stale copies by ReturnQuarantine, and the
-// fleet must purge or invalidate them itself. A writer that exited with
+// back into the topology has its pending repairs run at once, but is not
+// quarantined (a node that joins, or a warming node promoted, must serve
+// at once), and writes made while it was out of the topology never
+// targeted it, so no repair of theirs exists: the fleet must purge or
+// invalidate its copies itself. The quarantine still applies when this
+// client's breaker of the node had opened. A writer that exited with
 // repairs pending and no spool leaves nothing to bound it.
 //
 // # Repairs that survive the process

@@ -85,16 +85,13 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 }
 
 // expediteRepairs makes the pending repairs of the nodes that v has and old
-// had not (a node back after gossip declared it dead) due at once, wakes
-// the repair loop, and quarantines those nodes as a breaker closing would:
-// writes made while they were out of the topology never reached them.
+// had not (a node back after gossip declared it dead) due at once, and
+// wakes the repair loop.
 func (cc *core) expediteRepairs(old, v *view) {
 	n := 0
-	now := time.Now()
-	for id, m := range v.byID {
+	for id := range v.byID {
 		if old.byID[id] == nil {
-			n += cc.repairs.Expedite(id, now)
-			cc.quar.start(m.node.Addr, now)
+			n += cc.repairs.Expedite(id, time.Now())
 		}
 	}
 	if n > 0 {
