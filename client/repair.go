@@ -145,9 +145,10 @@ func (cc *core) wakeRepairs() {
 }
 
 // chainCallbacks hooks the client into cfg's callbacks, after the user's
-// own: a repair the queue drops for room leaves the spool too, and a node
+// own: a repair the queue drops for room leaves the spool too, a node
 // whose breaker closes has its repairs run at once rather than after
-// their backoff (up to Repair.MaxBackoff, 10 s by default).
+// their backoff (up to Repair.MaxBackoff, 10 s by default), and is
+// quarantined (before the user's BeforeClose) just before it closes.
 func (cc *core) chainCallbacks(cfg Config) Config {
 	userDrop := cfg.Repair.OnDrop
 	cfg.Repair.OnDrop = func(r replication.Repair) {
@@ -162,8 +163,15 @@ func (cc *core) chainCallbacks(cfg Config) Config {
 			userChange(addr, from, to)
 		}
 		if to == transport.StateClosed {
-			cc.quar.start(addr, time.Now())
 			cc.expediteAddr(addr)
+		}
+	}
+	userBefore := cfg.Transport.Breaker.BeforeClose
+	cfg.Transport.Breaker.BeforeClose = func(addr string) {
+		// Quarantined before any read can reach the node again.
+		cc.quar.start(addr, time.Now())
+		if userBefore != nil {
+			userBefore(addr)
 		}
 	}
 	return cfg
