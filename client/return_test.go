@@ -202,3 +202,21 @@ func TestRecheckBitSticksAndEnds(t *testing.T) {
 		t.Fatal("the recheck outlived its success")
 	}
 }
+
+// TestRecheckSurvivesTheSpool: a repair's recheck bit is spooled with it,
+// and a client that adopts the segment of an exited one gets it back.
+func TestRecheckSurvivesTheSpool(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestSpool(t, dir, 1<<20)
+	r := testRepair("a0", "k")
+	r.Kind = replication.RepairDelete | repairRecheck
+	if _, ok := s.add(r, spoolT0); !ok {
+		t.Fatal("add refused")
+	}
+	_ = s.f.Close() // the owner exits
+	got, o := adoptOrphans(dir, spoolT0, quietLogger)
+	defer o.release(true)
+	if len(got) != 1 || got[0].Kind != replication.RepairDelete|repairRecheck {
+		t.Fatalf("adopted %+v, want the delete with its recheck", got)
+	}
+}
