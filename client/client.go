@@ -40,6 +40,8 @@ type core struct {
 	spool      *spool     // nil: repairs in memory only
 	rmu        sync.Mutex // orders spool and queue adds of repairs
 	rrSem      chan struct{}
+	quar       *quarantine // nodes back less than ReturnQuarantine ago
+	rechecks   rechecks    // repairs to run once more after they succeed
 
 	metrics *metrics
 	faults  atomic.Pointer[faults] // nil: no rules
@@ -65,6 +67,7 @@ func New(cfg Config) (*Client, error) {
 		order:      newWriteOrder(),
 		repairWake: make(chan struct{}, 1),
 		rrSem:      make(chan struct{}, full.ReadRepairWorkers),
+		quar:       newQuarantine(full.ReturnQuarantine),
 	}
 	c.cfg = c.chainCallbacks(full)
 	c.repairs = replication.NewRepairQueue(c.cfg.Repair)

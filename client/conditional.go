@@ -253,7 +253,7 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 			out.Add(a.m.node, a.err)
 			c.c.metrics.request(op, a.m.node.Zone, resultError)
 			if !fatalErr(a.err) {
-				c.c.queueRepair(a.m, k.node, replication.RepairInvalidate, time.Time{})
+				c.c.queueRepair(a.m, k.node, repairKindFor(replication.RepairInvalidate, a.err), time.Time{})
 			}
 			continue
 		}
@@ -305,7 +305,7 @@ func (c *Client) reconcile(k nodeKey, src *member, val uint64, laggards []*membe
 		for i, m := range laggards {
 			err := c.c.ordered(ctx, c.class, "set", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, ti) })
 			if err != nil && !outcome(err) {
-				c.c.queueRepair(m, k.node, replication.RepairInvalidate, time.Time{})
+				c.c.queueRepair(m, k.node, repairKindFor(replication.RepairInvalidate, err), time.Time{})
 			}
 		}
 	}) {

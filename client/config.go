@@ -57,7 +57,10 @@ type Config struct {
 	KeyPrefix string
 	// Sharding configures the per-zone rings (default xxhash, 160 points).
 	Sharding sharding.Config
-	// Transport configures every node's pools and breaker.
+	// Transport configures every node's pools and breaker. The client's
+	// default Breaker.ProbeMax is DefaultProbeMax (1 s), not the
+	// transport's 10 s: it bounds how long a returning node waits for
+	// this client's repairs (see ReturnQuarantine).
 	Transport transport.Config
 	// LeaseTTL is the lifetime of the lease stub GetOrLoad creates on a
 	// miss (default 5 s): if the winner dies, others may load after it.
@@ -112,6 +115,28 @@ type Config struct {
 	// (default 2 s; negative: Close does not wait). Close reports what is
 	// left with an error wrapping ErrRepairsPending.
 	CloseTimeout time.Duration
+	// ReturnQuarantine is how long, after this client's circuit breaker of
+	// a node closes again (the node answered a probe after failing), its
+	// reads take no value from the node: a replica read there counts as a
+	// miss and the read goes on to the next zone, whatever
+	// DisableFallbackOnMiss says (zonecache_client_quarantined_reads_total).
+	// Writes and repairs go to the node as usual. Writes acknowledged while
+	// the node was away, by this client or any other, reach it only
+	// through their writers' repairs, which run when the writers' own
+	// breakers close; the quarantine must cover that delay: their probe
+	// interval (Transport.Breaker.ProbeMax plus 20 % jitter, plus
+	// ProbeTimeout), their repairs, and RepairRecheck. Default
+	// DefaultReturnQuarantine (4 s); negative: no quarantine.
+	ReturnQuarantine time.Duration
+	// RepairRecheck is how long after a repair of a replica first
+	// succeeds it runs once more, when the replica's write was given up
+	// while in flight (timed out, or its connection failed) rather than
+	// refused or never sent: a frozen node (SIGSTOP, a VM pause) applies
+	// what sat in its socket buffer when it resumes, possibly after the
+	// repair that came on a new connection. The assumption is that a node
+	// that answered processes its buffered requests within RepairRecheck.
+	// Default DefaultRepairRecheck (1 s); negative: no recheck.
+	RepairRecheck time.Duration
 	// NodeGrace is how long a node that left the topology stays open for
 	// requests that started on the older view (default 10 s).
 	NodeGrace time.Duration
@@ -165,6 +190,15 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.RepairSpoolSync <= 0 {
 		cfg.RepairSpoolSync = DefaultRepairSpoolSync
+	}
+	if cfg.ReturnQuarantine == 0 {
+		cfg.ReturnQuarantine = DefaultReturnQuarantine
+	}
+	if cfg.RepairRecheck == 0 {
+		cfg.RepairRecheck = DefaultRepairRecheck
+	}
+	if cfg.Transport.Breaker.ProbeMax <= 0 {
+		cfg.Transport.Breaker.ProbeMax = DefaultProbeMax
 	}
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout

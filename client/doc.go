@@ -78,7 +78,62 @@
 // stale copy of a returning node is deleted within milliseconds of it
 // answering; Transport.Breaker.OnStateChange, if set, is still called.
 // Readers in other processes are not gated: they rely on the repair
-// running.
+// running, and on the return quarantine below.
+//
+// # A node that returns
+//
+// A node that was away (frozen, partitioned, overloaded to silence) and
+// answers again may hold values older than writes acknowledged while it
+// was away, by any client. Its writers' repairs delete them, but each
+// writer runs them only when its own breaker closes, on its own probe
+// schedule. Two rules bound what readers see meanwhile:
+//
+//   - The client's breaker probes an open node at least every
+//     DefaultProbeMax (Transport.Breaker.ProbeMax, 1 s here, not the
+//     transport's 10 s), plus 20 % jitter, so a writer's repairs of a
+//     returning node start within about ProbeMax×1.2 + ProbeTimeout
+//     (1.7 s by default) of its return.
+//   - When this client's breaker of a node closes again, the node
+//     serves it no hits for Config.ReturnQuarantine (4 s): its copies
+//     read as misses and reads go on to the next zone, whatever DisableFallbackOnMiss says
+//     (zonecache_client_quarantined_reads_total); writes and repairs go
+//     to it as usual. 4 s covers the writers' repair delay above plus
+//     RepairRecheck and a margin, when the writers run with the defaults
+//     and their repair backlog of the node takes less than about 1 s to
+//     run; a reader's own breaker closes no earlier than the node's
+//     return, so its quarantine ends no earlier than 4 s after it.
+//
+// A repair of a replica whose write was given up while in flight (it
+// timed out, or its connection failed or was reset under it) runs once
+// more Config.RepairRecheck (1 s) after it first succeeds: a frozen node
+// applies what sat in its socket buffer when it resumes, possibly after
+// the repair's delete that came on a new connection, and the assumption
+// is that a node that answered has processed its buffered requests
+// within RepairRecheck. A newer repair of the same replica inherits the
+// recheck until one has succeeded, the replica's reads stay gated for
+// the writer until then, and the recheck is spooled with the repair (a
+// replayed one runs, and is rechecked, again). A delete of a newer value
+// only makes a miss.
+//
+// What this does not cover: a reader whose breaker of the node never
+// opened (it sent the node nothing while it was away, or fewer failures
+// than FailureThreshold that did not include a timeout on a silent
+// connection) does not know the node was away and reads it at once. For
+// it, a returning node may serve a value older than an acknowledged write
+// until that write's client has repaired the node: at most about
+// ProbeMax×1.2 + ProbeTimeout plus the time to run its repairs of the
+// node (plus RepairRecheck for a request buffered in a frozen node) after
+// the node's return, with the defaults. Per fleet kind: with a static
+// topology (stock memcached) a node returns only as a breaker closing, and
+// these bounds are all the client gives. With a topology that follows the
+// fleet (SetTopology, discovery.Watch on zonecached), a node that comes
+// back into the topology has its pending repairs run at once, but is not
+// quarantined (a node that joins, or a warming node promoted, must serve
+// at once), and writes made while it was out of the topology never
+// targeted it, so no repair of theirs exists: the fleet must purge or
+// invalidate its copies itself. The quarantine still applies when this
+// client's breaker of the node had opened. A writer that exited with
+// repairs pending and no spool leaves nothing to bound it.
 //
 // # Repairs that survive the process
 //
@@ -156,7 +211,8 @@
 // for it is ordered after it at the client but travels on another
 // connection, so the node may apply the two in either order and, until the
 // key is written again or expires, keep that request's value, which may be
-// older than a later write it missed. A partition (packets dropped, not
+// older than a later write it missed, unless the repair's recheck (see "A
+// node that returns") deletes it. A partition (packets dropped, not
 // delivered) leaves no such request behind.
 //
 // Consistency of the conditional operations (none is atomic across

@@ -22,11 +22,12 @@ const (
 //	zonecache_client_request_duration_seconds{op}    client call latency
 //	zonecache_client_breaker_state{node}             1 = open, 0 = closed
 //	zonecache_client_repairs_pending                 failed replica writes waiting to be repaired
-//	zonecache_client_repairs_total{result}           repair attempts: ok, retry, absent (node not in the topology, kept), dropped
+//	zonecache_client_repairs_total{result}           repair attempts: ok, retry, absent (node not in the topology, kept), dropped, recheck (ok, to run again)
 //	zonecache_client_repair_spool_full_total         repairs kept in memory only because the spool was full
 //	zonecache_client_repair_spool_errors_total       repairs kept in memory only because of a spool I/O error
 //	zonecache_client_repair_spool_replayed_total     repairs taken over from the spool segments of exited clients
 //	zonecache_client_repair_gated_reads_total        reads that skipped a replica because a repair of the key there is pending
+//	zonecache_client_quarantined_reads_total         reads that skipped a replica whose node returned less than ReturnQuarantine ago
 //	zonecache_client_read_repairs_total{result}      ok, not_stored, error, dropped
 //	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported, error
 //	zonecache_client_key_collisions_total            hashed keys whose envelope named another key
@@ -45,11 +46,14 @@ type metrics struct {
 	spoolErrors   prometheus.Counter
 	spoolReplayed prometheus.Counter
 	gatedReads    prometheus.Counter
-	leases        *prometheus.CounterVec
-	collisions    prometheus.Counter
-	topologySwaps prometheus.Counter
-	pending       prometheus.GaugeFunc
-	gauges        *gaugeCollector
+	// quarantinedReads counts replica reads skipped because the node's
+	// breaker closed again less than Config.ReturnQuarantine ago.
+	quarantinedReads prometheus.Counter
+	leases           *prometheus.CounterVec
+	collisions       prometheus.Counter
+	topologySwaps    prometheus.Counter
+	pending          prometheus.GaugeFunc
+	gauges           *gaugeCollector
 }
 
 func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
@@ -79,6 +83,9 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		}),
 		gatedReads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zonecache_client_repair_gated_reads_total", Help: "Reads that skipped a replica because a repair of the key there was pending.",
+		}),
+		quarantinedReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecache_client_quarantined_reads_total", Help: "Reads that skipped a replica whose node had returned (breaker closed again) less than ReturnQuarantine ago.",
 		}),
 		leases: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zonecache_client_leases_total", Help: "GetOrLoad lease outcomes.",
@@ -119,7 +126,7 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.spoolFull, m.spoolErrors, m.spoolReplayed,
-		m.gatedReads, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges}
+		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges}
 }
 
 func (m *metrics) unregister() {

@@ -72,6 +72,9 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		return p.Delete(ctx, r.Key)
 	})
 	if outcome(err) {
+		if cc.recheckLater(r) {
+			return
+		}
 		cc.finishRepair(r)
 		cc.metrics.repairs.WithLabelValues("ok").Inc()
 		cc.cfg.Logger.Debug("zonecache: replica repaired", "node", r.NodeID, "key", r.Key, "attempts", r.Attempts+1)
@@ -108,6 +111,7 @@ func (c *Client) PendingRepairs() int { return c.c.pendingRepairs() }
 // whether r is in the spool.
 func (cc *core) addRepair(r replication.Repair, now time.Time) bool {
 	spooled := false
+	r = cc.rechecks.stick(r)
 	if cc.spool != nil {
 		cc.rmu.Lock()
 		defer cc.rmu.Unlock()
@@ -141,9 +145,10 @@ func (cc *core) wakeRepairs() {
 }
 
 // chainCallbacks hooks the client into cfg's callbacks, after the user's
-// own: a repair the queue drops for room leaves the spool too, and a node
+// own: a repair the queue drops for room leaves the spool too, a node
 // whose breaker closes has its repairs run at once rather than after
-// their backoff (up to Repair.MaxBackoff, 10 s by default).
+// their backoff (up to Repair.MaxBackoff, 10 s by default), and is
+// quarantined (before the user's BeforeClose) just before it closes.
 func (cc *core) chainCallbacks(cfg Config) Config {
 	userDrop := cfg.Repair.OnDrop
 	cfg.Repair.OnDrop = func(r replication.Repair) {
@@ -159,6 +164,14 @@ func (cc *core) chainCallbacks(cfg Config) Config {
 		}
 		if to == transport.StateClosed {
 			cc.expediteAddr(addr)
+		}
+	}
+	userBefore := cfg.Transport.Breaker.BeforeClose
+	cfg.Transport.Breaker.BeforeClose = func(addr string) {
+		// Quarantined before any read can reach the node again.
+		cc.quar.start(addr, time.Now())
+		if userBefore != nil {
+			userBefore(addr)
 		}
 	}
 	return cfg
@@ -182,9 +195,13 @@ func (cc *core) expediteAddr(addr string) {
 }
 
 // gated reports whether this client has a repair of key queued or running
-// on m: m's copy may be older than an acknowledged write or delete, so a
-// read must not take it. One atomic load while m has no repair pending.
+// on m, or m's node is quarantined after its return: m's copy may be older
+// than an acknowledged write or delete, so a read must not take it. Two
+// atomic loads while m has no repair pending and no node is quarantined.
 func (cc *core) gated(m *member, key string) bool {
+	if cc.quarantined(m) {
+		return true
+	}
 	if m.pending.Load() == 0 || !cc.repairs.Has(m.node.ID, key) {
 		return false
 	}

@@ -83,7 +83,7 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 		default:
 			c.c.metrics.request(w.op, m.node.Zone, resultError)
 			if !w.noRepair {
-				c.c.queueRepair(m, w.k.node, w.repair, w.deadline)
+				c.c.queueRepair(m, w.k.node, repairKindFor(w.repair, err), w.deadline)
 			}
 		}
 		ch <- replicaDone{m, err}

@@ -134,6 +134,9 @@ func (b *breaker) probeLoop(delay time.Duration) {
 				return
 			}
 			b.fails.Store(0)
+			if f := b.cfg.BeforeClose; f != nil {
+				f(b.node.addr)
+			}
 			b.state.Store(int32(StateClosed))
 			b.closedAt, b.lastDelay = time.Now(), delay
 			b.mu.Unlock()

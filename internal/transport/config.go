@@ -144,6 +144,12 @@ type BreakerConfig struct {
 	// OnStateChange, if set, is called on every transition, from the
 	// goroutine that caused it; it must not block.
 	OnStateChange func(addr string, from, to State)
+	// BeforeClose, if set, is called by the prober after a successful
+	// probe, just before the breaker closes and requests flow to the node
+	// again (OnStateChange is called after): a caller that must stop
+	// trusting the returning node's data does so before any request can
+	// reach it. It must not block.
+	BeforeClose func(addr string)
 }
 
 func (c Config) withDefaults() Config {

@@ -100,7 +100,9 @@
 // without touching the network, and a background prober sends `mn` on a
 // fresh connection with exponential backoff; the first answer closes the
 // breaker. Callers therefore never wait on a dead node while the breaker
-// is open.
+// is open. BreakerConfig.BeforeClose runs just before it closes, before
+// any request can reach the node again (the client quarantines a returning
+// node there); OnStateChange runs after.
 //
 // A node that answers the `mn` handshake with ERROR but `version` with
 // VERSION (memcached before 1.6) is served in the text protocol (gets, gats,
