@@ -40,6 +40,9 @@ type core struct {
 	spool      *spool     // nil: repairs in memory only
 	rmu        sync.Mutex // orders spool and queue adds of repairs
 	rrSem      chan struct{}
+	// rrHook, if set (tests only), runs in every read repair's request
+	// just before it is sent, holding its write-order ticket.
+	rrHook func()
 
 	metrics *metrics
 	faults  atomic.Pointer[faults] // nil: no rules
