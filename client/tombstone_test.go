@@ -155,3 +155,56 @@ func TestReadRepairOlderThanHoldOffDropped(t *testing.T) {
 		t.Fatal("an expired read repair was sent")
 	}
 }
+
+// TestReadRepairDoesNotResurrectRepairDelete: as above, but zone c missed
+// the writer's delete (an injected failure) and got it from the writer's
+// repair queue: the repair's delete leaves a tombstone too, so the read
+// repair of the value read before it fails.
+func TestReadRepairDoesNotResurrectRepairDelete(t *testing.T) {
+	f := startFleet(t, "memcached", []string{"a", "b", "c"}, 1)
+	ctx := testCtx(t)
+	w := newTestClient(t, f.topo, "a", nil)
+	r := newTestClient(t, f.topo, "c", nil)
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(let)
+	r.c.rrHook = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	const key = "repaired"
+	if _, err := w.Set(ctx, Item{Key: key, Value: []byte("v1")}); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	cAddr := replicaOf(r, "c", key).node.Addr
+	eventually(t, "the set reached zone c", func() bool { return holdsValue(t, cAddr, key) })
+	if err := direct(t, cAddr).Delete(ctx, key); err != nil {
+		t.Fatalf("direct delete: %v", err)
+	}
+	if it, err := r.Get(ctx, key); err != nil || string(it.Value) != "v1" {
+		t.Fatalf("get = %q, %v; want v1 from another zone", it.Value, err)
+	}
+	select {
+	case <-entered:
+	case <-ctx.Done():
+		t.Fatal("no read repair started")
+	}
+	w.SetFaults(FaultConfig{Rules: []FaultRule{{Zone: "c", Ops: []string{"delete"}, Share: 1}}})
+	res, err := w.Delete(ctx, key)
+	if err != nil || len(res.Failed) != 1 {
+		t.Fatalf("delete with zone c failing: %+v %v", res, err)
+	}
+	w.SetFaults(FaultConfig{})
+	eventually(t, "the delete repaired on zone c", func() bool { return w.PendingRepairs() == 0 })
+	if it, err := direct(t, cAddr).Get(ctx, key); err != nil || !isTombstone(it.Flags) {
+		t.Fatalf("zone c after the repair: %+v %v, want a tombstone", it, err)
+	}
+	before := readRepairsDone(r)
+	let()
+	eventually(t, "read repair finished", func() bool { return readRepairsDone(r) > before })
+	if holdsValue(t, cAddr, key) {
+		t.Fatal("zone c holds the deleted value again after the read repair")
+	}
+}
