@@ -79,7 +79,10 @@
 // tombstone), Append and Prepend read first (ErrNotStored; one racing a
 // delete appends to the tombstone, which stays one and reads as a miss),
 // Touch and Incr/Decr answer ErrNotFound, CompareAndSwap with a token
-// read before the delete ErrNotFound, GetOrLoad loads without a lease.
+// read before the delete ErrNotFound, GetOrLoad loads without a lease
+// (zonecache_client_leases_total{result="deleted"}: no lease can be taken
+// on an existing item, so other processes asking during the load load
+// too).
 // Delete reports as before (a replica without the key is a success). The
 // cost is one small item (key + ~50 bytes) per deleted key and replica for
 // DeleteHoldOff + 1 s, and Delete sends a set instead of a delete (the same

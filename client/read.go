@@ -314,7 +314,7 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item, readAt time.Ti
 				cc.metrics.readRepairs.WithLabelValues("ok").Inc()
 			case errors.Is(err, transport.ErrNotStored):
 				cc.metrics.readRepairs.WithLabelValues("not_stored").Inc()
-			case errors.Is(err, errReadRepairExpired) || ctx.Err() != nil:
+			case errors.Is(err, errReadRepairExpired) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 				cc.metrics.readRepairs.WithLabelValues("expired").Inc()
 			default:
 				cc.metrics.readRepairs.WithLabelValues("error").Inc()
