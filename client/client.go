@@ -42,6 +42,9 @@ type core struct {
 	rrSem      chan struct{}
 	quar       *quarantine // nodes back less than ReturnQuarantine ago
 	rechecks   rechecks    // repairs to run once more after they succeed
+	// rrHook, if set (tests only), runs in every read repair's request
+	// just before it is sent, holding its write-order ticket.
+	rrHook func()
 
 	metrics *metrics
 	faults  atomic.Pointer[faults] // nil: no rules

@@ -43,6 +43,9 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 	if c.c.shut.Load() {
 		return WriteResult{}, ErrClosed
 	}
+	if err := checkFlags(item); err != nil {
+		return WriteResult{}, err
+	}
 	v := c.c.view.Load()
 	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
 	zones := slices.Sorted(func(yield func(string) bool) {
@@ -59,7 +62,9 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 		if len(ts) == 0 {
 			continue
 		}
-		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *transport.Pool) error { return p.Add(ctx, ti) })
+		// A tombstone at the arbiter is a missing key: this Add is a
+		// new write, not a fill, so it may take the deleted key's place.
+		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *transport.Pool) error { return addOverTombstone(ctx, p, ti) })
 		if err == nil {
 			arbiter = ts[0]
 			break
@@ -114,6 +119,9 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 	if c.c.shut.Load() {
 		return WriteResult{}, ErrClosed
 	}
+	if err := checkFlags(item); err != nil {
+		return WriteResult{}, err
+	}
 	v := c.c.view.Load()
 	zone := item.zone
 	if zone == "" {
@@ -124,7 +132,13 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 		return WriteResult{}, fmt.Errorf("%w: no replica of %s in zone %s", ErrUnavailable, k, zone)
 	}
 	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL), CAS: item.CAS}
-	err = c.write(ctx, "cas", owner, k.node, func(ctx context.Context, p *transport.Pool) error { return p.CompareAndSwap(ctx, ti) })
+	err = c.write(ctx, "cas", owner, k.node, func(ctx context.Context, p *transport.Pool) error {
+		err := p.CompareAndSwap(ctx, ti)
+		if errors.Is(err, transport.ErrCASConflict) && isTombstoneAt(ctx, p, k.node) {
+			err = transport.ErrNotFound // deleted since it was read
+		}
+		return err
+	})
 	if err != nil {
 		if s := scopeFrom(ctx); s != nil {
 			s.forget(c.c, item.Key)
@@ -211,6 +225,9 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 					val, err = p.Incr(ctx, k.node, delta)
 				} else {
 					val, err = p.Decr(ctx, k.node, delta)
+				}
+				if errors.Is(err, wire.ErrClientError) && isTombstoneAt(ctx, p, k.node) {
+					err = transport.ErrNotFound // a deleted key's empty tombstone
 				}
 				return err
 			})

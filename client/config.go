@@ -22,6 +22,7 @@ const (
 	DefaultRepairSpoolBytes  = 64 << 20
 	DefaultRepairSpoolSync   = 50 * time.Millisecond
 	DefaultCloseTimeout      = 2 * time.Second
+	DefaultDeleteHoldOff     = 3 * time.Second
 	// MaxPrefixLength bounds Config.KeyPrefix so that a hashed key always
 	// fits memcached's 250 bytes.
 	MaxPrefixLength = 150
@@ -62,6 +63,16 @@ type Config struct {
 	// transport's 10 s: it bounds how long a returning node waits for
 	// this client's repairs (see ReturnQuarantine).
 	Transport transport.Config
+	// DeleteHoldOff is how long a Delete (or a repair's delete) keeps a
+	// deleted key deleted against fills of values read before it (default
+	// 3 s): it stores a tombstone (see TombstoneFlags) living
+	// DeleteHoldOff + 1 s, on which add, and so a read repair, fails, and
+	// a read repair not sent within DeleteHoldOff of its read is dropped.
+	// Each deleted key costs one small item per replica for that time.
+	// Negative turns it off: a Delete then removes the key, and a read
+	// repair that was under way can put the deleted value back in the
+	// local zone until the value's own TTL ends.
+	DeleteHoldOff time.Duration
 	// LeaseTTL is the lifetime of the lease stub GetOrLoad creates on a
 	// miss (default 5 s): if the winner dies, others may load after it.
 	LeaseTTL time.Duration
@@ -169,6 +180,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.ReadRepairWorkers <= 0 {
 		cfg.ReadRepairWorkers = DefaultReadRepairWorkers
+	}
+	if cfg.DeleteHoldOff == 0 {
+		cfg.DeleteHoldOff = DefaultDeleteHoldOff
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL

@@ -39,7 +39,18 @@
 // nodes in parallel, and only the keys still missing go on. A value found
 // in another zone after a local miss is written back to the local replica
 // (read repair: an Add with its remaining TTL through the batch pool, in
-// the background, bounded by Config.ReadRepairWorkers).
+// the background, bounded by Config.ReadRepairWorkers). A read repair is
+// dropped (zonecache_client_read_repairs_total{result="expired"}) unless it
+// is sent within Config.DeleteHoldOff of the start of its read, and its Add
+// fails on a delete's tombstone: so it never brings back a value that
+// another client deleted after the local replica missed, the classic
+// stale set. A text-protocol node reports no TTL, so no read repair is
+// made from it.
+//
+// Every read (Get, GetMulti, GetAndTouch, GetOrLoad and its lease, the
+// read repair's source, the reads of CompareAndSwap and Incr checks) takes
+// a tombstone for a miss and falls back as for a miss; GetAndTouch gives a
+// tombstone it touched its own short lifetime back.
 //
 // Lookups are de-duplicated twice: under WithRequestScope a key is fetched
 // at most once per request, and concurrent Gets of one key in one process
@@ -66,6 +77,29 @@
 // count is the zonecache_client_repairs_pending gauge. A repair may delete
 // a newer value written after the failure: the replica then misses and
 // reads fall back, it never serves a stale value.
+//
+// Delete leaves a tombstone for Config.DeleteHoldOff (default 3 s) on each
+// replica instead of nothing: a set of an empty value with client flags
+// TombstoneFlags (reserved: Set, Add, Replace and CompareAndSwap refuse
+// them with ErrReservedFlags) and a TTL of DeleteHoldOff + 1 s. Repair
+// deletes write the same tombstone. It reads as a miss; an add fails on
+// it, so no fill of an older value (read repair) lands within the hold-off;
+// Set and CompareAndSwap overwrite it. The client's own operations treat it
+// as a missing key: Add takes its place (one more read and a CAS on the
+// arbiter), Replace is a read and a CAS per replica (ErrNotStored on a
+// tombstone), Append and Prepend read first (ErrNotStored; one racing a
+// delete appends to the tombstone, which stays one and reads as a miss),
+// Touch and Incr/Decr answer ErrNotFound, CompareAndSwap with a token
+// read before the delete ErrNotFound, GetOrLoad loads without a lease
+// (zonecache_client_leases_total{result="deleted"}: no lease can be taken
+// on an existing item, so other processes asking during the load load
+// too).
+// Delete reports as before (a replica without the key is a success). The
+// cost is one small item (key + ~50 bytes) per deleted key and replica for
+// DeleteHoldOff + 1 s, and Delete sends a set instead of a delete (the same
+// round trip). DeleteHoldOff < 0 turns it off: deletes remove the key, and
+// a read repair under way in another client can put a deleted value back
+// in its zone until the value's TTL ends.
 //
 // While this client has a repair of a key queued or running on a replica,
 // its own Get, GetMulti, GetAndTouch and GetOrLoad do not take that

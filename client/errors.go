@@ -42,6 +42,9 @@ var (
 	// writes not yet run; the error says how many, and how many of them
 	// are left in the repair spool for the next client to run.
 	ErrRepairsPending = errors.New("zonecache: repairs pending")
+	// ErrReservedFlags: the item's client flags are TombstoneFlags, the
+	// value the client reserves to mark deleted keys.
+	ErrReservedFlags = errors.New("zonecache: client flags reserved for tombstones")
 	// ErrInjected is the default error of a fault-injection rule.
 	ErrInjected = errors.New("zonecache: injected fault")
 )

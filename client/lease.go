@@ -76,6 +76,7 @@ func (c *Client) getOrLoad(ctx context.Context, key string, ttl time.Duration, l
 }
 
 func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
+	readAt := time.Now() // bounds the age of a read repair
 	v := c.c.view.Load()
 	zone := v.leaseZone
 	localMissed := false
@@ -116,6 +117,13 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 			if ctx.Err() != nil {
 				return Item{}, err
 			}
+			return c.plainLoad(ctx, k, ttl, load)
+		}
+		if isTombstone(l.Flags) {
+			// Deleted within the hold-off: no lease can be taken on
+			// the tombstone (a vivify needs a miss). Load without one;
+			// the Set replaces the tombstone.
+			c.c.metrics.leases.WithLabelValues("deleted").Inc()
 			return c.plainLoad(ctx, k, ttl, load)
 		}
 		value, mine := k.unwrap(l.Value)
@@ -163,7 +171,7 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 				if localMissed {
 					// Only the lease zone had it: copy it to the local
 					// zone as a Get's fallback would.
-					c.c.readRepair(v, k, l.Item)
+					c.c.readRepair(v, k, l.Item, readAt)
 				}
 			}
 			return item, nil
@@ -188,7 +196,7 @@ func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, fou
 		return err
 	})
 	switch {
-	case err == nil && !isStub(l) && !l.Stale:
+	case err == nil && !isStub(l) && !l.Stale && !isTombstone(l.Flags):
 		if value, ok := k.unwrap(l.Value); ok {
 			c.c.metrics.request("get", zone, resultHit)
 			return Item{Key: k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: zone}, true, false
@@ -200,7 +208,7 @@ func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, fou
 		return Item{}, false, false
 	}
 	c.c.metrics.request("get", zone, resultMiss)
-	return Item{}, false, !isStub(l) && !l.Stale
+	return Item{}, false, !isStub(l) && !l.Stale // a tombstone: missed
 }
 
 // winLoad runs when this caller holds the lease: copy the value from
@@ -218,7 +226,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 		var ti transport.Item
 		err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
 			l, err := p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
-			if err == nil && isStub(l) {
+			if err == nil && (isStub(l) || isTombstone(l.Flags)) {
 				return transport.ErrCacheMiss
 			}
 			ti = l.Item

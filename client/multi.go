@@ -36,6 +36,7 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 	if c.c.shut.Load() {
 		return nil, ErrClosed
 	}
+	readAt := time.Now() // bounds the age of its read repairs
 	found := make(map[string]Item, len(keys))
 	s := scopeFrom(ctx)
 	pending := make([]*multiKey, 0, len(keys))
@@ -94,6 +95,9 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 				nodeAnswered := err == nil || len(hits) > 0
 				for _, mk := range group {
 					ti, hit := hits[mk.k.node]
+					if hit && isTombstone(ti.Flags) {
+						hit = false // a deleted key
+					}
 					if hit && len(ti.Value) == 0 && c.isLeaseStub(ctx, m, mk.k.node) {
 						hit = false
 					}
@@ -115,7 +119,7 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 						found[mk.k.app] = it
 						mk.done = true
 						if zi > 0 && local && mk.localMissed {
-							c.c.readRepair(v, mk.k, ti)
+							c.c.readRepair(v, mk.k, ti, readAt)
 						}
 					case err == nil || (nodeAnswered && errors.Is(err, ErrCacheMiss)):
 						c.c.metrics.request("get_multi", zone, resultMiss)

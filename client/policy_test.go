@@ -154,7 +154,7 @@ func TestDeleteRepairAfterReplicaReturns(t *testing.T) {
 	eventually(t, "repair done", func() bool {
 		return c.PendingRepairs() == 0 && repaired() == 1
 	})
-	if _, err := direct(t, m.node.Addr).Get(ctx, key); !errors.Is(err, transport.ErrCacheMiss) {
+	if it, err := direct(t, m.node.Addr).Get(ctx, key); !gone(it, err) {
 		t.Fatalf("the replica that missed the delete: %v, want a miss", err)
 	}
 	if _, err := c.Get(ctx, key); !errors.Is(err, ErrCacheMiss) {
@@ -222,7 +222,7 @@ func TestDeleteRepairKeptWhileReplicaLeftTopology(t *testing.T) {
 	eventually(t, "repair done", func() bool {
 		return c.PendingRepairs() == 0 && testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("ok")) == 1
 	})
-	if _, err := direct(t, b0.Addr).Get(ctx, key); !errors.Is(err, transport.ErrCacheMiss) {
+	if it, err := direct(t, b0.Addr).Get(ctx, key); !gone(it, err) {
 		t.Fatalf("b0 after its return: %v, want the delete repaired", err)
 	}
 	if n := testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("dropped")); n != 0 {

@@ -150,6 +150,7 @@ func isStub(l transport.Lease) bool {
 // read a get-and-touch, is filled in, and turns read repair off: the
 // value's TTL changes.
 func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) (Item, error) {
+	readAt := time.Now() // before the local read: bounds a read repair's age
 	v := c.c.view.Load()
 	if c.c.shut.Load() {
 		return Item{}, ErrClosed
@@ -185,6 +186,14 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 			} else {
 				l, err = p.GetAndTouch(ctx, k.node, tr.ttl)
 			}
+			if err == nil && isTombstone(l.Flags) {
+				// A deleted key: a miss, and its hold-off untouched.
+				if tr != nil {
+					c.c.untouchTombstone(ctx, p, k.node, l)
+					tr.skip = append(tr.skip, m.node.ID)
+				}
+				return transport.ErrCacheMiss
+			}
 			if err == nil && isStub(l) {
 				if tr != nil {
 					untouchStub(ctx, p, k.node, l, c.c.cfg.LeaseTTL)
@@ -207,7 +216,7 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 				}
 				c.c.metrics.request(op, zone, result)
 				if i > 0 && local && localMissed && tr == nil {
-					c.c.readRepair(v, k, ti)
+					c.c.readRepair(v, k, ti, readAt)
 				}
 				if tr != nil {
 					tr.skip = append(tr.skip, m.node.ID)
@@ -260,10 +269,13 @@ func fatalErr(err error) bool {
 }
 
 // readRepair writes an item found in another zone to the local replica,
-// with Add (never over a newer value) and the item's remaining TTL,
-// through the batch pool, in the background. It drops the repair when
-// ReadRepairWorkers are busy.
-func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item) {
+// with Add (never over a newer value, nor over a delete's tombstone) and
+// the item's remaining TTL, through the batch pool, in the background. It
+// drops the repair when ReadRepairWorkers are busy, and (with
+// DeleteHoldOff) when it cannot be sent within DeleteHoldOff of readAt,
+// the time the read began: a delete acknowledged after the local replica
+// missed left a tombstone there that lives longer, so the Add fails on it.
+func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item, readAt time.Time) {
 	if cc.cfg.DisableReadRepair || ti.TTL == 0 {
 		return
 	}
@@ -282,8 +294,19 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item) {
 	tickets := cc.order.registerAll(targets, k.node)
 	ok := cc.goBG(func(ctx context.Context) {
 		defer func() { <-cc.rrSem }()
+		if cc.holdOff() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, readAt.Add(cc.cfg.DeleteHoldOff))
+			defer cancel()
+		}
 		for i, m := range targets {
 			err := cc.ordered(ctx, transport.Batch, "read_repair", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error {
+				if cc.rrHook != nil {
+					cc.rrHook()
+				}
+				if cc.holdOff() && time.Since(readAt) >= cc.cfg.DeleteHoldOff {
+					return errReadRepairExpired
+				}
 				return p.Add(ctx, item)
 			})
 			switch {
@@ -291,6 +314,8 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item) {
 				cc.metrics.readRepairs.WithLabelValues("ok").Inc()
 			case errors.Is(err, transport.ErrNotStored):
 				cc.metrics.readRepairs.WithLabelValues("not_stored").Inc()
+			case errors.Is(err, errReadRepairExpired) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+				cc.metrics.readRepairs.WithLabelValues("expired").Inc()
 			default:
 				cc.metrics.readRepairs.WithLabelValues("error").Inc()
 			}

@@ -69,7 +69,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 	}
 	r.Absent = time.Time{}
 	err := cc.write(ctx, transport.Batch, "repair", m, r.Key, func(ctx context.Context, p *transport.Pool) error {
-		return p.Delete(ctx, r.Key)
+		return cc.deleteOn(ctx, p, r.Key)
 	})
 	if outcome(err) {
 		if cc.recheckLater(r) {

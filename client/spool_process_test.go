@@ -340,7 +340,7 @@ func TestBreakerCloseExpeditesRepairs(t *testing.T) {
 		t.Fatal("the user's OnStateChange was not called")
 	}
 	k, _ := c.c.mapKey(key)
-	if _, err := direct(t, c0.Addr).Get(ctx, k.node); !errors.Is(err, transport.ErrCacheMiss) {
+	if it, err := direct(t, c0.Addr).Get(ctx, k.node); !gone(it, err) {
 		t.Fatalf("c0 after the repair: %v", err)
 	}
 }

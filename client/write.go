@@ -179,8 +179,18 @@ func (c *Client) storeNoDone(ctx context.Context, op string, item Item, mode tra
 	if k.hashed && (mode == transport.ModeAppend || mode == transport.ModePrepend) {
 		return WriteResult{}, ErrKeyHashed
 	}
+	if mode == transport.ModeSet || mode == transport.ModeReplace {
+		if err := checkFlags(item); err != nil {
+			return WriteResult{}, err
+		}
+	}
 	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
 	w := writeOp{op: op, k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
+		if mode != transport.ModeSet {
+			// A tombstone is a missing key: a deleted key must not
+			// come back by Replace, Append or Prepend.
+			return storeExisting(ctx, p, ti, mode)
+		}
 		_, err := p.Store(ctx, ti, transport.StoreOptions{Mode: mode})
 		return err
 	}}
@@ -252,7 +262,9 @@ func (c *Client) Prepend(ctx context.Context, item Item) (WriteResult, error) {
 }
 
 // Delete removes key from every replica. A replica that does not hold the
-// key counts as a success. A replica that fails keeps a delete repair in
+// key counts as a success. With Config.DeleteHoldOff (the default) each
+// replica keeps a tombstone for the hold-off instead of nothing, so that a
+// read repair of a value read before the delete cannot bring it back. A replica that fails keeps a delete repair in
 // a bounded queue, retried through the batch pool until it succeeds, so a
 // stale value does not outlive an acknowledged delete (unless the queue
 // overflows: see replication.RepairConfig.Capacity and the
@@ -264,7 +276,7 @@ func (c *Client) Delete(ctx context.Context, key string) (WriteResult, error) {
 		return WriteResult{}, err
 	}
 	w := writeOp{op: "delete", k: k, repair: replication.RepairDelete, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
-		return p.Delete(ctx, k.node)
+		return c.c.deleteOn(ctx, p, k.node)
 	}}
 	res, _, err := c.fanOut(ctx, w, c.c.view.Load().writeTargets(k.node))
 	if s := scopeFrom(ctx); s != nil {
@@ -285,7 +297,7 @@ func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) (Writ
 	secs := ttlSeconds(ttl)
 	// A failed touch only lets a copy expire early: a miss, never stale.
 	w := writeOp{op: "touch", k: k, noRepair: true, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
-		return p.Touch(ctx, k.node, secs)
+		return c.c.touchLive(ctx, p, k.node, secs)
 	}}
 	res, answers, err := c.fanOut(ctx, w, c.c.view.Load().writeTargets(k.node))
 	if s := scopeFrom(ctx); s != nil {
@@ -308,7 +320,7 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 	if !c.c.goBG(func(ctx context.Context) {
 		for i, m := range targets {
 			_ = c.c.ordered(ctx, c.class, "touch", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error {
-				return touchNotStub(ctx, p, k.node, ttl, c.c.cfg.LeaseTTL)
+				return c.c.touchLive(ctx, p, k.node, ttl)
 			})
 		}
 	}) {
@@ -316,16 +328,25 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 	}
 }
 
-// touchNotStub sets key's TTL on a replica with SwapTTL, which shows what
-// it touched: a lease stub gets its TTL back (untouchStub). A text-protocol
-// node, which has no leases, gets a plain touch.
-func touchNotStub(ctx context.Context, p *transport.Pool, key string, ttl int32, leaseTTL time.Duration) error {
+// touchLive sets key's TTL on a replica with SwapTTL, which shows what it
+// touched: a lease stub gets its TTL back (untouchStub), and a tombstone
+// gets its own back and answers ErrNotFound, as a missing key would. A
+// text-protocol node, which has no meta commands, is read first (a
+// tombstone: ErrNotFound) and then touched; a delete landing in between
+// makes that touch lengthen the tombstone, which still reads as a miss.
+func (cc *core) touchLive(ctx context.Context, p *transport.Pool, key string, ttl int32) error {
 	prev, err := p.SwapTTL(ctx, key, ttl)
 	switch {
 	case errors.Is(err, transport.ErrNoMeta):
+		if isTombstoneAt(ctx, p, key) {
+			return transport.ErrNotFound
+		}
 		return p.Touch(ctx, key, ttl)
+	case err == nil && isTombstone(prev.Flags):
+		cc.untouchTombstone(ctx, p, key, prev)
+		return transport.ErrNotFound
 	case err == nil && isStub(prev):
-		untouchStub(ctx, p, key, prev, leaseTTL)
+		untouchStub(ctx, p, key, prev, cc.cfg.LeaseTTL)
 	}
 	return err
 }

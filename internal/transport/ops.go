@@ -121,12 +121,13 @@ func (p *Pool) lease(ctx context.Context, key string, a wire.Args) (Lease, error
 }
 
 // SwapTTL sets key's TTL like Touch and returns, without the value, what
-// the item was before: its CAS, its remaining TTL, its value's size and its
-// lease flags (mg c t s T<ttl>: the node reads t before it applies T). It
+// the item was before: its CAS, its client flags, its remaining TTL, its
+// value's size and its lease flags (mg c f t s T<ttl>: the node reads t
+// before it applies T). It
 // needs the meta protocol (ErrNoMeta on a text node, before anything is
 // sent). A missing key is ErrNotFound.
 func (p *Pool) SwapTTL(ctx context.Context, key string, ttl int32) (Lease, error) {
-	a := wire.Args{Flags: wire.FlagReturnCAS | wire.FlagReturnTTL | wire.FlagReturnSize | wire.WithTTL, TTL: ttl}
+	a := wire.Args{Flags: wire.FlagReturnCAS | wire.FlagReturnFlags | wire.FlagReturnTTL | wire.FlagReturnSize | wire.WithTTL, TTL: ttl}
 	l, err := p.lease(ctx, key, a)
 	switch {
 	case errors.Is(err, ErrCacheMiss):
