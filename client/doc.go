@@ -256,6 +256,35 @@
 // the others; Incr and Decr apply on every replica and reconcile a
 // disagreement to the largest (Incr) or smallest (Decr) value.
 //
+// # Consistency guarantees
+//
+// What a read that begins after a write W returned success can see, in
+// the terms of the sections above (the README has the same as a table,
+// with the tests that measure each row):
+//
+//   - Healthy fleet: W, something newer, a miss, or the previous value
+//     from a replica W is still in flight to (one the write policy did not
+//     wait for; at most the pool timeout).
+//   - One client's writes of a key reach every replica in issue order,
+//     under every policy; two clients' writes are not ordered against each
+//     other.
+//   - A replica that failed W: this client never reads it there (the read
+//     gate); other clients may, until the writer's repair lands (backoff
+//     from 100 ms to Repair.MaxBackoff).
+//   - A node that returns after being unreachable (static topology): a
+//     client whose breaker saw it fail takes no hits from it for
+//     ReturnQuarantine; one that never sent to it meanwhile may read the
+//     older value until the writers' repairs ran (they start within about
+//     1.7 s of the return with the default ProbeMax of 1 s).
+//   - A zonecached fleet node the fleet may have dropped invalidates its
+//     store before serving again, and purges keys it stops owning (package
+//     server): neither depends on this client.
+//   - A read repair never brings back a value deleted after its read
+//     (tombstones for DeleteHoldOff).
+//   - Repairs accepted by a process that exits are replayed by the next
+//     client on RepairSpoolDir; without a spool they are lost and the
+//     older value stays until its TTL.
+//
 // # Pools, keys, observability, faults
 //
 // Every call uses the nodes' online pools; Client.Batch returns the same
