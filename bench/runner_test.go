@@ -13,12 +13,11 @@ import (
 // fakeTarget is an in-process Target for testing the harness itself (not a
 // cache): it remembers keys and can be made slow or failing.
 type fakeTarget struct {
-	mu      sync.Mutex
-	data    map[string]int
-	delay   time.Duration
-	fail    atomic.Bool
-	calls   atomic.Int64
-	maxKeys atomic.Int64
+	mu    sync.Mutex
+	data  map[string]int
+	delay time.Duration
+	fail  atomic.Bool
+	calls atomic.Int64
 
 	// observe, if set, sees the keys of every call as the call begins;
 	// calls to it are serialised by obsMu.

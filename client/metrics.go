@@ -1,7 +1,6 @@
 package client
 
 import (
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/internal/transport"
@@ -140,10 +139,6 @@ func (m *metrics) unregister() {
 
 func (m *metrics) request(op, zone, result string) {
 	m.requests.WithLabelValues(op, zone, result).Inc()
-}
-
-func (m *metrics) observe(op string, start time.Time) {
-	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
 // gaugeCollector reads the breakers' states, the batch pools' gates and the

@@ -155,14 +155,6 @@ func (cc *core) queueRepair(m *member, key string, kind replication.RepairKind, 
 	cc.addRepair(replication.Repair{NodeID: m.node.ID, Addr: m.node.Addr, Key: key, Kind: kind, Deadline: deadline}, time.Now())
 }
 
-// expiry is when an item written now with ttl expires (zero: never).
-func expiry(ttl time.Duration) time.Time {
-	if ttl <= 0 {
-		return time.Time{}
-	}
-	return time.Now().Add(ttl)
-}
-
 // store is the common path of Set, Replace, Append and Prepend.
 func (c *Client) store(ctx context.Context, op string, item Item, mode transport.StoreMode) (WriteResult, error) {
 	start := time.Now()

@@ -32,7 +32,7 @@ const (
 // from when ready first held if that was later (so that the CPU time of
 // encoding a large request on a loaded machine does not count). ready may
 // be nil; it is called from the test's goroutine only.
-func endsAfter(t *testing.T, byDeadline bool, ready func() bool, op func(ctx context.Context) error) (error, time.Duration) {
+func endsAfter(t *testing.T, byDeadline bool, ready func() bool, op func(ctx context.Context) error) (time.Duration, error) {
 	t.Helper()
 	const after = 500 * time.Millisecond
 	var ctx context.Context
@@ -60,7 +60,7 @@ func endsAfter(t *testing.T, byDeadline bool, ready func() bool, op func(ctx con
 		cancelled := time.Now()
 		cancel()
 		r := <-res
-		return r.err, r.at.Sub(cancelled)
+		return r.at.Sub(cancelled), r.err
 	}
 	ended := start.Add(after)
 	tick := time.NewTicker(time.Millisecond)
@@ -69,7 +69,7 @@ func endsAfter(t *testing.T, byDeadline bool, ready func() bool, op func(ctx con
 	for {
 		select {
 		case r := <-res:
-			return r.err, r.at.Sub(ended)
+			return r.at.Sub(ended), r.err
 		case <-tick.C:
 		}
 		if readyAt.IsZero() && ready != nil && ready() {
@@ -123,7 +123,7 @@ func testInterruptWrite(t *testing.T, srv server, byDeadline bool) {
 	writes := n.Stats().Writes
 	// Cancel once the caller has started its own write.
 	started := func() bool { return n.Stats().Writes > writes }
-	err, late := endsAfter(t, byDeadline, started, func(ctx context.Context) error {
+	late, err := endsAfter(t, byDeadline, started, func(ctx context.Context) error {
 		return n.Online().Set(ctx, Item{Key: "big", Value: big})
 	})
 	if !errors.Is(err, ctxEnd(byDeadline)) {
@@ -179,7 +179,7 @@ func TestInterruptMidReply(t *testing.T) {
 			if byDeadline {
 				inside = nil // the deadline may close the connection
 			}
-			err, late := endsAfter(t, byDeadline, inside, func(ctx context.Context) error {
+			late, err := endsAfter(t, byDeadline, inside, func(ctx context.Context) error {
 				_, err := n.Online().Get(ctx, "big")
 				return err
 			})
