@@ -50,7 +50,7 @@ func parseConsistencyFlags(args []string, stderr io.Writer) (consistencyOptions,
 	fs.DurationVar(&o.duration, "duration", 0, "length of the fault phase (default 15s, 3s with --short; sigstop lasts at least until the fleet drops the node, gossip-partition until the fleet has split, then 20s more: memberlist's 15s dead-node window and a margin)")
 	fs.DurationVar(&o.settle, "settle", 0, "how long readers go on after the writer stopped before the verify reads: the convergence bound lost writes are judged after (default 5s, 1s with --short)")
 	fs.DurationVar(&o.window, "window", 0, "convergence window: a read that began less than this after a write was acknowledged may still return the previous version (default 0: only reads that overlap the write may)")
-	fs.BoolVar(&o.inFlight, "allow-in-flight", false, "also allow a read to return the previous version while the newer write, already acknowledged, was still in flight to a replica the write policy did not wait for (until that replica answered); such reads are counted either way")
+	fs.BoolVar(&o.inFlight, "allow-in-flight", true, "allow a read to return the previous version while the newer write, already acknowledged, was still in flight to a replica the write policy did not wait for (until that replica answered): the client's documented window; such reads are counted either way, and --allow-in-flight=false makes them fail the run")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the workload's key and operation choices")
 	fs.IntVar(&o.keys, "keys", 0, "number of keys written and read (default 100, 50 with --short; few, so that staleness is seen)")
 	fs.StringVar(&policy, "policy", "all-minus-one", "clients' write `policy`: none, one, quorum, all-minus-one or all")

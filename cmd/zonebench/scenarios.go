@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -169,7 +168,9 @@ func (r *nodeReplacement) do(ctx context.Context) error {
 	}
 	r.steps.mark(fmt.Sprintf("%s declared dead, gone from the client's topology", r.old), nil)
 
-	err = promoteNode(ctx, n.AdminAddr, replication.Serving)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = discovery.SetState(sctx, n.AdminAddr, replication.Serving)
+	cancel()
 	r.steps.mark(fmt.Sprintf("%s promoted to serving", r.repl), err)
 	if err != nil {
 		return err
@@ -194,30 +195,6 @@ func (r *nodeReplacement) waitClient(ctx context.Context, ok func(replication.To
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
-	}
-	return nil
-}
-
-// promoteNode moves a node to state through its admin endpoint.
-func promoteNode(ctx context.Context, adminAddr string, to replication.NodeState) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	u := adminAddr
-	if !strings.Contains(u, "://") {
-		u = "http://" + u
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u+"/state?to="+string(to), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("promote %s: %s: %s", adminAddr, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
 }

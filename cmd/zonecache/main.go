@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -203,13 +202,6 @@ func currItems(ctx context.Context, addr string, timeout time.Duration) (uint64,
 	}
 }
 
-func adminURL(addr string) string {
-	if strings.Contains(addr, "://") {
-		return strings.TrimSuffix(addr, "/")
-	}
-	return "http://" + addr
-}
-
 func promote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("promote", "promote --admin HOST:PORT [--to serving]", stderr)
 	admin := fs.String("admin", "", "admin HTTP address (host:port or URL) of the node to change (required)")
@@ -226,19 +218,9 @@ func promote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, adminURL(*admin)+"/state?to="+*to, nil)
+	msg, err := discovery.SetState(ctx, *admin, replication.NodeState(*to))
 	if err != nil {
 		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	msg := strings.TrimSpace(string(body))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", *admin, resp.Status, msg)
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", *admin, msg)
 	return nil

@@ -3,13 +3,12 @@ package consistency
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/membership"
 	"github.com/zonecache/zonecache/replication"
 )
@@ -229,7 +228,7 @@ func healDrain(ctx context.Context, r *run) error {
 	n := r.env.node(joiner)
 	r.pause.Set(true) // the keys a-3 took keep their last version until it has left
 	defer r.pause.Set(false)
-	if err := postState(ctx, n.AdminAddr, replication.Draining); err != nil {
+	if err := setState(ctx, n.AdminAddr, replication.Draining); err != nil {
 		return fmt.Errorf("drain %s: %w", joiner, err)
 	}
 	r.evidence("%s set to draining (POST /state?to=draining)", joiner)
@@ -242,27 +241,6 @@ func healDrain(ctx context.Context, r *run) error {
 		return fmt.Errorf("%s still in the writer's topology: %v: %w", joiner, err, ErrFaultNotInjected)
 	}
 	r.evidence("%s gone from the writer's topology after %.1fs; the writer, held during the drain, resumes", joiner, took.Seconds())
-	return nil
-}
-
-// postState moves a node to state through its admin endpoint, as
-// `zonecache promote --to` does.
-func postState(ctx context.Context, adminAddr string, to replication.NodeState) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+adminAddr+"/state?to="+string(to), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /state?to=%s: %s: %s", to, resp.Status, strings.TrimSpace(string(body)))
-	}
 	return nil
 }
 
@@ -374,4 +352,12 @@ func pollUntil(ctx context.Context, within time.Duration, ok func() bool) (time.
 		}
 	}
 	return time.Since(start), nil
+}
+
+// setState moves a node to state through its admin endpoint, within 10 s.
+func setState(ctx context.Context, adminAddr string, to replication.NodeState) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := discovery.SetState(ctx, adminAddr, to)
+	return err
 }
