@@ -23,6 +23,13 @@ func TestAttemptHookNamesTheKeyOfWrites(t *testing.T) {
 	if _, err := c.Set(ctx, Item{Key: "hk", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
+	// The Set returned once one of the two replicas had it (all-minus-one):
+	// wait for zone b's, so the read below can fall back to it.
+	b := direct(t, replicaOf(c, "b", "hk").node.Addr)
+	eventually(t, "zone b holds hk", func() bool {
+		_, err := b.Get(ctx, "hk")
+		return err == nil
+	})
 	// Gone from zone a only: the read misses there, falls back to b and
 	// repairs a.
 	if err := direct(t, replicaOf(c, "a", "hk").node.Addr).Delete(ctx, "hk"); err != nil {
