@@ -1,7 +1,6 @@
 package client
 
 import (
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/internal/transport"
 )
