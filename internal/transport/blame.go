@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -61,6 +62,50 @@ func (cn *conn) stalled(timeout time.Duration) bool {
 	cn.mu.Unlock()
 	since := max(w, cn.lastRead.Load())
 	return w != 0 && time.Now().UnixNano()-since >= int64(timeout) && cn.quiet()
+}
+
+// watchKept guards a connection kept after one of its requests was given
+// up (the node was still answering others, so it was not blamed): the
+// given-up request stays on the connection, holding its caller's Fence,
+// until its reply is read. Should the node then go silent with no other
+// request failing on the connection, nothing would ever close it. So,
+// every pool timeout while requests are pending on it, the connection is
+// checked and, once stalled, failed (reset) and the breaker opened, as a
+// stall seen by a waiting caller would be. One watch runs per connection.
+func (p *Pool) watchKept(cn *conn) {
+	if !cn.watched.CompareAndSwap(false, true) {
+		return
+	}
+	var check func()
+	check = func() {
+		if cn.stalled(p.cfg.Timeout) {
+			cn.fail(fmt.Errorf("stalled: no reply for %v: %w", p.cfg.Timeout, ErrTimeout))
+			p.node.breaker.failure(true)
+			return
+		}
+		if cn.pending() > 0 {
+			time.AfterFunc(p.cfg.Timeout, check)
+			return
+		}
+		cn.watched.Store(false)
+		// A request given up after pending was read found the watch still
+		// running and started none.
+		if cn.pending() > 0 && cn.watched.CompareAndSwap(false, true) {
+			time.AfterFunc(p.cfg.Timeout, check)
+		}
+	}
+	time.AfterFunc(p.cfg.Timeout, check)
+}
+
+// pending returns how many requests wait on cn for a reply (none once cn
+// is closed).
+func (cn *conn) pending() int {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.closed {
+		return 0
+	}
+	return len(cn.queue) - cn.qhead
 }
 
 // unsent refuses to send a request whose time ran out while it waited in

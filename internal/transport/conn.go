@@ -46,6 +46,7 @@ type conn struct {
 
 	lastRead atomic.Int64  // unix nanos when the latest reply began to arrive (blame.go)
 	awaiting atomic.Bool   // the reader waits for bytes with none buffered (blame.go)
+	watched  atomic.Bool   // a watchKept check is scheduled (blame.go)
 	wake     chan struct{} // wakes writeLoop
 	readWake chan struct{} // hands the read token to readLoop
 	dead     chan struct{}

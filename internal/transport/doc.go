@@ -95,7 +95,11 @@
 // frozen node is a connection that receives nothing for a request's whole
 // wait: a lone request, or callers in lock-step, to a node slower than the
 // timeout open the breaker, and the prober closes it once the node answers
-// within ProbeTimeout. Stats.BreakerFailures counts the failures the
+// within ProbeTimeout. A connection kept after a request on it was given
+// up (the node was not blamed) is checked every pool timeout while
+// requests wait on it, and reset with the breaker opened once stalled, so
+// a node that goes silent afterwards cannot hold that request for ever.
+// Stats.BreakerFailures counts the failures the
 // breaker was given. While open every request fails with ErrCircuitOpen
 // without touching the network, and a background prober sends `mn` on a
 // fresh connection with exponential backoff; the first answer closes the

@@ -62,3 +62,35 @@ func TestFenceReleasedWhenAbandonedRequestFinishes(t *testing.T) {
 		t.Fatalf("after the timeout: held %d released %d, want 1 and 1", g.held.Load(), g.released.Load())
 	}
 }
+
+// A request given up by its caller on a connection that is kept (the node
+// was not blamed: it had answered within the pool timeout) must not hold
+// its Fence for ever when the node then stays silent: the connection is
+// checked every pool timeout while requests wait on it, and once stalled it
+// is reset, the Fence released and the breaker opened.
+func TestFenceReleasedWhenKeptConnectionStalls(t *testing.T) {
+	proc := startMemcached(t)
+	ctx := testCtx(t)
+	n := newTestNode(t, proc.Addr, Config{Online: PoolConfig{Conns: 1, Timeout: 300 * time.Millisecond}, DialTimeout: 5 * time.Second})
+	if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = proc.Thaw() }()
+	var f countingFence
+	cctx, cancel := context.WithTimeout(WithFence(ctx, &f), 50*time.Millisecond)
+	err := n.Online().Set(cctx, Item{Key: "k", Value: []byte("w")})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Set on a frozen node: %v, want a deadline error", err)
+	}
+	if f.held.Load() != 1 {
+		t.Fatalf("after the abandon: held %d, want 1", f.held.Load())
+	}
+	eventually(t, "the stalled connection reset and the fence released", func() bool { return f.released.Load() == 1 })
+	if s := n.State(); s != StateOpen {
+		t.Fatalf("breaker %v after the connection stalled, want open", s)
+	}
+}

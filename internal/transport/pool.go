@@ -282,8 +282,11 @@ func (p *Pool) abandonCtx(ctx context.Context, cn *conn, c *call, at stamps) (bo
 		// close it rather than let the queue grow.
 		cn.fail(fmt.Errorf("stalled: no reply for %v: %w", p.cfg.Timeout, ErrTimeout))
 		p.node.breaker.failure(true)
-	} else if errors.Is(err, context.DeadlineExceeded) && cn.owes(at, time.Now().UnixNano()) {
-		p.node.breaker.failure(false)
+	} else {
+		if errors.Is(err, context.DeadlineExceeded) && cn.owes(at, time.Now().UnixNano()) {
+			p.node.breaker.failure(false)
+		}
+		p.watchKept(cn)
 	}
 	return false, fmt.Errorf("transport: %s: %w", p.node.addr, err)
 }
@@ -306,6 +309,8 @@ func (p *Pool) abandonStalled(ctx context.Context, cn *conn, c *call, at stamps)
 	if cn.owes(at, time.Now().UnixNano()) || cn.stalled(p.cfg.Timeout) {
 		cn.fail(fmt.Errorf("stalled: a request waited %v: %w", p.cfg.Timeout, ErrTimeout))
 		p.node.breaker.failure(true)
+	} else {
+		p.watchKept(cn)
 	}
 	return false, fmt.Errorf("transport: %s: %w after %v", p.node.addr, ErrTimeout, p.cfg.Timeout)
 }
