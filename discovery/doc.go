@@ -13,4 +13,7 @@
 // zone, applies only once a second seed confirms it (see Watch): a seed
 // restarted standalone or cut off from the fleet cannot empty a client's
 // view on its own.
+//
+// SetState is the other admin call a fleet tool needs: it moves one node
+// to a state (POST /state), as `zonecache promote` does.
 package discovery
