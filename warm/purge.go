@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/zonecache/zonecache/internal/transport"
@@ -111,31 +110,14 @@ func purgeNode(ctx context.Context, cfg PurgeConfig, n replication.Node, z *repl
 	}
 	tn := transport.NewNode(n.Addr, cfg.Transport)
 	defer tn.Close()
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range min(cfg.Concurrency, len(keys)) {
-		wg.Go(func() {
-			for k := range work {
-				switch err := tn.Batch().Delete(ctx, k); {
-				case err == nil, errors.Is(err, transport.ErrCacheMiss):
-					c.copied.Add(1)
-				default:
-					c.errs.Add(1)
-				}
-			}
-		})
-	}
-	for _, k := range keys {
-		select {
-		case work <- k.key:
-		case <-ctx.Done():
+	fanOut(ctx, cfg.Concurrency, keys, nil, func(k dumpEntry) {
+		switch err := tn.Batch().Delete(ctx, k.key); {
+		case err == nil, errors.Is(err, transport.ErrCacheMiss):
+			c.copied.Add(1)
+		default:
+			c.errs.Add(1)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(work)
-	wg.Wait()
+	})
 	return err
 }
 

@@ -271,21 +271,30 @@ func copyKeys(ctx context.Context, cfg Config, srcAddr string, dst *transport.No
 	}
 	src := transport.NewNode(srcAddr, cfg.Transport)
 	defer src.Close()
-	work := make(chan dumpEntry)
+	fanOut(ctx, cfg.Concurrency, keys, lim.wait, func(e dumpEntry) {
+		copyOne(ctx, src.Batch(), dst.Batch(), e, c)
+	})
+}
+
+// fanOut hands items to up to conc workers running fn, in order, until
+// they run out, ctx ends or wait (nil: none) fails, and returns when every
+// handed item is done.
+func fanOut[T any](ctx context.Context, conc int, items []T, wait func(context.Context) error, fn func(T)) {
+	work := make(chan T)
 	var wg sync.WaitGroup
-	for range min(cfg.Concurrency, len(keys)) {
+	for range min(conc, len(items)) {
 		wg.Go(func() {
-			for e := range work {
-				copyOne(ctx, src.Batch(), dst.Batch(), e, c)
+			for it := range work {
+				fn(it)
 			}
 		})
 	}
-	for _, k := range keys {
-		if lim.wait(ctx) != nil {
+	for _, it := range items {
+		if wait != nil && wait(ctx) != nil {
 			break
 		}
 		select {
-		case work <- k:
+		case work <- it:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
