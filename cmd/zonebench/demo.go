@@ -19,7 +19,6 @@ import (
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/faultproxy"
 	"github.com/zonecache/zonecache/internal/fleet"
-	"github.com/zonecache/zonecache/replication"
 )
 
 // demoOptions are the flags of `zonebench demo`.
@@ -132,7 +131,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 	cfg := client.Config{Zone: "a", Logger: quiet}
 	if o.gossip {
 		dcfg := discovery.Config{Seeds: f.AdminAddrs(), Logger: quiet}
-		top, err := waitForFleet(ctx, dcfg, len(f.Nodes()))
+		top, err := fleet.WaitTopology(ctx, dcfg, len(f.Nodes()), 20*time.Second)
 		if err != nil {
 			fmt.Fprintf(stderr, "zonebench demo: discover the fleet: %v\n", err)
 			return 1
@@ -255,24 +254,5 @@ func demoVerdict(res *bench.Result, err error) (int, string) {
 		return 1, fmt.Sprintf("INTERRUPTED: the run stopped early (%v); callers saw 0 errors in %d operations until then", err, res.Ops)
 	default:
 		return 0, fmt.Sprintf("OK: callers saw 0 errors in %d operations", res.Ops)
-	}
-}
-
-// waitForFleet fetches the topology from the seeds until it lists want
-// nodes (gossip takes a moment to converge) or 20 s pass.
-func waitForFleet(ctx context.Context, cfg discovery.Config, want int) (replication.Topology, error) {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		top, err := discovery.Fetch(ctx, cfg)
-		if err == nil && len(top.Nodes) == want {
-			return top, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			if err == nil {
-				err = fmt.Errorf("the fleet lists %d of %d nodes", len(top.Nodes), want)
-			}
-			return top, err
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

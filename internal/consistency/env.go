@@ -120,20 +120,7 @@ func (e *env) seeds(zone string) []string {
 // fetch asks zone's seeds for the topology until it lists want nodes
 // (want 0: any answer) or 30 s pass.
 func (e *env) fetch(ctx context.Context, zone string, want int) (replication.Topology, error) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		top, err := discovery.Fetch(ctx, discovery.Config{Seeds: e.seeds(zone), Logger: e.quiet})
-		if err == nil && (want == 0 || len(top.Nodes) == want) {
-			return top, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			if err == nil {
-				err = fmt.Errorf("the fleet lists %d of %d nodes", len(top.Nodes), want)
-			}
-			return top, err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return fleet.WaitTopology(ctx, discovery.Config{Seeds: e.seeds(zone), Logger: e.quiet}, want, 30*time.Second)
 }
 
 // newClient makes a client living in zone: on a gossiping fleet it
