@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -255,9 +255,9 @@ func BenchmarkSetLatency(b *testing.B) {
 		singles = append(singles, newTestClient(b, replication.Topology{Epoch: 1, Nodes: f.topo.ZoneNodes(z, nil)}, z, nil))
 	}
 	single := singles[0]
-	var raw []*transport.Pool
+	var raw []*nodeclient.Pool
 	for _, n := range f.topo.Nodes {
-		tn := transport.NewNode(n.Addr, transport.Config{Logger: quietLogger})
+		tn := nodeclient.NewNode(n.Addr, nodeclient.Config{Logger: quietLogger})
 		b.Cleanup(func() { _ = tn.Close() })
 		raw = append(raw, tn.Online())
 	}
@@ -311,10 +311,10 @@ func BenchmarkSetLatency(b *testing.B) {
 					_, err := singles[i%len(singles)].Set(context.Background(), Item{Key: key, Value: val})
 					return err
 				}
-				it := transport.Item{Key: key, Value: val}
+				it := nodeclient.Item{Key: key, Value: val}
 				ch := make(chan error, len(raw))
 				for _, p := range raw {
-					go func(p *transport.Pool) { ch <- p.Set(context.Background(), it) }(p)
+					go func(p *nodeclient.Pool) { ch <- p.Set(context.Background(), it) }(p)
 				}
 				var err error
 				for range raw {
@@ -353,7 +353,7 @@ func BenchmarkGetOverhead(b *testing.B) {
 	f := startFleet(b, "zonecached", []string{"a"}, 1)
 	c := newTestClient(b, f.topo, "a", nil)
 	keys := benchKeys(b, c, 100)
-	tn := transport.NewNode(f.topo.Nodes[0].Addr, transport.Config{Logger: quietLogger})
+	tn := nodeclient.NewNode(f.topo.Nodes[0].Addr, nodeclient.Config{Logger: quietLogger})
 	b.Cleanup(func() { _ = tn.Close() })
 	var lat [2][]time.Duration
 	b.ResetTimer()
@@ -408,7 +408,7 @@ func BenchmarkReplicatedSet(b *testing.B) {
 // -benchmem. A replicated Set takes 100-200 µs on this machine.
 func BenchmarkWriteOrder(b *testing.B) {
 	o := newWriteOrder()
-	nodes := []*member{{tn: &transport.Node{}}, {tn: &transport.Node{}}, {tn: &transport.Node{}}}
+	nodes := []*member{{tn: &nodeclient.Node{}}, {tn: &nodeclient.Node{}}, {tn: &nodeclient.Node{}}}
 	keys := make([]string, 1000)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("key-%d", i)

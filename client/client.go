@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -17,7 +17,7 @@ import (
 // through the batch pools.
 type Client struct {
 	c     *core
-	class transport.Class
+	class nodeclient.Class
 }
 
 // core is what the online and batch views of a Client share.
@@ -92,7 +92,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.goBG(c.repairLoop)
-	return &Client{c: c, class: transport.Online}, nil
+	return &Client{c: c, class: nodeclient.Online}, nil
 }
 
 // Batch returns a Client that shares this one's nodes, rings, repairs and
@@ -102,7 +102,7 @@ func New(cfg Config) (*Client, error) {
 // pool a rate limit (Config.Transport.Batch.RateLimit): separate
 // connections cannot keep bulk work from taking the CPU. Closing either
 // view closes the client.
-func (c *Client) Batch() *Client { return &Client{c: c.c, class: transport.Batch} }
+func (c *Client) Batch() *Client { return &Client{c: c.c, class: nodeclient.Batch} }
 
 // SetTopology replaces the fleet the client uses. New rings are built and
 // swapped in at once; requests already running finish on the old view.
@@ -205,22 +205,22 @@ func (cc *core) goBG(fn func(ctx context.Context)) bool {
 
 // attempt runs one request against one node: fault injection first, then
 // the request in the client's pool class, then hooks and metrics.
-func (c *Client) attempt(ctx context.Context, op string, m *member, fn func(context.Context, *transport.Pool) error) error {
+func (c *Client) attempt(ctx context.Context, op string, m *member, fn func(context.Context, *nodeclient.Pool) error) error {
 	return c.c.attempt(ctx, c.class, op, m, fn)
 }
 
-func (cc *core) attempt(ctx context.Context, class transport.Class, op string, m *member, fn func(context.Context, *transport.Pool) error) error {
+func (cc *core) attempt(ctx context.Context, class nodeclient.Class, op string, m *member, fn func(context.Context, *nodeclient.Pool) error) error {
 	return cc.ordered(ctx, class, op, m, nil, fn)
 }
 
 // write is attempt for a request that changes key on m: it takes its place
 // in the key's write order on m now, and is sent after the requests issued
 // before it there (see writeOrder).
-func (c *Client) write(ctx context.Context, op string, m *member, key string, fn func(context.Context, *transport.Pool) error) error {
+func (c *Client) write(ctx context.Context, op string, m *member, key string, fn func(context.Context, *nodeclient.Pool) error) error {
 	return c.c.write(ctx, c.class, op, m, key, fn)
 }
 
-func (cc *core) write(ctx context.Context, class transport.Class, op string, m *member, key string, fn func(context.Context, *transport.Pool) error) error {
+func (cc *core) write(ctx context.Context, class nodeclient.Class, op string, m *member, key string, fn func(context.Context, *nodeclient.Pool) error) error {
 	var t ticket
 	cc.order.register(&t, m.tn, key)
 	return cc.ordered(ctx, class, op, m, &t, fn)
@@ -230,7 +230,7 @@ func (cc *core) write(ctx context.Context, class transport.Class, op string, m *
 // changes nothing): it waits for the requests before it in its write order
 // (within ctx and the pool's timeout; one that cannot wait fails like a
 // timeout and is not sent) and finishes t when done.
-func (cc *core) ordered(ctx context.Context, class transport.Class, op string, m *member, t *ticket, fn func(context.Context, *transport.Pool) error) error {
+func (cc *core) ordered(ctx context.Context, class nodeclient.Class, op string, m *member, t *ticket, fn func(context.Context, *nodeclient.Pool) error) error {
 	start := time.Now()
 	p := m.tn.Pool(class)
 	var err error
@@ -263,9 +263,9 @@ func (cc *core) ordered(ctx context.Context, class transport.Class, op string, m
 
 // attemptMulti is attempt for a multi-get of keys on one node; its hook
 // event also says how many keys the node returned.
-func (cc *core) attemptMulti(ctx context.Context, class transport.Class, m *member, keys []string) (map[string]transport.Item, error) {
+func (cc *core) attemptMulti(ctx context.Context, class nodeclient.Class, m *member, keys []string) (map[string]nodeclient.Item, error) {
 	start := time.Now()
-	var hits map[string]transport.Item
+	var hits map[string]nodeclient.Item
 	p := m.tn.Pool(class)
 	err := cc.faults.Load().apply(ctx, "get_multi", m.node, p.Timeout())
 	if err == nil {

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -47,7 +47,7 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 		return WriteResult{}, err
 	}
 	v := c.c.view.Load()
-	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
+	ti := nodeclient.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
 	zones := slices.Sorted(func(yield func(string) bool) {
 		for z := range v.zones {
 			if !yield(z) {
@@ -64,12 +64,12 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 		}
 		// A tombstone at the arbiter is a missing key: this Add is a
 		// new write, not a fill, so it may take the deleted key's place.
-		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *transport.Pool) error { return addOverTombstone(ctx, p, ti) })
+		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *nodeclient.Pool) error { return addOverTombstone(ctx, p, ti) })
 		if err == nil {
 			arbiter = ts[0]
 			break
 		}
-		if errors.Is(err, transport.ErrNotStored) {
+		if errors.Is(err, nodeclient.ErrNotStored) {
 			return WriteResult{Policy: c.c.cfg.WritePolicy}, ErrNotStored
 		}
 		if ctx.Err() != nil {
@@ -80,12 +80,12 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 	if arbiter == nil {
 		return WriteResult{}, fmt.Errorf("%w: add %s: %w", ErrUnavailable, k, lastErr)
 	}
-	w := writeOp{op: "add", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *transport.Pool, m *member) error {
+	w := writeOp{op: "add", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *nodeclient.Pool, m *member) error {
 		if m == arbiter {
 			return nil
 		}
 		err := p.Add(ctx, ti)
-		if errors.Is(err, transport.ErrNotStored) {
+		if errors.Is(err, nodeclient.ErrNotStored) {
 			err = p.Set(ctx, ti)
 		}
 		return err
@@ -131,11 +131,11 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 	if owner == nil {
 		return WriteResult{}, fmt.Errorf("%w: no replica of %s in zone %s", ErrUnavailable, k, zone)
 	}
-	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL), CAS: item.CAS}
-	err = c.write(ctx, "cas", owner, k.node, func(ctx context.Context, p *transport.Pool) error {
+	ti := nodeclient.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL), CAS: item.CAS}
+	err = c.write(ctx, "cas", owner, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
 		err := p.CompareAndSwap(ctx, ti)
-		if errors.Is(err, transport.ErrCASConflict) && isTombstoneAt(ctx, p, k.node) {
-			err = transport.ErrNotFound // deleted since it was read
+		if errors.Is(err, nodeclient.ErrCASConflict) && isTombstoneAt(ctx, p, k.node) {
+			err = nodeclient.ErrNotFound // deleted since it was read
 		}
 		return err
 	})
@@ -146,7 +146,7 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 		return WriteResult{Policy: c.c.cfg.WritePolicy}, translate(err)
 	}
 	ti.CAS = 0
-	w := writeOp{op: "cas", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *transport.Pool, m *member) error {
+	w := writeOp{op: "cas", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *nodeclient.Pool, m *member) error {
 		if m == owner {
 			return nil
 		}
@@ -219,15 +219,15 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 	for i, m := range targets {
 		go func(m *member, t *ticket) {
 			var val uint64
-			err := c.c.ordered(wctx, c.class, op, m, t, func(ctx context.Context, p *transport.Pool) error {
+			err := c.c.ordered(wctx, c.class, op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
 				var err error
 				if op == "incr" {
 					val, err = p.Incr(ctx, k.node, delta)
 				} else {
 					val, err = p.Decr(ctx, k.node, delta)
 				}
-				if errors.Is(err, wire.ErrClientError) && isTombstoneAt(ctx, p, k.node) {
-					err = transport.ErrNotFound // a deleted key's empty tombstone
+				if errors.Is(err, protocol.ErrClientError) && isTombstoneAt(ctx, p, k.node) {
+					err = nodeclient.ErrNotFound // a deleted key's empty tombstone
 				}
 				return err
 			})
@@ -258,9 +258,9 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 			if best == nil || (op == "incr" && a.val > best.val) || (op == "decr" && a.val < best.val) {
 				best = a
 			}
-		case errors.Is(a.err, transport.ErrNotFound):
+		case errors.Is(a.err, nodeclient.ErrNotFound):
 			notFound++
-		case errors.Is(a.err, wire.ErrClientError):
+		case errors.Is(a.err, protocol.ErrClientError):
 			clientErr = a.err // not a counter: every replica says so
 		default:
 			// The replica may or may not have counted: its copy is
@@ -306,7 +306,7 @@ func (c *Client) reconcile(k nodeKey, src *member, val uint64, laggards []*membe
 	tickets := c.c.order.registerAll(laggards, k.node)
 	if !c.c.goBG(func(ctx context.Context) {
 		var ttl int32
-		err := c.attempt(ctx, "get", src, func(ctx context.Context, p *transport.Pool) error {
+		err := c.attempt(ctx, "get", src, func(ctx context.Context, p *nodeclient.Pool) error {
 			it, err := p.Get(ctx, k.node)
 			ttl = it.TTL
 			return err
@@ -318,9 +318,9 @@ func (c *Client) reconcile(k nodeKey, src *member, val uint64, laggards []*membe
 		if ttl < 0 {
 			ttl = 0
 		}
-		ti := transport.Item{Key: k.node, Value: strconv.AppendUint(nil, val, 10), TTL: ttl}
+		ti := nodeclient.Item{Key: k.node, Value: strconv.AppendUint(nil, val, 10), TTL: ttl}
 		for i, m := range laggards {
-			err := c.c.ordered(ctx, c.class, "set", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, ti) })
+			err := c.c.ordered(ctx, c.class, "set", m, &tickets[i], func(ctx context.Context, p *nodeclient.Pool) error { return p.Set(ctx, ti) })
 			if err != nil && !outcome(err) {
 				c.c.queueRepair(m, k.node, repairKindFor(replication.RepairInvalidate, err), time.Time{})
 			}

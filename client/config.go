@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 )
@@ -62,7 +62,7 @@ type Config struct {
 	// default Breaker.ProbeMax is DefaultProbeMax (1 s), not the
 	// transport's 10 s: it bounds how long a returning node waits for
 	// this client's repairs (see ReturnQuarantine).
-	Transport transport.Config
+	Transport nodeclient.Config
 	// DeleteHoldOff is how long a Delete (or a repair's delete) keeps a
 	// deleted key deleted against fills of values read before it (default
 	// 3 s): it stores a tombstone (see TombstoneFlags) living

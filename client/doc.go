@@ -34,7 +34,7 @@
 // to other zones: only that request falls back (ErrQueueTimeout when it
 // was never sent; zonecache_client_queue_timeouts_total and
 // zonecache_client_breaker_failures_total per node). See package
-// internal/transport for the exact rule and its one blind spot (a lone
+// nodeclient for the exact rule and its one blind spot (a lone
 // request to a node slower than the timeout opens the breaker). GetMulti sends one pipelined multi-get per node of a zone, all
 // nodes in parallel, and only the keys still missing go on. A value found
 // in another zone after a local miss is written back to the local replica

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/zonecache/zonecache/internal/transport"
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // Sentinel errors of the client; test them with errors.Is. Errors from a
@@ -56,36 +56,36 @@ var (
 	// ErrTimeout: a request to a node outlived its pool's timeout
 	// (Config.Transport.Online.Timeout or Batch.Timeout), or an injected
 	// delay was longer than it.
-	ErrTimeout = transport.ErrTimeout
+	ErrTimeout = nodeclient.ErrTimeout
 	// ErrQueueTimeout wraps ErrTimeout: the request timed out while it
 	// waited in the client (rate limit, in-flight slot, connection) and
 	// was never sent, so it was not applied. It never counts against the
 	// node's breaker; zonecache_client_queue_timeouts_total counts it.
-	ErrQueueTimeout = transport.ErrQueueTimeout
+	ErrQueueTimeout = nodeclient.ErrQueueTimeout
 	// ErrCircuitOpen: the node's circuit breaker is open after repeated
 	// failures; nothing was sent.
-	ErrCircuitOpen = transport.ErrCircuitOpen
+	ErrCircuitOpen = nodeclient.ErrCircuitOpen
 	// ErrConnClosed: the connection failed before the node answered (the
 	// node died); the request may or may not have been applied.
-	ErrConnClosed = transport.ErrConnClosed
+	ErrConnClosed = nodeclient.ErrConnClosed
 	// ErrUnreachable: no connection to the node could be made (the dial
 	// was refused or timed out, or the node failed the handshake); nothing
 	// was sent. It opens the node's breaker, and reads fall back to the
 	// next zone as on any node failure.
-	ErrUnreachable = transport.ErrUnreachable
+	ErrUnreachable = nodeclient.ErrUnreachable
 	// ErrNoMeta: the node does not speak the meta protocol, so leases
 	// cannot be taken there.
-	ErrNoMeta = transport.ErrNoMeta
+	ErrNoMeta = nodeclient.ErrNoMeta
 	// ErrValueTooLarge: a value longer than
 	// Config.Transport.MaxValueSize was refused before it was sent.
-	ErrValueTooLarge = wire.ErrValueTooLarge
+	ErrValueTooLarge = protocol.ErrValueTooLarge
 	// ErrKeyEmpty: the key is empty (with ErrInvalidKey).
-	ErrKeyEmpty = wire.ErrKeyEmpty
+	ErrKeyEmpty = protocol.ErrKeyEmpty
 	// ErrServerError: a node answered SERVER_ERROR (out of memory, for
 	// example).
-	ErrServerError = wire.ErrServerError
+	ErrServerError = protocol.ErrServerError
 	// ErrClientError: a node answered CLIENT_ERROR: it refused the request.
-	ErrClientError = wire.ErrClientError
+	ErrClientError = protocol.ErrClientError
 )
 
 // errEmptyKey is what every call returns for an empty key.
@@ -95,8 +95,8 @@ var errEmptyKey = fmt.Errorf("%w: %w", ErrInvalidKey, ErrKeyEmpty)
 // the operation's condition did not hold) rather than a failure of the
 // node. Answers count as successes for the write policy.
 func outcome(err error) bool {
-	return err == nil || errors.Is(err, transport.ErrNotStored) || errors.Is(err, transport.ErrNotFound) ||
-		errors.Is(err, transport.ErrCASConflict) || errors.Is(err, transport.ErrCacheMiss)
+	return err == nil || errors.Is(err, nodeclient.ErrNotStored) || errors.Is(err, nodeclient.ErrNotFound) ||
+		errors.Is(err, nodeclient.ErrCASConflict) || errors.Is(err, nodeclient.ErrCacheMiss)
 }
 
 // translate maps transport outcome sentinels to the client's and leaves
@@ -105,13 +105,13 @@ func translate(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, transport.ErrCacheMiss):
+	case errors.Is(err, nodeclient.ErrCacheMiss):
 		return ErrCacheMiss
-	case errors.Is(err, transport.ErrNotStored):
+	case errors.Is(err, nodeclient.ErrNotStored):
 		return ErrNotStored
-	case errors.Is(err, transport.ErrCASConflict):
+	case errors.Is(err, nodeclient.ErrCASConflict):
 		return ErrCASConflict
-	case errors.Is(err, transport.ErrNotFound):
+	case errors.Is(err, nodeclient.ErrNotFound):
 		return ErrNotFound
 	}
 	return err

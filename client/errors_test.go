@@ -14,7 +14,7 @@ import (
 
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/internal/testproc"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -85,9 +85,9 @@ func TestUnreachableNode(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
-	b := transport.NewNode(p.Addr, transport.Config{Online: transport.PoolConfig{Timeout: 5 * time.Second}})
+	b := nodeclient.NewNode(p.Addr, nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: 5 * time.Second}})
 	t.Cleanup(func() { _ = b.Close() })
-	if err := b.Online().Set(ctx, transport.Item{Key: "k", Value: []byte("v")}); err != nil {
+	if err := b.Online().Set(ctx, nodeclient.Item{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
 

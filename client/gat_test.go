@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -37,16 +37,16 @@ func testGetAndTouch(t *testing.T, server string) {
 	}
 	ctx := testCtx(t)
 	a, b, cz := direct(t, f.proc("a0").Addr), direct(t, f.proc("b0").Addr), direct(t, f.proc("c0").Addr)
-	stubTTL := func(what string, p *transport.Pool, key string) {
+	stubTTL := func(what string, p *nodeclient.Pool, key string) {
 		t.Helper()
-		l, err := p.LeaseGet(ctx, key, transport.LeaseOptions{})
+		l, err := p.LeaseGet(ctx, key, nodeclient.LeaseOptions{})
 		if err != nil || !isStub(l) || l.TTL <= 0 || l.TTL > 30 {
 			t.Fatalf("%s: want the stub with its TTL of at most 30 s: %+v %v", what, l, err)
 		}
 	}
 
 	// Only a stub in the local zone, nothing elsewhere: a miss.
-	if l, err := a.LeaseGet(ctx, "stub", transport.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
+	if l, err := a.LeaseGet(ctx, "stub", nodeclient.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
 		t.Fatalf("vivify: %+v %v", l, err)
 	}
 	node := c.c.view.Load().byID["a0"].tn
@@ -64,11 +64,11 @@ func testGetAndTouch(t *testing.T, server string) {
 
 	// A stub locally, the value in zones b and c: zone b's value, and the
 	// stub is not touched.
-	if l, err := a.LeaseGet(ctx, "fb", transport.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
+	if l, err := a.LeaseGet(ctx, "fb", nodeclient.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
 		t.Fatalf("vivify: %+v %v", l, err)
 	}
-	for _, p := range []*transport.Pool{b, cz} {
-		if err := p.Set(ctx, transport.Item{Key: "fb", Value: []byte("remote"), TTL: 60}); err != nil {
+	for _, p := range []*nodeclient.Pool{b, cz} {
+		if err := p.Set(ctx, nodeclient.Item{Key: "fb", Value: []byte("remote"), TTL: 60}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func testGetAndTouch(t *testing.T, server string) {
 	if got, err := a.Get(ctx, "forever"); err != nil || got.TTL != -1 {
 		t.Fatalf("zone a after GetAndTouch(0): TTL %d %v, want -1 (never)", got.TTL, err)
 	}
-	for _, p := range []*transport.Pool{b, cz} {
+	for _, p := range []*nodeclient.Pool{b, cz} {
 		eventually(t, "other zones touched to never expire", func() bool {
 			got, err := p.Get(ctx, "forever")
 			return err == nil && got.TTL == -1
@@ -123,7 +123,7 @@ func testGetAndTouch(t *testing.T, server string) {
 	if err := cz.Delete(ctx, "later"); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
+	if l, err := cz.LeaseGet(ctx, "later", nodeclient.LeaseOptions{VivifyTTL: 30}); err != nil || !l.Won {
 		t.Fatalf("vivify in zone c: %+v %v", l, err)
 	}
 	nodeC := c.c.view.Load().byID["c0"].tn
@@ -136,7 +136,7 @@ func testGetAndTouch(t *testing.T, server string) {
 		if err != nil || got.TTL <= 60 || nodeC.Stats().Sent-sentC < 2 {
 			return false
 		}
-		l, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{})
+		l, err := cz.LeaseGet(ctx, "later", nodeclient.LeaseOptions{})
 		return err == nil && isStub(l) && l.TTL > 0 && l.TTL <= 30
 	})
 
@@ -146,26 +146,26 @@ func testGetAndTouch(t *testing.T, server string) {
 	if _, err := cz.SwapTTL(ctx, "later", 0); err != nil {
 		t.Fatal(err)
 	}
-	never, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{})
+	never, err := cz.LeaseGet(ctx, "later", nodeclient.LeaseOptions{})
 	if err != nil || !isStub(never) || never.TTL != -1 {
 		t.Fatalf("stub touched to never: %+v %v", never, err)
 	}
 	untouchStub(ctx, cz, "later", never, 5*time.Second)
-	if l, err := cz.LeaseGet(ctx, "later", transport.LeaseOptions{}); err != nil || !isStub(l) || l.TTL <= 0 || l.TTL > 5 {
+	if l, err := cz.LeaseGet(ctx, "later", nodeclient.LeaseOptions{}); err != nil || !isStub(l) || l.TTL <= 0 || l.TTL > 5 {
 		t.Fatalf("stub after untouchStub of a never-expiring read: TTL %d %v, want the 5 s lease lifetime", l.TTL, err)
 	}
 
 	// The lease holder's value replaced the stub between GetAndTouch's
 	// read and the stub's TTL coming back (a CAS other than the stub's):
 	// the value keeps its own TTL.
-	if err := a.Set(ctx, transport.Item{Key: "raced", Value: []byte("loaded"), TTL: 600}); err != nil {
+	if err := a.Set(ctx, nodeclient.Item{Key: "raced", Value: []byte("loaded"), TTL: 600}); err != nil {
 		t.Fatal(err)
 	}
 	cur, err := a.Get(ctx, "raced")
 	if err != nil {
 		t.Fatal(err)
 	}
-	untouchStub(ctx, a, "raced", transport.Lease{Item: transport.Item{Key: "raced", TTL: 20, CAS: cur.CAS + 1}, WinSent: true}, time.Minute)
+	untouchStub(ctx, a, "raced", nodeclient.Lease{Item: nodeclient.Item{Key: "raced", TTL: 20, CAS: cur.CAS + 1}, WinSent: true}, time.Minute)
 	if got, err := a.Get(ctx, "raced"); err != nil || got.TTL <= 500 || string(got.Value) != "loaded" {
 		t.Fatalf("a value that replaced the stub: TTL %d %q %v, want its own TTL of 600 s back", got.TTL, got.Value, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/internal/testproc"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -105,9 +105,9 @@ func newTestClient(t testing.TB, topo replication.Topology, zone string, edit fu
 
 // direct returns a transport to one node, to look at a replica behind the
 // client's back.
-func direct(t testing.TB, addr string) *transport.Pool {
+func direct(t testing.TB, addr string) *nodeclient.Pool {
 	t.Helper()
-	n := transport.NewNode(addr, transport.Config{Logger: quietLogger, DialTimeout: 5 * time.Second, Online: transport.PoolConfig{Timeout: 5 * time.Second}})
+	n := nodeclient.NewNode(addr, nodeclient.Config{Logger: quietLogger, DialTimeout: 5 * time.Second, Online: nodeclient.PoolConfig{Timeout: 5 * time.Second}})
 	t.Cleanup(func() { _ = n.Close() })
 	return n.Online()
 }

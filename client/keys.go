@@ -7,7 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
 )
 
 // Key format.
@@ -40,7 +40,7 @@ func (c *core) mapKey(key string) (nodeKey, error) {
 	}
 	full := c.cfg.KeyPrefix + key
 	k := nodeKey{app: key, full: full, node: full}
-	if wire.ValidateKey(full) != nil {
+	if protocol.ValidateKey(full) != nil {
 		k.node, k.hashed = c.cfg.KeyPrefix+"#"+c.cfg.hashKey(full), true
 	}
 	return k, nil

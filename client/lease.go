@@ -7,8 +7,8 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // Loader loads a value from the origin when the cache misses. Its context
@@ -101,15 +101,15 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 	backoff := 2 * time.Millisecond
 	waited := false
 	for {
-		var l transport.Lease
+		var l nodeclient.Lease
 		// A lease lookup may create a stub: it is ordered as a write.
-		err := c.write(ctx, "lease", m, k.node, func(ctx context.Context, p *transport.Pool) error {
+		err := c.write(ctx, "lease", m, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
 			var err error
-			l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{VivifyTTL: vivify})
+			l, err = p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{VivifyTTL: vivify})
 			return err
 		})
 		if err != nil {
-			if errors.Is(err, transport.ErrNoMeta) || errors.Is(err, wire.ErrClientError) {
+			if errors.Is(err, nodeclient.ErrNoMeta) || errors.Is(err, protocol.ErrClientError) {
 				c.c.metrics.leases.WithLabelValues("unsupported").Inc()
 			} else {
 				c.c.metrics.leases.WithLabelValues("error").Inc()
@@ -189,10 +189,10 @@ func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, fou
 	if m == nil || c.c.gated(m, k.node) {
 		return Item{}, false, false
 	}
-	var l transport.Lease
-	err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
+	var l nodeclient.Lease
+	err := c.attempt(ctx, "get", m, func(ctx context.Context, p *nodeclient.Pool) error {
 		var err error
-		l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+		l, err = p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{})
 		return err
 	})
 	switch {
@@ -202,7 +202,7 @@ func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, fou
 			return Item{Key: k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: zone}, true, false
 		}
 		c.c.metrics.collisions.Inc()
-	case err == nil || errors.Is(err, transport.ErrCacheMiss):
+	case err == nil || errors.Is(err, nodeclient.ErrCacheMiss):
 	default:
 		c.c.metrics.request("get", zone, resultError)
 		return Item{}, false, false
@@ -223,11 +223,11 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 		if m == nil || c.c.gated(m, k.node) {
 			continue
 		}
-		var ti transport.Item
-		err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
-			l, err := p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+		var ti nodeclient.Item
+		err := c.attempt(ctx, "get", m, func(ctx context.Context, p *nodeclient.Pool) error {
+			l, err := p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{})
 			if err == nil && (isStub(l) || isTombstone(l.Flags)) {
-				return transport.ErrCacheMiss
+				return nodeclient.ErrCacheMiss
 			}
 			ti = l.Item
 			return err
@@ -240,21 +240,21 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 			continue
 		}
 		// Replace the stub in the lease zone with the copy.
-		fix := transport.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: max(ti.TTL, 0)}
+		fix := nodeclient.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: max(ti.TTL, 0)}
 		for _, t := range v.zoneTargets(nil, lm.node.Zone, k.node) {
-			_ = c.write(ctx, "set", t, k.node, func(ctx context.Context, p *transport.Pool) error { return p.Set(ctx, fix) })
+			_ = c.write(ctx, "set", t, k.node, func(ctx context.Context, p *nodeclient.Pool) error { return p.Set(ctx, fix) })
 		}
 		return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
 	}
 	val, err := safeLoad(ctx, load)
 	if err != nil {
-		_ = c.write(context.WithoutCancel(ctx), "delete", lm, k.node, func(ctx context.Context, p *transport.Pool) error {
+		_ = c.write(context.WithoutCancel(ctx), "delete", lm, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
 			return p.Delete(ctx, k.node)
 		})
 		return Item{}, err
 	}
 	item := Item{Key: k.app, Value: val, TTL: ttl}
-	if _, err := c.storeNoDone(ctx, "set", item, transport.ModeSet); err != nil {
+	if _, err := c.storeNoDone(ctx, "set", item, nodeclient.ModeSet); err != nil {
 		c.c.cfg.Logger.Debug("zonecache: storing a loaded value", "key", k.app, "err", err)
 	}
 	return item, nil
@@ -278,7 +278,7 @@ func (c *Client) loadAndSet(ctx context.Context, k nodeKey, ttl time.Duration, l
 		return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
 	}
 	item := Item{Key: k.app, Value: val, TTL: ttl}
-	if _, err := c.storeNoDone(ctx, "set", item, transport.ModeSet); err != nil {
+	if _, err := c.storeNoDone(ctx, "set", item, nodeclient.ModeSet); err != nil {
 		c.c.cfg.Logger.Debug("zonecache: storing a loaded value", "key", k.app, "err", err)
 	}
 	return item, nil

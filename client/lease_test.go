@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -87,7 +87,7 @@ func TestGetOrLoadDegradesOnNodesWithoutMeta(t *testing.T) {
 	f := startFleet(t, "zonecached-text", []string{"a", "b"}, 1)
 	reg := prometheus.NewRegistry()
 	c := newTestClient(t, f.topo, "a", func(c *Config) { c.Registerer = reg })
-	if _, err := direct(t, f.proc("a0").Addr).Get(testCtx(t), "x"); !errors.Is(err, transport.ErrCacheMiss) {
+	if _, err := direct(t, f.proc("a0").Addr).Get(testCtx(t), "x"); !errors.Is(err, nodeclient.ErrCacheMiss) {
 		t.Fatalf("text-only node: Get of a missing key: %v", err)
 	}
 	if loads, bad := herd(t, c, "herd-text", 1000); loads != 1 || bad != 0 {
@@ -294,10 +294,10 @@ func TestGetOrLoadOutsideLeaseZone(t *testing.T) {
 	c := newTestClient(t, f.topo, "b", nil)
 	a0, b0 := direct(t, f.proc("a0").Addr), direct(t, f.proc("b0").Addr)
 	for _, w := range []struct {
-		p        *transport.Pool
+		p        *nodeclient.Pool
 		key, val string
 	}{{a0, "both", "A"}, {b0, "both", "B"}, {a0, "only-a", "A"}} {
-		if err := w.p.Set(ctx, transport.Item{Key: w.key, Value: []byte(w.val), TTL: 600}); err != nil {
+		if err := w.p.Set(ctx, nodeclient.Item{Key: w.key, Value: []byte(w.val), TTL: 600}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,7 +2,7 @@ package client
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // Result label values of zonecache_client_requests_total.
@@ -32,8 +32,8 @@ const (
 //	zonecache_client_topology_swaps_total
 //	zonecache_client_batch_yields_total{node}        batch requests that waited for the node's online traffic
 //	zonecache_client_batch_waiting_requests{node}    batch callers waiting for a slot of the node's batch pool
-//	zonecache_client_queue_timeouts_total{node}      requests that timed out in the client before they were sent (transport.ErrQueueTimeout)
-//	zonecache_client_breaker_failures_total{node}    failures counted against the node's breaker (see transport.BreakerConfig)
+//	zonecache_client_queue_timeouts_total{node}      requests that timed out in the client before they were sent (nodeclient.ErrQueueTimeout)
+//	zonecache_client_breaker_failures_total{node}    failures counted against the node's breaker (see nodeclient.BreakerConfig)
 type metrics struct {
 	reg           prometheus.Registerer
 	requests      *prometheus.CounterVec
@@ -166,7 +166,7 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for id, m := range v.byID {
 		s := 0.0
-		if m.tn.State() == transport.StateOpen {
+		if m.tn.State() == nodeclient.StateOpen {
 			s = 1
 		}
 		ch <- prometheus.MustNewConstMetric(g.breaker, prometheus.GaugeValue, s, id)

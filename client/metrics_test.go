@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -70,7 +70,7 @@ func TestReadRepairAndMetrics(t *testing.T) {
 	f.proc("b0").Kill()
 	eventually(t, "breaker of b0 open", func() bool {
 		_, _ = c.Set(context.Background(), Item{Key: "x", Value: []byte("x")})
-		return c.c.view.Load().byID["b0"].tn.State() == transport.StateOpen
+		return c.c.view.Load().byID["b0"].tn.State() == nodeclient.StateOpen
 	})
 	checkMetrics(t, reg, map[string]float64{`zonecache_client_breaker_state{node="b0"}`: 1})
 	if n, err := testutil.GatherAndCount(reg, "zonecache_client_request_duration_seconds"); err != nil || n == 0 {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // GetMulti reads many keys and returns the hits by key; misses are
@@ -169,10 +169,10 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 // isLeaseStub checks an empty value from a multi-get: the empty stub a
 // lease left (Z, not stale) reads as a miss.
 func (c *Client) isLeaseStub(ctx context.Context, m *member, key string) bool {
-	var l transport.Lease
-	err := c.attempt(ctx, "get", m, func(ctx context.Context, p *transport.Pool) error {
+	var l nodeclient.Lease
+	err := c.attempt(ctx, "get", m, func(ctx context.Context, p *nodeclient.Pool) error {
 		var err error
-		l, err = p.LeaseGet(ctx, key, transport.LeaseOptions{})
+		l, err = p.LeaseGet(ctx, key, nodeclient.LeaseOptions{})
 		return err
 	})
 	return err != nil || (l.WinSent && !l.Stale && len(l.Value) == 0)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -68,7 +68,7 @@ func TestGetMultiPerNodeAndPartialFallback(t *testing.T) {
 		return true
 	})
 	// A lease stub (empty value, Z) reads as a miss in a multi-get.
-	if _, err := direct(t, replicaOf(c, "a", "stub").node.Addr).LeaseGet(ctx, "stub", transport.LeaseOptions{VivifyTTL: 30}); err != nil {
+	if _, err := direct(t, replicaOf(c, "a", "stub").node.Addr).LeaseGet(ctx, "stub", nodeclient.LeaseOptions{VivifyTTL: 30}); err != nil {
 		t.Fatal(err)
 	}
 	got, err = c.Batch().GetMulti(ctx, []string{"stub", keys[20]})

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -20,7 +20,7 @@ func replicaValues(t *testing.T, c *Client, key string) map[string]string {
 		switch {
 		case err == nil:
 			out[z] = string(it.Value)
-		case errors.Is(err, transport.ErrCacheMiss):
+		case errors.Is(err, nodeclient.ErrCacheMiss):
 			out[z] = "<miss>"
 		default:
 			t.Fatalf("zone %s: %v", z, err)
@@ -105,7 +105,7 @@ func TestIncrDecrReconcile(t *testing.T) {
 		t.Fatalf("Incr: %d %v", v, err)
 	}
 	// Zone b's replica lags behind.
-	if err := direct(t, f.proc("b0").Addr).Set(ctx, transport.Item{Key: "ctr", Value: []byte("3")}); err != nil {
+	if err := direct(t, f.proc("b0").Addr).Set(ctx, nodeclient.Item{Key: "ctr", Value: []byte("3")}); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := c.Incr(ctx, "ctr", 1); err != nil || v != 16 {
@@ -116,7 +116,7 @@ func TestIncrDecrReconcile(t *testing.T) {
 	if err != nil || it.TTL <= 0 {
 		t.Fatalf("the reconciled copy lost its TTL: %d %v", it.TTL, err)
 	}
-	if err := direct(t, f.proc("c0").Addr).Set(ctx, transport.Item{Key: "ctr", Value: []byte("100")}); err != nil {
+	if err := direct(t, f.proc("c0").Addr).Set(ctx, nodeclient.Item{Key: "ctr", Value: []byte("100")}); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := c.Decr(ctx, "ctr", 1); err != nil || v != 15 {
@@ -126,7 +126,7 @@ func TestIncrDecrReconcile(t *testing.T) {
 	if _, err := c.Set(ctx, Item{Key: "word", Value: []byte("abc")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Incr(ctx, "word", 1); !errors.Is(err, wire.ErrClientError) {
+	if _, err := c.Incr(ctx, "word", 1); !errors.Is(err, protocol.ErrClientError) {
 		t.Fatalf("Incr of a non-number: %v", err)
 	}
 }

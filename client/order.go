@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // orderShards is how many locks the write order is split over.
@@ -40,14 +40,14 @@ type orderShard struct {
 // orderKey names a chain: a node's transport (shared by every view that
 // has the node's address, so chains survive SetTopology) and a node key.
 type orderKey struct {
-	tn  *transport.Node
+	tn  *nodeclient.Node
 	key string
 }
 
 func newWriteOrder() *writeOrder { return &writeOrder{seed: maphash.MakeSeed()} }
 
 // ticket is one request's place in its chain. While the request runs it is
-// also the request's context: it answers transport.FenceKey with itself, so
+// also the request's context: it answers nodeclient.FenceKey with itself, so
 // that the transport holds it for a request given up while still in flight.
 type ticket struct {
 	context.Context
@@ -62,7 +62,7 @@ type ticket struct {
 
 // register puts t at the end of the chain of (tn, key). Call it on the
 // goroutine that issues the request, in issue order.
-func (o *writeOrder) register(t *ticket, tn *transport.Node, key string) {
+func (o *writeOrder) register(t *ticket, tn *nodeclient.Node, key string) {
 	s := &o.shards[maphash.String(o.seed, key)%orderShards]
 	t.shard, t.k = s, orderKey{tn, key}
 	t.holds.Store(1)
@@ -92,7 +92,7 @@ func (o *writeOrder) registerAll(ms []*member, key string) []ticket {
 
 // errWaitTimeout is the cause of a request not sent because an earlier
 // request of its key to its node did not finish within the pool timeout.
-var errWaitTimeout = fmt.Errorf("%w waiting for an earlier write of the key to the node", transport.ErrTimeout)
+var errWaitTimeout = fmt.Errorf("%w waiting for an earlier write of the key to the node", nodeclient.ErrTimeout)
 
 // wait returns once the ticket before t has finished, or fails when ctx
 // ends or timeout passes first; then t is dropped (its request must not be
@@ -174,10 +174,10 @@ func (t *ticket) release() {
 	s.mu.Unlock()
 }
 
-// Value answers transport.FenceKey with t, and any other key from the
+// Value answers nodeclient.FenceKey with t, and any other key from the
 // request's context.
 func (t *ticket) Value(key any) any {
-	if _, ok := key.(transport.FenceKey); ok {
+	if _, ok := key.(nodeclient.FenceKey); ok {
 		return t
 	}
 	return t.Context.Value(key)

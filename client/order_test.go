@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -77,7 +77,7 @@ func checkWriteOrder(t *testing.T, f *fleet, prefix string, policy replication.W
 				checks++
 				k := key(kind, i)
 				it, err := p.Get(ctx, k)
-				if err != nil && !errors.Is(err, transport.ErrCacheMiss) {
+				if err != nil && !errors.Is(err, nodeclient.ErrCacheMiss) {
 					t.Fatalf("read %s on %s: %v", k, n.ID, err)
 				}
 				hit := err == nil && !isTombstone(it.Flags) // a tombstone: deleted

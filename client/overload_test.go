@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/internal/testproc"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -28,13 +28,13 @@ func TestClientOverloadOpensNoBreaker(t *testing.T) {
 	var transitions, circuitOpen, queueTimeoutsA atomic.Int64
 	c := newTestClient(t, f.topo, "a", func(c *Config) {
 		c.Registerer = reg
-		c.Transport.Online = transport.PoolConfig{Conns: 2, MaxInFlight: 4, Timeout: 500 * time.Millisecond, RateLimit: 20, RateBurst: 1}
-		c.Transport.Breaker.OnStateChange = func(string, transport.State, transport.State) { transitions.Add(1) }
+		c.Transport.Online = nodeclient.PoolConfig{Conns: 2, MaxInFlight: 4, Timeout: 500 * time.Millisecond, RateLimit: 20, RateBurst: 1}
+		c.Transport.Breaker.OnStateChange = func(string, nodeclient.State, nodeclient.State) { transitions.Add(1) }
 		c.Hooks.OnAttempt = func(_ context.Context, e AttemptEvent) {
-			if errors.Is(e.Err, transport.ErrCircuitOpen) {
+			if errors.Is(e.Err, nodeclient.ErrCircuitOpen) {
 				circuitOpen.Add(1)
 			}
-			if e.Zone == "a" && errors.Is(e.Err, transport.ErrQueueTimeout) {
+			if e.Zone == "a" && errors.Is(e.Err, nodeclient.ErrQueueTimeout) {
 				queueTimeoutsA.Add(1)
 			}
 		}
@@ -89,7 +89,7 @@ func TestClientOverloadOpensNoBreaker(t *testing.T) {
 		t.Error("no attempt in zone a failed with ErrQueueTimeout")
 	}
 	for _, id := range []string{"a0", "b0", "c0"} {
-		if c.c.view.Load().byID[id].tn.State() != transport.StateClosed {
+		if c.c.view.Load().byID[id].tn.State() != nodeclient.StateClosed {
 			t.Errorf("breaker of %s open", id)
 		}
 	}

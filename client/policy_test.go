@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -131,13 +131,13 @@ func TestDeleteRepairAfterReplicaReturns(t *testing.T) {
 	// connection was not silent, short reads (caller deadlines) count
 	// until the failure threshold.
 	eventually(t, "breaker open", func() bool {
-		if m.tn.State() == transport.StateOpen {
+		if m.tn.State() == nodeclient.StateOpen {
 			return true
 		}
 		short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		_, _ = c.Get(short, key)
-		return m.tn.State() == transport.StateOpen
+		return m.tn.State() == nodeclient.StateOpen
 	})
 	res, err := c.Delete(ctx, key)
 	if err != nil || len(res.Failed) != 1 || res.Failed[0].Node.ID != m.node.ID {

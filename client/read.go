@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // readResult is what a lookup found, shared by singleflight waiters.
@@ -114,7 +114,7 @@ func (c *Client) getAndTouch(ctx context.Context, key string, ttl time.Duration)
 // The lifetime given back is at most leaseTTL: a concurrent GetAndTouch may
 // have touched the stub first, so what this one read as its remaining TTL
 // can be that call's TTL (never expiring, for 0), not the stub's own.
-func untouchStub(ctx context.Context, p *transport.Pool, key string, stub transport.Lease, leaseTTL time.Duration) {
+func untouchStub(ctx context.Context, p *nodeclient.Pool, key string, stub nodeclient.Lease, leaseTTL time.Duration) {
 	life := ttlFromRead(stub.TTL)
 	if life <= 0 || life > leaseTTL {
 		life = leaseTTL
@@ -142,7 +142,7 @@ type readTrace struct {
 
 // isStub reports whether a lease-aware read returned an empty lease stub:
 // a key whose value a loader is fetching under a lease. It reads as a miss.
-func isStub(l transport.Lease) bool {
+func isStub(l nodeclient.Lease) bool {
 	return l.WinSent && !l.Stale && l.Size == 0
 }
 
@@ -177,12 +177,12 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 			localMissed = localMissed || i == 0
 			continue
 		}
-		var ti transport.Item
-		err := c.readAttempt(ctx, op, m, k.node, tr != nil, func(ctx context.Context, p *transport.Pool) error {
-			var l transport.Lease
+		var ti nodeclient.Item
+		err := c.readAttempt(ctx, op, m, k.node, tr != nil, func(ctx context.Context, p *nodeclient.Pool) error {
+			var l nodeclient.Lease
 			var err error
 			if tr == nil {
-				l, err = p.LeaseGet(ctx, k.node, transport.LeaseOptions{})
+				l, err = p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{})
 			} else {
 				l, err = p.GetAndTouch(ctx, k.node, tr.ttl)
 			}
@@ -192,14 +192,14 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 					c.c.untouchTombstone(ctx, p, k.node, l)
 					tr.skip = append(tr.skip, m.node.ID)
 				}
-				return transport.ErrCacheMiss
+				return nodeclient.ErrCacheMiss
 			}
 			if err == nil && isStub(l) {
 				if tr != nil {
 					untouchStub(ctx, p, k.node, l, c.c.cfg.LeaseTTL)
 					tr.skip = append(tr.skip, m.node.ID)
 				}
-				return transport.ErrCacheMiss
+				return nodeclient.ErrCacheMiss
 			}
 			ti = l.Item
 			return err
@@ -208,7 +208,7 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 			value, ok := k.unwrap(ti.Value)
 			if !ok {
 				c.c.metrics.collisions.Inc()
-				err = transport.ErrCacheMiss
+				err = nodeclient.ErrCacheMiss
 			} else {
 				result := resultHit
 				if i > 0 {
@@ -224,7 +224,7 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 				return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
 			}
 		}
-		if errors.Is(err, transport.ErrCacheMiss) {
+		if errors.Is(err, nodeclient.ErrCacheMiss) {
 			c.c.metrics.request(op, zone, resultMiss)
 			answered = true
 			if i == 0 {
@@ -252,7 +252,7 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 
 // readAttempt is attempt for a read, or, when touches (GetAndTouch), write
 // for a read that also sets the key's TTL on m.
-func (c *Client) readAttempt(ctx context.Context, op string, m *member, key string, touches bool, fn func(context.Context, *transport.Pool) error) error {
+func (c *Client) readAttempt(ctx context.Context, op string, m *member, key string, touches bool, fn func(context.Context, *nodeclient.Pool) error) error {
 	if touches {
 		return c.write(ctx, op, m, key, fn)
 	}
@@ -264,8 +264,8 @@ func (c *Client) readAttempt(ctx context.Context, op string, m *member, key stri
 // topology while the request ran on an older view, so the next zone is
 // asked.
 func fatalErr(err error) bool {
-	return errors.Is(err, wire.ErrValueTooLarge) || errors.Is(err, wire.ErrKeyTooLong) ||
-		errors.Is(err, wire.ErrKeyBadChar) || errors.Is(err, wire.ErrKeyEmpty) || errors.Is(err, ErrClosed)
+	return errors.Is(err, protocol.ErrValueTooLarge) || errors.Is(err, protocol.ErrKeyTooLong) ||
+		errors.Is(err, protocol.ErrKeyBadChar) || errors.Is(err, protocol.ErrKeyEmpty) || errors.Is(err, ErrClosed)
 }
 
 // readRepair writes an item found in another zone to the local replica,
@@ -275,7 +275,7 @@ func fatalErr(err error) bool {
 // DeleteHoldOff) when it cannot be sent within DeleteHoldOff of readAt,
 // the time the read began: a delete acknowledged after the local replica
 // missed left a tombstone there that lives longer, so the Add fails on it.
-func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item, readAt time.Time) {
+func (cc *core) readRepair(v *view, k nodeKey, ti nodeclient.Item, readAt time.Time) {
 	if cc.cfg.DisableReadRepair || ti.TTL == 0 {
 		return
 	}
@@ -289,7 +289,7 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item, readAt time.Ti
 		cc.metrics.readRepairs.WithLabelValues("dropped").Inc()
 		return
 	}
-	item := transport.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: ttl}
+	item := nodeclient.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: ttl}
 	targets := v.zoneTargets(nil, cc.cfg.Zone, k.node)
 	tickets := cc.order.registerAll(targets, k.node)
 	ok := cc.goBG(func(ctx context.Context) {
@@ -300,7 +300,7 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item, readAt time.Ti
 			defer cancel()
 		}
 		for i, m := range targets {
-			err := cc.ordered(ctx, transport.Batch, "read_repair", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error {
+			err := cc.ordered(ctx, nodeclient.Batch, "read_repair", m, &tickets[i], func(ctx context.Context, p *nodeclient.Pool) error {
 				if cc.rrHook != nil {
 					cc.rrHook()
 				}
@@ -312,7 +312,7 @@ func (cc *core) readRepair(v *view, k nodeKey, ti transport.Item, readAt time.Ti
 			switch {
 			case err == nil:
 				cc.metrics.readRepairs.WithLabelValues("ok").Inc()
-			case errors.Is(err, transport.ErrNotStored):
+			case errors.Is(err, nodeclient.ErrNotStored):
 				cc.metrics.readRepairs.WithLabelValues("not_stored").Inc()
 			case errors.Is(err, errReadRepairExpired) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 				cc.metrics.readRepairs.WithLabelValues("expired").Inc()

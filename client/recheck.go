@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -69,13 +69,13 @@ func (s *rechecks) forget(r replication.Repair) {
 // node, a turn in the write order not reached).
 func givenUpInFlight(err error) bool {
 	switch {
-	case errors.Is(err, transport.ErrConnClosed):
+	case errors.Is(err, nodeclient.ErrConnClosed):
 		return true
 	case errors.Is(err, errWaitTimeout):
 		return false
 	}
-	return !errors.Is(err, transport.ErrCircuitOpen) && !errors.Is(err, transport.ErrUnreachable) &&
-		!errors.Is(err, transport.ErrClosed)
+	return !errors.Is(err, nodeclient.ErrCircuitOpen) && !errors.Is(err, nodeclient.ErrUnreachable) &&
+		!errors.Is(err, nodeclient.ErrClosed)
 }
 
 // repairKindFor is the repair of a replica whose write failed with err.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -68,7 +68,7 @@ func (cc *core) runRepair(ctx context.Context, r replication.Repair) {
 		return
 	}
 	r.Absent = time.Time{}
-	err := cc.write(ctx, transport.Batch, "repair", m, r.Key, func(ctx context.Context, p *transport.Pool) error {
+	err := cc.write(ctx, nodeclient.Batch, "repair", m, r.Key, func(ctx context.Context, p *nodeclient.Pool) error {
 		return cc.deleteOn(ctx, p, r.Key)
 	})
 	if outcome(err) {
@@ -158,11 +158,11 @@ func (cc *core) chainCallbacks(cfg Config) Config {
 		}
 	}
 	userChange := cfg.Transport.Breaker.OnStateChange
-	cfg.Transport.Breaker.OnStateChange = func(addr string, from, to transport.State) {
+	cfg.Transport.Breaker.OnStateChange = func(addr string, from, to nodeclient.State) {
 		if userChange != nil {
 			userChange(addr, from, to)
 		}
-		if to == transport.StateClosed {
+		if to == nodeclient.StateClosed {
 			cc.expediteAddr(addr)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -68,7 +68,7 @@ func TestReturningNodeQuarantinedForOtherReaders(t *testing.T) {
 	if it, err := r.Get(testCtx(t), key); err != nil || string(it.Value) != "v0" {
 		t.Fatalf("reader during the freeze: %q, %v", it.Value, err)
 	}
-	if s := replicaOf(r, "a", key).tn.State(); s != transport.StateOpen {
+	if s := replicaOf(r, "a", key).tn.State(); s != nodeclient.StateOpen {
 		t.Fatalf("reader's breaker of the frozen node: %v, want open", s)
 	}
 	if _, err := w.Set(testCtx(t), Item{Key: key, Value: []byte("v1")}); err != nil {
@@ -164,7 +164,7 @@ func TestRepairRecheckDeletesLateBufferedWrite(t *testing.T) {
 	eventually(t, "the repair's first success", succeeded)
 	// The late write lands after the repair.
 	late := direct(t, node.node.Addr)
-	if _, err := late.Store(testCtx(t), transport.Item{Key: k.node, Value: k.wrap([]byte("v1"))}, transport.StoreOptions{}); err != nil {
+	if _, err := late.Store(testCtx(t), nodeclient.Item{Key: k.node, Value: k.wrap([]byte("v1"))}, nodeclient.StoreOptions{}); err != nil {
 		t.Fatalf("late write: %v", err)
 	}
 	if it, err := w.Get(testCtx(t), key); err != nil || string(it.Value) != "v2" {
@@ -181,15 +181,15 @@ func TestRepairRecheckDeletesLateBufferedWrite(t *testing.T) {
 // replica inherits it, and a write that was never sent does not set it.
 func TestRecheckBitSticksAndEnds(t *testing.T) {
 	var s rechecks
-	r := replication.Repair{NodeID: "a0", Key: "k", Kind: repairKindFor(replication.RepairInvalidate, transport.ErrTimeout)}
+	r := replication.Repair{NodeID: "a0", Key: "k", Kind: repairKindFor(replication.RepairInvalidate, nodeclient.ErrTimeout)}
 	if r = s.stick(r); r.Kind&repairRecheck == 0 {
 		t.Fatal("a timed-out write's repair has no recheck")
 	}
-	reset := fmt.Errorf("%w: %w", transport.ErrConnClosed, transport.ErrCircuitOpen)
+	reset := fmt.Errorf("%w: %w", nodeclient.ErrConnClosed, nodeclient.ErrCircuitOpen)
 	if repairKindFor(replication.RepairDelete, reset)&repairRecheck == 0 {
 		t.Fatal("a write whose connection the opening breaker reset has no recheck")
 	}
-	fast := replication.Repair{NodeID: "a0", Key: "k", Kind: repairKindFor(replication.RepairDelete, transport.ErrCircuitOpen)}
+	fast := replication.Repair{NodeID: "a0", Key: "k", Kind: repairKindFor(replication.RepairDelete, nodeclient.ErrCircuitOpen)}
 	if fast.Kind&repairRecheck != 0 {
 		t.Fatal("a fast-failed write's repair has a recheck")
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/zonecache/zonecache/internal/testproc"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -54,7 +54,7 @@ func TestSpoolHelperProcess(t *testing.T) {
 	// open, so that the delete fails fast there and nothing of it waits
 	// in a frozen node's socket to be applied when it thaws.
 	m := replicaOf(c, zone, key)
-	for m.tn.State() != transport.StateOpen {
+	for m.tn.State() != nodeclient.StateOpen {
 		if ctx.Err() != nil {
 			t.Fatal("the breaker of the local replica did not open")
 		}
@@ -176,7 +176,7 @@ func testRepairSurvivesProcessKill(t *testing.T, fault string) {
 	k, _ := setup.c.mapKey(key)
 	if fault == "kill" {
 		restartMemcached(t, c0.Addr)
-		if err := direct(t, c0.Addr).Set(ctx, transport.Item{Key: k.node, Value: []byte("old")}); err != nil {
+		if err := direct(t, c0.Addr).Set(ctx, nodeclient.Item{Key: k.node, Value: []byte("old")}); err != nil {
 			t.Fatal(err)
 		}
 	} else if err := c0.Thaw(); err != nil {
@@ -196,7 +196,7 @@ func testRepairSurvivesProcessKill(t *testing.T, fault string) {
 	}
 	eventually(t, "the replayed delete done on c0", func() bool {
 		_, err := direct(t, c0.Addr).Get(ctx, k.node)
-		return errors.Is(err, transport.ErrCacheMiss)
+		return errors.Is(err, nodeclient.ErrCacheMiss)
 	})
 	if n := testutil.ToFloat64(c.c.metrics.repairs.WithLabelValues("ok")); n != 1 {
 		t.Fatalf("repairs_total{ok} = %v: the new client made no delete of its own, so only the replay can have", n)
@@ -274,8 +274,8 @@ func TestBreakerCloseExpeditesRepairs(t *testing.T) {
 		c.Repair.MinBackoff = time.Hour
 		c.Repair.MaxBackoff = time.Hour
 		c.Transport.Online.Timeout = 300 * time.Millisecond
-		c.Transport.Breaker.OnStateChange = func(_ string, _, to transport.State) {
-			if to == transport.StateClosed {
+		c.Transport.Breaker.OnStateChange = func(_ string, _, to nodeclient.State) {
+			if to == nodeclient.StateClosed {
 				closes.Add(1) // the user's callback still runs
 			}
 		}
@@ -296,7 +296,7 @@ func TestBreakerCloseExpeditesRepairs(t *testing.T) {
 		short, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, _ = c.Get(short, key)
-		return m.tn.State() == transport.StateOpen
+		return m.tn.State() == nodeclient.StateOpen
 	})
 	if _, err := c.Delete(ctx, key); err != nil {
 		t.Fatalf("Delete: %v", err)

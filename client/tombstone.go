@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // Tombstones.
@@ -53,44 +53,44 @@ func (cc *core) tombstoneTTL() time.Duration { return cc.cfg.DeleteHoldOff + tom
 
 // deleteOn deletes key on p: a tombstone, or (hold-off off) a plain delete.
 // A key the node did not hold is ErrNotFound only for the plain delete.
-func (cc *core) deleteOn(ctx context.Context, p *transport.Pool, key string) error {
+func (cc *core) deleteOn(ctx context.Context, p *nodeclient.Pool, key string) error {
 	if !cc.holdOff() {
 		return p.Delete(ctx, key)
 	}
-	return p.Set(ctx, transport.Item{Key: key, Flags: TombstoneFlags, TTL: ttlSeconds(cc.tombstoneTTL())})
+	return p.Set(ctx, nodeclient.Item{Key: key, Flags: TombstoneFlags, TTL: ttlSeconds(cc.tombstoneTTL())})
 }
 
 // addOverTombstone is an add that takes a tombstone for a missing key: on
 // NOT_STORED it reads the key and, if it is a tombstone, replaces it under
 // its CAS (a racing writer wins: ErrNotStored). Reserved for the caller's
 // Add, a new write; fills of old values use a plain add.
-func addOverTombstone(ctx context.Context, p *transport.Pool, ti transport.Item) error {
+func addOverTombstone(ctx context.Context, p *nodeclient.Pool, ti nodeclient.Item) error {
 	for range 3 {
 		err := p.Add(ctx, ti)
-		if !errors.Is(err, transport.ErrNotStored) {
+		if !errors.Is(err, nodeclient.ErrNotStored) {
 			return err
 		}
 		cur, err := p.Get(ctx, ti.Key)
 		switch {
-		case errors.Is(err, transport.ErrCacheMiss):
+		case errors.Is(err, nodeclient.ErrCacheMiss):
 			continue // the tombstone expired meanwhile: add again
 		case err != nil:
 			return err
 		case !isTombstone(cur.Flags):
-			return transport.ErrNotStored
+			return nodeclient.ErrNotStored
 		}
 		ti.CAS = cur.CAS
-		_, err = p.Store(ctx, ti, transport.StoreOptions{Mode: transport.ModeSet})
+		_, err = p.Store(ctx, ti, nodeclient.StoreOptions{Mode: nodeclient.ModeSet})
 		switch {
-		case errors.Is(err, transport.ErrCASConflict):
-			return transport.ErrNotStored
-		case errors.Is(err, transport.ErrNotFound):
+		case errors.Is(err, nodeclient.ErrCASConflict):
+			return nodeclient.ErrNotStored
+		case errors.Is(err, nodeclient.ErrNotFound):
 			ti.CAS = 0
 			continue
 		}
 		return err
 	}
-	return transport.ErrNotStored
+	return nodeclient.ErrNotStored
 }
 
 // storeExisting is Replace, Append or Prepend on one replica, which fails
@@ -100,38 +100,38 @@ func addOverTombstone(ctx context.Context, p *transport.Pool, ti transport.Item)
 // checks first, then is sent as is: the node keeps the item's flags, so one
 // that lands on a tombstone written in between leaves a tombstone (the key
 // stays deleted) although the replica counts it as stored.
-func storeExisting(ctx context.Context, p *transport.Pool, ti transport.Item, mode transport.StoreMode) error {
+func storeExisting(ctx context.Context, p *nodeclient.Pool, ti nodeclient.Item, mode nodeclient.StoreMode) error {
 	for range 4 {
 		cur, err := p.Get(ctx, ti.Key)
 		switch {
-		case errors.Is(err, transport.ErrCacheMiss):
-			return transport.ErrNotStored
+		case errors.Is(err, nodeclient.ErrCacheMiss):
+			return nodeclient.ErrNotStored
 		case err != nil:
 			return err
 		case isTombstone(cur.Flags):
-			return transport.ErrNotStored
+			return nodeclient.ErrNotStored
 		}
-		if mode != transport.ModeReplace {
-			_, err = p.Store(ctx, ti, transport.StoreOptions{Mode: mode})
+		if mode != nodeclient.ModeReplace {
+			_, err = p.Store(ctx, ti, nodeclient.StoreOptions{Mode: mode})
 			return err
 		}
 		ti.CAS = cur.CAS
-		_, err = p.Store(ctx, ti, transport.StoreOptions{Mode: transport.ModeSet})
+		_, err = p.Store(ctx, ti, nodeclient.StoreOptions{Mode: nodeclient.ModeSet})
 		switch {
-		case errors.Is(err, transport.ErrCASConflict):
+		case errors.Is(err, nodeclient.ErrCASConflict):
 			continue
-		case errors.Is(err, transport.ErrNotFound):
-			return transport.ErrNotStored
+		case errors.Is(err, nodeclient.ErrNotFound):
+			return nodeclient.ErrNotStored
 		}
 		return err
 	}
-	return fmt.Errorf("zonecache: replace of %q: %w after 4 attempts", ti.Key, transport.ErrCASConflict)
+	return fmt.Errorf("zonecache: replace of %q: %w after 4 attempts", ti.Key, nodeclient.ErrCASConflict)
 }
 
 // isTombstoneAt reports whether the node holds a tombstone of key: it
 // tells a CAS conflict or a non-numeric counter on a deleted key from one
 // on a live value.
-func isTombstoneAt(ctx context.Context, p *transport.Pool, key string) bool {
+func isTombstoneAt(ctx context.Context, p *nodeclient.Pool, key string) bool {
 	cur, err := p.Get(ctx, key)
 	return err == nil && isTombstone(cur.Flags)
 }
@@ -143,13 +143,13 @@ func isTombstoneAt(ctx context.Context, p *transport.Pool, key string) bool {
 // value that replaced the tombstone meanwhile (its CAS differs) gets its
 // own TTL back. Errors are dropped: the tombstone then lives until the
 // touch's TTL and the key stays deleted.
-func (cc *core) untouchTombstone(ctx context.Context, p *transport.Pool, key string, prev transport.Lease) {
+func (cc *core) untouchTombstone(ctx context.Context, p *nodeclient.Pool, key string, prev nodeclient.Lease) {
 	life := ttlFromRead(prev.TTL)
 	if life <= 0 || life > cc.tombstoneTTL() {
 		life = cc.tombstoneTTL()
 	}
 	swapped, err := p.SwapTTL(ctx, key, ttlSeconds(life))
-	if errors.Is(err, transport.ErrNoMeta) {
+	if errors.Is(err, nodeclient.ErrNoMeta) {
 		_ = p.Touch(ctx, key, ttlSeconds(life))
 		return
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -26,7 +26,7 @@ func testTombstoneOps(t *testing.T, server string) {
 	})
 	ctx := testCtx(t)
 	meta := server != "zonecached-text"
-	nodes := []*transport.Pool{direct(t, f.proc("a0").Addr), direct(t, f.proc("b0").Addr), direct(t, f.proc("c0").Addr)}
+	nodes := []*nodeclient.Pool{direct(t, f.proc("a0").Addr), direct(t, f.proc("b0").Addr), direct(t, f.proc("c0").Addr)}
 	// deleted asserts that every replica holds key's tombstone with no
 	// more than its own lifetime left.
 	deleted := func(what, key string) {
@@ -132,7 +132,7 @@ func testTombstoneOps(t *testing.T, server string) {
 
 	// A read repair's add fails on the tombstone.
 	setDel("r", "v1")
-	if err := nodes[0].Add(ctx, transport.Item{Key: "r", Value: []byte("v1"), TTL: 60}); !errors.Is(err, transport.ErrNotStored) {
+	if err := nodes[0].Add(ctx, nodeclient.Item{Key: "r", Value: []byte("v1"), TTL: 60}); !errors.Is(err, nodeclient.ErrNotStored) {
 		t.Fatalf("add on a tombstone: %v, want not stored", err)
 	}
 
@@ -172,7 +172,7 @@ func TestDeleteHoldOffOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"a0", "b0"} {
-		if _, err := direct(t, f.proc(id).Addr).Get(ctx, "k"); !errors.Is(err, transport.ErrCacheMiss) {
+		if _, err := direct(t, f.proc(id).Addr).Get(ctx, "k"); !errors.Is(err, nodeclient.ErrCacheMiss) {
 			t.Fatalf("%s after a delete without hold-off: %v, want nothing", id, err)
 		}
 	}

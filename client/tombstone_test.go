@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // holdsValue reports whether the node at addr holds a live value of key (a
@@ -17,7 +17,7 @@ import (
 func holdsValue(t *testing.T, addr, key string) bool {
 	t.Helper()
 	it, err := direct(t, addr).Get(context.Background(), key)
-	if errors.Is(err, transport.ErrCacheMiss) {
+	if errors.Is(err, nodeclient.ErrCacheMiss) {
 		return false
 	}
 	if err != nil {
@@ -28,8 +28,8 @@ func holdsValue(t *testing.T, addr, key string) bool {
 
 // gone reports whether a node's answer to a get is a deleted key: a miss,
 // or a delete's tombstone.
-func gone(it transport.Item, err error) bool {
-	return errors.Is(err, transport.ErrCacheMiss) || err == nil && isTombstone(it.Flags)
+func gone(it nodeclient.Item, err error) bool {
+	return errors.Is(err, nodeclient.ErrCacheMiss) || err == nil && isTombstone(it.Flags)
 }
 
 func readRepairsDone(c *Client) float64 {
@@ -135,7 +135,7 @@ func TestReadRepairOlderThanHoldOffDropped(t *testing.T) {
 	}
 	const key = "old"
 	aAddr := replicaOf(r, "a", key).node.Addr
-	if err := direct(t, aAddr).Set(ctx, transport.Item{Key: key, Value: []byte("v1"), TTL: 3600}); err != nil {
+	if err := direct(t, aAddr).Set(ctx, nodeclient.Item{Key: key, Value: []byte("v1"), TTL: 3600}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now() // before the read: the repair is at least this old

@@ -5,15 +5,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 )
 
-// member is one node of a view with its transport.
+// member is one node of a view with its node client.
 type member struct {
 	node replication.Node
-	tn   *transport.Node
+	tn   *nodeclient.Node
 	// pending counts the client's repairs of the node queued or running
 	// (replication.RepairQueue.NodeCounter): reads check it first.
 	pending *atomic.Int64
@@ -146,16 +146,16 @@ func (c *core) buildView(t replication.Topology) (*view, error) {
 
 // nodeEntry is a transport shared by every view that has its address.
 type nodeEntry struct {
-	tn   *transport.Node
+	tn   *nodeclient.Node
 	refs int
 }
 
-func (c *core) acquire(addr string) *transport.Node {
+func (c *core) acquire(addr string) *nodeclient.Node {
 	c.nmu.Lock()
 	defer c.nmu.Unlock()
 	e := c.nodes[addr]
 	if e == nil {
-		e = &nodeEntry{tn: transport.NewNode(addr, c.cfg.Transport)}
+		e = &nodeEntry{tn: nodeclient.NewNode(addr, c.cfg.Transport)}
 		c.nodes[addr] = e
 	}
 	e.refs++

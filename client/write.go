@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -43,7 +43,7 @@ type writeOp struct {
 	// deadline is when the key expires (zero: unknown or never).
 	deadline time.Time
 	// fn applies the write to one replica.
-	fn func(ctx context.Context, p *transport.Pool, m *member) error
+	fn func(ctx context.Context, p *nodeclient.Pool, m *member) error
 }
 
 // fanOut sends w to targets in parallel and returns once the write policy
@@ -70,7 +70,7 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 	// here, in issue order, before any of them runs on its own goroutine.
 	tickets := c.c.order.registerAll(targets, w.k.node)
 	one := func(ctx context.Context, m *member, t *ticket) {
-		err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *transport.Pool) error {
+		err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
 			return w.fn(ctx, p, m)
 		})
 		switch {
@@ -156,44 +156,44 @@ func (cc *core) queueRepair(m *member, key string, kind replication.RepairKind, 
 }
 
 // store is the common path of Set, Replace, Append and Prepend.
-func (c *Client) store(ctx context.Context, op string, item Item, mode transport.StoreMode) (WriteResult, error) {
+func (c *Client) store(ctx context.Context, op string, item Item, mode nodeclient.StoreMode) (WriteResult, error) {
 	start := time.Now()
 	res, err := c.storeNoDone(ctx, op, item, mode)
 	c.done(ctx, op, item.Key, start, err)
 	return res, err
 }
 
-func (c *Client) storeNoDone(ctx context.Context, op string, item Item, mode transport.StoreMode) (WriteResult, error) {
+func (c *Client) storeNoDone(ctx context.Context, op string, item Item, mode nodeclient.StoreMode) (WriteResult, error) {
 	k, err := c.c.mapKey(item.Key)
 	if err != nil {
 		return WriteResult{}, err
 	}
-	if k.hashed && (mode == transport.ModeAppend || mode == transport.ModePrepend) {
+	if k.hashed && (mode == nodeclient.ModeAppend || mode == nodeclient.ModePrepend) {
 		return WriteResult{}, ErrKeyHashed
 	}
-	if mode == transport.ModeSet || mode == transport.ModeReplace {
+	if mode == nodeclient.ModeSet || mode == nodeclient.ModeReplace {
 		if err := checkFlags(item); err != nil {
 			return WriteResult{}, err
 		}
 	}
-	ti := transport.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
-	w := writeOp{op: op, k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
-		if mode != transport.ModeSet {
+	ti := nodeclient.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
+	w := writeOp{op: op, k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *nodeclient.Pool, _ *member) error {
+		if mode != nodeclient.ModeSet {
 			// A tombstone is a missing key: a deleted key must not
 			// come back by Replace, Append or Prepend.
 			return storeExisting(ctx, p, ti, mode)
 		}
-		_, err := p.Store(ctx, ti, transport.StoreOptions{Mode: mode})
+		_, err := p.Store(ctx, ti, nodeclient.StoreOptions{Mode: mode})
 		return err
 	}}
 	// A failed write leaves an older value behind until it expires: the
 	// repair deletes it there, so no deadline can be known.
 	res, answers, err := c.fanOut(ctx, w, c.c.view.Load().writeTargets(k.node))
-	c.updateScope(ctx, item, mode == transport.ModeSet && err == nil)
+	c.updateScope(ctx, item, mode == nodeclient.ModeSet && err == nil)
 	if err != nil {
 		return res, err
 	}
-	if mode != transport.ModeSet && allAnswered(answers, transport.ErrNotStored) {
+	if mode != nodeclient.ModeSet && allAnswered(answers, nodeclient.ErrNotStored) {
 		return res, ErrNotStored
 	}
 	return res, nil
@@ -231,7 +231,7 @@ func (c *Client) updateScope(ctx context.Context, item Item, known bool) {
 // fails gets its copy deleted by the repair queue once it answers again,
 // so it cannot serve an older value for long.
 func (c *Client) Set(ctx context.Context, item Item) (WriteResult, error) {
-	return c.store(ctx, "set", item, transport.ModeSet)
+	return c.store(ctx, "set", item, nodeclient.ModeSet)
 }
 
 // Replace stores item only on replicas that hold the key. It returns
@@ -239,18 +239,18 @@ func (c *Client) Set(ctx context.Context, item Item) (WriteResult, error) {
 // diverge (some replaced, some missing the key); a missing copy reads as
 // a miss there and falls back to another zone.
 func (c *Client) Replace(ctx context.Context, item Item) (WriteResult, error) {
-	return c.store(ctx, "replace", item, transport.ModeReplace)
+	return c.store(ctx, "replace", item, nodeclient.ModeReplace)
 }
 
 // Append appends item.Value to the value on every replica that holds the
 // key (ErrNotStored when none did). Not for hashed keys (ErrKeyHashed).
 func (c *Client) Append(ctx context.Context, item Item) (WriteResult, error) {
-	return c.store(ctx, "append", item, transport.ModeAppend)
+	return c.store(ctx, "append", item, nodeclient.ModeAppend)
 }
 
 // Prepend is Append at the front of the value.
 func (c *Client) Prepend(ctx context.Context, item Item) (WriteResult, error) {
-	return c.store(ctx, "prepend", item, transport.ModePrepend)
+	return c.store(ctx, "prepend", item, nodeclient.ModePrepend)
 }
 
 // Delete removes key from every replica. A replica that does not hold the
@@ -267,7 +267,7 @@ func (c *Client) Delete(ctx context.Context, key string) (WriteResult, error) {
 	if err != nil {
 		return WriteResult{}, err
 	}
-	w := writeOp{op: "delete", k: k, repair: replication.RepairDelete, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
+	w := writeOp{op: "delete", k: k, repair: replication.RepairDelete, fn: func(ctx context.Context, p *nodeclient.Pool, _ *member) error {
 		return c.c.deleteOn(ctx, p, k.node)
 	}}
 	res, _, err := c.fanOut(ctx, w, c.c.view.Load().writeTargets(k.node))
@@ -288,14 +288,14 @@ func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) (Writ
 	}
 	secs := ttlSeconds(ttl)
 	// A failed touch only lets a copy expire early: a miss, never stale.
-	w := writeOp{op: "touch", k: k, noRepair: true, fn: func(ctx context.Context, p *transport.Pool, _ *member) error {
+	w := writeOp{op: "touch", k: k, noRepair: true, fn: func(ctx context.Context, p *nodeclient.Pool, _ *member) error {
 		return c.c.touchLive(ctx, p, k.node, secs)
 	}}
 	res, answers, err := c.fanOut(ctx, w, c.c.view.Load().writeTargets(k.node))
 	if s := scopeFrom(ctx); s != nil {
 		s.forget(c.c, key)
 	}
-	if err == nil && allAnswered(answers, transport.ErrNotFound) {
+	if err == nil && allAnswered(answers, nodeclient.ErrNotFound) {
 		err = ErrNotFound
 	}
 	c.done(ctx, "touch", key, start, err)
@@ -311,7 +311,7 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 	tickets := c.c.order.registerAll(targets, k.node)
 	if !c.c.goBG(func(ctx context.Context) {
 		for i, m := range targets {
-			_ = c.c.ordered(ctx, c.class, "touch", m, &tickets[i], func(ctx context.Context, p *transport.Pool) error {
+			_ = c.c.ordered(ctx, c.class, "touch", m, &tickets[i], func(ctx context.Context, p *nodeclient.Pool) error {
 				return c.c.touchLive(ctx, p, k.node, ttl)
 			})
 		}
@@ -326,17 +326,17 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 // text-protocol node, which has no meta commands, is read first (a
 // tombstone: ErrNotFound) and then touched; a delete landing in between
 // makes that touch lengthen the tombstone, which still reads as a miss.
-func (cc *core) touchLive(ctx context.Context, p *transport.Pool, key string, ttl int32) error {
+func (cc *core) touchLive(ctx context.Context, p *nodeclient.Pool, key string, ttl int32) error {
 	prev, err := p.SwapTTL(ctx, key, ttl)
 	switch {
-	case errors.Is(err, transport.ErrNoMeta):
+	case errors.Is(err, nodeclient.ErrNoMeta):
 		if isTombstoneAt(ctx, p, key) {
-			return transport.ErrNotFound
+			return nodeclient.ErrNotFound
 		}
 		return p.Touch(ctx, key, ttl)
 	case err == nil && isTombstone(prev.Flags):
 		cc.untouchTombstone(ctx, p, key, prev)
-		return transport.ErrNotFound
+		return nodeclient.ErrNotFound
 	case err == nil && isStub(prev):
 		untouchStub(ctx, p, key, prev, cc.cfg.LeaseTTL)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -107,7 +107,7 @@ func TestFrozenNodeOneTimeoutThenFastFallback(t *testing.T) {
 	c := newTestClient(t, f.topo, "a", func(c *Config) {
 		c.WritePolicy = replication.All
 		c.Hooks.OnAttempt = func(ctx context.Context, e AttemptEvent) {
-			if e.Node == "a0" && (errors.Is(e.Err, transport.ErrTimeout) || errors.Is(e.Err, transport.ErrConnClosed)) {
+			if e.Node == "a0" && (errors.Is(e.Err, nodeclient.ErrTimeout) || errors.Is(e.Err, nodeclient.ErrConnClosed)) {
 				total.Add(1)
 				if tc, ok := ctx.Value(counterKey{}).(*timeoutCounter); ok {
 					tc.n.Add(1)
@@ -161,7 +161,7 @@ func TestFrozenNodeOneTimeoutThenFastFallback(t *testing.T) {
 		t.Fatal("no request timed out: the frozen node was never asked")
 	}
 	m := c.c.view.Load().byID["a0"]
-	if m.tn.State() != transport.StateOpen || m.tn.Stats().FastFails == 0 {
+	if m.tn.State() != nodeclient.StateOpen || m.tn.Stats().FastFails == 0 {
 		t.Fatalf("breaker %v, fast fails %d: later reads should fail fast", m.tn.State(), m.tn.Stats().FastFails)
 	}
 	t.Logf("timeouts %d, fast fails %d", total.Load(), m.tn.Stats().FastFails)

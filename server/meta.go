@@ -5,7 +5,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -15,7 +15,7 @@ func (c *conn) metaSet(n int) {
 		c.str("ERROR\r\n")
 		return
 	}
-	if len(c.toks[1]) > wire.MaxKeyLength || n == 2 {
+	if len(c.toks[1]) > protocol.MaxKeyLength || n == 2 {
 		c.errLine("CLIENT_ERROR bad command line format")
 		return
 	}
@@ -317,7 +317,7 @@ func (c *conn) metaHead(n int, f *metaFlags, tooLong, flagErr string) (now int64
 		c.str("ERROR\r\n")
 		return 0, false
 	}
-	if len(c.toks[1]) > wire.MaxKeyLength {
+	if len(c.toks[1]) > protocol.MaxKeyLength {
 		c.errLine("CLIENT_ERROR bad command line format")
 		return 0, false
 	}
@@ -338,7 +338,7 @@ func (c *conn) metaHead(n int, f *metaFlags, tooLong, flagErr string) (now int64
 
 // metaDebug serves me <key> [b].
 func (c *conn) metaDebug(n int) {
-	if n < 2 || len(c.toks[1]) > wire.MaxKeyLength {
+	if n < 2 || len(c.toks[1]) > protocol.MaxKeyLength {
 		c.errLine("CLIENT_ERROR bad command line format")
 		return
 	}

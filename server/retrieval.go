@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"strconv"
 
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -77,7 +77,7 @@ func (c *conn) get(rest []byte, withCAS bool) {
 	}
 	mark, flushes := len(c.out), c.flushes
 	for len(key) > 0 {
-		if len(key) > wire.MaxKeyLength {
+		if len(key) > protocol.MaxKeyLength {
 			c.abortMultiGet(mark, flushes)
 			return
 		}
@@ -119,7 +119,7 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 	mark, flushes := len(c.out), c.flushes
 	key, rest := nextToken(rest)
 	for len(key) > 0 {
-		if len(key) > wire.MaxKeyLength {
+		if len(key) > protocol.MaxKeyLength {
 			c.abortMultiGet(mark, flushes)
 			return
 		}
@@ -194,7 +194,7 @@ func (c *conn) streamGet() cmdID {
 			for j < len(seg) && seg[j] != ' ' {
 				j++
 			}
-			if j-i > wire.MaxKeyLength {
+			if j-i > protocol.MaxKeyLength {
 				c.abortMultiGet(mark, flushes)
 				c.discardLine()
 				return id

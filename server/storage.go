@@ -4,7 +4,7 @@ import (
 	"errors"
 	"math"
 
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -152,7 +152,7 @@ func (c *conn) update(n int, id cmdID) cmdID {
 	}
 	noreply := c.noreply(n)
 	key := c.toks[1]
-	if len(key) > wire.MaxKeyLength {
+	if len(key) > protocol.MaxKeyLength {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 		return id
 	}

@@ -3,7 +3,7 @@ package server
 import (
 	"time"
 
-	"github.com/zonecache/zonecache/internal/wire"
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -43,7 +43,7 @@ func (c *conn) delete(n int) {
 		}
 	}
 	key := c.toks[1]
-	if len(key) > wire.MaxKeyLength {
+	if len(key) > protocol.MaxKeyLength {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 		return
 	}
@@ -74,7 +74,7 @@ func (c *conn) keyArgCommand(n int) (key []byte, noreply, ok bool) {
 	}
 	noreply = c.noreply(n)
 	key = c.toks[1]
-	if len(key) > wire.MaxKeyLength {
+	if len(key) > protocol.MaxKeyLength {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 		return nil, noreply, false
 	}

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 )
@@ -30,7 +30,7 @@ type PurgeConfig struct {
 	DialTimeout time.Duration
 	// Transport configures the connections to the nodes; only their Batch
 	// pools are used. Zero: transport defaults.
-	Transport transport.Config
+	Transport nodeclient.Config
 }
 
 // PurgeStats counts what a purge did.
@@ -108,11 +108,11 @@ func purgeNode(ctx context.Context, cfg PurgeConfig, n replication.Node, z *repl
 	if len(keys) == 0 {
 		return err
 	}
-	tn := transport.NewNode(n.Addr, cfg.Transport)
+	tn := nodeclient.NewNode(n.Addr, cfg.Transport)
 	defer tn.Close()
 	fanOut(ctx, cfg.Concurrency, keys, nil, func(k dumpEntry) {
 		switch err := tn.Batch().Delete(ctx, k.key); {
-		case err == nil, errors.Is(err, transport.ErrCacheMiss):
+		case err == nil, errors.Is(err, nodeclient.ErrCacheMiss):
 			c.copied.Add(1)
 		default:
 			c.errs.Add(1)

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 )
@@ -57,7 +57,7 @@ type Config struct {
 	DialTimeout time.Duration
 	// Transport configures the connections to the source and target
 	// nodes; only their Batch pools are used. Zero: transport defaults.
-	Transport transport.Config
+	Transport nodeclient.Config
 }
 
 // Stats counts what a warm-up did. In a warm-up that ran to the end, every
@@ -115,7 +115,7 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
-	dst := transport.NewNode(target.Addr, cfg.Transport)
+	dst := nodeclient.NewNode(target.Addr, cfg.Transport)
 	defer dst.Close()
 	lim := newLimiter(cfg.Rate)
 	var errs []error
@@ -265,11 +265,11 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 // copyKeys copies keys from src to dst with cfg.Concurrency workers.
-func copyKeys(ctx context.Context, cfg Config, srcAddr string, dst *transport.Node, keys []dumpEntry, lim *limiter, c *counters) {
+func copyKeys(ctx context.Context, cfg Config, srcAddr string, dst *nodeclient.Node, keys []dumpEntry, lim *limiter, c *counters) {
 	if len(keys) == 0 {
 		return
 	}
-	src := transport.NewNode(srcAddr, cfg.Transport)
+	src := nodeclient.NewNode(srcAddr, cfg.Transport)
 	defer src.Close()
 	fanOut(ctx, cfg.Concurrency, keys, lim.wait, func(e dumpEntry) {
 		copyOne(ctx, src.Batch(), dst.Batch(), e, c)
@@ -306,10 +306,10 @@ func fanOut[T any](ctx context.Context, conc int, items []T, wait func(context.C
 }
 
 // copyOne reads e's key from src and adds it to dst with its remaining TTL.
-func copyOne(ctx context.Context, src, dst *transport.Pool, e dumpEntry, c *counters) {
+func copyOne(ctx context.Context, src, dst *nodeclient.Pool, e dumpEntry, c *counters) {
 	it, err := src.Get(ctx, e.key)
 	switch {
-	case errors.Is(err, transport.ErrCacheMiss):
+	case errors.Is(err, nodeclient.ErrCacheMiss):
 		c.expired.Add(1) // expired or deleted since the dump
 		return
 	case err != nil:
@@ -321,11 +321,11 @@ func copyOne(ctx context.Context, src, dst *transport.Pool, e dumpEntry, c *coun
 		c.expired.Add(1)
 		return
 	}
-	err = dst.Add(ctx, transport.Item{Key: e.key, Value: it.Value, Flags: it.Flags, TTL: ttl})
+	err = dst.Add(ctx, nodeclient.Item{Key: e.key, Value: it.Value, Flags: it.Flags, TTL: ttl})
 	switch {
 	case err == nil:
 		c.copied.Add(1)
-	case errors.Is(err, transport.ErrNotStored):
+	case errors.Is(err, nodeclient.ErrNotStored):
 		c.present.Add(1)
 	default:
 		c.errs.Add(1)

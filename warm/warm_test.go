@@ -13,7 +13,7 @@ import (
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/fleet"
 	"github.com/zonecache/zonecache/internal/testproc"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 )
@@ -61,9 +61,9 @@ func TestWarmCopiesExactlyTheOwnedKeysWithAdd(t *testing.T) {
 	// Fill zone b: each key on its owner in b, half with a TTL.
 	top := waitTopology(t, f.AdminAddrs(), func(top replication.Topology) bool { return len(top.Nodes) == 4 })
 	bRing := zoneRing(t, top, "b")
-	bNodes := map[string]*transport.Node{}
+	bNodes := map[string]*nodeclient.Node{}
 	for _, n := range top.ZoneNodes("b", nil) {
-		bNodes[n.ID] = transport.NewNode(n.Addr, transport.Config{})
+		bNodes[n.ID] = nodeclient.NewNode(n.Addr, nodeclient.Config{})
 		defer bNodes[n.ID].Close()
 	}
 	const nkeys = 600
@@ -83,7 +83,7 @@ func TestWarmCopiesExactlyTheOwnedKeysWithAdd(t *testing.T) {
 			ttl = 3600
 		}
 		owner := bRing.Node(bRing.IndexString(k)).ID
-		if err := bNodes[owner].Online().Set(ctx, transport.Item{Key: k, Value: []byte("v-" + k), Flags: uint32(i), TTL: ttl}); err != nil {
+		if err := bNodes[owner].Online().Set(ctx, nodeclient.Item{Key: k, Value: []byte("v-" + k), Flags: uint32(i), TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,11 +115,11 @@ func TestWarmCopiesExactlyTheOwnedKeysWithAdd(t *testing.T) {
 	if len(owned) == 0 || len(notOwned) == 0 || escaped == 0 {
 		t.Fatalf("owned %d (%d escaped), not owned %d: the test needs all", len(owned), escaped, len(notOwned))
 	}
-	target := transport.NewNode(tn.Addr, transport.Config{})
+	target := nodeclient.NewNode(tn.Addr, nodeclient.Config{})
 	defer target.Close()
 	// Live traffic wrote a newer value of one owned key before the warm-up.
 	live := owned[0]
-	if err := target.Online().Set(ctx, transport.Item{Key: live, Value: []byte("newer")}); err != nil {
+	if err := target.Online().Set(ctx, nodeclient.Item{Key: live, Value: []byte("newer")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -158,7 +158,7 @@ func TestWarmCopiesExactlyTheOwnedKeysWithAdd(t *testing.T) {
 		}
 	}
 	for _, k := range notOwned {
-		if _, err := target.Online().Get(ctx, k); !errors.Is(err, transport.ErrCacheMiss) {
+		if _, err := target.Online().Get(ctx, k); !errors.Is(err, nodeclient.ErrCacheMiss) {
 			t.Fatalf("key %s not owned by a-3 is on it: %v", k, err)
 		}
 	}

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zonecache/zonecache/bench"
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/bench"
 	"github.com/zonecache/zonecache/internal/faultproxy"
 	"github.com/zonecache/zonecache/internal/fleet"
 )

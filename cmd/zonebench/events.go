@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zonecache/zonecache/bench"
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/internal/bench"
 	"github.com/zonecache/zonecache/replication"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/internal/bench"
 )
 
 // options is everything the flags say.

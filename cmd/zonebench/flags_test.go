@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/internal/bench"
 )
 
 func TestParseFlagsDefaults(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"runtime/pprof"
 	"syscall"
 
-	"github.com/zonecache/zonecache/bench"
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/internal/bench"
 )
 
 func main() {

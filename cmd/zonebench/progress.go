@@ -5,7 +5,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/internal/bench"
 )
 
 // progress prints a live one-line status, rewritten in place, when the

@@ -12,9 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/zonecache/zonecache/bench"
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/bench"
 	"github.com/zonecache/zonecache/internal/faultproxy"
 	"github.com/zonecache/zonecache/internal/fleet"
 	"github.com/zonecache/zonecache/replication"

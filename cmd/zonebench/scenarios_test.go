@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zonecache/zonecache/bench"
+	"github.com/zonecache/zonecache/internal/bench"
 	"github.com/zonecache/zonecache/internal/testproc"
 )
 

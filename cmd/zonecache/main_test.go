@@ -12,7 +12,7 @@ import (
 
 	"github.com/zonecache/zonecache/internal/fleet"
 	"github.com/zonecache/zonecache/internal/testproc"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/sharding"
 )
 
@@ -101,11 +101,11 @@ func TestStatusWarmPromoteOnAFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Stop)
-	b := transport.NewNode(f.Zone("b")[0].Addr, transport.Config{})
+	b := nodeclient.NewNode(f.Zone("b")[0].Addr, nodeclient.Config{})
 	defer b.Close()
 	const nkeys = 200
 	for i := range nkeys {
-		if err := b.Online().Set(ctx, transport.Item{Key: fmt.Sprintf("cli:%d", i), Value: []byte("v")}); err != nil {
+		if err := b.Online().Set(ctx, nodeclient.Item{Key: fmt.Sprintf("cli:%d", i), Value: []byte("v")}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/internal/testproc"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 )
@@ -34,11 +34,11 @@ func TestPurgeFromTopologyFile(t *testing.T) {
 		}
 	}
 	top := replication.Topology{Epoch: 1}
-	pools := map[string]*transport.Pool{}
+	pools := map[string]*nodeclient.Pool{}
 	for _, id := range []string{"a1", "a2"} {
 		p := testproc.StartMemcached(t)
 		top.Nodes = append(top.Nodes, replication.Node{ID: id, Zone: "a", Addr: p.Addr})
-		n := transport.NewNode(p.Addr, transport.Config{})
+		n := nodeclient.NewNode(p.Addr, nodeclient.Config{})
 		t.Cleanup(func() { _ = n.Close() })
 		pools[id] = n.Online()
 	}
@@ -49,7 +49,7 @@ func TestPurgeFromTopologyFile(t *testing.T) {
 		k := fmt.Sprint("cli-", i)
 		keys = append(keys, k)
 		for _, p := range pools {
-			if err := p.Set(ctx, transport.Item{Key: k, Value: []byte("v")}); err != nil {
+			if err := p.Set(ctx, nodeclient.Item{Key: k, Value: []byte("v")}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -70,7 +70,7 @@ func TestPurgeFromTopologyFile(t *testing.T) {
 			_, err := p.Get(ctx, k)
 			if has := err == nil; has != (id == owner.ID) {
 				t.Fatalf("%s on %s after the purge: %v (owner %s)", k, id, err, owner.ID)
-			} else if err != nil && !errors.Is(err, transport.ErrCacheMiss) {
+			} else if err != nil && !errors.Is(err, nodeclient.ErrCacheMiss) {
 				t.Fatal(err)
 			}
 		}

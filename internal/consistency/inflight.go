@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/client"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // inflight follows one write's replica requests through the client's
@@ -84,5 +84,5 @@ func nodeEvent(key string, version uint64, at time.Time, e client.AttemptEvent) 
 // answered reports whether a node answered a write (a delete of a key it
 // did not hold included): it applied it.
 func answered(err error) bool {
-	return err == nil || errors.Is(err, transport.ErrNotFound) || errors.Is(err, transport.ErrNotStored)
+	return err == nil || errors.Is(err, nodeclient.ErrNotFound) || errors.Is(err, nodeclient.ErrNotStored)
 }

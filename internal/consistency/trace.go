@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/client"
-	"github.com/zonecache/zonecache/internal/transport"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // NodeEvent is one request that changed a key on one node, seen through a
@@ -38,15 +38,15 @@ func failClass(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, transport.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, nodeclient.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
-	case errors.Is(err, transport.ErrCircuitOpen):
+	case errors.Is(err, nodeclient.ErrCircuitOpen):
 		return "circuit-open"
-	case errors.Is(err, transport.ErrConnClosed):
+	case errors.Is(err, nodeclient.ErrConnClosed):
 		return "conn-closed"
-	case errors.Is(err, transport.ErrUnreachable):
+	case errors.Is(err, nodeclient.ErrUnreachable):
 		return "unreachable"
-	case errors.Is(err, transport.ErrClosed):
+	case errors.Is(err, nodeclient.ErrClosed):
 		return "closed"
 	}
 	return "other"
@@ -82,7 +82,7 @@ func ReaderHook(h *History, zone string) func(context.Context, client.AttemptEve
 			}
 		case "read_repair":
 			ev := NodeEvent{Key: e.Key, Node: e.Node, Op: e.Op, At: time.Now(), OK: e.Err == nil, Who: "reader " + zone}
-			if !errors.Is(e.Err, transport.ErrNotStored) {
+			if !errors.Is(e.Err, nodeclient.ErrNotStored) {
 				ev.Fail = failClass(e.Err)
 			}
 			h.AddNodeEvent(ev)

@@ -1,0 +1,54 @@
+package nodeclient
+
+import (
+	"context"
+	"net"
+)
+
+// Fence is told when a request its caller stopped waiting for is really
+// finished, so that a caller can order later requests after it (the smart
+// client orders each replica's writes of a key this way). A request is
+// finished when its reply has been read or its connection has been closed
+// (reset: nothing queued in the kernel is sent after that).
+type Fence interface {
+	// Hold is called, before the request's method returns, when the caller
+	// gives up on a request that may still be in flight (its context ended
+	// while it waited for the reply, or it outlived the pool timeout).
+	Hold()
+	// Release is called once for every Hold, when the held request is
+	// finished. It may run on another goroutine and must not block.
+	Release()
+}
+
+// FenceKey is the context key of a request's Fence: a request finds it
+// with ctx.Value(FenceKey{}). WithFence sets it; a caller that already
+// implements its own context may answer the key itself.
+type FenceKey struct{}
+
+// WithFence returns a context under which requests report to f.
+func WithFence(ctx context.Context, f Fence) context.Context {
+	return context.WithValue(ctx, FenceKey{}, f)
+}
+
+// holdFence returns the Fence of ctx, held, or nil when ctx has none.
+func holdFence(ctx context.Context) Fence {
+	f, _ := ctx.Value(FenceKey{}).(Fence)
+	if f != nil {
+		f.Hold()
+	}
+	return f
+}
+
+// closeConn closes nc. With reset it aborts the TCP connection (SO_LINGER
+// 0: the kernel sends RST and drops whatever is still queued) instead of
+// closing it gracefully: a connection given up with requests in flight
+// must not deliver them later, after a partition heals, when newer writes
+// of the same keys may already have been applied.
+func closeConn(nc net.Conn, reset bool) error {
+	if reset {
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+	}
+	return nc.Close()
+}
