@@ -33,9 +33,8 @@ func NewMemcacheTarget(addr string, maxIdleConns int, timeout time.Duration) *Me
 }
 
 // NewMemcacheClusterTarget is NewMemcacheTarget over several nodes, which
-// gomemcache shards by crc32(key) mod len(addrs): the unreplicated,
-// non-consistent baseline a fleet can be compared with. maxIdleConns is per
-// node.
+// gomemcache shards by crc32(key) mod len(addrs): the unreplicated baseline
+// for a fleet. maxIdleConns is per node.
 func NewMemcacheClusterTarget(addrs []string, maxIdleConns int, timeout time.Duration) *MemcacheTarget {
 	c := memcache.New(addrs...)
 	c.MaxIdleConns = max(maxIdleConns, 1)
