@@ -13,11 +13,9 @@ const PhaseVerify = "verify"
 
 // CheckConfig says how a history is judged.
 type CheckConfig struct {
-	// Window is the convergence window allowed after an acknowledgement:
-	// a read that began less than Window after a write was acknowledged
-	// may still return the version before it. Default 0: the only
-	// allowance is the write's own in-flight time (a read that began
-	// before the acknowledgement may see either version).
+	// Window is the convergence window allowed after an acknowledgement: a
+	// read that began less than Window after it may still return the version
+	// before. Default 0 (a read that began before it may see either).
 	Window time.Duration
 	// AllowInFlight also allows a read to return the previous version while
 	// the write that replaced it was still in flight to some replica: from

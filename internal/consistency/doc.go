@@ -2,6 +2,8 @@
 // deleted value: it records a versioned workload against a real fleet (a
 // History of writes with their acknowledgement times and of reads in every
 // zone), injects faults on a schedule, and judges the history (Check).
+// `zonebench consistency` (make check-consistency) is its command line, and
+// its tests run the short form of every fault in make test.
 //
 // # What counts
 //
