@@ -52,12 +52,10 @@ type Result struct {
 	// StaleByZone and StaleByPhase break Stale down.
 	StaleByZone, StaleByPhase map[string]int
 	// Causes breaks the stale reads down by "phase: cause" (the Cause*
-	// constants), from the node events of the key at the node that
-	// answered. Fallback counts the stale reads answered by another zone
-	// than the reader's, Deleted those after a delete was acknowledged
-	// (the last acknowledged write before the read, or one between the
-	// version read and it). StaleSamples describes a few, the first of each
-	// phase and cause.
+	// constants). Fallback counts those answered by another zone than the
+	// reader's, Deleted those after an acknowledged delete (before the read,
+	// or between the version read and it). StaleSamples describes the first
+	// of each phase and cause.
 	Causes            map[string]int
 	Fallback, Deleted int
 	StaleSamples      []string
