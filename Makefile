@@ -61,3 +61,8 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+## packages: regenerate docs/packages.md, the package diagram, from go list
+.PHONY: packages
+packages:
+	$(GO) test -count=1 -run '^TestPackageDiagram$$' ./internal/e2e -args -update-packages

@@ -81,11 +81,9 @@ type RepairStats struct {
 }
 
 // RepairQueue holds failed replica writes until they are repaired or their
-// key expires. It is bounded, keeps one repair per (node, key) (a newer one
-// replaces an older), and hands repairs out when their backoff has passed.
-// It also knows which (node, key) pairs have a repair queued or running
-// (Has), so that readers can refuse a replica's copy until it is repaired.
-// It is safe for concurrent use; it does no I/O.
+// key expires: bounded, one repair per (node, key), handed out when its
+// backoff has passed. Has tells readers which replica copies await a repair.
+// It is safe for concurrent use and does no I/O.
 type RepairQueue struct {
 	mu         sync.Mutex
 	cfg        RepairConfig
@@ -228,12 +226,10 @@ func (q *RepairQueue) Retry(r Repair, now time.Time) {
 	q.RetryAt(r, now, now.Add(min(backoff, q.cfg.MaxBackoff)))
 }
 
-// RetryAt queues r again, due at at rather than after a backoff: a repair
-// of a node that has left the topology waits for the node's return
-// (Expedite) or the end of its grace period, not for a backoff. It is due
-// at its key's expiry at the latest, when Due drops it, so that it does
-// not stay pending past it. A newer repair of the same node and key, added
-// meanwhile, wins.
+// RetryAt queues r again, due at at (its key's expiry at the latest) rather
+// than after a backoff: a repair of a node that left the topology waits for
+// its return (Expedite) or its grace period. A newer repair of the same node
+// and key wins.
 func (q *RepairQueue) RetryAt(r Repair, now, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -256,11 +252,9 @@ func (q *RepairQueue) RetryAt(r Repair, now, at time.Time) {
 	q.push(id, &r)
 }
 
-// Expedite makes every pending repair of node due at now, and returns how
-// many it moved: a node that comes back into the topology should be
-// repaired before its backoff, or its grace period, would have let it be.
-// It scans the queue, so it is meant for topology changes, not for every
-// request.
+// Expedite makes every pending repair of node due now and returns how many
+// it moved, for a node that comes back into the topology. It scans the
+// queue: call it on topology changes, not per request.
 func (q *RepairQueue) Expedite(node string, now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -8,9 +8,9 @@
 // (Index returns -1, Lookup reports false).
 //
 // The package is pure: no I/O, no goroutines, no global state. It sits at the
-// bottom of the dependency graph (cmd → client/server/bench → replication →
-// sharding); the smart client builds one ring per zone with it, and the cache
-// warmer uses the same ring to pick the keys that belong to a new node.
+// bottom of the dependency graph: package replication builds each zone's rings
+// with it (replication.Placement), and through that the smart client, the
+// cache warmer and the servers' ownership purge all place keys alike.
 //
 // # Placement
 //
@@ -28,10 +28,10 @@
 //     xxhash64 and keeps [Config].PointsPerNode points (default 160) per unit
 //     of weight. A key is hashed to [Config].Probes positions (default 2) and
 //     belongs to the node whose point follows one of them most closely
-//     (multi-probe consistent hashing): with 160 points per node this halves
-//     the spread of node loads compared with one probe, and it keeps the
-//     movement guarantees above. Placement depends on node IDs only, not on
-//     addresses or on the order of the node list.
+//     (multi-probe consistent hashing): node loads are more even than with
+//     one probe (the README's Measurements), and the movement guarantees
+//     above hold. Placement depends on node IDs only, not on addresses or on
+//     the order of the node list.
 //   - [HashKetama] reproduces libketama placement exactly as libmemcached's
 //     weighted ketama (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) and twemproxy do:
 //     MD5, 40 digests of "<name>-<i>" per server with 4 little-endian points

@@ -50,11 +50,14 @@ func buildKetama(nodes []Node, mode HashMode, total uint64, per int) ([]point, e
 }
 
 // ketamaName returns the libmemcached point-name prefix of n: KetamaName if
-// set, else "host" when the port is 11211, else "host:port". An Addr without
-// a port is a host on port 11211, like libmemcached's default. An IPv6 host
-// is named without brackets ("::1:11212"), as libmemcached names a host
-// passed to memcached_server_add; see [Node].KetamaName for the bracketed
-// form (testdata/ketama_ipv6*.txt check both).
+// set, else "host" when the port is 11211, else "host:port" (the host string
+// libmemcached was given). An Addr without a port is a host on port 11211,
+// like libmemcached's default. An IPv6 host is named without brackets
+// ("::1:11212"), as libmemcached names memcached_server_add(m, "::1",
+// 11212); a server list parsed from a string ("[::1]:11212", as in
+// memcached_servers_parse and the libmemcached tools' --servers) keeps the
+// brackets, which KetamaName "[::1]:11212" ("[::1]" on port 11211) matches
+// (testdata/ketama_ipv6*.txt check both).
 func ketamaName(n Node) (string, error) {
 	if n.KetamaName != "" {
 		return n.KetamaName, nil

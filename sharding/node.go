@@ -27,12 +27,9 @@ const (
 	// HashKetama hashes with MD5 exactly like libmemcached's weighted ketama
 	// (and twemproxy).
 	HashKetama
-	// HashKetamaEVCache hashes with MD5 as EVCache's node locator does
-	// (EVCacheNodeLocator with spymemcached's KETAMA_HASH, as we read its
-	// code): PointsPerNode points for every node whatever the node count, no
-	// weights, names "ip/ip:11211" or KetamaName, and a point claimed by two
-	// nodes goes to the later one in the list. It is tested against our own
-	// Java reimplementation of that locator, not against EVCache itself.
+	// HashKetamaEVCache hashes with MD5 as EVCache's node locator does, as
+	// we read its code (checked against our Java reimplementation of it,
+	// not against EVCache itself).
 	HashKetamaEVCache
 )
 
@@ -71,15 +68,9 @@ type Node struct {
 	// the node list.
 	Weight int
 	// KetamaName, if set, replaces the point-name prefix derived from Addr in
-	// the ketama modes: the points are MD5("<KetamaName>-<i>"). Use it for
-	// twemproxy node names, or "hostname/ip:11211" for EVCache. In HashKetama
-	// mode it is the name libmemcached gives the server: the host string it
-	// was given, then ":port" unless the port is 11211. For IPv6 the name
-	// derived from Addr "[::1]:11212" is "::1:11212", as libmemcached names
-	// memcached_server_add(m, "::1", 11212); a server list parsed from a
-	// string ("[::1]:11212", as in memcached_servers_parse and the
-	// libmemcached tools' --servers) keeps the brackets, so match it with
-	// KetamaName "[::1]:11212" ("[::1]" on port 11211).
+	// the ketama modes (points are MD5("<KetamaName>-<i>")): a twemproxy node
+	// name, "hostname/ip:11211" for EVCache, or "[::1]:11212" to match a
+	// libmemcached server list that keeps IPv6 brackets.
 	KetamaName string
 }
 
@@ -93,13 +84,9 @@ type Config struct {
 	// of 4 (one MD5 digest gives 4 points); libmemcached compatibility needs
 	// 160, EVCache's is its bucket.size. A ring holds at most 2^24 points.
 	PointsPerNode int
-	// Probes is the number of positions a key is hashed to in xxhash mode;
-	// the key belongs to the node whose point follows one of them most
-	// closely (multi-probe consistent hashing). Default 2; 1 gives a classic
-	// ring; at most 4. With 160 points per node one probe leaves the most
-	// loaded of 10 nodes at about 1.12x the mean (1.25x in bad cases), two
-	// probes at about 1.07x (see BenchmarkPeakLoad). The ketama modes always
-	// use one probe, as libketama does; other values are an error there.
+	// Probes is the number of positions a key is hashed to in xxhash mode
+	// (multi-probe consistent hashing, which evens node loads). Default 2; 1
+	// gives a classic ring; at most 4. The ketama modes allow only 1.
 	Probes int
 	// HashTagDelimiter, if not empty, makes lookups hash only the part of a
 	// key before the first occurrence of the delimiter. Keys without the

@@ -4,18 +4,18 @@
 //
 // Warm lists every item of each source node with `lru_crawler metadump all`
 // (memcached's format, which zonecached and memcached ≥ 1.4.31 both speak),
-// keeps the keys that the target node owns in its own zone's ring (built,
-// like the client's write ring, over the zone's nodes that take writes, with
-// the same sharding.Config), reads each value from the source through the
-// transport's batch pool and writes it to the target with add and the item's
-// remaining TTL. Add, never set: a key that live traffic has already written
-// to the warming node is newer than the copy and is left alone. Expired items
-// and items gone from the source by the time they are read are skipped.
+// keeps the keys that the target node owns in its zone's write ring
+// (replication.Placement, with the clients' sharding.Config), reads each
+// value from the source through a nodeclient batch pool and writes it to the
+// target with add and the item's remaining TTL. Add, never set: a key that
+// live traffic has already written to the warming node is newer than the copy
+// and is left alone. Expired items and items gone from the source by the time
+// they are read are skipped.
 //
 // The dump of one source node is read to the end before its items are
 // copied (only the owned keys are kept, about 1/N of the dump for a zone of
 // N nodes), because a server that cannot write its dump quickly drops the
-// connection. Copying then runs through the transport's batch pools (never
+// connection. Copying then runs through nodeclient batch pools (never
 // the online ones) with bounded concurrency and an optional rate limit, so
 // online traffic is not disturbed.
 //

@@ -55,14 +55,11 @@ func (s PurgeStats) String() string {
 		s.Nodes, s.Skipped, s.Scanned, s.Deleted, s.Kept, s.Expired, s.Errors)
 }
 
-// Purge deletes from each node the items it does not own under
-// cfg.Topology: keys of which it is, in its zone, neither the read owner
-// nor the write owner (replication.Placement). Run it once every client
-// uses the new topology, and again after the clients' view lag has passed:
-// when ownership of a key comes back to a node, the node then holds no
-// copy older than the writes made while it did not own the key. A node in
-// no ring of its zone, or its zone's only owner, is skipped. Purge returns
-// the stats with the errors of the nodes that failed and ctx's error.
+// Purge deletes from each node the items it does not hold under cfg.Topology
+// (replication.ZonePlacement.Holds), so that ownership coming back finds no
+// old copy. Run it once every client uses the topology, and again after
+// their view lag. A node in no ring of its zone, or its zone's only owner, is
+// skipped. The error joins the failed nodes' errors and ctx's.
 func Purge(ctx context.Context, cfg PurgeConfig) (PurgeStats, error) {
 	p, err := replication.NewPlacement(cfg.Topology, cfg.Sharding)
 	if err != nil {

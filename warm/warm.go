@@ -98,11 +98,9 @@ func (c *counters) stats() Stats {
 }
 
 // Warm copies to cfg.Target the items it owns in its zone from every node of
-// cfg.FromZone that serves reads, and returns what it did. It returns an
-// error (wrapping ErrConfig) before doing anything when the config is
-// unusable; otherwise it goes through every source node and returns the
-// stats with the errors of the dumps that failed and ctx's error, if any.
-// Per-item failures are counted in Stats.Errors, not returned.
+// cfg.FromZone that serves reads. An unusable config fails with ErrConfig
+// before anything is done; otherwise the error joins the failed dumps and
+// ctx's error, and per-item failures are counted in Stats.Errors.
 func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	var c counters
 	target, zone, sources, err := plan(cfg)

@@ -3,7 +3,7 @@
 //   - memcached=HOST:PORT[+HOST:PORT…]: memcached-protocol nodes (Debian's
 //     memcached or zonecached) through gomemcache, the baseline;
 //   - node=HOST:PORT: one zonecached (or memcached ≥ 1.6) through
-//     zonecache's pipelined meta-protocol transport;
+//     package nodeclient;
 //   - fleet=ZONE@…: a zonecache fleet through the smart client living in
 //     ZONE, its topology from a JSON file (ZONE@FILE.json, as /topology
 //     serves it), inline (ZONE@Z1/HOST:PORT+Z2/HOST:PORT…) or discovered
@@ -30,6 +30,7 @@
 // 1 when any is non-zero. `zonebench consistency-writer` is its writer
 // process (hidden).
 //
-// This command only parses flags and wires them to package bench, where the
-// logic lives. Run `zonebench -h` and `zonebench demo -h` for the flags.
+// This command only parses flags and wires them to internal/bench (the
+// harness), internal/fleet and internal/consistency, where the logic lives.
+// Run `zonebench -h` and `zonebench demo -h` for the flags.
 package main

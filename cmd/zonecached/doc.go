@@ -19,10 +19,9 @@
 // does, so that clients' text-protocol fallbacks can be tested. zonecached
 // -h lists every flag.
 //
-// Memory: the process stays within -m + min(max(-m/2, 4×-I), max(32 MiB,
-// 4×-I)) + -c × 196 KiB + 32 MiB (server.Config.MemoryBound); zonecached
-// sets the Go garbage collector's soft limit so that it does, unless
-// GOMEMLIMIT is set.
+// Memory: the process stays within server.Config.MemoryBound of its flags
+// (the README gives the formula); zonecached sets the Go garbage
+// collector's soft limit so that it does, unless GOMEMLIMIT is set.
 //
 // With --zone the node joins a gossiping fleet (package membership) and
 // its admin listener also serves GET /topology and GET/POST /state. If no

@@ -8,8 +8,8 @@
 //     (Uniform, or Zipfian with skew θ drawn by rejection-inversion, see
 //     Zipf), the get/set/delete/multi-get Mix, value sizes, TTL and seed.
 //   - Target is the cache under test. MemcacheTarget is one node through
-//     gomemcache (the baseline); NodeTarget is one node through zonecache's
-//     own transport (internal/transport); FleetTarget is a whole fleet
+//     gomemcache (the baseline); NodeTarget is one node through package
+//     nodeclient; FleetTarget is a whole fleet
 //     through the smart client (package client). Being zone-aware it is a
 //     ZoneReporter (ZoneCounters counts from the client's per-node hooks),
 //     so reports show requests, hits, errors and fallbacks per zone.
@@ -29,7 +29,8 @@
 //     events) or JSON; WriteSVG draws the series with event markers as a
 //     standalone SVG file.
 //
-// Dependencies point one way: bench imports the gomemcache client and
-// zonecache's client, replication and transport; nothing imports bench but
-// cmd/zonebench and tests.
+// It is internal because only cmd/zonebench uses it. Dependencies point one
+// way: bench imports the gomemcache client and zonecache's client,
+// replication and nodeclient; nothing imports bench but cmd/zonebench and
+// tests.
 package bench

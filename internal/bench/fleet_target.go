@@ -13,10 +13,8 @@ import (
 )
 
 // FleetTarget is a zonecache fleet through the smart client (package
-// client): reads from the local zone first with fallback to the others,
-// writes to every zone under the client's write policy. It is a
-// ZoneReporter: a hook on every node request counts requests, hits,
-// misses, errors and fallbacks per zone.
+// client). It is a ZoneReporter: a hook on every node request counts
+// requests, hits, misses, errors and fallbacks per zone.
 type FleetTarget struct {
 	c              *client.Client
 	zones          ZoneCounters

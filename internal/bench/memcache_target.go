@@ -13,13 +13,10 @@ import (
 // MemcacheTarget's socket deadlines.
 const DefaultOpTimeout = time.Second
 
-// MemcacheTarget is one memcached-protocol node (stock memcached or
-// zonecached), or several sharded by gomemcache, reached through
+// MemcacheTarget is one or several memcached-protocol nodes through
 // github.com/bradfitz/gomemcache, the client Go users would use instead of
-// zonecache: the baseline.
-//
-// gomemcache takes no context; MemcacheTarget checks the context before
-// each call and relies on the client's socket Timeout for deadlines.
+// zonecache: the baseline. gomemcache takes no context, so deadlines come
+// from its socket Timeout.
 type MemcacheTarget struct {
 	c *memcache.Client
 }
@@ -33,9 +30,8 @@ func NewMemcacheTarget(addr string, maxIdleConns int, timeout time.Duration) *Me
 }
 
 // NewMemcacheClusterTarget is NewMemcacheTarget over several nodes, which
-// gomemcache shards by crc32(key) mod len(addrs): the unreplicated,
-// non-consistent baseline a fleet can be compared with. maxIdleConns is per
-// node.
+// gomemcache shards by crc32(key) mod len(addrs): the unreplicated baseline
+// for a fleet. maxIdleConns is per node.
 func NewMemcacheClusterTarget(addrs []string, maxIdleConns int, timeout time.Duration) *MemcacheTarget {
 	c := memcache.New(addrs...)
 	c.MaxIdleConns = max(maxIdleConns, 1)

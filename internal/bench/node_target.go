@@ -10,18 +10,16 @@ import (
 	"github.com/zonecache/zonecache/nodeclient"
 )
 
-// NodeTarget is one node (zonecached, or memcached ≥ 1.6) through
-// zonecache's own node transport: the meta protocol pipelined over a few
-// long-lived connections of the transport's online pool, with its circuit
-// breaker. It is what the smart client uses for each node.
+// NodeTarget is one node (zonecached, or memcached ≥ 1.6) through the
+// online pool of package nodeclient, as the smart client reaches each node.
 type NodeTarget struct {
 	node *nodeclient.Node
 	pool *nodeclient.Pool
 }
 
-// NewNodeTarget returns a Target for the node at addr. conns ≤ 0 means the
-// transport's default online connections (2); timeout ≤ 0 means
-// DefaultOpTimeout. Everything else takes the transport's defaults.
+// NewNodeTarget returns a Target for the node at addr. conns ≤ 0 means
+// nodeclient's default online connections; timeout ≤ 0 means
+// DefaultOpTimeout. Everything else takes nodeclient's defaults.
 func NewNodeTarget(addr string, conns int, timeout time.Duration) *NodeTarget {
 	if timeout <= 0 {
 		timeout = DefaultOpTimeout

@@ -8,11 +8,9 @@ import (
 	"time"
 )
 
-// CPUReporter is implemented by Targets that know how much CPU time the
-// server processes behind them have used. The harness reads it at the
-// start and end of every measured phase and reports server CPU time per
-// operation, which stays comparable when a shared machine gives the
-// servers different shares of its CPUs.
+// CPUReporter is implemented by Targets that know the CPU time of the server
+// processes behind them: the harness reports it per operation, which stays
+// comparable when a shared machine gives the servers different CPU shares.
 type CPUReporter interface {
 	// ServerCPU returns the servers' cumulative user + system CPU time.
 	ServerCPU() (time.Duration, error)

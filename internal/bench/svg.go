@@ -115,12 +115,9 @@ func svgPanels(results []*Result) []svgPanel {
 	return panels
 }
 
-// WriteSVG draws the per-second series of results as a standalone SVG
-// document: stacked panels of throughput, errors per second, hit ratio
-// (with a gap in seconds without answered reads) and p99 latency over time,
-// one colour per result, plus errors and fallbacks per zone when the Target
-// reports zones; every event is a dashed vertical line with its label. It
-// uses no scripts or external resources, so any browser opens it.
+// WriteSVG draws the per-second series of results (throughput, errors, hit
+// ratio, p99 latency, and per zone when the Target reports zones, with the
+// events marked) as a standalone SVG document that any browser opens.
 func WriteSVG(w io.Writer, title string, results ...*Result) error {
 	panels := svgPanels(results)
 	var maxT float64

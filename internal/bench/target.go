@@ -6,16 +6,11 @@ import (
 )
 
 // Target is a cache the harness sends requests to: one memcached through
-// gomemcache, one zonecache node through the zonecache transport, or a
-// whole fleet through the smart client.
-//
-// The harness calls a Target from many goroutines at once. Every method
-// gets a context that carries the per-operation deadline (Config.OpTimeout)
-// and is cancelled when the run stops; a Target honours it where its client
-// can. Keys are valid memcached keys. A Target must not modify value (the
-// harness shares one read-only buffer, so keeping it is harmless) and must
-// not keep the keys slice after GetMulti returns (the harness reuses it);
-// keeping the key strings themselves is fine.
+// gomemcache, one node through nodeclient, or a fleet through the smart
+// client. It is called from many goroutines at once, with valid memcached
+// keys and contexts that carry Config.OpTimeout and end with the run. It
+// must not modify value (a shared buffer) nor keep the keys slice after
+// GetMulti returns (reused; the strings may be kept).
 type Target interface {
 	// Get reads one key: hit reports whether it was found. A miss is not an
 	// error.

@@ -9,17 +9,6 @@ import (
 // Zipf draws ranks 0..n-1 with P(rank k) ∝ 1/(k+1)^θ for any skew θ > 0,
 // including the θ < 1 values common in cache studies (YCSB's default is
 // 0.99), which the standard library's rand.Zipf (s > 1 only) cannot do.
-//
-// Algorithm: rejection-inversion (W. Hörmann and G. Derflinger,
-// "Rejection-Inversion to Generate Variates from Monotone Discrete
-// Distributions", ACM TOMACS 6(3), 1996), with the hat integral written as
-// H(x) = (x^(1-θ) - 1)/(1-θ), which has the limit log x at θ = 1 and so
-// works for every θ > 0. A draw picks a point u uniformly under the
-// continuous hat x^-θ between 1.5 and n+0.5, inverts H to x, rounds to the
-// nearest integer k and accepts k when u falls under the histogram bar of k;
-// otherwise it draws again. The expected number of draws is close to 1 and
-// setup is O(1), so key spaces of billions cost nothing. The samples follow
-// the exact Zipf law (unlike YCSB's Gray et al. approximation).
 type Zipf struct {
 	n          float64
 	theta      float64
@@ -80,6 +69,16 @@ func log1pRatio(t float64) float64 {
 
 // Rank draws a rank in [0, n) using r; rank 0 is the most popular.
 func (z *Zipf) Rank(r *rand.Rand) int {
+	// Rejection-inversion (W. Hörmann and G. Derflinger, "Rejection-Inversion
+	// to Generate Variates from Monotone Discrete Distributions", ACM TOMACS
+	// 6(3), 1996), with the hat integral written as H(x) = (x^(1-θ) -
+	// 1)/(1-θ), which has the limit log x at θ = 1 and so works for every
+	// θ > 0. A draw picks a point u uniformly under the continuous hat x^-θ
+	// between 1.5 and n+0.5, inverts H to x, rounds to the nearest integer k
+	// and accepts k when u falls under the histogram bar of k; otherwise it
+	// draws again. The expected number of draws is close to 1 and setup is
+	// O(1), so key spaces of billions cost nothing. The samples follow the
+	// exact Zipf law (unlike YCSB's Gray et al. approximation).
 	for {
 		u := z.hN + r.Float64()*(z.hX1-z.hN)
 		x := z.bigHInv(u)

@@ -22,11 +22,9 @@ const (
 	ZoneError
 )
 
-// ZoneCounters counts requests per zone and is a ZoneReporter: a
-// zone-aware Target (the smart client) calls Record from its per-node
-// hooks and returns these counters from ZoneStats. It is safe for
-// concurrent use; recording in a known zone does not allocate. The zero
-// value is ready to use.
+// ZoneCounters counts requests per zone for a zone-aware Target, which calls
+// Record from its per-node hooks and returns them from ZoneStats. It is safe
+// for concurrent use, and its zero value is ready.
 type ZoneCounters struct {
 	mu    sync.RWMutex
 	zones map[string]*zoneCounter

@@ -13,11 +13,9 @@ const PhaseVerify = "verify"
 
 // CheckConfig says how a history is judged.
 type CheckConfig struct {
-	// Window is the convergence window allowed after an acknowledgement:
-	// a read that began less than Window after a write was acknowledged
-	// may still return the version before it. Default 0: the only
-	// allowance is the write's own in-flight time (a read that began
-	// before the acknowledgement may see either version).
+	// Window is the convergence window allowed after an acknowledgement: a
+	// read that began less than Window after it may still return the version
+	// before. Default 0 (a read that began before it may see either).
 	Window time.Duration
 	// AllowInFlight also allows a read to return the previous version while
 	// the write that replaced it was still in flight to some replica: from
@@ -54,12 +52,10 @@ type Result struct {
 	// StaleByZone and StaleByPhase break Stale down.
 	StaleByZone, StaleByPhase map[string]int
 	// Causes breaks the stale reads down by "phase: cause" (the Cause*
-	// constants), from the node events of the key at the node that
-	// answered. Fallback counts the stale reads answered by another zone
-	// than the reader's, Deleted those after a delete was acknowledged
-	// (the last acknowledged write before the read, or one between the
-	// version read and it). StaleSamples describes a few, the first of each
-	// phase and cause.
+	// constants). Fallback counts those answered by another zone than the
+	// reader's, Deleted those after an acknowledged delete (before the read,
+	// or between the version read and it). StaleSamples describes the first
+	// of each phase and cause.
 	Causes            map[string]int
 	Fallback, Deleted int
 	StaleSamples      []string

@@ -2,6 +2,8 @@
 // deleted value: it records a versioned workload against a real fleet (a
 // History of writes with their acknowledgement times and of reads in every
 // zone), injects faults on a schedule, and judges the history (Check).
+// `zonebench consistency` (make check-consistency) is its command line, and
+// its tests run the short form of every fault in make test.
 //
 // # What counts
 //
@@ -58,18 +60,16 @@
 //
 // Run starts a fresh local fleet (3 zones x 2 nodes: gossiping zonecached
 // whose clients discover and follow the topology, or stock memcached with a
-// static one), a writer in zone a and a reader in every zone, and follows
-// a schedule: warm-up, fault, heal, recovery (writes go on), settle (the
+// static one), a writer in zone a and a reader in every zone, and follows a
+// schedule: warm-up, fault, heal, recovery (writes go on), settle (the
 // writer stops; RunConfig.Settle is the convergence bound lost writes are
 // judged after), verify (fresh clients, bootstrapped from their own zone's
-// seeds, read every key once in their zone without falling back on a miss
-// or repairing). The faults (Faults) are a node killed and restarted empty,
-// a node frozen beyond failure detection, zone c cut off in a network
-// namespace (fault proxies without root), a node joining and draining, the
-// writer process killed with repairs pending while zone c is frozen and a
-// new one started on its repair spool at the heal (it must take them over), and a
-// gossip partition beyond memberlist's dead-node window. Each report lists
-// the evidence that its fault happened; a fault that could not be injected
-// fails the run with ErrFaultNotInjected. Namespaces are named zcc-<pid>-<n>
-// and removed at the end; CleanStaleNetns removes those of dead runs.
+// seeds, read every key once in their zone without falling back or
+// repairing). Faults lists the faults (the Fault constants say what each
+// does; the zone cut uses fault proxies without root, and the restarted
+// writer must take over its predecessor's spooled repairs). Each report
+// lists the evidence that its fault happened; a fault that could not be
+// injected fails the run with ErrFaultNotInjected. Namespaces are named
+// zcc-<pid>-<n> and removed at the end; CleanStaleNetns removes those of
+// dead runs.
 package consistency

@@ -10,11 +10,8 @@ import (
 )
 
 // Failed reports whether the result fails the check: stale reads, lost
-// writes, or errors returned to callers that were not expected. None of
-// the faults takes away more than one zone, so with the default write
-// policy (all-minus-one of three zones) and reads falling back across
-// zones no error is expected in any phase; only a policy that needs every
-// zone (all) makes the fault phase's "policy not met" errors expected.
+// writes, or caller errors beyond Expected (no fault takes away more than
+// one zone, so only policy all expects errors, in the fault phase).
 func (r Result) Failed() bool { return r.Stale > 0 || r.Lost > 0 || r.Errors > r.Expected }
 
 // WriteTo prints the report of one fault.

@@ -149,12 +149,10 @@ func (c RunConfig) warmup() time.Duration {
 	return 3 * time.Second
 }
 
-// Run runs one fault against a fresh fleet: warm-up, fault, heal,
-// recovery (writes go on), settle (the writer has stopped), verify (every
-// key read in every zone), and returns the report with the check's
-// result. An error means the run proves nothing: the fleet did not start,
-// or the fault was not injected (ErrFaultNotInjected) or does not apply
-// (ErrNotApplicable).
+// Run runs one fault against a fresh fleet through the whole schedule and
+// returns the report with the check's result. An error means the run proves
+// nothing: the fleet did not start, or the fault was not injected
+// (ErrFaultNotInjected) or does not apply (ErrNotApplicable).
 func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 	cfg = cfg.withDefaults()
 	spec, ok := faultSpecs[cfg.Fault]

@@ -1,7 +1,8 @@
-// Package faultproxy is a small TCP proxy for fault-injection tests and
-// demos: it listens on a free loopback port, forwards every connection to
-// one target address, and can delay each chunk of bytes flowing back from
-// the target by a settable amount, which makes the target look slow (a
+// Package faultproxy is a small TCP proxy for fault injection (zonebench's
+// slow-node demo, the consistency checker's zone cut without root, tests):
+// it listens on a free loopback port, forwards every connection to one
+// target address, and can delay each chunk of bytes flowing back from the
+// target by a settable amount, which makes the target look slow (a
 // delay beyond a client's timeout makes it look hung) without touching the
 // process itself. The delay is latency, not a bandwidth limit: each chunk
 // is passed on the delay after it was read, so chunks read while earlier

@@ -254,12 +254,10 @@ func (p *Process) kill() {
 	<-p.waited
 }
 
-// Freeze stops the process with SIGSTOP: its sockets stay open but nothing
-// answers, like a hung host. It returns once every thread of the process
-// is stopped (where /proc shows it), so that a request sent after Freeze
-// is never served before Thaw: a signal takes effect only when the
-// process is next scheduled, which on a loaded machine can be after the
-// test's next request.
+// Freeze stops the process with SIGSTOP (sockets open, nothing answers, like
+// a hung host) and returns once /proc shows every thread stopped: a signal
+// lands only when the process is next scheduled, so a request sent after
+// Freeze could otherwise still be served on a loaded machine.
 func (p *Process) Freeze() error {
 	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		return err

@@ -77,8 +77,7 @@ const (
 	// found item's Accessed time is refreshed and Fetched is set.
 	Keep Action = iota
 	// Put writes a new value (the concatenation of Op.Value) with
-	// Op.Meta, replacing the current item if there is one. (The lead's
-	// draft called it Store, which collides with the type Store.)
+	// Op.Meta, replacing the current item if there is one.
 	Put
 	// SetMeta keeps the value and replaces the metadata with Op.Meta.
 	SetMeta

@@ -85,11 +85,9 @@ func layout(maxBytes int64, maxItem int) (n, maxGroups, ring int) {
 	return n, maxGroups, ring
 }
 
-// IndexLimit is the most memory the hash indexes of a Store with this
-// MaxBytes and MaxItemSize can take. It is part of MaxBytes (the item rings
-// get the rest), but unlike the rings, which are mapped outside the Go
-// heap, the indexes live on the Go heap, where the garbage collector may
-// hold a replaced index for a while after the index grows.
+// IndexLimit is the most memory the hash indexes of a Store with these
+// limits can take: part of MaxBytes, but on the Go heap (unlike the item
+// rings), where a replaced index may linger until collected.
 func IndexLimit(maxBytes int64, maxItemSize int) int64 {
 	n, maxGroups, _ := layout(maxBytes, maxItemSize)
 	return int64(n) * int64(maxGroups) * bytesPerGroup

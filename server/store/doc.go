@@ -17,8 +17,7 @@
 // item). A shard gives at most 1/8 of its budget to the index and the rest
 // to the ring, so arenas plus indexes never exceed MaxBytes; the Go heap
 // holds only the indexes and a few structures per shard. An item costs a
-// 30-byte header plus its key and value in the ring: 150 bytes for a 20-byte
-// key and a 100-byte value, against memcached's 192-byte slab chunk.
+// 30-byte header plus its key and value in the ring.
 //
 // Eviction is CLOCK over the ring: when space is needed the oldest item is
 // dropped if it is dead, expired or unread since it was stored, and moved

@@ -14,14 +14,11 @@ const purgeGroups = 64
 // it was, and items the rebuild moved behind it wait for the next pass.
 const maxPurgeRestarts = 3
 
-// Purge removes every live item whose key drop selects, and returns how
-// many it removed. It goes through the shards one at a time and through
-// each shard's index a chunk at a time, releasing the shard's lock between
-// chunks, so reads and writes of every key go on during a purge of the
-// whole store. An item stored after Purge passed its place is not seen.
-// drop runs under the shard lock: it must be quick, must not call the
-// Store, and must not keep key, which aliases store memory. Purge stops
-// with ctx's error when ctx ends.
+// Purge removes every live item whose key drop selects and returns how many
+// it removed, a chunk of one shard at a time so that reads and writes go on
+// meanwhile (an item stored behind the pass is not seen). drop runs under the
+// shard lock: it must be quick, must not call the Store, and must not keep
+// key. Purge stops with ctx's error.
 func (s *Store) Purge(ctx context.Context, drop func(key []byte) bool) (int, error) {
 	n := 0
 	for i := range s.shards {

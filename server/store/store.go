@@ -71,16 +71,11 @@ func (s *Store) nextCAS() uint64 { return s.cas.Add(1) }
 
 func (s *Store) shardOf(h uint64) *shard { return &s.shards[h&s.mask] }
 
-// Update runs fn atomically for key and applies the Op it returns; see
-// Action for what each does. fn runs under the key's shard lock: it must be
-// short and must not call the Store. Entry.Value and the Entry itself are
-// valid only during fn.
-//
-// Update returns the resulting item's Meta: after Put or SetMeta the new
-// metadata (with the CAS assigned), after Keep on a hit the item's metadata,
-// and the zero Meta after Delete or on a miss. It returns ErrKeyTooLong for
-// a key over 250 bytes and ErrTooLarge, leaving the current item untouched,
-// when the new item would exceed MaxItemSize.
+// Update runs fn atomically for key and applies the Op it returns. fn runs
+// under the key's shard lock: it must be short, must not call the Store, and
+// must not keep the Entry. Update returns the resulting item's Meta (zero
+// after Delete or on a miss), or ErrKeyTooLong or ErrTooLarge, leaving the
+// item untouched.
 func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 	if len(key) > MaxKeyLength {
 		return Meta{}, ErrKeyTooLong
@@ -186,11 +181,9 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 	return true
 }
 
-// Flush implements memcached's flush_all. If at is not after now, every
-// item stored before the call becomes invisible at once. Otherwise every
-// item stored before the clock reaches at (including those stored while
-// waiting) becomes invisible when it does. A later Flush replaces a pending
-// one. The memory of flushed items is released to the system.
+// Flush implements memcached's flush_all: every item stored before at (now,
+// if at is not later) becomes invisible at at, and its memory is released.
+// A later Flush replaces a pending one.
 func (s *Store) Flush(at time.Time) {
 	exact := s.now().Unix() // not the coarse clock: "now" must include this instant
 	now := max(s.nowSec(), toU32Time(exact))
