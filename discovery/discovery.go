@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"reflect"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -220,53 +218,21 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 // get asks seed for its topology; with wait > 0 it is a watch that returns
 // when the seed's epoch passes after, or after wait.
 func get(ctx context.Context, hc *http.Client, seed string, after uint64, wait time.Duration) (replication.Topology, error) {
-	u, err := topologyURL(seed)
-	if err != nil {
-		return replication.Topology{}, err
-	}
+	c := admin.Client{Addr: seed, HTTPClient: hc}
+	var t replication.Topology
+	var err error
 	if wait > 0 {
-		q := url.Values{}
-		q.Set("after", strconv.FormatUint(after, 10))
-		q.Set("wait", wait.String())
-		u.RawQuery = q.Encode()
+		t, err = c.WatchTopology(ctx, after, wait)
+	} else {
+		t, err = c.Topology(ctx)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return replication.Topology{}, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return replication.Topology{}, fmt.Errorf("discovery: %s: %w", seed, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return replication.Topology{}, fmt.Errorf("discovery: %s: status %s", seed, resp.Status)
-	}
-	t, err := replication.DecodeTopology(resp.Body)
-	if err != nil {
-		return replication.Topology{}, fmt.Errorf("discovery: %s: %w", seed, err)
 	}
 	if len(t.Nodes) == 0 {
 		return replication.Topology{}, fmt.Errorf("discovery: %s: topology has no nodes", seed)
 	}
 	return t, nil
-}
-
-// topologyURL turns "host:port" or "http://host:port[/path]" into the
-// /topology URL.
-func topologyURL(seed string) (*url.URL, error) {
-	raw := seed
-	if !strings.Contains(seed, "://") {
-		raw = "http://" + seed
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("discovery: bad seed %q", seed)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/topology"
-	}
-	return u, nil
 }
 
 // sameNodes reports whether two topologies list the same nodes; epochs from

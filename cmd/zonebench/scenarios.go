@@ -169,7 +169,7 @@ func (r *nodeReplacement) do(ctx context.Context) error {
 	r.steps.mark(fmt.Sprintf("%s declared dead, gone from the client's topology", r.old), nil)
 
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err = discovery.SetState(sctx, n.AdminAddr, replication.Serving)
+	_, err = n.Admin().SetState(sctx, replication.Serving)
 	cancel()
 	r.steps.mark(fmt.Sprintf("%s promoted to serving", r.repl), err)
 	if err != nil {
