@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/admin"
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -25,8 +26,10 @@ type Config struct {
 	Seeds []string
 	// Wait is how long one watch request may wait for a change. Default 30 s.
 	Wait time.Duration
-	// RetryMin and RetryMax bound the backoff after a failed request.
-	// Defaults 200 ms and 10 s.
+	// RetryMin and RetryMax bound the backoff after a failed request: it
+	// doubles from RetryMin to RetryMax, and each wait is drawn uniformly
+	// from half to all of its step (equal jitter), so that clients that
+	// lost a seed together do not retry it in step. Defaults 200 ms, 10 s.
 	RetryMin, RetryMax time.Duration
 	// RequestTimeout bounds a plain fetch. Default 5 s.
 	RequestTimeout time.Duration
@@ -72,7 +75,7 @@ func (c Config) withDefaults() Config {
 // It long-polls one seed at a time and moves to the next seed on failure,
 // backing off between rounds of failures; meanwhile the last topology stays
 // in force. A seed that answers at once with nothing new (one that does not
-// long-poll) is asked again every RetryMin.
+// long-poll) is asked again every RetryMin (with jitter).
 //
 // When apply returns an error (the client refused the view, say), the
 // topology does not count as applied: the error is logged, the last applied
@@ -122,10 +125,10 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 	log := cfg.Logger.With("component", "discovery")
 	last := initial
 	seed := 0
-	var after uint64             // epoch of the last answer from the current seed
-	backoff := cfg.RetryMin      // after failed requests
-	applyBackoff := cfg.RetryMin // after refused topologies
-	holdBackoff := cfg.RetryMin  // after unconfirmed shrinks
+	var after uint64                                                  // epoch of the last answer from the current seed
+	failBackoff := backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax}  // after failed requests
+	applyBackoff := backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax} // after refused topologies
+	holdBackoff := backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax}  // after unconfirmed shrinks
 	failures := 0
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, cfg.Wait+cfg.RequestTimeout)
@@ -141,14 +144,14 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 			seed = (seed + 1) % len(cfg.Seeds)
 			after = 0
 			if failures%len(cfg.Seeds) == 0 { // every seed failed once more: back off
-				if !sleep(ctx, backoff) {
+				if !sleep(ctx, failBackoff.Next()) {
 					break
 				}
-				backoff = min(backoff*2, cfg.RetryMax)
 			}
 			continue
 		}
-		failures, backoff = 0, cfg.RetryMin
+		failures = 0
+		failBackoff.Reset()
 		prev := after
 		after = t.Epoch
 		if !sameNodes(t, last) {
@@ -168,10 +171,9 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 						seed = (seed + 1) % len(cfg.Seeds)
 					}
 					after = 0
-					if !sleep(ctx, holdBackoff) {
+					if !sleep(ctx, holdBackoff.Next()) {
 						break
 					}
-					holdBackoff = min(holdBackoff*2, cfg.RetryMax)
 					continue
 				}
 				confirmedBy := "none answered"
@@ -194,20 +196,20 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 				// backoff rather than waiting for the next change.
 				log.Warn("topology refused; will retry", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes), "err", err)
 				after = 0
-				if !sleep(ctx, applyBackoff) {
+				if !sleep(ctx, applyBackoff.Next()) {
 					break
 				}
-				applyBackoff = min(applyBackoff*2, cfg.RetryMax)
 				continue
 			}
-			last, applyBackoff = t, cfg.RetryMin
+			last = t
+			applyBackoff.Reset()
 		}
-		holdBackoff = cfg.RetryMin
+		holdBackoff.Reset()
 		if prev != 0 && t.Epoch <= prev && time.Since(asked) < cfg.Wait/2 {
 			// Nothing new, answered at once: the seed does not long-poll
 			// (a static topology file, say). Poll it every RetryMin
-			// rather than in a busy loop.
-			if !sleep(ctx, cfg.RetryMin) {
+			// (with jitter) rather than in a busy loop.
+			if !sleep(ctx, backoff.Jitter(cfg.RetryMin)) {
 				break
 			}
 		}

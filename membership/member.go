@@ -50,7 +50,8 @@ type Config struct {
 	// RejoinInterval is how often the member joins again the seeds and the
 	// known members that failed, so that the fleet merges again after a
 	// partition (see rejoinLoop for the bound). Default
-	// DefaultRejoinInterval (5 s).
+	// DefaultRejoinInterval (5 s). Each wait is drawn from half to all of
+	// it (equal jitter), so members cut off together do not rejoin in step.
 	RejoinInterval time.Duration
 	// ForgetAfter is how long a member that failed (not one that left
 	// draining) is remembered: rejoined every RejoinInterval and counted
