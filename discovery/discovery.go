@@ -122,99 +122,145 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger.With("component", "discovery")
-	last := initial
-	seed := 0
-	var after uint64                                                  // epoch of the last answer from the current seed
-	failBackoff := backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax}  // after failed requests
-	applyBackoff := backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax} // after refused topologies
-	holdBackoff := backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax}  // after unconfirmed shrinks
-	failures := 0
+	w := &watch{
+		cfg: cfg, log: cfg.Logger.With("component", "discovery"), held: held, apply: apply, last: initial,
+		failed:  backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax},
+		refused: backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax},
+		holding: backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax},
+	}
 	for ctx.Err() == nil {
-		rctx, cancel := context.WithTimeout(ctx, cfg.Wait+cfg.RequestTimeout)
-		asked := time.Now()
-		t, err := get(rctx, cfg.HTTPClient, cfg.Seeds[seed], after, cfg.Wait)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			failures++
-			log.Warn("topology watch failed; keeping the last topology", "seed", cfg.Seeds[seed], "err", err)
-			seed = (seed + 1) % len(cfg.Seeds)
-			after = 0
-			if failures%len(cfg.Seeds) == 0 { // every seed failed once more: back off
-				if !sleep(ctx, failBackoff.Next()) {
-					break
-				}
-			}
-			continue
-		}
-		failures = 0
-		failBackoff.Reset()
-		prev := after
-		after = t.Epoch
-		if !sameNodes(t, last) {
-			if s := shrinkOf(last, t); s.needsConfirmation() {
-				by, disagreed := confirm(ctx, cfg, seed, s)
-				if s.held(by, disagreed) {
-					if ctx.Err() != nil {
-						break
-					}
-					held.Inc()
-					log.Warn("topology shrink held back: no other seed confirms it; keeping the last topology",
-						"seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes),
-						"lost", s.lost, "emptied_zones", s.emptied, "serving", s.serving)
-					if disagreed >= 0 {
-						seed = disagreed
-					} else {
-						seed = (seed + 1) % len(cfg.Seeds)
-					}
-					after = 0
-					if !sleep(ctx, holdBackoff.Next()) {
-						break
-					}
-					continue
-				}
-				confirmedBy := "none answered"
-				if by >= 0 {
-					confirmedBy = cfg.Seeds[by]
-				}
-				log.Info("topology shrink applied", "seed", cfg.Seeds[seed], "confirmed_by", confirmedBy,
-					"lost", s.lost, "emptied_zones", s.emptied)
-			}
-			log.Info("topology changed", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes))
-			if t.Epoch <= last.Epoch {
-				// Seeds count epochs on their own clocks: a seed that saw
-				// the last change earlier than another reports a lower
-				// epoch for a newer view. What is applied must still
-				// look newer to the client.
-				t.Epoch = last.Epoch + 1
-			}
-			if err := apply(t); err != nil {
-				// Not applied: keep last, ask again at once after a
-				// backoff rather than waiting for the next change.
-				log.Warn("topology refused; will retry", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes), "err", err)
-				after = 0
-				if !sleep(ctx, applyBackoff.Next()) {
-					break
-				}
-				continue
-			}
-			last = t
-			applyBackoff.Reset()
-		}
-		holdBackoff.Reset()
-		if prev != 0 && t.Epoch <= prev && time.Since(asked) < cfg.Wait/2 {
-			// Nothing new, answered at once: the seed does not long-poll
-			// (a static topology file, say). Poll it every RetryMin
-			// (with jitter) rather than in a busy loop.
-			if !sleep(ctx, backoff.Jitter(cfg.RetryMin)) {
-				break
-			}
-		}
+		w.round(ctx)
 	}
 	return ctx.Err()
+}
+
+// watch is the state of one Watch.
+type watch struct {
+	cfg   Config
+	log   *slog.Logger
+	held  prometheus.Counter
+	apply func(replication.Topology) error
+
+	last     replication.Topology // the last topology applied
+	seed     int                  // index in cfg.Seeds of the seed asked
+	after    uint64               // epoch of the last answer from that seed
+	failures int                  // failed requests in a row
+
+	failed  backoff.Exp // after failed requests
+	refused backoff.Exp // after topologies apply refused
+	holding backoff.Exp // after unconfirmed shrinks
+}
+
+// round asks the current seed once (a long poll) and acts on its answer;
+// it may wait a backoff. A wait cut short by ctx ends the round.
+func (w *watch) round(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, w.cfg.Wait+w.cfg.RequestTimeout)
+	asked := time.Now()
+	t, err := get(rctx, w.cfg.HTTPClient, w.cfg.Seeds[w.seed], w.after, w.cfg.Wait)
+	cancel()
+	if err != nil {
+		w.fail(ctx, err)
+		return
+	}
+	w.failures = 0
+	w.failed.Reset()
+	prev := w.after
+	w.after = t.Epoch
+	if !sameNodes(t, w.last) {
+		var ok bool
+		if t, ok = w.take(ctx, t); !ok {
+			return
+		}
+	}
+	w.holding.Reset()
+	if prev != 0 && t.Epoch <= prev && time.Since(asked) < w.cfg.Wait/2 {
+		// Nothing new, answered at once: the seed does not long-poll
+		// (a static topology file, say). Poll it every RetryMin
+		// (with jitter) rather than in a busy loop.
+		sleep(ctx, backoff.Jitter(w.cfg.RetryMin))
+	}
+}
+
+// fail moves to the next seed after a failed request, backing off once
+// every seed has failed once more.
+func (w *watch) fail(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	w.failures++
+	w.log.Warn("topology watch failed; keeping the last topology", "seed", w.cfg.Seeds[w.seed], "err", err)
+	w.moveTo((w.seed + 1) % len(w.cfg.Seeds))
+	if w.failures%len(w.cfg.Seeds) == 0 { // every seed failed once more: back off
+		sleep(ctx, w.failed.Next())
+	}
+}
+
+// moveTo makes seed the one asked next, from scratch.
+func (w *watch) moveTo(seed int) {
+	w.seed, w.after = seed, 0
+}
+
+// take applies t, a view whose nodes differ from the last one applied,
+// once confirmed when it shrinks the fleet too much. It returns t as
+// applied (its epoch raised above the last one's if need be), or false
+// when t was held back or refused (after a backoff).
+func (w *watch) take(ctx context.Context, t replication.Topology) (replication.Topology, bool) {
+	if !w.confirmed(ctx, t) {
+		return t, false
+	}
+	w.log.Info("topology changed", "seed", w.cfg.Seeds[w.seed], "epoch", t.Epoch, "nodes", len(t.Nodes))
+	if t.Epoch <= w.last.Epoch {
+		// Seeds count epochs on their own clocks: a seed that saw the
+		// last change earlier than another reports a lower epoch for a
+		// newer view. What is applied must still look newer to the client.
+		t.Epoch = w.last.Epoch + 1
+	}
+	if err := w.apply(t); err != nil {
+		// Not applied: keep last, ask again at once after a backoff
+		// rather than waiting for the next change.
+		w.log.Warn("topology refused; will retry", "seed", w.cfg.Seeds[w.seed], "epoch", t.Epoch, "nodes", len(t.Nodes), "err", err)
+		w.after = 0
+		sleep(ctx, w.refused.Next())
+		return t, false
+	}
+	w.last = t
+	w.refused.Reset()
+	return t, true
+}
+
+// confirmed reports whether t may be applied: it does not shrink the fleet
+// enough to need a second seed's word, or another seed confirms it. A view
+// held back is counted and logged, and the watch moves to a seed that
+// disagreed (else the next) after a backoff.
+func (w *watch) confirmed(ctx context.Context, t replication.Topology) bool {
+	s := shrinkOf(w.last, t)
+	if !s.needsConfirmation() {
+		return true
+	}
+	by, disagreed := confirm(ctx, w.cfg, w.seed, s)
+	if !s.held(by, disagreed) {
+		confirmedBy := "none answered"
+		if by >= 0 {
+			confirmedBy = w.cfg.Seeds[by]
+		}
+		w.log.Info("topology shrink applied", "seed", w.cfg.Seeds[w.seed], "confirmed_by", confirmedBy,
+			"lost", s.lost, "emptied_zones", s.emptied)
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	w.held.Inc()
+	w.log.Warn("topology shrink held back: no other seed confirms it; keeping the last topology",
+		"seed", w.cfg.Seeds[w.seed], "epoch", t.Epoch, "nodes", len(t.Nodes),
+		"lost", s.lost, "emptied_zones", s.emptied, "serving", s.serving)
+	if disagreed >= 0 {
+		w.moveTo(disagreed)
+	} else {
+		w.moveTo((w.seed + 1) % len(w.cfg.Seeds))
+	}
+	sleep(ctx, w.holding.Next())
+	return false
 }
 
 // get asks seed for its topology; with wait > 0 it is a watch that returns
@@ -241,13 +287,12 @@ func get(ctx context.Context, hc *http.Client, seed string, after uint64, wait t
 // different seeds are not comparable, contents are.
 func sameNodes(a, b replication.Topology) bool { return reflect.DeepEqual(a.Nodes, b.Nodes) }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
 	case <-ctx.Done():
-		return false
 	}
 }
