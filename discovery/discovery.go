@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"reflect"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zonecache/zonecache/admin"
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -27,8 +26,10 @@ type Config struct {
 	Seeds []string
 	// Wait is how long one watch request may wait for a change. Default 30 s.
 	Wait time.Duration
-	// RetryMin and RetryMax bound the backoff after a failed request.
-	// Defaults 200 ms and 10 s.
+	// RetryMin and RetryMax bound the backoff after a failed request: it
+	// doubles from RetryMin to RetryMax, and each wait is drawn uniformly
+	// from half to all of its step (equal jitter), so that clients that
+	// lost a seed together do not retry it in step. Defaults 200 ms, 10 s.
 	RetryMin, RetryMax time.Duration
 	// RequestTimeout bounds a plain fetch. Default 5 s.
 	RequestTimeout time.Duration
@@ -74,7 +75,7 @@ func (c Config) withDefaults() Config {
 // It long-polls one seed at a time and moves to the next seed on failure,
 // backing off between rounds of failures; meanwhile the last topology stays
 // in force. A seed that answers at once with nothing new (one that does not
-// long-poll) is asked again every RetryMin.
+// long-poll) is asked again every RetryMin (with jitter).
 //
 // When apply returns an error (the client refused the view, say), the
 // topology does not count as applied: the error is logged, the last applied
@@ -121,130 +122,160 @@ func Watch(ctx context.Context, cfg Config, initial replication.Topology, apply 
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger.With("component", "discovery")
-	last := initial
-	seed := 0
-	var after uint64             // epoch of the last answer from the current seed
-	backoff := cfg.RetryMin      // after failed requests
-	applyBackoff := cfg.RetryMin // after refused topologies
-	holdBackoff := cfg.RetryMin  // after unconfirmed shrinks
-	failures := 0
+	w := &watch{
+		cfg: cfg, log: cfg.Logger.With("component", "discovery"), held: held, apply: apply, last: initial,
+		failed:  backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax},
+		refused: backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax},
+		holding: backoff.Exp{Min: cfg.RetryMin, Max: cfg.RetryMax},
+	}
 	for ctx.Err() == nil {
-		rctx, cancel := context.WithTimeout(ctx, cfg.Wait+cfg.RequestTimeout)
-		asked := time.Now()
-		t, err := get(rctx, cfg.HTTPClient, cfg.Seeds[seed], after, cfg.Wait)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			failures++
-			log.Warn("topology watch failed; keeping the last topology", "seed", cfg.Seeds[seed], "err", err)
-			seed = (seed + 1) % len(cfg.Seeds)
-			after = 0
-			if failures%len(cfg.Seeds) == 0 { // every seed failed once more: back off
-				if !sleep(ctx, backoff) {
-					break
-				}
-				backoff = min(backoff*2, cfg.RetryMax)
-			}
-			continue
-		}
-		failures, backoff = 0, cfg.RetryMin
-		prev := after
-		after = t.Epoch
-		if !sameNodes(t, last) {
-			if s := shrinkOf(last, t); s.needsConfirmation() {
-				by, disagreed := confirm(ctx, cfg, seed, s)
-				if s.held(by, disagreed) {
-					if ctx.Err() != nil {
-						break
-					}
-					held.Inc()
-					log.Warn("topology shrink held back: no other seed confirms it; keeping the last topology",
-						"seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes),
-						"lost", s.lost, "emptied_zones", s.emptied, "serving", s.serving)
-					if disagreed >= 0 {
-						seed = disagreed
-					} else {
-						seed = (seed + 1) % len(cfg.Seeds)
-					}
-					after = 0
-					if !sleep(ctx, holdBackoff) {
-						break
-					}
-					holdBackoff = min(holdBackoff*2, cfg.RetryMax)
-					continue
-				}
-				confirmedBy := "none answered"
-				if by >= 0 {
-					confirmedBy = cfg.Seeds[by]
-				}
-				log.Info("topology shrink applied", "seed", cfg.Seeds[seed], "confirmed_by", confirmedBy,
-					"lost", s.lost, "emptied_zones", s.emptied)
-			}
-			log.Info("topology changed", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes))
-			if t.Epoch <= last.Epoch {
-				// Seeds count epochs on their own clocks: a seed that saw
-				// the last change earlier than another reports a lower
-				// epoch for a newer view. What is applied must still
-				// look newer to the client.
-				t.Epoch = last.Epoch + 1
-			}
-			if err := apply(t); err != nil {
-				// Not applied: keep last, ask again at once after a
-				// backoff rather than waiting for the next change.
-				log.Warn("topology refused; will retry", "seed", cfg.Seeds[seed], "epoch", t.Epoch, "nodes", len(t.Nodes), "err", err)
-				after = 0
-				if !sleep(ctx, applyBackoff) {
-					break
-				}
-				applyBackoff = min(applyBackoff*2, cfg.RetryMax)
-				continue
-			}
-			last, applyBackoff = t, cfg.RetryMin
-		}
-		holdBackoff = cfg.RetryMin
-		if prev != 0 && t.Epoch <= prev && time.Since(asked) < cfg.Wait/2 {
-			// Nothing new, answered at once: the seed does not long-poll
-			// (a static topology file, say). Poll it every RetryMin
-			// rather than in a busy loop.
-			if !sleep(ctx, cfg.RetryMin) {
-				break
-			}
-		}
+		w.round(ctx)
 	}
 	return ctx.Err()
+}
+
+// watch is the state of one Watch.
+type watch struct {
+	cfg   Config
+	log   *slog.Logger
+	held  prometheus.Counter
+	apply func(replication.Topology) error
+
+	last     replication.Topology // the last topology applied
+	seed     int                  // index in cfg.Seeds of the seed asked
+	after    uint64               // epoch of the last answer from that seed
+	failures int                  // failed requests in a row
+
+	failed  backoff.Exp // after failed requests
+	refused backoff.Exp // after topologies apply refused
+	holding backoff.Exp // after unconfirmed shrinks
+}
+
+// round asks the current seed once (a long poll) and acts on its answer;
+// it may wait a backoff. A wait cut short by ctx ends the round.
+func (w *watch) round(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, w.cfg.Wait+w.cfg.RequestTimeout)
+	asked := time.Now()
+	t, err := get(rctx, w.cfg.HTTPClient, w.cfg.Seeds[w.seed], w.after, w.cfg.Wait)
+	cancel()
+	if err != nil {
+		w.fail(ctx, err)
+		return
+	}
+	w.failures = 0
+	w.failed.Reset()
+	prev := w.after
+	w.after = t.Epoch
+	if !sameNodes(t, w.last) {
+		var ok bool
+		if t, ok = w.take(ctx, t); !ok {
+			return
+		}
+	}
+	w.holding.Reset()
+	if prev != 0 && t.Epoch <= prev && time.Since(asked) < w.cfg.Wait/2 {
+		// Nothing new, answered at once: the seed does not long-poll
+		// (a static topology file, say). Poll it every RetryMin
+		// (with jitter) rather than in a busy loop.
+		sleep(ctx, backoff.Jitter(w.cfg.RetryMin))
+	}
+}
+
+// fail moves to the next seed after a failed request, backing off once
+// every seed has failed once more.
+func (w *watch) fail(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	w.failures++
+	w.log.Warn("topology watch failed; keeping the last topology", "seed", w.cfg.Seeds[w.seed], "err", err)
+	w.moveTo((w.seed + 1) % len(w.cfg.Seeds))
+	if w.failures%len(w.cfg.Seeds) == 0 { // every seed failed once more: back off
+		sleep(ctx, w.failed.Next())
+	}
+}
+
+// moveTo makes seed the one asked next, from scratch.
+func (w *watch) moveTo(seed int) {
+	w.seed, w.after = seed, 0
+}
+
+// take applies t, a view whose nodes differ from the last one applied,
+// once confirmed when it shrinks the fleet too much. It returns t as
+// applied (its epoch raised above the last one's if need be), or false
+// when t was held back or refused (after a backoff).
+func (w *watch) take(ctx context.Context, t replication.Topology) (replication.Topology, bool) {
+	if !w.confirmed(ctx, t) {
+		return t, false
+	}
+	w.log.Info("topology changed", "seed", w.cfg.Seeds[w.seed], "epoch", t.Epoch, "nodes", len(t.Nodes))
+	if t.Epoch <= w.last.Epoch {
+		// Seeds count epochs on their own clocks: a seed that saw the
+		// last change earlier than another reports a lower epoch for a
+		// newer view. What is applied must still look newer to the client.
+		t.Epoch = w.last.Epoch + 1
+	}
+	if err := w.apply(t); err != nil {
+		// Not applied: keep last, ask again at once after a backoff
+		// rather than waiting for the next change.
+		w.log.Warn("topology refused; will retry", "seed", w.cfg.Seeds[w.seed], "epoch", t.Epoch, "nodes", len(t.Nodes), "err", err)
+		w.after = 0
+		sleep(ctx, w.refused.Next())
+		return t, false
+	}
+	w.last = t
+	w.refused.Reset()
+	return t, true
+}
+
+// confirmed reports whether t may be applied: it does not shrink the fleet
+// enough to need a second seed's word, or another seed confirms it. A view
+// held back is counted and logged, and the watch moves to a seed that
+// disagreed (else the next) after a backoff.
+func (w *watch) confirmed(ctx context.Context, t replication.Topology) bool {
+	s := shrinkOf(w.last, t)
+	if !s.needsConfirmation() {
+		return true
+	}
+	by, disagreed := confirm(ctx, w.cfg, w.seed, s)
+	if !s.held(by, disagreed) {
+		confirmedBy := "none answered"
+		if by >= 0 {
+			confirmedBy = w.cfg.Seeds[by]
+		}
+		w.log.Info("topology shrink applied", "seed", w.cfg.Seeds[w.seed], "confirmed_by", confirmedBy,
+			"lost", s.lost, "emptied_zones", s.emptied)
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	w.held.Inc()
+	w.log.Warn("topology shrink held back: no other seed confirms it; keeping the last topology",
+		"seed", w.cfg.Seeds[w.seed], "epoch", t.Epoch, "nodes", len(t.Nodes),
+		"lost", s.lost, "emptied_zones", s.emptied, "serving", s.serving)
+	if disagreed >= 0 {
+		w.moveTo(disagreed)
+	} else {
+		w.moveTo((w.seed + 1) % len(w.cfg.Seeds))
+	}
+	sleep(ctx, w.holding.Next())
+	return false
 }
 
 // get asks seed for its topology; with wait > 0 it is a watch that returns
 // when the seed's epoch passes after, or after wait.
 func get(ctx context.Context, hc *http.Client, seed string, after uint64, wait time.Duration) (replication.Topology, error) {
-	u, err := topologyURL(seed)
-	if err != nil {
-		return replication.Topology{}, err
-	}
+	c := admin.Client{Addr: seed, HTTPClient: hc}
+	var t replication.Topology
+	var err error
 	if wait > 0 {
-		q := url.Values{}
-		q.Set("after", strconv.FormatUint(after, 10))
-		q.Set("wait", wait.String())
-		u.RawQuery = q.Encode()
+		t, err = c.WatchTopology(ctx, after, wait)
+	} else {
+		t, err = c.Topology(ctx)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return replication.Topology{}, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return replication.Topology{}, fmt.Errorf("discovery: %s: %w", seed, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return replication.Topology{}, fmt.Errorf("discovery: %s: status %s", seed, resp.Status)
-	}
-	t, err := replication.DecodeTopology(resp.Body)
-	if err != nil {
-		return replication.Topology{}, fmt.Errorf("discovery: %s: %w", seed, err)
 	}
 	if len(t.Nodes) == 0 {
 		return replication.Topology{}, fmt.Errorf("discovery: %s: topology has no nodes", seed)
@@ -252,34 +283,16 @@ func get(ctx context.Context, hc *http.Client, seed string, after uint64, wait t
 	return t, nil
 }
 
-// topologyURL turns "host:port" or "http://host:port[/path]" into the
-// /topology URL.
-func topologyURL(seed string) (*url.URL, error) {
-	raw := seed
-	if !strings.Contains(seed, "://") {
-		raw = "http://" + seed
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("discovery: bad seed %q", seed)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/topology"
-	}
-	return u, nil
-}
-
 // sameNodes reports whether two topologies list the same nodes; epochs from
 // different seeds are not comparable, contents are.
 func sameNodes(a, b replication.Topology) bool { return reflect.DeepEqual(a.Nodes, b.Nodes) }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
 	case <-ctx.Done():
-		return false
 	}
 }

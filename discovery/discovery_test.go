@@ -175,22 +175,6 @@ func TestWatchNeverAppliesAnEmptyTopology(t *testing.T) {
 	}
 }
 
-func TestTopologyURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1:12211":              "http://127.0.0.1:12211/topology",
-		"http://10.0.0.1:8080":         "http://10.0.0.1:8080/topology",
-		"https://cache.example/custom": "https://cache.example/custom",
-	} {
-		u, err := topologyURL(in)
-		if err != nil || u.String() != want {
-			t.Errorf("topologyURL(%q) = %v, %v; want %s", in, u, err, want)
-		}
-	}
-	if _, err := topologyURL("http://"); err == nil {
-		t.Error("empty host accepted")
-	}
-}
-
 // A seed that answers at once without long-polling (a static topology file
 // ignores after and wait) is polled every RetryMin, not in a busy loop.
 func TestWatchDoesNotSpinOnASeedThatDoesNotLongPoll(t *testing.T) {

@@ -14,6 +14,6 @@
 // restarted standalone or cut off from the fleet cannot empty a client's
 // view on its own.
 //
-// SetState is the other admin call a fleet tool needs: it moves one node
-// to a state (POST /state), as `zonecache promote` does.
+// It asks each seed through package admin, the client of one node's admin
+// endpoint, which also moves a node between states (promote, drain).
 package discovery

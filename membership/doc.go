@@ -2,7 +2,12 @@
 // with gossip (hashicorp/memberlist) and turns what it learns into the
 // fleet's topology (replication.Topology), which every server serves over
 // its admin HTTP listener at /topology so that clients and the admin CLI can
-// bootstrap from any seed.
+// bootstrap from any seed; Member.AdminHandler serves it with /state, which
+// promotes and drains the node (package admin is their client).
+//
+// The package is public so that a Go program can embed a fleet node, as
+// cmd/zonecached does: a server.Server (package server) with a Member that
+// gossips its state and fences it (Config.Fence).
 //
 // Each server is a Member: it advertises, in its gossip metadata, its zone,
 // its cache address, its weight and its life-cycle state (joining, warming,

@@ -2,13 +2,50 @@ package membership
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/zonecache/zonecache/replication"
 )
 
 // MaxWatchWait bounds how long a /topology request with wait= may block.
 const MaxWatchWait = 60 * time.Second
+
+// AdminHandler serves this member's fleet endpoints beside next (the
+// server's /metrics, /healthz and /readyz): GET /topology (see ServeHTTP),
+// GET /state, which answers the state this member advertises, and POST
+// /state?to=STATE, which moves it there (promote, drain) and answers the
+// new state. Package admin is their client.
+func (m *Member) AdminHandler(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", next)
+	mux.Handle("GET /topology", m)
+	mux.HandleFunc("GET /state", m.serveState)
+	mux.HandleFunc("POST /state", m.serveSetState)
+	return mux
+}
+
+// serveState answers GET /state: the state this member advertises.
+func (m *Member) serveState(w http.ResponseWriter, _ *http.Request) {
+	fmt.Fprintln(w, m.State())
+}
+
+// serveSetState answers POST /state?to=STATE: it advertises STATE and
+// answers the state now advertised.
+func (m *Member) serveSetState(w http.ResponseWriter, r *http.Request) {
+	to := replication.NodeState(r.URL.Query().Get("to"))
+	if !to.Valid() {
+		http.Error(w, "to: want joining, warming, serving or draining", http.StatusBadRequest)
+		return
+	}
+	if err := m.SetState(r.Context(), to); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintln(w, m.State())
+}
 
 // ServeHTTP answers GET /topology with the fleet's topology as JSON
 // (replication.Topology). With ?after=EPOCH&wait=DURATION it is a watch: it

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,7 +51,8 @@ type Config struct {
 	// RejoinInterval is how often the member joins again the seeds and the
 	// known members that failed, so that the fleet merges again after a
 	// partition (see rejoinLoop for the bound). Default
-	// DefaultRejoinInterval (5 s).
+	// DefaultRejoinInterval (5 s). Each wait is drawn from half to all of
+	// it (equal jitter), so members cut off together do not rejoin in step.
 	RejoinInterval time.Duration
 	// ForgetAfter is how long a member that failed (not one that left
 	// draining) is remembered: rejoined every RejoinInterval and counted
@@ -101,8 +103,39 @@ type Member struct {
 // it returns an error wrapping ErrJoin and the member is shut down; so it
 // is, with ctx's error, when ctx ends before the join does.
 func Start(ctx context.Context, cfg Config) (*Member, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMember(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := m.memberlistConfig()
+	if err != nil {
+		return nil, err
+	}
+	list, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("membership: start gossip on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
+	}
+	m.list = list
+	if len(cfg.Join) > 0 {
+		if err := m.joinSeeds(ctx); err != nil {
+			_ = list.Shutdown()
+			return nil, err
+		}
+	}
+	m.health.loops.Add(2)
+	go m.health.contactLoop()
+	go m.rejoinLoop()
+	return m, nil
+}
+
+// withDefaults checks cfg and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Zone == "" || cfg.CacheAddr == "" {
-		return nil, errors.New("membership: Zone and CacheAddr are required")
+		return cfg, errors.New("membership: Zone and CacheAddr are required")
 	}
 	if cfg.NodeName == "" {
 		cfg.NodeName = cfg.CacheAddr
@@ -111,21 +144,17 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		cfg.State = replication.Warming
 	}
 	if !cfg.State.Valid() {
-		return nil, fmt.Errorf("membership: unknown state %q", cfg.State)
+		return cfg, fmt.Errorf("membership: unknown state %q", cfg.State)
 	}
 	if _, _, err := net.SplitHostPort(cfg.CacheAddr); err != nil {
-		return nil, fmt.Errorf("membership: cache address: %w", err)
+		return cfg, fmt.Errorf("membership: cache address: %w", err)
 	}
 	if cfg.Weight < 0 {
 		// A topology holding it would fail validation on every client.
-		return nil, fmt.Errorf("membership: negative weight %d", cfg.Weight)
+		return cfg, fmt.Errorf("membership: negative weight %d", cfg.Weight)
 	}
-	if cfg.BindAddr == "" {
-		cfg.BindAddr = "127.0.0.1"
-	}
-	if cfg.Label == "" {
-		cfg.Label = "zonecache"
-	}
+	cfg.BindAddr = cmp.Or(cfg.BindAddr, "127.0.0.1")
+	cfg.Label = cmp.Or(cfg.Label, "zonecache")
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -135,6 +164,12 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if cfg.ForgetAfter <= 0 {
 		cfg.ForgetAfter = DefaultForgetAfter
 	}
+	return cfg, nil
+}
+
+// newMember builds the member of cfg (checked, with defaults), before it
+// gossips.
+func newMember(cfg Config) (*Member, error) {
 	bound, err := PauseBound(cfg)
 	if err != nil {
 		return nil, err
@@ -151,50 +186,41 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	}
 	m.bump()
 	m.health = newHealth(m, bound)
-
-	mc, err := m.memberlistConfig()
-	if err != nil {
-		return nil, err
-	}
-	list, err := memberlist.Create(mc)
-	if err != nil {
-		return nil, fmt.Errorf("membership: start gossip on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
-	}
-	m.list = list
-	if len(cfg.Join) > 0 {
-		// Join takes no context and may wait a TCP timeout per seed; it
-		// runs aside so that ctx can end the wait (the join then finishes
-		// against a member already shut down).
-		type joined struct {
-			n   int
-			err error
-		}
-		res := make(chan joined, 1)
-		go func() {
-			n, err := list.Join(cfg.Join)
-			res <- joined{n, err}
-		}()
-		select {
-		case r := <-res:
-			if r.n == 0 && cfg.RequireJoin {
-				_ = list.Shutdown()
-				return nil, fmt.Errorf("%w %v: %v", ErrJoin, cfg.Join, r.err)
-			}
-			if r.n == 0 {
-				m.log.Warn("no seed answered; starting alone and joining again every rejoin interval",
-					"seeds", cfg.Join, "err", r.err, "rejoin_interval", cfg.RejoinInterval)
-			} else {
-				m.log.Info("joined fleet", "seeds_answered", r.n, "members", list.NumMembers())
-			}
-		case <-ctx.Done():
-			_ = list.Shutdown()
-			return nil, fmt.Errorf("membership: join %v: %w", cfg.Join, ctx.Err())
-		}
-	}
-	m.health.loops.Add(2)
-	go m.health.contactLoop()
-	go m.rejoinLoop()
 	return m, nil
+}
+
+// joinSeeds joins the Join seeds. When none answers it logs and returns
+// nil (the rejoin loop keeps trying), unless RequireJoin is set; it
+// returns ctx's error if ctx ends first.
+func (m *Member) joinSeeds(ctx context.Context) error {
+	// Join takes no context and may wait a TCP timeout per seed; it runs
+	// aside so that ctx can end the wait (the join then finishes against a
+	// member already shut down).
+	type joined struct {
+		n   int
+		err error
+	}
+	res := make(chan joined, 1)
+	go func() {
+		n, err := m.list.Join(m.cfg.Join)
+		res <- joined{n, err}
+	}()
+	var r joined
+	select {
+	case r = <-res:
+	case <-ctx.Done():
+		return fmt.Errorf("membership: join %v: %w", m.cfg.Join, ctx.Err())
+	}
+	switch {
+	case r.n == 0 && m.cfg.RequireJoin:
+		return fmt.Errorf("%w %v: %v", ErrJoin, m.cfg.Join, r.err)
+	case r.n == 0:
+		m.log.Warn("no seed answered; starting alone and joining again every rejoin interval",
+			"seeds", m.cfg.Join, "err", r.err, "rejoin_interval", m.cfg.RejoinInterval)
+	default:
+		m.log.Info("joined fleet", "seeds_answered", r.n, "members", m.list.NumMembers())
+	}
+	return nil
 }
 
 func (m *Member) memberlistConfig() (*memberlist.Config, error) {

@@ -288,3 +288,40 @@ func TestStartHonoursContextWhileJoining(t *testing.T) {
 		t.Fatalf("Start took %v after its context ended", d)
 	}
 }
+
+// The admin handler answers GET and POST /state in plain text (the admin
+// client's wire format) and passes other paths to the server's handler.
+func TestAdminHandlerState(t *testing.T) {
+	a := startMember(t, "a1", "a", nil)
+	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "next\n") })
+	srv := httptest.NewServer(a.AdminHandler(next))
+	defer srv.Close()
+	call := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, c := range []struct {
+		method, path string
+		code         int
+		body         string
+	}{
+		{"GET", "/state", 200, "warming\n"},
+		{"POST", "/state?to=serving", 200, "serving\n"},
+		{"GET", "/state", 200, "serving\n"},
+		{"POST", "/state?to=sleeping", 400, "to: want joining, warming, serving or draining\n"},
+		{"GET", "/metrics", 200, "next\n"},
+	} {
+		if code, body := call(c.method, c.path); code != c.code || body != c.body {
+			t.Errorf("%s %s = %d %q, want %d %q", c.method, c.path, code, body, c.code, c.body)
+		}
+	}
+	if code, body := call("GET", "/topology"); code != 200 || !strings.Contains(body, `"a1"`) {
+		t.Errorf("GET /topology = %d %q", code, body)
+	}
+}

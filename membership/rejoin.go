@@ -3,6 +3,8 @@ package membership
 import (
 	"sync"
 	"time"
+
+	"github.com/zonecache/zonecache/internal/backoff"
 )
 
 // DefaultRejoinInterval is Config.RejoinInterval's default.
@@ -24,7 +26,9 @@ func DeadNodeWindow(cfg Config) (time.Duration, error) {
 // rejoinLoop merges the fleet again after a partition: every
 // RejoinInterval it joins (a push-pull state sync over TCP) each --join
 // seed that is not a member in the topology and each known member that
-// failed, in parallel. memberlist itself forgets a dead member after
+// failed, in parallel. Each wait is drawn from half to all of
+// RejoinInterval (equal jitter), so that members cut off together do not
+// rejoin in step. memberlist itself forgets a dead member after
 // GossipToTheDeadTime and never contacts it again, so without this two
 // sides of a partition longer than failure detection plus that window
 // stay apart for good. A round lasts at most the profile's TCP timeout
@@ -33,7 +37,7 @@ func DeadNodeWindow(cfg Config) (time.Duration, error) {
 // to reach every member.
 func (m *Member) rejoinLoop() {
 	defer m.health.loops.Done()
-	t := time.NewTicker(m.cfg.RejoinInterval)
+	t := time.NewTimer(backoff.Jitter(m.cfg.RejoinInterval))
 	defer t.Stop()
 	for {
 		select {
@@ -42,6 +46,7 @@ func (m *Member) rejoinLoop() {
 		case <-t.C:
 		}
 		m.rejoinOnce()
+		t.Reset(backoff.Jitter(m.cfg.RejoinInterval))
 	}
 }
 

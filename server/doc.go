@@ -2,6 +2,9 @@
 // memcached 1.6's text and meta protocols over a sharded, memory-bounded
 // store (package server/store).
 //
+// The package is public so that a Go program can embed a cache node, as
+// cmd/zonecached does (and, for a fleet node, a membership.Member beside it).
+//
 // Any memcached client can use a zonecached node as it uses memcached 1.6:
 // replies, error strings and quirks follow Debian's memcached 1.6.18, which
 // the tests use as a differential oracle. The meta protocol's herd

@@ -42,84 +42,111 @@ type consistencyOptions struct {
 func parseConsistencyFlags(args []string, stderr io.Writer) (consistencyOptions, error) {
 	fs := flag.NewFlagSet("zonebench consistency", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o consistencyOptions
-	var faults, servers, policy, netns string
+	var f consistencyFlags
+	f.register(fs)
+	fs.Usage = func() { consistencyUsage(fs) }
+	if err := fs.Parse(args); err != nil {
+		return f.o, err
+	}
+	if fs.NArg() > 0 {
+		return f.o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return f.options()
+}
+
+// consistencyFlags are the flags of `zonebench consistency`: those read as
+// they are into o, the others as text parsed by options.
+type consistencyFlags struct {
+	o                              consistencyOptions
+	faults, servers, policy, netns string
+}
+
+func (f *consistencyFlags) register(fs *flag.FlagSet) {
+	o := &f.o
 	fs.BoolVar(&o.short, "short", false, "the short form: 1 s warm-up, 3 s fault, 1 s recovery, 1 s settle, 50 keys (the gossip partition still lasts beyond the dead-node window)")
-	fs.StringVar(&faults, "faults", "all", "comma-separated `faults` to inject, each on its own fresh fleet: "+joinFaults()+", or all")
-	fs.StringVar(&servers, "servers", "both", "fleets to run against: zonecached (a gossiping fleet), memcached (stock memcached, static topology; kill9, sigstop, zone-cut, writer-exit apply) or both")
+	fs.StringVar(&f.faults, "faults", "all", "comma-separated `faults` to inject, each on its own fresh fleet: "+joinFaults()+", or all")
+	fs.StringVar(&f.servers, "servers", "both", "fleets to run against: zonecached (a gossiping fleet), memcached (stock memcached, static topology; kill9, sigstop, zone-cut, writer-exit apply) or both")
 	fs.DurationVar(&o.duration, "duration", 0, "length of the fault phase (default 15s, 3s with --short; sigstop lasts at least until the fleet drops the node, gossip-partition until the fleet has split, then 20s more: memberlist's 15s dead-node window and a margin)")
 	fs.DurationVar(&o.settle, "settle", 0, "how long readers go on after the writer stopped before the verify reads: the convergence bound lost writes are judged after (default 5s, 1s with --short)")
 	fs.DurationVar(&o.window, "window", 0, "convergence window: a read that began less than this after a write was acknowledged may still return the previous version (default 0: only reads that overlap the write may)")
 	fs.BoolVar(&o.inFlight, "allow-in-flight", true, "allow a read to return the previous version while the newer write, already acknowledged, was still in flight to a replica the write policy did not wait for (until that replica answered): the client's documented window; such reads are counted either way, and --allow-in-flight=false makes them fail the run")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the workload's key and operation choices")
 	fs.IntVar(&o.keys, "keys", 0, "number of keys written and read (default 100, 50 with --short; few, so that staleness is seen)")
-	fs.StringVar(&policy, "policy", "all-minus-one", "clients' write `policy`: none, one, quorum, all-minus-one or all")
+	fs.StringVar(&f.policy, "policy", "all-minus-one", "clients' write `policy`: none, one, quorum, all-minus-one or all")
 	fs.StringVar(&o.zonecached, "zonecached", defaultZonecached(), "zonecached `binary`")
 	fs.StringVar(&o.memcached, "memcached", "memcached", "memcached `binary`")
-	fs.StringVar(&netns, "netns", "auto", "network namespaces for the zone cuts: auto (when root) or off (zone-cut falls back to fault proxies; gossip-partition cannot run)")
+	fs.StringVar(&f.netns, "netns", "auto", "network namespaces for the zone cuts: auto (when root) or off (zone-cut falls back to fault proxies; gossip-partition cannot run)")
 	fs.BoolVar(&o.verbose, "v", false, "print the schedule's steps as they happen")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: zonebench consistency [flags]\n\n"+
-			"Checks that zonecache never serves an overwritten or deleted value. For each fault and server kind it\n"+
-			"starts a fresh local fleet (3 zones x 2 nodes), runs a versioned writer (zone a) and a reader in every\n"+
-			"zone through the smart client, and follows a schedule: warm-up, fault, heal, recovery (writes go on),\n"+
-			"settle (writer stopped), verify (every key read in every zone). It prints per fault the stale reads\n"+
-			"(older than the last version acknowledged before the read began, or a value after an acknowledged\n"+
-			"delete: count, oldest in versions and in time), the acknowledged writes lost (last acknowledged set\n"+
-			"readable from no zone after the settle time) and the errors returned to callers. Its last line is\n"+
-			"CONSISTENCY: N stale reads, M lost writes, K caller errors; it exits 1 when any is non-zero or a fault\n"+
-			"could not be injected. No fault takes away more than one zone, so no caller error is expected, except\n"+
-			"\"write policy not met\" during a fault under --policy all: those are counted in K, named in the report,\n"+
-			"and do not fail the run.\n\n"+
-			"Faults:\n"+
-			"  kill9             node a-2 killed (SIGKILL), restarted empty on its address after --duration\n"+
-			"  sigstop           node a-2 frozen (SIGSTOP) for --duration, on zonecached at least until the fleet\n"+
-			"                    dropped it, then thawed\n"+
-			"  zone-cut          zone c's nodes in a network namespace whose link goes down for --duration (silent\n"+
-			"                    drops), then up; clients have a static topology, also on zonecached; without\n"+
-			"                    root, fault proxies hold zone c's responses instead\n"+
-			"  join-drain        node a-3 joins zone a serving, takes writes for --duration, is set draining and\n"+
-			"                    stopped (zonecached)\n"+
-			"  writer-exit       the writer is a separate process with a repair spool; zone c frozen, the writer\n"+
-			"                    killed (SIGKILL) with repairs pending, zone c thawed and a new writer process started\n"+
-			"                    on the same spool: it takes the repairs over and writes on (down at most 3s on\n"+
-			"                    zonecached)\n"+
-			"  gossip-partition  zone c cut off longer than failure detection + memberlist's dead-node window,\n"+
-			"                    then healed; verify clients bootstrap from their own zone's seeds (zonecached, root)\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
+}
+
+// consistencyUsage prints what the checker does, its faults and its flags.
+func consistencyUsage(fs *flag.FlagSet) {
+	fmt.Fprintf(fs.Output(), "Usage: zonebench consistency [flags]\n\n"+
+		"Checks that zonecache never serves an overwritten or deleted value. For each fault and server kind it\n"+
+		"starts a fresh local fleet (3 zones x 2 nodes), runs a versioned writer (zone a) and a reader in every\n"+
+		"zone through the smart client, and follows a schedule: warm-up, fault, heal, recovery (writes go on),\n"+
+		"settle (writer stopped), verify (every key read in every zone). It prints per fault the stale reads\n"+
+		"(older than the last version acknowledged before the read began, or a value after an acknowledged\n"+
+		"delete: count, oldest in versions and in time), the acknowledged writes lost (last acknowledged set\n"+
+		"readable from no zone after the settle time) and the errors returned to callers. Its last line is\n"+
+		"CONSISTENCY: N stale reads, M lost writes, K caller errors; it exits 1 when any is non-zero or a fault\n"+
+		"could not be injected. No fault takes away more than one zone, so no caller error is expected, except\n"+
+		"\"write policy not met\" during a fault under --policy all: those are counted in K, named in the report,\n"+
+		"and do not fail the run.\n\n"+
+		"Faults:\n"+
+		"  kill9             node a-2 killed (SIGKILL), restarted empty on its address after --duration\n"+
+		"  sigstop           node a-2 frozen (SIGSTOP) for --duration, on zonecached at least until the fleet\n"+
+		"                    dropped it, then thawed\n"+
+		"  zone-cut          zone c's nodes in a network namespace whose link goes down for --duration (silent\n"+
+		"                    drops), then up; clients have a static topology, also on zonecached; without\n"+
+		"                    root, fault proxies hold zone c's responses instead\n"+
+		"  join-drain        node a-3 joins zone a serving, takes writes for --duration, is set draining and\n"+
+		"                    stopped (zonecached)\n"+
+		"  writer-exit       the writer is a separate process with a repair spool; zone c frozen, the writer\n"+
+		"                    killed (SIGKILL) with repairs pending, zone c thawed and a new writer process started\n"+
+		"                    on the same spool: it takes the repairs over and writes on (down at most 3s on\n"+
+		"                    zonecached)\n"+
+		"  gossip-partition  zone c cut off longer than failure detection + memberlist's dead-node window,\n"+
+		"                    then healed; verify clients bootstrap from their own zone's seeds (zonecached, root)\n\n")
+	fs.PrintDefaults()
+}
+
+// options parses the text flags and checks the others.
+func (f *consistencyFlags) options() (consistencyOptions, error) {
+	o := f.o
 	var err error
-	if o.faults, err = parseFaults(faults); err != nil {
+	if o.faults, err = parseFaults(f.faults); err != nil {
 		return o, err
 	}
-	switch servers {
-	case "zonecached", "memcached":
-		o.servers = []consistency.Server{consistency.Server(servers)}
-	case "both":
-		o.servers = []consistency.Server{consistency.Zonecached, consistency.Memcached}
-	default:
-		return o, fmt.Errorf("--servers %q: want zonecached, memcached or both", servers)
+	if o.servers, err = parseServers(f.servers); err != nil {
+		return o, err
 	}
-	if o.policy, err = replication.ParseWritePolicy(policy); err != nil {
+	if o.policy, err = replication.ParseWritePolicy(f.policy); err != nil {
 		return o, fmt.Errorf("--policy: %w", err)
 	}
-	switch netns {
+	switch f.netns {
 	case "auto":
 	case "off":
 		o.noNetns = true
 	default:
-		return o, fmt.Errorf("--netns %q: want auto or off", netns)
+		return o, fmt.Errorf("--netns %q: want auto or off", f.netns)
 	}
 	if o.duration < 0 || o.settle < 0 || o.window < 0 || o.keys < 0 {
 		return o, errors.New("--duration, --settle, --window and --keys must be >= 0")
 	}
 	return o, nil
+}
+
+// parseServers reads --servers.
+func parseServers(s string) ([]consistency.Server, error) {
+	switch s {
+	case "zonecached", "memcached":
+		return []consistency.Server{consistency.Server(s)}, nil
+	case "both":
+		return []consistency.Server{consistency.Zonecached, consistency.Memcached}, nil
+	default:
+		return nil, fmt.Errorf("--servers %q: want zonecached, memcached or both", s)
+	}
 }
 
 func joinFaults() string {

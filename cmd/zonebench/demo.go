@@ -116,131 +116,198 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 			fmt.Fprintln(stdout, verdict)
 		}
 	}()
-	fmt.Fprintf(stdout, "starting a local fleet: 3 zones x 2 zonecached nodes ...\n")
-	f, err := fleet.Start(ctx, fleet.Config{Binary: o.zonecached, Gossip: o.gossip, DrainTimeout: 2 * time.Second})
-	if err != nil {
+	d := &demo{o: o, stdout: stdout}
+	defer d.close()
+	if err := d.start(ctx); err != nil {
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
 		return 1
 	}
-	defer f.Stop()
-	for _, n := range f.Nodes() {
-		fmt.Fprintf(stdout, "  %-4s zone %s  cache %s  admin http://%s\n", n.ID, n.Zone, n.Addr, n.AdminAddr)
-	}
-
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := client.Config{Zone: "a", Logger: quiet}
-	if o.gossip {
-		dcfg := discovery.Config{Seeds: f.AdminAddrs(), Logger: quiet}
-		top, err := fleet.WaitTopology(ctx, dcfg, len(f.Nodes()), 20*time.Second)
-		if err != nil {
-			fmt.Fprintf(stderr, "zonebench demo: discover the fleet: %v\n", err)
-			return 1
-		}
-		cfg.Topology = top
-	} else {
-		cfg.Topology = f.Topology()
-	}
-	var proxy *faultproxy.Proxy
-	if o.scenario == scenarioSlowNode {
-		slow := f.Zone("a")[0]
-		proxy, err = faultproxy.New(slow.Addr)
-		if err != nil {
-			fmt.Fprintf(stderr, "zonebench demo: proxy: %v\n", err)
-			return 1
-		}
-		defer proxy.Close()
-		cfg.Topology = proxiedTopology(cfg.Topology, slow.ID, proxy.Addr())
-		fmt.Fprintf(stdout, "  the client reaches %s through a fault proxy at %s\n", slow.ID, proxy.Addr())
-	}
-	target, err := bench.NewFleetTarget(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "zonebench demo: client: %v\n", err)
-		return 1
-	}
-	defer target.Close()
-	watch := &watcher{ctx: ctx, c: target.Client(), logger: quiet}
-	defer watch.stop()
-	if o.gossip {
-		watch.start(f.AdminAddrs())
-	}
-	var (
-		events []bench.Event
-		title  string
-		repl   *nodeReplacement
-	)
-	switch o.scenario {
-	case scenarioZoneLost:
-		fmt.Fprintf(stdout, "client in zone a; workload for %v, zone a is lost at %v\n\n", o.duration, o.duration/2)
-		title = "zonecache demo: zone a lost halfway"
-		events = []bench.Event{{At: o.duration / 2, Label: "zone a lost (both nodes killed)", Do: func(context.Context) error {
-			f.KillZone("a")
-			return nil
-		}}}
-	case scenarioNodeReplaced:
-		fmt.Fprintf(stdout, "client in zone a; workload for %v, node a-1 is killed and replaced by a-3 at %v\n\n", o.duration, o.duration/3)
-		title = "zonecache demo: node a-1 replaced by a-3, warmed from zone b"
-		repl = newNodeReplacement(f, target.Client(), watch)
-		events = []bench.Event{repl.event(o.duration / 3)}
-	case scenarioSlowNode:
-		fmt.Fprintf(stdout, "client in zone a; workload for %v, a-1 slow (+%v) at %v, hung (+%v) at %v\n\n",
-			o.duration, slowDelay, o.duration/2, hungDelay, o.duration*3/4)
-		title = "zonecache demo: node a-1 slow, then hung"
-		events = slowNodeEvents(proxy, "a-1", o.duration)
-	}
-
-	bcfg := bench.Config{
-		Workload:    bench.Workload{Keys: o.keys, Dist: bench.Zipfian, Skew: 0.99, Mix: bench.Mix{Get: 90, Set: 10}},
-		Concurrency: o.concurrency,
-		Rate:        o.rate,
-		Duration:    o.duration,
-		Prefill:     true,
-		Events:      events,
-	}
-	prog := newProgress(stdout, tty)
-	bcfg.Progress = func(p bench.Point) { prog.show("fleet", p) }
-	res, err := bench.Run(ctx, bcfg, "zonecache fleet (3 zones, client in zone a)", target)
-	prog.clear()
+	res, err := d.run(ctx, tty)
 	if res == nil {
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
 		verdict = fmt.Sprintf("FAIL: the workload did not run (%v)", err)
 		return 1
 	}
-	if repl != nil {
-		repl.steps.addTo(res)
-	}
-	rep := bench.NewReport(bcfg, res)
-	rep.ShowSeries = true
-	if werr := rep.WriteTable(stdout); werr != nil {
-		fmt.Fprintf(stderr, "zonebench demo: %v\n", werr)
-	}
-	writeZoneSeries(stdout, res)
-	if o.jsonPath != "" {
-		_ = writeFile(o.jsonPath, rep.WriteJSON)
-	}
-	if o.svgPath != "" {
-		_ = writeFile(o.svgPath, func(w io.Writer) error { return bench.WriteSVG(w, title, res) })
-		fmt.Fprintf(stdout, "chart written to %s\n", o.svgPath)
-	}
-	if repl != nil {
-		fmt.Fprintf(stdout, "warmed a-3: copied %d (%v)\n", repl.warmed.Copied, repl.warmed)
-	}
-	if proxy != nil {
-		fmt.Fprintf(stdout, "fault proxy: %d responses of a-1 delayed\n", proxy.DelayedChunks())
-	}
+	d.report(res, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
 	}
 	code, verdict := demoVerdict(res, err)
 	if o.keep && ctx.Err() == nil {
-		fmt.Fprintf(stdout, "\n%s\nthe fleet stays up; Ctrl-C stops it. Try:\n", verdict)
-		n := f.Nodes()[2]
-		host, port, _ := net.SplitHostPort(n.Addr)
-		fmt.Fprintf(stdout, "  printf 'set k 0 0 2\\r\\nhi\\r\\nget k\\r\\n' | nc -q1 %s %s\n", host, port)
-		fmt.Fprintf(stdout, "  curl http://%s/topology\n  curl http://%s/metrics\n", n.AdminAddr, n.AdminAddr)
-		<-ctx.Done()
+		d.keepUp(ctx, verdict)
 	}
 	fmt.Fprintln(stdout, "stopping the fleet")
 	return code
+}
+
+// demo is one run of `zonebench demo`: the fleet, the client measuring it
+// and the scenario's events.
+type demo struct {
+	o      demoOptions
+	stdout io.Writer
+	quiet  *slog.Logger
+
+	f      *fleet.Fleet
+	proxy  *faultproxy.Proxy  // slow-node only
+	target *bench.FleetTarget // the smart client in zone a
+	watch  *watcher
+	repl   *nodeReplacement // node-replaced only
+	events []bench.Event
+	title  string
+	bcfg   bench.Config
+	closes []func() // undo start, last first
+}
+
+// start brings up the fleet, the client and the scenario's events.
+func (d *demo) start(ctx context.Context) error {
+	d.quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := d.startFleet(ctx); err != nil {
+		return err
+	}
+	cfg, err := d.clientConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if d.target, err = bench.NewFleetTarget(cfg); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	d.closes = append(d.closes, func() { d.target.Close() })
+	d.watch = &watcher{ctx: ctx, c: d.target.Client(), logger: d.quiet}
+	d.closes = append(d.closes, d.watch.stop)
+	if d.o.gossip {
+		d.watch.start(d.f.AdminAddrs())
+	}
+	d.scenario()
+	return nil
+}
+
+// close stops what start started, in reverse order.
+func (d *demo) close() {
+	for i := len(d.closes) - 1; i >= 0; i-- {
+		d.closes[i]()
+	}
+}
+
+// startFleet starts 3 zones x 2 zonecached nodes and lists them.
+func (d *demo) startFleet(ctx context.Context) error {
+	fmt.Fprintf(d.stdout, "starting a local fleet: 3 zones x 2 zonecached nodes ...\n")
+	f, err := fleet.Start(ctx, fleet.Config{Binary: d.o.zonecached, Gossip: d.o.gossip, DrainTimeout: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	d.f = f
+	d.closes = append(d.closes, f.Stop)
+	for _, n := range f.Nodes() {
+		fmt.Fprintf(d.stdout, "  %-4s zone %s  cache %s  admin http://%s\n", n.ID, n.Zone, n.Addr, n.AdminAddr)
+	}
+	return nil
+}
+
+// clientConfig is the zone-a client's config: the topology discovered from
+// the fleet (or the fleet's own with --gossip=false), a-1 behind a fault
+// proxy for slow-node.
+func (d *demo) clientConfig(ctx context.Context) (client.Config, error) {
+	cfg := client.Config{Zone: "a", Logger: d.quiet, Topology: d.f.Topology()}
+	if d.o.gossip {
+		dcfg := discovery.Config{Seeds: d.f.AdminAddrs(), Logger: d.quiet}
+		top, err := fleet.WaitTopology(ctx, dcfg, len(d.f.Nodes()), 20*time.Second)
+		if err != nil {
+			return cfg, fmt.Errorf("discover the fleet: %w", err)
+		}
+		cfg.Topology = top
+	}
+	if d.o.scenario != scenarioSlowNode {
+		return cfg, nil
+	}
+	slow := d.f.Zone("a")[0]
+	proxy, err := faultproxy.New(slow.Addr)
+	if err != nil {
+		return cfg, fmt.Errorf("proxy: %w", err)
+	}
+	d.proxy = proxy
+	d.closes = append(d.closes, func() { proxy.Close() })
+	cfg.Topology = proxiedTopology(cfg.Topology, slow.ID, proxy.Addr())
+	fmt.Fprintf(d.stdout, "  the client reaches %s through a fault proxy at %s\n", slow.ID, proxy.Addr())
+	return cfg, nil
+}
+
+// scenario sets the events and the chart's title of --scenario.
+func (d *demo) scenario() {
+	dur := d.o.duration
+	switch d.o.scenario {
+	case scenarioZoneLost:
+		fmt.Fprintf(d.stdout, "client in zone a; workload for %v, zone a is lost at %v\n\n", dur, dur/2)
+		d.title = "zonecache demo: zone a lost halfway"
+		d.events = []bench.Event{{At: dur / 2, Label: "zone a lost (both nodes killed)", Do: func(context.Context) error {
+			d.f.KillZone("a")
+			return nil
+		}}}
+	case scenarioNodeReplaced:
+		fmt.Fprintf(d.stdout, "client in zone a; workload for %v, node a-1 is killed and replaced by a-3 at %v\n\n", dur, dur/3)
+		d.title = "zonecache demo: node a-1 replaced by a-3, warmed from zone b"
+		d.repl = newNodeReplacement(d.f, d.target.Client(), d.watch)
+		d.events = []bench.Event{d.repl.event(dur / 3)}
+	case scenarioSlowNode:
+		fmt.Fprintf(d.stdout, "client in zone a; workload for %v, a-1 slow (+%v) at %v, hung (+%v) at %v\n\n",
+			dur, slowDelay, dur/2, hungDelay, dur*3/4)
+		d.title = "zonecache demo: node a-1 slow, then hung"
+		d.events = slowNodeEvents(d.proxy, "a-1", dur)
+	}
+}
+
+// run runs the workload with the scenario's events and a progress line.
+func (d *demo) run(ctx context.Context, tty bool) (*bench.Result, error) {
+	d.bcfg = bench.Config{
+		Workload:    bench.Workload{Keys: d.o.keys, Dist: bench.Zipfian, Skew: 0.99, Mix: bench.Mix{Get: 90, Set: 10}},
+		Concurrency: d.o.concurrency,
+		Rate:        d.o.rate,
+		Duration:    d.o.duration,
+		Prefill:     true,
+		Events:      d.events,
+	}
+	prog := newProgress(d.stdout, tty)
+	d.bcfg.Progress = func(p bench.Point) { prog.show("fleet", p) }
+	res, err := bench.Run(ctx, d.bcfg, "zonecache fleet (3 zones, client in zone a)", d.target)
+	prog.clear()
+	return res, err
+}
+
+// report prints the table, the per-zone series and the scenario's figures,
+// and writes the JSON and SVG files asked for.
+func (d *demo) report(res *bench.Result, stderr io.Writer) {
+	if d.repl != nil {
+		d.repl.steps.addTo(res)
+	}
+	rep := bench.NewReport(d.bcfg, res)
+	rep.ShowSeries = true
+	if werr := rep.WriteTable(d.stdout); werr != nil {
+		fmt.Fprintf(stderr, "zonebench demo: %v\n", werr)
+	}
+	writeZoneSeries(d.stdout, res)
+	if d.o.jsonPath != "" {
+		_ = writeFile(d.o.jsonPath, rep.WriteJSON)
+	}
+	if d.o.svgPath != "" {
+		_ = writeFile(d.o.svgPath, func(w io.Writer) error { return bench.WriteSVG(w, d.title, res) })
+		fmt.Fprintf(d.stdout, "chart written to %s\n", d.o.svgPath)
+	}
+	if d.repl != nil {
+		fmt.Fprintf(d.stdout, "warmed a-3: copied %d (%v)\n", d.repl.warmed.Copied, d.repl.warmed)
+	}
+	if d.proxy != nil {
+		fmt.Fprintf(d.stdout, "fault proxy: %d responses of a-1 delayed\n", d.proxy.DelayedChunks())
+	}
+}
+
+// keepUp prints the verdict and a few commands to try, and keeps the fleet
+// up until ctx ends (--keep).
+func (d *demo) keepUp(ctx context.Context, verdict string) {
+	fmt.Fprintf(d.stdout, "\n%s\nthe fleet stays up; Ctrl-C stops it. Try:\n", verdict)
+	n := d.f.Nodes()[2]
+	host, port, _ := net.SplitHostPort(n.Addr)
+	fmt.Fprintf(d.stdout, "  printf 'set k 0 0 2\\r\\nhi\\r\\nget k\\r\\n' | nc -q1 %s %s\n", host, port)
+	fmt.Fprintf(d.stdout, "  curl http://%s/topology\n  curl http://%s/metrics\n", n.AdminAddr, n.AdminAddr)
+	<-ctx.Done()
 }
 
 // demoVerdict returns the demo's exit code and its last line: callers must

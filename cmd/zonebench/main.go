@@ -30,15 +30,8 @@ func isTerminal(f *os.File) bool {
 // run is zonebench without the process around it; it returns the exit
 // code: 0 success, 1 failure or interruption, 2 bad command line.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "demo":
-			return runDemo(ctx, args[1:], stdout, stderr, tty)
-		case "consistency":
-			return runConsistency(ctx, args[1:], stdout, stderr)
-		case writerSubcommand:
-			return runConsistencyWriter(ctx, args[1:], stdout, stderr)
-		}
+	if code, ok := runSubcommand(ctx, args, stdout, stderr, tty); ok {
+		return code
 	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -48,58 +41,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		fmt.Fprintf(stderr, "zonebench: %v\n", err)
 		return 2
 	}
-	var named []bench.NamedTarget
-	for i, spec := range o.targets {
-		t, err := spec.open(o.cfg.Concurrency, o.timeout)
-		if err != nil {
-			fmt.Fprintf(stderr, "zonebench: open %s: %v\n", spec, err)
-			return 1
-		}
-		defer t.Close()
-		if f, ok := t.(interface{ Client() *client.Client }); ok && o.env != nil {
-			o.env.fleet = f
-		}
-		if o.pids != nil {
-			t = bench.WithServerCPU(t, o.pids[i]...)
-		}
-		named = append(named, bench.NamedTarget{Name: o.names[i], Target: t})
+	named, err := openTargets(o)
+	defer closeTargets(named)
+	if err != nil {
+		fmt.Fprintf(stderr, "zonebench: %v\n", err)
+		return 1
 	}
-
-	if o.cpuProf != "" {
-		f, err := os.Create(o.cpuProf)
-		if err != nil {
-			fmt.Fprintf(stderr, "zonebench: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "zonebench: cpu profile: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(o.cpuProf)
+	if err != nil {
+		fmt.Fprintf(stderr, "zonebench: %v\n", err)
+		return 1
 	}
-	prog := newProgress(stdout, tty)
-	var results []*bench.Result
-	if o.compare {
-		cc := bench.CompareConfig{Config: o.cfg, Slice: o.slice, Progress: prog.show}
-		cc.Warmup = o.warmup
-		cmp, cerr := bench.Compare(ctx, cc, named[0], named[1])
-		err = cerr
-		if cmp != nil {
-			results = []*bench.Result{cmp.A, cmp.B}
-		}
-	} else {
-		cfg := o.cfg
-		cfg.Warmup = o.warmup
-		name := named[0].Name
-		cfg.Progress = func(p bench.Point) { prog.show(name, p) }
-		res, rerr := bench.Run(ctx, cfg, name, named[0].Target)
-		err = rerr
-		if res != nil {
-			results = []*bench.Result{res}
-		}
-	}
-	prog.clear()
+	defer stopProfile()
+	results, err := measure(ctx, o, named, newProgress(stdout, tty))
 	code := 0
 	if err != nil {
 		fmt.Fprintf(stderr, "zonebench: %v\n", err)
@@ -114,6 +68,93 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		return 1
 	}
 	return code
+}
+
+// runSubcommand runs the subcommand args[0] names, if it names one.
+func runSubcommand(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool) (code int, ok bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	switch args[0] {
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr, tty), true
+	case "consistency":
+		return runConsistency(ctx, args[1:], stdout, stderr), true
+	case writerSubcommand:
+		return runConsistencyWriter(ctx, args[1:], stdout, stderr), true
+	}
+	return 0, false
+}
+
+// openTargets opens every target of o, labelled, wrapped to report the
+// servers' CPU time with --pids. On error it returns those already open.
+func openTargets(o *options) ([]bench.NamedTarget, error) {
+	var named []bench.NamedTarget
+	for i, spec := range o.targets {
+		t, err := spec.open(o.cfg.Concurrency, o.timeout)
+		if err != nil {
+			return named, fmt.Errorf("open %s: %w", spec, err)
+		}
+		if f, ok := t.(interface{ Client() *client.Client }); ok && o.env != nil {
+			o.env.fleet = f
+		}
+		if o.pids != nil {
+			t = bench.WithServerCPU(t, o.pids[i]...)
+		}
+		named = append(named, bench.NamedTarget{Name: o.names[i], Target: t})
+	}
+	return named, nil
+}
+
+// closeTargets closes the targets, last opened first.
+func closeTargets(named []bench.NamedTarget) {
+	for i := len(named) - 1; i >= 0; i-- {
+		named[i].Target.Close()
+	}
+}
+
+// startCPUProfile profiles zonebench into path (--cpuprofile; none when
+// empty) until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// measure runs the benchmark: one target, or two compared slice by slice.
+// It returns the results so far with the error of a run cut short.
+func measure(ctx context.Context, o *options, named []bench.NamedTarget, prog *progress) ([]*bench.Result, error) {
+	defer prog.clear()
+	if o.compare {
+		cc := bench.CompareConfig{Config: o.cfg, Slice: o.slice, Progress: prog.show}
+		cc.Warmup = o.warmup
+		cmp, err := bench.Compare(ctx, cc, named[0], named[1])
+		if cmp == nil {
+			return nil, err
+		}
+		return []*bench.Result{cmp.A, cmp.B}, err
+	}
+	cfg := o.cfg
+	cfg.Warmup = o.warmup
+	name := named[0].Name
+	cfg.Progress = func(p bench.Point) { prog.show(name, p) }
+	res, err := bench.Run(ctx, cfg, name, named[0].Target)
+	if res == nil {
+		return nil, err
+	}
+	return []*bench.Result{res}, err
 }
 
 // writeOutputs prints the table (or JSON to stdout) and writes the JSON

@@ -108,23 +108,42 @@ func (r *nodeReplacement) event(at time.Duration) bench.Event {
 	return bench.Event{At: at, Label: r.steps.event, Do: r.do}
 }
 
+// do replaces the node: kill the old one, start the new one warming, warm
+// it, and promote it once the old one is gone.
 func (r *nodeReplacement) do(ctx context.Context) error {
 	r.steps.begin()
-	var old *fleet.Node
+	old, err := r.killOld()
+	if err != nil {
+		return err
+	}
+	n, err := r.startReplacement(ctx, old)
+	if err != nil {
+		return err
+	}
+	if err := r.warmUp(ctx); err != nil {
+		return err
+	}
+	return r.promote(ctx, n)
+}
+
+// killOld kills node old.
+func (r *nodeReplacement) killOld() (*fleet.Node, error) {
 	for _, n := range r.f.Nodes() {
 		if n.ID == r.old {
-			old = n
+			n.Kill()
+			return n, nil
 		}
 	}
-	if old == nil {
-		return fmt.Errorf("no node %s", r.old)
-	}
-	old.Kill()
+	return nil, fmt.Errorf("no node %s", r.old)
+}
 
+// startReplacement starts repl warming and waits until the client's
+// discovery watch, restarted with repl as first seed, brings it in.
+func (r *nodeReplacement) startReplacement(ctx context.Context, old *fleet.Node) (*fleet.Node, error) {
 	n, err := r.f.Add(ctx, r.zone, r.repl, "--state", string(replication.Warming))
 	r.steps.mark(fmt.Sprintf("%s started (warming)", r.repl), err)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The new node becomes the client's first seed: its own state is in its
 	// view at once, where the others learn it through gossip.
@@ -135,30 +154,32 @@ func (r *nodeReplacement) do(ctx context.Context) error {
 		}
 	}
 	r.watch.start(seeds)
-	// The discovery watch brings the new node to the client.
 	if err := r.waitClient(ctx, func(t replication.Topology) bool {
 		nd, ok := t.Node(r.repl)
 		return ok && nd.EffectiveState() == replication.Warming
 	}); err != nil {
 		r.steps.mark(fmt.Sprintf("%s not in the client's topology", r.repl), err)
-		return err
+		return nil, err
 	}
 	r.steps.mark(fmt.Sprintf("%s in the client's topology (writes)", r.repl), nil)
+	return n, nil
+}
 
-	// Warm with the client's view less the dead node: the ring a-3 will
-	// serve in once a-1 is gone.
+// warmUp copies repl's keys from zone from, with the client's view less the
+// dead node: the ring repl will serve in once old is gone.
+func (r *nodeReplacement) warmUp(ctx context.Context) error {
 	top := r.c.Topology()
 	top.Nodes = slices.DeleteFunc(slices.Clone(top.Nodes), func(nd replication.Node) bool { return nd.ID == r.old })
 	wctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	r.warmed, r.warmErr = warm.Warm(wctx, warm.Config{Topology: top, Target: r.repl, FromZone: r.from})
 	cancel()
 	r.steps.mark(fmt.Sprintf("%s warmed from zone %s: copied %d", r.repl, r.from, r.warmed.Copied), r.warmErr)
-	if r.warmErr != nil {
-		return r.warmErr
-	}
+	return r.warmErr
+}
 
-	// Promote once the fleet has declared the old node dead and the client
-	// dropped it: from then on a-3 serves the keys it was warmed with.
+// promote sets repl serving once the fleet has declared old dead and the
+// client dropped it: from then on repl serves the keys it was warmed with.
+func (r *nodeReplacement) promote(ctx context.Context, n *fleet.Node) error {
 	if err := r.waitClient(ctx, func(t replication.Topology) bool {
 		_, ok := t.Node(r.old)
 		return !ok
@@ -169,7 +190,7 @@ func (r *nodeReplacement) do(ctx context.Context) error {
 	r.steps.mark(fmt.Sprintf("%s declared dead, gone from the client's topology", r.old), nil)
 
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err = discovery.SetState(sctx, n.AdminAddr, replication.Serving)
+	_, err := n.Admin().SetState(sctx, replication.Serving)
 	cancel()
 	r.steps.mark(fmt.Sprintf("%s promoted to serving", r.repl), err)
 	if err != nil {

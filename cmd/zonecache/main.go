@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/warm"
@@ -204,13 +205,13 @@ func currItems(ctx context.Context, addr string, timeout time.Duration) (uint64,
 
 func promote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("promote", "promote --admin HOST:PORT [--to serving]", stderr)
-	admin := fs.String("admin", "", "admin HTTP address (host:port or URL) of the node to change (required)")
+	adminAddr := fs.String("admin", "", "admin HTTP address (host:port or URL) of the node to change (required)")
 	to := fs.String("to", string(replication.Serving), "state to move the node to: joining, warming, serving or draining")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on the request")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *admin == "" {
+	if *adminAddr == "" {
 		return usageError{"--admin is required"}
 	}
 	if !replication.NodeState(*to).Valid() {
@@ -218,11 +219,11 @@ func promote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	msg, err := discovery.SetState(ctx, *admin, replication.NodeState(*to))
+	state, err := admin.New(*adminAddr).SetState(ctx, replication.NodeState(*to))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: %s\n", *admin, msg)
+	fmt.Fprintf(stdout, "%s: %s\n", *adminAddr, state)
 	return nil
 }
 

@@ -187,33 +187,13 @@ func readGossipKey(path string) ([]byte, error) {
 
 func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
 
-// adminHandler adds the fleet endpoints to the server's admin endpoints:
-// GET /topology (the fleet as this node sees it; ?after=EPOCH&wait=30s
-// watches for a change) and GET or POST /state (POST /state?to=serving
-// promotes a warming node; the admin CLI uses it).
+// adminHandler serves the server's admin endpoints and, on a fleet node,
+// the member's (membership.Member.AdminHandler: /topology and /state).
 func adminHandler(srv *server.Server, m *membership.Member) http.Handler {
 	if m == nil {
 		return srv.AdminHandler()
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", srv.AdminHandler())
-	mux.Handle("GET /topology", m)
-	mux.HandleFunc("GET /state", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, m.State())
-	})
-	mux.HandleFunc("POST /state", func(w http.ResponseWriter, r *http.Request) {
-		to := replication.NodeState(r.URL.Query().Get("to"))
-		if !to.Valid() {
-			http.Error(w, "to: want joining, warming, serving or draining", http.StatusBadRequest)
-			return
-		}
-		if err := m.SetState(r.Context(), to); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, m.State())
-	})
-	return mux
+	return m.AdminHandler(srv.AdminHandler())
 }
 
 // drain takes the node out of the fleet before it stops: it advertises

@@ -166,8 +166,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("zonecached", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	v := defineFlags(fs)
-	port, host, mem, itemSize, conns := v.port, v.host, v.mem, v.itemSize, v.conns
-	cert, key, adminAddr, noMeta, verbose, level := v.cert, v.key, v.adminAddr, v.noMeta, v.verbose, v.level
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zonecached [flags]\n\nA memcached 1.6 compatible cache node (text and meta protocols).\nFlags may be written with one or two dashes.\n\n")
 		fs.PrintDefaults()
@@ -175,68 +173,100 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	fleet := v.fleet // its fields were set by Parse
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	return v.options()
+}
+
+// options checks the parsed flags and turns them into zonecached's options.
+func (v *flagValues) options() (options, error) {
 	var o options
-	if *port < 1 || *port > 65535 {
-		return o, fmt.Errorf("-p %d: port out of range", *port)
+	var err error
+	if o.cfg, err = v.serverConfig(); err != nil {
+		return o, err
 	}
-	if *mem < 1 {
-		return o, fmt.Errorf("-m %d: must be at least 1 megabyte", *mem)
+	if err := o.level.UnmarshalText([]byte(*v.level)); err != nil {
+		return o, fmt.Errorf("--log-level %q: %w", *v.level, err)
 	}
-	size, err := parseSize(*itemSize)
-	if err != nil {
-		return o, fmt.Errorf("-I %s: %w", *itemSize, err)
-	}
-	if size < 1<<10 || size > 1<<30 {
-		return o, fmt.Errorf("-I %s: must be between 1k and 1024m", *itemSize)
-	}
-	if int64(size) > *mem<<20/2 {
-		// memcached refuses it too: "Cannot set item size limit higher
-		// than 1/2 of memory max."
-		return o, fmt.Errorf("-I %s: more than half of -m %d megabytes", *itemSize, *mem)
-	}
-	if *conns < 1 {
-		return o, fmt.Errorf("-c %d: must be at least 1", *conns)
-	}
-	if err := o.level.UnmarshalText([]byte(*level)); err != nil {
-		return o, fmt.Errorf("--log-level %q: %w", *level, err)
-	}
-	if *verbose {
+	if *v.verbose {
 		o.level = slog.LevelDebug
 	}
-	o.cfg = server.Config{
-		Addr:        net.JoinHostPort(*host, strconv.Itoa(*port)),
-		MaxBytes:    *mem << 20,
-		MaxItemSize: size,
-		MaxConns:    *conns,
-		DisableMeta: *noMeta,
-	}
-	if (*cert == "") != (*key == "") {
-		return o, errors.New("--tls-cert and --tls-key go together")
-	}
-	if *cert != "" {
-		pair, err := tls.LoadX509KeyPair(*cert, *key)
-		if err != nil {
-			return o, fmt.Errorf("load TLS key pair: %w", err)
-		}
-		o.cfg.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	}
-	o.adminAddr = *adminAddr
-	if err := fleet.validate(o.cfg.Addr); err != nil {
+	if o.cfg.TLS, err = v.tlsConfig(); err != nil {
 		return o, err
 	}
-	if o.cfg.PauseBound, err = fleet.pauseBound(); err != nil {
+	o.adminAddr = *v.adminAddr
+	if err := v.fleet.validate(o.cfg.Addr); err != nil {
 		return o, err
 	}
-	o.fleet = fleet
+	if o.cfg.PauseBound, err = v.fleet.pauseBound(); err != nil {
+		return o, err
+	}
+	o.fleet = v.fleet
 	if _, err := v.purge.sharding(); err != nil {
 		return o, err
 	}
 	o.purge = v.purge
 	return o, nil
+}
+
+// serverConfig checks the cache's flags (-p, -m, -I, -c) and returns the
+// server's config, without TLS and pause bound.
+func (v *flagValues) serverConfig() (server.Config, error) {
+	port, mem, conns := *v.port, *v.mem, *v.conns
+	if port < 1 || port > 65535 {
+		return server.Config{}, fmt.Errorf("-p %d: port out of range", port)
+	}
+	if mem < 1 {
+		return server.Config{}, fmt.Errorf("-m %d: must be at least 1 megabyte", mem)
+	}
+	size, err := v.maxItemSize()
+	if err != nil {
+		return server.Config{}, err
+	}
+	if conns < 1 {
+		return server.Config{}, fmt.Errorf("-c %d: must be at least 1", conns)
+	}
+	return server.Config{
+		Addr:        net.JoinHostPort(*v.host, strconv.Itoa(port)),
+		MaxBytes:    mem << 20,
+		MaxItemSize: size,
+		MaxConns:    conns,
+		DisableMeta: *v.noMeta,
+	}, nil
+}
+
+// maxItemSize reads -I: 1k to 1024m, at most half of -m.
+func (v *flagValues) maxItemSize() (int, error) {
+	size, err := parseSize(*v.itemSize)
+	if err != nil {
+		return 0, fmt.Errorf("-I %s: %w", *v.itemSize, err)
+	}
+	if size < 1<<10 || size > 1<<30 {
+		return 0, fmt.Errorf("-I %s: must be between 1k and 1024m", *v.itemSize)
+	}
+	if int64(size) > *v.mem<<20/2 {
+		// memcached refuses it too: "Cannot set item size limit higher
+		// than 1/2 of memory max."
+		return 0, fmt.Errorf("-I %s: more than half of -m %d megabytes", *v.itemSize, *v.mem)
+	}
+	return size, nil
+}
+
+// tlsConfig loads --tls-cert and --tls-key (nil without them).
+func (v *flagValues) tlsConfig() (*tls.Config, error) {
+	cert, key := *v.cert, *v.key
+	if (cert == "") != (key == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if cert == "" {
+		return nil, nil
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS key pair: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // parseSize reads a byte count with an optional k or m suffix, like

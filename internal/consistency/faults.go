@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/membership"
 	"github.com/zonecache/zonecache/replication"
 )
@@ -358,6 +358,6 @@ func pollUntil(ctx context.Context, within time.Duration, ok func() bool) (time.
 func setState(ctx context.Context, adminAddr string, to replication.NodeState) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := discovery.SetState(ctx, adminAddr, to)
+	_, err := admin.New(adminAddr).SetState(ctx, to)
 	return err
 }

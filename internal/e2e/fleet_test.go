@@ -262,13 +262,8 @@ func TestWarmingNodeTakesWritesServesNoReadsUntilPromoted(t *testing.T) {
 		t.Fatalf("the warming node served %d reads", n)
 	}
 
-	resp, err := http.Post("http://"+warm.AdminAddr+"/state?to=serving", "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("promote: status %d", resp.StatusCode)
+	if _, err := warm.Admin().SetState(context.Background(), replication.Serving); err != nil {
+		t.Fatalf("promote: %v", err)
 	}
 	testproc.Eventually(t, 30*time.Second, "the promoted node serving in the client's topology", func() bool {
 		return hasNode(c, "a-3", replication.Serving)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
@@ -105,13 +104,8 @@ func allKeys() []string {
 // "zonecache promote" does.
 func setState(t *testing.T, n *fleet.Node, to replication.NodeState) {
 	t.Helper()
-	resp, err := http.Post("http://"+n.AdminAddr+"/state?to="+string(to), "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s to %s: status %d", n.ID, to, resp.StatusCode)
+	if _, err := n.Admin().SetState(context.Background(), to); err != nil {
+		t.Fatalf("%s to %s: %v", n.ID, to, err)
 	}
 }
 

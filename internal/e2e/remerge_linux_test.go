@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/membership"
-	"github.com/zonecache/zonecache/replication"
 )
 
 // remergeProbe and remergeRejoin are the partition test's gossip timings:
@@ -72,13 +72,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 // nsTopology is node n's /topology, its node ids sorted and joined, or
 // the error.
 func nsTopology(hc *http.Client, addr string) string {
-	resp, err := hc.Get("http://" + addr + ":12211/topology")
+	node := admin.Client{Addr: addr + ":12211", HTTPClient: hc}
+	top, err := node.Topology(context.Background())
 	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	var top replication.Topology
-	if err := json.NewDecoder(resp.Body).Decode(&top); err != nil {
 		return err.Error()
 	}
 	ids := make([]string, len(top.Nodes))

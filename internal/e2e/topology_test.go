@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/internal/faultproxy"
 	"github.com/zonecache/zonecache/internal/testproc"
@@ -61,12 +61,7 @@ func (s seen) rounded() []time.Duration {
 }
 
 func ready(adminAddr string) bool {
-	resp, err := http.Get("http://" + adminAddr + "/readyz")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return admin.New(adminAddr).Ready(context.Background()) == nil
 }
 
 // The clock starts when fleet.Add returns: the new node's cache port

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -336,6 +337,9 @@ func (f *Fleet) Stop() {
 		wg.Wait()
 	})
 }
+
+// Admin returns the client of the node's admin endpoint.
+func (n *Node) Admin() *admin.Client { return admin.New(n.AdminAddr) }
 
 // Pid is the node's process id.
 func (n *Node) Pid() int { return n.cmd.Process.Pid }
