@@ -55,9 +55,9 @@ type Config struct {
 	// DialTimeout bounds connecting to a source node for its dump
 	// (default 2 s). The dump itself is bounded by ctx.
 	DialTimeout time.Duration
-	// Transport configures the connections to the source and target
-	// nodes; only their Batch pools are used. Zero: transport defaults.
-	Transport nodeclient.Config
+	// Node configures the connections to the source and target nodes;
+	// only their Batch pools are used. Zero: nodeclient's defaults.
+	Node nodeclient.Config
 }
 
 // Stats counts what a warm-up did. In a warm-up that ran to the end, every
@@ -115,7 +115,7 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
-	dst := nodeclient.NewNode(target.Addr, cfg.Transport)
+	dst := nodeclient.NewNode(target.Addr, cfg.Node)
 	defer dst.Close()
 	lim := newLimiter(cfg.Rate)
 	var errs []error
@@ -269,7 +269,7 @@ func copyKeys(ctx context.Context, cfg Config, srcAddr string, dst *nodeclient.N
 	if len(keys) == 0 {
 		return
 	}
-	src := nodeclient.NewNode(srcAddr, cfg.Transport)
+	src := nodeclient.NewNode(srcAddr, cfg.Node)
 	defer src.Close()
 	fanOut(ctx, cfg.Concurrency, keys, lim.wait, func(e dumpEntry) {
 		copyOne(ctx, src.Batch(), dst.Batch(), e, c)
