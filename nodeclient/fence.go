@@ -7,8 +7,7 @@ import (
 
 // Fence is told when a request its caller stopped waiting for is really
 // finished (answered, or its connection reset), so that the caller can
-// order later requests after it, as the smart client does for each
-// replica's writes of a key.
+// order later requests after it (the smart client's per-key write order).
 type Fence interface {
 	// Hold is called, before the request's method returns, when the caller
 	// gives up on a request that may still be in flight.

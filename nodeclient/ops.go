@@ -38,9 +38,8 @@ func (p *Pool) Get(ctx context.Context, key string) (Item, error) {
 }
 
 // GetAndTouch reads key and sets its TTL to ttl seconds (0: never expire)
-// in one request, returning the lease flags so a caller can tell a lease
-// stub from a value, and the TTL from before the touch. A miss is
-// ErrCacheMiss; a text-protocol node returns TTL 0 and no lease flags.
+// in one request; the lease flags tell a lease stub from a value, and TTL
+// is from before the touch (0 from a text node). A miss is ErrCacheMiss.
 func (p *Pool) GetAndTouch(ctx context.Context, key string, ttl int32) (Lease, error) {
 	return p.lease(ctx, key, protocol.Args{Flags: getFlags | protocol.WithTTL, TTL: ttl})
 }
@@ -64,10 +63,9 @@ func (p *Pool) get(ctx context.Context, key string, a protocol.Args) (Item, erro
 	return Item{}, unexpected(p, c)
 }
 
-// LeaseGet is a lease-aware read (mg v f c t with N, R, T): it returns the
-// item with the W (won), X (stale) and Z (win already sent) flags. With
-// VivifyTTL a miss creates an empty stub and returns it with Won set;
-// without it a miss is ErrCacheMiss.
+// LeaseGet is a lease-aware read: the item with the Won, Stale and WinSent
+// flags, so that one caller refreshes a value while others wait. With
+// VivifyTTL a miss creates an empty stub, Won; without, it is ErrCacheMiss.
 func (p *Pool) LeaseGet(ctx context.Context, key string, o LeaseOptions) (Lease, error) {
 	a := protocol.Args{Flags: getFlags}
 	if o.VivifyTTL != 0 {
