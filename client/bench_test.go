@@ -128,8 +128,8 @@ func timed(n, workers int, op func(i int) error) ([]time.Duration, error) {
 func BenchmarkIsolation(b *testing.B) {
 	f := startFleet(b, "zonecached", []string{"a"}, 1)
 	c := newTestClient(b, f.topo, "a", nil)
-	limited := newTestClient(b, f.topo, "a", func(c *Config) { c.Transport.Batch.RateLimit = 1000 })
-	unyielding := newTestClient(b, f.topo, "a", func(c *Config) { c.Transport.Yield.Disabled = true })
+	limited := newTestClient(b, f.topo, "a", func(c *Config) { c.Node.Batch.RateLimit = 1000 })
+	unyielding := newTestClient(b, f.topo, "a", func(c *Config) { c.Node.Yield.Disabled = true })
 	keys := benchKeys(b, c, 1000)
 	big := make([]byte, 16<<10)
 	// alone, loaded, loaded with a rate-limited batch pool, loaded with a

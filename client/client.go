@@ -99,7 +99,7 @@ func New(cfg Config) (*Client, error) {
 // metrics but sends every request through the nodes' batch pools: for
 // bulk loads, warmers and backfills that must not slow online traffic.
 // On a host where client and nodes share few cores, also give the batch
-// pool a rate limit (Config.Transport.Batch.RateLimit): separate
+// pool a rate limit (Config.Node.Batch.RateLimit): separate
 // connections cannot keep bulk work from taking the CPU. Closing either
 // view closes the client.
 func (c *Client) Batch() *Client { return &Client{c: c.c, class: nodeclient.Batch} }

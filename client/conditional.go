@@ -143,7 +143,7 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 		if s := scopeFrom(ctx); s != nil {
 			s.forget(c.c, item.Key)
 		}
-		return WriteResult{Policy: c.c.cfg.WritePolicy}, translate(err)
+		return WriteResult{Policy: c.c.cfg.WritePolicy}, err
 	}
 	ti.CAS = 0
 	w := writeOp{op: "cas", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *nodeclient.Pool, m *member) error {

@@ -58,11 +58,10 @@ type Config struct {
 	KeyPrefix string
 	// Sharding configures the per-zone rings (default xxhash, 160 points).
 	Sharding sharding.Config
-	// Transport configures every node's pools and breaker. The client's
-	// default Breaker.ProbeMax is DefaultProbeMax (1 s), not the
-	// transport's 10 s: it bounds how long a returning node waits for
-	// this client's repairs (see ReturnQuarantine).
-	Transport nodeclient.Config
+	// Node configures every node's pools, timeouts and breaker (see
+	// package nodeclient). Zero fields take nodeclient's defaults, except
+	// Breaker.ProbeMax: DefaultProbeMax, 1 s (see ReturnQuarantine).
+	Node nodeclient.Config
 	// DeleteHoldOff is how long a Delete (or a repair's delete) keeps a
 	// deleted key deleted against fills of values read before it (default
 	// 3 s): it stores a tombstone (see TombstoneFlags) living
@@ -135,7 +134,7 @@ type Config struct {
 	// the node was away, by this client or any other, reach it only
 	// through their writers' repairs, which run when the writers' own
 	// breakers close; the quarantine must cover that delay: their probe
-	// interval (Transport.Breaker.ProbeMax plus 20 % jitter, plus
+	// interval (Node.Breaker.ProbeMax plus 20 % jitter, plus
 	// ProbeTimeout), their repairs, and RepairRecheck. Default
 	// DefaultReturnQuarantine (4 s); negative: no quarantine.
 	ReturnQuarantine time.Duration
@@ -211,8 +210,8 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.RepairRecheck == 0 {
 		cfg.RepairRecheck = DefaultRepairRecheck
 	}
-	if cfg.Transport.Breaker.ProbeMax <= 0 {
-		cfg.Transport.Breaker.ProbeMax = DefaultProbeMax
+	if cfg.Node.Breaker.ProbeMax <= 0 {
+		cfg.Node.Breaker.ProbeMax = DefaultProbeMax
 	}
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
@@ -220,8 +219,8 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Transport.Logger == nil {
-		cfg.Transport.Logger = cfg.Logger
+	if cfg.Node.Logger == nil {
+		cfg.Node.Logger = cfg.Logger
 	}
 	if cfg.hashKey == nil {
 		cfg.hashKey = hashKey

@@ -24,7 +24,7 @@
 // zones in replication.ReadOrder (Config.ZonePreference), moving on after
 // an error, a timeout, an open circuit breaker, and (unless
 // Config.DisableFallbackOnMiss) a miss, always within the caller's
-// context. A node's circuit breaker (Config.Transport.Breaker) opens only
+// context. A node's circuit breaker (Config.Node.Breaker) opens only
 // on failures the node is to blame for: a refused or timed-out connect, or
 // a request that got nothing back on its connection for its whole wait
 // (a killed, frozen or cut-off node). Time a request spent queued in the
@@ -110,7 +110,7 @@
 // node's circuit breaker closes again, its repairs run at once instead of
 // after their backoff (up to Repair.MaxBackoff, 10 s by default), so the
 // stale copy of a returning node is deleted within milliseconds of it
-// answering; Transport.Breaker.OnStateChange, if set, is still called.
+// answering; Node.Breaker.OnStateChange, if set, is still called.
 // Readers in other processes are not gated: they rely on the repair
 // running, and on the return quarantine below.
 //
@@ -123,7 +123,7 @@
 // schedule. Two rules bound what readers see meanwhile:
 //
 //   - The client's breaker probes an open node at least every
-//     DefaultProbeMax (Transport.Breaker.ProbeMax, 1 s here, not the
+//     DefaultProbeMax (Node.Breaker.ProbeMax, 1 s here, not the
 //     transport's 10 s), plus 20 % jitter, so a writer's repairs of a
 //     returning node start within about ProbeMax×1.2 + ProbeTimeout
 //     (1.7 s by default) of its return.
@@ -290,7 +290,7 @@
 // Every call uses the nodes' online pools; Client.Batch returns the same
 // client over the batch pools (bulk loads, warmers), which the client's own
 // background writes (read repairs, delete repairs) use too. A node's batch
-// pool yields to its online pool by default (Config.Transport.Yield): while
+// pool yields to its online pool by default (Config.Node.Yield): while
 // online calls run on the node, batch calls go one request at a time, in
 // flight at most a quarter of the time, with GetMultis split into 16-key
 // requests; the other batch callers wait (honouring their context), and

@@ -4,25 +4,29 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/nodeclient"
 )
 
-// Sentinel errors of the client; test them with errors.Is. Errors from a
-// node wrap the node's error, so transport-level causes (a timeout, an open
-// circuit) can be told apart with errors.Is too, against the variables in
-// the second block below.
+// Outcomes: the nodes answered, and the operation's condition did not hold.
+// They are package nodeclient's values (one sentinel per outcome), so
+// errors.Is matches them whichever package an error came from.
 var (
 	// ErrCacheMiss: no zone that answered had the key.
-	ErrCacheMiss = errors.New("zonecache: cache miss")
+	ErrCacheMiss = nodeclient.ErrCacheMiss
 	// ErrNotStored: a conditional write (Add, Replace, Append, Prepend) did
 	// not apply: for Add the key exists, for the others it is missing.
-	ErrNotStored = errors.New("zonecache: not stored")
+	ErrNotStored = nodeclient.ErrNotStored
 	// ErrCASConflict: the item changed since it was read.
-	ErrCASConflict = errors.New("zonecache: CAS conflict")
+	ErrCASConflict = nodeclient.ErrCASConflict
 	// ErrNotFound: a mutation (Touch, Incr, Decr, CompareAndSwap) found no
 	// item on any replica.
-	ErrNotFound = errors.New("zonecache: not found")
+	ErrNotFound = nodeclient.ErrNotFound
+)
+
+// Sentinel errors of the client; test them with errors.Is. Errors from a
+// node wrap the node's error, so its causes (a timeout, an open circuit)
+// can be told apart with errors.Is too, against the variables further down.
+var (
 	// ErrUnavailable: no zone could answer a read at all (every replica
 	// asked failed, or none exists), or a write reached no replica.
 	ErrUnavailable = errors.New("zonecache: no replica could answer")
@@ -49,12 +53,12 @@ var (
 	ErrInjected = errors.New("zonecache: injected fault")
 )
 
-// Causes from the node transport and the protocol codec that client errors
-// wrap. They are the transport's own sentinels (not copies), so errors.Is
-// matches them in any error the client returns.
+// Causes from package nodeclient that client errors wrap. They are
+// nodeclient's own sentinels (not copies), so errors.Is matches them in any
+// error the client returns.
 var (
 	// ErrTimeout: a request to a node outlived its pool's timeout
-	// (Config.Transport.Online.Timeout or Batch.Timeout), or an injected
+	// (Config.Node.Online.Timeout or Batch.Timeout), or an injected
 	// delay was longer than it.
 	ErrTimeout = nodeclient.ErrTimeout
 	// ErrQueueTimeout wraps ErrTimeout: the request timed out while it
@@ -77,15 +81,15 @@ var (
 	// cannot be taken there.
 	ErrNoMeta = nodeclient.ErrNoMeta
 	// ErrValueTooLarge: a value longer than
-	// Config.Transport.MaxValueSize was refused before it was sent.
-	ErrValueTooLarge = protocol.ErrValueTooLarge
+	// Config.Node.MaxValueSize was refused before it was sent.
+	ErrValueTooLarge = nodeclient.ErrValueTooLarge
 	// ErrKeyEmpty: the key is empty (with ErrInvalidKey).
-	ErrKeyEmpty = protocol.ErrKeyEmpty
+	ErrKeyEmpty = nodeclient.ErrKeyEmpty
 	// ErrServerError: a node answered SERVER_ERROR (out of memory, for
 	// example).
-	ErrServerError = protocol.ErrServerError
+	ErrServerError = nodeclient.ErrServerError
 	// ErrClientError: a node answered CLIENT_ERROR: it refused the request.
-	ErrClientError = protocol.ErrClientError
+	ErrClientError = nodeclient.ErrClientError
 )
 
 // errEmptyKey is what every call returns for an empty key.
@@ -97,22 +101,4 @@ var errEmptyKey = fmt.Errorf("%w: %w", ErrInvalidKey, ErrKeyEmpty)
 func outcome(err error) bool {
 	return err == nil || errors.Is(err, nodeclient.ErrNotStored) || errors.Is(err, nodeclient.ErrNotFound) ||
 		errors.Is(err, nodeclient.ErrCASConflict) || errors.Is(err, nodeclient.ErrCacheMiss)
-}
-
-// translate maps transport outcome sentinels to the client's and leaves
-// other errors as they are.
-func translate(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, nodeclient.ErrCacheMiss):
-		return ErrCacheMiss
-	case errors.Is(err, nodeclient.ErrNotStored):
-		return ErrNotStored
-	case errors.Is(err, nodeclient.ErrCASConflict):
-		return ErrCASConflict
-	case errors.Is(err, nodeclient.ErrNotFound):
-		return ErrNotFound
-	}
-	return err
 }

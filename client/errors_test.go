@@ -28,9 +28,9 @@ func TestErrorsIsFromOutside(t *testing.T) {
 		Topology: replication.Topology{Epoch: 1, Nodes: []replication.Node{{ID: "a0", Zone: "a", Addr: p.Addr}}},
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	cfg.Transport.Online.Timeout = 5 * time.Second
-	cfg.Transport.DialTimeout = 3 * time.Second
-	cfg.Transport.MaxValueSize = 1000
+	cfg.Node.Online.Timeout = 5 * time.Second
+	cfg.Node.DialTimeout = 3 * time.Second
+	cfg.Node.MaxValueSize = 1000
 	c, err := client.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +76,8 @@ func TestUnreachableNode(t *testing.T) {
 	newClient := func(nodes []replication.Node, hooks client.Hooks) *client.Client {
 		cfg := client.Config{Zone: "a", Topology: replication.Topology{Epoch: 1, Nodes: nodes}, Hooks: hooks,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		cfg.Transport.Online.Timeout = 5 * time.Second
-		cfg.Transport.DialTimeout = 3 * time.Second
+		cfg.Node.Online.Timeout = 5 * time.Second
+		cfg.Node.DialTimeout = 3 * time.Second
 		c, err := client.New(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 // that a team can prove its fallbacks. With no rules nothing is injected.
 // Faults are applied in the client before the request reaches the
 // transport, so they never trip a node's circuit breaker. An injected
-// delay as long as the pool's timeout (Config.Transport.Online.Timeout or
+// delay as long as the pool's timeout (Config.Node.Online.Timeout or
 // Batch.Timeout) or longer ends after that timeout with an error wrapping
 // ErrTimeout and ErrInjected, as a slow node's request would: reads fall
 // back to the next zone and writes count the replica as failed.

@@ -70,7 +70,7 @@ func TestFaultDelayBeyondTimeoutFallsBack(t *testing.T) {
 	var timeouts atomic.Int32
 	c := newTestClient(t, f.topo, "a", func(c *Config) {
 		c.WritePolicy = replication.All
-		c.Transport.Online.Timeout = timeout
+		c.Node.Online.Timeout = timeout
 		c.Hooks.OnAttempt = func(_ context.Context, e AttemptEvent) {
 			if e.Node == "a0" && errors.Is(e.Err, ErrTimeout) && errors.Is(e.Err, ErrInjected) && e.Duration >= timeout {
 				timeouts.Add(1)

@@ -86,9 +86,9 @@ func newTestClient(t testing.TB, topo replication.Topology, zone string, edit fu
 	cfg := Config{Zone: zone, Topology: topo, Logger: quietLogger}
 	// Generous timeouts: a loaded 2-core machine under -race must not
 	// turn slowness into failures.
-	cfg.Transport.Online.Timeout = 5 * time.Second
-	cfg.Transport.DialTimeout = 3 * time.Second
-	cfg.Transport.Breaker.ProbeMax = 500 * time.Millisecond
+	cfg.Node.Online.Timeout = 5 * time.Second
+	cfg.Node.DialTimeout = 3 * time.Second
+	cfg.Node.Breaker.ProbeMax = 500 * time.Millisecond
 	// Tests that leave repairs of dead nodes pending need not wait the
 	// default 2 s at cleanup.
 	cfg.CloseTimeout = 500 * time.Millisecond

@@ -121,8 +121,8 @@ func TestWriteBehindFrozenRequestTimesOutAndIsRepaired(t *testing.T) {
 	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 1)
 	c := newTestClient(t, f.topo, "a", func(cfg *Config) {
 		cfg.WritePolicy = replication.All
-		cfg.Transport.Online.Timeout = time.Second
-		cfg.Transport.Online.Conns = 1 // v1 goes on the connection v0 opened
+		cfg.Node.Online.Timeout = time.Second
+		cfg.Node.Online.Conns = 1 // v1 goes on the connection v0 opened
 	})
 	ctx := testCtx(t)
 	if _, err := c.Set(ctx, Item{Key: "k", Value: []byte("v0")}); err != nil {

@@ -28,8 +28,8 @@ func TestClientOverloadOpensNoBreaker(t *testing.T) {
 	var transitions, circuitOpen, queueTimeoutsA atomic.Int64
 	c := newTestClient(t, f.topo, "a", func(c *Config) {
 		c.Registerer = reg
-		c.Transport.Online = nodeclient.PoolConfig{Conns: 2, MaxInFlight: 4, Timeout: 500 * time.Millisecond, RateLimit: 20, RateBurst: 1}
-		c.Transport.Breaker.OnStateChange = func(string, nodeclient.State, nodeclient.State) { transitions.Add(1) }
+		c.Node.Online = nodeclient.PoolConfig{Conns: 2, MaxInFlight: 4, Timeout: 500 * time.Millisecond, RateLimit: 20, RateBurst: 1}
+		c.Node.Breaker.OnStateChange = func(string, nodeclient.State, nodeclient.State) { transitions.Add(1) }
 		c.Hooks.OnAttempt = func(_ context.Context, e AttemptEvent) {
 			if errors.Is(e.Err, nodeclient.ErrCircuitOpen) {
 				circuitOpen.Add(1)

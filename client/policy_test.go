@@ -170,8 +170,8 @@ func TestDeleteRepairKeptWhileReplicaLeftTopology(t *testing.T) {
 	f := startFleet(t, "zonecached", []string{"a", "b"}, 1)
 	ctx := testCtx(t)
 	c := newTestClient(t, f.topo, "a", func(c *Config) {
-		c.Transport.Online.Timeout = time.Second
-		c.Transport.Batch.Timeout = time.Second
+		c.Node.Online.Timeout = time.Second
+		c.Node.Batch.Timeout = time.Second
 		c.Repair.MaxBackoff = 200 * time.Millisecond
 	})
 	const key = "gone-and-back"

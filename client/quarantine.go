@@ -14,7 +14,7 @@ import (
 // recheck (DefaultRepairRecheck), with a margin for a loaded machine.
 const DefaultReturnQuarantine = 4 * time.Second
 
-// DefaultProbeMax is the client's default for Transport.Breaker.ProbeMax
+// DefaultProbeMax is the client's default for Node.Breaker.ProbeMax
 // (the transport's own is 10 s): an open breaker probes its node at least
 // every second (plus jitter), so that a writer's repairs of a returning
 // node run within about 1.7 s of its return and ReturnQuarantine can be

@@ -157,8 +157,8 @@ func (cc *core) chainCallbacks(cfg Config) Config {
 			userDrop(r)
 		}
 	}
-	userChange := cfg.Transport.Breaker.OnStateChange
-	cfg.Transport.Breaker.OnStateChange = func(addr string, from, to nodeclient.State) {
+	userChange := cfg.Node.Breaker.OnStateChange
+	cfg.Node.Breaker.OnStateChange = func(addr string, from, to nodeclient.State) {
 		if userChange != nil {
 			userChange(addr, from, to)
 		}
@@ -166,8 +166,8 @@ func (cc *core) chainCallbacks(cfg Config) Config {
 			cc.expediteAddr(addr)
 		}
 	}
-	userBefore := cfg.Transport.Breaker.BeforeClose
-	cfg.Transport.Breaker.BeforeClose = func(addr string) {
+	userBefore := cfg.Node.Breaker.BeforeClose
+	cfg.Node.Breaker.BeforeClose = func(addr string) {
 		// Quarantined before any read can reach the node again.
 		cc.quar.start(addr, time.Now())
 		if userBefore != nil {

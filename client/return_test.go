@@ -23,11 +23,11 @@ func returnFleet(t *testing.T, w *Client, key string) {
 // every 1.5 s: another process's repairs of a returning node that run well
 // after this test's reader has seen the node back.
 func slowWriter(cfg *Config) {
-	cfg.Transport.Online.Timeout = time.Second
-	cfg.Transport.Batch.Timeout = time.Second
-	cfg.Transport.Breaker.ProbeInitial = 1500 * time.Millisecond
-	cfg.Transport.Breaker.ProbeMax = 1500 * time.Millisecond
-	cfg.Transport.Breaker.ProbeTimeout = 200 * time.Millisecond
+	cfg.Node.Online.Timeout = time.Second
+	cfg.Node.Batch.Timeout = time.Second
+	cfg.Node.Breaker.ProbeInitial = 1500 * time.Millisecond
+	cfg.Node.Breaker.ProbeMax = 1500 * time.Millisecond
+	cfg.Node.Breaker.ProbeTimeout = 200 * time.Millisecond
 	cfg.RepairRecheck = 300 * time.Millisecond
 }
 
@@ -43,10 +43,10 @@ func TestReturningNodeQuarantinedForOtherReaders(t *testing.T) {
 	f := startFleet(t, "memcached", []string{"a", "b"}, 1)
 	w := newTestClient(t, f.topo, "a", slowWriter)
 	r := newTestClient(t, f.topo, "a", func(cfg *Config) {
-		cfg.Transport.Online.Timeout = time.Second
-		cfg.Transport.Breaker.ProbeInitial = 50 * time.Millisecond
-		cfg.Transport.Breaker.ProbeMax = 100 * time.Millisecond
-		cfg.Transport.Breaker.ProbeTimeout = 200 * time.Millisecond
+		cfg.Node.Online.Timeout = time.Second
+		cfg.Node.Breaker.ProbeInitial = 50 * time.Millisecond
+		cfg.Node.Breaker.ProbeMax = 100 * time.Millisecond
+		cfg.Node.Breaker.ProbeTimeout = 200 * time.Millisecond
 	})
 	const key = "ret-q"
 	returnFleet(t, w, key)
@@ -118,13 +118,13 @@ func TestRepairRecheckDeletesLateBufferedWrite(t *testing.T) {
 	spoolDir := t.TempDir()
 	w := newTestClient(t, f.topo, "a", func(cfg *Config) {
 		slowWriter(cfg)
-		cfg.Transport.Breaker.ProbeInitial = 100 * time.Millisecond
-		cfg.Transport.Breaker.ProbeMax = 200 * time.Millisecond
+		cfg.Node.Breaker.ProbeInitial = 100 * time.Millisecond
+		cfg.Node.Breaker.ProbeMax = 200 * time.Millisecond
 		cfg.RepairRecheck = 2 * time.Second
 		cfg.RepairSpoolDir = spoolDir
 		// One connection: v1 goes on v0's, not on a new one whose
 		// handshake would time out before v1 is sent.
-		cfg.Transport.Online.Conns = 1
+		cfg.Node.Online.Conns = 1
 	})
 	const key = "ret-r"
 	returnFleet(t, w, key)

@@ -273,8 +273,8 @@ func TestBreakerCloseExpeditesRepairs(t *testing.T) {
 	c := newTestClient(t, f.topo, "c", func(c *Config) {
 		c.Repair.MinBackoff = time.Hour
 		c.Repair.MaxBackoff = time.Hour
-		c.Transport.Online.Timeout = 300 * time.Millisecond
-		c.Transport.Breaker.OnStateChange = func(_ string, _, to nodeclient.State) {
+		c.Node.Online.Timeout = 300 * time.Millisecond
+		c.Node.Breaker.OnStateChange = func(_ string, _, to nodeclient.State) {
 			if to == nodeclient.StateClosed {
 				closes.Add(1) // the user's callback still runs
 			}

@@ -155,7 +155,7 @@ func (c *core) acquire(addr string) *nodeclient.Node {
 	defer c.nmu.Unlock()
 	e := c.nodes[addr]
 	if e == nil {
-		e = &nodeEntry{tn: nodeclient.NewNode(addr, c.cfg.Transport)}
+		e = &nodeEntry{tn: nodeclient.NewNode(addr, c.cfg.Node)}
 		c.nodes[addr] = e
 	}
 	e.refs++

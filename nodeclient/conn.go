@@ -25,7 +25,7 @@ const (
 // and the FIFO queue under mu. On an idle connection the caller writes the
 // buffer itself; on a busy one the writer goroutine gathers and writes it
 // (one syscall for everything queued). Replies are read in queue order by
-// whoever holds the read token (read.go).
+// whoever holds the read token (readtoken.go).
 type conn struct {
 	pool *Pool
 	nc   net.Conn
@@ -40,7 +40,7 @@ type conn struct {
 	unwritten int // index in queue of the first call not yet handed to a write
 	seq       uint32
 	writing   bool
-	reading   bool // the read token: held by a caller in ownRead or by readLoop
+	reading   bool // the read token (readtoken.go): held by an ownedRead or by readLoop
 	closed    bool
 	closeErr  error
 
@@ -52,7 +52,7 @@ type conn struct {
 	dead     chan struct{}
 
 	// rmu guards the calls whose callers are writing (flush) or reading
-	// (ownRead) the socket with an interruptible context: only their
+	// (ownedRead) the socket with an interruptible context: only their
 	// contexts may poison the socket's deadlines (interrupt.go).
 	rmu    sync.Mutex
 	writer *call
@@ -86,8 +86,8 @@ func (cn *conn) isClosed() bool {
 }
 
 // send queues c. It reports whether the caller took the read token (own):
-// then it must read the connection itself (Pool.ownRead) until its own reply
-// has arrived. On an idle connection it also returns the bytes to write
+// then it must read the connection itself (ownedRead, readtoken.go) until
+// its own reply has arrived. On an idle connection it also returns the bytes to write
 // (buf), and the caller must pass them to flush at once; otherwise the write
 // in progress or the writer goroutine sends c.
 func (cn *conn) send(c *call) (own bool, buf []byte, err error) {
@@ -96,10 +96,7 @@ func (cn *conn) send(c *call) (own bool, buf []byte, err error) {
 		cn.mu.Unlock()
 		return false, nil, errConnDead
 	}
-	if !cn.reading {
-		cn.reading = true
-		own = true
-	}
+	own = cn.takeRead()
 	c.opaque = cn.seq
 	cn.seq += c.lines()
 	if cn.seq == 0 || cn.seq < c.opaque { // keep opaque ranges from wrapping

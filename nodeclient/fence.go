@@ -6,23 +6,20 @@ import (
 )
 
 // Fence is told when a request its caller stopped waiting for is really
-// finished, so that a caller can order later requests after it (the smart
-// client orders each replica's writes of a key this way). A request is
-// finished when its reply has been read or its connection has been closed
-// (reset: nothing queued in the kernel is sent after that).
+// finished (answered, or its connection reset), so that the caller can
+// order later requests after it (the smart client's per-key write order).
 type Fence interface {
 	// Hold is called, before the request's method returns, when the caller
-	// gives up on a request that may still be in flight (its context ended
-	// while it waited for the reply, or it outlived the pool timeout).
+	// gives up on a request that may still be in flight.
 	Hold()
 	// Release is called once for every Hold, when the held request is
 	// finished. It may run on another goroutine and must not block.
 	Release()
 }
 
-// FenceKey is the context key of a request's Fence: a request finds it
-// with ctx.Value(FenceKey{}). WithFence sets it; a caller that already
-// implements its own context may answer the key itself.
+// FenceKey is the context key under which a request looks for its Fence.
+// WithFence sets it; a caller with a context type of its own (the smart
+// client's write ordering) answers it in Value and saves an allocation.
 type FenceKey struct{}
 
 // WithFence returns a context under which requests report to f.

@@ -106,27 +106,3 @@ func (cn *conn) setWriter(c *call) {
 	cn.writer = c
 	cn.rmu.Unlock()
 }
-
-// setReader records the call whose caller reads the socket.
-func (cn *conn) setReader(c *call) {
-	cn.rmu.Lock()
-	cn.reader = c
-	cn.rmu.Unlock()
-}
-
-// poisonIfEnded moves the read deadline into the past if ctx has ended:
-// called after the reader's deadline was set and its call recorded, it
-// catches an end that the interrupt missed (it ran before) or undid.
-func (cn *conn) poisonIfEnded(ctx context.Context) {
-	if ctx.Err() != nil {
-		_ = cn.nc.SetReadDeadline(pastDeadline())
-	}
-}
-
-// clearReader undoes setReader for an interruptible c, before its caller
-// lets go of the read token.
-func (cn *conn) clearReader(c *call) {
-	if c.interruptible() {
-		cn.setReader(nil)
-	}
-}

@@ -30,7 +30,7 @@ func itemFromReply(key string, r *protocol.Reply, v []byte) Item {
 
 // Lease is the result of LeaseGet, GetAndTouch and SwapTTL: the item
 // (possibly an empty stub created by vivify-on-miss) and the lease flags
-// the node returned.
+// the node returned, so callers can share the work of refreshing a value.
 type Lease struct {
 	Item
 	// Size is the value's length in bytes, also from SwapTTL, which does
@@ -45,16 +45,16 @@ type Lease struct {
 	WinSent bool
 }
 
-// StoreMode selects the ms mode of Store.
+// StoreMode selects what Store does when the key exists or not.
 type StoreMode byte
 
-// Store modes.
+// Store modes: the values of the ms command's M flag.
 const (
-	ModeSet     StoreMode = StoreMode(protocol.ModeSet)
-	ModeAdd     StoreMode = StoreMode(protocol.ModeAdd)
-	ModeReplace StoreMode = StoreMode(protocol.ModeReplace)
-	ModeAppend  StoreMode = StoreMode(protocol.ModeAppend)
-	ModePrepend StoreMode = StoreMode(protocol.ModePrepend)
+	ModeSet     StoreMode = 'S' // store unconditionally
+	ModeAdd     StoreMode = 'E' // store only if the key is absent
+	ModeReplace StoreMode = 'R' // store only if the key exists
+	ModeAppend  StoreMode = 'A' // append to an existing value
+	ModePrepend StoreMode = 'P' // prepend to an existing value
 )
 
 // StoreOptions are the less common options of Store.

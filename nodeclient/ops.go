@@ -37,14 +37,9 @@ func (p *Pool) Get(ctx context.Context, key string) (Item, error) {
 	return p.get(ctx, key, protocol.Args{Flags: getFlags})
 }
 
-// GetAndTouch reads key and sets its TTL to ttl seconds, 0 meaning never
-// expire, in one request (mg v f c t T<ttl>; gat on a text-protocol node).
-// It returns the item with the lease flags, so a caller can tell a lease
-// stub (an empty value with WinSent) from a value. The node touches
-// whatever it holds, a stub included; the returned TTL is the remaining
-// lifetime from before the touch (memcached and zonecached read t before
-// they apply T), which SwapTTL can give back. A text-protocol node returns
-// TTL 0 (unknown) and no lease flags. A miss is ErrCacheMiss.
+// GetAndTouch reads key and sets its TTL to ttl seconds (0: never expire)
+// in one request; the lease flags tell a lease stub from a value, and TTL
+// is from before the touch (0 from a text node). A miss is ErrCacheMiss.
 func (p *Pool) GetAndTouch(ctx context.Context, key string, ttl int32) (Lease, error) {
 	return p.lease(ctx, key, protocol.Args{Flags: getFlags | protocol.WithTTL, TTL: ttl})
 }
@@ -68,10 +63,9 @@ func (p *Pool) get(ctx context.Context, key string, a protocol.Args) (Item, erro
 	return Item{}, unexpected(p, c)
 }
 
-// LeaseGet is a lease-aware read (mg v f c t with N, R, T): it returns the
-// item with the W (won), X (stale) and Z (win already sent) flags. With
-// VivifyTTL a miss creates an empty stub and returns it with Won set;
-// without it a miss is ErrCacheMiss.
+// LeaseGet is a lease-aware read: the item with the Won, Stale and WinSent
+// flags, so that one caller refreshes a value while others wait. With
+// VivifyTTL a miss creates an empty stub, Won; without, it is ErrCacheMiss.
 func (p *Pool) LeaseGet(ctx context.Context, key string, o LeaseOptions) (Lease, error) {
 	a := protocol.Args{Flags: getFlags}
 	if o.VivifyTTL != 0 {
@@ -121,11 +115,8 @@ func (p *Pool) lease(ctx context.Context, key string, a protocol.Args) (Lease, e
 }
 
 // SwapTTL sets key's TTL like Touch and returns, without the value, what
-// the item was before: its CAS, its client flags, its remaining TTL, its
-// value's size and its lease flags (mg c f t s T<ttl>: the node reads t
-// before it applies T). It
-// needs the meta protocol (ErrNoMeta on a text node, before anything is
-// sent). A missing key is ErrNotFound.
+// the item was before (CAS, flags, TTL, size, lease flags), so a caller can
+// put the TTL back. A missing key is ErrNotFound; a text node ErrNoMeta.
 func (p *Pool) SwapTTL(ctx context.Context, key string, ttl int32) (Lease, error) {
 	a := protocol.Args{Flags: protocol.FlagReturnCAS | protocol.FlagReturnFlags | protocol.FlagReturnTTL | protocol.FlagReturnSize | protocol.WithTTL, TTL: ttl}
 	l, err := p.lease(ctx, key, a)
@@ -292,7 +283,7 @@ func (p *Pool) delete(ctx context.Context, key string, a protocol.Args) error {
 
 // Incr adds delta to the decimal value of key and returns the new value
 // (wrapping at 2^64). A missing key is ErrNotFound; a non-numeric value is
-// an error wrapping protocol.ErrClientError.
+// an error wrapping ErrClientError.
 func (p *Pool) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
 	return p.arith(ctx, key, protocol.ModeIncr, delta)
 }
@@ -338,13 +329,9 @@ func (p *Pool) Noop(ctx context.Context) error {
 	return nil
 }
 
-// GetMulti reads many keys of this node in one pipelined batch (quiet mg
-// with opaque tokens, closed by mn) and returns the hits by key. Every key is
-// validated before anything is sent. If the node answered some keys with an
-// error reply, the hits are returned together with that error. A
-// rate-limited pool, and a batch pool while it yields to online traffic,
-// send a large GetMulti as several requests, one after the other (see
-// PoolConfig.RateLimit and YieldConfig.Chunk).
+// GetMulti reads many keys of this node in one pipelined request and
+// returns the hits by key; with an error, the hits so far come with it. A
+// rate-limited or yielding pool sends a large one as several requests.
 func (p *Pool) GetMulti(ctx context.Context, keys []string) (map[string]Item, error) {
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {

@@ -137,52 +137,70 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 	}
 	c.timer.Reset(p.cfg.Timeout)
 	begun := time.Now()
-	deadline := begun.Add(p.cfg.Timeout)
-
-	if p.limiter != nil {
-		if err := p.limiter.wait(ctx, tokens, c.timer.C); err != nil {
-			c.timer.Stop()
-			return true, p.waitError(err)
-		}
-	}
-	start, err := p.acquire(ctx, c.timer.C)
+	start, err := p.admit(ctx, c, tokens)
 	if err != nil {
-		if !errors.Is(err, ErrTimeout) {
-			c.timer.Stop()
-		}
 		return true, err
 	}
 	defer p.release(start)
+	cn, own, buf, err := p.enqueue(ctx, c, begun)
+	if err != nil {
+		c.timer.Stop()
+		return true, err
+	}
+	at := stamps{begun: begun.UnixNano(), sent: c.sentAt} // read c only while this goroutine owns it
+	return p.await(ctx, cn, c, at, begun.Add(p.cfg.Timeout), own, buf)
+}
 
-	var cn *conn
-	var own bool
-	var buf []byte
+// admit waits for the call's rate-limit tokens and an in-flight slot,
+// within ctx and the pool timeout (c's timer), and returns the slot's
+// start for release.
+func (p *Pool) admit(ctx context.Context, c *call, tokens int) (start int64, err error) {
+	if p.limiter != nil {
+		if err := p.limiter.wait(ctx, tokens, c.timer.C); err != nil {
+			c.timer.Stop()
+			return 0, p.waitError(err)
+		}
+	}
+	start, err = p.acquire(ctx, c.timer.C)
+	if err != nil && !errors.Is(err, ErrTimeout) {
+		c.timer.Stop()
+	}
+	return start, err
+}
+
+// enqueue queues c on a live connection (a second one if the first was
+// found dead) and returns it with send's answers: whether this caller
+// reads the replies (own) and what it must write (buf).
+func (p *Pool) enqueue(ctx context.Context, c *call, begun time.Time) (cn *conn, own bool, buf []byte, err error) {
+	deadline := begun.Add(p.cfg.Timeout)
 	for attempt := 0; ; attempt++ {
 		cn, err = p.conn(ctx, c.timer.C, begun)
 		if err == nil {
 			err = p.unsent(ctx, deadline)
 		}
 		if err != nil {
-			c.timer.Stop()
-			return true, err
+			return nil, false, nil, err
 		}
 		if cn.text && c.needsMeta() {
-			c.timer.Stop()
-			return true, fmt.Errorf("nodeclient: %s: %w (text-protocol node)", p.node.addr, ErrNoMeta)
+			return nil, false, nil, fmt.Errorf("nodeclient: %s: %w (text-protocol node)", p.node.addr, ErrNoMeta)
 		}
 		own, buf, err = cn.send(c)
 		if err == nil {
-			break
+			p.node.stats.sent.Add(1)
+			return cn, own, buf, nil
 		}
 		if attempt == 1 { // two dead connections in a row: give up
-			c.timer.Stop()
 			p.node.breaker.failure(false)
-			return true, fmt.Errorf("nodeclient: %s: %w", p.node.addr, ErrConnClosed)
+			return nil, false, nil, fmt.Errorf("nodeclient: %s: %w", p.node.addr, ErrConnClosed)
 		}
 	}
-	p.node.stats.sent.Add(1)
-	at := stamps{begun: begun.UnixNano(), sent: c.sentAt} // read c only while this goroutine owns it
+}
 
+// await returns the outcome of c, queued on cn, by the pool deadline: this
+// caller writes its request (buf) and reads the replies (own,
+// readtoken.go) itself when the connection left that to it, else the
+// reader goroutine hands it the reply.
+func (p *Pool) await(ctx context.Context, cn *conn, c *call, at stamps, deadline time.Time, own bool, buf []byte) (bool, error) {
 	if own || buf != nil {
 		// This caller does socket I/O itself: its context's end must
 		// interrupt it (interrupt.go).
@@ -204,16 +222,21 @@ func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err erro
 		}
 	}
 	if own {
-		// No one is reading this connection: read the replies here, ours
-		// included, instead of waiting for a reader goroutine to wake us.
 		c.timer.Stop()
-		done, err := p.ownRead(ctx, cn, c, at, deadline)
+		r := ownedRead{p: p, cn: cn, c: c, ctx: ctx, at: at, deadline: deadline}
+		done, err := r.run()
 		if done {
 			c.endInterrupt()
 		}
 		return done, err
 	}
 	c.endInterrupt()
+	return p.wait(ctx, cn, c, at)
+}
+
+// wait waits for the reader goroutine to complete c, for ctx to end or for
+// the pool timeout (c's timer), whichever comes first.
+func (p *Pool) wait(ctx context.Context, cn *conn, c *call, at stamps) (bool, error) {
 	select {
 	case <-c.done:
 		c.timer.Stop()
@@ -374,6 +397,11 @@ func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time, begun time.T
 	if cn := s.cur.Load(); cn != nil && !cn.isClosed() {
 		return cn, nil // another caller dialled while we waited
 	}
+	return p.redial(ctx, s, begun)
+}
+
+// redial fills slot s, held by this caller, with a new connection.
+func (p *Pool) redial(ctx context.Context, s *slot, begun time.Time) (*conn, error) {
 	if err := p.node.breaker.allow(); err != nil {
 		return nil, err
 	}
@@ -383,13 +411,7 @@ func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time, begun time.T
 	dialed := time.Now()
 	l, err := p.node.dial(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
-			if !errors.Is(err, errClientSlow) {
-				p.node.breaker.failure(true)
-			}
-		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(dialed) >= dialed.Sub(begun) {
-			p.node.breaker.failure(false)
-		}
+		p.dialFailed(ctx, err, begun, dialed)
 		return nil, err
 	}
 	cn := newConn(p, l)
@@ -399,6 +421,20 @@ func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time, begun time.T
 		return nil, ErrClosed
 	}
 	return cn, nil
+}
+
+// dialFailed feeds the breaker with a failed dial that started at dialed
+// for a request that began at begun: a hard failure unless the client was
+// slow or the caller's context ended; a missed caller's deadline counts
+// softly only if the dial, not the client, took most of the time.
+func (p *Pool) dialFailed(ctx context.Context, err error, begun, dialed time.Time) {
+	if ctx.Err() == nil {
+		if !errors.Is(err, errClientSlow) {
+			p.node.breaker.failure(true)
+		}
+	} else if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(dialed) >= dialed.Sub(begun) {
+		p.node.breaker.failure(false)
+	}
 }
 
 // closeConns fails every connection of the pool with cause.

@@ -2,25 +2,23 @@ package nodeclient
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// limiter is a token bucket in GCRA form: tat is the theoretical arrival
-// time of the next request; a request may go when tat - tolerance ≤ now.
+// limiter is a pool's rate limit: a token bucket (golang.org/x/time/rate)
+// from which a request takes one token per key, waiting for them within its
+// context and the pool deadline, and giving them back if it gives up.
 type limiter struct {
-	mu        sync.Mutex
-	interval  time.Duration // time per token
-	tolerance time.Duration // (burst-1) * interval
-	tat       time.Time
+	lim    *rate.Limiter
+	burst  int
+	latest atomic.Int64 // unix nanos of the latest reservation, for refund
 }
 
-func newLimiter(rate float64, burst int) *limiter {
-	iv := time.Duration(float64(time.Second) / rate)
-	if iv <= 0 {
-		iv = 1
-	}
-	return &limiter{interval: iv, tolerance: time.Duration(burst-1) * iv}
+func newLimiter(r float64, burst int) *limiter {
+	return &limiter{lim: rate.NewLimiter(rate.Limit(r), burst), burst: burst}
 }
 
 // rateChunk is the most keys one GetMulti request of a pool limited to
@@ -33,24 +31,25 @@ func rateChunk(rate float64, burst int, timeout time.Duration) int {
 }
 
 // reserve takes n tokens at time now and returns how long the caller must
-// wait for them.
+// wait for them. rate.Limiter refuses a reservation larger than the bucket,
+// so n is taken in bucket-sized parts and the wait is that of the last.
 func (l *limiter) reserve(now time.Time, n int) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	start := l.tat
-	if start.Before(now) {
-		start = now
+	var wait time.Duration
+	for n > 0 {
+		k := min(n, l.burst)
+		wait = max(wait, l.lim.ReserveN(now, k).DelayFrom(now))
+		n -= k
 	}
-	l.tat = start.Add(time.Duration(n) * l.interval)
-	wait := start.Add(time.Duration(n-1) * l.interval).Add(-l.tolerance).Sub(now)
-	return max(wait, 0)
+	l.latest.Store(now.UnixNano())
+	return wait
 }
 
-// refund gives back n tokens of a reservation that was not used.
+// refund gives back n tokens of a reservation that was not used: a
+// reservation of -n tokens at the time of the latest one puts them back
+// whole (Reservation.CancelAt would keep those that later reservations
+// were counted against).
 func (l *limiter) refund(n int) {
-	l.mu.Lock()
-	l.tat = l.tat.Add(-time.Duration(n) * l.interval)
-	l.mu.Unlock()
+	l.lim.ReserveN(time.Unix(0, l.latest.Load()), -n)
 }
 
 // wait blocks until n tokens are available or ctx ends.

@@ -3,59 +3,9 @@ package nodeclient
 import (
 	"errors"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/zonecache/zonecache/internal/protocol"
 )
-
-// readLoop reads replies for callers that wait on their done channel. It
-// runs while it holds the read token and gives the token back when nothing
-// is pending, so that the next caller on an idle connection reads its own
-// reply without a goroutine hand-off.
-func (cn *conn) readLoop() {
-	for {
-		select {
-		case <-cn.dead:
-			return
-		case <-cn.readWake:
-		}
-		// A caller reading its own reply may have left its deadline; this
-		// goroutine reads without one (waiting callers time out by timer).
-		_ = cn.nc.SetReadDeadline(time.Time{})
-		for {
-			cn.mu.Lock()
-			if cn.closed {
-				cn.mu.Unlock()
-				return
-			}
-			if cn.qhead == len(cn.queue) {
-				cn.reading = false
-				cn.mu.Unlock()
-				break
-			}
-			cn.mu.Unlock()
-			if _, err := cn.peek(); err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) && !cn.isClosed() {
-					// Defensive: a deadline left by a caller's own read.
-					_ = cn.nc.SetReadDeadline(time.Time{})
-					continue
-				}
-				cn.fail(fmt.Errorf("read: %w", err))
-				return
-			}
-			c, err := cn.readReply()
-			if err != nil {
-				cn.fail(err)
-				if c != nil {
-					cn.pool.complete(c, fmt.Errorf("%w: %w", ErrConnClosed, err))
-				}
-				return
-			}
-			cn.pool.complete(c, c.err)
-		}
-	}
-}
 
 // readReply reads the reply of the oldest queued call and returns that
 // call, its outcome in c.err. A non-nil error means the connection is out of
@@ -75,22 +25,6 @@ func (cn *conn) readReply() (*call, error) {
 		err = cn.readOne(c)
 	}
 	return c, err
-}
-
-// releaseRead gives up the read token: to readLoop when replies are still
-// pending, else to whoever sends next.
-func (cn *conn) releaseRead() {
-	cn.mu.Lock()
-	if cn.closed || cn.qhead == len(cn.queue) {
-		cn.reading = false
-		cn.mu.Unlock()
-		return
-	}
-	cn.mu.Unlock()
-	select {
-	case cn.readWake <- struct{}{}:
-	default:
-	}
 }
 
 // readOne reads the single reply of c. It returns an error only when the

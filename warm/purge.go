@@ -28,9 +28,9 @@ type PurgeConfig struct {
 	Concurrency int
 	// DialTimeout bounds connecting to a node for its dump (default 2 s).
 	DialTimeout time.Duration
-	// Transport configures the connections to the nodes; only their Batch
-	// pools are used. Zero: transport defaults.
-	Transport nodeclient.Config
+	// Node configures the connections to the nodes; only their Batch
+	// pools are used. Zero: nodeclient's defaults.
+	Node nodeclient.Config
 }
 
 // PurgeStats counts what a purge did.
@@ -105,7 +105,7 @@ func purgeNode(ctx context.Context, cfg PurgeConfig, n replication.Node, z *repl
 	if len(keys) == 0 {
 		return err
 	}
-	tn := nodeclient.NewNode(n.Addr, cfg.Transport)
+	tn := nodeclient.NewNode(n.Addr, cfg.Node)
 	defer tn.Close()
 	fanOut(ctx, cfg.Concurrency, keys, nil, func(k dumpEntry) {
 		switch err := tn.Batch().Delete(ctx, k.key); {

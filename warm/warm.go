@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
@@ -55,9 +57,9 @@ type Config struct {
 	// DialTimeout bounds connecting to a source node for its dump
 	// (default 2 s). The dump itself is bounded by ctx.
 	DialTimeout time.Duration
-	// Transport configures the connections to the source and target
-	// nodes; only their Batch pools are used. Zero: transport defaults.
-	Transport nodeclient.Config
+	// Node configures the connections to the source and target nodes;
+	// only their Batch pools are used. Zero: nodeclient's defaults.
+	Node nodeclient.Config
 }
 
 // Stats counts what a warm-up did. In a warm-up that ran to the end, every
@@ -113,7 +115,7 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
-	dst := nodeclient.NewNode(target.Addr, cfg.Transport)
+	dst := nodeclient.NewNode(target.Addr, cfg.Node)
 	defer dst.Close()
 	lim := newLimiter(cfg.Rate)
 	var errs []error
@@ -267,7 +269,7 @@ func copyKeys(ctx context.Context, cfg Config, srcAddr string, dst *nodeclient.N
 	if len(keys) == 0 {
 		return
 	}
-	src := nodeclient.NewNode(srcAddr, cfg.Transport)
+	src := nodeclient.NewNode(srcAddr, cfg.Node)
 	defer src.Close()
 	fanOut(ctx, cfg.Concurrency, keys, lim.wait, func(e dumpEntry) {
 		copyOne(ctx, src.Batch(), dst.Batch(), e, c)
@@ -360,32 +362,25 @@ func writeTTL(remaining int32, dumpExp int64, now time.Time) (ttl int32, ok bool
 
 // limiter paces items at a fixed rate (no burst); a nil limiter never waits.
 type limiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
+	lim *rate.Limiter
 }
 
-func newLimiter(rate float64) *limiter {
-	if rate <= 0 {
+func newLimiter(r float64) *limiter {
+	if r <= 0 {
 		return nil
 	}
-	return &limiter{interval: time.Duration(float64(time.Second) / rate)}
+	return &limiter{lim: rate.NewLimiter(rate.Limit(r), 1)}
 }
 
-// wait blocks until the next item may start or ctx ends.
+// wait blocks until the next item may start or ctx ends. Unlike
+// rate.Limiter.Wait it waits until ctx ends rather than failing at once when
+// the item's turn comes after ctx's deadline, so that a warm cut short
+// reports the context's error.
 func (l *limiter) wait(ctx context.Context) error {
 	if l == nil {
 		return ctx.Err()
 	}
-	l.mu.Lock()
-	now := time.Now()
-	if l.next.Before(now) {
-		l.next = now
-	}
-	at := l.next
-	l.next = l.next.Add(l.interval)
-	l.mu.Unlock()
-	d := time.Until(at)
+	d := l.lim.Reserve().Delay()
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -169,7 +169,7 @@ func openFleet(v string, _ int, timeout time.Duration) (bench.Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Transport.Online.Timeout = timeout
+	cfg.Node.Online.Timeout = timeout
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if seeds == nil {
 		return bench.NewFleetTarget(cfg)

@@ -29,7 +29,7 @@ func twoZoneFleet(t *testing.T, edit func(*client.Config)) (*testproc.Process, *
 	// Generous timeouts: a loaded machine must not turn a slow answer from
 	// zone b into an error.
 	cfg := client.Config{Zone: "a", Topology: topo, Logger: slog.New(slog.DiscardHandler),
-		Transport: nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: 5 * time.Second}}}
+		Node: nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: 5 * time.Second}}}
 	if edit != nil {
 		edit(&cfg)
 	}
