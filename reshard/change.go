@@ -1,0 +1,85 @@
+package reshard
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/zonecache/zonecache/replication"
+)
+
+// Change is an edit of a topology: the target of a reshard expressed as
+// what changes, as the admin CLI's flags say it.
+type Change struct {
+	// Add lists nodes to add. A node already in the topology may be named
+	// again with its zone and address (a warming node added by an earlier
+	// step); its weight is then updated.
+	Add []replication.Node
+	// Remove lists the ids of nodes to remove.
+	Remove []string
+	// Weights sets nodes' weights by id.
+	Weights map[string]int
+	// RemoveZones lists zones to remove with every node in them. A zone
+	// that Remove would empty must be named here.
+	RemoveZones []string
+}
+
+// Apply returns the topology cur becomes under c: the next epoch, every
+// node serving (the state at the end of a reshard). It fails, wrapping
+// ErrConfig, when c names an unknown node or zone, would empty a zone it
+// does not remove, or leaves an invalid topology.
+func (c Change) Apply(cur replication.Topology) (replication.Topology, error) {
+	next := replication.Topology{Epoch: cur.Epoch + 1}
+	for _, id := range c.Remove {
+		if _, ok := cur.Node(id); !ok {
+			return next, fmt.Errorf("%w: remove %s: no such node", ErrConfig, id)
+		}
+	}
+	for _, z := range c.RemoveZones {
+		if !slices.Contains(cur.Zones(), z) {
+			return next, fmt.Errorf("%w: remove zone %s: no such zone", ErrConfig, z)
+		}
+	}
+	for _, n := range cur.Nodes {
+		if !slices.Contains(c.Remove, n.ID) && !slices.Contains(c.RemoveZones, n.Zone) {
+			n.State = ""
+			next.Nodes = append(next.Nodes, n)
+		}
+	}
+	for _, a := range c.Add {
+		if i := slices.IndexFunc(next.Nodes, func(n replication.Node) bool { return n.ID == a.ID }); i >= 0 {
+			if n := next.Nodes[i]; n.Zone != a.Zone || n.Addr != a.Addr {
+				return next, fmt.Errorf("%w: add %s: node exists in zone %s at %s", ErrConfig, a.ID, n.Zone, n.Addr)
+			}
+			next.Nodes[i].Weight = a.Weight
+			continue
+		}
+		a.State = ""
+		next.Nodes = append(next.Nodes, a)
+	}
+	if err := c.setWeights(next); err != nil {
+		return next, err
+	}
+	for _, z := range cur.Zones() {
+		if !slices.Contains(c.RemoveZones, z) && len(next.ZoneNodes(z, nil)) == 0 {
+			return next, fmt.Errorf("%w: zone %s would be left with no node: add one, or remove the zone", ErrConfig, z)
+		}
+	}
+	if err := next.Validate(); err != nil {
+		return next, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return next, nil
+}
+
+func (c Change) setWeights(t replication.Topology) error {
+	for id, w := range c.Weights {
+		i := slices.IndexFunc(t.Nodes, func(n replication.Node) bool { return n.ID == id })
+		if i < 0 {
+			return fmt.Errorf("%w: weight of %s: no such node in the target", ErrConfig, id)
+		}
+		if w <= 0 {
+			return fmt.Errorf("%w: weight %s=%d: want a weight > 0", ErrConfig, id, w)
+		}
+		t.Nodes[i].Weight = w
+	}
+	return nil
+}
