@@ -238,16 +238,28 @@ func addedZones(cur, tgt replication.Topology, from string) (map[string][]string
 }
 
 // sources returns the nodes to dump, in topology order: every node serving
-// reads in a zone the target keeps or copies into an added zone.
+// reads in a zone whose ring the target changes or that the target copies
+// into an added zone.
 func (p *planner) sources() []replication.Node {
 	var out []replication.Node
 	for _, n := range p.curTop.Nodes {
-		kept := slices.Contains(p.tgtTop.Zones(), n.Zone)
-		if n.EffectiveState().ServesReads() && (kept || len(p.into[n.Zone]) > 0) {
+		if n.EffectiveState().ServesReads() && (p.reshuffled(n.Zone) || len(p.into[n.Zone]) > 0) {
 			out = append(out, n)
 		}
 	}
 	return out
+}
+
+// reshuffled reports whether the target keeps zone with another read ring:
+// other nodes or other weights.
+func (p *planner) reshuffled(zone string) bool {
+	before, after := p.cur.Zone(zone), p.tgt.Zone(zone)
+	if after == nil {
+		return false
+	}
+	return !slices.EqualFunc(before.ReadNodes, after.ReadNodes, func(a, b replication.Node) bool {
+		return a.ID == b.ID && a.Addr == b.Addr && a.EffectiveWeight() == b.EffectiveWeight()
+	})
 }
 
 // observe classifies one item dumped from src.
@@ -263,6 +275,9 @@ func (p *planner) observe(src replication.Node, it warm.Item) {
 	}
 	moved := false
 	for _, z := range append([]string{src.Zone}, p.into[src.Zone]...) {
+		if z == src.Zone && !p.reshuffled(z) {
+			continue
+		}
 		to, ok := p.tgt.Zone(z).ReadOwner(it.Key)
 		if !ok || to.ID == src.ID {
 			continue
