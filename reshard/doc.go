@@ -12,5 +12,17 @@
 // expire within Config.SkipExpiring, and items on a node that does not
 // serve their reads (left over from an earlier change, maybe old), are
 // not copied. Counting and bytes come from the dump alone, so a plan is a
-// dry run: it changes nothing.
+// dry run: it changes nothing. Stray items of keys their node takes over
+// are listed in Plan.Stale.
+//
+// Copy carries a plan out, before the cutover: it deletes the stale keys
+// (add would keep them), then copies the items hottest first across all
+// moves, each read from its source and added to its destination with its
+// remaining TTL (warm.Copy: add never overwrites a newer value), through
+// the nodes' batch pools, within a rate in items and in bytes per second
+// and a concurrency limit. With CopyConfig.Checkpoint it writes the plan
+// next to a checkpoint file, and which items of each move are done to it,
+// so that Resume continues an interrupted copy. Run it while the
+// destinations already receive the live writes of the keys they take
+// (new nodes warming, leaving nodes draining).
 package reshard

@@ -58,8 +58,19 @@ type Plan struct {
 	// Moves are the copies to make, ordered by zone, source and
 	// destination.
 	Moves []Move `json:"moves"`
+	// Stale lists, per node, stray items it holds of keys it takes over:
+	// Copy deletes them first, or add would keep these maybe old values.
+	Stale []Stale `json:"stale,omitempty"`
 	// Stats counts the items the dumps listed.
 	Stats Stats `json:"stats"`
+}
+
+// Stale is the stray keys on one node that the node takes over.
+type Stale struct {
+	// Node holds the keys.
+	Node replication.Node `json:"node"`
+	// Keys are the keys to delete from Node before the copy.
+	Keys []string `json:"keys"`
 }
 
 // Move is the items that go from one node to another node of Zone.
@@ -84,6 +95,7 @@ type Stats struct {
 	Scanned int64 `json:"scanned"`
 	// Stray counts items held by a node that does not serve their reads
 	// (left over from an earlier change): never copied, they may be old.
+	// Those of keys the node takes over are in Plan.Stale too.
 	Stray int64 `json:"stray"`
 	// Expiring counts items that expire within Config.SkipExpiring.
 	Expiring int64 `json:"expiring"`
@@ -158,6 +170,7 @@ type planner struct {
 	// expireBefore: items expiring earlier (Unix time) are skipped.
 	expireBefore int64
 	moves        map[[3]string]*Move
+	stale        map[string]*Stale
 	stats        Stats
 }
 
@@ -187,7 +200,7 @@ func newPlanner(cfg Config, now time.Time) (*planner, error) {
 		skip = DefaultSkipExpiring
 	}
 	return &planner{curTop: cfg.Current, tgtTop: tgt, cur: cur, tgt: tp, into: into,
-		expireBefore: now.Add(max(skip, 0)).Unix() + 1, moves: map[[3]string]*Move{}}, nil
+		expireBefore: now.Add(max(skip, 0)).Unix() + 1, moves: map[[3]string]*Move{}, stale: map[string]*Stale{}}, nil
 }
 
 // check validates both topologies and refuses a current one in the
@@ -267,6 +280,12 @@ func (p *planner) observe(src replication.Node, it warm.Item) {
 	p.stats.Scanned++
 	if owner, ok := p.cur.Zone(src.Zone).ReadOwner(it.Key); !ok || owner.ID != src.ID {
 		p.stats.Stray++
+		if to, ok := p.tgt.Zone(src.Zone).ReadOwner(it.Key); ok && to.ID == src.ID {
+			if p.stale[src.ID] == nil {
+				p.stale[src.ID] = &Stale{Node: src}
+			}
+			p.stale[src.ID].Keys = append(p.stale[src.ID].Keys, it.Key)
+		}
 		return
 	}
 	if it.Exp >= 0 && it.Exp < p.expireBefore {
@@ -310,5 +329,9 @@ func (p *planner) plan() *Plan {
 	slices.SortFunc(out.Moves, func(a, b Move) int {
 		return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.From.ID, b.From.ID), cmp.Compare(a.To.ID, b.To.ID))
 	})
+	for _, st := range p.stale {
+		out.Stale = append(out.Stale, *st)
+	}
+	slices.SortFunc(out.Stale, func(a, b Stale) int { return cmp.Compare(a.Node.ID, b.Node.ID) })
 	return out
 }

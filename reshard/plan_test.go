@@ -142,6 +142,10 @@ func TestPlanMovesExactlyTheKeysWhoseOwnerChanges(t *testing.T) {
 			if !maps.EqualFunc(got, want, slices.Equal) {
 				t.Fatalf("plan moves %d keys, placement %d; differ", len(got), len(want))
 			}
+			checkStale(t, p, cur, c.tgt)
+			if c.name == "shrink" && (len(p.Stale) != 1 || p.Stale[0].Node.ID != "a-1") {
+				t.Fatalf("stale %+v: want a-1's strays of a-2's keys", p.Stale)
+			}
 			for _, m := range p.Moves {
 				if !c.check(m) {
 					t.Fatalf("unexpected move %s %s>%s", m.Zone, m.From.ID, m.To.ID)
@@ -258,6 +262,23 @@ func TestEstimate(t *testing.T) {
 	} {
 		if got := Estimate(c.keys, c.bytes, c.kps, c.bps); got != c.want {
 			t.Errorf("Estimate(%d, %d, %v, %v) = %v, want %v", c.keys, c.bytes, c.kps, c.bps, got, c.want)
+		}
+	}
+}
+
+// checkStale checks that each stale key is on a node that does not own it
+// now and will.
+func checkStale(t *testing.T, p *Plan, cur, tgt replication.Topology) {
+	t.Helper()
+	cp, _ := replication.NewPlacement(cur, sharding.Config{})
+	tp, _ := replication.NewPlacement(tgt, sharding.Config{})
+	for _, st := range p.Stale {
+		for _, k := range st.Keys {
+			now, _ := cp.Zone(st.Node.Zone).ReadOwner(k)
+			next, _ := tp.Zone(st.Node.Zone).ReadOwner(k)
+			if now.ID == st.Node.ID || next.ID != st.Node.ID {
+				t.Fatalf("stale %s on %s: owner %s now, %s after", k, st.Node.ID, now.ID, next.ID)
+			}
 		}
 	}
 }
