@@ -23,12 +23,13 @@ type Change struct {
 	RemoveZones []string
 }
 
-// Apply returns the topology cur becomes under c: the next epoch, every
-// node serving (the state at the end of a reshard). It fails, wrapping
+// Apply returns the topology cur becomes under c, every node serving (the
+// state at the end of a reshard), at the epoch after Intermediate's (cur's
+// plus 2). It fails, wrapping
 // ErrConfig, when c names an unknown node or zone, would empty a zone it
 // does not remove, or leaves an invalid topology.
 func (c Change) Apply(cur replication.Topology) (replication.Topology, error) {
-	next := replication.Topology{Epoch: cur.Epoch + 1}
+	next := replication.Topology{Epoch: cur.Epoch + 2}
 	for _, id := range c.Remove {
 		if _, ok := cur.Node(id); !ok {
 			return next, fmt.Errorf("%w: remove %s: no such node", ErrConfig, id)

@@ -221,19 +221,20 @@ func check(cur, tgt replication.Topology) error {
 			return fmt.Errorf("%w: node %s is %s and not in the target: finish or undo its change first", ErrUnsettled, n.ID, st)
 		}
 	}
-	for _, z := range cur.Zones() {
-		if len(cur.ZoneNodes(z, replication.NodeState.ServesReads)) == 0 {
-			return fmt.Errorf("%w: zone %s has no node serving reads: promote one first", ErrUnsettled, z)
-		}
-	}
 	return nil
 }
 
-// addedZones maps from to the zones tgt has and cur has not.
+// serves reports whether a node of zone serves reads in t.
+func serves(t replication.Topology, zone string) bool {
+	return len(t.ZoneNodes(zone, replication.NodeState.ServesReads)) > 0
+}
+
+// addedZones maps from to the zones tgt adds: those with no node serving
+// reads in cur (none at all, or only warming ones).
 func addedZones(cur, tgt replication.Topology, from string) (map[string][]string, error) {
 	var added []string
 	for _, z := range tgt.Zones() {
-		if !slices.Contains(cur.Zones(), z) {
+		if !serves(cur, z) {
 			added = append(added, z)
 		}
 	}
@@ -244,8 +245,8 @@ func addedZones(cur, tgt replication.Topology, from string) (map[string][]string
 		return nil, nil
 	case from == "":
 		return nil, fmt.Errorf("%w: zones %v are added: name the zone to copy them from", ErrConfig, added)
-	case !slices.Contains(cur.Zones(), from):
-		return nil, fmt.Errorf("%w: zone %s to copy from is not in the current topology", ErrConfig, from)
+	case !serves(cur, from):
+		return nil, fmt.Errorf("%w: zone %s to copy from has no node serving reads", ErrConfig, from)
 	}
 	return map[string][]string{from: added}, nil
 }

@@ -200,7 +200,7 @@ func TestPlanRefusesUnusableConfigs(t *testing.T) {
 		{Config{Current: cur, Target: topo(2, "a-1", "b-1", "c-1"), FromZone: "x"}, ErrConfig}, // unknown source
 		{Config{Current: cur, Target: replication.Topology{}}, ErrConfig},                      // empty target
 		{Config{Current: warming, Target: topo(2, "a-1", "a-2", "b-1")}, ErrUnsettled},         // a-3 left warming
-		{Config{Current: onlyWarming, Target: topo(2, "a-1", "a-2", "b-1")}, ErrUnsettled},     // zone a serves nothing
+		{Config{Current: onlyWarming, Target: topo(2, "a-1", "b-1")}, ErrConfig},               // zone a is added: from where?
 		{Config{Current: cur, Target: topo(2, "a-1", "a-1")}, ErrConfig},                       // duplicate id
 	} {
 		if _, err := newPlanner(c.cfg, planNow); !errors.Is(err, c.want) {
@@ -210,6 +210,11 @@ func TestPlanRefusesUnusableConfigs(t *testing.T) {
 	// A warming node the target keeps is the reshard's own destination.
 	if _, err := newPlanner(Config{Current: warming, Target: topo(2, "a-1", "a-2", "a-3", "b-1")}, planNow); err != nil {
 		t.Fatal(err)
+	}
+	// So is a zone of warming nodes the target adds.
+	p, err := newPlanner(Config{Current: onlyWarming, Target: topo(2, "a-1", "b-1"), FromZone: "b"}, planNow)
+	if err != nil || len(p.into["b"]) != 1 || len(p.sources()) != 1 || p.sources()[0].ID != "b-1" {
+		t.Fatalf("zone a of warming a-1 added from b: %v, sources %v", err, p.sources())
 	}
 }
 
@@ -225,7 +230,7 @@ func TestChangeApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := replication.Topology{Epoch: 5, Nodes: []replication.Node{node("a-2", 5), node("a-3", 2), node("c-1", 0)}}
+	want := replication.Topology{Epoch: 6, Nodes: []replication.Node{node("a-2", 5), node("a-3", 2), node("c-1", 0)}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
