@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -18,28 +20,39 @@ import (
 
 const reshardSynopsis = `reshard (--seeds HOST:PORT[,...] | --topology FILE)
          (--target FILE | [--add ZONE/ID/HOST:PORT[/WEIGHT]]... [--remove ID]... [--weight ID=W]...
-          [--remove-zone ZONE]... [--from-zone ZONE]) --dry-run [--json] [--rate N] [--bytes-rate N]
+          [--remove-zone ZONE]... [--from-zone ZONE])
+         (--dry-run | --checkpoint FILE) [--json] [--rate N] [--bytes-rate N] [--concurrency N]
+       zonecache reshard --resume --checkpoint FILE [--rate N] [--bytes-rate N] [--concurrency N]
 
-Plans a change of the fleet's shape: which items change owner, from which node to which, their
-count and bytes (from each source node's lru_crawler metadump), hottest first, and how long copying
-them takes at --rate and --bytes-rate. The target is a topology file (--target) or edits of the
-current topology:
-  --add a/a-3/10.0.0.7:11211      add node a-3 to zone a (a new zone when a has no node yet;
+Plans a change of the fleet's shape and copies the items that change owner to their new owners,
+before the cutover: which items change owner, from which node to which, their count and bytes (from
+each source node's lru_crawler metadump), hottest first, and how long copying them takes at --rate
+and --bytes-rate. The target is a topology file (--target) or edits of the current topology:
+  --add a/a-3/10.0.0.7:11211      add node a-3 to zone a (a new zone when a has no node serving yet;
                                   --from-zone then names the zone whose replicas fill it)
   --remove a-1                    remove node a-1 (its items go to the zone's other nodes)
-  --weight a-2=3                  change a node's weight
+  --weight a-2=3                  change a node's weight (plan only: it cannot be copied warm)
   --remove-zone d                 remove zone d and its nodes (nothing to copy)
 A replacement is an --add and a --remove. Flags that take a list may be repeated or given a
-comma-separated list. Only --dry-run is implemented: it prints the plan and changes nothing.`
+comma-separated list.
+
+--dry-run prints the plan and changes nothing. Without it the plan is copied (add, never
+overwriting a newer value), with a checkpoint file so that Ctrl-C, or --timeout, stops it and
+--resume continues it. The copy starts only once clients write to the new owners: the new nodes
+warming and the leaving ones draining, as in the topology --write-intermediate writes (on a static
+fleet, give that file to the clients, then to --topology). The cutover (promote, purge) is not
+implemented: after the copy, promote the new nodes, remove the leaving ones, and purge.`
 
 // reshardFlags are the parsed flags of the reshard command.
 type reshardFlags struct {
-	seeds, topology, target, fromZone, targetOut string
-	add, remove, weight, removeZone              listFlag
-	skipExpiring, timeout                        time.Duration
-	rate                                         float64
-	bytesRate                                    byteRate
-	dryRun, json                                 bool
+	seeds, topology, target, fromZone string
+	targetOut, midOut, checkpoint     string
+	add, remove, weight, removeZone   listFlag
+	skipExpiring, timeout             time.Duration
+	rate                              float64
+	bytesRate                         byteRate
+	concurrency                       int
+	dryRun, resume, json              bool
 }
 
 // listFlag is a repeatable flag whose values may be comma-separated lists.
@@ -93,11 +106,15 @@ func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs.Var(&f.removeZone, "remove-zone", "remove this `ZONE` and every node in it (repeatable)")
 	fs.StringVar(&f.fromZone, "from-zone", "", "zone whose replicas fill the zones the target adds (required when it adds one)")
 	fs.DurationVar(&f.skipExpiring, "skip-expiring", reshard.DefaultSkipExpiring, "items expiring within this are not copied")
-	fs.Float64Var(&f.rate, "rate", 5000, "items copied per second at most, for the estimate; 0 means no limit")
-	fs.Var(&f.bytesRate, "bytes-rate", "bytes copied per second at most, for the estimate (suffix K, M or G); 0 means no limit")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan and change nothing (required: the copy is not implemented yet)")
-	fs.BoolVar(&f.json, "json", false, "print the plan as JSON, for scripts")
+	fs.Float64Var(&f.rate, "rate", 5000, "items copied per second at most (and the estimate's rate); 0 means no limit")
+	fs.Var(&f.bytesRate, "bytes-rate", "bytes copied per second at most (suffix K, M or G); 0 means no limit")
+	fs.IntVar(&f.concurrency, "concurrency", reshard.DefaultConcurrency, "items copied at once")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan and change nothing")
+	fs.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint `file` of the copy (and FILE.plan, its plan); required without --dry-run")
+	fs.BoolVar(&f.resume, "resume", false, "continue the interrupted copy of --checkpoint")
+	fs.BoolVar(&f.json, "json", false, "print the plan, and the copy's result, as JSON, for scripts")
 	fs.StringVar(&f.targetOut, "write-target", "", "write the target topology to this `file` (JSON): the file clients of a static fleet load after the cutover")
+	fs.StringVar(&f.midOut, "write-intermediate", "", "write to this `file` (JSON) the topology clients use during the copy: new nodes warming, leaving ones draining")
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound on the whole command; 0 means none")
 	return fs, f
 }
@@ -107,25 +124,29 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	change, err := f.change()
-	if err != nil {
+	if err := f.check(); err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	cur, err := purgeTopology(ctx, f.seeds, f.topology)
+	if f.resume {
+		return f.resumeCopy(ctx, stdout)
+	}
+	change, err := f.change()
 	if err != nil {
 		return err
 	}
-	tgt, err := f.targetTopology(cur, change)
+	cur, tgt, err := f.topologies(ctx, change)
 	if err != nil {
 		return err
 	}
-	if f.targetOut != "" {
-		if err := writeTopology(f.targetOut, tgt); err != nil {
+	if !f.dryRun {
+		if err := reshard.Ready(cur, tgt); err != nil {
 			return err
 		}
 	}
@@ -134,9 +155,50 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if f.json {
-		return writePlanJSON(stdout, plan, f)
+		err = writePlanJSON(stdout, plan, f)
+	} else {
+		err = writePlan(stdout, plan, f)
 	}
-	return writePlan(stdout, plan, f)
+	if err != nil || f.dryRun {
+		return err
+	}
+	return f.copy(ctx, plan, stdout)
+}
+
+// check checks the combination of flags.
+func (f *reshardFlags) check() error {
+	switch {
+	case f.rate < 0 || f.concurrency <= 0:
+		return usageError{"--rate must be >= 0 and --concurrency > 0"}
+	case f.resume && (f.dryRun || f.checkpoint == ""):
+		return usageError{"--resume needs --checkpoint and no --dry-run"}
+	case f.resume:
+		return nil
+	case (f.seeds == "") == (f.topology == ""):
+		return usageError{"give one of --seeds and --topology"}
+	case f.dryRun == (f.checkpoint != ""):
+		return usageError{"give --dry-run, or --checkpoint to copy"}
+	}
+	return nil
+}
+
+// topologies returns the current and target topologies and writes those
+// asked for.
+func (f *reshardFlags) topologies(ctx context.Context, change reshard.Change) (cur, tgt replication.Topology, err error) {
+	if cur, err = purgeTopology(ctx, f.seeds, f.topology); err != nil {
+		return cur, tgt, err
+	}
+	if tgt, err = f.targetTopology(cur, change); err != nil {
+		return cur, tgt, err
+	}
+	for path, t := range map[string]replication.Topology{f.targetOut: tgt, f.midOut: reshard.Intermediate(cur, tgt)} {
+		if path != "" {
+			if err := writeTopology(path, t); err != nil {
+				return cur, tgt, err
+			}
+		}
+	}
+	return cur, tgt, nil
 }
 
 // change checks the flags and returns the edits they make (zero with
@@ -144,15 +206,8 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func (f *reshardFlags) change() (reshard.Change, error) {
 	var c reshard.Change
 	edits := len(f.add)+len(f.remove)+len(f.weight)+len(f.removeZone) > 0
-	switch {
-	case (f.seeds == "") == (f.topology == ""):
-		return c, usageError{"give one of --seeds and --topology"}
-	case !f.dryRun:
-		return c, usageError{"only --dry-run is implemented: the copy, cutover and purge are not yet"}
-	case (f.target != "") == edits:
+	if (f.target != "") == edits {
 		return c, usageError{"give --target, or edits (--add, --remove, --weight, --remove-zone), not both or neither"}
-	case f.rate < 0:
-		return c, usageError{"--rate must be >= 0"}
 	}
 	c.Remove, c.RemoveZones = f.remove, f.removeZone
 	for _, a := range f.add {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zonecache/zonecache/internal/fleet"
 	"github.com/zonecache/zonecache/internal/testproc"
@@ -24,7 +25,11 @@ func TestReshardUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--add", "a/a-3/127.0.0.1:1", "--dry-run"}, "one of --seeds and --topology"},
-		{[]string{"--topology", "f", "--add", "a/a-3/127.0.0.1:1"}, "only --dry-run"},
+		{[]string{"--topology", "f", "--add", "a/a-3/127.0.0.1:1"}, "give --dry-run, or --checkpoint"},
+		{[]string{"--topology", "f", "--add", "a/a-3/127.0.0.1:1", "--dry-run", "--checkpoint", "x"}, "give --dry-run, or --checkpoint"},
+		{[]string{"--resume"}, "--resume needs --checkpoint"},
+		{[]string{"--resume", "--checkpoint", "x", "--dry-run"}, "--resume needs --checkpoint"},
+		{[]string{"--resume", "--checkpoint", "x", "--concurrency", "0"}, "--concurrency"},
 		{[]string{"--topology", "f", "--dry-run"}, "--target, or edits"},
 		{[]string{"--topology", "f", "--target", "g", "--remove", "a-1", "--dry-run"}, "--target, or edits"},
 		{[]string{"--topology", "f", "--add", "a/a-3", "--dry-run"}, "ZONE/ID/HOST:PORT"},
@@ -38,7 +43,7 @@ func TestReshardUsageErrors(t *testing.T) {
 		}
 	}
 	rc, _, stderr := runCLI("reshard", "-h")
-	for _, f := range []string{"-add", "-remove", "-weight", "-remove-zone", "-from-zone", "-target", "-dry-run", "-json", "-rate", "-bytes-rate", "-skip-expiring"} {
+	for _, f := range []string{"-add", "-remove", "-weight", "-remove-zone", "-from-zone", "-target", "-dry-run", "-json", "-rate", "-bytes-rate", "-skip-expiring", "-checkpoint", "-resume", "-concurrency", "-write-intermediate", "-write-target"} {
 		if rc != 0 || !strings.Contains(stderr, f) {
 			t.Errorf("reshard -h (rc %d) does not document %s", rc, f)
 		}
@@ -133,6 +138,93 @@ func TestReshardDryRunOnAStaticMemcachedFleet(t *testing.T) {
 	for _, m := range p.Moves {
 		if m.To != "a-3" || m.Keys != int64(want[m.From]) || m.Bytes < m.Keys*10 {
 			t.Fatalf("json move %+v, want %d keys to a-3", m, want[m.From])
+		}
+	}
+}
+
+// TestReshardCopiesWithResumeOnAStaticMemcachedFleet grows zone a of a
+// stock memcached fleet by a-3 through the CLI: the copy is refused until
+// the clients' topology has a-3 warming, is interrupted by --timeout,
+// resumed, and a-3 then holds exactly the keys it owns.
+func TestReshardCopiesWithResumeOnAStaticMemcachedFleet(t *testing.T) {
+	ctx := context.Background()
+	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.RequireMemcached(t), Memcached: true, Zones: []string{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	cur := f.Topology()
+	spare := testproc.StartMemcached(t)
+	before, err := sharding.New([]sharding.Node{{ID: "a-1"}, {ID: "a-2"}}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := sharding.New([]sharding.Node{{ID: "a-1"}, {ID: "a-2"}, {ID: "a-3"}}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nkeys = 600
+	moving := 0
+	for i := range nkeys {
+		k := fmt.Sprintf("cp:%d", i)
+		nc := nodeclient.NewNode(cur.Nodes[before.IndexString(k)].Addr, nodeclient.Config{})
+		if err := nc.Online().Set(ctx, nodeclient.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+		if after.Node(after.IndexString(k)).ID == "a-3" {
+			moving++
+		}
+	}
+	dir := t.TempDir()
+	file := func(name string) string { return filepath.Join(dir, name) }
+	if err := writeTopology(file("cur.json"), cur); err != nil {
+		t.Fatal(err)
+	}
+	add := "a/a-3/" + spare.Addr
+	cp := file("cp.json")
+
+	// Clients do not write to a-3 yet: the copy is refused.
+	rc, out, errs := runCLI("reshard", "--topology", file("cur.json"), "--add", add, "--checkpoint", cp)
+	if rc != 1 || !strings.Contains(errs, "warming") {
+		t.Fatalf("copy before the intermediate topology: rc %d\n%s%s", rc, out, errs)
+	}
+	rc, out, errs = runCLI("reshard", "--topology", file("cur.json"), "--add", add, "--dry-run",
+		"--write-intermediate", file("mid.json"), "--write-target", file("target.json"))
+	if rc != 0 {
+		t.Fatalf("dry run: rc %d\n%s%s", rc, out, errs)
+	}
+	// The clients now use mid.json (a-3 warming): the copy starts, and
+	// --timeout interrupts it.
+	copyArgs := []string{"reshard", "--topology", file("mid.json"), "--target", file("target.json"), "--checkpoint", cp}
+	rc, out, errs = runCLI(append(copyArgs, "--rate", "100", "--timeout", "1s")...)
+	if rc != 1 || !strings.Contains(errs, "--resume --checkpoint "+cp) || !strings.Contains(out, fmt.Sprintf("copy of %d keys", moving)) {
+		t.Fatalf("interrupted copy: rc %d\n%s%s", rc, out, errs)
+	}
+	first, err := currItems(ctx, spare.Addr, 5*time.Second)
+	if err != nil || first == 0 || first >= uint64(moving) {
+		t.Fatalf("a-3 holds %d items after the interrupted copy (%v), want some of %d", first, err, moving)
+	}
+	rc, out, errs = runCLI("reshard", "--resume", "--checkpoint", cp, "--rate", "0", "--json")
+	if rc != 0 {
+		t.Fatalf("resume: rc %d\n%s%s", rc, out, errs)
+	}
+	var res copyJSON
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Done || res.Copy.Copied+res.Copy.Present == 0 {
+		t.Fatalf("resume printed %q (%v)", out, err)
+	}
+	if n, err := currItems(ctx, spare.Addr, 5*time.Second); err != nil || n != uint64(moving) {
+		t.Fatalf("a-3 holds %d items (%v), want the %d it owns", n, err, moving)
+	}
+	a3 := nodeclient.NewNode(spare.Addr, nodeclient.Config{})
+	defer a3.Close()
+	for i := range nkeys {
+		k := fmt.Sprintf("cp:%d", i)
+		if after.Node(after.IndexString(k)).ID != "a-3" {
+			continue
+		}
+		if it, err := a3.Online().Get(ctx, k); err != nil || string(it.Value) != k {
+			t.Fatalf("%s on a-3: %q %v", k, it.Value, err)
 		}
 	}
 }
