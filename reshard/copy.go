@@ -120,14 +120,14 @@ func run(ctx context.Context, plan *Plan, done []int, staleDone bool, cfg CopyCo
 	}
 	defer c.closeNodes()
 	stop := c.saveEvery(cfg.CheckpointEvery)
+	var err error
 	if !staleDone {
-		c.deleteStale(ctx)
+		err = c.deleteStale(ctx)
 	}
-	if ctx.Err() == nil {
-		c.copyAll(ctx, c.todo(done))
+	if err == nil {
+		err = c.copyAll(ctx, c.todo(done))
 	}
-	err := errors.Join(stop(), ctx.Err())
-	return c.stats(), err
+	return c.stats(), errors.Join(err, stop())
 }
 
 // node returns the connections to addr, made on first use.
@@ -149,11 +149,11 @@ func (c *copier) closeNodes() {
 // deleteStale deletes the plan's stale keys and, once all are gone, marks
 // them done in the checkpoint. A key that fails to delete leaves them to
 // do again; the copy goes on (add keeps that key's stale value).
-func (c *copier) deleteStale(ctx context.Context) {
+func (c *copier) deleteStale(ctx context.Context) error {
 	var failed atomic.Bool
 	for _, st := range c.plan.Stale {
 		pool := c.node(st.Node.Addr).Batch()
-		c.limited(ctx, len(st.Keys), func(int) int64 { return 0 }, func(i int) {
+		err := c.limited(ctx, len(st.Keys), func(int) int64 { return 0 }, func(i int) {
 			switch err := pool.Delete(ctx, st.Keys[i]); {
 			case err == nil, errors.Is(err, nodeclient.ErrCacheMiss):
 				c.st.deleted.Add(1)
@@ -161,10 +161,14 @@ func (c *copier) deleteStale(ctx context.Context) {
 				failed.Store(true)
 			}
 		})
+		if err != nil {
+			return err
+		}
 	}
-	if ctx.Err() == nil && !failed.Load() {
+	if !failed.Load() {
 		c.progress.staleDeleted()
 	}
+	return nil
 }
 
 // todo returns the items not done, hottest first across the moves.
@@ -184,32 +188,37 @@ func (c *copier) todo(done []int) []ref {
 func (c *copier) item(r ref) warm.Item { return c.plan.Moves[r.move].Items[r.item] }
 
 // copyAll copies refs within the limits.
-func (c *copier) copyAll(ctx context.Context, refs []ref) {
-	c.limited(ctx, len(refs), func(i int) int64 { return c.item(refs[i]).Size },
+func (c *copier) copyAll(ctx context.Context, refs []ref) error {
+	return c.limited(ctx, len(refs), func(i int) int64 { return c.item(refs[i]).Size },
 		func(i int) { c.copyOne(ctx, refs[i]) })
 }
 
 // limited runs fn(0), ..., fn(n-1) in order, at most cfg.Concurrency at
-// once, each once the rate limits admit an item of size(i) bytes, until
-// they run out or ctx ends, and returns when every fn started is done.
-func (c *copier) limited(ctx context.Context, n int, size func(int) int64, fn func(int)) {
+// once, each once the rate limits admit an item of size(i) bytes, and
+// returns when every fn started is done: nil when all ran, else ctx's
+// error (DeadlineExceeded too when the limits would pass ctx's deadline).
+func (c *copier) limited(ctx context.Context, n int, size func(int) int64, fn func(int)) error {
 	sem := make(chan struct{}, c.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for i := range n {
-		if c.wait(ctx, size(i)) != nil {
-			return
+		if err := c.wait(ctx, size(i)); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			fn(i)
 		})
 	}
+	return nil
 }
 
 // wait blocks until the rate limits admit one item of size bytes.
