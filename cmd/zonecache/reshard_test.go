@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/fleet"
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
@@ -226,5 +227,85 @@ func TestReshardCopiesWithResumeOnAStaticMemcachedFleet(t *testing.T) {
 		if it, err := a3.Online().Get(ctx, k); err != nil || string(it.Value) != k {
 			t.Fatalf("%s on a-3: %q %v", k, it.Value, err)
 		}
+	}
+}
+
+// TestReshardCopiesOnAGossipingFleet grows zone a of a gossiping zonecached
+// fleet by a-3, started warming: the plan comes from --seeds and the copy
+// fills a-3 with exactly the keys it owns, leaving a newer live value alone.
+func TestReshardCopiesOnAGossipingFleet(t *testing.T) {
+	ctx := context.Background()
+	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b"}, Gossip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: f.AdminAddrs()}, 4, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	zoneA := f.Zone("a")
+	before, err := sharding.New([]sharding.Node{{ID: "a-1"}, {ID: "a-2"}}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := sharding.New([]sharding.Node{{ID: "a-1"}, {ID: "a-2"}, {ID: "a-3"}}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nkeys = 400
+	var moving []string
+	for i := range nkeys {
+		k := fmt.Sprintf("g:%d", i)
+		nc := nodeclient.NewNode(zoneA[before.IndexString(k)].Addr, nodeclient.Config{})
+		if err := nc.Online().Set(ctx, nodeclient.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+		if after.Node(after.IndexString(k)).ID == "a-3" {
+			moving = append(moving, k)
+		}
+	}
+	a3, err := f.Add(ctx, "a", "a-3", "--state", "warming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := strings.Join(f.AdminAddrs(), ",")
+	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: f.AdminAddrs()}, 5, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// A client wrote a newer value of one moving key to a-3 (warming, it
+	// takes writes).
+	nc := nodeclient.NewNode(a3.Addr, nodeclient.Config{})
+	defer nc.Close()
+	if err := nc.Online().Set(ctx, nodeclient.Item{Key: moving[0], Value: []byte("newer")}); err != nil {
+		t.Fatal(err)
+	}
+	rc, out, errs := runCLI("reshard", "--seeds", seeds, "--add", "a/a-3/"+a3.Addr, "--checkpoint", filepath.Join(t.TempDir(), "cp"), "--json")
+	if rc != 0 {
+		t.Fatalf("rc %d\n%s%s", rc, out, errs)
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	var plan planJSON
+	var res copyJSON
+	if err := dec.Decode(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := dec.Decode(&res); err != nil {
+		t.Fatal(err)
+	}
+	if plan.Keys != int64(len(moving)) || res.Copy.Copied != int64(len(moving)-1) || res.Copy.Present != 1 || !res.Done {
+		t.Fatalf("plan of %d keys, copy %+v; want %d keys, all but the live one copied", plan.Keys, res, len(moving))
+	}
+	for i, k := range moving {
+		want := k
+		if i == 0 {
+			want = "newer"
+		}
+		if it, err := nc.Online().Get(ctx, k); err != nil || string(it.Value) != want {
+			t.Fatalf("%s on a-3: %q %v, want %q", k, it.Value, err, want)
+		}
+	}
+	if n, err := currItems(ctx, a3.Addr, 5*time.Second); err != nil || n != uint64(len(moving)) {
+		t.Fatalf("a-3 holds %d items (%v), want %d", n, err, len(moving))
 	}
 }
