@@ -30,15 +30,8 @@ type Change struct {
 // does not remove, or leaves an invalid topology.
 func (c Change) Apply(cur replication.Topology) (replication.Topology, error) {
 	next := replication.Topology{Epoch: cur.Epoch + 2}
-	for _, id := range c.Remove {
-		if _, ok := cur.Node(id); !ok {
-			return next, fmt.Errorf("%w: remove %s: no such node", ErrConfig, id)
-		}
-	}
-	for _, z := range c.RemoveZones {
-		if !slices.Contains(cur.Zones(), z) {
-			return next, fmt.Errorf("%w: remove zone %s: no such zone", ErrConfig, z)
-		}
+	if err := c.checkNames(cur); err != nil {
+		return next, err
 	}
 	for _, n := range cur.Nodes {
 		if !slices.Contains(c.Remove, n.ID) && !slices.Contains(c.RemoveZones, n.Zone) {
@@ -46,16 +39,9 @@ func (c Change) Apply(cur replication.Topology) (replication.Topology, error) {
 			next.Nodes = append(next.Nodes, n)
 		}
 	}
-	for _, a := range c.Add {
-		if i := slices.IndexFunc(next.Nodes, func(n replication.Node) bool { return n.ID == a.ID }); i >= 0 {
-			if n := next.Nodes[i]; n.Zone != a.Zone || n.Addr != a.Addr {
-				return next, fmt.Errorf("%w: add %s: node exists in zone %s at %s", ErrConfig, a.ID, n.Zone, n.Addr)
-			}
-			next.Nodes[i].Weight = a.Weight
-			continue
-		}
-		a.State = ""
-		next.Nodes = append(next.Nodes, a)
+	var err error
+	if next.Nodes, err = c.add(next.Nodes); err != nil {
+		return next, err
 	}
 	if err := c.setWeights(next); err != nil {
 		return next, err
@@ -69,6 +55,39 @@ func (c Change) Apply(cur replication.Topology) (replication.Topology, error) {
 		return next, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return next, nil
+}
+
+// checkNames checks that the nodes and zones c removes exist in cur.
+func (c Change) checkNames(cur replication.Topology) error {
+	for _, id := range c.Remove {
+		if _, ok := cur.Node(id); !ok {
+			return fmt.Errorf("%w: remove %s: no such node", ErrConfig, id)
+		}
+	}
+	for _, z := range c.RemoveZones {
+		if !slices.Contains(cur.Zones(), z) {
+			return fmt.Errorf("%w: remove zone %s: no such zone", ErrConfig, z)
+		}
+	}
+	return nil
+}
+
+// add returns nodes with c.Add's, serving; a node already there keeps its
+// place and takes the weight given.
+func (c Change) add(nodes []replication.Node) ([]replication.Node, error) {
+	for _, a := range c.Add {
+		i := slices.IndexFunc(nodes, func(n replication.Node) bool { return n.ID == a.ID })
+		if i < 0 {
+			a.State = ""
+			nodes = append(nodes, a)
+			continue
+		}
+		if n := nodes[i]; n.Zone != a.Zone || n.Addr != a.Addr {
+			return nil, fmt.Errorf("%w: add %s: node exists in zone %s at %s", ErrConfig, a.ID, n.Zone, n.Addr)
+		}
+		nodes[i].Weight = a.Weight
+	}
+	return nodes, nil
 }
 
 func (c Change) setWeights(t replication.Topology) error {

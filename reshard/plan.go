@@ -280,13 +280,7 @@ func (p *planner) reshuffled(zone string) bool {
 func (p *planner) observe(src replication.Node, it warm.Item) {
 	p.stats.Scanned++
 	if owner, ok := p.cur.Zone(src.Zone).ReadOwner(it.Key); !ok || owner.ID != src.ID {
-		p.stats.Stray++
-		if to, ok := p.tgt.Zone(src.Zone).ReadOwner(it.Key); ok && to.ID == src.ID {
-			if p.stale[src.ID] == nil {
-				p.stale[src.ID] = &Stale{Node: src}
-			}
-			p.stale[src.ID].Keys = append(p.stale[src.ID].Keys, it.Key)
-		}
+		p.stray(src, it.Key)
 		return
 	}
 	if it.Exp >= 0 && it.Exp < p.expireBefore {
@@ -315,6 +309,18 @@ func (p *planner) observe(src replication.Node, it warm.Item) {
 		p.stats.Moving++
 	} else {
 		p.stats.Unchanged++
+	}
+}
+
+// stray counts key, on src that does not serve it, and lists it stale when
+// src takes it over.
+func (p *planner) stray(src replication.Node, key string) {
+	p.stats.Stray++
+	if to, ok := p.tgt.Zone(src.Zone).ReadOwner(key); ok && to.ID == src.ID {
+		if p.stale[src.ID] == nil {
+			p.stale[src.ID] = &Stale{Node: src}
+		}
+		p.stale[src.ID].Keys = append(p.stale[src.ID].Keys, key)
 	}
 }
 
