@@ -20,6 +20,20 @@ import (
 	"github.com/zonecache/zonecache/sharding"
 )
 
+// idRing is the ring of a zone of the nodes ids, with default weights.
+func idRing(t *testing.T, ids ...string) *sharding.Ring {
+	t.Helper()
+	var sn []sharding.Node
+	for _, id := range ids {
+		sn = append(sn, sharding.Node{ID: id})
+	}
+	r, err := sharding.New(sn, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestReshardUsageErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -64,18 +78,7 @@ func TestReshardDryRunOnAStaticMemcachedFleet(t *testing.T) {
 	cur := f.Topology()
 	spare := testproc.StartMemcached(t)
 	const nkeys = 600
-	ring := func(ids ...string) *sharding.Ring {
-		var sn []sharding.Node
-		for _, id := range ids {
-			sn = append(sn, sharding.Node{ID: id})
-		}
-		r, err := sharding.New(sn, sharding.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	before, after := ring("a-1", "a-2"), ring("a-1", "a-2", "a-3")
+	before, after := idRing(t, "a-1", "a-2"), idRing(t, "a-1", "a-2", "a-3")
 	addrs := map[string]string{}
 	for _, n := range cur.Nodes {
 		addrs[n.ID] = n.Addr
@@ -156,14 +159,7 @@ func TestReshardCopiesWithResumeOnAStaticMemcachedFleet(t *testing.T) {
 	t.Cleanup(f.Stop)
 	cur := f.Topology()
 	spare := testproc.StartMemcached(t)
-	before, err := sharding.New([]sharding.Node{{ID: "a-1"}, {ID: "a-2"}}, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := sharding.New([]sharding.Node{{ID: "a-1"}, {ID: "a-2"}, {ID: "a-3"}}, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, after := idRing(t, "a-1", "a-2"), idRing(t, "a-1", "a-2", "a-3")
 	const nkeys = 600
 	moving := 0
 	for i := range nkeys {
@@ -244,14 +240,7 @@ func TestReshardCopiesOnAGossipingFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	zoneA := f.Zone("a")
-	before, err := sharding.New([]sharding.Node{{ID: "a-1"}, {ID: "a-2"}}, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := sharding.New([]sharding.Node{{ID: "a-1"}, {ID: "a-2"}, {ID: "a-3"}}, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, after := idRing(t, "a-1", "a-2"), idRing(t, "a-1", "a-2", "a-3")
 	const nkeys = 400
 	var moving []string
 	for i := range nkeys {
