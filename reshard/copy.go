@@ -38,9 +38,13 @@ type CopyConfig struct {
 	// when the copy returns, and read by Resume. The plan is written once
 	// next to it, at Checkpoint + ".plan".
 	Checkpoint string
-	// CheckpointEvery is the interval between checkpoint writes (default
-	// 1 s).
+	// CheckpointEvery is the interval between checkpoint writes and
+	// Progress calls (default 1 s).
 	CheckpointEvery time.Duration
+	// Progress, when set, is called with the stats so far every
+	// CheckpointEvery and once more when the copy returns (for a progress
+	// display or metrics); calls do not overlap.
+	Progress func(CopyStats)
 	// Transport configures the connections to the nodes; only their Batch
 	// pools are used, so online traffic keeps its own. Zero: defaults.
 	Transport nodeclient.Config
@@ -261,12 +265,10 @@ func (c *copier) stats() CopyStats {
 		Present: c.st.present.Load(), Failed: c.st.failed.Load(), Deleted: c.st.deleted.Load()}
 }
 
-// saveEvery writes the checkpoint every interval until the returned stop
-// is called; stop writes it a last time and returns the first error.
+// saveEvery writes the checkpoint and reports progress every interval
+// until the returned stop is called; stop does both a last time and
+// returns the first error.
 func (c *copier) saveEvery(interval time.Duration) (stop func() error) {
-	if c.cfg.Checkpoint == "" {
-		return func() error { return nil }
-	}
 	quit, exited := make(chan struct{}), make(chan error, 1)
 	go func() {
 		t := time.NewTicker(interval)
@@ -293,6 +295,13 @@ func (c *copier) saveEvery(interval time.Duration) (stop func() error) {
 	}
 }
 
+// save writes the checkpoint, if any, and reports progress.
 func (c *copier) save() error {
+	if c.cfg.Progress != nil {
+		c.cfg.Progress(c.stats())
+	}
+	if c.cfg.Checkpoint == "" {
+		return nil
+	}
 	return writeJSON(c.cfg.Checkpoint, c.progress.checkpoint(c.plan, c.cfg.Checkpoint))
 }

@@ -140,7 +140,12 @@ func TestCopyResumesAfterCancelAndAddsEachKeyOnce(t *testing.T) {
 
 	// Resume with no rate limit.
 	cfg.Rate = 0
+	var last CopyStats
+	cfg.Progress = func(st CopyStats) { last = st }
 	resumed, second, err := Resume(ctx, cfg)
+	if last != second {
+		t.Fatalf("last progress %v, want the final stats %v", last, second)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"time"
 
@@ -23,7 +24,8 @@ var (
 	// zone left empty, added zone with no zone to copy it from, ...).
 	ErrConfig = errors.New("reshard: invalid config")
 	// ErrUnsettled: the current topology is in the middle of a change (a
-	// node warming or joining that the target does not keep).
+	// node warming or joining that the target does not keep) or lists a
+	// node that does not answer.
 	ErrUnsettled = errors.New("reshard: topology unsettled")
 )
 
@@ -145,7 +147,8 @@ func Estimate(keys, bytes int64, keysPerSec, bytesPerSec float64) time.Duration 
 // cfg.Current to cfg.Target (every serving node of a zone that both have,
 // and of FromZone when Target adds a zone) and returns the moves. It fails
 // before any I/O, wrapping ErrConfig or ErrUnsettled, when cfg does not
-// allow a reshard, and when a dump fails (a plan must see every item).
+// allow a reshard, and when a dump fails (a plan must see every item),
+// wrapping ErrUnsettled when a source node does not answer.
 func NewPlan(ctx context.Context, cfg Config) (*Plan, error) {
 	p, err := newPlanner(cfg, time.Now())
 	if err != nil {
@@ -154,7 +157,12 @@ func NewPlan(ctx context.Context, cfg Config) (*Plan, error) {
 	for _, src := range p.sources() {
 		bad, err := warm.Dump(ctx, src.Addr, cfg.DialTimeout, func(it warm.Item) { p.observe(src, it) })
 		p.stats.Malformed += bad
-		if err != nil {
+		var op *net.OpError
+		switch {
+		case errors.As(err, &op) && op.Op == "dial" && ctx.Err() == nil:
+			return nil, fmt.Errorf("%w: node %s (%s) does not answer (%w): a dead node is still listed; wait until gossip drops it, or take it out of the topology",
+				ErrUnsettled, src.ID, src.Addr, err)
+		case err != nil:
 			return nil, fmt.Errorf("reshard: dump %s (%s): %w", src.ID, src.Addr, err)
 		}
 	}

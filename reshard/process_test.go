@@ -2,9 +2,12 @@ package reshard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zonecache/zonecache/internal/fleet"
@@ -115,5 +118,20 @@ func TestPlanOnAStockMemcachedFleet(t *testing.T) {
 			}
 			t.Logf("%d moves, %d keys, %d bytes, %+v", len(p.Moves), p.Keys(), p.Bytes(), st)
 		})
+	}
+}
+
+func TestPlanRefusesADeadSourceNode(t *testing.T) {
+	cur, spare := memcachedFleet(t, "a-3")
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	cur.Nodes[1].Addr = dead.Addr().String() // a-2 listed, not answering
+	dead.Close()
+	tgt, err := Change{Add: []replication.Node{spare["a-3"]}}.Apply(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewPlan(context.Background(), Config{Current: cur, Target: tgt})
+	if !errors.Is(err, ErrUnsettled) || !strings.Contains(err.Error(), "a-2") {
+		t.Fatalf("plan with a-2 dead: %v, want ErrUnsettled naming a-2", err)
 	}
 }
