@@ -18,7 +18,7 @@ import (
 )
 
 // totalItems reads memcached's total_items (items ever stored) at addr.
-func totalItems(t *testing.T, addr string) int64 {
+func totalItems(t testing.TB, addr string) int64 {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
