@@ -11,8 +11,9 @@ import (
 // what changes, as the admin CLI's flags say it.
 type Change struct {
 	// Add lists nodes to add. A node already in the topology may be named
-	// again with its zone and address (a warming node added by an earlier
-	// step); its weight is then updated.
+	// again with its zone and address (a warming node started for this
+	// change); its weight is then updated. Warming and joining nodes not
+	// named here are left out of the target (and NewPlan refuses them).
 	Add []replication.Node
 	// Remove lists the ids of nodes to remove.
 	Remove []string
@@ -34,13 +35,13 @@ func (c Change) Apply(cur replication.Topology) (replication.Topology, error) {
 		return next, err
 	}
 	for _, n := range cur.Nodes {
-		if !slices.Contains(c.Remove, n.ID) && !slices.Contains(c.RemoveZones, n.Zone) {
+		if c.keeps(n) {
 			n.State = ""
 			next.Nodes = append(next.Nodes, n)
 		}
 	}
 	var err error
-	if next.Nodes, err = c.add(next.Nodes); err != nil {
+	if next.Nodes, err = c.add(cur, next.Nodes); err != nil {
 		return next, err
 	}
 	if err := c.setWeights(next); err != nil {
@@ -72,20 +73,29 @@ func (c Change) checkNames(cur replication.Topology) error {
 	return nil
 }
 
-// add returns nodes with c.Add's, serving; a node already there keeps its
-// place and takes the weight given.
-func (c Change) add(nodes []replication.Node) ([]replication.Node, error) {
+// keeps reports whether n stays: not removed, and not warming or joining
+// unless c adds it (a node left so by an unfinished change is not adopted).
+func (c Change) keeps(n replication.Node) bool {
+	if slices.Contains(c.Remove, n.ID) || slices.Contains(c.RemoveZones, n.Zone) {
+		return false
+	}
+	st := n.EffectiveState()
+	return st != replication.Warming && st != replication.Joining
+}
+
+// add returns nodes with c.Add's, serving. A node of cur may be added
+// again (a warming node started for this change) at its zone and address.
+func (c Change) add(cur replication.Topology, nodes []replication.Node) ([]replication.Node, error) {
 	for _, a := range c.Add {
-		i := slices.IndexFunc(nodes, func(n replication.Node) bool { return n.ID == a.ID })
-		if i < 0 {
-			a.State = ""
-			nodes = append(nodes, a)
-			continue
-		}
-		if n := nodes[i]; n.Zone != a.Zone || n.Addr != a.Addr {
+		if n, ok := cur.Node(a.ID); ok && (n.Zone != a.Zone || n.Addr != a.Addr) {
 			return nil, fmt.Errorf("%w: add %s: node exists in zone %s at %s", ErrConfig, a.ID, n.Zone, n.Addr)
 		}
-		nodes[i].Weight = a.Weight
+		if i := slices.IndexFunc(nodes, func(n replication.Node) bool { return n.ID == a.ID }); i >= 0 {
+			nodes[i].Weight = a.Weight
+			continue
+		}
+		a.State = ""
+		nodes = append(nodes, a)
 	}
 	return nodes, nil
 }

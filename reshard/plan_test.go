@@ -253,6 +253,11 @@ func TestChangeApply(t *testing.T) {
 	if n, _ := got.Node("a-3"); err != nil || n.EffectiveState() != replication.Serving || len(got.Nodes) != 5 {
 		t.Fatalf("re-add of warming a-3: %+v %v", got, err)
 	}
+	// Not named, it is left out: an unfinished change is not adopted.
+	got, err = Change{Remove: []string{"a-1"}}.Apply(cur)
+	if _, kept := got.Node("a-3"); err != nil || kept {
+		t.Fatalf("warming a-3 not added: kept %v (%v)", kept, err)
+	}
 }
 
 func TestEstimate(t *testing.T) {

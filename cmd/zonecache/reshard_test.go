@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,5 +297,36 @@ func TestReshardCopiesOnAGossipingFleet(t *testing.T) {
 	}
 	if n, err := currItems(ctx, a3.Addr, 5*time.Second); err != nil || n != uint64(len(moving)) {
 		t.Fatalf("a-3 holds %d items (%v), want %d", n, err, len(moving))
+	}
+}
+
+// TestReshardRefusals checks the refusals that need no node: each says
+// what to do.
+func TestReshardRefusals(t *testing.T) {
+	dir := t.TempDir()
+	top := replication.Topology{Epoch: 1, Nodes: []replication.Node{
+		{ID: "a-1", Zone: "a", Addr: "127.0.0.1:1"}, {ID: "a-2", Zone: "a", Addr: "127.0.0.1:2"},
+		{ID: "a-3", Zone: "a", Addr: "127.0.0.1:3", State: replication.Warming}, {ID: "b-1", Zone: "b", Addr: "127.0.0.1:4"},
+	}}
+	file := filepath.Join(dir, "top.json")
+	if err := writeTopology(file, top); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--remove", "b-1"}, "zone b would be left with no node: add one, or remove the zone"},
+		{[]string{"--remove", "a-1"}, "a-3 is warming and not in the target: finish or undo its change first"},
+		{[]string{"--add", "a/a-3/127.0.0.1:3", "--add", "c/c-1/127.0.0.1:5"}, "name the zone to copy them from"},
+		{[]string{"--add", "a/a-3/127.0.0.1:3", "--weight", "a-1=2", "--checkpoint", filepath.Join(dir, "cp")}, "start the new nodes warming"},
+	} {
+		args := append([]string{"reshard", "--topology", file}, c.args...)
+		if !slices.Contains(c.args, "--checkpoint") {
+			args = append(args, "--dry-run")
+		}
+		if rc, out, errs := runCLI(args...); rc != 1 || !strings.Contains(errs, c.want) {
+			t.Errorf("%q: rc %d %q %q, want rc 1 and %q", c.args, rc, out, errs, c.want)
+		}
 	}
 }
