@@ -22,6 +22,10 @@ const (
 	DefaultCheckpointEvery = time.Second
 )
 
+// ErrStaleLeft is wrapped by Copy's and Resume's error when a stale key
+// could not be deleted; nothing was copied, and Resume tries again.
+var ErrStaleLeft = errors.New("stale keys left")
+
 // CopyConfig describes how a plan's items are copied. Zero fields take the
 // documented defaults.
 type CopyConfig struct {
@@ -151,10 +155,11 @@ func (c *copier) closeNodes() {
 }
 
 // deleteStale deletes the plan's stale keys and, once all are gone, marks
-// them done in the checkpoint. A key that fails to delete leaves them to
-// do again; the copy goes on (add keeps that key's stale value).
+// them done in the checkpoint. When one fails to delete, nothing is copied
+// (add would keep its value) and the error says so: a rerun deletes them
+// all again, harmless while nothing is copied.
 func (c *copier) deleteStale(ctx context.Context) error {
-	var failed atomic.Bool
+	var failed atomic.Int64
 	for _, st := range c.plan.Stale {
 		pool := c.node(st.Node.Addr).Batch()
 		err := c.limited(ctx, len(st.Keys), func(int) int64 { return 0 }, func(i int) {
@@ -162,16 +167,17 @@ func (c *copier) deleteStale(ctx context.Context) error {
 			case err == nil, errors.Is(err, nodeclient.ErrCacheMiss):
 				c.st.deleted.Add(1)
 			default:
-				failed.Store(true)
+				failed.Add(1)
 			}
 		})
 		if err != nil {
 			return err
 		}
 	}
-	if !failed.Load() {
-		c.progress.staleDeleted()
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("reshard: %d stale keys could not be deleted, so nothing was copied: %w", n, ErrStaleLeft)
 	}
+	c.progress.staleDeleted()
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/warm"
@@ -237,5 +238,31 @@ func TestResumeRefusesABadCheckpoint(t *testing.T) {
 		if _, _, err := Resume(context.Background(), CopyConfig{Checkpoint: path}); !errors.Is(err, ErrCheckpoint) {
 			t.Errorf("%+v: %v, want ErrCheckpoint", cp, err)
 		}
+	}
+}
+
+func TestCopyCopiesNothingWhileAStaleKeyRemains(t *testing.T) {
+	src, dst := testproc.StartMemcached(t), testproc.StartMemcached(t)
+	ctx := context.Background()
+	n := nodeclient.NewNode(src.Addr, nodeclient.Config{})
+	defer n.Close()
+	if err := n.Online().Set(ctx, nodeclient.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead.Close()
+	plan := &Plan{
+		Target: replication.Topology{Epoch: 3},
+		Moves: []Move{{Zone: "a", From: replication.Node{ID: "a-1", Addr: src.Addr}, To: replication.Node{ID: "a-2", Addr: dst.Addr},
+			Items: []warm.Item{{Key: "k", Exp: -1}}}},
+		Stale: []Stale{{Node: replication.Node{ID: "a-3", Addr: dead.Addr().String()}, Keys: []string{"old"}}},
+	}
+	cfg := CopyConfig{Checkpoint: filepath.Join(t.TempDir(), "cp")}
+	st, err := Copy(ctx, plan, cfg)
+	if !errors.Is(err, ErrStaleLeft) || st.Copied != 0 {
+		t.Fatalf("copy with a stale key left: %v %v, want ErrStaleLeft and nothing copied", st, err)
+	}
+	if _, cp, err := readCheckpoint(cfg.Checkpoint); err != nil || cp.StaleDone || cp.Moves[0].Done != 0 {
+		t.Fatalf("checkpoint %+v %v: want stale keys and the move still to do", cp, err)
 	}
 }

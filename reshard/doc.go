@@ -16,7 +16,7 @@
 // are listed in Plan.Stale.
 //
 // Copy carries a plan out, before the cutover: it deletes the stale keys
-// (add would keep them), then copies the items hottest first across all
+// (add would keep them; it copies nothing until all are gone), then copies the items hottest first across all
 // moves, each read from its source and added to its destination with its
 // remaining TTL (warm.Copy: add never overwrites a newer value), through
 // the nodes' batch pools, within a rate in items and in bytes per second

@@ -47,6 +47,8 @@ func (f *reshardFlags) report(w io.Writer, plan *reshard.Plan, st reshard.CopySt
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("interrupted (%w): rerun with --resume --checkpoint %s to continue", err, f.checkpoint)
+	case errors.Is(err, reshard.ErrStaleLeft):
+		err = fmt.Errorf("%w: rerun with --resume --checkpoint %s once the node answers", err, f.checkpoint)
 	case err == nil && st.Failed > 0:
 		err = fmt.Errorf("%d items failed: rerun with --resume --checkpoint %s to try them again", st.Failed, f.checkpoint)
 	}
