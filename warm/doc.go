@@ -19,6 +19,11 @@
 // the online ones) with bounded concurrency and an optional rate limit, so
 // online traffic is not disturbed.
 //
+// Dump (one node's metadump: key, expiry, last access, size) and Copy (one
+// item, read from a source and added to a destination with its remaining
+// TTL) are the two steps on their own, for package reshard and operators'
+// tools.
+//
 // Typical use, from the admin CLI (cmd/zonecache): start the new node in
 // state warming so that it receives live writes, run Warm from a serving
 // zone, then promote the node to serving.

@@ -1,14 +1,9 @@
 package warm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,32 +167,8 @@ type dumpEntry struct {
 
 // parseDumpLine parses `key=<uri-escaped> exp=<unix|-1> la=... ...`.
 func parseDumpLine(line string) (dumpEntry, error) {
-	var e dumpEntry
-	var haveKey, haveExp bool
-	for _, f := range strings.Fields(line) {
-		name, val, ok := strings.Cut(f, "=")
-		if !ok {
-			continue
-		}
-		switch name {
-		case "key":
-			k, err := url.PathUnescape(val)
-			if err != nil || k == "" {
-				return e, fmt.Errorf("bad key %q", val)
-			}
-			e.key, haveKey = k, true
-		case "exp":
-			v, err := strconv.ParseInt(val, 10, 64)
-			if err != nil {
-				return e, fmt.Errorf("bad exp %q", val)
-			}
-			e.exp, haveExp = v, true
-		}
-	}
-	if !haveKey || !haveExp {
-		return e, fmt.Errorf("bad metadump line %q", line)
-	}
-	return e, nil
+	it, err := parseItem(line)
+	return dumpEntry{key: it.Key, exp: it.Exp}, err
 }
 
 // dumpKeys streams the metadump of addr and returns the entries that want
@@ -205,36 +176,8 @@ func parseDumpLine(line string) (dumpEntry, error) {
 // want rejects in c.notOwned). On an error it returns the keys kept so far.
 func dumpKeys(ctx context.Context, addr string, dialTimeout time.Duration, now time.Time,
 	want func(key string) bool, c *counters) ([]dumpEntry, error) {
-	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	// Ending ctx (its deadline included) unblocks a read or write in
-	// progress; ctx.Err() is set by then, so the error reported is ctx's.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if _, err := conn.Write([]byte("lru_crawler metadump all\r\n")); err != nil {
-		return nil, ctxErr(ctx, err)
-	}
 	var keys []dumpEntry
-	r := bufio.NewReaderSize(conn, 64<<10)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return keys, ctxErr(ctx, fmt.Errorf("metadump ended without END: %w", err))
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "END":
-			return keys, nil
-		case strings.HasPrefix(line, "key="):
-		case line == "":
-			continue
-		default: // ERROR, CLIENT_ERROR, BUSY, BADCLASS ...
-			return keys, fmt.Errorf("metadump refused: %q", line)
-		}
+	err := readDump(ctx, addr, dialTimeout, func(line string) {
 		c.scanned.Add(1)
 		e, err := parseDumpLine(line)
 		switch {
@@ -247,7 +190,8 @@ func dumpKeys(ctx context.Context, addr string, dialTimeout time.Duration, now t
 		default:
 			keys = append(keys, e)
 		}
-	}
+	})
+	return keys, err
 }
 
 // isWriteOwner reports whether owner owns key in zone's write ring: the
@@ -305,27 +249,14 @@ func fanOut[T any](ctx context.Context, conc int, items []T, wait func(context.C
 	wg.Wait()
 }
 
-// copyOne reads e's key from src and adds it to dst with its remaining TTL.
+// copyOne copies e's key from src to dst (Copy) and counts the result.
 func copyOne(ctx context.Context, src, dst *nodeclient.Pool, e dumpEntry, c *counters) {
-	it, err := src.Get(ctx, e.key)
-	switch {
-	case errors.Is(err, nodeclient.ErrCacheMiss):
-		c.expired.Add(1) // expired or deleted since the dump
-		return
-	case err != nil:
-		c.errs.Add(1)
-		return
-	}
-	ttl, ok := writeTTL(it.TTL, e.exp, time.Now())
-	if !ok {
-		c.expired.Add(1)
-		return
-	}
-	err = dst.Add(ctx, nodeclient.Item{Key: e.key, Value: it.Value, Flags: it.Flags, TTL: ttl})
-	switch {
-	case err == nil:
+	switch r, _ := Copy(ctx, src, dst, Item{Key: e.key, Exp: e.exp}); r {
+	case Copied:
 		c.copied.Add(1)
-	case errors.Is(err, nodeclient.ErrNotStored):
+	case Gone:
+		c.expired.Add(1)
+	case Present:
 		c.present.Add(1)
 	default:
 		c.errs.Add(1)

@@ -4,6 +4,8 @@
 //	zonecache promote --admin HOST:PORT [--to serving] [--timeout D]
 //	zonecache warm    --seeds HOST:PORT[,...] --node ID --from-zone ZONE [--rate N] [--concurrency N] [--timeout D]
 //	zonecache purge   (--seeds HOST:PORT[,...] | --topology FILE) [--nodes ID,...] [--concurrency N] [--timeout D]
+//	zonecache reshard (--seeds ... | --topology FILE) (--target FILE | --add Z/ID/ADDR ... --remove ID ...) (--dry-run | --checkpoint FILE) [--json]
+//	zonecache reshard --resume --checkpoint FILE
 //
 // status prints every node of the fleet (id, zone, cache address, state and
 // its item count from `stats`, or - when the node does not answer).
@@ -13,6 +15,11 @@
 // replicas (package warm) and prints what it did. purge deletes from each
 // node the items it does not own under the topology (warm.Purge), for fleets
 // without gossip after a change of ownership.
+// reshard plans a change of the fleet's shape (package reshard): which
+// items change owner, from which node to which, their count, bytes and the
+// time to copy them at a rate (--dry-run); without --dry-run it copies them
+// to their new owners, with a checkpoint that --resume continues from. The
+// cutover (promote, purge) is not implemented yet.
 //
 // Seeds and --admin are admin HTTP addresses (zonecached --admin-addr).
 // Exit status: 0 on success, 1 when the operation failed (for warm: any item

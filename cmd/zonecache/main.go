@@ -33,6 +33,7 @@ commands:
   promote  change a node's state through its admin endpoint (default: to serving)
   warm     copy to a warming node the items it owns, from another zone
   purge    delete from each node the items it does not own (fleets without gossip)
+  reshard  plan a change of the fleet's shape: which items move, from which node to which (--dry-run)
 
 Run "zonecache <command> -h" for the command's flags.
 `
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = warmCmd(ctx, args[1:], stdout, stderr)
 	case "purge":
 		err = purgeCmd(ctx, args[1:], stdout, stderr)
+	case "reshard":
+		err = reshardCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/zonecache/zonecache/reshard"
+)
+
+func (f *reshardFlags) copyConfig() reshard.CopyConfig {
+	return reshard.CopyConfig{Rate: f.rate, BytesRate: float64(f.bytesRate), Concurrency: f.concurrency, Checkpoint: f.checkpoint}
+}
+
+// copy copies plan and reports the result.
+func (f *reshardFlags) copy(ctx context.Context, plan *reshard.Plan, w io.Writer) error {
+	start := time.Now()
+	st, err := reshard.Copy(ctx, plan, f.copyConfig())
+	return f.report(w, plan, st, time.Since(start), err)
+}
+
+// resumeCopy continues the copy of the checkpoint and reports the result.
+func (f *reshardFlags) resumeCopy(ctx context.Context, w io.Writer) error {
+	start := time.Now()
+	plan, st, err := reshard.Resume(ctx, f.copyConfig())
+	if plan == nil {
+		return err
+	}
+	return f.report(w, plan, st, time.Since(start), err)
+}
+
+// copyJSON is the --json form of a copy's result.
+type copyJSON struct {
+	Copy       reshard.CopyStats `json:"copy"`
+	Seconds    float64           `json:"seconds"`
+	Done       bool              `json:"done"`
+	Checkpoint string            `json:"checkpoint"`
+	Error      string            `json:"error,omitempty"`
+}
+
+// report prints what a copy did and says how to go on; it returns an
+// error when the copy is not complete.
+func (f *reshardFlags) report(w io.Writer, plan *reshard.Plan, st reshard.CopyStats, took time.Duration, err error) error {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("interrupted (%w): rerun with --resume --checkpoint %s to continue", err, f.checkpoint)
+	case errors.Is(err, reshard.ErrStaleLeft):
+		err = fmt.Errorf("%w: rerun with --resume --checkpoint %s once the node answers", err, f.checkpoint)
+	case err == nil && st.Failed > 0:
+		err = fmt.Errorf("%d items failed: rerun with --resume --checkpoint %s to try them again", st.Failed, f.checkpoint)
+	}
+	if f.json {
+		out := copyJSON{Copy: st, Seconds: took.Seconds(), Done: err == nil, Checkpoint: f.checkpoint}
+		if err != nil {
+			out.Error = err.Error()
+		}
+		if jerr := json.NewEncoder(w).Encode(out); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	fmt.Fprintf(w, "copy of %d keys in %v: %v\n", plan.Keys(), took.Round(time.Millisecond), st)
+	if err == nil {
+		fmt.Fprintln(w, "copy done. Next, by hand (the cutover is not implemented): promote the new nodes, remove the leaving ones, then purge.")
+	}
+	return err
+}

@@ -1,0 +1,64 @@
+package reshard
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/zonecache/zonecache/replication"
+)
+
+// ErrNotReady is wrapped by Ready's error: clients do not yet write the
+// keys that move to their new owners.
+var ErrNotReady = errors.New("reshard: writes do not reach the new owners yet")
+
+// Intermediate returns the topology clients use while a reshard copies,
+// at the epoch after cur's: every node of cur and tgt, those tgt adds
+// warming (they take the writes of the keys they take over and serve no
+// reads) and those it removes draining (they serve the reads of their keys
+// until the cutover and take no new ones). Zones tgt removes stay as they
+// are; weights are cur's.
+func Intermediate(cur, tgt replication.Topology) replication.Topology {
+	out := replication.Topology{Epoch: cur.Epoch + 1}
+	for _, n := range cur.Nodes {
+		if _, kept := tgt.Node(n.ID); !kept && slices.Contains(tgt.Zones(), n.Zone) {
+			n.State = replication.Draining
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	for _, n := range tgt.Nodes {
+		if _, ok := cur.Node(n.ID); !ok {
+			n.State = replication.Warming
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	return out
+}
+
+// Ready reports whether clients using cur already write every key of
+// tgt's zones to its owner in tgt: in each zone, the nodes taking writes
+// in cur are tgt's nodes, with the same weights. Copy must not start
+// before, or a write made during the copy would miss its new owner. A
+// change of weights is never ready: no node state sends writes to a ring
+// with other weights.
+func Ready(cur, tgt replication.Topology) error {
+	for _, z := range tgt.Zones() {
+		writers, owners := ringOf(cur.ZoneNodes(z, replication.NodeState.TakesWrites)), ringOf(tgt.ZoneNodes(z, nil))
+		if !slices.Equal(writers, owners) {
+			return fmt.Errorf("%w: zone %s: clients write to %v, the new owners are %v: start the new nodes warming and set the leaving ones draining first",
+				ErrNotReady, z, writers, owners)
+		}
+	}
+	return nil
+}
+
+// ringOf names nodes with their weights, sorted: what a ring is made of.
+func ringOf(nodes []replication.Node) []string {
+	out := make([]string, len(nodes))
+	slices.SortFunc(nodes, func(a, b replication.Node) int { return cmp.Compare(a.ID, b.ID) })
+	for i, n := range nodes {
+		out[i] = fmt.Sprintf("%s@%s/%d", n.ID, n.Addr, n.EffectiveWeight())
+	}
+	return out
+}
