@@ -5,8 +5,9 @@
 // # Placement
 //
 // A Topology (package replication) lists every node with its zone,
-// address, weight and state. For each zone the client builds two rings
-// (package sharding): a read ring over the nodes that serve reads
+// address, weight and state. The client places keys with
+// replication.Placement, the one rule the warmer and the servers' ownership
+// purge share: per zone a read ring over the nodes that serve reads
 // (serving, draining) and a write ring over the nodes that take writes
 // (warming, serving). A key's replica in a zone is its owner in the read
 // ring; writes go to its owner in the write ring and, when that differs,
