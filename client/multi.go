@@ -38,7 +38,6 @@ type multiKey struct {
 // answered and lastErr while a zone's nodes answer in parallel.
 type multiGet struct {
 	c        *Client
-	ctx      context.Context
 	v        *view
 	readAt   time.Time // bounds the age of its read repairs
 	local    bool      // the read order starts with the client's zone
@@ -53,7 +52,7 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 	if c.c.shut.Load() {
 		return nil, ErrClosed
 	}
-	g := &multiGet{c: c, ctx: ctx, readAt: time.Now(), found: make(map[string]Item, len(keys))}
+	g := &multiGet{c: c, readAt: time.Now(), found: make(map[string]Item, len(keys))}
 	s := scopeFrom(ctx)
 	if err := g.collect(s, keys); err != nil {
 		return nil, err
@@ -65,11 +64,11 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 		if len(g.pending) == 0 || ctx.Err() != nil {
 			break
 		}
-		g.askZone(zi, zone)
+		g.askZone(ctx, zi, zone)
 		g.pending = slices.DeleteFunc(g.pending, func(mk *multiKey) bool { return mk.done })
 	}
 	g.remember(s, all)
-	return g.found, g.err()
+	return g.found, g.err(ctx)
 }
 
 // collect maps the distinct keys and makes pending those the request
@@ -101,13 +100,13 @@ func (g *multiGet) collect(s *requestScope, keys []string) error {
 
 // askZone sends the pending keys to their replicas in zone, the zi-th of
 // the read order: one multi-get per node, all nodes in parallel.
-func (g *multiGet) askZone(zi int, zone string) {
+func (g *multiGet) askZone(ctx context.Context, zi int, zone string) {
 	var wg sync.WaitGroup
 	for m, group := range g.groupByNode(zi, zone) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g.askNode(zi, zone, m, group)
+			g.askNode(ctx, zi, zone, m, group)
 		}()
 	}
 	wg.Wait()
@@ -133,15 +132,15 @@ func (g *multiGet) groupByNode(zi int, zone string) map[*member][]*multiKey {
 }
 
 // askNode reads group from m and records each key's answer.
-func (g *multiGet) askNode(zi int, zone string, m *member, group []*multiKey) {
+func (g *multiGet) askNode(ctx context.Context, zi int, zone string, m *member, group []*multiKey) {
 	nks := make([]string, len(group))
 	for i, mk := range group {
 		nks[i] = mk.k.node
 	}
-	hits, err := g.c.c.attemptMulti(g.ctx, g.c.class, m, nks)
+	hits, err := g.c.c.attemptMulti(ctx, g.c.class, m, nks)
 	nodeAnswered := err == nil || len(hits) > 0
 	for _, mk := range group {
-		ti, value, hit := g.valueOf(m, mk, hits)
+		ti, value, hit := g.valueOf(ctx, m, mk, hits)
 		g.mu.Lock()
 		switch {
 		case hit:
@@ -158,12 +157,12 @@ func (g *multiGet) askNode(zi int, zone string, m *member, group []*multiKey) {
 
 // valueOf returns mk's item and value from m's hits; hit is false for a
 // miss, a deleted key's tombstone, a lease stub and another key's value.
-func (g *multiGet) valueOf(m *member, mk *multiKey, hits map[string]nodeclient.Item) (ti nodeclient.Item, value []byte, hit bool) {
+func (g *multiGet) valueOf(ctx context.Context, m *member, mk *multiKey, hits map[string]nodeclient.Item) (ti nodeclient.Item, value []byte, hit bool) {
 	ti, hit = hits[mk.k.node]
 	if hit && isTombstone(ti.Flags) {
 		hit = false
 	}
-	if hit && len(ti.Value) == 0 && g.c.isLeaseStub(g.ctx, m, mk.k.node) {
+	if hit && len(ti.Value) == 0 && g.c.isLeaseStub(ctx, m, mk.k.node) {
 		hit = false
 	}
 	if hit {
@@ -216,14 +215,14 @@ func (g *multiGet) remember(s *requestScope, all []*multiKey) {
 }
 
 // err is the call's error: only when keys are left and no node answered.
-func (g *multiGet) err() error {
+func (g *multiGet) err(ctx context.Context) error {
 	if len(g.pending) == 0 || g.answered || len(g.found) > 0 {
 		return nil
 	}
 	if g.lastErr != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, g.lastErr)
 	}
-	if err := g.ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: no replica of the keys", ErrUnavailable)

@@ -146,108 +146,138 @@ func isStub(l nodeclient.Lease) bool {
 	return l.WinSent && !l.Stale && l.Size == 0
 }
 
+// readCall is one read walking the zones in read order.
+type readCall struct {
+	c      *Client
+	k      nodeKey
+	op     string
+	v      *view
+	readAt time.Time // before the local read: bounds a read repair's age
+	local  bool      // the read order starts with the client's zone
+	// answered: some zone answered (a miss); localMissed: the first did.
+	answered, localMissed bool
+	lastErr               error
+}
+
 // read walks the zones in read order. A non-nil tr (GetAndTouch) makes each
 // read a get-and-touch, is filled in, and turns read repair off: the
 // value's TTL changes.
 func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) (Item, error) {
-	readAt := time.Now() // before the local read: bounds a read repair's age
-	v := c.c.view.Load()
+	r := readCall{c: c, k: k, op: op, readAt: time.Now(), v: c.c.view.Load()}
 	if c.c.shut.Load() {
 		return Item{}, ErrClosed
 	}
-	local := len(v.order) > 0 && v.order[0] == c.c.cfg.Zone
-	answered, localMissed := false, false
-	var lastErr error
-	for i, zone := range v.order {
+	r.local = len(r.v.order) > 0 && r.v.order[0] == c.c.cfg.Zone
+	for i, zone := range r.v.order {
 		if err := ctx.Err(); err != nil {
-			if lastErr == nil {
-				lastErr = err
+			if r.lastErr == nil {
+				r.lastErr = err
 			}
 			break
 		}
-		m := v.readReplica(zone, k.node)
-		if m == nil {
-			continue
+		if it, final, err := r.zone(ctx, i, zone, tr); final {
+			return it, err
 		}
-		if c.c.gated(m, k.node) {
-			// A repair of the key is pending there: its copy may be
-			// older than a write this client had acknowledged. A miss,
-			// and on to the next zone whatever DisableFallbackOnMiss.
-			answered = true
-			localMissed = localMissed || i == 0
-			continue
-		}
-		var ti nodeclient.Item
-		err := c.readAttempt(ctx, op, m, k.node, tr != nil, func(ctx context.Context, p *nodeclient.Pool) error {
-			var l nodeclient.Lease
-			var err error
-			if tr == nil {
-				l, err = p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{})
-			} else {
-				l, err = p.GetAndTouch(ctx, k.node, tr.ttl)
-			}
-			if err == nil && isTombstone(l.Flags) {
-				// A deleted key: a miss, and its hold-off untouched.
-				if tr != nil {
-					c.c.untouchTombstone(ctx, p, k.node, l)
-					tr.skip = append(tr.skip, m.node.ID)
-				}
-				return nodeclient.ErrCacheMiss
-			}
-			if err == nil && isStub(l) {
-				if tr != nil {
-					untouchStub(ctx, p, k.node, l, c.c.cfg.LeaseTTL)
-					tr.skip = append(tr.skip, m.node.ID)
-				}
-				return nodeclient.ErrCacheMiss
-			}
-			ti = l.Item
-			return err
-		})
-		if err == nil {
-			value, ok := k.unwrap(ti.Value)
-			if !ok {
-				c.c.metrics.collisions.Inc()
-				err = nodeclient.ErrCacheMiss
-			} else {
-				result := resultHit
-				if i > 0 {
-					result = resultFallbackHit
-				}
-				c.c.metrics.request(op, zone, result)
-				if i > 0 && local && localMissed && tr == nil {
-					c.c.readRepair(v, k, ti, readAt)
-				}
-				if tr != nil {
-					tr.skip = append(tr.skip, m.node.ID)
-				}
-				return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
-			}
-		}
-		if errors.Is(err, nodeclient.ErrCacheMiss) {
-			c.c.metrics.request(op, zone, resultMiss)
-			answered = true
-			if i == 0 {
-				localMissed = true
-			}
-			if c.c.cfg.DisableFallbackOnMiss {
-				break
-			}
-			continue
-		}
-		c.c.metrics.request(op, zone, resultError)
-		if fatalErr(err) {
-			return Item{}, err
-		}
-		lastErr = err
 	}
-	if answered {
+	if r.answered {
 		return Item{}, ErrCacheMiss
 	}
-	if lastErr == nil {
+	if r.lastErr == nil {
 		return Item{}, fmt.Errorf("%w: no replica of key %s", ErrUnavailable, k)
 	}
-	return Item{}, fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
+	return Item{}, fmt.Errorf("%w: %w", ErrUnavailable, r.lastErr)
+}
+
+// zone reads from the replica of zone, the i-th of the read order (see
+// read for tr); final reports an answer that ends the walk: a hit, a miss
+// under DisableFallbackOnMiss, or an error every zone would give.
+func (r *readCall) zone(ctx context.Context, i int, zone string, tr *readTrace) (it Item, final bool, err error) {
+	m := r.v.readReplica(zone, r.k.node)
+	if m == nil {
+		return Item{}, false, nil
+	}
+	if r.c.c.gated(m, r.k.node) {
+		// A repair of the key is pending there: its copy may be older
+		// than a write this client had acknowledged. A miss, and on to
+		// the next zone whatever DisableFallbackOnMiss.
+		r.missed(i)
+		return Item{}, false, nil
+	}
+	ti, err := r.c.readFrom(ctx, r.op, m, r.k, tr)
+	if err == nil {
+		if value, ok := r.k.unwrap(ti.Value); ok {
+			return r.hit(i, zone, m, ti, value, tr), true, nil
+		}
+		r.c.c.metrics.collisions.Inc()
+		err = nodeclient.ErrCacheMiss
+	}
+	if errors.Is(err, nodeclient.ErrCacheMiss) {
+		r.c.c.metrics.request(r.op, zone, resultMiss)
+		r.missed(i)
+		return Item{}, r.c.c.cfg.DisableFallbackOnMiss, ErrCacheMiss
+	}
+	r.c.c.metrics.request(r.op, zone, resultError)
+	if fatalErr(err) {
+		return Item{}, true, err
+	}
+	r.lastErr = err
+	return Item{}, false, nil
+}
+
+// missed records a miss in the i-th zone of the read order.
+func (r *readCall) missed(i int) {
+	r.answered = true
+	r.localMissed = r.localMissed || i == 0
+}
+
+// hit records a hit on m in the i-th zone of the read order and returns
+// its item, read-repairing the local zone when it missed there (not for a
+// touch: tr is not nil, the value's TTL changes).
+func (r *readCall) hit(i int, zone string, m *member, ti nodeclient.Item, value []byte, tr *readTrace) Item {
+	result := resultHit
+	if i > 0 {
+		result = resultFallbackHit
+	}
+	r.c.c.metrics.request(r.op, zone, result)
+	if i > 0 && r.local && r.localMissed && tr == nil {
+		r.c.c.readRepair(r.v, r.k, ti, r.readAt)
+	}
+	if tr != nil {
+		tr.skip = append(tr.skip, m.node.ID)
+	}
+	return Item{Key: r.k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}
+}
+
+// readFrom reads k from m, touching it when tr is not nil. A tombstone or
+// a lease stub is a miss (and, for a touch, has its lifetime given back).
+func (c *Client) readFrom(ctx context.Context, op string, m *member, k nodeKey, tr *readTrace) (nodeclient.Item, error) {
+	var ti nodeclient.Item
+	err := c.readAttempt(ctx, op, m, k.node, tr != nil, func(ctx context.Context, p *nodeclient.Pool) error {
+		var l nodeclient.Lease
+		var err error
+		if tr == nil {
+			l, err = p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{})
+		} else {
+			l, err = p.GetAndTouch(ctx, k.node, tr.ttl)
+		}
+		if err == nil && isTombstone(l.Flags) {
+			if tr != nil { // its hold-off untouched
+				c.c.untouchTombstone(ctx, p, k.node, l)
+				tr.skip = append(tr.skip, m.node.ID)
+			}
+			return nodeclient.ErrCacheMiss
+		}
+		if err == nil && isStub(l) {
+			if tr != nil {
+				untouchStub(ctx, p, k.node, l, c.c.cfg.LeaseTTL)
+				tr.skip = append(tr.skip, m.node.ID)
+			}
+			return nodeclient.ErrCacheMiss
+		}
+		ti = l.Item
+		return err
+	})
+	return ti, err
 }
 
 // readAttempt is attempt for a read, or, when touches (GetAndTouch), write
