@@ -48,63 +48,74 @@ type writeOp struct {
 
 // fanOut sends w to targets in parallel and returns once the write policy
 // is decided or ctx ends; the writes still running complete in the
-// background. A replica that fails (not an outcome such as not-found) gets
-// a repair queued. answers holds the replies seen before the call
-// returned.
+// background, and a replica that fails gets a repair queued. answers holds
+// the replies seen before the call returned.
 func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res WriteResult, answers []replicaDone, err error) {
-	policy := c.c.cfg.WritePolicy
-	res = WriteResult{Policy: policy, Replicas: len(targets)}
+	res = WriteResult{Policy: c.c.cfg.WritePolicy, Replicas: len(targets)}
 	if c.c.shut.Load() {
 		return res, nil, ErrClosed
 	}
 	if len(targets) == 0 {
 		return res, nil, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, w.k)
 	}
-	nodes := make([]replication.Node, len(targets))
-	for i, m := range targets {
-		nodes[i] = m.node
-	}
+	out := replication.NewOutcome(res.Policy, nodesOf(targets))
 	ch := make(chan replicaDone, len(targets))
-	wctx := context.WithoutCancel(ctx)
+	c.sendAll(ctx, w, targets, ch)
+	answers, err = awaitPolicy(ctx, out, ch, len(targets))
+	res.Succeeded, res.Failed = count(answers), out.Failed()
+	return res, answers, err
+}
+
+// sendAll starts w on every target; each answer goes to ch. The first
+// target (the local zone's, when it has one) is written on the caller's
+// goroutine under ctx: one goroutine hand-off less on the path that
+// usually decides the policy. The others, and all under policy none, run
+// detached from ctx (each bounded by its pool's timeout) and complete
+// after the call returns.
+func (c *Client) sendAll(ctx context.Context, w writeOp, targets []*member, ch chan<- replicaDone) {
 	// Every replica's request takes its place in the key's write order
 	// here, in issue order, before any of them runs on its own goroutine.
 	tickets := c.c.order.registerAll(targets, w.k.node)
-	one := func(ctx context.Context, m *member, t *ticket) {
-		err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
-			return w.fn(ctx, p, m)
-		})
-		switch {
-		case outcome(err):
-			c.c.metrics.request(w.op, m.node.Zone, resultOK)
-		case fatalErr(err):
-			// Refused before it was sent (a key or value the protocol
-			// does not allow): nothing to repair.
-			c.c.metrics.request(w.op, m.node.Zone, resultError)
-		default:
-			c.c.metrics.request(w.op, m.node.Zone, resultError)
-			if !w.noRepair {
-				c.c.queueRepair(m, w.k.node, repairKindFor(w.repair, err), w.deadline)
-			}
-		}
-		ch <- replicaDone{m, err}
-	}
-	// The first target (the local zone's, when it has one) is written on
-	// the caller's goroutine under the caller's context, the others on
-	// their own goroutines under a context detached from the caller's (each
-	// is bounded by its pool's timeout) so that they complete after the
-	// call returns: one goroutine hand-off less on the path that usually
-	// decides the policy. Under policy none everything runs detached.
+	wctx := context.WithoutCancel(ctx)
 	inline := 1
-	if policy == replication.None {
+	if c.c.cfg.WritePolicy == replication.None {
 		inline = 0
 	}
 	for i := inline; i < len(targets); i++ {
-		go one(wctx, targets[i], &tickets[i])
+		go c.writeOne(wctx, w, targets[i], &tickets[i], ch)
 	}
 	if inline == 1 {
-		one(ctx, targets[0], &tickets[0])
+		c.writeOne(ctx, w, targets[0], &tickets[0], ch)
 	}
-	out := replication.NewOutcome(policy, nodes)
+}
+
+// writeOne applies w to m in its write-order place t, counts the result
+// and queues a repair when m failed (not for a write the protocol refused
+// before it was sent).
+func (c *Client) writeOne(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone) {
+	err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
+		return w.fn(ctx, p, m)
+	})
+	switch {
+	case outcome(err):
+		c.c.metrics.request(w.op, m.node.Zone, resultOK)
+	case fatalErr(err):
+		c.c.metrics.request(w.op, m.node.Zone, resultError)
+	default:
+		c.c.metrics.request(w.op, m.node.Zone, resultError)
+		if !w.noRepair {
+			c.c.queueRepair(m, w.k.node, repairKindFor(w.repair, err), w.deadline)
+		}
+	}
+	ch <- replicaDone{m, err}
+}
+
+// awaitPolicy collects the n answers from ch into out until the policy is
+// decided or ctx ends. Answers already in when it is decided are taken
+// too (the inline one may sit behind the two that decided it); a decided
+// outcome cannot change.
+func awaitPolicy(ctx context.Context, out *replication.Outcome, ch <-chan replicaDone, n int) ([]replicaDone, error) {
+	var answers []replicaDone
 	add := func(d replicaDone) {
 		answers = append(answers, d)
 		if outcome(d.err) {
@@ -113,30 +124,32 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 			out.Add(d.m.node, d.err)
 		}
 	}
-	for len(answers) < len(targets) && !out.Decided() {
+	for len(answers) < n && !out.Decided() {
 		select {
 		case d := <-ch:
 			add(d)
 		case <-ctx.Done():
-			res.Succeeded, res.Failed = count(answers), out.Failed()
-			return res, answers, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
+			return answers, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
 		}
 	}
-	// Answers that arrived while the policy was being decided are reported
-	// too (the inline one may sit behind the two that decided it); a
-	// decided outcome cannot change (more results neither unmeet a met
-	// policy nor meet one that can no longer be met).
-drain:
-	for len(answers) < len(targets) {
+	for len(answers) < n {
 		select {
 		case d := <-ch:
 			add(d)
 		default:
-			break drain
+			return answers, out.Err()
 		}
 	}
-	res.Succeeded, res.Failed = count(answers), out.Failed()
-	return res, answers, out.Err()
+	return answers, out.Err()
+}
+
+// nodesOf returns the nodes of members.
+func nodesOf(members []*member) []replication.Node {
+	nodes := make([]replication.Node, len(members))
+	for i, m := range members {
+		nodes[i] = m.node
+	}
+	return nodes
 }
 
 func count(answers []replicaDone) int {
