@@ -208,12 +208,31 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 	if len(targets) == 0 {
 		return 0, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, k)
 	}
-	type answer struct {
-		m   *member
-		val uint64
-		err error
+	answers, err := c.arithAll(ctx, op, k, delta, targets)
+	if err != nil {
+		return 0, err
 	}
-	ch := make(chan answer, len(targets))
+	t := c.tallyArith(op, k, targets, answers)
+	if t.best == nil {
+		return 0, t.failure(op, k)
+	}
+	if laggards := t.laggards(answers); len(laggards) > 0 {
+		c.reconcile(k, t.best.m, t.best.val, laggards)
+	}
+	return t.best.val, t.out.Err()
+}
+
+// arithAnswer is one replica's answer to an Incr or Decr.
+type arithAnswer struct {
+	m   *member
+	val uint64
+	err error
+}
+
+// arithAll applies op to every target in parallel, in the key's write
+// order, and waits for all of them or ctx.
+func (c *Client) arithAll(ctx context.Context, op string, k nodeKey, delta uint64, targets []*member) ([]arithAnswer, error) {
+	ch := make(chan arithAnswer, len(targets))
 	wctx := context.WithoutCancel(ctx)
 	tickets := c.c.order.registerAll(targets, k.node)
 	for i, m := range targets {
@@ -221,81 +240,100 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 			var val uint64
 			err := c.c.ordered(wctx, c.class, op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
 				var err error
-				if op == "incr" {
-					val, err = p.Incr(ctx, k.node, delta)
-				} else {
-					val, err = p.Decr(ctx, k.node, delta)
-				}
-				if errors.Is(err, protocol.ErrClientError) && isTombstoneAt(ctx, p, k.node) {
-					err = nodeclient.ErrNotFound // a deleted key's empty tombstone
-				}
+				val, err = arithOn(ctx, p, op, k.node, delta)
 				return err
 			})
-			ch <- answer{m, val, err}
+			ch <- arithAnswer{m, val, err}
 		}(m, &tickets[i])
 	}
-	answers := make([]answer, 0, len(targets))
+	answers := make([]arithAnswer, 0, len(targets))
 	for len(answers) < len(targets) {
 		select {
 		case a := <-ch:
 			answers = append(answers, a)
 		case <-ctx.Done():
-			return 0, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
+			return nil, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
 		}
 	}
-	nodes := make([]replication.Node, len(targets))
-	for i, m := range targets {
-		nodes[i] = m.node
+	return answers, nil
+}
+
+// arithOn applies op ("incr" or "decr") on one node. A deleted key's empty
+// tombstone is not found.
+func arithOn(ctx context.Context, p *nodeclient.Pool, op, key string, delta uint64) (uint64, error) {
+	var val uint64
+	var err error
+	if op == "incr" {
+		val, err = p.Incr(ctx, key, delta)
+	} else {
+		val, err = p.Decr(ctx, key, delta)
 	}
-	out := replication.NewOutcome(c.c.cfg.WritePolicy, nodes)
-	var best *answer
-	var clientErr, lastErr error
-	notFound := 0
+	if errors.Is(err, protocol.ErrClientError) && isTombstoneAt(ctx, p, key) {
+		err = nodeclient.ErrNotFound
+	}
+	return val, err
+}
+
+// arithTally is what the replicas of an Incr or Decr answered.
+type arithTally struct {
+	out       *replication.Outcome
+	best      *arithAnswer // the winning value: largest for incr, smallest for decr
+	clientErr error        // not a counter: every replica says so
+	lastErr   error
+	notFound  int
+}
+
+// tallyArith judges the answers under the write policy. A replica that
+// failed may or may not have counted: its copy is deleted by the repair
+// queue, and the next Incr or Decr restores it from the others.
+func (c *Client) tallyArith(op string, k nodeKey, targets []*member, answers []arithAnswer) arithTally {
+	t := arithTally{out: replication.NewOutcome(c.c.cfg.WritePolicy, nodesOf(targets))}
 	for i := range answers {
 		a := &answers[i]
 		switch {
 		case a.err == nil:
-			if best == nil || (op == "incr" && a.val > best.val) || (op == "decr" && a.val < best.val) {
-				best = a
+			if t.best == nil || (op == "incr" && a.val > t.best.val) || (op == "decr" && a.val < t.best.val) {
+				t.best = a
 			}
 		case errors.Is(a.err, nodeclient.ErrNotFound):
-			notFound++
+			t.notFound++
 		case errors.Is(a.err, protocol.ErrClientError):
-			clientErr = a.err // not a counter: every replica says so
+			t.clientErr = a.err
 		default:
-			// The replica may or may not have counted: its copy is
-			// deleted by the repair queue, and the next Incr or Decr
-			// restores it from the others.
-			lastErr = a.err
-			out.Add(a.m.node, a.err)
+			t.lastErr = a.err
+			t.out.Add(a.m.node, a.err)
 			c.c.metrics.request(op, a.m.node.Zone, resultError)
 			if !fatalErr(a.err) {
 				c.c.queueRepair(a.m, k.node, repairKindFor(replication.RepairInvalidate, a.err), time.Time{})
 			}
 			continue
 		}
-		out.Add(a.m.node, nil)
+		t.out.Add(a.m.node, nil)
 		c.c.metrics.request(op, a.m.node.Zone, resultOK)
 	}
-	if best == nil {
-		switch {
-		case clientErr != nil:
-			return 0, clientErr
-		case notFound > 0:
-			return 0, ErrNotFound
-		}
-		return 0, fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, k, lastErr)
+	return t
+}
+
+// failure is the error of an Incr or Decr no replica applied.
+func (t arithTally) failure(op string, k nodeKey) error {
+	switch {
+	case t.clientErr != nil:
+		return t.clientErr
+	case t.notFound > 0:
+		return ErrNotFound
 	}
-	var laggards []*member
+	return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, k, t.lastErr)
+}
+
+// laggards are the replicas whose counter is not the winning value.
+func (t arithTally) laggards(answers []arithAnswer) []*member {
+	var out []*member
 	for _, a := range answers {
-		if a.m != best.m && (a.err != nil || a.val != best.val) {
-			laggards = append(laggards, a.m)
+		if a.m != t.best.m && (a.err != nil || a.val != t.best.val) {
+			out = append(out, a.m)
 		}
 	}
-	if len(laggards) > 0 {
-		c.reconcile(k, best.m, best.val, laggards)
-	}
-	return best.val, out.Err()
+	return out
 }
 
 // reconcile sets val on laggards with the TTL src reports, in the
