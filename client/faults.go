@@ -84,13 +84,7 @@ func (f *faults) apply(ctx context.Context, op string, n replication.Node, timeo
 	var err error
 	for i := range f.rules {
 		r := &f.rules[i]
-		if (r.Zone != "" && r.Zone != n.Zone) || (r.Node != "" && r.Node != n.ID) || !matchOp(r.Ops, op) {
-			continue
-		}
-		f.mu.Lock()
-		fire := f.rnd.Float64() < r.Share
-		f.mu.Unlock()
-		if !fire {
+		if !f.fires(r, op, n) {
 			continue
 		}
 		delay += r.Delay
@@ -109,17 +103,36 @@ func (f *faults) apply(ctx context.Context, op string, n replication.Node, timeo
 	if timedOut {
 		delay = timeout
 	}
-	t := time.NewTimer(delay)
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
+	if err := sleep(ctx, delay); err != nil {
+		return err
 	}
 	if timedOut {
 		return fmt.Errorf("%w: node %s: %w after %v", ErrInjected, n.ID, ErrTimeout, timeout)
 	}
 	return err
+}
+
+// fires reports whether rule r applies to a request of op to n and its
+// share of such requests draws this one.
+func (f *faults) fires(r *FaultRule, op string, n replication.Node) bool {
+	if (r.Zone != "" && r.Zone != n.Zone) || (r.Node != "" && r.Node != n.ID) || !matchOp(r.Ops, op) {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rnd.Float64() < r.Share
+}
+
+// sleep waits d or until ctx ends, returning its error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func matchOp(ops []string, op string) bool {
