@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -48,37 +49,12 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 	}
 	v := c.c.view.Load()
 	ti := nodeclient.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
-	zones := slices.Sorted(func(yield func(string) bool) {
-		for z := range v.zones {
-			if !yield(z) {
-				return
-			}
-		}
-	})
-	var arbiter *member
-	var lastErr error
-	for _, z := range zones {
-		ts := v.zoneTargets(nil, z, k.node)
-		if len(ts) == 0 {
-			continue
-		}
-		// A tombstone at the arbiter is a missing key: this Add is a
-		// new write, not a fill, so it may take the deleted key's place.
-		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *nodeclient.Pool) error { return addOverTombstone(ctx, p, ti) })
-		if err == nil {
-			arbiter = ts[0]
-			break
-		}
-		if errors.Is(err, nodeclient.ErrNotStored) {
-			return WriteResult{Policy: c.c.cfg.WritePolicy}, ErrNotStored
-		}
-		if ctx.Err() != nil {
-			return WriteResult{}, err
-		}
-		lastErr = err
+	arbiter, err := c.addAtArbiter(ctx, v, k, ti)
+	if errors.Is(err, ErrNotStored) {
+		return WriteResult{Policy: c.c.cfg.WritePolicy}, err
 	}
-	if arbiter == nil {
-		return WriteResult{}, fmt.Errorf("%w: add %s: %w", ErrUnavailable, k, lastErr)
+	if err != nil {
+		return WriteResult{}, err
 	}
 	w := writeOp{op: "add", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *nodeclient.Pool, m *member) error {
 		if m == arbiter {
@@ -93,6 +69,33 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 	res, _, err := c.fanOut(ctx, w, v.writeTargets(k.node))
 	c.updateScope(ctx, item, err == nil)
 	return res, err
+}
+
+// addAtArbiter adds ti at the arbiter, the key's write replica in the
+// first zone by name that answers, and returns it; ErrNotStored when the
+// key exists there.
+func (c *Client) addAtArbiter(ctx context.Context, v *view, k nodeKey, ti nodeclient.Item) (*member, error) {
+	var lastErr error
+	for _, z := range slices.Sorted(maps.Keys(v.zones)) {
+		ts := v.zoneTargets(nil, z, k.node)
+		if len(ts) == 0 {
+			continue
+		}
+		// A tombstone at the arbiter is a missing key: this Add is a
+		// new write, not a fill, so it may take the deleted key's place.
+		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *nodeclient.Pool) error { return addOverTombstone(ctx, p, ti) })
+		if err == nil {
+			return ts[0], nil
+		}
+		if errors.Is(err, nodeclient.ErrNotStored) {
+			return nil, ErrNotStored
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("%w: add %s: %w", ErrUnavailable, k, lastErr)
 }
 
 // CompareAndSwap stores item only if it has not changed since it was read.

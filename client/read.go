@@ -339,22 +339,27 @@ func (cc *core) readRepair(v *view, k nodeKey, ti nodeclient.Item, readAt time.T
 				}
 				return p.Add(ctx, item)
 			})
-			switch {
-			case err == nil:
-				cc.metrics.readRepairs.WithLabelValues("ok").Inc()
-			case errors.Is(err, nodeclient.ErrNotStored):
-				cc.metrics.readRepairs.WithLabelValues("not_stored").Inc()
-			case errors.Is(err, errReadRepairExpired) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-				cc.metrics.readRepairs.WithLabelValues("expired").Inc()
-			default:
-				cc.metrics.readRepairs.WithLabelValues("error").Inc()
-			}
+			cc.metrics.readRepairs.WithLabelValues(readRepairResult(ctx, err)).Inc()
 		}
 	})
 	if !ok {
 		dropAll(tickets)
 		<-cc.rrSem
 	}
+}
+
+// readRepairResult is the result label of a read repair that ended with
+// err under ctx.
+func readRepairResult(ctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, nodeclient.ErrNotStored):
+		return "not_stored"
+	case errors.Is(err, errReadRepairExpired) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return "expired"
+	}
+	return "error"
 }
 
 // done records a client call's latency and fires OnRequest with result
