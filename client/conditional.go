@@ -14,21 +14,10 @@ import (
 	"github.com/zonecache/zonecache/replication"
 )
 
-// Add stores item only if the key is absent. As in EVCache it is not one
-// atomic step across zones; zonecache makes it deterministic instead:
-//
-//  1. the arbiter is the key's write replica in the first zone by name
-//     that answers (the same for every client, whatever its zone); Add
-//     there decides: ErrNotStored if the key exists, nothing else written;
-//  2. otherwise Add goes to every other replica in parallel under the
-//     write policy, and a replica that already holds the key (it missed a
-//     delete, or the arbiter lost the key) gets the new value with Set, so
-//     all copies converge on the value the arbiter accepted.
-//
-// Two racing Adds of one key: exactly one wins at the arbiter; the loser
-// writes nothing. What is not atomic: between steps 1 and 2 a reader in
-// another zone may still see the old copy, and a Set racing the Add may
-// be overwritten on some replicas by the fix-up.
+// Add stores item only if the key is absent (ErrNotStored otherwise). One
+// replica, the same for every client, decides and the others converge on
+// its value; the package documentation ("Conditional operations") says
+// what is not atomic.
 func (c *Client) Add(ctx context.Context, item Item) (WriteResult, error) {
 	start := time.Now()
 	res, err := c.add(ctx, item)
@@ -98,15 +87,10 @@ func (c *Client) addAtArbiter(ctx context.Context, v *view, k nodeKey, ti nodecl
 	return nil, fmt.Errorf("%w: add %s: %w", ErrUnavailable, k, lastErr)
 }
 
-// CompareAndSwap stores item only if it has not changed since it was read.
-// CAS tokens belong to one replica, so the comparison is made on the
-// replica item was read from (its zone's read replica of the key; the
-// local zone's for an Item not returned by a read): ErrCASConflict or
-// ErrNotFound there and nothing is written. When it holds, the value is
-// Set on every other replica under the write policy (the CAS replica
-// counts as one success). What is not atomic: the other replicas are
-// overwritten unconditionally, so a racing writer that went through
-// another zone's replica may be overwritten there.
+// CompareAndSwap stores item only if it has not changed since it was read
+// (ErrCASConflict, or ErrNotFound if deleted): compared on the replica it
+// was read from, then Set on the others under the write policy. See
+// "Conditional operations" in the package documentation.
 func (c *Client) CompareAndSwap(ctx context.Context, item Item) (WriteResult, error) {
 	start := time.Now()
 	res, err := c.cas(ctx, item)
@@ -165,17 +149,8 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 }
 
 // Incr adds delta to the decimal counter at key on every replica and
-// returns the new value. Replicas are incremented in parallel; if they
-// disagree (one missed an earlier update or lost the key), the largest
-// value wins and is Set on the others in the background with the TTL the
-// winning replica reports, as EVCache does. The counter is atomic on each
-// replica but not across them: two racing Incrs can both be applied on
-// every replica (correct), yet a replica that missed one and is then
-// reconciled may briefly return a smaller value, and a reconciliation can
-// overwrite an increment that raced it (lost update on that replica). A
-// replica that fails has its copy deleted by the repair queue, and the
-// next Incr restores it from the others.
-// ErrNotFound when no replica holds the key.
+// returns the new value; replicas that disagree are reconciled to the
+// largest in the background. ErrNotFound when no replica holds the key.
 func (c *Client) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
 	return c.arith(ctx, "incr", key, delta)
 }

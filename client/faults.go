@@ -12,14 +12,8 @@ import (
 
 // FaultConfig injects failures for testing in production, as Netflix's FIT
 // does: chosen zones or nodes fail or slow down for a share of requests, so
-// that a team can prove its fallbacks. With no rules nothing is injected.
-// Faults are applied in the client before the request reaches the
-// transport, so they never trip a node's circuit breaker. An injected
-// delay as long as the pool's timeout (Config.Transport.Online.Timeout or
-// Batch.Timeout) or longer ends after that timeout with an error wrapping
-// ErrTimeout and ErrInjected, as a slow node's request would: reads fall
-// back to the next zone and writes count the replica as failed.
-// Client.SetFaults replaces the configuration at run time.
+// that a team can prove its fallbacks. Faults are applied before the
+// request reaches the node client, so they never trip a circuit breaker.
 type FaultConfig struct {
 	// Rules are checked in order; every matching rule that fires applies
 	// (delays add up; the first error wins).
@@ -66,10 +60,8 @@ func newFaults(cfg FaultConfig) *faults {
 	return &faults{rules: append([]FaultRule(nil), cfg.Rules...), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
-// SetFaults replaces the fault-injection configuration of the client (and
-// of its Batch view) at run time; a FaultConfig without rules turns
-// injection off. Requests already past injection are not affected. It is
-// safe to call concurrently with requests.
+// SetFaults replaces the fault-injection configuration of the client and
+// its Batch view at run time; a FaultConfig without rules turns it off.
 func (c *Client) SetFaults(cfg FaultConfig) {
 	c.c.faults.Store(newFaults(cfg))
 }

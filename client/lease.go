@@ -17,34 +17,9 @@ import (
 type Loader func(ctx context.Context) ([]byte, error)
 
 // GetOrLoad is a read-through Get: it returns the cached value of key, or
-// runs load, stores its result in every zone with ttl and returns it.
-//
-// Herd protection works at three levels:
-//
-//  1. the request scope answers a key it has seen (a remembered miss does
-//     not stop the load);
-//  2. concurrent callers in this process share one lookup and one load
-//     (a caller whose context ends leaves alone; a loader that panics or
-//     fails releases the key and fails the callers waiting for it);
-//  3. across processes, a lease on the key's replica in the lease zone
-//     (Config.LeaseZone; by default the first zone by name with a serving
-//     node, the same for every client of the fleet). A client of another
-//     zone first reads its local replica and returns a hit from there; on
-//     a miss it goes to the lease zone, and a value found there is copied
-//     to the local zone (read repair). The lease lookup is an mg with N
-//     (vivify on miss). The first caller to miss wins (W) and
-//     loads; the others see the empty stub (Z) and poll the replica with
-//     backoff until the value arrives or Config.LeaseWait passes, then load
-//     themselves. A value marked stale (X, after an invalidation) is
-//     returned at once; if this caller also won (W) it refreshes the value
-//     in the background. The winner looks in the other zones before it
-//     loads, so a value only the lease zone lost is copied, not reloaded.
-//     A loader error deletes the stub, releasing the lease.
-//
-// If the lease replica cannot take leases (a node without meta
-// commands) or fails (the lease zone is down), GetOrLoad degrades to per-process singleflight:
-// a fallback read over every zone, then load; zonecache_client_leases_total
-// {result="unsupported"|"error"} counts it.
+// runs load, stores its result in every zone with ttl and returns it. One
+// caller in the fleet loads a missing key, under a memcached lease; the
+// package documentation ("Read-through") has the rules.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
 	start := time.Now()
 	it, err := c.getOrLoad(ctx, key, ttl, load)
@@ -216,9 +191,8 @@ func (c *Client) refresh(lc *leaseCall) {
 }
 
 // localHit reads k from the local zone's replica for a GetOrLoad whose
-// lease zone is another: a value (not a stub, not marked stale) is
-// returned from there without asking the lease zone. missed reports that
-// the replica answered without a value.
+// lease zone is another: a fresh value there needs no lease. missed
+// reports that the replica answered without a value.
 func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, found, missed bool) {
 	zone := c.c.cfg.Zone
 	m := v.readReplica(zone, k.node)

@@ -14,26 +14,8 @@ const (
 	resultOK          = "ok"
 )
 
-// metrics are the client's Prometheus collectors:
-//
-//	zonecache_client_requests_total{op,zone,result}  per node request: hit, miss, fallback_hit, error (reads); ok, error (writes)
-//	zonecache_client_request_duration_seconds{op}    client call latency
-//	zonecache_client_breaker_state{node}             1 = open, 0 = closed
-//	zonecache_client_repairs_pending                 failed replica writes waiting to be repaired
-//	zonecache_client_repairs_total{result}           repair attempts: ok, retry, absent (node not in the topology, kept), dropped, recheck (ok, to run again)
-//	zonecache_client_repair_spool_full_total         repairs kept in memory only because the spool was full
-//	zonecache_client_repair_spool_errors_total       repairs kept in memory only because of a spool I/O error
-//	zonecache_client_repair_spool_replayed_total     repairs taken over from the spool segments of exited clients
-//	zonecache_client_repair_gated_reads_total        reads that skipped a replica because a repair of the key there is pending
-//	zonecache_client_quarantined_reads_total         reads that skipped a replica whose node returned less than ReturnQuarantine ago
-//	zonecache_client_read_repairs_total{result}      ok, not_stored, error, dropped
-//	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported, error
-//	zonecache_client_key_collisions_total            hashed keys whose envelope named another key
-//	zonecache_client_topology_swaps_total
-//	zonecache_client_batch_yields_total{node}        batch requests that waited for the node's online traffic
-//	zonecache_client_batch_waiting_requests{node}    batch callers waiting for a slot of the node's batch pool
-//	zonecache_client_queue_timeouts_total{node}      requests that timed out in the client before they were sent (nodeclient.ErrQueueTimeout)
-//	zonecache_client_breaker_failures_total{node}    failures counted against the node's breaker (see nodeclient.BreakerConfig)
+// metrics are the client's Prometheus collectors (the README lists them);
+// each one's Help says what it counts.
 type metrics struct {
 	reg           prometheus.Registerer
 	requests      *prometheus.CounterVec

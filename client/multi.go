@@ -12,13 +12,8 @@ import (
 )
 
 // GetMulti reads many keys and returns the hits by key; misses are
-// absent. In each zone of the read order the keys still missing are
-// grouped by node and each node gets one pipelined multi-get, all nodes in
-// parallel; only keys that missed (unless DisableFallbackOnMiss) or whose
-// node failed go on to the next zone. Keys the request scope has seen are
-// answered from it. Values found in another zone after a local miss are
-// read-repaired. It returns an error wrapping ErrUnavailable only when
-// keys are left and no node answered at all.
+// absent. Each zone in read order gets one multi-get per node for the keys
+// still missing. ErrUnavailable only when keys are left and no node answered.
 func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]Item, error) {
 	start := time.Now()
 	found, err := c.getMulti(ctx, keys)

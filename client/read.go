@@ -16,18 +16,10 @@ type readResult struct {
 	found bool
 }
 
-// Get reads key: from the request scope if the context carries one and
-// has seen the key, else from the local zone's replica, then the other
-// zones in read order on an error, a timeout, an open breaker and (unless
-// DisableFallbackOnMiss) a miss, within the context's deadline.
-// Concurrent Gets of one key in this process share one lookup.
-//
-// It returns ErrCacheMiss when every zone that answered missed, and an
-// error wrapping ErrUnavailable (and the last node error) when no zone
-// could answer. A value found in another zone after a local miss is
-// written back to the local replica in the background (read repair).
-// The returned Item's Value may be shared with other callers of the same
-// lookup: do not modify it.
+// Get reads key from the local zone's replica, then the other zones in
+// read order (package documentation, "Reads"). ErrCacheMiss when every zone
+// that answered missed, ErrUnavailable when none could answer. The Value
+// may be shared with concurrent callers: do not modify it.
 func (c *Client) Get(ctx context.Context, key string) (Item, error) {
 	start := time.Now()
 	it, err := c.get(ctx, key)
@@ -66,18 +58,10 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 	return it, nil
 }
 
-// GetAndTouch reads key like Get (without the scope and the shared
-// lookup: a lease stub reads as a miss, errors and misses fall back to the
-// next zone) and sets its TTL to ttl, where 0 (or less) means "never
-// expire" as in memcached: on the replica it was read from in the same
-// request (one round trip on a hit), then on every other replica in the
-// background, as EVCache does. A lease stub (a loader is running under a
-// lease) keeps its short lifetime, so that a lease whose loader died still
-// expires: a node touches whatever it holds, so a replica that answered
-// with a stub is given the stub's remaining TTL back at once by a second
-// request (see untouchStub), and is not touched again; the background
-// touches do the same for stubs they find. The returned Item's TTL is the
-// new one.
+// GetAndTouch reads key like Get (without the scope and the shared lookup)
+// and sets its TTL to ttl (0: never expire), the returned Item's: on the
+// replica read, in the same request, then on the others in the background,
+// as EVCache does. A lease stub keeps its short lifetime (untouchStub).
 func (c *Client) GetAndTouch(ctx context.Context, key string, ttl time.Duration) (Item, error) {
 	start := time.Now()
 	it, err := c.getAndTouch(ctx, key, ttl)
@@ -104,16 +88,10 @@ func (c *Client) getAndTouch(ctx context.Context, key string, ttl time.Duration)
 }
 
 // untouchStub gives a lease stub that GetAndTouch's read touched its
-// lifetime back (mg T applies to stubs too): stub.TTL is its remaining TTL
-// from before the touch. If the lease holder's value replaced the stub
-// between the two requests (the CAS differs), that value had its TTL
-// shortened to the stub's, and gets its own back. Errors are dropped: the
-// stub then lives until the touch's TTL, or until the lease holder stores
-// its value or a waiter that gave up on the lease stores its own.
-//
-// The lifetime given back is at most leaseTTL: a concurrent GetAndTouch may
-// have touched the stub first, so what this one read as its remaining TTL
-// can be that call's TTL (never expiring, for 0), not the stub's own.
+// lifetime back (at most leaseTTL: a concurrent touch may have changed it),
+// so a lease whose loader died still expires. If the holder's value
+// replaced the stub meanwhile (the CAS differs), that value gets its own
+// TTL back. Errors are dropped: the stub then lives until the touch's TTL.
 func untouchStub(ctx context.Context, p *nodeclient.Pool, key string, stub nodeclient.Lease, leaseTTL time.Duration) {
 	life := ttlFromRead(stub.TTL)
 	if life <= 0 || life > leaseTTL {
@@ -289,22 +267,17 @@ func (c *Client) readAttempt(ctx context.Context, op string, m *member, key stri
 	return c.attempt(ctx, op, m, fn)
 }
 
-// fatalErr reports errors that another zone would answer the same way.
-// A closed transport is not one: it belongs to a node that left the
-// topology while the request ran on an older view, so the next zone is
-// asked.
+// fatalErr reports errors that another zone would answer the same way (not
+// a closed node client: its node left the topology mid-request).
 func fatalErr(err error) bool {
 	return errors.Is(err, protocol.ErrValueTooLarge) || errors.Is(err, protocol.ErrKeyTooLong) ||
 		errors.Is(err, protocol.ErrKeyBadChar) || errors.Is(err, protocol.ErrKeyEmpty) || errors.Is(err, ErrClosed)
 }
 
-// readRepair writes an item found in another zone to the local replica,
-// with Add (never over a newer value, nor over a delete's tombstone) and
-// the item's remaining TTL, through the batch pool, in the background. It
-// drops the repair when ReadRepairWorkers are busy, and (with
-// DeleteHoldOff) when it cannot be sent within DeleteHoldOff of readAt,
-// the time the read began: a delete acknowledged after the local replica
-// missed left a tombstone there that lives longer, so the Add fails on it.
+// readRepair Adds an item found in another zone to the local replica with
+// its remaining TTL, in the background: never over a newer value or a
+// tombstone. Dropped when ReadRepairWorkers are busy or (DeleteHoldOff)
+// not sent within the hold-off of readAt, when the read began.
 func (cc *core) readRepair(v *view, k nodeKey, ti nodeclient.Item, readAt time.Time) {
 	if cc.cfg.DisableReadRepair || ti.TTL == 0 {
 		return
@@ -368,10 +341,8 @@ func (c *Client) done(ctx context.Context, op, key string, start time.Time, err 
 	c.finish(ctx, op, key, start, resultOK, err)
 }
 
-// doneRead is done for a call that returns one item: a success is a hit
-// when the item came from the local zone, a fallback_hit when it came from
-// another zone, and ok when it was not read from the cache (a GetOrLoad
-// that loaded it).
+// doneRead is done for a call that returns one item: a hit from the local
+// zone, a fallback_hit from another, ok when loaded (GetOrLoad).
 func (c *Client) doneRead(ctx context.Context, op, key string, start time.Time, it Item, err error) {
 	result := resultOK
 	switch {

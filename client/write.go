@@ -47,9 +47,8 @@ type writeOp struct {
 }
 
 // fanOut sends w to targets in parallel and returns once the write policy
-// is decided or ctx ends; the writes still running complete in the
-// background, and a replica that fails gets a repair queued. answers holds
-// the replies seen before the call returned.
+// is decided or ctx ends, with the answers seen by then; the rest complete
+// in the background.
 func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res WriteResult, answers []replicaDone, err error) {
 	res = WriteResult{Policy: c.c.cfg.WritePolicy, Replicas: len(targets)}
 	if c.c.shut.Load() {
@@ -67,11 +66,9 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 }
 
 // sendAll starts w on every target; each answer goes to ch. The first
-// target (the local zone's, when it has one) is written on the caller's
-// goroutine under ctx: one goroutine hand-off less on the path that
-// usually decides the policy. The others, and all under policy none, run
-// detached from ctx (each bounded by its pool's timeout) and complete
-// after the call returns.
+// (local) target is written on the caller's goroutine, one hand-off less
+// on the path that usually decides the policy; the others, and all under
+// policy none, run detached from ctx and may complete after the call.
 func (c *Client) sendAll(ctx context.Context, w writeOp, targets []*member, ch chan<- replicaDone) {
 	// Every replica's request takes its place in the key's write order
 	// here, in issue order, before any of them runs on its own goroutine.
@@ -110,10 +107,8 @@ func (c *Client) writeOne(ctx context.Context, w writeOp, m *member, t *ticket, 
 	ch <- replicaDone{m, err}
 }
 
-// awaitPolicy collects the n answers from ch into out until the policy is
-// decided or ctx ends. Answers already in when it is decided are taken
-// too (the inline one may sit behind the two that decided it); a decided
-// outcome cannot change.
+// awaitPolicy adds answers from ch to out until the policy is decided or
+// ctx ends, then takes those already in (a decided outcome cannot change).
 func awaitPolicy(ctx context.Context, out *replication.Outcome, ch <-chan replicaDone, n int) ([]replicaDone, error) {
 	var answers []replicaDone
 	add := func(d replicaDone) {
@@ -239,18 +234,16 @@ func (c *Client) updateScope(ctx context.Context, item Item, known bool) {
 	}
 }
 
-// Set stores item on every zone's replica (and write-only replicas), in
-// parallel, and returns when the write policy is decided. A replica that
-// fails gets its copy deleted by the repair queue once it answers again,
-// so it cannot serve an older value for long.
+// Set stores item on every zone's replica (and write-only replicas) in
+// parallel and returns when the write policy is decided. A replica that
+// fails gets its copy deleted by the repair queue once it answers again.
 func (c *Client) Set(ctx context.Context, item Item) (WriteResult, error) {
 	return c.store(ctx, "set", item, nodeclient.ModeSet)
 }
 
-// Replace stores item only on replicas that hold the key. It returns
-// ErrNotStored when no replica that answered held it. Replicas may
-// diverge (some replaced, some missing the key); a missing copy reads as
-// a miss there and falls back to another zone.
+// Replace stores item only on replicas that hold the key; ErrNotStored
+// when no replica that answered held it. A replica without it stays
+// without it: a miss there, and reads fall back.
 func (c *Client) Replace(ctx context.Context, item Item) (WriteResult, error) {
 	return c.store(ctx, "replace", item, nodeclient.ModeReplace)
 }
@@ -266,14 +259,10 @@ func (c *Client) Prepend(ctx context.Context, item Item) (WriteResult, error) {
 	return c.store(ctx, "prepend", item, nodeclient.ModePrepend)
 }
 
-// Delete removes key from every replica. A replica that does not hold the
-// key counts as a success. With Config.DeleteHoldOff (the default) each
-// replica keeps a tombstone for the hold-off instead of nothing, so that a
-// read repair of a value read before the delete cannot bring it back. A replica that fails keeps a delete repair in
-// a bounded queue, retried through the batch pool until it succeeds, so a
-// stale value does not outlive an acknowledged delete (unless the queue
-// overflows: see replication.RepairConfig.Capacity and the
-// zonecache_client_repairs_total{result="dropped"} metric).
+// Delete removes key from every replica; one without it counts as a
+// success. Each replica keeps a tombstone for Config.DeleteHoldOff, so a
+// read repair cannot bring the value back, and one that fails gets a
+// delete repair queued.
 func (c *Client) Delete(ctx context.Context, key string) (WriteResult, error) {
 	start := time.Now()
 	k, err := c.c.mapKey(key)
@@ -334,11 +323,8 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 }
 
 // touchLive sets key's TTL on a replica with SwapTTL, which shows what it
-// touched: a lease stub gets its TTL back (untouchStub), and a tombstone
-// gets its own back and answers ErrNotFound, as a missing key would. A
-// text-protocol node, which has no meta commands, is read first (a
-// tombstone: ErrNotFound) and then touched; a delete landing in between
-// makes that touch lengthen the tombstone, which still reads as a miss.
+// touched: a lease stub or a tombstone gets its own TTL back, and a
+// tombstone answers ErrNotFound. A text-protocol node is read, then touched.
 func (cc *core) touchLive(ctx context.Context, p *nodeclient.Pool, key string, ttl int32) error {
 	prev, err := p.SwapTTL(ctx, key, ttl)
 	switch {
