@@ -12,11 +12,11 @@ import (
 	"github.com/zonecache/zonecache/sharding"
 )
 
-// TestPlacementMatchesView pins replication.Placement to the client's own
-// rings: for topologies with every node state, weights and both hash
-// modes, the read replica and the write targets of each key are the same
-// nodes, and a node holds a key exactly when it is one of its targets. The
-// servers' ownership purge and the warmer rely on this agreement.
+// TestPlacementMatchesView pins the client's view to replication.Placement:
+// for topologies with every node state, weights and both hash modes, the
+// read replica and the write targets of each key are the same nodes, and a
+// node holds a key exactly when it is one of its targets. The servers'
+// ownership purge and the warmer rely on this agreement.
 func TestPlacementMatchesView(t *testing.T) {
 	topos := []replication.Topology{
 		placementTopo(nil),
