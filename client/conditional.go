@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -13,21 +14,10 @@ import (
 	"github.com/zonecache/zonecache/replication"
 )
 
-// Add stores item only if the key is absent. As in EVCache it is not one
-// atomic step across zones; zonecache makes it deterministic instead:
-//
-//  1. the arbiter is the key's write replica in the first zone by name
-//     that answers (the same for every client, whatever its zone); Add
-//     there decides: ErrNotStored if the key exists, nothing else written;
-//  2. otherwise Add goes to every other replica in parallel under the
-//     write policy, and a replica that already holds the key (it missed a
-//     delete, or the arbiter lost the key) gets the new value with Set, so
-//     all copies converge on the value the arbiter accepted.
-//
-// Two racing Adds of one key: exactly one wins at the arbiter; the loser
-// writes nothing. What is not atomic: between steps 1 and 2 a reader in
-// another zone may still see the old copy, and a Set racing the Add may
-// be overwritten on some replicas by the fix-up.
+// Add stores item only if the key is absent (ErrNotStored otherwise). One
+// replica, the same for every client, decides and the others converge on
+// its value; the package documentation ("Conditional operations") says
+// what is not atomic.
 func (c *Client) Add(ctx context.Context, item Item) (WriteResult, error) {
 	start := time.Now()
 	res, err := c.add(ctx, item)
@@ -48,37 +38,12 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 	}
 	v := c.c.view.Load()
 	ti := nodeclient.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
-	zones := slices.Sorted(func(yield func(string) bool) {
-		for z := range v.zones {
-			if !yield(z) {
-				return
-			}
-		}
-	})
-	var arbiter *member
-	var lastErr error
-	for _, z := range zones {
-		ts := v.zoneTargets(nil, z, k.node)
-		if len(ts) == 0 {
-			continue
-		}
-		// A tombstone at the arbiter is a missing key: this Add is a
-		// new write, not a fill, so it may take the deleted key's place.
-		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *nodeclient.Pool) error { return addOverTombstone(ctx, p, ti) })
-		if err == nil {
-			arbiter = ts[0]
-			break
-		}
-		if errors.Is(err, nodeclient.ErrNotStored) {
-			return WriteResult{Policy: c.c.cfg.WritePolicy}, ErrNotStored
-		}
-		if ctx.Err() != nil {
-			return WriteResult{}, err
-		}
-		lastErr = err
+	arbiter, err := c.addAtArbiter(ctx, v, k, ti)
+	if errors.Is(err, ErrNotStored) {
+		return WriteResult{Policy: c.c.cfg.WritePolicy}, err
 	}
-	if arbiter == nil {
-		return WriteResult{}, fmt.Errorf("%w: add %s: %w", ErrUnavailable, k, lastErr)
+	if err != nil {
+		return WriteResult{}, err
 	}
 	w := writeOp{op: "add", k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *nodeclient.Pool, m *member) error {
 		if m == arbiter {
@@ -95,15 +60,37 @@ func (c *Client) add(ctx context.Context, item Item) (WriteResult, error) {
 	return res, err
 }
 
-// CompareAndSwap stores item only if it has not changed since it was read.
-// CAS tokens belong to one replica, so the comparison is made on the
-// replica item was read from (its zone's read replica of the key; the
-// local zone's for an Item not returned by a read): ErrCASConflict or
-// ErrNotFound there and nothing is written. When it holds, the value is
-// Set on every other replica under the write policy (the CAS replica
-// counts as one success). What is not atomic: the other replicas are
-// overwritten unconditionally, so a racing writer that went through
-// another zone's replica may be overwritten there.
+// addAtArbiter adds ti at the arbiter, the key's write replica in the
+// first zone by name that answers, and returns it; ErrNotStored when the
+// key exists there.
+func (c *Client) addAtArbiter(ctx context.Context, v *view, k nodeKey, ti nodeclient.Item) (*member, error) {
+	var lastErr error
+	for _, z := range slices.Sorted(maps.Keys(v.zones)) {
+		ts := v.zoneTargets(nil, z, k.node)
+		if len(ts) == 0 {
+			continue
+		}
+		// A tombstone at the arbiter is a missing key: this Add is a
+		// new write, not a fill, so it may take the deleted key's place.
+		err := c.write(ctx, "add", ts[0], k.node, func(ctx context.Context, p *nodeclient.Pool) error { return addOverTombstone(ctx, p, ti) })
+		if err == nil {
+			return ts[0], nil
+		}
+		if errors.Is(err, nodeclient.ErrNotStored) {
+			return nil, ErrNotStored
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("%w: add %s: %w", ErrUnavailable, k, lastErr)
+}
+
+// CompareAndSwap stores item only if it has not changed since it was read
+// (ErrCASConflict, or ErrNotFound if deleted): compared on the replica it
+// was read from, then Set on the others under the write policy. See
+// "Conditional operations" in the package documentation.
 func (c *Client) CompareAndSwap(ctx context.Context, item Item) (WriteResult, error) {
 	start := time.Now()
 	res, err := c.cas(ctx, item)
@@ -162,17 +149,8 @@ func (c *Client) cas(ctx context.Context, item Item) (WriteResult, error) {
 }
 
 // Incr adds delta to the decimal counter at key on every replica and
-// returns the new value. Replicas are incremented in parallel; if they
-// disagree (one missed an earlier update or lost the key), the largest
-// value wins and is Set on the others in the background with the TTL the
-// winning replica reports, as EVCache does. The counter is atomic on each
-// replica but not across them: two racing Incrs can both be applied on
-// every replica (correct), yet a replica that missed one and is then
-// reconciled may briefly return a smaller value, and a reconciliation can
-// overwrite an increment that raced it (lost update on that replica). A
-// replica that fails has its copy deleted by the repair queue, and the
-// next Incr restores it from the others.
-// ErrNotFound when no replica holds the key.
+// returns the new value; replicas that disagree are reconciled to the
+// largest in the background. ErrNotFound when no replica holds the key.
 func (c *Client) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
 	return c.arith(ctx, "incr", key, delta)
 }
@@ -208,12 +186,31 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 	if len(targets) == 0 {
 		return 0, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, k)
 	}
-	type answer struct {
-		m   *member
-		val uint64
-		err error
+	answers, err := c.arithAll(ctx, op, k, delta, targets)
+	if err != nil {
+		return 0, err
 	}
-	ch := make(chan answer, len(targets))
+	t := c.tallyArith(op, k, targets, answers)
+	if t.best == nil {
+		return 0, t.failure(op, k)
+	}
+	if laggards := t.laggards(answers); len(laggards) > 0 {
+		c.reconcile(k, t.best.m, t.best.val, laggards)
+	}
+	return t.best.val, t.out.Err()
+}
+
+// arithAnswer is one replica's answer to an Incr or Decr.
+type arithAnswer struct {
+	m   *member
+	val uint64
+	err error
+}
+
+// arithAll applies op to every target in parallel, in the key's write
+// order, and waits for all of them or ctx.
+func (c *Client) arithAll(ctx context.Context, op string, k nodeKey, delta uint64, targets []*member) ([]arithAnswer, error) {
+	ch := make(chan arithAnswer, len(targets))
 	wctx := context.WithoutCancel(ctx)
 	tickets := c.c.order.registerAll(targets, k.node)
 	for i, m := range targets {
@@ -221,81 +218,100 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 			var val uint64
 			err := c.c.ordered(wctx, c.class, op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
 				var err error
-				if op == "incr" {
-					val, err = p.Incr(ctx, k.node, delta)
-				} else {
-					val, err = p.Decr(ctx, k.node, delta)
-				}
-				if errors.Is(err, protocol.ErrClientError) && isTombstoneAt(ctx, p, k.node) {
-					err = nodeclient.ErrNotFound // a deleted key's empty tombstone
-				}
+				val, err = arithOn(ctx, p, op, k.node, delta)
 				return err
 			})
-			ch <- answer{m, val, err}
+			ch <- arithAnswer{m, val, err}
 		}(m, &tickets[i])
 	}
-	answers := make([]answer, 0, len(targets))
+	answers := make([]arithAnswer, 0, len(targets))
 	for len(answers) < len(targets) {
 		select {
 		case a := <-ch:
 			answers = append(answers, a)
 		case <-ctx.Done():
-			return 0, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
+			return nil, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
 		}
 	}
-	nodes := make([]replication.Node, len(targets))
-	for i, m := range targets {
-		nodes[i] = m.node
+	return answers, nil
+}
+
+// arithOn applies op ("incr" or "decr") on one node. A deleted key's empty
+// tombstone is not found.
+func arithOn(ctx context.Context, p *nodeclient.Pool, op, key string, delta uint64) (uint64, error) {
+	var val uint64
+	var err error
+	if op == "incr" {
+		val, err = p.Incr(ctx, key, delta)
+	} else {
+		val, err = p.Decr(ctx, key, delta)
 	}
-	out := replication.NewOutcome(c.c.cfg.WritePolicy, nodes)
-	var best *answer
-	var clientErr, lastErr error
-	notFound := 0
+	if errors.Is(err, protocol.ErrClientError) && isTombstoneAt(ctx, p, key) {
+		err = nodeclient.ErrNotFound
+	}
+	return val, err
+}
+
+// arithTally is what the replicas of an Incr or Decr answered.
+type arithTally struct {
+	out       *replication.Outcome
+	best      *arithAnswer // the winning value: largest for incr, smallest for decr
+	clientErr error        // not a counter: every replica says so
+	lastErr   error
+	notFound  int
+}
+
+// tallyArith judges the answers under the write policy. A replica that
+// failed may or may not have counted: its copy is deleted by the repair
+// queue, and the next Incr or Decr restores it from the others.
+func (c *Client) tallyArith(op string, k nodeKey, targets []*member, answers []arithAnswer) arithTally {
+	t := arithTally{out: replication.NewOutcome(c.c.cfg.WritePolicy, nodesOf(targets))}
 	for i := range answers {
 		a := &answers[i]
 		switch {
 		case a.err == nil:
-			if best == nil || (op == "incr" && a.val > best.val) || (op == "decr" && a.val < best.val) {
-				best = a
+			if t.best == nil || (op == "incr" && a.val > t.best.val) || (op == "decr" && a.val < t.best.val) {
+				t.best = a
 			}
 		case errors.Is(a.err, nodeclient.ErrNotFound):
-			notFound++
+			t.notFound++
 		case errors.Is(a.err, protocol.ErrClientError):
-			clientErr = a.err // not a counter: every replica says so
+			t.clientErr = a.err
 		default:
-			// The replica may or may not have counted: its copy is
-			// deleted by the repair queue, and the next Incr or Decr
-			// restores it from the others.
-			lastErr = a.err
-			out.Add(a.m.node, a.err)
+			t.lastErr = a.err
+			t.out.Add(a.m.node, a.err)
 			c.c.metrics.request(op, a.m.node.Zone, resultError)
 			if !fatalErr(a.err) {
 				c.c.queueRepair(a.m, k.node, repairKindFor(replication.RepairInvalidate, a.err), time.Time{})
 			}
 			continue
 		}
-		out.Add(a.m.node, nil)
+		t.out.Add(a.m.node, nil)
 		c.c.metrics.request(op, a.m.node.Zone, resultOK)
 	}
-	if best == nil {
-		switch {
-		case clientErr != nil:
-			return 0, clientErr
-		case notFound > 0:
-			return 0, ErrNotFound
-		}
-		return 0, fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, k, lastErr)
+	return t
+}
+
+// failure is the error of an Incr or Decr no replica applied.
+func (t arithTally) failure(op string, k nodeKey) error {
+	switch {
+	case t.clientErr != nil:
+		return t.clientErr
+	case t.notFound > 0:
+		return ErrNotFound
 	}
-	var laggards []*member
+	return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, k, t.lastErr)
+}
+
+// laggards are the replicas whose counter is not the winning value.
+func (t arithTally) laggards(answers []arithAnswer) []*member {
+	var out []*member
 	for _, a := range answers {
-		if a.m != best.m && (a.err != nil || a.val != best.val) {
-			laggards = append(laggards, a.m)
+		if a.m != t.best.m && (a.err != nil || a.val != t.best.val) {
+			out = append(out, a.m)
 		}
 	}
-	if len(laggards) > 0 {
-		c.reconcile(k, best.m, best.val, laggards)
-	}
-	return best.val, out.Err()
+	return out
 }
 
 // reconcile sets val on laggards with the TTL src reports, in the

@@ -5,8 +5,9 @@
 // # Placement
 //
 // A Topology (package replication) lists every node with its zone,
-// address, weight and state. For each zone the client builds two rings
-// (package sharding): a read ring over the nodes that serve reads
+// address, weight and state. The client places keys with
+// replication.Placement, the one rule the warmer and the servers' ownership
+// purge share: per zone a read ring over the nodes that serve reads
 // (serving, draining) and a write ring over the nodes that take writes
 // (warming, serving). A key's replica in a zone is its owner in the read
 // ring; writes go to its owner in the write ring and, when that differs,
@@ -56,8 +57,36 @@
 // at most once per request, and concurrent Gets of one key in one process
 // share one lookup (a waiter whose context ends leaves alone). GetOrLoad
 // adds a loader and fleet-wide herd protection with memcached leases, taken
-// in one zone every client agrees on (Config.LeaseZone); see its
-// documentation.
+// in one zone every client agrees on (Config.LeaseZone); see below.
+//
+// # Read-through (GetOrLoad)
+//
+// GetOrLoad protects the origin from a herd at three levels:
+//
+//  1. the request scope answers a key it has seen (a remembered miss does
+//     not stop the load);
+//  2. concurrent callers in this process share one lookup and one load
+//     (a caller whose context ends leaves alone; a loader that panics or
+//     fails releases the key and fails the callers waiting for it);
+//  3. across processes, a lease on the key's replica in the lease zone
+//     (Config.LeaseZone; by default the first zone by name with a serving
+//     node, the same for every client of the fleet). A client of another
+//     zone first reads its local replica and returns a hit from there; on
+//     a miss it goes to the lease zone, and a value found there is copied
+//     to the local zone (read repair). The lease lookup is an mg with N
+//     (vivify on miss). The first caller to miss wins (W) and
+//     loads; the others see the empty stub (Z) and poll the replica with
+//     backoff until the value arrives or Config.LeaseWait passes, then load
+//     themselves. A value marked stale (X, after an invalidation) is
+//     returned at once; if this caller also won (W) it refreshes the value
+//     in the background. The winner looks in the other zones before it
+//     loads, so a value only the lease zone lost is copied, not reloaded.
+//     A loader error deletes the stub, releasing the lease.
+//
+// If the lease replica cannot take leases (a node without meta commands)
+// or fails (the lease zone is down), GetOrLoad degrades to per-process
+// singleflight: a fallback read over every zone, then load;
+// zonecache_client_leases_total{result="unsupported"|"error"} counts it.
 //
 // # Writes
 //
@@ -189,9 +218,7 @@
 //     killed at any moment; the segment is fsynced every
 //     Config.RepairSpoolSync (50 ms) while it has new records, so it
 //     survives a machine crash after that. Healthy writes never touch the
-//     spool; BenchmarkSpoolCost measures replicated Set p50 with a spool at
-//     0.93-1.00x of without on a healthy fleet and 0.99-1.06x while every
-//     Set queues a repair (one zone down), on a shared 2-core machine.
+//     spool (the README has its cost, BenchmarkSpoolCost).
 //   - New adopts every segment in the directory whose flock is free (its
 //     owner exited): their live repairs whose key has not expired go into
 //     the new client's own segment and queue (counted in
@@ -249,12 +276,43 @@
 // node that returns") deletes it. A partition (packets dropped, not
 // delivered) leaves no such request behind.
 //
-// Consistency of the conditional operations (none is atomic across
-// zones; each documents its rules): Add decides at an arbiter replica,
-// the first zone by name, and converges the others on its value;
-// CompareAndSwap compares on the replica the item was read from and sets
-// the others; Incr and Decr apply on every replica and reconcile a
-// disagreement to the largest (Incr) or smallest (Decr) value.
+// # Conditional operations
+//
+// None is atomic across zones. Add, as in EVCache, is not one atomic step;
+// zonecache makes it deterministic instead:
+//
+//  1. the arbiter is the key's write replica in the first zone by name
+//     that answers (the same for every client, whatever its zone); Add
+//     there decides: ErrNotStored if the key exists, nothing else written;
+//  2. otherwise Add goes to every other replica in parallel under the
+//     write policy, and a replica that already holds the key (it missed a
+//     delete, or the arbiter lost the key) gets the new value with Set, so
+//     all copies converge on the value the arbiter accepted.
+//
+// Two racing Adds of one key: exactly one wins at the arbiter; the loser
+// writes nothing. What is not atomic: between steps 1 and 2 a reader in
+// another zone may still see the old copy, and a Set racing the Add may
+// be overwritten on some replicas by the fix-up.
+//
+// CompareAndSwap compares on the replica the item was read from (its
+// zone's read replica of the key; the local zone's for an Item not
+// returned by a read), since CAS tokens belong to one replica:
+// ErrCASConflict or ErrNotFound there and nothing is written. When it
+// holds, the value is Set on every other replica under the write policy
+// (the CAS replica counts as one success). The other replicas are
+// overwritten unconditionally, so a racing writer that went through
+// another zone's replica may be overwritten there.
+//
+// Incr and Decr apply on every replica in parallel; if the replicas
+// disagree (one missed an earlier update or lost the key), the largest
+// (Incr) or smallest (Decr) value wins and is Set on the others in the
+// background with the TTL the winning replica reports, as EVCache does.
+// The counter is atomic on each replica but not across them: two racing
+// Incrs can both be applied on every replica (correct), yet a replica that
+// missed one and is then reconciled may briefly return a smaller value,
+// and a reconciliation can overwrite an increment that raced it (lost
+// update on that replica). A replica that fails has its copy deleted by
+// the repair queue, and the next Incr restores it from the others.
 //
 // # Consistency guarantees
 //
@@ -294,12 +352,10 @@
 // online calls run on the node, batch calls go one request at a time, in
 // flight at most a quarter of the time, with GetMultis split into 16-key
 // requests; the other batch callers wait (honouring their context), and
-// the full batch concurrency returns once online traffic stops. Under a
-// saturating online load batch therefore slows down a lot (in
-// BenchmarkIsolation, from about 15,000 to about 1,300 calls a second),
-// and online p99 latency under it stays within 0.8-1.4x of the unloaded
-// one on a shared 2-core machine (median about 1.1x), instead of 3-7x
-// without yielding; Batch.RateLimit bounds batch further, and
+// the full batch concurrency returns once online traffic stops: batch
+// slows down a lot under a saturating online load, and online latency
+// stays near its unloaded level (the README has BenchmarkIsolation's
+// figures); Batch.RateLimit bounds batch further, and
 // Yield.Disabled restores the old behaviour. The metrics
 // zonecache_client_batch_yields_total and
 // zonecache_client_batch_waiting_requests show the yielding. Keys get

@@ -12,14 +12,8 @@ import (
 
 // FaultConfig injects failures for testing in production, as Netflix's FIT
 // does: chosen zones or nodes fail or slow down for a share of requests, so
-// that a team can prove its fallbacks. With no rules nothing is injected.
-// Faults are applied in the client before the request reaches the
-// transport, so they never trip a node's circuit breaker. An injected
-// delay as long as the pool's timeout (Config.Node.Online.Timeout or
-// Batch.Timeout) or longer ends after that timeout with an error wrapping
-// ErrTimeout and ErrInjected, as a slow node's request would: reads fall
-// back to the next zone and writes count the replica as failed.
-// Client.SetFaults replaces the configuration at run time.
+// that a team can prove its fallbacks. Faults are applied before the
+// request reaches the node client, so they never trip a circuit breaker.
 type FaultConfig struct {
 	// Rules are checked in order; every matching rule that fires applies
 	// (delays add up; the first error wins).
@@ -66,10 +60,8 @@ func newFaults(cfg FaultConfig) *faults {
 	return &faults{rules: append([]FaultRule(nil), cfg.Rules...), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
-// SetFaults replaces the fault-injection configuration of the client (and
-// of its Batch view) at run time; a FaultConfig without rules turns
-// injection off. Requests already past injection are not affected. It is
-// safe to call concurrently with requests.
+// SetFaults replaces the fault-injection configuration of the client and
+// its Batch view at run time; a FaultConfig without rules turns it off.
 func (c *Client) SetFaults(cfg FaultConfig) {
 	c.c.faults.Store(newFaults(cfg))
 }
@@ -84,13 +76,7 @@ func (f *faults) apply(ctx context.Context, op string, n replication.Node, timeo
 	var err error
 	for i := range f.rules {
 		r := &f.rules[i]
-		if (r.Zone != "" && r.Zone != n.Zone) || (r.Node != "" && r.Node != n.ID) || !matchOp(r.Ops, op) {
-			continue
-		}
-		f.mu.Lock()
-		fire := f.rnd.Float64() < r.Share
-		f.mu.Unlock()
-		if !fire {
+		if !f.fires(r, op, n) {
 			continue
 		}
 		delay += r.Delay
@@ -109,17 +95,36 @@ func (f *faults) apply(ctx context.Context, op string, n replication.Node, timeo
 	if timedOut {
 		delay = timeout
 	}
-	t := time.NewTimer(delay)
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
+	if err := sleep(ctx, delay); err != nil {
+		return err
 	}
 	if timedOut {
 		return fmt.Errorf("%w: node %s: %w after %v", ErrInjected, n.ID, ErrTimeout, timeout)
 	}
 	return err
+}
+
+// fires reports whether rule r applies to a request of op to n and its
+// share of such requests draws this one.
+func (f *faults) fires(r *FaultRule, op string, n replication.Node) bool {
+	if (r.Zone != "" && r.Zone != n.Zone) || (r.Node != "" && r.Node != n.ID) || !matchOp(r.Ops, op) {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rnd.Float64() < r.Share
+}
+
+// sleep waits d or until ctx ends, returning its error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func matchOp(ops []string, op string) bool {

@@ -17,34 +17,9 @@ import (
 type Loader func(ctx context.Context) ([]byte, error)
 
 // GetOrLoad is a read-through Get: it returns the cached value of key, or
-// runs load, stores its result in every zone with ttl and returns it.
-//
-// Herd protection works at three levels:
-//
-//  1. the request scope answers a key it has seen (a remembered miss does
-//     not stop the load);
-//  2. concurrent callers in this process share one lookup and one load
-//     (a caller whose context ends leaves alone; a loader that panics or
-//     fails releases the key and fails the callers waiting for it);
-//  3. across processes, a lease on the key's replica in the lease zone
-//     (Config.LeaseZone; by default the first zone by name with a serving
-//     node, the same for every client of the fleet). A client of another
-//     zone first reads its local replica and returns a hit from there; on
-//     a miss it goes to the lease zone, and a value found there is copied
-//     to the local zone (read repair). The lease lookup is an mg with N
-//     (vivify on miss). The first caller to miss wins (W) and
-//     loads; the others see the empty stub (Z) and poll the replica with
-//     backoff until the value arrives or Config.LeaseWait passes, then load
-//     themselves. A value marked stale (X, after an invalidation) is
-//     returned at once; if this caller also won (W) it refreshes the value
-//     in the background. The winner looks in the other zones before it
-//     loads, so a value only the lease zone lost is copied, not reloaded.
-//     A loader error deletes the stub, releasing the lease.
-//
-// If the lease replica cannot take leases (a node without meta
-// commands) or fails (the lease zone is down), GetOrLoad degrades to per-process singleflight:
-// a fallback read over every zone, then load; zonecache_client_leases_total
-// {result="unsupported"|"error"} counts it.
+// runs load, stores its result in every zone with ttl and returns it. One
+// caller in the fleet loads a missing key, under a memcached lease; the
+// package documentation ("Read-through") has the rules.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
 	start := time.Now()
 	it, err := c.getOrLoad(ctx, key, ttl, load)
@@ -75,114 +50,149 @@ func (c *Client) getOrLoad(ctx context.Context, key string, ttl time.Duration, l
 	return it, nil
 }
 
+// leaseCall is one GetOrLoad at m, the key's replica in the lease zone.
+type leaseCall struct {
+	v      *view
+	m      *member
+	k      nodeKey
+	ttl    time.Duration
+	load   Loader
+	readAt time.Time // bounds the age of a read repair
+	// localMissed: the local zone (not the lease zone) missed the key.
+	localMissed bool
+}
+
 func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
-	readAt := time.Now() // bounds the age of a read repair
-	v := c.c.view.Load()
-	zone := v.leaseZone
-	localMissed := false
+	lc := &leaseCall{readAt: time.Now(), v: c.c.view.Load(), k: k, ttl: ttl, load: load}
+	zone := lc.v.leaseZone
 	if zone != c.c.cfg.Zone {
-		it, found, missed := c.localHit(ctx, v, k)
+		it, found, missed := c.localHit(ctx, lc.v, k)
 		if found {
 			c.c.metrics.leases.WithLabelValues("hit").Inc()
 			return it, nil
 		}
-		localMissed = missed
+		lc.localMissed = missed
 	}
-	m := v.readReplica(zone, k.node)
-	if m == nil {
+	lc.m = lc.v.readReplica(zone, k.node)
+	if lc.m == nil {
 		c.c.metrics.leases.WithLabelValues("error").Inc()
 		return c.plainLoad(ctx, k, ttl, load)
 	}
-	if c.c.gated(m, k.node) { // its copy awaits a repair: do without it
+	if c.c.gated(lc.m, k.node) { // its copy awaits a repair: do without it
 		return c.plainLoad(ctx, k, ttl, load)
 	}
-	vivify := ttlSeconds(c.c.cfg.LeaseTTL)
+	return c.awaitLease(ctx, lc)
+}
+
+// awaitLease asks the lease replica for the value or the lease until it
+// gets one, polling with backoff while another caller holds the lease, for
+// at most LeaseWait; then it loads without the lease.
+func (c *Client) awaitLease(ctx context.Context, lc *leaseCall) (Item, error) {
 	waitUntil := time.Now().Add(c.c.cfg.LeaseWait)
 	backoff := 2 * time.Millisecond
 	waited := false
 	for {
-		var l nodeclient.Lease
-		// A lease lookup may create a stub: it is ordered as a write.
-		err := c.write(ctx, "lease", m, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
-			var err error
-			l, err = p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{VivifyTTL: vivify})
-			return err
-		})
+		l, err := c.leaseGet(ctx, lc.m, lc.k)
 		if err != nil {
-			if errors.Is(err, nodeclient.ErrNoMeta) || errors.Is(err, protocol.ErrClientError) {
-				c.c.metrics.leases.WithLabelValues("unsupported").Inc()
-			} else {
-				c.c.metrics.leases.WithLabelValues("error").Inc()
-			}
-			if ctx.Err() != nil {
-				return Item{}, err
-			}
-			return c.plainLoad(ctx, k, ttl, load)
+			return c.leaseFailed(ctx, lc, err)
 		}
-		if isTombstone(l.Flags) {
-			// Deleted within the hold-off: no lease can be taken on
-			// the tombstone (a vivify needs a miss). Load without one;
-			// the Set replaces the tombstone.
-			c.c.metrics.leases.WithLabelValues("deleted").Inc()
-			return c.plainLoad(ctx, k, ttl, load)
+		if it, final, err := c.leaseAnswer(ctx, lc, l, waited); final {
+			return it, err
 		}
-		value, mine := k.unwrap(l.Value)
-		stub := isStub(l) || l.Won && !l.Stale
-		if !stub && !mine {
-			// Another key's envelope sits under the hash: no lease to
-			// take on it.
-			c.c.metrics.collisions.Inc()
-			return c.plainLoad(ctx, k, ttl, load)
+		if time.Now().After(waitUntil) {
+			c.c.metrics.leases.WithLabelValues("timeout").Inc()
+			return c.loadAndSet(ctx, lc.k, lc.ttl, lc.load)
 		}
-		item := Item{Key: k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: zone}
-		switch {
-		case l.Stale:
-			c.c.metrics.leases.WithLabelValues("stale").Inc()
-			if l.Won {
-				c.c.goBG(func(bctx context.Context) {
-					if val, err := safeLoad(bctx, load); err == nil {
-						_, _ = c.Set(bctx, Item{Key: k.app, Value: val, TTL: ttl})
-					}
-				})
-			}
-			return item, nil
-		case l.Won:
-			c.c.metrics.leases.WithLabelValues("won").Inc()
-			return c.winLoad(ctx, v, m, k, ttl, load)
-		case stub:
-			if time.Now().After(waitUntil) {
-				c.c.metrics.leases.WithLabelValues("timeout").Inc()
-				return c.loadAndSet(ctx, k, ttl, load)
-			}
-			waited = true
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return Item{}, ctx.Err()
-			}
-			backoff = min(2*backoff, 100*time.Millisecond)
-		default:
-			if waited {
-				c.c.metrics.leases.WithLabelValues("waited").Inc()
-			} else {
-				c.c.metrics.leases.WithLabelValues("hit").Inc()
-				if localMissed {
-					// Only the lease zone had it: copy it to the local
-					// zone as a Get's fallback would.
-					c.c.readRepair(v, k, l.Item, readAt)
-				}
-			}
-			return item, nil
+		waited = true
+		if err := sleep(ctx, backoff); err != nil {
+			return Item{}, err
 		}
+		backoff = min(2*backoff, 100*time.Millisecond)
 	}
 }
 
+// leaseGet is the lease lookup, an mg with N (vivify on miss); it may
+// create a stub, so it is ordered as a write.
+func (c *Client) leaseGet(ctx context.Context, m *member, k nodeKey) (nodeclient.Lease, error) {
+	var l nodeclient.Lease
+	err := c.write(ctx, "lease", m, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
+		var err error
+		l, err = p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{VivifyTTL: ttlSeconds(c.c.cfg.LeaseTTL)})
+		return err
+	})
+	return l, err
+}
+
+// leaseFailed counts a failed lease lookup (a node without meta commands
+// cannot take leases) and loads without a lease, unless ctx ended.
+func (c *Client) leaseFailed(ctx context.Context, lc *leaseCall, err error) (Item, error) {
+	if errors.Is(err, nodeclient.ErrNoMeta) || errors.Is(err, protocol.ErrClientError) {
+		c.c.metrics.leases.WithLabelValues("unsupported").Inc()
+	} else {
+		c.c.metrics.leases.WithLabelValues("error").Inc()
+	}
+	if ctx.Err() != nil {
+		return Item{}, err
+	}
+	return c.plainLoad(ctx, lc.k, lc.ttl, lc.load)
+}
+
+// leaseAnswer acts on the lease lookup's answer l: a value (maybe stale),
+// the lease won, or something to load without a lease. final is false for
+// the stub of a lease another caller holds: wait and ask again.
+func (c *Client) leaseAnswer(ctx context.Context, lc *leaseCall, l nodeclient.Lease, waited bool) (it Item, final bool, err error) {
+	if isTombstone(l.Flags) {
+		// Deleted within the hold-off: no lease can be taken on the
+		// tombstone (a vivify needs a miss). The Set replaces it.
+		c.c.metrics.leases.WithLabelValues("deleted").Inc()
+		it, err = c.plainLoad(ctx, lc.k, lc.ttl, lc.load)
+		return it, true, err
+	}
+	value, mine := lc.k.unwrap(l.Value)
+	stub := isStub(l) || l.Won && !l.Stale
+	if !stub && !mine { // another key's envelope: no lease to take on it
+		c.c.metrics.collisions.Inc()
+		it, err = c.plainLoad(ctx, lc.k, lc.ttl, lc.load)
+		return it, true, err
+	}
+	item := Item{Key: lc.k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: lc.m.node.Zone}
+	switch {
+	case l.Stale:
+		c.c.metrics.leases.WithLabelValues("stale").Inc()
+		if l.Won {
+			c.refresh(lc)
+		}
+		return item, true, nil
+	case l.Won:
+		c.c.metrics.leases.WithLabelValues("won").Inc()
+		it, err = c.winLoad(ctx, lc.v, lc.m, lc.k, lc.ttl, lc.load)
+		return it, true, err
+	case stub:
+		return Item{}, false, nil
+	case waited:
+		c.c.metrics.leases.WithLabelValues("waited").Inc()
+	default:
+		c.c.metrics.leases.WithLabelValues("hit").Inc()
+		if lc.localMissed { // only the lease zone had it: copy it, as a Get would
+			c.c.readRepair(lc.v, lc.k, l.Item, lc.readAt)
+		}
+	}
+	return item, true, nil
+}
+
+// refresh loads a stale value whose lease this caller won and stores it,
+// in the background.
+func (c *Client) refresh(lc *leaseCall) {
+	c.c.goBG(func(bctx context.Context) {
+		if val, err := safeLoad(bctx, lc.load); err == nil {
+			_, _ = c.Set(bctx, Item{Key: lc.k.app, Value: val, TTL: lc.ttl})
+		}
+	})
+}
+
 // localHit reads k from the local zone's replica for a GetOrLoad whose
-// lease zone is another: a value (not a stub, not marked stale) is
-// returned from there without asking the lease zone. missed reports that
-// the replica answered without a value.
+// lease zone is another: a fresh value there needs no lease. missed
+// reports that the replica answered without a value.
 func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, found, missed bool) {
 	zone := c.c.cfg.Zone
 	m := v.readReplica(zone, k.node)

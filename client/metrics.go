@@ -14,26 +14,8 @@ const (
 	resultOK          = "ok"
 )
 
-// metrics are the client's Prometheus collectors:
-//
-//	zonecache_client_requests_total{op,zone,result}  per node request: hit, miss, fallback_hit, error (reads); ok, error (writes)
-//	zonecache_client_request_duration_seconds{op}    client call latency
-//	zonecache_client_breaker_state{node}             1 = open, 0 = closed
-//	zonecache_client_repairs_pending                 failed replica writes waiting to be repaired
-//	zonecache_client_repairs_total{result}           repair attempts: ok, retry, absent (node not in the topology, kept), dropped, recheck (ok, to run again)
-//	zonecache_client_repair_spool_full_total         repairs kept in memory only because the spool was full
-//	zonecache_client_repair_spool_errors_total       repairs kept in memory only because of a spool I/O error
-//	zonecache_client_repair_spool_replayed_total     repairs taken over from the spool segments of exited clients
-//	zonecache_client_repair_gated_reads_total        reads that skipped a replica because a repair of the key there is pending
-//	zonecache_client_quarantined_reads_total         reads that skipped a replica whose node returned less than ReturnQuarantine ago
-//	zonecache_client_read_repairs_total{result}      ok, not_stored, error, dropped
-//	zonecache_client_leases_total{result}            won, waited, stale, timeout, hit, unsupported, error
-//	zonecache_client_key_collisions_total            hashed keys whose envelope named another key
-//	zonecache_client_topology_swaps_total
-//	zonecache_client_batch_yields_total{node}        batch requests that waited for the node's online traffic
-//	zonecache_client_batch_waiting_requests{node}    batch callers waiting for a slot of the node's batch pool
-//	zonecache_client_queue_timeouts_total{node}      requests that timed out in the client before they were sent (nodeclient.ErrQueueTimeout)
-//	zonecache_client_breaker_failures_total{node}    failures counted against the node's breaker (see nodeclient.BreakerConfig)
+// metrics are the client's Prometheus collectors (the README lists them);
+// each one's Help says what it counts.
 type metrics struct {
 	reg           prometheus.Registerer
 	requests      *prometheus.CounterVec
@@ -56,70 +38,67 @@ type metrics struct {
 
 func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zonecache_client_requests_total", Help: "Requests to nodes by operation, zone and result.",
-		}, []string{"op", "zone", "result"}),
+		reg:      reg,
+		requests: counterVec("zonecache_client_requests_total", "Requests to nodes by operation, zone and result.", "op", "zone", "result"),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "zonecache_client_request_duration_seconds", Help: "Latency of client calls.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op"}),
-		readRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zonecache_client_read_repairs_total", Help: "Read repairs to the local zone by result.",
-		}, []string{"result"}),
-		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zonecache_client_repairs_total", Help: "Attempts to repair failed replica writes by result.",
-		}, []string{"result"}),
-		spoolFull: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zonecache_client_repair_spool_full_total", Help: "Repairs kept in memory only because the repair spool was full.",
-		}),
-		spoolErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zonecache_client_repair_spool_errors_total", Help: "Repairs kept in memory only because of a repair spool I/O error.",
-		}),
-		spoolReplayed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zonecache_client_repair_spool_replayed_total", Help: "Repairs taken over from the spool segments of exited clients.",
-		}),
-		gatedReads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zonecache_client_repair_gated_reads_total", Help: "Reads that skipped a replica because a repair of the key there was pending.",
-		}),
-		quarantinedReads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zonecache_client_quarantined_reads_total", Help: "Reads that skipped a replica whose node had returned (breaker closed again) less than ReturnQuarantine ago.",
-		}),
-		leases: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zonecache_client_leases_total", Help: "GetOrLoad lease outcomes.",
-		}, []string{"result"}),
-		collisions: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zonecache_client_key_collisions_total", Help: "Hashed keys whose stored envelope named another key.",
-		}),
-		topologySwaps: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zonecache_client_topology_swaps_total", Help: "Topologies installed by SetTopology.",
-		}),
+		readRepairs:      counterVec("zonecache_client_read_repairs_total", "Read repairs to the local zone by result.", "result"),
+		repairs:          counterVec("zonecache_client_repairs_total", "Attempts to repair failed replica writes by result.", "result"),
+		spoolFull:        counter("zonecache_client_repair_spool_full_total", "Repairs kept in memory only because the repair spool was full."),
+		spoolErrors:      counter("zonecache_client_repair_spool_errors_total", "Repairs kept in memory only because of a repair spool I/O error."),
+		spoolReplayed:    counter("zonecache_client_repair_spool_replayed_total", "Repairs taken over from the spool segments of exited clients."),
+		gatedReads:       counter("zonecache_client_repair_gated_reads_total", "Reads that skipped a replica because a repair of the key there was pending."),
+		quarantinedReads: counter("zonecache_client_quarantined_reads_total", "Reads that skipped a replica whose node had returned (breaker closed again) less than ReturnQuarantine ago."),
+		leases:           counterVec("zonecache_client_leases_total", "GetOrLoad lease outcomes.", "result"),
+		collisions:       counter("zonecache_client_key_collisions_total", "Hashed keys whose stored envelope named another key."),
+		topologySwaps:    counter("zonecache_client_topology_swaps_total", "Topologies installed by SetTopology."),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zonecache_client_repairs_pending", Help: "Failed replica writes waiting to be repaired.",
 		}, func() float64 { return float64(c.pendingRepairs()) }),
 		gauges: &gaugeCollector{c: c,
-			breaker: prometheus.NewDesc("zonecache_client_breaker_state", "Circuit breaker state per node (1 open, 0 closed).", []string{"node"}, nil),
-			yields: prometheus.NewDesc("zonecache_client_batch_yields_total",
-				"Batch requests that waited because online requests were running on the node.", []string{"node"}, nil),
-			waiting: prometheus.NewDesc("zonecache_client_batch_waiting_requests",
-				"Batch callers waiting for a slot of the node's batch pool.", []string{"node"}, nil),
-			queueTimeouts: prometheus.NewDesc("zonecache_client_queue_timeouts_total",
-				"Requests that timed out waiting in the client (rate limit, in-flight slot, connection) and were not sent.", []string{"node"}, nil),
-			breakerFailures: prometheus.NewDesc("zonecache_client_breaker_failures_total",
-				"Failures counted against the node's circuit breaker.", []string{"node"}, nil),
+			breaker:         nodeDesc("zonecache_client_breaker_state", "Circuit breaker state per node (1 open, 0 closed)."),
+			yields:          nodeDesc("zonecache_client_batch_yields_total", "Batch requests that waited because online requests were running on the node."),
+			waiting:         nodeDesc("zonecache_client_batch_waiting_requests", "Batch callers waiting for a slot of the node's batch pool."),
+			queueTimeouts:   nodeDesc("zonecache_client_queue_timeouts_total", "Requests that timed out waiting in the client (rate limit, in-flight slot, connection) and were not sent."),
+			breakerFailures: nodeDesc("zonecache_client_breaker_failures_total", "Failures counted against the node's circuit breaker."),
 		},
 	}
-	if reg != nil {
-		for i, col := range m.all() {
-			if err := reg.Register(col); err != nil {
-				for _, done := range m.all()[:i] {
-					reg.Unregister(done)
-				}
-				return nil, err
-			}
-		}
+	if err := m.register(); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+// nodeDesc describes a metric with one sample per node.
+func nodeDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, []string{"node"}, nil)
+}
+
+// register registers every collector with m.reg, if any; on an error it
+// unregisters those it registered.
+func (m *metrics) register() error {
+	if m.reg == nil {
+		return nil
+	}
+	for i, col := range m.all() {
+		if err := m.reg.Register(col); err != nil {
+			for _, done := range m.all()[:i] {
+				m.reg.Unregister(done)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *metrics) all() []prometheus.Collector {

@@ -130,8 +130,8 @@ func TestTopologyFromFile(t *testing.T) {
 	}
 	c := newTestClient(t, topo, "a", nil)
 	v := c.c.view.Load()
-	if v.zones["a"].read.Len() != 1 || v.zones["a"].write.Len() != 2 || v.order[0] != "a" {
-		t.Fatalf("zone a: %d read nodes, %d write nodes, order %v", v.zones["a"].read.Len(), v.zones["a"].write.Len(), v.order)
+	if len(v.zones["a"].readM) != 1 || len(v.zones["a"].writeM) != 2 || v.order[0] != "a" {
+		t.Fatalf("zone a: %d read nodes, %d write nodes, order %v", len(v.zones["a"].readM), len(v.zones["a"].writeM), v.order)
 	}
 	if err := os.WriteFile(path, []byte(`{"nodes": [{"id": "x"}]}`), 0o600); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
-	"github.com/zonecache/zonecache/sharding"
 )
 
 // member is one node of a view with its node client.
@@ -19,14 +18,11 @@ type member struct {
 	pending *atomic.Int64
 }
 
-// zoneView is one zone of a view: a read ring over the nodes that serve
-// reads (serving, draining) and a write ring over the nodes that take
-// writes (warming, serving). Members are index-aligned with their ring.
+// zoneView is one zone of a view: its replication.ZonePlacement and the
+// members of its rings, index-aligned with ReadNodes and WriteNodes.
 type zoneView struct {
-	name   string
-	read   *sharding.Ring
+	place  *replication.ZonePlacement
 	readM  []*member
-	write  *sharding.Ring
 	writeM []*member
 }
 
@@ -50,31 +46,26 @@ func (v *view) readReplica(zone, key string) *member {
 	if z == nil {
 		return nil
 	}
-	i := z.read.IndexString(key)
+	i := z.place.ReadIndex(key)
 	if i < 0 {
 		return nil
 	}
 	return z.readM[i]
 }
 
-// zoneTargets returns the nodes of zone a write of key goes to: the owner
-// in the write ring and, when it differs, the owner in the read ring. The
-// second covers a draining node (it serves the key's reads until it
-// leaves, so it must not keep an old value) and a serving node whose key
-// a warming node is taking over (reads still go to it until the warming
-// node serves).
+// zoneTargets appends the nodes of zone a write of key goes to
+// (replication.ZonePlacement.Targets) to dst.
 func (v *view) zoneTargets(dst []*member, zone, key string) []*member {
 	z := v.zones[zone]
 	if z == nil {
 		return dst
 	}
-	var w *member
-	if i := z.write.IndexString(key); i >= 0 {
-		w = z.writeM[i]
-		dst = append(dst, w)
+	w, r := z.place.TargetIndexes(key)
+	if w >= 0 {
+		dst = append(dst, z.writeM[w])
 	}
-	if i := z.read.IndexString(key); i >= 0 && z.readM[i] != w {
-		dst = append(dst, z.readM[i])
+	if r >= 0 {
+		dst = append(dst, z.readM[r])
 	}
 	return dst
 }
@@ -89,59 +80,49 @@ func (v *view) writeTargets(key string) []*member {
 	return dst
 }
 
-// buildView makes a view of t, taking a transport for every node from the
-// client's registry. On error nothing is held.
+// buildView makes a view of t placed by replication.Placement, taking a
+// transport for every node in a ring from the client's registry. On error
+// nothing is held.
 func (c *core) buildView(t replication.Topology) (*view, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	zones := t.Zones()
+	p, err := replication.NewPlacement(t, c.cfg.Sharding)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	zones := p.Zones()
 	v := &view{
-		topo:  t,
-		order: replication.ReadOrder(zones, c.cfg.Zone, c.cfg.ZonePreference),
-		zones: make(map[string]*zoneView, len(zones)),
-		byID:  make(map[string]*member, len(t.Nodes)),
-	}
-	members := make(map[string]*member, len(t.Nodes))
-	for _, n := range t.Nodes {
-		if n.EffectiveState() == replication.Joining {
-			continue
-		}
-		members[n.ID] = &member{node: n, pending: c.repairs.NodeCounter(n.ID)}
-	}
-	ring := func(nodes []replication.Node) (*sharding.Ring, []*member, error) {
-		sn := make([]sharding.Node, len(nodes))
-		ms := make([]*member, len(nodes))
-		for i, n := range nodes {
-			sn[i] = sharding.Node{ID: n.ID, Addr: n.Addr, Weight: n.EffectiveWeight()}
-			ms[i] = members[n.ID]
-		}
-		r, err := sharding.New(sn, c.cfg.Sharding)
-		return r, ms, err
+		topo:      t,
+		order:     replication.ReadOrder(zones, c.cfg.Zone, c.cfg.ZonePreference),
+		zones:     make(map[string]*zoneView, len(zones)),
+		byID:      make(map[string]*member, len(t.Nodes)),
+		leaseZone: c.cfg.LeaseZone,
 	}
 	for _, zn := range zones {
-		z := &zoneView{name: zn}
-		var err error
-		if z.read, z.readM, err = ring(t.ZoneNodes(zn, replication.NodeState.ServesReads)); err != nil {
-			return nil, fmt.Errorf("%w: zone %s: %w", ErrInvalidConfig, zn, err)
-		}
-		if z.write, z.writeM, err = ring(t.ZoneNodes(zn, replication.NodeState.TakesWrites)); err != nil {
-			return nil, fmt.Errorf("%w: zone %s: %w", ErrInvalidConfig, zn, err)
-		}
-		v.zones[zn] = z
-		if v.leaseZone == "" && len(z.readM) > 0 {
+		zp := p.Zone(zn)
+		v.zones[zn] = &zoneView{place: zp, readM: c.members(v, zp.ReadNodes), writeM: c.members(v, zp.WriteNodes)}
+		if v.leaseZone == "" && len(zp.ReadNodes) > 0 {
 			v.leaseZone = zn
 		}
 	}
-	if c.cfg.LeaseZone != "" {
-		v.leaseZone = c.cfg.LeaseZone
-	}
-	for id, m := range members {
-		m.tn = c.acquire(m.node.Addr)
-		v.byID[id] = m
-		v.addrs = append(v.addrs, m.node.Addr)
-	}
 	return v, nil
+}
+
+// members returns the members of nodes, adding to v the ones it lacks,
+// each with a transport from the client's registry.
+func (c *core) members(v *view, nodes []replication.Node) []*member {
+	ms := make([]*member, len(nodes))
+	for i, n := range nodes {
+		m := v.byID[n.ID]
+		if m == nil {
+			m = &member{node: n, pending: c.repairs.NodeCounter(n.ID), tn: c.acquire(n.Addr)}
+			v.byID[n.ID] = m
+			v.addrs = append(v.addrs, n.Addr)
+		}
+		ms[i] = m
+	}
+	return ms
 }
 
 // nodeEntry is a transport shared by every view that has its address.

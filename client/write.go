@@ -47,64 +47,70 @@ type writeOp struct {
 }
 
 // fanOut sends w to targets in parallel and returns once the write policy
-// is decided or ctx ends; the writes still running complete in the
-// background. A replica that fails (not an outcome such as not-found) gets
-// a repair queued. answers holds the replies seen before the call
-// returned.
+// is decided or ctx ends, with the answers seen by then; the rest complete
+// in the background.
 func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res WriteResult, answers []replicaDone, err error) {
-	policy := c.c.cfg.WritePolicy
-	res = WriteResult{Policy: policy, Replicas: len(targets)}
+	res = WriteResult{Policy: c.c.cfg.WritePolicy, Replicas: len(targets)}
 	if c.c.shut.Load() {
 		return res, nil, ErrClosed
 	}
 	if len(targets) == 0 {
 		return res, nil, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, w.k)
 	}
-	nodes := make([]replication.Node, len(targets))
-	for i, m := range targets {
-		nodes[i] = m.node
-	}
+	out := replication.NewOutcome(res.Policy, nodesOf(targets))
 	ch := make(chan replicaDone, len(targets))
-	wctx := context.WithoutCancel(ctx)
+	c.sendAll(ctx, w, targets, ch)
+	answers, err = awaitPolicy(ctx, out, ch, len(targets))
+	res.Succeeded, res.Failed = count(answers), out.Failed()
+	return res, answers, err
+}
+
+// sendAll starts w on every target; each answer goes to ch. The first
+// (local) target is written on the caller's goroutine, one hand-off less
+// on the path that usually decides the policy; the others, and all under
+// policy none, run detached from ctx and may complete after the call.
+func (c *Client) sendAll(ctx context.Context, w writeOp, targets []*member, ch chan<- replicaDone) {
 	// Every replica's request takes its place in the key's write order
 	// here, in issue order, before any of them runs on its own goroutine.
 	tickets := c.c.order.registerAll(targets, w.k.node)
-	one := func(ctx context.Context, m *member, t *ticket) {
-		err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
-			return w.fn(ctx, p, m)
-		})
-		switch {
-		case outcome(err):
-			c.c.metrics.request(w.op, m.node.Zone, resultOK)
-		case fatalErr(err):
-			// Refused before it was sent (a key or value the protocol
-			// does not allow): nothing to repair.
-			c.c.metrics.request(w.op, m.node.Zone, resultError)
-		default:
-			c.c.metrics.request(w.op, m.node.Zone, resultError)
-			if !w.noRepair {
-				c.c.queueRepair(m, w.k.node, repairKindFor(w.repair, err), w.deadline)
-			}
-		}
-		ch <- replicaDone{m, err}
-	}
-	// The first target (the local zone's, when it has one) is written on
-	// the caller's goroutine under the caller's context, the others on
-	// their own goroutines under a context detached from the caller's (each
-	// is bounded by its pool's timeout) so that they complete after the
-	// call returns: one goroutine hand-off less on the path that usually
-	// decides the policy. Under policy none everything runs detached.
+	wctx := context.WithoutCancel(ctx)
 	inline := 1
-	if policy == replication.None {
+	if c.c.cfg.WritePolicy == replication.None {
 		inline = 0
 	}
 	for i := inline; i < len(targets); i++ {
-		go one(wctx, targets[i], &tickets[i])
+		go c.writeOne(wctx, w, targets[i], &tickets[i], ch)
 	}
 	if inline == 1 {
-		one(ctx, targets[0], &tickets[0])
+		c.writeOne(ctx, w, targets[0], &tickets[0], ch)
 	}
-	out := replication.NewOutcome(policy, nodes)
+}
+
+// writeOne applies w to m in its write-order place t, counts the result
+// and queues a repair when m failed (not for a write the protocol refused
+// before it was sent).
+func (c *Client) writeOne(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone) {
+	err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
+		return w.fn(ctx, p, m)
+	})
+	switch {
+	case outcome(err):
+		c.c.metrics.request(w.op, m.node.Zone, resultOK)
+	case fatalErr(err):
+		c.c.metrics.request(w.op, m.node.Zone, resultError)
+	default:
+		c.c.metrics.request(w.op, m.node.Zone, resultError)
+		if !w.noRepair {
+			c.c.queueRepair(m, w.k.node, repairKindFor(w.repair, err), w.deadline)
+		}
+	}
+	ch <- replicaDone{m, err}
+}
+
+// awaitPolicy adds answers from ch to out until the policy is decided or
+// ctx ends, then takes those already in (a decided outcome cannot change).
+func awaitPolicy(ctx context.Context, out *replication.Outcome, ch <-chan replicaDone, n int) ([]replicaDone, error) {
+	var answers []replicaDone
 	add := func(d replicaDone) {
 		answers = append(answers, d)
 		if outcome(d.err) {
@@ -113,30 +119,32 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 			out.Add(d.m.node, d.err)
 		}
 	}
-	for len(answers) < len(targets) && !out.Decided() {
+	for len(answers) < n && !out.Decided() {
 		select {
 		case d := <-ch:
 			add(d)
 		case <-ctx.Done():
-			res.Succeeded, res.Failed = count(answers), out.Failed()
-			return res, answers, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
+			return answers, fmt.Errorf("%w: %w", replication.ErrPolicyNotMet, ctx.Err())
 		}
 	}
-	// Answers that arrived while the policy was being decided are reported
-	// too (the inline one may sit behind the two that decided it); a
-	// decided outcome cannot change (more results neither unmeet a met
-	// policy nor meet one that can no longer be met).
-drain:
-	for len(answers) < len(targets) {
+	for len(answers) < n {
 		select {
 		case d := <-ch:
 			add(d)
 		default:
-			break drain
+			return answers, out.Err()
 		}
 	}
-	res.Succeeded, res.Failed = count(answers), out.Failed()
-	return res, answers, out.Err()
+	return answers, out.Err()
+}
+
+// nodesOf returns the nodes of members.
+func nodesOf(members []*member) []replication.Node {
+	nodes := make([]replication.Node, len(members))
+	for i, m := range members {
+		nodes[i] = m.node
+	}
+	return nodes
 }
 
 func count(answers []replicaDone) int {
@@ -226,18 +234,16 @@ func (c *Client) updateScope(ctx context.Context, item Item, known bool) {
 	}
 }
 
-// Set stores item on every zone's replica (and write-only replicas), in
-// parallel, and returns when the write policy is decided. A replica that
-// fails gets its copy deleted by the repair queue once it answers again,
-// so it cannot serve an older value for long.
+// Set stores item on every zone's replica (and write-only replicas) in
+// parallel and returns when the write policy is decided. A replica that
+// fails gets its copy deleted by the repair queue once it answers again.
 func (c *Client) Set(ctx context.Context, item Item) (WriteResult, error) {
 	return c.store(ctx, "set", item, nodeclient.ModeSet)
 }
 
-// Replace stores item only on replicas that hold the key. It returns
-// ErrNotStored when no replica that answered held it. Replicas may
-// diverge (some replaced, some missing the key); a missing copy reads as
-// a miss there and falls back to another zone.
+// Replace stores item only on replicas that hold the key; ErrNotStored
+// when no replica that answered held it. A replica without it stays
+// without it: a miss there, and reads fall back.
 func (c *Client) Replace(ctx context.Context, item Item) (WriteResult, error) {
 	return c.store(ctx, "replace", item, nodeclient.ModeReplace)
 }
@@ -253,14 +259,10 @@ func (c *Client) Prepend(ctx context.Context, item Item) (WriteResult, error) {
 	return c.store(ctx, "prepend", item, nodeclient.ModePrepend)
 }
 
-// Delete removes key from every replica. A replica that does not hold the
-// key counts as a success. With Config.DeleteHoldOff (the default) each
-// replica keeps a tombstone for the hold-off instead of nothing, so that a
-// read repair of a value read before the delete cannot bring it back. A replica that fails keeps a delete repair in
-// a bounded queue, retried through the batch pool until it succeeds, so a
-// stale value does not outlive an acknowledged delete (unless the queue
-// overflows: see replication.RepairConfig.Capacity and the
-// zonecache_client_repairs_total{result="dropped"} metric).
+// Delete removes key from every replica; one without it counts as a
+// success. Each replica keeps a tombstone for Config.DeleteHoldOff, so a
+// read repair cannot bring the value back, and one that fails gets a
+// delete repair queued.
 func (c *Client) Delete(ctx context.Context, key string) (WriteResult, error) {
 	start := time.Now()
 	k, err := c.c.mapKey(key)
@@ -321,11 +323,8 @@ func (c *Client) touchOthers(k nodeKey, ttl int32, skip []string) {
 }
 
 // touchLive sets key's TTL on a replica with SwapTTL, which shows what it
-// touched: a lease stub gets its TTL back (untouchStub), and a tombstone
-// gets its own back and answers ErrNotFound, as a missing key would. A
-// text-protocol node, which has no meta commands, is read first (a
-// tombstone: ErrNotFound) and then touched; a delete landing in between
-// makes that touch lengthen the tombstone, which still reads as a miss.
+// touched: a lease stub or a tombstone gets its own TTL back, and a
+// tombstone answers ErrNotFound. A text-protocol node is read, then touched.
 func (cc *core) touchLive(ctx context.Context, p *nodeclient.Pool, key string, ttl int32) error {
 	prev, err := p.SwapTTL(ctx, key, ttl)
 	switch {

@@ -115,18 +115,29 @@ func (z *ZonePlacement) WriteOwner(key string) (n Node, ok bool) {
 // old value) and a serving node whose key a warming node is taking over
 // (reads go to it until the warming node serves).
 func (z *ZonePlacement) Targets(key string) []Node {
-	if z == nil {
-		return nil
-	}
+	w, r := z.TargetIndexes(key)
 	var out []Node
-	w, wok := z.WriteOwner(key)
-	if wok {
-		out = append(out, w)
+	if w >= 0 {
+		out = append(out, z.WriteNodes[w])
 	}
-	if r, ok := z.ReadOwner(key); ok && (!wok || r.ID != w.ID) {
-		out = append(out, r)
+	if r >= 0 {
+		out = append(out, z.ReadNodes[r])
 	}
 	return out
+}
+
+// TargetIndexes is Targets as indexes, without allocating: w in WriteNodes
+// (-1 when no node takes writes) and r in ReadNodes (-1 when no node serves
+// reads or the read owner is the write owner).
+func (z *ZonePlacement) TargetIndexes(key string) (w, r int) {
+	if z == nil {
+		return -1, -1
+	}
+	w, r = z.write.IndexString(key), z.read.IndexString(key)
+	if r >= 0 && w >= 0 && z.ReadNodes[r].ID == z.WriteNodes[w].ID {
+		r = -1
+	}
+	return w, r
 }
 
 // Holds reports whether the node with id holds key under this placement:
