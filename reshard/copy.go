@@ -49,6 +49,10 @@ type CopyConfig struct {
 	// CheckpointEvery and once more when the copy returns (for a progress
 	// display or metrics); calls do not overlap.
 	Progress func(CopyStats)
+	// MoveProgress, when set, is called with the progress of each move,
+	// in the plan's order, right after each Progress call (for a display
+	// per pair of nodes, its rate and ETA); the slice is the callee's.
+	MoveProgress func([]MoveStats)
 	// Node configures the connections to the nodes; only their Batch
 	// pools are used, so online traffic keeps its own. Zero: defaults.
 	Node nodeclient.Config
@@ -105,6 +109,7 @@ type copier struct {
 	mu       sync.Mutex
 	nodes    map[string]*nodeclient.Node
 	progress *progress
+	moves    []moveCounters
 	keys     *rate.Limiter // nil: no limit
 	bytes    *rate.Limiter
 	st       struct{ copied, bytes, gone, present, failed, deleted atomic.Int64 }
@@ -119,7 +124,8 @@ func run(ctx context.Context, plan *Plan, done []int, staleDone bool, cfg CopyCo
 	if cfg.CheckpointEvery <= 0 {
 		cfg.CheckpointEvery = DefaultCheckpointEvery
 	}
-	c := &copier{plan: plan, cfg: cfg, nodes: map[string]*nodeclient.Node{}, progress: newProgress(plan, done, staleDone)}
+	c := &copier{plan: plan, cfg: cfg, nodes: map[string]*nodeclient.Node{}, progress: newProgress(plan, done, staleDone),
+		moves: newMoveCounters(plan, done)}
 	if cfg.Rate > 0 {
 		c.keys = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate/10)))
 	}
@@ -249,18 +255,20 @@ func (c *copier) wait(ctx context.Context, size int64) error {
 func (c *copier) copyOne(ctx context.Context, r ref) {
 	m, it := c.plan.Moves[r.move], c.item(r)
 	res, _ := warm.Copy(ctx, c.node(m.From.Addr).Batch(), c.node(m.To.Addr).Batch(), it)
-	switch {
-	case res == warm.Failed && ctx.Err() != nil:
+	if res == warm.Failed && ctx.Err() != nil {
 		return // interrupted: copied again on resume
-	case res == warm.Failed:
+	}
+	c.moves[r.move].count(res, it.Size)
+	switch res {
+	case warm.Failed:
 		c.st.failed.Add(1)
 		return
-	case res == warm.Copied:
+	case warm.Copied:
 		c.st.copied.Add(1)
 		c.st.bytes.Add(it.Size)
-	case res == warm.Gone:
+	case warm.Gone:
 		c.st.gone.Add(1)
-	case res == warm.Present:
+	case warm.Present:
 		c.st.present.Add(1)
 	}
 	c.progress.done(r)
@@ -305,6 +313,9 @@ func (c *copier) saveEvery(interval time.Duration) (stop func() error) {
 func (c *copier) save() error {
 	if c.cfg.Progress != nil {
 		c.cfg.Progress(c.stats())
+	}
+	if c.cfg.MoveProgress != nil {
+		c.cfg.MoveProgress(c.moveStats())
 	}
 	if c.cfg.Checkpoint == "" {
 		return nil

@@ -24,5 +24,7 @@
 // next to a checkpoint file, and which items of each move are done to it,
 // so that Resume continues an interrupted copy. Run it while the
 // destinations already receive the live writes of the keys they take
-// (new nodes warming, leaving nodes draining).
+// (new nodes warming, leaving nodes draining). CopyConfig.Progress and
+// MoveProgress report the copy as it goes (totals, and per move the items
+// and bytes copied and left), for a display or metrics.
 package reshard
