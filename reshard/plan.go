@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"time"
 
@@ -25,8 +24,9 @@ var (
 	ErrConfig = errors.New("reshard: invalid config")
 	// ErrUnsettled: the current topology is in the middle of a change (a
 	// node warming or joining that the target does not keep) or lists a
-	// node that does not answer.
-	ErrUnsettled = errors.New("reshard: topology unsettled")
+	// node that does not answer. It is warm.ErrUnsettled, which warm
+	// refuses with too.
+	ErrUnsettled = warm.ErrUnsettled
 )
 
 // Config describes a reshard. Zero fields take the documented defaults.
@@ -154,15 +154,13 @@ func NewPlan(ctx context.Context, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := warm.CheckAnswering(ctx, p.sources(), cfg.DialTimeout); err != nil {
+		return nil, fmt.Errorf("reshard: %w", err)
+	}
 	for _, src := range p.sources() {
 		bad, err := warm.Dump(ctx, src.Addr, cfg.DialTimeout, func(it warm.Item) { p.observe(src, it) })
 		p.stats.Malformed += bad
-		var op *net.OpError
-		switch {
-		case errors.As(err, &op) && op.Op == "dial" && ctx.Err() == nil:
-			return nil, fmt.Errorf("%w: node %s (%s) does not answer (%w): a dead node is still listed; wait until gossip drops it, or take it out of the topology",
-				ErrUnsettled, src.ID, src.Addr, err)
-		case err != nil:
+		if err != nil {
 			return nil, fmt.Errorf("reshard: dump %s (%s): %w", src.ID, src.Addr, err)
 		}
 	}
@@ -226,7 +224,7 @@ func check(cur, tgt replication.Topology) error {
 	for _, n := range cur.Nodes {
 		st := n.EffectiveState()
 		if _, kept := tgt.Node(n.ID); !kept && (st == replication.Warming || st == replication.Joining) {
-			return fmt.Errorf("%w: node %s is %s and not in the target: finish or undo its change first", ErrUnsettled, n.ID, st)
+			return fmt.Errorf("reshard: %w: node %s is %s and not in the target: finish or undo its change first", ErrUnsettled, n.ID, st)
 		}
 	}
 	return nil

@@ -24,6 +24,13 @@
 // TTL) are the two steps on their own, for package reshard and operators'
 // tools.
 //
+// Before copying, Warm checks that every node it depends on answers (those
+// of the target's zone that take writes, which decide what the target
+// owns, and the source zone's serving ones, CheckAnswering): a dead node
+// still listed would leave the target partly cold once gossip drops it,
+// so Warm refuses with ErrUnsettled. Config.Progress reports the copy as
+// it goes (per source node: owned, copied, bytes, left).
+//
 // Typical use, from the admin CLI (cmd/zonecache): start the new node in
 // state warming so that it receives live writes, run Warm from a serving
 // zone, then promote the node to serving.

@@ -139,24 +139,30 @@ const (
 // (it.Exp when the source does not say). Add, never set: a value already on
 // dst is newer than the copy and is kept.
 func Copy(ctx context.Context, src, dst *nodeclient.Pool, it Item) (CopyResult, error) {
+	res, _, err := copyItem(ctx, src, dst, it)
+	return res, err
+}
+
+// copyItem is Copy; it also returns the size of the value it read.
+func copyItem(ctx context.Context, src, dst *nodeclient.Pool, it Item) (CopyResult, int, error) {
 	got, err := src.Get(ctx, it.Key)
 	switch {
 	case errors.Is(err, nodeclient.ErrCacheMiss):
-		return Gone, nil // expired or deleted since the dump
+		return Gone, 0, nil // expired or deleted since the dump
 	case err != nil:
-		return Failed, err
+		return Failed, 0, err
 	}
 	ttl, ok := writeTTL(got.TTL, it.Exp, time.Now())
 	if !ok {
-		return Gone, nil
+		return Gone, 0, nil
 	}
 	err = dst.Add(ctx, nodeclient.Item{Key: it.Key, Value: got.Value, Flags: got.Flags, TTL: ttl})
 	switch {
 	case err == nil:
-		return Copied, nil
+		return Copied, len(got.Value), nil
 	case errors.Is(err, nodeclient.ErrNotStored):
-		return Present, nil
+		return Present, len(got.Value), nil
 	default:
-		return Failed, err
+		return Failed, len(got.Value), err
 	}
 }

@@ -55,6 +55,11 @@ type Config struct {
 	// Node configures the connections to the source and target nodes;
 	// only their Batch pools are used. Zero: nodeclient's defaults.
 	Node nodeclient.Config
+	// Progress, when set, is called with the progress so far every
+	// ProgressEvery (default 1 s) and once more when Warm returns (for a
+	// progress display or metrics); calls do not overlap.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
 }
 
 // Stats counts what a warm-up did. In a warm-up that ran to the end, every
@@ -95,14 +100,18 @@ func (c *counters) stats() Stats {
 }
 
 // Warm copies to cfg.Target the items it owns in its zone from every node of
-// cfg.FromZone that serves reads. An unusable config fails with ErrConfig
-// before anything is done; otherwise the error joins the failed dumps and
+// cfg.FromZone that serves reads. An unusable config fails with ErrConfig,
+// and a node of either zone that does not answer with ErrUnsettled, before
+// anything is done; otherwise the error joins the failed dumps and
 // ctx's error, and per-item failures are counted in Stats.Errors.
 func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	var c counters
 	target, zone, sources, err := plan(cfg)
 	if err != nil {
 		return Stats{}, err
+	}
+	if err := CheckAnswering(ctx, warmNodes(cfg.Topology, target.Zone, cfg.FromZone), cfg.DialTimeout); err != nil {
+		return Stats{}, fmt.Errorf("warm: %w", err)
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -112,9 +121,14 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	dst := nodeclient.NewNode(target.Addr, cfg.Node)
 	defer dst.Close()
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = DefaultProgressEvery
+	}
 	lim := newLimiter(cfg.Rate)
+	tr := newTracker(target.ID, sources, &c)
+	stop := tr.reportEvery(cfg.Progress, cfg.ProgressEvery)
 	var errs []error
-	for _, src := range sources {
+	for i, src := range sources {
 		if ctx.Err() != nil {
 			break
 		}
@@ -124,8 +138,10 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 			errs = append(errs, fmt.Errorf("warm: dump %s (%s): %w", src.ID, src.Addr, err))
 			// The keys read before the failure are still copied.
 		}
-		copyKeys(ctx, cfg, src.Addr, dst, keys, lim, &c)
+		tr.dumped(i, len(keys))
+		copyKeys(ctx, cfg, src.Addr, dst, keys, lim, &c, func(r CopyResult, n int) { tr.count(i, r, n) })
 	}
+	stop()
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, err)
 	}
@@ -208,15 +224,19 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// copyKeys copies keys from src to dst with cfg.Concurrency workers.
-func copyKeys(ctx context.Context, cfg Config, srcAddr string, dst *nodeclient.Node, keys []dumpEntry, lim *limiter, c *counters) {
+// copyKeys copies keys from src to dst with cfg.Concurrency workers and
+// passes count each item's result and bytes, unless ctx ended first.
+func copyKeys(ctx context.Context, cfg Config, srcAddr string, dst *nodeclient.Node, keys []dumpEntry, lim *limiter, c *counters,
+	count func(CopyResult, int)) {
 	if len(keys) == 0 {
 		return
 	}
 	src := nodeclient.NewNode(srcAddr, cfg.Node)
 	defer src.Close()
 	fanOut(ctx, cfg.Concurrency, keys, lim.wait, func(e dumpEntry) {
-		copyOne(ctx, src.Batch(), dst.Batch(), e, c)
+		if r, n := copyOne(ctx, src.Batch(), dst.Batch(), e, c); r != Failed || ctx.Err() == nil {
+			count(r, n)
+		}
 	})
 }
 
@@ -249,9 +269,11 @@ func fanOut[T any](ctx context.Context, conc int, items []T, wait func(context.C
 	wg.Wait()
 }
 
-// copyOne copies e's key from src to dst (Copy) and counts the result.
-func copyOne(ctx context.Context, src, dst *nodeclient.Pool, e dumpEntry, c *counters) {
-	switch r, _ := Copy(ctx, src, dst, Item{Key: e.key, Exp: e.exp}); r {
+// copyOne copies e's key from src to dst (Copy), counts the result and
+// returns it with the value's size.
+func copyOne(ctx context.Context, src, dst *nodeclient.Pool, e dumpEntry, c *counters) (CopyResult, int) {
+	r, n, _ := copyItem(ctx, src, dst, Item{Key: e.key, Exp: e.exp})
+	switch r {
 	case Copied:
 		c.copied.Add(1)
 	case Gone:
@@ -261,6 +283,7 @@ func copyOne(ctx context.Context, src, dst *nodeclient.Pool, e dumpEntry, c *cou
 	default:
 		c.errs.Add(1)
 	}
+	return r, n
 }
 
 // writeTTL turns the TTL read from a node (remaining seconds, -1 for never)
