@@ -19,7 +19,6 @@ import (
 	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/replication"
-	"github.com/zonecache/zonecache/warm"
 )
 
 func main() {
@@ -227,45 +226,5 @@ func promote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", *adminAddr, state)
-	return nil
-}
-
-func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("warm", "warm --seeds HOST:PORT[,...] --node ID --from-zone ZONE [--rate N]", stderr)
-	seeds := fs.String("seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the topology from (required)")
-	node := fs.String("node", "", "id of the node to warm, usually in state warming (required)")
-	from := fs.String("from-zone", "", "zone whose replicas are copied; not the node's own zone (required)")
-	rate := fs.Float64("rate", 0, "items copied per second at most; 0 means no limit")
-	conc := fs.Int("concurrency", warm.DefaultConcurrency, "items copied at once")
-	timeout := fs.Duration("timeout", 0, "bound on the whole warm-up; 0 means none")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	switch {
-	case *node == "":
-		return usageError{"--node is required"}
-	case *from == "":
-		return usageError{"--from-zone is required"}
-	case *rate < 0 || *conc <= 0:
-		return usageError{"--rate must be >= 0 and --concurrency > 0"}
-	}
-	top, err := fetch(ctx, *seeds, 10*time.Second)
-	if err != nil {
-		return err
-	}
-	if *timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *timeout)
-		defer cancel()
-	}
-	start := time.Now()
-	st, err := warm.Warm(ctx, warm.Config{Topology: top, Target: *node, FromZone: *from, Rate: *rate, Concurrency: *conc})
-	fmt.Fprintf(stdout, "%s from zone %s in %v: %v\n", *node, *from, time.Since(start).Round(time.Millisecond), st)
-	if err != nil {
-		return err
-	}
-	if st.Errors > 0 {
-		return fmt.Errorf("%d items failed", st.Errors)
-	}
 	return nil
 }

@@ -53,6 +53,7 @@ type reshardFlags struct {
 	bytesRate                         byteRate
 	concurrency                       int
 	dryRun, resume, json              bool
+	watch                             watch // progress display and metrics (progress.go)
 }
 
 // listFlag is a repeatable flag whose values may be comma-separated lists.
@@ -116,6 +117,7 @@ func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs.StringVar(&f.targetOut, "write-target", "", "write the target topology to this `file` (JSON): the file clients of a static fleet load after the cutover")
 	fs.StringVar(&f.midOut, "write-intermediate", "", "write to this `file` (JSON) the topology clients use during the copy: new nodes warming, leaving ones draining")
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound on the whole command; 0 means none")
+	f.watch.flags(fs)
 	return fs, f
 }
 
@@ -134,6 +136,11 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
+	stopWatch, err := f.watch.start(stderr, f.json, "reshard")
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	if f.resume {
 		return f.resumeCopy(ctx, stdout)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func (f *reshardFlags) copyConfig() reshard.CopyConfig {
-	return reshard.CopyConfig{Rate: f.rate, BytesRate: float64(f.bytesRate), Concurrency: f.concurrency, Checkpoint: f.checkpoint}
+	return f.watch.onCopy(reshard.CopyConfig{Rate: f.rate, BytesRate: float64(f.bytesRate), Concurrency: f.concurrency, Checkpoint: f.checkpoint})
 }
 
 // copy copies plan and reports the result.
@@ -38,6 +38,7 @@ type copyJSON struct {
 	Seconds    float64           `json:"seconds"`
 	Done       bool              `json:"done"`
 	Checkpoint string            `json:"checkpoint"`
+	Left       []leftJSON        `json:"left"`
 	Error      string            `json:"error,omitempty"`
 }
 
@@ -53,7 +54,7 @@ func (f *reshardFlags) report(w io.Writer, plan *reshard.Plan, st reshard.CopySt
 		err = fmt.Errorf("%d items failed: rerun with --resume --checkpoint %s to try them again", st.Failed, f.checkpoint)
 	}
 	if f.json {
-		out := copyJSON{Copy: st, Seconds: took.Seconds(), Done: err == nil, Checkpoint: f.checkpoint}
+		out := copyJSON{Copy: st, Seconds: took.Seconds(), Done: err == nil, Checkpoint: f.checkpoint, Left: f.watch.leftRows()}
 		if err != nil {
 			out.Error = err.Error()
 		}
@@ -63,6 +64,7 @@ func (f *reshardFlags) report(w io.Writer, plan *reshard.Plan, st reshard.CopySt
 		return err
 	}
 	fmt.Fprintf(w, "copy of %d keys in %v: %v\n", plan.Keys(), took.Round(time.Millisecond), st)
+	f.watch.writeLeft(w)
 	if err == nil {
 		fmt.Fprintln(w, "copy done. Next, by hand (the cutover is not implemented): promote the new nodes, remove the leaving ones, then purge.")
 	}
