@@ -2,7 +2,7 @@
 //
 //	zonecache status  --seeds HOST:PORT[,HOST:PORT...] [--timeout D]
 //	zonecache promote --admin HOST:PORT [--to serving] [--timeout D]
-//	zonecache warm    --seeds HOST:PORT[,...] --node ID --from-zone ZONE [--rate N] [--concurrency N] [--timeout D]
+//	zonecache warm    (--seeds HOST:PORT[,...] | --topology FILE) --node ID --from-zone ZONE [--rate N] [--concurrency N] [--timeout D] [--json]
 //	zonecache purge   (--seeds HOST:PORT[,...] | --topology FILE) [--nodes ID,...] [--concurrency N] [--timeout D]
 //	zonecache reshard (--seeds ... | --topology FILE) (--target FILE | --add Z/ID/ADDR ... --remove ID ...) (--dry-run | --checkpoint FILE) [--json]
 //	zonecache reshard --resume --checkpoint FILE
@@ -12,14 +12,24 @@
 // promote moves a node to another state through its admin endpoint
 // (POST /state?to=serving by default), typically a warming node once warmed.
 // warm copies to a warming node the items it owns from another zone's
-// replicas (package warm) and prints what it did. purge deletes from each
-// node the items it does not own under the topology (warm.Purge), for fleets
-// without gossip after a change of ownership.
+// replicas (package warm) and prints what it did; it refuses while a node
+// it depends on does not answer (a dead node still listed), and Ctrl-C
+// stops it with a summary of what is left (running it again continues).
+// purge deletes from each node the items it does not own under the
+// topology (warm.Purge), for fleets without gossip after a change of
+// ownership.
 // reshard plans a change of the fleet's shape (package reshard): which
 // items change owner, from which node to which, their count, bytes and the
 // time to copy them at a rate (--dry-run); without --dry-run it copies them
 // to their new owners, with a checkpoint that --resume continues from. The
 // cutover (promote, purge) is not implemented yet.
+//
+// warm and reshard show their progress on stderr: a live table on a
+// terminal (per pair of nodes: keys and bytes copied, left, rate, ETA),
+// slog lines every --progress-every otherwise, JSON lines with --json;
+// the result goes to stdout. --metrics-addr serves their Prometheus
+// metrics (zonecache_warm_*, zonecache_reshard_*) at /metrics while they
+// run.
 //
 // Seeds and --admin are admin HTTP addresses (zonecached --admin-addr).
 // Exit status: 0 on success, 1 when the operation failed (for warm: any item

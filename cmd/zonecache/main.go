@@ -30,7 +30,7 @@ const usage = `usage: zonecache <command> [flags]
 commands:
   status   print the fleet's nodes: id, zone, address, state, items
   promote  change a node's state through its admin endpoint (default: to serving)
-  warm     copy to a warming node the items it owns, from another zone
+  warm     copy to a warming node the items it owns, from another zone (progress, metrics, Ctrl-C summary)
   purge    delete from each node the items it does not own (fleets without gossip)
   reshard  plan a change of the fleet's shape: which items move, from which node to which (--dry-run)
 

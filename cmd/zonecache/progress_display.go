@@ -11,7 +11,7 @@ import (
 )
 
 // liveDisplay redraws a table in place on a terminal at every snapshot:
-// a total line, then one line per pair of nodes. The snapshots come from
+// a line of counts, the total, then one line per pair of nodes. The snapshots come from
 // the copy's Progress callback once a second, so a progress library, with
 // its own refresh loop, would add nothing but dependencies.
 type liveDisplay struct {
@@ -33,8 +33,8 @@ func (d *liveDisplay) draw(v views) {
 	}
 	var t bytes.Buffer
 	tw := tabwriter.NewWriter(&t, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s %v\t%s\n", d.title, v.elapsed.Round(time.Second), totalText(v))
-	for _, r := range v.rows {
+	fmt.Fprintf(tw, "%s %v  %s\n", d.title, v.elapsed.Round(time.Second), countsText(v))
+	for _, r := range append([]view{v.total}, v.rows...) {
 		fmt.Fprintf(tw, "  %s\t%s\n", r.label, viewText(r))
 	}
 	_ = tw.Flush()
@@ -56,16 +56,15 @@ func viewText(v view) string {
 		v.copied, humanBytes(v.bytes), left, v.keysPerSec, humanBytes(int64(v.bytesPerSec)), etaText(v.eta))
 }
 
-// totalText formats the total line: the total row, then skips and errors.
-func totalText(v views) string {
-	s := viewText(v.total)
+// countsText formats the skips, errors and what else the copy counts.
+func countsText(v views) string {
 	var skips []string
 	for _, reason := range []string{"present", "gone", "expired", "not_owned"} {
 		if n, ok := v.skipped[reason]; ok {
 			skips = append(skips, fmt.Sprintf("%s %d", reason, n))
 		}
 	}
-	s += "  skipped: " + strings.Join(skips, ", ") + fmt.Sprintf("  errors %d", v.errors)
+	s := "skipped: " + strings.Join(skips, ", ") + fmt.Sprintf("  errors %d", v.errors)
 	if v.scanned > 0 {
 		s += fmt.Sprintf("  scanned %d", v.scanned)
 	}

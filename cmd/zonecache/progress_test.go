@@ -102,8 +102,11 @@ func TestLiveDisplayRedrawsInPlace(t *testing.T) {
 	if regexp.MustCompile(`\x1b\[\d+A`).MatchString(out.String()[:first]) {
 		t.Fatalf("first frame moves up: %q", out.String()[:first])
 	}
-	if !strings.HasPrefix(second, "\x1b[3A") || strings.Count(second, "\r\x1b[K") != 3 {
-		t.Fatalf("second frame %q: want the cursor 3 lines up and 3 lines redrawn", second)
+	if !strings.HasPrefix(second, "\x1b[4A") || strings.Count(second, "\r\x1b[K") != 4 {
+		t.Fatalf("second frame %q: want the cursor 4 lines up and 4 lines redrawn", second)
+	}
+	if !regexp.MustCompile(`total\s+100 keys\s+100.0 KiB\s+left 110\s+50 keys/s\s+50.0 KiB/s\s+ETA 2s`).MatchString(second) {
+		t.Fatalf("second frame %q: want a total line", second)
 	}
 	// a-1 -> a-3: 100 items in 2 s, 100 left: 50 keys/s, ETA 2s.
 	if !regexp.MustCompile(`a-1 -> a-3\s+100 keys\s+100.0 KiB\s+left 100\s+50 keys/s\s+50.0 KiB/s\s+ETA 2s`).MatchString(second) {
