@@ -134,12 +134,7 @@ func staticGrow(t *testing.T, n int) (dir, a3 string, moving []string) {
 	before, after := idRing(t, "a-1", "a-2"), idRing(t, "a-1", "a-2", "a-3")
 	for i := range n {
 		k := fmt.Sprintf("pr:%d", i)
-		nc := nodeclient.NewNode(cur.Nodes[before.IndexString(k)].Addr, nodeclient.Config{})
-		err := nc.Online().Set(ctx, nodeclient.Item{Key: k, Value: []byte(k)})
-		nc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		setKey(t, cur.Nodes[before.IndexString(k)].Addr, k)
 		if after.Node(after.IndexString(k)).ID == "a-3" {
 			moving = append(moving, k)
 		}
@@ -153,6 +148,16 @@ func staticGrow(t *testing.T, n int) (dir, a3 string, moving []string) {
 		t.Fatalf("dry run: rc %d\n%s%s", rc, out, errs)
 	}
 	return dir, spare.Addr, moving
+}
+
+// setKey sets key k, with k for value, on the node at addr.
+func setKey(t *testing.T, addr, k string) {
+	t.Helper()
+	nc := nodeclient.NewNode(addr, nodeclient.Config{})
+	defer nc.Close()
+	if err := nc.Online().Set(context.Background(), nodeclient.Item{Key: k, Value: []byte(k)}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // metric returns the value of the sample of /metrics at addr whose name
@@ -247,7 +252,6 @@ func TestReshardShowsProgressMetricsAndWhatIsLeft(t *testing.T) {
 // the keys a-3 owns.
 func staticWarm(t *testing.T, n int) (file, a3 string, owned []string) {
 	t.Helper()
-	ctx := context.Background()
 	top := replication.Topology{Epoch: 1}
 	for _, id := range []string{"a-1", "a-2", "a-3", "b-1", "b-2"} {
 		nd := replication.Node{ID: id, Zone: id[:1], Addr: testproc.StartMemcached(t).Addr}
@@ -264,12 +268,7 @@ func staticWarm(t *testing.T, n int) (file, a3 string, owned []string) {
 	for i := range n {
 		k := fmt.Sprintf("w:%d", i)
 		owner, _ := top.Node(bRing.Node(bRing.IndexString(k)).ID)
-		nc := nodeclient.NewNode(owner.Addr, nodeclient.Config{})
-		err := nc.Online().Set(ctx, nodeclient.Item{Key: k, Value: []byte(k)})
-		nc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		setKey(t, owner.Addr, k)
 		if aRing.Node(aRing.IndexString(k)).ID == "a-3" {
 			owned = append(owned, k)
 		}

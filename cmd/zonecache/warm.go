@@ -73,16 +73,11 @@ func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := f.check(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stoppable(ctx, f.timeout)
 	defer stop()
 	top, err := purgeTopology(ctx, f.seeds, f.topology)
 	if err != nil {
 		return err
-	}
-	if f.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.timeout)
-		defer cancel()
 	}
 	stopWatch, err := f.watch.start(stderr, f.json, "warm")
 	if err != nil {
@@ -93,6 +88,17 @@ func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	st, err := warm.Warm(ctx, f.watch.onWarm(warm.Config{Topology: top, Target: f.node, FromZone: f.from, Rate: f.rate, Concurrency: f.concurrency}))
 	stopWatch()
 	return f.report(stdout, st, time.Since(start), err)
+}
+
+// stoppable returns ctx ended by Ctrl-C (SIGINT), SIGTERM and, when > 0,
+// timeout: a copy stops cleanly and says what is left.
+func stoppable(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	if timeout <= 0 {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, func() { cancel(); stop() }
 }
 
 // warmJSON is the --json form of a warm-up's result.
