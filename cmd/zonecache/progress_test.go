@@ -190,7 +190,7 @@ func TestReshardShowsProgressMetricsAndWhatIsLeft(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		done <- run(context.Background(), []string{"reshard", "--topology", filepath.Join(dir, "mid.json"), "--target", filepath.Join(dir, "target.json"),
-			"--checkpoint", cp, "--rate", "100", "--timeout", "3s", "--progress-every", "500ms", "--metrics-addr", maddr}, &stdout, &stderr)
+			"--checkpoint", cp, "--rate", "100", "--timeout", "4s", "--progress-every", "500ms", "--metrics-addr", maddr}, &stdout, &stderr)
 	}()
 	a1 := `zonecache_reshard_keys_copied_total{from="a-1",to="a-3"}`
 	testproc.Eventually(t, 30*time.Second, "copied keys on /metrics", func() bool { v, _ := metric(maddr, a1); return v > 0 })
@@ -210,15 +210,22 @@ func TestReshardShowsProgressMetricsAndWhatIsLeft(t *testing.T) {
 	}
 	out, errs := stdout.String(), stderr.String()
 	t.Logf("stdout:\n%sstderr:\n%s", out, errs)
-	copied := regexp.MustCompile(`copied=(\d+) `).FindStringSubmatch(out)
+	// Every moving key was tried (copied, gone, present or failed: one
+	// cut by the deadline may fail) or is left.
+	stats := regexp.MustCompile(`copied=(\d+) bytes=\d+ gone=(\d+) present=(\d+) failed=(\d+) `).FindStringSubmatch(out)
 	left := regexp.MustCompile(`(?m)^left: (\d+) keys`).FindStringSubmatch(out)
-	if copied == nil || left == nil {
-		t.Fatalf("summary without copied= or left:\n%s", out)
+	if stats == nil || left == nil {
+		t.Fatalf("summary without the copy's stats or left:\n%s", out)
 	}
-	nc, _ := strconv.Atoi(copied[1])
+	nc, _ := strconv.Atoi(stats[1])
 	nl, _ := strconv.Atoi(left[1])
-	if nc == 0 || nl == 0 || nc+nl != len(moving) {
-		t.Fatalf("summary: %d copied and %d left, want some of each adding up to %d", nc, nl, len(moving))
+	tried := nc
+	for _, n := range stats[2:] {
+		v, _ := strconv.Atoi(n)
+		tried += v
+	}
+	if nc == 0 || nl == 0 || tried+nl != len(moving) {
+		t.Fatalf("summary: %d copied, %d tried and %d left, want some copied and left, adding up to %d", nc, tried, nl, len(moving))
 	}
 	// Items in flight when the copy stopped may have been stored, not counted.
 	if n, err := currItems(context.Background(), a3, 5*time.Second); err != nil || n < uint64(nc) || n > uint64(nc+reshardConcurrency) {
@@ -281,11 +288,26 @@ func staticWarm(t *testing.T, n int) (file, a3 string, owned []string) {
 }
 
 // TestWarmShowsProgressAndASummary warms a-3 of a static fleet through the
-// CLI, not on a terminal: stderr has the progress lines, per source node
-// too, stdout the summary, with nothing left; --json prints JSON.
+// CLI, not on a terminal: /metrics shows the copy while it runs, stderr
+// has the progress lines, per source node too, stdout the summary, with
+// nothing left; --json prints JSON.
 func TestWarmShowsProgressAndASummary(t *testing.T) {
 	file, a3, owned := staticWarm(t, 600)
-	rc, out, errs := runCLI("warm", "--topology", file, "--node", "a-3", "--from-zone", "b", "--rate", "200", "--progress-every", "0s")
+	maddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testproc.FreePort(t, "127.0.0.1")))
+	var stdout, stderr testproc.SyncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(context.Background(), []string{"warm", "--topology", file, "--node", "a-3", "--from-zone", "b", "--rate", "100",
+			"--progress-every", "0s", "--metrics-addr", maddr}, &stdout, &stderr)
+	}()
+	testproc.Eventually(t, 30*time.Second, "copied keys on /metrics", func() bool {
+		v, _ := metric(maddr, `zonecache_warm_keys_copied_total{from="b-1",to="a-3"}`)
+		return v > 0
+	})
+	if v, ok := metric(maddr, `zonecache_warm_keys_skipped_total{reason="not_owned"}`); !ok || v == 0 {
+		t.Fatalf("zonecache_warm_keys_skipped_total{reason=not_owned} during the copy: %v %v", v, ok)
+	}
+	rc, out, errs := <-done, stdout.String(), stderr.String()
 	if rc != 0 {
 		t.Fatalf("rc %d\n%s%s", rc, out, errs)
 	}
