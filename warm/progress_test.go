@@ -18,12 +18,14 @@ import (
 
 // staticFleet starts stock memcached nodes a-1, a-2 (serving), a-3
 // (warming) and b-1, b-2 (serving), and writes n keys to their owner in
-// zone b; it returns the topology and the keys a-3 owns.
-func staticFleet(t *testing.T, n int) (replication.Topology, []string) {
+// zone b; it returns the topology, the keys a-3 owns and the processes.
+func staticFleet(t *testing.T, n int) (replication.Topology, []string, map[string]*testproc.Process) {
 	t.Helper()
 	top := replication.Topology{Epoch: 1}
+	procs := map[string]*testproc.Process{}
 	for _, id := range []string{"a-1", "a-2", "a-3", "b-1", "b-2"} {
-		nd := replication.Node{ID: id, Zone: id[:1], Addr: testproc.StartMemcached(t).Addr}
+		procs[id] = testproc.StartMemcached(t)
+		nd := replication.Node{ID: id, Zone: id[:1], Addr: procs[id].Addr}
 		if id == "a-3" {
 			nd.State = replication.Warming
 		}
@@ -44,7 +46,7 @@ func staticFleet(t *testing.T, n int) (replication.Topology, []string) {
 			owned = append(owned, k)
 		}
 	}
-	return top, owned
+	return top, owned, procs
 }
 
 // onTarget counts the keys a-3 holds.
@@ -67,7 +69,7 @@ func onTarget(t *testing.T, top replication.Topology, keys []string) (n int64, b
 // call reports Warm's stats, and its sources' copied items and bytes are
 // what a-3 holds, with the rest of the owned items left.
 func TestWarmProgressAddsUp(t *testing.T) {
-	top, owned := staticFleet(t, 800)
+	top, owned, _ := staticFleet(t, 800)
 	var mu sync.Mutex
 	var calls []Progress
 	record := func(p Progress) {
@@ -185,6 +187,24 @@ func TestWarmRefusesWhileADeadNodeIsListed(t *testing.T) {
 		keys = append(keys, fmt.Sprint("dead:", i))
 	}
 	if n, _ := onTarget(t, top, keys); st != (Stats{}) || n != 0 {
+		t.Fatalf("refused warm did something: %v, %d items", st, n)
+	}
+}
+
+// TestWarmRefusesAHungSourceNode freezes b-2 (SIGSTOP: its socket still
+// accepts connections, nothing answers): Warm refuses within DialTimeout,
+// naming b-2, and copies nothing.
+func TestWarmRefusesAHungSourceNode(t *testing.T) {
+	top, owned, procs := staticFleet(t, 200)
+	if err := procs["b-2"].Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer procs["b-2"].Thaw()
+	st, err := Warm(context.Background(), Config{Topology: top, Target: "a-3", FromZone: "b", DialTimeout: 500 * time.Millisecond})
+	if !errors.Is(err, ErrUnsettled) || !strings.Contains(err.Error(), "node b-2") {
+		t.Fatalf("warm with b-2 hung: %v %v, want ErrUnsettled naming b-2", st, err)
+	}
+	if n, _ := onTarget(t, top, owned); st != (Stats{}) || n != 0 {
 		t.Fatalf("refused warm did something: %v, %d items", st, n)
 	}
 }

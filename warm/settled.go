@@ -1,11 +1,13 @@
 package warm
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,10 +19,11 @@ import (
 // has not dropped yet: a copy made now would miss keys once it settles.
 var ErrUnsettled = errors.New("topology unsettled")
 
-// CheckAnswering connects to every node at once, each within dialTimeout
-// (default DefaultDialTimeout), and fails, wrapping ErrUnsettled, naming
-// the nodes that do not answer and saying what to do. It returns ctx's
-// error when ctx ends first.
+// CheckAnswering asks every node at once for its version, each within
+// dialTimeout (default DefaultDialTimeout), and fails, wrapping
+// ErrUnsettled, naming the nodes that do not answer (dead, or hung: a
+// stopped process still accepts connections) and saying what to do. It
+// returns ctx's error when ctx ends first.
 func CheckAnswering(ctx context.Context, nodes []replication.Node, dialTimeout time.Duration) error {
 	if dialTimeout <= 0 {
 		dialTimeout = DefaultDialTimeout
@@ -29,14 +32,10 @@ func CheckAnswering(ctx context.Context, nodes []replication.Node, dialTimeout t
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
-			d := net.Dialer{Timeout: dialTimeout}
-			c, err := d.DialContext(ctx, "tcp", n.Addr)
-			if err != nil {
+			if err := askVersion(ctx, n.Addr, dialTimeout); err != nil {
 				errs[i] = fmt.Errorf("%w: node %s (%s) does not answer (%w): a dead node is still listed; wait until gossip drops it, or take it out of the topology",
 					ErrUnsettled, n.ID, n.Addr, err)
-				return
 			}
-			c.Close()
 		})
 	}
 	wg.Wait()
@@ -44,6 +43,32 @@ func CheckAnswering(ctx context.Context, nodes []replication.Node, dialTimeout t
 		return ctx.Err()
 	}
 	return errors.Join(errs...)
+}
+
+// askVersion sends `version` to addr and reads the VERSION reply, all
+// within timeout.
+func askVersion(ctx context.Context, addr string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	dl, _ := ctx.Deadline()
+	_ = c.SetDeadline(dl)
+	if _, err := c.Write([]byte("version\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "VERSION ") {
+		return fmt.Errorf("version: unexpected %q", strings.TrimSpace(line))
+	}
+	return nil
 }
 
 // warmNodes are the nodes a warm-up of target from zone from depends on:
