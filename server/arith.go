@@ -3,6 +3,7 @@ package server
 import (
 	"strconv"
 
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -59,7 +60,7 @@ func (c *conn) applyArith(key []byte, req *arithReq) (arithResult, store.Meta) {
 			res = arithExists
 			return store.Op{Action: store.Keep, NoBump: true}
 		}
-		v, ok := parseValueNumber(e.Value)
+		v, ok := protocol.ParseCounter(e.Value)
 		if !ok {
 			res = arithNonNumeric
 			return store.Op{Action: store.Keep, NoBump: true}
@@ -106,7 +107,7 @@ func (c *conn) arith(n int, incr bool) {
 	if !ok {
 		return
 	}
-	delta, ok := parseUint64(c.toks[2])
+	delta, ok := protocol.ParseArgUint64(c.toks[2])
 	if !ok {
 		c.reply(noreply, "CLIENT_ERROR invalid numeric delta argument\r\n")
 		return

@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+
+	"github.com/zonecache/zonecache/internal/protocol"
 )
 
 // cmdID names a command for metrics.
@@ -84,24 +86,10 @@ func (id cmdID) String() string {
 	return "other"
 }
 
-// trimLine drops the line's '\n', a '\r' before it (as memcached does, only
-// when something precedes it) and everything from a NUL byte on (memcached
-// sees the line as a C string).
-func trimLine(b []byte) []byte {
-	b = b[:len(b)-1]
-	if len(b) > 1 && b[len(b)-1] == '\r' {
-		b = b[:len(b)-1]
-	}
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return b
-}
-
 // dispatch executes one command line (with its '\n').
 func (c *conn) dispatch(raw []byte) cmdID {
-	line := trimLine(raw)
-	cmd, rest := nextToken(line)
+	line := protocol.TrimLine(raw)
+	cmd, rest := protocol.NextToken(line)
 	if len(cmd) < 2 {
 		c.str("ERROR\r\n")
 		return cmdOther
@@ -129,7 +117,7 @@ func (c *conn) dispatch(raw []byte) cmdID {
 	if cap(c.line) > retainedBuffer {
 		defer func() { c.line = make([]byte, 0, 256) }()
 	}
-	n, _ := tokenize(c.line, &c.toks)
+	n, _ := protocol.Tokenize(c.line, &c.toks)
 	if cmd[0] == 'm' && len(cmd) == 2 && c.s.cfg.DisableMeta {
 		// An older memcached does not know the command; a data block
 		// that follows is read as further (unknown) commands, as there.

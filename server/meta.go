@@ -19,46 +19,43 @@ func (c *conn) metaSet(n int) {
 		c.errLine("CLIENT_ERROR bad command line format")
 		return
 	}
-	if n+1 > maxMetaTokens {
+	if n+1 > protocol.MaxMetaTokens {
 		c.errLine("CLIENT_ERROR options flags too long")
 		return
 	}
-	vlen, ok := parseInt32(c.toks[2])
+	vlen, ok := protocol.ParseArgInt32(c.toks[2])
 	if !ok || vlen < 0 || vlen > math.MaxInt32-2 {
 		c.errLine("CLIENT_ERROR bad command line format")
 		return
 	}
 	size := int(vlen)
 	now := c.now().Unix()
-	var f metaFlags
+	var f protocol.MetaFlags
 	// N<ttl> and s are parsed and then ignored, as memcached 1.6.18 does:
 	// an append or prepend to a missing key is NS (no autovivify) and the
 	// reply carries no size. Newer memcached versions do both.
-	errstr := c.parseMetaFlags(&f, 3, n, now)
-	req := storeReq{flags: f.flags, expires: f.exptime, cas: f.cas, setCAS: f.setCAS, keyBinary: f.keyBinary}
+	errstr := ""
+	if err := f.Parse(c.toks[1], c.toks[3:n], now, c.keybuf); err != nil {
+		errstr = err.Error()
+	}
+	req := storeReq{flags: f.Flags, expires: f.Expires, cas: f.CAS, setCAS: f.SetCAS, keyBinary: f.KeyBinary}
 	if errstr == "" {
-		if c.opaqueTooLong(n) {
+		if f.LongOpaque {
 			errstr = "CLIENT_ERROR opaque token too long"
 		}
-		switch f.mode {
-		case 0, 'S':
-			req.mode = modeSet
-		case 'E':
-			req.mode = modeAdd
-		case 'A':
-			req.mode = modeAppend
-		case 'P':
-			req.mode = modePrepend
-		case 'R':
-			req.mode = modeReplace
+		switch f.Mode {
+		case 0:
+			req.mode = protocol.ModeSet
+		case protocol.ModeSet, protocol.ModeAdd, protocol.ModeAppend, protocol.ModePrepend, protocol.ModeReplace:
+			req.mode = f.Mode
 		default:
 			errstr = "CLIENT_ERROR invalid mode for ms M token"
 		}
 	}
-	if errstr == "" && c.itemTooLarge(f.key, size) {
+	if errstr == "" && c.itemTooLarge(f.Key, size) {
 		c.st[stStoreTooLarge]++
 		errstr = "SERVER_ERROR object too large for cache"
-		c.deleteKey(f.key)
+		c.deleteKey(f.Key)
 	}
 	if errstr != "" {
 		c.errLine(errstr)
@@ -67,14 +64,14 @@ func (c *conn) metaSet(n int) {
 		}
 		return
 	}
-	if f.hasCAS && (req.mode == modeSet || req.mode == modeReplace) {
-		req.mode = modeCAS
-		req.stale = f.setStale
+	if f.HasCAS && (req.mode == protocol.ModeSet || req.mode == protocol.ModeReplace) {
+		req.compare = true
+		req.stale = f.Invalidate
 	}
 	data, err := c.readData(size)
 	if errors.Is(err, errNoBuffer) {
 		c.st[stStoreNoMemory]++
-		c.deleteKey(f.key)
+		c.deleteKey(f.Key)
 		c.errLine("SERVER_ERROR out of memory storing object")
 		if c.swallow(size+2) != nil {
 			c.quit = true
@@ -91,14 +88,14 @@ func (c *conn) metaSet(n int) {
 		return
 	}
 	c.st[stCmdSet]++
-	res, meta := c.write(f.key, data[:size], &req)
+	res, meta := c.write(f.Key, data[:size], &req)
 	var code string
 	switch res {
 	case resStored:
-		if req.mode == modeCAS {
+		if req.compare {
 			c.st[stCasHits]++
 		}
-		if f.noReply {
+		if f.NoReply {
 			return
 		}
 		code = "HD"
@@ -112,7 +109,7 @@ func (c *conn) metaSet(n int) {
 		code = "NF"
 	case resTooLarge:
 		c.st[stStoreTooLarge]++
-		c.deleteKey(f.key)
+		c.deleteKey(f.Key)
 		c.errLine("SERVER_ERROR object too large for cache")
 		return
 	case resIsolated:
@@ -120,7 +117,7 @@ func (c *conn) metaSet(n int) {
 		return
 	default:
 		c.st[stStoreNoMemory]++
-		c.deleteKey(f.key)
+		c.deleteKey(f.Key)
 		c.errLine("SERVER_ERROR out of memory storing object")
 		return
 	}
@@ -146,38 +143,38 @@ func (c *conn) metaSet(n int) {
 
 // metaDelete serves md.
 func (c *conn) metaDelete(n int) {
-	var f metaFlags
+	var f protocol.MetaFlags
 	_, ok := c.metaHead(n, &f, "CLIENT_ERROR options flags too long", "CLIENT_ERROR invalid or duplicate flag")
 	if !ok {
 		return
 	}
-	if c.opaqueTooLong(n) {
+	if f.LongOpaque {
 		c.errLine("CLIENT_ERROR opaque token too long")
 		return
 	}
 	code := "NF"
-	_, _ = c.s.store.Update(f.key, func(e *store.Entry) store.Op {
+	_, _ = c.s.store.Update(f.Key, func(e *store.Entry) store.Op {
 		if !e.Found {
 			return store.Op{Action: store.Keep}
 		}
-		if f.hasCAS && f.cas != e.Meta.CAS {
+		if f.HasCAS && f.CAS != e.Meta.CAS {
 			code = "EX"
 			return store.Op{Action: store.Keep, NoBump: true}
 		}
 		code = "HD"
-		if !f.setStale && !f.dropValue {
+		if !f.Invalidate && !f.DropValue {
 			return store.Op{Action: store.Delete}
 		}
 		m := e.Meta
-		m.CAS = f.setCAS
-		if f.newTTL {
-			m.Expires = f.exptime
+		m.CAS = f.SetCAS
+		if f.HasTTL {
+			m.Expires = f.Expires
 		}
-		if f.setStale {
+		if f.Invalidate {
 			// Stale: the next reader wins the right to recache.
 			m.Stale, m.WinSent = true, false
 		}
-		if !f.dropValue {
+		if !f.DropValue {
 			// Marked in place, as memcached does: the value, the last
 			// access time and the fetched bit are kept.
 			return store.Op{Action: store.SetMeta, Meta: m}
@@ -190,7 +187,7 @@ func (c *conn) metaDelete(n int) {
 	switch code {
 	case "HD":
 		c.st[stDeleteHits]++
-		if f.noReply {
+		if f.NoReply {
 			return
 		}
 	default:
@@ -203,13 +200,13 @@ func (c *conn) metaDelete(n int) {
 
 // metaArith serves ma.
 func (c *conn) metaArith(n int) {
-	var f metaFlags
+	var f protocol.MetaFlags
 	now, ok := c.metaHead(n, &f, "CLIENT_ERROR options flags too long", "CLIENT_ERROR invalid or duplicate flag")
 	if !ok {
 		return
 	}
-	req := arithReq{incr: true, delta: f.delta, vivify: f.vivify, initial: f.initial, setCAS: f.setCAS}
-	switch f.mode {
+	req := arithReq{incr: true, delta: f.Delta, vivify: f.Vivify, initial: f.Initial, setCAS: f.SetCAS}
+	switch f.Mode {
 	case 0, 'I', '+':
 	case 'D', '-':
 		req.incr = false
@@ -217,12 +214,12 @@ func (c *conn) metaArith(n int) {
 		c.errLine("CLIENT_ERROR invalid mode for ma M token")
 		return
 	}
-	if c.opaqueTooLong(n) {
+	if f.LongOpaque {
 		c.errLine("CLIENT_ERROR opaque token too long")
 		return
 	}
-	if f.hasCAS {
-		req.cas = f.cas
+	if f.HasCAS {
+		req.cas = f.CAS
 	}
 	// T and N change the expiry in request order, as memcached does.
 	req.expires = func(old int64, created bool) int64 {
@@ -230,10 +227,10 @@ func (c *conn) metaArith(n int) {
 		for i := 2; i < n; i++ {
 			switch c.toks[i][0] {
 			case 'T':
-				exp = f.exptime
+				exp = f.Expires
 			case 'N':
 				if created {
-					exp = f.autoviv
+					exp = f.VivifyTTL
 				}
 			}
 		}
@@ -245,7 +242,7 @@ func (c *conn) metaArith(n int) {
 		before = old
 		return beforeFn(old, created)
 	}
-	res, meta := c.applyArith(f.key, &req)
+	res, meta := c.applyArith(f.Key, &req)
 	switch res {
 	case arithOK, arithCreated:
 		if req.incr {
@@ -253,10 +250,10 @@ func (c *conn) metaArith(n int) {
 		} else {
 			c.st[stDecrHits]++
 		}
-		if res == arithOK && f.noReply {
+		if res == arithOK && f.NoReply {
 			return
 		}
-		if f.value {
+		if f.Value {
 			c.str("VA ")
 			c.out = strconv.AppendInt(c.out, int64(len(c.num)), 10)
 		} else {
@@ -271,10 +268,10 @@ func (c *conn) metaArith(n int) {
 			case 't':
 				c.appendTTL(exp, now)
 			case 'T':
-				exp = f.exptime
+				exp = f.Expires
 			case 'N':
 				if res == arithCreated {
-					exp = f.autoviv
+					exp = f.VivifyTTL
 				}
 			case 'O':
 				c.out = append(c.out, ' ')
@@ -284,7 +281,7 @@ func (c *conn) metaArith(n int) {
 			}
 		}
 		c.str("\r\n")
-		if f.value {
+		if f.Value {
 			c.out = append(c.out, c.num...)
 			c.str("\r\n")
 		}
@@ -312,7 +309,7 @@ func (c *conn) metaArith(n int) {
 // tokens, then parses the flags after the key into f. When the command ends
 // there it writes the error and reports false: tooLong for too many tokens,
 // flagErr for a bad flag (the parser's own message when flagErr is "").
-func (c *conn) metaHead(n int, f *metaFlags, tooLong, flagErr string) (now int64, ok bool) {
+func (c *conn) metaHead(n int, f *protocol.MetaFlags, tooLong, flagErr string) (now int64, ok bool) {
 	if n < 2 {
 		c.str("ERROR\r\n")
 		return 0, false
@@ -321,12 +318,13 @@ func (c *conn) metaHead(n int, f *metaFlags, tooLong, flagErr string) (now int64
 		c.errLine("CLIENT_ERROR bad command line format")
 		return 0, false
 	}
-	if n+1 > maxMetaTokens {
+	if n+1 > protocol.MaxMetaTokens {
 		c.errLine(tooLong)
 		return 0, false
 	}
 	now = c.now().Unix()
-	if e := c.parseMetaFlags(f, 2, n, now); e != "" {
+	if err := f.Parse(c.toks[1], c.toks[2:n], now, c.keybuf); err != nil {
+		e := err.Error()
 		if flagErr != "" {
 			e = flagErr
 		}
@@ -344,7 +342,7 @@ func (c *conn) metaDebug(n int) {
 	}
 	key := c.toks[1]
 	if n >= 3 && string(c.toks[2]) == "b" {
-		dec, ok := c.decodeKey(key)
+		dec, ok := protocol.DecodeKey(c.keybuf, key)
 		if !ok {
 			c.errLine("CLIENT_ERROR bad command line format")
 			return

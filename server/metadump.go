@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -69,7 +70,7 @@ func (c *conn) lruCrawler(n int) {
 			}
 			return
 		case "tocrawl", "sleep":
-			v, ok := parseUint32(c.toks[2])
+			v, ok := protocol.ParseArgUint32(c.toks[2])
 			switch {
 			case !ok:
 				c.str("CLIENT_ERROR bad command line format\r\n")
@@ -116,7 +117,7 @@ func (c *conn) metadump(which []byte) {
 			for i < len(rest) && rest[i] != ',' {
 				i++
 			}
-			v, ok := parseUint32(rest[:i])
+			v, ok := protocol.ParseArgUint32(rest[:i])
 			if !ok || v == 0 || v >= 64 {
 				c.str("BADCLASS invalid class id\r\n")
 				return
@@ -204,8 +205,8 @@ func (c *conn) cachedump(n int) {
 		c.str("CLIENT_ERROR bad command line\r\n")
 		return
 	}
-	cls, ok1 := parseUint32(c.toks[2])
-	limit, ok2 := parseUint32(c.toks[3])
+	cls, ok1 := protocol.ParseArgUint32(c.toks[2])
+	limit, ok2 := protocol.ParseArgUint32(c.toks[3])
 	switch {
 	case !ok1 || !ok2:
 		c.str("CLIENT_ERROR bad command line format\r\n")

@@ -3,25 +3,26 @@ package server
 import (
 	"strconv"
 
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
 // metaGet serves mg.
 func (c *conn) metaGet(n int) {
-	var f metaFlags
+	var f protocol.MetaFlags
 	now, ok := c.metaHead(n, &f, "CLIENT_ERROR options flags are too long", "")
 	if !ok {
 		return
 	}
-	if c.opaqueTooLong(n) {
+	if f.LongOpaque {
 		c.errLine("CLIENT_ERROR opaque token too long")
 		return
 	}
 	hit, created, ttlSet, room := false, false, false, true
-	meta, err := c.s.store.Update(f.key, func(e *store.Entry) store.Op {
+	meta, err := c.s.store.Update(f.Key, func(e *store.Entry) store.Op {
 		c.blind(e)
 		if !e.Found {
-			if !f.vivify {
+			if !f.Vivify {
 				return store.Op{Action: store.Keep}
 			}
 			created = true
@@ -29,15 +30,15 @@ func (c *conn) metaGet(n int) {
 			for i := 2; i < n; i++ {
 				switch c.toks[i][0] {
 				case 'T':
-					exp = f.exptime
+					exp = f.Expires
 				case 'N':
-					exp = f.autoviv
+					exp = f.VivifyTTL
 				}
 			}
-			m := store.Meta{Expires: exp, CAS: f.setCAS, WinSent: true, Fetched: !f.noUpdate}
+			m := store.Meta{Expires: exp, CAS: f.SetCAS, WinSent: true, Fetched: !f.NoUpdate}
 			return store.Op{Action: store.Put, Meta: m}
 		}
-		if f.value {
+		if f.Value {
 			if room = c.roomForValue(len(e.Value)); !room {
 				return store.Op{Action: store.Keep, NoBump: true}
 			}
@@ -45,7 +46,7 @@ func (c *conn) metaGet(n int) {
 		hit = true
 		m := e.Meta
 		won := false
-		if f.value {
+		if f.Value {
 			c.out = append(c.out, "VA "...)
 			c.out = strconv.AppendInt(c.out, int64(len(e.Value)), 10)
 		} else {
@@ -56,9 +57,9 @@ func (c *conn) metaGet(n int) {
 			switch t[0] {
 			case 'T':
 				ttlSet = true
-				m.Expires = f.exptime
+				m.Expires = f.Expires
 			case 'R':
-				if !m.WinSent && m.Expires != 0 && m.Expires < f.recache {
+				if !m.WinSent && m.Expires != 0 && m.Expires < f.RecacheTTL {
 					won = true
 				}
 			case 's':
@@ -85,7 +86,7 @@ func (c *conn) metaGet(n int) {
 				c.out = append(c.out, ' ')
 				c.out = append(c.out, t...)
 			case 'k':
-				c.appendItemKeyFlag(f.key, e.Meta.KeyBinary)
+				c.appendItemKeyFlag(f.Key, e.Meta.KeyBinary)
 			}
 		}
 		if m.WinSent {
@@ -102,14 +103,14 @@ func (c *conn) metaGet(n int) {
 			m.WinSent = true
 		}
 		c.out = append(c.out, "\r\n"...)
-		if f.value {
+		if f.Value {
 			c.out = append(c.out, e.Value...)
 			c.out = append(c.out, "\r\n"...)
 		}
 		if !ttlSet && !won {
-			return store.Op{Action: store.Keep, NoBump: f.noUpdate}
+			return store.Op{Action: store.Keep, NoBump: f.NoUpdate}
 		}
-		if !f.noUpdate {
+		if !f.NoUpdate {
 			m.Accessed, m.Fetched = now, true
 		}
 		return store.Op{Action: store.SetMeta, Meta: m}
@@ -140,7 +141,7 @@ func (c *conn) metaGet(n int) {
 		} else {
 			c.st[stGetMisses]++
 		}
-		if !f.noReply {
+		if !f.NoReply {
 			c.out = append(c.out, "EN"...)
 			c.appendOpaqueAndKey(&f, 2, n)
 			c.out = append(c.out, "\r\n"...)
@@ -149,8 +150,8 @@ func (c *conn) metaGet(n int) {
 }
 
 // metaGetCreated writes the reply for an item mg N just created.
-func (c *conn) metaGetCreated(f *metaFlags, n int, m store.Meta, now int64) {
-	if f.value {
+func (c *conn) metaGetCreated(f *protocol.MetaFlags, n int, m store.Meta, now int64) {
+	if f.Value {
 		c.out = append(c.out, "VA 0"...)
 	} else {
 		c.out = append(c.out, "HD"...)
@@ -160,9 +161,9 @@ func (c *conn) metaGetCreated(f *metaFlags, n int, m store.Meta, now int64) {
 		t := c.toks[i]
 		switch t[0] {
 		case 'T':
-			exp = f.exptime
+			exp = f.Expires
 		case 'N':
-			exp = f.autoviv
+			exp = f.VivifyTTL
 		case 's':
 			c.out = append(c.out, " s0"...)
 		case 't':
@@ -181,11 +182,11 @@ func (c *conn) metaGetCreated(f *metaFlags, n int, m store.Meta, now int64) {
 			c.out = append(c.out, t...)
 		case 'k':
 			// The item mg created does not remember a binary key.
-			c.appendItemKeyFlag(f.key, false)
+			c.appendItemKeyFlag(f.Key, false)
 		}
 	}
 	c.out = append(c.out, " W\r\n"...)
-	if f.value {
+	if f.Value {
 		c.out = append(c.out, "\r\n"...)
 	}
 }

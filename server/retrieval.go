@@ -70,7 +70,7 @@ func (c *conn) flushLarge() bool {
 
 // get serves get, gets and bget; rest is the line after the command.
 func (c *conn) get(rest []byte, withCAS bool) {
-	key, rest := nextToken(rest)
+	key, rest := protocol.NextToken(rest)
 	if len(key) == 0 {
 		c.str("ERROR\r\n")
 		return
@@ -88,7 +88,7 @@ func (c *conn) get(rest []byte, withCAS bool) {
 		if !c.flushLarge() {
 			return
 		}
-		key, rest = nextToken(rest)
+		key, rest = protocol.NextToken(rest)
 	}
 	c.str("END\r\n")
 }
@@ -104,20 +104,20 @@ func (c *conn) abortMultiGet(mark int, flushes uint64) {
 
 // gat serves gat and gats: fetch and set a new expiry.
 func (c *conn) gat(rest []byte, withCAS bool) {
-	tok, rest := nextToken(rest)
+	tok, rest := protocol.NextToken(rest)
 	if len(tok) == 0 {
 		c.str("ERROR\r\n")
 		return
 	}
-	exptime, ok := parseInt32(tok)
+	exptime, ok := protocol.ParseArgInt32(tok)
 	if !ok {
 		c.str("CLIENT_ERROR invalid exptime argument\r\n")
 		return
 	}
 	now := c.now().Unix()
-	exp := expiry(exptime, now)
+	exp := protocol.AbsoluteExpiry(exptime, now)
 	mark, flushes := len(c.out), c.flushes
-	key, rest := nextToken(rest)
+	key, rest := protocol.NextToken(rest)
 	for len(key) > 0 {
 		if len(key) > protocol.MaxKeyLength {
 			c.abortMultiGet(mark, flushes)
@@ -155,7 +155,7 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 		if !c.flushLarge() {
 			return
 		}
-		key, rest = nextToken(rest)
+		key, rest = protocol.NextToken(rest)
 	}
 	c.str("END\r\n")
 }
@@ -165,7 +165,7 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 // fit in memory.
 func (c *conn) streamGet() cmdID {
 	buf, _ := c.r.Peek(c.r.Buffered())
-	cmd, rest := nextToken(buf)
+	cmd, rest := protocol.NextToken(buf)
 	withCAS := string(cmd) == "gets"
 	id := cmdGet
 	if withCAS {

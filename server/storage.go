@@ -8,18 +8,6 @@ import (
 	"github.com/zonecache/zonecache/server/store"
 )
 
-// storeMode is the kind of write a storage command asks for.
-type storeMode uint8
-
-const (
-	modeSet storeMode = iota
-	modeAdd
-	modeReplace
-	modeAppend
-	modePrepend
-	modeCAS
-)
-
 // storeResult is the outcome of a write.
 type storeResult uint8
 
@@ -40,7 +28,10 @@ const isolatedError = "SERVER_ERROR node cut off from its fleet"
 
 // storeReq is one write: what storage commands and ms share.
 type storeReq struct {
-	mode    storeMode
+	mode    byte // protocol.ModeSet, ModeAdd, ModeReplace, ModeAppend or ModePrepend
+	// compare: a set or replace that must match cas (the cas command, ms
+	// with C); a missing item is not found.
+	compare bool
 	flags   uint32
 	expires int64
 	cas     uint64 // compare: cas command, ms C
@@ -62,34 +53,8 @@ func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta)
 		newMeta := store.Meta{Flags: req.flags, Expires: req.expires, CAS: req.setCAS, KeyBinary: req.keyBinary}
 		c.parts[0], c.parts[1] = value, nil
 		parts := c.parts[:1]
-		switch req.mode {
-		case modeAdd:
-			if e.Found {
-				res = resNotStored
-				return store.Op{Action: store.Keep, NoBump: true}
-			}
-		case modeReplace:
-			if !e.Found {
-				res = resNotStored
-				return store.Op{Action: store.Keep}
-			}
-		case modeAppend, modePrepend:
-			if !e.Found {
-				res = resNotStored
-				return store.Op{Action: store.Keep}
-			}
-			if req.cas != 0 && req.cas != e.Meta.CAS {
-				res = resExists
-				return store.Op{Action: store.Keep, NoBump: true}
-			}
-			newMeta.Flags, newMeta.Expires, newMeta.KeyBinary = e.Meta.Flags, e.Meta.Expires, false
-			if req.mode == modeAppend {
-				c.parts[0], c.parts[1] = e.Value, value
-			} else {
-				c.parts[0], c.parts[1] = value, e.Value
-			}
-			parts = c.parts[:2]
-		case modeCAS:
+		switch {
+		case req.compare:
 			if !e.Found {
 				res = resNotFound
 				return store.Op{Action: store.Keep}
@@ -105,6 +70,32 @@ func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta)
 				newMeta.Stale = true
 				newMeta.WinSent = e.Meta.WinSent
 			}
+		case req.mode == protocol.ModeAdd:
+			if e.Found {
+				res = resNotStored
+				return store.Op{Action: store.Keep, NoBump: true}
+			}
+		case req.mode == protocol.ModeReplace:
+			if !e.Found {
+				res = resNotStored
+				return store.Op{Action: store.Keep}
+			}
+		case req.mode == protocol.ModeAppend, req.mode == protocol.ModePrepend:
+			if !e.Found {
+				res = resNotStored
+				return store.Op{Action: store.Keep}
+			}
+			if req.cas != 0 && req.cas != e.Meta.CAS {
+				res = resExists
+				return store.Op{Action: store.Keep, NoBump: true}
+			}
+			newMeta.Flags, newMeta.Expires, newMeta.KeyBinary = e.Meta.Flags, e.Meta.Expires, false
+			if req.mode == protocol.ModeAppend {
+				c.parts[0], c.parts[1] = e.Value, value
+			} else {
+				c.parts[0], c.parts[1] = value, e.Value
+			}
+			parts = c.parts[:2]
 		}
 		res = resStored
 		return store.Op{Action: store.Put, Meta: newMeta, Value: parts}
@@ -113,7 +104,7 @@ func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta)
 	if err != nil {
 		switch {
 		case errors.Is(err, store.ErrTooLarge):
-			if req.mode == modeAppend || req.mode == modePrepend {
+			if req.mode == protocol.ModeAppend || req.mode == protocol.ModePrepend {
 				return resNotStored, meta
 			}
 			return resTooLarge, meta
@@ -156,26 +147,26 @@ func (c *conn) update(n int, id cmdID) cmdID {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 		return id
 	}
-	flags, ok1 := parseUint32(c.toks[2])
-	exptime, ok2 := parseInt32(c.toks[3])
-	vlen, ok3 := parseInt32(c.toks[4])
+	flags, ok1 := protocol.ParseArgUint32(c.toks[2])
+	exptime, ok2 := protocol.ParseArgInt32(c.toks[3])
+	vlen, ok3 := protocol.ParseArgInt32(c.toks[4])
 	if !ok1 || !ok2 || !ok3 {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 		return id
 	}
-	req := storeReq{flags: flags, expires: expiry(exptime, c.now().Unix())}
+	req := storeReq{mode: protocol.ModeSet, flags: flags, expires: protocol.AbsoluteExpiry(exptime, c.now().Unix())}
 	switch id {
 	case cmdAdd:
-		req.mode = modeAdd
+		req.mode = protocol.ModeAdd
 	case cmdReplace:
-		req.mode = modeReplace
+		req.mode = protocol.ModeReplace
 	case cmdAppend:
-		req.mode = modeAppend
+		req.mode = protocol.ModeAppend
 	case cmdPrepend:
-		req.mode = modePrepend
+		req.mode = protocol.ModePrepend
 	case cmdCas:
-		req.mode = modeCAS
-		cas, ok := parseUint64(c.toks[5])
+		req.compare = true
+		cas, ok := protocol.ParseArgUint64(c.toks[5])
 		if !ok {
 			c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 			return id

@@ -1,6 +1,10 @@
 package server
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/zonecache/zonecache/internal/protocol"
+)
 
 // slabs answers "slabs automove" and "slabs reassign" as memcached 1.6.18
 // does with its default settings. The store has no slab pages to move, so
@@ -30,7 +34,7 @@ func (c *conn) slabs(n int) {
 			c.reply(noreply, "OK\r\n")
 			return
 		}
-		level, ok := parseUint32(c.toks[2])
+		level, ok := protocol.ParseArgUint32(c.toks[2])
 		switch {
 		case !ok:
 			c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
@@ -55,8 +59,8 @@ func (c *conn) lru(n int) {
 	}
 	switch sub := string(c.toks[1]); {
 	case sub == "tune" && n >= 6:
-		hot, ok1 := parseUint32(c.toks[2])
-		warm, ok2 := parseUint32(c.toks[3])
+		hot, ok1 := protocol.ParseArgUint32(c.toks[2])
+		warm, ok2 := protocol.ParseArgUint32(c.toks[3])
 		hotFactor, err3 := strconv.ParseFloat(string(c.toks[4]), 64)
 		factor, err4 := strconv.ParseFloat(string(c.toks[5]), 64)
 		ok3, ok4 := err3 == nil, err4 == nil

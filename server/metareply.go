@@ -1,0 +1,58 @@
+package server
+
+import (
+	"encoding/base64"
+	"strconv"
+
+	"github.com/zonecache/zonecache/internal/protocol"
+)
+
+// appendKeyFlag writes " k<key>" as the request gave the key: base64 and
+// " b" for binary keys. ms, md and ma answer so.
+func (c *conn) appendKeyFlag(f *protocol.MetaFlags) { c.appendItemKeyFlag(f.Key, f.KeyBinary) }
+
+// appendItemKeyFlag writes " k<key>", base64 and " b" when binary. mg
+// passes whether the item was stored with a binary key, as memcached does.
+func (c *conn) appendItemKeyFlag(key []byte, binary bool) {
+	c.out = append(c.out, " k"...)
+	c.appendKey(key, binary)
+	if binary {
+		c.out = append(c.out, " b"...)
+	}
+}
+
+// appendKey writes key, base64-encoded when binary.
+func (c *conn) appendKey(key []byte, binary bool) {
+	if binary {
+		c.out = base64.StdEncoding.AppendEncode(c.out, key)
+	} else {
+		c.out = append(c.out, key...)
+	}
+}
+
+// appendOpaqueAndKey writes the O and k flags in request order.
+func (c *conn) appendOpaqueAndKey(f *protocol.MetaFlags, from, n int) {
+	for i := from; i < n; i++ {
+		switch t := c.toks[i]; t[0] {
+		case 'O':
+			c.out = append(c.out, ' ')
+			c.out = append(c.out, t...)
+		case 'k':
+			c.appendKeyFlag(f)
+		}
+	}
+}
+
+func (c *conn) appendTTL(expires, now int64) {
+	c.out = append(c.out, " t"...)
+	if expires == 0 {
+		c.out = append(c.out, "-1"...)
+		return
+	}
+	c.out = strconv.AppendInt(c.out, expires-now, 10)
+}
+
+func (c *conn) errLine(s string) {
+	c.str(s)
+	c.str("\r\n")
+}
