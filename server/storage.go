@@ -131,51 +131,43 @@ func (c *conn) deleteKey(key []byte) {
 	})
 }
 
-// update serves set, add, replace, append, prepend and cas.
-func (c *conn) update(n int, id cmdID) cmdID {
+// update serves set, add, replace, append and prepend (mode) and cas
+// (compare).
+func (c *conn) update(n int, mode byte, compare bool) {
 	want := 5
-	if id == cmdCas {
+	if compare {
 		want = 6
 	}
+	isSet := mode == protocol.ModeSet && !compare
 	if n != want && n != want+1 {
 		c.str("ERROR\r\n")
-		return id
+		return
 	}
 	noreply := c.noreply(n)
 	key := c.toks[1]
 	if len(key) > protocol.MaxKeyLength {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
-		return id
+		return
 	}
 	flags, ok1 := protocol.ParseArgUint32(c.toks[2])
 	exptime, ok2 := protocol.ParseArgInt32(c.toks[3])
 	vlen, ok3 := protocol.ParseArgInt32(c.toks[4])
 	if !ok1 || !ok2 || !ok3 {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
-		return id
+		return
 	}
-	req := storeReq{mode: protocol.ModeSet, flags: flags, expires: protocol.AbsoluteExpiry(exptime, c.now().Unix())}
-	switch id {
-	case cmdAdd:
-		req.mode = protocol.ModeAdd
-	case cmdReplace:
-		req.mode = protocol.ModeReplace
-	case cmdAppend:
-		req.mode = protocol.ModeAppend
-	case cmdPrepend:
-		req.mode = protocol.ModePrepend
-	case cmdCas:
-		req.compare = true
+	req := storeReq{mode: mode, compare: compare, flags: flags, expires: protocol.AbsoluteExpiry(exptime, c.now().Unix())}
+	if compare {
 		cas, ok := protocol.ParseArgUint64(c.toks[5])
 		if !ok {
 			c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
-			return id
+			return
 		}
 		req.cas = cas
 	}
 	if vlen < 0 || vlen > math.MaxInt32-2 {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
-		return id
+		return
 	}
 	size := int(vlen)
 	if c.itemTooLarge(key, size) {
@@ -184,10 +176,10 @@ func (c *conn) update(n int, id cmdID) cmdID {
 		if c.swallow(size+2) != nil {
 			c.quit = true
 		}
-		if id == cmdSet {
+		if isSet {
 			c.deleteKey(key)
 		}
-		return id
+		return
 	}
 	data, err := c.readData(size)
 	if errors.Is(err, errNoBuffer) {
@@ -196,25 +188,25 @@ func (c *conn) update(n int, id cmdID) cmdID {
 		if c.swallow(size+2) != nil {
 			c.quit = true
 		}
-		if id == cmdSet {
+		if isSet {
 			c.deleteKey(key)
 		}
-		return id
+		return
 	}
 	if err != nil {
 		c.quit = true
-		return id
+		return
 	}
 	defer c.releaseData()
 	if data[size] != '\r' || data[size+1] != '\n' {
 		c.reply(noreply, "CLIENT_ERROR bad data chunk\r\n")
-		return id
+		return
 	}
 	c.st[stCmdSet]++
 	res, _ := c.write(key, data[:size], &req)
 	switch res {
 	case resStored:
-		if id == cmdCas {
+		if compare {
 			c.st[stCasHits]++
 		}
 		c.reply(noreply, "STORED\r\n")
@@ -229,17 +221,16 @@ func (c *conn) update(n int, id cmdID) cmdID {
 	case resTooLarge:
 		c.st[stStoreTooLarge]++
 		c.reply(noreply, "SERVER_ERROR object too large for cache\r\n")
-		if id == cmdSet {
+		if isSet {
 			c.deleteKey(key)
 		}
 	case resNoMemory:
 		c.st[stStoreNoMemory]++
 		c.reply(noreply, "SERVER_ERROR out of memory storing object\r\n")
-		if id == cmdSet {
+		if isSet {
 			c.deleteKey(key)
 		}
 	case resIsolated:
 		c.reply(noreply, isolatedError+"\r\n")
 	}
-	return id
 }
