@@ -116,11 +116,7 @@ func (c *conn) arith(n int, incr bool) {
 	res, _ := c.applyArith(key, &req)
 	switch res {
 	case arithOK:
-		if incr {
-			c.st[stIncrHits]++
-		} else {
-			c.st[stDecrHits]++
-		}
+		c.countArith(incr, true)
 		if !noreply {
 			c.out = append(c.out, c.num...)
 			c.str("\r\n")
@@ -130,11 +126,21 @@ func (c *conn) arith(n int, incr bool) {
 	case arithNoMemory:
 		c.reply(noreply, "SERVER_ERROR out of memory\r\n")
 	default:
-		if incr {
-			c.st[stIncrMisses]++
-		} else {
-			c.st[stDecrMisses]++
-		}
+		c.countArith(incr, false)
 		c.reply(noreply, "NOT_FOUND\r\n")
+	}
+}
+
+// countArith counts an incr, decr or ma hit or miss.
+func (c *conn) countArith(incr, hit bool) {
+	switch {
+	case incr && hit:
+		c.st[stIncrHits]++
+	case hit:
+		c.st[stDecrHits]++
+	case incr:
+		c.st[stIncrMisses]++
+	default:
+		c.st[stDecrMisses]++
 	}
 }

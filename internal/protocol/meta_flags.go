@@ -72,16 +72,8 @@ func (f *MetaFlags) Parse(key []byte, flags [][]byte, now int64, keyBuf []byte) 
 		case 'l', 'P', 'L', 'k', 's', 't', 'c', 'f', 'h':
 		case 'O':
 			f.LongOpaque = f.LongOpaque || len(t) > MaxOpaqueLength
-		case 'v':
-			f.Value = true
-		case 'u':
-			f.NoUpdate = true
-		case 'q':
-			f.NoReply = true
-		case 'I':
-			f.Invalidate = true
-		case 'x':
-			f.DropValue = true
+		case 'v', 'u', 'q', 'I', 'x':
+			f.setSwitch(o)
 		case 'b':
 			if e := f.decodeKey(key, keyBuf); e != nil {
 				err = e
@@ -98,6 +90,22 @@ func (f *MetaFlags) Parse(key []byte, flags [][]byte, now int64, keyBuf []byte) 
 		}
 	}
 	return err
+}
+
+// setSwitch sets a flag without a value: v, u, q, I or x.
+func (f *MetaFlags) setSwitch(o byte) {
+	switch o {
+	case 'v':
+		f.Value = true
+	case 'u':
+		f.NoUpdate = true
+	case 'q':
+		f.NoReply = true
+	case 'I':
+		f.Invalidate = true
+	default:
+		f.DropValue = true
+	}
 }
 
 // decodeKey decodes the base64 key into buf (b).
