@@ -120,35 +120,40 @@ func (c *conn) metaDebug(n int) {
 			return store.Op{Action: store.Keep, NoBump: true}
 		}
 		found = true
-		c.str("ME ")
-		// memcached prints the key as the item was stored: base64 when it
-		// was set with b, whether or not this me has b.
-		c.appendKey(key, e.Meta.KeyBinary)
-		c.str(" exp=")
-		if e.Meta.Expires == 0 {
-			c.str("-1")
-		} else {
-			// memcached 1.6 prints now minus the expiry time.
-			c.out = strconv.AppendInt(c.out, now-e.Meta.Expires, 10)
-		}
-		c.str(" la=")
-		c.out = strconv.AppendInt(c.out, now-e.Meta.Accessed, 10)
-		c.str(" cas=")
-		c.out = strconv.AppendUint(c.out, e.Meta.CAS, 10)
-		if e.Meta.Fetched {
-			c.str(" fetch=yes")
-		} else {
-			c.str(" fetch=no")
-		}
-		size := store.ItemSize(len(key), len(e.Value))
-		c.str(" cls=")
-		c.out = strconv.AppendInt(c.out, int64(slabClass(size)), 10)
-		c.str(" size=")
-		c.out = strconv.AppendInt(c.out, int64(size), 10)
-		c.str("\r\n")
+		c.appendDebugLine(key, e, now)
 		return store.Op{Action: store.Keep, NoBump: true}
 	})
 	if !found {
 		c.str("EN\r\n")
 	}
+}
+
+// appendDebugLine writes me's reply for the item e.
+func (c *conn) appendDebugLine(key []byte, e *store.Entry, now int64) {
+	c.str("ME ")
+	// memcached prints the key as the item was stored: base64 when it
+	// was set with b, whether or not this me has b.
+	c.appendKey(key, e.Meta.KeyBinary)
+	c.str(" exp=")
+	if e.Meta.Expires == 0 {
+		c.str("-1")
+	} else {
+		// memcached 1.6 prints now minus the expiry time.
+		c.out = strconv.AppendInt(c.out, now-e.Meta.Expires, 10)
+	}
+	c.str(" la=")
+	c.out = strconv.AppendInt(c.out, now-e.Meta.Accessed, 10)
+	c.str(" cas=")
+	c.out = strconv.AppendUint(c.out, e.Meta.CAS, 10)
+	if e.Meta.Fetched {
+		c.str(" fetch=yes")
+	} else {
+		c.str(" fetch=no")
+	}
+	size := store.ItemSize(len(key), len(e.Value))
+	c.str(" cls=")
+	c.out = strconv.AppendInt(c.out, int64(slabClass(size)), 10)
+	c.str(" size=")
+	c.out = strconv.AppendInt(c.out, int64(size), 10)
+	c.str("\r\n")
 }

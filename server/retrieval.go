@@ -124,25 +124,7 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 			return
 		}
 		c.st[stCmdTouch]++
-		hit, room := false, true
-		_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
-			c.blind(e)
-			if !e.Found {
-				return store.Op{Action: store.Keep}
-			}
-			if room = c.roomForValue(len(e.Value)); !room {
-				return store.Op{Action: store.Keep, NoBump: true}
-			}
-			hit = true
-			m := e.Meta
-			m.Expires = exp
-			m.Accessed = now
-			m.Fetched = true
-			c.appendValueHeader(key, &m, len(e.Value), withCAS)
-			c.out = append(c.out, e.Value...)
-			c.out = append(c.out, "\r\n"...)
-			return store.Op{Action: store.SetMeta, Meta: m}
-		})
+		hit, room := c.gatKey(key, exp, now, withCAS)
 		if !room {
 			c.noRoomForGet(mark, flushes)
 			return
@@ -158,6 +140,31 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 		key, rest = protocol.NextToken(rest)
 	}
 	c.str("END\r\n")
+}
+
+// gatKey fetches one key of gat or gats and sets its expiry. It reports a
+// hit, and false for room when the value cannot be buffered.
+func (c *conn) gatKey(key []byte, exp, now int64, withCAS bool) (hit, room bool) {
+	room = true
+	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
+		c.blind(e)
+		if !e.Found {
+			return store.Op{Action: store.Keep}
+		}
+		if room = c.roomForValue(len(e.Value)); !room {
+			return store.Op{Action: store.Keep, NoBump: true}
+		}
+		hit = true
+		m := e.Meta
+		m.Expires = exp
+		m.Accessed = now
+		m.Fetched = true
+		c.appendValueHeader(key, &m, len(e.Value), withCAS)
+		c.out = append(c.out, e.Value...)
+		c.out = append(c.out, "\r\n"...)
+		return store.Op{Action: store.SetMeta, Meta: m}
+	})
+	return hit, room
 }
 
 // streamGet serves a get or gets line longer than MaxLineLength whose end
