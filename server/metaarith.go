@@ -24,7 +24,7 @@ func (c *conn) metaArith(n int) {
 	}
 	r.arith.expires = func(old int64, created bool) int64 {
 		r.before = old
-		return c.arithExpiry(&r, old, created)
+		return expiryInOrder(&r.f, c.toks[2:n], old, created)
 	}
 	res, meta := c.applyArith(r.f.Key, &r.arith)
 	c.replyMetaArith(&r, res, meta.CAS)
@@ -58,17 +58,18 @@ func (c *conn) parseMetaArith(r *maRequest) bool {
 	return true
 }
 
-// arithExpiry is the expiry ma gives the item: T and N change it in
-// request order, as memcached does, N only for an item ma creates.
-func (c *conn) arithExpiry(r *maRequest, old int64, created bool) int64 {
+// expiryInOrder is the expiry mg and ma give an item that had old: T and
+// N change it in request order, as memcached does, N only for an item the
+// request creates.
+func expiryInOrder(f *protocol.MetaFlags, flags [][]byte, old int64, created bool) int64 {
 	exp := old
-	for _, t := range c.toks[2:r.n] {
+	for _, t := range flags {
 		switch t[0] {
 		case 'T':
-			exp = r.f.Expires
+			exp = f.Expires
 		case 'N':
 			if created {
-				exp = r.f.VivifyTTL
+				exp = f.VivifyTTL
 			}
 		}
 	}

@@ -51,7 +51,7 @@ func (c *conn) applyMetaGet(r *mgRequest, e *store.Entry) store.Op {
 			return store.Op{Action: store.Keep}
 		}
 		r.created = true
-		m := store.Meta{Expires: c.vivifyExpiry(&r.f, r.n), CAS: r.f.SetCAS, WinSent: true, Fetched: !r.f.NoUpdate}
+		m := store.Meta{Expires: expiryInOrder(&r.f, c.toks[2:r.n], 0, true), CAS: r.f.SetCAS, WinSent: true, Fetched: !r.f.NoUpdate}
 		return store.Op{Action: store.Put, Meta: m}
 	}
 	if r.f.Value {
@@ -69,21 +69,6 @@ func (c *conn) applyMetaGet(r *mgRequest, e *store.Entry) store.Op {
 		m.Accessed, m.Fetched = r.now, true
 	}
 	return store.Op{Action: store.SetMeta, Meta: m}
-}
-
-// vivifyExpiry is the expiry of an item mg N creates: T's or N's,
-// whichever comes last in the request.
-func (c *conn) vivifyExpiry(f *protocol.MetaFlags, n int) int64 {
-	var exp int64
-	for _, t := range c.toks[2:n] {
-		switch t[0] {
-		case 'T':
-			exp = f.Expires
-		case 'N':
-			exp = f.VivifyTTL
-		}
-	}
-	return exp
 }
 
 // replyMetaGetHit writes a hit's reply. m is the item's new metadata: T
