@@ -10,8 +10,8 @@ const (
 	// more tokens (counting the command, its arguments and the final
 	// terminator) is refused.
 	MaxMetaTokens = 20
-	// MaxOpaqueLength bounds an O token, the O included.
-	MaxOpaqueLength = 32
+	// maxOpaqueLength bounds an O token, the O included.
+	maxOpaqueLength = 32
 )
 
 // Errors of MetaFlags.Parse. Their text is memcached's reply line.
@@ -40,7 +40,7 @@ type MetaFlags struct {
 	HasCAS     bool   // C
 	HasTTL     bool   // T
 	DropValue  bool   // x (md)
-	// LongOpaque is set when an O token is longer than MaxOpaqueLength.
+	// LongOpaque is set when an O token is longer than 32 bytes.
 	LongOpaque bool
 	Mode       byte   // M: one of the Mode* constants, 0 when absent
 	Expires    int64  // T, as an absolute expiry (see AbsoluteExpiry)
@@ -71,7 +71,7 @@ func (f *MetaFlags) Parse(key []byte, flags [][]byte, now int64, keyBuf []byte) 
 		switch o {
 		case 'l', 'P', 'L', 'k', 's', 't', 'c', 'f', 'h':
 		case 'O':
-			f.LongOpaque = f.LongOpaque || len(t) > MaxOpaqueLength
+			f.LongOpaque = f.LongOpaque || len(t) > maxOpaqueLength
 		case 'v', 'u', 'q', 'I', 'x':
 			f.setSwitch(o)
 		case 'b':
