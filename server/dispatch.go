@@ -137,14 +137,20 @@ func (c *conn) dispatch(raw []byte) cmdID {
 		e.get(c, rest)
 		return e.id
 	}
-	// Every other command may read a data block, which can move the read
-	// buffer under the line: work on a copy.
+	return c.run(e, isMeta(name), line)
+}
+
+// run executes a command other than a retrieval (e, nil when unknown;
+// meta for the meta family) on its tokenized line. Such a command may read
+// a data block, which can move the read buffer under the line: it works on
+// a copy.
+func (c *conn) run(e *command, meta bool, line []byte) cmdID {
 	c.line = append(c.line[:0], line...)
 	if cap(c.line) > retainedBuffer {
 		defer func() { c.line = make([]byte, 0, 256) }()
 	}
 	n, _ := protocol.Tokenize(c.line, &c.toks)
-	if isMeta(name) {
+	if meta {
 		if c.s.cfg.DisableMeta {
 			// An older memcached does not know the command; a data
 			// block that follows is read as further (unknown)
@@ -155,7 +161,7 @@ func (c *conn) dispatch(raw []byte) cmdID {
 		c.st[stCmdMeta]++
 	}
 	if e == nil {
-		c.unknown(name, n)
+		c.unknown(meta, n)
 		return cmdOther
 	}
 	e.run(c, n)
@@ -163,9 +169,9 @@ func (c *conn) dispatch(raw []byte) cmdID {
 }
 
 // unknown answers a command not in the table.
-func (c *conn) unknown(name []byte, n int) {
+func (c *conn) unknown(meta bool, n int) {
 	// memcached drops connections that look like HTTP requests.
-	if !isMeta(name) && n > 0 && bytes.HasPrefix(c.toks[n-1], []byte("HTTP/")) {
+	if !meta && n > 0 && bytes.HasPrefix(c.toks[n-1], []byte("HTTP/")) {
 		c.quit = true
 		return
 	}

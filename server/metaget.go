@@ -16,14 +16,29 @@ type mgRequest struct {
 	hit, created, ttlSet, room bool
 }
 
-// metaGet serves mg. A hit's reply is written while the store holds the
-// item; a miss's and a created item's after.
+// metaGet serves mg: parse, apply (the store operation below, which writes
+// a hit's reply while the item is held), reply (for a miss, an error or a
+// created item).
 func (c *conn) metaGet(n int) {
 	r := mgRequest{n: n, room: true}
 	if !c.parseMetaGet(&r) {
 		return
 	}
-	meta, err := c.s.store.Update(r.f.Key, func(e *store.Entry) store.Op { return c.applyMetaGet(&r, e) })
+	meta, err := c.s.store.Update(r.f.Key, func(e *store.Entry) store.Op {
+		c.blind(e)
+		if !e.Found {
+			return c.vivify(&r)
+		}
+		if r.f.Value {
+			if r.room = c.roomForValue(len(e.Value)); !r.room {
+				return store.Op{Action: store.Keep, NoBump: true}
+			}
+		}
+		r.hit = true
+		m := e.Meta
+		won := c.replyMetaGetHit(&r, e, &m)
+		return r.hitOp(m, won)
+	})
 	c.replyMetaGet(&r, meta, err)
 }
 
@@ -42,26 +57,20 @@ func (c *conn) parseMetaGet(r *mgRequest) bool {
 	return true
 }
 
-// applyMetaGet is mg's store operation: create on a miss with N, or serve
-// a hit (writing its reply) and apply T and the recache rules.
-func (c *conn) applyMetaGet(r *mgRequest, e *store.Entry) store.Op {
-	c.blind(e)
-	if !e.Found {
-		if !r.f.Vivify {
-			return store.Op{Action: store.Keep}
-		}
-		r.created = true
-		m := store.Meta{Expires: expiryInOrder(&r.f, c.toks[2:r.n], 0, true), CAS: r.f.SetCAS, WinSent: true, Fetched: !r.f.NoUpdate}
-		return store.Op{Action: store.Put, Meta: m}
+// vivify is mg's store operation on a miss: with N it creates an empty
+// item whose win token this request holds.
+func (c *conn) vivify(r *mgRequest) store.Op {
+	if !r.f.Vivify {
+		return store.Op{Action: store.Keep}
 	}
-	if r.f.Value {
-		if r.room = c.roomForValue(len(e.Value)); !r.room {
-			return store.Op{Action: store.Keep, NoBump: true}
-		}
-	}
-	r.hit = true
-	m := e.Meta
-	won := c.replyMetaGetHit(r, e, &m)
+	r.created = true
+	m := store.Meta{Expires: expiryInOrder(&r.f, c.toks[2:r.n], 0, true), CAS: r.f.SetCAS, WinSent: true, Fetched: !r.f.NoUpdate}
+	return store.Op{Action: store.Put, Meta: m}
+}
+
+// hitOp is mg's store operation on a hit, m the item's new metadata: it
+// is kept unless T or a won recache changed it.
+func (r *mgRequest) hitOp(m store.Meta, won bool) store.Op {
 	if !r.ttlSet && !won {
 		return store.Op{Action: store.Keep, NoBump: r.f.NoUpdate}
 	}

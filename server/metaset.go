@@ -10,7 +10,8 @@ import (
 // metaSet serves ms: parse, read the value, apply, reply.
 func (c *conn) metaSet(n int) {
 	var f protocol.MetaFlags
-	req, size, ok := c.parseMetaSet(&f, n)
+	var req storeReq
+	size, ok := c.parseMetaSet(&f, &req, n)
 	if !ok {
 		return
 	}
@@ -45,12 +46,12 @@ func (c *conn) metaSetNoData(f *protocol.MetaFlags, size int, err error) {
 }
 
 // parseMetaSet reads ms's tokens and flags into f and the write they ask
-// for. For a request it refuses, it writes the error, skips the data block
+// for into req. For a request it refuses, it writes the error, skips the data block
 // and reports false.
-func (c *conn) parseMetaSet(f *protocol.MetaFlags, n int) (req storeReq, size int, ok bool) {
+func (c *conn) parseMetaSet(f *protocol.MetaFlags, req *storeReq, n int) (size int, ok bool) {
 	size, ok = c.metaSetHead(n)
 	if !ok {
-		return req, 0, false
+		return 0, false
 	}
 	// N<ttl> and s are parsed and then ignored, as memcached 1.6.18 does:
 	// an append or prepend to a missing key is NS (no autovivify) and the
@@ -59,9 +60,9 @@ func (c *conn) parseMetaSet(f *protocol.MetaFlags, n int) (req storeReq, size in
 	if err := f.Parse(c.toks[1], c.toks[3:n], c.now().Unix(), c.keybuf); err != nil {
 		errstr = err.Error()
 	}
-	req = storeReq{flags: f.Flags, expires: f.Expires, cas: f.CAS, setCAS: f.SetCAS, keyBinary: f.KeyBinary}
+	req.flags, req.expires, req.cas, req.setCAS, req.keyBinary = f.Flags, f.Expires, f.CAS, f.SetCAS, f.KeyBinary
 	if errstr == "" {
-		errstr = metaSetMode(f, &req)
+		errstr = metaSetMode(f, req)
 	}
 	if errstr == "" && c.itemTooLarge(f.Key, size) {
 		c.st[stStoreTooLarge]++
@@ -71,13 +72,13 @@ func (c *conn) parseMetaSet(f *protocol.MetaFlags, n int) (req storeReq, size in
 	if errstr != "" {
 		c.errLine(errstr)
 		c.skipData(size)
-		return req, 0, false
+		return 0, false
 	}
 	if f.HasCAS && (req.mode == protocol.ModeSet || req.mode == protocol.ModeReplace) {
 		req.compare = true
 		req.stale = f.Invalidate
 	}
-	return req, size, true
+	return size, true
 }
 
 // metaSetHead checks ms's key and number of tokens and reads the value's

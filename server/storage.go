@@ -50,6 +50,9 @@ func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta)
 	res := resStored
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
 		c.blind(e)
+		if req.mode == protocol.ModeSet && !req.compare {
+			return c.put(req.newMeta(), value) // the hot path: no look at e
+		}
 		var op store.Op
 		res, op = c.writeOp(e, value, req)
 		return op
