@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
@@ -230,16 +231,7 @@ func (c *Config) withDefaults() (Config, error) {
 
 // ttlSeconds converts a TTL to memcached's exptime: 0 stays 0 (no expiry),
 // a part second rounds up, beyond 30 days it becomes an absolute Unix time.
-func ttlSeconds(d time.Duration) int32 {
-	if d <= 0 {
-		return 0
-	}
-	s := (d + time.Second - 1) / time.Second
-	if s > 30*24*3600 {
-		return int32(time.Now().Add(d).Unix())
-	}
-	return int32(s)
-}
+func ttlSeconds(d time.Duration) int32 { return protocol.Exptime(d, time.Now()) }
 
 // ttlFromRead converts a read's remaining TTL (-1 = never) to a Duration
 // (0 = never).

@@ -3,6 +3,7 @@ package server
 import (
 	"strconv"
 
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -37,57 +38,9 @@ func (c *conn) applyArith(key []byte, req *arithReq) (arithResult, store.Meta) {
 	res := arithOK
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
 		c.blind(e)
-		if !e.Found {
-			if !req.vivify {
-				res = arithNotFound
-				return store.Op{Action: store.Keep}
-			}
-			res = arithCreated
-			c.num = strconv.AppendUint(c.num[:0], req.initial, 10)
-			m := store.Meta{CAS: req.setCAS}
-			if req.expires != nil {
-				m.Expires = req.expires(0, true)
-			}
-			c.parts[0] = c.num
-			return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
-		}
-		if len(e.Value) == 0 {
-			res = arithNonNumeric
-			return store.Op{Action: store.Keep, NoBump: true}
-		}
-		if req.cas != 0 && req.cas != e.Meta.CAS {
-			res = arithExists
-			return store.Op{Action: store.Keep, NoBump: true}
-		}
-		v, ok := parseValueNumber(e.Value)
-		if !ok {
-			res = arithNonNumeric
-			return store.Op{Action: store.Keep, NoBump: true}
-		}
-		switch {
-		case req.incr:
-			v += req.delta
-		case req.delta > v:
-			v = 0
-		default:
-			v -= req.delta
-		}
-		c.num = strconv.AppendUint(c.num[:0], v, 10)
-		m := store.Meta{Flags: e.Meta.Flags, Expires: e.Meta.Expires, CAS: req.setCAS}
-		c.scratch = append(c.scratch[:0], c.num...)
-		if len(c.num) <= len(e.Value) {
-			// memcached rewrites the number in place, padded with spaces,
-			// and the item keeps its state.
-			for len(c.scratch) < len(e.Value) {
-				c.scratch = append(c.scratch, ' ')
-			}
-			m.Fetched, m.Stale, m.WinSent, m.KeyBinary = e.Meta.Fetched, e.Meta.Stale, e.Meta.WinSent, e.Meta.KeyBinary
-		}
-		if req.expires != nil {
-			m.Expires = req.expires(e.Meta.Expires, false)
-		}
-		c.parts[0] = c.scratch
-		return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
+		var op store.Op
+		res, op = c.arithOp(e, req)
+		return op
 	})
 	c.parts[0] = nil
 	if cap(c.scratch) > retainedBuffer {
@@ -100,13 +53,73 @@ func (c *conn) applyArith(key []byte, req *arithReq) (arithResult, store.Meta) {
 	return res, meta
 }
 
+// arithOp decides an incr, decr or ma on the item e found.
+func (c *conn) arithOp(e *store.Entry, req *arithReq) (arithResult, store.Op) {
+	if !e.Found {
+		if !req.vivify {
+			return arithNotFound, store.Op{Action: store.Keep}
+		}
+		return arithCreated, c.arithCreate(req)
+	}
+	if len(e.Value) == 0 {
+		return arithNonNumeric, store.Op{Action: store.Keep, NoBump: true}
+	}
+	if req.cas != 0 && req.cas != e.Meta.CAS {
+		return arithExists, store.Op{Action: store.Keep, NoBump: true}
+	}
+	v, ok := protocol.ParseCounter(e.Value)
+	if !ok {
+		return arithNonNumeric, store.Op{Action: store.Keep, NoBump: true}
+	}
+	switch {
+	case req.incr:
+		v += req.delta
+	case req.delta > v:
+		v = 0
+	default:
+		v -= req.delta
+	}
+	return arithOK, c.arithStore(e, req, v)
+}
+
+// arithCreate stores ma's initial value for a missing item (N).
+func (c *conn) arithCreate(req *arithReq) store.Op {
+	c.num = strconv.AppendUint(c.num[:0], req.initial, 10)
+	m := store.Meta{CAS: req.setCAS}
+	if req.expires != nil {
+		m.Expires = req.expires(0, true)
+	}
+	c.parts[0] = c.num
+	return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
+}
+
+// arithStore stores the new number v over the item e.
+func (c *conn) arithStore(e *store.Entry, req *arithReq, v uint64) store.Op {
+	c.num = strconv.AppendUint(c.num[:0], v, 10)
+	m := store.Meta{Flags: e.Meta.Flags, Expires: e.Meta.Expires, CAS: req.setCAS}
+	c.scratch = append(c.scratch[:0], c.num...)
+	if len(c.num) <= len(e.Value) {
+		// memcached rewrites the number in place, padded with spaces,
+		// and the item keeps its state.
+		for len(c.scratch) < len(e.Value) {
+			c.scratch = append(c.scratch, ' ')
+		}
+		m.Fetched, m.Stale, m.WinSent, m.KeyBinary = e.Meta.Fetched, e.Meta.Stale, e.Meta.WinSent, e.Meta.KeyBinary
+	}
+	if req.expires != nil {
+		m.Expires = req.expires(e.Meta.Expires, false)
+	}
+	c.parts[0] = c.scratch
+	return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
+}
+
 // arith serves incr and decr.
 func (c *conn) arith(n int, incr bool) {
 	key, noreply, ok := c.keyArgCommand(n)
 	if !ok {
 		return
 	}
-	delta, ok := parseUint64(c.toks[2])
+	delta, ok := protocol.ParseArgUint64(c.toks[2])
 	if !ok {
 		c.reply(noreply, "CLIENT_ERROR invalid numeric delta argument\r\n")
 		return
@@ -115,11 +128,7 @@ func (c *conn) arith(n int, incr bool) {
 	res, _ := c.applyArith(key, &req)
 	switch res {
 	case arithOK:
-		if incr {
-			c.st[stIncrHits]++
-		} else {
-			c.st[stDecrHits]++
-		}
+		c.countArith(incr, true)
 		if !noreply {
 			c.out = append(c.out, c.num...)
 			c.str("\r\n")
@@ -129,11 +138,21 @@ func (c *conn) arith(n int, incr bool) {
 	case arithNoMemory:
 		c.reply(noreply, "SERVER_ERROR out of memory\r\n")
 	default:
-		if incr {
-			c.st[stIncrMisses]++
-		} else {
-			c.st[stDecrMisses]++
-		}
+		c.countArith(incr, false)
 		c.reply(noreply, "NOT_FOUND\r\n")
+	}
+}
+
+// countArith counts an incr, decr or ma hit or miss.
+func (c *conn) countArith(incr, hit bool) {
+	switch {
+	case incr && hit:
+		c.st[stIncrHits]++
+	case hit:
+		c.st[stDecrHits]++
+	case incr:
+		c.st[stIncrMisses]++
+	default:
+		c.st[stDecrMisses]++
 	}
 }

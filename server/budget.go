@@ -3,6 +3,7 @@ package server
 import (
 	"sync/atomic"
 
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -40,7 +41,7 @@ const (
 	// (up to flushThreshold plus one value under largeValue), a kept
 	// scratch buffer, a storage command's line and the key being decoded,
 	// and its goroutine's stack.
-	PerConnBytes = readBufferSize + flushThreshold + largeValue + retainedBuffer + 2*maxLineLength + connStackBytes
+	PerConnBytes = readBufferSize + flushThreshold + largeValue + retainedBuffer + 2*protocol.MaxLineLength + connStackBytes
 	// RuntimeBytes bounds what the process needs whatever its load: the
 	// binary's code and data (about 17 MB, about 10 MiB of it resident),
 	// the Go runtime, the metrics registry and the idle goroutines.

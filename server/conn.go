@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zonecache/zonecache/internal/protocol"
 )
 
 const (
@@ -40,7 +42,7 @@ const (
 	connIdle int32 = 1
 )
 
-// errLineTooLong means a line without a newline grew past maxLineLength.
+// errLineTooLong means a line without a newline grew past protocol.MaxLineLength.
 var errLineTooLong = errors.New("server: command line too long")
 
 // conn is one client connection and its buffers.
@@ -52,7 +54,7 @@ type conn struct {
 
 	out     []byte // replies not yet written
 	flushes uint64 // number of writes so far, to tell whether out was cut
-	toks    [maxTokens][]byte
+	toks    [protocol.MaxTokens][]byte
 	line    []byte // a copy of a storage command's line, kept while its data is read
 	scratch []byte // values built by incr and decr
 	keybuf  []byte // base64-decoded keys
@@ -194,7 +196,7 @@ func (c *conn) serve() {
 
 // readLine returns the next command line including its '\n'. The slice
 // aliases the read buffer: it is valid until the next read. long reports a
-// multi-get line longer than maxLineLength whose newline has not arrived;
+// multi-get line longer than protocol.MaxLineLength whose newline has not arrived;
 // it is left in the buffer for streamGet.
 func (c *conn) readLine() (line []byte, long bool, err error) {
 	for {
@@ -205,8 +207,8 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 				_, _ = c.r.Discard(i + 1)
 				return buf[:i+1], false, nil
 			}
-			if n > maxLineLength {
-				if isMultiGetLine(buf) {
+			if n > protocol.MaxLineLength {
+				if protocol.IsMultiGetLine(buf) {
 					return nil, true, nil
 				}
 				return nil, false, errLineTooLong

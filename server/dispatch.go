@@ -2,9 +2,12 @@ package server
 
 import (
 	"bytes"
+
+	"github.com/zonecache/zonecache/internal/protocol"
 )
 
-// cmdID names a command for metrics.
+// cmdID is the kind a command is counted as, in stats and metrics; its
+// name is that of its first entry in commandTable.
 type cmdID uint8
 
 const (
@@ -34,201 +37,154 @@ const (
 	numCmds
 )
 
-func (id cmdID) String() string {
-	switch id {
-	case cmdGet:
-		return "get"
-	case cmdGets:
-		return "gets"
-	case cmdGat:
-		return "gat"
-	case cmdGats:
-		return "gats"
-	case cmdSet:
-		return "set"
-	case cmdAdd:
-		return "add"
-	case cmdReplace:
-		return "replace"
-	case cmdAppend:
-		return "append"
-	case cmdPrepend:
-		return "prepend"
-	case cmdCas:
-		return "cas"
-	case cmdDelete:
-		return "delete"
-	case cmdIncr:
-		return "incr"
-	case cmdDecr:
-		return "decr"
-	case cmdTouch:
-		return "touch"
-	case cmdFlushAll:
-		return "flush_all"
-	case cmdMg:
-		return "mg"
-	case cmdMs:
-		return "ms"
-	case cmdMd:
-		return "md"
-	case cmdMa:
-		return "ma"
-	case cmdMn:
-		return "mn"
-	case cmdMe:
-		return "me"
-	case cmdStats:
-		return "stats"
-	}
-	return "other"
+// command is one entry of the command table.
+type command struct {
+	name string
+	id   cmdID
+	// get serves a retrieval on the rest of the line, as read: the hot
+	// path needs no copy and no token array.
+	get func(c *conn, rest []byte)
+	// run serves any other command on its tokens, c.toks[:n].
+	run func(c *conn, n int)
 }
 
-// trimLine drops the line's '\n', a '\r' before it (as memcached does, only
-// when something precedes it) and everything from a NUL byte on (memcached
-// sees the line as a C string).
-func trimLine(b []byte) []byte {
-	b = b[:len(b)-1]
-	if len(b) > 1 && b[len(b)-1] == '\r' {
-		b = b[:len(b)-1]
-	}
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return b
+// commandTable lists every command the server knows. Commands that may read
+// a data block work on a copy of their line, tokenized.
+var commandTable = [...]command{
+	{name: "get", id: cmdGet, get: func(c *conn, rest []byte) { c.get(rest, false) }},
+	{name: "bget", id: cmdGet, get: func(c *conn, rest []byte) { c.get(rest, false) }},
+	{name: "gets", id: cmdGets, get: func(c *conn, rest []byte) { c.get(rest, true) }},
+	{name: "gat", id: cmdGat, get: func(c *conn, rest []byte) { c.gat(rest, false) }},
+	{name: "gats", id: cmdGats, get: func(c *conn, rest []byte) { c.gat(rest, true) }},
+	{name: "set", id: cmdSet, run: func(c *conn, n int) { c.update(n, protocol.ModeSet, false) }},
+	{name: "add", id: cmdAdd, run: func(c *conn, n int) { c.update(n, protocol.ModeAdd, false) }},
+	{name: "replace", id: cmdReplace, run: func(c *conn, n int) { c.update(n, protocol.ModeReplace, false) }},
+	{name: "append", id: cmdAppend, run: func(c *conn, n int) { c.update(n, protocol.ModeAppend, false) }},
+	{name: "prepend", id: cmdPrepend, run: func(c *conn, n int) { c.update(n, protocol.ModePrepend, false) }},
+	{name: "cas", id: cmdCas, run: func(c *conn, n int) { c.update(n, protocol.ModeSet, true) }},
+	{name: "delete", id: cmdDelete, run: (*conn).delete},
+	{name: "incr", id: cmdIncr, run: func(c *conn, n int) { c.arith(n, true) }},
+	{name: "decr", id: cmdDecr, run: func(c *conn, n int) { c.arith(n, false) }},
+	{name: "touch", id: cmdTouch, run: (*conn).touch},
+	{name: "flush_all", id: cmdFlushAll, run: (*conn).flushAll},
+	{name: "mg", id: cmdMg, run: (*conn).metaGet},
+	{name: "ms", id: cmdMs, run: (*conn).metaSet},
+	{name: "md", id: cmdMd, run: (*conn).metaDelete},
+	{name: "ma", id: cmdMa, run: (*conn).metaArith},
+	{name: "mn", id: cmdMn, run: (*conn).metaNoop},
+	{name: "me", id: cmdMe, run: (*conn).metaDebug},
+	{name: "stats", id: cmdStats, run: (*conn).statsCmd},
+	{name: "version", run: (*conn).version},
+	{name: "verbosity", run: (*conn).verbosity},
+	{name: "quit", run: func(c *conn, _ int) { c.quit = true }},
+	{name: "lru_crawler", run: (*conn).lruCrawler},
+	{name: "shutdown", run: func(c *conn, _ int) { c.str("ERROR: shutdown not enabled\r\n") }},
+	{name: "watch", run: func(c *conn, n int) { c.reply(c.noreply(n), "CLIENT_ERROR watch commands not allowed\r\n") }},
+	{name: "cache_memlimit", run: (*conn).memlimit},
+	{name: "slabs", run: (*conn).slabs},
+	{name: "lru", run: (*conn).lru},
 }
+
+// commandIndex finds a command by its first byte, then its name: a few
+// comparisons, cheaper than hashing the name.
+var commandIndex = indexCommands()
+
+func indexCommands() (idx [256][]*command) {
+	for i := range commandTable {
+		e := &commandTable[i]
+		idx[e.name[0]] = append(idx[e.name[0]], e)
+	}
+	return idx
+}
+
+// cmdNames holds each cmdID's name.
+var cmdNames = func() (names [numCmds]string) {
+	names[cmdOther] = "other"
+	for i := len(commandTable) - 1; i >= 0; i-- {
+		if e := &commandTable[i]; e.id != cmdOther {
+			names[e.id] = e.name
+		}
+	}
+	return names
+}()
+
+func (id cmdID) String() string { return cmdNames[id] }
+
+// lookup returns the command named name, or nil.
+func lookup(name []byte) *command {
+	for _, e := range commandIndex[name[0]] {
+		if e.name == string(name) {
+			return e
+		}
+	}
+	return nil
+}
+
+// isMeta reports whether name is of the meta family (two letters, the first
+// an m), known or not.
+func isMeta(name []byte) bool { return len(name) == 2 && name[0] == 'm' }
 
 // dispatch executes one command line (with its '\n').
 func (c *conn) dispatch(raw []byte) cmdID {
-	line := trimLine(raw)
-	cmd, rest := nextToken(line)
-	if len(cmd) < 2 {
+	line := protocol.TrimLine(raw)
+	name, rest := protocol.NextToken(line)
+	if len(name) < 2 {
 		c.str("ERROR\r\n")
 		return cmdOther
 	}
-	// Retrieval first: the hot path needs no copy and no token array.
-	if cmd[0] == 'g' || cmd[0] == 'b' {
-		switch string(cmd) {
-		case "get", "bget":
-			c.get(rest, false)
-			return cmdGet
-		case "gets":
-			c.get(rest, true)
-			return cmdGets
-		case "gat":
-			c.gat(rest, false)
-			return cmdGat
-		case "gats":
-			c.gat(rest, true)
-			return cmdGats
-		}
+	e := lookup(name)
+	if e != nil && e.get != nil {
+		e.get(c, rest)
+		return e.id
 	}
-	// Every other command may read a data block, which can move the read
-	// buffer under the line: work on a copy.
+	return c.run(e, isMeta(name), line)
+}
+
+// run executes a command other than a retrieval (e, nil when unknown;
+// meta for the meta family) on its tokenized line. Such a command may read
+// a data block, which can move the read buffer under the line: it works on
+// a copy.
+func (c *conn) run(e *command, meta bool, line []byte) cmdID {
 	c.line = append(c.line[:0], line...)
 	if cap(c.line) > retainedBuffer {
 		defer func() { c.line = make([]byte, 0, 256) }()
 	}
-	n, _ := tokenize(c.line, &c.toks)
-	if cmd[0] == 'm' && len(cmd) == 2 && c.s.cfg.DisableMeta {
-		// An older memcached does not know the command; a data block
-		// that follows is read as further (unknown) commands, as there.
-		c.str("ERROR\r\n")
-		return cmdOther
-	}
-	if cmd[0] == 'm' && len(cmd) == 2 {
-		c.st[stCmdMeta]++
-		switch cmd[1] {
-		case 'g':
-			c.metaGet(n)
-			return cmdMg
-		case 's':
-			c.metaSet(n)
-			return cmdMs
-		case 'd':
-			c.metaDelete(n)
-			return cmdMd
-		case 'a':
-			c.metaArith(n)
-			return cmdMa
-		case 'n':
-			c.str("MN\r\n")
-			_ = c.flush()
-			return cmdMn
-		case 'e':
-			c.metaDebug(n)
-			return cmdMe
+	n, _ := protocol.Tokenize(c.line, &c.toks)
+	if meta {
+		if c.s.cfg.DisableMeta {
+			// An older memcached does not know the command; a data
+			// block that follows is read as further (unknown)
+			// commands, as there.
+			c.str("ERROR\r\n")
+			return cmdOther
 		}
-		c.str("ERROR\r\n")
+		c.st[stCmdMeta]++
+	}
+	if e == nil {
+		c.unknown(meta, n)
 		return cmdOther
 	}
-	switch string(cmd) {
-	case "set":
-		return c.update(n, cmdSet)
-	case "add":
-		return c.update(n, cmdAdd)
-	case "replace":
-		return c.update(n, cmdReplace)
-	case "append":
-		return c.update(n, cmdAppend)
-	case "prepend":
-		return c.update(n, cmdPrepend)
-	case "cas":
-		return c.update(n, cmdCas)
-	case "delete":
-		c.delete(n)
-		return cmdDelete
-	case "incr":
-		c.arith(n, true)
-		return cmdIncr
-	case "decr":
-		c.arith(n, false)
-		return cmdDecr
-	case "touch":
-		c.touch(n)
-		return cmdTouch
-	case "flush_all":
-		c.flushAll(n)
-		return cmdFlushAll
-	case "version":
-		c.str("VERSION " + Version + "\r\n")
-		return cmdOther
-	case "verbosity":
-		c.verbosity(n)
-		return cmdOther
-	case "quit":
-		c.quit = true
-		return cmdOther
-	case "stats":
-		c.statsCmd(n)
-		return cmdStats
-	case "lru_crawler":
-		c.lruCrawler(n)
-		return cmdOther
-	case "shutdown":
-		c.str("ERROR: shutdown not enabled\r\n")
-		return cmdOther
-	case "watch":
-		c.reply(c.noreply(n), "CLIENT_ERROR watch commands not allowed\r\n")
-		return cmdOther
-	case "cache_memlimit":
-		c.memlimit(n)
-		return cmdOther
-	case "slabs":
-		c.slabs(n)
-		return cmdOther
-	case "lru":
-		c.lru(n)
-		return cmdOther
-	}
+	e.run(c, n)
+	return e.id
+}
+
+// unknown answers a command not in the table.
+func (c *conn) unknown(meta bool, n int) {
 	// memcached drops connections that look like HTTP requests.
-	if n > 0 && bytes.HasPrefix(c.toks[n-1], []byte("HTTP/")) {
+	if !meta && n > 0 && bytes.HasPrefix(c.toks[n-1], []byte("HTTP/")) {
 		c.quit = true
-		return cmdOther
+		return
 	}
 	c.str("ERROR\r\n")
-	return cmdOther
 }
+
+// metaNoop serves mn: its reply goes out at once.
+func (c *conn) metaNoop(int) {
+	c.str("MN\r\n")
+	_ = c.flush()
+}
+
+func (c *conn) version(int) { c.str("VERSION " + Version + "\r\n") }
 
 // noreply reports whether the command's last token is "noreply".
 func (c *conn) noreply(n int) bool {

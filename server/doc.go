@@ -24,11 +24,13 @@
 // budget (half of MaxBytes); past it a command gets memcached's
 // out-of-memory error instead of more memory.
 //
-// Files: server.go (lifecycle, accept, shutdown), conn.go (reading,
-// flushing, buffers), rawio_linux.go (socket I/O), dispatch.go (command table), retrieval.go, storage.go,
-// arith.go and text.go (text protocol), metaflags.go, metaget.go and meta.go
-// (meta protocol), metadump.go, stats.go, metrics.go, admin.go,
-// ownership.go and fence.go.
+// Requests are parsed with internal/protocol (tokenizer, number rules, meta
+// flags, exptime rule), the codec the clients use; the server writes its
+// replies itself. Files: server.go (lifecycle, accept, shutdown), conn.go
+// (reading, flushing, buffers), rawio_linux.go (socket I/O), dispatch.go
+// (command table), retrieval.go, storage.go, arith.go and text.go (text
+// protocol), metaget.go, meta.go and metareply.go (meta protocol),
+// metadump.go, stats.go, metrics.go, admin.go, ownership.go and fence.go.
 //
 // Ownership (ownership.go). In a gossiping fleet, PurgeUnowned keeps a
 // node's store free of keys it does not own: a node owns a key when, in its

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
@@ -69,7 +70,7 @@ func (c *conn) lruCrawler(n int) {
 			}
 			return
 		case "tocrawl", "sleep":
-			v, ok := parseUint32(c.toks[2])
+			v, ok := protocol.ParseArgUint32(c.toks[2])
 			switch {
 			case !ok:
 				c.str("CLIENT_ERROR bad command line format\r\n")
@@ -107,26 +108,10 @@ func (c *conn) metadump(which []byte) {
 		c.str("ERROR cannot pipeline other commands before metadump\r\n")
 		return
 	}
-	var classes [64]bool
-	all := string(which) == "all" || string(which) == "hash"
-	if !all {
-		rest := which
-		for len(rest) > 0 {
-			i := 0
-			for i < len(rest) && rest[i] != ',' {
-				i++
-			}
-			v, ok := parseUint32(rest[:i])
-			if !ok || v == 0 || v >= 64 {
-				c.str("BADCLASS invalid class id\r\n")
-				return
-			}
-			classes[v] = true
-			if i < len(rest) {
-				i++
-			}
-			rest = rest[i:]
-		}
+	classes, all, ok := parseClasses(which)
+	if !ok {
+		c.str("BADCLASS invalid class id\r\n")
+		return
 	}
 	failed := false
 	c.s.store.Range(func(key []byte, m store.Meta, size int) bool {
@@ -134,40 +119,70 @@ func (c *conn) metadump(which []byte) {
 		if !all && !classes[cls] {
 			return true
 		}
-		c.str("key=")
-		for _, b := range key {
-			if uriUnreserved(b) {
-				c.out = append(c.out, b)
-			} else {
-				c.out = append(c.out, '%', hexDigits[b>>4], hexDigits[b&15])
-			}
-		}
-		c.str(" exp=")
-		if m.Expires == 0 {
-			c.str("-1")
-		} else {
-			c.out = strconv.AppendInt(c.out, m.Expires, 10)
-		}
-		c.str(" la=")
-		c.out = strconv.AppendInt(c.out, m.Accessed, 10)
-		c.str(" cas=")
-		c.out = strconv.AppendUint(c.out, m.CAS, 10)
-		if m.Fetched {
-			c.str(" fetch=yes")
-		} else {
-			c.str(" fetch=no")
-		}
-		c.str(" cls=")
-		c.out = strconv.AppendInt(c.out, int64(cls), 10)
-		c.str(" size=")
-		c.out = strconv.AppendInt(c.out, int64(size), 10)
-		c.out = append(c.out, '\n')
+		c.appendDumpLine(key, &m, cls, size)
 		failed = !c.flushInRange()
 		return !failed
 	})
 	if c.endRange(failed) {
 		c.str("END\r\n")
 	}
+}
+
+// parseClasses reads metadump's argument: "all", "hash" or a
+// comma-separated list of slab classes. ok is false for a bad class.
+func parseClasses(which []byte) (classes [64]bool, all, ok bool) {
+	if string(which) == "all" || string(which) == "hash" {
+		return classes, true, true
+	}
+	rest := which
+	for len(rest) > 0 {
+		i := 0
+		for i < len(rest) && rest[i] != ',' {
+			i++
+		}
+		v, ok := protocol.ParseArgUint32(rest[:i])
+		if !ok || v == 0 || v >= 64 {
+			return classes, false, false
+		}
+		classes[v] = true
+		if i < len(rest) {
+			i++
+		}
+		rest = rest[i:]
+	}
+	return classes, false, true
+}
+
+// appendDumpLine writes one metadump line.
+func (c *conn) appendDumpLine(key []byte, m *store.Meta, cls, size int) {
+	c.str("key=")
+	for _, b := range key {
+		if uriUnreserved(b) {
+			c.out = append(c.out, b)
+		} else {
+			c.out = append(c.out, '%', hexDigits[b>>4], hexDigits[b&15])
+		}
+	}
+	c.str(" exp=")
+	if m.Expires == 0 {
+		c.str("-1")
+	} else {
+		c.out = strconv.AppendInt(c.out, m.Expires, 10)
+	}
+	c.str(" la=")
+	c.out = strconv.AppendInt(c.out, m.Accessed, 10)
+	c.str(" cas=")
+	c.out = strconv.AppendUint(c.out, m.CAS, 10)
+	if m.Fetched {
+		c.str(" fetch=yes")
+	} else {
+		c.str(" fetch=no")
+	}
+	c.str(" cls=")
+	c.out = strconv.AppendInt(c.out, int64(cls), 10)
+	c.str(" size=")
+	c.out = strconv.AppendInt(c.out, int64(size), 10)
+	c.out = append(c.out, '\n')
 }
 
 // flushInRange writes the replies out once flushThreshold bytes are
@@ -204,8 +219,8 @@ func (c *conn) cachedump(n int) {
 		c.str("CLIENT_ERROR bad command line\r\n")
 		return
 	}
-	cls, ok1 := parseUint32(c.toks[2])
-	limit, ok2 := parseUint32(c.toks[3])
+	cls, ok1 := protocol.ParseArgUint32(c.toks[2])
+	limit, ok2 := protocol.ParseArgUint32(c.toks[3])
 	switch {
 	case !ok1 || !ok2:
 		c.str("CLIENT_ERROR bad command line format\r\n")

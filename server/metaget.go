@@ -3,173 +3,218 @@ package server
 import (
 	"strconv"
 
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
 )
 
-// metaGet serves mg.
+// mgRequest is one mg: its flags (c.toks[2:n]) and what applying it found.
+type mgRequest struct {
+	f   protocol.MetaFlags
+	n   int
+	now int64
+	// room is false when a hit's value could not be buffered.
+	hit, created, ttlSet, room bool
+}
+
+// metaGet serves mg: parse, apply (the store operation below, which writes
+// a hit's reply while the item is held), reply (for a miss, an error or a
+// created item).
 func (c *conn) metaGet(n int) {
-	var f metaFlags
-	now, ok := c.metaHead(n, &f, "CLIENT_ERROR options flags are too long", "")
-	if !ok {
+	r := mgRequest{n: n, room: true}
+	if !c.parseMetaGet(&r) {
 		return
 	}
-	if c.opaqueTooLong(n) {
-		c.errLine("CLIENT_ERROR opaque token too long")
-		return
-	}
-	hit, created, ttlSet, room := false, false, false, true
-	meta, err := c.s.store.Update(f.key, func(e *store.Entry) store.Op {
+	meta, err := c.s.store.Update(r.f.Key, func(e *store.Entry) store.Op {
 		c.blind(e)
 		if !e.Found {
-			if !f.vivify {
-				return store.Op{Action: store.Keep}
-			}
-			created = true
-			var exp int64
-			for i := 2; i < n; i++ {
-				switch c.toks[i][0] {
-				case 'T':
-					exp = f.exptime
-				case 'N':
-					exp = f.autoviv
-				}
-			}
-			m := store.Meta{Expires: exp, CAS: f.setCAS, WinSent: true, Fetched: !f.noUpdate}
-			return store.Op{Action: store.Put, Meta: m}
+			return c.vivify(&r)
 		}
-		if f.value {
-			if room = c.roomForValue(len(e.Value)); !room {
+		if r.f.Value {
+			if r.room = c.roomForValue(len(e.Value)); !r.room {
 				return store.Op{Action: store.Keep, NoBump: true}
 			}
 		}
-		hit = true
+		r.hit = true
 		m := e.Meta
-		won := false
-		if f.value {
-			c.out = append(c.out, "VA "...)
-			c.out = strconv.AppendInt(c.out, int64(len(e.Value)), 10)
-		} else {
-			c.out = append(c.out, "HD"...)
-		}
-		for i := 2; i < n; i++ {
-			t := c.toks[i]
-			switch t[0] {
-			case 'T':
-				ttlSet = true
-				m.Expires = f.exptime
-			case 'R':
-				if !m.WinSent && m.Expires != 0 && m.Expires < f.recache {
-					won = true
-				}
-			case 's':
-				c.out = append(c.out, " s"...)
-				c.out = strconv.AppendInt(c.out, int64(len(e.Value)), 10)
-			case 't':
-				c.appendTTL(m.Expires, now)
-			case 'c':
-				c.out = append(c.out, " c"...)
-				c.out = strconv.AppendUint(c.out, m.CAS, 10)
-			case 'f':
-				c.out = append(c.out, " f"...)
-				c.out = strconv.AppendUint(c.out, uint64(m.Flags), 10)
-			case 'l':
-				c.out = append(c.out, " l"...)
-				c.out = strconv.AppendInt(c.out, now-e.Meta.Accessed, 10)
-			case 'h':
-				if e.Meta.Fetched {
-					c.out = append(c.out, " h1"...)
-				} else {
-					c.out = append(c.out, " h0"...)
-				}
-			case 'O':
-				c.out = append(c.out, ' ')
-				c.out = append(c.out, t...)
-			case 'k':
-				c.appendItemKeyFlag(f.key, e.Meta.KeyBinary)
-			}
-		}
-		if m.WinSent {
-			c.out = append(c.out, " Z"...)
-		}
-		if m.Stale {
-			c.out = append(c.out, " X"...)
-			if !m.WinSent {
-				won = true
-			}
-		}
-		if won {
-			c.out = append(c.out, " W"...)
-			m.WinSent = true
-		}
-		c.out = append(c.out, "\r\n"...)
-		if f.value {
-			c.out = append(c.out, e.Value...)
-			c.out = append(c.out, "\r\n"...)
-		}
-		if !ttlSet && !won {
-			return store.Op{Action: store.Keep, NoBump: f.noUpdate}
-		}
-		if !f.noUpdate {
-			m.Accessed, m.Fetched = now, true
-		}
-		return store.Op{Action: store.SetMeta, Meta: m}
+		won := c.replyMetaGetHit(&r, e, &m)
+		return r.hitOp(m, won)
 	})
-	if ttlSet {
+	c.replyMetaGet(&r, meta, err)
+}
+
+// parseMetaGet reads mg's flags; it writes the error and reports false for
+// a malformed request.
+func (c *conn) parseMetaGet(r *mgRequest) bool {
+	now, ok := c.metaHead(r.n, &r.f, "CLIENT_ERROR options flags are too long", "")
+	if !ok {
+		return false
+	}
+	if r.f.LongOpaque {
+		c.errLine("CLIENT_ERROR opaque token too long")
+		return false
+	}
+	r.now = now
+	return true
+}
+
+// vivify is mg's store operation on a miss: with N it creates an empty
+// item whose win token this request holds.
+func (c *conn) vivify(r *mgRequest) store.Op {
+	if !r.f.Vivify {
+		return store.Op{Action: store.Keep}
+	}
+	r.created = true
+	m := store.Meta{Expires: expiryInOrder(&r.f, c.toks[2:r.n], 0, true), CAS: r.f.SetCAS, WinSent: true, Fetched: !r.f.NoUpdate}
+	return store.Op{Action: store.Put, Meta: m}
+}
+
+// hitOp is mg's store operation on a hit, m the item's new metadata: it
+// is kept unless T or a won recache changed it.
+func (r *mgRequest) hitOp(m store.Meta, won bool) store.Op {
+	if !r.ttlSet && !won {
+		return store.Op{Action: store.Keep, NoBump: r.f.NoUpdate}
+	}
+	if !r.f.NoUpdate {
+		m.Accessed, m.Fetched = r.now, true
+	}
+	return store.Op{Action: store.SetMeta, Meta: m}
+}
+
+// replyMetaGetHit writes a hit's reply. m is the item's new metadata: T
+// and a won recache change it. It reports whether this request won.
+func (c *conn) replyMetaGetHit(r *mgRequest, e *store.Entry, m *store.Meta) (won bool) {
+	if r.f.Value {
+		c.out = append(c.out, "VA "...)
+		c.out = strconv.AppendInt(c.out, int64(len(e.Value)), 10)
+	} else {
+		c.out = append(c.out, "HD"...)
+	}
+	won = c.appendHitFlags(r, e, m)
+	won = c.appendWinFlags(m, won)
+	c.out = append(c.out, "\r\n"...)
+	if r.f.Value {
+		c.out = append(c.out, e.Value...)
+		c.out = append(c.out, "\r\n"...)
+	}
+	return won
+}
+
+// appendHitFlags writes a hit's return flags in request order; T and R act
+// where they stand, so a t before T shows the old TTL, as in memcached.
+func (c *conn) appendHitFlags(r *mgRequest, e *store.Entry, m *store.Meta) (won bool) {
+	for _, t := range c.toks[2:r.n] {
+		switch t[0] {
+		case 'T':
+			r.ttlSet = true
+			m.Expires = r.f.Expires
+		case 'R':
+			won = won || recacheWins(m, r.f.RecacheTTL)
+		case 's':
+			c.appendIntFlag(" s", int64(len(e.Value)))
+		case 't':
+			c.appendTTL(m.Expires, r.now)
+		case 'c':
+			c.appendUintFlag(" c", m.CAS)
+		case 'f':
+			c.appendUintFlag(" f", uint64(m.Flags))
+		case 'l':
+			c.appendIntFlag(" l", r.now-e.Meta.Accessed)
+		case 'h':
+			c.appendBoolFlag(" h", e.Meta.Fetched)
+		case 'O':
+			c.appendToken(t)
+		case 'k':
+			c.appendItemKeyFlag(r.f.Key, e.Meta.KeyBinary)
+		}
+	}
+	return won
+}
+
+// recacheWins reports whether mg R wins the right to recache an item: its
+// TTL left is below R's and no other client has won it.
+func recacheWins(m *store.Meta, recache int64) bool {
+	return !m.WinSent && m.Expires != 0 && m.Expires < recache
+}
+
+// appendWinFlags writes Z (a win was already handed out), X (the item is
+// stale) and W (this request wins, which m records).
+func (c *conn) appendWinFlags(m *store.Meta, won bool) bool {
+	if m.WinSent {
+		c.out = append(c.out, " Z"...)
+	}
+	if m.Stale {
+		c.out = append(c.out, " X"...)
+		if !m.WinSent {
+			won = true
+		}
+	}
+	if won {
+		c.out = append(c.out, " W"...)
+		m.WinSent = true
+	}
+	return won
+}
+
+// replyMetaGet counts mg and writes the replies not written while the
+// item was held: errors, a created item's and a miss's.
+func (c *conn) replyMetaGet(r *mgRequest, meta store.Meta, err error) {
+	if r.ttlSet {
 		c.st[stCmdTouch]++
 	} else {
 		c.st[stCmdGet]++
 	}
 	switch {
-	case !room:
+	case !r.room:
 		c.st[stStoreNoMemory]++
 		c.errLine("SERVER_ERROR out of memory writing get response")
-	case created && err != nil:
+	case r.created && err != nil:
 		c.errLine("SERVER_ERROR out of memory storing object")
-	case created:
+	case r.created:
 		c.st[stGetHits]++
-		c.metaGetCreated(&f, n, meta, now)
-	case hit:
-		if ttlSet {
-			c.st[stTouchHits]++
-		} else {
-			c.st[stGetHits]++
-		}
+		c.metaGetCreated(&r.f, r.n, meta, r.now)
+	case r.hit && r.ttlSet:
+		c.st[stTouchHits]++
+	case r.hit:
+		c.st[stGetHits]++
 	default:
-		if ttlSet {
-			c.st[stTouchMisses]++
-		} else {
-			c.st[stGetMisses]++
-		}
-		if !f.noReply {
-			c.out = append(c.out, "EN"...)
-			c.appendOpaqueAndKey(&f, 2, n)
-			c.out = append(c.out, "\r\n"...)
-		}
+		c.replyMetaGetMiss(r)
+	}
+}
+
+// replyMetaGetMiss counts a miss and writes EN unless q.
+func (c *conn) replyMetaGetMiss(r *mgRequest) {
+	if r.ttlSet {
+		c.st[stTouchMisses]++
+	} else {
+		c.st[stGetMisses]++
+	}
+	if !r.f.NoReply {
+		c.out = append(c.out, "EN"...)
+		c.appendOpaqueAndKey(&r.f, 2, r.n)
+		c.out = append(c.out, "\r\n"...)
 	}
 }
 
 // metaGetCreated writes the reply for an item mg N just created.
-func (c *conn) metaGetCreated(f *metaFlags, n int, m store.Meta, now int64) {
-	if f.value {
+func (c *conn) metaGetCreated(f *protocol.MetaFlags, n int, m store.Meta, now int64) {
+	if f.Value {
 		c.out = append(c.out, "VA 0"...)
 	} else {
 		c.out = append(c.out, "HD"...)
 	}
 	var exp int64
-	for i := 2; i < n; i++ {
-		t := c.toks[i]
+	for _, t := range c.toks[2:n] {
 		switch t[0] {
 		case 'T':
-			exp = f.exptime
+			exp = f.Expires
 		case 'N':
-			exp = f.autoviv
+			exp = f.VivifyTTL
 		case 's':
 			c.out = append(c.out, " s0"...)
 		case 't':
 			c.appendTTL(exp, now)
 		case 'c':
-			c.out = append(c.out, " c"...)
-			c.out = strconv.AppendUint(c.out, m.CAS, 10)
+			c.appendUintFlag(" c", m.CAS)
 		case 'f':
 			c.out = append(c.out, " f0"...)
 		case 'l':
@@ -177,15 +222,14 @@ func (c *conn) metaGetCreated(f *metaFlags, n int, m store.Meta, now int64) {
 		case 'h':
 			c.out = append(c.out, " h0"...)
 		case 'O':
-			c.out = append(c.out, ' ')
-			c.out = append(c.out, t...)
+			c.appendToken(t)
 		case 'k':
 			// The item mg created does not remember a binary key.
-			c.appendItemKeyFlag(f.key, false)
+			c.appendItemKeyFlag(f.Key, false)
 		}
 	}
 	c.out = append(c.out, " W\r\n"...)
-	if f.value {
+	if f.Value {
 		c.out = append(c.out, "\r\n"...)
 	}
 }

@@ -70,7 +70,7 @@ func (c *conn) flushLarge() bool {
 
 // get serves get, gets and bget; rest is the line after the command.
 func (c *conn) get(rest []byte, withCAS bool) {
-	key, rest := nextToken(rest)
+	key, rest := protocol.NextToken(rest)
 	if len(key) == 0 {
 		c.str("ERROR\r\n")
 		return
@@ -88,7 +88,7 @@ func (c *conn) get(rest []byte, withCAS bool) {
 		if !c.flushLarge() {
 			return
 		}
-		key, rest = nextToken(rest)
+		key, rest = protocol.NextToken(rest)
 	}
 	c.str("END\r\n")
 }
@@ -104,45 +104,27 @@ func (c *conn) abortMultiGet(mark int, flushes uint64) {
 
 // gat serves gat and gats: fetch and set a new expiry.
 func (c *conn) gat(rest []byte, withCAS bool) {
-	tok, rest := nextToken(rest)
+	tok, rest := protocol.NextToken(rest)
 	if len(tok) == 0 {
 		c.str("ERROR\r\n")
 		return
 	}
-	exptime, ok := parseInt32(tok)
+	exptime, ok := protocol.ParseArgInt32(tok)
 	if !ok {
 		c.str("CLIENT_ERROR invalid exptime argument\r\n")
 		return
 	}
 	now := c.now().Unix()
-	exp := expiry(exptime, now)
+	exp := protocol.AbsoluteExpiry(exptime, now)
 	mark, flushes := len(c.out), c.flushes
-	key, rest := nextToken(rest)
+	key, rest := protocol.NextToken(rest)
 	for len(key) > 0 {
 		if len(key) > protocol.MaxKeyLength {
 			c.abortMultiGet(mark, flushes)
 			return
 		}
 		c.st[stCmdTouch]++
-		hit, room := false, true
-		_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
-			c.blind(e)
-			if !e.Found {
-				return store.Op{Action: store.Keep}
-			}
-			if room = c.roomForValue(len(e.Value)); !room {
-				return store.Op{Action: store.Keep, NoBump: true}
-			}
-			hit = true
-			m := e.Meta
-			m.Expires = exp
-			m.Accessed = now
-			m.Fetched = true
-			c.appendValueHeader(key, &m, len(e.Value), withCAS)
-			c.out = append(c.out, e.Value...)
-			c.out = append(c.out, "\r\n"...)
-			return store.Op{Action: store.SetMeta, Meta: m}
-		})
+		hit, room := c.gatKey(key, exp, now, withCAS)
 		if !room {
 			c.noRoomForGet(mark, flushes)
 			return
@@ -155,90 +137,152 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 		if !c.flushLarge() {
 			return
 		}
-		key, rest = nextToken(rest)
+		key, rest = protocol.NextToken(rest)
 	}
 	c.str("END\r\n")
 }
 
-// streamGet serves a get or gets line longer than maxLineLength whose end
+// gatKey fetches one key of gat or gats and sets its expiry. It reports a
+// hit, and false for room when the value cannot be buffered.
+func (c *conn) gatKey(key []byte, exp, now int64, withCAS bool) (hit, room bool) {
+	room = true
+	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
+		c.blind(e)
+		if !e.Found {
+			return store.Op{Action: store.Keep}
+		}
+		if room = c.roomForValue(len(e.Value)); !room {
+			return store.Op{Action: store.Keep, NoBump: true}
+		}
+		hit = true
+		m := e.Meta
+		m.Expires = exp
+		m.Accessed = now
+		m.Fetched = true
+		c.appendValueHeader(key, &m, len(e.Value), withCAS)
+		c.out = append(c.out, e.Value...)
+		c.out = append(c.out, "\r\n"...)
+		return store.Op{Action: store.SetMeta, Meta: m}
+	})
+	return hit, room
+}
+
+// streamGet serves a get or gets line longer than MaxLineLength whose end
 // has not arrived: keys are served as they come, so the line never has to
 // fit in memory.
 func (c *conn) streamGet() cmdID {
 	buf, _ := c.r.Peek(c.r.Buffered())
-	cmd, rest := nextToken(buf)
-	withCAS := string(cmd) == "gets"
+	cmd, rest := protocol.NextToken(buf)
+	g := streamedGet{withCAS: string(cmd) == "gets", mark: len(c.out), flushes: c.flushes}
 	id := cmdGet
-	if withCAS {
+	if g.withCAS {
 		id = cmdGets
 	}
 	_, _ = c.r.Discard(len(buf) - len(rest))
-	mark, flushes := len(c.out), c.flushes
-	nkeys := 0
 	for {
 		buf, _ = c.r.Peek(c.r.Buffered())
-		seg := buf
-		nl := bytes.IndexByte(buf, '\n')
-		if nl >= 0 {
-			seg = buf[:nl]
-			if len(seg) > 0 && seg[len(seg)-1] == '\r' {
-				seg = seg[:len(seg)-1]
-			}
-		}
-		used := 0
-		for {
-			i := used
-			for i < len(seg) && seg[i] == ' ' {
-				i++
-			}
-			j := i
-			for j < len(seg) && seg[j] != ' ' {
-				j++
-			}
-			if j-i > protocol.MaxKeyLength {
-				c.abortMultiGet(mark, flushes)
-				c.discardLine()
-				return id
-			}
-			if j == len(seg) && nl < 0 {
-				// The token may go on in data not read yet.
-				used = i
-				break
-			}
-			if i == j {
-				// End of line.
-				_, _ = c.r.Discard(nl + 1)
-				if nkeys == 0 {
-					// Nothing was added to out since mark, which a
-					// flush may have moved: leave it alone.
-					c.str("ERROR\r\n")
-					return id
-				}
-				c.str("END\r\n")
-				return id
-			}
-			if !c.getKey(seg[i:j], withCAS) {
-				c.noRoomForGet(mark, flushes)
-				c.discardLine()
-				return id
-			}
-			if !c.flushLarge() {
-				return id
-			}
-			nkeys++
-			used = j
+		seg, nl := lineSegment(buf)
+		used, done := c.streamKeys(&g, seg, nl)
+		if done {
+			return id
 		}
 		_, _ = c.r.Discard(used)
-		if c.r.Buffered() < readBufferSize/2 && len(c.out) > 0 {
-			if c.flush() != nil {
-				c.quit = true
-				return id
-			}
-		}
-		if _, err := c.r.Peek(c.r.Buffered() + 1); err != nil {
+		if !c.streamMore() {
 			c.quit = true
 			return id
 		}
 	}
+}
+
+// streamedGet is the state of a streamed multi-get.
+type streamedGet struct {
+	withCAS bool
+	mark    int    // where its reply starts in c.out
+	flushes uint64 // c.flushes when it started
+	nkeys   int
+}
+
+// lineSegment is the part of buf up to its newline (without "\r\n"), or
+// all of it; nl is the newline's index, -1 when it has not arrived.
+func lineSegment(buf []byte) (seg []byte, nl int) {
+	nl = bytes.IndexByte(buf, '\n')
+	if nl < 0 {
+		return buf, nl
+	}
+	seg = buf[:nl]
+	if len(seg) > 0 && seg[len(seg)-1] == '\r' {
+		seg = seg[:len(seg)-1]
+	}
+	return seg, nl
+}
+
+// streamKeys serves the whole keys in seg. It returns how many bytes of
+// seg it used (a key that may go on in data not read yet is left), or done
+// when the command is over.
+func (c *conn) streamKeys(g *streamedGet, seg []byte, nl int) (used int, done bool) {
+	for {
+		i, j := tokenBounds(seg, used)
+		switch {
+		case j-i > protocol.MaxKeyLength:
+			c.abortMultiGet(g.mark, g.flushes)
+			c.discardLine()
+			return 0, true
+		case j == len(seg) && nl < 0:
+			// The token may go on in data not read yet.
+			return i, false
+		case i == j:
+			c.endStreamedGet(g, nl)
+			return 0, true
+		case !c.getKey(seg[i:j], g.withCAS):
+			c.noRoomForGet(g.mark, g.flushes)
+			c.discardLine()
+			return 0, true
+		case !c.flushLarge():
+			return 0, true
+		}
+		g.nkeys++
+		used = j
+	}
+}
+
+// tokenBounds returns the bounds of the first space-separated token of
+// seg at or after from (i == j when there is none).
+func tokenBounds(seg []byte, from int) (i, j int) {
+	i = from
+	for i < len(seg) && seg[i] == ' ' {
+		i++
+	}
+	j = i
+	for j < len(seg) && seg[j] != ' ' {
+		j++
+	}
+	return i, j
+}
+
+// endStreamedGet consumes the line's end and writes END, or ERROR for a
+// line without keys.
+func (c *conn) endStreamedGet(g *streamedGet, nl int) {
+	_, _ = c.r.Discard(nl + 1)
+	if g.nkeys == 0 {
+		// Nothing was added to out since mark, which a flush may have
+		// moved: leave it alone.
+		c.str("ERROR\r\n")
+		return
+	}
+	c.str("END\r\n")
+}
+
+// streamMore writes out the replies so far when the read buffer runs low,
+// then waits for more of the line. It reports false when the connection
+// failed.
+func (c *conn) streamMore() bool {
+	if c.r.Buffered() < readBufferSize/2 && len(c.out) > 0 {
+		if c.flush() != nil {
+			return false
+		}
+	}
+	_, err := c.r.Peek(c.r.Buffered() + 1)
+	return err == nil
 }
 
 // discardLine drops input up to and including the next newline.

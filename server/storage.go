@@ -8,18 +8,6 @@ import (
 	"github.com/zonecache/zonecache/server/store"
 )
 
-// storeMode is the kind of write a storage command asks for.
-type storeMode uint8
-
-const (
-	modeSet storeMode = iota
-	modeAdd
-	modeReplace
-	modeAppend
-	modePrepend
-	modeCAS
-)
-
 // storeResult is the outcome of a write.
 type storeResult uint8
 
@@ -40,7 +28,10 @@ const isolatedError = "SERVER_ERROR node cut off from its fleet"
 
 // storeReq is one write: what storage commands and ms share.
 type storeReq struct {
-	mode    storeMode
+	mode byte // protocol.ModeSet, ModeAdd, ModeReplace, ModeAppend or ModePrepend
+	// compare: a set or replace that must match cas (the cas command, ms
+	// with C); a missing item is not found.
+	compare bool
 	flags   uint32
 	expires int64
 	cas     uint64 // compare: cas command, ms C
@@ -59,69 +50,118 @@ func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta)
 	res := resStored
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
 		c.blind(e)
-		newMeta := store.Meta{Flags: req.flags, Expires: req.expires, CAS: req.setCAS, KeyBinary: req.keyBinary}
-		c.parts[0], c.parts[1] = value, nil
-		parts := c.parts[:1]
-		switch req.mode {
-		case modeAdd:
-			if e.Found {
-				res = resNotStored
-				return store.Op{Action: store.Keep, NoBump: true}
-			}
-		case modeReplace:
-			if !e.Found {
-				res = resNotStored
-				return store.Op{Action: store.Keep}
-			}
-		case modeAppend, modePrepend:
-			if !e.Found {
-				res = resNotStored
-				return store.Op{Action: store.Keep}
-			}
-			if req.cas != 0 && req.cas != e.Meta.CAS {
-				res = resExists
-				return store.Op{Action: store.Keep, NoBump: true}
-			}
-			newMeta.Flags, newMeta.Expires, newMeta.KeyBinary = e.Meta.Flags, e.Meta.Expires, false
-			if req.mode == modeAppend {
-				c.parts[0], c.parts[1] = e.Value, value
-			} else {
-				c.parts[0], c.parts[1] = value, e.Value
-			}
-			parts = c.parts[:2]
-		case modeCAS:
-			if !e.Found {
-				res = resNotFound
-				return store.Op{Action: store.Keep}
-			}
-			if req.cas == 0 || req.cas != e.Meta.CAS {
-				if !req.stale || req.cas == 0 || req.cas > e.Meta.CAS {
-					res = resExists
-					return store.Op{Action: store.Keep, NoBump: true}
-				}
-				// A stale write: the value is replaced but the item stays
-				// stale, with its TTL and win token.
-				newMeta.Expires = e.Meta.Expires
-				newMeta.Stale = true
-				newMeta.WinSent = e.Meta.WinSent
-			}
+		if req.mode == protocol.ModeSet && !req.compare {
+			return c.put(req.newMeta(), value) // the hot path: no look at e
 		}
-		res = resStored
-		return store.Op{Action: store.Put, Meta: newMeta, Value: parts}
+		var op store.Op
+		res, op = c.writeOp(e, value, req)
+		return op
 	})
 	c.parts[0], c.parts[1] = nil, nil
 	if err != nil {
-		switch {
-		case errors.Is(err, store.ErrTooLarge):
-			if req.mode == modeAppend || req.mode == modePrepend {
-				return resNotStored, meta
-			}
-			return resTooLarge, meta
-		default:
-			return resNoMemory, meta
-		}
+		return writeFailure(err, req), meta
 	}
 	return res, meta
+}
+
+// writeOp decides a write on the item e found.
+func (c *conn) writeOp(e *store.Entry, value []byte, req *storeReq) (storeResult, store.Op) {
+	switch {
+	case req.compare:
+		return c.writeCAS(e, value, req)
+	case req.mode == protocol.ModeAdd && e.Found:
+		return resNotStored, store.Op{Action: store.Keep, NoBump: true}
+	case req.mode == protocol.ModeReplace && !e.Found:
+		return resNotStored, store.Op{Action: store.Keep}
+	case req.mode == protocol.ModeAppend, req.mode == protocol.ModePrepend:
+		return c.writeConcat(e, value, req)
+	}
+	return resStored, c.put(req.newMeta(), value)
+}
+
+// writeCAS decides a set or replace that compares CAS values. With ms I an
+// older CAS is accepted: the value is replaced but the item stays stale,
+// with its TTL and win token.
+func (c *conn) writeCAS(e *store.Entry, value []byte, req *storeReq) (storeResult, store.Op) {
+	if !e.Found {
+		return resNotFound, store.Op{Action: store.Keep}
+	}
+	m := req.newMeta()
+	if req.cas == 0 || req.cas != e.Meta.CAS {
+		if !req.stale || req.cas == 0 || req.cas > e.Meta.CAS {
+			return resExists, store.Op{Action: store.Keep, NoBump: true}
+		}
+		m.Expires, m.Stale, m.WinSent = e.Meta.Expires, true, e.Meta.WinSent
+	}
+	return resStored, c.put(m, value)
+}
+
+// writeConcat decides an append or prepend: the item keeps its flags and
+// expiry, and forgets a binary key.
+func (c *conn) writeConcat(e *store.Entry, value []byte, req *storeReq) (storeResult, store.Op) {
+	if !e.Found {
+		return resNotStored, store.Op{Action: store.Keep}
+	}
+	if req.cas != 0 && req.cas != e.Meta.CAS {
+		return resExists, store.Op{Action: store.Keep, NoBump: true}
+	}
+	m := req.newMeta()
+	m.Flags, m.Expires, m.KeyBinary = e.Meta.Flags, e.Meta.Expires, false
+	if req.mode == protocol.ModeAppend {
+		c.parts[0], c.parts[1] = e.Value, value
+	} else {
+		c.parts[0], c.parts[1] = value, e.Value
+	}
+	return resStored, store.Op{Action: store.Put, Meta: m, Value: c.parts[:2]}
+}
+
+// put stores value as the item's whole value.
+func (c *conn) put(m store.Meta, value []byte) store.Op {
+	c.parts[0], c.parts[1] = value, nil
+	return store.Op{Action: store.Put, Meta: m, Value: c.parts[:1]}
+}
+
+// newMeta is the metadata of the item the request writes.
+func (req *storeReq) newMeta() store.Meta {
+	return store.Meta{Flags: req.flags, Expires: req.expires, CAS: req.setCAS, KeyBinary: req.keyBinary}
+}
+
+// writeFailure is the result of a write the store refused: an append or
+// prepend that grew too large is not stored, as in memcached.
+func writeFailure(err error, req *storeReq) storeResult {
+	switch {
+	case !errors.Is(err, store.ErrTooLarge):
+		return resNoMemory
+	case req.mode == protocol.ModeAppend || req.mode == protocol.ModePrepend:
+		return resNotStored
+	}
+	return resTooLarge
+}
+
+// countWrite counts a write's result in the stats.
+func (c *conn) countWrite(res storeResult, compare bool) {
+	switch res {
+	case resStored:
+		if compare {
+			c.st[stCasHits]++
+		}
+	case resExists:
+		c.st[stCasBadval]++
+	case resNotFound:
+		c.st[stCasMisses]++
+	case resTooLarge:
+		c.st[stStoreTooLarge]++
+	case resNoMemory:
+		c.st[stStoreNoMemory]++
+	}
+}
+
+// writeError is the error line of a write the store refused.
+func writeError(res storeResult) string {
+	if res == resTooLarge {
+		return "SERVER_ERROR object too large for cache"
+	}
+	return "SERVER_ERROR out of memory storing object"
 }
 
 // itemTooLarge reports whether an item with this key and value length can
@@ -140,115 +180,126 @@ func (c *conn) deleteKey(key []byte) {
 	})
 }
 
-// update serves set, add, replace, append, prepend and cas.
-func (c *conn) update(n int, id cmdID) cmdID {
+// dataEnds reports whether a data block of size bytes ends with "\r\n".
+func dataEnds(data []byte, size int) bool {
+	return data[size] == '\r' && data[size+1] == '\n'
+}
+
+// skipData drops the data block of a command refused before reading it; a
+// failed read ends the connection.
+func (c *conn) skipData(size int) {
+	if c.swallow(size+2) != nil {
+		c.quit = true
+	}
+}
+
+// textStore is one set, add, replace, append, prepend or cas.
+type textStore struct {
+	req     storeReq
+	key     []byte
+	size    int
+	noreply bool
+	// isSet: a failed set deletes the key, as memcached does.
+	isSet bool
+}
+
+// update serves set, add, replace, append and prepend (mode) and cas
+// (compare): parse, read the value, apply, reply.
+func (c *conn) update(n int, mode byte, compare bool) {
+	w := textStore{isSet: mode == protocol.ModeSet && !compare}
+	if !c.parseUpdate(&w, n, mode, compare) {
+		return
+	}
+	if c.itemTooLarge(w.key, w.size) {
+		c.st[stStoreTooLarge]++
+		c.reply(w.noreply, "SERVER_ERROR object too large for cache\r\n")
+		c.skipData(w.size)
+		c.failedSet(&w)
+		return
+	}
+	data, err := c.readData(w.size)
+	if err != nil {
+		c.updateNoData(&w, err)
+		return
+	}
+	defer c.releaseData()
+	if !dataEnds(data, w.size) {
+		c.reply(w.noreply, "CLIENT_ERROR bad data chunk\r\n")
+		return
+	}
+	c.st[stCmdSet]++
+	res, _ := c.write(w.key, data[:w.size], &w.req)
+	c.countWrite(res, compare)
+	c.replyUpdate(&w, res)
+}
+
+// parseUpdate reads a storage command's tokens into w. When the command
+// ends there it writes the error and reports false.
+func (c *conn) parseUpdate(w *textStore, n int, mode byte, compare bool) bool {
 	want := 5
-	if id == cmdCas {
+	if compare {
 		want = 6
 	}
 	if n != want && n != want+1 {
 		c.str("ERROR\r\n")
-		return id
+		return false
 	}
-	noreply := c.noreply(n)
-	key := c.toks[1]
-	if len(key) > protocol.MaxKeyLength {
-		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
-		return id
+	w.noreply = c.noreply(n)
+	w.key = c.toks[1]
+	flags, ok1 := protocol.ParseArgUint32(c.toks[2])
+	exptime, ok2 := protocol.ParseArgInt32(c.toks[3])
+	vlen, ok3 := protocol.ParseArgInt32(c.toks[4])
+	var ok4 = true
+	if compare {
+		w.req.cas, ok4 = protocol.ParseArgUint64(c.toks[5])
 	}
-	flags, ok1 := parseUint32(c.toks[2])
-	exptime, ok2 := parseInt32(c.toks[3])
-	vlen, ok3 := parseInt32(c.toks[4])
-	if !ok1 || !ok2 || !ok3 {
-		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
-		return id
+	if len(w.key) > protocol.MaxKeyLength || !ok1 || !ok2 || !ok3 || !ok4 || vlen < 0 || vlen > math.MaxInt32-2 {
+		c.reply(w.noreply, "CLIENT_ERROR bad command line format\r\n")
+		return false
 	}
-	req := storeReq{flags: flags, expires: expiry(exptime, c.now().Unix())}
-	switch id {
-	case cmdAdd:
-		req.mode = modeAdd
-	case cmdReplace:
-		req.mode = modeReplace
-	case cmdAppend:
-		req.mode = modeAppend
-	case cmdPrepend:
-		req.mode = modePrepend
-	case cmdCas:
-		req.mode = modeCAS
-		cas, ok := parseUint64(c.toks[5])
-		if !ok {
-			c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
-			return id
-		}
-		req.cas = cas
-	}
-	if vlen < 0 || vlen > math.MaxInt32-2 {
-		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
-		return id
-	}
-	size := int(vlen)
-	if c.itemTooLarge(key, size) {
-		c.st[stStoreTooLarge]++
-		c.reply(noreply, "SERVER_ERROR object too large for cache\r\n")
-		if c.swallow(size+2) != nil {
-			c.quit = true
-		}
-		if id == cmdSet {
-			c.deleteKey(key)
-		}
-		return id
-	}
-	data, err := c.readData(size)
-	if errors.Is(err, errNoBuffer) {
-		c.st[stStoreNoMemory]++
-		c.reply(noreply, "SERVER_ERROR out of memory storing object\r\n")
-		if c.swallow(size+2) != nil {
-			c.quit = true
-		}
-		if id == cmdSet {
-			c.deleteKey(key)
-		}
-		return id
-	}
-	if err != nil {
+	w.req.mode, w.req.compare, w.req.flags = mode, compare, flags
+	w.req.expires = protocol.AbsoluteExpiry(exptime, c.now().Unix())
+	w.size = int(vlen)
+	return true
+}
+
+// updateNoData ends a storage command whose value could not be read: past
+// the large-value budget (the data is skipped) or on a broken connection.
+func (c *conn) updateNoData(w *textStore, err error) {
+	if !errors.Is(err, errNoBuffer) {
 		c.quit = true
-		return id
+		return
 	}
-	defer c.releaseData()
-	if data[size] != '\r' || data[size+1] != '\n' {
-		c.reply(noreply, "CLIENT_ERROR bad data chunk\r\n")
-		return id
+	c.st[stStoreNoMemory]++
+	c.reply(w.noreply, "SERVER_ERROR out of memory storing object\r\n")
+	c.skipData(w.size)
+	c.failedSet(w)
+}
+
+// failedSet deletes the key of a set that failed, as memcached does.
+func (c *conn) failedSet(w *textStore) {
+	if w.isSet {
+		c.deleteKey(w.key)
 	}
-	c.st[stCmdSet]++
-	res, _ := c.write(key, data[:size], &req)
+}
+
+// replyUpdate writes a storage command's reply.
+func (c *conn) replyUpdate(w *textStore, res storeResult) {
 	switch res {
 	case resStored:
-		if id == cmdCas {
-			c.st[stCasHits]++
-		}
-		c.reply(noreply, "STORED\r\n")
+		c.reply(w.noreply, "STORED\r\n")
 	case resNotStored:
-		c.reply(noreply, "NOT_STORED\r\n")
+		c.reply(w.noreply, "NOT_STORED\r\n")
 	case resExists:
-		c.st[stCasBadval]++
-		c.reply(noreply, "EXISTS\r\n")
+		c.reply(w.noreply, "EXISTS\r\n")
 	case resNotFound:
-		c.st[stCasMisses]++
-		c.reply(noreply, "NOT_FOUND\r\n")
-	case resTooLarge:
-		c.st[stStoreTooLarge]++
-		c.reply(noreply, "SERVER_ERROR object too large for cache\r\n")
-		if id == cmdSet {
-			c.deleteKey(key)
-		}
-	case resNoMemory:
-		c.st[stStoreNoMemory]++
-		c.reply(noreply, "SERVER_ERROR out of memory storing object\r\n")
-		if id == cmdSet {
-			c.deleteKey(key)
-		}
+		c.reply(w.noreply, "NOT_FOUND\r\n")
 	case resIsolated:
-		c.reply(noreply, isolatedError+"\r\n")
+		c.reply(w.noreply, isolatedError+"\r\n")
+	default:
+		if !w.noreply {
+			c.errLine(writeError(res))
+		}
+		c.failedSet(w)
 	}
-	return id
 }

@@ -7,25 +7,6 @@ import (
 	"github.com/zonecache/zonecache/server/store"
 )
 
-// maxRelativeExptime is memcached's REALTIME_MAXDELTA: larger exptimes are
-// absolute Unix times.
-const maxRelativeExptime = 60 * 60 * 24 * 30
-
-// expiry converts a memcached exptime into an absolute Unix time, 0 meaning
-// never. Negative exptimes and absolute times in the past give a time that
-// has already passed.
-func expiry(exptime int32, now int64) int64 {
-	switch {
-	case exptime == 0:
-		return 0
-	case exptime < 0:
-		return 1
-	case exptime > maxRelativeExptime:
-		return int64(exptime)
-	}
-	return now + int64(exptime)
-}
-
 // delete serves delete <key> [0] [noreply].
 func (c *conn) delete(n int) {
 	if n < 2 || n > 4 {
@@ -87,13 +68,13 @@ func (c *conn) touch(n int) {
 	if !ok {
 		return
 	}
-	exptime, ok := parseInt32(c.toks[2])
+	exptime, ok := protocol.ParseArgInt32(c.toks[2])
 	if !ok {
 		c.reply(noreply, "CLIENT_ERROR invalid exptime argument\r\n")
 		return
 	}
 	now := c.now().Unix()
-	exp := expiry(exptime, now)
+	exp := protocol.AbsoluteExpiry(exptime, now)
 	c.st[stCmdTouch]++
 	hit := false
 	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
@@ -129,7 +110,7 @@ func (c *conn) flushAll(n int) {
 		want = 2
 	}
 	if n != want {
-		d, ok := parseInt32(c.toks[1])
+		d, ok := protocol.ParseArgInt32(c.toks[1])
 		if !ok {
 			c.reply(noreply, "CLIENT_ERROR invalid exptime argument\r\n")
 			return
@@ -139,7 +120,7 @@ func (c *conn) flushAll(n int) {
 	now := c.now()
 	at := now
 	if delay > 0 {
-		at = time.Unix(expiry(delay, now.Unix()), 0)
+		at = time.Unix(protocol.AbsoluteExpiry(delay, now.Unix()), 0)
 	}
 	c.s.store.Flush(at)
 	c.reply(noreply, "OK\r\n")
@@ -152,7 +133,7 @@ func (c *conn) verbosity(n int) {
 		return
 	}
 	noreply := c.noreply(n)
-	if _, ok := parseUint32(c.toks[1]); !ok {
+	if _, ok := protocol.ParseArgUint32(c.toks[1]); !ok {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 		return
 	}
@@ -166,7 +147,7 @@ func (c *conn) memlimit(n int) {
 		return
 	}
 	noreply := c.noreply(n)
-	mb, ok := parseUint32(c.toks[1])
+	mb, ok := protocol.ParseArgUint32(c.toks[1])
 	switch {
 	case !ok:
 		c.reply(noreply, "ERROR\r\n")

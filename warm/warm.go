@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
@@ -24,10 +25,6 @@ const (
 // ErrConfig is wrapped by Warm's error when the Config or the topology do
 // not allow a warm-up (unknown target, same zone, no source node, ...).
 var ErrConfig = errors.New("warm: invalid config")
-
-// maxRelativeTTL is memcached's limit: a TTL above 30 days is read as an
-// absolute Unix time.
-const maxRelativeTTL = 30 * 24 * 3600
 
 // Config describes one warm-up. Zero fields take the documented defaults.
 type Config struct {
@@ -298,20 +295,14 @@ func writeTTL(remaining int32, dumpExp int64, now time.Time) (ttl int32, ok bool
 			return 0, true
 		case left <= 0:
 			return 0, false
-		case left > maxRelativeTTL:
-			return int32(dumpExp), true
 		default:
-			return int32(left), true
+			return protocol.Exptime(time.Duration(left)*time.Second, now), true
 		}
 	}
-	switch {
-	case remaining < 0:
+	if remaining < 0 {
 		return 0, true
-	case remaining > maxRelativeTTL:
-		return int32(now.Unix() + int64(remaining)), true
-	default:
-		return remaining, true
 	}
+	return protocol.Exptime(time.Duration(remaining)*time.Second, now), true
 }
 
 // limiter paces items at a fixed rate (no burst); a nil limiter never waits.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/fleet"
+	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
@@ -283,11 +284,11 @@ func TestWriteTTL(t *testing.T) {
 	}{
 		{-1, 5, 0, true},
 		{60, -1, 60, true},
-		{maxRelativeTTL + 10, -1, int32(now.Unix()) + maxRelativeTTL + 10, true},
+		{protocol.MaxRelativeExptime + 10, -1, int32(now.Unix()) + protocol.MaxRelativeExptime + 10, true},
 		{0, -1, 0, true},
 		{0, now.Unix() + 30, 30, true},
 		{0, now.Unix(), 0, false},
-		{0, now.Unix() + maxRelativeTTL + 1, int32(now.Unix()) + maxRelativeTTL + 1, true},
+		{0, now.Unix() + protocol.MaxRelativeExptime + 1, int32(now.Unix()) + protocol.MaxRelativeExptime + 1, true},
 	} {
 		if ttl, ok := writeTTL(c.remaining, c.exp, now); ttl != c.ttl || ok != c.ok {
 			t.Errorf("writeTTL(%d, %d) = %d %v, want %d %v", c.remaining, c.exp, ttl, ok, c.ttl, c.ok)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/zonecache/zonecache/internal/protocol"
 )
 
 // DefaultOpTimeout is the default per-operation timeout of a run and of
@@ -95,19 +97,5 @@ func (m *MemcacheTarget) Delete(ctx context.Context, key string) error {
 // Close implements Target.
 func (m *MemcacheTarget) Close() error { return m.c.Close() }
 
-// maxRelativeExptime is memcached's limit for a relative exptime (30 days);
-// larger values are read as absolute Unix times.
-const maxRelativeExptime = 30 * 24 * 3600
-
-// Exptime converts ttl to a memcached exptime: 0 for no expiry, whole
-// seconds rounded up when ≤ 30 days, else an absolute Unix time from now.
-func Exptime(ttl time.Duration, now time.Time) int32 {
-	if ttl <= 0 {
-		return 0
-	}
-	secs := int64((ttl + time.Second - 1) / time.Second)
-	if secs <= maxRelativeExptime {
-		return int32(secs)
-	}
-	return int32(now.Unix() + secs)
-}
+// Exptime converts ttl to a memcached exptime (protocol.Exptime).
+func Exptime(ttl time.Duration, now time.Time) int32 { return protocol.Exptime(ttl, now) }

@@ -52,8 +52,10 @@ const (
 	RetWinSent                         // Z: a win token was already sent to another client
 )
 
-// MaxLineLength is the longest reply line the parser accepts; a longer one
-// is ErrMalformed. A reader passed to ReadHeader must buffer at least this.
+// MaxLineLength is the longest line either side accepts: memcached closes a
+// connection whose request line grows past it (multi-key gets excepted), and
+// a longer reply line is ErrMalformed. A reader passed to ReadHeader must
+// buffer at least this.
 const MaxLineLength = 2048
 
 // Reply is one parsed meta reply. Key, Opaque and Value are owned by the
@@ -155,7 +157,7 @@ func ParseHeader(line []byte, r *Reply) error {
 	}
 	rest := line[2:]
 	if r.Code == CodeVA {
-		tok, more := nextToken(rest)
+		tok, more := NextToken(rest)
 		n, ok := ParseUint(tok, 31)
 		if !ok {
 			return fmt.Errorf("%w: bad VA length in %q", ErrMalformed, line)
@@ -165,7 +167,7 @@ func ParseHeader(line []byte, r *Reply) error {
 	}
 	for {
 		var tok []byte
-		tok, rest = nextToken(rest)
+		tok, rest = NextToken(rest)
 		if tok == nil {
 			return nil
 		}
@@ -311,9 +313,10 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-// nextToken returns the next space-separated token and the rest; nil when
-// none is left. Repeated spaces are skipped.
-func nextToken(b []byte) (tok, rest []byte) {
+// NextToken returns the first space-separated token of b and what follows
+// it; tok is nil when none is left. Repeated spaces are skipped. Requests
+// and replies are split with it.
+func NextToken(b []byte) (tok, rest []byte) {
 	for len(b) > 0 && b[0] == ' ' {
 		b = b[1:]
 	}

@@ -86,11 +86,11 @@ func ReadTextValue(br *bufio.Reader, r *Reply) error {
 	if !ok {
 		return textError(line)
 	}
-	key, rest := nextToken(rest)
-	fl, rest := nextToken(rest)
-	size, rest := nextToken(rest)
-	casTok, rest := nextToken(rest)
-	if extra, _ := nextToken(rest); extra != nil || len(key) == 0 {
+	key, rest := NextToken(rest)
+	fl, rest := NextToken(rest)
+	size, rest := NextToken(rest)
+	casTok, rest := NextToken(rest)
+	if extra, _ := NextToken(rest); extra != nil || len(key) == 0 {
 		return fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, line)
 	}
 	f, ok1 := ParseUint(fl, 32)

@@ -1,4 +1,4 @@
-package server
+package protocol
 
 import (
 	"strconv"
@@ -16,8 +16,8 @@ func TestParseNumbersLikeMemcached(t *testing.T) {
 		"1x": {0, false}, "": {0, false}, "-": {0, false}, "abc": {0, false},
 	}
 	for in, want := range u64 {
-		if v, ok := parseUint64([]byte(in)); v != want.v || ok != want.ok {
-			t.Errorf("parseUint64(%q) = %d %v, want %d %v", in, v, ok, want.v, want.ok)
+		if v, ok := ParseArgUint64([]byte(in)); v != want.v || ok != want.ok {
+			t.Errorf("ParseArgUint64(%q) = %d %v, want %d %v", in, v, ok, want.v, want.ok)
 		}
 	}
 	i32 := map[string]struct {
@@ -29,28 +29,28 @@ func TestParseNumbersLikeMemcached(t *testing.T) {
 		"x": {0, false}, "1 ": {1, true},
 	}
 	for in, want := range i32 {
-		if v, ok := parseInt32([]byte(in)); v != want.v || ok != want.ok {
-			t.Errorf("parseInt32(%q) = %d %v, want %d %v", in, v, ok, want.v, want.ok)
+		if v, ok := ParseArgInt32([]byte(in)); v != want.v || ok != want.ok {
+			t.Errorf("ParseArgInt32(%q) = %d %v, want %d %v", in, v, ok, want.v, want.ok)
 		}
 	}
-	if v, ok := parseUint32([]byte("4294967296")); !ok || v != 0 {
+	if v, ok := ParseArgUint32([]byte("4294967296")); !ok || v != 0 {
 		t.Errorf("flags 4294967296: %d %v (memcached truncates to 0)", v, ok)
 	}
 	for in, want := range map[string]bool{"5": true, "5 x": true, " 99": true, "": false, "x": false, "5x": false, "-5": false} {
-		if _, ok := parseValueNumber([]byte(in)); ok != want {
-			t.Errorf("parseValueNumber(%q) ok=%v want %v", in, ok, want)
+		if _, ok := ParseCounter([]byte(in)); ok != want {
+			t.Errorf("ParseCounter(%q) ok=%v want %v", in, ok, want)
 		}
 	}
 }
 
 func TestTokenizeCapsAt23Tokens(t *testing.T) {
-	var toks [maxTokens][]byte
-	n, more := tokenize([]byte("  a  b c "), &toks)
+	var toks [MaxTokens][]byte
+	n, more := Tokenize([]byte("  a  b c "), &toks)
 	if n != 3 || more || string(toks[0]) != "a" || string(toks[2]) != "c" {
 		t.Fatalf("got %d %v %q", n, more, toks[:n])
 	}
-	n, more = tokenize([]byte(strings.Repeat("x ", 30)), &toks)
-	if n != maxTokens-1 || !more {
+	n, more = Tokenize([]byte(strings.Repeat("x ", 30)), &toks)
+	if n != MaxTokens-1 || !more {
 		t.Fatalf("30 tokens: n=%d more=%v", n, more)
 	}
 }
@@ -64,20 +64,20 @@ func FuzzNumbers(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		b := []byte(s)
-		u, uok := parseUint64(b)
-		i, iok := parseInt32(b)
-		_, _ = parseValueNumber(b)
+		u, uok := ParseArgUint64(b)
+		i, iok := ParseArgInt32(b)
+		_, _ = ParseCounter(b)
 		digits := s != "" && strings.Trim(s, "0123456789") == ""
 		if !digits {
 			return
 		}
 		want, err := strconv.ParseUint(s, 10, 64)
 		if (err == nil) != uok || (uok && u != want) {
-			t.Fatalf("parseUint64(%q) = %d %v; strconv %d %v", s, u, uok, want, err)
+			t.Fatalf("ParseArgUint64(%q) = %d %v; strconv %d %v", s, u, uok, want, err)
 		}
 		w64, err := strconv.ParseInt(s, 10, 64)
 		if (err == nil) != iok || (iok && i != int32(w64)) {
-			t.Fatalf("parseInt32(%q) = %d %v; strconv %d %v", s, i, iok, w64, err)
+			t.Fatalf("ParseArgInt32(%q) = %d %v; strconv %d %v", s, i, iok, w64, err)
 		}
 	})
 }
