@@ -66,6 +66,13 @@ type Config struct {
 	// Set it below the time the fleet can take to drop a node
 	// (membership.PauseBound). Default 0: no heartbeat (a standalone node).
 	PauseBound time.Duration
+	// RestartFile, when set, makes the store survive a restart, as
+	// memcached's -e: New loads the file (then removes it, so that a crash
+	// later starts empty), and Shutdown saves the store to it after the
+	// last command finished, through a temporary file renamed over it.
+	// Items keep their values, flags, expiry and CAS. A file that does not
+	// validate is logged and ignored. Default "": no restart file.
+	RestartFile string
 	// Now returns the current time; tests inject a clock. Default: the
 	// system clock read by a ticker every 100 ms (expiry is in whole
 	// seconds, and reading the system clock per command is costly).

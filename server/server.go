@@ -89,6 +89,12 @@ func New(cfg Config) (*Server, error) {
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s, s.reg)
 	s.fence = newFence(s, cfg.PauseBound, s.reg)
+	if cfg.RestartFile != "" {
+		if err := s.loadRestartFile(); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -194,8 +200,9 @@ func (s *Server) accept(nc net.Conn) {
 
 // Shutdown stops the server gracefully: it stops accepting, lets every
 // connection finish the command it is executing (idle connections are
-// closed at once), then closes the store. If ctx ends first, the remaining
-// connections are closed and ctx's error is returned.
+// closed at once), saves the store to Config.RestartFile if it is set (the
+// save is not cut short by ctx), then closes the store. If ctx ends first,
+// the remaining connections are closed and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	s.mu.Lock()
@@ -220,6 +227,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closeConns()
 		<-done
 	}
+	err = errors.Join(err, s.saveOnShutdown())
 	s.finish()
 	return err
 }

@@ -21,6 +21,11 @@ import (
 	"github.com/zonecache/zonecache/server"
 )
 
+// ErrRestartInFleet is the flag check's error for --restart-file with
+// --zone: a fleet node that comes back must start empty, as writes and
+// deletes made while it was down never reached it.
+var ErrRestartInFleet = errors.New("--restart-file is for standalone nodes: a fleet node (--zone) that comes back must start empty, as writes and deletes made while it was down never reached it")
+
 // shutdownTimeout bounds how long in-flight commands may take after SIGTERM.
 const shutdownTimeout = 30 * time.Second
 
@@ -138,6 +143,7 @@ type flagValues struct {
 	level                                *string
 	mem                                  *int64
 	noMeta, verbose                      *bool
+	restartFile                          string
 	fleet                                fleetOptions
 	purge                                purgeOptions
 }
@@ -155,6 +161,8 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.adminAddr = fs.String("admin-addr", "127.0.0.1:12211", "admin HTTP `address` serving /metrics, /healthz and /readyz; empty disables it")
 	v.noMeta = fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
 	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
+	fs.StringVar(&v.restartFile, "restart-file", "", "warm restart, as memcached's -e: SIGTERM saves the store to this `file` and the next start loads it (values, flags, TTLs, CAS), then removes it; standalone nodes only (not with --zone)")
+	fs.StringVar(&v.restartFile, "e", "", "the same as --restart-file `file`")
 	v.fleet.register(fs)
 	v.purge.register(fs)
 	v.level = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -203,6 +211,10 @@ func (v *flagValues) options() (options, error) {
 		return o, err
 	}
 	o.fleet = v.fleet
+	if v.restartFile != "" && v.fleet.zone != "" {
+		return o, ErrRestartInFleet
+	}
+	o.cfg.RestartFile = v.restartFile
 	if _, err := v.purge.sharding(); err != nil {
 		return o, err
 	}
