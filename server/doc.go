@@ -30,7 +30,8 @@
 // (reading, flushing, buffers), rawio_linux.go (socket I/O), dispatch.go
 // (command table), retrieval.go, storage.go, arith.go and text.go (text
 // protocol), metaget.go, meta.go and metareply.go (meta protocol),
-// metadump.go, stats.go, metrics.go, admin.go, ownership.go and fence.go.
+// metadump.go, stats.go, metrics.go, admin.go, ownership.go, fence.go and
+// restart.go.
 //
 // Ownership (ownership.go). In a gossiping fleet, PurgeUnowned keeps a
 // node's store free of keys it does not own: a node owns a key when, in its
@@ -81,6 +82,15 @@
 // still in the kernel's accept queue when a pause ends is not retired.
 // Each is counted in zonecache_server_invalidations_total{cause} and
 // logged at warn (fence.go).
+//
+// Warm restart (restart.go). With Config.RestartFile set, Shutdown saves
+// the store after the last command finished (store.WriteSnapshot) to a
+// temporary file, synced, then renamed over the path, so the path holds a
+// complete file or none; New loads it (store.ReadSnapshot: values, flags,
+// expiry, CAS, the CAS counter continuing above them) and removes it, so
+// that a crash later starts empty instead of serving values overwritten
+// since. A file that does not validate is logged and ignored. Meant for
+// standalone nodes: a fleet node that was down missed writes.
 //
 // The server also exports Prometheus metrics (zonecache_server_*) and an
 // admin HTTP handler (/metrics, /healthz, /readyz); cmd/zonecached wires

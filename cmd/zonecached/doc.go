@@ -7,7 +7,7 @@
 //
 //	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
 //	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
-//	           [--disable-meta] [-v] [--log-level info]
+//	           [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
@@ -33,6 +33,12 @@
 // cut off from most of the fleet and after being declared dead, its store
 // is invalidated before it serves hits again (server.Config.PauseBound,
 // server.Server.SetIsolated).
+//
+// --restart-file (or -e, as memcached) makes the store survive a restart of
+// a standalone node: SIGTERM saves it, the next start loads it
+// (server.Config.RestartFile). It is refused with --zone: a fleet node that
+// comes back must start empty, as writes made while it was down never
+// reached it.
 //
 // SIGTERM or SIGINT stops accepting connections, lets in-flight commands
 // finish and exits 0. A fleet node first advertises draining, leaves the

@@ -30,6 +30,13 @@
 // the items a predicate selects (the server's ownership purge) a chunk of
 // one shard's index per lock hold, so reads go on during it.
 //
+// Snapshots. WriteSnapshot streams every live item (key, value, flags,
+// expiry, CAS) and the CAS counter to a writer, a chunk of one shard's index
+// per lock hold, ending with an item count and a CRC-32C; ReadSnapshot
+// loads one, dropping items expired since, and flushes what it stored if the
+// input does not validate (ErrBadSnapshot). The server's warm restart
+// (server.Config.RestartFile) is built on them.
+//
 // Time. Item times are Unix seconds. With the system clock the store reads
 // its own clock, refreshed every 100 ms, instead of calling time.Now on
 // every operation; an injected Config.Now is called every time.
