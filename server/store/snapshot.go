@@ -90,6 +90,7 @@ type snapWriter struct {
 	crc hash.Hash32
 	n   int
 	err error
+	rec [snapRecordHead]byte // a field, not a local: Write would make it escape
 }
 
 func (sw *snapWriter) write(p []byte) {
@@ -100,7 +101,7 @@ func (sw *snapWriter) write(p []byte) {
 
 // item writes the record of the item at off in buf.
 func (sw *snapWriter) item(buf []byte, off int) {
-	var r [snapRecordHead]byte
+	r := &sw.rec
 	m := readMeta(buf, off)
 	key, value := itemKey(buf, off), itemValue(buf, off)
 	r[0] = tagItem
@@ -170,9 +171,7 @@ func (s *Store) restore(rec *snapRecord, now uint32, st *SnapshotStats) {
 	case expiredAt(toU32Expires(rec.meta.Expires), now):
 		st.Expired++
 	default:
-		_, err := s.Update(rec.key, func(*Entry) Op {
-			return Op{Action: Put, Meta: rec.meta, Value: [][]byte{rec.value}}
-		})
+		_, err := s.Update(rec.key, rec.put)
 		if err != nil {
 			st.Skipped++
 			return
@@ -196,6 +195,9 @@ type snapReader struct {
 	crc hash.Hash32
 	max int // larger values are read past, not kept
 	rec snapRecord
+	// head holds a record's tag and header; a field, not a local, as
+	// reading into it would make it escape.
+	head [snapRecordHead]byte
 }
 
 // snapRecord is one item of a snapshot.
@@ -203,6 +205,13 @@ type snapRecord struct {
 	key, value []byte
 	meta       Meta
 	tooLarge   bool
+	parts      [1][]byte
+}
+
+// put is the Update callback that stores the record.
+func (rec *snapRecord) put(*Entry) Op {
+	rec.parts[0] = rec.value
+	return Op{Action: Put, Meta: rec.meta, Value: rec.parts[:]}
 }
 
 // full reads len(p) bytes into p and adds them to the checksum.
@@ -223,19 +232,18 @@ func resize(b []byte, n int) []byte {
 
 // next reads the next record; it returns nil at the trailer.
 func (sr *snapReader) next() (*snapRecord, error) {
-	var t [1]byte
-	if err := sr.full(t[:]); err != nil {
+	if err := sr.full(sr.head[:1]); err != nil {
 		return nil, err
 	}
-	tag := t[0]
-	if tag == tagEnd {
+	switch tag := sr.head[0]; tag {
+	case tagEnd:
 		return nil, nil
-	}
-	var h [snapRecordHead - 1]byte
-	if tag != tagItem {
+	case tagItem:
+	default:
 		return nil, fmt.Errorf("%w: unknown record tag %d", ErrBadSnapshot, tag)
 	}
-	if err := sr.full(h[:]); err != nil {
+	h := sr.head[1:]
+	if err := sr.full(h); err != nil {
 		return nil, err
 	}
 	klen, vlen := int(h[0]), int(le.Uint32(h[18:]))
