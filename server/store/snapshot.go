@@ -61,7 +61,7 @@ func (s *Store) WriteSnapshot(ctx context.Context, w io.Writer) (int, error) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		err := sh.eachChunk(ctx, s, func(_, off int) error {
-			sw.item(sh.buf, off)
+			sw.item(sh.buf, off, sh.pendingFlush)
 			return sw.err
 		})
 		if err != nil {
@@ -99,8 +99,9 @@ func (sw *snapWriter) write(p []byte) {
 	}
 }
 
-// item writes the record of the item at off in buf.
-func (sw *snapWriter) item(buf []byte, off int) {
+// item writes the record of the item at off in buf. A delayed flush due at
+// flush (0: none) ends the item's life then, so it is saved as its expiry.
+func (sw *snapWriter) item(buf []byte, off int, flush uint32) {
 	r := &sw.rec
 	m := readMeta(buf, off)
 	key, value := itemKey(buf, off), itemValue(buf, off)
@@ -108,7 +109,11 @@ func (sw *snapWriter) item(buf []byte, off int) {
 	r[1] = uint8(len(key))
 	r[2] = buf[off+offBits] & metaBits
 	le.PutUint32(r[3:], m.Flags)
-	le.PutUint32(r[7:], uint32(m.Expires))
+	exp := uint32(m.Expires)
+	if flush != 0 && (exp == 0 || exp > flush) {
+		exp = flush
+	}
+	le.PutUint32(r[7:], exp)
 	le.PutUint64(r[11:], m.CAS)
 	le.PutUint32(r[19:], uint32(len(value)))
 	sw.write(r[:])

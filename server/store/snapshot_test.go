@@ -134,3 +134,27 @@ func BenchmarkSnapshot(b *testing.B) {
 		require.NoError(b, dst.Close())
 	}
 }
+
+func TestSnapshotKeepsAPendingDelayedFlush(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Config{MaxBytes: 8 << 20}, c)
+	set(t, s, "forever", "v", Meta{})
+	set(t, s, "late", "v", Meta{Expires: c.Unix() + 100})
+	s.Flush(c.Now().Add(10 * time.Second))
+	var buf bytes.Buffer
+	_, err := s.WriteSnapshot(context.Background(), &buf)
+	require.NoError(t, err)
+	snap := buf.Bytes()
+
+	before := newStore(t, Config{MaxBytes: 8 << 20}, c)
+	st, err := before.ReadSnapshot(context.Background(), bytes.NewReader(snap))
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Loaded, "loaded before the flush is due")
+	c.Advance(10 * time.Second)
+	_, _, ok := get(before, "forever")
+	require.False(t, ok, "the flush pending at the save still empties the items when due")
+	after := newStore(t, Config{MaxBytes: 8 << 20}, c)
+	st, err = after.ReadSnapshot(context.Background(), bytes.NewReader(snap))
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Expired)
+}
