@@ -64,7 +64,13 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 			"                 rise, then drop back near zero (needs --gossip)\n"+
 			"  slow-node      a TCP proxy sits in front of a-1 (static topology); at 1/2 it delays each response\n"+
 			"                 by 50 ms (below the 500 ms timeout: p99 rises), at 3/4 by 2 s (beyond it: the\n"+
-			"                 breaker opens and reads fall back)\n\n")
+			"                 breaker opens and reads fall back)\n"+
+			"  reshard        zone a grown from 2 to 3 nodes (a-3 started warming, the keys it takes copied\n"+
+			"                 hottest first, then promoted), shrunk back (a-3 draining, its keys copied to\n"+
+			"                 a-1 and a-2, then stopped), zone d added warmed from zone b, then removed; with\n"+
+			"                 the consistency checker's writer and readers; prints per second the local-zone\n"+
+			"                 hit ratio, caller errors, p99 and stale reads, and the issue's targets, met or\n"+
+			"                 NOT met (needs --gossip; --duration defaults to 60s)\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -73,11 +79,14 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	if o.scenario == scenarioReshard && !flagGiven(fs, "duration") {
+		o.duration = reshardDuration
+	}
 	if !slices.Contains(scenarios, o.scenario) {
 		return o, fmt.Errorf("--scenario %q: want one of %s", o.scenario, strings.Join(scenarios, ", "))
 	}
-	if o.scenario == scenarioNodeReplaced && !o.gossip {
-		return o, errors.New("--scenario node-replaced needs --gossip")
+	if (o.scenario == scenarioNodeReplaced || o.scenario == scenarioReshard) && !o.gossip {
+		return o, fmt.Errorf("--scenario %s needs --gossip", o.scenario)
 	}
 	if o.scenario == scenarioSlowNode {
 		o.gossip = false // the client gets a static topology with the proxy's address
@@ -147,15 +156,16 @@ type demo struct {
 	stdout io.Writer
 	quiet  *slog.Logger
 
-	f      *fleet.Fleet
-	proxy  *faultproxy.Proxy  // slow-node only
-	target *bench.FleetTarget // the smart client in zone a
-	watch  *watcher
-	repl   *nodeReplacement // node-replaced only
-	events []bench.Event
-	title  string
-	bcfg   bench.Config
-	closes []func() // undo start, last first
+	f       *fleet.Fleet
+	proxy   *faultproxy.Proxy  // slow-node only
+	target  *bench.FleetTarget // the smart client in zone a
+	watch   *watcher
+	repl    *nodeReplacement // node-replaced only
+	reshard *reshardDemo     // reshard only
+	events  []bench.Event
+	title   string
+	bcfg    bench.Config
+	closes  []func() // undo start, last first
 }
 
 // start brings up the fleet, the client and the scenario's events.
@@ -252,6 +262,8 @@ func (d *demo) scenario() {
 			dur, slowDelay, dur/2, hungDelay, dur*3/4)
 		d.title = "zonecache demo: node a-1 slow, then hung"
 		d.events = slowNodeEvents(d.proxy, "a-1", dur)
+	case scenarioReshard:
+		d.reshardScenario()
 	}
 }
 
@@ -297,6 +309,7 @@ func (d *demo) report(res *bench.Result, stderr io.Writer) {
 	if d.proxy != nil {
 		fmt.Fprintf(d.stdout, "fault proxy: %d responses of a-1 delayed\n", d.proxy.DelayedChunks())
 	}
+	d.reportReshard(res)
 }
 
 // keepUp prints the verdict and a few commands to try, and keeps the fleet

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDemoReshardsWithoutCallerErrorsOrStaleReads runs the reshard
+// scenario's short form: every step runs, callers see no errors, the
+// consistency checker sees no stale read among reads it made, and a-3
+// holds, after the growth's cutover, every demo key it took over. The
+// hit-ratio and p99 targets are reported (logged), not asserted: they
+// are timing figures of a loaded machine.
+func TestDemoReshardsWithoutCallerErrorsOrStaleReads(t *testing.T) {
+	report := runScenario(t, scenarioReshard, "36s")
+	wantEvents(t, report, "reshard: zone a 2 -> 3 -> 2 nodes")
+	for _, want := range []string{
+		"grow zone a: a-3 added: cut over", "shrink zone a: a-3 removed: cut over",
+		"add zone d from zone b: cut over", "remove zone d: cut over",
+	} {
+		if !regexp.MustCompile(`(?m)--- ` + regexp.QuoteMeta(want) + `$`).MatchString(report) {
+			t.Fatalf("no step %q without error in:\n%s", want, report)
+		}
+	}
+	for _, want := range []string{
+		`steps done:\s+4 of 4\s+met`,
+		`caller errors = 0:\s+0\s+met`,
+		`stale reads = 0:\s+0 of [1-9]\d* checked reads\s+met`,
+	} {
+		if !regexp.MustCompile(want).MatchString(report) {
+			t.Fatalf("no %q in:\n%s", want, report)
+		}
+	}
+	m := regexp.MustCompile(`a-3 holds (\d+) of the (\d+) demo keys it took over`).FindStringSubmatch(report)
+	if m == nil || m[1] != m[2] || m[2] == "0" {
+		t.Fatalf("a-3 after the cutover: %v, want every key it took over (at least one)\n%s", m, report)
+	}
+	for _, line := range strings.Split(report, "\n") {
+		if strings.Contains(line, "at every second") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+}
+
+func TestDemoHelpDocumentsReshard(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "-h"}, &out, &errOut, false); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if help := out.String() + errOut.String(); !strings.Contains(help, "reshard        zone a grown") {
+		t.Fatalf("help lacks the reshard scenario:\n%s", help)
+	}
+}
