@@ -19,12 +19,15 @@ const (
 )
 
 // reshardSecond is one second of the run as the reshard scenario reports
-// it.
+// it. Zone a is the client's zone: a read it does not answer is a miss
+// there (a cold key) or a node error (a timeout, an open breaker), after
+// which the read falls back to another zone.
 type reshardSecond struct {
 	t                time.Duration
-	localHit         float64 // zone a's hits / its reads (hits, misses, errors)
+	localHit         float64 // zone a's hits / its reads (hits, misses, node errors)
 	reads            uint64
-	errors, stale    int // caller errors (the demo's and the checker's), stale reads
+	misses, nodeErrs uint64 // zone a's
+	errors, stale    int    // caller errors (the demo's and the checker's), stale reads
 	p99              time.Duration
 	beforeTheReshard bool
 }
@@ -38,6 +41,7 @@ type reshardFigures struct {
 	minHitAt            time.Duration
 	maxP99              time.Duration
 	maxP99At            time.Duration
+	afterMaxP99         time.Duration // the steady seconds after the last step
 	errors, stale       int
 	checkerReads, acked int
 }
@@ -51,15 +55,15 @@ func (d *demo) reportReshard(res *bench.Result) {
 	}
 	r.steps.addTo(res)
 	check := r.checker.finish()
-	fig := reshardFiguresOf(res, check, r.baseline)
 	w := d.stdout
 	r.mu.Lock()
 	writeReshardCopies(w, r.copies)
 	if r.held != "" {
 		fmt.Fprintf(w, "after the growth's cutover: %s\n", r.held)
 	}
-	done := r.doneSteps
+	done, ended := r.doneSteps, r.ended
 	r.mu.Unlock()
+	fig := reshardFiguresOf(res, check, r.baseline, ended)
 	writeReshardSeconds(w, res, fig)
 	fmt.Fprintf(w, "\nconsistency checker: %d reads, %d acknowledged writes, %d stale, %d caller errors (%d reads within a write's in-flight window, allowed)\n",
 		check.Reads, check.Acked, check.Stale, check.Errors, check.InFlight)
@@ -74,25 +78,20 @@ func (d *demo) reportReshard(res *bench.Result) {
 
 // reshardFiguresOf computes the per-second series and the figures:
 // "before" is the seconds that ended before the reshard began at baseline,
-// less the first (connections opening) when there are three or more.
-func reshardFiguresOf(res *bench.Result, check consistency.Result, baseline time.Duration) reshardFigures {
+// less the first (connections opening) when there are three or more;
+// "after" those that began a second after the last step ended.
+func reshardFiguresOf(res *bench.Result, check consistency.Result, baseline, ended time.Duration) reshardFigures {
 	fig := reshardFigures{minHit: 2, errors: int(res.Errors) + check.Errors, stale: check.Stale, checkerReads: check.Reads, acked: check.Acked}
 	var hits, reads uint64
 	var p99s []time.Duration
 	for i, p := range res.Series {
-		s := reshardSecond{t: p.T, p99: p.P99Duration(), errors: int(p.Errors), beforeTheReshard: p.T <= baseline}
-		phase := strconv.Itoa(i)
-		s.errors += check.ErrorsByPhase[phase]
-		s.stale = check.StaleByPhase[phase]
-		for _, z := range p.Zones {
-			if z.Zone == "a" {
-				s.reads = z.Hits + z.Misses + z.Errors
-				s.localHit = ratioOf(z.Hits, s.reads)
-				if s.beforeTheReshard && (i > 0 || p.T+2*time.Second > baseline) {
-					hits, reads = hits+z.Hits, reads+s.reads
-					p99s = append(p99s, s.p99)
-				}
-			}
+		s := reshardSecondOf(i, p, check, baseline)
+		if s.beforeTheReshard && (i > 0 || baseline < 3*time.Second) {
+			hits, reads = hits+uint64(s.localHit*float64(s.reads)+0.5), reads+s.reads
+			p99s = append(p99s, s.p99)
+		}
+		if ended > 0 && p.T-p.Dur > ended+time.Second {
+			fig.afterMaxP99 = max(fig.afterMaxP99, s.p99)
 		}
 		fig.seconds = append(fig.seconds, s)
 	}
@@ -112,6 +111,22 @@ func reshardFiguresOf(res *bench.Result, check consistency.Result, baseline time
 		}
 	}
 	return fig
+}
+
+// reshardSecondOf is second i of the run, p, with the checker's counts of
+// that second (the history's phase i).
+func reshardSecondOf(i int, p bench.Point, check consistency.Result, baseline time.Duration) reshardSecond {
+	phase := strconv.Itoa(i)
+	s := reshardSecond{t: p.T, p99: p.P99Duration(), beforeTheReshard: p.T <= baseline,
+		errors: int(p.Errors) + check.ErrorsByPhase[phase], stale: check.StaleByPhase[phase]}
+	for _, z := range p.Zones {
+		if z.Zone == "a" {
+			s.reads = z.Hits + z.Misses + z.Errors
+			s.misses, s.nodeErrs = z.Misses, z.Errors
+			s.localHit = ratioOf(z.Hits, s.reads)
+		}
+	}
+	return s
 }
 
 func ratioOf(n, of uint64) float64 {
@@ -138,9 +153,10 @@ func writeReshardCopies(w io.Writer, copies []reshardCopy) {
 
 // writeReshardSeconds prints the per-second series with the events.
 func writeReshardSeconds(w io.Writer, res *bench.Result, fig reshardFigures) {
-	fmt.Fprintf(w, "\nper second (local = reads answered by zone a, the client's zone; errors = callers' errors, the demo's and the checker's):\n")
+	fmt.Fprintf(w, "\nper second (local hit = reads answered by zone a, the client's zone; a reads it did not answer missed there\n"+
+		"or met a node error (timeout, open breaker) and fell back; caller errors = the demo's and the checker's):\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "t\tlocal hit\terrors\tp99\tstale\t")
+	fmt.Fprintln(tw, "t\tlocal hit\ta misses\ta node errors\tcaller errors\tp99\tstale\t")
 	ev := 0
 	events := func(upTo time.Duration) {
 		for ; ev < len(res.Events) && res.Events[ev].At <= upTo; ev++ {
@@ -149,12 +165,13 @@ func writeReshardSeconds(w io.Writer, res *bench.Result, fig reshardFigures) {
 			if e.Err != "" {
 				label += " (error: " + e.Err + ")"
 			}
-			fmt.Fprintf(tw, "%.1fs\t\t\t\t\t  --- %s\n", e.At.Seconds(), label)
+			fmt.Fprintf(tw, "%.1fs\t\t\t\t\t\t\t  --- %s\n", e.At.Seconds(), label)
 		}
 	}
 	for _, s := range fig.seconds {
 		events(s.t)
-		fmt.Fprintf(tw, "%.1fs\t%.2f%%\t%d\t%v\t%d\t\n", s.t.Seconds(), 100*s.localHit, s.errors, s.p99.Round(10*time.Microsecond), s.stale)
+		fmt.Fprintf(tw, "%.1fs\t%.2f%%\t%d\t%d\t%d\t%v\t%d\t\n", s.t.Seconds(), 100*s.localHit, s.misses, s.nodeErrs, s.errors,
+			s.p99.Round(10*time.Microsecond), s.stale)
 	}
 	events(time.Duration(1<<63 - 1))
 	tw.Flush()
@@ -182,4 +199,7 @@ func writeReshardTargets(w io.Writer, fig reshardFigures, done, steps int) {
 	fmt.Fprintf(w, "  online p99 <= %.1fx before at every second: max %v (%.2fx) at %.1fs  %s\n", reshardMaxP99Ratio,
 		fig.maxP99.Round(10*time.Microsecond), float64(fig.maxP99)/float64(max(fig.beforeP99, 1)), fig.maxP99At.Seconds(),
 		met(fig.beforeP99 > 0 && float64(fig.maxP99) <= reshardMaxP99Ratio*float64(fig.beforeP99)))
+	if fig.afterMaxP99 > 0 {
+		fmt.Fprintf(w, "    (for scale: max p99 of a second after the reshard ended, nothing changing: %v)\n", fig.afterMaxP99.Round(10*time.Microsecond))
+	}
 }

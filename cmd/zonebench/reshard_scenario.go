@@ -66,6 +66,8 @@ type reshardDemo struct {
 	ready     chan struct{}
 	checkErr  error
 	baseline  time.Duration // the steps begin at this offset
+	runStart  time.Time     // when the measured phase began
+	ended     time.Duration // offset at which the last step ended (0: not done)
 	doneSteps int
 }
 
@@ -94,6 +96,7 @@ func (r *reshardDemo) runChecker(ctx context.Context, seeds []string) error {
 	start := time.Now()
 	err := r.checker.start(ctx, seeds, []string{"a", "b", "c"})
 	r.mu.Lock()
+	r.runStart = start
 	r.checkErr = err
 	r.clients = append(r.clients, r.checker.clients...)
 	r.mu.Unlock()
@@ -150,6 +153,7 @@ func (r *reshardDemo) do(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		r.doneSteps++
+		r.ended = time.Since(r.runStart)
 		r.mu.Unlock()
 	}
 	return nil
