@@ -99,6 +99,13 @@ func reshardFiguresOf(res *bench.Result, check consistency.Result, baseline, end
 	for _, p := range p99s {
 		fig.beforeP99 += p / time.Duration(len(p99s))
 	}
+	fig.findWorst()
+	return fig
+}
+
+// findWorst sets the lowest local hit ratio and the highest p99 of the
+// seconds since the reshard began, and when they happened.
+func (fig *reshardFigures) findWorst() {
 	for _, s := range fig.seconds {
 		if s.beforeTheReshard || s.reads == 0 {
 			continue
@@ -110,7 +117,6 @@ func reshardFiguresOf(res *bench.Result, check consistency.Result, baseline, end
 			fig.maxP99, fig.maxP99At = s.p99, s.t
 		}
 	}
-	return fig
 }
 
 // reshardSecondOf is second i of the run, p, with the checker's counts of

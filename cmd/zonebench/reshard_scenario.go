@@ -231,6 +231,35 @@ func (r *reshardDemo) cutover(ctx context.Context, live, tgt replication.Topolog
 			}
 		}
 	}
+	r.stopLeaving(tgt)
+	if err := r.waitClients(ctx, func(t replication.Topology) bool { return sameNodes(t, tgt) }); err != nil {
+		return err
+	}
+	sources := purgedSources(plan, tgt)
+	if len(sources) == 0 {
+		return nil
+	}
+	_, err := warm.Purge(ctx, warm.PurgeConfig{Topology: tgt, Nodes: sources})
+	return err
+}
+
+// purgedSources are the plan's sources that stay, in their zone: after
+// the cutover they hold keys they no longer own. A zone copied into
+// another one keeps its keys.
+func purgedSources(plan *reshard.Plan, tgt replication.Topology) []string {
+	var out []string
+	for _, m := range plan.Moves {
+		if _, kept := tgt.Node(m.From.ID); kept && m.From.Zone == m.To.Zone && !slices.Contains(out, m.From.ID) {
+			out = append(out, m.From.ID)
+		}
+	}
+	return out
+}
+
+// stopLeaving stops the nodes tgt drops (SIGTERM: each advertises
+// draining, leaves the gossip and waits for reads to stop) and waits for
+// them.
+func (r *reshardDemo) stopLeaving(tgt replication.Topology) {
 	var wg sync.WaitGroup
 	for _, n := range r.f.Nodes() {
 		if _, kept := tgt.Node(n.ID); !kept && n.Running() {
@@ -239,21 +268,6 @@ func (r *reshardDemo) cutover(ctx context.Context, live, tgt replication.Topolog
 		}
 	}
 	wg.Wait()
-	if err := r.waitClients(ctx, func(t replication.Topology) bool { return sameNodes(t, tgt) }); err != nil {
-		return err
-	}
-	var sources []string
-	for _, m := range plan.Moves {
-		// A zone copied into another one keeps its keys.
-		if _, kept := tgt.Node(m.From.ID); kept && m.From.Zone == m.To.Zone && !slices.Contains(sources, m.From.ID) {
-			sources = append(sources, m.From.ID)
-		}
-	}
-	if len(sources) == 0 {
-		return nil
-	}
-	_, err := warm.Purge(ctx, warm.PurgeConfig{Topology: tgt, Nodes: sources})
-	return err
 }
 
 // checkHeld reads from node id, directly, the demo's keys the plan moved
