@@ -156,16 +156,16 @@ type demo struct {
 	stdout io.Writer
 	quiet  *slog.Logger
 
-	f       *fleet.Fleet
-	proxy   *faultproxy.Proxy  // slow-node only
-	target  *bench.FleetTarget // the smart client in zone a
-	watch   *watcher
-	repl    *nodeReplacement // node-replaced only
-	reshard *reshardDemo     // reshard only
-	events  []bench.Event
-	title   string
-	bcfg    bench.Config
-	closes  []func() // undo start, last first
+	f      *fleet.Fleet
+	proxy  *faultproxy.Proxy  // slow-node only
+	target *bench.FleetTarget // the smart client in zone a
+	watch  *watcher
+	repl   *nodeReplacement // node-replaced only
+	shape  *reshardDemo     // reshard only
+	events []bench.Event
+	title  string
+	bcfg   bench.Config
+	closes []func() // undo start, last first
 }
 
 // start brings up the fleet, the client and the scenario's events.

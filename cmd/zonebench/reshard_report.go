@@ -49,7 +49,7 @@ type reshardFigures struct {
 // reportReshard prints the reshard scenario's copies, its per-second
 // series and its figures against the targets, each met or NOT met.
 func (d *demo) reportReshard(res *bench.Result) {
-	r := d.reshard
+	r := d.shape
 	if r == nil {
 		return
 	}

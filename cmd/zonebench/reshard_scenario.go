@@ -80,7 +80,7 @@ func (d *demo) reshardScenario() {
 		baseline: max(dur/8, 3*time.Second), ready: make(chan struct{}),
 		steps: &stepMarks{event: "reshard: zone a 2 -> 3 -> 2 nodes, zone d added from b, removed"}}
 	r.clients = []*client.Client{r.bench}
-	d.reshard = r
+	d.shape = r
 	fmt.Fprintf(d.stdout, "client in zone a; workload for %v, resharding from %v (consistency checker: writer in a, readers in a, b, c)\n\n",
 		dur, r.baseline)
 	d.title = "zonecache demo: zone a grown and shrunk, zone d added and removed, warmed"
