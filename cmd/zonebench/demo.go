@@ -64,13 +64,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 			"                 rise, then drop back near zero (needs --gossip)\n"+
 			"  slow-node      a TCP proxy sits in front of a-1 (static topology); at 1/2 it delays each response\n"+
 			"                 by 50 ms (below the 500 ms timeout: p99 rises), at 3/4 by 2 s (beyond it: the\n"+
-			"                 breaker opens and reads fall back)\n"+
-			"  reshard        zone a grown from 2 to 3 nodes (a-3 started warming, the keys it takes copied\n"+
-			"                 hottest first, then promoted), shrunk back (a-3 draining, its keys copied to\n"+
-			"                 a-1 and a-2, then stopped), zone d added warmed from zone b, then removed; with\n"+
-			"                 the consistency checker's writer and readers; prints per second the local-zone\n"+
-			"                 hit ratio, caller errors, p99 and stale reads, and the issue's targets, met or\n"+
-			"                 NOT met (needs --gossip; --duration defaults to 60s)\n\n")
+			"                 breaker opens and reads fall back)\n"+reshardUsage+"\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -79,14 +73,14 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if o.scenario == scenarioReshard && !flagGiven(fs, "duration") {
-		o.duration = reshardDuration
-	}
 	if !slices.Contains(scenarios, o.scenario) {
 		return o, fmt.Errorf("--scenario %q: want one of %s", o.scenario, strings.Join(scenarios, ", "))
 	}
-	if (o.scenario == scenarioNodeReplaced || o.scenario == scenarioReshard) && !o.gossip {
-		return o, fmt.Errorf("--scenario %s needs --gossip", o.scenario)
+	if o.scenario == scenarioNodeReplaced && !o.gossip {
+		return o, errors.New("--scenario node-replaced needs --gossip")
+	}
+	if err := reshardOptions(&o, fs); err != nil {
+		return o, err
 	}
 	if o.scenario == scenarioSlowNode {
 		o.gossip = false // the client gets a static topology with the proxy's address

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -370,6 +371,29 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // reshardDuration is the reshard scenario's --duration unless given: a
 // baseline, four steps and the steady seconds between them.
 const reshardDuration = 60 * time.Second
+
+// reshardUsage describes the scenario in `zonebench demo -h`.
+const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 started warming, the keys it takes copied\n" +
+	"                 hottest first, then promoted), shrunk back (a-3 draining, its keys copied to\n" +
+	"                 a-1 and a-2, then stopped), zone d added warmed from zone b, then removed; with\n" +
+	"                 the consistency checker's writer and readers; prints per second the local-zone\n" +
+	"                 hit ratio, caller errors, p99 and stale reads, and the issue's targets, met or\n" +
+	"                 NOT met (needs --gossip; --duration defaults to 60s)\n"
+
+// reshardOptions checks and completes o, parsed by fs, for the reshard
+// scenario: it needs gossip, and runs 60 s unless --duration says.
+func reshardOptions(o *demoOptions, fs *flag.FlagSet) error {
+	if o.scenario != scenarioReshard {
+		return nil
+	}
+	if !o.gossip {
+		return errors.New("--scenario reshard needs --gossip")
+	}
+	if !flagGiven(fs, "duration") {
+		o.duration = reshardDuration
+	}
+	return nil
+}
 
 // flagGiven reports whether flag name was set on the command line.
 func flagGiven(fs *flag.FlagSet, name string) bool {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDemoReshardsWithoutCallerErrorsOrStaleReads runs the reshard
@@ -52,5 +53,24 @@ func TestDemoHelpDocumentsReshard(t *testing.T) {
 	}
 	if help := out.String() + errOut.String(); !strings.Contains(help, "reshard        zone a grown") {
 		t.Fatalf("help lacks the reshard scenario:\n%s", help)
+	}
+}
+
+// TestReshardScenarioFlags: the scenario runs 60 s unless --duration says
+// otherwise, and refuses a fleet without gossip.
+func TestReshardScenarioFlags(t *testing.T) {
+	var errOut bytes.Buffer
+	o, err := parseDemoFlags([]string{"--scenario", "reshard"}, &errOut)
+	if err != nil || o.duration != reshardDuration {
+		t.Fatalf("default: duration %v, err %v; want %v", o.duration, err, reshardDuration)
+	}
+	if o, err = parseDemoFlags([]string{"--scenario", "reshard", "--duration", "30s"}, &errOut); err != nil || o.duration != 30*time.Second {
+		t.Fatalf("--duration 30s: duration %v, err %v", o.duration, err)
+	}
+	if _, err = parseDemoFlags([]string{"--scenario", "reshard", "--gossip=false"}, &errOut); err == nil || !strings.Contains(err.Error(), "needs --gossip") {
+		t.Fatalf("--gossip=false: err %v, want needs --gossip", err)
+	}
+	if o, err = parseDemoFlags(nil, &errOut); err != nil || o.duration != 20*time.Second {
+		t.Fatalf("other scenarios keep their default: duration %v, err %v", o.duration, err)
 	}
 }
