@@ -64,7 +64,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 			"                 rise, then drop back near zero (needs --gossip)\n"+
 			"  slow-node      a TCP proxy sits in front of a-1 (static topology); at 1/2 it delays each response\n"+
 			"                 by 50 ms (below the 500 ms timeout: p99 rises), at 3/4 by 2 s (beyond it: the\n"+
-			"                 breaker opens and reads fall back)\n\n")
+			"                 breaker opens and reads fall back)\n"+reshardUsage+"\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +78,9 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	}
 	if o.scenario == scenarioNodeReplaced && !o.gossip {
 		return o, errors.New("--scenario node-replaced needs --gossip")
+	}
+	if err := reshardOptions(&o, fs); err != nil {
+		return o, err
 	}
 	if o.scenario == scenarioSlowNode {
 		o.gossip = false // the client gets a static topology with the proxy's address
@@ -152,6 +155,7 @@ type demo struct {
 	target *bench.FleetTarget // the smart client in zone a
 	watch  *watcher
 	repl   *nodeReplacement // node-replaced only
+	shape  *reshardDemo     // reshard only
 	events []bench.Event
 	title  string
 	bcfg   bench.Config
@@ -252,6 +256,8 @@ func (d *demo) scenario() {
 			dur, slowDelay, dur/2, hungDelay, dur*3/4)
 		d.title = "zonecache demo: node a-1 slow, then hung"
 		d.events = slowNodeEvents(d.proxy, "a-1", dur)
+	case scenarioReshard:
+		d.reshardScenario()
 	}
 }
 
@@ -297,6 +303,7 @@ func (d *demo) report(res *bench.Result, stderr io.Writer) {
 	if d.proxy != nil {
 		fmt.Fprintf(d.stdout, "fault proxy: %d responses of a-1 delayed\n", d.proxy.DelayedChunks())
 	}
+	d.reportReshard(res)
 }
 
 // keepUp prints the verdict and a few commands to try, and keeps the fleet

@@ -18,8 +18,10 @@
 //
 // `zonebench demo` (what `make run` runs) starts a local 3-zone fleet of
 // zonecached processes, runs a scenario against it (a zone lost, a node
-// replaced, a slow node), prints the report and stops the fleet, also on
-// Ctrl-C. It exits 1 when callers saw errors, which the fleet should hide.
+// replaced, a slow node, a reshard: zone a grown and shrunk, zone d added
+// and removed, each warmed before its cutover, with the consistency
+// checker's stale-read count), prints the report and stops the fleet, also
+// on Ctrl-C. It exits 1 when callers saw errors, which the fleet should hide.
 //
 // `zonebench consistency` (what `make check-consistency` runs) starts a
 // fresh local fleet per fault and server kind, runs a versioned writer and

@@ -28,7 +28,7 @@ const (
 	scenarioSlowNode     = "slow-node"
 )
 
-var scenarios = []string{scenarioZoneLost, scenarioNodeReplaced, scenarioSlowNode}
+var scenarios = []string{scenarioZoneLost, scenarioNodeReplaced, scenarioSlowNode, scenarioReshard}
 
 // Timings of the scenarios.
 const (

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/zonecache/zonecache/internal/bench"
+	"github.com/zonecache/zonecache/internal/consistency"
+)
+
+// The reshard scenario's targets, from the issue: relative to the seconds
+// before the reshard.
+const (
+	reshardMinHitShare = 0.99 // local-zone hit ratio, of its value before
+	reshardMaxP99Ratio = 1.2  // online p99, of its value before
+)
+
+// reshardSecond is one second of the run as the reshard scenario reports
+// it. Zone a is the client's zone: a read it does not answer is a miss
+// there (a cold key) or a node error (a timeout, an open breaker), after
+// which the read falls back to another zone.
+type reshardSecond struct {
+	t                time.Duration
+	localHit         float64 // zone a's hits / its reads (hits, misses, node errors)
+	reads            uint64
+	misses, nodeErrs uint64 // zone a's
+	errors, stale    int    // caller errors (the demo's and the checker's), stale reads
+	p99              time.Duration
+	beforeTheReshard bool
+	duringTheReshard bool // from its beginning to the end of the last step (to the run's end if it did not end)
+}
+
+// reshardFigures are the scenario's figures against its targets.
+type reshardFigures struct {
+	seconds             []reshardSecond
+	beforeHit           float64
+	beforeP99           time.Duration
+	minHit              float64
+	minHitAt            time.Duration
+	maxP99              time.Duration
+	maxP99At            time.Duration
+	afterMaxP99         time.Duration // the steady seconds after the last step
+	errors, stale       int
+	afterFailedWrite    int // stale reads from a node a newer write to had failed
+	checkerReads, acked int
+}
+
+// reportReshard prints the reshard scenario's copies, its per-second
+// series and its figures against the targets, each met or NOT met.
+func (d *demo) reportReshard(res *bench.Result) {
+	r := d.shape
+	if r == nil {
+		return
+	}
+	r.steps.addTo(res)
+	check := r.checker.finish()
+	w := d.stdout
+	r.mu.Lock()
+	writeReshardCopies(w, r.copies)
+	if r.held != "" {
+		fmt.Fprintf(w, "after the growth's cutover: %s\n", r.held)
+	}
+	done, ended := r.doneSteps, r.ended
+	r.mu.Unlock()
+	fig := reshardFiguresOf(res, check, r.baseline, ended)
+	writeReshardSeconds(w, res, fig)
+	fmt.Fprintf(w, "\nconsistency checker: %d reads, %d acknowledged writes, %d stale, %d caller errors (%d reads within a write's in-flight window, allowed)\n",
+		check.Reads, check.Acked, check.Stale, check.Errors, check.InFlight)
+	for _, s := range check.StaleSamples {
+		fmt.Fprintf(w, "  stale: %s\n", s)
+	}
+	for _, s := range check.ErrorSamples {
+		fmt.Fprintf(w, "  error: %s\n", s)
+	}
+	writeReshardTargets(w, fig, done, len(reshardSteps()))
+}
+
+// reshardFiguresOf computes the per-second series and the figures:
+// "before" is the seconds that ended before the reshard began at baseline,
+// less the first (connections opening) when there are three or more;
+// "during" those from the reshard's beginning to the end of its last step,
+// "after" those that began a second after it.
+func reshardFiguresOf(res *bench.Result, check consistency.Result, baseline, ended time.Duration) reshardFigures {
+	fig := reshardFigures{minHit: 2, errors: int(res.Errors) + check.Errors, stale: check.Stale, checkerReads: check.Reads, acked: check.Acked,
+		afterFailedWrite: staleAfterFailedWrite(check)}
+	var hits, reads uint64
+	var p99s []time.Duration
+	for i, p := range res.Series {
+		s := reshardSecondOf(i, p, check, baseline)
+		s.duringTheReshard = !s.beforeTheReshard && (ended == 0 || p.T-p.Dur <= ended)
+		if s.beforeTheReshard && (i > 0 || baseline < 3*time.Second) {
+			hits, reads = hits+uint64(s.localHit*float64(s.reads)+0.5), reads+s.reads
+			p99s = append(p99s, s.p99)
+		}
+		if ended > 0 && p.T-p.Dur > ended+time.Second {
+			fig.afterMaxP99 = max(fig.afterMaxP99, s.p99)
+		}
+		fig.seconds = append(fig.seconds, s)
+	}
+	fig.beforeHit = ratioOf(hits, reads)
+	for _, p := range p99s {
+		fig.beforeP99 += p / time.Duration(len(p99s))
+	}
+	fig.findWorst()
+	return fig
+}
+
+// findWorst sets the lowest local hit ratio and the highest p99 of the
+// seconds of the reshard, and when they happened.
+func (fig *reshardFigures) findWorst() {
+	for _, s := range fig.seconds {
+		if !s.duringTheReshard || s.reads == 0 {
+			continue
+		}
+		if s.localHit < fig.minHit {
+			fig.minHit, fig.minHitAt = s.localHit, s.t
+		}
+		if s.p99 > fig.maxP99 {
+			fig.maxP99, fig.maxP99At = s.p99, s.t
+		}
+	}
+}
+
+// reshardSecondOf is second i of the run, p, with the checker's counts of
+// that second (the history's phase i).
+func reshardSecondOf(i int, p bench.Point, check consistency.Result, baseline time.Duration) reshardSecond {
+	phase := strconv.Itoa(i)
+	s := reshardSecond{t: p.T, p99: p.P99Duration(), beforeTheReshard: p.T <= baseline,
+		errors: int(p.Errors) + check.ErrorsByPhase[phase], stale: check.StaleByPhase[phase]}
+	for _, z := range p.Zones {
+		if z.Zone == "a" {
+			s.reads = z.Hits + z.Misses + z.Errors
+			s.misses, s.nodeErrs = z.Misses, z.Errors
+			s.localHit = ratioOf(z.Hits, s.reads)
+		}
+	}
+	return s
+}
+
+// staleAfterFailedWrite counts the stale reads answered by a node the
+// newer write to had failed (a timeout, an open breaker): the client's
+// documented window, until the writer's repair lands ("a replica failed W
+// but answers others" in the README's consistency guarantees).
+func staleAfterFailedWrite(check consistency.Result) int {
+	n := 0
+	for k, c := range check.Causes {
+		if strings.HasSuffix(k, consistency.CauseNodeFailed) || strings.HasSuffix(k, consistency.CauseNodeFailedRepaired) {
+			n += c
+		}
+	}
+	return n
+}
+
+func ratioOf(n, of uint64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}
+
+// writeReshardCopies prints what each step's plan and copy did.
+func writeReshardCopies(w io.Writer, copies []reshardCopy) {
+	if len(copies) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nreshard copies (rate limit %d keys/s, concurrency %d):\n", reshardCopyRate, reshardCopyConcurrency)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "step\tplanned keys\tMB\tcopied\tpresent\tgone\tfailed\ttook\tkeys/s")
+	for _, c := range copies {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%d\t%d\t%d\t%d\t%v\t%.0f\n", c.step, c.keys, float64(c.bytes)/1e6,
+			c.stats.Copied, c.stats.Present, c.stats.Gone, c.stats.Failed, c.took.Round(time.Millisecond), float64(c.stats.Copied)/c.took.Seconds())
+	}
+	tw.Flush()
+}
+
+// writeReshardSeconds prints the per-second series with the events.
+func writeReshardSeconds(w io.Writer, res *bench.Result, fig reshardFigures) {
+	fmt.Fprintf(w, "\nper second (local hit = reads answered by zone a, the client's zone; a reads it did not answer missed there\n"+
+		"or met a node error (timeout, open breaker) and fell back; caller errors = the demo's and the checker's):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "t\tlocal hit\ta misses\ta node errors\tcaller errors\tp99\tstale\t")
+	ev := 0
+	events := func(upTo time.Duration) {
+		for ; ev < len(res.Events) && res.Events[ev].At <= upTo; ev++ {
+			e := res.Events[ev]
+			label := e.Label
+			if e.Err != "" {
+				label += " (error: " + e.Err + ")"
+			}
+			fmt.Fprintf(tw, "%.1fs\t\t\t\t\t\t\t  --- %s\n", e.At.Seconds(), label)
+		}
+	}
+	for _, s := range fig.seconds {
+		events(s.t)
+		fmt.Fprintf(tw, "%.1fs\t%.2f%%\t%d\t%d\t%d\t%v\t%d\t\n", s.t.Seconds(), 100*s.localHit, s.misses, s.nodeErrs, s.errors,
+			s.p99.Round(10*time.Microsecond), s.stale)
+	}
+	events(time.Duration(1<<63 - 1))
+	tw.Flush()
+}
+
+// writeReshardTargets prints each target of the issue, met or NOT met.
+func writeReshardTargets(w io.Writer, fig reshardFigures, done, steps int) {
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fmt.Fprintf(w, "\nreshard targets (before = the seconds before the reshard: local hit %.2f%%, p99 %v):\n",
+		100*fig.beforeHit, fig.beforeP99.Round(10*time.Microsecond))
+	fmt.Fprintf(w, "  steps done:                    %d of %d  %s\n", done, steps, met(done == steps))
+	if fig.minHit > 1 {
+		fmt.Fprintf(w, "  local hit ratio >= %.0f%% of before at every second: no second of the reshard measured  NOT met\n", 100*reshardMinHitShare)
+	} else {
+		fmt.Fprintf(w, "  local hit ratio >= %.0f%% of before at every second of the reshard: min %.2f%% (%.1f%% of before) at %.1fs  %s\n",
+			100*reshardMinHitShare, 100*fig.minHit, 100*fig.minHit/fig.beforeHit, fig.minHitAt.Seconds(), met(fig.minHit >= reshardMinHitShare*fig.beforeHit))
+	}
+	fmt.Fprintf(w, "  caller errors = 0:             %d  %s\n", fig.errors, met(fig.errors == 0))
+	fmt.Fprintf(w, "  stale reads = 0:               %d of %d checked reads (%d after a write to the answering node had failed)  %s\n",
+		fig.stale, fig.checkerReads, fig.afterFailedWrite, met(fig.stale == 0 && fig.checkerReads > 0))
+	fmt.Fprintf(w, "  online p99 <= %.1fx before at every second of the reshard: max %v (%.2fx) at %.1fs  %s\n", reshardMaxP99Ratio,
+		fig.maxP99.Round(10*time.Microsecond), float64(fig.maxP99)/float64(max(fig.beforeP99, 1)), fig.maxP99At.Seconds(),
+		met(fig.minHit <= 1 && fig.beforeP99 > 0 && float64(fig.maxP99) <= reshardMaxP99Ratio*float64(fig.beforeP99)))
+	if fig.afterMaxP99 > 0 {
+		fmt.Fprintf(w, "    (for scale: max p99 of a second after the reshard ended, nothing changing: %v)\n", fig.afterMaxP99.Round(10*time.Microsecond))
+	}
+}

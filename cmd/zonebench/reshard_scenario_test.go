@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemoReshardsWithoutCallerErrors runs the reshard
+// scenario's short form: every step runs, callers see no errors, the
+// consistency checker sees no stale read but in the client's documented
+// window after a failed write (see the assertion), and a-3 holds, after
+// the growth's cutover, every demo key it took over. The
+// hit-ratio and p99 targets are reported (logged), not asserted: they
+// are timing figures of a loaded machine.
+func TestDemoReshardsWithoutCallerErrors(t *testing.T) {
+	report := runScenario(t, scenarioReshard, "36s")
+	wantEvents(t, report, "reshard: zone a 2 -> 3 -> 2 nodes")
+	for _, want := range []string{
+		"grow zone a: a-3 added: cut over", "shrink zone a: a-3 removed: cut over",
+		"add zone d from zone b: cut over", "remove zone d: cut over",
+	} {
+		if !regexp.MustCompile(`(?m)--- ` + regexp.QuoteMeta(want) + `$`).MatchString(report) {
+			t.Fatalf("no step %q without error in:\n%s", want, report)
+		}
+	}
+	for _, want := range []string{
+		`steps done:\s+4 of 4\s+met`,
+		`caller errors = 0:\s+0\s+met`,
+	} {
+		if !regexp.MustCompile(want).MatchString(report) {
+			t.Fatalf("no %q in:\n%s", want, report)
+		}
+	}
+	// A stale read from a node whose newer write had failed (a timeout on
+	// this loaded machine) is the client's documented window until the
+	// writer's repair, resharding or not: reported, not a failure here.
+	st := regexp.MustCompile(`stale reads = 0:\s+(\d+) of ([1-9]\d*) checked reads \((\d+) after a write to the answering node had failed\)`).FindStringSubmatch(report)
+	if st == nil || st[1] != st[3] {
+		t.Fatalf("stale reads other than after a failed write: %v\n%s", st, report)
+	}
+	if st[1] != "0" {
+		t.Logf("%s stale reads, each after a write to the answering node had failed", st[1])
+	}
+	m := regexp.MustCompile(`a-3 holds (\d+) of the (\d+) demo keys it took over`).FindStringSubmatch(report)
+	if m == nil || m[1] != m[2] || m[2] == "0" {
+		t.Fatalf("a-3 after the cutover: %v, want every key it took over (at least one)\n%s", m, report)
+	}
+	for _, line := range strings.Split(report, "\n") {
+		if strings.Contains(line, "at every second") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+}
+
+func TestDemoHelpDocumentsReshard(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "-h"}, &out, &errOut, false); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if help := out.String() + errOut.String(); !strings.Contains(help, "reshard        zone a grown") {
+		t.Fatalf("help lacks the reshard scenario:\n%s", help)
+	}
+}
+
+// TestReshardScenarioFlags: the scenario runs 60 s unless --duration says
+// otherwise, and refuses a fleet without gossip.
+func TestReshardScenarioFlags(t *testing.T) {
+	var errOut bytes.Buffer
+	o, err := parseDemoFlags([]string{"--scenario", "reshard"}, &errOut)
+	if err != nil || o.duration != reshardDuration {
+		t.Fatalf("default: duration %v, err %v; want %v", o.duration, err, reshardDuration)
+	}
+	if o, err = parseDemoFlags([]string{"--scenario", "reshard", "--duration", "30s"}, &errOut); err != nil || o.duration != 30*time.Second {
+		t.Fatalf("--duration 30s: duration %v, err %v", o.duration, err)
+	}
+	if _, err = parseDemoFlags([]string{"--scenario", "reshard", "--gossip=false"}, &errOut); err == nil || !strings.Contains(err.Error(), "needs --gossip") {
+		t.Fatalf("--gossip=false: err %v, want needs --gossip", err)
+	}
+	if o, err = parseDemoFlags(nil, &errOut); err != nil || o.duration != 20*time.Second {
+		t.Fatalf("other scenarios keep their default: duration %v, err %v", o.duration, err)
+	}
+}
