@@ -73,7 +73,7 @@ func parseServerFlags(args []string, stderr io.Writer) (*serverOptions, error) {
 	fs.IntVar(&o.mget.KeysPerGet, "mget-keys", 100, "keys per multi-get")
 	fs.IntVar(&o.mget.Keys, "mget-keyspace", 10000, "keys set before the multi-get load")
 	fs.IntVar(&o.mget.ValueSize, "value-size", 100, "value size in bytes (both loads)")
-	fs.StringVar(&o.cfg.ProfileDir, "profile-dir", "", "save CPU profiles of zonecached under each load of round 1 into `dir`")
+	fs.StringVar(&o.cfg.ProfileDir, "profile-dir", "", "save CPU profiles of zonecached under each load of round 1 into `dir` (seconds 1 to 4 of each)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zonebench server [flags]\n\n"+
 			"Starts Debian's memcached and zonecached side by side and runs memcaslap (90 %% get / 10 %% set,\n"+

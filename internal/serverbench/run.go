@@ -157,12 +157,20 @@ func runOne(ctx context.Context, cfg Config, load Load, srv *Server, round int) 
 	return s, nil
 }
 
-// profileSeconds is how long each CPU profile samples, from the start of
-// a load (every load runs at least this long plus its set-up).
-const profileSeconds = 2
+// A CPU profile starts profileAfter into a load, once memcaslap has
+// connected and filled its window, and samples profileSeconds.
+const (
+	profileAfter   = time.Second
+	profileSeconds = 3
+)
 
 // saveProfile saves a CPU profile of the zonecached at admin into dir.
 func saveProfile(ctx context.Context, admin, dir, load string) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(profileAfter):
+	}
 	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, profileSeconds)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
