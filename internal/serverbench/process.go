@@ -1,7 +1,6 @@
 package serverbench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -26,7 +24,7 @@ type Server struct {
 	AdminAddr string
 
 	cmd    *exec.Cmd
-	out    lockedBuffer
+	out    *os.File // the process's stdout and stderr, for start errors
 	waited chan struct{}
 	err    error
 }
@@ -34,15 +32,16 @@ type Server struct {
 // Pid is the server's process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
-// Stop kills the server and waits for it to exit.
+// Stop kills the server, waits for it to exit and removes its output file.
 func (s *Server) Stop() {
 	select {
 	case <-s.waited:
-		return
 	default:
+		_ = s.cmd.Process.Kill()
+		<-s.waited
 	}
-	_ = s.cmd.Process.Kill()
-	<-s.waited
+	s.out.Close()
+	os.Remove(s.out.Name())
 }
 
 // startMemcached starts memcached with -m megabytes and -t threads.
@@ -80,11 +79,18 @@ func startZonecached(ctx context.Context, bin string, megabytes, threads int) (*
 func launch(ctx context.Context, name, bin string, args, env []string, port int, admin string) (*Server, error) {
 	s := &Server{Name: name, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), AdminAddr: admin,
 		waited: make(chan struct{})}
+	out, err := os.CreateTemp("", name+"-*.log")
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	s.out = out
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
+	s.cmd.Stdout, s.cmd.Stderr = out, out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
+		out.Close()
+		os.Remove(out.Name())
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() {
@@ -92,8 +98,9 @@ func launch(ctx context.Context, name, bin string, args, env []string, port int,
 		close(s.waited)
 	}()
 	if err := s.waitListening(ctx); err != nil {
+		logged, _ := os.ReadFile(out.Name())
 		s.Stop()
-		return nil, fmt.Errorf("%s: %w; output:\n%s", name, err, s.out.String())
+		return nil, fmt.Errorf("%s: %w; output:\n%s", name, err, logged)
 	}
 	return s, nil
 }
@@ -127,22 +134,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// lockedBuffer collects a process's output, written from exec's copier.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
