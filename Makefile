@@ -8,7 +8,7 @@ ARGS    ?=
 PORT    ?= 11211
 BENCHTIME ?= 1s
 
-.PHONY: all build run run-node check-consistency test test-go conformance bench fuzz deps vet clean
+.PHONY: all build run run-node check-consistency test test-go conformance bench bench-server fuzz deps vet clean
 
 all: build
 
@@ -53,6 +53,12 @@ conformance: build
 ## bench: Go micro-benchmarks of every package
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## bench-server: memcached and zonecached side by side under memcaslap (50 and
+## 500 connections) and a pipelined multi-get load, 3 rounds of 8 s each;
+## ARGS=--duration 3s --rounds 1 for a quick look (zonebench server -h)
+bench-server: deps build
+	$(BIN)/zonebench server --zonecached $(BIN)/zonecached $(ARGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s

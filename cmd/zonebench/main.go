@@ -80,6 +80,8 @@ func runSubcommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return runDemo(ctx, args[1:], stdout, stderr, tty), true
 	case "consistency":
 		return runConsistency(ctx, args[1:], stdout, stderr), true
+	case "server":
+		return runServerBench(ctx, args[1:], stdout, stderr), true
 	case writerSubcommand:
 		return runConsistencyWriter(ctx, args[1:], stdout, stderr), true
 	}

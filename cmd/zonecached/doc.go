@@ -7,7 +7,7 @@
 //
 //	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
 //	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
-//	           [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
+//	           [--pprof] [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
@@ -17,7 +17,8 @@
 // -I may be at most half of -m, as in memcached. --disable-meta answers the
 // meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6
 // does, so that clients' text-protocol fallbacks can be tested. zonecached
-// -h lists every flag.
+// -h lists every flag. --pprof serves Go's profiles under /debug/pprof/ on
+// the admin listener, for measurements (`make bench-server` uses it).
 //
 // Memory: the process stays within server.Config.MemoryBound of its flags
 // (the README gives the formula); zonecached sets the Go garbage

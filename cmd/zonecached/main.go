@@ -33,6 +33,7 @@ const shutdownTimeout = 30 * time.Second
 type options struct {
 	cfg       server.Config
 	adminAddr string
+	pprof     bool
 	level     slog.Level
 	fleet     fleetOptions
 	purge     purgeOptions
@@ -96,7 +97,7 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 			_ = srv.Close()
 			return fmt.Errorf("admin listen on %s: %w", opts.adminAddr, err)
 		}
-		admin = &http.Server{Handler: adminHandler(srv, member), ReadHeaderTimeout: 5 * time.Second}
+		admin = &http.Server{Handler: withPprof(adminHandler(srv, member), opts.pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin listener failed", "err", err)
@@ -142,7 +143,7 @@ type flagValues struct {
 	host, itemSize, cert, key, adminAddr *string
 	level                                *string
 	mem                                  *int64
-	noMeta, verbose                      *bool
+	noMeta, verbose, pprof               *bool
 	restartFile                          string
 	fleet                                fleetOptions
 	purge                                purgeOptions
@@ -159,6 +160,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.cert = fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
 	v.key = fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	v.adminAddr = fs.String("admin-addr", "127.0.0.1:12211", "admin HTTP `address` serving /metrics, /healthz and /readyz; empty disables it")
+	v.pprof = fs.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on the admin listener (CPU, heap, goroutines; for measurements)")
 	v.noMeta = fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
 	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
 	fs.StringVar(&v.restartFile, "restart-file", "", "warm restart, as memcached's -e: SIGTERM saves the store to this `file` and the next start loads it (values, flags, TTLs, CAS), then removes it; standalone nodes only (not with --zone)")
@@ -204,6 +206,7 @@ func (v *flagValues) options() (options, error) {
 		return o, err
 	}
 	o.adminAddr = *v.adminAddr
+	o.pprof = *v.pprof
 	if err := v.fleet.validate(o.cfg.Addr); err != nil {
 		return o, err
 	}
