@@ -1,0 +1,78 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// overwriteWorkload is the workload: live items of 4 KiB values
+// filling share of MaxBytes (in value bytes), each written once and then
+// overwritten at random, three times the item count over, with no reads.
+type overwriteWorkload struct {
+	maxBytes int64
+	share    float64 // live value bytes / maxBytes
+	valueLen int
+	rounds   int // overwrites per item, on average
+}
+
+func (w overwriteWorkload) items() int {
+	return int(w.share * float64(w.maxBytes) / float64(w.valueLen))
+}
+
+// keptShare runs w against a fresh store and returns the fraction of the
+// live items still present at the end.
+func (w overwriteWorkload) keptShare(t testing.TB) float64 {
+	s := newStore(t, Config{MaxBytes: w.maxBytes}, nil)
+	n := w.items()
+	val := make([]byte, w.valueLen)
+	put := func(*Entry) Op { return Op{Action: Put, Value: [][]byte{val}} }
+	key := make([]byte, 0, 32)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range n * (1 + w.rounds) {
+		k := i
+		if i >= n {
+			k = rng.IntN(n)
+		}
+		key = fmt.Appendf(key[:0], "key:%016d", k)
+		_, err := s.Update(key, put)
+		require.NoError(t, err)
+	}
+	kept := 0
+	for i := range n {
+		key = fmt.Appendf(key[:0], "key:%016d", i)
+		if s.Get(key, nil) {
+			kept++
+		}
+	}
+	return float64(kept) / float64(n)
+}
+
+// TestOverwritesKeepLiveItems: with live data at half of MaxBytes and the
+// rest of the memory holding dead, overwritten copies, no live item is
+// evicted (memcached keeps them all too).
+func TestOverwritesKeepLiveItems(t *testing.T) {
+	w := overwriteWorkload{maxBytes: 64 << 20, share: 0.5, valueLen: 4096, rounds: 3}
+	kept := w.keptShare(t)
+	t.Logf("kept %.2f %% of %d live items at %.0f %% of MaxBytes", 100*kept, w.items(), 100*w.share)
+	assert.GreaterOrEqual(t, kept, 1.0)
+}
+
+// BenchmarkOverwritesKeepLiveItems reports the share of live items kept by
+// the overwrite workload at 25, 50, 75 and 90 % of MaxBytes (-m 64). The
+// server package's BenchmarkLiveItemsKept runs it against memcached.
+func BenchmarkOverwritesKeepLiveItems(b *testing.B) {
+	for _, share := range []float64{0.25, 0.5, 0.75, 0.9} {
+		b.Run(fmt.Sprintf("live=%.0f%%", 100*share), func(b *testing.B) {
+			w := overwriteWorkload{maxBytes: 64 << 20, share: share, valueLen: 4096, rounds: 3}
+			var kept float64
+			for range b.N {
+				kept = w.keptShare(b)
+			}
+			b.ReportMetric(100*kept, "%kept")
+		})
+	}
+}
