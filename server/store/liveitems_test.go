@@ -76,3 +76,34 @@ func BenchmarkOverwritesKeepLiveItems(b *testing.B) {
 		})
 	}
 }
+
+// TestCompactionWorkPerWriteIsBounded: with live data below the compaction
+// share but the dead items all behind a long run of live ones, a write
+// copies at most maxCompactItems items forward and then evicts, rather than
+// copying on until it reaches the dead ones.
+func TestCompactionWorkPerWriteIsBounded(t *testing.T) {
+	s := newStore(t, Config{MaxBytes: 4 << 20}, nil)
+	require.Len(t, s.shards, 1)
+	sh := &s.shards[0]
+	size := ItemSize(len("key:0000000000000000"), 100)
+	n := len(sh.buf) / size // fills the ring: the next item does not fit
+	require.Greater(t, n*9/10, maxCompactItems, "the live run is longer than the budget")
+	key := func(i int) string { return fmt.Sprintf("key:%016d", i) }
+	val := string(make([]byte, 100))
+	for i := range n {
+		set(t, s, key(i), val, Meta{})
+	}
+	for i := n * 9 / 10; i < n; i++ { // the newest tenth dies: live data is 90 % of the ring
+		_, err := s.Update([]byte(key(i)), func(*Entry) Op { return Op{Action: Delete} })
+		require.NoError(t, err)
+	}
+	require.Zero(t, s.Stats().Evictions)
+	set(t, s, key(n), val, Meta{}) // no room at the end: the ring wraps onto the oldest items
+	st := s.Stats()
+	assert.Equal(t, uint64(1), st.Evictions, "the budget ran out before the dead items")
+	assert.Equal(t, int64(n*9/10), st.Items)
+	_, _, ok := get(s, key(maxCompactItems))
+	assert.False(t, ok, "the first item past the budget was evicted")
+	_, _, ok = get(s, key(0))
+	assert.True(t, ok, "items within the budget were copied forward, not evicted")
+}
