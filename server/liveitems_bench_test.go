@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -14,9 +15,27 @@ import (
 
 // overwrite writes n items (20-byte keys, values of valueLen bytes) to addr
 // once, then overwrites rounds*n of them chosen at random (the same seed for
-// every server), with pipelined noreply sets, and waits until the server
-// has processed them.
+// every server), and waits until the server has processed them.
 func overwrite(b *testing.B, addr string, n, rounds, valueLen int) {
+	b.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	setAll(b, addr, valueLen, func(yield func(int) bool) {
+		for i := 0; i < n*(1+rounds); i++ {
+			k := i
+			if i >= n {
+				k = rng.IntN(n)
+			}
+			if !yield(k) {
+				return
+			}
+		}
+	})
+}
+
+// setAll sends a pipelined noreply set of key:%016d (a value of valueLen
+// bytes) for each number keys yields, then waits until addr has processed
+// them.
+func setAll(b *testing.B, addr string, valueLen int, keys iter.Seq[int]) {
 	b.Helper()
 	nc, err := net.DialTimeout("tcp", addr, ioDeadline)
 	if err != nil {
@@ -25,12 +44,7 @@ func overwrite(b *testing.B, addr string, n, rounds, valueLen int) {
 	defer nc.Close()
 	w := bufio.NewWriterSize(nc, 256<<10)
 	value := strings.Repeat("v", valueLen)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range n * (1 + rounds) {
-		k := i
-		if i >= n {
-			k = rng.IntN(n)
-		}
+	for k := range keys {
 		fmt.Fprintf(w, "set key:%016d 0 0 %d noreply\r\n%s\r\n", k, valueLen, value)
 	}
 	fmt.Fprint(w, "mn\r\n")
@@ -40,7 +54,7 @@ func overwrite(b *testing.B, addr string, n, rounds, valueLen int) {
 	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Minute))
 	line, err := bufio.NewReader(nc).ReadString('\n')
 	if err != nil || line != "MN\r\n" {
-		b.Fatalf("after overwrite: %q %v", line, err)
+		b.Fatalf("after sets: %q %v", line, err)
 	}
 }
 
