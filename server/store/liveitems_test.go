@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -106,4 +107,76 @@ func TestCompactionWorkPerWriteIsBounded(t *testing.T) {
 	assert.False(t, ok, "the first item past the budget was evicted")
 	_, _, ok = get(s, key(0))
 	assert.True(t, ok, "items within the budget were copied forward, not evicted")
+}
+
+// TestConcurrentOverwritesEvictNothing: goroutines overwrite (keeping part
+// of the old value, which aliases the ring) and read keys whose live data
+// is about half of the rings, so the rings are compacted all the time:
+// nothing may be evicted, and every value read must be made only of its
+// own key's blocks.
+func TestConcurrentOverwritesEvictNothing(t *testing.T) {
+	s := newStore(t, Config{MaxBytes: 1 << 20, MaxItemSize: 128 << 10}, nil)
+	require.Len(t, s.shards, 2)
+	const workers, ops, keys = 8, 8000, 2700 // 8 blocks a value: live data is about half the rings
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			r := rand.New(rand.NewPCG(uint64(w), 11))
+			errs <- overwriteAndRead(s, r, ops, keys)
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
+	st := s.Stats()
+	assert.Zero(t, st.Evictions)
+	assert.Equal(t, int64(keys), st.Items)
+	for k := range keys {
+		found := s.Get(fmt.Appendf(nil, "k%d", k), func(e *Entry) {
+			assert.NoError(t, checkBlocks(k, e.Value))
+		})
+		assert.True(t, found, "key %d", k)
+	}
+}
+
+// overwriteAndRead is one worker of TestConcurrentOverwritesEvictNothing.
+func overwriteAndRead(s *Store, r *rand.Rand, ops, keys int) error {
+	for i := range ops {
+		k := r.IntN(keys)
+		if i < keys {
+			k = i // every key is written at least once
+		}
+		key := fmt.Appendf(nil, "k%d", k)
+		var err error
+		if r.IntN(3) == 0 {
+			s.Get(key, func(e *Entry) { err = checkBlocks(k, e.Value) })
+		} else {
+			_, err = s.Update(key, func(e *Entry) Op {
+				kept := 0
+				if e.Found {
+					kept = min(len(e.Value), r.IntN(8)*len(block(k)))
+				}
+				parts := [][]byte{bytes.Repeat(block(k), 8-kept/len(block(k))), e.Value[:kept]} // the old value's part aliases the ring
+				return Op{Action: Put, Value: parts}
+			})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBlocks reports whether v is made only of key k's blocks.
+func checkBlocks(k int, v []byte) error {
+	b := block(k)
+	if len(v)%len(b) != 0 {
+		return fmt.Errorf("key %d: value length %d", k, len(v))
+	}
+	for i := 0; i < len(v); i += len(b) {
+		if !bytes.Equal(v[i:i+len(b)], b) {
+			return fmt.Errorf("key %d: corrupt block %q", k, v[i:i+len(b)])
+		}
+	}
+	return nil
 }
