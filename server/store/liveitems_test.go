@@ -166,17 +166,3 @@ func overwriteAndRead(s *Store, r *rand.Rand, ops, keys int) error {
 	}
 	return nil
 }
-
-// checkBlocks reports whether v is made only of key k's blocks.
-func checkBlocks(k int, v []byte) error {
-	b := block(k)
-	if len(v)%len(b) != 0 {
-		return fmt.Errorf("key %d: value length %d", k, len(v))
-	}
-	for i := 0; i < len(v); i += len(b) {
-		if !bytes.Equal(v[i:i+len(b)], b) {
-			return fmt.Errorf("key %d: corrupt block %q", k, v[i:i+len(b)])
-		}
-	}
-	return nil
-}
