@@ -15,25 +15,13 @@ import (
 // pipelined noreply sets, then waits until the server has processed them.
 func fill(b *testing.B, addr string, n, valueLen int) {
 	b.Helper()
-	nc, err := net.DialTimeout("tcp", addr, ioDeadline)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	w := bufio.NewWriterSize(nc, 256<<10)
-	value := strings.Repeat("v", valueLen)
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(w, "set key:%016d 0 0 %d noreply\r\n%s\r\n", i, valueLen, value)
-	}
-	fmt.Fprint(w, "mn\r\n")
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Minute))
-	line, err := bufio.NewReader(nc).ReadString('\n')
-	if err != nil || line != "MN\r\n" {
-		b.Fatalf("after fill: %q %v", line, err)
-	}
+	setAll(b, addr, valueLen, func(yield func(int) bool) {
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+	})
 }
 
 // hits counts how many of every step-th key among the first n are present.

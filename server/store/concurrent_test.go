@@ -16,6 +16,20 @@ import (
 // tell whether any byte came from another item.
 func block(k int) []byte { return fmt.Appendf(nil, "<key%010d>", k) }
 
+// checkBlocks returns an error unless v is made only of key k's blocks.
+func checkBlocks(k int, v []byte) error {
+	b := block(k)
+	if len(v)%len(b) != 0 {
+		return fmt.Errorf("key %d: value length %d", k, len(v))
+	}
+	for i := 0; i < len(v); i += len(b) {
+		if !bytes.Equal(v[i:i+len(b)], b) {
+			return fmt.Errorf("key %d: corrupt block %q", k, v[i:i+len(b)])
+		}
+	}
+	return nil
+}
+
 // TestConcurrentMixedOps runs goroutines doing every operation on a small,
 // constantly evicting store, under -race in CI. Every value read must be
 // made only of its own key's blocks, CAS uniques must be distinct and
@@ -32,32 +46,20 @@ func TestConcurrentMixedOps(t *testing.T) {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(w), 9))
 			var lastCAS uint64
-			check := func(k int, v []byte) error {
-				b := block(k)
-				if len(v)%len(b) != 0 {
-					return fmt.Errorf("key %d: value length %d", k, len(v))
-				}
-				for i := 0; i < len(v); i += len(b) {
-					if !bytes.Equal(v[i:i+len(b)], b) {
-						return fmt.Errorf("key %d: corrupt block %q", k, v[i:i+len(b)])
-					}
-				}
-				return nil
-			}
 			for range ops {
 				k := r.IntN(keys)
 				key := fmt.Appendf(nil, "k%d", k)
 				var err error
 				switch op := r.IntN(100); {
 				case op < 40:
-					s.Get(key, func(e *Entry) { err = check(k, e.Value) })
+					s.Get(key, func(e *Entry) { err = checkBlocks(k, e.Value) })
 				case op < 70:
 					var m Meta
 					n := 1 + r.IntN(64)
 					m, err = s.Update(key, func(e *Entry) Op {
 						parts := [][]byte{bytes.Repeat(block(k), n)}
 						if e.Found && len(e.Value) < 2048 {
-							if err := check(k, e.Value); err != nil {
+							if err := checkBlocks(k, e.Value); err != nil {
 								return Op{Action: Keep}
 							}
 							parts = append(parts, e.Value) // prepend, aliasing

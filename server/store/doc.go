@@ -19,10 +19,16 @@
 // holds only the indexes and a few structures per shard. An item costs a
 // 30-byte header plus its key and value in the ring.
 //
-// Eviction is CLOCK over the ring: when space is needed the oldest item is
-// dropped if it is dead, expired or unread since it was stored, and moved
-// to the tail with its reference bit cleared otherwise (at most 16 items or
-// 256 KiB per write, so writes do bounded work under the lock). Expired
+// Reclaiming and eviction: when space is needed the oldest item in the
+// ring is dropped if it is dead (deleted or overwritten) or expired. While
+// a shard's live data is within 14/15 of its ring, a live oldest item is
+// copied to the tail instead (compaction), so overwritten copies make room
+// and no live item is evicted; a write copies at most 1,024 items and
+// max(512 KiB, 16 times its size) bytes, and evicts past that. Above that
+// share eviction is CLOCK: the oldest live item is dropped if unread since
+// it was stored, and moved to the tail with its reference bit cleared
+// otherwise (at most 16 items or 256 KiB per write). Either way a write
+// does bounded work under the shard lock. Expired
 // items are reclaimed on access, when the ring reaches them, and by a
 // background sweeper that examines a slice of each index per tick. A flush
 // empties shards at once (a delayed one at the first operation on the shard

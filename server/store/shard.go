@@ -13,6 +13,25 @@ const maxMoves = 16
 // maxMoveBytes bounds the bytes one allocation may move for second chances.
 const maxMoveBytes = 256 << 10
 
+// While a shard's live bytes stay at or below compactNum/compactDen of its
+// ring, an allocation copies live items at head forward (compaction)
+// instead of evicting them, so overwritten copies, not live items, make
+// room. Above that share CLOCK evicts as before.
+const compactNum, compactDen = 14, 15
+
+// maxCompactBytes and compactFactor bound the bytes one allocation of n
+// bytes may copy forward: max(maxCompactBytes, compactFactor*n). At the
+// compaction limit an allocation copies about 14 bytes per byte it frees,
+// on average; past the budget it evicts.
+const (
+	maxCompactBytes = 512 << 10
+	compactFactor   = 16
+)
+
+// maxCompactItems bounds the items one allocation may copy forward (each
+// costs an index update).
+const maxCompactItems = 1024
+
 // maxKeptScratch is the largest scratch buffer a shard keeps between writes.
 const maxKeptScratch = 64 << 10
 
@@ -29,8 +48,10 @@ const indexGrowthNum, indexGrowthDen = 5, 4
 // wrapped, in [head, wrapEnd) and then [0, tail), and the free space is
 // [tail, head). Deleted and replaced items stay in the ring, marked dead,
 // until head passes them. When space is needed the item at head is dropped
-// if dead, expired or unread since last stored or moved, and otherwise moved
-// to tail with its reference bit cleared (CLOCK, an approximate LRU).
+// if dead or expired. A live one is copied to tail (compaction) while the
+// shard's live data is within the compaction share; above it, it is dropped
+// if unread since last stored or moved, and otherwise moved to tail with its
+// reference bit cleared (CLOCK, an approximate LRU).
 type shard struct {
 	mu sync.Mutex
 
@@ -104,6 +125,7 @@ func (sh *shard) fitsNow(n int) bool {
 // is set when any item was dropped or moved.
 func (sh *shard) alloc(n int, now uint32, evicted *bool) int {
 	var mv mover
+	cp := sh.newCompactor(n)
 	for {
 		if !sh.wrapped {
 			if len(sh.buf)-sh.tail >= n {
@@ -115,8 +137,11 @@ func (sh *shard) alloc(n int, now uint32, evicted *bool) int {
 		if sh.head-sh.tail >= n {
 			break
 		}
-		mv.note(sh.evictHead(now, mv.allowed()))
 		*evicted = true
+		if sh.compactHead(&cp, now) {
+			continue
+		}
+		mv.note(sh.evictHead(now, mv.allowed()))
 	}
 	off := sh.tail
 	sh.tail += n
@@ -149,6 +174,36 @@ func (m *mover) note(moved int) {
 		m.moves++
 		m.bytes += moved
 	}
+}
+
+// compactor is what one allocation may still copy forward.
+type compactor struct{ bytes, items int }
+
+// newCompactor returns the compaction budget of an allocation of n bytes:
+// none when the shard's live data, with the new item, is above the
+// compaction share of the ring.
+func (sh *shard) newCompactor(n int) compactor {
+	if (sh.bytes+int64(n))*compactDen > int64(len(sh.buf))*compactNum {
+		return compactor{}
+	}
+	return compactor{bytes: max(maxCompactBytes, compactFactor*n), items: maxCompactItems}
+}
+
+// compactHead copies the item at head to tail, keeping its bits, when it
+// is live and unexpired and the budget allows; it reports whether it did.
+func (sh *shard) compactHead(c *compactor, now uint32) bool {
+	p := sh.head
+	n := itemLen(sh.buf, p)
+	if c.items == 0 || n > c.bytes {
+		return false
+	}
+	if sh.buf[p+offBits]&bitDead != 0 || expiredAt(le.Uint32(sh.buf[p+offExpires:]), now) {
+		return false
+	}
+	c.items--
+	c.bytes -= n
+	sh.moveHead(p, n)
+	return true
 }
 
 // evictHead frees or moves the item at head and returns the number of bytes
