@@ -45,6 +45,16 @@ const (
 // errLineTooLong means a line without a newline grew past protocol.MaxLineLength.
 var errLineTooLong = errors.New("server: command line too long")
 
+// binaryRequestMagic is the first byte of a memcached binary-protocol
+// request. No text command starts with it.
+const binaryRequestMagic = 0x80
+
+// errBinaryProtocol means a command starts as a binary-protocol request.
+// The server speaks only the text protocols and closes the connection at
+// once: memcached -B ascii would wait for a newline that a binary request
+// may never carry, and the client would wait for its own timeout.
+var errBinaryProtocol = errors.New("server: binary protocol request")
+
 // conn is one client connection and its buffers.
 type conn struct {
 	s  *Server
@@ -158,8 +168,11 @@ func (c *conn) serve() {
 			err = errRetired // commands read before an invalidation
 		}
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
+			switch {
+			case errors.Is(err, errLineTooLong):
 				c.s.log.Debug("closing connection: line without newline", "remote", c.nc.RemoteAddr().String())
+			case errors.Is(err, errBinaryProtocol):
+				c.s.log.Debug("closing connection: binary protocol request", "remote", c.nc.RemoteAddr().String())
 			}
 			_ = c.flush()
 			return
@@ -203,6 +216,9 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 		n := c.r.Buffered()
 		if n > 0 {
 			buf, _ := c.r.Peek(n)
+			if buf[0] == binaryRequestMagic {
+				return nil, false, errBinaryProtocol
+			}
 			if i := bytes.IndexByte(buf, '\n'); i >= 0 {
 				_, _ = c.r.Discard(i + 1)
 				return buf[:i+1], false, nil
@@ -213,10 +229,14 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 				}
 				return nil, false, errLineTooLong
 			}
-		} else {
-			if err := c.flush(); err != nil {
-				return nil, false, err
-			}
+		}
+		// Only part of a command, or nothing, is buffered: the replies
+		// so far go out before waiting for the rest, or a client that
+		// waits for them before sending more would hang.
+		if err := c.flush(); err != nil {
+			return nil, false, err
+		}
+		if n == 0 {
 			c.state.Store(connIdle)
 			if c.s.closing.Load() {
 				return nil, false, ErrServerClosed
