@@ -2,7 +2,10 @@ package server
 
 import (
 	"encoding/binary"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/zonecache/zonecache/internal/testproc"
 )
@@ -49,7 +52,7 @@ func TestBinaryRequestClosesConnection(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, addr)
 			req := make([]byte, 24, 25)
-			req[0] = 0x80 // request magic
+			req[0] = 0x80                          // request magic
 			binary.BigEndian.PutUint16(req[2:], 1) // key length
 			binary.BigEndian.PutUint32(req[8:], 1) // body length
 			req = append(req, 'a')
@@ -63,4 +66,80 @@ func TestBinaryRequestClosesConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMetadumpToPausingReaderIsCompleteAndStallsNoOne lists 70,000 items to
+// a reader that stops reading until another client has run 30 gets over
+// every shard. A dump that held a shard while it waited on the reader would
+// stall those gets for as long as the reader pauses, which here is until
+// they are done: they could only time out. Once the reader goes on, every
+// line must arrive, as from memcached (which may miss or repeat the items
+// read meanwhile: it moves them in its LRU under its crawler).
+func TestMetadumpToPausingReaderIsCompleteAndStallsNoOne(t *testing.T) {
+	testproc.RequireMemcached(t)
+	mc := testproc.StartMemcached(t)
+	_, zc := startServer(t, Config{})
+	t.Run("memcached", func(t *testing.T) { dumpToPausingReader(t, mc.Addr, false) })
+	t.Run("zonecached", func(t *testing.T) { dumpToPausingReader(t, zc, true) })
+}
+
+func dumpToPausingReader(t *testing.T, addr string, exact bool) {
+	const items, step = 70_000, 200
+	// Long keys make a dump of about 17 MB, far more than socket buffers
+	// hold: the server's writes block while the reader pauses.
+	pad := strings.Repeat("p", 200)
+	var load strings.Builder
+	for i := range items {
+		fmt.Fprintf(&load, "set key:%d:%s 0 0 1 noreply\r\nv\r\n", i, pad)
+	}
+	writer := dial(t, addr)
+	writer.do(load.String())
+
+	reader := dial(t, addr)
+	reader.send("lru_crawler metadump all\r\n")
+	first := readAtLeast(t, reader, 1) // the dump has started
+
+	getter := dial(t, addr)
+	var keys strings.Builder
+	for i := 0; i < items; i += step {
+		fmt.Fprintf(&keys, " key:%d:%s", i, pad)
+	}
+	for range 30 {
+		if got := getter.do("get" + keys.String() + "\r\n"); strings.Count(got, "VALUE ") != items/step {
+			t.Fatalf("get answered %.100q", got)
+		}
+	}
+
+	rest := readAtLeast(t, reader, -1)
+	lines := strings.Split(strings.TrimSuffix(first+rest, "END\r\n"), "\n")
+	lines = lines[:len(lines)-1] // after the last newline
+	seen := make(map[string]bool, len(lines))
+	for _, l := range lines {
+		key, _, _ := strings.Cut(l, " ")
+		if !strings.HasPrefix(key, "key=key%3A") || exact && seen[key] {
+			t.Fatalf("unexpected or repeated metadump line %.100q", l)
+		}
+		seen[key] = true
+	}
+	if min := items - items/step; len(seen) != items && (exact || len(seen) < min) {
+		t.Errorf("metadump listed %d keys of %d items", len(seen), items)
+	}
+}
+
+// readAtLeast reads n bytes or more, or (n < 0) until what was read ends
+// with END\r\n; a failure reports the tail only.
+func readAtLeast(t *testing.T, c *client, n int) string {
+	t.Helper()
+	_ = c.nc.SetReadDeadline(time.Now().Add(ioDeadline))
+	var b strings.Builder
+	buf := make([]byte, 64<<10)
+	for (n < 0 && !strings.HasSuffix(b.String(), "END\r\n")) || (n >= 0 && b.Len() < n) {
+		k, err := c.r.Read(buf)
+		b.Write(buf[:k])
+		if err != nil {
+			s := b.String()
+			t.Fatalf("after %d bytes (%d lines): %v; tail %q", len(s), strings.Count(s, "\n"), err, s[max(0, len(s)-100):])
+		}
+	}
+	return b.String()
 }
