@@ -89,6 +89,9 @@ type conn struct {
 	fenced bool
 	// gen is the fence's invalidation count when the connection opened.
 	gen uint64
+	// lastRead is the Unix second of the last read that brought commands,
+	// for "stats conns".
+	lastRead atomic.Int64
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -102,6 +105,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		num:     make([]byte, 0, 24),
 	}
 	c.gen = s.fence.gen.Load()
+	c.lastRead.Store(c.now().Unix())
 	c.rw = nc
 	if rw := newRawIO(nc); rw != nil {
 		c.rw = rw
@@ -117,6 +121,7 @@ type readCounter struct{ c *conn }
 func (rc readCounter) Read(p []byte) (int, error) {
 	n, err := rc.c.rw.Read(p)
 	rc.c.st[stBytesRead] += uint64(n)
+	rc.c.lastRead.Store(rc.c.now().Unix())
 	// Checked after the read returns: every command it brings was sent
 	// after any pause that ended before now, so a stale store is flushed
 	// before they run.

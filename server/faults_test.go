@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,62 @@ func readAtLeast(t *testing.T, c *client, n int) string {
 		}
 	}
 	return b.String()
+}
+
+// TestStatsDetailAsMemcached counts per-prefix gets, hits, sets and
+// deletes and lists them in memcached's order (its hash table's buckets).
+func TestStatsDetailAsMemcached(t *testing.T) {
+	testproc.RequireMemcached(t)
+	var many strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&many, "set pre%d:k 0 0 1\r\nx\r\nget pre%d:k pre%d:miss\r\n", i, i, i)
+	}
+	script := "stats detail dump\r\nstats detail on\r\nset p:1 0 0 1\r\nx\r\nget p:1 q:2 nokey\r\ngets p:1\r\n" +
+		"gat 0 p:1\r\ngats 0 zz:1\r\ndelete p:1\r\ndelete r:1\r\nadd s:1 0 0 1 noreply\r\ny\r\n" +
+		"set big:1 0 0 2000000\r\n" + strings.Repeat("b", 2000000) + "\r\n" +
+		"mg p:1 v\r\nms m:1 1\r\nz\r\nmd m:1\r\ntouch p:1 0\r\nincr p:1 1\r\n" + many.String() +
+		"stats detail off\r\nget p:1\r\nstats detail dump\r\nstats detail\r\nstats detail x\r\n" +
+		"stats detail on x\r\nstats reset\r\nstats detail dump\r\n"
+	mc := testproc.StartMemcached(t)
+	_, zc := startServer(t, Config{})
+	want := exchange(t, mc.Addr, script)
+	if got := exchange(t, zc, script); got != want {
+		t.Errorf("replies differ from memcached 1.6.18\n%s", lineDiff(want, got))
+	}
+}
+
+// TestStatsConnsAsMemcached lists the listener and two connections, an
+// idle one and the one asking, in memcached's shape; descriptors, ports
+// and seconds differ and are compared as numbers.
+func TestStatsConnsAsMemcached(t *testing.T) {
+	testproc.RequireMemcached(t)
+	mc := testproc.StartMemcached(t)
+	_, zc := startServer(t, Config{})
+	digits := regexp.MustCompile(`[0-9]+`)
+	var replies [2]string
+	for i, addr := range []string{mc.Addr, zc} {
+		idle := dial(t, addr)
+		idle.do("version\r\n")
+		replies[i] = digits.ReplaceAllString(dial(t, addr).do("stats conns\r\n"), "N")
+	}
+	if replies[0] != replies[1] {
+		t.Errorf("replies differ from memcached 1.6.18\n%s", lineDiff(replies[0], replies[1]))
+	}
+	if strings.Count(replies[1], ":state ") != 3 {
+		t.Errorf("want a listener and two connections, got %q", replies[1])
+	}
+}
+
+// TestWatchAsMemcachedWithWatchDisabled: zonecached has no log stream and
+// answers watch as memcached -W (--disable-watch) does, noreply included.
+func TestWatchAsMemcachedWithWatchDisabled(t *testing.T) {
+	testproc.RequireMemcached(t)
+	script := "watch\r\nwatch noreply\r\nget a\r\nwatch fetchers\r\nwatch fetchers mutations\r\n" +
+		"watch bogus\r\nwatch bogus noreply\r\nset a 0 0 1\r\nx\r\nget a\r\nwatch\r\n"
+	mc := testproc.StartMemcached(t, "-W")
+	_, zc := startServer(t, Config{})
+	want := exchange(t, mc.Addr, script)
+	if got := exchange(t, zc, script); got != want {
+		t.Errorf("replies differ from memcached 1.6.18 -W\n%s", lineDiff(want, got))
+	}
 }

@@ -37,6 +37,8 @@ type Server struct {
 	valuePool sync.Pool
 	// crawlerOff is set by "lru_crawler disable".
 	crawlerOff atomic.Bool
+	// prefixes holds "stats detail" counts.
+	prefixes prefixStats
 	// own counts PurgeUnowned's work.
 	own ownershipStats
 	// fence keeps a node that may have missed writes from serving hits.

@@ -28,6 +28,9 @@ func (c *conn) delete(n int) {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 		return
 	}
+	if c.s.prefixes.on.Load() {
+		c.s.prefixes.record(key, prefixDelete, false)
+	}
 	found := false
 	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
 		if !e.Found {
@@ -170,20 +173,10 @@ func (c *conn) statsCmd(n int) {
 	case "reset":
 		c.mergeStats()
 		c.s.stats.reset(c.s.store)
+		c.s.prefixes.clear()
 		c.str("RESET\r\n")
 	case "detail":
-		if n < 3 {
-			c.str("CLIENT_ERROR usage: stats detail on|off|dump\r\n")
-			return
-		}
-		switch string(c.toks[2]) {
-		case "on", "off":
-			c.str("OK\r\n")
-		case "dump":
-			c.str("END\r\n")
-		default:
-			c.str("CLIENT_ERROR usage: stats detail on|off|dump\r\n")
-		}
+		c.detail(n)
 	case "settings":
 		c.settingsStats()
 	case "items":
@@ -193,7 +186,7 @@ func (c *conn) statsCmd(n int) {
 	case "sizes":
 		c.str("STAT sizes_status disabled\r\nEND\r\n")
 	case "conns":
-		c.str("END\r\n")
+		c.connsStats()
 	case "cachedump":
 		c.cachedump(n)
 	default:
