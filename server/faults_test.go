@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,66 @@ func TestWatchAsMemcachedWithWatchDisabled(t *testing.T) {
 	want := exchange(t, mc.Addr, script)
 	if got := exchange(t, zc, script); got != want {
 		t.Errorf("replies differ from memcached 1.6.18 -W\n%s", lineDiff(want, got))
+	}
+}
+
+// TestCacheMemlimitAdjustsAtRunTime lowers and raises the memory limit as
+// memcached does: OK, stats reports the new limit, a lower limit keeps the
+// items held (memcached frees nothing either) while new writes stay within
+// it, and a higher one lets the store grow again (here up to the MaxBytes
+// it started with; past it zonecached cannot adjust).
+func TestCacheMemlimitAdjustsAtRunTime(t *testing.T) {
+	testproc.RequireMemcached(t)
+	mc := testproc.StartMemcached(t, "-m", "64")
+	s, zc := startServer(t, Config{MaxBytes: 64 << 20})
+	value := strings.Repeat("v", 4000)
+	fill := func(c *client, prefix string, n int) {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "set %s%d 0 0 %d noreply\r\n%s\r\n", prefix, i, len(value), value)
+		}
+		c.do(b.String())
+	}
+	stat := func(c *client, name string) int64 {
+		out := c.do("stats\r\n")
+		_, rest, _ := strings.Cut(out, "STAT "+name+" ")
+		line, _, _ := strings.Cut(rest, "\r\n")
+		v, err := strconv.ParseInt(line, 10, 64)
+		if err != nil {
+			t.Fatalf("stat %s in %q: %v", name, out, err)
+		}
+		return v
+	}
+	for _, addr := range []string{mc.Addr, zc} {
+		c := dial(t, addr)
+		fill(c, "held", 2500) // about 10 MB
+		if got := c.do("cache_memlimit 8\r\ncache_memlimit 16\r\ncache_memlimit 12 noreply\r\n"); got != "OK\r\nOK\r\n" {
+			t.Fatalf("%s: cache_memlimit answered %q", addr, got)
+		}
+		if got := stat(c, "limit_maxbytes"); got != 12<<20 {
+			t.Errorf("%s: limit_maxbytes %d after cache_memlimit 12", addr, got)
+		}
+		var keys strings.Builder
+		for i := range 2500 {
+			fmt.Fprintf(&keys, " held%d", i)
+		}
+		if got := strings.Count(c.do("get"+keys.String()+"\r\n"), "VALUE "); got != 2500 {
+			t.Errorf("%s: %d of 2500 items kept after lowering the limit", addr, got)
+		}
+	}
+
+	c := dial(t, zc)
+	fill(c, "new", 10000) // about 40 MB
+	held := s.store.Stats().ArenaBytes
+	if held > 24<<20 || stat(c, "evictions") == 0 {
+		t.Errorf("after 40 MB of writes under a 12 MB limit with 10 MB held: %d bytes of arena, %d evictions",
+			held, stat(c, "evictions"))
+	}
+	if got := c.do("cache_memlimit 64\r\ncache_memlimit 65\r\n"); got != "OK\r\nMEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n" {
+		t.Fatalf("raising the limit answered %q", got)
+	}
+	fill(c, "more", 12000) // about 48 MB
+	if grown := s.store.Stats().ArenaBytes; grown < 40<<20 {
+		t.Errorf("after raising the limit to 64 MB and writing 48 MB, the arena holds only %d bytes", grown)
 	}
 }

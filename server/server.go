@@ -39,6 +39,8 @@ type Server struct {
 	crawlerOff atomic.Bool
 	// prefixes holds "stats detail" counts.
 	prefixes prefixStats
+	// memLimit is the limit cache_memlimit set last; 0 until then.
+	memLimit atomic.Int64
 	// own counts PurgeUnowned's work.
 	own ownershipStats
 	// fence keeps a node that may have missed writes from serving hits.

@@ -143,7 +143,9 @@ func (c *conn) verbosity(n int) {
 	c.reply(noreply, "OK\r\n")
 }
 
-// memlimit answers cache_memlimit: the store's limit is fixed at start.
+// memlimit serves cache_memlimit <megabytes>: the store's limit changes
+// at run time, up to the MaxBytes it was started with (store.SetLimit); a
+// lower limit keeps what the store holds, as memcached does.
 func (c *conn) memlimit(n int) {
 	if n != 2 && n != 3 {
 		c.str("ERROR\r\n")
@@ -158,8 +160,11 @@ func (c *conn) memlimit(n int) {
 		c.reply(noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n")
 	case mb > 1_000_000_000:
 		c.reply(noreply, "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n")
-	default:
+	case c.s.store.SetLimit(int64(mb)<<20) != nil:
 		c.reply(noreply, "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n")
+	default:
+		c.s.memLimit.Store(int64(mb) << 20)
+		c.reply(noreply, "OK\r\n")
 	}
 }
 
