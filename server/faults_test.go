@@ -160,27 +160,39 @@ func TestStatsDetailAsMemcached(t *testing.T) {
 		"mg p:1 v\r\nms m:1 1\r\nz\r\nmd m:1\r\ntouch p:1 0\r\nincr p:1 1\r\n" + many.String() +
 		"stats detail off\r\nget p:1\r\nstats detail dump\r\nstats detail\r\nstats detail x\r\n" +
 		"stats detail on x\r\nstats reset\r\nstats detail dump\r\n"
-	mc := testproc.StartMemcached(t)
+	diffScript(t, script)
+}
+
+// diffScript runs script on a fresh memcached started with args and a fresh
+// zonecached, and compares the replies.
+func diffScript(t *testing.T, script string, args ...string) {
+	t.Helper()
+	mc := testproc.StartMemcached(t, args...)
 	_, zc := startServer(t, Config{})
 	want := exchange(t, mc.Addr, script)
 	if got := exchange(t, zc, script); got != want {
-		t.Errorf("replies differ from memcached 1.6.18\n%s", lineDiff(want, got))
+		t.Errorf("replies differ from memcached 1.6.18 %v\n%s", args, lineDiff(want, got))
 	}
 }
 
 // TestStatsConnsAsMemcached lists the listener and two connections, an
 // idle one and the one asking, in memcached's shape; descriptors, ports
-// and seconds differ and are compared as numbers.
+// and seconds differ and are compared as numbers, and the idle states
+// memcached passes through as one.
 func TestStatsConnsAsMemcached(t *testing.T) {
 	testproc.RequireMemcached(t)
 	mc := testproc.StartMemcached(t)
 	_, zc := startServer(t, Config{})
 	digits := regexp.MustCompile(`[0-9]+`)
+	// memcached shows an idle connection as conn_read, or conn_mwrite
+	// for a moment after its last reply.
+	idleState := regexp.MustCompile(`state conn_(read|mwrite|new_cmd|waiting)`)
 	var replies [2]string
 	for i, addr := range []string{mc.Addr, zc} {
 		idle := dial(t, addr)
 		idle.do("version\r\n")
-		replies[i] = digits.ReplaceAllString(dial(t, addr).do("stats conns\r\n"), "N")
+		out := dial(t, addr).do("stats conns\r\n")
+		replies[i] = idleState.ReplaceAllString(digits.ReplaceAllString(out, "N"), "state idle")
 	}
 	if replies[0] != replies[1] {
 		t.Errorf("replies differ from memcached 1.6.18\n%s", lineDiff(replies[0], replies[1]))
@@ -196,12 +208,7 @@ func TestWatchAsMemcachedWithWatchDisabled(t *testing.T) {
 	testproc.RequireMemcached(t)
 	script := "watch\r\nwatch noreply\r\nget a\r\nwatch fetchers\r\nwatch fetchers mutations\r\n" +
 		"watch bogus\r\nwatch bogus noreply\r\nset a 0 0 1\r\nx\r\nget a\r\nwatch\r\n"
-	mc := testproc.StartMemcached(t, "-W")
-	_, zc := startServer(t, Config{})
-	want := exchange(t, mc.Addr, script)
-	if got := exchange(t, zc, script); got != want {
-		t.Errorf("replies differ from memcached 1.6.18 -W\n%s", lineDiff(want, got))
-	}
+	diffScript(t, script, "-W")
 }
 
 // TestCacheMemlimitAdjustsAtRunTime lowers and raises the memory limit as
