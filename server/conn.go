@@ -45,6 +45,16 @@ const (
 // errLineTooLong means a line without a newline grew past protocol.MaxLineLength.
 var errLineTooLong = errors.New("server: command line too long")
 
+// binaryRequestMagic is the first byte of a memcached binary-protocol
+// request. No text command starts with it.
+const binaryRequestMagic = 0x80
+
+// errBinaryProtocol means a command starts as a binary-protocol request.
+// The server speaks only the text protocols and closes the connection at
+// once: memcached -B ascii would wait for a newline that a binary request
+// may never carry, and the client would wait for its own timeout.
+var errBinaryProtocol = errors.New("server: binary protocol request")
+
 // conn is one client connection and its buffers.
 type conn struct {
 	s  *Server
@@ -79,6 +89,9 @@ type conn struct {
 	fenced bool
 	// gen is the fence's invalidation count when the connection opened.
 	gen uint64
+	// lastRead is the Unix second of the last read that brought commands,
+	// for "stats conns".
+	lastRead atomic.Int64
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -92,6 +105,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		num:     make([]byte, 0, 24),
 	}
 	c.gen = s.fence.gen.Load()
+	c.lastRead.Store(c.now().Unix())
 	c.rw = nc
 	if rw := newRawIO(nc); rw != nil {
 		c.rw = rw
@@ -107,6 +121,7 @@ type readCounter struct{ c *conn }
 func (rc readCounter) Read(p []byte) (int, error) {
 	n, err := rc.c.rw.Read(p)
 	rc.c.st[stBytesRead] += uint64(n)
+	rc.c.lastRead.Store(rc.c.now().Unix())
 	// Checked after the read returns: every command it brings was sent
 	// after any pause that ended before now, so a stale store is flushed
 	// before they run.
@@ -158,8 +173,11 @@ func (c *conn) serve() {
 			err = errRetired // commands read before an invalidation
 		}
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
+			switch {
+			case errors.Is(err, errLineTooLong):
 				c.s.log.Debug("closing connection: line without newline", "remote", c.nc.RemoteAddr().String())
+			case errors.Is(err, errBinaryProtocol):
+				c.s.log.Debug("closing connection: binary protocol request", "remote", c.nc.RemoteAddr().String())
 			}
 			_ = c.flush()
 			return
@@ -203,6 +221,9 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 		n := c.r.Buffered()
 		if n > 0 {
 			buf, _ := c.r.Peek(n)
+			if buf[0] == binaryRequestMagic {
+				return nil, false, errBinaryProtocol
+			}
 			if i := bytes.IndexByte(buf, '\n'); i >= 0 {
 				_, _ = c.r.Discard(i + 1)
 				return buf[:i+1], false, nil
@@ -213,10 +234,14 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 				}
 				return nil, false, errLineTooLong
 			}
-		} else {
-			if err := c.flush(); err != nil {
-				return nil, false, err
-			}
+		}
+		// Only part of a command, or nothing, is buffered: the replies
+		// so far go out before waiting for the rest, or a client that
+		// waits for them before sending more would hang.
+		if err := c.flush(); err != nil {
+			return nil, false, err
+		}
+		if n == 0 {
 			c.state.Store(connIdle)
 			if c.s.closing.Load() {
 				return nil, false, ErrServerClosed

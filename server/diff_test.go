@@ -23,7 +23,8 @@ import (
 //   - a get with an over-long key behind other pipelined commands: 1.6.18
 //     then drops the replies queued before it and after it (tested alone in
 //     TestLongMultiGetLineIsStreamed);
-//   - watch: 1.6.18 answers depending on what is pipelined before it.
+//   - watch: 1.6.18 answers depending on what is pipelined before it
+//     (TestWatchAsMemcachedWithWatchDisabled diffs it against memcached -W).
 var differentialScripts = map[string]string{
 	"storage": "set a 0 0 1\r\nx\r\nset b 42 0 3\r\nabc\r\nget a b c\r\ngets a b\r\n" +
 		"add a 0 0 1\r\ny\r\nadd c 1 0 1\r\nz\r\nreplace d 0 0 1\r\nq\r\nreplace c 2 0 2\r\nzz\r\n" +
@@ -108,7 +109,7 @@ var differentialScripts = map[string]string{
 		"stats cachedump -1 1\r\nstats cachedump 1 -1\r\nlru_crawler enable\r\nlru_crawler disable\r\nlru_crawler disable\r\n",
 	// The store has no slab pages or LRU segments; the arguments are
 	// checked as memcached checks them. cache_memlimit with a value the
-	// store would have to honour is left out: it cannot resize.
+	// store honours is in TestCacheMemlimitAdjustsAtRunTime.
 	"tuning": "slabs automove 0\r\nslabs automove 2\r\nslabs automove 3\r\nslabs automove x\r\nslabs automove\r\nslabs\r\n" +
 		"slabs automove 1 noreply\r\nslabs automove 3 noreply\r\nslabs automove 1 2\r\nslabs automove ratio 0.5\r\nslabs automove ratio\r\n" +
 		"slabs reassign 1 2\r\nslabs reassign 1 1\r\nslabs reassign 50 50\r\nslabs reassign 0 1\r\nslabs reassign 39 1\r\n" +

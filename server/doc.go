@@ -14,7 +14,7 @@
 //
 // One goroutine serves each connection with its own read buffer and output
 // buffer; replies to pipelined commands are written with one system call
-// when the read buffer runs dry. On Linux, plain TCP connections read and
+// when the read buffer holds no further complete command. On Linux, plain TCP connections read and
 // write their sockets with raw system calls (rawio_linux.go), waiting for
 // readiness through Go's network poller. Memory is bounded: command lines are
 // limited to 2 KiB (except multi-key get lines, which are processed as a
@@ -24,14 +24,21 @@
 // budget (half of MaxBytes); past it a command gets memcached's
 // out-of-memory error instead of more memory.
 //
+// Not served as memcached does: the binary protocol (a request starting
+// with its magic byte closes the connection at once) and watch (answered
+// as memcached -W answers it). Listings (metadump, cachedump) are written
+// between chunks of a store shard, with no lock held (store.Scan);
+// cache_memlimit changes the store's limit up to Config.MaxBytes
+// (store.SetLimit).
+//
 // Requests are parsed with internal/protocol (tokenizer, number rules, meta
 // flags, exptime rule), the codec the clients use; the server writes its
 // replies itself. Files: server.go (lifecycle, accept, shutdown), conn.go
 // (reading, flushing, buffers), rawio_linux.go (socket I/O), dispatch.go
 // (command table), retrieval.go, storage.go, arith.go and text.go (text
 // protocol), metaget.go, meta.go and metareply.go (meta protocol),
-// metadump.go, stats.go, metrics.go, admin.go, ownership.go, fence.go and
-// restart.go.
+// metadump.go, stats.go, detail.go (stats detail), conns.go (stats conns),
+// metrics.go, admin.go, ownership.go, fence.go and restart.go.
 //
 // Ownership (ownership.go). In a gossiping fleet, PurgeUnowned keeps a
 // node's store free of keys it does not own: a node owns a key when, in its

@@ -2,7 +2,6 @@ package server
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
@@ -43,10 +42,6 @@ func uriUnreserved(b byte) bool {
 }
 
 const hexDigits = "0123456789ABCDEF"
-
-// metadumpWriteTimeout bounds each write of a metadump, which happens while
-// the store holds a shard lock; a client slower than that is disconnected.
-const metadumpWriteTimeout = time.Second
 
 // maxCachedump bounds the reply to stats cachedump, as memcached's 2 MB.
 const maxCachedump = 2 << 20
@@ -114,18 +109,19 @@ func (c *conn) metadump(which []byte) {
 		return
 	}
 	failed := false
-	c.s.store.Range(func(key []byte, m store.Meta, size int) bool {
-		cls := slabClass(size)
-		if !all && !classes[cls] {
-			return true
+	c.s.store.Scan(func(key []byte, m store.Meta, size int) {
+		if cls := slabClass(size); all || classes[cls] {
+			c.appendDumpLine(key, &m, cls, size)
 		}
-		c.appendDumpLine(key, &m, cls, size)
-		failed = !c.flushInRange()
+	}, func() bool {
+		failed = !c.flushScanned()
 		return !failed
 	})
-	if c.endRange(failed) {
-		c.str("END\r\n")
+	if failed {
+		c.quit = true
+		return
 	}
+	c.str("END\r\n")
 }
 
 // parseClasses reads metadump's argument: "all", "hash" or a
@@ -185,27 +181,14 @@ func (c *conn) appendDumpLine(key []byte, m *store.Meta, cls, size int) {
 	c.out = append(c.out, '\n')
 }
 
-// flushInRange writes the replies out once flushThreshold bytes are
-// waiting, during a store Range. It reports false if the write failed.
-func (c *conn) flushInRange() bool {
+// flushScanned writes the lines a store Scan listed once flushThreshold
+// bytes are waiting; no store lock is held, so a slow reader delays only
+// its own dump. It reports false if the write failed.
+func (c *conn) flushScanned() bool {
 	if len(c.out) < flushThreshold {
 		return true
 	}
-	// The store's shard lock is held here: a client that does not read
-	// its dump must not stall that shard for long.
-	_ = c.nc.SetWriteDeadline(time.Now().Add(metadumpWriteTimeout))
 	return c.flush() == nil
-}
-
-// endRange ends a dump written with flushInRange: it clears the write
-// deadline and, if a write failed, closes the connection. It reports
-// whether the dump may be finished.
-func (c *conn) endRange(failed bool) bool {
-	_ = c.nc.SetWriteDeadline(time.Time{})
-	if failed {
-		c.quit = true
-	}
-	return !failed
 }
 
 // cachedump serves "stats cachedump <class> <limit>": one line per live
@@ -229,10 +212,10 @@ func (c *conn) cachedump(n int) {
 		c.str("CLIENT_ERROR Illegal slab id\r\n")
 		return
 	}
-	total, shown, failed := 0, uint32(0), false
-	c.s.store.Range(func(key []byte, m store.Meta, size int) bool {
-		if slabClass(size) != int(cls) {
-			return true
+	total, shown, done, failed := 0, uint32(0), false, false
+	c.s.store.Scan(func(key []byte, m store.Meta, size int) {
+		if done || slabClass(size) != int(cls) {
+			return
 		}
 		line := len(c.out)
 		c.str("ITEM ")
@@ -244,13 +227,18 @@ func (c *conn) cachedump(n int) {
 		c.str(" s]\r\n")
 		if total += len(c.out) - line; total > maxCachedump {
 			c.out = c.out[:line]
-			return false
+			done = true
+			return
 		}
 		shown++
-		failed = !c.flushInRange()
-		return !failed && (limit == 0 || shown < limit)
+		done = limit != 0 && shown >= limit
+	}, func() bool {
+		failed = !c.flushScanned()
+		return !failed && !done
 	})
-	if c.endRange(failed) {
-		c.str("END\r\n")
+	if failed {
+		c.quit = true
+		return
 	}
+	c.str("END\r\n")
 }

@@ -41,6 +41,9 @@ func (c *conn) getKey(key []byte, withCAS bool) bool {
 	} else {
 		c.st[stGetMisses]++
 	}
+	if c.s.prefixes.on.Load() {
+		c.s.prefixes.record(key, prefixGet, hit)
+	}
 	return room
 }
 
@@ -133,6 +136,9 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 			c.st[stTouchHits]++
 		} else {
 			c.st[stTouchMisses]++
+		}
+		if c.s.prefixes.on.Load() {
+			c.s.prefixes.record(key, prefixGet, hit)
 		}
 		if !c.flushLarge() {
 			return

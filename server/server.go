@@ -37,6 +37,10 @@ type Server struct {
 	valuePool sync.Pool
 	// crawlerOff is set by "lru_crawler disable".
 	crawlerOff atomic.Bool
+	// prefixes holds "stats detail" counts.
+	prefixes prefixStats
+	// memLimit is the limit cache_memlimit set last; 0 until then.
+	memLimit atomic.Int64
 	// own counts PurgeUnowned's work.
 	own ownershipStats
 	// fence keeps a node that may have missed writes from serving hits.

@@ -193,7 +193,7 @@ func (c *conn) generalStats() {
 	w.u("auth_errors", 0)
 	w.u("bytes_read", st.shown(stBytesRead))
 	w.u("bytes_written", st.shown(stBytesWritten))
-	w.i("limit_maxbytes", s.cfg.MaxBytes)
+	w.i("limit_maxbytes", s.maxBytes())
 	w.i("accepting_conns", boolInt(!s.closing.Load()))
 	w.i("threads", int64(runtime.GOMAXPROCS(0)))
 	w.i("conn_yields", 0)
@@ -218,7 +218,7 @@ func (c *conn) settingsStats() {
 	if a, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
 		port = int64(a.Port)
 	}
-	w.i("maxbytes", s.cfg.MaxBytes)
+	w.i("maxbytes", s.maxBytes())
 	w.i("maxconns", int64(s.cfg.MaxConns))
 	w.i("tcpport", port)
 	w.i("udpport", 0)
@@ -263,6 +263,15 @@ func (c *conn) slabsStats() {
 	w.i("active_slabs", active)
 	w.i("total_malloced", ss.Bytes)
 	c.str("END\r\n")
+}
+
+// maxBytes is the store's memory limit: MaxBytes, or what cache_memlimit
+// set last.
+func (s *Server) maxBytes() int64 {
+	if n := s.memLimit.Load(); n > 0 {
+		return n
+	}
+	return s.cfg.MaxBytes
 }
 
 func boolInt(b bool) int64 {

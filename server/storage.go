@@ -210,6 +210,9 @@ func (c *conn) update(n int, mode byte, compare bool) {
 	if !c.parseUpdate(&w, n, mode, compare) {
 		return
 	}
+	if c.s.prefixes.on.Load() {
+		c.s.prefixes.record(w.key, prefixSet, false)
+	}
 	if c.itemTooLarge(w.key, w.size) {
 		c.st[stStoreTooLarge]++
 		c.reply(w.noreply, "SERVER_ERROR object too large for cache\r\n")

@@ -28,6 +28,9 @@ func (c *conn) delete(n int) {
 		c.reply(noreply, "CLIENT_ERROR bad command line format\r\n")
 		return
 	}
+	if c.s.prefixes.on.Load() {
+		c.s.prefixes.record(key, prefixDelete, false)
+	}
 	found := false
 	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
 		if !e.Found {
@@ -140,7 +143,9 @@ func (c *conn) verbosity(n int) {
 	c.reply(noreply, "OK\r\n")
 }
 
-// memlimit answers cache_memlimit: the store's limit is fixed at start.
+// memlimit serves cache_memlimit <megabytes>: the store's limit changes
+// at run time, up to the MaxBytes it was started with (store.SetLimit); a
+// lower limit keeps what the store holds, as memcached does.
 func (c *conn) memlimit(n int) {
 	if n != 2 && n != 3 {
 		c.str("ERROR\r\n")
@@ -155,8 +160,11 @@ func (c *conn) memlimit(n int) {
 		c.reply(noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n")
 	case mb > 1_000_000_000:
 		c.reply(noreply, "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n")
-	default:
+	case c.s.store.SetLimit(int64(mb)<<20) != nil:
 		c.reply(noreply, "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n")
+	default:
+		c.s.memLimit.Store(int64(mb) << 20)
+		c.reply(noreply, "OK\r\n")
 	}
 }
 
@@ -170,20 +178,10 @@ func (c *conn) statsCmd(n int) {
 	case "reset":
 		c.mergeStats()
 		c.s.stats.reset(c.s.store)
+		c.s.prefixes.clear()
 		c.str("RESET\r\n")
 	case "detail":
-		if n < 3 {
-			c.str("CLIENT_ERROR usage: stats detail on|off|dump\r\n")
-			return
-		}
-		switch string(c.toks[2]) {
-		case "on", "off":
-			c.str("OK\r\n")
-		case "dump":
-			c.str("END\r\n")
-		default:
-			c.str("CLIENT_ERROR usage: stats detail on|off|dump\r\n")
-		}
+		c.detail(n)
 	case "settings":
 		c.settingsStats()
 	case "items":
@@ -193,7 +191,7 @@ func (c *conn) statsCmd(n int) {
 	case "sizes":
 		c.str("STAT sizes_status disabled\r\nEND\r\n")
 	case "conns":
-		c.str("END\r\n")
+		c.connsStats()
 	case "cachedump":
 		c.cachedump(n)
 	default:

@@ -47,6 +47,11 @@
 // its own clock, refreshed every 100 ms, instead of calling time.Now on
 // every operation; an injected Config.Now is called every time.
 //
+// Listings and limits. Scan lists live items a chunk of one shard's index
+// per lock hold and lets the caller write them out between chunks, with no
+// lock held. SetLimit lowers or raises the memory limit at run time, up to
+// Config.MaxBytes; as memcached, a lower limit keeps what is held.
+//
 // CAS uniques come from one counter that starts at 1 and grows by one per
 // assigned CAS, as memcached's, so replies can be compared byte for byte.
 package store
