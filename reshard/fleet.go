@@ -57,8 +57,8 @@ func (g *GossipFleet) Topology(ctx context.Context) (replication.Topology, error
 }
 
 // Check refuses a node tgt adds that is not in the fleet yet (it must be
-// started warming first) and a node whose state changes with no admin
-// address.
+// started warming first) and a node whose state the intermediate changes
+// with no admin address (those the cutover changes are refused by Apply).
 func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topology) error {
 	for _, n := range tgt.Nodes {
 		if _, ok := cur.Node(n.ID); !ok {
@@ -67,11 +67,8 @@ func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topolog
 		}
 	}
 	for _, n := range cur.Nodes {
-		m, _ := mid.Node(n.ID)
-		t, kept := tgt.Node(n.ID)
-		changes := m.EffectiveState() != n.EffectiveState() || (kept && t.EffectiveState() != n.EffectiveState())
-		if changes && g.Admin[n.ID] == "" {
-			return fmt.Errorf("%w: node %s changes state and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, n.ID)
+		if m, _ := mid.Node(n.ID); m.EffectiveState() != n.EffectiveState() && g.Admin[n.ID] == "" {
+			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, m.EffectiveState(), n.ID)
 		}
 	}
 	return nil
@@ -92,6 +89,9 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 		}
 		if was.EffectiveState() == n.EffectiveState() {
 			continue
+		}
+		if g.Admin[n.ID] == "" {
+			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, n.EffectiveState(), n.ID)
 		}
 		if _, err := admin.New(g.Admin[n.ID]).SetState(ctx, n.EffectiveState()); err != nil {
 			return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)

@@ -97,7 +97,7 @@ type RunConfig struct {
 	Checkpoint string
 	// ViewLag is how long clients may take to use a topology once every
 	// seed shows it, waited after the intermediate topology and after the
-	// cutover (default DefaultViewLag).
+	// cutover (default DefaultViewLag; negative: no wait).
 	ViewLag time.Duration
 	// Say, when set, is told what each step does and what the operator
 	// must do.
@@ -376,6 +376,9 @@ func (r *Reshard) planConfig(cur, tgt replication.Topology) Config {
 // shows.
 func (r *Reshard) waitLag(ctx context.Context, say func(string)) error {
 	lag := cmp.Or(r.cfg.ViewLag, DefaultViewLag)
+	if lag < 0 {
+		return nil
+	}
 	say(fmt.Sprintf("waiting %v for clients to use it", lag))
 	t := time.NewTimer(lag)
 	defer t.Stop()
