@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,7 +68,7 @@ func (f *reshardFlags) step(ctx context.Context, r *reshard.Reshard, stdout io.W
 	case reshard.StepNone:
 		plan, err := r.Plan(ctx)
 		if err != nil {
-			return err
+			return f.interrupted(err, reshard.StepPlan)
 		}
 		if f.json {
 			return writePlanJSON(stdout, plan, f)
@@ -77,11 +78,19 @@ func (f *reshardFlags) step(ctx context.Context, r *reshard.Reshard, stdout io.W
 		start := time.Now()
 		plan, st, err := r.Copy(ctx)
 		if plan == nil {
-			return err
+			return f.interrupted(err, reshard.StepCopy)
 		}
 		return f.report(stdout, plan, st, time.Since(start), err)
 	}
-	return r.Next(ctx)
+	return f.interrupted(r.Next(ctx), r.Done()+1)
+}
+
+// interrupted says how to continue a step that ctx's end interrupted.
+func (f *reshardFlags) interrupted(err error, step reshard.Step) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("interrupted in step %v (%w): rerun with --resume --checkpoint %s to continue", step, err, f.checkpoint)
+	}
+	return err
 }
 
 // through returns the last step the command has the means to carry out:
@@ -171,14 +180,17 @@ func (f *reshardFlags) fleet(ctx context.Context) (reshard.Fleet, error) {
 	}}, nil
 }
 
-// sayer prints what each step does: on stdout, or stderr with --json.
+// sayer prints what each step does, the copy's result aside (report
+// prints it): on stdout, or stderr with --json.
 func (f *reshardFlags) sayer(stdout, stderr io.Writer) func(reshard.Step, string) {
 	w := stdout
 	if f.json {
 		w = stderr
 	}
 	return func(step reshard.Step, msg string) {
-		fmt.Fprintf(w, "%s: %s\n", step, msg)
+		if step != reshard.StepCopy {
+			fmt.Fprintf(w, "%s: %s\n", step, msg)
+		}
 	}
 }
 
