@@ -432,11 +432,17 @@ func intermediate(cur, tgt replication.Topology) replication.Topology {
 	return mid
 }
 
-// checkRun refuses a reshard that cannot be copied warm, or that leaves a
+// checkRun refuses a reshard from a topology left draining by an
+// unfinished one, one that cannot be copied warm, and one that leaves a
 // zone with no serving node during the copy.
 func checkRun(cur, mid, tgt replication.Topology) error {
 	for _, n := range tgt.Nodes {
-		if was, ok := cur.Node(n.ID); ok && was.EffectiveWeight() != n.EffectiveWeight() {
+		was, ok := cur.Node(n.ID)
+		if ok && was.EffectiveState() == replication.Draining {
+			return fmt.Errorf("%w: node %s is draining and the target keeps it: finish its change (remove it, or resume that reshard) or undo it (promote it to serving) first",
+				ErrUnsettled, n.ID)
+		}
+		if ok && was.EffectiveWeight() != n.EffectiveWeight() {
 			return fmt.Errorf("%w: weight of %s %d -> %d: a weight change cannot be copied warm (no node state sends writes to a ring with other weights): plan it with --dry-run, or replace the node by one with the new weight (--add and --remove)",
 				ErrConfig, n.ID, was.EffectiveWeight(), n.EffectiveWeight())
 		}

@@ -300,7 +300,15 @@ func TestReshardGrowsAStaticMemcachedFleet(t *testing.T) {
 	}
 	checkHeldExactly(t, tgt, "a", keys)
 	checkHeldExactly(t, tgt, "b", keys)
-	if !s.has("a-3 held 50 items from before: deleted") || !s.has("cleanup: previous owners [a-1 a-2 a-3] purged") {
+	moved := 0
+	forOwners(t, tgt, keys, func(nc *nodeclient.Node, _ string) {
+		if nc.Addr() == spare["a-3"].Addr {
+			moved++
+		}
+	})
+	// memcached purges nothing by itself: the moved keys are deleted by
+	// the cleanup.
+	if !s.has("a-3 held 50 items from before: deleted") || !s.has(fmt.Sprintf("cleanup: previous owners [a-1 a-2 a-3] purged: nodes=3 skipped=0 scanned=%d deleted=%d ", len(keys)+moved, moved)) {
 		t.Fatalf("said %q", s.got)
 	}
 }
@@ -311,6 +319,9 @@ func TestReshardRefusesBeforeChangingAnything(t *testing.T) {
 	cur, spare := memcachedFleet(t, "a-3")
 	top := cur
 	top.Nodes = append(slices.Clone(cur.Nodes), replication.Node{ID: "a-9", Zone: "a", Addr: "127.0.0.1:1", State: replication.Warming})
+	draining := cur
+	draining.Nodes = slices.Clone(cur.Nodes)
+	draining.Nodes[1].State = replication.Draining
 	for _, c := range []struct {
 		name   string
 		cur    replication.Topology
@@ -318,6 +329,7 @@ func TestReshardRefusesBeforeChangingAnything(t *testing.T) {
 		want   string
 	}{
 		{"unfinished run", top, Change{Add: []replication.Node{spare["a-3"]}}, "a-9 is warming and not in the target"},
+		{"unfinished shrink", draining, Change{Add: []replication.Node{spare["a-3"]}}, "a-2 is draining and the target keeps it"},
 		{"weights", cur, Change{Weights: map[string]int{"a-1": 2}}, "replace the node by one with the new weight"},
 		{"no serving node", cur, Change{Add: []replication.Node{spare["a-3"]}, Remove: []string{"a-1", "a-2"}}, "zone a would be left with no serving node"},
 		{"dead new node", cur, Change{Add: []replication.Node{{ID: "a-4", Zone: "a", Addr: "127.0.0.1:1"}}}, "new node a-4 (127.0.0.1:1) does not answer"},

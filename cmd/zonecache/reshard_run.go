@@ -13,6 +13,7 @@ import (
 
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/reshard"
+	"github.com/zonecache/zonecache/warm"
 )
 
 // savedFlags are the flags of a reshard that --resume reads back from
@@ -81,8 +82,20 @@ func (f *reshardFlags) step(ctx context.Context, r *reshard.Reshard, stdout io.W
 			return f.interrupted(err, reshard.StepCopy)
 		}
 		return f.report(stdout, plan, st, time.Since(start), err)
+	case reshard.StepCutover:
+		st, err := r.Cleanup(ctx)
+		if err != nil || !f.json {
+			return f.interrupted(err, reshard.StepCleanup)
+		}
+		return json.NewEncoder(stdout).Encode(doneJSON{Done: reshard.StepCleanup, Purge: st})
 	}
 	return f.interrupted(r.Next(ctx), r.Done()+1)
+}
+
+// doneJSON is the --json form of the end of a reshard.
+type doneJSON struct {
+	Done  reshard.Step     `json:"done"`
+	Purge warm.PurgeStats `json:"purge"`
 }
 
 // interrupted says how to continue a step that ctx's end interrupted.

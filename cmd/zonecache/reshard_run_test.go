@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
+	"github.com/zonecache/zonecache/reshard"
 	"github.com/zonecache/zonecache/sharding"
 )
 
@@ -146,10 +148,22 @@ func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	common := []string{"reshard", "--seeds", strings.Join(f.AdminAddrs(), ","), "--admin", "a-3=" + a3.AdminAddr, "--view-lag", "500ms"}
-	rc, out, errs := runCLI(append(common, "--add", "a/a-3/"+a3.Addr, "--checkpoint", filepath.Join(t.TempDir(), "grow"))...)
-	t.Logf("grow:\n%s", out)
-	if rc != 0 || !strings.Contains(out, "cutover: a-3 ("+a3.Addr+") is serving") || !strings.Contains(out, "reshard done") {
+	rc, out, errs := runCLI(append(common, "--add", "a/a-3/"+a3.Addr, "--checkpoint", filepath.Join(t.TempDir(), "grow"), "--json")...)
+	t.Logf("grow:\n%s%s", out, errs)
+	if rc != 0 || !strings.Contains(errs, "cutover: a-3 ("+a3.Addr+") is serving") || !strings.Contains(errs, "reshard done") {
 		t.Fatalf("grow: rc %d\n%s%s", rc, out, errs)
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	var plan planJSON
+	var copied copyJSON
+	var done doneJSON
+	for _, v := range []any{&plan, &copied, &done} {
+		if err := dec.Decode(v); err != nil {
+			t.Fatalf("--json output: %v\n%s", err, out)
+		}
+	}
+	if plan.Keys == 0 || copied.Copy.Copied != plan.Keys || !copied.Done || done.Done != reshard.StepCleanup || done.Purge.Nodes != 3 {
+		t.Fatalf("--json: plan %+v, copy %+v, end %+v", plan, copied, done)
 	}
 	top, err := fleet.WaitTopology(ctx, seeds, 5, 5*time.Second)
 	if n, _ := top.Node("a-3"); err != nil || n.EffectiveState() != replication.Serving {
