@@ -25,4 +25,31 @@
 // so that Resume continues an interrupted copy. Run it while the
 // destinations already receive the live writes of the keys they take
 // (new nodes warming, leaving nodes draining).
+//
+// Reshard carries out a whole reshard, one step at a time, on a Fleet:
+// Plan (the target and the intermediate topology, checked; a preview plan;
+// nothing changes), Intermediate (clients write to the new owners; nodes
+// new to the clients are emptied first), Copy (planned again from the
+// intermediate topology), Cutover (clients use the target) and Cleanup
+// (warm.Purge of every node of the changed zones under the target: the
+// moved items leave their previous owners, so ownership moving back finds
+// no old copy). Run calls the steps not done; with RunConfig.Checkpoint
+// each step done is recorded and Open continues at the next one, an
+// interrupted copy where it stopped. After each change of topology it
+// waits RunConfig.ViewLag, the clients' lag. It refuses, before anything
+// changes and wrapping ErrConfig or ErrUnsettled with what to do, a
+// topology in the middle of a change (a node that does not answer, one
+// warming, joining or draining from an unfinished change), a zone left
+// with no serving node during the copy, and a change of weights: no node
+// state sends writes to a ring with other weights, so a weight change is
+// done warm as a replacement by a node with the new weight.
+//
+// A GossipFleet is gossiping zonecached: new nodes are started warming
+// by the operator, leaving ones set draining and new ones promoted through
+// their admin endpoint, and each change counts once every seed shows it.
+// A draining node serves reads and takes writes of its keys for as long
+// as the copy takes; at the cutover GossipFleet.Stop stops it, or the
+// operator is asked to (SIGTERM: it leaves, then drains for its
+// --drain-timeout). A StaticFleet is a fleet whose clients load a topology
+// (stock memcached): Write publishes the intermediate and the target.
 package reshard

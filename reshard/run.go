@@ -335,7 +335,7 @@ func (r *Reshard) Cleanup(ctx context.Context) (warm.PurgeStats, error) {
 	if err != nil {
 		return st, err
 	}
-	r.sayer(StepCleanup)(fmt.Sprintf("previous owners %v purged: %v", nodes, st))
+	r.sayer(StepCleanup)(fmt.Sprintf("%v purged of the items they do not own: %v", nodes, st))
 	return st, r.done(StepCleanup)
 }
 

@@ -94,7 +94,7 @@ func (f *reshardFlags) step(ctx context.Context, r *reshard.Reshard, stdout io.W
 
 // doneJSON is the --json form of the end of a reshard.
 type doneJSON struct {
-	Done  reshard.Step     `json:"done"`
+	Done  reshard.Step    `json:"done"`
 	Purge warm.PurgeStats `json:"purge"`
 }
 

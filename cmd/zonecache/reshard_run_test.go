@@ -238,7 +238,7 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 		t.Fatalf("clients.json after the cutover: %+v %v", tgt, err)
 	}
 	rc, out, errs = resume("--view-lag", "0")
-	if rc != 0 || !strings.Contains(out, "cleanup: previous owners") || !strings.Contains(out, "reshard done") {
+	if rc != 0 || !strings.Contains(out, "purged of the items they do not own: nodes=3 ") || !strings.Contains(out, "reshard done") {
 		t.Fatalf("resume into the cleanup: rc %d\n%s%s", rc, out, errs)
 	}
 	checkZone(t, tgt, "a", keys)
