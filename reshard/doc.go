@@ -39,10 +39,12 @@
 // waits RunConfig.ViewLag, the clients' lag. It refuses, before anything
 // changes and wrapping ErrConfig or ErrUnsettled with what to do, a
 // topology in the middle of a change (a node that does not answer, one
-// warming, joining or draining from an unfinished change), a zone left
-// with no serving node during the copy, and a change of weights: no node
-// state sends writes to a ring with other weights, so a weight change is
-// done warm as a replacement by a node with the new weight.
+// warming, joining, draining or reweighting from an unfinished change),
+// and a zone left with no serving node during the copy. A weight change
+// is copied warm with the node's replication.Node.NextWeight in the
+// intermediate topology (writes placed with it, reads with its weight);
+// a gossiping node advertises one weight, so GossipFleet refuses it: a
+// replacement by a node started with the new weight does it instead.
 //
 // A GossipFleet is gossiping zonecached: new nodes are started warming
 // by the operator, leaving ones set draining and new ones promoted through

@@ -57,13 +57,20 @@ func (g *GossipFleet) Topology(ctx context.Context) (replication.Topology, error
 }
 
 // Check refuses a node tgt adds that is not in the fleet yet (it must be
-// started warming first) and a node whose state the intermediate changes
-// with no admin address (those the cutover changes are refused by Apply).
+// started warming first), a change of weights (a node advertises one
+// weight), and a node whose state the intermediate changes with no admin
+// address (those the cutover changes are refused by Apply).
 func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topology) error {
 	for _, n := range tgt.Nodes {
 		if _, ok := cur.Node(n.ID); !ok {
 			return fmt.Errorf("%w: node %s is not in the fleet: start it warming (zonecached --zone %s --node-name %s --state warming --join ...), then run the reshard again",
 				ErrConfig, n.ID, n.Zone, n.ID)
+		}
+	}
+	for _, n := range mid.Nodes {
+		if n.NextWeight > 0 {
+			return fmt.Errorf("%w: weight of %s -> %d: a gossiping node cannot advertise a next weight, so the change cannot be copied warm: start a node with the new weight warming (zonecached --weight %d --state warming ...), then --add it and --remove %s",
+				ErrConfig, n.ID, n.NextWeight, n.NextWeight, n.ID)
 		}
 	}
 	for _, n := range cur.Nodes {
@@ -182,13 +189,13 @@ func (s *StaticFleet) Apply(ctx context.Context, step Step, t replication.Topolo
 }
 
 // SameNodes reports whether a and b list the same nodes, each with the
-// same zone, address, weight and state: the same rings. Epochs are not
+// same zone, address, weights and state: the same rings. Epochs are not
 // compared (a gossiping fleet's are its own).
 func SameNodes(a, b replication.Topology) bool {
 	key := func(t replication.Topology) []string {
 		out := make([]string, len(t.Nodes))
 		for i, n := range t.Nodes {
-			out[i] = fmt.Sprintf("%s/%s/%s/%d/%s", n.ID, n.Zone, n.Addr, n.EffectiveWeight(), n.EffectiveState())
+			out[i] = fmt.Sprintf("%s/%s/%s/%d/%d/%s", n.ID, n.Zone, n.Addr, n.EffectiveWeight(), n.WriteWeight(), n.EffectiveState())
 		}
 		slices.Sort(out)
 		return out

@@ -432,9 +432,9 @@ func intermediate(cur, tgt replication.Topology) replication.Topology {
 	return mid
 }
 
-// checkRun refuses a reshard from a topology left draining by an
-// unfinished one, one that cannot be copied warm, and one that leaves a
-// zone with no serving node during the copy.
+// checkRun refuses a reshard from a topology left draining or reweighting
+// by an unfinished one, and one that leaves a zone with no serving node
+// during the copy.
 func checkRun(cur, mid, tgt replication.Topology) error {
 	for _, n := range tgt.Nodes {
 		was, ok := cur.Node(n.ID)
@@ -442,9 +442,9 @@ func checkRun(cur, mid, tgt replication.Topology) error {
 			return fmt.Errorf("%w: node %s is draining and the target keeps it: finish its change (remove it, or resume that reshard) or undo it (promote it to serving) first",
 				ErrUnsettled, n.ID)
 		}
-		if ok && was.EffectiveWeight() != n.EffectiveWeight() {
-			return fmt.Errorf("%w: weight of %s %d -> %d: a weight change cannot be copied warm (no node state sends writes to a ring with other weights): plan it with --dry-run, or replace the node by one with the new weight (--add and --remove)",
-				ErrConfig, n.ID, was.EffectiveWeight(), n.EffectiveWeight())
+		if ok && was.NextWeight > 0 && was.NextWeight != n.EffectiveWeight() {
+			return fmt.Errorf("%w: node %s is moving to weight %d, not %d: finish that change (resume it) or undo it first",
+				ErrUnsettled, n.ID, was.NextWeight, n.EffectiveWeight())
 		}
 	}
 	for _, z := range tgt.Zones() {
@@ -463,7 +463,8 @@ func checkRun(cur, mid, tgt replication.Topology) error {
 // zoneChanged reports whether zone's read ring in tgt differs from cur's:
 // other nodes or weights.
 func zoneChanged(cur, tgt replication.Topology, zone string) bool {
-	return !slices.Equal(ringOf(cur.ZoneNodes(zone, replication.NodeState.ServesReads)), ringOf(tgt.ZoneNodes(zone, nil)))
+	w := replication.Node.EffectiveWeight
+	return !slices.Equal(ringOf(cur.ZoneNodes(zone, replication.NodeState.ServesReads), w), ringOf(tgt.ZoneNodes(zone, nil), w))
 }
 
 // checkNewNodes refuses nodes of mid that cur does not list and that do

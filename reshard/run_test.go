@@ -330,7 +330,6 @@ func TestReshardRefusesBeforeChangingAnything(t *testing.T) {
 	}{
 		{"unfinished run", top, Change{Add: []replication.Node{spare["a-3"]}}, "a-9 is warming and not in the target"},
 		{"unfinished shrink", draining, Change{Add: []replication.Node{spare["a-3"]}}, "a-2 is draining and the target keeps it"},
-		{"weights", cur, Change{Weights: map[string]int{"a-1": 2}}, "replace the node by one with the new weight"},
 		{"no serving node", cur, Change{Add: []replication.Node{spare["a-3"]}, Remove: []string{"a-1", "a-2"}}, "zone a would be left with no serving node"},
 		{"dead new node", cur, Change{Add: []replication.Node{{ID: "a-4", Zone: "a", Addr: "127.0.0.1:1"}}}, "new node a-4 (127.0.0.1:1) does not answer"},
 	} {
@@ -354,4 +353,50 @@ func TestReshardRefusesBeforeChangingAnything(t *testing.T) {
 	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "start it warming") {
 		t.Fatalf("gossip check of a node not in the fleet: %v", err)
 	}
+	reweighed, err := Change{Weights: map[string]int{"a-1": 2}}.Apply(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = gf.Check(context.Background(), cur, Intermediate(cur, reweighed), reweighed)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "then --add it and --remove a-1") {
+		t.Fatalf("gossip check of a weight change: %v", err)
+	}
+}
+
+// TestReshardReweighsAStaticMemcachedFleet changes a-2's weight from 1 to
+// 3 warm: during the copy the clients' topology gives a-2 its next weight
+// (writes placed with it, reads with the current one); afterwards each
+// node of zone a holds exactly the keys it owns with the new weights.
+func TestReshardReweighsAStaticMemcachedFleet(t *testing.T) {
+	cur, _ := memcachedFleet(t)
+	keys := testKeys("w", 600)
+	setOwners(t, cur, keys)
+	written := map[Step]replication.Topology{}
+	r, err := New(RunConfig{
+		Fleet: &StaticFleet{Current: cur, Write: func(_ context.Context, step Step, top replication.Topology) error {
+			written[step] = top
+			return nil
+		}},
+		Change:  Change{Weights: map[string]int{"a-2": 3}},
+		ViewLag: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := r.Plan(context.Background())
+	if err != nil || plan.Keys() == 0 {
+		t.Fatalf("plan of %v keys: %v", plan, err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := written[StepIntermediate].Node("a-2"); n.NextWeight != 3 || n.EffectiveWeight() != 1 {
+		t.Fatalf("a-2 in the intermediate topology: %+v", n)
+	}
+	_, _, tgt := r.Topologies()
+	if n, _ := written[StepCutover].Node("a-2"); n.Weight != 3 || n.NextWeight != 0 {
+		t.Fatalf("a-2 in the target: %+v", n)
+	}
+	checkHeldExactly(t, tgt, "a", keys)
+	checkHeldExactly(t, tgt, "b", keys)
 }

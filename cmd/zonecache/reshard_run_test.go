@@ -267,7 +267,6 @@ func TestReshardRefusesWhatItCannotDoSafely(t *testing.T) {
 		{[]string{"--add", "a/a-3/127.0.0.1:3", "--remove", "a-1,a-2"}, "zone a would be left with no serving node during the copy"},
 		{[]string{"--add", "a/a-3/127.0.0.1:3"}, "new node a-3 (127.0.0.1:3) does not answer"},
 		{[]string{"--remove", "a-2"}, "node a-1 (127.0.0.1:1) does not answer"},
-		{[]string{"--weight", "a-1=2"}, "replace the node by one with the new weight"},
 	} {
 		args := append([]string{"reshard", "--topology", file, "--checkpoint", filepath.Join(dir, "cp"), "--write-intermediate", mid}, c.args...)
 		if rc, out, errs := runCLI(args...); rc != 1 || !strings.Contains(errs, c.want) {
