@@ -164,7 +164,7 @@ func (c *copier) deleteStale(ctx context.Context) error {
 		pool := c.node(st.Node.Addr).Batch()
 		err := c.limited(ctx, len(st.Keys), func(int) int64 { return 0 }, func(i int) {
 			switch err := pool.Delete(ctx, st.Keys[i]); {
-			case err == nil, errors.Is(err, nodeclient.ErrCacheMiss):
+			case err == nil, errors.Is(err, nodeclient.ErrNotFound):
 				c.st.deleted.Add(1)
 			default:
 				failed.Add(1)
