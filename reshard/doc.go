@@ -18,7 +18,8 @@
 // Copy carries a plan out, before the cutover: it deletes the stale keys
 // (add would keep them; it copies nothing until all are gone), then copies the items hottest first across all
 // moves, each read from its source and added to its destination with its
-// remaining TTL (warm.Copy: add never overwrites a newer value), through
+// remaining TTL (warm.CopyChecked: add never overwrites a newer value,
+// and a copy that a delete made meanwhile would outlive is undone), through
 // the nodes' batch pools, within a rate in items and in bytes per second
 // and a concurrency limit. With CopyConfig.Checkpoint it writes the plan
 // next to a checkpoint file, and which items of each move are done to it,

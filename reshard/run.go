@@ -406,7 +406,7 @@ func (r *Reshard) emptyNewNodes(ctx context.Context, say func(string)) error {
 		}
 		nc := nodeclient.NewNode(n.Addr, r.cfg.Copy.Node)
 		for _, k := range keys {
-			if err := nc.Batch().Delete(ctx, k); err != nil && !errors.Is(err, nodeclient.ErrCacheMiss) {
+			if err := nc.Batch().Delete(ctx, k); err != nil && !errors.Is(err, nodeclient.ErrNotFound) {
 				nc.Close()
 				return fmt.Errorf("reshard: empty new node %s: %w", n.ID, err)
 			}
