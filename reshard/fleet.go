@@ -1,7 +1,6 @@
 package reshard
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -28,8 +27,8 @@ type Fleet interface {
 	Apply(ctx context.Context, step Step, t replication.Topology, say func(string)) error
 }
 
-// DefaultPoll is GossipFleet.Poll's default.
-const DefaultPoll = 100 * time.Millisecond
+// poll is the interval between looks at the seeds.
+const poll = 100 * time.Millisecond
 
 // GossipFleet is a fleet of gossiping zonecached nodes: the topology is
 // what the seeds serve, and nodes change state through their admin
@@ -46,9 +45,6 @@ type GossipFleet struct {
 	// SIGTERM: it leaves the fleet, then drains). When nil the operator is
 	// asked to, and Apply waits until the fleet drops the node.
 	Stop func(ctx context.Context, n replication.Node) error
-	// Poll is the interval between looks at the seeds (default
-	// DefaultPoll).
-	Poll time.Duration
 }
 
 // Topology returns the largest view among the seeds (discovery.Fetch).
@@ -130,7 +126,6 @@ func (g *GossipFleet) wait(ctx context.Context, t replication.Topology, say func
 			gone[addr] = true
 		}
 	}
-	poll := cmp.Or(g.Poll, DefaultPoll)
 	for {
 		behind := ""
 		for _, s := range g.Seeds {
