@@ -27,19 +27,19 @@ type Fleet interface {
 	Apply(ctx context.Context, step Step, t replication.Topology, say func(string)) error
 }
 
-// poll is the interval between looks at the seeds.
-const poll = 100 * time.Millisecond
+// poll is the interval between looks at the seeds, seedTimeout the bound
+// on one look.
+const poll, seedTimeout = 100 * time.Millisecond, 5 * time.Second
 
 // GossipFleet is a fleet of gossiping zonecached nodes: the topology is
 // what the seeds serve, and nodes change state through their admin
 // endpoint (warming nodes promoted, leaving ones set draining).
 type GossipFleet struct {
-	// Seeds are admin addresses serving /topology; every one must show a
-	// change before it counts as applied. Required.
+	// Seeds are admin addresses serving /topology; every one that answers
+	// must show a change before it counts as applied. Required.
 	Seeds []string
 	// Admin maps node ids to their admin address; required for every
-	// node whose state a reshard changes (added and removed nodes). A seed
-	// of a node that left is not waited for.
+	// node whose state a reshard changes (added and removed nodes).
 	Admin map[string]string
 	// Stop, when set, stops a node that leaves at the cutover (the node's
 	// SIGTERM: it leaves the fleet, then drains). When nil the operator is
@@ -117,34 +117,32 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 	return g.wait(ctx, t, say)
 }
 
-// wait polls the seeds until each shows t's nodes, seeds of nodes t does
-// not list aside.
+// wait polls the seeds until every seed that answers shows t's nodes,
+// and one at least answers: a seed that does not answer (a node that left
+// or stopped) serves no view to clients either.
 func (g *GossipFleet) wait(ctx context.Context, t replication.Topology, say func(string)) error {
-	gone := map[string]bool{}
-	for id, addr := range g.Admin {
-		if _, kept := t.Node(id); !kept {
-			gone[addr] = true
-		}
-	}
 	for {
-		behind := ""
+		behind, answered := "", 0
 		for _, s := range g.Seeds {
-			if gone[s] {
+			rctx, cancel := context.WithTimeout(ctx, seedTimeout)
+			v, err := admin.New(s).Topology(rctx)
+			cancel()
+			if err != nil {
 				continue
 			}
-			v, err := admin.New(s).Topology(ctx)
-			if err != nil || !SameNodes(v, t) {
+			answered++
+			if !SameNodes(v, t) {
 				behind = s
 				break
 			}
 		}
-		if behind == "" {
+		if behind == "" && answered > 0 {
 			say("every seed shows it")
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("reshard: seed %s does not show the topology yet: %w", behind, ctx.Err())
+			return fmt.Errorf("reshard: seed %q does not show the topology yet (%d answered): %w", behind, answered, ctx.Err())
 		case <-time.After(poll):
 		}
 	}

@@ -400,3 +400,37 @@ func TestReshardReweighsAStaticMemcachedFleet(t *testing.T) {
 	checkHeldExactly(t, tgt, "a", keys)
 	checkHeldExactly(t, tgt, "b", keys)
 }
+
+// TestReshardAddsAndRemovesAZoneOfAStaticFleet adds zone c, filled from
+// zone b's replicas, to a stock memcached fleet, each step from a reshard
+// opened from the checkpoint; then removes it. Zone c's nodes then hold
+// exactly the keys they own, and the clients' last topology has no zone c.
+func TestReshardAddsAndRemovesAZoneOfAStaticFleet(t *testing.T) {
+	cur, spare := memcachedFleet(t, "c-1", "c-2")
+	keys := testKeys("z", 500)
+	setOwners(t, cur, keys)
+	var clients replication.Topology
+	fleet := &StaticFleet{Current: cur, Write: func(_ context.Context, _ Step, top replication.Topology) error {
+		clients = top
+		return nil
+	}}
+	cfg := RunConfig{Fleet: fleet, Change: Change{Add: []replication.Node{spare["c-1"], spare["c-2"]}}, FromZone: "b",
+		Checkpoint: filepath.Join(t.TempDir(), "add"), ViewLag: 50 * time.Millisecond}
+	stepByStep(t, cfg)
+	if len(clients.ZoneNodes("c", replication.NodeState.ServesReads)) != 2 {
+		t.Fatalf("the clients' topology after adding zone c: %+v", clients)
+	}
+	checkHeldExactly(t, clients, "c", keys)
+
+	fleet.Current = clients
+	r, err := New(RunConfig{Fleet: fleet, Change: Change{RemoveZones: []string{"c"}}, ViewLag: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(clients.Zones(), "c") || len(clients.Nodes) != 4 {
+		t.Fatalf("the clients' topology after removing zone c: %+v", clients)
+	}
+}
