@@ -57,8 +57,8 @@ A replacement is an --add and a --remove. Flags that take a list may be repeated
 comma-separated list.
 
 It refuses to start, saying what to do, while the topology is unsettled (a listed node that does not
-answer, a node warming or joining that the change does not add) and when a zone would be left with
-no serving node during the copy. --dry-run prints the plan and changes nothing. Each step done is
+answer, a node warming or joining that the change does not add, or draining or reweighting that it
+keeps: an unfinished change) and when a zone would be left with no serving node during the copy. --dry-run prints the plan and changes nothing. Each step done is
 recorded in the --checkpoint file (the copy's progress in FILE.copy): Ctrl-C, or --timeout, stops the
 command, and --resume continues at the step it stopped in.`
 

@@ -284,3 +284,12 @@ func TestReshardRefusesWhatItCannotDoSafely(t *testing.T) {
 		t.Errorf("resume of no checkpoint: rc %d %q %q", rc, out, errs)
 	}
 }
+
+func TestReshardHelpSaysTheSteps(t *testing.T) {
+	rc, _, stderr := runCLI("reshard", "-h")
+	for _, s := range []string{"-admin", "-view-lag", "  plan ", "  intermediate ", "  copy ", "  cutover ", "  cleanup ", "--resume continues at the step"} {
+		if rc != 0 || !strings.Contains(stderr, s) {
+			t.Errorf("reshard -h (rc %d) does not say %q", rc, s)
+		}
+	}
+}
