@@ -219,25 +219,31 @@ func (f *reshardFlags) saveOrLoad(fs *flag.FlagSet) error {
 		}
 		return os.WriteFile(path, b, 0o644)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("%w: %w", reshard.ErrCheckpoint, err)
-	}
 	var s savedFlags
-	if err := json.Unmarshal(b, &s); err != nil {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &s)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %s: %w", reshard.ErrCheckpoint, path, err)
 	}
+	f.adopt(fs, s)
+	return nil
+}
+
+// adopt takes the saved flags that fs was not given.
+func (f *reshardFlags) adopt(fs *flag.FlagSet, s savedFlags) {
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	keep := func(name string, dst *string, v string) {
+	for name, v := range map[string]struct {
+		dst *string
+		val string
+	}{"seeds": {&f.seeds, s.Seeds}, "topology": {&f.topology, s.Topology},
+		"write-intermediate": {&f.midOut, s.Intermediate}, "write-target": {&f.targetOut, s.Target}} {
 		if !set[name] {
-			*dst = v
+			*v.dst = v.val
 		}
 	}
-	keep("seeds", &f.seeds, s.Seeds)
-	keep("topology", &f.topology, s.Topology)
-	keep("write-intermediate", &f.midOut, s.Intermediate)
-	keep("write-target", &f.targetOut, s.Target)
 	if !set["view-lag"] {
 		f.viewLag = s.ViewLag
 	}
@@ -249,7 +255,6 @@ func (f *reshardFlags) saveOrLoad(fs *flag.FlagSet) error {
 			f.admin[id] = addr
 		}
 	}
-	return nil
 }
 
 // adminFlag is a repeatable ID=HOST:PORT flag.
