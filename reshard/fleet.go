@@ -85,21 +85,8 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 	if err != nil {
 		return err
 	}
-	for _, n := range t.Nodes {
-		was, ok := cur.Node(n.ID)
-		if !ok {
-			return fmt.Errorf("%w: node %s left the fleet: start it again, then resume", ErrUnsettled, n.ID)
-		}
-		if was.EffectiveState() == n.EffectiveState() {
-			continue
-		}
-		if g.Admin[n.ID] == "" {
-			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, n.EffectiveState(), n.ID)
-		}
-		if _, err := admin.New(g.Admin[n.ID]).SetState(ctx, n.EffectiveState()); err != nil {
-			return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
-		}
-		say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
+	if err := g.setStates(ctx, cur, t, say); err != nil {
+		return err
 	}
 	for _, n := range cur.Nodes {
 		if _, kept := t.Node(n.ID); kept {
@@ -115,6 +102,27 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 		say(fmt.Sprintf("%s (%s) stopped", n.ID, n.Addr))
 	}
 	return g.wait(ctx, t, say)
+}
+
+// setStates moves each node of t whose state in cur differs to its state
+// in t.
+func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology, say func(string)) error {
+	for _, n := range t.Nodes {
+		was, ok := cur.Node(n.ID)
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: node %s left the fleet: start it again, then resume", ErrUnsettled, n.ID)
+		case was.EffectiveState() == n.EffectiveState():
+			continue
+		case g.Admin[n.ID] == "":
+			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, n.EffectiveState(), n.ID)
+		}
+		if _, err := admin.New(g.Admin[n.ID]).SetState(ctx, n.EffectiveState()); err != nil {
+			return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
+		}
+		say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
+	}
+	return nil
 }
 
 // wait polls the seeds until every seed that answers shows t's nodes,
