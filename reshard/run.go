@@ -149,6 +149,9 @@ func Open(cfg RunConfig) (*Reshard, error) {
 	if err := readJSON(cfg.Checkpoint, &r.st); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
+	if r.st.Done < StepPlan || r.st.Done > StepCleanup || len(r.st.Target.Nodes) == 0 {
+		return nil, fmt.Errorf("%w: %s records no planned reshard", ErrCheckpoint, cfg.Checkpoint)
+	}
 	r.cfg.FromZone = r.st.FromZone
 	return r, nil
 }

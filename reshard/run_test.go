@@ -353,6 +353,13 @@ func TestReshardRefusesBeforeChangingAnything(t *testing.T) {
 	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "start it warming") {
 		t.Fatalf("gossip check of a node not in the fleet: %v", err)
 	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := writeJSON(bad, checkpointFile{Plan: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(RunConfig{Fleet: gf, Checkpoint: bad}); !errors.Is(err, ErrCheckpoint) {
+		t.Fatalf("open of a copy's checkpoint: %v, want ErrCheckpoint", err)
+	}
 	reweighed, err := Change{Weights: map[string]int{"a-1": 2}}.Apply(cur)
 	if err != nil {
 		t.Fatal(err)
