@@ -120,6 +120,9 @@ type runState struct {
 	Intermediate replication.Topology `json:"intermediate"`
 	Target       replication.Topology `json:"target"`
 	FromZone     string               `json:"from_zone,omitempty"`
+	// Publishing: the intermediate topology may have reached clients, so
+	// nodes new to them are not emptied again (they take live writes).
+	Publishing bool `json:"publishing,omitempty"`
 }
 
 // New returns a reshard with no step done. It removes the checkpoint
@@ -243,8 +246,14 @@ func (r *Reshard) Intermediate(ctx context.Context) error {
 		say("clients already write to the new owners: nothing to change")
 		return r.done(StepIntermediate)
 	}
-	if err := r.emptyNewNodes(ctx, say); err != nil {
-		return err
+	if !r.st.Publishing {
+		if err := r.emptyNewNodes(ctx, say); err != nil {
+			return err
+		}
+		r.st.Publishing = true
+		if err := r.done(StepPlan); err != nil {
+			return err
+		}
 	}
 	say("new nodes warming (writes, no reads), leaving nodes draining (reads, no new keys)")
 	if err := r.cfg.Fleet.Apply(ctx, StepIntermediate, r.st.Intermediate, say); err != nil {
