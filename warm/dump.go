@@ -176,7 +176,7 @@ func copyChecked(ctx context.Context, src, dst *nodeclient.Pool, it Item, betwee
 	return Gone, nil
 }
 
-// copyItem is Copy, also returning the item copied.
+// copyItem is Copy; it also returns the item it read (zero when Gone).
 func copyItem(ctx context.Context, src, dst *nodeclient.Pool, it Item) (CopyResult, nodeclient.Item, error) {
 	got, err := src.Get(ctx, it.Key)
 	switch {
@@ -187,7 +187,7 @@ func copyItem(ctx context.Context, src, dst *nodeclient.Pool, it Item) (CopyResu
 	}
 	ttl, ok := writeTTL(got.TTL, it.Exp, time.Now())
 	if !ok {
-		return Gone, got, nil
+		return Gone, nodeclient.Item{}, nil
 	}
 	err = dst.Add(ctx, nodeclient.Item{Key: it.Key, Value: got.Value, Flags: got.Flags, TTL: ttl})
 	switch {
