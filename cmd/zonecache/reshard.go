@@ -265,7 +265,7 @@ func (f *reshardFlags) targetTopology(cur replication.Topology, c reshard.Change
 	if f.target == "" {
 		return c.Apply(cur)
 	}
-	return readTopology(f.target)
+	return loadTopology(f.target)
 }
 
 func writeTopology(path string, t replication.Topology) error {

@@ -164,7 +164,7 @@ func (f *reshardFlags) runConfig(ctx context.Context, stdout, stderr io.Writer) 
 		return cfg, err
 	}
 	if f.target != "" {
-		cfg.Target, err = readTopology(f.target)
+		cfg.Target, err = loadTopology(f.target)
 		return cfg, err
 	}
 	cfg.Change, err = f.change()
@@ -177,7 +177,7 @@ func (f *reshardFlags) fleet(ctx context.Context) (reshard.Fleet, error) {
 	if f.seeds != "" {
 		return &reshard.GossipFleet{Seeds: splitList(f.seeds), Admin: f.admin}, nil
 	}
-	cur, err := readTopology(f.topology)
+	cur, err := loadTopology(f.topology)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +279,7 @@ func (a adminFlag) Set(s string) error {
 	return nil
 }
 
-func readTopology(path string) (replication.Topology, error) {
+func loadTopology(path string) (replication.Topology, error) {
 	r, err := os.Open(path)
 	if err != nil {
 		return replication.Topology{}, err

@@ -222,7 +222,7 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	if rc != 1 || !strings.Contains(errs, "interrupted in step intermediate") || !strings.Contains(errs, "--resume --checkpoint "+cp) {
 		t.Fatalf("run in the wait for the clients: rc %d\n%s%s", rc, out, errs)
 	}
-	if mid, err := readTopology(clients); err != nil || mid.Epoch != 2 || len(mid.Nodes) != 5 || mid.Nodes[4].State != replication.Warming {
+	if mid, err := loadTopology(clients); err != nil || mid.Epoch != 2 || len(mid.Nodes) != 5 || mid.Nodes[4].State != replication.Warming {
 		t.Fatalf("clients.json after the intermediate step: %+v %v", mid, err)
 	}
 	rc, out, errs = resume("--view-lag", "100ms", "--rate", "100", "--timeout", "1500ms")
@@ -233,7 +233,7 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	if rc != 1 || !strings.Contains(errs, "interrupted in step cutover") {
 		t.Fatalf("resume into the cutover: rc %d\n%s%s", rc, out, errs)
 	}
-	tgt, err := readTopology(clients)
+	tgt, err := loadTopology(clients)
 	if err != nil || tgt.Epoch != 3 || len(tgt.Nodes) != 5 || tgt.Nodes[4].EffectiveState() != replication.Serving {
 		t.Fatalf("clients.json after the cutover: %+v %v", tgt, err)
 	}
@@ -272,7 +272,7 @@ func TestReshardRefusesWhatItCannotDoSafely(t *testing.T) {
 		if rc, out, errs := runCLI(args...); rc != 1 || !strings.Contains(errs, c.want) {
 			t.Errorf("%q: rc %d %q %q, want rc 1 and %q", c.args, rc, out, errs, c.want)
 		}
-		if _, err := readTopology(mid); err == nil {
+		if _, err := loadTopology(mid); err == nil {
 			t.Fatalf("%q: the intermediate topology was written", c.args)
 		}
 	}
