@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/zonecache/zonecache/nodeclient"
@@ -111,6 +112,11 @@ type RunConfig struct {
 type Reshard struct {
 	cfg RunConfig
 	st  runState
+	// preview is Plan's plan, which Copy uses when clients already wrote
+	// to the new owners before it was made (no intermediate to publish);
+	// copied is the plan Copy carried out, whose moved keys Cleanup
+	// deletes from their previous owners.
+	preview, copied *Plan
 }
 
 // runState is the checkpoint of a reshard.
@@ -229,6 +235,9 @@ func (r *Reshard) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	r.st = runState{Current: cur, Intermediate: mid, Target: tgt, FromZone: r.cfg.FromZone}
+	if SameNodes(cur, mid) {
+		r.preview = plan
+	}
 	return plan, r.done(StepPlan)
 }
 
@@ -265,7 +274,8 @@ func (r *Reshard) Intermediate(ctx context.Context) error {
 	return r.done(StepIntermediate)
 }
 
-// Copy plans from the intermediate topology and copies the items that
+// Copy plans from the intermediate topology (or takes Plan's plan when
+// clients already wrote to the new owners then) and copies the items that
 // change owner to their new owners (see Copy), or continues the copy of
 // the checkpoint. Items that failed leave the step not done (ErrIncomplete):
 // calling Copy again continues.
@@ -286,6 +296,7 @@ func (r *Reshard) Copy(ctx context.Context) (*Plan, CopyStats, error) {
 		return plan, st, err
 	}
 	r.sayer(StepCopy)(fmt.Sprintf("%d keys: %v", plan.Keys(), st))
+	r.copied = plan
 	return plan, st, r.done(StepCopy)
 }
 
@@ -295,9 +306,12 @@ func (r *Reshard) copy(ctx context.Context, cc CopyConfig) (*Plan, CopyStats, er
 			return Resume(ctx, cc)
 		}
 	}
-	plan, err := NewPlan(ctx, r.planConfig(r.st.Intermediate, r.st.Target))
-	if err != nil {
-		return nil, CopyStats{}, err
+	plan := r.preview
+	if plan == nil {
+		var err error
+		if plan, err = NewPlan(ctx, r.planConfig(r.st.Intermediate, r.st.Target)); err != nil {
+			return nil, CopyStats{}, err
+		}
 	}
 	st, err := Copy(ctx, plan, cc)
 	return plan, st, err
@@ -320,13 +334,19 @@ func (r *Reshard) Cutover(ctx context.Context) error {
 	return r.done(StepCutover)
 }
 
-// Cleanup deletes from the nodes of every zone the reshard changed the
-// items they do not own in the target (warm.Purge): the moved items on
-// their previous owners, and writes of clients whose view lagged, so that
-// ownership moving back later finds no old copy. A gossiping zonecached
-// also purges by itself; this pass makes sure, and counts.
+// Cleanup deletes the moved items from their previous owners (the keys
+// of the copied plan, which a checkpoint keeps), then, from the nodes of
+// every zone the reshard changed, the items they do not own in the target
+// (warm.Purge: writes of clients whose view lagged; a metadump may miss
+// items the node moves between its LRUs meanwhile, hence the exact pass
+// first), so that ownership moving back later finds no old copy. A
+// gossiping zonecached also purges by itself; this makes sure, and counts.
 func (r *Reshard) Cleanup(ctx context.Context) (warm.PurgeStats, error) {
 	if err := r.after(StepCutover); err != nil {
+		return warm.PurgeStats{}, err
+	}
+	moved, err := r.deleteMoved(ctx)
+	if err != nil {
 		return warm.PurgeStats{}, err
 	}
 	var nodes []string
@@ -336,7 +356,6 @@ func (r *Reshard) Cleanup(ctx context.Context) (warm.PurgeStats, error) {
 		}
 	}
 	st := warm.PurgeStats{}
-	var err error
 	if len(nodes) > 0 {
 		st, err = warm.Purge(ctx, warm.PurgeConfig{Topology: r.st.Target, Nodes: nodes, Sharding: r.cfg.Sharding,
 			DialTimeout: r.cfg.DialTimeout, Node: r.cfg.Copy.Node})
@@ -347,8 +366,52 @@ func (r *Reshard) Cleanup(ctx context.Context) (warm.PurgeStats, error) {
 	if err != nil {
 		return st, err
 	}
-	r.sayer(StepCleanup)(fmt.Sprintf("%v purged of the items they do not own: %v", nodes, st))
+	r.sayer(StepCleanup)(fmt.Sprintf("%d moved items deleted from their previous owners; %v purged of the items they do not own: %v", moved, nodes, st))
 	return st, r.done(StepCleanup)
+}
+
+// deleteMoved deletes the keys of the copied plan's moves within a zone
+// from their source, when the target keeps it, and returns how many it
+// deleted.
+func (r *Reshard) deleteMoved(ctx context.Context) (int64, error) {
+	plan := r.copied
+	if plan == nil && r.cfg.Checkpoint != "" {
+		var p Plan
+		switch err := readJSON(planPath(copyPath(r.cfg.Checkpoint)), &p); {
+		case err == nil:
+			plan = &p
+		case !errors.Is(err, os.ErrNotExist):
+			return 0, fmt.Errorf("%w: the copy's plan: %w", ErrCheckpoint, err)
+		}
+	}
+	if plan == nil {
+		return 0, nil
+	}
+	c := &copier{plan: plan, cfg: CopyConfig{Concurrency: cmp.Or(r.cfg.Copy.Concurrency, DefaultConcurrency), Node: r.cfg.Copy.Node},
+		nodes: map[string]*nodeclient.Node{}}
+	defer c.closeNodes()
+	var deleted, failed atomic.Int64
+	for _, m := range plan.Moves {
+		if _, kept := r.st.Target.Node(m.From.ID); !kept || m.From.Zone != m.Zone {
+			continue // a node that left, or a copy into an added zone (the source keeps its items)
+		}
+		pool := c.node(m.From.Addr).Batch()
+		err := c.limited(ctx, len(m.Items), func(int) int64 { return 0 }, func(i int) {
+			switch err := pool.Delete(ctx, m.Items[i].Key); {
+			case err == nil:
+				deleted.Add(1)
+			case !errors.Is(err, nodeclient.ErrNotFound):
+				failed.Add(1)
+			}
+		})
+		if err != nil {
+			return deleted.Load(), err
+		}
+	}
+	if n := failed.Load(); n > 0 {
+		return deleted.Load(), fmt.Errorf("%w: %d moved items failed to delete from their previous owners", ErrIncomplete, n)
+	}
+	return deleted.Load(), nil
 }
 
 // after refuses a step unless prev is the last step done.

@@ -121,6 +121,38 @@ func (w *lineWatcher) String() string {
 	return w.buf.String()
 }
 
+// runUntil runs zonecache reshard with args and cancels its context (as
+// Ctrl-C does) once stop, called with each line printed on stdout and
+// every 20 ms with "", says so.
+func runUntil(stop func(line string) bool, args ...string) (int, string, string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, wait := watchLines(func(line string) {
+		if stop(line) {
+			cancel()
+		}
+	})
+	stderr, waitErr := watchLines(func(string) {})
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if stop("") {
+					cancel()
+				}
+			}
+		}
+	}()
+	rc := run(ctx, append([]string{"reshard"}, args...), stdout, stderr)
+	close(done)
+	wait()
+	waitErr()
+	return rc, stdout.String(), stderr.String()
+}
+
 // TestReshardGrowsAndShrinksAGossipingFleetEndToEnd grows zone a of a
 // gossiping zonecached fleet by a-3 (started warming) with one command,
 // then shrinks it back with another, the test stopping a-3 when the
@@ -193,7 +225,7 @@ func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 
 // TestReshardStaticMemcachedFleetEndToEndWithResume grows zone a of a
 // stock memcached fleet whose clients load clients.json, with the command
-// interrupted (--timeout) in the wait for the clients after the
+// interrupted (as by Ctrl-C) in the wait for the clients after the
 // intermediate topology, in the copy, and in the wait after the cutover,
 // each time resumed with --resume.
 func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
@@ -217,19 +249,21 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	resume := func(args ...string) (int, string, string) {
 		return runCLI(append([]string{"reshard", "--resume", "--checkpoint", cp}, args...)...)
 	}
-	rc, out, errs := runCLI("reshard", "--topology", file("cur.json"), "--add", "a/a-3/"+spare.Addr, "--checkpoint", cp,
-		"--write-intermediate", clients, "--write-target", clients, "--view-lag", "1h", "--timeout", "1s")
+	waitingFor := func(line string) bool { return strings.Contains(line, "waiting 1h0m0s for clients") }
+	rc, out, errs := runUntil(waitingFor, "--topology", file("cur.json"), "--add", "a/a-3/"+spare.Addr, "--checkpoint", cp,
+		"--write-intermediate", clients, "--write-target", clients, "--view-lag", "1h")
 	if rc != 1 || !strings.Contains(errs, "interrupted in step intermediate") || !strings.Contains(errs, "--resume --checkpoint "+cp) {
 		t.Fatalf("run in the wait for the clients: rc %d\n%s%s", rc, out, errs)
 	}
 	if mid, err := loadTopology(clients); err != nil || mid.Epoch != 2 || len(mid.Nodes) != 5 || mid.Nodes[4].State != replication.Warming {
 		t.Fatalf("clients.json after the intermediate step: %+v %v", mid, err)
 	}
-	rc, out, errs = resume("--view-lag", "100ms", "--rate", "100", "--timeout", "1500ms")
+	copying := func(string) bool { n, err := currItems(ctx, spare.Addr, time.Second); return err == nil && n > 0 }
+	rc, out, errs = runUntil(copying, "--resume", "--checkpoint", cp, "--view-lag", "100ms", "--rate", "100")
 	if rc != 1 || !strings.Contains(errs, "interrupted") || !strings.Contains(out, "copy of ") {
 		t.Fatalf("resume into the copy: rc %d\n%s%s", rc, out, errs)
 	}
-	rc, out, errs = resume("--view-lag", "1h", "--rate", "0", "--timeout", "2s")
+	rc, out, errs = runUntil(waitingFor, "--resume", "--checkpoint", cp, "--view-lag", "1h", "--rate", "0")
 	if rc != 1 || !strings.Contains(errs, "interrupted in step cutover") {
 		t.Fatalf("resume into the cutover: rc %d\n%s%s", rc, out, errs)
 	}
