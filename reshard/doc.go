@@ -32,9 +32,9 @@
 // nothing changes), Intermediate (clients write to the new owners; nodes
 // new to the clients are emptied first), Copy (planned again from the
 // intermediate topology), Cutover (clients use the target) and Cleanup
-// (warm.Purge of every node of the changed zones under the target: the
-// moved items leave their previous owners, so ownership moving back finds
-// no old copy). Run calls the steps not done; with RunConfig.Checkpoint
+// (the copied keys deleted from their previous owners, then warm.Purge of
+// every node of the changed zones under the target, so ownership moving
+// back finds no old copy). Run calls the steps not done; with RunConfig.Checkpoint
 // each step done is recorded and Open continues at the next one, an
 // interrupted copy where it stopped. After each change of topology it
 // waits RunConfig.ViewLag, the clients' lag. It refuses, before anything
