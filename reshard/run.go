@@ -374,18 +374,9 @@ func (r *Reshard) Cleanup(ctx context.Context) (warm.PurgeStats, error) {
 // from their source, when the target keeps it, and returns how many it
 // deleted.
 func (r *Reshard) deleteMoved(ctx context.Context) (int64, error) {
-	plan := r.copied
-	if plan == nil && r.cfg.Checkpoint != "" {
-		var p Plan
-		switch err := readJSON(planPath(copyPath(r.cfg.Checkpoint)), &p); {
-		case err == nil:
-			plan = &p
-		case !errors.Is(err, os.ErrNotExist):
-			return 0, fmt.Errorf("%w: the copy's plan: %w", ErrCheckpoint, err)
-		}
-	}
+	plan, err := r.copiedPlan()
 	if plan == nil {
-		return 0, nil
+		return 0, err
 	}
 	c := &copier{plan: plan, cfg: CopyConfig{Concurrency: cmp.Or(r.cfg.Copy.Concurrency, DefaultConcurrency), Node: r.cfg.Copy.Node},
 		nodes: map[string]*nodeclient.Node{}}
@@ -490,6 +481,22 @@ func (r *Reshard) emptyNewNodes(ctx context.Context, say func(string)) error {
 		say(fmt.Sprintf("%s held %d items from before: deleted", n.ID, len(keys)))
 	}
 	return nil
+}
+
+// copiedPlan returns the plan Copy carried out, read from the checkpoint
+// after Open; nil when there is none.
+func (r *Reshard) copiedPlan() (*Plan, error) {
+	if r.copied != nil || r.cfg.Checkpoint == "" {
+		return r.copied, nil
+	}
+	var p Plan
+	switch err := readJSON(planPath(copyPath(r.cfg.Checkpoint)), &p); {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w: the copy's plan: %w", ErrCheckpoint, err)
+	}
+	return &p, nil
 }
 
 // copyPath is the copy's checkpoint of the reshard checkpoint at path.
