@@ -9,8 +9,9 @@
 // drives the network and asks this package what to do; the server's
 // membership layer produces Topology values that clients consume. Keys are
 // placed within a zone by package sharding, through Placement: per zone a
-// read ring (serving and draining nodes) and a write ring (warming and
-// serving nodes); a write goes to the write owner and, when it differs, the
+// read ring (serving and draining nodes, by Weight) and a write ring
+// (warming and serving nodes, by NextWeight when a reshard sets it); a
+// write goes to the write owner and, when it differs, the
 // read owner, and a node holds a key when it is either. The client, the
 // warmer and the servers' ownership purge all place keys with it.
 //

@@ -9,7 +9,7 @@ import (
 
 // Placement is where one topology puts keys: per zone, a read ring over the
 // nodes that serve reads (serving, draining) and a write ring over the nodes
-// that take writes (warming, serving). It is the one placement function the
+// that take writes (warming, serving), weighted by Node.WriteWeight. It is the one placement function the
 // client, the warmer and the servers' ownership purge share, so that they
 // agree on which node holds a key. It is immutable and safe for concurrent
 // use.
@@ -46,10 +46,10 @@ func NewPlacement(t Topology, cfg sharding.Config) (*Placement, error) {
 			WriteNodes: t.ZoneNodes(zn, NodeState.TakesWrites),
 		}
 		var err error
-		if z.read, err = ring(z.ReadNodes, cfg); err != nil {
+		if z.read, err = ring(z.ReadNodes, Node.EffectiveWeight, cfg); err != nil {
 			return nil, fmt.Errorf("zone %s: read ring: %w", zn, err)
 		}
-		if z.write, err = ring(z.WriteNodes, cfg); err != nil {
+		if z.write, err = ring(z.WriteNodes, Node.WriteWeight, cfg); err != nil {
 			return nil, fmt.Errorf("zone %s: write ring: %w", zn, err)
 		}
 		p.zones[zn] = z
@@ -57,11 +57,12 @@ func NewPlacement(t Topology, cfg sharding.Config) (*Placement, error) {
 	return p, nil
 }
 
-// ring builds a sharding ring over nodes, index-aligned with them.
-func ring(nodes []Node, cfg sharding.Config) (*sharding.Ring, error) {
+// ring builds a sharding ring over nodes, index-aligned with them, each
+// with the weight weight gives.
+func ring(nodes []Node, weight func(Node) int, cfg sharding.Config) (*sharding.Ring, error) {
 	sn := make([]sharding.Node, len(nodes))
 	for i, n := range nodes {
-		sn[i] = sharding.Node{ID: n.ID, Addr: n.Addr, Weight: n.EffectiveWeight()}
+		sn[i] = sharding.Node{ID: n.ID, Addr: n.Addr, Weight: weight(n)}
 	}
 	return sharding.New(sn, cfg)
 }

@@ -89,3 +89,47 @@ func TestPlacementDeparted(t *testing.T) {
 		t.Fatal("no key moved, or a nil previous zone has holders")
 	}
 }
+
+// TestPlacementNextWeightPlacesWrites checks a weight change in progress:
+// the write ring places keys with NextWeight, the read ring with Weight,
+// and a write goes to both owners when they differ.
+func TestPlacementNextWeightPlacesWrites(t *testing.T) {
+	nodes := []Node{{ID: "a1", Zone: "a", Addr: "127.0.0.1:1"}, {ID: "a2", Zone: "a", Addr: "127.0.0.1:2"}}
+	before, err := NewPlacement(Topology{Nodes: nodes}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].Weight = 3
+	after, err := NewPlacement(Topology{Nodes: nodes}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].Weight, nodes[1].NextWeight = 0, 3
+	mid, err := NewPlacement(Topology{Nodes: nodes}, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moving := 0
+	for i := range 1000 {
+		key := fmt.Sprint("k", i)
+		r, _ := mid.Zone("a").ReadOwner(key)
+		w, _ := mid.Zone("a").WriteOwner(key)
+		old, _ := before.Zone("a").ReadOwner(key)
+		next, _ := after.Zone("a").ReadOwner(key)
+		if r.ID != old.ID || w.ID != next.ID {
+			t.Fatalf("%s: read owner %s (was %s), write owner %s (will be %s)", key, r.ID, old.ID, w.ID, next.ID)
+		}
+		if r.ID != w.ID {
+			moving++
+			if len(mid.Zone("a").Targets(key)) != 2 {
+				t.Fatalf("%s: a write goes to %v, want both owners", key, mid.Zone("a").Targets(key))
+			}
+		}
+	}
+	if moving < 100 {
+		t.Fatalf("%d of 1000 keys change owner with a2's weight 1 -> 3, want about a quarter", moving)
+	}
+	if err := (Topology{Nodes: []Node{{ID: "a1", Zone: "a", Addr: "127.0.0.1:1", NextWeight: -1}}}).Validate(); err == nil {
+		t.Fatal("a negative next weight is valid")
+	}
+}

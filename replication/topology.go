@@ -58,6 +58,10 @@ type Node struct {
 	Weight int `json:"weight,omitempty"`
 	// State is the node's life-cycle state; empty means serving.
 	State NodeState `json:"state,omitempty"`
+	// NextWeight, when > 0, is the weight a reshard moves the node to: its
+	// zone's write ring places keys with it and the read ring with Weight,
+	// so the new owners take the writes while the old ones serve reads.
+	NextWeight int `json:"next_weight,omitempty"`
 }
 
 // EffectiveWeight is Weight, or 1 when Weight is 0.
@@ -66,6 +70,15 @@ func (n Node) EffectiveWeight() int {
 		return 1
 	}
 	return n.Weight
+}
+
+// WriteWeight is the node's weight in its zone's write ring: NextWeight
+// when set, else EffectiveWeight.
+func (n Node) WriteWeight() int {
+	if n.NextWeight > 0 {
+		return n.NextWeight
+	}
+	return n.EffectiveWeight()
 }
 
 // EffectiveState is State, or Serving when State is empty.
@@ -103,8 +116,8 @@ func (t Topology) Validate() error {
 			return fmt.Errorf("%w: duplicate node id %q", ErrInvalidTopology, n.ID)
 		case n.Zone == "":
 			return fmt.Errorf("%w: node %q has no zone", ErrInvalidTopology, n.ID)
-		case n.Weight < 0:
-			return fmt.Errorf("%w: node %q has negative weight %d", ErrInvalidTopology, n.ID, n.Weight)
+		case n.Weight < 0 || n.NextWeight < 0:
+			return fmt.Errorf("%w: node %q has negative weight %d (next %d)", ErrInvalidTopology, n.ID, n.Weight, n.NextWeight)
 		case !n.EffectiveState().Valid():
 			return fmt.Errorf("%w: node %q has unknown state %q", ErrInvalidTopology, n.ID, n.State)
 		}

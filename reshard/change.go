@@ -36,7 +36,7 @@ func (c Change) Apply(cur replication.Topology) (replication.Topology, error) {
 	}
 	for _, n := range cur.Nodes {
 		if c.keeps(n) {
-			n.State = ""
+			n.State, n.NextWeight = "", 0
 			next.Nodes = append(next.Nodes, n)
 		}
 	}

@@ -64,7 +64,8 @@ type CopyStats struct {
 	// Copied is the number of items added to their destination; Bytes
 	// their sizes in the plan.
 	Copied, Bytes int64
-	// Gone counts items expired or deleted on their source since the plan.
+	// Gone counts items expired or deleted on their source since the plan,
+	// and copies undone because the key left or changed meanwhile.
 	Gone int64
 	// Present counts items their destination already held (add refused):
 	// written there by live traffic, newer than the copy, or copied by an
@@ -170,7 +171,7 @@ func (c *copier) deleteStale(ctx context.Context) error {
 		pool := c.node(st.Node.Addr).Batch()
 		err := c.limited(ctx, len(st.Keys), func(int) int64 { return 0 }, func(i int) {
 			switch err := pool.Delete(ctx, st.Keys[i]); {
-			case err == nil, errors.Is(err, nodeclient.ErrCacheMiss):
+			case err == nil, errors.Is(err, nodeclient.ErrNotFound):
 				c.st.deleted.Add(1)
 			default:
 				failed.Add(1)
@@ -250,11 +251,12 @@ func (c *copier) wait(ctx context.Context, size int64) error {
 	return ctx.Err()
 }
 
-// copyOne copies one item and, unless it failed or ctx ended first, marks
-// it done.
+// copyOne copies one item, checked (warm.CopyChecked: a copy that a
+// client's delete made meanwhile would outlive is undone), and, unless it
+// failed or ctx ended first, marks it done.
 func (c *copier) copyOne(ctx context.Context, r ref) {
 	m, it := c.plan.Moves[r.move], c.item(r)
-	res, _ := warm.Copy(ctx, c.node(m.From.Addr).Batch(), c.node(m.To.Addr).Batch(), it)
+	res, _ := warm.CopyChecked(ctx, c.node(m.From.Addr).Batch(), c.node(m.To.Addr).Batch(), it)
 	if res == warm.Failed && ctx.Err() != nil {
 		return // interrupted: copied again on resume
 	}

@@ -266,3 +266,25 @@ func TestCopyCopiesNothingWhileAStaleKeyRemains(t *testing.T) {
 		t.Fatalf("checkpoint %+v %v: want stale keys and the move still to do", cp, err)
 	}
 }
+
+// TestCopyCountsAStaleKeyAlreadyGoneAsDeleted: a stale key that expired or
+// was deleted since the plan is as good as deleted (Delete answers
+// ErrNotFound); the copy goes on.
+func TestCopyCountsAStaleKeyAlreadyGoneAsDeleted(t *testing.T) {
+	src, dst := testproc.StartMemcached(t), testproc.StartMemcached(t)
+	ctx := context.Background()
+	n := nodeclient.NewNode(src.Addr, nodeclient.Config{})
+	defer n.Close()
+	if err := n.Online().Set(ctx, nodeclient.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	plan := &Plan{
+		Target: replication.Topology{Epoch: 3},
+		Moves: []Move{{Zone: "a", From: replication.Node{ID: "a-1", Addr: src.Addr}, To: replication.Node{ID: "a-2", Addr: dst.Addr},
+			Items: []warm.Item{{Key: "k", Exp: -1}}}},
+		Stale: []Stale{{Node: replication.Node{ID: "a-2", Addr: dst.Addr}, Keys: []string{"gone"}}},
+	}
+	if st, err := Copy(ctx, plan, CopyConfig{}); err != nil || st.Deleted != 1 || st.Copied != 1 {
+		t.Fatalf("copy: %v %v, want the absent stale key deleted and k copied", st, err)
+	}
+}

@@ -18,7 +18,8 @@
 // Copy carries a plan out, before the cutover: it deletes the stale keys
 // (add would keep them; it copies nothing until all are gone), then copies the items hottest first across all
 // moves, each read from its source and added to its destination with its
-// remaining TTL (warm.Copy: add never overwrites a newer value), through
+// remaining TTL (warm.CopyChecked: add never overwrites a newer value,
+// and a copy that a delete made meanwhile would outlive is undone), through
 // the nodes' batch pools, within a rate in items and in bytes per second
 // and a concurrency limit. With CopyConfig.Checkpoint it writes the plan
 // next to a checkpoint file, and which items of each move are done to it,
@@ -27,4 +28,33 @@
 // (new nodes warming, leaving nodes draining). CopyConfig.Progress and
 // MoveProgress report the copy as it goes (totals, and per move the items
 // and bytes copied and left), for a display or metrics.
+//
+// Reshard carries out a whole reshard, one step at a time, on a Fleet:
+// Plan (the target and the intermediate topology, checked; a preview plan;
+// nothing changes), Intermediate (clients write to the new owners; nodes
+// new to the clients are emptied first), Copy (planned again from the
+// intermediate topology), Cutover (clients use the target) and Cleanup
+// (the copied keys deleted from their previous owners, then warm.Purge of
+// every node of the changed zones under the target, so ownership moving
+// back finds no old copy). Run calls the steps not done; with RunConfig.Checkpoint
+// each step done is recorded and Open continues at the next one, an
+// interrupted copy where it stopped. After each change of topology it
+// waits RunConfig.ViewLag, the clients' lag. It refuses, before anything
+// changes and wrapping ErrConfig or ErrUnsettled with what to do, a
+// topology in the middle of a change (a node that does not answer, one
+// warming, joining, draining or reweighting from an unfinished change),
+// and a zone left with no serving node during the copy. A weight change
+// is copied warm with the node's replication.Node.NextWeight in the
+// intermediate topology (writes placed with it, reads with its weight);
+// a gossiping node advertises one weight, so GossipFleet refuses it: a
+// replacement by a node started with the new weight does it instead.
+//
+// A GossipFleet is gossiping zonecached: new nodes are started warming
+// by the operator, leaving ones set draining and new ones promoted through
+// their admin endpoint, and each change counts once every seed shows it.
+// A draining node serves reads and takes writes of its keys for as long
+// as the copy takes; at the cutover GossipFleet.Stop stops it, or the
+// operator is asked to (SIGTERM: it leaves, then drains for its
+// --drain-timeout). A StaticFleet is a fleet whose clients load a topology
+// (stock memcached): Write publishes the intermediate and the target.
 package reshard

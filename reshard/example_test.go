@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
@@ -49,12 +50,48 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println("copied", st.Copied, "of", plan.Keys())
-	// Next, the cutover: a-3 serving (target), then purge the old owners.
+	// Next, the cutover: a-3 serving (target), then purge the old owners;
+	// ExampleReshard does every step.
 
 	// Output:
 	// a-1 -> a-3: 179 keys
 	// a-2 -> a-3: 158 keys
 	// copied 337 of 337
+}
+
+// Grow zone a from two nodes to three in one call: the clients of this
+// static fleet load the topology that Write publishes (in production, the
+// file they read); a gossiping fleet is a GossipFleet instead. Run plans,
+// has the clients write to a-3 (warming), copies, cuts over (a-3 serving)
+// and purges the moved items from a-1 and a-2. With a Checkpoint, Open
+// continues an interrupted run at its step.
+func ExampleReshard() {
+	ctx := context.Background()
+	cur := replication.Topology{Epoch: 1, Nodes: []replication.Node{
+		{ID: "a-1", Zone: "a", Addr: startNode()},
+		{ID: "a-2", Zone: "a", Addr: startNode()},
+	}}
+	fill(ctx, cur, 1000)
+	r, err := reshard.New(reshard.RunConfig{
+		Fleet: &reshard.StaticFleet{Current: cur, Write: func(_ context.Context, step reshard.Step, t replication.Topology) error {
+			fmt.Printf("%v: the clients load epoch %d (%d nodes)\n", step, t.Epoch, len(t.Nodes))
+			return nil
+		}},
+		Change:  reshard.Change{Add: []replication.Node{{ID: "a-3", Zone: "a", Addr: startNode()}}},
+		ViewLag: 10 * time.Millisecond, // how long the clients take to load it
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := r.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("done:", r.Done())
+
+	// Output:
+	// intermediate: the clients load epoch 2 (3 nodes)
+	// cutover: the clients load epoch 3 (3 nodes)
+	// done: cleanup
 }
 
 // startNode serves an in-process zonecached on a free loopback port.

@@ -184,7 +184,7 @@ func newPlanner(cfg Config, now time.Time) (*planner, error) {
 	tgt := cfg.Target
 	tgt.Nodes = slices.Clone(tgt.Nodes)
 	for i := range tgt.Nodes {
-		tgt.Nodes[i].State = ""
+		tgt.Nodes[i].State, tgt.Nodes[i].NextWeight = "", 0
 	}
 	if err := check(cfg.Current, tgt); err != nil {
 		return nil, err

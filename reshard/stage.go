@@ -18,12 +18,18 @@ var ErrNotReady = errors.New("reshard: writes do not reach the new owners yet")
 // warming (they take the writes of the keys they take over and serve no
 // reads) and those it removes draining (they serve the reads of their keys
 // until the cutover and take no new ones). Zones tgt removes stay as they
-// are; weights are cur's.
+// are; weights are cur's, and a node whose weight tgt changes has tgt's as
+// its NextWeight (its write ring uses it: the new owners take the writes).
 func Intermediate(cur, tgt replication.Topology) replication.Topology {
 	out := replication.Topology{Epoch: cur.Epoch + 1}
 	for _, n := range cur.Nodes {
-		if _, kept := tgt.Node(n.ID); !kept && slices.Contains(tgt.Zones(), n.Zone) {
+		t, kept := tgt.Node(n.ID)
+		n.NextWeight = 0
+		switch {
+		case !kept && slices.Contains(tgt.Zones(), n.Zone):
 			n.State = replication.Draining
+		case kept && t.EffectiveWeight() != n.EffectiveWeight():
+			n.NextWeight = t.EffectiveWeight()
 		}
 		out.Nodes = append(out.Nodes, n)
 	}
@@ -38,13 +44,13 @@ func Intermediate(cur, tgt replication.Topology) replication.Topology {
 
 // Ready reports whether clients using cur already write every key of
 // tgt's zones to its owner in tgt: in each zone, the nodes taking writes
-// in cur are tgt's nodes, with the same weights. Copy must not start
-// before, or a write made during the copy would miss its new owner. A
-// change of weights is never ready: no node state sends writes to a ring
-// with other weights.
+// in cur are tgt's nodes, with the same weights (Node.WriteWeight). Copy
+// must not start before, or a write made during the copy would miss its
+// new owner.
 func Ready(cur, tgt replication.Topology) error {
 	for _, z := range tgt.Zones() {
-		writers, owners := ringOf(cur.ZoneNodes(z, replication.NodeState.TakesWrites)), ringOf(tgt.ZoneNodes(z, nil))
+		writers := ringOf(cur.ZoneNodes(z, replication.NodeState.TakesWrites), replication.Node.WriteWeight)
+		owners := ringOf(tgt.ZoneNodes(z, nil), replication.Node.EffectiveWeight)
 		if !slices.Equal(writers, owners) {
 			return fmt.Errorf("%w: zone %s: clients write to %v, the new owners are %v: start the new nodes warming and set the leaving ones draining first",
 				ErrNotReady, z, writers, owners)
@@ -54,11 +60,11 @@ func Ready(cur, tgt replication.Topology) error {
 }
 
 // ringOf names nodes with their weights, sorted: what a ring is made of.
-func ringOf(nodes []replication.Node) []string {
+func ringOf(nodes []replication.Node, weight func(replication.Node) int) []string {
 	out := make([]string, len(nodes))
 	slices.SortFunc(nodes, func(a, b replication.Node) int { return cmp.Compare(a.ID, b.ID) })
 	for i, n := range nodes {
-		out[i] = fmt.Sprintf("%s@%s/%d", n.ID, n.Addr, n.EffectiveWeight())
+		out[i] = fmt.Sprintf("%s@%s/%d", n.ID, n.Addr, weight(n))
 	}
 	return out
 }

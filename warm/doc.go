@@ -22,7 +22,9 @@
 // Dump (one node's metadump: key, expiry, last access, size) and Copy (one
 // item, read from a source and added to a destination with its remaining
 // TTL) are the two steps on their own, for package reshard and operators'
-// tools.
+// tools. CopyChecked reads the source again after the add and undoes a
+// copy whose key was deleted or changed meanwhile: a client's delete that
+// reached the destination before the add cannot be outlived.
 //
 // Before copying, Warm checks that every node it depends on answers (those
 // of the target's zone that take writes, which decide what the target

@@ -2,6 +2,7 @@ package warm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,26 +144,58 @@ func Copy(ctx context.Context, src, dst *nodeclient.Pool, it Item) (CopyResult, 
 	return res, err
 }
 
-// copyItem is Copy; it also returns the size of the value it read.
-func copyItem(ctx context.Context, src, dst *nodeclient.Pool, it Item) (CopyResult, int, error) {
+// CopyChecked is Copy, then a second read of the source: when the key has
+// left it or holds another value (a delete or a write made between the
+// read and the add, which a live client also sent to dst, maybe before the
+// add), the copy is deleted from dst, so that it never outlives a delete;
+// the result is then Gone. For copies into a node that takes live writes.
+func CopyChecked(ctx context.Context, src, dst *nodeclient.Pool, it Item) (CopyResult, error) {
+	return copyChecked(ctx, src, dst, it, nil)
+}
+
+// copyChecked is CopyChecked, calling between (when set) after the add:
+// where a test makes a client's delete.
+func copyChecked(ctx context.Context, src, dst *nodeclient.Pool, it Item, between func()) (CopyResult, error) {
+	res, copied, err := copyItem(ctx, src, dst, it)
+	if res != Copied {
+		return res, err
+	}
+	if between != nil {
+		between()
+	}
+	now, err := src.Get(ctx, it.Key)
+	switch {
+	case err == nil && bytes.Equal(now.Value, copied.Value) && now.Flags == copied.Flags:
+		return Copied, nil
+	case err != nil && !errors.Is(err, nodeclient.ErrCacheMiss):
+		// Cannot tell: undo the copy, a miss rather than maybe a stale value.
+	}
+	if err := dst.Delete(ctx, it.Key); err != nil && !errors.Is(err, nodeclient.ErrNotFound) {
+		return Failed, fmt.Errorf("warm: undo the copy of %s: %w", it.Key, err)
+	}
+	return Gone, nil
+}
+
+// copyItem is Copy; it also returns the item it read (zero when Gone).
+func copyItem(ctx context.Context, src, dst *nodeclient.Pool, it Item) (CopyResult, nodeclient.Item, error) {
 	got, err := src.Get(ctx, it.Key)
 	switch {
 	case errors.Is(err, nodeclient.ErrCacheMiss):
-		return Gone, 0, nil // expired or deleted since the dump
+		return Gone, got, nil // expired or deleted since the dump
 	case err != nil:
-		return Failed, 0, err
+		return Failed, got, err
 	}
 	ttl, ok := writeTTL(got.TTL, it.Exp, time.Now())
 	if !ok {
-		return Gone, 0, nil
+		return Gone, nodeclient.Item{}, nil
 	}
 	err = dst.Add(ctx, nodeclient.Item{Key: it.Key, Value: got.Value, Flags: got.Flags, TTL: ttl})
 	switch {
 	case err == nil:
-		return Copied, len(got.Value), nil
+		return Copied, got, nil
 	case errors.Is(err, nodeclient.ErrNotStored):
-		return Present, len(got.Value), nil
+		return Present, got, nil
 	default:
-		return Failed, len(got.Value), err
+		return Failed, got, err
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 func TestDumpListsEveryItemWithItsMetadata(t *testing.T) {
@@ -21,5 +24,41 @@ func TestDumpListsEveryItemWithItsMetadata(t *testing.T) {
 	want := []Item{{Key: "a b", Exp: -1, LastAccess: 1700000005, Size: 60}, {Key: "later", Exp: 1800000100, LastAccess: 1700000009, Size: 4150}}
 	if fmt.Sprint(got) != fmt.Sprint(want) || bad != 2 {
 		t.Fatalf("got %v and %d malformed, want %v and 2", got, bad, want)
+	}
+}
+
+// TestCopyCheckedUndoesACopyThatOutlivedADelete copies items between two
+// stock memcached nodes: one as is, one deleted by a client from both
+// nodes between the copy's read and its check (the copy must not bring it
+// back), one whose value a client changed on both (the changed value is
+// dropped from the destination: a miss, never the old value).
+func TestCopyCheckedUndoesACopyThatOutlivedADelete(t *testing.T) {
+	ctx := context.Background()
+	src := nodeclient.NewNode(testproc.StartMemcached(t).Addr, nodeclient.Config{})
+	defer src.Close()
+	dst := nodeclient.NewNode(testproc.StartMemcached(t).Addr, nodeclient.Config{})
+	defer dst.Close()
+	for _, k := range []string{"kept", "deleted", "changed"} {
+		if err := src.Online().Set(ctx, nodeclient.Item{Key: k, Value: []byte("old")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := map[string]func(){
+		"deleted": func() { _ = src.Online().Delete(ctx, "deleted"); _ = dst.Online().Delete(ctx, "deleted") },
+		"changed": func() {
+			for _, n := range []*nodeclient.Node{src, dst} {
+				_ = n.Online().Set(ctx, nodeclient.Item{Key: "changed", Value: []byte("new")})
+			}
+		},
+	}
+	for k, want := range map[string]CopyResult{"kept": Copied, "deleted": Gone, "changed": Gone} {
+		res, err := copyChecked(ctx, src.Batch(), dst.Batch(), Item{Key: k, Exp: -1}, client[k])
+		if res != want || err != nil {
+			t.Fatalf("%s: %v %v, want %v", k, res, err, want)
+		}
+		it, err := dst.Online().Get(ctx, k)
+		if gotOld := err == nil && string(it.Value) == "old"; gotOld != (k == "kept") {
+			t.Fatalf("%s on the destination: %q %v", k, it.Value, err)
+		}
 	}
 }

@@ -109,7 +109,7 @@ func purgeNode(ctx context.Context, cfg PurgeConfig, n replication.Node, z *repl
 	defer tn.Close()
 	fanOut(ctx, cfg.Concurrency, keys, nil, func(k dumpEntry) {
 		switch err := tn.Batch().Delete(ctx, k.key); {
-		case err == nil, errors.Is(err, nodeclient.ErrCacheMiss):
+		case err == nil, errors.Is(err, nodeclient.ErrNotFound):
 			c.copied.Add(1)
 		default:
 			c.errs.Add(1)

@@ -269,7 +269,8 @@ func fanOut[T any](ctx context.Context, conc int, items []T, wait func(context.C
 // copyOne copies e's key from src to dst (Copy), counts the result and
 // returns it with the value's size.
 func copyOne(ctx context.Context, src, dst *nodeclient.Pool, e dumpEntry, c *counters) (CopyResult, int) {
-	r, n, _ := copyItem(ctx, src, dst, Item{Key: e.key, Exp: e.exp})
+	r, got, _ := copyItem(ctx, src, dst, Item{Key: e.key, Exp: e.exp})
+	n := len(got.Value)
 	switch r {
 	case Copied:
 		c.copied.Add(1)

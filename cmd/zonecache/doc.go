@@ -4,7 +4,8 @@
 //	zonecache promote --admin HOST:PORT [--to serving] [--timeout D]
 //	zonecache warm    (--seeds HOST:PORT[,...] | --topology FILE) --node ID --from-zone ZONE [--rate N] [--concurrency N] [--timeout D] [--json]
 //	zonecache purge   (--seeds HOST:PORT[,...] | --topology FILE) [--nodes ID,...] [--concurrency N] [--timeout D]
-//	zonecache reshard (--seeds ... | --topology FILE) (--target FILE | --add Z/ID/ADDR ... --remove ID ...) (--dry-run | --checkpoint FILE) [--json]
+//	zonecache reshard (--seeds ... --admin ID=ADDR ... | --topology FILE --write-intermediate F --write-target F)
+//	                  (--target FILE | --add Z/ID/ADDR ... --remove ID ...) (--dry-run | --checkpoint FILE) [--view-lag D] [--json]
 //	zonecache reshard --resume --checkpoint FILE
 //
 // status prints every node of the fleet (id, zone, cache address, state and
@@ -18,11 +19,13 @@
 // purge deletes from each node the items it does not own under the
 // topology (warm.Purge), for fleets without gossip after a change of
 // ownership.
-// reshard plans a change of the fleet's shape (package reshard): which
+// reshard changes the fleet's shape (package reshard): it plans which
 // items change owner, from which node to which, their count, bytes and the
-// time to copy them at a rate (--dry-run); without --dry-run it copies them
-// to their new owners, with a checkpoint that --resume continues from. The
-// cutover (promote, purge) is not implemented yet.
+// time to copy them at a rate (--dry-run stops there), has the clients
+// write to the new owners, copies the items, cuts over and purges the
+// moved items from their previous owners, printing each step and what the
+// operator must do; a checkpoint records the step done, and --resume
+// continues there.
 //
 // warm and reshard show their progress on stderr: a live table on a
 // terminal (per pair of nodes: keys and bytes copied, left, rate, ETA),

@@ -32,7 +32,7 @@ commands:
   promote  change a node's state through its admin endpoint (default: to serving)
   warm     copy to a warming node the items it owns, from another zone (progress, metrics, Ctrl-C summary)
   purge    delete from each node the items it does not own (fleets without gossip)
-  reshard  plan a change of the fleet's shape: which items move, from which node to which (--dry-run)
+  reshard  change the fleet's shape: plan, intermediate, copy, cutover, clean-up (--dry-run: the plan)
 
 Run "zonecache <command> -h" for the command's flags.
 `

@@ -16,37 +16,57 @@ import (
 	"github.com/zonecache/zonecache/reshard"
 )
 
-const reshardSynopsis = `reshard (--seeds HOST:PORT[,...] | --topology FILE)
+const reshardSynopsis = `reshard (--seeds HOST:PORT[,...] [--admin ID=HOST:PORT]... | --topology FILE [--write-intermediate FILE] [--write-target FILE])
          (--target FILE | [--add ZONE/ID/HOST:PORT[/WEIGHT]]... [--remove ID]... [--weight ID=W]...
           [--remove-zone ZONE]... [--from-zone ZONE])
-         (--dry-run | --checkpoint FILE) [--json] [--rate N] [--bytes-rate N] [--concurrency N]
-       zonecache reshard --resume --checkpoint FILE [--rate N] [--bytes-rate N] [--concurrency N]
+         (--dry-run | --checkpoint FILE) [--view-lag D] [--json] [--rate N] [--bytes-rate N] [--concurrency N]
+       zonecache reshard --resume --checkpoint FILE [--admin ID=HOST:PORT]... [--write-target FILE] [--rate N] ...
 
-Plans a change of the fleet's shape and copies the items that change owner to their new owners,
-before the cutover: which items change owner, from which node to which, their count and bytes (from
-each source node's lru_crawler metadump), hottest first, and how long copying them takes at --rate
-and --bytes-rate. The target is a topology file (--target) or edits of the current topology:
+Changes the fleet's shape without going cold, in five steps, each printed as it runs:
+  plan          the target, checked; which items change owner, from which node to which, their count
+                and bytes (from each source node's lru_crawler metadump), hottest first, and how long
+                copying them takes at --rate and --bytes-rate. Nothing changes yet.
+  intermediate  clients write to the new owners: the new nodes warming (writes, no reads), the leaving
+                ones draining (reads, no new keys); then the command waits --view-lag for the clients.
+  copy          the items that change owner are added to their new owners (add: a newer value written
+                meanwhile is kept), hottest first, within the rates.
+  cutover       clients use the target: the new nodes serving, the leaving ones gone; then --view-lag.
+  cleanup       the moved items are purged from their previous owners (and from every node of the
+                changed zones, the items it does not own), so that ownership moving back cannot
+                resurrect them.
+Gossiping zonecached fleets (--seeds): start each new node first, in state warming (zonecached --state
+warming --join ...), and give the admin address of each node whose state changes (--admin); the
+command sets them draining and serving through it, and waits until every seed shows each change. A
+leaving node keeps serving reads, draining, for as long as the copy takes; at the cutover the command
+says when to stop it (SIGTERM: it leaves the fleet, then drains for its --drain-timeout) and waits
+until the fleet drops it. Static fleets such as stock memcached (--topology): the command writes the
+intermediate topology to --write-intermediate and the target to --write-target, the file(s) the
+clients load; without --write-target it stops after the copy and says what is left.
+
+The target is a topology file (--target) or edits of the current topology:
   --add a/a-3/10.0.0.7:11211      add node a-3 to zone a (a new zone when a has no node serving yet;
                                   --from-zone then names the zone whose replicas fill it)
   --remove a-1                    remove node a-1 (its items go to the zone's other nodes)
-  --weight a-2=3                  change a node's weight (plan only: it cannot be copied warm)
+  --weight a-2=3                  change a node's weight (static fleets: during the copy the clients
+                                  place writes with the next weight; a gossiping node advertises one
+                                  weight: replace it by a node started with the new weight instead)
   --remove-zone d                 remove zone d and its nodes (nothing to copy)
 A replacement is an --add and a --remove. Flags that take a list may be repeated or given a
 comma-separated list.
 
---dry-run prints the plan and changes nothing. Without it the plan is copied (add, never
-overwriting a newer value), with a checkpoint file so that Ctrl-C, or --timeout, stops it and
---resume continues it. The copy starts only once clients write to the new owners: the new nodes
-warming and the leaving ones draining, as in the topology --write-intermediate writes (on a static
-fleet, give that file to the clients, then to --topology). The cutover (promote, purge) is not
-implemented: after the copy, promote the new nodes, remove the leaving ones, and purge.`
+It refuses to start, saying what to do, while the topology is unsettled (a listed node that does not
+answer, a node warming or joining that the change does not add, or draining or reweighting that it
+keeps: an unfinished change) and when a zone would be left with no serving node during the copy. --dry-run prints the plan and changes nothing. Each step done is
+recorded in the --checkpoint file (the copy's progress in FILE.copy): Ctrl-C, or --timeout, stops the
+command, and --resume continues at the step it stopped in.`
 
 // reshardFlags are the parsed flags of the reshard command.
 type reshardFlags struct {
 	seeds, topology, target, fromZone string
 	targetOut, midOut, checkpoint     string
 	add, remove, weight, removeZone   listFlag
-	skipExpiring, timeout             time.Duration
+	admin                             adminFlag
+	skipExpiring, timeout, viewLag    time.Duration
 	rate                              float64
 	bytesRate                         byteRate
 	concurrency                       int
@@ -95,7 +115,7 @@ func (b *byteRate) Set(s string) error {
 
 func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs := newFlags("reshard", reshardSynopsis, stderr)
-	f := &reshardFlags{bytesRate: 50 << 20}
+	f := &reshardFlags{bytesRate: 50 << 20, admin: adminFlag{}}
 	fs.StringVar(&f.seeds, "seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the current topology from")
 	fs.StringVar(&f.topology, "topology", "", "current topology `file` (JSON, as /topology serves it); instead of --seeds, for fleets without gossip such as stock memcached")
 	fs.StringVar(&f.target, "target", "", "target topology `file` (JSON); instead of --add, --remove, --weight and --remove-zone")
@@ -109,11 +129,13 @@ func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs.Var(&f.bytesRate, "bytes-rate", "bytes copied per second at most (suffix K, M or G); 0 means no limit")
 	fs.IntVar(&f.concurrency, "concurrency", reshard.DefaultConcurrency, "items copied at once")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan and change nothing")
-	fs.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint `file` of the copy (and FILE.plan, its plan); required without --dry-run")
-	fs.BoolVar(&f.resume, "resume", false, "continue the interrupted copy of --checkpoint")
-	fs.BoolVar(&f.json, "json", false, "print the plan, and the copy's result, as JSON, for scripts")
-	fs.StringVar(&f.targetOut, "write-target", "", "write the target topology to this `file` (JSON): the file clients of a static fleet load after the cutover")
-	fs.StringVar(&f.midOut, "write-intermediate", "", "write to this `file` (JSON) the topology clients use during the copy: new nodes warming, leaving ones draining")
+	fs.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint `file`: the last step done (and FILE.copy, the copy's progress; FILE.cli, the fleet's flags); required without --dry-run")
+	fs.BoolVar(&f.resume, "resume", false, "continue the interrupted reshard of --checkpoint at the step it stopped in")
+	fs.BoolVar(&f.json, "json", false, "print the plan, and the copy's result, as JSON, for scripts (the steps' lines go to stderr)")
+	fs.StringVar(&f.targetOut, "write-target", "", "write the target topology to this `file` (JSON): the file clients of a static fleet load; written at the cutover (at once with --dry-run)")
+	fs.StringVar(&f.midOut, "write-intermediate", "", "write to this `file` (JSON) the topology clients use during the copy: new nodes warming, leaving ones draining; written before the copy (at once with --dry-run)")
+	fs.Var(f.admin, "admin", "admin address of a node whose state the reshard changes, on a gossiping fleet: `ID=HOST:PORT` (repeatable)")
+	fs.DurationVar(&f.viewLag, "view-lag", reshard.DefaultViewLag, "how long clients may take to use a topology every seed shows (discovery's watch delay), waited after the intermediate topology and after the cutover")
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound on the whole command; 0 means none")
 	f.watch.flags(fs)
 	return fs, f
@@ -134,8 +156,8 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer stopWatch()
-	if f.resume {
-		return f.resumeCopy(ctx, stdout)
+	if !f.dryRun {
+		return f.runReshard(ctx, fs, stdout, stderr)
 	}
 	change, err := f.change()
 	if err != nil {
@@ -145,31 +167,21 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if !f.dryRun {
-		if err := reshard.Ready(cur, tgt); err != nil {
-			return err
-		}
-	}
 	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: cur, Target: tgt, FromZone: f.fromZone, SkipExpiring: f.skipExpiring})
 	if err != nil {
 		return err
 	}
 	if f.json {
-		err = writePlanJSON(stdout, plan, f)
-	} else {
-		err = writePlan(stdout, plan, f)
+		return writePlanJSON(stdout, plan, f)
 	}
-	if err != nil || f.dryRun {
-		return err
-	}
-	return f.copy(ctx, plan, stdout)
+	return writePlan(stdout, plan, f)
 }
 
 // check checks the combination of flags.
 func (f *reshardFlags) check() error {
 	switch {
-	case f.rate < 0 || f.concurrency <= 0:
-		return usageError{"--rate must be >= 0 and --concurrency > 0"}
+	case f.rate < 0 || f.concurrency <= 0 || f.viewLag < 0:
+		return usageError{"--rate and --view-lag must be >= 0 and --concurrency > 0"}
 	case f.resume && (f.dryRun || f.checkpoint == ""):
 		return usageError{"--resume needs --checkpoint and no --dry-run"}
 	case f.resume:
@@ -253,12 +265,7 @@ func (f *reshardFlags) targetTopology(cur replication.Topology, c reshard.Change
 	if f.target == "" {
 		return c.Apply(cur)
 	}
-	r, err := os.Open(f.target)
-	if err != nil {
-		return replication.Topology{}, err
-	}
-	defer r.Close()
-	return replication.DecodeTopology(r)
+	return loadTopology(f.target)
 }
 
 func writeTopology(path string, t replication.Topology) error {

@@ -15,23 +15,6 @@ func (f *reshardFlags) copyConfig() reshard.CopyConfig {
 	return f.watch.onCopy(reshard.CopyConfig{Rate: f.rate, BytesRate: float64(f.bytesRate), Concurrency: f.concurrency, Checkpoint: f.checkpoint})
 }
 
-// copy copies plan and reports the result.
-func (f *reshardFlags) copy(ctx context.Context, plan *reshard.Plan, w io.Writer) error {
-	start := time.Now()
-	st, err := reshard.Copy(ctx, plan, f.copyConfig())
-	return f.report(w, plan, st, time.Since(start), err)
-}
-
-// resumeCopy continues the copy of the checkpoint and reports the result.
-func (f *reshardFlags) resumeCopy(ctx context.Context, w io.Writer) error {
-	start := time.Now()
-	plan, st, err := reshard.Resume(ctx, f.copyConfig())
-	if plan == nil {
-		return err
-	}
-	return f.report(w, plan, st, time.Since(start), err)
-}
-
 // copyJSON is the --json form of a copy's result.
 type copyJSON struct {
 	Copy       reshard.CopyStats `json:"copy"`
@@ -65,8 +48,5 @@ func (f *reshardFlags) report(w io.Writer, plan *reshard.Plan, st reshard.CopySt
 	}
 	fmt.Fprintf(w, "copy of %d keys in %v: %v\n", plan.Keys(), took.Round(time.Millisecond), st)
 	f.watch.writeLeft(w)
-	if err == nil {
-		fmt.Fprintln(w, "copy done. Next, by hand (the cutover is not implemented): promote the new nodes, remove the leaving ones, then purge.")
-	}
 	return err
 }

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/fleet"
+	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/nodeclient"
+	"github.com/zonecache/zonecache/replication"
+	"github.com/zonecache/zonecache/reshard"
+	"github.com/zonecache/zonecache/sharding"
+)
+
+// setKeys writes each key, valued the key, to its read owner in every
+// zone of top.
+func setKeys(t *testing.T, top replication.Topology, keys []string) {
+	t.Helper()
+	p, err := replication.NewPlacement(top, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range top.Zones() {
+		for _, n := range top.ZoneNodes(z, nil) {
+			nc := nodeclient.NewNode(n.Addr, nodeclient.Config{})
+			for _, k := range keys {
+				if owner, _ := p.Zone(z).ReadOwner(k); owner.ID == n.ID {
+					if err := nc.Online().Set(context.Background(), nodeclient.Item{Key: k, Value: []byte(k)}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			nc.Close()
+		}
+	}
+}
+
+// checkZone checks that each node of zone in top holds exactly the keys it
+// owns, and that a client of the zone alone hits every key there.
+func checkZone(t *testing.T, top replication.Topology, zone string, keys []string) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := replication.NewPlacement(top, sharding.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range top.ZoneNodes(zone, nil) {
+		nc := nodeclient.NewNode(n.Addr, nodeclient.Config{})
+		for _, k := range keys {
+			owner, _ := p.Zone(zone).ReadOwner(k)
+			it, err := nc.Online().Get(ctx, k)
+			if owned := owner.ID == n.ID; owned != (err == nil) || (owned && string(it.Value) != k) {
+				t.Errorf("%s on %s (owner %s): %q %v", k, n.ID, owner.ID, it.Value, err)
+			}
+		}
+		nc.Close()
+	}
+	c, err := client.New(client.Config{Zone: zone, Topology: replication.Topology{Epoch: 1, Nodes: top.ZoneNodes(zone, nil)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, k := range keys {
+		if it, err := c.Get(ctx, k); err != nil || string(it.Value) != k {
+			t.Fatalf("a client of zone %s alone: Get %s: %q %v", zone, k, it.Value, err)
+		}
+	}
+}
+
+func keyList(prefix string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s:%d", prefix, i)
+	}
+	return keys
+}
+
+// lineWatcher is a writer that calls on with every line written to it, and
+// keeps them.
+type lineWatcher struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	pw  *io.PipeWriter
+}
+
+func watchLines(on func(string)) (*lineWatcher, func()) {
+	pr, pw := io.Pipe()
+	w := &lineWatcher{pw: pw}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			on(sc.Text())
+		}
+	}()
+	return w, func() { pw.Close(); <-done }
+}
+
+func (w *lineWatcher) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	w.buf.Write(b)
+	w.mu.Unlock()
+	return w.pw.Write(b)
+}
+
+func (w *lineWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// runUntil runs zonecache reshard with args and cancels its context (as
+// Ctrl-C does) once stop, called with each line printed on stdout and
+// every 20 ms with "", says so.
+func runUntil(stop func(line string) bool, args ...string) (int, string, string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, wait := watchLines(func(line string) {
+		if stop(line) {
+			cancel()
+		}
+	})
+	stderr, waitErr := watchLines(func(string) {})
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if stop("") {
+					cancel()
+				}
+			}
+		}
+	}()
+	rc := run(ctx, append([]string{"reshard"}, args...), stdout, stderr)
+	close(done)
+	wait()
+	waitErr()
+	return rc, stdout.String(), stderr.String()
+}
+
+// TestReshardGrowsAndShrinksAGossipingFleetEndToEnd grows zone a of a
+// gossiping zonecached fleet by a-3 (started warming) with one command,
+// then shrinks it back with another, the test stopping a-3 when the
+// command says to. After each, every node of zone a holds exactly the
+// keys it owns (the moved ones purged from their previous owners) and a
+// client of zone a alone hits every key.
+func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b"}, Gossip: true, DrainTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: f.AdminAddrs()}, 4, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	keys := keyList("e2e", 400)
+	setKeys(t, f.Topology(), keys)
+	a3, err := f.Add(ctx, "a", "a-3", "--state", "warming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := discovery.Config{Seeds: f.AdminAddrs()}
+	if _, err := fleet.WaitTopology(ctx, seeds, 5, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"reshard", "--seeds", strings.Join(f.AdminAddrs(), ","), "--admin", "a-3=" + a3.AdminAddr, "--view-lag", "500ms"}
+	rc, out, errs := runCLI(append(common, "--add", "a/a-3/"+a3.Addr, "--checkpoint", filepath.Join(t.TempDir(), "grow"), "--json")...)
+	t.Logf("grow:\n%s%s", out, errs)
+	if rc != 0 || !strings.Contains(errs, "cutover: a-3 ("+a3.Addr+") is serving") || !strings.Contains(errs, "reshard done") {
+		t.Fatalf("grow: rc %d\n%s%s", rc, out, errs)
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	var plan planJSON
+	var copied copyJSON
+	var done doneJSON
+	for _, v := range []any{&plan, &copied, &done} {
+		if err := dec.Decode(v); err != nil {
+			t.Fatalf("--json output: %v\n%s", err, out)
+		}
+	}
+	if plan.Keys == 0 || copied.Copy.Copied != plan.Keys || !copied.Done || done.Done != reshard.StepCleanup || done.Purge.Nodes != 3 {
+		t.Fatalf("--json: plan %+v, copy %+v, end %+v", plan, copied, done)
+	}
+	top, err := fleet.WaitTopology(ctx, seeds, 5, 5*time.Second)
+	if n, _ := top.Node("a-3"); err != nil || n.EffectiveState() != replication.Serving {
+		t.Fatalf("after the grow: %+v %v", top, err)
+	}
+	checkZone(t, top, "a", keys)
+
+	stdout, wait := watchLines(func(line string) {
+		if strings.HasPrefix(line, "cutover: stop a-3") {
+			go func() { _ = a3.Terminate(10 * time.Second) }()
+		}
+	})
+	var stderr bytes.Buffer
+	rc = run(ctx, append(common, "--remove", "a-3", "--checkpoint", filepath.Join(t.TempDir(), "shrink")), stdout, &stderr)
+	wait()
+	t.Logf("shrink:\n%s", stdout)
+	if rc != 0 || !strings.Contains(stdout.String(), "intermediate: a-3 ("+a3.Addr+") is draining") || !strings.Contains(stdout.String(), "reshard done") {
+		t.Fatalf("shrink: rc %d\n%s%s", rc, stdout, &stderr)
+	}
+	testproc.Eventually(t, 15*time.Second, "a-3 exits", func() bool { return !a3.Running() })
+	top, err = fleet.WaitTopology(ctx, seeds, 4, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkZone(t, top, "a", keys)
+}
+
+// TestReshardStaticMemcachedFleetEndToEndWithResume grows zone a of a
+// stock memcached fleet whose clients load clients.json, with the command
+// interrupted (as by Ctrl-C) in the wait for the clients after the
+// intermediate topology, in the copy, and in the wait after the cutover,
+// each time resumed with --resume.
+func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
+	ctx := context.Background()
+	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.RequireMemcached(t), Memcached: true, Zones: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	cur := f.Topology()
+	spare := testproc.StartMemcached(t)
+	keys := keyList("st", 600)
+	setKeys(t, cur, keys)
+	dir := t.TempDir()
+	file := func(name string) string { return filepath.Join(dir, name) }
+	if err := writeTopology(file("cur.json"), cur); err != nil {
+		t.Fatal(err)
+	}
+	cp := file("cp")
+	clients := file("clients.json")
+	resume := func(args ...string) (int, string, string) {
+		return runCLI(append([]string{"reshard", "--resume", "--checkpoint", cp}, args...)...)
+	}
+	waitingFor := func(line string) bool { return strings.Contains(line, "waiting 1h0m0s for clients") }
+	rc, out, errs := runUntil(waitingFor, "--topology", file("cur.json"), "--add", "a/a-3/"+spare.Addr, "--checkpoint", cp,
+		"--write-intermediate", clients, "--write-target", clients, "--view-lag", "1h")
+	if rc != 1 || !strings.Contains(errs, "interrupted in step intermediate") || !strings.Contains(errs, "--resume --checkpoint "+cp) {
+		t.Fatalf("run in the wait for the clients: rc %d\n%s%s", rc, out, errs)
+	}
+	if mid, err := loadTopology(clients); err != nil || mid.Epoch != 2 || len(mid.Nodes) != 5 || mid.Nodes[4].State != replication.Warming {
+		t.Fatalf("clients.json after the intermediate step: %+v %v", mid, err)
+	}
+	copying := func(string) bool { n, err := currItems(ctx, spare.Addr, time.Second); return err == nil && n > 0 }
+	rc, out, errs = runUntil(copying, "--resume", "--checkpoint", cp, "--view-lag", "100ms", "--rate", "100")
+	if rc != 1 || !strings.Contains(errs, "interrupted") || !strings.Contains(out, "copy of ") {
+		t.Fatalf("resume into the copy: rc %d\n%s%s", rc, out, errs)
+	}
+	rc, out, errs = runUntil(waitingFor, "--resume", "--checkpoint", cp, "--view-lag", "1h", "--rate", "0")
+	if rc != 1 || !strings.Contains(errs, "interrupted in step cutover") {
+		t.Fatalf("resume into the cutover: rc %d\n%s%s", rc, out, errs)
+	}
+	tgt, err := loadTopology(clients)
+	if err != nil || tgt.Epoch != 3 || len(tgt.Nodes) != 5 || tgt.Nodes[4].EffectiveState() != replication.Serving {
+		t.Fatalf("clients.json after the cutover: %+v %v", tgt, err)
+	}
+	rc, out, errs = resume("--view-lag", "0")
+	if rc != 0 || !strings.Contains(out, "purged of the items they do not own: nodes=3 ") || !strings.Contains(out, "reshard done") {
+		t.Fatalf("resume into the cleanup: rc %d\n%s%s", rc, out, errs)
+	}
+	checkZone(t, tgt, "a", keys)
+	checkZone(t, tgt, "b", keys)
+	if rc, out, errs = resume(); rc != 0 || !strings.Contains(out, "reshard done") {
+		t.Fatalf("resume when done: rc %d\n%s%s", rc, out, errs)
+	}
+}
+
+// TestReshardRefusesWhatItCannotDoSafely checks the refusals of a run,
+// before anything changes: each says what to do.
+func TestReshardRefusesWhatItCannotDoSafely(t *testing.T) {
+	dir := t.TempDir()
+	top := replication.Topology{Epoch: 1, Nodes: []replication.Node{
+		{ID: "a-1", Zone: "a", Addr: "127.0.0.1:1"}, {ID: "a-2", Zone: "a", Addr: "127.0.0.1:2"}, {ID: "b-1", Zone: "b", Addr: "127.0.0.1:4"},
+	}}
+	file := filepath.Join(dir, "top.json")
+	if err := writeTopology(file, top); err != nil {
+		t.Fatal(err)
+	}
+	mid := filepath.Join(dir, "mid.json")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--add", "a/a-3/127.0.0.1:3", "--remove", "a-1,a-2"}, "zone a would be left with no serving node during the copy"},
+		{[]string{"--add", "a/a-3/127.0.0.1:3"}, "new node a-3 (127.0.0.1:3) does not answer"},
+		{[]string{"--remove", "a-2"}, "node a-1 (127.0.0.1:1) does not answer"},
+	} {
+		args := append([]string{"reshard", "--topology", file, "--checkpoint", filepath.Join(dir, "cp"), "--write-intermediate", mid}, c.args...)
+		if rc, out, errs := runCLI(args...); rc != 1 || !strings.Contains(errs, c.want) {
+			t.Errorf("%q: rc %d %q %q, want rc 1 and %q", c.args, rc, out, errs, c.want)
+		}
+		if _, err := loadTopology(mid); err == nil {
+			t.Fatalf("%q: the intermediate topology was written", c.args)
+		}
+	}
+	if rc, _, errs := runCLI("reshard", "--seeds", "127.0.0.1:1", "--admin", "a-3", "--remove", "a-1", "--checkpoint", "x"); rc != 2 || !strings.Contains(errs, "ID=HOST:PORT") {
+		t.Errorf("--admin without an address: rc %d %q", rc, errs)
+	}
+	rc, out, errs := runCLI("reshard", "--resume", "--checkpoint", filepath.Join(dir, "none"))
+	if rc != 1 || !strings.Contains(errs, "bad checkpoint") {
+		t.Errorf("resume of no checkpoint: rc %d %q %q", rc, out, errs)
+	}
+}
+
+func TestReshardHelpSaysTheSteps(t *testing.T) {
+	rc, _, stderr := runCLI("reshard", "-h")
+	for _, s := range []string{"-admin", "-view-lag", "  plan ", "  intermediate ", "  copy ", "  cutover ", "  cleanup ", "--resume continues at the step"} {
+		if rc != 0 || !strings.Contains(stderr, s) {
+			t.Errorf("reshard -h (rc %d) does not say %q", rc, s)
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package reshard
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zonecache/zonecache/admin"
+	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/replication"
+)
+
+// Fleet is how a reshard reads the topology clients use and changes it.
+// GossipFleet and StaticFleet are the two kinds zonecache has; operators'
+// tooling may bring its own.
+type Fleet interface {
+	// Topology returns the fleet as clients are told it now.
+	Topology(ctx context.Context) (replication.Topology, error)
+	// Check refuses, before anything changes, a reshard from cur through
+	// mid to tgt that the fleet cannot carry out, saying what to do.
+	Check(ctx context.Context, cur, mid, tgt replication.Topology) error
+	// Apply tells clients to use t (at step StepIntermediate or
+	// StepCutover) and returns once every source clients learn the
+	// topology from shows it; the clients' own lag is RunConfig.ViewLag's.
+	// say tells the operator what happens and what to do.
+	Apply(ctx context.Context, step Step, t replication.Topology, say func(string)) error
+}
+
+// poll is the interval between looks at the seeds, seedTimeout the bound
+// on one look.
+const poll, seedTimeout = 100 * time.Millisecond, 5 * time.Second
+
+// GossipFleet is a fleet of gossiping zonecached nodes: the topology is
+// what the seeds serve, and nodes change state through their admin
+// endpoint (warming nodes promoted, leaving ones set draining).
+type GossipFleet struct {
+	// Seeds are admin addresses serving /topology; every one that answers
+	// must show a change before it counts as applied. Required.
+	Seeds []string
+	// Admin maps node ids to their admin address; required for every
+	// node whose state a reshard changes (added and removed nodes).
+	Admin map[string]string
+	// Stop, when set, stops a node that leaves at the cutover (the node's
+	// SIGTERM: it leaves the fleet, then drains). When nil the operator is
+	// asked to, and Apply waits until the fleet drops the node.
+	Stop func(ctx context.Context, n replication.Node) error
+}
+
+// Topology returns the largest view among the seeds (discovery.Fetch).
+func (g *GossipFleet) Topology(ctx context.Context) (replication.Topology, error) {
+	return discovery.Fetch(ctx, discovery.Config{Seeds: g.Seeds})
+}
+
+// Check refuses a node tgt adds that is not in the fleet yet (it must be
+// started warming first), a change of weights (a node advertises one
+// weight), and a node whose state the intermediate changes with no admin
+// address (those the cutover changes are refused by Apply).
+func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topology) error {
+	for _, n := range tgt.Nodes {
+		if _, ok := cur.Node(n.ID); !ok {
+			return fmt.Errorf("%w: node %s is not in the fleet: start it warming (zonecached --zone %s --node-name %s --state warming --join ...), then run the reshard again",
+				ErrConfig, n.ID, n.Zone, n.ID)
+		}
+	}
+	for _, n := range mid.Nodes {
+		if n.NextWeight > 0 {
+			return fmt.Errorf("%w: weight of %s -> %d: a gossiping node cannot advertise a next weight, so the change cannot be copied warm: start a node with the new weight warming (zonecached --weight %d --state warming ...), then --add it and --remove %s",
+				ErrConfig, n.ID, n.NextWeight, n.NextWeight, n.ID)
+		}
+	}
+	for _, n := range cur.Nodes {
+		if m, _ := mid.Node(n.ID); m.EffectiveState() != n.EffectiveState() && g.Admin[n.ID] == "" {
+			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, m.EffectiveState(), n.ID)
+		}
+	}
+	return nil
+}
+
+// Apply moves each node of t to its state there through its admin
+// endpoint, then stops (or asks the operator to stop) the nodes t does not
+// list, and waits until every seed shows t.
+func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology, say func(string)) error {
+	cur, err := g.Topology(ctx)
+	if err != nil {
+		return err
+	}
+	if err := g.setStates(ctx, cur, t, say); err != nil {
+		return err
+	}
+	for _, n := range cur.Nodes {
+		if _, kept := t.Node(n.ID); kept {
+			continue
+		}
+		if g.Stop == nil {
+			say(fmt.Sprintf("stop %s (%s) now (SIGTERM: it leaves the fleet, then drains); waiting until the fleet drops it", n.ID, n.Addr))
+			continue
+		}
+		if err := g.Stop(ctx, n); err != nil {
+			return fmt.Errorf("reshard: stop %s: %w", n.ID, err)
+		}
+		say(fmt.Sprintf("%s (%s) stopped", n.ID, n.Addr))
+	}
+	return g.wait(ctx, t, say)
+}
+
+// setStates moves each node of t whose state in cur differs to its state
+// in t.
+func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology, say func(string)) error {
+	for _, n := range t.Nodes {
+		was, ok := cur.Node(n.ID)
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: node %s left the fleet: start it again, then resume", ErrUnsettled, n.ID)
+		case was.EffectiveState() == n.EffectiveState():
+			continue
+		case g.Admin[n.ID] == "":
+			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, n.EffectiveState(), n.ID)
+		}
+		if _, err := admin.New(g.Admin[n.ID]).SetState(ctx, n.EffectiveState()); err != nil {
+			return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
+		}
+		say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
+	}
+	return nil
+}
+
+// wait polls the seeds until every seed that answers shows t's nodes,
+// and one at least answers: a seed that does not answer (a node that left
+// or stopped) serves no view to clients either.
+func (g *GossipFleet) wait(ctx context.Context, t replication.Topology, say func(string)) error {
+	for {
+		behind, answered := "", 0
+		for _, s := range g.Seeds {
+			rctx, cancel := context.WithTimeout(ctx, seedTimeout)
+			v, err := admin.New(s).Topology(rctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			answered++
+			if !SameNodes(v, t) {
+				behind = s
+				break
+			}
+		}
+		if behind == "" && answered > 0 {
+			say("every seed shows it")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("reshard: seed %q does not show the topology yet (%d answered): %w", behind, answered, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}
+
+// StaticFleet is a fleet whose clients load a topology the operator
+// gives them (stock memcached, zonecached without gossip): Write publishes
+// one, for example as the file the clients load.
+type StaticFleet struct {
+	// Current is the topology the clients use now. Required.
+	Current replication.Topology
+	// Write publishes t, the topology of step (StepIntermediate or
+	// StepCutover), to the clients.
+	Write func(ctx context.Context, step Step, t replication.Topology) error
+}
+
+// Topology returns Current.
+func (s *StaticFleet) Topology(context.Context) (replication.Topology, error) {
+	return s.Current, nil
+}
+
+// Check refuses nothing: clients load whatever topology is written.
+func (s *StaticFleet) Check(context.Context, replication.Topology, replication.Topology, replication.Topology) error {
+	return nil
+}
+
+// Apply writes t; the clients' lag to load it is RunConfig.ViewLag's.
+func (s *StaticFleet) Apply(ctx context.Context, step Step, t replication.Topology, say func(string)) error {
+	if s.Write == nil {
+		return fmt.Errorf("%w: no way to publish the topology of step %v", ErrConfig, step)
+	}
+	if err := s.Write(ctx, step, t); err != nil {
+		return fmt.Errorf("reshard: publish the topology of step %v: %w", step, err)
+	}
+	say("topology written: the clients load it now")
+	return nil
+}
+
+// SameNodes reports whether a and b list the same nodes, each with the
+// same zone, address, weights and state: the same rings. Epochs are not
+// compared (a gossiping fleet's are its own).
+func SameNodes(a, b replication.Topology) bool {
+	key := func(t replication.Topology) []string {
+		out := make([]string, len(t.Nodes))
+		for i, n := range t.Nodes {
+			out[i] = fmt.Sprintf("%s/%s/%s/%d/%d/%s", n.ID, n.Zone, n.Addr, n.EffectiveWeight(), n.WriteWeight(), n.EffectiveState())
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(key(a), key(b))
+}
