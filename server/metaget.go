@@ -36,10 +36,14 @@ func (c *conn) metaGet(n int) {
 		}
 		r.hit = true
 		m := e.Meta
-		won := c.replyMetaGetHit(&r, e, &m)
-		return r.hitOp(m, won)
+		if won := c.replyMetaGetHit(&r, e, &m); r.ttlSet || won {
+			return r.hitOp(m)
+		}
+		// Written here, not returned from an inlined helper: copying
+		// that helper's result stalls on its byte-wide fields.
+		return store.Op{Action: store.Keep, NoBump: r.f.NoUpdate}
 	})
-	c.replyMetaGet(&r, meta, err)
+	c.replyMetaGet(&r, meta.CAS, err)
 }
 
 // parseMetaGet reads mg's flags; it writes the error and reports false for
@@ -68,12 +72,9 @@ func (c *conn) vivify(r *mgRequest) store.Op {
 	return store.Op{Action: store.Put, Meta: m}
 }
 
-// hitOp is mg's store operation on a hit, m the item's new metadata: it
-// is kept unless T or a won recache changed it.
-func (r *mgRequest) hitOp(m store.Meta, won bool) store.Op {
-	if !r.ttlSet && !won {
-		return store.Op{Action: store.Keep, NoBump: r.f.NoUpdate}
-	}
+// hitOp is mg's store operation on a hit whose T or won recache changed
+// the item's metadata to m.
+func (r *mgRequest) hitOp(m store.Meta) store.Op {
 	if !r.f.NoUpdate {
 		m.Accessed, m.Fetched = r.now, true
 	}
@@ -157,7 +158,7 @@ func (c *conn) appendWinFlags(m *store.Meta, won bool) bool {
 
 // replyMetaGet counts mg and writes the replies not written while the
 // item was held: errors, a created item's and a miss's.
-func (c *conn) replyMetaGet(r *mgRequest, meta store.Meta, err error) {
+func (c *conn) replyMetaGet(r *mgRequest, cas uint64, err error) {
 	if r.ttlSet {
 		c.st[stCmdTouch]++
 	} else {
@@ -171,7 +172,7 @@ func (c *conn) replyMetaGet(r *mgRequest, meta store.Meta, err error) {
 		c.errLine("SERVER_ERROR out of memory storing object")
 	case r.created:
 		c.st[stGetHits]++
-		c.metaGetCreated(&r.f, r.n, meta, r.now)
+		c.metaGetCreated(&r.f, r.n, cas, r.now)
 	case r.hit && r.ttlSet:
 		c.st[stTouchHits]++
 	case r.hit:
@@ -196,7 +197,7 @@ func (c *conn) replyMetaGetMiss(r *mgRequest) {
 }
 
 // metaGetCreated writes the reply for an item mg N just created.
-func (c *conn) metaGetCreated(f *protocol.MetaFlags, n int, m store.Meta, now int64) {
+func (c *conn) metaGetCreated(f *protocol.MetaFlags, n int, cas uint64, now int64) {
 	if f.Value {
 		c.out = append(c.out, "VA 0"...)
 	} else {
@@ -214,7 +215,7 @@ func (c *conn) metaGetCreated(f *protocol.MetaFlags, n int, m store.Meta, now in
 		case 't':
 			c.appendTTL(exp, now)
 		case 'c':
-			c.appendUintFlag(" c", m.CAS)
+			c.appendUintFlag(" c", cas)
 		case 'f':
 			c.out = append(c.out, " f0"...)
 		case 'l':

@@ -26,9 +26,9 @@ func (c *conn) metaSet(n int) {
 		return
 	}
 	c.st[stCmdSet]++
-	res, meta := c.write(f.Key, data[:size], &req)
+	res, cas := c.write(f.Key, data[:size], &req)
 	c.countWrite(res, req.compare)
-	c.replyMetaSet(&f, n, res, meta.CAS)
+	c.replyMetaSet(&f, n, res, cas)
 }
 
 // metaSetNoData ends an ms whose value could not be read: past the

@@ -42,12 +42,14 @@ type storeReq struct {
 	keyBinary bool
 }
 
-// write applies a storage request with memcached's semantics.
-func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta) {
+// write applies a storage request with memcached's semantics; cas is the
+// stored item's. It returns the CAS alone, not the item's metadata:
+// copying a returned store.Meta stalls on its byte-wide fields.
+func (c *conn) write(key, value []byte, req *storeReq) (res storeResult, cas uint64) {
 	if c.fenced {
-		return resIsolated, store.Meta{}
+		return resIsolated, 0
 	}
-	res := resStored
+	res = resStored
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
 		c.blind(e)
 		if req.mode == protocol.ModeSet && !req.compare {
@@ -59,9 +61,9 @@ func (c *conn) write(key, value []byte, req *storeReq) (storeResult, store.Meta)
 	})
 	c.parts[0], c.parts[1] = nil, nil
 	if err != nil {
-		return writeFailure(err, req), meta
+		return writeFailure(err, req), meta.CAS
 	}
-	return res, meta
+	return res, meta.CAS
 }
 
 // writeOp decides a write on the item e found.
