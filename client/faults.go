@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -95,7 +96,7 @@ func (f *faults) apply(ctx context.Context, op string, n replication.Node, timeo
 	if timedOut {
 		delay = timeout
 	}
-	if err := sleep(ctx, delay); err != nil {
+	if err := backoff.Sleep(ctx, delay); err != nil {
 		return err
 	}
 	if timedOut {
@@ -113,18 +114,6 @@ func (f *faults) fires(r *FaultRule, op string, n replication.Node) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.rnd.Float64() < r.Share
-}
-
-// sleep waits d or until ctx ends, returning its error.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func matchOp(ops []string, op string) bool {

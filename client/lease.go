@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/nodeclient"
 )
@@ -89,7 +90,7 @@ func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 // at most LeaseWait; then it loads without the lease.
 func (c *Client) awaitLease(ctx context.Context, lc *leaseCall) (Item, error) {
 	waitUntil := time.Now().Add(c.c.cfg.LeaseWait)
-	backoff := 2 * time.Millisecond
+	poll := 2 * time.Millisecond
 	waited := false
 	for {
 		l, err := c.leaseGet(ctx, lc.m, lc.k)
@@ -104,10 +105,10 @@ func (c *Client) awaitLease(ctx context.Context, lc *leaseCall) (Item, error) {
 			return c.loadAndSet(ctx, lc.k, lc.ttl, lc.load)
 		}
 		waited = true
-		if err := sleep(ctx, backoff); err != nil {
+		if err := backoff.Sleep(ctx, poll); err != nil {
 			return Item{}, err
 		}
-		backoff = min(2*backoff, 100*time.Millisecond)
+		poll = min(2*poll, 100*time.Millisecond)
 	}
 }
 

@@ -177,7 +177,7 @@ func (w *watch) round(ctx context.Context) {
 		// Nothing new, answered at once: the seed does not long-poll
 		// (a static topology file, say). Poll it every RetryMin
 		// (with jitter) rather than in a busy loop.
-		sleep(ctx, backoff.Jitter(w.cfg.RetryMin))
+		_ = backoff.Sleep(ctx, backoff.Jitter(w.cfg.RetryMin))
 	}
 }
 
@@ -191,7 +191,7 @@ func (w *watch) fail(ctx context.Context, err error) {
 	w.log.Warn("topology watch failed; keeping the last topology", "seed", w.cfg.Seeds[w.seed], "err", err)
 	w.moveTo((w.seed + 1) % len(w.cfg.Seeds))
 	if w.failures%len(w.cfg.Seeds) == 0 { // every seed failed once more: back off
-		sleep(ctx, w.failed.Next())
+		_ = backoff.Sleep(ctx, w.failed.Next())
 	}
 }
 
@@ -220,7 +220,7 @@ func (w *watch) take(ctx context.Context, t replication.Topology) (replication.T
 		// rather than waiting for the next change.
 		w.log.Warn("topology refused; will retry", "seed", w.cfg.Seeds[w.seed], "epoch", t.Epoch, "nodes", len(t.Nodes), "err", err)
 		w.after = 0
-		sleep(ctx, w.refused.Next())
+		_ = backoff.Sleep(ctx, w.refused.Next())
 		return t, false
 	}
 	w.last = t
@@ -259,7 +259,7 @@ func (w *watch) confirmed(ctx context.Context, t replication.Topology) bool {
 	} else {
 		w.moveTo((w.seed + 1) % len(w.cfg.Seeds))
 	}
-	sleep(ctx, w.holding.Next())
+	_ = backoff.Sleep(ctx, w.holding.Next())
 	return false
 }
 
@@ -286,13 +286,3 @@ func get(ctx context.Context, hc *http.Client, seed string, after uint64, wait t
 // sameNodes reports whether two topologies list the same nodes; epochs from
 // different seeds are not comparable, contents are.
 func sameNodes(a, b replication.Topology) bool { return reflect.DeepEqual(a.Nodes, b.Nodes) }
-
-// sleep waits d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
@@ -446,14 +447,7 @@ func (r *Reshard) waitLag(ctx context.Context, say func(string)) error {
 		return nil
 	}
 	say(fmt.Sprintf("waiting %v for clients to use it", lag))
-	t := time.NewTimer(lag)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Sleep(ctx, lag)
 }
 
 // emptyNewNodes deletes every item of the intermediate's nodes that the

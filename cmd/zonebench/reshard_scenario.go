@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/internal/bench"
 	"github.com/zonecache/zonecache/internal/fleet"
 	"github.com/zonecache/zonecache/nodeclient"
@@ -144,7 +145,7 @@ func (r *reshardDemo) do(ctx context.Context) error {
 	}
 	for i, s := range reshardSteps() {
 		if i > 0 {
-			if err := sleepCtx(ctx, r.gap); err != nil {
+			if err := backoff.Sleep(ctx, r.gap); err != nil {
 				return err
 			}
 		}
@@ -328,7 +329,7 @@ func (r *reshardDemo) waitClients(ctx context.Context, ok func(replication.Topol
 			if time.Now().After(deadline) {
 				return fmt.Errorf("not seen by every client within %v", stepTimeout)
 			}
-			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			if err := backoff.Sleep(ctx, 20*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -357,15 +358,6 @@ func sameNodes(t, tgt replication.Topology) bool {
 		}
 	}
 	return true
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
 }
 
 // reshardDuration is the reshard scenario's --duration unless given: a

@@ -1,9 +1,11 @@
-// Package backoff spreads retries: waits drawn with equal jitter, and a
-// doubling backoff made of them, so that many processes that failed at the
-// same moment (a seed restarted, a partition healed) do not retry in step.
+// Package backoff holds the module's waits: a context-aware Sleep, and waits
+// drawn with equal jitter with a doubling backoff made of them, so that many
+// processes that failed at the same moment (a seed restarted, a partition
+// healed) do not retry in step.
 package backoff
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -40,3 +42,16 @@ func (e *Exp) Next() time.Duration {
 
 // Reset starts the backoff again from Min.
 func (e *Exp) Reset() { e.step = 0 }
+
+// Sleep waits d, or until ctx ends, and returns ctx's error in that case.
+// Unlike time.After, its timer is stopped when ctx ends first.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,6 +1,8 @@
 package backoff
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -38,5 +40,16 @@ func TestExpDoublesToMaxAndResets(t *testing.T) {
 	e.Reset()
 	if w := e.Next(); w > 100*time.Millisecond {
 		t.Fatalf("after Reset: %v, want at most Min", w)
+	}
+}
+
+func TestSleepEndsWithItsContext(t *testing.T) {
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Fatalf("a short sleep: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a sleep whose context ended: %v, want context.Canceled", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/admin"
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/membership"
 	"github.com/zonecache/zonecache/replication"
 )
@@ -79,7 +80,7 @@ func injectKill9(ctx context.Context, r *run) error {
 		return fmt.Errorf("%s (pid %d) still answers after SIGKILL: %w", victim, pid, ErrFaultNotInjected)
 	}
 	r.evidence("%s (pid %d) killed with SIGKILL; %s refuses connections", victim, pid, n.Addr)
-	return sleep(ctx, r.cfg.Duration)
+	return backoff.Sleep(ctx, r.cfg.Duration)
 }
 
 func healKill9(ctx context.Context, r *run) error {
@@ -120,7 +121,7 @@ func injectFreeze(ctx context.Context, r *run) error {
 	}
 	r.evidence("%s (pid %d) frozen with SIGSTOP: /proc state T", victim, n.Pid())
 	if !r.env.follow {
-		return sleep(ctx, r.cfg.Duration)
+		return backoff.Sleep(ctx, r.cfg.Duration)
 	}
 	// Frozen until the fleet has declared it dead and the writer dropped
 	// it, and for the fault's duration at least.
@@ -129,7 +130,7 @@ func injectFreeze(ctx context.Context, r *run) error {
 		return fmt.Errorf("%s never left the writer's topology: %v: %w", victim, err, ErrFaultNotInjected)
 	}
 	r.evidence("%s declared dead: gone from the writer's topology after %.1fs", victim, took.Seconds())
-	return sleep(ctx, max(r.cfg.Duration-took, time.Second))
+	return backoff.Sleep(ctx, max(r.cfg.Duration-took, time.Second))
 }
 
 func waitState(pid int, want string) error {
@@ -164,7 +165,7 @@ func injectZoneCut(ctx context.Context, r *run) error {
 	if err := r.cutZone(ctx); err != nil {
 		return err
 	}
-	return sleep(ctx, r.cfg.Duration)
+	return backoff.Sleep(ctx, r.cfg.Duration)
 }
 
 // cutZone cuts zone c off: the namespace link down, or the fault proxies
@@ -221,7 +222,7 @@ func injectJoin(ctx context.Context, r *run) error {
 		return fmt.Errorf("%s: %v: %w", joiner, err, ErrFaultNotInjected)
 	}
 	r.evidence("%s joined zone a serving (%s); in the writer's topology after %.1fs", joiner, n.Addr, took.Seconds())
-	return sleep(ctx, r.cfg.Duration)
+	return backoff.Sleep(ctx, r.cfg.Duration)
 }
 
 func healDrain(ctx context.Context, r *run) error {
@@ -264,7 +265,7 @@ func injectWriterExit(ctx context.Context, r *run) error {
 	if r.env.follow {
 		down = min(down, writerExitDown)
 	}
-	if err := sleep(ctx, down); err != nil {
+	if err := backoff.Sleep(ctx, down); err != nil {
 		return err
 	}
 	pending := r.proc.pending()
@@ -327,7 +328,7 @@ func injectGossipPartition(ctx context.Context, r *run) error {
 	// Beyond the dead-node window, with a margin, and --duration at least.
 	rest := max(r.cfg.Duration-time.Since(start), deadWindow+5*time.Second)
 	r.evidence("the cut goes on %.0fs more: memberlist's dead-node window (%v) and a 5s margin", rest.Seconds(), deadWindow)
-	return sleep(ctx, rest)
+	return backoff.Sleep(ctx, rest)
 }
 
 func healGossipPartition(ctx context.Context, r *run) error {
@@ -347,7 +348,7 @@ func pollUntil(ctx context.Context, within time.Duration, ok func() bool) (time.
 		if time.Since(start) > within {
 			return time.Since(start), fmt.Errorf("not within %v", within)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := backoff.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return time.Since(start), err
 		}
 	}

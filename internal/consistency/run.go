@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -202,7 +203,7 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 		return err
 	}
 	r.phase("warm-up")
-	if err := sleep(ctx, r.cfg.warmup()); err != nil {
+	if err := backoff.Sleep(ctx, r.cfg.warmup()); err != nil {
 		return err
 	}
 	r.phase("fault")
@@ -217,14 +218,14 @@ func (r *run) schedule(ctx context.Context, spec faultSpec) error {
 	if err := spec.heal(ctx, r); err != nil {
 		return err
 	}
-	if err := sleep(ctx, r.cfg.warmup()); err != nil {
+	if err := backoff.Sleep(ctx, r.cfg.warmup()); err != nil {
 		return err
 	}
 	healLen := time.Since(healStart)
 	r.phase("settle")
 	r.pendingEvidence("when the writer stops")
 	r.stopWriter()
-	if err := sleep(ctx, r.cfg.Settle); err != nil {
+	if err := backoff.Sleep(ctx, r.cfg.Settle); err != nil {
 		return err
 	}
 	r.stopReaders()
@@ -293,15 +294,6 @@ func (r *run) pendingEvidence(when string) {
 		r.evidence("%s the writer's client has %d repairs pending", when, r.writer.PendingRepairs())
 	case r.restarted != nil:
 		r.evidence("%s the new writer process last reported %d repairs pending", when, r.restarted.pending())
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
 	}
 }
 

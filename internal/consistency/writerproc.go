@@ -16,6 +16,7 @@ import (
 
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -166,7 +167,7 @@ func waitWriting(ctx context.Context, r *run, p *writerProc) error {
 			p.kill()
 			return fmt.Errorf("the writer process wrote nothing in 15 s (%v): %w", p.exitState(), ErrFaultNotInjected)
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := backoff.Sleep(ctx, 20*time.Millisecond); err != nil {
 			p.kill()
 			return err
 		}
