@@ -64,6 +64,25 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// listen binds the cache port and, when configured, the admin port. Both
+// are bound before the node joins the fleet: once gossip shows the node,
+// its admin endpoint accepts connections (they wait in the backlog until
+// it serves) instead of refusing them.
+func listen(ctx context.Context, opts options) (ln, aln net.Listener, err error) {
+	var lc net.ListenConfig
+	if ln, err = lc.Listen(ctx, "tcp", opts.cfg.Addr); err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", opts.cfg.Addr, err)
+	}
+	if opts.adminAddr == "" {
+		return ln, nil, nil
+	}
+	if aln, err = lc.Listen(ctx, "tcp", opts.adminAddr); err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("admin listen on %s: %w", opts.adminAddr, err)
+	}
+	return ln, aln, nil
+}
+
 // serve runs the cache server (and the admin listener) until ctx ends, then
 // shuts down gracefully.
 func serve(ctx context.Context, opts options, log *slog.Logger) error {
@@ -77,26 +96,22 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", opts.cfg.Addr)
+	ln, aln, err := listen(ctx, opts)
 	if err != nil {
 		_ = srv.Close()
-		return fmt.Errorf("listen on %s: %w", opts.cfg.Addr, err)
+		return err
 	}
 	member, err := startMember(ctx, opts.fleet, ln.Addr().String(), srv, log)
 	if err != nil {
+		if aln != nil {
+			aln.Close()
+		}
 		ln.Close()
 		_ = srv.Close()
 		return err
 	}
 	var admin *http.Server
-	if opts.adminAddr != "" {
-		aln, err := lc.Listen(ctx, "tcp", opts.adminAddr)
-		if err != nil {
-			ln.Close()
-			_ = srv.Close()
-			return fmt.Errorf("admin listen on %s: %w", opts.adminAddr, err)
-		}
+	if aln != nil {
 		admin = &http.Server{Handler: withPprof(adminHandler(srv, member), opts.pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
