@@ -152,38 +152,36 @@ func (p *Pool) Touch(ctx context.Context, key string, ttl int32) error {
 
 // Set stores item unconditionally (ms MS).
 func (p *Pool) Set(ctx context.Context, item Item) error {
-	item.CAS = 0
-	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeSet})
-	return err
+	return p.storeAs(ctx, item, ModeSet)
 }
 
 // Add stores item only if the key is absent; otherwise ErrNotStored.
 func (p *Pool) Add(ctx context.Context, item Item) error {
-	item.CAS = 0
-	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeAdd})
-	return err
+	return p.storeAs(ctx, item, ModeAdd)
 }
 
 // Replace stores item only if the key exists; otherwise ErrNotStored.
 func (p *Pool) Replace(ctx context.Context, item Item) error {
-	item.CAS = 0
-	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeReplace})
-	return err
+	return p.storeAs(ctx, item, ModeReplace)
 }
 
 // Append appends item.Value to the existing value (flags and TTL are kept);
 // a missing key is ErrNotStored.
 func (p *Pool) Append(ctx context.Context, item Item) error {
-	item.CAS = 0
-	_, err := p.Store(ctx, item, StoreOptions{Mode: ModeAppend})
-	return err
+	return p.storeAs(ctx, item, ModeAppend)
 }
 
 // Prepend prepends item.Value to the existing value; a missing key is
 // ErrNotStored.
 func (p *Pool) Prepend(ctx context.Context, item Item) error {
+	return p.storeAs(ctx, item, ModePrepend)
+}
+
+// storeAs stores item in mode, ignoring any CAS it carries: the five
+// unconditional and conditional writes other than CompareAndSwap.
+func (p *Pool) storeAs(ctx context.Context, item Item, mode StoreMode) error {
 	item.CAS = 0
-	_, err := p.Store(ctx, item, StoreOptions{Mode: ModePrepend})
+	_, err := p.Store(ctx, item, StoreOptions{Mode: mode})
 	return err
 }
 
