@@ -17,6 +17,8 @@ const (
 	DefaultMaxItemSize = 1 << 20
 	// DefaultMaxConns is the connection limit (memcached -c 1024).
 	DefaultMaxConns = 1024
+	// DefaultRejoinQuarantine is Config.RejoinQuarantine's default.
+	DefaultRejoinQuarantine = 4 * time.Second
 	// Version is what the version command and stats report. It starts with
 	// "1.6." because clients (memccapable among them) pick protocol
 	// behaviour from it.
@@ -66,6 +68,17 @@ type Config struct {
 	// Set it below the time the fleet can take to drop a node
 	// (membership.PauseBound). Default 0: no heartbeat (a standalone node).
 	PauseBound time.Duration
+	// RejoinQuarantine is how long, after the store was invalidated
+	// because the node may have been out of the fleet (a pause, the end of
+	// an isolation, a refuted death), retrievals miss while storage
+	// commands are applied. Writers whose circuit breaker of the node is
+	// still open cannot reach it yet: their writes reach it only through
+	// their repairs, which run once their breakers close (a probe at least
+	// every client.DefaultProbeMax), so until then a value another client
+	// stored may be older than an acknowledged write. Default
+	// DefaultRejoinQuarantine (4 s, the client's ReturnQuarantine);
+	// negative: hits are served at once.
+	RejoinQuarantine time.Duration
 	// RestartFile, when set, makes the store survive a restart, as
 	// memcached's -e: New loads the file (then removes it, so that a crash
 	// later starts empty), and Shutdown saves the store to it after the
@@ -94,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.RejoinQuarantine == 0 {
+		c.RejoinQuarantine = DefaultRejoinQuarantine
 	}
 	if c.Now == nil {
 		c.Now = time.Now

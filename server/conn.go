@@ -84,9 +84,9 @@ type conn struct {
 	// turning busy, so a command that has started is never cut short.
 	stateMu sync.Mutex
 	quit    bool
-	// fenced is set, for the commands of one read, while the node is
-	// isolated from its fleet (see fence): retrievals miss.
-	fenced bool
+	// fence is the fence's state for the commands of one read: unless
+	// open, retrievals miss (see fence).
+	fence fenceState
 	// gen is the fence's invalidation count when the connection opened.
 	gen uint64
 	// lastRead is the Unix second of the last read that brought commands,
@@ -125,7 +125,7 @@ func (rc readCounter) Read(p []byte) (int, error) {
 	// Checked after the read returns: every command it brings was sent
 	// after any pause that ended before now, so a stale store is flushed
 	// before they run.
-	rc.c.fenced = !rc.c.s.fence.open()
+	rc.c.fence = rc.c.s.fence.check()
 	if rc.c.stale() {
 		return 0, errRetired
 	}

@@ -80,7 +80,9 @@
 // from most of its fleet (SetIsolated), retrievals miss, incr, decr,
 // touch and ma find nothing and storage commands are refused ("SERVER_ERROR
 // node cut off from its fleet"); the store is invalidated before hits are
-// served again. InvalidateAll is the same invalidation on
+// served again. After every invalidation retrievals miss for
+// Config.RejoinQuarantine while storage commands apply, so that writers
+// still cut off from the node repair it before it serves. InvalidateAll is the same invalidation on
 // demand (a refuted death). Every invalidation also retires the
 // connections open before it: each is closed, without running them, when
 // it next has commands, as they may have been sent before the node was

@@ -28,18 +28,37 @@ const (
 // than any bound, so every check fails.
 const fenceClosed = int64(-1) << 62
 
+// fenceState is what a batch of commands may do, from fence.check.
+type fenceState uint8
+
+const (
+	// fenceOpen: serve as usual.
+	fenceOpen fenceState = iota
+	// fenceQuarantined: just invalidated; retrievals miss, storage
+	// commands apply.
+	fenceQuarantined
+	// fenceIsolated: cut off from the fleet; retrievals miss, storage
+	// commands are refused.
+	fenceIsolated
+)
+
 // fence keeps a node that may have been out of its fleet's topology from
 // serving what it held before: writes made while it was absent never
 // reached it. A heartbeat goroutine stamps beat every tick; every batch a
 // connection reads checks the stamp's age (one atomic load and a
 // monotonic clock read) and, when it is older than bound, the store is
 // flushed before anything is served. While isolated, beat holds
-// fenceClosed and retrievals miss.
+// fenceClosed and retrievals miss. After a flush, retrievals miss for the
+// quarantine too (see Config.RejoinQuarantine).
 type fence struct {
-	s     *Server
-	bound int64     // nanoseconds; 0 disables the fence
-	base  time.Time // monotonic origin of beat
-	beat  atomic.Int64
+	s          *Server
+	bound      int64     // nanoseconds; 0 disables the fence
+	quarantine int64     // nanoseconds; <= 0: none
+	base       time.Time // monotonic origin of beat
+	beat       atomic.Int64
+	// quarantinedUntil is when the last flush's quarantine ends, on the
+	// now() clock; 0 once it ended.
+	quarantinedUntil atomic.Int64
 	// gen counts invalidations: a connection opened before the last one
 	// is closed before it runs another command (see conn.stale).
 	gen atomic.Uint64
@@ -58,8 +77,9 @@ func heartbeatTick(bound time.Duration) time.Duration {
 	return min(max(bound/10, 5*time.Millisecond), 50*time.Millisecond)
 }
 
-func newFence(s *Server, bound time.Duration, reg prometheus.Registerer) *fence {
-	f := &fence{s: s, bound: int64(bound), base: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+func newFence(s *Server, bound, quarantine time.Duration, reg prometheus.Registerer) *fence {
+	f := &fence{s: s, bound: int64(bound), quarantine: int64(quarantine), base: time.Now(),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	f.count = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "zonecache", Subsystem: "server", Name: "invalidations_total",
 		Help: "Times the whole store was invalidated because the node may have been out of the fleet's topology, by cause " +
@@ -85,17 +105,20 @@ func newFence(s *Server, bound time.Duration, reg prometheus.Registerer) *fence 
 
 func (f *fence) now() int64 { return int64(time.Since(f.base)) }
 
-// open reports whether the node may serve hits now. It flushes the store
-// first when the heartbeat is older than the bound (the process was
-// paused), and reports false while the node is isolated.
-func (f *fence) open() bool {
-	if f.bound == 0 {
-		return true
+// check reports what the node may do now. It flushes the store first
+// when the heartbeat is older than the bound (the process was paused).
+func (f *fence) check() fenceState {
+	if f.bound > 0 && f.now()-f.beat.Load() > f.bound && !f.reopen() {
+		return fenceIsolated
 	}
-	if f.now()-f.beat.Load() <= f.bound {
-		return true
+	if until := f.quarantinedUntil.Load(); until != 0 {
+		if f.now() < until {
+			return fenceQuarantined
+		}
+		// A flush meanwhile stored a later end: keep it.
+		f.quarantinedUntil.CompareAndSwap(until, 0)
 	}
-	return f.reopen()
+	return fenceOpen
 }
 
 // reopen flushes the store after a pause and restarts the heartbeat; it
@@ -149,6 +172,10 @@ func (f *fence) flush(cause string, args ...any) {
 	// store and server read were last ticked before a pause (Flush with
 	// "now" would then be a delayed flush, due when they catch up).
 	f.s.store.Flush(time.Unix(0, 0))
+	if f.quarantine > 0 {
+		f.quarantinedUntil.Store(max(f.now()+f.quarantine, 1))
+		args = append(args, "no hits for", time.Duration(f.quarantine))
+	}
 	f.count.WithLabelValues(cause).Inc()
 	f.s.log.Warn("store invalidated: the node may have missed writes while out of the fleet", append([]any{"cause", cause}, args...)...)
 }
@@ -204,9 +231,11 @@ var errRetired = errors.New("server: connection opened before the node may have 
 // invalidation: it is then closed without running what it still holds.
 func (c *conn) stale() bool { return c.gen != c.s.fence.gen.Load() }
 
-// blind makes an item read while the node is isolated look absent.
+// blind makes an item read while the node is isolated or quarantined look
+// absent. Storage commands do not call it: an add or cas during the
+// quarantine must see what is really stored.
 func (c *conn) blind(e *store.Entry) {
-	if c.fenced {
+	if c.fence != fenceOpen {
 		*e = store.Entry{}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zonecache/zonecache/internal/testproc"
 )
 
 // An isolated node serves no hits: get, gets, gat, mg, me, incr and append
@@ -12,7 +14,7 @@ import (
 // been flushed, so nothing written before or during the isolation is
 // served, and the invalidation is counted.
 func TestIsolatedNodeServesNoHitsAndFlushesOnReturn(t *testing.T) {
-	s, addr := startServer(t, Config{PauseBound: time.Hour})
+	s, addr := startServer(t, Config{PauseBound: time.Hour, RejoinQuarantine: -1})
 	admin := httptest.NewServer(s.AdminHandler())
 	defer admin.Close()
 	c := dial(t, addr)
@@ -62,6 +64,62 @@ func TestIsolatedNodeServesNoHitsAndFlushesOnReturn(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// After an invalidation the node serves no hits for the quarantine, while
+// storage commands apply to what is really stored: a writer whose breaker
+// of the node is still open cannot overwrite what another client stored
+// meanwhile, so that value may be older than an acknowledged write. Once
+// the quarantine ends, hits are served, never before.
+func TestReturnedNodeServesNoHitsDuringQuarantine(t *testing.T) {
+	const quarantine = 300 * time.Millisecond
+	for _, invalidate := range []struct {
+		name string
+		do   func(*Server)
+	}{
+		{"isolation", func(s *Server) { s.SetIsolated(true); s.SetIsolated(false) }},
+		{"refuted", func(s *Server) { s.InvalidateAll(CauseRefuted) }},
+	} {
+		t.Run(invalidate.name, func(t *testing.T) {
+			long, longAddr := startServer(t, Config{PauseBound: time.Hour, RejoinQuarantine: time.Hour})
+			invalidate.do(long)
+			c := dial(t, longAddr)
+			// In order: each answer depends on the one before.
+			for _, step := range [][2]string{
+				{"set k 0 0 1\r\n1\r\n", "STORED\r\n"},
+				{"get k\r\n", "END\r\n"},
+				{"mg k v\r\n", "EN\r\n"},
+				{"gats 0 k\r\n", "END\r\n"},
+				{"add k 0 0 1\r\n0\r\n", "NOT_STORED\r\n"}, // a read repair must not replace the write
+				{"append k 0 0 1\r\n2\r\n", "STORED\r\n"},
+				{"replace k 0 0 2\r\n34\r\n", "STORED\r\n"},
+				{"get k\r\n", "END\r\n"},
+			} {
+				if got := c.do(step[0]); got != step[1] {
+					t.Fatalf("during the quarantine: %q answered %q, want %q", step[0], got, step[1])
+				}
+			}
+			// The quarantine ends: the last write is served, never earlier.
+			short, shortAddr := startServer(t, Config{PauseBound: time.Hour, RejoinQuarantine: quarantine})
+			c = dial(t, shortAddr)
+			c.do("set k 0 0 1\r\n1\r\n")
+			start := time.Now()
+			invalidate.do(short)
+			c = dial(t, shortAddr)
+			if got := c.do("set k 0 0 1\r\n2\r\n"); got != "STORED\r\n" {
+				t.Fatalf("set after the invalidation: %q", got)
+			}
+			testproc.Eventually(t, 20*time.Second, "a hit after the quarantine", func() bool {
+				return c.do("get k\r\n") != "END\r\n"
+			})
+			if took := time.Since(start); took < quarantine {
+				t.Fatalf("a hit %v after the invalidation, within the %v quarantine", took, quarantine)
+			}
+			if got := c.do("get k\r\n"); got != "VALUE k 0 1\r\n2\r\nEND\r\n" {
+				t.Fatalf("after the quarantine: %q, want the write made during it", got)
+			}
+		})
 	}
 }
 

@@ -28,7 +28,7 @@ func (c *conn) appendValueHeader(key []byte, m *store.Meta, size int, withCAS bo
 func (c *conn) getKey(key []byte, withCAS bool) bool {
 	c.st[stCmdGet]++
 	room := true
-	hit := !c.fenced && c.s.store.Get(key, func(e *store.Entry) {
+	hit := c.fence == fenceOpen && c.s.store.Get(key, func(e *store.Entry) {
 		if room = c.roomForValue(len(e.Value)); !room {
 			return
 		}

@@ -92,7 +92,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s, s.reg)
-	s.fence = newFence(s, cfg.PauseBound, s.reg)
+	s.fence = newFence(s, cfg.PauseBound, cfg.RejoinQuarantine, s.reg)
 	if cfg.RestartFile != "" {
 		if err := s.loadRestartFile(); err != nil {
 			_ = s.Close()

@@ -46,12 +46,11 @@ type storeReq struct {
 // stored item's. It returns the CAS alone, not the item's metadata:
 // copying a returned store.Meta stalls on its byte-wide fields.
 func (c *conn) write(key, value []byte, req *storeReq) (res storeResult, cas uint64) {
-	if c.fenced {
+	if c.fence == fenceIsolated {
 		return resIsolated, 0
 	}
 	res = resStored
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
-		c.blind(e)
 		if req.mode == protocol.ModeSet && !req.compare {
 			return c.put(req.newMeta(), value) // the hot path: no look at e
 		}

@@ -11,7 +11,7 @@
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
-//	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s]
+//	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s] [--rejoin-quarantine 4s]
 //	            [--rejoin-interval 5s] [--require-join] [--forget-failed-after 1h]]
 //
 // -I may be at most half of -m, as in memcached. --disable-meta answers the
@@ -33,7 +33,8 @@
 // have been dropped: after a pause longer than membership.PauseBound, while
 // cut off from most of the fleet and after being declared dead, its store
 // is invalidated before it serves hits again (server.Config.PauseBound,
-// server.Server.SetIsolated).
+// server.Server.SetIsolated), and then it serves no hits for
+// --rejoin-quarantine while it takes writes.
 //
 // --restart-file (or -e, as memcached) makes the store survive a restart of
 // a standalone node: SIGTERM saves it, the next start loads it

@@ -228,6 +228,10 @@ func (v *flagValues) options() (options, error) {
 	if o.cfg.PauseBound, err = v.fleet.pauseBound(); err != nil {
 		return o, err
 	}
+	o.cfg.RejoinQuarantine = v.fleet.quarantine
+	if v.fleet.quarantine <= 0 {
+		o.cfg.RejoinQuarantine = -1 // the flag's 0 is "off", the config's is "default"
+	}
 	o.fleet = v.fleet
 	if v.restartFile != "" && v.fleet.zone != "" {
 		return o, ErrRestartInFleet
