@@ -50,7 +50,10 @@
 //     refutes the other's death verdict and invalidates; after a longer
 //     one, nothing invalidates them);
 //   - declared dead while running (a gossip flap): when memberlist refutes
-//     a dead message about this member, Fence.InvalidateAll(CauseRefuted).
+//     a dead message about this member, Fence.InvalidateAll(CauseRefuted),
+//     unless a member it had lost contact with declared it while it heard
+//     from more than half the fleet (the minority's verdict: clients kept
+//     this member, so it missed no writes);
 //     Between the verdict and the message reaching the member (gossip,
 //     usually well under a second) it may still serve.
 //

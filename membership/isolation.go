@@ -54,15 +54,18 @@ func PauseBound(cfg Config) (time.Duration, error) {
 // it is cut off from most of the fleet, and which failed members to
 // rejoin.
 type health struct {
-	m      *Member
-	bound  time.Duration // B: contact older than this is lost
-	mu     sync.Mutex
-	known  map[string]*peer // other members seen alive, not yet forgotten
-	isol   bool
-	stop   chan struct{}
-	once   sync.Once
-	loops  sync.WaitGroup
-	msgBuf []byte
+	m     *Member
+	bound time.Duration // B: contact older than this is lost
+	mu    sync.Mutex
+	known map[string]*peer // other members seen alive, not yet forgotten
+	isol  bool
+	// lastMinority is the last check that found this member in contact
+	// with no more than half the fleet (isolated, or one of equal halves).
+	lastMinority time.Time
+	stop         chan struct{}
+	once         sync.Once
+	loops        sync.WaitGroup
+	msgBuf       []byte
 }
 
 // peer is what health remembers of another member.
@@ -71,6 +74,7 @@ type peer struct {
 	alive     bool      // in the topology
 	heard     time.Time // last contact message, or when it came alive
 	deadSince time.Time
+	lapsed    time.Time // the last check that found no contact within B
 }
 
 func newHealth(m *Member, bound time.Duration) *health {
@@ -175,12 +179,37 @@ func (h *health) check(now time.Time) (addrs map[string]string, isolated, change
 		knownN++
 		if now.Sub(p.heard) <= h.bound {
 			heardN++
+		} else {
+			p.lapsed = now
 		}
 	}
 	isolated = heardN*2 < knownN
+	if heardN*2 <= knownN {
+		h.lastMinority = now
+	}
 	changed = isolated != h.isol
 	h.isol = isolated
 	return addrs, isolated, changed, heardN, knownN
+}
+
+// minorityWindow is how long after losing contact with a member a death
+// it declared counts as declared from the other side of a partition.
+func (h *health) minorityWindow() time.Duration { return 4 * h.bound }
+
+// declaredByMinority reports whether a death that member from declared
+// about this one came from across a partition this member was on the
+// majority side of: this member stayed in contact with more than half the
+// fleet while it had lost contact with from. Clients follow the largest
+// view, which kept this member, so it missed no writes and its cache
+// stays. Equal halves are no majority: both still invalidate.
+func (h *health) declaredByMinority(from string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.known[from]
+	if p == nil || p.lapsed.IsZero() || now.Sub(p.lapsed) > h.minorityWindow() {
+		return false
+	}
+	return h.lastMinority.IsZero() || now.Sub(h.lastMinority) > h.minorityWindow()
 }
 
 // failed returns the gossip addresses of known members not in the
@@ -228,10 +257,36 @@ type refuteWatch struct {
 
 func (w refuteWatch) Write(p []byte) (int, error) {
 	if strings.Contains(string(p), "Refuting a dead message") {
-		w.m.log.Warn("the fleet declared this member dead; it refuted", "memberlist", strings.TrimSpace(string(p)))
-		if f := w.m.cfg.Fence; f != nil {
-			f.InvalidateAll(CauseRefuted)
-		}
+		w.refuted(string(p))
 	}
 	return w.slogWriter.Write(p)
+}
+
+// refuted handles memberlist's line about a dead message it refuted: the
+// cache is invalidated unless the death was declared from across a
+// partition this member was on the majority side of.
+func (w refuteWatch) refuted(line string) {
+	line = strings.TrimSpace(line)
+	from := declarer(line)
+	if h := w.m.health; h != nil && from != "" && h.declaredByMinority(from, time.Now()) {
+		w.m.log.Info("a member cut off from this one declared it dead; the fleet kept it, so the cache stays", "from", from)
+		return
+	}
+	w.m.log.Warn("the fleet declared this member dead; it refuted", "memberlist", line)
+	if f := w.m.cfg.Fence; f != nil {
+		f.InvalidateAll(CauseRefuted)
+	}
+}
+
+// declarer is the member named in memberlist's "(from: NAME)", or "".
+func declarer(line string) string {
+	_, rest, ok := strings.Cut(line, "(from: ")
+	if !ok {
+		return ""
+	}
+	name, _, ok := strings.Cut(rest, ")")
+	if !ok {
+		return ""
+	}
+	return name
 }
