@@ -53,7 +53,7 @@
 //     a dead message about this member, Fence.InvalidateAll(CauseRefuted),
 //     unless a member it had lost contact with declared it while it heard
 //     from more than half the fleet (the minority's verdict: clients kept
-//     this member, so it missed no writes);
+//     this member, so it missed no writes).
 //     Between the verdict and the message reaching the member (gossip,
 //     usually well under a second) it may still serve.
 //
