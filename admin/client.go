@@ -36,8 +36,8 @@ var (
 	ErrTokenFile = errors.New("admin: bad token file")
 )
 
-// MinTokenLen is the shortest admin token accepted, in bytes.
-const MinTokenLen = 16
+// minTokenLen is the shortest admin token ReadTokenFile accepts, in bytes.
+const minTokenLen = 16
 
 // maxAnswer bounds the text answers (state, health) read from a node.
 const maxAnswer = 4096
@@ -229,7 +229,7 @@ func (c *Client) topologyURL() (*url.URL, error) {
 }
 
 // ReadTokenFile reads an admin bearer token from path: the file's text
-// without surrounding white space, at least MinTokenLen printable ASCII
+// without surrounding white space, at least 16 printable ASCII
 // bytes without spaces. A file that
 // group or others may read or write is refused, as ssh refuses such keys.
 func ReadTokenFile(path string) (string, error) {
@@ -250,8 +250,8 @@ func ReadTokenFile(path string) (string, error) {
 		return "", fmt.Errorf("admin: token file %s: %w", path, err)
 	}
 	token := strings.TrimSpace(string(b))
-	if len(token) < MinTokenLen || strings.IndexFunc(token, notTokenChar) >= 0 {
-		return "", fmt.Errorf("%w: %s: want one word of at least %d printable ASCII bytes (openssl rand -hex 32)", ErrTokenFile, path, MinTokenLen)
+	if len(token) < minTokenLen || strings.IndexFunc(token, notTokenChar) >= 0 {
+		return "", fmt.Errorf("%w: %s: want one word of at least %d printable ASCII bytes (openssl rand -hex 32)", ErrTokenFile, path, minTokenLen)
 	}
 	return token, nil
 }
