@@ -229,9 +229,9 @@ func (c *Client) topologyURL() (*url.URL, error) {
 }
 
 // ReadTokenFile reads an admin bearer token from path: the file's text
-// without surrounding white space, at least 16 printable ASCII
-// bytes without spaces. A file that
-// group or others may read or write is refused, as ssh refuses such keys.
+// without surrounding white space, at least 16 printable ASCII bytes
+// without spaces. A file that group or others may read or write is
+// refused, as ssh refuses such keys.
 func ReadTokenFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
