@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/internal/testproc"
@@ -193,5 +194,21 @@ func TestAdminFlags(t *testing.T) {
 		if _, err := parseFlags(bad, &errs); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+// A topology watch outlives the admin listener's read timeout: the
+// timeout bounds reading the request, not the wait for a change.
+func TestAdminWatchOutlivesTheReadTimeout(t *testing.T) {
+	addr, _ := startFleetNode(t)
+	top, err := admin.New(addr).Topology(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := adminReadTimeout + 3*time.Second
+	start := time.Now()
+	after, err := admin.New(addr).WatchTopology(context.Background(), top.Epoch, wait)
+	if took := time.Since(start); err != nil || took < wait-time.Second || after.Epoch != top.Epoch {
+		t.Fatalf("watch after epoch %d for %v: epoch %d, %v after %v; want the same epoch after the whole wait", top.Epoch, wait, after.Epoch, err, took)
 	}
 }
