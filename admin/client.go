@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,16 @@ var (
 	// ErrNoEndpoint is also wrapped when that status is 404: the node does
 	// not serve the endpoint (a standalone node has no /topology or /state).
 	ErrNoEndpoint = errors.New("admin: no such endpoint")
+	// ErrUnauthorized is also wrapped when that status is 401 or 403: the
+	// node wants a bearer token (Client.Token), or another one.
+	ErrUnauthorized = errors.New("admin: unauthorized")
+	// ErrTokenFile is wrapped by ReadTokenFile's error for a token file
+	// that is empty, too short, or readable by group or others.
+	ErrTokenFile = errors.New("admin: bad token file")
 )
+
+// minTokenLen is the shortest admin token ReadTokenFile accepts, in bytes.
+const minTokenLen = 16
 
 // maxAnswer bounds the text answers (state, health) read from a node.
 const maxAnswer = 4096
@@ -42,6 +52,10 @@ type Client struct {
 	Addr string
 	// HTTPClient makes the requests. Default http.DefaultClient.
 	HTTPClient *http.Client
+	// Token, when set, is sent on every request as "Authorization: Bearer
+	// Token": a node started with --admin-token-file wants it on the
+	// endpoints that change it (POST /state). See ReadTokenFile.
+	Token string
 }
 
 // New returns a Client of the node whose admin address is addr.
@@ -139,6 +153,14 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL) (*http.Respo
 	if err != nil {
 		return nil, fmt.Errorf("admin: %s %s: %w", method, u, err)
 	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if method != http.MethodGet {
+		// The node refuses other types on changes: a web page cannot
+		// send this type cross-origin without the browser asking first.
+		req.Header.Set("Content-Type", "application/json")
+	}
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
@@ -165,7 +187,8 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("admin: %s %s: %s: %s", e.method, e.url, e.status, e.body)
 }
 
-// Is matches ErrStatus, and ErrUnavailable or ErrNoEndpoint by the code.
+// Is matches ErrStatus, and ErrUnavailable, ErrNoEndpoint or
+// ErrUnauthorized by the code.
 func (e *statusError) Is(target error) bool {
 	switch target {
 	case ErrStatus:
@@ -174,6 +197,8 @@ func (e *statusError) Is(target error) bool {
 		return e.code == http.StatusServiceUnavailable
 	case ErrNoEndpoint:
 		return e.code == http.StatusNotFound
+	case ErrUnauthorized:
+		return e.code == http.StatusUnauthorized || e.code == http.StatusForbidden
 	}
 	return false
 }
@@ -202,3 +227,35 @@ func (c *Client) topologyURL() (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// ReadTokenFile reads an admin bearer token from path: the file's text
+// without surrounding white space, at least 16 printable ASCII bytes
+// without spaces. A file that group or others may read or write is
+// refused, as ssh refuses such keys.
+func ReadTokenFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("admin: token file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("admin: token file: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("%w: %s has mode %#o, open to group or others: chmod 600 it", ErrTokenFile, path, perm)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxAnswer))
+	if err != nil {
+		return "", fmt.Errorf("admin: token file %s: %w", path, err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < minTokenLen || strings.IndexFunc(token, notTokenChar) >= 0 {
+		return "", fmt.Errorf("%w: %s: want one word of at least %d printable ASCII bytes (openssl rand -hex 32)", ErrTokenFile, path, minTokenLen)
+	}
+	return token, nil
+}
+
+// notTokenChar reports a rune that cannot be in a token: one that is not
+// printable ASCII, or a space.
+func notTokenChar(r rune) bool { return r <= ' ' || r > '~' }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +32,7 @@ func oneNode(t *testing.T) *admin.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Stop)
-	c := admin.New(f.Nodes()[0].AdminAddr)
+	c := f.Nodes()[0].Admin() // with the fleet's admin token
 	testproc.Eventually(t, 30*time.Second, "the node's admin listener ready", func() bool {
 		return c.Ready(context.Background()) == nil
 	})
@@ -50,6 +52,9 @@ func TestClientPromotesAFleetNodeAndFollowsItsTopology(t *testing.T) {
 	if err != nil || len(before.Nodes) != 1 || before.Nodes[0].ID != "a-1" {
 		t.Fatalf("Topology = %+v, %v; want a-1 alone", before, err)
 	}
+	if _, err := admin.New(c.Addr).SetState(ctx, replication.Serving); !errors.Is(err, admin.ErrUnauthorized) || !errors.Is(err, admin.ErrStatus) {
+		t.Fatalf("SetState without the fleet's token: %v; want admin.ErrUnauthorized", err)
+	}
 	if s, err := c.SetState(ctx, replication.Serving); err != nil || s != replication.Serving {
 		t.Fatalf("SetState(serving) = %q, %v", s, err)
 	}
@@ -65,8 +70,13 @@ func TestClientPromotesAFleetNodeAndFollowsItsTopology(t *testing.T) {
 
 func TestStandaloneNodeHasNoFleetEndpoints(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", testproc.FreePort(t, "127.0.0.1"))
-	testproc.StartZonecached(t, "--admin-addr", addr)
-	c := admin.New(addr)
+	const token = "0123456789abcdef0123456789abcdef" // past the token check, the missing endpoint shows
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testproc.StartZonecached(t, "--admin-addr", addr, "--admin-token-file", tokenFile)
+	c := &admin.Client{Addr: addr, Token: token}
 	testproc.Eventually(t, 30*time.Second, "the node's admin listener ready", func() bool {
 		return c.Ready(context.Background()) == nil
 	})

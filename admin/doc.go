@@ -6,4 +6,8 @@
 // The endpoints are served by package server (/healthz, /readyz, /metrics)
 // and, on a fleet node, package membership (/topology, /state); a
 // standalone node answers /topology and /state with 404 (ErrNoEndpoint).
+//
+// A request that changes a node (POST /state) carries Client.Token, the
+// node's --admin-token-file read with ReadTokenFile; a node refuses it
+// without (ErrUnauthorized). Reads need no token.
 package admin

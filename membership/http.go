@@ -17,7 +17,8 @@ const MaxWatchWait = 60 * time.Second
 // server's /metrics, /healthz and /readyz): GET /topology (see ServeHTTP),
 // GET /state, which answers the state this member advertises, and POST
 // /state?to=STATE, which moves it there (promote, drain) and answers the
-// new state. Package admin is their client.
+// new state. Package admin is their client. It checks no access:
+// zonecached serves it behind its admin token and origin checks.
 func (m *Member) AdminHandler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", next)

@@ -41,6 +41,9 @@ type GossipFleet struct {
 	// Admin maps node ids to their admin address; required for every
 	// node whose state a reshard changes (added and removed nodes).
 	Admin map[string]string
+	// AdminToken is sent to the Admin addresses as their bearer token
+	// (admin.Client.Token): nodes started with --admin-token-file want it.
+	AdminToken string
 	// Stop, when set, stops a node that leaves at the cutover (the node's
 	// SIGTERM: it leaves the fleet, then drains). When nil the operator is
 	// asked to, and Apply waits until the fleet drops the node.
@@ -117,7 +120,8 @@ func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology
 		case g.Admin[n.ID] == "":
 			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, n.EffectiveState(), n.ID)
 		}
-		if _, err := admin.New(g.Admin[n.ID]).SetState(ctx, n.EffectiveState()); err != nil {
+		node := &admin.Client{Addr: g.Admin[n.ID], Token: g.AdminToken}
+		if _, err := node.SetState(ctx, n.EffectiveState()); err != nil {
 			return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
 		}
 		say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))

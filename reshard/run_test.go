@@ -177,7 +177,7 @@ func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 		admins[n.ID] = n.AdminAddr
 	}
 	var s says
-	gf := &GossipFleet{Seeds: f.AdminAddrs(), Admin: admins}
+	gf := &GossipFleet{Seeds: f.AdminAddrs(), Admin: admins, AdminToken: f.Nodes()[0].AdminToken}
 	cfg := RunConfig{Fleet: gf, Change: Change{Add: []replication.Node{{ID: "a-3", Zone: "a", Addr: a3.Addr}}},
 		Checkpoint: filepath.Join(t.TempDir(), "grow"), ViewLag: 500 * time.Millisecond, Say: s.say}
 	stepByStep(t, cfg)

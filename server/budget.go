@@ -44,8 +44,15 @@ const (
 	PerConnBytes = readBufferSize + flushThreshold + largeValue + retainedBuffer + 2*protocol.MaxLineLength + connStackBytes
 	// RuntimeBytes bounds what the process needs whatever its load: the
 	// binary's code and data (about 17 MB, about 10 MiB of it resident),
-	// the Go runtime, the metrics registry and the idle goroutines.
+	// the Go runtime, the metrics registry, the idle goroutines and
+	// MaxScrapes /metrics requests.
 	RuntimeBytes = 32 << 20
+
+	// AdminConnBytes bounds what one admin HTTP connection holds: its
+	// read and write buffers, a request's header (MaxHeaderBytes plus
+	// net/http's 4 KiB slack, and its parsed copy), a reply, and the
+	// goroutine stacks of its handler and background read.
+	AdminConnBytes = 64 << 10
 
 	// connStackBytes is what a connection's goroutine stack is allowed.
 	connStackBytes = 32 << 10
@@ -61,19 +68,22 @@ func (c Config) largeValueBudget() int64 {
 
 // MemoryBound is the most resident memory a server with this Config uses,
 // whatever the load: the store's MaxBytes, plus the large-value budget, plus
-// PerConnBytes for each of MaxConns connections, plus RuntimeBytes.
+// PerConnBytes for each of MaxConns connections, plus AdminConnBytes for
+// each of AdminConns admin connections, plus RuntimeBytes.
 //
-//	bound = -m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes + 32 MiB
+//	bound = -m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes
+//	        + --admin-max-conns × AdminConnBytes + 32 MiB
 //
-// With the defaults (-m 64 -I 1m -c 1024) that is 64 + 32 + 196 + 32 MiB,
-// 324 MiB; the overhead beyond -m does not depend on -m. The bound holds
+// With zonecached's defaults (-m 64 -I 1m -c 1024 --admin-max-conns 64)
+// that is 64 + 32 + 196 + 4 + 32 MiB, 328 MiB; the overhead beyond -m does
+// not depend on -m. The bound holds
 // when the garbage collector's soft limit is GoMemoryLimit (zonecached sets
 // it unless GOMEMLIMIT is given); otherwise the collector may keep garbage
 // up to the size of the live Go heap on top. An incr or decr of a number
 // padded with spaces to more than 64 KiB briefly copies it too.
 func (c Config) MemoryBound() int64 {
 	c = c.withDefaults()
-	return c.MaxBytes + c.largeValueBudget() + int64(c.MaxConns)*PerConnBytes + RuntimeBytes
+	return c.MaxBytes + c.largeValueBudget() + int64(c.MaxConns)*PerConnBytes + int64(max(c.AdminConns, 0))*AdminConnBytes + RuntimeBytes
 }
 
 // GoMemoryLimit is the soft limit for the Go garbage collector

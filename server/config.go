@@ -49,6 +49,10 @@ type Config struct {
 	// are answered "ERROR Too many open connections" and closed.
 	// Default 1024.
 	MaxConns int
+	// AdminConns is the number of connections the admin HTTP listener run
+	// beside the server (zonecached's --admin-max-conns) may hold at once,
+	// counted in MemoryBound at AdminConnBytes each. Default 0: none.
+	AdminConns int
 	// TLS, when set, makes Serve and ListenAndServe speak TLS.
 	TLS *tls.Config
 	// DisableMeta makes the server answer the meta commands (mg, ms, md,

@@ -204,6 +204,7 @@ func (d *demo) startFleet(ctx context.Context) error {
 	for _, n := range f.Nodes() {
 		fmt.Fprintf(d.stdout, "  %-4s zone %s  cache %s  admin http://%s\n", n.ID, n.Zone, n.Addr, n.AdminAddr)
 	}
+	fmt.Fprintf(d.stdout, "  admin token (zonecache --admin-token-file): %s\n", f.AdminTokenFile())
 	return nil
 }
 

@@ -1,7 +1,7 @@
 // Command zonecache is the admin CLI of a zonecache fleet.
 //
 //	zonecache status  --seeds HOST:PORT[,HOST:PORT...] [--timeout D]
-//	zonecache promote --admin HOST:PORT [--to serving] [--timeout D]
+//	zonecache promote --admin HOST:PORT [--to serving] [--timeout D] [--admin-token-file FILE]
 //	zonecache warm    (--seeds HOST:PORT[,...] | --topology FILE) --node ID --from-zone ZONE [--rate N] [--concurrency N] [--timeout D] [--json]
 //	zonecache purge   (--seeds HOST:PORT[,...] | --topology FILE) [--nodes ID,...] [--concurrency N] [--timeout D]
 //	zonecache reshard (--seeds ... --admin ID=ADDR ... | --topology FILE --write-intermediate F --write-target F)
@@ -12,6 +12,8 @@
 // its item count from `stats`, or - when the node does not answer).
 // promote moves a node to another state through its admin endpoint
 // (POST /state?to=serving by default), typically a warming node once warmed.
+// promote and reshard send the nodes' admin token, read from
+// --admin-token-file (default $ZONECACHE_ADMIN_TOKEN_FILE).
 // warm copies to a warming node the items it owns from another zone's
 // replicas (package warm) and prints what it did; it refuses while a node
 // it depends on does not answer (a dead node still listed), and Ctrl-C

@@ -77,6 +77,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// tokenEnv names the environment variable that gives --admin-token-file
+// its default.
+const tokenEnv = "ZONECACHE_ADMIN_TOKEN_FILE"
+
+// tokenFileFlag defines --admin-token-file on fs.
+func tokenFileFlag(fs *flag.FlagSet) *string {
+	return fs.String("admin-token-file", os.Getenv(tokenEnv), "`file` holding the nodes' admin token (their --admin-token-file, mode 0600), sent on every admin call; default $"+tokenEnv)
+}
+
+// readToken reads the admin token file at path; no path, no token.
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	return admin.ReadTokenFile(path)
+}
+
 // usageError is a bad command line (exit status 2).
 type usageError struct{ msg string }
 
@@ -206,8 +223,9 @@ func currItems(ctx context.Context, addr string, timeout time.Duration) (uint64,
 }
 
 func promote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("promote", "promote --admin HOST:PORT [--to serving]", stderr)
+	fs := newFlags("promote", "promote --admin HOST:PORT [--to serving] [--admin-token-file FILE]", stderr)
 	adminAddr := fs.String("admin", "", "admin HTTP address (host:port or URL) of the node to change (required)")
+	tokenFile := tokenFileFlag(fs)
 	to := fs.String("to", string(replication.Serving), "state to move the node to: joining, warming, serving or draining")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on the request")
 	if err := parse(fs, args); err != nil {
@@ -219,9 +237,14 @@ func promote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !replication.NodeState(*to).Valid() {
 		return usageError{fmt.Sprintf("--to %q: want joining, warming, serving or draining", *to)}
 	}
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	state, err := admin.New(*adminAddr).SetState(ctx, replication.NodeState(*to))
+	node := &admin.Client{Addr: *adminAddr, Token: token}
+	state, err := node.SetState(ctx, replication.NodeState(*to))
 	if err != nil {
 		return err
 	}

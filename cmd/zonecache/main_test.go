@@ -152,8 +152,13 @@ func TestStatusWarmPromoteOnAFleet(t *testing.T) {
 	}
 
 	rc, pout, perr := runCLI("promote", "--admin", tn.AdminAddr)
+	if rc != 1 || !strings.Contains(perr, "401") || !strings.Contains(perr, "Authorization: Bearer") {
+		t.Fatalf("promote without the admin token: rc %d %q %q; want rc 1 and the node's 401", rc, pout, perr)
+	}
+	t.Setenv("ZONECACHE_ADMIN_TOKEN_FILE", f.AdminTokenFile())
+	rc, pout, perr = runCLI("promote", "--admin", tn.AdminAddr)
 	if rc != 0 || !strings.Contains(pout, "serving") {
-		t.Fatalf("promote: rc %d %q %q", rc, pout, perr)
+		t.Fatalf("promote with $ZONECACHE_ADMIN_TOKEN_FILE: rc %d %q %q", rc, pout, perr)
 	}
 	waitStatus(t, seeds, func(out string) bool {
 		st, _, ok := nodeLine(out, "a-2")

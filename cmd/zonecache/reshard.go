@@ -64,6 +64,7 @@ command, and --resume continues at the step it stopped in.`
 type reshardFlags struct {
 	seeds, topology, target, fromZone string
 	targetOut, midOut, checkpoint     string
+	tokenFile                         *string
 	add, remove, weight, removeZone   listFlag
 	admin                             adminFlag
 	skipExpiring, timeout, viewLag    time.Duration
@@ -135,6 +136,7 @@ func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs.StringVar(&f.targetOut, "write-target", "", "write the target topology to this `file` (JSON): the file clients of a static fleet load; written at the cutover (at once with --dry-run)")
 	fs.StringVar(&f.midOut, "write-intermediate", "", "write to this `file` (JSON) the topology clients use during the copy: new nodes warming, leaving ones draining; written before the copy (at once with --dry-run)")
 	fs.Var(f.admin, "admin", "admin address of a node whose state the reshard changes, on a gossiping fleet: `ID=HOST:PORT` (repeatable)")
+	f.tokenFile = tokenFileFlag(fs)
 	fs.DurationVar(&f.viewLag, "view-lag", reshard.DefaultViewLag, "how long clients may take to use a topology every seed shows (discovery's watch delay), waited after the intermediate topology and after the cutover")
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound on the whole command; 0 means none")
 	f.watch.flags(fs)

@@ -21,6 +21,7 @@ import (
 type savedFlags struct {
 	Seeds        string            `json:"seeds,omitempty"`
 	Admin        map[string]string `json:"admin,omitempty"`
+	TokenFile    string            `json:"admin_token_file,omitempty"`
 	Topology     string            `json:"topology,omitempty"`
 	Intermediate string            `json:"write_intermediate,omitempty"`
 	Target       string            `json:"write_target,omitempty"`
@@ -175,7 +176,11 @@ func (f *reshardFlags) runConfig(ctx context.Context, stdout, stderr io.Writer) 
 // published through --write-intermediate and --write-target).
 func (f *reshardFlags) fleet(ctx context.Context) (reshard.Fleet, error) {
 	if f.seeds != "" {
-		return &reshard.GossipFleet{Seeds: splitList(f.seeds), Admin: f.admin}, nil
+		token, err := readToken(*f.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		return &reshard.GossipFleet{Seeds: splitList(f.seeds), Admin: f.admin, AdminToken: token}, nil
 	}
 	cur, err := loadTopology(f.topology)
 	if err != nil {
@@ -212,7 +217,7 @@ func (f *reshardFlags) sayer(stdout, stderr io.Writer) func(reshard.Step, string
 func (f *reshardFlags) saveOrLoad(fs *flag.FlagSet) error {
 	path := f.checkpoint + ".cli"
 	if !f.resume {
-		b, err := json.Marshal(savedFlags{Seeds: f.seeds, Admin: f.admin, Topology: f.topology, Intermediate: f.midOut,
+		b, err := json.Marshal(savedFlags{Seeds: f.seeds, Admin: f.admin, TokenFile: *f.tokenFile, Topology: f.topology, Intermediate: f.midOut,
 			Target: f.targetOut, ViewLag: f.viewLag, SkipExpiring: f.skipExpiring})
 		if err != nil {
 			return err
@@ -246,6 +251,9 @@ func (f *reshardFlags) adopt(fs *flag.FlagSet, s savedFlags) {
 	}
 	if !set["view-lag"] {
 		f.viewLag = s.ViewLag
+	}
+	if !set["admin-token-file"] && s.TokenFile != "" {
+		*f.tokenFile = s.TokenFile
 	}
 	if !set["skip-expiring"] {
 		f.skipExpiring = s.SkipExpiring

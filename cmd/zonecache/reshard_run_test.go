@@ -179,7 +179,8 @@ func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 	if _, err := fleet.WaitTopology(ctx, seeds, 5, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	common := []string{"reshard", "--seeds", strings.Join(f.AdminAddrs(), ","), "--admin", "a-3=" + a3.AdminAddr, "--view-lag", "500ms"}
+	common := []string{"reshard", "--seeds", strings.Join(f.AdminAddrs(), ","), "--admin", "a-3=" + a3.AdminAddr, "--view-lag", "500ms",
+		"--admin-token-file", f.AdminTokenFile()}
 	rc, out, errs := runCLI(append(common, "--add", "a/a-3/"+a3.Addr, "--checkpoint", filepath.Join(t.TempDir(), "grow"), "--json")...)
 	t.Logf("grow:\n%s%s", out, errs)
 	if rc != 0 || !strings.Contains(errs, "cutover: a-3 ("+a3.Addr+") is serving") || !strings.Contains(errs, "reshard done") {

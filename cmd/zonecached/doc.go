@@ -7,6 +7,7 @@
 //
 //	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
 //	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
+//	           [--admin-token-file FILE | --admin-insecure] [--admin-max-conns 64]
 //	           [--pprof] [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
@@ -19,6 +20,15 @@
 // does, so that clients' text-protocol fallbacks can be tested. zonecached
 // -h lists every flag. --pprof serves Go's profiles under /debug/pprof/ on
 // the admin listener, for measurements (`make bench-server` uses it).
+//
+// The admin listener wants the bearer token of --admin-token-file (a file
+// of mode 0600 or stricter, else zonecached refuses to start) on requests
+// that change the node (any method but GET and HEAD: POST /state), and
+// refuses them without one configured unless --admin-insecure; it refuses
+// requests from another Origin and changes not sent as application/json,
+// so a web page cannot make them. It holds at most --admin-max-conns
+// connections (a new one replaces the longest idle keep-alive, or is
+// closed), each with header, read, write and idle timeouts.
 //
 // Memory: the process stays within server.Config.MemoryBound of its flags
 // (the README gives the formula); zonecached sets the Go garbage

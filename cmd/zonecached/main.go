@@ -31,12 +31,12 @@ const shutdownTimeout = 30 * time.Second
 
 // options are the parsed command line.
 type options struct {
-	cfg       server.Config
-	adminAddr string
-	pprof     bool
-	level     slog.Level
-	fleet     fleetOptions
-	purge     purgeOptions
+	cfg   server.Config
+	admin adminOptions
+	pprof bool
+	level slog.Level
+	fleet fleetOptions
+	purge purgeOptions
 }
 
 func main() {
@@ -73,12 +73,12 @@ func listen(ctx context.Context, opts options) (ln, aln net.Listener, err error)
 	if ln, err = lc.Listen(ctx, "tcp", opts.cfg.Addr); err != nil {
 		return nil, nil, fmt.Errorf("listen on %s: %w", opts.cfg.Addr, err)
 	}
-	if opts.adminAddr == "" {
+	if opts.admin.addr == "" {
 		return ln, nil, nil
 	}
-	if aln, err = lc.Listen(ctx, "tcp", opts.adminAddr); err != nil {
+	if aln, err = lc.Listen(ctx, "tcp", opts.admin.addr); err != nil {
 		ln.Close()
-		return nil, nil, fmt.Errorf("admin listen on %s: %w", opts.adminAddr, err)
+		return nil, nil, fmt.Errorf("admin listen on %s: %w", opts.admin.addr, err)
 	}
 	return ln, aln, nil
 }
@@ -112,13 +112,14 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 	}
 	var admin *http.Server
 	if aln != nil {
-		admin = &http.Server{Handler: withPprof(adminHandler(srv, member), opts.pprof), ReadHeaderTimeout: 5 * time.Second}
+		admin, aln = newAdminServer(opts.admin, withPprof(adminHandler(srv, member), opts.pprof), aln, srv.Registry())
 		go func() {
 			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin listener failed", "err", err)
 			}
 		}()
-		log.Info("admin listening", "addr", aln.Addr().String())
+		log.Info("admin listening", "addr", aln.Addr().String(), "max_conns", opts.admin.maxConns,
+			"token", opts.admin.token != "", "insecure", opts.admin.insecure)
 	}
 
 	if member != nil {
@@ -154,14 +155,15 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 
 // flagValues are the flags as defined on a FlagSet, read after parsing.
 type flagValues struct {
-	port, conns                          *int
-	host, itemSize, cert, key, adminAddr *string
-	level                                *string
-	mem                                  *int64
-	noMeta, verbose, pprof               *bool
-	restartFile                          string
-	fleet                                fleetOptions
-	purge                                purgeOptions
+	port, conns               *int
+	host, itemSize, cert, key *string
+	level                     *string
+	mem                       *int64
+	noMeta, verbose, pprof    *bool
+	restartFile               string
+	admin                     adminOptions
+	fleet                     fleetOptions
+	purge                     purgeOptions
 }
 
 // defineFlags defines every zonecached flag on fs.
@@ -174,7 +176,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.conns = fs.Int("c", 1024, "maximum simultaneous client `connections`; more are refused with \"ERROR Too many open connections\"")
 	v.cert = fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
 	v.key = fs.String("tls-key", "", "TLS private key `file` (PEM)")
-	v.adminAddr = fs.String("admin-addr", "127.0.0.1:12211", "admin HTTP `address` serving /metrics, /healthz and /readyz; empty disables it")
+	v.admin.register(fs)
 	v.pprof = fs.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on the admin listener (CPU, heap, goroutines; for measurements)")
 	v.noMeta = fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
 	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
@@ -220,7 +222,11 @@ func (v *flagValues) options() (options, error) {
 	if o.cfg.TLS, err = v.tlsConfig(); err != nil {
 		return o, err
 	}
-	o.adminAddr = *v.adminAddr
+	if err := v.admin.check(); err != nil {
+		return o, err
+	}
+	o.admin = v.admin
+	o.cfg.AdminConns = o.admin.conns()
 	o.pprof = *v.pprof
 	if err := v.fleet.validate(o.cfg.Addr); err != nil {
 		return o, err

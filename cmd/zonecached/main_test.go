@@ -27,13 +27,13 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.cfg.Addr != "127.0.0.2:4000" || o.cfg.MaxBytes != 128<<20 || o.cfg.MaxItemSize != 2<<20 || o.cfg.MaxConns != 10 || o.adminAddr != "" {
-		t.Fatalf("parsed %+v admin %q", o.cfg, o.adminAddr)
+	if o.cfg.Addr != "127.0.0.2:4000" || o.cfg.MaxBytes != 128<<20 || o.cfg.MaxItemSize != 2<<20 || o.cfg.MaxConns != 10 || o.admin.addr != "" {
+		t.Fatalf("parsed %+v admin %q", o.cfg, o.admin.addr)
 	}
 	o, err = parseFlags(nil, &errs)
 	if err != nil || o.cfg.Addr != "127.0.0.1:11211" || o.cfg.MaxBytes != 64<<20 || o.cfg.MaxItemSize != 1<<20 ||
-		o.cfg.MaxConns != 1024 || o.adminAddr != "127.0.0.1:12211" || o.cfg.TLS != nil {
-		t.Fatalf("defaults: %+v %q %v", o.cfg, o.adminAddr, err)
+		o.cfg.MaxConns != 1024 || o.admin.addr != "127.0.0.1:12211" || o.cfg.TLS != nil {
+		t.Fatalf("defaults: %+v %q %v", o.cfg, o.admin.addr, err)
 	}
 	if o, err := parseFlags([]string{"-I", "512k"}, &errs); err != nil || o.cfg.MaxItemSize != 512<<10 {
 		t.Fatalf("-I 512k: %v %d", err, o.cfg.MaxItemSize)

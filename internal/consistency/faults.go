@@ -229,7 +229,7 @@ func healDrain(ctx context.Context, r *run) error {
 	n := r.env.node(joiner)
 	r.pause.Set(true) // the keys a-3 took keep their last version until it has left
 	defer r.pause.Set(false)
-	if err := setState(ctx, n.AdminAddr, replication.Draining); err != nil {
+	if err := setState(ctx, n.Admin(), replication.Draining); err != nil {
 		return fmt.Errorf("drain %s: %w", joiner, err)
 	}
 	r.evidence("%s set to draining (POST /state?to=draining)", joiner)
@@ -355,10 +355,11 @@ func pollUntil(ctx context.Context, within time.Duration, ok func() bool) (time.
 	return time.Since(start), nil
 }
 
-// setState moves a node to state through its admin endpoint, within 10 s.
-func setState(ctx context.Context, adminAddr string, to replication.NodeState) error {
+// setState moves a node to state through its admin endpoint (the
+// fleet's token on it), within 10 s.
+func setState(ctx context.Context, node *admin.Client, to replication.NodeState) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := admin.New(adminAddr).SetState(ctx, to)
+	_, err := node.SetState(ctx, to)
 	return err
 }

@@ -10,5 +10,7 @@
 // address, no gossip), place zones on other addresses and run their nodes
 // through a command prefix (Config.ZoneHosts, Config.ZoneWrap: a zone in a
 // network namespace, as the consistency checker cuts it off), and restart
-// a killed node empty on its own addresses (Fleet.Restart).
+// a killed node empty on its own addresses (Fleet.Restart). Its zonecached
+// nodes share a random admin token (Fleet.AdminTokenFile), which
+// Node.Admin carries.
 package fleet

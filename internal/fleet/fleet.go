@@ -2,12 +2,15 @@ package fleet
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -65,6 +68,9 @@ type Node struct {
 	// Addr is the cache address, AdminAddr the admin HTTP address and
 	// GossipAddr the gossip address (empty without gossip).
 	Addr, AdminAddr, GossipAddr string
+	// AdminToken is the bearer token of the node's admin endpoint: the
+	// fleet's (Fleet.AdminTokenFile), empty for memcached.
+	AdminToken string
 
 	cmd    *exec.Cmd
 	argv   []string // the command, for Restart
@@ -75,9 +81,12 @@ type Node struct {
 
 // Fleet is a running local fleet.
 type Fleet struct {
-	cfg   Config
-	nodes []*Node
-	once  sync.Once
+	cfg       Config
+	nodes     []*Node
+	once      sync.Once
+	tokenDir  string // holds the admin token file; removed by Stop
+	token     string
+	tokenFile string
 }
 
 // ErrStart is wrapped by Start's error when a node did not come up.
@@ -114,6 +123,11 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		cfg.StartTimeout = 15 * time.Second
 	}
 	f := &Fleet{cfg: cfg}
+	if !cfg.Memcached {
+		if err := f.writeToken(); err != nil {
+			return nil, err
+		}
+	}
 	for _, zone := range cfg.Zones {
 		for i := 1; i <= cfg.NodesPerZone; i++ {
 			if _, err := f.Add(ctx, zone, fmt.Sprintf("%s-%d", zone, i)); err != nil {
@@ -168,8 +182,8 @@ func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []strin
 				args = append(args, "-u", "root") // memcached refuses root otherwise
 			}
 		} else {
-			n.AdminAddr = net.JoinHostPort(host, strconv.Itoa(ports[1]))
-			args = append(args, "--admin-addr", n.AdminAddr)
+			n.AdminAddr, n.AdminToken = net.JoinHostPort(host, strconv.Itoa(ports[1])), f.token
+			args = append(args, "--admin-addr", n.AdminAddr, "--admin-token-file", f.tokenFile)
 		}
 		if f.cfg.Gossip && !f.cfg.Memcached {
 			n.GossipAddr = net.JoinHostPort(host, strconv.Itoa(ports[2]))
@@ -335,11 +349,39 @@ func (f *Fleet) Stop() {
 			}()
 		}
 		wg.Wait()
+		if f.tokenDir != "" {
+			_ = os.RemoveAll(f.tokenDir)
+		}
 	})
 }
 
+// writeToken writes a new random admin token to a file of mode 0600 in a
+// directory of its own.
+func (f *Fleet) writeToken() error {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return fmt.Errorf("fleet: admin token: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "zonecache-fleet-")
+	if err != nil {
+		return fmt.Errorf("fleet: admin token: %w", err)
+	}
+	file := filepath.Join(dir, "admin-token")
+	if err := os.WriteFile(file, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("fleet: admin token: %w", err)
+	}
+	f.tokenDir, f.token, f.tokenFile = dir, hex.EncodeToString(b), file
+	return nil
+}
+
+// AdminTokenFile is the file holding the admin token every zonecached
+// node of the fleet wants on changes (--admin-token-file), for a CLI; the
+// nodes' Admin clients carry it already. It is removed by Stop.
+func (f *Fleet) AdminTokenFile() string { return f.tokenFile }
+
 // Admin returns the client of the node's admin endpoint.
-func (n *Node) Admin() *admin.Client { return admin.New(n.AdminAddr) }
+func (n *Node) Admin() *admin.Client { return &admin.Client{Addr: n.AdminAddr, Token: n.AdminToken} }
 
 // Pid is the node's process id.
 func (n *Node) Pid() int { return n.cmd.Process.Pid }
