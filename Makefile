@@ -8,7 +8,7 @@ ARGS    ?=
 PORT    ?= 11211
 BENCHTIME ?= 1s
 
-.PHONY: all build run run-node check-consistency test test-go conformance bench bench-server fuzz deps vet clean
+.PHONY: all build run run-node check-consistency test test-go test-deploy conformance bench bench-server fuzz deps vet clean
 
 all: build
 
@@ -37,14 +37,21 @@ run-node: build
 check-consistency: deps build
 	$(BIN)/zonebench consistency --zonecached $(BIN)/zonecached $(ARGS)
 
-## test: every test: vet, unit and integration tests under -race, conformance
-test: deps build vet test-go conformance
+## test: every test: vet, unit and integration tests under -race, conformance,
+## the deployment kit's checks
+test: deps build vet test-go conformance test-deploy
 
 vet:
 	$(GO) vet ./...
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-deploy: the deployment kit (deploy/): the Kubernetes manifests decode
+## strictly and render with kustomize, the image's binaries run in an empty
+## chroot, the systemd unit verifies (deploy/check, a module of its own)
+test-deploy:
+	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 ## conformance: memccapable -a and gomemcache's TestLocalhost against zonecached
 conformance: build
