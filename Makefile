@@ -1,6 +1,6 @@
 # zonecache: `make run` starts the demo, `make test` runs every test.
 # Both work on a fresh Debian machine with Go: as root, missing Debian
-# packages (memcached, libmemcached-tools) are installed on first use.
+# packages (memcached, libmemcached-tools, prometheus) are installed on first use.
 
 GO      ?= go
 BIN     ?= bin
@@ -16,7 +16,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## deps: install Debian's memcached and libmemcached-tools when missing
+## deps: install Debian's memcached, libmemcached-tools and prometheus when missing
 deps:
 	@./scripts/deps.sh
 
