@@ -8,7 +8,7 @@ ARGS    ?=
 PORT    ?= 11211
 BENCHTIME ?= 1s
 
-.PHONY: all build run run-node check-consistency test test-go test-deploy conformance bench bench-server fuzz deps vet clean
+.PHONY: all build run run-node check-consistency test test-go test-deploy test-contrib conformance bench bench-server fuzz deps vet clean
 
 all: build
 
@@ -38,8 +38,8 @@ check-consistency: deps build
 	$(BIN)/zonebench consistency --zonecached $(BIN)/zonecached $(ARGS)
 
 ## test: every test: vet, unit and integration tests under -race, conformance,
-## the deployment kit's checks
-test: deps build vet test-go conformance test-deploy
+## the deployment kit's checks, the OpenTelemetry adapter
+test: deps build vet test-go conformance test-deploy test-contrib
 
 vet:
 	$(GO) vet ./...
@@ -52,6 +52,11 @@ test-go:
 ## chroot, the systemd unit verifies (deploy/check, a module of its own)
 test-deploy:
 	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+
+## test-contrib: contrib/otelzonecache, the OpenTelemetry adapter (a module of
+## its own, so that zonecache's module has no OpenTelemetry dependency)
+test-contrib:
+	cd contrib/otelzonecache && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 ## conformance: memccapable -a and gomemcache's TestLocalhost against zonecached
 conformance: build
