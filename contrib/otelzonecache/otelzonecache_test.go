@@ -3,6 +3,7 @@ package otelzonecache_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/replication"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -19,7 +21,7 @@ import (
 
 // traced is a client of two zones of memcached (one node each) whose
 // spans a recorder keeps.
-func traced(t *testing.T) (*client.Client, *tracetest.SpanRecorder, trace.Tracer) {
+func traced(t *testing.T, extra ...replication.Node) (*client.Client, *tracetest.SpanRecorder, trace.Tracer) {
 	t.Helper()
 	testproc.RequireMemcached(t)
 	top := replication.Topology{Epoch: 1}
@@ -36,6 +38,7 @@ func traced(t *testing.T) (*client.Client, *tracetest.SpanRecorder, trace.Tracer
 		}()
 	}
 	wg.Wait()
+	top.Nodes = append(top.Nodes, extra...)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -52,7 +55,7 @@ func traced(t *testing.T) (*client.Client, *tracetest.SpanRecorder, trace.Tracer
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if kv.Key == attribute.Key(key) {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -137,5 +140,32 @@ func TestSetAndHit(t *testing.T) {
 	}
 	if a := children(rec, get); len(a) != 1 || attr(a[0], "zonecache.zone") != "a" || attr(a[0], "zonecache.outcome") != "ok" {
 		t.Errorf("get attempts %v, want one ok in zone a", a)
+	}
+}
+
+// A request to a node that is down is an attempt span with an error
+// status, under a call that succeeded on the other replicas.
+func TestFailedAttemptIsAnErrorSpan(t *testing.T) {
+	down := "127.0.0.1:" + strconv.Itoa(testproc.FreePort(t, "127.0.0.1"))
+	c, rec, _ := traced(t, replication.Node{ID: "c1", Zone: "c", Addr: down})
+	if _, err := c.Set(context.Background(), client.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	set := only(t, rec, "zonecache.set")
+	var failed sdktrace.ReadOnlySpan
+	testproc.Eventually(t, 30*time.Second, "the set attempt on zone c", func() bool {
+		for _, a := range children(rec, set) {
+			if attr(a, "zonecache.zone") == "c" {
+				failed = a
+				return true
+			}
+		}
+		return false
+	})
+	if failed.Status().Code != codes.Error || attr(failed, "zonecache.outcome") != "error" || attr(failed, "server.address") != down {
+		t.Errorf("attempt on the down node: status %v, attributes %v", failed.Status(), failed.Attributes())
+	}
+	if set.Status().Code == codes.Error || attr(set, "zonecache.result") != "ok" {
+		t.Errorf("the Set succeeded on two of three zones, but its span says %v %q", set.Status(), attr(set, "zonecache.result"))
 	}
 }
