@@ -252,13 +252,21 @@ func TestDashboardAndAlertMetricsAreExposed(t *testing.T) {
 	t.Logf("%d metric names checked: %v", len(names), names)
 }
 
-// TestAlertRulesPassPromtool runs `promtool check rules` (Debian's
-// prometheus package, installed by make test).
+// TestAlertRulesPassPromtool runs promtool (Debian's prometheus package,
+// installed by make test) on the rules, their unit tests (each alert
+// fires on its failure and not on a healthy fleet) and the example
+// Prometheus configuration.
 func TestAlertRulesPassPromtool(t *testing.T) {
 	promtool := requireTool(t, "promtool")
-	out, err := exec.Command(promtool, "check", "rules", alertsFile).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "SUCCESS: 5 rules found") {
-		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	for _, args := range [][]string{
+		{"check", "rules", alertsFile},
+		{"test", "rules", "../../deploy/prometheus/alerts_test.yml"},
+		{"check", "config", "../../deploy/prometheus/prometheus.yml"},
+	} {
+		out, err := exec.Command(promtool, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "SUCCESS") {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
 
