@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zonecache/zonecache/internal/testproc"
 )
 
 // image is what the Dockerfile says about the image.
@@ -222,12 +224,12 @@ func TestImageBinariesRunInEmptyRoot(t *testing.T) {
 	}
 	keyDir := filepath.Join(root, "run", "zonecache")
 	writeOwned(t, keyDir, "gossip-key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n", im)
-	cache, admin, gossip := freePort(t), freePort(t), freePort(t)
+	cache, admin, gossip := testproc.FreePort(t, "127.0.0.1"), testproc.FreePort(t, "127.0.0.1"), testproc.FreePort(t, "127.0.0.1")
 	cmd := inRoot(ctx, root, im, "zonecached", "-l=127.0.0.1", "-p="+strconv.Itoa(cache),
 		"--admin-addr=127.0.0.1:"+strconv.Itoa(admin), "--zone=a", "--node-name=zonecached-a-0",
 		"--gossip-addr=127.0.0.1:"+strconv.Itoa(gossip), "--gossip-key-file=/run/zonecache/gossip-key",
 		"--state=serving", "-m=16", "--drain-timeout=1s")
-	var out syncBuffer
+	var out testproc.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -269,7 +271,7 @@ func writeOwned(t *testing.T, dir, name, text string, im image) {
 // askVersion sends `version` to the cache port once it accepts
 // connections (polling: the process starts at its own pace) and returns
 // the answer's first line.
-func askVersion(t *testing.T, port int, out *syncBuffer) string {
+func askVersion(t *testing.T, port int, out *testproc.SyncBuffer) string {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -291,16 +293,6 @@ func askVersion(t *testing.T, port int, out *syncBuffer) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // TestManifestFlagsExist checks that every flag the StatefulSet passes to
