@@ -1,6 +1,6 @@
 # zonecache: `make run` starts the demo, `make test` runs every test.
 # Both work on a fresh Debian machine with Go: as root, missing Debian
-# packages (memcached, libmemcached-tools) are installed on first use.
+# packages (memcached, libmemcached-tools, prometheus) are installed on first use.
 
 GO      ?= go
 BIN     ?= bin
@@ -8,7 +8,7 @@ ARGS    ?=
 PORT    ?= 11211
 BENCHTIME ?= 1s
 
-.PHONY: all build run run-node check-consistency test test-go conformance bench bench-server fuzz deps vet clean
+.PHONY: all build run run-node check-consistency test test-go test-deploy test-contrib conformance bench bench-server fuzz deps vet clean
 
 all: build
 
@@ -16,7 +16,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## deps: install Debian's memcached and libmemcached-tools when missing
+## deps: install Debian's memcached, libmemcached-tools and prometheus when missing
 deps:
 	@./scripts/deps.sh
 
@@ -37,14 +37,26 @@ run-node: build
 check-consistency: deps build
 	$(BIN)/zonebench consistency --zonecached $(BIN)/zonecached $(ARGS)
 
-## test: every test: vet, unit and integration tests under -race, conformance
-test: deps build vet test-go conformance
+## test: every test: vet, unit and integration tests under -race, conformance,
+## the deployment kit's checks, the OpenTelemetry adapter
+test: deps build vet test-go conformance test-deploy test-contrib
 
 vet:
 	$(GO) vet ./...
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-deploy: the deployment kit (deploy/): the Kubernetes manifests decode
+## strictly and render with kustomize, the image's binaries run in an empty
+## chroot, the systemd unit verifies (deploy/check, a module of its own)
+test-deploy:
+	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+
+## test-contrib: contrib/otelzonecache, the OpenTelemetry adapter (a module of
+## its own, so that zonecache's module has no OpenTelemetry dependency)
+test-contrib:
+	cd contrib/otelzonecache && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 ## conformance: memccapable -a and gomemcache's TestLocalhost against zonecached
 conformance: build

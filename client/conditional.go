@@ -19,7 +19,7 @@ import (
 // its value; the package documentation ("Conditional operations") says
 // what is not atomic.
 func (c *Client) Add(ctx context.Context, item Item) (WriteResult, error) {
-	start := time.Now()
+	ctx, start := c.begin(ctx, "add", item.Key)
 	res, err := c.add(ctx, item)
 	c.done(ctx, "add", item.Key, start, err)
 	return res, err
@@ -92,7 +92,7 @@ func (c *Client) addAtArbiter(ctx context.Context, v *view, k nodeKey, ti nodecl
 // was read from, then Set on the others under the write policy. See
 // "Conditional operations" in the package documentation.
 func (c *Client) CompareAndSwap(ctx context.Context, item Item) (WriteResult, error) {
-	start := time.Now()
+	ctx, start := c.begin(ctx, "cas", item.Key)
 	res, err := c.cas(ctx, item)
 	c.done(ctx, "cas", item.Key, start, err)
 	return res, err
@@ -162,7 +162,7 @@ func (c *Client) Decr(ctx context.Context, key string, delta uint64) (uint64, er
 }
 
 func (c *Client) arith(ctx context.Context, op, key string, delta uint64) (uint64, error) {
-	start := time.Now()
+	ctx, start := c.begin(ctx, op, key)
 	val, err := c.arithNoDone(ctx, op, key, delta)
 	c.done(ctx, op, key, start, err)
 	return val, err

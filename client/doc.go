@@ -54,7 +54,7 @@
 // tombstone it touched its own short lifetime back.
 //
 // Lookups are de-duplicated twice: under WithRequestScope a key is fetched
-// at most once per request, and concurrent Gets of one key in one process
+// at most once per request (ScopeMiddleware opens one per HTTP request), and concurrent Gets of one key in one process
 // share one lookup (a waiter whose context ends leaves alone). GetOrLoad
 // adds a loader and fleet-wide herd protection with memcached leases, taken
 // in one zone every client agrees on (Config.LeaseZone); see below.
@@ -365,7 +365,9 @@
 // as a miss (the format is in keys.go). Prometheus metrics (names
 // zonecache_client_*) cover requests per operation, zone and result,
 // latency, breaker states, repairs, read repairs and leases; Hooks report
-// every node request and client call for tracing. Config.Faults (or
+// every client call as it starts and ends and every node request, so that
+// a tracer can nest attempts under their call (the module
+// contrib/otelzonecache does it for OpenTelemetry). Config.Faults (or
 // Client.SetFaults at run time) injects errors and delays into chosen
 // zones or nodes for a share of requests, as Netflix's FIT does, to prove
 // fallbacks in production; a delay beyond the pool's timeout fails as a

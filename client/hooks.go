@@ -7,8 +7,16 @@ import (
 
 // Hooks are callbacks for tracing. Each is optional; they run on the
 // request's goroutine (or a background one for background work) and must
-// be quick and must not block.
+// be quick and must not block. A tracer opens a call's span in OnStart,
+// records its attempts as child spans in OnAttempt (their start is the
+// event's time less its Duration) and ends the span in OnRequest.
 type Hooks struct {
+	// OnStart is called when a client call begins, before any request to
+	// a node, with the call's operation and key (empty for GetMulti). The
+	// context it returns is the call's from then on: OnAttempt (for the
+	// call's own requests) and OnRequest receive it or one derived from
+	// it. Every call that fires OnStart fires OnRequest once.
+	OnStart func(ctx context.Context, op, key string) context.Context
 	// OnAttempt is called after every request to one node, with the
 	// caller's context (a background context for repairs).
 	OnAttempt func(ctx context.Context, e AttemptEvent)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 )
@@ -53,5 +54,65 @@ func TestAttemptHookNamesTheKeyOfWrites(t *testing.T) {
 	}
 	if k, ok := keys["get@a"]; !ok || k != "" {
 		t.Errorf("get@a attempt: key %q (seen %v), want an empty key", k, ok)
+	}
+}
+
+// OnStart's context is the call's: the call's attempts and its OnRequest
+// receive it, so a tracer can nest attempt spans under the call's span;
+// each call that started ends once.
+func TestStartHookContextReachesAttemptsAndRequest(t *testing.T) {
+	f := startFleet(t, "memcached", []string{"a", "b"}, 1)
+	ctx := testCtx(t)
+	type callKey struct{}
+	var mu sync.Mutex
+	var started, ended int
+	attempts := map[int][]string{} // call number -> attempts' op@zone
+	c := newTestClient(t, f.topo, "a", func(c *Config) {
+		c.Hooks.OnStart = func(ctx context.Context, op, key string) context.Context {
+			mu.Lock()
+			defer mu.Unlock()
+			started++
+			return context.WithValue(ctx, callKey{}, started)
+		}
+		c.Hooks.OnAttempt = func(ctx context.Context, e AttemptEvent) {
+			if n, ok := ctx.Value(callKey{}).(int); ok {
+				mu.Lock()
+				defer mu.Unlock()
+				attempts[n] = append(attempts[n], e.Op+"@"+e.Zone)
+			}
+		}
+		c.Hooks.OnRequest = func(ctx context.Context, e RequestEvent) {
+			if _, ok := ctx.Value(callKey{}).(int); !ok {
+				t.Errorf("%s: OnRequest without OnStart's context", e.Op)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			ended++
+		}
+	})
+	if _, err := c.Set(ctx, Item{Key: "sk", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "sk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "absent"); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("Get absent: %v, want a miss", err)
+	}
+	eventually(t, "the Set's attempts on both zones", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(attempts[1]) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if started != 3 || ended != 3 {
+		t.Errorf("%d calls started, %d ended; want 3 and 3", started, ended)
+	}
+	if got := attempts[2]; len(got) != 1 || got[0] != "get@a" {
+		t.Errorf("the Get's attempts: %v, want [get@a]", got)
+	}
+	if got := attempts[3]; len(got) != 2 {
+		t.Errorf("the missing Get's attempts: %v, want one per zone", got)
 	}
 }

@@ -22,7 +22,7 @@ type Loader func(ctx context.Context) ([]byte, error)
 // caller in the fleet loads a missing key, under a memcached lease; the
 // package documentation ("Read-through") has the rules.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
-	start := time.Now()
+	ctx, start := c.begin(ctx, "get_or_load", key)
 	it, err := c.getOrLoad(ctx, key, ttl, load)
 	c.doneRead(ctx, "get_or_load", key, start, it, err)
 	return it, err

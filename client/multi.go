@@ -15,7 +15,7 @@ import (
 // absent. Each zone in read order gets one multi-get per node for the keys
 // still missing. ErrUnavailable only when keys are left and no node answered.
 func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]Item, error) {
-	start := time.Now()
+	ctx, start := c.begin(ctx, "get_multi", "")
 	found, err := c.getMulti(ctx, keys)
 	c.done(ctx, "get_multi", "", start, err)
 	return found, err

@@ -21,7 +21,7 @@ type readResult struct {
 // that answered missed, ErrUnavailable when none could answer. The Value
 // may be shared with concurrent callers: do not modify it.
 func (c *Client) Get(ctx context.Context, key string) (Item, error) {
-	start := time.Now()
+	ctx, start := c.begin(ctx, "get", key)
 	it, err := c.get(ctx, key)
 	c.doneRead(ctx, "get", key, start, it, err)
 	return it, err
@@ -63,7 +63,7 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 // replica read, in the same request, then on the others in the background,
 // as EVCache does. A lease stub keeps its short lifetime (untouchStub).
 func (c *Client) GetAndTouch(ctx context.Context, key string, ttl time.Duration) (Item, error) {
-	start := time.Now()
+	ctx, start := c.begin(ctx, "gat", key)
 	it, err := c.getAndTouch(ctx, key, ttl)
 	c.doneRead(ctx, "gat", key, start, it, err)
 	return it, err
@@ -333,6 +333,15 @@ func readRepairResult(ctx context.Context, err error) string {
 		return "expired"
 	}
 	return "error"
+}
+
+// begin starts a client call: it fires OnStart, whose context the call
+// goes on under, and returns the call's start time for done.
+func (c *Client) begin(ctx context.Context, op, key string) (context.Context, time.Time) {
+	if h := c.c.cfg.Hooks.OnStart; h != nil {
+		ctx = h(ctx, op, key)
+	}
+	return ctx, time.Now()
 }
 
 // done records a client call's latency and fires OnRequest with result

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 )
 
@@ -45,6 +46,16 @@ func WithRequestScope(ctx context.Context) context.Context {
 		return ctx
 	}
 	return context.WithValue(ctx, scopeKeyType{}, &requestScope{items: make(map[scopeItemKey]*scopeItem)})
+}
+
+// ScopeMiddleware wraps an HTTP handler so that each request it serves
+// runs under its own request scope (WithRequestScope): the handler's
+// lookups through any Client under r.Context() ask the cache for a key at
+// most once per request.
+func ScopeMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(WithRequestScope(r.Context())))
+	})
 }
 
 func scopeFrom(ctx context.Context) *requestScope {

@@ -165,7 +165,7 @@ func (cc *core) queueRepair(m *member, key string, kind replication.RepairKind, 
 
 // store is the common path of Set, Replace, Append and Prepend.
 func (c *Client) store(ctx context.Context, op string, item Item, mode nodeclient.StoreMode) (WriteResult, error) {
-	start := time.Now()
+	ctx, start := c.begin(ctx, op, item.Key)
 	res, err := c.storeNoDone(ctx, op, item, mode)
 	c.done(ctx, op, item.Key, start, err)
 	return res, err
@@ -264,11 +264,11 @@ func (c *Client) Prepend(ctx context.Context, item Item) (WriteResult, error) {
 // read repair cannot bring the value back, and one that fails gets a
 // delete repair queued.
 func (c *Client) Delete(ctx context.Context, key string) (WriteResult, error) {
-	start := time.Now()
 	k, err := c.c.mapKey(key)
 	if err != nil {
 		return WriteResult{}, err
 	}
+	ctx, start := c.begin(ctx, "delete", key)
 	w := writeOp{op: "delete", k: k, repair: replication.RepairDelete, fn: func(ctx context.Context, p *nodeclient.Pool, _ *member) error {
 		return c.c.deleteOn(ctx, p, k.node)
 	}}
@@ -283,11 +283,11 @@ func (c *Client) Delete(ctx context.Context, key string) (WriteResult, error) {
 // Touch sets key's TTL on every replica. It returns ErrNotFound when no
 // replica that answered held the key.
 func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) (WriteResult, error) {
-	start := time.Now()
 	k, err := c.c.mapKey(key)
 	if err != nil {
 		return WriteResult{}, err
 	}
+	ctx, start := c.begin(ctx, "touch", key)
 	secs := ttlSeconds(ttl)
 	// A failed touch only lets a copy expire early: a miss, never stale.
 	w := writeOp{op: "touch", k: k, noRepair: true, fn: func(ctx context.Context, p *nodeclient.Pool, _ *member) error {

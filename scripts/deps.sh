@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need when they are missing:
-# memcached (the reference server) and libmemcached-tools (memccapable,
-# memcaslap). Needs root, or sudo.
+# memcached (the reference server), libmemcached-tools (memccapable,
+# memcaslap) and prometheus (promtool and the server the dashboard's
+# queries are checked against). Needs root, or sudo.
 set -euo pipefail
 missing=()
 command -v memcached >/dev/null 2>&1 || missing+=(memcached)
 command -v memccapable >/dev/null 2>&1 || missing+=(libmemcached-tools)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -15,7 +17,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# Debian starts a package's service on install (memcached on 127.0.0.1:11211).
+# Debian starts a package's service on install (memcached on 127.0.0.1:11211,
+# prometheus on :9090).
 # The tests start their own servers, so while installing, a policy-rc.d
 # (Debian's documented switch) tells the packages not to start anything:
 # nothing is started, and no service the machine already runs is stopped.
