@@ -17,7 +17,7 @@ func TestDumpListsEveryItemWithItsMetadata(t *testing.T) {
 		"key=nosize exp=-1 la=bad\n"+
 		"END\r\n")
 	var got []Item
-	bad, err := Dump(context.Background(), addr, time.Second, func(it Item) { got = append(got, it) })
+	bad, err := Dump(context.Background(), addr, nodeclient.Config{DialTimeout: time.Second}, func(it Item) { got = append(got, it) })
 	if err != nil {
 		t.Fatal(err)
 	}

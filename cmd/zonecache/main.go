@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/tlsflag"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -130,7 +131,13 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("status", "status --seeds HOST:PORT[,...]", stderr)
 	seeds := fs.String("seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the topology from (required)")
 	timeout := fs.Duration("timeout", 5*time.Second, "bound on fetching the topology and on each node's stats")
+	var tf tlsflag.Client
+	tf.Register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	dial, err := nodeDial(tf)
+	if err != nil {
 		return err
 	}
 	top, err := fetch(ctx, *seeds, *timeout)
@@ -147,7 +154,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		go func() {
 			defer func() { done <- struct{}{} }()
 			items[i] = "-"
-			if v, err := currItems(ctx, n.Addr, *timeout); err == nil {
+			if v, err := currItems(ctx, dial, n.Addr, *timeout); err == nil {
 				items[i] = strconv.FormatUint(v, 10)
 			}
 		}()
@@ -164,12 +171,21 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return tw.Flush()
 }
 
+// nodeDial is the node config whose Dial reaches the cache ports as the
+// --tls-* flags say.
+func nodeDial(tf tlsflag.Client) (nodeclient.Config, error) {
+	cfg, err := tf.Config()
+	if err != nil {
+		return nodeclient.Config{}, usageError{err.Error()}
+	}
+	return nodeclient.Config{TLS: cfg}, nil
+}
+
 // currItems reads curr_items from a node's `stats`.
-func currItems(ctx context.Context, addr string, timeout time.Duration) (uint64, error) {
+func currItems(ctx context.Context, dial nodeclient.Config, addr string, timeout time.Duration) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := dial.Dial(ctx, addr)
 	if err != nil {
 		return 0, err
 	}
