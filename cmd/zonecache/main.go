@@ -34,6 +34,7 @@ commands:
   warm     copy to a warming node the items it owns, from another zone (progress, metrics, Ctrl-C summary)
   purge    delete from each node the items it does not own (fleets without gossip)
   reshard  change the fleet's shape: plan, intermediate, copy, cutover, clean-up (--dry-run: the plan)
+  gossip-key  list or rotate the nodes' gossip keys: list, install, use, remove
 
 Run "zonecache <command> -h" for the command's flags.
 `
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = purgeCmd(ctx, args[1:], stdout, stderr)
 	case "reshard":
 		err = reshardCmd(ctx, args[1:], stdout, stderr)
+	case "gossip-key":
+		err = gossipKeyCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

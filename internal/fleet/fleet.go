@@ -2,12 +2,15 @@ package fleet
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -48,6 +51,10 @@ type Config struct {
 	State string
 	// DrainTimeout is each gossiping node's --drain-timeout. Default 5 s.
 	DrainTimeout time.Duration
+	// GossipKeyFile is the gossiping nodes' --gossip-key-file. Default: a
+	// fresh random key written (mode 0600) to a temporary directory that
+	// Stop removes; none when Args hold --gossip-insecure.
+	GossipKeyFile string
 	// Args are extra arguments for every node.
 	Args []string
 	// Output receives the nodes' logs. Default: discarded.
@@ -75,9 +82,10 @@ type Node struct {
 
 // Fleet is a running local fleet.
 type Fleet struct {
-	cfg   Config
-	nodes []*Node
-	once  sync.Once
+	cfg    Config
+	nodes  []*Node
+	once   sync.Once
+	keyDir string // holds the generated gossip key, if any
 }
 
 // ErrStart is wrapped by Start's error when a node did not come up.
@@ -114,6 +122,12 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		cfg.StartTimeout = 15 * time.Second
 	}
 	f := &Fleet{cfg: cfg}
+	if cfg.Gossip && !cfg.Memcached && cfg.GossipKeyFile == "" && !slices.Contains(cfg.Args, "--gossip-insecure") {
+		var err error
+		if f.keyDir, f.cfg.GossipKeyFile, err = newKeyFile(); err != nil {
+			return nil, err
+		}
+	}
 	for _, zone := range cfg.Zones {
 		for i := 1; i <= cfg.NodesPerZone; i++ {
 			if _, err := f.Add(ctx, zone, fmt.Sprintf("%s-%d", zone, i)); err != nil {
@@ -177,6 +191,9 @@ func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []strin
 				"--state", f.cfg.State, "--gossip-profile", "local", "--drain-timeout", f.cfg.DrainTimeout.String())
 			if seed != "" {
 				args = append(args, "--join", seed)
+			}
+			if f.cfg.GossipKeyFile != "" {
+				args = append(args, "--gossip-key-file", f.cfg.GossipKeyFile)
 			}
 		}
 		args = append(args, f.cfg.Args...)
@@ -335,7 +352,30 @@ func (f *Fleet) Stop() {
 			}()
 		}
 		wg.Wait()
+		if f.keyDir != "" {
+			_ = os.RemoveAll(f.keyDir)
+		}
 	})
+}
+
+// GossipKeyFile is the gossip key file the fleet's nodes start with
+// (empty: gossip unencrypted, or no gossip).
+func (f *Fleet) GossipKeyFile() string { return f.cfg.GossipKeyFile }
+
+// newKeyFile writes a random 32-byte gossip key, base64, to a file of mode
+// 0600 in a new temporary directory.
+func newKeyFile() (dir, path string, err error) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails
+	if dir, err = os.MkdirTemp("", "zonecache-fleet-key-"); err != nil {
+		return "", "", fmt.Errorf("fleet: gossip key: %w", err)
+	}
+	path = filepath.Join(dir, "gossip.key")
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("fleet: gossip key: %w", err)
+	}
+	return dir, path, nil
 }
 
 // Admin returns the client of the node's admin endpoint.
