@@ -146,4 +146,3 @@ func waitMembers(t *testing.T, nodes []*fleet.Node, want ...string) {
 		})
 	}
 }
-
