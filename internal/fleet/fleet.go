@@ -122,11 +122,8 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		cfg.StartTimeout = 15 * time.Second
 	}
 	f := &Fleet{cfg: cfg}
-	if cfg.Gossip && !cfg.Memcached && cfg.GossipKeyFile == "" && !slices.Contains(cfg.Args, "--gossip-insecure") {
-		var err error
-		if f.keyDir, f.cfg.GossipKeyFile, err = newKeyFile(); err != nil {
-			return nil, err
-		}
+	if err := f.gossipKey(); err != nil {
+		return nil, err
 	}
 	for _, zone := range cfg.Zones {
 		for i := 1; i <= cfg.NodesPerZone; i++ {
@@ -361,6 +358,18 @@ func (f *Fleet) Stop() {
 // GossipKeyFile is the gossip key file the fleet's nodes start with
 // (empty: gossip unencrypted, or no gossip).
 func (f *Fleet) GossipKeyFile() string { return f.cfg.GossipKeyFile }
+
+// gossipKey generates the gossip key file of a gossiping fleet that was
+// given none and does not gossip in clear text.
+func (f *Fleet) gossipKey() error {
+	c := f.cfg
+	if !c.Gossip || c.Memcached || c.GossipKeyFile != "" || slices.Contains(c.Args, "--gossip-insecure") {
+		return nil
+	}
+	var err error
+	f.keyDir, f.cfg.GossipKeyFile, err = newKeyFile()
+	return err
+}
 
 // newKeyFile writes a random 32-byte gossip key, base64, to a file of mode
 // 0600 in a new temporary directory.
