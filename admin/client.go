@@ -149,7 +149,12 @@ func (c *Client) text(ctx context.Context, method, path string, q url.Values) (s
 // do sends the request and returns the response of a 200 OK; any other
 // status is an error wrapping ErrStatus, holding the node's answer.
 func (c *Client) do(ctx context.Context, method string, u *url.URL) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	return c.doBody(ctx, method, u, nil)
+}
+
+// doBody is do with a request body.
+func (c *Client) doBody(ctx context.Context, method string, u *url.URL, reqBody io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), reqBody)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %s %s: %w", method, u, err)
 	}

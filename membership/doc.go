@@ -13,7 +13,9 @@
 // its cache address, its weight and its life-cycle state (joining, warming,
 // serving, draining), and re-advertises on every change. Gossip can be
 // encrypted with a shared key (AES-GCM) and carries a cluster label, so two
-// fleets on one network never merge.
+// fleets on one network never merge. The key rotates without downtime
+// through the member's keyring (InstallKey, UseKey, RemoveKey; the admin
+// endpoints /gossip/keys); ReadKeyFile refuses a key file others can read.
 //
 // Timings come from memberlist's lan, local or wan preset (Config.Profile,
 // Config.ProbeInterval), except that every update is gossiped to at least

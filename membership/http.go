@@ -25,6 +25,7 @@ func (m *Member) AdminHandler(next http.Handler) http.Handler {
 	mux.Handle("GET /topology", m)
 	mux.HandleFunc("GET /state", m.serveState)
 	mux.HandleFunc("POST /state", m.serveSetState)
+	m.handleKeyring(mux)
 	return mux
 }
 

@@ -63,8 +63,9 @@ type Config struct {
 	// cut off from most of the known members for longer than PauseBound,
 	// or declared dead by the fleet. Default nil.
 	Fence Fence
-	// SecretKey, 16, 24 or 32 bytes, encrypts gossip with AES-GCM. Nil
-	// leaves gossip unencrypted.
+	// SecretKey, 16, 24 or 32 bytes, encrypts gossip with AES-GCM; it is
+	// the first key of the member's keyring (see InstallKey). Nil leaves
+	// gossip unencrypted.
 	SecretKey []byte
 	// Label names the cluster; members with different labels never talk.
 	// Default "zonecache".
@@ -86,6 +87,8 @@ type Member struct {
 	cfg  Config
 	log  *slog.Logger
 	list *memberlist.Memberlist
+	// keyring holds the gossip keys (nil: gossip unencrypted).
+	keyring *memberlist.Keyring
 
 	mu      sync.Mutex
 	self    nodeMeta
@@ -120,6 +123,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		return nil, fmt.Errorf("membership: start gossip on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
 	m.list = list
+	m.keyring = mc.Keyring // made by Create from SecretKey
 	if len(cfg.Join) > 0 {
 		if err := m.joinSeeds(ctx); err != nil {
 			_ = list.Shutdown()

@@ -1,7 +1,10 @@
 package nodeclient
 
 import (
+	"context"
+	"crypto/tls"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -42,8 +45,13 @@ type Config struct {
 	// Breaker configures the node's circuit breaker.
 	Breaker BreakerConfig
 	// DialTimeout bounds connecting plus the `mn` handshake on a new
-	// connection.
+	// connection (and the TLS handshake before it).
 	DialTimeout time.Duration
+	// TLS, when set, makes every connection to the node (pools, probes,
+	// Dial) TLS with this config; a client certificate in it answers a
+	// node that requires one. An empty ServerName is taken from the
+	// node's address. Default nil: plain TCP.
+	TLS *tls.Config
 	// MaxValueSize is the largest value a store may send; larger ones
 	// fail with ErrValueTooLarge before anything is sent.
 	MaxValueSize int
@@ -173,4 +181,16 @@ func (p PoolConfig) withDefaults(conns, inFlight int, timeout time.Duration) Poo
 		p.RateBurst = max(1, int(p.RateLimit))
 	}
 	return p
+}
+
+// Dial connects to addr as a Node does: over TCP, or over TLS when c.TLS is
+// set, the TLS handshake included, within ctx. Commands that speak to a
+// node outside a Node (metadump, stats) dial with it.
+func (c Config) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	if c.TLS == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	d := tls.Dialer{Config: c.TLS}
+	return d.DialContext(ctx, "tcp", addr)
 }

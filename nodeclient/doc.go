@@ -20,6 +20,10 @@
 // never delivered later; a Fence (WithFence) tells a caller when a request
 // it stopped waiting for is really finished.
 //
+// Config.TLS makes every connection TLS, pools and probes alike, with a
+// client certificate when the node requires one; Config.Dial connects the
+// same way for commands sent outside a Node (metadump, stats).
+//
 // Outcomes are sentinel errors for errors.Is: a read miss is ErrCacheMiss,
 // a refused conditional store ErrNotStored. The README's nodeclient section
 // has the figures: defaults, when the breaker opens, how batch yields.

@@ -2,6 +2,7 @@ package nodeclient
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 )
 
@@ -43,7 +44,11 @@ func holdFence(ctx context.Context) Fence {
 // of the same keys may already have been applied.
 func closeConn(nc net.Conn, reset bool) error {
 	if reset {
-		if tc, ok := nc.(*net.TCPConn); ok {
+		raw := nc
+		if tc, ok := nc.(*tls.Conn); ok {
+			raw = tc.NetConn()
+		}
+		if tc, ok := raw.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0)
 		}
 	}

@@ -83,7 +83,7 @@ func (n *Node) dial(ctx context.Context) (*link, error) {
 	n.stats.dials.Add(1)
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	defer cancel()
-	l, err := handshake(dctx, n.addr)
+	l, err := handshake(dctx, n.cfg, n.addr)
 	if err != nil {
 		n.stats.dialFailures.Add(1)
 		if ctx.Err() != nil {
@@ -105,19 +105,18 @@ type link struct {
 // probe is the breaker's health check: a fresh connection answering `mn`.
 func (n *Node) probe(ctx context.Context) error {
 	n.stats.probes.Add(1)
-	l, err := handshake(ctx, n.addr)
+	l, err := handshake(ctx, n.cfg, n.addr)
 	if err != nil {
 		return err
 	}
 	return l.nc.Close()
 }
 
-// handshake dials addr and checks the protocol, honouring ctx throughout:
-// `mn` answered by MN is a meta node; answered by ERROR, `version` answered
-// by VERSION is a text-only node (memcached before 1.6).
-func handshake(ctx context.Context, addr string) (*link, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+// handshake dials addr (Config.Dial) and checks the protocol, honouring
+// ctx throughout: `mn` answered by MN is a meta node; answered by ERROR,
+// `version` answered by VERSION is a text-only node (memcached before 1.6).
+func handshake(ctx context.Context, cfg Config, addr string) (*link, error) {
+	nc, err := cfg.Dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}

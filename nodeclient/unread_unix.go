@@ -3,13 +3,18 @@
 package nodeclient
 
 import (
+	"crypto/tls"
 	"net"
 	"syscall"
 )
 
 // unread reports whether bytes from the node wait in nc's receive buffer,
-// unread by the client (a non-blocking MSG_PEEK).
+// unread by the client (a non-blocking MSG_PEEK; for TLS, of the socket
+// under it).
 func unread(nc net.Conn) bool {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return false

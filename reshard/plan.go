@@ -3,11 +3,13 @@ package reshard
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 	"github.com/zonecache/zonecache/warm"
@@ -49,6 +51,14 @@ type Config struct {
 	// DialTimeout bounds connecting to a node for its dump (default
 	// warm.DefaultDialTimeout). The dump itself is bounded by ctx.
 	DialTimeout time.Duration
+	// TLS, when set, makes the dumps' connections TLS (default: plain
+	// TCP).
+	TLS *tls.Config
+}
+
+// dial is how the dumps connect.
+func (cfg Config) dial() nodeclient.Config {
+	return nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.TLS}
 }
 
 // Plan is what a reshard copies: for each pair of nodes, the items whose
@@ -154,11 +164,11 @@ func NewPlan(ctx context.Context, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := warm.CheckAnswering(ctx, p.sources(), cfg.DialTimeout); err != nil {
+	if err := warm.CheckAnswering(ctx, p.sources(), cfg.dial()); err != nil {
 		return nil, fmt.Errorf("reshard: %w", err)
 	}
 	for _, src := range p.sources() {
-		bad, err := warm.Dump(ctx, src.Addr, cfg.DialTimeout, func(it warm.Item) { p.observe(src, it) })
+		bad, err := warm.Dump(ctx, src.Addr, cfg.dial(), func(it warm.Item) { p.observe(src, it) })
 		p.stats.Malformed += bad
 		if err != nil {
 			return nil, fmt.Errorf("reshard: dump %s (%s): %w", src.ID, src.Addr, err)

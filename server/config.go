@@ -19,6 +19,8 @@ const (
 	DefaultMaxConns = 1024
 	// DefaultRejoinQuarantine is Config.RejoinQuarantine's default.
 	DefaultRejoinQuarantine = 4 * time.Second
+	// DefaultTLSHandshakeTimeout bounds a TLS client's handshake.
+	DefaultTLSHandshakeTimeout = 5 * time.Second
 	// Version is what the version command and stats report. It starts with
 	// "1.6." because clients (memccapable among them) pick protocol
 	// behaviour from it.
@@ -53,8 +55,14 @@ type Config struct {
 	// beside the server (zonecached's --admin-max-conns) may hold at once,
 	// counted in MemoryBound at AdminConnBytes each. Default 0: none.
 	AdminConns int
-	// TLS, when set, makes Serve and ListenAndServe speak TLS.
+	// TLS, when set, makes Serve and ListenAndServe speak TLS. Set
+	// ClientAuth and ClientCAs to require client certificates.
 	TLS *tls.Config
+	// TLSHandshakeTimeout bounds the TLS handshake of a new connection,
+	// which holds one of MaxConns until it completes: a client that never
+	// sends a ClientHello is closed after it. Default
+	// DefaultTLSHandshakeTimeout (5 s).
+	TLSHandshakeTimeout time.Duration
 	// DisableMeta makes the server answer the meta commands (mg, ms, md,
 	// ma, mn, me) with ERROR, as memcached before 1.6 does, so that
 	// clients' text-protocol fallbacks can be tested against a real
@@ -108,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	if c.TLSHandshakeTimeout <= 0 {
+		c.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -155,6 +156,32 @@ func (c *conn) setBusy() {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 	c.stateMu.Unlock()
+}
+
+// handshake runs a TLS connection's handshake within
+// Config.TLSHandshakeTimeout, in the connection's goroutine so that clients
+// that never send a ClientHello hold their own slot only, and not for long.
+// A shutdown's wake-up (wakeIfIdle) cuts it short.
+func (c *conn) handshake() error {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	c.stateMu.Lock()
+	if c.s.closing.Load() {
+		c.stateMu.Unlock()
+		return ErrServerClosed
+	}
+	_ = tc.SetDeadline(time.Now().Add(c.s.cfg.TLSHandshakeTimeout))
+	c.stateMu.Unlock()
+	err := tc.Handshake()
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	_ = tc.SetWriteDeadline(time.Time{})
+	if !c.s.closing.Load() { // else keep the wake-up deadline
+		_ = tc.SetReadDeadline(time.Time{})
+	}
+	return err
 }
 
 func (c *conn) serve() {

@@ -198,6 +198,11 @@ func (s *Server) accept(nc net.Conn) {
 			s.mu.Unlock()
 			s.stats.currConns.Add(-1)
 		}()
+		if err := c.handshake(); err != nil {
+			s.log.Debug("closing connection: TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+			nc.Close()
+			return
+		}
 		c.serve()
 	}()
 }

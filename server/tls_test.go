@@ -2,49 +2,21 @@ package server
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/zonecache/zonecache/internal/testcert"
 )
 
-// selfSigned makes a certificate for 127.0.0.1.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "zonecached test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
-
 func TestTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
-	_, addr := startServer(t, Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	certs := testcert.New(t)
+	_, addr := startServer(t, Config{TLS: certs.ServerTLS(false)})
 	d := &net.Dialer{Timeout: ioDeadline}
-	tc, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: pool})
+	tc, err := tls.DialWithDialer(d, "tcp", addr, certs.ClientTLS(false))
 	if err != nil {
 		t.Fatalf("TLS dial: %v", err)
 	}
@@ -68,5 +40,65 @@ func TestTLS(t *testing.T) {
 	out, _ := c.closed()
 	if len(out) >= 7 && out[:7] == "VERSION" {
 		t.Fatalf("plaintext client was served: %q", out)
+	}
+}
+
+// tlsRoundTrip dials addr over TLS and runs `version`.
+func tlsRoundTrip(addr string, cfg *tls.Config) error {
+	d := &net.Dialer{Timeout: ioDeadline}
+	tc, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	_ = tc.SetDeadline(time.Now().Add(ioDeadline))
+	if _, err := tc.Write([]byte("version\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(tc).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "VERSION ") {
+		return fmt.Errorf("reply %q", line)
+	}
+	return nil
+}
+
+func TestMutualTLS(t *testing.T) {
+	certs := testcert.New(t)
+	_, addr := startServer(t, Config{TLS: certs.ServerTLS(true)})
+	if err := tlsRoundTrip(addr, certs.ClientTLS(false)); err == nil {
+		t.Fatal("a client without a certificate was served")
+	}
+	if err := tlsRoundTrip(addr, certs.ClientTLS(true)); err != nil {
+		t.Fatalf("a client with a certificate: %v", err)
+	}
+}
+
+// TestTLSHandshakeTimeout: connections that never send a ClientHello fill
+// every slot of MaxConns, and are closed after the handshake timeout, so a
+// real client gets in.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	certs := testcert.New(t)
+	const maxConns = 4
+	_, addr := startServer(t, Config{TLS: certs.ServerTLS(false), MaxConns: maxConns, TLSHandshakeTimeout: 200 * time.Millisecond})
+	for range maxConns + 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	deadline := time.Now().Add(ioDeadline)
+	for {
+		err := tlsRoundTrip(addr, certs.ClientTLS(false))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TLS client locked out by silent connections: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -31,7 +31,8 @@
 // owns, and the source zone's serving ones, CheckAnswering): a dead node
 // still listed would leave the target partly cold once gossip drops it,
 // so Warm refuses with ErrUnsettled. Config.Progress reports the copy as
-// it goes (per source node: owned, copied, bytes, left).
+// it goes (per source node: owned, copied, bytes, left). The dumps and the
+// check connect as Config.Node does (its TLS).
 //
 // Typical use, from the admin CLI (cmd/zonecache): start the new node in
 // state warming so that it receives live writes, run Warm from a serving

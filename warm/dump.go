@@ -34,9 +34,11 @@ type Item struct {
 // and calls fn with each, in the node's order. Lines it cannot parse are
 // counted in malformed and skipped. The error is ctx's when ctx ended,
 // otherwise a failure to connect, a refusal (BUSY, ERROR) or a dump that
-// ended without END; the items before it have been passed to fn.
-func Dump(ctx context.Context, addr string, dialTimeout time.Duration, fn func(Item)) (malformed int64, err error) {
-	err = readDump(ctx, addr, dialTimeout, func(line string) {
+// ended without END; the items before it have been passed to fn. It
+// connects as dial.Dial does (TLS when dial.TLS is set), within
+// dial.DialTimeout (default DefaultDialTimeout).
+func Dump(ctx context.Context, addr string, dial nodeclient.Config, fn func(Item)) (malformed int64, err error) {
+	err = readDump(ctx, addr, dial, func(line string) {
 		it, perr := parseItem(line)
 		if perr != nil {
 			malformed++
@@ -47,13 +49,20 @@ func Dump(ctx context.Context, addr string, dialTimeout time.Duration, fn func(I
 	return malformed, err
 }
 
-// readDump streams the metadump of addr and calls fn with each item line.
-func readDump(ctx context.Context, addr string, dialTimeout time.Duration, fn func(line string)) error {
-	if dialTimeout <= 0 {
-		dialTimeout = DefaultDialTimeout
+// dialNode connects to addr as dial.Dial does, within dial.DialTimeout
+// (default DefaultDialTimeout).
+func dialNode(ctx context.Context, addr string, dial nodeclient.Config) (net.Conn, error) {
+	if dial.DialTimeout <= 0 {
+		dial.DialTimeout = DefaultDialTimeout
 	}
-	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithTimeout(ctx, dial.DialTimeout)
+	defer cancel()
+	return dial.Dial(dctx, addr)
+}
+
+// readDump streams the metadump of addr and calls fn with each item line.
+func readDump(ctx context.Context, addr string, dial nodeclient.Config, fn func(line string)) error {
+	conn, err := dialNode(ctx, addr, dial)
 	if err != nil {
 		return err
 	}

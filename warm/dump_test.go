@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/testcert"
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
+	"github.com/zonecache/zonecache/replication"
 )
 
 func TestDumpListsEveryItemWithItsMetadata(t *testing.T) {
@@ -17,7 +19,7 @@ func TestDumpListsEveryItemWithItsMetadata(t *testing.T) {
 		"key=nosize exp=-1 la=bad\n"+
 		"END\r\n")
 	var got []Item
-	bad, err := Dump(context.Background(), addr, time.Second, func(it Item) { got = append(got, it) })
+	bad, err := Dump(context.Background(), addr, nodeclient.Config{DialTimeout: time.Second}, func(it Item) { got = append(got, it) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,5 +62,29 @@ func TestCopyCheckedUndoesACopyThatOutlivedADelete(t *testing.T) {
 		if gotOld := err == nil && string(it.Value) == "old"; gotOld != (k == "kept") {
 			t.Fatalf("%s on the destination: %q %v", k, it.Value, err)
 		}
+	}
+}
+
+// TestDumpOverMutualTLS: Dump and CheckAnswering connect with the node
+// config's TLS, client certificate included.
+func TestDumpOverMutualTLS(t *testing.T) {
+	certs := testcert.New(t)
+	p := testproc.StartZonecached(t, "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--tls-client-ca", certs.CAFile)
+	dial := nodeclient.Config{TLS: certs.ClientTLS(true), DialTimeout: 10 * time.Second}
+	n := nodeclient.NewNode(p.Addr, nodeclient.Config{TLS: dial.TLS, DialTimeout: dial.DialTimeout, Online: nodeclient.PoolConfig{Timeout: 10 * time.Second}})
+	defer n.Close()
+	if err := n.Online().Set(context.Background(), nodeclient.Item{Key: "tls-key", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if _, err := Dump(context.Background(), p.Addr, dial, func(it Item) { got = append(got, it.Key) }); err != nil || len(got) != 1 || got[0] != "tls-key" {
+		t.Fatalf("dump over TLS: %v, %v", got, err)
+	}
+	node := []replication.Node{{ID: "a-1", Zone: "a", Addr: p.Addr}}
+	if err := CheckAnswering(context.Background(), node, dial); err != nil {
+		t.Fatalf("version over TLS: %v", err)
+	}
+	if err := CheckAnswering(context.Background(), node, nodeclient.Config{DialTimeout: 10 * time.Second}); err == nil {
+		t.Fatal("plain TCP to a TLS node answered")
 	}
 }

@@ -29,7 +29,8 @@ type PurgeConfig struct {
 	// DialTimeout bounds connecting to a node for its dump (default 2 s).
 	DialTimeout time.Duration
 	// Node configures the connections to the nodes; only their Batch
-	// pools are used. Zero: nodeclient's defaults.
+	// pools are used. Zero: nodeclient's defaults. Its TLS also serves
+	// the dumps.
 	Node nodeclient.Config
 }
 
@@ -101,7 +102,7 @@ func Purge(ctx context.Context, cfg PurgeConfig) (PurgeStats, error) {
 // counts the deletes.
 func purgeNode(ctx context.Context, cfg PurgeConfig, n replication.Node, z *replication.ZonePlacement, c *counters) error {
 	unowned := func(key string) bool { return !z.HoldsString(n.ID, key) }
-	keys, err := dumpKeys(ctx, n.Addr, cfg.DialTimeout, time.Now(), unowned, c)
+	keys, err := dumpKeys(ctx, n.Addr, nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.Node.TLS}, time.Now(), unowned, c)
 	if len(keys) == 0 {
 		return err
 	}

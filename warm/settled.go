@@ -5,12 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -20,19 +19,20 @@ import (
 var ErrUnsettled = errors.New("topology unsettled")
 
 // CheckAnswering asks every node at once for its version, each within
-// dialTimeout (default DefaultDialTimeout), and fails, wrapping
+// dial.DialTimeout (default DefaultDialTimeout) and connecting as dial.Dial
+// does, and fails, wrapping
 // ErrUnsettled, naming the nodes that do not answer (dead, or hung: a
 // stopped process still accepts connections) and saying what to do. It
 // returns ctx's error when ctx ends first.
-func CheckAnswering(ctx context.Context, nodes []replication.Node, dialTimeout time.Duration) error {
-	if dialTimeout <= 0 {
-		dialTimeout = DefaultDialTimeout
+func CheckAnswering(ctx context.Context, nodes []replication.Node, dial nodeclient.Config) error {
+	if dial.DialTimeout <= 0 {
+		dial.DialTimeout = DefaultDialTimeout
 	}
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
-			if err := askVersion(ctx, n.Addr, dialTimeout); err != nil {
+			if err := askVersion(ctx, n.Addr, dial); err != nil {
 				errs[i] = fmt.Errorf("%w: node %s (%s) does not answer (%w): a dead node is still listed; wait until gossip drops it, or take it out of the topology",
 					ErrUnsettled, n.ID, n.Addr, err)
 			}
@@ -46,12 +46,11 @@ func CheckAnswering(ctx context.Context, nodes []replication.Node, dialTimeout t
 }
 
 // askVersion sends `version` to addr and reads the VERSION reply, all
-// within timeout.
-func askVersion(ctx context.Context, addr string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// within dial.DialTimeout.
+func askVersion(ctx context.Context, addr string, dial nodeclient.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, dial.DialTimeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := dial.Dial(ctx, addr)
 	if err != nil {
 		return err
 	}

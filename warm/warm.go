@@ -51,7 +51,8 @@ type Config struct {
 	// (default 2 s). The dump itself is bounded by ctx.
 	DialTimeout time.Duration
 	// Node configures the connections to the source and target nodes;
-	// only their Batch pools are used. Zero: nodeclient's defaults.
+	// only their Batch pools are used. Zero: nodeclient's defaults. Its
+	// TLS also serves the dumps and version checks.
 	Node nodeclient.Config
 	// Progress, when set, is called with the progress so far every
 	// ProgressEvery (default 1 s) and once more when Warm returns (for a
@@ -97,6 +98,12 @@ func (c *counters) stats() Stats {
 		SkippedExpired: c.expired.Load(), SkippedPresent: c.present.Load(), Errors: c.errs.Load()}
 }
 
+// dial is how the dumps and version checks connect: within DialTimeout,
+// with the nodes' TLS config.
+func (cfg Config) dial() nodeclient.Config {
+	return nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.Node.TLS}
+}
+
 // Warm copies to cfg.Target the items it owns in its zone from every node of
 // cfg.FromZone that serves reads. An unusable config fails with ErrConfig,
 // and a node of either zone that does not answer with ErrUnsettled, before
@@ -108,7 +115,7 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	if err := CheckAnswering(ctx, warmNodes(cfg.Topology, target.Zone, cfg.FromZone), cfg.DialTimeout); err != nil {
+	if err := CheckAnswering(ctx, warmNodes(cfg.Topology, target.Zone, cfg.FromZone), cfg.dial()); err != nil {
 		return Stats{}, fmt.Errorf("warm: %w", err)
 	}
 	if cfg.Concurrency <= 0 {
@@ -131,7 +138,7 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 			break
 		}
 		owned := func(key string) bool { return isWriteOwner(zone, key, target.ID) }
-		keys, err := dumpKeys(ctx, src.Addr, cfg.DialTimeout, time.Now(), owned, &c)
+		keys, err := dumpKeys(ctx, src.Addr, cfg.dial(), time.Now(), owned, &c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("warm: dump %s (%s): %w", src.ID, src.Addr, err))
 			// The keys read before the failure are still copied.
@@ -188,10 +195,10 @@ func parseDumpLine(line string) (dumpEntry, error) {
 // dumpKeys streams the metadump of addr and returns the entries that want
 // selects and that were not expired at now, counting every item (those
 // want rejects in c.notOwned). On an error it returns the keys kept so far.
-func dumpKeys(ctx context.Context, addr string, dialTimeout time.Duration, now time.Time,
+func dumpKeys(ctx context.Context, addr string, dial nodeclient.Config, now time.Time,
 	want func(key string) bool, c *counters) ([]dumpEntry, error) {
 	var keys []dumpEntry
-	err := readDump(ctx, addr, dialTimeout, func(line string) {
+	err := readDump(ctx, addr, dial, func(line string) {
 		c.scanned.Add(1)
 		e, err := parseDumpLine(line)
 		switch {

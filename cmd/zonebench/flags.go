@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/internal/bench"
+	"github.com/zonecache/zonecache/internal/tlsflag"
 )
 
 // options is everything the flags say.
@@ -29,6 +31,7 @@ type options struct {
 	series   bool
 	pids     [][]int // per target: server processes whose CPU time to report
 	cpuProf  string
+	tls      *tls.Config // the targets' cache connections; nil: plain TCP
 }
 
 // errUsage marks errors the user must fix in the command line.
@@ -63,6 +66,7 @@ type benchFlags struct {
 // targetFlags say what is measured.
 type targetFlags struct {
 	target, compare, names, pids string
+	tls                          tlsflag.Client
 }
 
 // workloadFlags say which keys, values and operations are sent.
@@ -101,6 +105,7 @@ func (t *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.target, "target", "", "the cache to measure, `kind=host:port` (a bare host:port means memcached=host:port); see kinds below")
 	fs.StringVar(&t.compare, "compare", "", "measure two targets `A,B` alternately in one run (slices A B, B A, …) and print B/A ratios; each is a --target spec")
 	fs.StringVar(&t.names, "names", "", "labels for the target(s) in reports, comma-separated (default: the specs)")
+	t.tls.Register(fs)
 	fs.StringVar(&t.pids, "pids", "", "server process ids, one per target (comma-separated, `PID[+PID…],PID`), to report server CPU time per operation; local Linux processes only")
 }
 
@@ -161,6 +166,9 @@ func (f *benchFlags) options() (*options, error) {
 	}
 	if o.names, err = f.targets.labels(o.targets); err != nil {
 		return nil, err
+	}
+	if o.tls, err = f.targets.tls.Config(); err != nil {
+		return nil, fmt.Errorf("%w: %w", err, errUsage)
 	}
 	if f.targets.pids != "" {
 		if o.pids, err = parsePids(f.targets.pids, len(o.targets)); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/bench"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -34,7 +36,14 @@ type targetKind struct {
 	usage string
 	help  string
 	check func(value string) error
-	open  func(value string, concurrency int, timeout time.Duration) (bench.Target, error)
+	open  func(value string, o openOptions) (bench.Target, error)
+}
+
+// openOptions are the client settings every kind of target opens with.
+type openOptions struct {
+	concurrency int
+	timeout     time.Duration
+	tls         *tls.Config // nil: plain TCP
 }
 
 // targetKinds lists the kinds of target.
@@ -44,16 +53,20 @@ func targetKinds() []targetKind {
 		usage: "HOST:PORT[+HOST:PORT…]",
 		help:  "memcached-protocol node(s) (memcached or zonecached) through gomemcache, crc32-sharded across several; MaxIdleConns = concurrency",
 		check: func(v string) error { return checkAddrs(strings.Split(v, "+")) },
-		open: func(v string, concurrency int, timeout time.Duration) (bench.Target, error) {
-			return bench.NewMemcacheClusterTarget(strings.Split(v, "+"), concurrency, timeout), nil
+		open: func(v string, o openOptions) (bench.Target, error) {
+			t := bench.NewMemcacheClusterTarget(strings.Split(v, "+"), o.concurrency, o.timeout)
+			if o.tls != nil {
+				t.UseTLS(o.tls)
+			}
+			return t, nil
 		},
 	}, {
 		name:  "node",
 		usage: "HOST:PORT",
 		help:  "one zonecached (or memcached >= 1.6) through zonecache's transport: meta protocol pipelined on 2 connections",
 		check: func(v string) error { return checkAddrs([]string{v}) },
-		open: func(v string, _ int, timeout time.Duration) (bench.Target, error) {
-			return bench.NewNodeTarget(v, 0, timeout), nil
+		open: func(v string, o openOptions) (bench.Target, error) {
+			return bench.NewNodeTarget(v, nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: o.timeout}, TLS: o.tls}), nil
 		},
 	}, {
 		name:  "fleet",
@@ -164,12 +177,12 @@ func parseFleet(v string, load bool) (client.Config, []string, error) {
 
 // openFleet opens a fleet target; with seeds it fetches the topology from
 // them and follows its changes until the target is closed.
-func openFleet(v string, _ int, timeout time.Duration) (bench.Target, error) {
+func openFleet(v string, o openOptions) (bench.Target, error) {
 	cfg, seeds, err := parseFleet(v, true)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Node.Online.Timeout = timeout
+	cfg.Node.Online.Timeout, cfg.Node.TLS = o.timeout, o.tls
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if seeds == nil {
 		return bench.NewFleetTarget(cfg)
@@ -208,7 +221,7 @@ func (w *watchedFleet) Close() error {
 	return w.FleetTarget.Close()
 }
 
-func (s targetSpec) open(concurrency int, timeout time.Duration) (bench.Target, error) {
+func (s targetSpec) open(o openOptions) (bench.Target, error) {
 	k, _ := findKind(s.Kind)
-	return k.open(s.Value, concurrency, timeout)
+	return k.open(s.Value, o)
 }

@@ -7,6 +7,7 @@
 //	zonecache reshard (--seeds ... --admin ID=ADDR ... | --topology FILE --write-intermediate F --write-target F)
 //	                  (--target FILE | --add Z/ID/ADDR ... --remove ID ...) (--dry-run | --checkpoint FILE) [--view-lag D] [--json]
 //	zonecache reshard --resume --checkpoint FILE
+//	zonecache gossip-key (list | install | use | remove) --admin HOST:PORT[,...] [--key-file FILE]
 //
 // status prints every node of the fleet (id, zone, cache address, state and
 // its item count from `stats`, or - when the node does not answer).
@@ -28,6 +29,12 @@
 // moved items from their previous owners, printing each step and what the
 // operator must do; a checkpoint records the step done, and --resume
 // continues there.
+// gossip-key lists or changes the gossip keyring of each node named
+// (admin.Client.GossipKeys and the like): install a new key everywhere,
+// use it everywhere, then remove the old one rotates the key.
+//
+// status, warm, purge and reshard reach a fleet that serves TLS with
+// --tls-ca, --tls-cert, --tls-key and --tls-server-name (nodeclient.Config.TLS).
 //
 // warm and reshard show their progress on stderr: a live table on a
 // terminal (per pair of nodes: keys and bytes copied, left, rate, ETA),

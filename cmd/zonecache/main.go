@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/tlsflag"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -33,6 +34,7 @@ commands:
   warm     copy to a warming node the items it owns, from another zone (progress, metrics, Ctrl-C summary)
   purge    delete from each node the items it does not own (fleets without gossip)
   reshard  change the fleet's shape: plan, intermediate, copy, cutover, clean-up (--dry-run: the plan)
+  gossip-key  list or rotate the nodes' gossip keys: list, install, use, remove
 
 Run "zonecache <command> -h" for the command's flags.
 `
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = purgeCmd(ctx, args[1:], stdout, stderr)
 	case "reshard":
 		err = reshardCmd(ctx, args[1:], stdout, stderr)
+	case "gossip-key":
+		err = gossipKeyCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -147,7 +151,13 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("status", "status --seeds HOST:PORT[,...]", stderr)
 	seeds := fs.String("seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the topology from (required)")
 	timeout := fs.Duration("timeout", 5*time.Second, "bound on fetching the topology and on each node's stats")
+	var tf tlsflag.Client
+	tf.Register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	dial, err := nodeDial(tf)
+	if err != nil {
 		return err
 	}
 	top, err := fetch(ctx, *seeds, *timeout)
@@ -164,7 +174,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		go func() {
 			defer func() { done <- struct{}{} }()
 			items[i] = "-"
-			if v, err := currItems(ctx, n.Addr, *timeout); err == nil {
+			if v, err := currItems(ctx, dial, n.Addr, *timeout); err == nil {
 				items[i] = strconv.FormatUint(v, 10)
 			}
 		}()
@@ -181,12 +191,21 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return tw.Flush()
 }
 
+// nodeDial is the node config whose Dial reaches the cache ports as the
+// --tls-* flags say.
+func nodeDial(tf tlsflag.Client) (nodeclient.Config, error) {
+	cfg, err := tf.Config()
+	if err != nil {
+		return nodeclient.Config{}, usageError{err.Error()}
+	}
+	return nodeclient.Config{TLS: cfg}, nil
+}
+
 // currItems reads curr_items from a node's `stats`.
-func currItems(ctx context.Context, addr string, timeout time.Duration) (uint64, error) {
+func currItems(ctx context.Context, dial nodeclient.Config, addr string, timeout time.Duration) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := dial.Dial(ctx, addr)
 	if err != nil {
 		return 0, err
 	}

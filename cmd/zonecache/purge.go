@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/tlsflag"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/warm"
 )
@@ -21,7 +22,13 @@ func purgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodes := fs.String("nodes", "", "comma-separated ids of the nodes to purge (default: every node)")
 	conc := fs.Int("concurrency", warm.DefaultConcurrency, "deletes in flight per node")
 	timeout := fs.Duration("timeout", 0, "bound on the whole purge; 0 means none")
+	var tf tlsflag.Client
+	tf.Register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	node, err := nodeDial(tf)
+	if err != nil {
 		return err
 	}
 	if (*seeds == "") == (*file == "") {
@@ -40,7 +47,7 @@ func purgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 	}
 	start := time.Now()
-	st, err := warm.Purge(ctx, warm.PurgeConfig{Topology: top, Nodes: splitList(*nodes), Concurrency: *conc})
+	st, err := warm.Purge(ctx, warm.PurgeConfig{Topology: top, Nodes: splitList(*nodes), Concurrency: *conc, Node: node})
 	fmt.Fprintf(stdout, "purged in %v: %v\n", time.Since(start).Round(time.Millisecond), st)
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/tlsflag"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/reshard"
 )
@@ -73,6 +75,8 @@ type reshardFlags struct {
 	concurrency                       int
 	dryRun, resume, json              bool
 	watch                             watch // progress display and metrics (progress.go)
+	tls                               tlsflag.Client
+	node                              nodeclient.Config // from tls, after check
 }
 
 // listFlag is a repeatable flag whose values may be comma-separated lists.
@@ -140,6 +144,7 @@ func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs.DurationVar(&f.viewLag, "view-lag", reshard.DefaultViewLag, "how long clients may take to use a topology every seed shows (discovery's watch delay), waited after the intermediate topology and after the cutover")
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound on the whole command; 0 means none")
 	f.watch.flags(fs)
+	f.tls.Register(fs)
 	return fs, f
 }
 
@@ -149,6 +154,10 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if err := f.check(); err != nil {
+		return err
+	}
+	var err error
+	if f.node, err = nodeDial(f.tls); err != nil {
 		return err
 	}
 	ctx, stop := stoppable(ctx, f.timeout)
@@ -169,7 +178,7 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: cur, Target: tgt, FromZone: f.fromZone, SkipExpiring: f.skipExpiring})
+	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: cur, Target: tgt, FromZone: f.fromZone, SkipExpiring: f.skipExpiring, TLS: f.node.TLS})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func (f *reshardFlags) copyConfig() reshard.CopyConfig {
-	return f.watch.onCopy(reshard.CopyConfig{Rate: f.rate, BytesRate: float64(f.bytesRate), Concurrency: f.concurrency, Checkpoint: f.checkpoint})
+	return f.watch.onCopy(reshard.CopyConfig{Rate: f.rate, BytesRate: float64(f.bytesRate), Concurrency: f.concurrency, Checkpoint: f.checkpoint, Node: f.node})
 }
 
 // copyJSON is the --json form of a copy's result.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/tlsflag"
 	"github.com/zonecache/zonecache/warm"
 )
 
@@ -34,6 +35,7 @@ type warmFlags struct {
 	timeout                     time.Duration
 	json                        bool
 	watch                       watch
+	tls                         tlsflag.Client
 }
 
 func warmFlagSet(stderr io.Writer) (*flag.FlagSet, *warmFlags) {
@@ -48,6 +50,7 @@ func warmFlagSet(stderr io.Writer) (*flag.FlagSet, *warmFlags) {
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound on the whole warm-up; 0 means none")
 	fs.BoolVar(&f.json, "json", false, "print the result, and the progress lines, as JSON, for scripts")
 	f.watch.flags(fs)
+	f.tls.Register(fs)
 	return fs, f
 }
 
@@ -73,6 +76,10 @@ func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := f.check(); err != nil {
 		return err
 	}
+	node, err := nodeDial(f.tls)
+	if err != nil {
+		return err
+	}
 	ctx, stop := stoppable(ctx, f.timeout)
 	defer stop()
 	top, err := purgeTopology(ctx, f.seeds, f.topology)
@@ -85,7 +92,7 @@ func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer stopWatch()
 	start := time.Now()
-	st, err := warm.Warm(ctx, f.watch.onWarm(warm.Config{Topology: top, Target: f.node, FromZone: f.from, Rate: f.rate, Concurrency: f.concurrency}))
+	st, err := warm.Warm(ctx, f.watch.onWarm(warm.Config{Topology: top, Target: f.node, FromZone: f.from, Rate: f.rate, Concurrency: f.concurrency, Node: node}))
 	stopWatch()
 	return f.report(stdout, st, time.Since(start), err)
 }

@@ -6,11 +6,12 @@
 // Usage:
 //
 //	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
-//	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
+//	           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--tls-handshake-timeout 5s]]
+//	           [--admin-addr 127.0.0.1:12211]
 //	           [--admin-token-file FILE | --admin-insecure] [--admin-max-conns 64]
 //	           [--pprof] [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
-//	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
+//	            (--gossip-key-file F | --gossip-insecure) [--cluster-label L] [--state warming|serving]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
 //	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s] [--rejoin-quarantine 4s]
 //	            [--rejoin-interval 5s] [--require-join] [--forget-failed-after 1h]]
@@ -34,8 +35,15 @@
 // (the README gives the formula); zonecached sets the Go garbage
 // collector's soft limit so that it does, unless GOMEMLIMIT is set.
 //
+// --tls-client-ca requires client certificates (mutual TLS); a connection
+// that has not finished its TLS handshake within --tls-handshake-timeout
+// is closed (server.Config.TLSHandshakeTimeout).
+//
 // With --zone the node joins a gossiping fleet (package membership) and
-// its admin listener also serves GET /topology and GET/POST /state. If no
+// its admin listener also serves GET /topology, GET/POST /state and the
+// gossip keyring (GET /gossip/keys, POST /gossip/keys/{install,use,remove}).
+// A fleet node refuses to start without --gossip-key-file, or with a key
+// file its group or others may access, unless --gossip-insecure. If no
 // --join seed answers at start, the node starts alone and keeps joining
 // them every --rejoin-interval (--require-join exits instead); it also
 // rejoins failed members it remembers (--forget-failed-after), so a split

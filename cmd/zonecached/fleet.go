@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +25,7 @@ type fleetOptions struct {
 	gossipAddr   string
 	join         string
 	keyFile      string
+	insecure     bool
 	label        string
 	state        string
 	profile      string
@@ -39,6 +38,11 @@ type fleetOptions struct {
 	quarantine   time.Duration
 }
 
+// ErrGossipKeyRequired is the error of a fleet node started with
+// neither --gossip-key-file nor --gossip-insecure: unencrypted gossip
+// lets anyone who reaches the gossip port add nodes to the topology.
+var ErrGossipKeyRequired = errors.New("a fleet node needs --gossip-key-file (or --gossip-insecure to gossip in clear text, for tests)")
+
 // ErrWildcardListen is wrapped by the flag check's error when a fleet node
 // would listen on all interfaces without saying which address to advertise.
 var ErrWildcardListen = errors.New("a fleet node listening on all interfaces needs --advertise-addr")
@@ -48,7 +52,8 @@ func (f *fleetOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.nodeName, "node-name", "", "unique `name` of this node in the fleet (default: its cache address)")
 	fs.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7946", "gossip `address` (UDP and TCP); port 0 picks a free port")
 	fs.StringVar(&f.join, "join", "", "comma-separated gossip `addresses` of fleet members to join")
-	fs.StringVar(&f.keyFile, "gossip-key-file", "", "`file` holding the fleet's gossip encryption key: 16, 24 or 32 bytes, raw or base64")
+	fs.StringVar(&f.keyFile, "gossip-key-file", "", "`file` (mode 0600 or stricter) holding the fleet's gossip encryption key: 16, 24 or 32 bytes, raw or base64; required with --zone unless --gossip-insecure")
+	fs.BoolVar(&f.insecure, "gossip-insecure", false, "let a fleet node gossip unencrypted, without --gossip-key-file: anyone who reaches the gossip port can then join and steer keys (tests only)")
 	fs.StringVar(&f.label, "cluster-label", "zonecache", "cluster `label`; nodes with different labels never merge")
 	fs.StringVar(&f.state, "state", "warming", "`state` to start in: warming (takes writes, serves no reads until promoted) or serving")
 	fs.StringVar(&f.profile, "gossip-profile", "lan", "gossip timing `preset`: lan, local (fast failure detection on one host) or wan")
@@ -84,6 +89,9 @@ func (f fleetOptions) validate(listen string) error {
 	}
 	if f.drainTimeout < 0 {
 		return fmt.Errorf("--drain-timeout %v: must not be negative", f.drainTimeout)
+	}
+	if f.insecure && f.keyFile != "" {
+		return errors.New("--gossip-insecure and --gossip-key-file: give one")
 	}
 	return nil
 }
@@ -139,10 +147,15 @@ func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence me
 		return nil, fmt.Errorf("--gossip-addr %q: bad port", f.gossipAddr)
 	}
 	var key []byte
-	if f.keyFile != "" {
+	switch {
+	case f.keyFile != "":
 		if key, err = readGossipKey(f.keyFile); err != nil {
 			return nil, err
 		}
+	case !f.insecure:
+		return nil, ErrGossipKeyRequired
+	default:
+		log.Warn("gossip is not encrypted (--gossip-insecure): anyone who reaches the gossip port can join the fleet")
 	}
 	var seeds []string
 	for _, s := range strings.Split(f.join, ",") {
@@ -167,27 +180,14 @@ func (f fleetOptions) pauseBound() (time.Duration, error) {
 	return membership.PauseBound(membership.Config{Profile: f.profile, ProbeInterval: f.probe})
 }
 
-// readGossipKey reads a 16, 24 or 32 byte key, raw or base64, ignoring
-// surrounding white space. Text that decodes as standard base64 to 16, 24
-// or 32 bytes is base64: so a raw 32-byte key made only of base64
-// characters is read as the 24-byte key it encodes (every node reads the
-// file alike, so the fleet still agrees).
+// readGossipKey reads --gossip-key-file (membership.ReadKeyFile).
 func readGossipKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	k, err := membership.ReadKeyFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--gossip-key-file: %w", err)
 	}
-	s := strings.TrimSpace(string(b))
-	if k, err := base64.StdEncoding.DecodeString(s); err == nil && validKeyLen(len(k)) {
-		return k, nil
-	}
-	if validKeyLen(len(s)) {
-		return []byte(s), nil
-	}
-	return nil, errors.New("--gossip-key-file: want 16, 24 or 32 bytes, raw or base64")
+	return k, nil
 }
-
-func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
 
 // adminHandler serves the server's admin endpoints and, on a fleet node,
 // the member's (membership.Member.AdminHandler: /topology and /state).

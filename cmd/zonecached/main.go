@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/tlsflag"
 	"github.com/zonecache/zonecache/server"
 )
 
@@ -157,7 +158,8 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 type flagValues struct {
 	port, conns               *int
 	host, itemSize, cert, key *string
-	level                     *string
+	clientCA, level           *string
+	handshakeTimeout          *time.Duration
 	mem                       *int64
 	noMeta, verbose, pprof    *bool
 	restartFile               string
@@ -177,6 +179,8 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.cert = fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
 	v.key = fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	v.admin.register(fs)
+	v.clientCA = fs.String("tls-client-ca", "", "CA certificates `file` (PEM): with --tls-cert, clients must present a certificate signed by one of them (mutual TLS)")
+	v.handshakeTimeout = fs.Duration("tls-handshake-timeout", server.DefaultTLSHandshakeTimeout, "how long a new TLS connection may take to complete its handshake; it holds one of -c meanwhile")
 	v.pprof = fs.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on the admin listener (CPU, heap, goroutines; for measurements)")
 	v.noMeta = fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
 	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
@@ -227,6 +231,10 @@ func (v *flagValues) options() (options, error) {
 	}
 	o.admin = v.admin
 	o.cfg.AdminConns = o.admin.conns()
+	if *v.handshakeTimeout <= 0 {
+		return o, fmt.Errorf("--tls-handshake-timeout %v: must be positive", *v.handshakeTimeout)
+	}
+	o.cfg.TLSHandshakeTimeout = *v.handshakeTimeout
 	o.pprof = *v.pprof
 	if err := v.fleet.validate(o.cfg.Addr); err != nil {
 		return o, err
@@ -293,20 +301,32 @@ func (v *flagValues) maxItemSize() (int, error) {
 	return size, nil
 }
 
-// tlsConfig loads --tls-cert and --tls-key (nil without them).
+// tlsConfig loads --tls-cert, --tls-key and --tls-client-ca (nil without
+// them).
 func (v *flagValues) tlsConfig() (*tls.Config, error) {
 	cert, key := *v.cert, *v.key
 	if (cert == "") != (key == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
 	if cert == "" {
+		if *v.clientCA != "" {
+			return nil, errors.New("--tls-client-ca needs --tls-cert and --tls-key")
+		}
 		return nil, nil
 	}
 	pair, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
 		return nil, fmt.Errorf("load TLS key pair: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	if *v.clientCA != "" {
+		pool, err := tlsflag.LoadPool(*v.clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-client-ca: %w", err)
+		}
+		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	}
+	return cfg, nil
 }
 
 // parseSize reads a byte count with an optional k or m suffix, like

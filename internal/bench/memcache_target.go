@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -42,6 +43,12 @@ func NewMemcacheClusterTarget(addrs []string, maxIdleConns int, timeout time.Dur
 	}
 	c.Timeout = timeout
 	return &MemcacheTarget{c: c}
+}
+
+// UseTLS makes the target's new connections TLS with cfg.
+func (m *MemcacheTarget) UseTLS(cfg *tls.Config) {
+	d := tls.Dialer{Config: cfg}
+	m.c.DialContext = d.DialContext
 }
 
 // Get implements Target.

@@ -17,14 +17,14 @@ type NodeTarget struct {
 	pool *nodeclient.Pool
 }
 
-// NewNodeTarget returns a Target for the node at addr. conns ≤ 0 means
-// nodeclient's default online connections; timeout ≤ 0 means
-// DefaultOpTimeout. Everything else takes nodeclient's defaults.
-func NewNodeTarget(addr string, conns int, timeout time.Duration) *NodeTarget {
-	if timeout <= 0 {
-		timeout = DefaultOpTimeout
+// NewNodeTarget returns a Target for the node at addr, reached with cfg's
+// online pool; cfg.Online.Timeout ≤ 0 means DefaultOpTimeout, and zero
+// fields take nodeclient's defaults.
+func NewNodeTarget(addr string, cfg nodeclient.Config) *NodeTarget {
+	if cfg.Online.Timeout <= 0 {
+		cfg.Online.Timeout = DefaultOpTimeout
 	}
-	n := nodeclient.NewNode(addr, nodeclient.Config{Online: nodeclient.PoolConfig{Conns: conns, Timeout: timeout}})
+	n := nodeclient.NewNode(addr, cfg)
 	return &NodeTarget{node: n, pool: n.Online()}
 }
 

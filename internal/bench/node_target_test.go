@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 func TestNodeTargetAgainstMemcached(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
-	tg := NewNodeTarget(mc.Addr, 0, 5*time.Second)
+	tg := NewNodeTarget(mc.Addr, nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: 5 * time.Second}})
 	defer tg.Close()
 	ctx := context.Background()
 	if hit, err := tg.Get(ctx, "absent"); hit || err != nil {
@@ -40,7 +41,7 @@ func TestCompareGomemcacheAndTransport(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
 	a := NewMemcacheTarget(mc.Addr, 4, 5*time.Second)
 	defer a.Close()
-	b := NewNodeTarget(mc.Addr, 0, 5*time.Second)
+	b := NewNodeTarget(mc.Addr, nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: 5 * time.Second}})
 	defer b.Close()
 	cfg := CompareConfig{Config: Config{
 		Workload:    Workload{Keys: 1000, Mix: Mix{Get: 80, Set: 10, MultiGet: 10}, Batch: 10},

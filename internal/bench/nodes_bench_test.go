@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // BenchmarkNodes measures one node of stock memcached (the anchor) and one
@@ -34,7 +35,7 @@ func BenchmarkNodes(b *testing.B) {
 	} {
 		var t Target
 		if tc.node {
-			t = NewNodeTarget(tc.proc.Addr, 0, time.Second)
+			t = NewNodeTarget(tc.proc.Addr, nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: time.Second}})
 		} else {
 			t = NewMemcacheTarget(tc.proc.Addr, concurrency, time.Second)
 		}

@@ -39,7 +39,7 @@ func startNSNode(t *testing.T, l *gossipLab, i int, n, seed string) *exec.Cmd {
 	args := []string{"-l", addr, "-p", "11211", "-m", "16", "--admin-addr", addr + ":12211",
 		"--zone", n, "--node-name", n, "--gossip-addr", addr + ":7946", "--state", "serving",
 		"--gossip-profile", "local", "--gossip-probe-interval", remergeProbe.String(),
-		"--rejoin-interval", remergeRejoin.String()}
+		"--rejoin-interval", remergeRejoin.String(), "--gossip-insecure"}
 	if seed != "" {
 		args = append(args, "--join", seed)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,10 @@ type Config struct {
 	State string
 	// DrainTimeout is each gossiping node's --drain-timeout. Default 5 s.
 	DrainTimeout time.Duration
+	// GossipKeyFile is the gossiping nodes' --gossip-key-file. Default: a
+	// fresh random key written (mode 0600) to a temporary directory that
+	// Stop removes; none when Args hold --gossip-insecure.
+	GossipKeyFile string
 	// Args are extra arguments for every node.
 	Args []string
 	// Output receives the nodes' logs. Default: discarded.
@@ -87,6 +92,7 @@ type Fleet struct {
 	tokenDir  string // holds the admin token file; removed by Stop
 	token     string
 	tokenFile string
+	keyDir    string // holds the generated gossip key, if any
 }
 
 // ErrStart is wrapped by Start's error when a node did not come up.
@@ -123,10 +129,8 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		cfg.StartTimeout = 15 * time.Second
 	}
 	f := &Fleet{cfg: cfg}
-	if !cfg.Memcached {
-		if err := f.writeToken(); err != nil {
-			return nil, err
-		}
+	if err := f.writeSecrets(); err != nil {
+		return nil, err
 	}
 	for _, zone := range cfg.Zones {
 		for i := 1; i <= cfg.NodesPerZone; i++ {
@@ -191,6 +195,9 @@ func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []strin
 				"--state", f.cfg.State, "--gossip-profile", "local", "--drain-timeout", f.cfg.DrainTimeout.String())
 			if seed != "" {
 				args = append(args, "--join", seed)
+			}
+			if f.cfg.GossipKeyFile != "" {
+				args = append(args, "--gossip-key-file", f.cfg.GossipKeyFile)
 			}
 		}
 		args = append(args, f.cfg.Args...)
@@ -352,7 +359,21 @@ func (f *Fleet) Stop() {
 		if f.tokenDir != "" {
 			_ = os.RemoveAll(f.tokenDir)
 		}
+		if f.keyDir != "" {
+			_ = os.RemoveAll(f.keyDir)
+		}
 	})
+}
+
+// writeSecrets writes the admin token of a zonecached fleet and the
+// gossip key of a gossiping one.
+func (f *Fleet) writeSecrets() error {
+	if !f.cfg.Memcached {
+		if err := f.writeToken(); err != nil {
+			return err
+		}
+	}
+	return f.gossipKey()
 }
 
 // writeToken writes a new random admin token to a file of mode 0600 in a
@@ -379,6 +400,38 @@ func (f *Fleet) writeToken() error {
 // node of the fleet wants on changes (--admin-token-file), for a CLI; the
 // nodes' Admin clients carry it already. It is removed by Stop.
 func (f *Fleet) AdminTokenFile() string { return f.tokenFile }
+
+// GossipKeyFile is the gossip key file the fleet's nodes start with
+// (empty: gossip unencrypted, or no gossip).
+func (f *Fleet) GossipKeyFile() string { return f.cfg.GossipKeyFile }
+
+// gossipKey generates the gossip key file of a gossiping fleet that was
+// given none and does not gossip in clear text.
+func (f *Fleet) gossipKey() error {
+	c := f.cfg
+	if !c.Gossip || c.Memcached || c.GossipKeyFile != "" || slices.Contains(c.Args, "--gossip-insecure") {
+		return nil
+	}
+	var err error
+	f.keyDir, f.cfg.GossipKeyFile, err = newKeyFile()
+	return err
+}
+
+// newKeyFile writes a random 32-byte gossip key, base64, to a file of mode
+// 0600 in a new temporary directory.
+func newKeyFile() (dir, path string, err error) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails
+	if dir, err = os.MkdirTemp("", "zonecache-fleet-key-"); err != nil {
+		return "", "", fmt.Errorf("fleet: gossip key: %w", err)
+	}
+	path = filepath.Join(dir, "gossip.key")
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("fleet: gossip key: %w", err)
+	}
+	return dir, path, nil
+}
 
 // Admin returns the client of the node's admin endpoint.
 func (n *Node) Admin() *admin.Client { return &admin.Client{Addr: n.AdminAddr, Token: n.AdminToken} }

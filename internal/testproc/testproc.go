@@ -84,7 +84,9 @@ func StartMemcachedOn(t testing.TB, host string, args ...string) *Process {
 
 // StartZonecached builds cmd/zonecached (once per test binary) and starts it
 // on 127.0.0.1 and a free port with the given extra arguments. The admin
-// HTTP listener is disabled unless the arguments set one.
+// HTTP listener is disabled unless the arguments set one; a fleet node
+// (--zone) gossips unencrypted (--gossip-insecure) unless they give
+// --gossip-key-file.
 func StartZonecached(t testing.TB, args ...string) *Process {
 	t.Helper()
 	return StartZonecachedOn(t, "127.0.0.1", args...)
@@ -98,6 +100,9 @@ func StartZonecachedOn(t testing.TB, host string, args ...string) *Process {
 		a := []string{"-l", host, "-p", strconv.Itoa(port)}
 		if !hasFlag(args, "--admin-addr") && !hasFlag(args, "-admin-addr") {
 			a = append(a, "--admin-addr", "")
+		}
+		if hasFlag(args, "--zone") && !hasFlag(args, "--gossip-key-file") && !hasFlag(args, "--gossip-insecure") {
+			a = append(a, "--gossip-insecure")
 		}
 		return bin, append(a, args...)
 	})
