@@ -7,7 +7,7 @@
 //	zonecache reshard (--seeds ... --admin ID=ADDR ... | --topology FILE --write-intermediate F --write-target F)
 //	                  (--target FILE | --add Z/ID/ADDR ... --remove ID ...) (--dry-run | --checkpoint FILE) [--view-lag D] [--json]
 //	zonecache reshard --resume --checkpoint FILE
-//	zonecache gossip-key (list | install | use | remove) --admin HOST:PORT[,...] [--key-file FILE]
+//	zonecache gossip-key (list | install | use | remove) --admin HOST:PORT[,...] [--key-file FILE] [--admin-token-file FILE]
 //
 // status prints every node of the fleet (id, zone, cache address, state and
 // its item count from `stats`, or - when the node does not answer).

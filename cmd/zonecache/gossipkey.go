@@ -12,7 +12,7 @@ import (
 	"github.com/zonecache/zonecache/membership"
 )
 
-const gossipKeySynopsis = `gossip-key (list | install | use | remove) --admin HOST:PORT[,...] [--key-file FILE]
+const gossipKeySynopsis = `gossip-key (list | install | use | remove) --admin HOST:PORT[,...] [--key-file FILE] [--admin-token-file FILE]
 
 Lists or changes the gossip keyring of each node named by --admin, in turn. Rotating a fleet's key
 without downtime: install the new key on every node, then use it on every node, then remove the
@@ -25,6 +25,7 @@ func gossipKeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	admins := fs.String("admin", "", "comma-separated admin HTTP addresses (host:port or URL) of the nodes to list or change (required)")
 	keyFile := fs.String("key-file", "", "`file` (mode 0600) holding the key to install, use or remove: 16, 24 or 32 bytes, raw or base64, as --gossip-key-file")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on each node's request")
+	tokenFile := tokenFileFlag(fs)
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if err := parse(fs, args); err != nil {
 			return err // -h included
@@ -43,10 +44,16 @@ func gossipKeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, addr := range addrs {
 		rctx, cancel := context.WithTimeout(ctx, *timeout)
-		kr, err := call(rctx, admin.New(addr))
+		c := admin.New(addr)
+		c.Token = token
+		kr, err := call(rctx, c)
 		cancel()
 		if err != nil {
 			errs = append(errs, err)

@@ -83,7 +83,7 @@ func TestGossipKeyRotation(t *testing.T) {
 	admins := strings.Join(f.AdminAddrs(), ",")
 	cli := testproc.Binary(t, "zonecache")
 	gossipKey := func(op, keyFile string) (string, error) {
-		args := []string{"gossip-key", op, "--admin", admins}
+		args := []string{"gossip-key", op, "--admin", admins, "--admin-token-file", f.AdminTokenFile()}
 		if keyFile != "" {
 			args = append(args, "--key-file", keyFile)
 		}
