@@ -160,7 +160,7 @@ func (m *model) step(src source) {
 			want = &modelItem{value: wv, meta: newMeta}
 			return Op{Action: Put, Meta: newMeta, Value: parts}
 		})
-		if ItemSize(len(key), len(want.value)) > m.s.maxItemSize {
+		if LimitedSize(len(key), len(want.value)) > m.s.maxItemSize {
 			require.ErrorIs(t, err, ErrTooLarge)
 			require.Equal(t, Meta{}, got)
 			break // the item is left as it was, and no CAS is used

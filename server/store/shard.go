@@ -354,7 +354,7 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 		total += len(p)
 	}
 	size := ItemSize(len(key), total)
-	if size > st.maxItemSize || total > maxValueLen {
+	if LimitedSize(len(key), total) > st.maxItemSize || total > maxValueLen {
 		return Meta{}, ErrTooLarge
 	}
 	if size > len(sh.buf) {
