@@ -126,7 +126,7 @@ type Stats struct {
 	IndexSlots int64
 	// ArenaBytes is the item memory touched so far: the sum over shards of
 	// the highest ring offset written. It grows with the data, not with
-	// MaxBytes, and never passes the rings' share of MaxBytes.
+	// MaxBytes, and with IndexBytes never passes MaxBytes.
 	ArenaBytes int64
 	// IndexBytes is the memory of the hash indexes.
 	IndexBytes int64

@@ -323,7 +323,7 @@ func TestModel(t *testing.T) {
 func TestModelEvicting(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			m := newModel(t, Config{MaxBytes: 8 << 10, MaxItemSize: 1 << 10}, true, 60, 300)
+			m := newModel(t, Config{MaxBytes: 4 << 10, MaxItemSize: 1 << 10}, true, 60, 300)
 			m.run(&randSource{r: rand.New(rand.NewPCG(seed, 2)), left: 30000})
 			require.NotZero(t, m.s.Stats().Evictions, "the test must exercise eviction")
 		})
