@@ -1,8 +1,8 @@
 package store
 
 import (
-	"math"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
