@@ -51,18 +51,18 @@ func TestLargeItemsFillMemory(t *testing.T) {
 // needs, so the store soon holds about as many small items as a fresh one,
 // and the memory bound holds throughout.
 func TestIndexTakesBackRingMemory(t *testing.T) {
-	const small, n = 20, 400_000
-	fresh := newStore(t, Config{MaxBytes: 16 << 20, MaxItemSize: 64 << 10}, newClock())
+	const small, n = 20, 100_000
+	fresh := newStore(t, Config{MaxBytes: 4 << 20, MaxItemSize: 64 << 10}, newClock())
 	want := fillKept(t, fresh, n, small)
 
-	s := newStore(t, Config{MaxBytes: 16 << 20, MaxItemSize: 64 << 10}, newClock())
+	s := newStore(t, Config{MaxBytes: 4 << 20, MaxItemSize: 64 << 10}, newClock())
 	big := make([]byte, 60<<10)
-	for i := range 2 * (16 << 20) / len(big) {
+	for i := range 2 * (4 << 20) / len(big) {
 		_, err := s.Update(fmt.Appendf(nil, "big:%d", i), func(*Entry) Op { return Op{Action: Put, Value: [][]byte{big}} })
 		require.NoError(t, err)
 	}
 	before := s.Stats()
-	require.Greater(t, before.ArenaBytes, int64(15<<20), "the large items took the rings")
+	require.Greater(t, before.ArenaBytes, int64(3<<20), "the large items took the rings")
 	got := fillKept(t, s, n, small)
 	st := s.Stats()
 	t.Logf("small items kept %d, fresh store %d; index %d -> %d bytes", got, want, before.IndexBytes, st.IndexBytes)
