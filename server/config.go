@@ -44,8 +44,9 @@ type Config struct {
 	Addr string
 	// MaxBytes bounds the memory the store uses for items. Default 64 MiB.
 	MaxBytes int64
-	// MaxItemSize is the largest item (key, value and per-item header); at
-	// most half of MaxBytes, as memcached requires. Default 1 MiB.
+	// MaxItemSize is the largest item, counted as memcached counts it (key,
+	// value and 59 bytes: store.LimitedSize); at most half of MaxBytes, as
+	// memcached requires. Default 1 MiB.
 	MaxItemSize int
 	// MaxConns is the number of client connections served at once; more
 	// are answered "ERROR Too many open connections" and closed.

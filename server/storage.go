@@ -168,7 +168,7 @@ func writeError(res storeResult) string {
 // itemTooLarge reports whether an item with this key and value length can
 // never be stored.
 func (c *conn) itemTooLarge(key []byte, vlen int) bool {
-	return store.ItemSize(len(key), vlen) > c.s.cfg.MaxItemSize
+	return store.LimitedSize(len(key), vlen) > c.s.cfg.MaxItemSize
 }
 
 // deleteKey removes key, as memcached does after a failed set.

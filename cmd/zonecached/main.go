@@ -174,7 +174,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.port = fs.Int("p", 11211, "TCP `port` to listen on")
 	v.host = fs.String("l", "127.0.0.1", "`address` to listen on; 0.0.0.0 or :: listens on all interfaces")
 	v.mem = fs.Int64("m", 64, "item memory limit in `megabytes`")
-	v.itemSize = fs.String("I", "1m", "largest item (key, value and header), with k or m suffix (1k to 1024m, at most half of -m)")
+	v.itemSize = fs.String("I", "1m", "largest item, counted as memcached (key + value + 59 bytes), with k or m suffix (1k to 1024m, at most half of -m)")
 	v.conns = fs.Int("c", 1024, "maximum simultaneous client `connections`; more are refused with \"ERROR Too many open connections\"")
 	v.cert = fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
 	v.key = fs.String("tls-key", "", "TLS private key `file` (PEM)")

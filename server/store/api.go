@@ -7,8 +7,8 @@ import (
 
 // Sentinel errors returned by Store methods; test with errors.Is.
 var (
-	// ErrTooLarge means the item (key, value and per-item header) exceeds
-	// Config.MaxItemSize.
+	// ErrTooLarge means the item exceeds Config.MaxItemSize (see
+	// LimitedSize).
 	ErrTooLarge = errors.New("store: object too large for cache")
 	// ErrNoMemory means the item could not be placed even after eviction.
 	ErrNoMemory = errors.New("store: out of memory storing object")
@@ -21,8 +21,8 @@ type Config struct {
 	// MaxBytes bounds the memory used for items: keys, values and per-item
 	// headers, plus the index. Default 64 MiB.
 	MaxBytes int64
-	// MaxItemSize is the largest item (key + value + per-item header)
-	// accepted. Default 1 MiB.
+	// MaxItemSize is the largest item accepted, counted as memcached
+	// counts it (LimitedSize). Default 1 MiB.
 	MaxItemSize int
 	// Now returns the current time. Default time.Now; tests inject a clock.
 	Now func() time.Time
@@ -126,7 +126,7 @@ type Stats struct {
 	IndexSlots int64
 	// ArenaBytes is the item memory touched so far: the sum over shards of
 	// the highest ring offset written. It grows with the data, not with
-	// MaxBytes, and never passes the rings' share of MaxBytes.
+	// MaxBytes, and with IndexBytes never passes MaxBytes.
 	ArenaBytes int64
 	// IndexBytes is the memory of the hash indexes.
 	IndexBytes int64
@@ -135,3 +135,13 @@ type Stats struct {
 // ItemSize is the number of bytes an item with these key and value lengths
 // counts against the memory limit and reports as its size.
 func ItemSize(keyLen, valueLen int) int { return itemHeaderSize + keyLen + valueLen }
+
+// memcachedItemOverhead is what memcached adds to a key and value when it
+// checks an item against -I: its 56-byte header with CAS, the key's NUL
+// and the value's CRLF.
+const memcachedItemOverhead = 59
+
+// LimitedSize is the size an item with these key and value lengths counts
+// against Config.MaxItemSize: memcached's, so that the largest value
+// accepted at each -I is memcached's.
+func LimitedSize(keyLen, valueLen int) int { return keyLen + valueLen + memcachedItemOverhead }

@@ -28,6 +28,11 @@ const (
 	// indexShare is the fraction (1/indexShare) of a shard's budget its
 	// index may grow to; the ring gets the rest.
 	indexShare = 8
+	// minItemsPerShard is how many items of the largest size a shard's
+	// budget holds at least. A shard's ring wastes up to one item's space
+	// (items do not span its end), so with 16 large items per shard the
+	// store keeps within about 1/16 of what the memory could hold.
+	minItemsPerShard = 16
 )
 
 // ErrInvalidConfig is returned by New for a Config it cannot honour.
@@ -63,10 +68,10 @@ func (c Config) withDefaults() (Config, error) {
 
 // shardCount picks a power of two: as many shards as possible (up to
 // maxShards, more if a shard would pass 2 GiB) while each shard can hold at
-// least four items of the largest size.
+// least minItemsPerShard items of the largest size.
 func shardCount(maxBytes int64, maxItem int) int {
 	n := maxShards
-	for n > 1 && maxBytes/int64(n) < 4*int64(maxItem) {
+	for n > 1 && maxBytes/int64(n) < minItemsPerShard*int64(maxItem) {
 		n /= 2
 	}
 	for maxBytes/int64(n) > maxShardMem {
@@ -75,14 +80,13 @@ func shardCount(maxBytes int64, maxItem int) int {
 	return n
 }
 
-// layout splits maxBytes into n shards, each with an index of at most
-// maxGroups groups and a ring of ring bytes.
-func layout(maxBytes int64, maxItem int) (n, maxGroups, ring int) {
+// layout splits maxBytes into n shards of budget bytes, each with an index
+// of at most maxGroups groups; the ring takes what the index does not.
+func layout(maxBytes int64, maxItem int) (n, maxGroups, budget int) {
 	n = shardCount(maxBytes, maxItem)
-	budget := maxBytes / int64(n)
-	maxGroups = max(1, int(budget/indexShare/bytesPerGroup))
-	ring = int(budget - int64(maxGroups)*bytesPerGroup)
-	return n, maxGroups, ring
+	budget = int(maxBytes / int64(n))
+	maxGroups = max(1, budget/indexShare/bytesPerGroup)
+	return n, maxGroups, budget
 }
 
 // IndexLimit is the most memory the hash indexes of a Store with these

@@ -10,14 +10,20 @@
 // incr, meta flags) live in those callbacks; the store only guarantees
 // atomicity, memory bounds, CAS uniques and expiry.
 //
-// Layout. Keys hash (xxhash) to one of up to 256 shards, each with its own
-// mutex, a ring of items in an arena outside the Go heap (mmap on Linux,
-// touched lazily, so resident memory follows the data, not MaxBytes), and a
-// pointer-free open-addressing index of 5 bytes per slot (about 6 bytes per
-// item). A shard gives at most 1/8 of its budget to the index and the rest
-// to the ring, so arenas plus indexes never exceed MaxBytes; the Go heap
-// holds only the indexes and a few structures per shard. An item costs a
-// 30-byte header plus its key and value in the ring.
+// Layout. Keys hash (xxhash) to one of up to 256 shards, as many as leave
+// each shard's budget room for 16 items of MaxItemSize (a ring loses at
+// most one item's space at its end, so large items fill memory about as
+// well as memcached's chunked ones). Each shard has its own mutex, a ring
+// of items in an arena outside the Go heap (mmap on Linux, touched lazily,
+// so resident memory follows the data, not MaxBytes), and a pointer-free
+// open-addressing index of 5 bytes per slot (about 6 bytes per item). The
+// index takes what it needs of the shard's budget, at most 1/8, and the
+// ring the rest: the ring wraps early enough to leave room for the index's
+// next growth and gives back the pages the index takes, so arenas plus
+// indexes never exceed MaxBytes; the Go heap holds only the indexes and a
+// few structures per shard. An item costs a 30-byte header plus its key and
+// value in the ring; against MaxItemSize it counts as in memcached (key,
+// value and 59 bytes), so the largest value accepted is memcached's.
 //
 // Reclaiming and eviction: when space is needed the oldest item in the
 // ring is dropped if it is dead (deleted or overwritten) or expired. While

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -65,7 +66,7 @@ func TestIndexGrowAndRehash(t *testing.T) {
 		keys = append(keys, fmt.Sprint("k", i))
 	}
 	buf, offs := ringOf(keys)
-	sh := &shard{buf: buf, maxGroup: 1 << 20}
+	sh := &shard{buf: buf, limit: math.MaxInt32, maxGroup: 1 << 20, maxItems: math.MaxInt32}
 	sh.ix.init(minGroups)
 	present := map[int]bool{}
 	for round := range 3 {
@@ -79,7 +80,7 @@ func TestIndexGrowAndRehash(t *testing.T) {
 				delete(present, i)
 				continue
 			}
-			sh.ensureIndexRoom(-1)
+			sh.makeIndexRoom(0)
 			sh.ix.insert(h, offs[i])
 			present[i] = true
 		}

@@ -12,8 +12,8 @@ var ErrLimitTooLarge = errors.New("store: limit above the reserved memory")
 // SetLimit changes the memory limit at run time, as memcached's
 // cache_memlimit: it may grow back up to Config.MaxBytes, the address space
 // reserved at New. As in memcached, a lower limit releases nothing: items
-// kept in memory already written stay (a shard keeps the part of its ring
-// it has touched), and the store uses no memory past the new limit.
+// already written stay until eviction reaches them, and new writes stay
+// within the new limit.
 func (s *Store) SetLimit(maxBytes int64) error {
 	if maxBytes <= 0 {
 		return fmt.Errorf("%w: %d", ErrInvalidConfig, maxBytes)
@@ -25,10 +25,10 @@ func (s *Store) SetLimit(maxBytes int64) error {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		if !sh.closed {
-			// A shard's ring takes its share of the limit as at New (the
-			// rest is its index's). Items lie below hwm, wrapped or not.
-			ring := int(float64(cap(sh.buf)) * float64(maxBytes) / float64(s.maxBytes))
-			sh.buf = sh.buf[:max(ring, sh.hwm)]
+			// A shard takes its share of the limit as at New. Items
+			// written past the new end stay until head reaches them.
+			sh.limit = int(int64(len(sh.buf)) * maxBytes / s.maxBytes)
+			sh.setEnd()
 		}
 		sh.mu.Unlock()
 	}

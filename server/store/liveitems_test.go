@@ -87,13 +87,18 @@ func TestCompactionWorkPerWriteIsBounded(t *testing.T) {
 	require.Len(t, s.shards, 1)
 	sh := &s.shards[0]
 	size := ItemSize(len("key:0000000000000000"), 100)
-	n := len(sh.buf) / size // fills the ring: the next item does not fit
-	require.Greater(t, n*9/10, maxCompactItems, "the live run is longer than the budget")
 	key := func(i int) string { return fmt.Sprintf("key:%016d", i) }
 	val := string(make([]byte, 100))
-	for i := range n {
-		set(t, s, key(i), val, Meta{})
+	fits := func() bool {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		return sh.fitsNow(size)
 	}
+	n := 0
+	for ; fits(); n++ { // fills the ring: the next item does not fit
+		set(t, s, key(n), val, Meta{})
+	}
+	require.Greater(t, n*9/10, maxCompactItems, "the live run is longer than the budget")
 	for i := n * 9 / 10; i < n; i++ { // the newest tenth dies: live data is 90 % of the ring
 		_, err := s.Update([]byte(key(i)), func(*Entry) Op { return Op{Action: Delete} })
 		require.NoError(t, err)
@@ -115,7 +120,7 @@ func TestCompactionWorkPerWriteIsBounded(t *testing.T) {
 // nothing may be evicted, and every value read must be made only of its
 // own key's blocks.
 func TestConcurrentOverwritesEvictNothing(t *testing.T) {
-	s := newStore(t, Config{MaxBytes: 1 << 20, MaxItemSize: 128 << 10}, nil)
+	s := newStore(t, Config{MaxBytes: 1 << 20, MaxItemSize: 32 << 10}, nil)
 	require.Len(t, s.shards, 2)
 	const workers, ops, keys = 8, 8000, 2700 // 8 blocks a value: live data is about half the rings
 	errs := make(chan error, workers)

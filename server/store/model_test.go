@@ -160,7 +160,7 @@ func (m *model) step(src source) {
 			want = &modelItem{value: wv, meta: newMeta}
 			return Op{Action: Put, Meta: newMeta, Value: parts}
 		})
-		if ItemSize(len(key), len(want.value)) > m.s.maxItemSize {
+		if LimitedSize(len(key), len(want.value)) > m.s.maxItemSize {
 			require.ErrorIs(t, err, ErrTooLarge)
 			require.Equal(t, Meta{}, got)
 			break // the item is left as it was, and no CAS is used
@@ -323,7 +323,7 @@ func TestModel(t *testing.T) {
 func TestModelEvicting(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			m := newModel(t, Config{MaxBytes: 8 << 10, MaxItemSize: 1 << 10}, true, 60, 300)
+			m := newModel(t, Config{MaxBytes: 4 << 10, MaxItemSize: 1 << 10}, true, 60, 300)
 			m.run(&randSource{r: rand.New(rand.NewPCG(seed, 2)), left: 30000})
 			require.NotZero(t, m.s.Stats().Evictions, "the test must exercise eviction")
 		})

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"os"
 	"sync"
 	"unsafe"
 )
@@ -32,6 +33,10 @@ const (
 // costs an index update).
 const maxCompactItems = 1024
 
+// pageSize is the system's memory page: releasing ring memory to the
+// system takes whole pages.
+var pageSize = os.Getpagesize()
+
 // maxKeptScratch is the largest scratch buffer a shard keeps between writes.
 const maxKeptScratch = 64 << 10
 
@@ -42,9 +47,11 @@ const indexGrowthNum, indexGrowthDen = 5, 4
 
 // shard is one lock's worth of the store: a ring of items and its index.
 //
-// The ring is a circular log. Items are written at tail and never span the
-// end of buf: when an item does not fit before the end, the ring wraps and
-// [wrapEnd, len(buf)) stays unused. Unwrapped, the items lie in [head, tail);
+// The shard's budget (limit) holds both: the index takes what it needs and
+// the ring the rest, up to end, which leaves room for the index's next
+// growth step (see setEnd). The ring is a circular log. Items are written
+// at tail and never span end: when an item does not fit before it, the
+// ring wraps and [wrapEnd, end) stays unused. Unwrapped, the items lie in [head, tail);
 // wrapped, in [head, wrapEnd) and then [0, tail), and the free space is
 // [tail, head). Deleted and replaced items stay in the ring, marked dead,
 // until head passes them. When space is needed the item at head is dropped
@@ -55,12 +62,14 @@ const indexGrowthNum, indexGrowthDen = 5, 4
 type shard struct {
 	mu sync.Mutex
 
-	buf      []byte // ring, outside the Go heap on Linux
+	buf      []byte // ring, outside the Go heap on Linux: the whole budget's address space
+	limit    int    // the shard's budget: ring bytes touched (hwm) plus index bytes
+	end      int    // where the ring wraps: limit less the index's next size
 	head     int
 	tail     int
 	wrapEnd  int
 	wrapped  bool
-	hwm      int // highest ring offset ever written: the touched arena
+	hwm      int // highest ring offset written since last released: the touched arena
 	ix       index
 	maxGroup int // index size cap, in groups
 	maxItems int // items the capped index can hold
@@ -87,9 +96,48 @@ type shard struct {
 
 func (sh *shard) init(buf []byte, maxGroups int) {
 	sh.buf = buf
+	sh.limit = len(buf)
 	sh.maxGroup = maxGroups
 	sh.maxItems = maxGroups*groupSlots*7/8 - 1
 	sh.ix.init(min(minGroups, maxGroups))
+	sh.setEnd()
+}
+
+// nextGroups is the size the index grows to from groups groups.
+func (sh *shard) nextGroups(groups int) int {
+	return min(sh.maxGroup, max(groups+1, groups*indexGrowthNum/indexGrowthDen))
+}
+
+// setEnd places the ring's end so that the index can take its next growth
+// step in the budget: the ring wraps there from now on, and items written
+// past it before go when head reaches them.
+func (sh *shard) setEnd() {
+	sh.end = min(len(sh.buf), sh.limit-sh.nextGroups(sh.ix.groups())*bytesPerGroup)
+}
+
+// top is the end of the ring's items: nothing above it is in use.
+func (sh *shard) top() int {
+	if sh.wrapped {
+		return sh.wrapEnd
+	}
+	return sh.tail
+}
+
+// indexFits reports whether an index of groups groups fits in the budget
+// beside the ring's items; if so, it releases the ring's touched pages the
+// index is to take (all but the part of a page below them).
+func (sh *shard) indexFits(groups int) bool {
+	room := sh.limit - groups*bytesPerGroup
+	if sh.top() > room {
+		return false
+	}
+	if sh.hwm > room {
+		if from := (room + pageSize - 1) / pageSize * pageSize; from < sh.hwm {
+			releaseArena(sh.buf[from:sh.hwm])
+		}
+		sh.hwm = room
+	}
+	return true
 }
 
 // reset drops every item: an immediate flush.
@@ -100,6 +148,7 @@ func (sh *shard) reset() {
 	releaseArena(sh.buf[:sh.hwm])
 	sh.hwm = 0
 	sh.ix.init(min(minGroups, sh.maxGroup))
+	sh.setEnd()
 }
 
 // checkFlush applies a delayed flush whose time has come. It runs before
@@ -117,18 +166,18 @@ func (sh *shard) fitsNow(n int) bool {
 	if sh.wrapped {
 		return sh.head-sh.tail >= n
 	}
-	return len(sh.buf)-sh.tail >= n || sh.head >= n
+	return sh.end-sh.tail >= n || sh.head >= n
 }
 
 // alloc reserves n contiguous ring bytes at tail, evicting from head as
-// needed, and returns their offset. n must not exceed len(sh.buf). evicted
+// needed, and returns their offset. n must not exceed sh.end. evicted
 // is set when any item was dropped or moved.
 func (sh *shard) alloc(n int, now uint32, evicted *bool) int {
 	var mv mover
 	cp := sh.newCompactor(n)
 	for {
 		if !sh.wrapped {
-			if len(sh.buf)-sh.tail >= n {
+			if sh.end-sh.tail >= n {
 				break
 			}
 			sh.wrapEnd, sh.tail, sh.wrapped = sh.tail, 0, true
@@ -183,7 +232,7 @@ type compactor struct{ bytes, items int }
 // none when the shard's live data, with the new item, is above the
 // compaction share of the ring.
 func (sh *shard) newCompactor(n int) compactor {
-	if (sh.bytes+int64(n))*compactDen > int64(len(sh.buf))*compactNum {
+	if (sh.bytes+int64(n))*compactDen > int64(sh.end)*compactNum {
 		return compactor{}
 	}
 	return compactor{bytes: max(maxCompactBytes, compactFactor*n), items: maxCompactItems}
@@ -246,7 +295,7 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 // moveHead copies the live item at head (offset p, n bytes) to tail and
 // points its index slot at the new place.
 func (sh *shard) moveHead(p, n int) {
-	if !sh.wrapped && len(sh.buf)-sh.tail < n {
+	if !sh.wrapped && sh.end-sh.tail < n {
 		sh.wrapEnd, sh.tail, sh.wrapped = sh.tail, 0, true
 	}
 	dst := sh.tail
@@ -276,31 +325,49 @@ func (sh *shard) removeSlot(slot int, off int, reclaim bool) {
 	}
 }
 
-// ensureIndexRoom rehashes before an insert when the table is at its load
-// limit: grown by indexGrowth (to about 70 % full) up to the cap, or at the
-// same size when tombstones, not items, filled it. pending is the ring
-// offset of an item written but not yet indexed (-1 if none).
-func (sh *shard) ensureIndexRoom(pending int) {
+// makeIndexRoom readies the index for one more key, before an insert: it
+// evicts while the index holds maxItems, and when the table is at its load
+// limit rehashes it, grown by indexGrowth (to about 70 % full) while the
+// budget leaves room beside the ring, or at the same size when tombstones
+// filled it. When it cannot grow, it first evicts down to three quarters of
+// the load limit, so that the next rehash is as far away. It reports
+// whether it evicted.
+func (sh *shard) makeIndexRoom(now uint32) bool {
 	ix := &sh.ix
+	var mv mover
+	evicted := false
+	for ix.count >= sh.maxItems {
+		mv.note(sh.evictHead(now, mv.allowed()))
+		evicted = true
+	}
 	if ix.count+ix.tombs < ix.maxLoad() {
-		return
+		return evicted
 	}
 	groups := ix.groups()
 	if ix.count+1 > ix.maxLoad()*3/4 {
-		groups = max(groups+1, groups*indexGrowthNum/indexGrowthDen)
+		if next := sh.nextGroups(groups); next > groups && sh.indexFits(next) {
+			groups = next
+		} else {
+			for ix.count > 0 && ix.count+1 > ix.maxLoad()*3/4 {
+				mv.note(sh.evictHead(now, mv.allowed()))
+				evicted = true
+			}
+		}
 	}
-	sh.rehash(min(groups, sh.maxGroup), pending)
+	sh.rehash(groups)
+	sh.setEnd()
+	return evicted
 }
 
 // rehash rebuilds the index with the given number of groups. It walks the
 // ring rather than the old table: the live (not dead) items in the ring are
 // exactly the indexed ones, and reading the ring in order streams through
 // memory where the table order would take a cache miss per key.
-func (sh *shard) rehash(groups, pending int) {
+func (sh *shard) rehash(groups int) {
 	old := sh.ix
 	sh.ix.init(groups)
 	sh.walk(func(off int) bool {
-		if off != pending && sh.buf[off+offBits]&bitDead == 0 {
+		if sh.buf[off+offBits]&bitDead == 0 {
 			sh.ix.insert(hashKey(itemKey(sh.buf, off)), uint32(off))
 		}
 		return true
@@ -354,24 +421,20 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 		total += len(p)
 	}
 	size := ItemSize(len(key), total)
-	if size > st.maxItemSize || total > maxValueLen {
+	if LimitedSize(len(key), total) > st.maxItemSize || total > maxValueLen {
 		return Meta{}, ErrTooLarge
 	}
-	if size > len(sh.buf) {
+	if size > sh.end {
 		return Meta{}, ErrNoMemory
 	}
 	parts := op.Value
-	needEvict := (!found && sh.ix.count >= sh.maxItems) || !sh.fitsNow(size)
+	needEvict := (!found && sh.ix.count+sh.ix.tombs >= min(sh.maxItems, sh.ix.maxLoad())) || !sh.fitsNow(size)
 	if needEvict && sh.aliasesRing(parts) {
 		parts = sh.stabilize(parts, total)
 	}
 	evicted := false
 	if !found {
-		var mv mover
-		for sh.ix.count >= sh.maxItems {
-			mv.note(sh.evictHead(now, mv.allowed()))
-			evicted = true
-		}
+		evicted = sh.makeIndexRoom(now)
 	}
 	off := sh.alloc(size, now, &evicted)
 
@@ -400,7 +463,6 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 		sh.bytes -= int64(itemLen(buf, old))
 		sh.ix.setOff(slot, uint32(off))
 	} else {
-		sh.ensureIndexRoom(off)
 		sh.ix.insert(h, uint32(off))
 	}
 	sh.bytes += int64(size)

@@ -35,7 +35,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, maxGroups, ring := layout(cfg.MaxBytes, cfg.MaxItemSize)
+	n, maxGroups, budget := layout(cfg.MaxBytes, cfg.MaxItemSize)
 	s := &Store{
 		shards:      make([]shard, n),
 		mask:        uint64(n - 1),
@@ -46,7 +46,7 @@ func New(cfg Config) (*Store, error) {
 		stop:        make(chan struct{}),
 	}
 	for i := range s.shards {
-		buf, err := mapArena(ring)
+		buf, err := mapArena(budget)
 		if err != nil {
 			for j := range i {
 				_ = unmapArena(s.shards[j].buf)

@@ -269,7 +269,7 @@ func TestTooLarge(t *testing.T) {
 	c := newClock()
 	s := newStore(t, Config{MaxBytes: 64 << 20}, c)
 	set(t, s, "k", "old", Meta{})
-	big := make([]byte, DefaultMaxItemSize-itemHeaderSize-1+1)
+	big := make([]byte, DefaultMaxItemSize-memcachedItemOverhead-1+1)
 	_, err := s.Update([]byte("k"), func(*Entry) Op {
 		return Op{Action: Put, Value: [][]byte{big}}
 	})
@@ -278,14 +278,14 @@ func TestTooLarge(t *testing.T) {
 	assert.True(t, ok, "the current item is left untouched")
 	assert.Equal(t, "old", v)
 
-	// The largest item fits exactly.
-	fit := bytes.Repeat([]byte{'x'}, DefaultMaxItemSize-itemHeaderSize-1)
+	// The largest item, as memcached counts it, fits exactly.
+	fit := bytes.Repeat([]byte{'x'}, DefaultMaxItemSize-memcachedItemOverhead-1)
 	m, err := s.Update([]byte("k"), func(*Entry) Op { return Op{Action: Put, Value: [][]byte{fit}} })
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), m.CAS, "a refused store consumed no CAS")
 	got := s.Get([]byte("k"), func(e *Entry) { assert.True(t, bytes.Equal(fit, e.Value)) })
 	assert.True(t, got)
-	assert.Equal(t, int64(DefaultMaxItemSize), s.Stats().Bytes)
+	assert.Equal(t, int64(ItemSize(1, len(fit))), s.Stats().Bytes)
 }
 
 func TestBigItemsFill(t *testing.T) {
