@@ -183,6 +183,13 @@ func (h *health) check(now time.Time) (addrs map[string]string, isolated, change
 	return addrs, isolated, changed, heardN, knownN
 }
 
+// isolated reports whether the member is cut off from most of the fleet.
+func (h *health) isolated() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.isol
+}
+
 // failed returns the gossip addresses of known members not in the
 // topology.
 func (h *health) failed() []string {

@@ -9,7 +9,7 @@
 //	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
 //	           [--pprof] [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
-//	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
+//	            [--gossip-key-file F] [--cluster-label L] [--state serving|warming]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
 //	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s]
 //	            [--rejoin-interval 5s] [--require-join] [--forget-failed-after 1h]]
@@ -25,7 +25,10 @@
 // collector's soft limit so that it does, unless GOMEMLIMIT is set.
 //
 // With --zone the node joins a gossiping fleet (package membership) and
-// its admin listener also serves GET /topology and GET/POST /state. If no
+// its admin listener also serves GET /topology and GET/POST /state; its
+// /readyz answers 503 with the reason unless the node serves reads. It
+// starts serving (--state warming: a node added to a fleet, promoted once
+// warmed, logs that it serves no reads until then). If no
 // --join seed answers at start, the node starts alone and keeps joining
 // them every --rejoin-interval (--require-join exits instead); it also
 // rejoins failed members it remembers (--forget-failed-after), so a split

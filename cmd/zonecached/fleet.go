@@ -49,7 +49,7 @@ func (f *fleetOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.join, "join", "", "comma-separated gossip `addresses` of fleet members to join")
 	fs.StringVar(&f.keyFile, "gossip-key-file", "", "`file` holding the fleet's gossip encryption key: 16, 24 or 32 bytes, raw or base64")
 	fs.StringVar(&f.label, "cluster-label", "zonecache", "cluster `label`; nodes with different labels never merge")
-	fs.StringVar(&f.state, "state", "warming", "`state` to start in: warming (takes writes, serves no reads until promoted) or serving")
+	fs.StringVar(&f.state, "state", "serving", "`state` to start in: serving, or warming (takes writes, serves no reads until promoted) for a node added to a fleet that holds data to warm it from")
 	fs.StringVar(&f.profile, "gossip-profile", "lan", "gossip timing `preset`: lan, local (fast failure detection on one host) or wan")
 	fs.DurationVar(&f.probe, "gossip-probe-interval", 0, "failure-probe `interval`, overriding the preset's (lan and local 1s, wan 5s); a dead node is declared after a few of them (membership.FailureDetectionTime)")
 	fs.StringVar(&f.advertise, "advertise-addr", "", "cache `address` (host or host:port; port default -p) advertised to the fleet; required when -l listens on all interfaces")
@@ -148,12 +148,16 @@ func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence me
 			seeds = append(seeds, s)
 		}
 	}
-	return membership.Start(ctx, membership.Config{
+	m, err := membership.Start(ctx, membership.Config{
 		NodeName: f.nodeName, Zone: f.zone, CacheAddr: cacheAddr,
 		State: replication.NodeState(f.state), BindAddr: host, BindPort: port,
 		Join: seeds, SecretKey: key, Label: f.label, Profile: f.profile, ProbeInterval: f.probe, Logger: log,
 		RequireJoin: f.requireJoin, RejoinInterval: f.rejoin, ForgetAfter: f.forgetAfter, Fence: fence,
 	})
+	if err == nil && m.State() == replication.Warming {
+		log.Warn("warming: serving no reads until promoted (zonecache promote, or POST /state?to=serving)", "node", m.Name())
+	}
+	return m, err
 }
 
 // pauseBound is the server's PauseBound for a fleet node (0 standalone):
