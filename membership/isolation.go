@@ -1,7 +1,6 @@
 package membership
 
 import (
-	"log"
 	"net"
 	"strconv"
 	"strings"
@@ -59,6 +58,8 @@ type health struct {
 	mu     sync.Mutex
 	known  map[string]*peer // other members seen alive, not yet forgotten
 	isol   bool
+	heardN int // members in contact at the last check, this one included
+	knownN int // members known at the last check, this one included
 	stop   chan struct{}
 	once   sync.Once
 	loops  sync.WaitGroup
@@ -179,7 +180,7 @@ func (h *health) check(now time.Time) (addrs map[string]string, isolated, change
 	}
 	isolated = heardN*2 < knownN
 	changed = isolated != h.isol
-	h.isol = isolated
+	h.isol, h.heardN, h.knownN = isolated, heardN, knownN
 	return addrs, isolated, changed, heardN, knownN
 }
 
@@ -188,6 +189,14 @@ func (h *health) isolated() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.isol
+}
+
+// contact returns the last check's members in contact and known (this one
+// included; 1 and 1 before the first check) and whether it is isolated.
+func (h *health) contact() (heard, known int, isolated bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return max(h.heardN, 1), max(h.knownN, 1), h.isol
 }
 
 // failed returns the gossip addresses of known members not in the
@@ -219,26 +228,4 @@ func (h *health) aliveAddrs() map[string]bool {
 
 func (h *health) close() {
 	h.once.Do(func() { close(h.stop) })
-}
-
-// logSink is memberlist's log output: slog, and a dead message about this
-// member that memberlist refuted (the fleet dropped it) invalidates the
-// cache, as writes made meanwhile went elsewhere.
-func (m *Member) logSink() *log.Logger {
-	return log.New(refuteWatch{slogWriter{m.log}, m}, "", 0)
-}
-
-type refuteWatch struct {
-	slogWriter
-	m *Member
-}
-
-func (w refuteWatch) Write(p []byte) (int, error) {
-	if strings.Contains(string(p), "Refuting a dead message") {
-		w.m.log.Warn("the fleet declared this member dead; it refuted", "memberlist", strings.TrimSpace(string(p)))
-		if f := w.m.cfg.Fence; f != nil {
-			f.InvalidateAll(CauseRefuted)
-		}
-	}
-	return w.slogWriter.Write(p)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/buildinfo"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -33,6 +34,7 @@ commands:
   warm     copy to a warming node the items it owns, from another zone (progress, metrics, Ctrl-C summary)
   purge    delete from each node the items it does not own (fleets without gossip)
   reshard  change the fleet's shape: plan, intermediate, copy, cutover, clean-up (--dry-run: the plan)
+  version  print the version (module version, VCS revision, Go version); also --version
 
 Run "zonecache <command> -h" for the command's flags.
 `
@@ -55,6 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = purgeCmd(ctx, args[1:], stdout, stderr)
 	case "reshard":
 		err = reshardCmd(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "zonecache", buildinfo.Read())
+		return 0
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

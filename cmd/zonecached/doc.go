@@ -7,7 +7,8 @@
 //
 //	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
 //	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
-//	           [--pprof] [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
+//	           [--pprof] [--disable-meta] [-v] [--log-level info] [--log-format text|json]
+//	           [--version] [--restart-file FILE | -e FILE]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state serving|warming]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]

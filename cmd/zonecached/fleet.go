@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/membership"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/server"
@@ -121,9 +122,9 @@ func wildcard(host string) bool {
 }
 
 // startMember joins the fleet, advertising the cache listening at
-// cacheAddr (or --advertise-addr). It returns nil when the node is
-// standalone.
-func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence membership.Fence, log *slog.Logger) (*membership.Member, error) {
+// cacheAddr (or --advertise-addr), its metrics registered with reg. It
+// returns nil when the node is standalone.
+func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence membership.Fence, reg prometheus.Registerer, log *slog.Logger) (*membership.Member, error) {
 	if f.zone == "" {
 		return nil, nil
 	}
@@ -152,7 +153,7 @@ func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence me
 		NodeName: f.nodeName, Zone: f.zone, CacheAddr: cacheAddr,
 		State: replication.NodeState(f.state), BindAddr: host, BindPort: port,
 		Join: seeds, SecretKey: key, Label: f.label, Profile: f.profile, ProbeInterval: f.probe, Logger: log,
-		RequireJoin: f.requireJoin, RejoinInterval: f.rejoin, ForgetAfter: f.forgetAfter, Fence: fence,
+		RequireJoin: f.requireJoin, RejoinInterval: f.rejoin, ForgetAfter: f.forgetAfter, Fence: fence, Registerer: reg,
 	})
 	if err == nil && m.State() == replication.Warming {
 		log.Warn("warming: serving no reads until promoted (zonecache promote, or POST /state?to=serving)", "node", m.Name())
