@@ -82,3 +82,25 @@ func TestWarmingNodeIsNotReady(t *testing.T) {
 		t.Fatalf("Ready once promoted: %v", err)
 	}
 }
+
+// The README's one-node development setup: a standalone zonecached (no
+// --zone) and a client whose topology is that node alone.
+func TestOneNodeDevelopmentSetup(t *testing.T) {
+	p := testproc.StartZonecached(t)
+	c, err := client.New(client.Config{Zone: "dev", Topology: replication.Topology{Epoch: 1,
+		Nodes: []replication.Node{{ID: "dev-1", Zone: "dev", Addr: p.Addr}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Set(ctx, client.Item{Key: "greeting", Value: []byte("hello")}); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	if it, err := c.Get(ctx, "greeting"); err != nil || string(it.Value) != "hello" {
+		t.Fatalf("Get = %q, %v; want hello", it.Value, err)
+	}
+	if _, err := c.Get(ctx, "absent"); !errors.Is(err, client.ErrCacheMiss) {
+		t.Fatalf("Get of an absent key: %v, want ErrCacheMiss", err)
+	}
+}
