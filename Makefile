@@ -8,7 +8,7 @@ ARGS    ?=
 PORT    ?= 11211
 BENCHTIME ?= 1s
 
-.PHONY: all build run run-node check-consistency test test-go conformance bench bench-server fuzz deps vet staticcheck clean
+.PHONY: all build run run-node check-consistency test test-go conformance bench bench-server fuzz deps vet staticcheck vulncheck clean
 
 all: build
 
@@ -51,6 +51,11 @@ staticcheck:
 	@$(STATICCHECK) -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION:v%=%))' || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) ./...
+
+## vulncheck: govulncheck (pinned) against a pinned copy of the Go
+## vulnerability database (works offline from the module proxy)
+vulncheck:
+	@GO=$(GO) ./scripts/vulncheck.sh
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
