@@ -18,14 +18,14 @@ const MaxWatchWait = 60 * time.Second
 // GET /state, which answers the state this member advertises, and POST
 // /state?to=STATE, which moves it there (promote, drain) and answers the
 // new state. GET /readyz answers 503 with the reason while the member
-// serves no reads (see Unready), else next's answer. Package admin is
-// their client.
+// serves no reads (not serving, cut off from most of the fleet, or
+// gone), else next's answer. Package admin is their client.
 func (m *Member) AdminHandler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
 	mux.Handle("GET /topology", m)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if reason := m.Unready(); reason != "" {
+		if reason := m.unready(); reason != "" {
 			http.Error(w, reason, http.StatusServiceUnavailable)
 			return
 		}
@@ -36,10 +36,10 @@ func (m *Member) AdminHandler(next http.Handler) http.Handler {
 	return mux
 }
 
-// Unready says why this member serves no reads, or "" when it serves
+// unready says why this member serves no reads, or "" when it serves
 // them: a state other than serving, cut off from most of the fleet, or
 // out of the fleet.
-func (m *Member) Unready() string {
+func (m *Member) unready() string {
 	switch s := m.State(); {
 	case m.Left():
 		return "left the fleet: serving no reads"

@@ -89,8 +89,8 @@ func TestMemberCutOffFromMostOfTheFleetFencesItsCache(t *testing.T) {
 	}
 	_ = c.Shutdown()
 	testproc.Eventually(t, 20*time.Second, "a fences its cache", func() bool { iso, _ := fence.state(); return iso })
-	if r := a.Unready(); !strings.HasPrefix(r, "isolated") {
-		t.Errorf("Unready of a cut-off member = %q, want isolated", r)
+	if r := a.unready(); !strings.HasPrefix(r, "isolated") {
+		t.Errorf("unready of a cut-off member = %q, want isolated", r)
 	}
 
 	// b comes back at its address: a rejoins it by itself (a knows it
