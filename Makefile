@@ -8,7 +8,7 @@ ARGS    ?=
 PORT    ?= 11211
 BENCHTIME ?= 1s
 
-.PHONY: all build run run-node check-consistency test test-go test-deploy test-contrib conformance bench bench-server fuzz deps vet clean
+.PHONY: all build run run-node check-consistency test test-go test-deploy test-contrib conformance bench bench-server fuzz deps vet staticcheck vulncheck clean
 
 all: build
 
@@ -37,12 +37,26 @@ run-node: build
 check-consistency: deps build
 	$(BIN)/zonebench consistency --zonecached $(BIN)/zonecached $(ARGS)
 
-## test: every test: vet, unit and integration tests under -race, conformance,
-## the deployment kit's checks, the OpenTelemetry adapter
-test: deps build vet test-go conformance test-deploy test-contrib
+## test: every test: vet, staticcheck, unit and integration tests under -race,
+## conformance, the deployment kit's checks, the OpenTelemetry adapter
+test: deps build vet staticcheck test-go conformance test-deploy test-contrib
 
 vet:
 	$(GO) vet ./...
+
+## staticcheck: honnef.co/go/tools' linter, pinned, installed from the Go
+## module proxy into $(go env GOPATH)/bin when missing
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK = $(shell $(GO) env GOPATH)/bin/staticcheck
+staticcheck:
+	@$(STATICCHECK) -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION:v%=%))' || \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATICCHECK) ./...
+
+## vulncheck: govulncheck (pinned) against a pinned copy of the Go
+## vulnerability database (works offline from the module proxy)
+vulncheck:
+	@GO=$(GO) ./scripts/vulncheck.sh
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...

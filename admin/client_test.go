@@ -22,7 +22,7 @@ import (
 )
 
 // oneNode starts a gossiping zonecached alone in zone a, warming, and
-// returns its admin client once its admin listener is ready.
+// returns its admin client once its admin listener answers.
 func oneNode(t *testing.T) *admin.Client {
 	t.Helper()
 	f, err := fleet.Start(context.Background(), fleet.Config{
@@ -33,8 +33,8 @@ func oneNode(t *testing.T) *admin.Client {
 	}
 	t.Cleanup(f.Stop)
 	c := f.Nodes()[0].Admin() // with the fleet's admin token
-	testproc.Eventually(t, 30*time.Second, "the node's admin listener ready", func() bool {
-		return c.Ready(context.Background()) == nil
+	testproc.Eventually(t, 30*time.Second, "the node's admin listener answering", func() bool {
+		return c.Healthy(context.Background()) == nil
 	})
 	return c
 }
@@ -48,6 +48,9 @@ func TestClientPromotesAFleetNodeAndFollowsItsTopology(t *testing.T) {
 	if s, err := c.State(ctx); err != nil || s != replication.Warming {
 		t.Fatalf("State = %q, %v; want warming", s, err)
 	}
+	if err := c.Ready(ctx); !errors.Is(err, admin.ErrUnavailable) || !strings.Contains(err.Error(), "warming: serving no reads") {
+		t.Fatalf("Ready of a warming node: %v; want admin.ErrUnavailable saying it serves no reads", err)
+	}
 	before, err := c.Topology(ctx)
 	if err != nil || len(before.Nodes) != 1 || before.Nodes[0].ID != "a-1" {
 		t.Fatalf("Topology = %+v, %v; want a-1 alone", before, err)
@@ -57,6 +60,9 @@ func TestClientPromotesAFleetNodeAndFollowsItsTopology(t *testing.T) {
 	}
 	if s, err := c.SetState(ctx, replication.Serving); err != nil || s != replication.Serving {
 		t.Fatalf("SetState(serving) = %q, %v", s, err)
+	}
+	if err := c.Ready(ctx); err != nil {
+		t.Fatalf("Ready once serving: %v", err)
 	}
 	after, err := c.WatchTopology(ctx, before.Epoch, 20*time.Second)
 	if err != nil || after.Epoch <= before.Epoch || after.Nodes[0].State != replication.Serving {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zonecache/zonecache/internal/buildinfo"
 	"github.com/zonecache/zonecache/nodeclient"
 )
 
@@ -34,6 +35,7 @@ type metrics struct {
 	topologySwaps    prometheus.Counter
 	pending          prometheus.GaugeFunc
 	gauges           *gaugeCollector
+	build            prometheus.Collector // zonecache_build_info
 }
 
 func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
@@ -64,6 +66,7 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 			queueTimeouts:   nodeDesc("zonecache_client_queue_timeouts_total", "Requests that timed out waiting in the client (rate limit, in-flight slot, connection) and were not sent."),
 			breakerFailures: nodeDesc("zonecache_client_breaker_failures_total", "Failures counted against the node's circuit breaker."),
 		},
+		build: buildinfo.Read().Collector(),
 	}
 	if err := m.register(); err != nil {
 		return nil, err
@@ -103,7 +106,7 @@ func (m *metrics) register() error {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.spoolFull, m.spoolErrors, m.spoolReplayed,
-		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges}
+		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges, m.build}
 }
 
 func (m *metrics) unregister() {

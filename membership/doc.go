@@ -73,4 +73,11 @@
 // this member has seen, forced to grow by at least one on every change: one
 // member's views are strictly ordered, and views from different members
 // compare by when they last changed.
+//
+// Operations: GET /readyz on the admin handler answers 503 with the reason
+// (warming, draining, isolated, left) unless the member is serving and in
+// contact with most of the fleet; Config.Registerer receives the zonecache_membership_* metrics
+// (members by zone and state, epoch, isolation, contact counts, gossip
+// health, probe failures); memberlist's log lines reach Config.Logger at
+// their own level, without their prefix.
 package membership

@@ -17,16 +17,42 @@ const MaxWatchWait = 60 * time.Second
 // server's /metrics, /healthz and /readyz): GET /topology (see ServeHTTP),
 // GET /state, which answers the state this member advertises, and POST
 // /state?to=STATE, which moves it there (promote, drain) and answers the
-// new state. Package admin is their client. It checks no access:
-// zonecached serves it behind its admin token and origin checks.
+// new state. GET /readyz answers 503 with the reason while the member
+// serves no reads (not serving, cut off from most of the fleet, or
+// gone), else next's answer. Package admin is their client. It checks no
+// access: zonecached serves it behind its admin token and origin checks.
 func (m *Member) AdminHandler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
 	mux.Handle("GET /topology", m)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if reason := m.unready(); reason != "" {
+			http.Error(w, reason, http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /state", m.serveState)
 	mux.HandleFunc("POST /state", m.serveSetState)
 	m.handleKeyring(mux)
 	return mux
+}
+
+// unready says why this member serves no reads, or "" when it serves
+// them: a state other than serving, cut off from most of the fleet, or
+// out of the fleet.
+func (m *Member) unready() string {
+	switch s := m.State(); {
+	case m.Left():
+		return "left the fleet: serving no reads"
+	case m.health.isolated():
+		return "isolated: cut off from most of the fleet, serving no hits"
+	case s == replication.Draining:
+		return "draining: clients are moving their reads away"
+	case s != replication.Serving:
+		return string(s) + ": serving no reads"
+	}
+	return ""
 }
 
 // serveState answers GET /state: the state this member advertises.

@@ -1,7 +1,6 @@
 package membership
 
 import (
-	"log"
 	"net"
 	"strconv"
 	"strings"
@@ -62,6 +61,8 @@ type health struct {
 	// lastMinority is the last check that found this member in contact
 	// with no more than half the fleet (isolated, or one of equal halves).
 	lastMinority time.Time
+	heardN       int // members in contact at the last check, this one included
+	knownN       int // members known at the last check, this one included
 	stop         chan struct{}
 	once         sync.Once
 	loops        sync.WaitGroup
@@ -188,7 +189,7 @@ func (h *health) check(now time.Time) (addrs map[string]string, isolated, change
 		h.lastMinority = now
 	}
 	changed = isolated != h.isol
-	h.isol = isolated
+	h.isol, h.heardN, h.knownN = isolated, heardN, knownN
 	return addrs, isolated, changed, heardN, knownN
 }
 
@@ -210,6 +211,21 @@ func (h *health) declaredByMinority(from string, now time.Time) bool {
 		return false
 	}
 	return h.lastMinority.IsZero() || now.Sub(h.lastMinority) > h.minorityWindow()
+}
+
+// isolated reports whether the member is cut off from most of the fleet.
+func (h *health) isolated() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.isol
+}
+
+// contact returns the last check's members in contact and known (this one
+// included; 1 and 1 before the first check) and whether it is isolated.
+func (h *health) contact() (heard, known int, isolated bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return max(h.heardN, 1), max(h.knownN, 1), h.isol
 }
 
 // failed returns the gossip addresses of known members not in the
@@ -243,37 +259,17 @@ func (h *health) close() {
 	h.once.Do(func() { close(h.stop) })
 }
 
-// logSink is memberlist's log output: slog, and a dead message about this
-// member that memberlist refuted (the fleet dropped it) invalidates the
-// cache, as writes made meanwhile went elsewhere.
-func (m *Member) logSink() *log.Logger {
-	return log.New(refuteWatch{slogWriter{m.log}, m}, "", 0)
-}
-
-type refuteWatch struct {
-	slogWriter
-	m *Member
-}
-
-func (w refuteWatch) Write(p []byte) (int, error) {
-	if strings.Contains(string(p), "Refuting a dead message") {
-		w.refuted(string(p))
-	}
-	return w.slogWriter.Write(p)
-}
-
 // refuted handles memberlist's line about a dead message it refuted: the
 // cache is invalidated unless the death was declared from across a
 // partition this member was on the majority side of.
-func (w refuteWatch) refuted(line string) {
-	line = strings.TrimSpace(line)
+func (m *Member) refuted(line string) {
 	from := declarer(line)
-	if h := w.m.health; h != nil && from != "" && h.declaredByMinority(from, time.Now()) {
-		w.m.log.Info("a member cut off from this one declared it dead; the fleet kept it, so the cache stays", "from", from)
+	if h := m.health; h != nil && from != "" && h.declaredByMinority(from, time.Now()) {
+		m.log.Info("a member cut off from this one declared it dead; the fleet kept it, so the cache stays", "from", from)
 		return
 	}
-	w.m.log.Warn("the fleet declared this member dead; it refuted", "memberlist", line)
-	if f := w.m.cfg.Fence; f != nil {
+	m.log.Warn("the fleet declared this member dead; it refuted", "memberlist", line)
+	if f := m.cfg.Fence; f != nil {
 		f.InvalidateAll(CauseRefuted)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +89,9 @@ func TestMemberCutOffFromMostOfTheFleetFencesItsCache(t *testing.T) {
 	}
 	_ = c.Shutdown()
 	testproc.Eventually(t, 20*time.Second, "a fences its cache", func() bool { iso, _ := fence.state(); return iso })
+	if r := a.unready(); !strings.HasPrefix(r, "isolated") {
+		t.Errorf("unready of a cut-off member = %q, want isolated", r)
+	}
 
 	// b comes back at its address: a rejoins it by itself (a knows it
 	// failed), and 2 of 3 in contact opens the fence.

@@ -9,11 +9,11 @@ import (
 	"net"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -78,8 +78,12 @@ type Config struct {
 	// (and caps its probe timeout at half of it); failure detection scales
 	// with it (see FailureDetectionTime).
 	ProbeInterval time.Duration
-	// Logger receives the member's logs. Default slog.Default().
+	// Logger receives the member's logs, memberlist's lines included at
+	// their level. Default slog.Default().
 	Logger *slog.Logger
+	// Registerer, if not nil, receives the member's Prometheus metrics
+	// (zonecache_membership_*), registered by Start.
+	Registerer prometheus.Registerer
 }
 
 // Member is this server's membership in the fleet.
@@ -97,7 +101,8 @@ type Member struct {
 	epoch   uint64
 	changed chan struct{} // closed and replaced on every change
 
-	health *health // contact with the other members, rejoins
+	health  *health // contact with the other members, rejoins
+	metrics *metrics
 }
 
 // Start creates the member, starts gossiping and joins the seeds, if any.
@@ -129,6 +134,10 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 			_ = list.Shutdown()
 			return nil, err
 		}
+	}
+	if err := m.metrics.register(cfg.Registerer); err != nil {
+		_ = list.Shutdown()
+		return nil, fmt.Errorf("membership: register metrics: %w", err)
 	}
 	m.health.loops.Add(2)
 	go m.health.contactLoop()
@@ -190,6 +199,7 @@ func newMember(cfg Config) (*Member, error) {
 	}
 	m.bump()
 	m.health = newHealth(m, bound)
+	m.metrics = newMetrics(m)
 	return m, nil
 }
 
@@ -426,20 +436,3 @@ func (e events) NotifyLeave(n *memberlist.Node) {
 	e.m.forget(n)
 }
 func (e events) NotifyUpdate(n *memberlist.Node) { e.m.health.alive(n); e.m.observe(n) }
-
-// slogWriter adapts memberlist's log.Logger output to slog at debug level,
-// and warnings and errors at their levels.
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	msg := strings.TrimSuffix(string(p), "\n")
-	switch {
-	case strings.Contains(msg, "[ERR]"):
-		w.l.Error(msg)
-	case strings.Contains(msg, "[WARN]"):
-		w.l.Warn(msg)
-	default:
-		w.l.Debug(msg)
-	}
-	return len(p), nil
-}

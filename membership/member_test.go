@@ -325,3 +325,45 @@ func TestAdminHandlerState(t *testing.T) {
 		t.Errorf("GET /topology = %d %q", code, body)
 	}
 }
+
+// GET /readyz answers 200 only while the member serves reads: warming,
+// draining and a member that left answer 503 with the reason.
+func TestReadyzFollowsTheState(t *testing.T) {
+	a := startMember(t, "a1", "a", nil)
+	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ready\n") })
+	srv := httptest.NewServer(a.AdminHandler(next))
+	defer srv.Close()
+	readyz := func() (int, string) {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		state replication.NodeState
+		code  int
+		body  string
+	}{
+		{replication.Warming, 503, "warming: serving no reads\n"},
+		{replication.Serving, 200, "ready\n"},
+		{replication.Draining, 503, "draining: clients are moving their reads away\n"},
+	} {
+		if err := a.SetState(ctx, c.state); err != nil {
+			t.Fatal(err)
+		}
+		if code, body := readyz(); code != c.code || body != c.body {
+			t.Errorf("%s: /readyz = %d %q, want %d %q", c.state, code, body, c.code, c.body)
+		}
+	}
+	if err := a.SetState(ctx, replication.Serving); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Leave(time.Second)
+	if code, body := readyz(); code != 503 || !strings.HasPrefix(body, "left the fleet") {
+		t.Errorf("after Leave: /readyz = %d %q, want 503 left the fleet", code, body)
+	}
+}

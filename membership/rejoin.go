@@ -81,6 +81,8 @@ func (m *Member) rejoinOnce() {
 			defer wg.Done()
 			if n, err := m.list.Join([]string{a}); n > 0 {
 				m.log.Info("rejoined", "addr", a, "members", m.list.NumMembers())
+			} else if m.list.NumMembers() == 1 {
+				m.log.Warn("alone: no seed answered, joining again every rejoin interval", "addr", a, "err", err)
 			} else {
 				m.log.Debug("rejoin failed", "addr", a, "err", err)
 			}

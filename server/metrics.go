@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/zonecache/zonecache/internal/buildinfo"
 )
 
 // metrics holds the server's Prometheus instruments. Counters that the
@@ -31,7 +32,7 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 		Namespace: "zonecache", Subsystem: "server", Name: "purged_items_total",
 		Help: "Items removed because this node no longer owns their key in the fleet's topology (PurgeUnowned).",
 	}, func() float64 { return float64(s.own.purged.Load()) })
-	reg.MustRegister(hist, purged, &statsCollector{s: s},
+	reg.MustRegister(hist, purged, &statsCollector{s: s}, buildinfo.Read().Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/internal/bench"
+	"github.com/zonecache/zonecache/internal/buildinfo"
 )
 
 func main() {
@@ -82,6 +83,9 @@ func runSubcommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return runConsistency(ctx, args[1:], stdout, stderr), true
 	case "server":
 		return runServerBench(ctx, args[1:], stdout, stderr), true
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "zonebench", buildinfo.Read())
+		return 0, true
 	case writerSubcommand:
 		return runConsistencyWriter(ctx, args[1:], stdout, stderr), true
 	}

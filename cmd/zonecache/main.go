@@ -17,6 +17,7 @@ import (
 
 	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/buildinfo"
 	"github.com/zonecache/zonecache/internal/tlsflag"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
@@ -35,6 +36,7 @@ commands:
   purge    delete from each node the items it does not own (fleets without gossip)
   reshard  change the fleet's shape: plan, intermediate, copy, cutover, clean-up (--dry-run: the plan)
   gossip-key  list or rotate the nodes' gossip keys: list, install, use, remove
+  version  print the version (module version, VCS revision, Go version); also --version
 
 Run "zonecache <command> -h" for the command's flags.
 `
@@ -59,6 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = reshardCmd(ctx, args[1:], stdout, stderr)
 	case "gossip-key":
 		err = gossipKeyCmd(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "zonecache", buildinfo.Read())
+		return 0
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -9,9 +9,10 @@
 //	           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--tls-handshake-timeout 5s]]
 //	           [--admin-addr 127.0.0.1:12211]
 //	           [--admin-token-file FILE | --admin-insecure] [--admin-max-conns 64]
-//	           [--pprof] [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
+//	           [--pprof] [--disable-meta] [-v] [--log-level info] [--log-format text|json]
+//	           [--version] [--restart-file FILE | -e FILE]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
-//	            (--gossip-key-file F | --gossip-insecure) [--cluster-label L] [--state warming|serving]
+//	            (--gossip-key-file F | --gossip-insecure) [--cluster-label L] [--state serving|warming]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
 //	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s] [--rejoin-quarantine 4s]
 //	            [--rejoin-interval 5s] [--require-join] [--forget-failed-after 1h]]
@@ -41,9 +42,12 @@
 //
 // With --zone the node joins a gossiping fleet (package membership) and
 // its admin listener also serves GET /topology, GET/POST /state and the
-// gossip keyring (GET /gossip/keys, POST /gossip/keys/{install,use,remove}).
+// gossip keyring (GET /gossip/keys, POST /gossip/keys/{install,use,remove});
+// its /readyz answers 503 with the reason unless the node serves reads.
 // A fleet node refuses to start without --gossip-key-file, or with a key
-// file its group or others may access, unless --gossip-insecure. If no
+// file its group or others may access, unless --gossip-insecure. It
+// starts serving (--state warming: a node added to a fleet, promoted once
+// warmed, logs that it serves no reads until then). If no
 // --join seed answers at start, the node starts alone and keeps joining
 // them every --rejoin-interval (--require-join exits instead); it also
 // rejoins failed members it remembers (--forget-failed-after), so a split

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zonecache/zonecache/membership"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/server"
@@ -55,7 +56,7 @@ func (f *fleetOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.keyFile, "gossip-key-file", "", "`file` (mode 0600 or stricter) holding the fleet's gossip encryption key: 16, 24 or 32 bytes, raw or base64; required with --zone unless --gossip-insecure")
 	fs.BoolVar(&f.insecure, "gossip-insecure", false, "let a fleet node gossip unencrypted, without --gossip-key-file: anyone who reaches the gossip port can then join and steer keys (tests only)")
 	fs.StringVar(&f.label, "cluster-label", "zonecache", "cluster `label`; nodes with different labels never merge")
-	fs.StringVar(&f.state, "state", "warming", "`state` to start in: warming (takes writes, serves no reads until promoted) or serving")
+	fs.StringVar(&f.state, "state", "serving", "`state` to start in: serving, or warming (takes writes, serves no reads until promoted) for a node added to a fleet that holds data to warm it from")
 	fs.StringVar(&f.profile, "gossip-profile", "lan", "gossip timing `preset`: lan, local (fast failure detection on one host) or wan")
 	fs.DurationVar(&f.probe, "gossip-probe-interval", 0, "failure-probe `interval`, overriding the preset's (lan and local 1s, wan 5s); a dead node is declared after a few of them (membership.FailureDetectionTime)")
 	fs.StringVar(&f.advertise, "advertise-addr", "", "cache `address` (host or host:port; port default -p) advertised to the fleet; required when -l listens on all interfaces")
@@ -131,9 +132,9 @@ func wildcard(host string) bool {
 }
 
 // startMember joins the fleet, advertising the cache listening at
-// cacheAddr (or --advertise-addr). It returns nil when the node is
-// standalone.
-func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence membership.Fence, log *slog.Logger) (*membership.Member, error) {
+// cacheAddr (or --advertise-addr), its metrics registered with reg. It
+// returns nil when the node is standalone.
+func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence membership.Fence, reg prometheus.Registerer, log *slog.Logger) (*membership.Member, error) {
 	if f.zone == "" {
 		return nil, nil
 	}
@@ -163,12 +164,16 @@ func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence me
 			seeds = append(seeds, s)
 		}
 	}
-	return membership.Start(ctx, membership.Config{
+	m, err := membership.Start(ctx, membership.Config{
 		NodeName: f.nodeName, Zone: f.zone, CacheAddr: cacheAddr,
 		State: replication.NodeState(f.state), BindAddr: host, BindPort: port,
 		Join: seeds, SecretKey: key, Label: f.label, Profile: f.profile, ProbeInterval: f.probe, Logger: log,
-		RequireJoin: f.requireJoin, RejoinInterval: f.rejoin, ForgetAfter: f.forgetAfter, Fence: fence,
+		RequireJoin: f.requireJoin, RejoinInterval: f.rejoin, ForgetAfter: f.forgetAfter, Fence: fence, Registerer: reg,
 	})
+	if err == nil && m.State() == replication.Warming {
+		log.Warn("warming: serving no reads until promoted (zonecache promote, or POST /state?to=serving)", "node", m.Name())
+	}
+	return m, err
 }
 
 // pauseBound is the server's PauseBound for a fleet node (0 standalone):

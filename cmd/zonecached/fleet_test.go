@@ -60,7 +60,7 @@ func TestFleetFlags(t *testing.T) {
 	}
 
 	var help bytes.Buffer
-	if code := run([]string{"-h"}, &help); code != 0 {
+	if code := run([]string{"-h"}, &help, &help); code != 0 {
 		t.Fatalf("-h exit %d", code)
 	}
 	for _, f := range []string{"-advertise-addr", "-gossip-probe-interval", "-gossip-profile", "-cluster-label", "-gossip-key-file"} {

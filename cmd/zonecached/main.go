@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/buildinfo"
 	"github.com/zonecache/zonecache/internal/tlsflag"
 	"github.com/zonecache/zonecache/server"
 )
@@ -32,19 +33,21 @@ const shutdownTimeout = 30 * time.Second
 
 // options are the parsed command line.
 type options struct {
-	cfg   server.Config
-	admin adminOptions
-	pprof bool
-	level slog.Level
-	fleet fleetOptions
-	purge purgeOptions
+	cfg       server.Config
+	admin     adminOptions
+	pprof     bool
+	level     slog.Level
+	logFormat string
+	version   bool
+	fleet     fleetOptions
+	purge     purgeOptions
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -53,7 +56,11 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zonecached:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.level}))
+	if opts.version {
+		fmt.Fprintln(stdout, "zonecached", buildinfo.Read())
+		return 0
+	}
+	log := newLogger(stderr, opts.logFormat, opts.level)
 	opts.cfg.Logger = log
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -63,6 +70,16 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// newLogger returns the process's logger: slog's text or JSON handler
+// (--log-format) at level.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	o := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
 }
 
 // listen binds the cache port and, when configured, the admin port. Both
@@ -102,7 +119,7 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 		_ = srv.Close()
 		return err
 	}
-	member, err := startMember(ctx, opts.fleet, ln.Addr().String(), srv, log)
+	member, err := startMember(ctx, opts.fleet, ln.Addr().String(), srv, srv.Registry(), log)
 	if err != nil {
 		if aln != nil {
 			aln.Close()
@@ -159,7 +176,9 @@ type flagValues struct {
 	port, conns               *int
 	host, itemSize, cert, key *string
 	clientCA, level           *string
+	logFormat                 *string
 	handshakeTimeout          *time.Duration
+	version                   *bool
 	mem                       *int64
 	noMeta, verbose, pprof    *bool
 	restartFile               string
@@ -189,6 +208,8 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.fleet.register(fs)
 	v.purge.register(fs)
 	v.level = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	v.logFormat = fs.String("log-format", "text", "log `format`: text (key=value) or json (one object a line)")
+	v.version = fs.Bool("version", false, "print the version (module version, VCS revision, Go version) and exit")
 	return v
 }
 
@@ -223,6 +244,10 @@ func (v *flagValues) options() (options, error) {
 	if *v.verbose {
 		o.level = slog.LevelDebug
 	}
+	if f := *v.logFormat; f != "text" && f != "json" {
+		return o, fmt.Errorf("--log-format %q: want text or json", f)
+	}
+	o.logFormat, o.version = *v.logFormat, *v.version
 	if o.cfg.TLS, err = v.tlsConfig(); err != nil {
 		return o, err
 	}

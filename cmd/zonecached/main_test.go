@@ -61,7 +61,7 @@ func TestParseFlags(t *testing.T) {
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	var out bytes.Buffer
-	if code := run([]string{"-h"}, &out); code != 0 {
+	if code := run([]string{"-h"}, &out, &out); code != 0 {
 		t.Fatalf("-h exit %d", code)
 	}
 	fs := flag.NewFlagSet("zonecached", flag.ContinueOnError)

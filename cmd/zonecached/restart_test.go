@@ -230,7 +230,7 @@ func TestWarmRestartRefusedInAFleet(t *testing.T) {
 		t.Fatalf("-e: %v %q", err, o.cfg.RestartFile)
 	}
 	var out bytes.Buffer
-	if code := run([]string{"--zone", "a", "--restart-file", filepath.Join(t.TempDir(), "f")}, &out); code != 2 ||
+	if code := run([]string{"--zone", "a", "--restart-file", filepath.Join(t.TempDir(), "f")}, &out, &out); code != 2 ||
 		!strings.Contains(out.String(), "fleet node (--zone) that comes back must start empty") {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}

@@ -27,7 +27,7 @@
 //     run, so machine noise hits both, and reports their ratios.
 //   - Report renders Results as a table (with the per-second series around
 //     events) or JSON; WriteSVG draws the series with event markers as a
-//     standalone SVG file.
+//     standalone SVG file, its time axis fitted to the run.
 //
 // It is internal because only cmd/zonebench uses it. Dependencies point one
 // way: bench imports the gomemcache client and zonecache's client,

@@ -242,11 +242,6 @@ func TestFormatting(t *testing.T) {
 			t.Errorf("groupDigits(%v) = %q, want %q", v, got, want)
 		}
 	}
-	for v, want := range map[float64]float64{0: 1, 0.3: 0.5, 7: 10, 12: 20, 100: 100, 45_000: 50_000} {
-		if got := niceCeil(v); math.Abs(got-want) > 1e-9 {
-			t.Errorf("niceCeil(%v) = %v, want %v", v, got, want)
-		}
-	}
 }
 
 func TestWriteSVGLeavesGapWithoutReads(t *testing.T) {
@@ -425,10 +420,69 @@ func TestRatioDist(t *testing.T) {
 	}
 }
 
-func TestNiceTimeAxis(t *testing.T) {
-	for v, want := range map[float64]float64{10: 10, 10.02: 12, 20.4: 25, 20: 20, 31: 40, 0.7: 0.8, 61: 80} {
-		if got := niceTime(v); got < want-1e-9 || got > want+1e-9 {
-			t.Errorf("niceTime(%v) = %v, want %v", v, got, want)
+// The time axis fits the run (a 5 s run is not drawn on a 6 s axis, nor
+// 15 s on 20 s), its ticks step by 1, 2 or 5 × 10^n, 3 to 7 of them; the
+// value axis tops at the first tick above the largest value.
+func TestAxes(t *testing.T) {
+	for _, c := range []struct{ t, end, step float64 }{
+		{5, 5, 1}, {5.02, 5.02, 1}, {4.9, 5, 1}, {15, 15, 5}, {15.1, 15.1, 5}, {20, 20, 5}, {20.4, 20.4, 5},
+		{10, 10, 2}, {10.02, 10.02, 2}, {60, 60, 10}, {61, 61, 20}, {0.7, 0.7, 0.2}, {0, 1, 0.2},
+	} {
+		end, step := timeAxis(c.t)
+		if math.Abs(end-c.end) > 1e-9 || math.Abs(step-c.step) > 1e-9 {
+			t.Errorf("timeAxis(%v) = %v, %v; want %v, %v", c.t, end, step, c.end, c.step)
 		}
+		if n := len(ticks(end, step)); n < 3 || n > 8 {
+			t.Errorf("timeAxis(%v): %d ticks", c.t, n)
+		}
+	}
+	for _, c := range []struct{ v, top, step float64 }{
+		{0, 1, 0.2}, {0.3, 0.3, 0.1}, {7, 8, 2}, {12, 15, 5}, {100, 100, 20}, {45_000, 50_000, 10_000}, {26_000, 30_000, 10_000},
+	} {
+		top, step := valueAxis(c.v)
+		if math.Abs(top-c.top) > 1e-9 || math.Abs(step-c.step) > 1e-9 {
+			t.Errorf("valueAxis(%v) = %v, %v; want %v, %v", c.v, top, step, c.top, c.step)
+		}
+	}
+	if got := ticks(1, 0.2); len(got) != 6 || math.Abs(got[5]-1) > 1e-9 {
+		t.Errorf("ticks(1, 0.2) = %v, want 0 to 1 by 0.2", got)
+	}
+}
+
+// Event labels close in time go to separate rows; far apart ones share
+// the first row; one near the right edge ends at its marker.
+func TestEventLabelsDoNotOverlap(t *testing.T) {
+	x := func(s float64) float64 { return svgLeft + s/20*svgPlotW }
+	events := []EventMark{{At: 5 * time.Second, Label: "a-1 killed"}, {At: 5200 * time.Millisecond, Label: "a-3 started warming"},
+		{At: 15 * time.Second, Label: "a-3 promoted"}, {At: 5100 * time.Millisecond, Label: "warm a-3 from zone b"},
+		{At: 20 * time.Second, Label: "end of the run, far right"}}
+	labels := eventLabels(events, x)
+	if len(labels) != len(events) {
+		t.Fatalf("%d labels for %d events", len(labels), len(events))
+	}
+	span := func(l eventLabel) (float64, float64) {
+		w := svgCharW * float64(len([]rune(l.text)))
+		if l.anchor == "end" {
+			return l.x - w, l.x
+		}
+		return l.x, l.x + w
+	}
+	for i, a := range labels {
+		a0, a1 := span(a)
+		if a1 > svgWidth || a0 < 0 {
+			t.Errorf("label %q runs off the chart: %v to %v", a.text, a0, a1)
+		}
+		for _, b := range labels[i+1:] {
+			b0, b1 := span(b)
+			if a.row == b.row && a0 < b1 && b0 < a1 {
+				t.Errorf("labels %q and %q overlap in row %d", a.text, b.text, a.row)
+			}
+		}
+	}
+	if rows := labelRows(labels); rows != 3 {
+		t.Errorf("%d rows, want 3 (three events within 0.2 s)", rows)
+	}
+	if labels[0].text != "5s a-1 killed" || labels[1].text != "5.1s warm a-3 from zone b" {
+		t.Errorf("labels in time order with their time: %q, %q", labels[0].text, labels[1].text)
 	}
 }
