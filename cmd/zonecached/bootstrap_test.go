@@ -65,8 +65,9 @@ func TestWorkedExampleFleetServesReads(t *testing.T) {
 func TestWarmingNodeIsNotReady(t *testing.T) {
 	adminAddr := freeAddr(t)
 	p := testproc.StartZonecached(t, "--zone", "a", "--gossip-addr", freeAddr(t), "--admin-addr", adminAddr,
-		"--gossip-profile", "local", "--state", "warming")
+		"--gossip-profile", "local", "--state", "warming", "--admin-token-file", tokenFile(t, testToken, 0o600))
 	c := admin.New(adminAddr)
+	c.Token = testToken
 	ctx := context.Background()
 	testproc.Eventually(t, 30*time.Second, "admin answering", func() bool { return c.Healthy(ctx) == nil })
 	if err := c.Ready(ctx); !errors.Is(err, admin.ErrUnavailable) {
