@@ -80,7 +80,10 @@
 // from most of its fleet (SetIsolated), retrievals miss, incr, decr,
 // touch and ma find nothing and storage commands are refused ("SERVER_ERROR
 // node cut off from its fleet"); the store is invalidated before hits are
-// served again. InvalidateAll is the same invalidation on
+// served again. Leaving (a node leaving its fleet, for good) makes
+// retrievals miss as while isolated but takes writes: clients that dropped
+// the node no longer write to it, while those whose view lags still read
+// it. InvalidateAll is the same invalidation on
 // demand (a refuted death). Every invalidation also retires the
 // connections open before it: each is closed, without running them, when
 // it next has commands, as they may have been sent before the node was

@@ -44,6 +44,9 @@ type fence struct {
 	// is closed before it runs another command (see conn.stale).
 	gen atomic.Uint64
 
+	// left is set for good by Leaving: no hits, writes taken.
+	left atomic.Bool
+
 	mu       sync.Mutex // serialises reopening, isolation and flushes
 	isolated bool
 	count    *prometheus.CounterVec
@@ -87,8 +90,11 @@ func (f *fence) now() int64 { return int64(time.Since(f.base)) }
 
 // open reports whether the node may serve hits now. It flushes the store
 // first when the heartbeat is older than the bound (the process was
-// paused), and reports false while the node is isolated.
+// paused), and reports false while the node is isolated and once it left.
 func (f *fence) open() bool {
+	if f.left.Load() {
+		return false
+	}
 	if f.bound == 0 {
 		return true
 	}
@@ -185,6 +191,19 @@ func (s *Server) SetIsolated(isolated bool) {
 	f.flush(CauseIsolation, "event", "back in contact with most of the fleet")
 	f.beat.Store(f.now())
 	f.fenced.Set(0)
+}
+
+// Leaving fences the node for good as it leaves its fleet (cmd/zonecached
+// calls it on SIGTERM, before leaving the gossip): retrievals miss, incr,
+// decr, touch and ma find nothing, as while isolated, but writes are taken
+// (and never served), so that clients whose view still lists the node see
+// no error. Clients that dropped the node send it no more writes, so what
+// it holds may be older than writes made meanwhile, while those whose view
+// lags still read it.
+func (s *Server) Leaving() {
+	if !s.fence.left.Swap(true) {
+		s.log.Info("leaving the fleet: serving no hits")
+	}
 }
 
 // InvalidateAll flushes the store at once, counting cause in

@@ -46,7 +46,7 @@ type storeReq struct {
 // stored item's. It returns the CAS alone, not the item's metadata:
 // copying a returned store.Meta stalls on its byte-wide fields.
 func (c *conn) write(key, value []byte, req *storeReq) (res storeResult, cas uint64) {
-	if c.fenced {
+	if c.fenced && !c.s.fence.left.Load() {
 		return resIsolated, 0
 	}
 	res = resStored

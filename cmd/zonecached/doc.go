@@ -43,5 +43,6 @@
 //
 // SIGTERM or SIGINT stops accepting connections, lets in-flight commands
 // finish and exits 0. A fleet node first advertises draining, leaves the
-// fleet and waits (at most --drain-timeout) until reads stop arriving.
+// fleet and waits (at most --drain-timeout) until reads stop arriving;
+// from the leave on it serves no hits (server.Server.Leaving).
 package main

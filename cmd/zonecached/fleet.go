@@ -197,9 +197,11 @@ func adminHandler(srv *server.Server, m *membership.Member) http.Handler {
 }
 
 // drain takes the node out of the fleet before it stops: it advertises
-// draining, leaves the gossip pool so clients drop it from their
-// topology, then waits until no read has arrived for quiet (clients have
-// moved their reads away) or timeout passes.
+// draining, stops serving hits (server.Leaving: clients that drop it stop
+// writing to it, while those that lag still read it), leaves the gossip
+// pool so clients drop it from their topology, then waits until no read
+// has arrived for quiet (clients have moved their reads away) or timeout
+// passes.
 func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log *slog.Logger) {
 	if m == nil {
 		return
@@ -210,6 +212,7 @@ func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log 
 		log.Warn("advertise draining", "err", err)
 	}
 	cancel()
+	srv.Leaving()
 	if err := m.Leave(min(timeout, 5*time.Second)); err != nil {
 		log.Warn("leave the fleet", "err", err)
 	}
