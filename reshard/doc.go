@@ -54,7 +54,8 @@
 // their admin endpoint, and each change counts once every seed shows it.
 // A draining node serves reads and takes writes of its keys for as long
 // as the copy takes; at the cutover GossipFleet.Stop stops it, or the
-// operator is asked to (SIGTERM: it leaves, then drains for its
-// --drain-timeout). A StaticFleet is a fleet whose clients load a topology
+// operator is asked to (SIGTERM: it advertises warming, so that clients
+// read the new owners while it still takes writes, then leaves and serves
+// no hits, within its --drain-timeout). A StaticFleet is a fleet whose clients load a topology
 // (stock memcached): Write publishes the intermediate and the target.
 package reshard

@@ -42,7 +42,9 @@
 // reached it.
 //
 // SIGTERM or SIGINT stops accepting connections, lets in-flight commands
-// finish and exits 0. A fleet node first advertises draining, leaves the
-// fleet and waits (at most --drain-timeout) until reads stop arriving;
-// from the leave on it serves no hits (server.Server.Leaving).
+// finish and exits 0. A fleet node first advertises draining (one already
+// draining advertises warming, and waits until reads stop arriving, so
+// that clients read its keys' new owners), leaves the fleet and waits (at
+// most --drain-timeout in all) until reads stop arriving; from the leave
+// on it serves no hits (server.Server.Leaving).
 package main

@@ -196,33 +196,51 @@ func adminHandler(srv *server.Server, m *membership.Member) http.Handler {
 	return m.AdminHandler(srv.AdminHandler())
 }
 
-// drain takes the node out of the fleet before it stops: it advertises
-// draining, stops serving hits (server.Leaving: clients that drop it stop
-// writing to it, while those that lag still read it), leaves the gossip
-// pool so clients drop it from their topology, then waits until no read
-// has arrived for quiet (clients have moved their reads away) or timeout
-// passes.
+// drain takes the node out of the fleet before it stops. A node already
+// draining (a reshard copied its keys to their new owners, which clients
+// write beside it) first advertises warming, so that clients read the new
+// owners while still writing to it, and waits until reads stop arriving
+// (at most half of timeout); any other node advertises draining. Then it
+// stops serving hits (server.Leaving: clients that drop it stop writing to
+// it, while those that lag still read it), leaves the gossip pool so
+// clients drop it from their topology, and waits until reads stop
+// arriving or timeout passes.
 func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log *slog.Logger) {
 	if m == nil {
 		return
 	}
 	start := time.Now()
+	next := replication.Draining
+	if m.State() == replication.Draining {
+		next = replication.Warming
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 5*time.Second))
-	if err := m.SetState(ctx, replication.Draining); err != nil {
-		log.Warn("advertise draining", "err", err)
+	if err := m.SetState(ctx, next); err != nil {
+		log.Warn("advertise "+string(next), "err", err)
 	}
 	cancel()
+	if next == replication.Warming {
+		waitReadsStop(srv, start.Add(timeout/2))
+	}
 	srv.Leaving()
 	if err := m.Leave(min(timeout, 5*time.Second)); err != nil {
 		log.Warn("leave the fleet", "err", err)
 	}
+	arriving := waitReadsStop(srv, start.Add(timeout))
+	log.Info("drained", "after", time.Since(start).Round(time.Millisecond), "reads_still_arriving", arriving)
+}
+
+// waitReadsStop waits until no read has arrived at srv for a second
+// (clients have moved their reads away) or deadline passes, and reports
+// whether reads were still arriving.
+func waitReadsStop(srv *server.Server, deadline time.Time) bool {
 	const quiet, tick = time.Second, 100 * time.Millisecond
 	last, lastChange := srv.Reads(), time.Now()
-	for time.Since(start) < timeout && time.Since(lastChange) < quiet {
+	for time.Now().Before(deadline) && time.Since(lastChange) < quiet {
 		time.Sleep(tick)
 		if n := srv.Reads(); n != last {
 			last, lastChange = n, time.Now()
 		}
 	}
-	log.Info("drained", "after", time.Since(start).Round(time.Millisecond), "reads_still_arriving", time.Since(lastChange) < quiet)
+	return time.Since(lastChange) < quiet
 }
