@@ -31,8 +31,9 @@
 //
 // Reshard carries out a whole reshard, one step at a time, on a Fleet:
 // Plan (the target and the intermediate topology, checked; a preview plan;
-// nothing changes), Intermediate (clients write to the new owners; nodes
-// new to the clients are emptied first), Copy (planned again from the
+// nothing changes), Intermediate (clients write to the new owners, and
+// read no more from a zone the target removes; nodes new to the clients
+// are emptied first), Copy (planned again from the
 // intermediate topology), Cutover (clients use the target) and Cleanup
 // (the copied keys deleted from their previous owners, then warm.Purge of
 // every node of the changed zones under the target, so ownership moving

@@ -196,29 +196,27 @@ func adminHandler(srv *server.Server, m *membership.Member) http.Handler {
 	return m.AdminHandler(srv.AdminHandler())
 }
 
-// drain takes the node out of the fleet before it stops. A node already
-// draining (a reshard copied its keys to their new owners, which clients
-// write beside it) first advertises warming, so that clients read the new
-// owners while still writing to it, and waits until reads stop arriving
-// (at most half of timeout); any other node advertises draining. Then it
-// stops serving hits (server.Leaving: clients that drop it stop writing to
-// it, while those that lag still read it), leaves the gossip pool so
-// clients drop it from their topology, and waits until reads stop
-// arriving or timeout passes.
+// drain takes the node out of the fleet before it stops: it advertises
+// the state leaveState gives (waiting, after warming, until reads stop
+// arriving, at most half of timeout), stops serving hits (server.Leaving:
+// clients that drop it stop writing to it, while those that lag still
+// read it), leaves the gossip pool so clients drop it from their
+// topology, and waits until reads stop arriving or timeout passes.
 func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log *slog.Logger) {
 	if m == nil {
 		return
 	}
 	start := time.Now()
-	next := replication.Draining
-	if m.State() == replication.Draining {
-		next = replication.Warming
+	self, _ := m.Topology().Node(m.Name())
+	self.State = m.State()
+	next := leaveState(m.Topology(), self)
+	if next != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 5*time.Second))
+		if err := m.SetState(ctx, next); err != nil {
+			log.Warn("advertise "+string(next), "err", err)
+		}
+		cancel()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 5*time.Second))
-	if err := m.SetState(ctx, next); err != nil {
-		log.Warn("advertise "+string(next), "err", err)
-	}
-	cancel()
 	if next == replication.Warming {
 		waitReadsStop(srv, start.Add(timeout/2))
 	}
@@ -228,6 +226,30 @@ func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log 
 	}
 	arriving := waitReadsStop(srv, start.Add(timeout))
 	log.Info("drained", "after", time.Since(start).Round(time.Millisecond), "reads_still_arriving", arriving)
+}
+
+// leaveState is the state node self of topology t advertises before it
+// leaves; "" for none. A serving node drains: it keeps its reads while
+// writes of its keys reach their next owners too. The only draining node
+// of its zone (a reshard's leaving node, its keys copied to their new
+// owners) turns warming: clients read the new owners, warm, while it still
+// takes writes. A node that serves no reads (warming, joining), or one of
+// several draining in its zone (warming, it would hand its reads to the
+// others, which do not get those writes), changes nothing.
+func leaveState(t replication.Topology, self replication.Node) replication.NodeState {
+	switch self.EffectiveState() {
+	case replication.Serving:
+		return replication.Draining
+	case replication.Draining:
+		isDraining := func(s replication.NodeState) bool { return s == replication.Draining }
+		for _, n := range t.ZoneNodes(self.Zone, isDraining) {
+			if n.ID != self.ID {
+				return ""
+			}
+		}
+		return replication.Warming
+	}
+	return ""
 }
 
 // waitReadsStop waits until no read has arrived at srv for a second
