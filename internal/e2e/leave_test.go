@@ -27,15 +27,7 @@ func TestLeavingNodeServesNoHitsToLaggingReaders(t *testing.T) {
 	leaving := f.Zone("a")[1]
 	keys := movedTo(t, w, leaving.ID) // the keys it serves in zone a
 	versionedWrite(t, w, keys, 1)
-	r, err := client.New(client.Config{Zone: "a", Topology: w.Topology(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-
-	stop := keepReading(leaving.Addr, keys[0])
-	terminated := make(chan error, 1)
-	go func() { terminated <- leaving.Terminate(2 * time.Minute) }()
+	r, stop, terminated := stopUnderLaggingReader(t, w, leaving, keys[0])
 	testproc.Eventually(t, 30*time.Second, leaving.ID+" gone from the writer's topology", func() bool { return !hasNode(w, leaving.ID, "") })
 	versionedWrite(t, w, keys, 2) // to a-1 and zones b and c, not to the node that left
 
@@ -50,6 +42,22 @@ func TestLeavingNodeServesNoHitsToLaggingReaders(t *testing.T) {
 		t.Fatalf("%s served %d of %d keys after leaving the fleet, and the lagging reader read %d versions older than the last write",
 			leaving.ID, held, len(keys), old)
 	}
+}
+
+// stopUnderLaggingReader returns a client of zone a that keeps w's view
+// of now for good, then stops leaving with SIGTERM while reads of key
+// keep arriving at it (keepReading); terminated tells when it exited.
+func stopUnderLaggingReader(t *testing.T, w *client.Client, leaving *fleet.Node, key string) (r *client.Client, stop func(), terminated <-chan error) {
+	t.Helper()
+	r, err := client.New(client.Config{Zone: "a", Topology: w.Topology(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	stop = keepReading(leaving.Addr, key)
+	done := make(chan error, 1)
+	go func() { done <- leaving.Terminate(2 * time.Minute) }()
+	return r, stop, done
 }
 
 // keepReading reads key from the node at addr every 100 ms, as a lagging
@@ -89,15 +97,7 @@ func TestDrainingNodeHandsItsReadsOverBeforeItLeaves(t *testing.T) {
 	setState(t, leaving, replication.Draining)
 	testproc.Eventually(t, 30*time.Second, leaving.ID+" draining in the client's topology", func() bool { return hasNode(w, leaving.ID, replication.Draining) })
 	versionedWrite(t, w, keys, 1) // to a-1, their new owner, and to the draining node
-	r, err := client.New(client.Config{Zone: "a", Topology: w.Topology(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-
-	stop := keepReading(leaving.Addr, keys[0])
-	terminated := make(chan error, 1)
-	go func() { terminated <- leaving.Terminate(2 * time.Minute) }()
+	r, stop, terminated := stopUnderLaggingReader(t, w, leaving, keys[0])
 	testproc.Eventually(t, 30*time.Second, leaving.ID+" warming in the client's topology", func() bool { return hasNode(w, leaving.ID, replication.Warming) })
 	versionedWrite(t, w, keys, 2) // to the warming node and to a-1
 	before := fallbackHits(t, reg)
