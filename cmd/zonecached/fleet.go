@@ -201,15 +201,17 @@ func adminHandler(srv *server.Server, m *membership.Member) http.Handler {
 // arriving, at most half of timeout), stops serving hits (server.Leaving:
 // clients that drop it stop writing to it, while those that lag still
 // read it), leaves the gossip pool so clients drop it from their
-// topology, and waits until reads stop arriving or timeout passes.
+// topology, and, unless its reads had already stopped, waits until they
+// stop or timeout passes.
 func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log *slog.Logger) {
 	if m == nil {
 		return
 	}
 	start := time.Now()
-	self, _ := m.Topology().Node(m.Name())
+	t := m.Topology()
+	self, _ := t.Node(m.Name())
 	self.State = m.State()
-	next := leaveState(m.Topology(), self)
+	next := leaveState(t, self)
 	if next != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 5*time.Second))
 		if err := m.SetState(ctx, next); err != nil {
@@ -217,14 +219,15 @@ func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log 
 		}
 		cancel()
 	}
-	if next == replication.Warming {
-		waitReadsStop(srv, start.Add(timeout/2))
-	}
+	handedOver := next == replication.Warming && !waitReadsStop(srv, start.Add(timeout/2))
 	srv.Leaving()
 	if err := m.Leave(min(timeout, 5*time.Second)); err != nil {
 		log.Warn("leave the fleet", "err", err)
 	}
-	arriving := waitReadsStop(srv, start.Add(timeout))
+	arriving := false
+	if !handedOver {
+		arriving = waitReadsStop(srv, start.Add(timeout))
+	}
 	log.Info("drained", "after", time.Since(start).Round(time.Millisecond), "reads_still_arriving", arriving)
 }
 
