@@ -19,9 +19,9 @@ var ErrNotReady = errors.New("reshard: writes do not reach the new owners yet")
 // reads) and those it removes draining (they serve the reads of their keys
 // until the cutover and take no new ones). The nodes of zones tgt removes
 // are warming: they still take writes but serve no reads, so that no
-// reader is left reading them, while writers still update them, when they
-// leave one by one. Weights are cur's, and a node whose weight tgt changes has tgt's as
-// its NextWeight (its write ring uses it: the new owners take the writes).
+// reader is left reading them when they leave one by one. Weights are
+// cur's, and a node whose weight tgt changes has tgt's as its NextWeight
+// (its write ring uses it: the new owners take the writes).
 func Intermediate(cur, tgt replication.Topology) replication.Topology {
 	out := replication.Topology{Epoch: cur.Epoch + 1}
 	for _, n := range cur.Nodes {
