@@ -31,8 +31,9 @@
 //
 // Reshard carries out a whole reshard, one step at a time, on a Fleet:
 // Plan (the target and the intermediate topology, checked; a preview plan;
-// nothing changes), Intermediate (clients write to the new owners; nodes
-// new to the clients are emptied first), Copy (planned again from the
+// nothing changes), Intermediate (clients write to the new owners, and
+// read no more from a zone the target removes; nodes new to the clients
+// are emptied first), Copy (planned again from the
 // intermediate topology), Cutover (clients use the target) and Cleanup
 // (the copied keys deleted from their previous owners, then warm.Purge of
 // every node of the changed zones under the target, so ownership moving
@@ -54,7 +55,8 @@
 // their admin endpoint, and each change counts once every seed shows it.
 // A draining node serves reads and takes writes of its keys for as long
 // as the copy takes; at the cutover GossipFleet.Stop stops it, or the
-// operator is asked to (SIGTERM: it leaves, then drains for its
-// --drain-timeout). A StaticFleet is a fleet whose clients load a topology
+// operator is asked to (SIGTERM: it advertises warming, so that clients
+// read the new owners while it still takes writes, then leaves and serves
+// no hits, within its --drain-timeout). A StaticFleet is a fleet whose clients load a topology
 // (stock memcached): Write publishes the intermediate and the target.
 package reshard

@@ -220,7 +220,9 @@ func newPlanner(cfg Config, now time.Time) (*planner, error) {
 }
 
 // check validates both topologies and refuses a current one in the
-// middle of a change.
+// middle of a change: a node warming or joining that the target does not
+// keep, in a zone it keeps (those of a zone it removes are warming in the
+// intermediate topology).
 func check(cur, tgt replication.Topology) error {
 	if len(tgt.Nodes) == 0 {
 		return fmt.Errorf("%w: the target has no node", ErrConfig)
@@ -233,7 +235,8 @@ func check(cur, tgt replication.Topology) error {
 	}
 	for _, n := range cur.Nodes {
 		st := n.EffectiveState()
-		if _, kept := tgt.Node(n.ID); !kept && (st == replication.Warming || st == replication.Joining) {
+		_, kept := tgt.Node(n.ID)
+		if !kept && slices.Contains(tgt.Zones(), n.Zone) && (st == replication.Warming || st == replication.Joining) {
 			return fmt.Errorf("reshard: %w: node %s is %s and not in the target: finish or undo its change first", ErrUnsettled, n.ID, st)
 		}
 	}

@@ -17,9 +17,11 @@ var ErrNotReady = errors.New("reshard: writes do not reach the new owners yet")
 // at the epoch after cur's: every node of cur and tgt, those tgt adds
 // warming (they take the writes of the keys they take over and serve no
 // reads) and those it removes draining (they serve the reads of their keys
-// until the cutover and take no new ones). Zones tgt removes stay as they
-// are; weights are cur's, and a node whose weight tgt changes has tgt's as
-// its NextWeight (its write ring uses it: the new owners take the writes).
+// until the cutover and take no new ones). The nodes of zones tgt removes
+// are warming: they still take writes but serve no reads, so that no
+// reader is left reading them when they leave one by one. Weights are
+// cur's, and a node whose weight tgt changes has tgt's as its NextWeight
+// (its write ring uses it: the new owners take the writes).
 func Intermediate(cur, tgt replication.Topology) replication.Topology {
 	out := replication.Topology{Epoch: cur.Epoch + 1}
 	for _, n := range cur.Nodes {
@@ -28,6 +30,8 @@ func Intermediate(cur, tgt replication.Topology) replication.Topology {
 		switch {
 		case !kept && slices.Contains(tgt.Zones(), n.Zone):
 			n.State = replication.Draining
+		case !kept:
+			n.State = replication.Warming
 		case kept && t.EffectiveWeight() != n.EffectiveWeight():
 			n.NextWeight = t.EffectiveWeight()
 		}

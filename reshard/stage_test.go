@@ -48,3 +48,28 @@ func TestIntermediateSendsWritesToTheNewOwners(t *testing.T) {
 		}
 	}
 }
+
+// TestIntermediateTakesAZoneItRemovesOutOfReads: the nodes of a zone the
+// target removes are warming in the intermediate topology, so that no
+// client reads them while they leave one by one (the one left would serve
+// every key of the zone, those whose writes went to the other), and each
+// key's writes still reach the node that owned it.
+func TestIntermediateTakesAZoneItRemovesOutOfReads(t *testing.T) {
+	cur := topo(4, "a-1", "b-1", "b-2")
+	mid := Intermediate(cur, topo(6, "a-1"))
+	if err := mid.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := replication.NewPlacement(cur, sharding.Config{})
+	mp, _ := replication.NewPlacement(mid, sharding.Config{})
+	if nodes := mp.Zone("b").ReadNodes; len(nodes) != 0 {
+		t.Fatalf("zone b still serves reads from %v", nodes)
+	}
+	for i := range 1000 {
+		k := fmt.Sprint("k", i)
+		was, _ := cp.Zone("b").ReadOwner(k)
+		if w, ok := mp.Zone("b").WriteOwner(k); !ok || w.ID != was.ID {
+			t.Fatalf("%s: owned by %s in zone b, written to %s (%v)", k, was.ID, w.ID, ok)
+		}
+	}
+}

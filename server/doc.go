@@ -82,7 +82,11 @@
 // node cut off from its fleet"); the store is invalidated before hits are
 // served again. After every invalidation retrievals miss for
 // Config.RejoinQuarantine while storage commands apply, so that writers
-// still cut off from the node repair it before it serves. InvalidateAll is the same invalidation on
+// still cut off from the node repair it before it serves. Leaving (a node
+// leaving its fleet, for good) makes retrievals miss as while isolated but
+// takes writes: clients that dropped the node no longer write to it, while
+// those whose view lags still read it. InvalidateAll is the same
+// invalidation on
 // demand (a refuted death). Every invalidation also retires the
 // connections open before it: each is closed, without running them, when
 // it next has commands, as they may have been sent before the node was

@@ -34,9 +34,9 @@ type fenceState uint8
 const (
 	// fenceOpen: serve as usual.
 	fenceOpen fenceState = iota
-	// fenceQuarantined: just invalidated; retrievals miss, storage
-	// commands apply.
-	fenceQuarantined
+	// fenceWriteOnly: just invalidated (the quarantine) or leaving the
+	// fleet; retrievals miss, storage commands apply.
+	fenceWriteOnly
 	// fenceIsolated: cut off from the fleet; retrievals miss, storage
 	// commands are refused.
 	fenceIsolated
@@ -62,6 +62,9 @@ type fence struct {
 	// gen counts invalidations: a connection opened before the last one
 	// is closed before it runs another command (see conn.stale).
 	gen atomic.Uint64
+
+	// left is set for good by Leaving: no hits, writes taken.
+	left atomic.Bool
 
 	mu       sync.Mutex // serialises reopening, isolation and flushes
 	isolated bool
@@ -108,12 +111,15 @@ func (f *fence) now() int64 { return int64(time.Since(f.base)) }
 // check reports what the node may do now. It flushes the store first
 // when the heartbeat is older than the bound (the process was paused).
 func (f *fence) check() fenceState {
+	if f.left.Load() {
+		return fenceWriteOnly
+	}
 	if f.bound > 0 && f.now()-f.beat.Load() > f.bound && !f.reopen() {
 		return fenceIsolated
 	}
 	if until := f.quarantinedUntil.Load(); until != 0 {
 		if f.now() < until {
-			return fenceQuarantined
+			return fenceWriteOnly
 		}
 		// A flush meanwhile stored a later end: keep it.
 		f.quarantinedUntil.CompareAndSwap(until, 0)
@@ -212,6 +218,19 @@ func (s *Server) SetIsolated(isolated bool) {
 	f.flush(CauseIsolation, "event", "back in contact with most of the fleet")
 	f.beat.Store(f.now())
 	f.fenced.Set(0)
+}
+
+// Leaving fences the node for good as it leaves its fleet (cmd/zonecached
+// calls it on SIGTERM, before leaving the gossip): retrievals miss, incr,
+// decr, touch and ma find nothing, as while isolated, but writes are taken
+// (and never served), so that clients whose view still lists the node see
+// no error. Clients that dropped the node send it no more writes, so what
+// it holds may be older than writes made meanwhile, while those whose view
+// lags still read it.
+func (s *Server) Leaving() {
+	if !s.fence.left.Swap(true) {
+		s.log.Info("leaving the fleet: serving no hits")
+	}
 }
 
 // InvalidateAll flushes the store at once, counting cause in

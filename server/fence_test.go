@@ -146,3 +146,33 @@ func TestInvalidateAllFlushes(t *testing.T) {
 		t.Error("refuted invalidation not counted")
 	}
 }
+
+// A node that leaves its fleet (Leaving) serves no hits from then on, on
+// open connections and new ones, even once back from an isolation, but
+// takes writes: clients whose view still lists it see no error.
+func TestLeavingNodeServesNoHitsAndTakesWrites(t *testing.T) {
+	for _, bound := range []time.Duration{0, time.Hour} {
+		s, addr := startServer(t, Config{PauseBound: bound})
+		c := dial(t, addr)
+		c.do("set k 0 0 1\r\n1\r\nset n 0 0 1\r\n5\r\n")
+		s.Leaving()
+		for cmd, want := range map[string]string{
+			"get k\r\n":               "END\r\n",
+			"mg k v\r\n":              "EN\r\n",
+			"incr n 1\r\n":            "NOT_FOUND\r\n",
+			"touch k 0\r\n":           "NOT_FOUND\r\n",
+			"set k 0 0 1\r\n2\r\n":    "STORED\r\n",
+			"ms k 1\r\n3\r\n":         "HD\r\n",
+			"append k 0 0 1\r\nx\r\n": "NOT_STORED\r\n",
+		} {
+			if got := c.do(cmd); got != want {
+				t.Errorf("bound %v, leaving: %q answered %q, want %q", bound, cmd, got, want)
+			}
+		}
+		s.SetIsolated(true)
+		s.SetIsolated(false)
+		if got := dial(t, addr).do("set k 0 0 1\r\n4\r\nget k\r\n"); got != "STORED\r\nEND\r\n" {
+			t.Errorf("bound %v, leaving, after an isolation, on a new connection: %q", bound, got)
+		}
+	}
+}

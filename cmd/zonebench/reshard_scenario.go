@@ -31,13 +31,15 @@ const (
 	reshardCopyConcurrency = 4
 )
 
-// reshardStep is one change of the fleet's shape: nodes started warming
-// and nodes set draining before the copy, the change itself, and the zone
-// an added zone is copied from.
+// reshardStep is one change of the fleet's shape: nodes started warming,
+// nodes set draining and nodes of a removed zone set warming (write-only)
+// before the copy, as reshard.Intermediate has them, the change itself,
+// and the zone an added zone is copied from.
 type reshardStep struct {
 	label    string
 	start    []string // ids (zone-n) of nodes to start warming
 	drain    []string // ids of nodes to set draining
+	unread   []string // ids of running nodes to set warming
 	change   func(live replication.Topology) reshard.Change
 	fromZone string
 }
@@ -127,7 +129,7 @@ func reshardSteps() []reshardStep {
 		{label: "shrink zone a: a-3 removed", drain: []string{"a-3"},
 			change: func(replication.Topology) reshard.Change { return reshard.Change{Remove: []string{"a-3"}} }},
 		{label: "add zone d from zone b", start: []string{"d-1", "d-2"}, change: add("d-1", "d-2"), fromZone: "b"},
-		{label: "remove zone d",
+		{label: "remove zone d", unread: []string{"d-1", "d-2"},
 			change: func(replication.Topology) reshard.Change { return reshard.Change{RemoveZones: []string{"d"}} }},
 	}
 }
@@ -198,8 +200,8 @@ func (r *reshardDemo) step(ctx context.Context, s reshardStep) error {
 	return c.cutoverErr
 }
 
-// prepare starts s's new nodes warming and sets its leaving ones
-// draining, and waits until every client sees them so.
+// prepare starts s's new nodes warming, sets its leaving ones draining
+// and a removed zone's warming, and waits until every client sees them so.
 func (r *reshardDemo) prepare(ctx context.Context, s reshardStep) error {
 	for _, id := range s.start {
 		zone, _, _ := strings.Cut(id, "-")
@@ -212,10 +214,16 @@ func (r *reshardDemo) prepare(ctx context.Context, s reshardStep) error {
 			return err
 		}
 	}
+	for _, id := range s.unread {
+		if err := r.setState(ctx, id, replication.Warming); err != nil {
+			return err
+		}
+	}
+	warming := append(slices.Clone(s.start), s.unread...)
 	err := r.waitClients(ctx, func(t replication.Topology) bool {
-		return hasStates(t, s.start, replication.Warming) && hasStates(t, s.drain, replication.Draining)
+		return hasStates(t, warming, replication.Warming) && hasStates(t, s.drain, replication.Draining)
 	})
-	r.steps.mark(fmt.Sprintf("%s: %v warming, %v draining in every client's topology", s.label, s.start, s.drain), err)
+	r.steps.mark(fmt.Sprintf("%s: %v warming, %v draining in every client's topology", s.label, warming, s.drain), err)
 	return err
 }
 

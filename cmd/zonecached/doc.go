@@ -65,6 +65,10 @@
 // reached it.
 //
 // SIGTERM or SIGINT stops accepting connections, lets in-flight commands
-// finish and exits 0. A fleet node first advertises draining, leaves the
-// fleet and waits (at most --drain-timeout) until reads stop arriving.
+// finish and exits 0. A serving fleet node first advertises draining (the
+// only draining node of its zone advertises warming, and waits until reads
+// stop arriving, so that clients read its keys' new owners; a node that
+// serves no reads advertises nothing), leaves the fleet and waits (at most
+// --drain-timeout in all) until reads stop arriving; from the leave on it
+// serves no hits (server.Server.Leaving).
 package main

@@ -204,29 +204,75 @@ func adminHandler(srv *server.Server, m *membership.Member) http.Handler {
 }
 
 // drain takes the node out of the fleet before it stops: it advertises
-// draining, leaves the gossip pool so clients drop it from their
-// topology, then waits until no read has arrived for quiet (clients have
-// moved their reads away) or timeout passes.
+// the state leaveState gives (waiting, after warming, until reads stop
+// arriving, at most half of timeout), stops serving hits (server.Leaving:
+// clients that drop it stop writing to it, while those that lag still
+// read it), leaves the gossip pool so clients drop it from their
+// topology, and, unless its reads had already stopped, waits until they
+// stop or timeout passes.
 func drain(m *membership.Member, srv *server.Server, timeout time.Duration, log *slog.Logger) {
 	if m == nil {
 		return
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 5*time.Second))
-	if err := m.SetState(ctx, replication.Draining); err != nil {
-		log.Warn("advertise draining", "err", err)
+	t := m.Topology()
+	self, _ := t.Node(m.Name())
+	self.State = m.State()
+	next := leaveState(t, self)
+	if next != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 5*time.Second))
+		if err := m.SetState(ctx, next); err != nil {
+			log.Warn("advertise "+string(next), "err", err)
+		}
+		cancel()
 	}
-	cancel()
+	handedOver := next == replication.Warming && !waitReadsStop(srv, start.Add(timeout/2))
+	srv.Leaving()
 	if err := m.Leave(min(timeout, 5*time.Second)); err != nil {
 		log.Warn("leave the fleet", "err", err)
 	}
+	arriving := false
+	if !handedOver {
+		arriving = waitReadsStop(srv, start.Add(timeout))
+	}
+	log.Info("drained", "after", time.Since(start).Round(time.Millisecond), "reads_still_arriving", arriving)
+}
+
+// leaveState is the state node self of topology t advertises before it
+// leaves; "" for none. A serving node drains: it keeps its reads while
+// writes of its keys reach their next owners too. The only draining node
+// of its zone (a reshard's leaving node, its keys copied to their new
+// owners) turns warming: clients read the new owners, warm, while it still
+// takes writes. A node that serves no reads (warming, joining), or one of
+// several draining in its zone (warming, it would hand its reads to the
+// others, which do not get those writes), changes nothing.
+func leaveState(t replication.Topology, self replication.Node) replication.NodeState {
+	switch self.EffectiveState() {
+	case replication.Serving:
+		return replication.Draining
+	case replication.Draining:
+		isDraining := func(s replication.NodeState) bool { return s == replication.Draining }
+		for _, n := range t.ZoneNodes(self.Zone, isDraining) {
+			if n.ID != self.ID {
+				return ""
+			}
+		}
+		return replication.Warming
+	}
+	return ""
+}
+
+// waitReadsStop waits until no read has arrived at srv for a second
+// (clients have moved their reads away) or deadline passes, and reports
+// whether reads were still arriving.
+func waitReadsStop(srv *server.Server, deadline time.Time) bool {
 	const quiet, tick = time.Second, 100 * time.Millisecond
 	last, lastChange := srv.Reads(), time.Now()
-	for time.Since(start) < timeout && time.Since(lastChange) < quiet {
+	for time.Now().Before(deadline) && time.Since(lastChange) < quiet {
 		time.Sleep(tick)
 		if n := srv.Reads(); n != last {
 			last, lastChange = n, time.Now()
 		}
 	}
-	log.Info("drained", "after", time.Since(start).Round(time.Millisecond), "reads_still_arriving", time.Since(lastChange) < quiet)
+	return time.Since(lastChange) < quiet
 }
