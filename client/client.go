@@ -47,6 +47,7 @@ type core struct {
 	rrHook func()
 
 	metrics *metrics
+	origin  *bulkhead              // bounds loader calls
 	faults  atomic.Pointer[faults] // nil: no rules
 
 	bgMu   sync.Mutex
@@ -86,6 +87,7 @@ func New(cfg Config) (*Client, error) {
 		c.releaseNow()
 		return nil, err
 	}
+	c.origin = newBulkhead(c.cfg, c.metrics)
 	if err := c.startSpool(); err != nil {
 		c.metrics.unregister()
 		c.releaseNow()

@@ -65,6 +65,16 @@ type leaseCall struct {
 
 func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
 	lc := &leaseCall{readAt: time.Now(), v: c.c.view.Load(), k: k, ttl: ttl, load: load}
+	if lc.v.tierDown(k.node) {
+		// No replica to read, lease or store: the origin alone, within
+		// its budget. Storing would only queue repairs.
+		c.c.metrics.tierDownReads.Inc()
+		val, err := c.c.origin.load(ctx, load)
+		if err != nil {
+			return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
+		}
+		return Item{Key: k.app, Value: val, TTL: ttl}, nil
+	}
 	zone := lc.v.leaseZone
 	if zone != c.c.cfg.Zone {
 		it, found, missed := c.localHit(ctx, lc.v, k)
@@ -185,7 +195,7 @@ func (c *Client) leaseAnswer(ctx context.Context, lc *leaseCall, l nodeclient.Le
 // in the background.
 func (c *Client) refresh(lc *leaseCall) {
 	c.c.goBG(func(bctx context.Context) {
-		if val, err := safeLoad(bctx, lc.load); err == nil {
+		if val, err := c.c.origin.load(bctx, lc.load); err == nil {
 			_, _ = c.Set(bctx, Item{Key: lc.k.app, Value: val, TTL: lc.ttl})
 		}
 	})
@@ -257,7 +267,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 		}
 		return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
 	}
-	val, err := safeLoad(ctx, load)
+	val, err := c.c.origin.load(ctx, load)
 	if err != nil {
 		_ = c.write(context.WithoutCancel(ctx), "delete", lm, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
 			return p.Delete(ctx, k.node)
@@ -284,7 +294,7 @@ func (c *Client) plainLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 }
 
 func (c *Client) loadAndSet(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
-	val, err := safeLoad(ctx, load)
+	val, err := c.c.origin.load(ctx, load)
 	if err != nil {
 		return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
 	}

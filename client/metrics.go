@@ -32,6 +32,10 @@ type metrics struct {
 	leases           *prometheus.CounterVec
 	collisions       prometheus.Counter
 	topologySwaps    prometheus.Counter
+	tierDownReads    prometheus.Counter
+	loads            *prometheus.CounterVec
+	staleServed      *prometheus.CounterVec
+	hedgedReads      prometheus.Counter
 	pending          prometheus.GaugeFunc
 	gauges           *gaugeCollector
 }
@@ -54,6 +58,10 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		leases:           counterVec("zonecache_client_leases_total", "GetOrLoad lease outcomes.", "result"),
 		collisions:       counter("zonecache_client_key_collisions_total", "Hashed keys whose stored envelope named another key."),
 		topologySwaps:    counter("zonecache_client_topology_swaps_total", "Topologies installed by SetTopology."),
+		tierDownReads:    counter("zonecache_client_tier_down_reads_total", "Reads that skipped the cache at once: every replica of the key had its breaker open."),
+		loads:            counterVec("zonecache_client_loads_total", "GetOrLoad loader calls by result: ok, error, or rejected_concurrency and rejected_rate (over the bulkhead, not called).", "result"),
+		staleServed:      counterVec("zonecache_client_stale_served_total", "GetOrLoad calls answered with a stale value by reason: tier_down (every replica down) or origin_busy (over the load budget).", "reason"),
+		hedgedReads:      counter("zonecache_client_hedged_reads_total", "Reads that asked the remaining zones at once after a replica did not answer within ReadHedge."),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zonecache_client_repairs_pending", Help: "Failed replica writes waiting to be repaired.",
 		}, func() float64 { return float64(c.pendingRepairs()) }),
@@ -103,7 +111,7 @@ func (m *metrics) register() error {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.spoolFull, m.spoolErrors, m.spoolReplayed,
-		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges}
+		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.tierDownReads, m.hedgedReads, m.loads, m.staleServed, m.pending, m.gauges}
 }
 
 func (m *metrics) unregister() {
