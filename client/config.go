@@ -48,11 +48,12 @@ type Config struct {
 	// item's remaining TTL, through the batch pool, in the background.
 	DisableReadRepair bool
 	// ReadHedge is how long a read (Get, GetOrLoad's fallback read) waits
-	// for a zone's replica before asking every later zone at once, all of
-	// them by the deadline of that replica's request: a tier that stops
-	// answering (every node frozen) costs a read one pool timeout, not one
-	// per zone. Default: the pool timeout / DefaultReadHedgeDivisor (100
-	// ms online); negative: zones one after another, a timeout each.
+	// for a zone's replica before also asking every later zone, each with
+	// its own timeout; the answers are still taken in read order. So a
+	// tier that stops answering (every node frozen) costs a read one pool
+	// timeout plus ReadHedge, not one timeout per zone. Default: the pool
+	// timeout / DefaultReadHedgeDivisor (100 ms online); negative: zones
+	// one after another, as before.
 	ReadHedge time.Duration
 	// ReadRepairWorkers bounds concurrent read repairs (default 64); a
 	// repair that finds them all busy is dropped and counted.
@@ -106,6 +107,11 @@ type Config struct {
 	// zonecache_client_leases_total{result="error"}) until the topology
 	// drops the zone's nodes and the next zone takes over.
 	LeaseZone string
+	// NearCache configures the opt-in in-process near cache (off by
+	// default; see NearCacheConfig).
+	NearCache NearCacheConfig
+	// HotKeys configures hot-key detection (off by default).
+	HotKeys HotKeyConfig
 	// Repair configures the queue of failed replica deletes and writes.
 	Repair replication.RepairConfig
 	// RepairInterval is how often the repair worker looks for due repairs

@@ -29,12 +29,14 @@ func (v *view) tierDown(key string) bool {
 }
 
 // prefetch asks the zones after the i-th of a read order at once, ahead of
-// their turn, because the i-th zone's replica is slow to answer: each
-// request is bounded by the deadline of the slow one, so a tier that stops
-// answering (every node frozen) costs a read one timeout, not one per
-// zone. The answers are still taken in read order: a replica that answers
-// after all is preferred, and a dead one still times out and opens its
-// breaker, as without the prefetch.
+// their turn, because the i-th zone's replica is slow to answer: a tier
+// that stops answering (every node frozen) costs a read one timeout (plus
+// ReadHedge), not one per zone. Each prefetched request has its own pool
+// timeout, as a fallback's would: a slow local zone (an overloaded client
+// queueing its requests) leaves the others their full time. The answers
+// are still taken in read order: a replica that answers after all is
+// preferred, and a dead one still times out and opens its breaker, as
+// without the prefetch; the prefetches not needed are cancelled.
 type prefetch struct {
 	timer  *time.Timer
 	fired  chan struct{}  // closed once res is filled in
@@ -52,16 +54,14 @@ func (r *readCall) hedge(ctx context.Context, i int, tr *readTrace) *prefetch {
 	if tr != nil || d < 0 || m == nil || !r.laterUp(i) {
 		return nil
 	}
-	timeout := m.tn.Pool(r.c.class).Timeout()
 	if d == 0 {
-		d = timeout / DefaultReadHedgeDivisor
+		d = m.tn.Pool(r.c.class).Timeout() / DefaultReadHedgeDivisor
 	}
-	deadline := time.Now().Add(timeout)
 	pf := &prefetch{fired: make(chan struct{})}
 	pf.timer = time.AfterFunc(d, func() {
 		r.c.c.metrics.hedgedReads.Inc()
 		var hctx context.Context
-		hctx, pf.cancel = context.WithDeadline(ctx, deadline)
+		hctx, pf.cancel = context.WithCancel(ctx)
 		pf.res = make([]chan fetched, len(r.v.order))
 		for j := i + 1; j < len(r.v.order); j++ {
 			ch := make(chan fetched, 1)

@@ -33,22 +33,65 @@ func (c *Client) getOrLoad(ctx context.Context, key string, ttl time.Duration, l
 	if err != nil {
 		return Item{}, err
 	}
+	c.c.hot.count(k)
 	s := scopeFrom(ctx)
 	if s != nil {
 		if it, found, ok := s.lookup(c.c, key); ok && found {
 			return it, nil
 		}
 	}
-	it, _, err := c.c.loads.do(ctx, c.flightKey('l', k.node), func(fctx context.Context) (Item, error) {
-		return c.leaseLoad(fctx, k, ttl, load)
-	})
+	var held *nearEntry
+	if c.c.near != nil {
+		it, ok, e := c.nearLookup(ctx, k)
+		if ok {
+			if it.Stale {
+				c.refreshStale(e, k, ttl, load)
+			}
+			return it, nil
+		}
+		held = e
+	}
+	it, err := c.loadShared(ctx, k, ttl, load)
 	if err != nil {
+		if held != nil && errors.Is(err, ErrOriginBusy) {
+			return c.nearStale(held, "origin_busy"), nil
+		}
 		return Item{}, err
 	}
 	if s != nil {
 		s.remember(c.c, key, it, true)
 	}
 	return it, nil
+}
+
+// loadShared is GetOrLoad's lookup and load, shared by the process's
+// callers of k; its value fills the near cache.
+func (c *Client) loadShared(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
+	gen, readAt := c.c.near.gen(k.node), time.Now()
+	it, _, err := c.c.loads.do(ctx, c.flightKey('l', k.node), func(fctx context.Context) (Item, error) {
+		return c.leaseLoad(fctx, k, ttl, load)
+	})
+	if err == nil {
+		c.nearFill(k, gen, readAt, it)
+	}
+	return it, err
+}
+
+// refreshStale loads anew, in the background and within the load
+// budget, a value GetOrLoad served stale from the near cache, once at a
+// time per entry, and after a failure not again before the near TTL.
+func (c *Client) refreshStale(e *nearEntry, k nodeKey, ttl time.Duration, load Loader) {
+	if !e.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	retry := func() { time.AfterFunc(c.c.near.cfg.TTL, func() { e.refreshing.Store(false) }) }
+	if !c.c.goBG(func(ctx context.Context) {
+		if _, err := c.loadShared(ctx, k, ttl, load); err != nil {
+			retry() // over budget or failed: not again before TTL
+		}
+	}) {
+		e.refreshing.Store(false)
+	}
 }
 
 // leaseCall is one GetOrLoad at m, the key's replica in the lease zone.

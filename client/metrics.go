@@ -35,6 +35,9 @@ type metrics struct {
 	tierDownReads    prometheus.Counter
 	loads            *prometheus.CounterVec
 	staleServed      *prometheus.CounterVec
+	near             *prometheus.CounterVec
+	nearBytes        prometheus.GaugeFunc
+	hotReads         prometheus.Counter
 	hedgedReads      prometheus.Counter
 	pending          prometheus.GaugeFunc
 	gauges           *gaugeCollector
@@ -61,7 +64,12 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		tierDownReads:    counter("zonecache_client_tier_down_reads_total", "Reads that skipped the cache at once: every replica of the key had its breaker open."),
 		loads:            counterVec("zonecache_client_loads_total", "GetOrLoad loader calls by result: ok, error, or rejected_concurrency and rejected_rate (over the bulkhead, not called).", "result"),
 		staleServed:      counterVec("zonecache_client_stale_served_total", "GetOrLoad calls answered with a stale value by reason: tier_down (every replica down) or origin_busy (over the load budget).", "reason"),
-		hedgedReads:      counter("zonecache_client_hedged_reads_total", "Reads that asked the remaining zones at once after a replica did not answer within ReadHedge."),
+		near:             counterVec("zonecache_client_near_requests_total", "Near-cache lookups by result: hit (fresh), revalidated (checked unchanged with its replica), changed (read afresh), stale (served past TTL, tier down), miss.", "result"),
+		nearBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zonecache_client_near_bytes", Help: "Bytes held by the near cache (keys, values, overhead).",
+		}, func() float64 { return c.nearBytes() }),
+		hotReads:    counter("zonecache_client_hot_key_reads_total", "Reads of keys the hot-key sketch found hot."),
+		hedgedReads: counter("zonecache_client_hedged_reads_total", "Reads that asked the remaining zones at once after a replica did not answer within ReadHedge."),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zonecache_client_repairs_pending", Help: "Failed replica writes waiting to be repaired.",
 		}, func() float64 { return float64(c.pendingRepairs()) }),
@@ -111,7 +119,7 @@ func (m *metrics) register() error {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.spoolFull, m.spoolErrors, m.spoolReplayed,
-		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.tierDownReads, m.hedgedReads, m.loads, m.staleServed, m.pending, m.gauges}
+		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.tierDownReads, m.hedgedReads, m.loads, m.staleServed, m.near, m.nearBytes, m.hotReads, m.pending, m.gauges}
 }
 
 func (m *metrics) unregister() {
@@ -121,6 +129,13 @@ func (m *metrics) unregister() {
 	for _, col := range m.all() {
 		m.reg.Unregister(col)
 	}
+}
+
+func (c *core) nearBytes() float64 {
+	if c.near == nil {
+		return 0
+	}
+	return float64(c.near.cache.WeightedSize())
 }
 
 func (m *metrics) request(op, zone, result string) {

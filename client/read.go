@@ -32,14 +32,30 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
+	c.c.hot.count(k)
 	lookup := func() (Item, bool, error) {
+		var held *nearEntry
+		if c.c.near != nil {
+			it, ok, e := c.nearLookup(ctx, k)
+			if ok {
+				return it, true, nil
+			}
+			held = e
+		}
 		r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
+			gen, readAt := c.c.near.gen(k.node), time.Now()
 			it, err := c.read(fctx, k, "get", nil)
 			if errors.Is(err, ErrCacheMiss) {
 				return readResult{}, nil
 			}
+			if err == nil {
+				c.nearFill(k, gen, readAt, it)
+			}
 			return readResult{item: it, found: err == nil}, err
 		})
+		if held != nil && errors.Is(err, ErrUnavailable) {
+			return c.nearStale(held, "tier_down"), true, nil
+		}
 		return r.item, r.found, err
 	}
 	var it Item
