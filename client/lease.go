@@ -20,7 +20,9 @@ type Loader func(ctx context.Context) ([]byte, error)
 // GetOrLoad is a read-through Get: it returns the cached value of key, or
 // runs load, stores its result in every zone with ttl and returns it. One
 // caller in the fleet loads a missing key, under a memcached lease; the
-// package documentation ("Read-through") has the rules.
+// package documentation ("Read-through", "Tier-down") has the rules.
+// Beyond the load budget it fails with ErrOriginBusy. As with Get, the
+// Value may be shared: do not modify it.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
 	start := time.Now()
 	it, err := c.getOrLoad(ctx, key, ttl, load)
