@@ -19,7 +19,7 @@ func nearHitRatio(t *testing.T, scan bool) float64 {
 	defer n.cache.StopAllGoroutines()
 	zipf := rand.NewZipf(rand.New(rand.NewPCG(7, 8)), 1.01, 1, 9999)
 	hits, reads := 0, 0
-	for i := range 200_000 {
+	for i := range 60_000 {
 		key := fmt.Sprintf("pop-%d", zipf.Uint64())
 		if _, ok := n.get(key); ok {
 			hits++
