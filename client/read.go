@@ -33,31 +33,7 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 		return Item{}, err
 	}
 	c.c.hot.count(k)
-	lookup := func() (Item, bool, error) {
-		var held *nearEntry
-		if c.c.near != nil {
-			it, ok, e := c.nearLookup(ctx, k)
-			if ok {
-				return it, true, nil
-			}
-			held = e
-		}
-		r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
-			gen, readAt := c.c.near.gen(k.node), time.Now()
-			it, err := c.read(fctx, k, "get", nil)
-			if errors.Is(err, ErrCacheMiss) {
-				return readResult{}, nil
-			}
-			if err == nil {
-				c.nearFill(k, gen, readAt, it)
-			}
-			return readResult{item: it, found: err == nil}, err
-		})
-		if held != nil && errors.Is(err, ErrUnavailable) {
-			return c.nearStale(held, "tier_down"), true, nil
-		}
-		return r.item, r.found, err
-	}
+	lookup := func() (Item, bool, error) { return c.lookup(ctx, k) }
 	var it Item
 	var found bool
 	if s := scopeFrom(ctx); s != nil {
@@ -72,6 +48,35 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 		return Item{}, ErrCacheMiss
 	}
 	return it, nil
+}
+
+// lookup is Get's lookup of k: the near cache, else a read shared by the
+// process's concurrent Gets of k, whose value fills the near cache; with
+// no replica to answer, the near cache's entry served stale.
+func (c *Client) lookup(ctx context.Context, k nodeKey) (Item, bool, error) {
+	var held *nearEntry
+	if c.c.near != nil {
+		it, ok, e := c.nearLookup(ctx, k)
+		if ok {
+			return it, true, nil
+		}
+		held = e
+	}
+	r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
+		gen, readAt := c.c.near.gen(k.node), time.Now()
+		it, err := c.read(fctx, k, "get", nil)
+		if errors.Is(err, ErrCacheMiss) {
+			return readResult{}, nil
+		}
+		if err == nil {
+			c.nearFill(k, gen, readAt, it)
+		}
+		return readResult{item: it, found: err == nil}, err
+	})
+	if held != nil && errors.Is(err, ErrUnavailable) {
+		return c.nearStale(held, "tier_down"), true, nil
+	}
+	return r.item, r.found, err
 }
 
 // GetAndTouch reads key like Get (without the scope and the shared lookup)
