@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -204,13 +205,23 @@ func BenchmarkGetThroughput(b *testing.B) {
 	multi := newTestClient(b, f.topo, "a", nil)
 	single := newTestClient(b, replication.Topology{Epoch: 1, Nodes: f.topo.ZoneNodes("a", nil)}, "a", nil)
 	keys := benchKeys(b, multi, 1000)
+	rates := alternatedGets(b, [2]*Client{multi, single}, keys)
+	t3, t1 := rates[0], rates[1]
+	b.ReportMetric(t3, "zone3_gets/s")
+	b.ReportMetric(t1, "zone1_gets/s")
+	b.ReportMetric(t3/t1, "get_throughput_ratio")
+}
+
+// alternatedGets runs b.N parallel Gets of keys (in turn) through each of
+// the two clients, in alternated slices, and returns each one's gets/s.
+func alternatedGets(b *testing.B, clients [2]*Client, keys []string) [2]float64 {
 	var elapsed [2]time.Duration
 	var ops [2]int
 	b.ResetTimer()
 	for done := 0; done < b.N; done += benchSlice * 4 {
 		n := min(benchSlice*4, b.N-done)
 		for _, v := range order(done / (benchSlice * 4)) {
-			c := []*Client{multi, single}[v]
+			c := clients[v]
 			start := time.Now()
 			if _, err := timed(n, 8, func(i int) error {
 				_, err := c.Get(context.Background(), keys[(done+i)%len(keys)])
@@ -223,11 +234,7 @@ func BenchmarkGetThroughput(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	t3 := float64(ops[0]) / elapsed[0].Seconds()
-	t1 := float64(ops[1]) / elapsed[1].Seconds()
-	b.ReportMetric(t3, "zone3_gets/s")
-	b.ReportMetric(t1, "zone1_gets/s")
-	b.ReportMetric(t3/t1, "get_throughput_ratio")
+	return [2]float64{float64(ops[0]) / elapsed[0].Seconds(), float64(ops[1]) / elapsed[1].Seconds()}
 }
 
 // BenchmarkSetLatency: p50 of a replicated Set (3 zones, all-minus-one)
@@ -440,4 +447,35 @@ func BenchmarkWriteOrder(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkGetNearCache: parallel Get throughput over zipf-popular keys
+// (10 000 keys, s = 1.01) with the near cache on (1 s TTL, room for
+// about a tenth of the keys) and off, interleaved; reports both rates,
+// near_throughput_ratio (on/off), near_hit_ratio (Gets answered by the
+// near cache without a replica) and near_answered_ratio (those plus the
+// ones a CAS-only revalidation kept), over all Gets with it on.
+func BenchmarkGetNearCache(b *testing.B) {
+	f := startFleet(b, "zonecached", []string{"a", "b", "c"}, 1)
+	off := newTestClient(b, f.topo, "a", nil)
+	on := newTestClient(b, f.topo, "a", func(c *Config) {
+		c.NearCache = NearCacheConfig{MaxBytes: 1000 * (nearOverhead + 64)}
+	})
+	keys := benchKeys(b, off, 10000)
+	r := rand.New(rand.NewPCG(1, 2))
+	zipf := rand.NewZipf(r, 1.01, 1, uint64(len(keys)-1))
+	picks := make([]string, 1<<16)
+	for i := range picks {
+		picks[i] = keys[zipf.Uint64()]
+	}
+	rates := alternatedGets(b, [2]*Client{on, off}, picks)
+	tOn, tOff := rates[0], rates[1]
+	fresh := nearCount(on, nearHit)
+	answered := fresh + nearCount(on, nearRevalidated)
+	all := answered + nearCount(on, nearMiss) + nearCount(on, nearChanged)
+	b.ReportMetric(tOn, "near_gets/s")
+	b.ReportMetric(tOff, "plain_gets/s")
+	b.ReportMetric(tOn/tOff, "near_throughput_ratio")
+	b.ReportMetric(fresh/max(all, 1), "near_hit_ratio")
+	b.ReportMetric(answered/max(all, 1), "near_answered_ratio")
 }

@@ -47,6 +47,9 @@ type core struct {
 	rrHook func()
 
 	metrics *metrics
+	origin  *bulkhead              // bounds loader calls
+	near    *nearCache             // nil: no near cache
+	hot     *hotKeys               // nil: no hot-key detection
 	faults  atomic.Pointer[faults] // nil: no rules
 
 	bgMu   sync.Mutex
@@ -82,9 +85,19 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.view.Store(v)
+	if full.NearCache.MaxBytes > 0 {
+		if c.near, err = newNearCache(full.NearCache); err != nil {
+			c.releaseNow()
+			return nil, err
+		}
+	}
 	if c.metrics, err = newMetrics(c, full.Registerer); err != nil {
 		c.releaseNow()
 		return nil, err
+	}
+	c.origin = newBulkhead(c.cfg, c.metrics)
+	if full.HotKeys.Enabled || (c.near != nil && full.NearCache.HotOnly) {
+		c.hot = newHotKeys(full.HotKeys, c.metrics)
 	}
 	if err := c.startSpool(); err != nil {
 		c.metrics.unregister()
@@ -163,6 +176,9 @@ func (c *Client) Close() error {
 	}
 	cc.metrics.unregister()
 	cc.releaseNow()
+	if cc.near != nil {
+		cc.near.cache.StopAllGoroutines()
+	}
 	switch {
 	case left == 0 && spooled == 0:
 		return nil
@@ -236,6 +252,10 @@ func (cc *core) ordered(ctx context.Context, class nodeclient.Class, op string, 
 	var err error
 	rctx := ctx
 	if t != nil {
+		// The near cache drops the key before and after the write: a
+		// read racing it cannot keep the old value.
+		cc.near.invalidate(t.k.key)
+		defer cc.near.invalidate(t.k.key)
 		if err = t.wait(ctx, p.Timeout()); err != nil {
 			err = fmt.Errorf("zonecache: %s: %w", m.node.Addr, err)
 		} else {

@@ -47,6 +47,14 @@ type Config struct {
 	// back to the local replica. By default it is on: an Add with the
 	// item's remaining TTL, through the batch pool, in the background.
 	DisableReadRepair bool
+	// ReadHedge is how long a read (Get, GetOrLoad's fallback read) waits
+	// for a zone's replica before also asking every later zone, each with
+	// its own timeout; the answers are still taken in read order. So a
+	// tier that stops answering (every node frozen) costs a read one pool
+	// timeout plus ReadHedge, not one timeout per zone. Default: the pool
+	// timeout / DefaultReadHedgeDivisor (100 ms online); negative: zones
+	// one after another, as before.
+	ReadHedge time.Duration
 	// ReadRepairWorkers bounds concurrent read repairs (default 64); a
 	// repair that finds them all busy is dropped and counted.
 	ReadRepairWorkers int
@@ -79,6 +87,17 @@ type Config struct {
 	// LeaseWait bounds how long GetOrLoad waits for another caller's load
 	// before loading itself (default 2 s).
 	LeaseWait time.Duration
+	// LoadConcurrency bounds the loader calls GetOrLoad runs at once in
+	// this process (default DefaultLoadConcurrency; negative: no bound).
+	// A load beyond it fails at once with ErrOriginBusy, or serves a stale
+	// value if one is known (package documentation, "Tier-down").
+	LoadConcurrency int
+	// LoadRate bounds the loader calls GetOrLoad starts per second in
+	// this process, with bursts of LoadBurst (default 0: no bound; set it
+	// to the origin's share this process may use). Beyond it as above.
+	LoadRate float64
+	// LoadBurst is LoadRate's bucket size (default 1).
+	LoadBurst int
 	// LeaseZone is the zone whose replica of a key grants GetOrLoad's
 	// leases for every client, so that one caller in the whole fleet loads
 	// a missing key. By default it is the first zone by name that has a
@@ -88,6 +107,11 @@ type Config struct {
 	// zonecache_client_leases_total{result="error"}) until the topology
 	// drops the zone's nodes and the next zone takes over.
 	LeaseZone string
+	// NearCache configures the opt-in in-process near cache (off by
+	// default; see NearCacheConfig).
+	NearCache NearCacheConfig
+	// HotKeys configures hot-key detection (off by default).
+	HotKeys HotKeyConfig
 	// Repair configures the queue of failed replica deletes and writes.
 	Repair replication.RepairConfig
 	// RepairInterval is how often the repair worker looks for due repairs
@@ -189,6 +213,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.LeaseWait <= 0 {
 		cfg.LeaseWait = DefaultLeaseWait
+	}
+	if cfg.LoadConcurrency == 0 {
+		cfg.LoadConcurrency = DefaultLoadConcurrency
 	}
 	if cfg.NodeGrace <= 0 {
 		cfg.NodeGrace = DefaultNodeGrace

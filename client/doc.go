@@ -88,6 +88,23 @@
 // singleflight: a fallback read over every zone, then load;
 // zonecache_client_leases_total{result="unsupported"|"error"} counts it.
 //
+// # Tier-down
+//
+// When the whole tier fails the origin must survive. A replica slower
+// than Config.ReadHedge has the later zones asked ahead of their turn
+// (answers still taken in read order), so a frozen tier costs a read one
+// timeout, not one per zone; a key whose every replica's breaker is open
+// skips the cache at once. GetOrLoad's loader calls go through a
+// per-process bulkhead (Config.LoadConcurrency, LoadRate): beyond it the
+// loader is not called and the call fails at once with ErrOriginBusy, or
+// returns a stale value. The opt-in near cache (Config.NearCache) keeps
+// values in process, bounded in bytes: an entry is served for its TTL,
+// then revalidated with its replica by CAS (an mg without the value); this
+// client's writes drop it at once, other clients' are seen within the
+// TTL; while every replica is down it is served up to MaxStale past the
+// TTL with Item.Stale set. Config.HotKeys finds hot keys with a count-min
+// sketch (Client.HotKeys).
+//
 // # Writes
 //
 // Set, Add, Replace, Append, Prepend, CompareAndSwap, Delete, Incr, Decr

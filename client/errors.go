@@ -49,6 +49,10 @@ var (
 	// ErrReservedFlags: the item's client flags are TombstoneFlags, the
 	// value the client reserves to mark deleted keys.
 	ErrReservedFlags = errors.New("zonecache: client flags reserved for tombstones")
+	// ErrOriginBusy: GetOrLoad had to load and the process's loader budget
+	// (Config.LoadConcurrency, Config.LoadRate) was spent, and no stale
+	// value could be served: the loader was not called.
+	ErrOriginBusy = errors.New("zonecache: origin load budget exhausted")
 	// ErrInjected is the default error of a fault-injection rule.
 	ErrInjected = errors.New("zonecache: injected fault")
 )

@@ -16,6 +16,10 @@ type Item struct {
 	// CAS is the compare-and-swap token of the replica the item was read
 	// from; it is only meaningful for that replica.
 	CAS uint64
+	// Stale marks a value served past its near-cache TTL, or by GetOrLoad
+	// over its load budget, because no fresh one could be had (package
+	// documentation, "Tier-down"). Writes ignore it.
+	Stale bool
 
 	// zone is the zone the item was read from; CompareAndSwap uses it.
 	zone string

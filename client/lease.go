@@ -20,7 +20,9 @@ type Loader func(ctx context.Context) ([]byte, error)
 // GetOrLoad is a read-through Get: it returns the cached value of key, or
 // runs load, stores its result in every zone with ttl and returns it. One
 // caller in the fleet loads a missing key, under a memcached lease; the
-// package documentation ("Read-through") has the rules.
+// package documentation ("Read-through", "Tier-down") has the rules.
+// Beyond the load budget it fails with ErrOriginBusy. As with Get, the
+// Value may be shared: do not modify it.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
 	ctx, start := c.begin(ctx, "get_or_load", key)
 	it, err := c.getOrLoad(ctx, key, ttl, load)
@@ -33,22 +35,65 @@ func (c *Client) getOrLoad(ctx context.Context, key string, ttl time.Duration, l
 	if err != nil {
 		return Item{}, err
 	}
+	c.c.hot.count(k)
 	s := scopeFrom(ctx)
 	if s != nil {
 		if it, found, ok := s.lookup(c.c, key); ok && found {
 			return it, nil
 		}
 	}
-	it, _, err := c.c.loads.do(ctx, c.flightKey('l', k.node), func(fctx context.Context) (Item, error) {
-		return c.leaseLoad(fctx, k, ttl, load)
-	})
+	var held *nearEntry
+	if c.c.near != nil {
+		it, ok, e := c.nearLookup(ctx, k)
+		if ok {
+			if it.Stale {
+				c.refreshStale(e, k, ttl, load)
+			}
+			return it, nil
+		}
+		held = e
+	}
+	it, err := c.loadShared(ctx, k, ttl, load)
 	if err != nil {
+		if held != nil && errors.Is(err, ErrOriginBusy) {
+			return c.nearStale(held, "origin_busy"), nil
+		}
 		return Item{}, err
 	}
 	if s != nil {
 		s.remember(c.c, key, it, true)
 	}
 	return it, nil
+}
+
+// loadShared is GetOrLoad's lookup and load, shared by the process's
+// callers of k; its value fills the near cache.
+func (c *Client) loadShared(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
+	gen, readAt := c.c.near.gen(k.node), time.Now()
+	it, _, err := c.c.loads.do(ctx, c.flightKey('l', k.node), func(fctx context.Context) (Item, error) {
+		return c.leaseLoad(fctx, k, ttl, load)
+	})
+	if err == nil {
+		c.nearFill(k, gen, readAt, it)
+	}
+	return it, err
+}
+
+// refreshStale loads anew, in the background and within the load
+// budget, a value GetOrLoad served stale from the near cache, once at a
+// time per entry, and after a failure not again before the near TTL.
+func (c *Client) refreshStale(e *nearEntry, k nodeKey, ttl time.Duration, load Loader) {
+	if !e.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	retry := func() { time.AfterFunc(c.c.near.cfg.TTL, func() { e.refreshing.Store(false) }) }
+	if !c.c.goBG(func(ctx context.Context) {
+		if _, err := c.loadShared(ctx, k, ttl, load); err != nil {
+			retry() // over budget or failed: not again before TTL
+		}
+	}) {
+		e.refreshing.Store(false)
+	}
 }
 
 // leaseCall is one GetOrLoad at m, the key's replica in the lease zone.
@@ -65,6 +110,16 @@ type leaseCall struct {
 
 func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
 	lc := &leaseCall{readAt: time.Now(), v: c.c.view.Load(), k: k, ttl: ttl, load: load}
+	if lc.v.tierDown(k.node) {
+		// No replica to read, lease or store: the origin alone, within
+		// its budget. Storing would only queue repairs.
+		c.c.metrics.tierDownReads.Inc()
+		val, err := c.c.origin.load(ctx, load)
+		if err != nil {
+			return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
+		}
+		return Item{Key: k.app, Value: val, TTL: ttl}, nil
+	}
 	zone := lc.v.leaseZone
 	if zone != c.c.cfg.Zone {
 		it, found, missed := c.localHit(ctx, lc.v, k)
@@ -185,7 +240,7 @@ func (c *Client) leaseAnswer(ctx context.Context, lc *leaseCall, l nodeclient.Le
 // in the background.
 func (c *Client) refresh(lc *leaseCall) {
 	c.c.goBG(func(bctx context.Context) {
-		if val, err := safeLoad(bctx, lc.load); err == nil {
+		if val, err := c.c.origin.load(bctx, lc.load); err == nil {
 			_, _ = c.Set(bctx, Item{Key: lc.k.app, Value: val, TTL: lc.ttl})
 		}
 	})
@@ -257,7 +312,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 		}
 		return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
 	}
-	val, err := safeLoad(ctx, load)
+	val, err := c.c.origin.load(ctx, load)
 	if err != nil {
 		_ = c.write(context.WithoutCancel(ctx), "delete", lm, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
 			return p.Delete(ctx, k.node)
@@ -284,7 +339,7 @@ func (c *Client) plainLoad(ctx context.Context, k nodeKey, ttl time.Duration, lo
 }
 
 func (c *Client) loadAndSet(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
-	val, err := safeLoad(ctx, load)
+	val, err := c.c.origin.load(ctx, load)
 	if err != nil {
 		return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
 	}

@@ -33,6 +33,13 @@ type metrics struct {
 	leases           *prometheus.CounterVec
 	collisions       prometheus.Counter
 	topologySwaps    prometheus.Counter
+	tierDownReads    prometheus.Counter
+	loads            *prometheus.CounterVec
+	staleServed      *prometheus.CounterVec
+	near             *prometheus.CounterVec
+	nearBytes        prometheus.GaugeFunc
+	hotReads         prometheus.Counter
+	hedgedReads      prometheus.Counter
 	pending          prometheus.GaugeFunc
 	gauges           *gaugeCollector
 	build            prometheus.Collector // zonecache_build_info
@@ -56,6 +63,15 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		leases:           counterVec("zonecache_client_leases_total", "GetOrLoad lease outcomes.", "result"),
 		collisions:       counter("zonecache_client_key_collisions_total", "Hashed keys whose stored envelope named another key."),
 		topologySwaps:    counter("zonecache_client_topology_swaps_total", "Topologies installed by SetTopology."),
+		tierDownReads:    counter("zonecache_client_tier_down_reads_total", "Reads that skipped the cache at once: every replica of the key had its breaker open."),
+		loads:            counterVec("zonecache_client_loads_total", "GetOrLoad loader calls by result: ok, error, or rejected_concurrency and rejected_rate (over the bulkhead, not called).", "result"),
+		staleServed:      counterVec("zonecache_client_stale_served_total", "GetOrLoad calls answered with a stale value by reason: tier_down (every replica down) or origin_busy (over the load budget).", "reason"),
+		near:             counterVec("zonecache_client_near_requests_total", "Near-cache lookups by result: hit (fresh), revalidated (checked unchanged with its replica), changed (read afresh), stale (served past TTL, tier down), miss.", "result"),
+		nearBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zonecache_client_near_bytes", Help: "Bytes held by the near cache (keys, values, overhead).",
+		}, func() float64 { return c.nearBytes() }),
+		hotReads:    counter("zonecache_client_hot_key_reads_total", "Reads of keys the hot-key sketch found hot."),
+		hedgedReads: counter("zonecache_client_hedged_reads_total", "Reads that asked the remaining zones at once after a replica did not answer within ReadHedge."),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zonecache_client_repairs_pending", Help: "Failed replica writes waiting to be repaired.",
 		}, func() float64 { return float64(c.pendingRepairs()) }),
@@ -106,7 +122,7 @@ func (m *metrics) register() error {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.spoolFull, m.spoolErrors, m.spoolReplayed,
-		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.pending, m.gauges, m.build}
+		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.tierDownReads, m.hedgedReads, m.loads, m.staleServed, m.near, m.nearBytes, m.hotReads, m.pending, m.gauges, m.build}
 }
 
 func (m *metrics) unregister() {
@@ -116,6 +132,13 @@ func (m *metrics) unregister() {
 	for _, col := range m.all() {
 		m.reg.Unregister(col)
 	}
+}
+
+func (c *core) nearBytes() float64 {
+	if c.near == nil {
+		return 0
+	}
+	return float64(c.near.cache.WeightedSize())
 }
 
 func (m *metrics) request(op, zone, result string) {

@@ -32,16 +32,8 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	lookup := func() (Item, bool, error) {
-		r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
-			it, err := c.read(fctx, k, "get", nil)
-			if errors.Is(err, ErrCacheMiss) {
-				return readResult{}, nil
-			}
-			return readResult{item: it, found: err == nil}, err
-		})
-		return r.item, r.found, err
-	}
+	c.c.hot.count(k)
+	lookup := func() (Item, bool, error) { return c.lookup(ctx, k) }
 	var it Item
 	var found bool
 	if s := scopeFrom(ctx); s != nil {
@@ -56,6 +48,35 @@ func (c *Client) get(ctx context.Context, key string) (Item, error) {
 		return Item{}, ErrCacheMiss
 	}
 	return it, nil
+}
+
+// lookup is Get's lookup of k: the near cache, else a read shared by the
+// process's concurrent Gets of k, whose value fills the near cache; with
+// no replica to answer, the near cache's entry served stale.
+func (c *Client) lookup(ctx context.Context, k nodeKey) (Item, bool, error) {
+	var held *nearEntry
+	if c.c.near != nil {
+		it, ok, e := c.nearLookup(ctx, k)
+		if ok {
+			return it, true, nil
+		}
+		held = e
+	}
+	r, _, err := c.c.reads.do(ctx, c.flightKey('g', k.node), func(fctx context.Context) (readResult, error) {
+		gen, readAt := c.c.near.gen(k.node), time.Now()
+		it, err := c.read(fctx, k, "get", nil)
+		if errors.Is(err, ErrCacheMiss) {
+			return readResult{}, nil
+		}
+		if err == nil {
+			c.nearFill(k, gen, readAt, it)
+		}
+		return readResult{item: it, found: err == nil}, err
+	})
+	if held != nil && errors.Is(err, ErrUnavailable) {
+		return c.nearStale(held, "tier_down"), true, nil
+	}
+	return r.item, r.found, err
 }
 
 // GetAndTouch reads key like Get (without the scope and the shared lookup)
@@ -137,15 +158,23 @@ type readCall struct {
 	lastErr               error
 }
 
-// read walks the zones in read order. A non-nil tr (GetAndTouch) makes each
-// read a get-and-touch, is filled in, and turns read repair off: the
-// value's TTL changes.
+// read walks the zones in read order, asking the later ones ahead of
+// their turn when a replica is slow (Config.ReadHedge). A non-nil tr
+// (GetAndTouch) makes each read a get-and-touch, is filled in, and turns
+// read repair and hedging off: the value's TTL changes. When every
+// replica's breaker is open it fails at once.
 func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) (Item, error) {
 	r := readCall{c: c, k: k, op: op, readAt: time.Now(), v: c.c.view.Load()}
 	if c.c.shut.Load() {
 		return Item{}, ErrClosed
 	}
+	if r.v.tierDown(k.node) {
+		c.c.metrics.tierDownReads.Inc()
+		return Item{}, fmt.Errorf("%w: every replica of key %s: %w", ErrUnavailable, k, ErrCircuitOpen)
+	}
 	r.local = len(r.v.order) > 0 && r.v.order[0] == c.c.cfg.Zone
+	var pf *prefetch
+	defer func() { pf.stop() }()
 	for i, zone := range r.v.order {
 		if err := ctx.Err(); err != nil {
 			if r.lastErr == nil {
@@ -153,7 +182,15 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 			}
 			break
 		}
-		if it, final, err := r.zone(ctx, i, zone, tr); final {
+		var f fetched
+		if pf != nil {
+			f = <-pf.res[i]
+		} else {
+			pf = r.hedge(ctx, i, tr)
+			f = r.fetch(ctx, zone, tr)
+			pf = pf.await()
+		}
+		if it, final, err := r.answer(i, zone, f, tr); final {
 			return it, err
 		}
 	}
@@ -166,22 +203,42 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 	return Item{}, fmt.Errorf("%w: %w", ErrUnavailable, r.lastErr)
 }
 
-// zone reads from the replica of zone, the i-th of the read order (see
+// fetched is what a zone's replica answered a read.
+type fetched struct {
+	m     *member // nil: the zone has no replica of the key
+	gated bool    // a repair of the key is pending there: not asked
+	ti    nodeclient.Item
+	err   error
+}
+
+// fetch asks zone's replica for the key (see read for tr).
+func (r *readCall) fetch(ctx context.Context, zone string, tr *readTrace) fetched {
+	m := r.v.readReplica(zone, r.k.node)
+	if m == nil {
+		return fetched{}
+	}
+	if r.c.c.gated(m, r.k.node) {
+		return fetched{m: m, gated: true}
+	}
+	ti, err := r.c.readFrom(ctx, r.op, m, r.k, tr)
+	return fetched{m: m, ti: ti, err: err}
+}
+
+// answer acts on f, the answer of the i-th zone of the read order (see
 // read for tr); final reports an answer that ends the walk: a hit, a miss
 // under DisableFallbackOnMiss, or an error every zone would give.
-func (r *readCall) zone(ctx context.Context, i int, zone string, tr *readTrace) (it Item, final bool, err error) {
-	m := r.v.readReplica(zone, r.k.node)
+func (r *readCall) answer(i int, zone string, f fetched, tr *readTrace) (it Item, final bool, err error) {
+	m, ti, err := f.m, f.ti, f.err
 	if m == nil {
 		return Item{}, false, nil
 	}
-	if r.c.c.gated(m, r.k.node) {
+	if f.gated {
 		// A repair of the key is pending there: its copy may be older
 		// than a write this client had acknowledged. A miss, and on to
 		// the next zone whatever DisableFallbackOnMiss.
 		r.missed(i)
 		return Item{}, false, nil
 	}
-	ti, err := r.c.readFrom(ctx, r.op, m, r.k, tr)
 	if err == nil {
 		if value, ok := r.k.unwrap(ti.Value); ok {
 			return r.hit(i, zone, m, ti, value, tr), true, nil

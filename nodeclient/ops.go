@@ -407,3 +407,10 @@ func parseCounter(b []byte) (uint64, error) {
 	}
 	return v, nil
 }
+
+// Peek reads key's metadata without its value (mg c f t s): CAS, flags,
+// remaining TTL, size and lease flags, a cheap check that a copy held
+// elsewhere is still current. A miss is ErrCacheMiss; a text node ErrNoMeta.
+func (p *Pool) Peek(ctx context.Context, key string) (Lease, error) {
+	return p.lease(ctx, key, protocol.Args{Flags: protocol.FlagReturnCAS | protocol.FlagReturnFlags | protocol.FlagReturnTTL | protocol.FlagReturnSize})
+}

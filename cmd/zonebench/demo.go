@@ -33,6 +33,8 @@ type demoOptions struct {
 	svgPath     string
 	jsonPath    string
 	scenario    string
+	outage      time.Duration // tier-down only
+	originRate  int           // tier-down only
 }
 
 func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
@@ -49,6 +51,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	fs.BoolVar(&o.gossip, "gossip", true, "start the nodes as a gossiping fleet and let the client discover it from seeds")
 	fs.StringVar(&o.svgPath, "svg", "", "also write the per-second time series as an SVG chart to `file`")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to `file`")
+	tierDownFlags(&o, fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zonebench demo [flags]\n\n"+
 			"Starts a local fleet of real zonecached processes (3 zones x 2 nodes on free 127.0.0.1 ports),\n"+
@@ -64,7 +67,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 			"                 rise, then drop back near zero (needs --gossip)\n"+
 			"  slow-node      a TCP proxy sits in front of a-1 (static topology); at 1/2 it delays each response\n"+
 			"                 by 50 ms (below the 500 ms timeout: p99 rises), at 3/4 by 2 s (beyond it: the\n"+
-			"                 breaker opens and reads fall back)\n"+reshardUsage+"\n")
+			"                 breaker opens and reads fall back)\n"+reshardUsage+"\n"+tierDownUsage+"\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -80,6 +83,9 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 		return o, errors.New("--scenario node-replaced needs --gossip")
 	}
 	if err := reshardOptions(&o, fs); err != nil {
+		return o, err
+	}
+	if err := tierDownOptions(&o, fs); err != nil {
 		return o, err
 	}
 	if o.scenario == scenarioSlowNode {
@@ -111,6 +117,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 	if err != nil {
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
 		return 2
+	}
+	if o.scenario == scenarioTierDown {
+		return runTierDown(ctx, o, stdout, stderr)
 	}
 	// The verdict is the last line, printed once the fleet has stopped.
 	var verdict string

@@ -20,8 +20,11 @@
 // zonecached processes, runs a scenario against it (a zone lost, a node
 // replaced, a slow node, a reshard: zone a grown and shrunk, zone d added
 // and removed, each warmed before its cutover, with the consistency
-// checker's stale-read count), prints the report and stops the fleet, also
-// on Ctrl-C. It exits 1 when callers saw errors, which the fleet should hide.
+// checker's stale-read count, or the whole tier down under GetOrLoad
+// callers and a stand-in origin), prints the report and stops the fleet,
+// also on Ctrl-C. It exits 1 when callers saw errors, which the fleet
+// should hide (tier-down: other than ErrOriginBusy, or when the origin got
+// more loads per second than it carries).
 //
 // `zonebench consistency` (what `make check-consistency` runs) starts a
 // fresh local fleet per fault and server kind, runs a versioned writer and

@@ -28,7 +28,7 @@ const (
 	scenarioSlowNode     = "slow-node"
 )
 
-var scenarios = []string{scenarioZoneLost, scenarioNodeReplaced, scenarioSlowNode, scenarioReshard}
+var scenarios = []string{scenarioZoneLost, scenarioNodeReplaced, scenarioSlowNode, scenarioReshard, scenarioTierDown}
 
 // Timings of the scenarios.
 const (

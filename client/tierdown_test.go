@@ -1,0 +1,108 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/zonecache/zonecache/nodeclient"
+)
+
+// freezeAll stops every node of f and thaws them at cleanup.
+func freezeAll(t *testing.T, f *fleet) {
+	t.Helper()
+	for _, ps := range f.procs {
+		for _, p := range ps {
+			if err := p.Freeze(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = p.Thaw() })
+		}
+	}
+}
+
+// With every node frozen, the first Get of the outage costs one pool
+// timeout, not one per zone: after ReadHedge the other zones are asked at
+// once, by the first request's deadline. Once every replica's breaker is
+// open, a Get fails at once with ErrCircuitOpen and no request is sent.
+func TestTierDownFirstReadCostsOneTimeout(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 1)
+	const timeout = 2 * time.Second
+	c := newTestClient(t, f.topo, "a", func(cfg *Config) {
+		cfg.Node.Online.Timeout = timeout
+		cfg.ReadHedge = 50 * time.Millisecond
+		cfg.Node.Breaker.ProbeMax = time.Minute // no probe closes a breaker during the test
+		cfg.Node.Breaker.ProbeInitial = time.Minute
+	})
+	if _, err := c.Set(testCtx(t), Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	freezeAll(t, f)
+	start := time.Now()
+	_, err := c.Get(context.Background(), "k")
+	took := time.Since(start)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Get with every node frozen: %v, want ErrUnavailable", err)
+	}
+	// Zone after zone would take 3 timeouts; hedged, one (the margin
+	// absorbs a loaded machine).
+	if took >= 2*timeout {
+		t.Fatalf("first Get took %v, want less than two timeouts (%v)", took, 2*timeout)
+	}
+	if n := testutil.ToFloat64(c.c.metrics.hedgedReads); n != 1 {
+		t.Fatalf("hedged reads %v, want 1", n)
+	}
+	// The frozen connections are found stalled: every breaker opens.
+	eventually(t, "every breaker open", func() bool {
+		_, _ = c.Get(context.Background(), "k")
+		for _, m := range c.c.view.Load().byID {
+			if m.tn.State() != nodeclient.StateOpen {
+				return false
+			}
+		}
+		return true
+	})
+	before := testutil.ToFloat64(c.c.metrics.tierDownReads)
+	_, err = c.Get(context.Background(), "k")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("Get with every breaker open: %v, want ErrUnavailable and ErrCircuitOpen", err)
+	}
+	if n := testutil.ToFloat64(c.c.metrics.tierDownReads); n != before+1 {
+		t.Fatalf("tier-down reads %v, want %v", n, before+1)
+	}
+}
+
+// With the nodes of zones a and b frozen and zone c healthy, a Get is
+// answered by zone c by the deadline of zone a's request: zone c was asked
+// ahead of its turn, not after two timeouts.
+func TestHedgedReadAnswersWithinOneTimeout(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 1)
+	const timeout = 2 * time.Second
+	c := newTestClient(t, f.topo, "a", func(cfg *Config) {
+		cfg.Node.Online.Timeout = timeout
+		cfg.ReadHedge = 50 * time.Millisecond
+	})
+	if _, err := c.Set(testCtx(t), Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a0", "b0"} {
+		if err := f.proc(id).Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.proc(id).Thaw() })
+	}
+	start := time.Now()
+	it, err := c.Get(context.Background(), "k")
+	if err != nil || string(it.Value) != "v" || it.zone != "c" {
+		t.Fatalf("Get = %q from zone %q, %v; want v from c", it.Value, it.zone, err)
+	}
+	if took := time.Since(start); took >= 2*timeout {
+		t.Fatalf("Get took %v, want less than two timeouts (%v)", took, 2*timeout)
+	}
+	// The frozen local node was still waited for: its breaker opened.
+	if s := replicaOf(c, "a", "k").tn.State(); s != nodeclient.StateOpen {
+		t.Fatalf("breaker of the frozen local node %v, want open", s)
+	}
+}
