@@ -44,6 +44,11 @@ type Config struct {
 	// DialTimeout bounds connecting plus the `mn` handshake on a new
 	// connection.
 	DialTimeout time.Duration
+	// Auth, when set, authenticates each new connection to a node that
+	// requires it (zonecached --auth-file, memcached -Y) before use; a node
+	// that requires it refuses connections without it (ErrAuth). Default
+	// nil: none sent.
+	Auth *Credentials
 	// MaxValueSize is the largest value a store may send; larger ones
 	// fail with ErrValueTooLarge before anything is sent.
 	MaxValueSize int

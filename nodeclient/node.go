@@ -83,7 +83,7 @@ func (n *Node) dial(ctx context.Context) (*link, error) {
 	n.stats.dials.Add(1)
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	defer cancel()
-	l, err := handshake(dctx, n.addr)
+	l, err := handshake(dctx, n.addr, n.cfg.Auth)
 	if err != nil {
 		n.stats.dialFailures.Add(1)
 		if ctx.Err() != nil {
@@ -105,7 +105,7 @@ type link struct {
 // probe is the breaker's health check: a fresh connection answering `mn`.
 func (n *Node) probe(ctx context.Context) error {
 	n.stats.probes.Add(1)
-	l, err := handshake(ctx, n.addr)
+	l, err := handshake(ctx, n.addr, n.cfg.Auth)
 	if err != nil {
 		return err
 	}
@@ -114,8 +114,9 @@ func (n *Node) probe(ctx context.Context) error {
 
 // handshake dials addr and checks the protocol, honouring ctx throughout:
 // `mn` answered by MN is a meta node; answered by ERROR, `version` answered
-// by VERSION is a text-only node (memcached before 1.6).
-func handshake(ctx context.Context, addr string) (*link, error) {
+// by VERSION is a text-only node (memcached before 1.6). A node that
+// answers "CLIENT_ERROR unauthenticated" is sent auth, then asked again.
+func handshake(ctx context.Context, addr string, auth *Credentials) (*link, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -137,6 +138,15 @@ func handshake(ctx context.Context, addr string) (*link, error) {
 	}
 	var rep protocol.Reply
 	err = protocol.ReadHeader(l.br, &rep)
+	if unauthenticated(err) {
+		if err := authenticate(nc, l.br, auth); err != nil {
+			return fail(ctxOr(ctx, err))
+		}
+		if _, err := nc.Write(protocol.AppendNoop(nil)); err != nil {
+			return fail(ctxOr(ctx, err))
+		}
+		err = protocol.ReadHeader(l.br, &rep)
+	}
 	switch {
 	case errors.Is(err, protocol.ErrUnknownCommand):
 		l.text = true
