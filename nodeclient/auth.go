@@ -27,6 +27,28 @@ func unauthenticated(err error) bool {
 	return errors.Is(err, protocol.ErrClientError) && strings.HasSuffix(err.Error(), "unauthenticated")
 }
 
+// Authenticate readies a raw text-protocol connection (a tool's stats or
+// lru_crawler metadump) on a node that may require authentication: with
+// credentials, it asks the node with mn and authenticates if the node
+// answers "CLIENT_ERROR unauthenticated". Without, it does nothing.
+func Authenticate(nc net.Conn, br *bufio.Reader, cr *Credentials) error {
+	if cr == nil {
+		return nil
+	}
+	if _, err := nc.Write(protocol.AppendNoop(nil)); err != nil {
+		return err
+	}
+	var rep protocol.Reply
+	err := protocol.ReadHeader(br, &rep)
+	switch {
+	case unauthenticated(err):
+		return authenticate(nc, br, cr)
+	case err == nil, errors.Is(err, protocol.ErrUnknownCommand):
+		return nil // no authentication asked; ERROR from a text-only node
+	}
+	return err
+}
+
 // authenticate sends memcached's text-protocol authentication, a set whose
 // data is "<username> <password>", and checks that it is answered STORED.
 // It is sent only to a node that answered "CLIENT_ERROR unauthenticated":

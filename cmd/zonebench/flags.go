@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/authfile"
 	"github.com/zonecache/zonecache/internal/bench"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // options is everything the flags say.
@@ -21,6 +23,7 @@ type options struct {
 	slice    time.Duration
 	warmup   time.Duration
 	timeout  time.Duration
+	auth     *nodeclient.Credentials // nil: none
 	jsonPath string
 	svgPath  string
 	title    string
@@ -62,7 +65,7 @@ type benchFlags struct {
 
 // targetFlags say what is measured.
 type targetFlags struct {
-	target, compare, names, pids string
+	target, compare, names, pids, authFile string
 }
 
 // workloadFlags say which keys, values and operations are sent.
@@ -101,6 +104,7 @@ func (t *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.target, "target", "", "the cache to measure, `kind=host:port` (a bare host:port means memcached=host:port); see kinds below")
 	fs.StringVar(&t.compare, "compare", "", "measure two targets `A,B` alternately in one run (slices A B, B A, …) and print B/A ratios; each is a --target spec")
 	fs.StringVar(&t.names, "names", "", "labels for the target(s) in reports, comma-separated (default: the specs)")
+	fs.StringVar(&t.authFile, "auth-file", "", "credentials for nodes that require authentication (zonecached --auth-file, memcached -Y): a `file` with one username:password line, not readable by group or others; node and fleet targets only")
 	fs.StringVar(&t.pids, "pids", "", "server process ids, one per target (comma-separated, `PID[+PID…],PID`), to report server CPU time per operation; local Linux processes only")
 }
 
@@ -166,6 +170,9 @@ func (f *benchFlags) options() (*options, error) {
 		if o.pids, err = parsePids(f.targets.pids, len(o.targets)); err != nil {
 			return nil, err
 		}
+	}
+	if o.auth, err = authfile.Credentials(f.targets.authFile); err != nil {
+		return nil, err
 	}
 	wl, err := f.workload.parse()
 	if err != nil {

@@ -93,7 +93,7 @@ func runSubcommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 func openTargets(o *options) ([]bench.NamedTarget, error) {
 	var named []bench.NamedTarget
 	for i, spec := range o.targets {
-		t, err := spec.open(o.cfg.Concurrency, o.timeout)
+		t, err := spec.open(o.cfg.Concurrency, o.timeout, o.auth)
 		if err != nil {
 			return named, fmt.Errorf("open %s: %w", spec, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/bench"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -34,7 +35,7 @@ type targetKind struct {
 	usage string
 	help  string
 	check func(value string) error
-	open  func(value string, concurrency int, timeout time.Duration) (bench.Target, error)
+	open  func(value string, concurrency int, timeout time.Duration, auth *nodeclient.Credentials) (bench.Target, error)
 }
 
 // targetKinds lists the kinds of target.
@@ -44,7 +45,10 @@ func targetKinds() []targetKind {
 		usage: "HOST:PORT[+HOST:PORT…]",
 		help:  "memcached-protocol node(s) (memcached or zonecached) through gomemcache, crc32-sharded across several; MaxIdleConns = concurrency",
 		check: func(v string) error { return checkAddrs(strings.Split(v, "+")) },
-		open: func(v string, concurrency int, timeout time.Duration) (bench.Target, error) {
+		open: func(v string, concurrency int, timeout time.Duration, auth *nodeclient.Credentials) (bench.Target, error) {
+			if auth != nil {
+				return nil, fmt.Errorf("memcached targets (gomemcache) cannot authenticate: use node= or fleet= with --auth-file: %w", errBadTarget)
+			}
 			return bench.NewMemcacheClusterTarget(strings.Split(v, "+"), concurrency, timeout), nil
 		},
 	}, {
@@ -52,8 +56,8 @@ func targetKinds() []targetKind {
 		usage: "HOST:PORT",
 		help:  "one zonecached (or memcached >= 1.6) through zonecache's transport: meta protocol pipelined on 2 connections",
 		check: func(v string) error { return checkAddrs([]string{v}) },
-		open: func(v string, _ int, timeout time.Duration) (bench.Target, error) {
-			return bench.NewNodeTarget(v, 0, timeout), nil
+		open: func(v string, _ int, timeout time.Duration, auth *nodeclient.Credentials) (bench.Target, error) {
+			return bench.NewNodeTarget(v, 0, timeout, auth), nil
 		},
 	}, {
 		name:  "fleet",
@@ -164,12 +168,13 @@ func parseFleet(v string, load bool) (client.Config, []string, error) {
 
 // openFleet opens a fleet target; with seeds it fetches the topology from
 // them and follows its changes until the target is closed.
-func openFleet(v string, _ int, timeout time.Duration) (bench.Target, error) {
+func openFleet(v string, _ int, timeout time.Duration, auth *nodeclient.Credentials) (bench.Target, error) {
 	cfg, seeds, err := parseFleet(v, true)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Node.Online.Timeout = timeout
+	cfg.Node.Auth = auth
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if seeds == nil {
 		return bench.NewFleetTarget(cfg)
@@ -208,7 +213,7 @@ func (w *watchedFleet) Close() error {
 	return w.FleetTarget.Close()
 }
 
-func (s targetSpec) open(concurrency int, timeout time.Duration) (bench.Target, error) {
+func (s targetSpec) open(concurrency int, timeout time.Duration, auth *nodeclient.Credentials) (bench.Target, error) {
 	k, _ := findKind(s.Kind)
-	return k.open(s.Value, concurrency, timeout)
+	return k.open(s.Value, concurrency, timeout, auth)
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/authfile"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 )
 
@@ -130,7 +132,12 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("status", "status --seeds HOST:PORT[,...]", stderr)
 	seeds := fs.String("seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the topology from (required)")
 	timeout := fs.Duration("timeout", 5*time.Second, "bound on fetching the topology and on each node's stats")
+	authFile := fs.String("auth-file", "", authFileUsage)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	auth, err := authfile.Credentials(*authFile)
+	if err != nil {
 		return err
 	}
 	top, err := fetch(ctx, *seeds, *timeout)
@@ -147,7 +154,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		go func() {
 			defer func() { done <- struct{}{} }()
 			items[i] = "-"
-			if v, err := currItems(ctx, n.Addr, *timeout); err == nil {
+			if v, err := currItems(ctx, n.Addr, *timeout, auth); err == nil {
 				items[i] = strconv.FormatUint(v, 10)
 			}
 		}()
@@ -165,7 +172,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // currItems reads curr_items from a node's `stats`.
-func currItems(ctx context.Context, addr string, timeout time.Duration) (uint64, error) {
+func currItems(ctx context.Context, addr string, timeout time.Duration, auth *nodeclient.Credentials) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var d net.Dialer
@@ -176,10 +183,13 @@ func currItems(ctx context.Context, addr string, timeout time.Duration) (uint64,
 	defer c.Close()
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
+	r := bufio.NewReader(c)
+	if err := nodeclient.Authenticate(c, r, auth); err != nil {
+		return 0, err
+	}
 	if _, err := c.Write([]byte("stats\r\n")); err != nil {
 		return 0, err
 	}
-	r := bufio.NewReader(c)
 	var v uint64
 	found := false
 	for {

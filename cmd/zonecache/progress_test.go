@@ -64,7 +64,7 @@ func TestWarmRefusesADeadNodeListed(t *testing.T) {
 	if rc != 1 || !strings.Contains(errs, "topology unsettled: node a-2") || !strings.Contains(errs, "wait until gossip drops it, or take it out of the topology") {
 		t.Fatalf("rc %d %q %q, want a refusal naming a-2 and what to do", rc, out, errs)
 	}
-	if n, err := currItems(context.Background(), a3, 5*time.Second); err != nil || n != 0 {
+	if n, err := currItems(context.Background(), a3, 5*time.Second, nil); err != nil || n != 0 {
 		t.Fatalf("a-3 holds %d items (%v) after the refusal", n, err)
 	}
 }
@@ -228,7 +228,7 @@ func TestReshardShowsProgressMetricsAndWhatIsLeft(t *testing.T) {
 		t.Fatalf("summary: %d copied, %d tried and %d left, want some copied and left, adding up to %d", nc, tried, nl, len(moving))
 	}
 	// Items in flight when the copy stopped may have been stored, not counted.
-	if n, err := currItems(context.Background(), a3, 5*time.Second); err != nil || n < uint64(nc) || n > uint64(nc+reshardConcurrency) {
+	if n, err := currItems(context.Background(), a3, 5*time.Second, nil); err != nil || n < uint64(nc) || n > uint64(nc+reshardConcurrency) {
 		t.Fatalf("a-3 holds %d items (%v), the summary says %d copied", n, err, nc)
 	}
 	if !regexp.MustCompile(`(?m)^  a-[12] -> a-3  \d+ keys`).MatchString(out) || !strings.Contains(errs, "--resume --checkpoint "+cp) {
@@ -320,7 +320,7 @@ func TestWarmShowsProgressAndASummary(t *testing.T) {
 		!regexp.MustCompile(`msg=done from=b-2 to=a-3 copied=[1-9]\d* .*left=0 dumped=true`).MatchString(errs) {
 		t.Fatalf("stderr without progress lines, a done line or per source lines:\n%s", errs)
 	}
-	if n, err := currItems(context.Background(), a3, 5*time.Second); err != nil || n != uint64(len(owned)) {
+	if n, err := currItems(context.Background(), a3, 5*time.Second, nil); err != nil || n != uint64(len(owned)) {
 		t.Fatalf("a-3 holds %d items (%v), want %d", n, err, len(owned))
 	}
 	rc, out, errs = runCLI("warm", "--topology", file, "--node", "a-3", "--from-zone", "b", "--json")
@@ -363,14 +363,14 @@ func TestWarmInterruptedBySIGINTSaysWhatIsLeft(t *testing.T) {
 	}
 	// An item in flight at SIGINT may have been stored, counted an error.
 	nc, _ := strconv.ParseUint(copied[1], 10, 64)
-	n, err := currItems(context.Background(), a3, 5*time.Second)
+	n, err := currItems(context.Background(), a3, 5*time.Second, nil)
 	if err != nil || n < nc || n > nc+1 {
 		t.Fatalf("a-3 holds %d items (%v), the summary says %d copied", n, err, nc)
 	}
 	if rc, out, errs := runCLI(args...); rc != 0 || !strings.Contains(out, fmt.Sprintf("present=%d)", n)) {
 		t.Fatalf("rerun: rc %d %q %q, want the %d keys copied before present", rc, out, errs, n)
 	}
-	if n, err := currItems(context.Background(), a3, 5*time.Second); err != nil || n != uint64(len(owned)) {
+	if n, err := currItems(context.Background(), a3, 5*time.Second, nil); err != nil || n != uint64(len(owned)) {
 		t.Fatalf("a-3 holds %d items after the rerun (%v), want %d", n, err, len(owned))
 	}
 }

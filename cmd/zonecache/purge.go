@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/authfile"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/warm"
 )
@@ -21,6 +23,7 @@ func purgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodes := fs.String("nodes", "", "comma-separated ids of the nodes to purge (default: every node)")
 	conc := fs.Int("concurrency", warm.DefaultConcurrency, "deletes in flight per node")
 	timeout := fs.Duration("timeout", 0, "bound on the whole purge; 0 means none")
+	authFile := fs.String("auth-file", "", authFileUsage)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,7 +43,11 @@ func purgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 	}
 	start := time.Now()
-	st, err := warm.Purge(ctx, warm.PurgeConfig{Topology: top, Nodes: splitList(*nodes), Concurrency: *conc})
+	auth, err := authfile.Credentials(*authFile)
+	if err != nil {
+		return err
+	}
+	st, err := warm.Purge(ctx, warm.PurgeConfig{Topology: top, Nodes: splitList(*nodes), Concurrency: *conc, Node: nodeclient.Config{Auth: auth}})
 	fmt.Fprintf(stdout, "purged in %v: %v\n", time.Since(start).Round(time.Millisecond), st)
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/authfile"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/reshard"
 )
@@ -64,6 +66,8 @@ command, and --resume continues at the step it stopped in.`
 type reshardFlags struct {
 	seeds, topology, target, fromZone string
 	targetOut, midOut, checkpoint     string
+	authFile                          string
+	auth                              *nodeclient.Credentials // from authFile
 	add, remove, weight, removeZone   listFlag
 	admin                             adminFlag
 	skipExpiring, timeout, viewLag    time.Duration
@@ -123,6 +127,7 @@ func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs.Var(&f.remove, "remove", "remove the node with this `ID` (repeatable)")
 	fs.Var(&f.weight, "weight", "set a node's weight: `ID=W` (repeatable)")
 	fs.Var(&f.removeZone, "remove-zone", "remove this `ZONE` and every node in it (repeatable)")
+	fs.StringVar(&f.authFile, "auth-file", "", authFileUsage)
 	fs.StringVar(&f.fromZone, "from-zone", "", "zone whose replicas fill the zones the target adds (required when it adds one)")
 	fs.DurationVar(&f.skipExpiring, "skip-expiring", reshard.DefaultSkipExpiring, "items expiring within this are not copied")
 	fs.Float64Var(&f.rate, "rate", 5000, "items copied per second at most (and the estimate's rate); 0 means no limit")
@@ -147,6 +152,10 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if err := f.check(); err != nil {
+		return err
+	}
+	var err error
+	if f.auth, err = authfile.Credentials(f.authFile); err != nil {
 		return err
 	}
 	ctx, stop := stoppable(ctx, f.timeout)

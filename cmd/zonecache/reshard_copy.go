@@ -8,11 +8,13 @@ import (
 	"io"
 	"time"
 
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/reshard"
 )
 
 func (f *reshardFlags) copyConfig() reshard.CopyConfig {
-	return f.watch.onCopy(reshard.CopyConfig{Rate: f.rate, BytesRate: float64(f.bytesRate), Concurrency: f.concurrency, Checkpoint: f.checkpoint})
+	return f.watch.onCopy(reshard.CopyConfig{Rate: f.rate, BytesRate: float64(f.bytesRate), Concurrency: f.concurrency, Checkpoint: f.checkpoint,
+		Node: nodeclient.Config{Auth: f.auth}})
 }
 
 // copyJSON is the --json form of a copy's result.

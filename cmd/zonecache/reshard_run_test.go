@@ -258,7 +258,7 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	if mid, err := loadTopology(clients); err != nil || mid.Epoch != 2 || len(mid.Nodes) != 5 || mid.Nodes[4].State != replication.Warming {
 		t.Fatalf("clients.json after the intermediate step: %+v %v", mid, err)
 	}
-	copying := func(string) bool { n, err := currItems(ctx, spare.Addr, time.Second); return err == nil && n > 0 }
+	copying := func(string) bool { n, err := currItems(ctx, spare.Addr, time.Second, nil); return err == nil && n > 0 }
 	rc, out, errs = runUntil(copying, "--resume", "--checkpoint", cp, "--view-lag", "100ms", "--rate", "100")
 	if rc != 1 || !strings.Contains(errs, "interrupted") || !strings.Contains(out, "copy of ") {
 		t.Fatalf("resume into the copy: rc %d\n%s%s", rc, out, errs)

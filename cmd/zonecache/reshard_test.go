@@ -199,7 +199,7 @@ func TestReshardCopiesWithResumeOnAStaticMemcachedFleet(t *testing.T) {
 	if rc != 1 || !strings.Contains(errs, "--resume --checkpoint "+cp) || !strings.Contains(out, fmt.Sprintf("copy of %d keys", moving)) {
 		t.Fatalf("interrupted copy: rc %d\n%s%s", rc, out, errs)
 	}
-	first, err := currItems(ctx, spare.Addr, 5*time.Second)
+	first, err := currItems(ctx, spare.Addr, 5*time.Second, nil)
 	if err != nil || first == 0 || first >= uint64(moving) {
 		t.Fatalf("a-3 holds %d items after the interrupted copy (%v), want some of %d", first, err, moving)
 	}
@@ -211,7 +211,7 @@ func TestReshardCopiesWithResumeOnAStaticMemcachedFleet(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Done || res.Copy.Copied+res.Copy.Present == 0 {
 		t.Fatalf("resume printed %q (%v)", out, err)
 	}
-	if n, err := currItems(ctx, spare.Addr, 5*time.Second); err != nil || n != uint64(moving) {
+	if n, err := currItems(ctx, spare.Addr, 5*time.Second, nil); err != nil || n != uint64(moving) {
 		t.Fatalf("a-3 holds %d items (%v), want the %d it owns", n, err, moving)
 	}
 	a3 := nodeclient.NewNode(spare.Addr, nodeclient.Config{})
@@ -295,7 +295,7 @@ func TestReshardCopiesOnAGossipingFleet(t *testing.T) {
 			t.Fatalf("%s on a-3: %q %v, want %q", k, it.Value, err, want)
 		}
 	}
-	if n, err := currItems(ctx, a3.Addr, 5*time.Second); err != nil || n != uint64(len(moving)) {
+	if n, err := currItems(ctx, a3.Addr, 5*time.Second, nil); err != nil || n != uint64(len(moving)) {
 		t.Fatalf("a-3 holds %d items (%v), want %d", n, err, len(moving))
 	}
 }

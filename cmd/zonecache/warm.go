@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/authfile"
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/warm"
 )
 
@@ -29,6 +31,7 @@ node partly cold once it is dropped.`
 // warmFlags are the parsed flags of the warm command.
 type warmFlags struct {
 	seeds, topology, node, from string
+	authFile                    string
 	rate                        float64
 	concurrency                 int
 	timeout                     time.Duration
@@ -41,6 +44,7 @@ func warmFlagSet(stderr io.Writer) (*flag.FlagSet, *warmFlags) {
 	f := &warmFlags{}
 	fs.StringVar(&f.seeds, "seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the topology from")
 	fs.StringVar(&f.topology, "topology", "", "topology `file` (JSON, as /topology serves it); instead of --seeds, for fleets without gossip")
+	fs.StringVar(&f.authFile, "auth-file", "", authFileUsage)
 	fs.StringVar(&f.node, "node", "", "id of the node to warm, usually in state warming (required)")
 	fs.StringVar(&f.from, "from-zone", "", "zone whose replicas are copied; not the node's own zone (required)")
 	fs.Float64Var(&f.rate, "rate", 0, "items copied per second at most; 0 means no limit")
@@ -85,7 +89,12 @@ func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer stopWatch()
 	start := time.Now()
-	st, err := warm.Warm(ctx, f.watch.onWarm(warm.Config{Topology: top, Target: f.node, FromZone: f.from, Rate: f.rate, Concurrency: f.concurrency}))
+	auth, err := authfile.Credentials(f.authFile)
+	if err != nil {
+		return err
+	}
+	st, err := warm.Warm(ctx, f.watch.onWarm(warm.Config{Topology: top, Target: f.node, FromZone: f.from, Rate: f.rate, Concurrency: f.concurrency,
+		Node: nodeclient.Config{Auth: auth}}))
 	stopWatch()
 	return f.report(stdout, st, time.Since(start), err)
 }

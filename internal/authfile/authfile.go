@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // ErrPermissive means the file can be read by its group or by others.
@@ -61,6 +63,19 @@ func Load(path string) ([]Entry, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return entries, nil
+}
+
+// Credentials loads a client's --auth-file for nodeclient.Config.Auth:
+// nil when path is empty.
+func Credentials(path string) (*nodeclient.Credentials, error) {
+	if path == "" {
+		return nil, nil
+	}
+	e, err := LoadOne(path)
+	if err != nil {
+		return nil, fmt.Errorf("--auth-file: %w", err)
+	}
+	return &nodeclient.Credentials{Username: e.Username, Password: e.Password}, nil
 }
 
 // LoadOne loads a client's authfile, which must hold exactly one user.

@@ -19,12 +19,13 @@ type NodeTarget struct {
 
 // NewNodeTarget returns a Target for the node at addr. conns ≤ 0 means
 // nodeclient's default online connections; timeout ≤ 0 means
-// DefaultOpTimeout. Everything else takes nodeclient's defaults.
-func NewNodeTarget(addr string, conns int, timeout time.Duration) *NodeTarget {
+// DefaultOpTimeout; auth, when set, authenticates the connections.
+// Everything else takes nodeclient's defaults.
+func NewNodeTarget(addr string, conns int, timeout time.Duration, auth *nodeclient.Credentials) *NodeTarget {
 	if timeout <= 0 {
 		timeout = DefaultOpTimeout
 	}
-	n := nodeclient.NewNode(addr, nodeclient.Config{Online: nodeclient.PoolConfig{Conns: conns, Timeout: timeout}})
+	n := nodeclient.NewNode(addr, nodeclient.Config{Online: nodeclient.PoolConfig{Conns: conns, Timeout: timeout}, Auth: auth})
 	return &NodeTarget{node: n, pool: n.Online()}
 }
 

@@ -10,7 +10,7 @@ import (
 
 func TestNodeTargetAgainstMemcached(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
-	tg := NewNodeTarget(mc.Addr, 0, 5*time.Second)
+	tg := NewNodeTarget(mc.Addr, 0, 5*time.Second, nil)
 	defer tg.Close()
 	ctx := context.Background()
 	if hit, err := tg.Get(ctx, "absent"); hit || err != nil {
@@ -40,7 +40,7 @@ func TestCompareGomemcacheAndTransport(t *testing.T) {
 	mc := testproc.StartMemcached(t, "-m", "64")
 	a := NewMemcacheTarget(mc.Addr, 4, 5*time.Second)
 	defer a.Close()
-	b := NewNodeTarget(mc.Addr, 0, 5*time.Second)
+	b := NewNodeTarget(mc.Addr, 0, 5*time.Second, nil)
 	defer b.Close()
 	cfg := CompareConfig{Config: Config{
 		Workload:    Workload{Keys: 1000, Mix: Mix{Get: 80, Set: 10, MultiGet: 10}, Batch: 10},

@@ -34,7 +34,7 @@ func BenchmarkNodes(b *testing.B) {
 	} {
 		var t Target
 		if tc.node {
-			t = NewNodeTarget(tc.proc.Addr, 0, time.Second)
+			t = NewNodeTarget(tc.proc.Addr, 0, time.Second, nil)
 		} else {
 			t = NewMemcacheTarget(tc.proc.Addr, concurrency, time.Second)
 		}
