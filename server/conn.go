@@ -311,7 +311,6 @@ func (c *conn) readLarge(need int) ([]byte, error) {
 	if _, err := c.r.Peek(c.r.Size()); err != nil {
 		return nil, c.valueError(err)
 	}
-	c.holdSince.Store(time.Now().UnixNano())
 	defer c.holdSince.Store(0)
 	for len(c.val) < need {
 		if len(c.val) == cap(c.val) && !c.growValue(need) {
@@ -336,9 +335,13 @@ func (c *conn) readLarge(need int) ([]byte, error) {
 // the large-value budget has no room.
 func (c *conn) growValue(need int) bool {
 	size := min(need, max(2*cap(c.val), 2*readBufferSize))
+	// Waiting for budget is not waiting for the client: the stall clock
+	// starts again once the budget is granted.
+	c.holdSince.Store(0)
 	if !c.s.reserveLarge(size - cap(c.val)) {
 		return false
 	}
+	c.holdSince.Store(time.Now().UnixNano())
 	if size <= pooledValueSize {
 		// The first buffer, or a pooled one that still has room.
 		if c.valBuf == nil {
