@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 	"github.com/zonecache/zonecache/warm"
@@ -49,6 +50,9 @@ type Config struct {
 	// DialTimeout bounds connecting to a node for its dump (default
 	// warm.DefaultDialTimeout). The dump itself is bounded by ctx.
 	DialTimeout time.Duration
+	// Auth authenticates the dumps' connections to nodes that require it
+	// (nil: none sent).
+	Auth *nodeclient.Credentials
 }
 
 // Plan is what a reshard copies: for each pair of nodes, the items whose
@@ -158,7 +162,7 @@ func NewPlan(ctx context.Context, cfg Config) (*Plan, error) {
 		return nil, fmt.Errorf("reshard: %w", err)
 	}
 	for _, src := range p.sources() {
-		bad, err := warm.Dump(ctx, src.Addr, cfg.DialTimeout, func(it warm.Item) { p.observe(src, it) })
+		bad, err := warm.Dump(ctx, src.Addr, cfg.DialTimeout, cfg.Auth, func(it warm.Item) { p.observe(src, it) })
 		p.stats.Malformed += bad
 		if err != nil {
 			return nil, fmt.Errorf("reshard: dump %s (%s): %w", src.ID, src.Addr, err)

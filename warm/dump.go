@@ -34,9 +34,10 @@ type Item struct {
 // and calls fn with each, in the node's order. Lines it cannot parse are
 // counted in malformed and skipped. The error is ctx's when ctx ended,
 // otherwise a failure to connect, a refusal (BUSY, ERROR) or a dump that
-// ended without END; the items before it have been passed to fn.
-func Dump(ctx context.Context, addr string, dialTimeout time.Duration, fn func(Item)) (malformed int64, err error) {
-	err = readDump(ctx, addr, dialTimeout, func(line string) {
+// ended without END; the items before it have been passed to fn. auth,
+// when set, authenticates the connection to a node that requires it.
+func Dump(ctx context.Context, addr string, dialTimeout time.Duration, auth *nodeclient.Credentials, fn func(Item)) (malformed int64, err error) {
+	err = readDump(ctx, addr, dialTimeout, auth, func(line string) {
 		it, perr := parseItem(line)
 		if perr != nil {
 			malformed++
@@ -48,7 +49,7 @@ func Dump(ctx context.Context, addr string, dialTimeout time.Duration, fn func(I
 }
 
 // readDump streams the metadump of addr and calls fn with each item line.
-func readDump(ctx context.Context, addr string, dialTimeout time.Duration, fn func(line string)) error {
+func readDump(ctx context.Context, addr string, dialTimeout time.Duration, auth *nodeclient.Credentials, fn func(line string)) error {
 	if dialTimeout <= 0 {
 		dialTimeout = DefaultDialTimeout
 	}
@@ -62,10 +63,13 @@ func readDump(ctx context.Context, addr string, dialTimeout time.Duration, fn fu
 	// progress; ctx.Err() is set by then, so the error reported is ctx's.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	r := bufio.NewReaderSize(conn, 64<<10)
+	if err := nodeclient.Authenticate(conn, r, auth); err != nil {
+		return ctxErr(ctx, err)
+	}
 	if _, err := conn.Write([]byte("lru_crawler metadump all\r\n")); err != nil {
 		return ctxErr(ctx, err)
 	}
-	r := bufio.NewReaderSize(conn, 64<<10)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {

@@ -8,6 +8,9 @@ import (
 
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
+	"github.com/zonecache/zonecache/replication"
+	"os"
+	"path/filepath"
 )
 
 func TestDumpListsEveryItemWithItsMetadata(t *testing.T) {
@@ -17,7 +20,7 @@ func TestDumpListsEveryItemWithItsMetadata(t *testing.T) {
 		"key=nosize exp=-1 la=bad\n"+
 		"END\r\n")
 	var got []Item
-	bad, err := Dump(context.Background(), addr, time.Second, func(it Item) { got = append(got, it) })
+	bad, err := Dump(context.Background(), addr, time.Second, nil, func(it Item) { got = append(got, it) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,5 +63,33 @@ func TestCopyCheckedUndoesACopyThatOutlivedADelete(t *testing.T) {
 		if gotOld := err == nil && string(it.Value) == "old"; gotOld != (k == "kept") {
 			t.Fatalf("%s on the destination: %q %v", k, it.Value, err)
 		}
+	}
+}
+
+// Dump authenticates to a node that requires it (zonecached
+// --auth-file), and fails without credentials; CheckAnswering counts such
+// a node as answering.
+func TestDumpAuthenticates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth")
+	if err := os.WriteFile(path, []byte("alice:secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := testproc.StartZonecached(t, "--auth-file", path)
+	auth := &nodeclient.Credentials{Username: "alice", Password: "secret"}
+	ctx := context.Background()
+	n := nodeclient.NewNode(p.Addr, nodeclient.Config{Auth: auth})
+	defer n.Close()
+	if err := n.Online().Set(ctx, nodeclient.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	if _, err := Dump(ctx, p.Addr, time.Second, auth, func(it Item) { keys = append(keys, it.Key) }); err != nil || len(keys) != 1 || keys[0] != "k" {
+		t.Fatalf("Dump with credentials: %v, %v", keys, err)
+	}
+	if _, err := Dump(ctx, p.Addr, time.Second, nil, func(Item) {}); err == nil {
+		t.Fatal("Dump without credentials succeeded")
+	}
+	if err := CheckAnswering(ctx, []replication.Node{{ID: "n", Addr: p.Addr}}, time.Second); err != nil {
+		t.Fatalf("CheckAnswering: %v", err)
 	}
 }

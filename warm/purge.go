@@ -101,7 +101,7 @@ func Purge(ctx context.Context, cfg PurgeConfig) (PurgeStats, error) {
 // counts the deletes.
 func purgeNode(ctx context.Context, cfg PurgeConfig, n replication.Node, z *replication.ZonePlacement, c *counters) error {
 	unowned := func(key string) bool { return !z.HoldsString(n.ID, key) }
-	keys, err := dumpKeys(ctx, n.Addr, cfg.DialTimeout, time.Now(), unowned, c)
+	keys, err := dumpKeys(ctx, n.Addr, cfg.DialTimeout, cfg.Node.Auth, time.Now(), unowned, c)
 	if len(keys) == 0 {
 		return err
 	}

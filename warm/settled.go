@@ -65,7 +65,8 @@ func askVersion(ctx context.Context, addr string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "VERSION ") {
+	// A node that requires authentication answers, too.
+	if !strings.HasPrefix(line, "VERSION ") && line != "CLIENT_ERROR unauthenticated\r\n" {
 		return fmt.Errorf("version: unexpected %q", strings.TrimSpace(line))
 	}
 	return nil

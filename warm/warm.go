@@ -131,7 +131,7 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 			break
 		}
 		owned := func(key string) bool { return isWriteOwner(zone, key, target.ID) }
-		keys, err := dumpKeys(ctx, src.Addr, cfg.DialTimeout, time.Now(), owned, &c)
+		keys, err := dumpKeys(ctx, src.Addr, cfg.DialTimeout, cfg.Node.Auth, time.Now(), owned, &c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("warm: dump %s (%s): %w", src.ID, src.Addr, err))
 			// The keys read before the failure are still copied.
@@ -188,10 +188,10 @@ func parseDumpLine(line string) (dumpEntry, error) {
 // dumpKeys streams the metadump of addr and returns the entries that want
 // selects and that were not expired at now, counting every item (those
 // want rejects in c.notOwned). On an error it returns the keys kept so far.
-func dumpKeys(ctx context.Context, addr string, dialTimeout time.Duration, now time.Time,
+func dumpKeys(ctx context.Context, addr string, dialTimeout time.Duration, auth *nodeclient.Credentials, now time.Time,
 	want func(key string) bool, c *counters) ([]dumpEntry, error) {
 	var keys []dumpEntry
-	err := readDump(ctx, addr, dialTimeout, func(line string) {
+	err := readDump(ctx, addr, dialTimeout, auth, func(line string) {
 		c.scanned.Add(1)
 		e, err := parseDumpLine(line)
 		switch {

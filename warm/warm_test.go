@@ -235,7 +235,7 @@ func TestDumpKeysParsesTheDump(t *testing.T) {
 		"key=bad%zz exp=-1 la=1 cas=4 fetch=no cls=1 size=60\n"+
 		"END\r\n")
 	var c counters
-	got, err := dumpKeys(context.Background(), addr, time.Second, now, owns(ring, "x"), &c)
+	got, err := dumpKeys(context.Background(), addr, time.Second, nil, now, owns(ring, "x"), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestDumpKeysParsesTheDump(t *testing.T) {
 	}
 	// Nothing is owned by another node id.
 	c = counters{}
-	if got, _ := dumpKeys(context.Background(), addr, time.Second, now, owns(ring, "y"), &c); len(got) != 0 || c.notOwned.Load() != 2 {
+	if got, _ := dumpKeys(context.Background(), addr, time.Second, nil, now, owns(ring, "y"), &c); len(got) != 0 || c.notOwned.Load() != 2 {
 		t.Fatalf("owner y: %v, not owned %d", got, c.notOwned.Load())
 	}
 }
@@ -256,17 +256,17 @@ func TestDumpKeysParsesTheDump(t *testing.T) {
 func TestDumpKeysFailsOnRefusalTruncationAndContext(t *testing.T) {
 	ring := soleZone(t)
 	var c counters
-	if _, err := dumpKeys(context.Background(), fakeDump(t, "BUSY crawler busy\r\n"), time.Second, time.Now(), owns(ring, "x"), &c); err == nil || !strings.Contains(err.Error(), "BUSY") {
+	if _, err := dumpKeys(context.Background(), fakeDump(t, "BUSY crawler busy\r\n"), time.Second, nil, time.Now(), owns(ring, "x"), &c); err == nil || !strings.Contains(err.Error(), "BUSY") {
 		t.Fatalf("refused dump: %v", err)
 	}
-	got, err := dumpKeys(context.Background(), fakeDump(t, "key=k exp=-1 la=1\n"), time.Second, time.Now(), owns(ring, "x"), &c)
+	got, err := dumpKeys(context.Background(), fakeDump(t, "key=k exp=-1 la=1\n"), time.Second, nil, time.Now(), owns(ring, "x"), &c)
 	if err == nil || len(got) != 1 {
 		t.Fatalf("truncated dump: %v %v, want the key read and an error", got, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := dumpKeys(ctx, fakeDump(t, ""), time.Second, time.Now(), owns(ring, "x"), &c); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := dumpKeys(ctx, fakeDump(t, ""), time.Second, nil, time.Now(), owns(ring, "x"), &c); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("silent server: %v, want deadline exceeded", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {

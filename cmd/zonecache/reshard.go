@@ -176,7 +176,7 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: cur, Target: tgt, FromZone: f.fromZone, SkipExpiring: f.skipExpiring})
+	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: cur, Target: tgt, FromZone: f.fromZone, SkipExpiring: f.skipExpiring, Auth: f.auth})
 	if err != nil {
 		return err
 	}
