@@ -20,6 +20,11 @@
 // never delivered later; a Fence (WithFence) tells a caller when a request
 // it stopped waiting for is really finished.
 //
+// With Config.Auth, each new connection to a node that asks for it
+// (zonecached --auth-file, memcached -Y) authenticates with memcached's
+// text-protocol set before use; Authenticate does the same for a tool's
+// raw connection.
+//
 // Outcomes are sentinel errors for errors.Is: a read miss is ErrCacheMiss,
 // a refused conditional store ErrNotStored. The README's nodeclient section
 // has the figures: defaults, when the breaker opens, how batch yields.

@@ -8,6 +8,7 @@
 //	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024]
 //	           [--tls-cert FILE --tls-key FILE] [--admin-addr 127.0.0.1:12211]
 //	           [--pprof] [--disable-meta] [-v] [--log-level info] [--restart-file FILE | -e FILE]
+//	           [--auth-file FILE | -Y FILE] [--disable-flush-all | -F] [--idle-timeout D] [--value-timeout 10s]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            [--gossip-key-file F] [--cluster-label L] [--state warming|serving]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
