@@ -35,18 +35,31 @@ func Authenticate(nc net.Conn, br *bufio.Reader, cr *Credentials) error {
 	if cr == nil {
 		return nil
 	}
+	var rep protocol.Reply
+	err := noop(nc, br, cr, &rep)
+	if errors.Is(err, protocol.ErrUnknownCommand) {
+		return nil // a text-only node
+	}
+	return err
+}
+
+// noop sends mn and reads the reply into rep; a node that answers
+// "CLIENT_ERROR unauthenticated" is sent cr, then mn again.
+func noop(nc net.Conn, br *bufio.Reader, cr *Credentials, rep *protocol.Reply) error {
 	if _, err := nc.Write(protocol.AppendNoop(nil)); err != nil {
 		return err
 	}
-	var rep protocol.Reply
-	err := protocol.ReadHeader(br, &rep)
-	switch {
-	case unauthenticated(err):
-		return authenticate(nc, br, cr)
-	case err == nil, errors.Is(err, protocol.ErrUnknownCommand):
-		return nil // no authentication asked; ERROR from a text-only node
+	err := protocol.ReadHeader(br, rep)
+	if !unauthenticated(err) {
+		return err
 	}
-	return err
+	if err := authenticate(nc, br, cr); err != nil {
+		return err
+	}
+	if _, err := nc.Write(protocol.AppendNoop(nil)); err != nil {
+		return err
+	}
+	return protocol.ReadHeader(br, rep)
 }
 
 // authenticate sends memcached's text-protocol authentication, a set whose

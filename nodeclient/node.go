@@ -133,20 +133,8 @@ func handshake(ctx context.Context, addr string, auth *Credentials) (*link, erro
 		return nil, err
 	}
 	l := &link{nc: nc, br: bufio.NewReaderSize(nc, readBufferSize)}
-	if _, err := nc.Write(protocol.AppendNoop(nil)); err != nil {
-		return fail(ctxOr(ctx, err))
-	}
 	var rep protocol.Reply
-	err = protocol.ReadHeader(l.br, &rep)
-	if unauthenticated(err) {
-		if err := authenticate(nc, l.br, auth); err != nil {
-			return fail(ctxOr(ctx, err))
-		}
-		if _, err := nc.Write(protocol.AppendNoop(nil)); err != nil {
-			return fail(ctxOr(ctx, err))
-		}
-		err = protocol.ReadHeader(l.br, &rep)
-	}
+	err = noop(nc, l.br, auth, &rep)
 	switch {
 	case errors.Is(err, protocol.ErrUnknownCommand):
 		l.text = true
