@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,13 +48,18 @@ func TestAuthAsMemcached(t *testing.T) {
 		t.Fatal(err)
 	}
 	mc := testproc.StartMemcached(t, "-Y", file)
-	_, zc := startServer(t, Config{Credentials: []Credential{{"alice", "secret"}, {"bob", "pw2"}}})
+	s, zc := startServer(t, Config{Credentials: []Credential{{"alice", "secret"}, {"bob", "pw2"}}})
 	want, got := authReplies(t, mc.Addr), authReplies(t, zc)
 	if got != want {
 		t.Errorf("replies differ from memcached 1.6.18 -Y\n%s", lineDiff(want, got))
 	}
 	if !strings.Contains(want, "STORED\r\nEND\r\n") || !strings.Contains(want, "CLIENT_ERROR authentication failure") {
 		t.Errorf("the script did not authenticate: %q", want)
+	}
+	admin := httptest.NewServer(s.AdminHandler())
+	defer admin.Close()
+	if _, body := get(t, admin.URL+"/metrics"); !strings.Contains(body, "zonecache_server_auth_errors_total 3\n") {
+		t.Errorf("/metrics does not count the 3 refused attempts")
 	}
 }
 
@@ -143,7 +149,9 @@ func TestDisableFlushAllAsMemcached(t *testing.T) {
 // A connection that waits longer than IdleTimeout for a command is closed;
 // one that keeps sending commands is not.
 func TestIdleTimeoutClosesIdleConnections(t *testing.T) {
-	_, addr := startServer(t, Config{IdleTimeout: time.Second})
+	s, addr := startServer(t, Config{IdleTimeout: time.Second})
+	admin := httptest.NewServer(s.AdminHandler())
+	defer admin.Close()
 	idle, busy := dial(t, addr), dial(t, addr)
 	idle.do("version\r\n")
 	start := time.Now()
@@ -160,6 +168,9 @@ func TestIdleTimeoutClosesIdleConnections(t *testing.T) {
 			}
 			if waited := time.Since(start); waited < time.Second {
 				t.Fatalf("idle connection closed after %v, before the idle timeout", waited)
+			}
+			if _, body := get(t, admin.URL+"/metrics"); !strings.Contains(body, `zonecache_server_closed_connections_total{reason="idle"} 1`+"\n") {
+				t.Errorf("/metrics does not count the idle connection closed:\n%s", body)
 			}
 			return
 		}

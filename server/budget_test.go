@@ -53,6 +53,9 @@ func TestLargeValueBudget(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return s.bigBuffers.used.Load() == 0 })
+	if n := s.stats.get(stValueTimeouts); n != uint64(len(stalled)) {
+		t.Errorf("%d connections counted closed for their values, want %d", n, len(stalled))
+	}
 	// A multi-get of large values is written out value by value, so it
 	// never holds more than one of them against the budget.
 	got := late.do("get ann0 ann1 ann2 ann3 late\r\n")

@@ -305,8 +305,8 @@ func (c *conn) readData(n int) ([]byte, error) {
 
 // readLarge reads a block larger than the read buffer. Nothing is charged
 // until the read buffer is full; then the buffer grows with the data, to
-// at most twice what has arrived, so a client that announces a large value
-// and stalls holds little of the budget.
+// at most four times what has arrived, so a client that announces a large
+// value and stalls holds little of the budget.
 func (c *conn) readLarge(need int) ([]byte, error) {
 	if _, err := c.r.Peek(c.r.Size()); err != nil {
 		return nil, c.valueError(err)
@@ -330,11 +330,11 @@ func (c *conn) readLarge(need int) ([]byte, error) {
 	return c.val, nil
 }
 
-// growValue gives c.val room for more of a block of need bytes: twice its
-// size, at least twice the read buffer, at most need. It reports false when
-// the large-value budget has no room.
+// growValue gives c.val room for more of a block of need bytes: four times
+// its size (few copies of a large value), at least twice the read buffer,
+// at most need. It reports false when the large-value budget has no room.
 func (c *conn) growValue(need int) bool {
-	size := min(need, max(2*cap(c.val), 2*readBufferSize))
+	size := min(need, max(4*cap(c.val), 2*readBufferSize))
 	// Waiting for budget is not waiting for the client: the stall clock
 	// starts again once the budget is granted.
 	c.holdSince.Store(0)
