@@ -52,6 +52,11 @@ type Config struct {
 	// node that requires one. An empty ServerName is taken from the
 	// node's address. Default nil: plain TCP.
 	TLS *tls.Config
+	// Auth, when set, authenticates each new connection to a node that
+	// requires it (zonecached --auth-file, memcached -Y) before use; a node
+	// that requires it refuses connections without it (ErrAuth). Default
+	// nil: none sent.
+	Auth *Credentials
 	// MaxValueSize is the largest value a store may send; larger ones
 	// fail with ErrValueTooLarge before anything is sent.
 	MaxValueSize int

@@ -23,6 +23,10 @@
 // Config.TLS makes every connection TLS, pools and probes alike, with a
 // client certificate when the node requires one; Config.Dial connects the
 // same way for commands sent outside a Node (metadump, stats).
+// With Config.Auth, each new connection to a node that asks for it
+// (zonecached --auth-file, memcached -Y) authenticates with memcached's
+// text-protocol set before use; Authenticate does the same for a tool's
+// raw connection.
 //
 // Outcomes are sentinel errors for errors.Is: a read miss is ErrCacheMiss,
 // a refused conditional store ErrNotStored. The README's nodeclient section

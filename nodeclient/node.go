@@ -115,6 +115,8 @@ func (n *Node) probe(ctx context.Context) error {
 // handshake dials addr (Config.Dial) and checks the protocol, honouring
 // ctx throughout: `mn` answered by MN is a meta node; answered by ERROR,
 // `version` answered by VERSION is a text-only node (memcached before 1.6).
+// A node that answers "CLIENT_ERROR unauthenticated" is sent Config.Auth,
+// then asked again.
 func handshake(ctx context.Context, cfg Config, addr string) (*link, error) {
 	nc, err := cfg.Dial(ctx, addr)
 	if err != nil {
@@ -131,11 +133,8 @@ func handshake(ctx context.Context, cfg Config, addr string) (*link, error) {
 		return nil, err
 	}
 	l := &link{nc: nc, br: bufio.NewReaderSize(nc, readBufferSize)}
-	if _, err := nc.Write(protocol.AppendNoop(nil)); err != nil {
-		return fail(ctxOr(ctx, err))
-	}
 	var rep protocol.Reply
-	err = protocol.ReadHeader(l.br, &rep)
+	err = noop(nc, l.br, cfg.Auth, &rep)
 	switch {
 	case errors.Is(err, protocol.ErrUnknownCommand):
 		l.text = true

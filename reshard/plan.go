@@ -54,11 +54,14 @@ type Config struct {
 	// TLS, when set, makes the dumps' connections TLS (default: plain
 	// TCP).
 	TLS *tls.Config
+	// Auth authenticates the dumps' connections to nodes that require it
+	// (nil: none sent).
+	Auth *nodeclient.Credentials
 }
 
 // dial is how the dumps connect.
 func (cfg Config) dial() nodeclient.Config {
-	return nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.TLS}
+	return nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.TLS, Auth: cfg.Auth}
 }
 
 // Plan is what a reshard copies: for each pair of nodes, the items whose

@@ -436,7 +436,7 @@ func (r *Reshard) sayer(step Step) func(string) {
 
 func (r *Reshard) planConfig(cur, tgt replication.Topology) Config {
 	return Config{Current: cur, Target: tgt, FromZone: r.cfg.FromZone, Sharding: r.cfg.Sharding,
-		SkipExpiring: r.cfg.SkipExpiring, DialTimeout: r.cfg.DialTimeout, TLS: r.cfg.Copy.Node.TLS}
+		SkipExpiring: r.cfg.SkipExpiring, DialTimeout: r.cfg.DialTimeout, TLS: r.cfg.Copy.Node.TLS, Auth: r.cfg.Copy.Node.Auth}
 }
 
 // waitLag waits cfg.ViewLag, for clients to use the topology every seed
@@ -458,7 +458,7 @@ func (r *Reshard) emptyNewNodes(ctx context.Context, say func(string)) error {
 			continue
 		}
 		var keys []string
-		if _, err := warm.Dump(ctx, n.Addr, nodeclient.Config{DialTimeout: r.cfg.DialTimeout, TLS: r.cfg.Copy.Node.TLS}, func(it warm.Item) { keys = append(keys, it.Key) }); err != nil {
+		if _, err := warm.Dump(ctx, n.Addr, nodeclient.Config{DialTimeout: r.cfg.DialTimeout, TLS: r.cfg.Copy.Node.TLS, Auth: r.cfg.Copy.Node.Auth}, func(it warm.Item) { keys = append(keys, it.Key) }); err != nil {
 			return fmt.Errorf("reshard: dump new node %s (%s): %w", n.ID, n.Addr, err)
 		}
 		if len(keys) == 0 {

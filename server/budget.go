@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/zonecache/zonecache/internal/protocol"
 	"github.com/zonecache/zonecache/server/store"
@@ -28,6 +29,60 @@ func (b *budget) reserve(n int) bool {
 
 // release gives n bytes back.
 func (b *budget) release(n int) { b.used.Add(-int64(n)) }
+
+const (
+	// stallLimit is how long a connection may wait for its client while
+	// holding large-value budget before, when the budget is spent, it is
+	// closed to give the budget back.
+	stallLimit = 250 * time.Millisecond
+	// budgetWait bounds how long a command waits for large-value budget
+	// before it gets memcached's out-of-memory error.
+	budgetWait = time.Second
+	// budgetPoll is how often a waiting command looks again.
+	budgetPoll = 10 * time.Millisecond
+)
+
+// reserveLarge takes n bytes from the large-value budget. When the budget
+// is spent it waits for room up to budgetWait, closing meanwhile the
+// connections that have waited for their clients longer than stallLimit
+// while holding budget (a half-sent value, an unread reply), so that slow
+// or stalled clients cannot starve the others. It must not be called with
+// a store lock held.
+func (s *Server) reserveLarge(n int) bool {
+	b := &s.bigBuffers
+	if b.reserve(n) {
+		return true
+	}
+	if int64(n) > b.limit {
+		return false
+	}
+	deadline := time.Now().Add(budgetWait)
+	tick := time.NewTicker(budgetPoll)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		s.reclaimStalled()
+		<-tick.C
+		if b.reserve(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// reclaimStalled closes the connections that have held large-value budget
+// while waiting for their clients for longer than stallLimit: their next
+// read or write fails, which releases what they hold.
+func (s *Server) reclaimStalled() {
+	cutoff := time.Now().Add(-stallLimit).UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if since := c.holdSince.Load(); since != 0 && since < cutoff && c.holdSince.CompareAndSwap(since, 0) {
+			s.log.Info("closing connection stalled with large-value budget", "remote", c.nc.RemoteAddr().String())
+			_ = c.nc.SetDeadline(time.Unix(1, 0))
+		}
+	}
+}
 
 // Memory beyond MaxBytes. MemoryBound adds these up.
 const (

@@ -4,43 +4,61 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zonecache/zonecache/server/store"
 )
 
 // Large values being read, and large values copied into replies, are
-// bounded across all connections: past the budget, a set is refused with
-// memcached's out-of-memory error instead of buffering more.
+// bounded across all connections. A value is charged as its bytes arrive,
+// so clients that announce large values and stall hold none of the budget;
+// clients that stall holding it lose it (their connection is closed with
+// an error) when another client needs it, or when ValueTimeout passes.
 func TestLargeValueBudget(t *testing.T) {
-	s, addr := startServer(t, Config{MaxBytes: 8 << 20, MaxItemSize: 1 << 20})
+	s, addr := startServer(t, Config{MaxBytes: 8 << 20, MaxItemSize: 1 << 20, ValueTimeout: 3 * time.Second})
 	const size = 1_000_000
 	if s.bigBuffers.limit != 4<<20 {
 		t.Fatalf("budget %d", s.bigBuffers.limit)
 	}
-	var slow []*client
-	for i := 0; i < 4; i++ {
-		c := dial(t, addr)
-		c.send(fmt.Sprintf("set slow%d 0 0 %d\r\nx", i, size)) // the rest never comes yet
-		slow = append(slow, c)
-	}
-	waitFor(t, func() bool { return s.bigBuffers.used.Load() == 4*(size+2) })
 	value := strings.Repeat("v", size)
-	late := dial(t, addr)
-	if got := late.do(fmt.Sprintf("set late 0 0 %d\r\n%s\r\nget late\r\n", size, value)); got != "SERVER_ERROR out of memory storing object\r\nEND\r\n" {
-		t.Fatalf("set over budget: %.200q", got)
+	announced := make([]*client, 4)
+	for i := range announced {
+		announced[i] = dial(t, addr)
+		announced[i].send(fmt.Sprintf("set ann%d 0 0 %d\r\nx", i, size)) // the rest never comes yet
 	}
-	for i, c := range slow {
+	late := dial(t, addr)
+	if got := late.do(fmt.Sprintf("set late 0 0 %d\r\n%s\r\n", size, value)); got != "STORED\r\n" {
+		t.Fatalf("set while values are only announced: %.200q", got)
+	}
+	for i, c := range announced {
 		if got := c.do(value[1:] + "\r\n"); got != "STORED\r\n" {
-			t.Fatalf("slow set %d: %.200q", i, got)
+			t.Fatalf("announced set %d: %.200q", i, got)
 		}
 	}
 	waitFor(t, func() bool { return s.bigBuffers.used.Load() == 0 })
-	if got := late.do(fmt.Sprintf("set late 0 0 %d\r\n%s\r\n", size, value)); got != "STORED\r\n" {
-		t.Fatalf("set after the budget freed: %.200q", got)
+
+	var stalled []*client
+	for i := 0; i < 4; i++ {
+		c := dial(t, addr)
+		c.send(fmt.Sprintf("set slow%d 0 0 %d\r\n%s", i, size, value[1:])) // all but one byte
+		stalled = append(stalled, c)
+	}
+	waitFor(t, func() bool { return s.bigBuffers.used.Load() == 4*(size+2) })
+	if got := late.do(fmt.Sprintf("set late 0 0 %d\r\n%s\r\nget late\r\n", size, value)); !strings.HasPrefix(got, "STORED\r\nVALUE late 0 1000000\r\n") {
+		t.Fatalf("set over a budget held by stalled clients: %.200q", got)
+	}
+	for i, c := range stalled {
+		if got, closed := c.closed(); !closed || got != valueTimeoutError {
+			t.Fatalf("stalled set %d: closed %v after %q", i, closed, got)
+		}
+	}
+	waitFor(t, func() bool { return s.bigBuffers.used.Load() == 0 })
+	if n := s.stats.get(stValueTimeouts); n != uint64(len(stalled)) {
+		t.Errorf("%d connections counted closed for their values, want %d", n, len(stalled))
 	}
 	// A multi-get of large values is written out value by value, so it
 	// never holds more than one of them against the budget.
-	got := late.do("get slow0 slow1 slow2 slow3 late\r\n")
+	got := late.do("get ann0 ann1 ann2 ann3 late\r\n")
 	if n := strings.Count(got, "VALUE "); n != 5 || !strings.HasSuffix(got, "END\r\n") {
 		t.Fatalf("multi-get of large values: %d values", n)
 	}

@@ -21,6 +21,9 @@ const (
 	DefaultRejoinQuarantine = 4 * time.Second
 	// DefaultTLSHandshakeTimeout bounds a TLS client's handshake.
 	DefaultTLSHandshakeTimeout = 5 * time.Second
+	// DefaultValueTimeout bounds how long a large value may take to
+	// arrive, or a reply holding one to be taken (Config.ValueTimeout).
+	DefaultValueTimeout = 10 * time.Second
 	// Version is what the version command and stats report. It starts with
 	// "1.6." because clients (memccapable among them) pick protocol
 	// behaviour from it.
@@ -99,6 +102,25 @@ type Config struct {
 	// Items keep their values, flags, expiry and CAS. A file that does not
 	// validate is logged and ignored. Default "": no restart file.
 	RestartFile string
+	// Credentials, when set, make every connection authenticate first, as
+	// memcached -Y does: until "set <key> <flags> <exptime> <bytes>" brings
+	// "<username> <password>" of one of them as data (answered STORED),
+	// every command is answered "CLIENT_ERROR unauthenticated". Default
+	// none: no authentication.
+	Credentials []Credential
+	// DisableFlushAll answers flush_all "CLIENT_ERROR flush_all not
+	// allowed", as memcached -F does. Default false.
+	DisableFlushAll bool
+	// IdleTimeout closes a connection that has waited this long for a
+	// command, as memcached -o idle_timeout (checked every second).
+	// Default 0: idle connections stay open.
+	IdleTimeout time.Duration
+	// ValueTimeout bounds the time a value too large for the read buffer
+	// may take to arrive, and a reply holding one to be written: past it
+	// the connection is closed and its share of the large-value budget
+	// released, so that stalled clients cannot pin the budget. Default
+	// DefaultValueTimeout; negative: no bound.
+	ValueTimeout time.Duration
 	// Now returns the current time; tests inject a clock. Default: the
 	// system clock read by a ticker every 100 ms (expiry is in whole
 	// seconds, and reading the system clock per command is costly).
@@ -130,5 +152,14 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.ValueTimeout == 0 {
+		c.ValueTimeout = DefaultValueTimeout
+	}
 	return c
+}
+
+// Credential is one user of Config.Credentials: a line "username:password"
+// of memcached's authfile.
+type Credential struct {
+	Username, Password string
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,16 @@ type conn struct {
 	pending int     // bytes of the read buffer to discard after a data block is used
 	// outCharged is what out holds against the large-value budget.
 	outCharged int
+	// spare is budget awaitRoom set aside for a value not yet in out;
+	// wantRoom is the size of the value roomForValue last refused.
+	spare, wantRoom int
+	// holdSince is when the connection started to wait for its client
+	// while holding large-value budget (Unix nanoseconds; 0 when it does
+	// not): the budget reclaims it from connections stalled too long.
+	holdSince atomic.Int64
+	// authed is set once the connection authenticated, or from the start
+	// when the server needs no credentials.
+	authed bool
 
 	st    [numStats]uint64 // counters not yet merged into the server's
 	cmds  [numCmds]uint64  // commands executed, not yet merged
@@ -84,6 +95,7 @@ type conn struct {
 	// stateMu orders a shutdown's wake-up deadline with the connection
 	// turning busy, so a command that has started is never cut short.
 	stateMu sync.Mutex
+	woken   bool // under stateMu: a wake-up deadline is set
 	quit    bool
 	// fence is the fence's state for the commands of one read: unless
 	// open, retrievals miss (see fence).
@@ -106,6 +118,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		num:     make([]byte, 0, 24),
 	}
 	c.gen = s.fence.gen.Load()
+	c.authed = len(s.cfg.Credentials) == 0
 	c.lastRead.Store(c.now().Unix())
 	c.rw = nc
 	if rw := newRawIO(nc); rw != nil {
@@ -134,25 +147,30 @@ func (rc readCounter) Read(p []byte) (int, error) {
 }
 
 // wakeIfIdle interrupts a connection that is waiting for a new command, so
-// it notices the server is shutting down.
-func (c *conn) wakeIfIdle() {
+// it notices the server is shutting down, or is closed for idling. It
+// reports whether the connection was idle.
+func (c *conn) wakeIfIdle() bool {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
-	if c.state.Load() == connIdle {
-		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	if c.state.Load() != connIdle {
+		return false
 	}
+	c.woken = true
+	_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	return true
 }
 
-// setBusy marks the connection as executing a command; if a shutdown woke
-// it at the same moment, the wake-up deadline is lifted so the command can
-// read its data.
+// setBusy marks the connection as executing a command; if a shutdown or
+// the idle timeout woke it at the same moment, the wake-up deadline is
+// lifted so the command can read its data.
 func (c *conn) setBusy() {
 	if c.state.Load() == connBusy {
 		return
 	}
 	c.stateMu.Lock()
 	c.state.Store(connBusy)
-	if c.s.closing.Load() {
+	if c.woken {
+		c.woken = false
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 	c.stateMu.Unlock()
@@ -188,10 +206,7 @@ func (c *conn) serve() {
 	defer func() {
 		c.mergeStats()
 		c.releaseData()
-		if c.outCharged > 0 {
-			c.s.bigBuffers.release(c.outCharged)
-			c.outCharged = 0
-		}
+		c.releaseOut()
 		c.nc.Close()
 	}()
 	for {
@@ -218,7 +233,11 @@ func (c *conn) serve() {
 			start = time.Now()
 		}
 		var cmd cmdID
-		if long {
+		if long && !c.authed {
+			// memcached -Y closes a connection whose first line is
+			// this long.
+			c.quit = true
+		} else if long {
 			cmd = c.streamGet()
 		} else {
 			cmd = c.dispatch(line)
@@ -283,42 +302,89 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 }
 
 // errNoBuffer means a large value could not be read because the server's
-// budget for large-value buffers is spent; the data is still to be
-// swallowed.
+// budget for large-value buffers is spent; its data was read and dropped.
 var errNoBuffer = errors.New("server: large-value buffer budget spent")
 
 // readData reads a data block of n bytes and its "\r\n". The result is valid
 // until releaseData. Blocks that do not fit the read buffer go to a buffer
-// charged against the server's large-value budget; errNoBuffer means the
-// budget is spent and nothing was read.
+// charged against the server's large-value budget as their bytes arrive
+// (readLarge); errNoBuffer means the budget is spent and the block was
+// dropped. Waiting for the block is bounded by Config.ValueTimeout.
 func (c *conn) readData(n int) ([]byte, error) {
 	need := n + 2
 	if c.r.Buffered() < need {
 		if err := c.flush(); err != nil {
 			return nil, err
 		}
+		c.setValueDeadline()
+		defer c.clearValueDeadline()
 	}
-	if need <= c.r.Size() {
-		b, err := c.r.Peek(need)
-		if err != nil {
-			return nil, err
+	if need > c.r.Size() {
+		return c.readLarge(need)
+	}
+	b, err := c.r.Peek(need)
+	if err != nil {
+		return nil, c.valueError(err)
+	}
+	c.pending = need
+	return b, nil
+}
+
+// readLarge reads a block larger than the read buffer. Nothing is charged
+// until the read buffer is full; then the buffer grows with the data, to
+// at most four times what has arrived, so a client that announces a large
+// value and stalls holds little of the budget.
+func (c *conn) readLarge(need int) ([]byte, error) {
+	if _, err := c.r.Peek(c.r.Size()); err != nil {
+		return nil, c.valueError(err)
+	}
+	defer c.holdSince.Store(0)
+	for len(c.val) < need {
+		if len(c.val) == cap(c.val) && !c.growValue(need) {
+			got := len(c.val)
+			c.releaseData()
+			if err := c.swallow(need - got); err != nil {
+				return nil, c.valueError(err)
+			}
+			return nil, errNoBuffer
 		}
-		c.pending = need
-		return b, nil
-	}
-	if !c.s.bigBuffers.reserve(need) {
-		return nil, errNoBuffer
-	}
-	if need <= pooledValueSize {
-		c.valBuf = c.s.valuePool.Get().(*[]byte)
-		c.val = (*c.valBuf)[:need]
-	} else {
-		c.val = make([]byte, need)
-	}
-	if _, err := io.ReadFull(c.r, c.val); err != nil {
-		return nil, err
+		m, err := c.r.Read(c.val[len(c.val):cap(c.val)])
+		c.val = c.val[:len(c.val)+m]
+		if err != nil {
+			return nil, c.valueError(err)
+		}
 	}
 	return c.val, nil
+}
+
+// growValue gives c.val room for more of a block of need bytes: four times
+// its size (few copies of a large value), at least twice the read buffer,
+// at most need. It reports false when the large-value budget has no room.
+func (c *conn) growValue(need int) bool {
+	size := min(need, max(4*cap(c.val), 2*readBufferSize))
+	// Waiting for budget is not waiting for the client: the stall clock
+	// starts again once the budget is granted.
+	c.holdSince.Store(0)
+	if !c.s.reserveLarge(size - cap(c.val)) {
+		return false
+	}
+	c.holdSince.Store(time.Now().UnixNano())
+	if size <= pooledValueSize {
+		// The first buffer, or a pooled one that still has room.
+		if c.valBuf == nil {
+			c.valBuf = c.s.valuePool.Get().(*[]byte)
+		}
+		c.val = (*c.valBuf)[:len(c.val):size]
+		return true
+	}
+	b := make([]byte, len(c.val), size)
+	copy(b, c.val)
+	if c.valBuf != nil {
+		c.s.valuePool.Put(c.valBuf)
+		c.valBuf = nil
+	}
+	c.val = b
+	return true
 }
 
 // releaseData consumes the data block returned by readData.
@@ -328,7 +394,7 @@ func (c *conn) releaseData() {
 		c.pending = 0
 	}
 	if c.val != nil {
-		c.s.bigBuffers.release(len(c.val))
+		c.s.bigBuffers.release(cap(c.val))
 		if c.valBuf != nil {
 			c.s.valuePool.Put(c.valBuf)
 			c.valBuf = nil
@@ -354,7 +420,7 @@ func (c *conn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	n, err := c.rw.Write(c.out)
+	n, err := c.writeOut()
 	c.s.stats.v[stBytesWritten].Add(uint64(n))
 	c.flushes++
 	if cap(c.out) > retainedBuffer {
@@ -362,25 +428,94 @@ func (c *conn) flush() error {
 	} else {
 		c.out = c.out[:0]
 	}
-	if c.outCharged > 0 {
-		c.s.bigBuffers.release(c.outCharged)
-		c.outCharged = 0
+	c.releaseOut()
+	return err
+}
+
+// writeOut writes out the replies. While they hold large-value budget, a
+// client that does not read them has Config.ValueTimeout to, and the
+// budget can reclaim them from it (reclaimStalled).
+func (c *conn) writeOut() (int, error) {
+	if c.outCharged == 0 {
+		return c.rw.Write(c.out)
+	}
+	c.holdSince.Store(time.Now().UnixNano())
+	if d := c.s.cfg.ValueTimeout; d > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+		defer c.nc.SetWriteDeadline(time.Time{})
+	}
+	defer c.holdSince.Store(0)
+	return c.rw.Write(c.out)
+}
+
+// setValueDeadline bounds the wait for a data block by Config.ValueTimeout.
+func (c *conn) setValueDeadline() {
+	if d := c.s.cfg.ValueTimeout; d > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+func (c *conn) clearValueDeadline() {
+	if c.s.cfg.ValueTimeout > 0 {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+// valueTimeoutError answers a command whose data block did not arrive
+// within Config.ValueTimeout, or that the budget reclaimed; the connection
+// is then closed.
+const valueTimeoutError = "SERVER_ERROR timed out reading the value\r\n"
+
+// valueError is the error of a failed wait for a data block. When a
+// deadline cut it, the client is told (with a second to read it) and the
+// event counted.
+func (c *conn) valueError(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.s.stats.v[stValueTimeouts].Add(1)
+		c.s.log.Info("closing connection: value not received in time", "remote", c.nc.RemoteAddr().String())
+		c.str(valueTimeoutError)
+		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	}
 	return err
+}
+
+// releaseOut gives back what the replies written held of the budget.
+func (c *conn) releaseOut() {
+	if n := c.outCharged + c.spare; n > 0 {
+		c.s.bigBuffers.release(n)
+		c.outCharged, c.spare = 0, 0
+	}
 }
 
 // roomForValue makes sure a value of n bytes can be added to the output
 // buffer: large values are charged against the server's large-value budget
 // until the buffer is written out. It reports false when the budget is
-// spent.
+// spent (it is called with a store lock held, so it does not wait; the
+// caller may awaitRoom and try again).
 func (c *conn) roomForValue(n int) bool {
 	if n < largeValue {
 		return true
 	}
-	if !c.s.bigBuffers.reserve(n) {
+	if c.spare >= n {
+		c.spare -= n
+	} else if !c.s.bigBuffers.reserve(n) {
+		c.wantRoom = n
 		return false
 	}
 	c.outCharged += n
+	return true
+}
+
+// awaitRoom waits, with no lock held, for the budget to have room for the
+// value roomForValue last refused, and sets that room aside for the next
+// try. It reports false when the budget stayed spent.
+func (c *conn) awaitRoom() bool {
+	n := c.wantRoom
+	c.wantRoom = 0
+	if n == 0 || !c.s.reserveLarge(n) {
+		return false
+	}
+	c.spare += n
 	return true
 }
 

@@ -126,6 +126,10 @@ func isMeta(name []byte) bool { return len(name) == 2 && name[0] == 'm' }
 
 // dispatch executes one command line (with its '\n').
 func (c *conn) dispatch(raw []byte) cmdID {
+	if !c.authed {
+		c.authenticate(raw)
+		return cmdOther
+	}
 	line := protocol.TrimLine(raw)
 	name, rest := protocol.NextToken(line)
 	if len(name) < 2 {

@@ -21,8 +21,19 @@
 // stream), values larger than the item limit are read and discarded
 // without being buffered, multi-key replies are written out value by
 // value, and the buffers all connections hold for large values share one
-// budget (half of MaxBytes); past it a command gets memcached's
-// out-of-memory error instead of more memory.
+// budget (half of MaxBytes, capped). A value is charged as its bytes
+// arrive, so a client that announces a large value and stalls holds little
+// of it; a value must arrive, and a reply holding one be read, within
+// Config.ValueTimeout; when the budget is spent, a command waits for it
+// (up to a second), closing meanwhile the connections stalled while
+// holding some (budget.go), and only then gets memcached's out-of-memory
+// error.
+//
+// Hostile clients (auth.go, idle.go): with Config.Credentials every
+// connection must first authenticate as with memcached -Y;
+// Config.DisableFlushAll refuses flush_all as memcached -F;
+// Config.IdleTimeout closes idle connections as memcached's -o
+// idle_timeout.
 //
 // Not served as memcached does: the binary protocol (a request starting
 // with its magic byte closes the connection at once) and watch (answered

@@ -24,10 +24,22 @@ func (c *conn) metaGet(n int) {
 	if !c.parseMetaGet(&r) {
 		return
 	}
-	meta, err := c.s.store.Update(r.f.Key, func(e *store.Entry) store.Op {
+	meta, err := c.applyMetaGet(&r)
+	if !r.room && c.awaitRoom() {
+		r.room = true
+		meta, err = c.applyMetaGet(&r)
+	}
+	c.replyMetaGet(&r, meta.CAS, err)
+}
+
+// applyMetaGet is mg's store operation: it writes a hit's reply while the
+// item is held, unless its value finds no room (r.room false, nothing
+// done).
+func (c *conn) applyMetaGet(r *mgRequest) (store.Meta, error) {
+	return c.s.store.Update(r.f.Key, func(e *store.Entry) store.Op {
 		c.blind(e)
 		if !e.Found {
-			return c.vivify(&r)
+			return c.vivify(r)
 		}
 		if r.f.Value {
 			if r.room = c.roomForValue(len(e.Value)); !r.room {
@@ -36,14 +48,13 @@ func (c *conn) metaGet(n int) {
 		}
 		r.hit = true
 		m := e.Meta
-		if won := c.replyMetaGetHit(&r, e, &m); r.ttlSet || won {
+		if won := c.replyMetaGetHit(r, e, &m); r.ttlSet || won {
 			return r.hitOp(m)
 		}
 		// Written here, not returned from an inlined helper: copying
 		// that helper's result stalls on its byte-wide fields.
 		return store.Op{Action: store.Keep, NoBump: r.f.NoUpdate}
 	})
-	c.replyMetaGet(&r, meta.CAS, err)
 }
 
 // parseMetaGet reads mg's flags; it writes the error and reports false for

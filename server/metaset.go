@@ -17,7 +17,7 @@ func (c *conn) metaSet(n int) {
 	}
 	data, err := c.readData(size)
 	if err != nil {
-		c.metaSetNoData(&f, size, err)
+		c.metaSetNoData(&f, err)
 		return
 	}
 	defer c.releaseData()
@@ -32,9 +32,9 @@ func (c *conn) metaSet(n int) {
 }
 
 // metaSetNoData ends an ms whose value could not be read: past the
-// large-value budget (the key is deleted, the data skipped) or on a broken
+// large-value budget (the key is deleted; readData dropped the data) or on a broken
 // connection.
-func (c *conn) metaSetNoData(f *protocol.MetaFlags, size int, err error) {
+func (c *conn) metaSetNoData(f *protocol.MetaFlags, err error) {
 	if !errors.Is(err, errNoBuffer) {
 		c.quit = true
 		return
@@ -42,7 +42,6 @@ func (c *conn) metaSetNoData(f *protocol.MetaFlags, size int, err error) {
 	c.st[stStoreNoMemory]++
 	c.deleteKey(f.Key)
 	c.errLine("SERVER_ERROR out of memory storing object")
-	c.skipData(size)
 }
 
 // parseMetaSet reads ms's tokens and flags into f and the write they ask

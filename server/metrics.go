@@ -70,6 +70,10 @@ var (
 		"Commands executed, by command.", []string{"command"}, nil)
 	descWrittenBytes = prometheus.NewDesc("zonecache_server_written_bytes_total",
 		"Bytes written to clients.", nil, nil)
+	descClosed = prometheus.NewDesc("zonecache_server_closed_connections_total",
+		"Connections the server closed: value_timeout (a value not received within --value-timeout, or stalled while the large-value budget was needed), idle (--idle-timeout).", []string{"reason"}, nil)
+	descAuthErrors = prometheus.NewDesc("zonecache_server_auth_errors_total",
+		"Authentication attempts refused (wrong username or password).", nil, nil)
 )
 
 // statsCollector exports the server's counters and the store's gauges.
@@ -77,7 +81,7 @@ type statsCollector struct{ s *Server }
 
 func (sc *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descReclaimed, descItems,
-		descBytes, descLimit, descConns, descConnsTotal, descRejected, descSets, descReadBytes, descWrittenBytes, descCommands} {
+		descBytes, descLimit, descConns, descConnsTotal, descRejected, descSets, descReadBytes, descWrittenBytes, descCommands, descClosed, descAuthErrors} {
 		ch <- d
 	}
 }
@@ -104,6 +108,9 @@ func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSets, st.get(stCmdSet))
 	counter(descReadBytes, st.get(stBytesRead))
 	counter(descWrittenBytes, st.get(stBytesWritten))
+	counter(descAuthErrors, st.get(stAuthErrors))
+	ch <- prometheus.MustNewConstMetric(descClosed, prometheus.CounterValue, float64(st.get(stValueTimeouts)), "value_timeout")
+	ch <- prometheus.MustNewConstMetric(descClosed, prometheus.CounterValue, float64(st.get(stIdleKicks)), "idle")
 	for i := cmdID(0); i < numCmds; i++ {
 		ch <- prometheus.MustNewConstMetric(descCommands, prometheus.CounterValue, float64(st.cmds[i].Load()), i.String())
 	}

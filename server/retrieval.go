@@ -27,15 +27,10 @@ func (c *conn) appendValueHeader(key []byte, m *store.Meta, size int, withCAS bo
 // when the value cannot be buffered (large-value budget spent).
 func (c *conn) getKey(key []byte, withCAS bool) bool {
 	c.st[stCmdGet]++
-	room := true
-	hit := c.fence == fenceOpen && c.s.store.Get(key, func(e *store.Entry) {
-		if room = c.roomForValue(len(e.Value)); !room {
-			return
-		}
-		c.appendValueHeader(key, &e.Meta, len(e.Value), withCAS)
-		c.out = append(c.out, e.Value...)
-		c.out = append(c.out, "\r\n"...)
-	})
+	hit, room := c.lookup(key, withCAS)
+	if !room && c.awaitRoom() {
+		hit, room = c.lookup(key, withCAS)
+	}
 	if hit {
 		c.st[stGetHits]++
 	} else {
@@ -45,6 +40,21 @@ func (c *conn) getKey(key []byte, withCAS bool) bool {
 		c.s.prefixes.record(key, prefixGet, hit)
 	}
 	return room
+}
+
+// lookup appends key's VALUE block if it is a hit and there is room for
+// it.
+func (c *conn) lookup(key []byte, withCAS bool) (hit, room bool) {
+	room = true
+	hit = c.fence == fenceOpen && c.s.store.Get(key, func(e *store.Entry) {
+		if room = c.roomForValue(len(e.Value)); !room {
+			return
+		}
+		c.appendValueHeader(key, &e.Meta, len(e.Value), withCAS)
+		c.out = append(c.out, e.Value...)
+		c.out = append(c.out, "\r\n"...)
+	})
+	return hit, room
 }
 
 // noRoomForGet ends a retrieval whose reply cannot be buffered, as
@@ -128,6 +138,9 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 		}
 		c.st[stCmdTouch]++
 		hit, room := c.gatKey(key, exp, now, withCAS)
+		if !room && c.awaitRoom() {
+			hit, room = c.gatKey(key, exp, now, withCAS)
+		}
 		if !room {
 			c.noRoomForGet(mark, flushes)
 			return

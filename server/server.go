@@ -45,6 +45,8 @@ type Server struct {
 	own ownershipStats
 	// fence keeps a node that may have missed writes from serving hits.
 	fence *fence
+	// idleStop stops closeIdle; nil without an idle timeout.
+	idleStop chan struct{}
 
 	closing atomic.Bool
 	serving atomic.Int32
@@ -93,6 +95,10 @@ func New(cfg Config) (*Server, error) {
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s, s.reg)
 	s.fence = newFence(s, cfg.PauseBound, cfg.RejoinQuarantine, s.reg)
+	if cfg.IdleTimeout > 0 {
+		s.idleStop = make(chan struct{})
+		go s.closeIdle(s.idleStop)
+	}
 	if cfg.RestartFile != "" {
 		if err := s.loadRestartFile(); err != nil {
 			_ = s.Close()
@@ -270,6 +276,9 @@ func (s *Server) finish() error {
 	}
 	s.closed = true
 	s.fence.close()
+	if s.idleStop != nil {
+		close(s.idleStop)
+	}
 	if s.clock != nil {
 		s.clock.Close()
 	}

@@ -42,6 +42,13 @@ const (
 	stBytesWritten
 	stTotalConns
 	stRejectedConns
+	stAuthCmds
+	stAuthErrors
+	// stValueTimeouts counts connections closed for a data block that did
+	// not arrive in time or whose budget was reclaimed; stIdleKicks those
+	// closed by Config.IdleTimeout.
+	stValueTimeouts
+	stIdleKicks
 	numStats
 )
 
@@ -189,8 +196,8 @@ func (c *conn) generalStats() {
 	w.u("touch_misses", st.shown(stTouchMisses))
 	w.u("store_too_large", st.shown(stStoreTooLarge))
 	w.u("store_no_memory", st.shown(stStoreNoMemory))
-	w.u("auth_cmds", 0)
-	w.u("auth_errors", 0)
+	w.u("auth_cmds", st.shown(stAuthCmds))
+	w.u("auth_errors", st.shown(stAuthErrors))
 	w.u("bytes_read", st.shown(stBytesRead))
 	w.u("bytes_written", st.shown(stBytesWritten))
 	w.i("limit_maxbytes", s.maxBytes())
@@ -226,7 +233,7 @@ func (c *conn) settingsStats() {
 	w.i("num_threads", int64(runtime.GOMAXPROCS(0)))
 	w.s("cas_enabled", "yes")
 	w.i("item_size_max", int64(s.cfg.MaxItemSize))
-	w.s("flush_enabled", "yes")
+	w.s("flush_enabled", yesNo(!s.cfg.DisableFlushAll))
 	w.s("dump_enabled", "yes")
 	w.s("binding_protocol", "ascii")
 	w.s("ssl_enabled", yesNo(s.cfg.TLS != nil))

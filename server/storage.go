@@ -268,7 +268,8 @@ func (c *conn) parseUpdate(w *textStore, n int, mode byte, compare bool) bool {
 }
 
 // updateNoData ends a storage command whose value could not be read: past
-// the large-value budget (the data is skipped) or on a broken connection.
+// the large-value budget (readData dropped the data) or on a broken
+// connection.
 func (c *conn) updateNoData(w *textStore, err error) {
 	if !errors.Is(err, errNoBuffer) {
 		c.quit = true
@@ -276,7 +277,6 @@ func (c *conn) updateNoData(w *textStore, err error) {
 	}
 	c.st[stStoreNoMemory]++
 	c.reply(w.noreply, "SERVER_ERROR out of memory storing object\r\n")
-	c.skipData(w.size)
 	c.failedSet(w)
 }
 

@@ -107,6 +107,10 @@ func (c *conn) flushAll(n int) {
 	}
 	noreply := c.noreply(n)
 	c.st[stCmdFlush]++
+	if c.s.cfg.DisableFlushAll {
+		c.reply(noreply, "CLIENT_ERROR flush_all not allowed\r\n")
+		return
+	}
 	var delay int32
 	want := 1
 	if noreply {

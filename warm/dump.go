@@ -36,7 +36,8 @@ type Item struct {
 // otherwise a failure to connect, a refusal (BUSY, ERROR) or a dump that
 // ended without END; the items before it have been passed to fn. It
 // connects as dial.Dial does (TLS when dial.TLS is set), within
-// dial.DialTimeout (default DefaultDialTimeout).
+// dial.DialTimeout (default DefaultDialTimeout), and authenticates with
+// dial.Auth to a node that requires it.
 func Dump(ctx context.Context, addr string, dial nodeclient.Config, fn func(Item)) (malformed int64, err error) {
 	err = readDump(ctx, addr, dial, func(line string) {
 		it, perr := parseItem(line)
@@ -71,10 +72,13 @@ func readDump(ctx context.Context, addr string, dial nodeclient.Config, fn func(
 	// progress; ctx.Err() is set by then, so the error reported is ctx's.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	r := bufio.NewReaderSize(conn, 64<<10)
+	if err := nodeclient.Authenticate(conn, r, dial.Auth); err != nil {
+		return ctxErr(ctx, err)
+	}
 	if _, err := conn.Write([]byte("lru_crawler metadump all\r\n")); err != nil {
 		return ctxErr(ctx, err)
 	}
-	r := bufio.NewReaderSize(conn, 64<<10)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
+	"os"
+	"path/filepath"
 )
 
 func TestDumpListsEveryItemWithItsMetadata(t *testing.T) {
@@ -86,5 +88,33 @@ func TestDumpOverMutualTLS(t *testing.T) {
 	}
 	if err := CheckAnswering(context.Background(), node, nodeclient.Config{DialTimeout: 10 * time.Second}); err == nil {
 		t.Fatal("plain TCP to a TLS node answered")
+	}
+}
+
+// Dump authenticates to a node that requires it (zonecached
+// --auth-file), and fails without credentials; CheckAnswering counts such
+// a node as answering.
+func TestDumpAuthenticates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth")
+	if err := os.WriteFile(path, []byte("alice:secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := testproc.StartZonecached(t, "--auth-file", path)
+	auth := &nodeclient.Credentials{Username: "alice", Password: "secret"}
+	ctx := context.Background()
+	n := nodeclient.NewNode(p.Addr, nodeclient.Config{Auth: auth})
+	defer n.Close()
+	if err := n.Online().Set(ctx, nodeclient.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	if _, err := Dump(ctx, p.Addr, nodeclient.Config{DialTimeout: 10 * time.Second, Auth: auth}, func(it Item) { keys = append(keys, it.Key) }); err != nil || len(keys) != 1 || keys[0] != "k" {
+		t.Fatalf("Dump with credentials: %v, %v", keys, err)
+	}
+	if _, err := Dump(ctx, p.Addr, nodeclient.Config{DialTimeout: 10 * time.Second}, func(Item) {}); err == nil {
+		t.Fatal("Dump without credentials succeeded")
+	}
+	if err := CheckAnswering(ctx, []replication.Node{{ID: "n", Addr: p.Addr}}, nodeclient.Config{DialTimeout: 10 * time.Second}); err != nil {
+		t.Fatalf("CheckAnswering: %v", err)
 	}
 }

@@ -102,7 +102,7 @@ func Purge(ctx context.Context, cfg PurgeConfig) (PurgeStats, error) {
 // counts the deletes.
 func purgeNode(ctx context.Context, cfg PurgeConfig, n replication.Node, z *replication.ZonePlacement, c *counters) error {
 	unowned := func(key string) bool { return !z.HoldsString(n.ID, key) }
-	keys, err := dumpKeys(ctx, n.Addr, nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.Node.TLS}, time.Now(), unowned, c)
+	keys, err := dumpKeys(ctx, n.Addr, nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.Node.TLS, Auth: cfg.Node.Auth}, time.Now(), unowned, c)
 	if len(keys) == 0 {
 		return err
 	}

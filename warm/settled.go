@@ -64,7 +64,8 @@ func askVersion(ctx context.Context, addr string, dial nodeclient.Config) error 
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "VERSION ") {
+	// A node that requires authentication answers, too.
+	if !strings.HasPrefix(line, "VERSION ") && line != "CLIENT_ERROR unauthenticated\r\n" {
 		return fmt.Errorf("version: unexpected %q", strings.TrimSpace(line))
 	}
 	return nil

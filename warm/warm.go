@@ -99,9 +99,9 @@ func (c *counters) stats() Stats {
 }
 
 // dial is how the dumps and version checks connect: within DialTimeout,
-// with the nodes' TLS config.
+// with the nodes' TLS config and credentials.
 func (cfg Config) dial() nodeclient.Config {
-	return nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.Node.TLS}
+	return nodeclient.Config{DialTimeout: cfg.DialTimeout, TLS: cfg.Node.TLS, Auth: cfg.Node.Auth}
 }
 
 // Warm copies to cfg.Target the items it owns in its zone from every node of

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zonecache/zonecache/internal/authfile"
 	"github.com/zonecache/zonecache/internal/bench"
 	"github.com/zonecache/zonecache/internal/tlsflag"
+	"github.com/zonecache/zonecache/nodeclient"
 )
 
 // options is everything the flags say.
@@ -23,6 +25,7 @@ type options struct {
 	slice    time.Duration
 	warmup   time.Duration
 	timeout  time.Duration
+	auth     *nodeclient.Credentials // nil: none
 	jsonPath string
 	svgPath  string
 	title    string
@@ -65,8 +68,8 @@ type benchFlags struct {
 
 // targetFlags say what is measured.
 type targetFlags struct {
-	target, compare, names, pids string
-	tls                          tlsflag.Client
+	target, compare, names, pids, authFile string
+	tls                                    tlsflag.Client
 }
 
 // workloadFlags say which keys, values and operations are sent.
@@ -106,6 +109,7 @@ func (t *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.compare, "compare", "", "measure two targets `A,B` alternately in one run (slices A B, B A, …) and print B/A ratios; each is a --target spec")
 	fs.StringVar(&t.names, "names", "", "labels for the target(s) in reports, comma-separated (default: the specs)")
 	t.tls.Register(fs)
+	fs.StringVar(&t.authFile, "auth-file", "", "credentials for nodes that require authentication (zonecached --auth-file, memcached -Y): a `file` with one username:password line, not readable by group or others; node and fleet targets only")
 	fs.StringVar(&t.pids, "pids", "", "server process ids, one per target (comma-separated, `PID[+PID…],PID`), to report server CPU time per operation; local Linux processes only")
 }
 
@@ -174,6 +178,9 @@ func (f *benchFlags) options() (*options, error) {
 		if o.pids, err = parsePids(f.targets.pids, len(o.targets)); err != nil {
 			return nil, err
 		}
+	}
+	if o.auth, err = authfile.Credentials(f.targets.authFile); err != nil {
+		return nil, err
 	}
 	wl, err := f.workload.parse()
 	if err != nil {

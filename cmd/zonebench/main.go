@@ -97,7 +97,7 @@ func runSubcommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 func openTargets(o *options) ([]bench.NamedTarget, error) {
 	var named []bench.NamedTarget
 	for i, spec := range o.targets {
-		t, err := spec.open(openOptions{concurrency: o.cfg.Concurrency, timeout: o.timeout, tls: o.tls})
+		t, err := spec.open(openOptions{concurrency: o.cfg.Concurrency, timeout: o.timeout, tls: o.tls, auth: o.auth})
 		if err != nil {
 			return named, fmt.Errorf("open %s: %w", spec, err)
 		}

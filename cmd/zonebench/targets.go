@@ -43,7 +43,8 @@ type targetKind struct {
 type openOptions struct {
 	concurrency int
 	timeout     time.Duration
-	tls         *tls.Config // nil: plain TCP
+	tls         *tls.Config             // nil: plain TCP
+	auth        *nodeclient.Credentials // nil: none sent
 }
 
 // targetKinds lists the kinds of target.
@@ -54,6 +55,9 @@ func targetKinds() []targetKind {
 		help:  "memcached-protocol node(s) (memcached or zonecached) through gomemcache, crc32-sharded across several; MaxIdleConns = concurrency",
 		check: func(v string) error { return checkAddrs(strings.Split(v, "+")) },
 		open: func(v string, o openOptions) (bench.Target, error) {
+			if o.auth != nil {
+				return nil, fmt.Errorf("memcached targets (gomemcache) cannot authenticate: use node= or fleet= with --auth-file: %w", errBadTarget)
+			}
 			t := bench.NewMemcacheClusterTarget(strings.Split(v, "+"), o.concurrency, o.timeout)
 			if o.tls != nil {
 				t.UseTLS(o.tls)
@@ -66,7 +70,7 @@ func targetKinds() []targetKind {
 		help:  "one zonecached (or memcached >= 1.6) through zonecache's transport: meta protocol pipelined on 2 connections",
 		check: func(v string) error { return checkAddrs([]string{v}) },
 		open: func(v string, o openOptions) (bench.Target, error) {
-			return bench.NewNodeTarget(v, nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: o.timeout}, TLS: o.tls}), nil
+			return bench.NewNodeTarget(v, nodeclient.Config{Online: nodeclient.PoolConfig{Timeout: o.timeout}, TLS: o.tls, Auth: o.auth}), nil
 		},
 	}, {
 		name:  "fleet",
@@ -182,7 +186,7 @@ func openFleet(v string, o openOptions) (bench.Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Node.Online.Timeout, cfg.Node.TLS = o.timeout, o.tls
+	cfg.Node.Online.Timeout, cfg.Node.TLS, cfg.Node.Auth = o.timeout, o.tls, o.auth
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if seeds == nil {
 		return bench.NewFleetTarget(cfg)

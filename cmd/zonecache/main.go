@@ -17,6 +17,7 @@ import (
 
 	"github.com/zonecache/zonecache/admin"
 	"github.com/zonecache/zonecache/discovery"
+	"github.com/zonecache/zonecache/internal/authfile"
 	"github.com/zonecache/zonecache/internal/buildinfo"
 	"github.com/zonecache/zonecache/internal/tlsflag"
 	"github.com/zonecache/zonecache/nodeclient"
@@ -158,10 +159,11 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	timeout := fs.Duration("timeout", 5*time.Second, "bound on fetching the topology and on each node's stats")
 	var tf tlsflag.Client
 	tf.Register(fs)
+	authFile := fs.String("auth-file", "", authFileUsage)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	dial, err := nodeDial(tf)
+	dial, err := nodeDial(tf, *authFile)
 	if err != nil {
 		return err
 	}
@@ -196,14 +198,19 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return tw.Flush()
 }
 
-// nodeDial is the node config whose Dial reaches the cache ports as the
-// --tls-* flags say.
-func nodeDial(tf tlsflag.Client) (nodeclient.Config, error) {
+// nodeDial is the node config that reaches the cache ports as the --tls-*
+// flags say, authenticating with the credentials in authFile (--auth-file;
+// empty: none).
+func nodeDial(tf tlsflag.Client, authFile string) (nodeclient.Config, error) {
 	cfg, err := tf.Config()
 	if err != nil {
 		return nodeclient.Config{}, usageError{err.Error()}
 	}
-	return nodeclient.Config{TLS: cfg}, nil
+	auth, err := authfile.Credentials(authFile)
+	if err != nil {
+		return nodeclient.Config{}, err
+	}
+	return nodeclient.Config{TLS: cfg, Auth: auth}, nil
 }
 
 // currItems reads curr_items from a node's `stats`.
@@ -217,10 +224,13 @@ func currItems(ctx context.Context, dial nodeclient.Config, addr string, timeout
 	defer c.Close()
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
+	r := bufio.NewReader(c)
+	if err := nodeclient.Authenticate(c, r, dial.Auth); err != nil {
+		return 0, err
+	}
 	if _, err := c.Write([]byte("stats\r\n")); err != nil {
 		return 0, err
 	}
-	r := bufio.NewReader(c)
 	var v uint64
 	found := false
 	for {

@@ -24,10 +24,11 @@ func purgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timeout := fs.Duration("timeout", 0, "bound on the whole purge; 0 means none")
 	var tf tlsflag.Client
 	tf.Register(fs)
+	authFile := fs.String("auth-file", "", authFileUsage)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	node, err := nodeDial(tf)
+	node, err := nodeDial(tf, *authFile)
 	if err != nil {
 		return err
 	}

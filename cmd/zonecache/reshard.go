@@ -67,6 +67,7 @@ type reshardFlags struct {
 	seeds, topology, target, fromZone string
 	targetOut, midOut, checkpoint     string
 	tokenFile                         *string
+	authFile                          string
 	add, remove, weight, removeZone   listFlag
 	admin                             adminFlag
 	skipExpiring, timeout, viewLag    time.Duration
@@ -128,6 +129,7 @@ func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs.Var(&f.remove, "remove", "remove the node with this `ID` (repeatable)")
 	fs.Var(&f.weight, "weight", "set a node's weight: `ID=W` (repeatable)")
 	fs.Var(&f.removeZone, "remove-zone", "remove this `ZONE` and every node in it (repeatable)")
+	fs.StringVar(&f.authFile, "auth-file", "", authFileUsage)
 	fs.StringVar(&f.fromZone, "from-zone", "", "zone whose replicas fill the zones the target adds (required when it adds one)")
 	fs.DurationVar(&f.skipExpiring, "skip-expiring", reshard.DefaultSkipExpiring, "items expiring within this are not copied")
 	fs.Float64Var(&f.rate, "rate", 5000, "items copied per second at most (and the estimate's rate); 0 means no limit")
@@ -157,7 +159,7 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	var err error
-	if f.node, err = nodeDial(f.tls); err != nil {
+	if f.node, err = nodeDial(f.tls, f.authFile); err != nil {
 		return err
 	}
 	ctx, stop := stoppable(ctx, f.timeout)
@@ -178,7 +180,7 @@ func reshardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: cur, Target: tgt, FromZone: f.fromZone, SkipExpiring: f.skipExpiring, TLS: f.node.TLS})
+	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: cur, Target: tgt, FromZone: f.fromZone, SkipExpiring: f.skipExpiring, TLS: f.node.TLS, Auth: f.node.Auth})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ node partly cold once it is dropped.`
 // warmFlags are the parsed flags of the warm command.
 type warmFlags struct {
 	seeds, topology, node, from string
+	authFile                    string
 	rate                        float64
 	concurrency                 int
 	timeout                     time.Duration
@@ -43,6 +44,7 @@ func warmFlagSet(stderr io.Writer) (*flag.FlagSet, *warmFlags) {
 	f := &warmFlags{}
 	fs.StringVar(&f.seeds, "seeds", "", "comma-separated admin HTTP addresses (host:port or URL) to fetch the topology from")
 	fs.StringVar(&f.topology, "topology", "", "topology `file` (JSON, as /topology serves it); instead of --seeds, for fleets without gossip")
+	fs.StringVar(&f.authFile, "auth-file", "", authFileUsage)
 	fs.StringVar(&f.node, "node", "", "id of the node to warm, usually in state warming (required)")
 	fs.StringVar(&f.from, "from-zone", "", "zone whose replicas are copied; not the node's own zone (required)")
 	fs.Float64Var(&f.rate, "rate", 0, "items copied per second at most; 0 means no limit")
@@ -76,7 +78,7 @@ func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := f.check(); err != nil {
 		return err
 	}
-	node, err := nodeDial(f.tls)
+	node, err := nodeDial(f.tls, f.authFile)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@
 //	           [--admin-token-file FILE | --admin-insecure] [--admin-max-conns 64]
 //	           [--pprof] [--disable-meta] [-v] [--log-level info] [--log-format text|json]
 //	           [--version] [--restart-file FILE | -e FILE]
+//	           [--auth-file FILE | -Y FILE] [--disable-flush-all | -F] [--idle-timeout D] [--value-timeout 10s]
 //	           [--zone Z [--node-name N] [--gossip-addr 127.0.0.1:7946] [--join host:port,...]
 //	            (--gossip-key-file F | --gossip-insecure) [--cluster-label L] [--state serving|warming]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]

@@ -185,6 +185,7 @@ type flagValues struct {
 	admin                     adminOptions
 	fleet                     fleetOptions
 	purge                     purgeOptions
+	cachePort                 cachePortOptions
 }
 
 // defineFlags defines every zonecached flag on fs.
@@ -205,6 +206,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
 	fs.StringVar(&v.restartFile, "restart-file", "", "warm restart, as memcached's -e: SIGTERM saves the store to this `file` and the next start loads it (values, flags, TTLs, CAS), then removes it; standalone nodes only (not with --zone)")
 	fs.StringVar(&v.restartFile, "e", "", "the same as --restart-file `file`")
+	v.cachePort.register(fs)
 	v.fleet.register(fs)
 	v.purge.register(fs)
 	v.level = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -236,6 +238,9 @@ func (v *flagValues) options() (options, error) {
 	var o options
 	var err error
 	if o.cfg, err = v.serverConfig(); err != nil {
+		return o, err
+	}
+	if err := v.cachePort.apply(&o.cfg); err != nil {
 		return o, err
 	}
 	if err := o.level.UnmarshalText([]byte(*v.level)); err != nil {
