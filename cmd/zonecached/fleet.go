@@ -63,7 +63,7 @@ func (f *fleetOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.rejoin, "rejoin-interval", membership.DefaultRejoinInterval, "how often to join again the --join seeds and the failed members still remembered, so the fleet merges again after a partition")
 	fs.BoolVar(&f.requireJoin, "require-join", false, "exit at start when no --join seed answers (default: start alone and keep joining them every --rejoin-interval)")
 	fs.DurationVar(&f.forgetAfter, "forget-failed-after", membership.DefaultForgetAfter, "how long a member that failed (did not leave draining) is remembered: rejoined, and counted when deciding whether this node is cut off from most of the fleet")
-	fs.DurationVar(&f.quarantine, "rejoin-quarantine", server.DefaultRejoinQuarantine, "after the store is invalidated because the node may have been out of the fleet (a pause, an isolation, a refuted death), serve no hits for this `long` while taking writes, so that writers still cut off from it repair it first; 0 turns it off")
+	fs.DurationVar(&f.quarantine, "rejoin-quarantine", server.DefaultRejoinQuarantine, "after the store is invalidated because the node may have been out of the fleet (a pause, an isolation, a refuted death), serve no hits for this `duration` while taking writes, so that writers still cut off from it repair it first; 0 turns it off")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long to wait for clients to move their reads away before stopping")
 }
 
