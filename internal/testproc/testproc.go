@@ -36,15 +36,37 @@ type Process struct {
 	err    error
 }
 
-// FreePort returns a TCP port on host that was free when it was checked.
+// handedOut holds the ports FreePort returned in this process. The kernel
+// may give a port just probed and closed to the next bind(0), so two servers
+// started at once could be told the same one; one then fails to listen
+// while the check that it listens reaches the other. Ports belong to the
+// whole process, hence a package-level set.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a TCP port on host that was free when it was checked and
+// that it has not returned before in this process.
 func FreePort(t testing.TB, host string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("testproc: pick a free port on %s: %v", host, err)
+	for range 1000 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatalf("testproc: pick a free port on %s: %v", host, err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		handedOut.Lock()
+		fresh := !handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if fresh {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("testproc: no port on %s that was not handed out before", host)
+	return 0
 }
 
 // RequireMemcached skips the test when memcached is not installed, unless it
