@@ -233,6 +233,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return v.options()
 }
 
+// logging checks the log flags (-v, --log-level, --log-format) into o.
+func (v *flagValues) logging(o *options) error {
+	if err := o.level.UnmarshalText([]byte(*v.level)); err != nil {
+		return fmt.Errorf("--log-level %q: %w", *v.level, err)
+	}
+	if *v.verbose {
+		o.level = slog.LevelDebug
+	}
+	if f := *v.logFormat; f != "text" && f != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", f)
+	}
+	o.logFormat = *v.logFormat
+	return nil
+}
+
 // options checks the parsed flags and turns them into zonecached's options.
 func (v *flagValues) options() (options, error) {
 	var o options
@@ -243,16 +258,10 @@ func (v *flagValues) options() (options, error) {
 	if err := v.cachePort.apply(&o.cfg); err != nil {
 		return o, err
 	}
-	if err := o.level.UnmarshalText([]byte(*v.level)); err != nil {
-		return o, fmt.Errorf("--log-level %q: %w", *v.level, err)
+	if err := v.logging(&o); err != nil {
+		return o, err
 	}
-	if *v.verbose {
-		o.level = slog.LevelDebug
-	}
-	if f := *v.logFormat; f != "text" && f != "json" {
-		return o, fmt.Errorf("--log-format %q: want text or json", f)
-	}
-	o.logFormat, o.version = *v.logFormat, *v.version
+	o.version = *v.version
 	if o.cfg.TLS, err = v.tlsConfig(); err != nil {
 		return o, err
 	}
