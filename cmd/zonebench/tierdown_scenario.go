@@ -8,13 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/zonecache/zonecache/client"
+	"github.com/zonecache/zonecache/internal/bench"
 	"github.com/zonecache/zonecache/internal/fleet"
 )
 
@@ -76,7 +76,7 @@ type tierDown struct {
 
 	mu       sync.Mutex
 	secs     []tierSecond
-	outage   []time.Duration // latencies of the calls made during the outage
+	outage   *bench.Histogram // latencies of the calls made during the outage
 	firstErr error
 	loads    atomic.Int64 // loads reaching the origin, all run
 }
@@ -97,7 +97,7 @@ func runTierDown(ctx context.Context, o demoOptions, stdout, stderr io.Writer) i
 		return 1
 	}
 	defer c.Close()
-	t := &tierDown{o: o, f: f, c: c, killAt: o.duration / 4}
+	t := &tierDown{o: o, f: f, c: c, killAt: o.duration / 4, outage: bench.NewHistogram()}
 	t.backAt = t.killAt + o.outage
 	t.secs = make([]tierSecond, int(o.duration/time.Second)+1)
 	if err := t.prefill(ctx); err != nil {
@@ -258,7 +258,7 @@ func (t *tierDown) record(began time.Time, took time.Duration, it client.Item, e
 		t.failLocked(err)
 	}
 	if at := began.Sub(t.start); at >= t.killAt && at < t.backAt {
-		t.outage = append(t.outage, took)
+		t.outage.RecordDuration(took)
 	}
 }
 
@@ -305,11 +305,9 @@ func (t *tierDown) summary() tierSummary {
 			add(&s.during)
 		}
 	}
-	lat := slices.Clone(t.outage)
-	slices.Sort(lat)
-	if n := len(lat); n > 0 {
-		s.p50, s.p99, s.worst = lat[n/2], lat[min(n*99/100, n-1)], lat[n-1]
-	}
+	s.p50 = time.Duration(t.outage.Percentile(0.5))
+	s.p99 = time.Duration(t.outage.Percentile(0.99))
+	s.worst = time.Duration(t.outage.Max())
 	return s
 }
 
