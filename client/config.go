@@ -202,48 +202,20 @@ func (c *Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("%w: KeyPrefix has a space or control character", ErrInvalidConfig)
 		}
 	}
-	if cfg.ReadRepairWorkers <= 0 {
-		cfg.ReadRepairWorkers = DefaultReadRepairWorkers
-	}
-	if cfg.DeleteHoldOff == 0 {
-		cfg.DeleteHoldOff = DefaultDeleteHoldOff
-	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = DefaultLeaseTTL
-	}
-	if cfg.LeaseWait <= 0 {
-		cfg.LeaseWait = DefaultLeaseWait
-	}
-	if cfg.LoadConcurrency == 0 {
-		cfg.LoadConcurrency = DefaultLoadConcurrency
-	}
-	if cfg.NodeGrace <= 0 {
-		cfg.NodeGrace = DefaultNodeGrace
-	}
-	if cfg.RepairInterval <= 0 {
-		cfg.RepairInterval = DefaultRepairInterval
-	}
-	if cfg.RepairAbsentGrace <= 0 {
-		cfg.RepairAbsentGrace = DefaultRepairAbsentGrace
-	}
-	if cfg.RepairSpoolBytes <= 0 {
-		cfg.RepairSpoolBytes = DefaultRepairSpoolBytes
-	}
-	if cfg.RepairSpoolSync <= 0 {
-		cfg.RepairSpoolSync = DefaultRepairSpoolSync
-	}
-	if cfg.ReturnQuarantine == 0 {
-		cfg.ReturnQuarantine = DefaultReturnQuarantine
-	}
-	if cfg.RepairRecheck == 0 {
-		cfg.RepairRecheck = DefaultRepairRecheck
-	}
-	if cfg.Node.Breaker.ProbeMax <= 0 {
-		cfg.Node.Breaker.ProbeMax = DefaultProbeMax
-	}
-	if cfg.CloseTimeout == 0 {
-		cfg.CloseTimeout = DefaultCloseTimeout
-	}
+	positiveOr(&cfg.ReadRepairWorkers, DefaultReadRepairWorkers)
+	nonZeroOr(&cfg.DeleteHoldOff, DefaultDeleteHoldOff)
+	positiveOr(&cfg.LeaseTTL, DefaultLeaseTTL)
+	positiveOr(&cfg.LeaseWait, DefaultLeaseWait)
+	nonZeroOr(&cfg.LoadConcurrency, DefaultLoadConcurrency)
+	positiveOr(&cfg.NodeGrace, DefaultNodeGrace)
+	positiveOr(&cfg.RepairInterval, DefaultRepairInterval)
+	positiveOr(&cfg.RepairAbsentGrace, DefaultRepairAbsentGrace)
+	positiveOr(&cfg.RepairSpoolBytes, DefaultRepairSpoolBytes)
+	positiveOr(&cfg.RepairSpoolSync, DefaultRepairSpoolSync)
+	nonZeroOr(&cfg.ReturnQuarantine, DefaultReturnQuarantine)
+	nonZeroOr(&cfg.RepairRecheck, DefaultRepairRecheck)
+	positiveOr(&cfg.Node.Breaker.ProbeMax, DefaultProbeMax)
+	nonZeroOr(&cfg.CloseTimeout, DefaultCloseTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -254,6 +226,22 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.hashKey = hashKey
 	}
 	return cfg, nil
+}
+
+// positiveOr sets *v to def when it is zero or negative: settings where
+// neither means anything.
+func positiveOr[T ~int | ~int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// nonZeroOr sets *v to def when it is zero: settings where a negative
+// value turns the feature off.
+func nonZeroOr[T ~int | ~int64](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
 }
 
 // ttlSeconds converts a TTL to memcached's exptime: 0 stays 0 (no expiry),
