@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"github.com/zonecache/zonecache/internal/protocol"
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // arithResult is the outcome of incr, decr and ma.

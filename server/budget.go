@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/internal/protocol"
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // budget bounds the memory all connections together hold in buffers for

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // Large values being read, and large values copied into replies, are

@@ -1,6 +1,6 @@
 // Package server is zonecached's cache node: a TCP server that speaks
 // memcached 1.6's text and meta protocols over a sharded, memory-bounded
-// store (package server/store).
+// store (package server/internal/store).
 //
 // The package is public so that a Go program can embed a cache node, as
 // cmd/zonecached does (and, for a fleet node, a membership.Member beside it).

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // Meta features newer than memcached 1.6.18 (E, md x) and TTL reporting,

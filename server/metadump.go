@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"github.com/zonecache/zonecache/internal/protocol"
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // slabClass maps an item size to the slab class memcached would use with

@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"github.com/zonecache/zonecache/internal/protocol"
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // mgRequest is one mg: its flags (c.toks[2:n]) and what applying it found.

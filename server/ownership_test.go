@@ -11,7 +11,7 @@ import (
 
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/replication"
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // topoSource is a settable topology with a change channel, as

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/zonecache/zonecache/internal/protocol"
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // appendValueHeader writes "VALUE <key> <flags> <bytes>[ <cas>]\r\n".

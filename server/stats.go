@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // statID names one of the server's counters.

@@ -5,7 +5,7 @@ import (
 	"math"
 
 	"github.com/zonecache/zonecache/internal/protocol"
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // storeResult is the outcome of a write.

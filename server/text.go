@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/internal/protocol"
-	"github.com/zonecache/zonecache/server/store"
+	"github.com/zonecache/zonecache/server/internal/store"
 )
 
 // delete serves delete <key> [0] [noreply].
