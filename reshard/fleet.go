@@ -20,8 +20,8 @@ type Fleet interface {
 	// Check refuses, before anything changes, a reshard from cur through
 	// mid to tgt that the fleet cannot carry out, saying what to do.
 	Check(ctx context.Context, cur, mid, tgt replication.Topology) error
-	// Apply tells clients to use t (at step StepIntermediate or
-	// StepCutover) and returns once every source clients learn the
+	// Apply tells clients to use t (at step StepIntermediate, StepSwitch
+	// or StepCutover) and returns once every source clients learn the
 	// topology from shows it; the clients' own lag is RunConfig.ViewLag's.
 	// say tells the operator what happens and what to do.
 	Apply(ctx context.Context, step Step, t replication.Topology, say func(string)) error
@@ -58,7 +58,7 @@ func (g *GossipFleet) Topology(ctx context.Context) (replication.Topology, error
 // Check refuses a node tgt adds that is not in the fleet yet (it must be
 // started warming first), a change of weights (a node advertises one
 // weight), and a node whose state the intermediate changes with no admin
-// address (those the cutover changes are refused by Apply).
+// address (those the switch and the cutover change are refused by Apply).
 func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topology) error {
 	for _, n := range tgt.Nodes {
 		if _, ok := cur.Node(n.ID); !ok {
@@ -166,8 +166,8 @@ func (g *GossipFleet) wait(ctx context.Context, t replication.Topology, say func
 type StaticFleet struct {
 	// Current is the topology the clients use now. Required.
 	Current replication.Topology
-	// Write publishes t, the topology of step (StepIntermediate or
-	// StepCutover), to the clients.
+	// Write publishes t, the topology of step (StepIntermediate,
+	// StepSwitch or StepCutover), to the clients.
 	Write func(ctx context.Context, step Step, t replication.Topology) error
 }
 

@@ -147,11 +147,12 @@ func stepByStep(t *testing.T, cfg RunConfig) {
 
 // TestReshardGrowsAndShrinksAGossipingFleet grows zone a of a gossiping
 // zonecached fleet by a-3 (started warming) and shrinks it back, each
-// step from a reshard opened from the checkpoint. After the grow a-3
-// serves and every node of zone a holds exactly its keys (the moved ones
+// step from a reshard opened from the checkpoint. a-3 is draining at the
+// switch (its reads moved, the old owners still written), and after the
+// grow a-3 serves and every node of zone a holds exactly its keys (the moved ones
 // purged from their previous owners); during the shrink a-3 stays
-// draining through a copy longer than its --drain-timeout, is stopped
-// only at the cutover, and zone a's two nodes then hold every key.
+// draining through a copy longer than its --drain-timeout, warming at the
+// switch, is stopped only at the cutover, and zone a's two nodes then hold every key.
 func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 	ctx := context.Background()
 	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b"}, Gossip: true, DrainTimeout: time.Second})
@@ -186,7 +187,8 @@ func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 		t.Fatalf("after the grow: %+v %v, want a-3 serving", top, err)
 	}
 	checkHeldExactly(t, top, "a", keys)
-	if !s.has("intermediate: clients already write to the new owners") || !s.has("cutover: a-3 ("+a3.Addr+") is serving") {
+	if !s.has("intermediate: clients already write to the new owners") || !s.has("switch: a-3 ("+a3.Addr+") is draining") ||
+		!s.has("cutover: a-3 ("+a3.Addr+") is serving") {
 		t.Fatalf("said %q", s.got)
 	}
 
@@ -223,6 +225,9 @@ func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 	}
 	if err := r.Run(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if !s.has("switch: a-3 (" + a3.Addr + ") is warming") {
+		t.Fatalf("said %q, want a-3 warming at the switch", s.got)
 	}
 	stopped.Wait()
 	top, err = gf.Topology(ctx)
@@ -326,7 +331,10 @@ func TestReshardGrowsAStaticMemcachedFleet(t *testing.T) {
 	if it, err := old.Online().Get(ctx, live); err != nil || string(it.Value) != "live" {
 		t.Fatalf("%s, written live to a-3 during the copy: %q %v", live, it.Value, err)
 	}
-	if got := written[StepCutover]; !SameNodes(got, tgt) || got.Epoch != cur.Epoch+2 {
+	if sw := written[StepSwitch]; !SameNodes(sw, Switch(cur, tgt)) || sw.Epoch != cur.Epoch+2 {
+		t.Fatalf("switch written %+v", sw)
+	}
+	if got := written[StepCutover]; !SameNodes(got, tgt) || got.Epoch != cur.Epoch+3 {
 		t.Fatalf("target written %+v, want %+v", got, tgt)
 	}
 	others := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == live })
@@ -434,6 +442,9 @@ func TestReshardReweighsAStaticMemcachedFleet(t *testing.T) {
 		t.Fatalf("a-2 in the intermediate topology: %+v", n)
 	}
 	_, _, tgt := r.Topologies()
+	if n, _ := written[StepSwitch].Node("a-2"); n.Weight != 3 || n.NextWeight != 1 {
+		t.Fatalf("a-2 in the switch topology: %+v", n)
+	}
 	if n, _ := written[StepCutover].Node("a-2"); n.Weight != 3 || n.NextWeight != 0 {
 		t.Fatalf("a-2 in the target: %+v", n)
 	}

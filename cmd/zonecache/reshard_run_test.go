@@ -227,8 +227,10 @@ func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 // TestReshardStaticMemcachedFleetEndToEndWithResume grows zone a of a
 // stock memcached fleet whose clients load clients.json, with the command
 // interrupted (as by Ctrl-C) in the wait for the clients after the
-// intermediate topology, in the copy, and in the wait after the cutover,
-// each time resumed with --resume.
+// intermediate topology, in the copy, in the wait after the switch (the
+// clients read a-3, draining, while the old owners still take writes) and
+// in the wait after the cutover, each time resumed with --resume; the
+// command writes each topology to clients.json in turn.
 func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	ctx := context.Background()
 	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.RequireMemcached(t), Memcached: true, Zones: []string{"a", "b"}})
@@ -268,11 +270,19 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 		t.Fatalf("resume into the copy: rc %d\n%s%s", rc, out, errs)
 	}
 	rc, out, errs = runUntil(waitingFor, "--resume", "--checkpoint", cp, "--view-lag", "1h", "--rate", "0")
+	if rc != 1 || !strings.Contains(errs, "interrupted in step switch") {
+		t.Fatalf("resume into the switch: rc %d\n%s%s", rc, out, errs)
+	}
+	if sw, err := loadTopology(clients); err != nil || sw.Epoch != 3 || len(sw.Nodes) != 5 || sw.Nodes[4].State != replication.Draining {
+		t.Fatalf("clients.json after the switch (a-3 draining: reads, and the old owners still written): %+v %v", sw, err)
+	}
+	cutoverWait := func(line string) bool { return strings.HasPrefix(line, "cutover: waiting") }
+	rc, out, errs = runUntil(cutoverWait, "--resume", "--checkpoint", cp, "--view-lag", "1s")
 	if rc != 1 || !strings.Contains(errs, "interrupted in step cutover") {
 		t.Fatalf("resume into the cutover: rc %d\n%s%s", rc, out, errs)
 	}
 	tgt, err := loadTopology(clients)
-	if err != nil || tgt.Epoch != 3 || len(tgt.Nodes) != 5 || tgt.Nodes[4].EffectiveState() != replication.Serving {
+	if err != nil || tgt.Epoch != 4 || len(tgt.Nodes) != 5 || tgt.Nodes[4].EffectiveState() != replication.Serving {
 		t.Fatalf("clients.json after the cutover: %+v %v", tgt, err)
 	}
 	rc, out, errs = resume("--view-lag", "0")
@@ -325,7 +335,7 @@ func TestReshardRefusesWhatItCannotDoSafely(t *testing.T) {
 
 func TestReshardHelpSaysTheSteps(t *testing.T) {
 	rc, _, stderr := runCLI("reshard", "-h")
-	for _, s := range []string{"-admin", "-view-lag", "  plan ", "  intermediate ", "  copy ", "  cutover ", "  cleanup ", "--resume continues at the step"} {
+	for _, s := range []string{"-admin", "-view-lag", "  plan ", "  intermediate ", "  copy ", "  switch ", "  cutover ", "  cleanup ", "--resume continues at the step"} {
 		if rc != 0 || !strings.Contains(stderr, s) {
 			t.Errorf("reshard -h (rc %d) does not say %q", rc, s)
 		}

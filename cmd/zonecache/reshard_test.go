@@ -110,7 +110,7 @@ func TestReshardDryRunOnAStaticMemcachedFleet(t *testing.T) {
 	}
 	t.Logf("dry run:\n%s", out)
 	total := want["a-1"] + want["a-2"]
-	head := fmt.Sprintf("plan: epoch 1 -> 3: 2 moves, %d keys, ", total)
+	head := fmt.Sprintf("plan: epoch 1 -> 4: 2 moves, %d keys, ", total)
 	if want["a-1"] == 0 || want["a-2"] == 0 || !strings.HasPrefix(out, head) {
 		t.Fatalf("want a first line %q (moves %v):\n%s", head, want, out)
 	}
@@ -125,7 +125,7 @@ func TestReshardDryRunOnAStaticMemcachedFleet(t *testing.T) {
 	}
 	defer r.Close()
 	tgt, err := replication.DecodeTopology(r)
-	if n, ok := tgt.Node("a-3"); err != nil || !ok || n.Addr != spare.Addr || tgt.Epoch != 3 || len(tgt.Nodes) != 5 {
+	if n, ok := tgt.Node("a-3"); err != nil || !ok || n.Addr != spare.Addr || tgt.Epoch != 4 || len(tgt.Nodes) != 5 {
 		t.Fatalf("written target %+v %v", tgt, err)
 	}
 
