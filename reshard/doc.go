@@ -29,6 +29,9 @@
 // MoveProgress report the copy as it goes (totals, and per move the items
 // and bytes copied and left), for a display or metrics.
 //
+// WarmPlan makes a warm-up (warm.Warm: a warming node filled from another
+// zone) such a plan, so that Copy and Resume carry it out resumably.
+//
 // Reshard carries out a whole reshard, one step at a time, on a Fleet:
 // Plan (the target and the intermediate topology, checked; a preview plan;
 // nothing changes), Intermediate (clients write to the new owners, and
