@@ -54,9 +54,11 @@
 // warming, joining, draining or reweighting from an unfinished change),
 // and a zone left with no serving node during the copy. A weight change
 // is copied warm with the node's replication.Node.NextWeight in the
-// intermediate topology (writes placed with it, reads with its weight);
-// a gossiping node advertises one weight, so GossipFleet refuses it: a
-// replacement by a node started with the new weight does it instead.
+// intermediate topology (writes placed with it, reads with its weight),
+// and the new weight with the old one as NextWeight in the switch; a
+// gossiping zonecached node advertises both, set through its admin
+// endpoint (POST /weight). A node restarted later takes its --weight
+// flag again: restart it with the new weight.
 //
 // A GossipFleet is gossiping zonecached: new nodes are started warming
 // by the operator, then set draining at the switch and serving at the

@@ -32,14 +32,16 @@ type Fleet interface {
 const poll, seedTimeout = 100 * time.Millisecond, 5 * time.Second
 
 // GossipFleet is a fleet of gossiping zonecached nodes: the topology is
-// what the seeds serve, and nodes change state through their admin
-// endpoint (warming nodes promoted, leaving ones set draining).
+// what the seeds serve, and nodes change state and weights through their
+// admin endpoint (warming nodes promoted, leaving ones set draining, a
+// reweighted node given its next weight).
 type GossipFleet struct {
 	// Seeds are admin addresses serving /topology; every one that answers
 	// must show a change before it counts as applied. Required.
 	Seeds []string
 	// Admin maps node ids to their admin address; required for every
-	// node whose state a reshard changes (added and removed nodes).
+	// node whose state or weight a reshard changes (added, removed and
+	// reweighted nodes).
 	Admin map[string]string
 	// AdminToken is sent to the Admin addresses as their bearer token
 	// (admin.Client.Token): nodes started with --admin-token-file want it.
@@ -56,9 +58,9 @@ func (g *GossipFleet) Topology(ctx context.Context) (replication.Topology, error
 }
 
 // Check refuses a node tgt adds that is not in the fleet yet (it must be
-// started warming first), a change of weights (a node advertises one
-// weight), and a node whose state the intermediate changes with no admin
-// address (those the switch and the cutover change are refused by Apply).
+// started warming first), and a node whose state or weight the
+// intermediate changes with no admin address (those the switch and the
+// cutover change are refused by Apply).
 func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topology) error {
 	for _, n := range tgt.Nodes {
 		if _, ok := cur.Node(n.ID); !ok {
@@ -66,18 +68,19 @@ func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topolog
 				ErrConfig, n.ID, n.Zone, n.ID)
 		}
 	}
-	for _, n := range mid.Nodes {
-		if n.NextWeight > 0 {
-			return fmt.Errorf("%w: weight of %s -> %d: a gossiping node cannot advertise a next weight, so the change cannot be copied warm: start a node with the new weight warming (zonecached --weight %d --state warming ...), then --add it and --remove %s",
-				ErrConfig, n.ID, n.NextWeight, n.NextWeight, n.ID)
-		}
-	}
 	for _, n := range cur.Nodes {
-		if m, _ := mid.Node(n.ID); m.EffectiveState() != n.EffectiveState() && g.Admin[n.ID] == "" {
-			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, m.EffectiveState(), n.ID)
+		if m, _ := mid.Node(n.ID); Changes(n, m) && g.Admin[n.ID] == "" {
+			return fmt.Errorf("%w: node %s is to be %s with weight %d (next %d) and has no admin address: give it (--admin %s=HOST:PORT)",
+				ErrConfig, n.ID, m.EffectiveState(), m.EffectiveWeight(), m.NextWeight, n.ID)
 		}
 	}
 	return nil
+}
+
+// Changes reports whether a node moves from was to now in state or in
+// weights: what GossipFleet changes through the node's admin endpoint.
+func Changes(was, now replication.Node) bool {
+	return was.EffectiveState() != now.EffectiveState() || was.EffectiveWeight() != now.EffectiveWeight() || was.NextWeight != now.NextWeight
 }
 
 // Apply moves each node of t to its state there through its admin
@@ -107,24 +110,33 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 	return g.wait(ctx, t, say)
 }
 
-// setStates moves each node of t whose state in cur differs to its state
-// in t.
+// setStates moves each node of t whose state or weights in cur differ to
+// those in t: weights first, then the state.
 func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology, say func(string)) error {
 	for _, n := range t.Nodes {
 		was, ok := cur.Node(n.ID)
 		switch {
 		case !ok:
 			return fmt.Errorf("%w: node %s left the fleet: start it again, then resume", ErrUnsettled, n.ID)
-		case was.EffectiveState() == n.EffectiveState():
+		case !Changes(was, n):
 			continue
 		case g.Admin[n.ID] == "":
-			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, n.EffectiveState(), n.ID)
+			return fmt.Errorf("%w: node %s is to be %s with weight %d (next %d) and has no admin address: give it (--admin %s=HOST:PORT)",
+				ErrConfig, n.ID, n.EffectiveState(), n.EffectiveWeight(), n.NextWeight, n.ID)
 		}
 		node := &admin.Client{Addr: g.Admin[n.ID], Token: g.AdminToken}
-		if _, err := node.SetState(ctx, n.EffectiveState()); err != nil {
-			return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
+		if was.EffectiveWeight() != n.EffectiveWeight() || was.NextWeight != n.NextWeight {
+			if err := node.SetWeight(ctx, n.EffectiveWeight(), n.NextWeight); err != nil {
+				return fmt.Errorf("reshard: set the weight of %s: %w", n.ID, err)
+			}
+			say(fmt.Sprintf("%s (%s) has weight %d, next %d", n.ID, n.Addr, n.EffectiveWeight(), n.NextWeight))
 		}
-		say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
+		if was.EffectiveState() != n.EffectiveState() {
+			if _, err := node.SetState(ctx, n.EffectiveState()); err != nil {
+				return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
+			}
+			say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
+		}
 	}
 	return nil
 }

@@ -406,8 +406,8 @@ func TestReshardRefusesBeforeChangingAnything(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = gf.Check(context.Background(), cur, Intermediate(cur, reweighed), reweighed)
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "then --add it and --remove a-1") {
-		t.Fatalf("gossip check of a weight change: %v", err)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "node a-1 is to be serving with weight 1 (next 2) and has no admin address: give it (--admin a-1=HOST:PORT)") {
+		t.Fatalf("gossip check of a weight change with no admin address: %v", err)
 	}
 }
 
@@ -484,4 +484,53 @@ func TestReshardAddsAndRemovesAZoneOfAStaticFleet(t *testing.T) {
 	if slices.Contains(clients.Zones(), "c") || len(clients.Nodes) != 4 {
 		t.Fatalf("the clients' topology after removing zone c: %+v", clients)
 	}
+}
+
+// TestReshardReweighsAGossipingFleet changes a-2's weight from 1 to 3 on a
+// gossiping zonecached fleet, warm: a-2 advertises its next weight during
+// the copy (writes placed with it), then the new weight with the old one
+// as next at the switch, then the new one alone. Afterwards every node of
+// zone a holds exactly the keys it owns with the new weights, and a client
+// of zone a alone hits every key.
+func TestReshardReweighsAGossipingFleet(t *testing.T) {
+	ctx := context.Background()
+	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b"}, Gossip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: f.AdminAddrs()}, 4, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	keys := testKeys("gw", 600)
+	setOwners(t, f.Topology(), keys)
+	admins := map[string]string{}
+	for _, n := range f.Nodes() {
+		admins[n.ID] = n.AdminAddr
+	}
+	var s says
+	gf := &GossipFleet{Seeds: f.AdminAddrs(), Admin: admins, AdminToken: f.Nodes()[0].AdminToken}
+	r, err := New(RunConfig{Fleet: gf, Change: Change{Weights: map[string]int{"a-2": 3}}, ViewLag: 500 * time.Millisecond, Say: s.say})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, err := r.Plan(ctx); err != nil || plan.Keys() == 0 {
+		t.Fatalf("plan of %v keys: %v", plan, err)
+	}
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	top, err := gf.Topology(ctx)
+	if n, _ := top.Node("a-2"); err != nil || n.Weight != 3 || n.NextWeight != 0 {
+		t.Fatalf("after the reshard a-2 is %+v (%v), want weight 3", n, err)
+	}
+	a2, _ := top.Node("a-2")
+	for _, want := range []string{"intermediate: a-2 (" + a2.Addr + ") has weight 1, next 3", "switch: a-2 (" + a2.Addr + ") has weight 3, next 1",
+		"cutover: a-2 (" + a2.Addr + ") has weight 3, next 0"} {
+		if !s.has(want) {
+			t.Fatalf("said %q, want %q", s.got, want)
+		}
+	}
+	checkHeldExactly(t, top, "a", keys)
+	checkHeldExactly(t, top, "b", keys)
 }

@@ -53,9 +53,9 @@ The target is a topology file (--target) or edits of the current topology:
   --add a/a-3/10.0.0.7:11211      add node a-3 to zone a (a new zone when a has no node serving yet;
                                   --from-zone then names the zone whose replicas fill it)
   --remove a-1                    remove node a-1 (its items go to the zone's other nodes)
-  --weight a-2=3                  change a node's weight (static fleets: during the copy the clients
-                                  place writes with the next weight; a gossiping node advertises one
-                                  weight: replace it by a node started with the new weight instead)
+  --weight a-2=3                  change a node's weight (during the copy the clients place writes
+                                  with the next weight; a gossiping node advertises it, set through
+                                  --admin: restart it later with --weight 3)
   --remove-zone d                 remove zone d and its nodes (nothing to copy)
 A replacement is an --add and a --remove. Flags that take a list may be repeated or given a
 comma-separated list.

@@ -111,7 +111,7 @@ func (f *reshardFlags) interrupted(err error, step reshard.Step) error {
 // through returns the last step the command has the means to carry out:
 // the copy, unless it can tell the clients to use the switch and the
 // target (a gossiping fleet: the admin address of every node whose state
-// either changes; a static one: --write-target). It refuses a static fleet whose clients do not
+// or weight either changes; a static one: --write-target). It refuses a static fleet whose clients do not
 // write to the new owners yet, with no --write-intermediate.
 func (f *reshardFlags) through(r *reshard.Reshard) (reshard.Step, error) {
 	cur, mid, tgt := r.Topologies()
@@ -129,8 +129,7 @@ func (f *reshardFlags) through(r *reshard.Reshard) (reshard.Step, error) {
 	for _, n := range sw.Nodes {
 		m, _ := mid.Node(n.ID)
 		t, kept := tgt.Node(n.ID)
-		changes := m.EffectiveState() != n.EffectiveState() || kept && t.EffectiveState() != n.EffectiveState()
-		if changes && f.admin[n.ID] == "" {
+		if (reshard.Changes(m, n) || kept && reshard.Changes(n, t)) && f.admin[n.ID] == "" {
 			return reshard.StepCopy, nil
 		}
 	}
@@ -150,7 +149,7 @@ func (f *reshardFlags) finish(r *reshard.Reshard, stdout, stderr io.Writer) erro
 	}
 	need := "--write-target FILE (the file the clients load)"
 	if f.seeds != "" {
-		need = "--admin ID=HOST:PORT of every node whose state changes"
+		need = "--admin ID=HOST:PORT of every node whose state or weight changes"
 	}
 	fmt.Fprintf(w, "copy done; the cutover needs %s: rerun with --resume --checkpoint %s and it, or by hand: promote the new nodes, remove the leaving ones, wait for the clients, then zonecache purge\n",
 		need, f.checkpoint)
