@@ -15,7 +15,9 @@ const MaxWatchWait = 60 * time.Second
 
 // AdminHandler serves this member's fleet endpoints beside next (the
 // server's /metrics, /healthz and /readyz): GET /topology (see ServeHTTP),
-// GET /state, which answers the state this member advertises, and POST
+// GET /state, which answers the state this member advertises, GET /node,
+// which answers its node id (so that a tool knows whose admin address it
+// reached), and POST
 // /state?to=STATE, which moves it there (promote, drain) and answers the
 // new state, and POST /weight?weight=W&next=N, which sets the weights it
 // advertises (a reshard's weight change). GET /readyz answers 503 with the reason while the member
@@ -34,6 +36,7 @@ func (m *Member) AdminHandler(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /state", m.serveState)
+	mux.HandleFunc("GET /node", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, m.Name()) })
 	mux.HandleFunc("POST /state", m.serveSetState)
 	mux.HandleFunc("POST /weight", m.serveSetWeight)
 	m.handleKeyring(mux)

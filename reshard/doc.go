@@ -63,7 +63,9 @@
 // A GossipFleet is gossiping zonecached: new nodes are started warming
 // by the operator, then set draining at the switch and serving at the
 // cutover, leaving ones set draining, then warming at the switch, through
-// their admin endpoint, and each change counts once every seed shows it.
+// their admin endpoint (GossipFleet.Admin's, or a seed that answers GET
+// /node with the node's id), and each change counts once every seed shows
+// it.
 // A leaving node serves reads and takes writes of its keys (draining) for
 // as long as the copy takes, then writes only (warming) from the switch;
 // at the cutover GossipFleet.Stop stops it, or the operator is asked to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/zonecache/zonecache/admin"
@@ -41,7 +42,8 @@ type GossipFleet struct {
 	Seeds []string
 	// Admin maps node ids to their admin address; required for every
 	// node whose state or weight a reshard changes (added, removed and
-	// reweighted nodes).
+	// reweighted nodes), unless one of Seeds is its admin address (it
+	// answers GET /node with the node's id).
 	Admin map[string]string
 	// AdminToken is sent to the Admin addresses as their bearer token
 	// (admin.Client.Token): nodes started with --admin-token-file want it.
@@ -50,6 +52,37 @@ type GossipFleet struct {
 	// SIGTERM: it leaves the fleet, then drains). When nil the operator is
 	// asked to, and Apply waits until the fleet drops the node.
 	Stop func(ctx context.Context, n replication.Node) error
+
+	mu     sync.Mutex
+	seedOf map[string]string // node id -> the seed that is its admin address
+}
+
+// AdminAddr returns the admin address of node id: Admin's, or else the
+// seed that answers GET /node with id; "" when neither.
+func (g *GossipFleet) AdminAddr(ctx context.Context, id string) string {
+	if a := g.Admin[id]; a != "" {
+		return a
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seedOf == nil {
+		g.seedOf = map[string]string{}
+		for _, s := range g.Seeds {
+			rctx, cancel := context.WithTimeout(ctx, seedTimeout)
+			if name, err := admin.New(s).NodeID(rctx); err == nil {
+				g.seedOf[name] = s
+			}
+			cancel()
+		}
+	}
+	return g.seedOf[id]
+}
+
+// noAdmin is the refusal of a change of node n, which has no admin
+// address.
+func noAdmin(n replication.Node) error {
+	return fmt.Errorf("%w: node %s is to be %s with weight %d (next %d) and has no admin address: give it (--admin %s=HOST:PORT), or list it in the seeds",
+		ErrConfig, n.ID, n.EffectiveState(), n.EffectiveWeight(), n.NextWeight, n.ID)
 }
 
 // Topology returns the largest view among the seeds (discovery.Fetch).
@@ -61,7 +94,7 @@ func (g *GossipFleet) Topology(ctx context.Context) (replication.Topology, error
 // started warming first), and a node whose state or weight the
 // intermediate changes with no admin address (those the switch and the
 // cutover change are refused by Apply).
-func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topology) error {
+func (g *GossipFleet) Check(ctx context.Context, cur, mid, tgt replication.Topology) error {
 	for _, n := range tgt.Nodes {
 		if _, ok := cur.Node(n.ID); !ok {
 			return fmt.Errorf("%w: node %s is not in the fleet: start it warming (zonecached --zone %s --node-name %s --state warming --join ...), then run the reshard again",
@@ -69,9 +102,8 @@ func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topolog
 		}
 	}
 	for _, n := range cur.Nodes {
-		if m, _ := mid.Node(n.ID); Changes(n, m) && g.Admin[n.ID] == "" {
-			return fmt.Errorf("%w: node %s is to be %s with weight %d (next %d) and has no admin address: give it (--admin %s=HOST:PORT)",
-				ErrConfig, n.ID, m.EffectiveState(), m.EffectiveWeight(), m.NextWeight, n.ID)
+		if m, _ := mid.Node(n.ID); Changes(n, m) && g.AdminAddr(ctx, n.ID) == "" {
+			return noAdmin(m)
 		}
 	}
 	return nil
@@ -120,11 +152,10 @@ func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology
 			return fmt.Errorf("%w: node %s left the fleet: start it again, then resume", ErrUnsettled, n.ID)
 		case !Changes(was, n):
 			continue
-		case g.Admin[n.ID] == "":
-			return fmt.Errorf("%w: node %s is to be %s with weight %d (next %d) and has no admin address: give it (--admin %s=HOST:PORT)",
-				ErrConfig, n.ID, n.EffectiveState(), n.EffectiveWeight(), n.NextWeight, n.ID)
+		case g.AdminAddr(ctx, n.ID) == "":
+			return noAdmin(n)
 		}
-		node := &admin.Client{Addr: g.Admin[n.ID], Token: g.AdminToken}
+		node := &admin.Client{Addr: g.AdminAddr(ctx, n.ID), Token: g.AdminToken}
 		if was.EffectiveWeight() != n.EffectiveWeight() || was.NextWeight != n.NextWeight {
 			if err := node.SetWeight(ctx, n.EffectiveWeight(), n.NextWeight); err != nil {
 				return fmt.Errorf("reshard: set the weight of %s: %w", n.ID, err)

@@ -40,7 +40,8 @@ Changes the fleet's shape without going cold, in six steps, each printed as it r
                 changed zones, the items it does not own), so that ownership moving back cannot
                 resurrect them.
 Gossiping zonecached fleets (--seeds): start each new node first, in state warming (zonecached --state
-warming --join ...), and give the admin address of each node whose state changes (--admin); the
+warming --join ...), and give the admin address of each node whose state or weight changes (--admin,
+or among the seeds: each seed says whose it is); the
 command sets their states through it, and waits until every seed shows each change. A
 leaving node keeps serving reads, draining, for as long as the copy takes; at the cutover the command
 says when to stop it (SIGTERM: it leaves the fleet, then drains for its --drain-timeout) and waits

@@ -52,7 +52,7 @@ func (f *reshardFlags) runReshard(ctx context.Context, fs *flag.FlagSet, stdout,
 	through := reshard.StepCleanup
 	for planned := false; r.Done() < through; {
 		if r.Done() >= reshard.StepPlan && !planned {
-			if through, err = f.through(r); err != nil {
+			if through, err = f.through(ctx, r, cfg.Fleet); err != nil {
 				return err
 			}
 			planned = true
@@ -111,9 +111,10 @@ func (f *reshardFlags) interrupted(err error, step reshard.Step) error {
 // through returns the last step the command has the means to carry out:
 // the copy, unless it can tell the clients to use the switch and the
 // target (a gossiping fleet: the admin address of every node whose state
-// or weight either changes; a static one: --write-target). It refuses a static fleet whose clients do not
+// or weight either changes, given, or among the seeds when the command has
+// an admin token to send; a static one: --write-target). It refuses a static fleet whose clients do not
 // write to the new owners yet, with no --write-intermediate.
-func (f *reshardFlags) through(r *reshard.Reshard) (reshard.Step, error) {
+func (f *reshardFlags) through(ctx context.Context, r *reshard.Reshard, fleet reshard.Fleet) (reshard.Step, error) {
 	cur, mid, tgt := r.Topologies()
 	if f.seeds == "" {
 		if f.midOut == "" && !reshard.SameNodes(cur, mid) {
@@ -125,11 +126,15 @@ func (f *reshardFlags) through(r *reshard.Reshard) (reshard.Step, error) {
 		}
 		return reshard.StepCleanup, nil
 	}
+	adminOf := func(id string) string { return f.admin[id] }
+	if gf, ok := fleet.(*reshard.GossipFleet); ok && gf.AdminToken != "" {
+		adminOf = func(id string) string { return gf.AdminAddr(ctx, id) }
+	}
 	sw := r.SwitchTopology()
 	for _, n := range sw.Nodes {
 		m, _ := mid.Node(n.ID)
 		t, kept := tgt.Node(n.ID)
-		if (reshard.Changes(m, n) || kept && reshard.Changes(n, t)) && f.admin[n.ID] == "" {
+		if (reshard.Changes(m, n) || kept && reshard.Changes(n, t)) && adminOf(n.ID) == "" {
 			return reshard.StepCopy, nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -339,5 +340,51 @@ func TestReshardHelpSaysTheSteps(t *testing.T) {
 		if rc != 0 || !strings.Contains(stderr, s) {
 			t.Errorf("reshard -h (rc %d) does not say %q", rc, s)
 		}
+	}
+}
+
+// TestReshardRemovesAZoneOfAGossipingFleetWithoutAdmin removes zone c of a
+// gossiping fleet with no --admin: with only zones a's and b's admin
+// addresses as seeds it refuses, before anything changes, saying what to
+// give; with c-1's among the seeds it finds c-1's admin address there
+// (GET /node), sets c-1 warming, and the test stops c-1 when told.
+func TestReshardRemovesAZoneOfAGossipingFleetWithoutAdmin(t *testing.T) {
+	ctx := context.Background()
+	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b", "c"}, NodesPerZone: 1, Gossip: true,
+		DrainTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	seeds := discovery.Config{Seeds: f.AdminAddrs()}
+	if _, err := fleet.WaitTopology(ctx, seeds, 3, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c1 := f.Zone("c")[0]
+	args := func(seeds []string, cp string) []string {
+		return []string{"reshard", "--seeds", strings.Join(seeds, ","), "--remove-zone", "c", "--view-lag", "500ms",
+			"--admin-token-file", f.AdminTokenFile(), "--checkpoint", filepath.Join(t.TempDir(), cp)}
+	}
+	rc, out, errs := runCLI(args([]string{f.Zone("a")[0].AdminAddr, f.Zone("b")[0].AdminAddr}, "refused")...)
+	if rc != 1 || !strings.Contains(errs, "node c-1 is to be warming with weight 1 (next 0) and has no admin address: give it (--admin c-1=HOST:PORT), or list it in the seeds") {
+		t.Fatalf("without c-1's admin address: rc %d\n%s%s", rc, out, errs)
+	}
+	if st, err := c1.Admin().State(ctx); err != nil || st != replication.Serving {
+		t.Fatalf("c-1 after the refusal: %s %v, want serving", st, err)
+	}
+	stdout, wait := watchLines(func(line string) {
+		if strings.HasPrefix(line, "cutover: stop c-1") {
+			go func() { _ = c1.Terminate(10 * time.Second) }()
+		}
+	})
+	var stderr bytes.Buffer
+	rc = run(ctx, args(f.AdminAddrs(), "removed"), stdout, &stderr)
+	wait()
+	if rc != 0 || !strings.Contains(stdout.String(), "intermediate: c-1 ("+c1.Addr+") is warming") || !strings.Contains(stdout.String(), "reshard done") {
+		t.Fatalf("with c-1 among the seeds: rc %d\n%s%s", rc, stdout, &stderr)
+	}
+	top, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: []string{f.Zone("a")[0].AdminAddr, f.Zone("b")[0].AdminAddr}}, 2, 15*time.Second)
+	if err != nil || slices.Contains(top.Zones(), "c") {
+		t.Fatalf("after removing zone c: %+v %v", top, err)
 	}
 }
