@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
@@ -14,78 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/fleet"
+	"github.com/zonecache/zonecache/internal/reshardtest"
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/reshard"
-	"github.com/zonecache/zonecache/sharding"
 )
-
-// setKeys writes each key, valued the key, to its read owner in every
-// zone of top.
-func setKeys(t *testing.T, top replication.Topology, keys []string) {
-	t.Helper()
-	p, err := replication.NewPlacement(top, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, z := range top.Zones() {
-		for _, n := range top.ZoneNodes(z, nil) {
-			nc := nodeclient.NewNode(n.Addr, nodeclient.Config{})
-			for _, k := range keys {
-				if owner, _ := p.Zone(z).ReadOwner(k); owner.ID == n.ID {
-					if err := nc.Online().Set(context.Background(), nodeclient.Item{Key: k, Value: []byte(k)}); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			nc.Close()
-		}
-	}
-}
-
-// checkZone checks that each node of zone in top holds exactly the keys it
-// owns, and that a client of the zone alone hits every key there.
-func checkZone(t *testing.T, top replication.Topology, zone string, keys []string) {
-	t.Helper()
-	ctx := context.Background()
-	p, err := replication.NewPlacement(top, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range top.ZoneNodes(zone, nil) {
-		nc := nodeclient.NewNode(n.Addr, nodeclient.Config{})
-		for _, k := range keys {
-			owner, _ := p.Zone(zone).ReadOwner(k)
-			it, err := nc.Online().Get(ctx, k)
-			if owned := owner.ID == n.ID; owned != (err == nil) || (owned && string(it.Value) != k) {
-				t.Errorf("%s on %s (owner %s): %q %v", k, n.ID, owner.ID, it.Value, err)
-			}
-		}
-		nc.Close()
-	}
-	c, err := client.New(client.Config{Zone: zone, Topology: replication.Topology{Epoch: 1, Nodes: top.ZoneNodes(zone, nil)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, k := range keys {
-		if it, err := c.Get(ctx, k); err != nil || string(it.Value) != k {
-			t.Fatalf("a client of zone %s alone: Get %s: %q %v", zone, k, it.Value, err)
-		}
-	}
-}
-
-func keyList(prefix string, n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("%s:%d", prefix, i)
-	}
-	return keys
-}
 
 // lineWatcher is a writer that calls on with every line written to it, and
 // keeps them.
@@ -162,16 +97,9 @@ func runUntil(stop func(line string) bool, args ...string) (int, string, string)
 // client of zone a alone hits every key.
 func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b"}, Gossip: true, DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: f.AdminAddrs()}, 4, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	keys := keyList("e2e", 400)
-	setKeys(t, f.Topology(), keys)
+	f := reshardtest.StartGossip(t, fleet.Config{Zones: []string{"a", "b"}, DrainTimeout: time.Second})
+	keys := reshardtest.Keys("e2e", 400)
+	reshardtest.SetOwners(t, f.Topology(), keys)
 	a3, err := f.Add(ctx, "a", "a-3", "--state", "warming")
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +131,7 @@ func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 	if n, _ := top.Node("a-3"); err != nil || n.EffectiveState() != replication.Serving {
 		t.Fatalf("after the grow: %+v %v", top, err)
 	}
-	checkZone(t, top, "a", keys)
+	reshardtest.CheckHeldExactly(t, top, "a", keys)
 
 	stdout, wait := watchLines(func(line string) {
 		if strings.HasPrefix(line, "cutover: stop a-3") {
@@ -222,7 +150,7 @@ func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkZone(t, top, "a", keys)
+	reshardtest.CheckHeldExactly(t, top, "a", keys)
 }
 
 // TestReshardStaticMemcachedFleetEndToEndWithResume grows zone a of a
@@ -241,8 +169,8 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	t.Cleanup(f.Stop)
 	cur := f.Topology()
 	spare := testproc.StartMemcached(t)
-	keys := keyList("st", 600)
-	setKeys(t, cur, keys)
+	keys := reshardtest.Keys("st", 600)
+	reshardtest.SetOwners(t, cur, keys)
 	dir := t.TempDir()
 	file := func(name string) string { return filepath.Join(dir, name) }
 	if err := writeTopology(file("cur.json"), cur); err != nil {
@@ -290,8 +218,8 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	if rc != 0 || !strings.Contains(out, "purged of the items they do not own: nodes=3 ") || !strings.Contains(out, "reshard done") {
 		t.Fatalf("resume into the cleanup: rc %d\n%s%s", rc, out, errs)
 	}
-	checkZone(t, tgt, "a", keys)
-	checkZone(t, tgt, "b", keys)
+	reshardtest.CheckHeldExactly(t, tgt, "a", keys)
+	reshardtest.CheckHeldExactly(t, tgt, "b", keys)
 	if rc, out, errs = resume(); rc != 0 || !strings.Contains(out, "reshard done") {
 		t.Fatalf("resume when done: rc %d\n%s%s", rc, out, errs)
 	}
@@ -350,16 +278,7 @@ func TestReshardHelpSaysTheSteps(t *testing.T) {
 // (GET /node), sets c-1 warming, and the test stops c-1 when told.
 func TestReshardRemovesAZoneOfAGossipingFleetWithoutAdmin(t *testing.T) {
 	ctx := context.Background()
-	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b", "c"}, NodesPerZone: 1, Gossip: true,
-		DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	seeds := discovery.Config{Seeds: f.AdminAddrs()}
-	if _, err := fleet.WaitTopology(ctx, seeds, 3, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	f := reshardtest.StartGossip(t, fleet.Config{Zones: []string{"a", "b", "c"}, NodesPerZone: 1, DrainTimeout: time.Second})
 	c1 := f.Zone("c")[0]
 	args := func(seeds []string, cp string) []string {
 		return []string{"reshard", "--seeds", strings.Join(seeds, ","), "--remove-zone", "c", "--view-lag", "500ms",

@@ -101,19 +101,36 @@ func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if f.checkpoint != "" {
 		return f.warmCheckpointed(ctx, node, stdout, stderr)
 	}
-	top, err := purgeTopology(ctx, f.seeds, f.topology)
+	cfg, err := f.config(ctx, node)
 	if err != nil {
 		return err
 	}
-	stopWatch, err := f.watch.start(stderr, f.json, "warm")
-	if err != nil {
-		return err
+	var st warm.Stats
+	took, werr := f.watched(stderr, func() { st, err = warm.Warm(ctx, f.watch.onWarm(cfg)) })
+	if werr != nil {
+		return werr
 	}
-	defer stopWatch()
+	return f.report(stdout, st, took, err)
+}
+
+// watched runs copy with the progress display and metrics on, and returns
+// how long it took.
+func (f *warmFlags) watched(stderr io.Writer, copy func()) (time.Duration, error) {
+	stop, err := f.watch.start(stderr, f.json, "warm")
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
 	start := time.Now()
-	st, err := warm.Warm(ctx, f.watch.onWarm(warm.Config{Topology: top, Target: f.node, FromZone: f.from, Rate: f.rate, Concurrency: f.concurrency, Node: node}))
-	stopWatch()
-	return f.report(stdout, st, time.Since(start), err)
+	copy()
+	stop()
+	return time.Since(start), nil
+}
+
+// config reads the topology and returns the warm-up's config.
+func (f *warmFlags) config(ctx context.Context, node nodeclient.Config) (warm.Config, error) {
+	top, err := purgeTopology(ctx, f.seeds, f.topology)
+	return warm.Config{Topology: top, Target: f.node, FromZone: f.from, Rate: f.rate, Concurrency: f.concurrency, Node: node}, err
 }
 
 // warmCheckpointed plans the warm-up and copies it with a checkpoint
@@ -123,32 +140,30 @@ func (f *warmFlags) warmCheckpointed(ctx context.Context, node nodeclient.Config
 	cc := reshard.CopyConfig{Rate: f.rate, Concurrency: f.concurrency, Checkpoint: f.checkpoint, Node: node}
 	var plan *reshard.Plan
 	if !f.resume {
-		top, err := purgeTopology(ctx, f.seeds, f.topology)
+		cfg, err := f.config(ctx, node)
+		if err == nil {
+			plan, err = reshard.WarmPlan(ctx, cfg, 0)
+		}
 		if err != nil {
 			return err
 		}
-		cfg := warm.Config{Topology: top, Target: f.node, FromZone: f.from, Node: node}
-		if plan, err = reshard.WarmPlan(ctx, cfg, 0); err != nil {
-			return err
-		}
 	}
-	stopWatch, err := f.watch.start(stderr, f.json, "warm")
-	if err != nil {
-		return err
-	}
-	defer stopWatch()
-	start := time.Now()
 	var st reshard.CopyStats
-	if f.resume {
-		plan, st, err = reshard.Resume(ctx, f.watch.onCopy(cc))
-	} else {
-		st, err = reshard.Copy(ctx, plan, f.watch.onCopy(cc))
+	var err error
+	took, werr := f.watched(stderr, func() {
+		if f.resume {
+			plan, st, err = reshard.Resume(ctx, f.watch.onCopy(cc))
+		} else {
+			st, err = reshard.Copy(ctx, plan, f.watch.onCopy(cc))
+		}
+	})
+	if werr != nil {
+		return werr
 	}
-	stopWatch()
 	if plan == nil {
 		return err
 	}
-	return reportCopy(stdout, &f.watch, f.json, f.checkpoint, plan, st, time.Since(start), err)
+	return reportCopy(stdout, &f.watch, f.json, f.checkpoint, plan, st, took, err)
 }
 
 // stoppable returns ctx ended by Ctrl-C (SIGINT), SIGTERM and, when > 0,
