@@ -112,6 +112,19 @@ func (c *Client) SetState(ctx context.Context, to replication.NodeState) (replic
 	return replication.NodeState(s), err
 }
 
+// NodeID returns the id of the node this admin address belongs to in its
+// fleet (GET /node).
+func (c *Client) NodeID(ctx context.Context) (string, error) {
+	return c.text(ctx, http.MethodGet, "/node", nil)
+}
+
+// SetWeight sets the weight the node advertises and the next weight a
+// reshard moves it to (0: none) (POST /weight?weight=W&next=N).
+func (c *Client) SetWeight(ctx context.Context, weight, next int) error {
+	_, err := c.text(ctx, http.MethodPost, "/weight", url.Values{"weight": {strconv.Itoa(weight)}, "next": {strconv.Itoa(next)}})
+	return err
+}
+
 // Healthy returns nil while the node's process answers (GET /healthz).
 func (c *Client) Healthy(ctx context.Context) error {
 	_, err := c.text(ctx, http.MethodGet, "/healthz", nil)

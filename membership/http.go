@@ -15,9 +15,12 @@ const MaxWatchWait = 60 * time.Second
 
 // AdminHandler serves this member's fleet endpoints beside next (the
 // server's /metrics, /healthz and /readyz): GET /topology (see ServeHTTP),
-// GET /state, which answers the state this member advertises, and POST
+// GET /state, which answers the state this member advertises, GET /node,
+// which answers its node id (so that a tool knows whose admin address it
+// reached), and POST
 // /state?to=STATE, which moves it there (promote, drain) and answers the
-// new state. GET /readyz answers 503 with the reason while the member
+// new state, and POST /weight?weight=W&next=N, which sets the weights it
+// advertises (a reshard's weight change). GET /readyz answers 503 with the reason while the member
 // serves no reads (not serving, cut off from most of the fleet, or
 // gone), else next's answer. Package admin is their client. It checks no
 // access: zonecached serves it behind its admin token and origin checks.
@@ -33,7 +36,9 @@ func (m *Member) AdminHandler(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /state", m.serveState)
+	mux.HandleFunc("GET /node", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, m.Name()) })
 	mux.HandleFunc("POST /state", m.serveSetState)
+	mux.HandleFunc("POST /weight", m.serveSetWeight)
 	m.handleKeyring(mux)
 	return mux
 }
@@ -73,6 +78,26 @@ func (m *Member) serveSetState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, m.State())
+}
+
+// serveSetWeight answers POST /weight?weight=W&next=N: it advertises
+// weight W and next weight N (0 or absent: none), as a reshard moves a node
+// to a new weight, and answers them.
+func (m *Member) serveSetWeight(w http.ResponseWriter, r *http.Request) {
+	weight, err := strconv.Atoi(r.URL.Query().Get("weight"))
+	next, nerr := 0, error(nil)
+	if s := r.URL.Query().Get("next"); s != "" {
+		next, nerr = strconv.Atoi(s)
+	}
+	if err != nil || nerr != nil || weight <= 0 || next < 0 {
+		http.Error(w, "want weight > 0 and next >= 0", http.StatusBadRequest)
+		return
+	}
+	if err := m.SetWeight(r.Context(), weight, next); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintf(w, "weight=%d next=%d\n", weight, next)
 }
 
 // ServeHTTP answers GET /topology with the fleet's topology as JSON

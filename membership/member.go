@@ -283,6 +283,33 @@ func (m *Member) SetState(ctx context.Context, s replication.NodeState) error {
 	m.mu.Lock()
 	m.self.State = s
 	m.mu.Unlock()
+	if err := m.advertise(ctx); err != nil {
+		return fmt.Errorf("membership: advertise state %s: %w", s, err)
+	}
+	m.log.Info("state changed", "state", s)
+	return nil
+}
+
+// SetWeight changes the weight this member advertises and the next weight
+// a reshard moves it to (0: none; clients place writes with it, reads with
+// weight), and gossips them as SetState does.
+func (m *Member) SetWeight(ctx context.Context, weight, next int) error {
+	if weight < 0 || next < 0 {
+		return fmt.Errorf("membership: negative weight %d or next weight %d", weight, next)
+	}
+	m.mu.Lock()
+	m.self.Weight, m.self.NextWeight = weight, next
+	m.mu.Unlock()
+	if err := m.advertise(ctx); err != nil {
+		return fmt.Errorf("membership: advertise weight %d (next %d): %w", weight, next, err)
+	}
+	m.log.Info("weight changed", "weight", weight, "next_weight", next)
+	return nil
+}
+
+// advertise gossips this member's metadata, waiting until the update is
+// sent or ctx's deadline passes (5 s when ctx has none).
+func (m *Member) advertise(ctx context.Context) error {
 	m.bump()
 	timeout := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok {
@@ -294,9 +321,8 @@ func (m *Member) SetState(ctx context.Context, s replication.NodeState) error {
 		if cerr := ctx.Err(); cerr != nil {
 			err = cerr
 		}
-		return fmt.Errorf("membership: advertise state %s: %w", s, err)
+		return err
 	}
-	m.log.Info("state changed", "state", s)
 	return nil
 }
 
@@ -309,7 +335,7 @@ func (m *Member) Topology() replication.Topology {
 	defer m.mu.Unlock()
 	t := replication.Topology{Epoch: m.epoch, Nodes: make([]replication.Node, 0, len(m.peers)+1)}
 	t.Nodes = append(t.Nodes, replication.Node{
-		ID: m.cfg.NodeName, Zone: m.self.Zone, Addr: m.self.Addr, Weight: m.self.Weight, State: m.self.State,
+		ID: m.cfg.NodeName, Zone: m.self.Zone, Addr: m.self.Addr, Weight: m.self.Weight, State: m.self.State, NextWeight: m.self.NextWeight,
 	})
 	for _, n := range m.peers {
 		t.Nodes = append(t.Nodes, n)
@@ -329,7 +355,7 @@ func (m *Member) observe(n *memberlist.Node) {
 		return
 	}
 	m.mu.Lock()
-	m.peers[n.Name] = replication.Node{ID: n.Name, Zone: meta.Zone, Addr: meta.Addr, Weight: meta.Weight, State: meta.State}
+	m.peers[n.Name] = replication.Node{ID: n.Name, Zone: meta.Zone, Addr: meta.Addr, Weight: meta.Weight, State: meta.State, NextWeight: meta.NextWeight}
 	m.mu.Unlock()
 	m.bump()
 }

@@ -21,6 +21,8 @@ type nodeMeta struct {
 	Addr   string                `json:"a"`
 	Weight int                   `json:"w,omitempty"`
 	State  replication.NodeState `json:"s"`
+	// NextWeight is the weight a reshard moves the node to (0: none).
+	NextWeight int `json:"nw,omitempty"`
 }
 
 func (m nodeMeta) encode() ([]byte, error) {
@@ -39,7 +41,7 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nodeMeta{}, fmt.Errorf("membership: decode node metadata: %w", err)
 	}
-	if m.Zone == "" || m.Addr == "" || m.Weight < 0 || !m.State.Valid() {
+	if m.Zone == "" || m.Addr == "" || m.Weight < 0 || m.NextWeight < 0 || !m.State.Valid() {
 		return nodeMeta{}, fmt.Errorf("membership: incomplete node metadata %q", b)
 	}
 	if _, _, err := net.SplitHostPort(m.Addr); err != nil {

@@ -25,12 +25,12 @@ type Change struct {
 }
 
 // Apply returns the topology cur becomes under c, every node serving (the
-// state at the end of a reshard), at the epoch after Intermediate's (cur's
-// plus 2). It fails, wrapping
+// state at the end of a reshard), at the epoch after Switch's (cur's plus
+// 3). It fails, wrapping
 // ErrConfig, when c names an unknown node or zone, would empty a zone it
 // does not remove, or leaves an invalid topology.
 func (c Change) Apply(cur replication.Topology) (replication.Topology, error) {
-	next := replication.Topology{Epoch: cur.Epoch + 2}
+	next := replication.Topology{Epoch: cur.Epoch + 3}
 	if err := c.checkNames(cur); err != nil {
 		return next, err
 	}

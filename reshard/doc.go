@@ -29,34 +29,50 @@
 // MoveProgress report the copy as it goes (totals, and per move the items
 // and bytes copied and left), for a display or metrics.
 //
+// WarmPlan makes a warm-up (warm.Warm: a warming node filled from another
+// zone) such a plan, so that Copy and Resume carry it out resumably.
+//
 // Reshard carries out a whole reshard, one step at a time, on a Fleet:
 // Plan (the target and the intermediate topology, checked; a preview plan;
 // nothing changes), Intermediate (clients write to the new owners, and
 // read no more from a zone the target removes; nodes new to the clients
 // are emptied first), Copy (planned again from the
-// intermediate topology), Cutover (clients use the target) and Cleanup
+// intermediate topology), SwitchReads (clients read the new owners and
+// still write to the old ones too: Switch), Cutover (clients use the
+// target) and Cleanup
 // (the copied keys deleted from their previous owners, then warm.Purge of
 // every node of the changed zones under the target, so ownership moving
 // back finds no old copy). Run calls the steps not done; with RunConfig.Checkpoint
 // each step done is recorded and Open continues at the next one, an
 // interrupted copy where it stopped. After each change of topology it
-// waits RunConfig.ViewLag, the clients' lag. It refuses, before anything
+// waits RunConfig.ViewLag, the clients' lag, so that clients use at most
+// two adjacent topologies at a time, and in each pair every key is written
+// to the node the other reads it from: no reader is left on an old owner
+// that writers no longer reach. It refuses, before anything
 // changes and wrapping ErrConfig or ErrUnsettled with what to do, a
 // topology in the middle of a change (a node that does not answer, one
 // warming, joining, draining or reweighting from an unfinished change),
 // and a zone left with no serving node during the copy. A weight change
 // is copied warm with the node's replication.Node.NextWeight in the
-// intermediate topology (writes placed with it, reads with its weight);
-// a gossiping node advertises one weight, so GossipFleet refuses it: a
-// replacement by a node started with the new weight does it instead.
+// intermediate topology (writes placed with it, reads with its weight),
+// and the new weight with the old one as NextWeight in the switch; a
+// gossiping zonecached node advertises both, set through its admin
+// endpoint (POST /weight). A node restarted later takes its --weight
+// flag again: restart it with the new weight.
 //
 // A GossipFleet is gossiping zonecached: new nodes are started warming
-// by the operator, leaving ones set draining and new ones promoted through
-// their admin endpoint, and each change counts once every seed shows it.
-// A draining node serves reads and takes writes of its keys for as long
-// as the copy takes; at the cutover GossipFleet.Stop stops it, or the
-// operator is asked to (SIGTERM: it advertises warming, so that clients
-// read the new owners while it still takes writes, then leaves and serves
-// no hits, within its --drain-timeout). A StaticFleet is a fleet whose clients load a topology
-// (stock memcached): Write publishes the intermediate and the target.
+// by the operator, then set draining at the switch and serving at the
+// cutover, leaving ones set draining, then warming at the switch, through
+// their admin endpoint (GossipFleet.Admin's, or a seed that answers GET
+// /node with the node's id), and each change counts once every seed shows
+// it.
+// A leaving node serves reads and takes writes of its keys (draining) for
+// as long as the copy takes, then writes only (warming) from the switch;
+// at the cutover GossipFleet.Stop stops it, or the operator is asked to
+// (SIGTERM: it leaves the fleet and serves no hits, within its
+// --drain-timeout). A zonecached node also purges, when its view has the
+// switch, the keys whose reads it no longer serves: a reader whose view
+// lags the node's misses there and reads another zone. A StaticFleet is a fleet whose clients load a topology
+// (stock memcached): Write publishes the intermediate, the switch and the
+// target, in turn.
 package reshard

@@ -62,7 +62,8 @@ func Example() {
 // Grow zone a from two nodes to three in one call: the clients of this
 // static fleet load the topology that Write publishes (in production, the
 // file they read); a gossiping fleet is a GossipFleet instead. Run plans,
-// has the clients write to a-3 (warming), copies, cuts over (a-3 serving)
+// has the clients write to a-3 (warming), copies, moves the reads to a-3
+// while a-1 and a-2 still take writes (a-3 draining), cuts over (a-3 serving)
 // and purges the moved items from a-1 and a-2. With a Checkpoint, Open
 // continues an interrupted run at its step.
 func ExampleReshard() {
@@ -90,7 +91,8 @@ func ExampleReshard() {
 
 	// Output:
 	// intermediate: the clients load epoch 2 (3 nodes)
-	// cutover: the clients load epoch 3 (3 nodes)
+	// switch: the clients load epoch 3 (3 nodes)
+	// cutover: the clients load epoch 4 (3 nodes)
 	// done: cleanup
 }
 

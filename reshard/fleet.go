@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/zonecache/zonecache/admin"
@@ -20,8 +21,8 @@ type Fleet interface {
 	// Check refuses, before anything changes, a reshard from cur through
 	// mid to tgt that the fleet cannot carry out, saying what to do.
 	Check(ctx context.Context, cur, mid, tgt replication.Topology) error
-	// Apply tells clients to use t (at step StepIntermediate or
-	// StepCutover) and returns once every source clients learn the
+	// Apply tells clients to use t (at step StepIntermediate, StepSwitch
+	// or StepCutover) and returns once every source clients learn the
 	// topology from shows it; the clients' own lag is RunConfig.ViewLag's.
 	// say tells the operator what happens and what to do.
 	Apply(ctx context.Context, step Step, t replication.Topology, say func(string)) error
@@ -32,14 +33,17 @@ type Fleet interface {
 const poll, seedTimeout = 100 * time.Millisecond, 5 * time.Second
 
 // GossipFleet is a fleet of gossiping zonecached nodes: the topology is
-// what the seeds serve, and nodes change state through their admin
-// endpoint (warming nodes promoted, leaving ones set draining).
+// what the seeds serve, and nodes change state and weights through their
+// admin endpoint (warming nodes promoted, leaving ones set draining, a
+// reweighted node given its next weight).
 type GossipFleet struct {
 	// Seeds are admin addresses serving /topology; every one that answers
 	// must show a change before it counts as applied. Required.
 	Seeds []string
 	// Admin maps node ids to their admin address; required for every
-	// node whose state a reshard changes (added and removed nodes).
+	// node whose state or weight a reshard changes (added, removed and
+	// reweighted nodes), unless one of Seeds is its admin address (it
+	// answers GET /node with the node's id).
 	Admin map[string]string
 	// AdminToken is sent to the Admin addresses as their bearer token
 	// (admin.Client.Token): nodes started with --admin-token-file want it.
@@ -48,6 +52,37 @@ type GossipFleet struct {
 	// SIGTERM: it leaves the fleet, then drains). When nil the operator is
 	// asked to, and Apply waits until the fleet drops the node.
 	Stop func(ctx context.Context, n replication.Node) error
+
+	mu     sync.Mutex
+	seedOf map[string]string // node id -> the seed that is its admin address
+}
+
+// AdminAddr returns the admin address of node id: Admin's, or else the
+// seed that answers GET /node with id; "" when neither.
+func (g *GossipFleet) AdminAddr(ctx context.Context, id string) string {
+	if a := g.Admin[id]; a != "" {
+		return a
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seedOf == nil {
+		g.seedOf = map[string]string{}
+		for _, s := range g.Seeds {
+			rctx, cancel := context.WithTimeout(ctx, seedTimeout)
+			if name, err := admin.New(s).NodeID(rctx); err == nil {
+				g.seedOf[name] = s
+			}
+			cancel()
+		}
+	}
+	return g.seedOf[id]
+}
+
+// noAdmin is the refusal of a change of node n, which has no admin
+// address.
+func noAdmin(n replication.Node) error {
+	return fmt.Errorf("%w: node %s is to be %s with weight %d (next %d) and has no admin address: give it (--admin %s=HOST:PORT), or list it in the seeds",
+		ErrConfig, n.ID, n.EffectiveState(), n.EffectiveWeight(), n.NextWeight, n.ID)
 }
 
 // Topology returns the largest view among the seeds (discovery.Fetch).
@@ -56,28 +91,28 @@ func (g *GossipFleet) Topology(ctx context.Context) (replication.Topology, error
 }
 
 // Check refuses a node tgt adds that is not in the fleet yet (it must be
-// started warming first), a change of weights (a node advertises one
-// weight), and a node whose state the intermediate changes with no admin
-// address (those the cutover changes are refused by Apply).
-func (g *GossipFleet) Check(_ context.Context, cur, mid, tgt replication.Topology) error {
+// started warming first), and a node whose state or weight the
+// intermediate changes with no admin address (those the switch and the
+// cutover change are refused by Apply).
+func (g *GossipFleet) Check(ctx context.Context, cur, mid, tgt replication.Topology) error {
 	for _, n := range tgt.Nodes {
 		if _, ok := cur.Node(n.ID); !ok {
 			return fmt.Errorf("%w: node %s is not in the fleet: start it warming (zonecached --zone %s --node-name %s --state warming --join ...), then run the reshard again",
 				ErrConfig, n.ID, n.Zone, n.ID)
 		}
 	}
-	for _, n := range mid.Nodes {
-		if n.NextWeight > 0 {
-			return fmt.Errorf("%w: weight of %s -> %d: a gossiping node cannot advertise a next weight, so the change cannot be copied warm: start a node with the new weight warming (zonecached --weight %d --state warming ...), then --add it and --remove %s",
-				ErrConfig, n.ID, n.NextWeight, n.NextWeight, n.ID)
-		}
-	}
 	for _, n := range cur.Nodes {
-		if m, _ := mid.Node(n.ID); m.EffectiveState() != n.EffectiveState() && g.Admin[n.ID] == "" {
-			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, m.EffectiveState(), n.ID)
+		if m, _ := mid.Node(n.ID); Changes(n, m) && g.AdminAddr(ctx, n.ID) == "" {
+			return noAdmin(m)
 		}
 	}
 	return nil
+}
+
+// Changes reports whether a node moves from was to now in state or in
+// weights: what GossipFleet changes through the node's admin endpoint.
+func Changes(was, now replication.Node) bool {
+	return was.EffectiveState() != now.EffectiveState() || was.EffectiveWeight() != now.EffectiveWeight() || was.NextWeight != now.NextWeight
 }
 
 // Apply moves each node of t to its state there through its admin
@@ -107,24 +142,32 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 	return g.wait(ctx, t, say)
 }
 
-// setStates moves each node of t whose state in cur differs to its state
-// in t.
+// setStates moves each node of t whose state or weights in cur differ to
+// those in t: weights first, then the state.
 func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology, say func(string)) error {
 	for _, n := range t.Nodes {
 		was, ok := cur.Node(n.ID)
 		switch {
 		case !ok:
 			return fmt.Errorf("%w: node %s left the fleet: start it again, then resume", ErrUnsettled, n.ID)
-		case was.EffectiveState() == n.EffectiveState():
+		case !Changes(was, n):
 			continue
-		case g.Admin[n.ID] == "":
-			return fmt.Errorf("%w: node %s is to be %s and has no admin address: give it (--admin %s=HOST:PORT)", ErrConfig, n.ID, n.EffectiveState(), n.ID)
+		case g.AdminAddr(ctx, n.ID) == "":
+			return noAdmin(n)
 		}
-		node := &admin.Client{Addr: g.Admin[n.ID], Token: g.AdminToken}
-		if _, err := node.SetState(ctx, n.EffectiveState()); err != nil {
-			return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
+		node := &admin.Client{Addr: g.AdminAddr(ctx, n.ID), Token: g.AdminToken}
+		if was.EffectiveWeight() != n.EffectiveWeight() || was.NextWeight != n.NextWeight {
+			if err := node.SetWeight(ctx, n.EffectiveWeight(), n.NextWeight); err != nil {
+				return fmt.Errorf("reshard: set the weight of %s: %w", n.ID, err)
+			}
+			say(fmt.Sprintf("%s (%s) has weight %d, next %d", n.ID, n.Addr, n.EffectiveWeight(), n.NextWeight))
 		}
-		say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
+		if was.EffectiveState() != n.EffectiveState() {
+			if _, err := node.SetState(ctx, n.EffectiveState()); err != nil {
+				return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
+			}
+			say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
+		}
 	}
 	return nil
 }
@@ -166,8 +209,8 @@ func (g *GossipFleet) wait(ctx context.Context, t replication.Topology, say func
 type StaticFleet struct {
 	// Current is the topology the clients use now. Required.
 	Current replication.Topology
-	// Write publishes t, the topology of step (StepIntermediate or
-	// StepCutover), to the clients.
+	// Write publishes t, the topology of step (StepIntermediate,
+	// StepSwitch or StepCutover), to the clients.
 	Write func(ctx context.Context, step Step, t replication.Topology) error
 }
 

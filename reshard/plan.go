@@ -76,7 +76,8 @@ type Plan struct {
 	// Stale lists, per node, stray items it holds of keys it takes over:
 	// Copy deletes them first, or add would keep these maybe old values.
 	Stale []Stale `json:"stale,omitempty"`
-	// Stats counts the items the dumps listed.
+	// Stats counts the items the dumps listed (in a WarmPlan, Unchanged
+	// counts the items the target does not own).
 	Stats Stats `json:"stats"`
 }
 

@@ -230,7 +230,7 @@ func TestChangeApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := replication.Topology{Epoch: 6, Nodes: []replication.Node{node("a-2", 5), node("a-3", 2), node("c-1", 0)}}
+	want := replication.Topology{Epoch: 7, Nodes: []replication.Node{node("a-2", 5), node("a-3", 2), node("c-1", 0)}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}

@@ -46,6 +46,9 @@ const (
 	StepIntermediate
 	// StepCopy: the moving items are on their new owners.
 	StepCopy
+	// StepSwitch: clients use the switch topology (reads on the new
+	// owners, writes to the old ones too).
+	StepSwitch
 	// StepCutover: clients use the target topology.
 	StepCutover
 	// StepCleanup: the moved items are purged from their previous
@@ -53,7 +56,7 @@ const (
 	StepCleanup
 )
 
-var stepNames = []string{"none", "plan", "intermediate", "copy", "cutover", "cleanup"}
+var stepNames = []string{"none", "plan", "intermediate", "copy", "switch", "cutover", "cleanup"}
 
 func (s Step) String() string {
 	if s < 0 || int(s) >= len(stepNames) {
@@ -98,8 +101,9 @@ type RunConfig struct {
 	// is Checkpoint + ".copy" (and its plan Checkpoint + ".copy.plan").
 	Checkpoint string
 	// ViewLag is how long clients may take to use a topology once every
-	// seed shows it, waited after the intermediate topology and after the
-	// cutover (default DefaultViewLag; negative: no wait).
+	// seed shows it, waited after each topology (intermediate, switch,
+	// cutover): clients then use at most two adjacent ones at a time
+	// (default DefaultViewLag; negative: no wait).
 	ViewLag time.Duration
 	// Say, when set, is told what each step does and what the operator
 	// must do.
@@ -107,8 +111,8 @@ type RunConfig struct {
 }
 
 // Reshard carries out a reshard one step at a time: Plan, Intermediate,
-// Copy, Cutover, Cleanup, each only after the one before (Run calls those
-// not done). With a Checkpoint, each step done is recorded, so that Open
+// Copy, SwitchReads, Cutover, Cleanup, each only after the one before (Run
+// calls those not done). With a Checkpoint, each step done is recorded, so that Open
 // continues an interrupted reshard at the right step.
 type Reshard struct {
 	cfg RunConfig
@@ -125,6 +129,7 @@ type runState struct {
 	Done         Step                 `json:"done"`
 	Current      replication.Topology `json:"current"`
 	Intermediate replication.Topology `json:"intermediate"`
+	Switch       replication.Topology `json:"switch"`
 	Target       replication.Topology `json:"target"`
 	FromZone     string               `json:"from_zone,omitempty"`
 	// Publishing: the intermediate topology may have reached clients, so
@@ -163,6 +168,9 @@ func Open(cfg RunConfig) (*Reshard, error) {
 		return nil, fmt.Errorf("%w: %s records no planned reshard", ErrCheckpoint, cfg.Checkpoint)
 	}
 	r.cfg.FromZone = r.st.FromZone
+	if len(r.st.Switch.Nodes) == 0 { // a checkpoint written before the switch step
+		r.st.Switch = Switch(r.st.Current, r.st.Target)
+	}
 	return r, nil
 }
 
@@ -174,6 +182,10 @@ func (r *Reshard) Done() Step { return r.st.Done }
 func (r *Reshard) Topologies() (cur, mid, tgt replication.Topology) {
 	return r.st.Current, r.st.Intermediate, r.st.Target
 }
+
+// SwitchTopology returns the topology of the switch step (see Switch),
+// once Plan is done.
+func (r *Reshard) SwitchTopology() replication.Topology { return r.st.Switch }
 
 // Run carries out every step not done yet, in order.
 func (r *Reshard) Run(ctx context.Context) error {
@@ -196,6 +208,8 @@ func (r *Reshard) Next(ctx context.Context) error {
 	case StepIntermediate:
 		_, _, err = r.Copy(ctx)
 	case StepCopy:
+		err = r.SwitchReads(ctx)
+	case StepSwitch:
 		err = r.Cutover(ctx)
 	case StepCutover:
 		_, err = r.Cleanup(ctx)
@@ -221,7 +235,8 @@ func (r *Reshard) Plan(ctx context.Context) (*Plan, error) {
 			return nil, err
 		}
 	}
-	mid := intermediate(cur, tgt)
+	mid, sw := intermediate(cur, tgt), Switch(cur, tgt)
+	tgt.Epoch = max(tgt.Epoch, sw.Epoch+1) // clients refuse an older epoch
 	if err := checkRun(cur, mid, tgt); err != nil {
 		return nil, err
 	}
@@ -235,7 +250,7 @@ func (r *Reshard) Plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.st = runState{Current: cur, Intermediate: mid, Target: tgt, FromZone: r.cfg.FromZone}
+	r.st = runState{Current: cur, Intermediate: mid, Switch: sw, Target: tgt, FromZone: r.cfg.FromZone}
 	if SameNodes(cur, mid) {
 		r.preview = plan
 	}
@@ -318,10 +333,35 @@ func (r *Reshard) copy(ctx context.Context, cc CopyConfig) (*Plan, CopyStats, er
 	return plan, st, err
 }
 
+// SwitchReads has the clients use the switch topology (see Switch: reads
+// on the new owners, writes to the old ones too), then waits out the
+// clients' lag, so that no client is left on the intermediate topology,
+// reading an old owner, when the cutover stops writing to it. It changes
+// nothing when the switch is the intermediate or the target topology (a
+// zone removed or added, nothing else).
+func (r *Reshard) SwitchReads(ctx context.Context) error {
+	if err := r.after(StepCopy); err != nil {
+		return err
+	}
+	say := r.sayer(StepSwitch)
+	if SameNodes(r.st.Switch, r.st.Intermediate) || SameNodes(r.st.Switch, r.st.Target) {
+		say("no reads to move before the cutover")
+		return r.done(StepSwitch)
+	}
+	say("reads on the new owners (new nodes draining), writes to the old ones too (leaving nodes warming)")
+	if err := r.cfg.Fleet.Apply(ctx, StepSwitch, r.st.Switch, say); err != nil {
+		return err
+	}
+	if err := r.waitLag(ctx, say); err != nil {
+		return err
+	}
+	return r.done(StepSwitch)
+}
+
 // Cutover has the clients use the target topology (new nodes serving,
 // leaving nodes gone), then waits out the clients' lag.
 func (r *Reshard) Cutover(ctx context.Context) error {
-	if err := r.after(StepCopy); err != nil {
+	if err := r.after(StepSwitch); err != nil {
 		return err
 	}
 	say := r.sayer(StepCutover)

@@ -11,96 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/fleet"
-	"github.com/zonecache/zonecache/internal/testproc"
+	"github.com/zonecache/zonecache/internal/reshardtest"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
-	"github.com/zonecache/zonecache/sharding"
 )
-
-// setOwners writes keys to their read owner in every zone of top, each
-// key's value the key.
-func setOwners(t *testing.T, top replication.Topology, keys []string) {
-	t.Helper()
-	forOwners(t, top, keys, func(nc *nodeclient.Node, key string) {
-		if err := nc.Online().Set(context.Background(), nodeclient.Item{Key: key, Value: []byte(key)}); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
-
-// forOwners calls fn with each key's read owner in every zone of top.
-func forOwners(t *testing.T, top replication.Topology, keys []string, fn func(*nodeclient.Node, string)) {
-	t.Helper()
-	p, err := replication.NewPlacement(top, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := map[string]*nodeclient.Node{}
-	for _, n := range top.Nodes {
-		nodes[n.ID] = nodeclient.NewNode(n.Addr, nodeclient.Config{})
-		defer nodes[n.ID].Close()
-	}
-	for _, k := range keys {
-		for _, z := range top.Zones() {
-			if owner, ok := p.Zone(z).ReadOwner(k); ok {
-				fn(nodes[owner.ID], k)
-			}
-		}
-	}
-}
-
-// checkHeldExactly checks that every node of tgt's zone holds exactly the
-// keys it owns there, and a client of that zone alone hits every key.
-func checkHeldExactly(t *testing.T, tgt replication.Topology, zone string, keys []string) {
-	t.Helper()
-	ctx := context.Background()
-	p, err := replication.NewPlacement(tgt, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range tgt.ZoneNodes(zone, nil) {
-		nc := nodeclient.NewNode(n.Addr, nodeclient.Config{})
-		owned := 0
-		for _, k := range keys {
-			owner, _ := p.Zone(zone).ReadOwner(k)
-			it, err := nc.Online().Get(ctx, k)
-			switch {
-			case owner.ID == n.ID && (err != nil || string(it.Value) != k):
-				t.Errorf("%s on its owner %s: %q %v", k, n.ID, it.Value, err)
-			case owner.ID != n.ID && !errors.Is(err, nodeclient.ErrCacheMiss):
-				t.Errorf("%s on %s, which does not own it: %q %v", k, n.ID, it.Value, err)
-			case owner.ID == n.ID:
-				owned++
-			}
-		}
-		nc.Close()
-		if owned == 0 {
-			t.Errorf("%s owns no key", n.ID)
-		}
-	}
-	local := replication.Topology{Epoch: 1, Nodes: tgt.ZoneNodes(zone, nil)}
-	c, err := client.New(client.Config{Zone: zone, Topology: local})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, k := range keys {
-		if it, err := c.Get(ctx, k); err != nil || string(it.Value) != k {
-			t.Fatalf("client of zone %s alone: Get %s: %q %v", zone, k, it.Value, err)
-		}
-	}
-}
-
-func testKeys(prefix string, n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("%s:%d", prefix, i)
-	}
-	return keys
-}
 
 // says collects what a reshard says, per step.
 type says struct {
@@ -147,24 +63,17 @@ func stepByStep(t *testing.T, cfg RunConfig) {
 
 // TestReshardGrowsAndShrinksAGossipingFleet grows zone a of a gossiping
 // zonecached fleet by a-3 (started warming) and shrinks it back, each
-// step from a reshard opened from the checkpoint. After the grow a-3
-// serves and every node of zone a holds exactly its keys (the moved ones
+// step from a reshard opened from the checkpoint. a-3 is draining at the
+// switch (its reads moved, the old owners still written), and after the
+// grow a-3 serves and every node of zone a holds exactly its keys (the moved ones
 // purged from their previous owners); during the shrink a-3 stays
-// draining through a copy longer than its --drain-timeout, is stopped
-// only at the cutover, and zone a's two nodes then hold every key.
+// draining through a copy longer than its --drain-timeout, warming at the
+// switch, is stopped only at the cutover, and zone a's two nodes then hold every key.
 func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 	ctx := context.Background()
-	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b"}, Gossip: true, DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	seeds := discovery.Config{Seeds: f.AdminAddrs()}
-	if _, err := fleet.WaitTopology(ctx, seeds, 4, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	keys := testKeys("g", 400)
-	setOwners(t, f.Topology(), keys)
+	f := reshardtest.StartGossip(t, fleet.Config{Zones: []string{"a", "b"}, DrainTimeout: time.Second})
+	keys := reshardtest.Keys("g", 400)
+	reshardtest.SetOwners(t, f.Topology(), keys)
 	a3, err := f.Add(ctx, "a", "a-3", "--state", "warming")
 	if err != nil {
 		t.Fatal(err)
@@ -172,10 +81,7 @@ func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: f.AdminAddrs()}, 5, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	admins := map[string]string{}
-	for _, n := range f.Nodes() {
-		admins[n.ID] = n.AdminAddr
-	}
+	admins := reshardtest.Admins(f)
 	var s says
 	gf := &GossipFleet{Seeds: f.AdminAddrs(), Admin: admins, AdminToken: f.Nodes()[0].AdminToken}
 	cfg := RunConfig{Fleet: gf, Change: Change{Add: []replication.Node{{ID: "a-3", Zone: "a", Addr: a3.Addr}}},
@@ -185,8 +91,9 @@ func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 	if n, _ := top.Node("a-3"); err != nil || n.EffectiveState() != replication.Serving || len(top.Nodes) != 5 {
 		t.Fatalf("after the grow: %+v %v, want a-3 serving", top, err)
 	}
-	checkHeldExactly(t, top, "a", keys)
-	if !s.has("intermediate: clients already write to the new owners") || !s.has("cutover: a-3 ("+a3.Addr+") is serving") {
+	reshardtest.CheckHeldExactly(t, top, "a", keys)
+	if !s.has("intermediate: clients already write to the new owners") || !s.has("switch: a-3 ("+a3.Addr+") is draining") ||
+		!s.has("cutover: a-3 ("+a3.Addr+") is serving") {
 		t.Fatalf("said %q", s.got)
 	}
 
@@ -224,12 +131,15 @@ func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 	if err := r.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if !s.has("switch: a-3 (" + a3.Addr + ") is warming") {
+		t.Fatalf("said %q, want a-3 warming at the switch", s.got)
+	}
 	stopped.Wait()
 	top, err = gf.Topology(ctx)
 	if _, listed := top.Node("a-3"); err != nil || listed || len(top.Nodes) != 4 || a3.Running() {
 		t.Fatalf("after the shrink: %+v %v, want a-3 gone", top, err)
 	}
-	checkHeldExactly(t, top, "a", keys)
+	reshardtest.CheckHeldExactly(t, top, "a", keys)
 }
 
 // TestReshardGrowsAStaticMemcachedFleet grows zone a of a stock memcached
@@ -240,8 +150,8 @@ func TestReshardGrowsAndShrinksAGossipingFleet(t *testing.T) {
 func TestReshardGrowsAStaticMemcachedFleet(t *testing.T) {
 	ctx := context.Background()
 	cur, spare := memcachedFleet(t, "a-3")
-	keys := testKeys("s", 600)
-	setOwners(t, cur, keys)
+	keys := reshardtest.Keys("s", 600)
+	reshardtest.SetOwners(t, cur, keys)
 	old := nodeclient.NewNode(spare["a-3"].Addr, nodeclient.Config{})
 	defer old.Close()
 	for _, k := range keys[:50] {
@@ -288,12 +198,12 @@ func TestReshardGrowsAStaticMemcachedFleet(t *testing.T) {
 	// repair deleted the key. The resumed run must keep a-3's value.
 	_, _, tgt := r.Topologies()
 	live := ""
-	forOwners(t, tgt, keys, func(nc *nodeclient.Node, k string) {
+	reshardtest.ForOwners(t, tgt, keys, func(nc *nodeclient.Node, k string) {
 		if live == "" && nc.Addr() == spare["a-3"].Addr {
 			live = k
 		}
 	})
-	forOwners(t, replication.Topology{Nodes: mid.ZoneNodes("a", nil)}, []string{live}, func(nc *nodeclient.Node, k string) {
+	reshardtest.ForOwners(t, replication.Topology{Nodes: mid.ZoneNodes("a", nil)}, []string{live}, func(nc *nodeclient.Node, k string) {
 		if err := nc.Online().Delete(ctx, k); err != nil {
 			t.Fatal(err)
 		}
@@ -326,14 +236,17 @@ func TestReshardGrowsAStaticMemcachedFleet(t *testing.T) {
 	if it, err := old.Online().Get(ctx, live); err != nil || string(it.Value) != "live" {
 		t.Fatalf("%s, written live to a-3 during the copy: %q %v", live, it.Value, err)
 	}
-	if got := written[StepCutover]; !SameNodes(got, tgt) || got.Epoch != cur.Epoch+2 {
+	if sw := written[StepSwitch]; !SameNodes(sw, Switch(cur, tgt)) || sw.Epoch != cur.Epoch+2 {
+		t.Fatalf("switch written %+v", sw)
+	}
+	if got := written[StepCutover]; !SameNodes(got, tgt) || got.Epoch != cur.Epoch+3 {
 		t.Fatalf("target written %+v, want %+v", got, tgt)
 	}
 	others := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == live })
-	checkHeldExactly(t, tgt, "a", others)
-	checkHeldExactly(t, tgt, "b", keys)
+	reshardtest.CheckHeldExactly(t, tgt, "a", others)
+	reshardtest.CheckHeldExactly(t, tgt, "b", keys)
 	moved := 0
-	forOwners(t, tgt, keys, func(nc *nodeclient.Node, _ string) {
+	reshardtest.ForOwners(t, tgt, keys, func(nc *nodeclient.Node, _ string) {
 		if nc.Addr() == spare["a-3"].Addr {
 			moved++
 		}
@@ -398,8 +311,8 @@ func TestReshardRefusesBeforeChangingAnything(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = gf.Check(context.Background(), cur, Intermediate(cur, reweighed), reweighed)
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "then --add it and --remove a-1") {
-		t.Fatalf("gossip check of a weight change: %v", err)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "node a-1 is to be serving with weight 1 (next 2) and has no admin address: give it (--admin a-1=HOST:PORT)") {
+		t.Fatalf("gossip check of a weight change with no admin address: %v", err)
 	}
 }
 
@@ -409,8 +322,8 @@ func TestReshardRefusesBeforeChangingAnything(t *testing.T) {
 // node of zone a holds exactly the keys it owns with the new weights.
 func TestReshardReweighsAStaticMemcachedFleet(t *testing.T) {
 	cur, _ := memcachedFleet(t)
-	keys := testKeys("w", 600)
-	setOwners(t, cur, keys)
+	keys := reshardtest.Keys("w", 600)
+	reshardtest.SetOwners(t, cur, keys)
 	written := map[Step]replication.Topology{}
 	r, err := New(RunConfig{
 		Fleet: &StaticFleet{Current: cur, Write: func(_ context.Context, step Step, top replication.Topology) error {
@@ -434,11 +347,14 @@ func TestReshardReweighsAStaticMemcachedFleet(t *testing.T) {
 		t.Fatalf("a-2 in the intermediate topology: %+v", n)
 	}
 	_, _, tgt := r.Topologies()
+	if n, _ := written[StepSwitch].Node("a-2"); n.Weight != 3 || n.NextWeight != 1 {
+		t.Fatalf("a-2 in the switch topology: %+v", n)
+	}
 	if n, _ := written[StepCutover].Node("a-2"); n.Weight != 3 || n.NextWeight != 0 {
 		t.Fatalf("a-2 in the target: %+v", n)
 	}
-	checkHeldExactly(t, tgt, "a", keys)
-	checkHeldExactly(t, tgt, "b", keys)
+	reshardtest.CheckHeldExactly(t, tgt, "a", keys)
+	reshardtest.CheckHeldExactly(t, tgt, "b", keys)
 }
 
 // TestReshardAddsAndRemovesAZoneOfAStaticFleet adds zone c, filled from
@@ -447,8 +363,8 @@ func TestReshardReweighsAStaticMemcachedFleet(t *testing.T) {
 // exactly the keys they own, and the clients' last topology has no zone c.
 func TestReshardAddsAndRemovesAZoneOfAStaticFleet(t *testing.T) {
 	cur, spare := memcachedFleet(t, "c-1", "c-2")
-	keys := testKeys("z", 500)
-	setOwners(t, cur, keys)
+	keys := reshardtest.Keys("z", 500)
+	reshardtest.SetOwners(t, cur, keys)
 	var clients replication.Topology
 	fleet := &StaticFleet{Current: cur, Write: func(_ context.Context, _ Step, top replication.Topology) error {
 		clients = top
@@ -460,7 +376,7 @@ func TestReshardAddsAndRemovesAZoneOfAStaticFleet(t *testing.T) {
 	if len(clients.ZoneNodes("c", replication.NodeState.ServesReads)) != 2 {
 		t.Fatalf("the clients' topology after adding zone c: %+v", clients)
 	}
-	checkHeldExactly(t, clients, "c", keys)
+	reshardtest.CheckHeldExactly(t, clients, "c", keys)
 
 	fleet.Current = clients
 	r, err := New(RunConfig{Fleet: fleet, Change: Change{RemoveZones: []string{"c"}}, ViewLag: 50 * time.Millisecond})
@@ -473,4 +389,43 @@ func TestReshardAddsAndRemovesAZoneOfAStaticFleet(t *testing.T) {
 	if slices.Contains(clients.Zones(), "c") || len(clients.Nodes) != 4 {
 		t.Fatalf("the clients' topology after removing zone c: %+v", clients)
 	}
+}
+
+// TestReshardReweighsAGossipingFleet changes a-2's weight from 1 to 3 on a
+// gossiping zonecached fleet, warm: a-2 advertises its next weight during
+// the copy (writes placed with it), then the new weight with the old one
+// as next at the switch, then the new one alone. Afterwards every node of
+// zone a holds exactly the keys it owns with the new weights, and a client
+// of zone a alone hits every key.
+func TestReshardReweighsAGossipingFleet(t *testing.T) {
+	ctx := context.Background()
+	f := reshardtest.StartGossip(t, fleet.Config{Zones: []string{"a", "b"}})
+	keys := reshardtest.Keys("gw", 600)
+	reshardtest.SetOwners(t, f.Topology(), keys)
+	admins := reshardtest.Admins(f)
+	var s says
+	gf := &GossipFleet{Seeds: f.AdminAddrs(), Admin: admins, AdminToken: f.Nodes()[0].AdminToken}
+	r, err := New(RunConfig{Fleet: gf, Change: Change{Weights: map[string]int{"a-2": 3}}, ViewLag: 500 * time.Millisecond, Say: s.say})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, err := r.Plan(ctx); err != nil || plan.Keys() == 0 {
+		t.Fatalf("plan of %v keys: %v", plan, err)
+	}
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	top, err := gf.Topology(ctx)
+	if n, _ := top.Node("a-2"); err != nil || n.Weight != 3 || n.NextWeight != 0 {
+		t.Fatalf("after the reshard a-2 is %+v (%v), want weight 3", n, err)
+	}
+	a2, _ := top.Node("a-2")
+	for _, want := range []string{"intermediate: a-2 (" + a2.Addr + ") has weight 1, next 3", "switch: a-2 (" + a2.Addr + ") has weight 3, next 1",
+		"cutover: a-2 (" + a2.Addr + ") has weight 3, next 0"} {
+		if !s.has(want) {
+			t.Fatalf("said %q, want %q", s.got, want)
+		}
+	}
+	reshardtest.CheckHeldExactly(t, top, "a", keys)
+	reshardtest.CheckHeldExactly(t, top, "b", keys)
 }

@@ -46,6 +46,54 @@ func Intermediate(cur, tgt replication.Topology) replication.Topology {
 	return out
 }
 
+// Switch returns the topology clients use between the copy and the
+// cutover, at the epoch after Intermediate's: reads move to the new owners
+// while writes still reach the old ones too, so that a client still on the
+// intermediate topology, reading an old owner, reads no value older than a
+// write made by a client already here. The nodes tgt adds are draining
+// (they serve the reads of their keys and, as read owners, take their
+// writes), those it removes from a zone it keeps warming (writes, no
+// reads), those of a zone it removes warming as in Intermediate, and a
+// reweighted node has tgt's weight with cur's as NextWeight (reads placed
+// with the new weight, writes with the old). The nodes of a zone tgt adds
+// serve: no client read them before.
+func Switch(cur, tgt replication.Topology) replication.Topology {
+	out := replication.Topology{Epoch: cur.Epoch + 2}
+	for _, n := range cur.Nodes {
+		t, kept := tgt.Node(n.ID)
+		switch {
+		case !kept:
+			n.State, n.NextWeight = replication.Warming, 0
+		case n.EffectiveState().ServesReads():
+			was := n.EffectiveWeight()
+			n, n.State, n.NextWeight = t, "", 0
+			if t.EffectiveWeight() != was {
+				n.NextWeight = was
+			}
+		default: // warming or joining: new to the readers
+			n, n.State, n.NextWeight = t, newReader(cur, t.Zone), 0
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	for _, n := range tgt.Nodes {
+		if _, ok := cur.Node(n.ID); !ok {
+			n.State, n.NextWeight = newReader(cur, n.Zone), 0
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	return out
+}
+
+// newReader is the state in Switch of a node new to the readers of zone:
+// draining where cur's nodes serve the zone's reads (the old owners keep
+// the writes), serving in a zone cur does not read.
+func newReader(cur replication.Topology, zone string) replication.NodeState {
+	if serves(cur, zone) {
+		return replication.Draining
+	}
+	return ""
+}
+
 // Ready reports whether clients using cur already write every key of
 // tgt's zones to its owner in tgt: in each zone, the nodes taking writes
 // in cur are tgt's nodes, with the same weights (Node.WriteWeight). Copy

@@ -3,6 +3,7 @@ package reshard
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/zonecache/zonecache/replication"
@@ -71,5 +72,58 @@ func TestIntermediateTakesAZoneItRemovesOutOfReads(t *testing.T) {
 		if w, ok := mp.Zone("b").WriteOwner(k); !ok || w.ID != was.ID {
 			t.Fatalf("%s: owned by %s in zone b, written to %s (%v)", k, was.ID, w.ID, ok)
 		}
+	}
+}
+
+// TestSwitchReadsTheNewOwnersAndWritesBoth checks the topology clients use
+// between the copy and the cutover: in every zone both topologies read,
+// each key is read from its owner in the target and written to it and to
+// its current owner; a zone the target adds serves.
+func TestSwitchReadsTheNewOwnersAndWritesBoth(t *testing.T) {
+	cur := topo(4, "a-1", "a-2", "b-1")
+	weighted := topo(7, "a-1", "a-2", "b-1")
+	weighted.Nodes[0].Weight = 3
+	for _, tgt := range []replication.Topology{
+		weighted,                     // a-1's weight 1 -> 3
+		topo(7, "a-1", "a-3", "b-1"), // replace a-2 by a-3
+		topo(7, "a-1", "a-2", "a-3", "a-4", "b-1"), // grow
+		topo(7, "a-1", "b-1"),                      // shrink
+		topo(7, "a-1", "a-2", "b-1", "c-1"),        // add zone c
+	} {
+		sw := Switch(cur, tgt)
+		if err := sw.Validate(); err != nil || sw.Epoch != 6 {
+			t.Fatalf("switch %+v: %v", sw, err)
+		}
+		if n, ok := sw.Node("c-1"); ok && n.EffectiveState() != replication.Serving {
+			t.Fatalf("c-1 of the added zone is %s in the switch", n.EffectiveState())
+		}
+		cp, _ := replication.NewPlacement(cur, sharding.Config{})
+		sp, _ := replication.NewPlacement(sw, sharding.Config{})
+		tp, _ := replication.NewPlacement(tgt, sharding.Config{})
+		for i := range 1000 {
+			k := fmt.Sprint("k", i)
+			for _, z := range cur.Zones() {
+				was, _ := cp.Zone(z).ReadOwner(k)
+				owner, _ := tp.Zone(z).ReadOwner(k)
+				read, _ := sp.Zone(z).ReadOwner(k)
+				written := sp.Zone(z).Targets(k)
+				has := func(id string) bool {
+					return slices.ContainsFunc(written, func(n replication.Node) bool { return n.ID == id })
+				}
+				if read.ID != owner.ID || !has(was.ID) || !has(owner.ID) {
+					t.Fatalf("%v: %s in zone %s: owned by %s then %s; the switch reads %s, writes %v", tgt.Nodes, k, z, was.ID, owner.ID, read.ID, written)
+				}
+			}
+		}
+	}
+}
+
+// TestSwitchKeepsAZoneItRemovesOutOfReads: as in the intermediate
+// topology, the nodes of a removed zone take writes and serve no reads.
+func TestSwitchKeepsAZoneItRemovesOutOfReads(t *testing.T) {
+	cur := topo(4, "a-1", "b-1", "b-2")
+	tgt := topo(7, "a-1")
+	if sw := Switch(cur, tgt); !SameNodes(sw, Intermediate(cur, tgt)) {
+		t.Fatalf("switch %+v, want the intermediate topology", sw)
 	}
 }

@@ -34,6 +34,11 @@
 // it goes (per source node: owned, copied, bytes, left). The dumps and the
 // check connect as Config.Node does (its TLS).
 //
+// Select returns what Warm copies (the target, the source nodes, the keys
+// the target owns) for a caller that copies it another way: package
+// reshard's WarmPlan makes it a plan that Copy carries out with a
+// checkpoint and Resume continues ("zonecache warm --checkpoint").
+//
 // Typical use, from the admin CLI (cmd/zonecache): start the new node in
 // state warming so that it receives live writes, run Warm from a serving
 // zone, then promote the node to serving.

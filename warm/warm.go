@@ -111,11 +111,12 @@ func (cfg Config) dial() nodeclient.Config {
 // ctx's error, and per-item failures are counted in Stats.Errors.
 func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	var c counters
-	target, zone, sources, err := plan(cfg)
+	sel, err := Select(cfg)
 	if err != nil {
 		return Stats{}, err
 	}
-	if err := CheckAnswering(ctx, warmNodes(cfg.Topology, target.Zone, cfg.FromZone), cfg.dial()); err != nil {
+	target, sources := sel.Target, sel.Sources
+	if err := CheckAnswering(ctx, sel.Depends(), cfg.dial()); err != nil {
 		return Stats{}, fmt.Errorf("warm: %w", err)
 	}
 	if cfg.Concurrency <= 0 {
@@ -137,8 +138,7 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		owned := func(key string) bool { return isWriteOwner(zone, key, target.ID) }
-		keys, err := dumpKeys(ctx, src.Addr, cfg.dial(), time.Now(), owned, &c)
+		keys, err := dumpKeys(ctx, src.Addr, cfg.dial(), time.Now(), sel.Owns, &c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("warm: dump %s (%s): %w", src.ID, src.Addr, err))
 			// The keys read before the failure are still copied.
@@ -153,32 +153,55 @@ func Warm(ctx context.Context, cfg Config) (Stats, error) {
 	return c.stats(), errors.Join(errs...)
 }
 
-// plan checks cfg against its topology and returns the target node, its
-// zone's placement and the source nodes.
-func plan(cfg Config) (replication.Node, *replication.ZonePlacement, []replication.Node, error) {
+// Selection is what a warm-up copies: the items of Sources that Target
+// owns.
+type Selection struct {
+	// Target is the node to fill.
+	Target replication.Node
+	// Sources are the serving nodes of the zone copied from.
+	Sources []replication.Node
+
+	top  replication.Topology
+	from string
+	zone *replication.ZonePlacement
+}
+
+// Select checks cfg against its topology, failing with ErrConfig, and
+// returns what Warm copies: for a caller that copies it another way
+// (package reshard's WarmPlan, resumable).
+func Select(cfg Config) (Selection, error) {
 	if cfg.Target == "" || cfg.FromZone == "" {
-		return replication.Node{}, nil, nil, fmt.Errorf("%w: Target and FromZone are required", ErrConfig)
+		return Selection{}, fmt.Errorf("%w: Target and FromZone are required", ErrConfig)
 	}
 	target, ok := cfg.Topology.Node(cfg.Target)
 	if !ok {
-		return replication.Node{}, nil, nil, fmt.Errorf("%w: node %q is not in the topology", ErrConfig, cfg.Target)
+		return Selection{}, fmt.Errorf("%w: node %q is not in the topology", ErrConfig, cfg.Target)
 	}
 	if target.Zone == cfg.FromZone {
-		return replication.Node{}, nil, nil, fmt.Errorf("%w: node %q is in zone %q itself", ErrConfig, target.ID, cfg.FromZone)
+		return Selection{}, fmt.Errorf("%w: node %q is in zone %q itself", ErrConfig, target.ID, cfg.FromZone)
 	}
 	if !target.EffectiveState().TakesWrites() {
-		return replication.Node{}, nil, nil, fmt.Errorf("%w: node %q is %s and takes no writes", ErrConfig, target.ID, target.EffectiveState())
+		return Selection{}, fmt.Errorf("%w: node %q is %s and takes no writes", ErrConfig, target.ID, target.EffectiveState())
 	}
 	p, err := replication.NewPlacement(cfg.Topology, cfg.Sharding)
 	if err != nil {
-		return replication.Node{}, nil, nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return Selection{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	sources := cfg.Topology.ZoneNodes(cfg.FromZone, replication.NodeState.ServesReads)
 	if len(sources) == 0 {
-		return replication.Node{}, nil, nil, fmt.Errorf("%w: zone %q has no node serving reads", ErrConfig, cfg.FromZone)
+		return Selection{}, fmt.Errorf("%w: zone %q has no node serving reads", ErrConfig, cfg.FromZone)
 	}
-	return target, p.Zone(target.Zone), sources, nil
+	return Selection{Target: target, Sources: sources, top: cfg.Topology, from: cfg.FromZone, zone: p.Zone(target.Zone)}, nil
 }
+
+// Owns reports whether Target owns key in its zone's write ring: the node
+// clients will read key from once Target serves.
+func (s Selection) Owns(key string) bool { return isWriteOwner(s.zone, key, s.Target.ID) }
+
+// Depends returns the nodes the warm-up depends on, which must answer
+// (CheckAnswering): those of Target's zone that take writes (they decide
+// what Target owns) and the Sources.
+func (s Selection) Depends() []replication.Node { return warmNodes(s.top, s.Target.Zone, s.from) }
 
 // dumpEntry is one line of a metadump.
 type dumpEntry struct {

@@ -374,3 +374,49 @@ func TestWarmInterruptedBySIGINTSaysWhatIsLeft(t *testing.T) {
 		t.Fatalf("a-3 holds %d items after the rerun (%v), want %d", n, err, len(owned))
 	}
 }
+
+// TestWarmCheckpointResumesAfterSIGINT runs the zonecache binary's warm
+// with --checkpoint at 20 keys/s and sends it SIGINT once it has copied
+// some keys: it exits 1 saying how to resume; --resume --checkpoint then
+// copies the rest without starting over (fewer keys found present than
+// were copied before the interruption), and a-3 holds every key it owns.
+func TestWarmCheckpointResumesAfterSIGINT(t *testing.T) {
+	file, a3, owned := staticWarm(t, 600)
+	cp := filepath.Join(t.TempDir(), "warm.cp")
+	cmd := exec.Command(testproc.Binary(t, "zonecache"), "warm", "--topology", file, "--node", "a-3", "--from-zone", "b",
+		"--checkpoint", cp, "--rate", "20", "--progress-every", "100ms")
+	var stdout, stderr testproc.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	testproc.Eventually(t, 30*time.Second, "40 keys copied", func() bool {
+		n, err := currItems(context.Background(), nodeclient.Config{}, a3, time.Second)
+		return err == nil && n >= 40
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	out, errs := stdout.String(), stderr.String()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(errs, "rerun with --resume --checkpoint "+cp) {
+		t.Fatalf("exit %v, want status 1 and how to resume:\n%s%s", err, out, errs)
+	}
+	before, err := currItems(context.Background(), nodeclient.Config{}, a3, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, out, errs := runCLI("warm", "--resume", "--checkpoint", cp, "--concurrency", "4")
+	t.Logf("interrupted with %d keys on a-3; resumed:\n%s%s", before, out, errs)
+	m := regexp.MustCompile(`copied=(\d+) .* present=(\d+) failed=0`).FindStringSubmatch(out)
+	if rc != 0 || m == nil {
+		t.Fatalf("resume: rc %d %q %q", rc, out, errs)
+	}
+	if present, _ := strconv.ParseUint(m[2], 10, 64); present >= before {
+		t.Fatalf("resume found %d keys present of the %d copied before: it started over", present, before)
+	}
+	if n, err := currItems(context.Background(), nodeclient.Config{}, a3, 5*time.Second); err != nil || n != uint64(len(owned)) {
+		t.Fatalf("a-3 holds %d items after the resume (%v), want %d", n, err, len(owned))
+	}
+}

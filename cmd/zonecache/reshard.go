@@ -18,13 +18,13 @@ import (
 	"github.com/zonecache/zonecache/reshard"
 )
 
-const reshardSynopsis = `reshard (--seeds HOST:PORT[,...] [--admin ID=HOST:PORT]... | --topology FILE [--write-intermediate FILE] [--write-target FILE])
+const reshardSynopsis = `reshard (--seeds HOST:PORT[,...] [--admin ID=HOST:PORT]... | --topology FILE [--write-intermediate FILE] [--write-switch FILE] [--write-target FILE])
          (--target FILE | [--add ZONE/ID/HOST:PORT[/WEIGHT]]... [--remove ID]... [--weight ID=W]...
           [--remove-zone ZONE]... [--from-zone ZONE])
          (--dry-run | --checkpoint FILE) [--view-lag D] [--json] [--rate N] [--bytes-rate N] [--concurrency N]
        zonecache reshard --resume --checkpoint FILE [--admin ID=HOST:PORT]... [--write-target FILE] [--rate N] ...
 
-Changes the fleet's shape without going cold, in five steps, each printed as it runs:
+Changes the fleet's shape without going cold, in six steps, each printed as it runs:
   plan          the target, checked; which items change owner, from which node to which, their count
                 and bytes (from each source node's lru_crawler metadump), hottest first, and how long
                 copying them takes at --rate and --bytes-rate. Nothing changes yet.
@@ -32,26 +32,31 @@ Changes the fleet's shape without going cold, in five steps, each printed as it 
                 ones draining (reads, no new keys); then the command waits --view-lag for the clients.
   copy          the items that change owner are added to their new owners (add: a newer value written
                 meanwhile is kept), hottest first, within the rates.
+  switch        clients read the new owners and still write to the old ones too: the new nodes draining
+                (reads), the leaving ones warming (writes); then --view-lag. No client is left reading an
+                old owner when the cutover stops writing to it.
   cutover       clients use the target: the new nodes serving, the leaving ones gone; then --view-lag.
   cleanup       the moved items are purged from their previous owners (and from every node of the
                 changed zones, the items it does not own), so that ownership moving back cannot
                 resurrect them.
 Gossiping zonecached fleets (--seeds): start each new node first, in state warming (zonecached --state
-warming --join ...), and give the admin address of each node whose state changes (--admin); the
-command sets them draining and serving through it, and waits until every seed shows each change. A
+warming --join ...), and give the admin address of each node whose state or weight changes (--admin,
+or among the seeds: each seed says whose it is); the
+command sets their states through it, and waits until every seed shows each change. A
 leaving node keeps serving reads, draining, for as long as the copy takes; at the cutover the command
 says when to stop it (SIGTERM: it leaves the fleet, then drains for its --drain-timeout) and waits
 until the fleet drops it. Static fleets such as stock memcached (--topology): the command writes the
-intermediate topology to --write-intermediate and the target to --write-target, the file(s) the
-clients load; without --write-target it stops after the copy and says what is left.
+intermediate topology to --write-intermediate, the switch to --write-switch (default: the
+--write-target file) and the target to --write-target, the file(s) the clients load, each in turn;
+without --write-target it stops after the copy and says what is left.
 
 The target is a topology file (--target) or edits of the current topology:
   --add a/a-3/10.0.0.7:11211      add node a-3 to zone a (a new zone when a has no node serving yet;
                                   --from-zone then names the zone whose replicas fill it)
   --remove a-1                    remove node a-1 (its items go to the zone's other nodes)
-  --weight a-2=3                  change a node's weight (static fleets: during the copy the clients
-                                  place writes with the next weight; a gossiping node advertises one
-                                  weight: replace it by a node started with the new weight instead)
+  --weight a-2=3                  change a node's weight (during the copy the clients place writes
+                                  with the next weight; a gossiping node advertises it, set through
+                                  --admin: restart it later with --weight 3)
   --remove-zone d                 remove zone d and its nodes (nothing to copy)
 A replacement is an --add and a --remove. Flags that take a list may be repeated or given a
 comma-separated list.
@@ -65,7 +70,8 @@ command, and --resume continues at the step it stopped in.`
 // reshardFlags are the parsed flags of the reshard command.
 type reshardFlags struct {
 	seeds, topology, target, fromZone string
-	targetOut, midOut, checkpoint     string
+	targetOut, midOut, switchOut      string
+	checkpoint                        string
 	tokenFile                         *string
 	authFile                          string
 	add, remove, weight, removeZone   listFlag
@@ -140,6 +146,7 @@ func reshardFlagSet(stderr io.Writer) (*flag.FlagSet, *reshardFlags) {
 	fs.BoolVar(&f.resume, "resume", false, "continue the interrupted reshard of --checkpoint at the step it stopped in")
 	fs.BoolVar(&f.json, "json", false, "print the plan, and the copy's result, as JSON, for scripts (the steps' lines go to stderr)")
 	fs.StringVar(&f.targetOut, "write-target", "", "write the target topology to this `file` (JSON): the file clients of a static fleet load; written at the cutover (at once with --dry-run)")
+	fs.StringVar(&f.switchOut, "write-switch", "", "write to this `file` (JSON) the topology clients use between the copy and the cutover: reads on the new owners, writes to the old ones too; written after the copy (at once with --dry-run; default: the --write-target file)")
 	fs.StringVar(&f.midOut, "write-intermediate", "", "write to this `file` (JSON) the topology clients use during the copy: new nodes warming, leaving ones draining; written before the copy (at once with --dry-run)")
 	fs.Var(f.admin, "admin", "admin address of a node whose state the reshard changes, on a gossiping fleet: `ID=HOST:PORT` (repeatable)")
 	f.tokenFile = tokenFileFlag(fs)
@@ -216,8 +223,11 @@ func (f *reshardFlags) topologies(ctx context.Context, change reshard.Change) (c
 	if tgt, err = f.targetTopology(cur, change); err != nil {
 		return cur, tgt, err
 	}
-	for path, t := range map[string]replication.Topology{f.targetOut: tgt, f.midOut: reshard.Intermediate(cur, tgt)} {
-		if path != "" {
+	for _, w := range []struct {
+		path string
+		t    replication.Topology
+	}{{f.midOut, reshard.Intermediate(cur, tgt)}, {f.switchOut, reshard.Switch(cur, tgt)}, {f.targetOut, tgt}} {
+		if path, t := w.path, w.t; path != "" {
 			if err := writeTopology(path, t); err != nil {
 				return cur, tgt, err
 			}

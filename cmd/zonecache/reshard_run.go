@@ -24,6 +24,7 @@ type savedFlags struct {
 	TokenFile    string            `json:"admin_token_file,omitempty"`
 	Topology     string            `json:"topology,omitempty"`
 	Intermediate string            `json:"write_intermediate,omitempty"`
+	Switch       string            `json:"write_switch,omitempty"`
 	Target       string            `json:"write_target,omitempty"`
 	ViewLag      time.Duration     `json:"view_lag"`
 	SkipExpiring time.Duration     `json:"skip_expiring"`
@@ -51,7 +52,7 @@ func (f *reshardFlags) runReshard(ctx context.Context, fs *flag.FlagSet, stdout,
 	through := reshard.StepCleanup
 	for planned := false; r.Done() < through; {
 		if r.Done() >= reshard.StepPlan && !planned {
-			if through, err = f.through(r); err != nil {
+			if through, err = f.through(ctx, r, cfg.Fleet); err != nil {
 				return err
 			}
 			planned = true
@@ -108,11 +109,12 @@ func (f *reshardFlags) interrupted(err error, step reshard.Step) error {
 }
 
 // through returns the last step the command has the means to carry out:
-// the copy, unless it can tell the clients to use the target (a gossiping
-// fleet: the admin address of every node whose state changes; a static
-// one: --write-target). It refuses a static fleet whose clients do not
+// the copy, unless it can tell the clients to use the switch and the
+// target (a gossiping fleet: the admin address of every node whose state
+// or weight either changes, given, or among the seeds when the command has
+// an admin token to send; a static one: --write-target). It refuses a static fleet whose clients do not
 // write to the new owners yet, with no --write-intermediate.
-func (f *reshardFlags) through(r *reshard.Reshard) (reshard.Step, error) {
+func (f *reshardFlags) through(ctx context.Context, r *reshard.Reshard, fleet reshard.Fleet) (reshard.Step, error) {
 	cur, mid, tgt := r.Topologies()
 	if f.seeds == "" {
 		if f.midOut == "" && !reshard.SameNodes(cur, mid) {
@@ -124,8 +126,15 @@ func (f *reshardFlags) through(r *reshard.Reshard) (reshard.Step, error) {
 		}
 		return reshard.StepCleanup, nil
 	}
-	for _, n := range tgt.Nodes {
-		if m, _ := mid.Node(n.ID); m.EffectiveState() != n.EffectiveState() && f.admin[n.ID] == "" {
+	adminOf := func(id string) string { return f.admin[id] }
+	if gf, ok := fleet.(*reshard.GossipFleet); ok && gf.AdminToken != "" {
+		adminOf = func(id string) string { return gf.AdminAddr(ctx, id) }
+	}
+	sw := r.SwitchTopology()
+	for _, n := range sw.Nodes {
+		m, _ := mid.Node(n.ID)
+		t, kept := tgt.Node(n.ID)
+		if (reshard.Changes(m, n) || kept && reshard.Changes(n, t)) && adminOf(n.ID) == "" {
 			return reshard.StepCopy, nil
 		}
 	}
@@ -145,7 +154,7 @@ func (f *reshardFlags) finish(r *reshard.Reshard, stdout, stderr io.Writer) erro
 	}
 	need := "--write-target FILE (the file the clients load)"
 	if f.seeds != "" {
-		need = "--admin ID=HOST:PORT of every node whose state changes"
+		need = "--admin ID=HOST:PORT of every node whose state or weight changes"
 	}
 	fmt.Fprintf(w, "copy done; the cutover needs %s: rerun with --resume --checkpoint %s and it, or by hand: promote the new nodes, remove the leaving ones, wait for the clients, then zonecache purge\n",
 		need, f.checkpoint)
@@ -188,8 +197,11 @@ func (f *reshardFlags) fleet(ctx context.Context) (reshard.Fleet, error) {
 	}
 	return &reshard.StaticFleet{Current: cur, Write: func(_ context.Context, step reshard.Step, t replication.Topology) error {
 		path := f.targetOut
-		if step == reshard.StepIntermediate {
+		switch {
+		case step == reshard.StepIntermediate:
 			path = f.midOut
+		case step == reshard.StepSwitch && f.switchOut != "":
+			path = f.switchOut
 		}
 		if path == "" {
 			return fmt.Errorf("no file to write the %v topology to", step)
@@ -218,7 +230,7 @@ func (f *reshardFlags) saveOrLoad(fs *flag.FlagSet) error {
 	path := f.checkpoint + ".cli"
 	if !f.resume {
 		b, err := json.Marshal(savedFlags{Seeds: f.seeds, Admin: f.admin, TokenFile: *f.tokenFile, Topology: f.topology, Intermediate: f.midOut,
-			Target: f.targetOut, ViewLag: f.viewLag, SkipExpiring: f.skipExpiring})
+			Switch: f.switchOut, Target: f.targetOut, ViewLag: f.viewLag, SkipExpiring: f.skipExpiring})
 		if err != nil {
 			return err
 		}
@@ -244,7 +256,7 @@ func (f *reshardFlags) adopt(fs *flag.FlagSet, s savedFlags) {
 		dst *string
 		val string
 	}{"seeds": {&f.seeds, s.Seeds}, "topology": {&f.topology, s.Topology},
-		"write-intermediate": {&f.midOut, s.Intermediate}, "write-target": {&f.targetOut, s.Target}} {
+		"write-intermediate": {&f.midOut, s.Intermediate}, "write-switch": {&f.switchOut, s.Switch}, "write-target": {&f.targetOut, s.Target}} {
 		if !set[name] {
 			*v.dst = v.val
 		}

@@ -5,86 +5,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/fleet"
+	"github.com/zonecache/zonecache/internal/reshardtest"
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/reshard"
-	"github.com/zonecache/zonecache/sharding"
 )
-
-// setKeys writes each key, valued the key, to its read owner in every
-// zone of top.
-func setKeys(t *testing.T, top replication.Topology, keys []string) {
-	t.Helper()
-	p, err := replication.NewPlacement(top, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, z := range top.Zones() {
-		for _, n := range top.ZoneNodes(z, nil) {
-			nc := nodeclient.NewNode(n.Addr, nodeclient.Config{})
-			for _, k := range keys {
-				if owner, _ := p.Zone(z).ReadOwner(k); owner.ID == n.ID {
-					if err := nc.Online().Set(context.Background(), nodeclient.Item{Key: k, Value: []byte(k)}); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			nc.Close()
-		}
-	}
-}
-
-// checkZone checks that each node of zone in top holds exactly the keys it
-// owns, and that a client of the zone alone hits every key there.
-func checkZone(t *testing.T, top replication.Topology, zone string, keys []string) {
-	t.Helper()
-	ctx := context.Background()
-	p, err := replication.NewPlacement(top, sharding.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range top.ZoneNodes(zone, nil) {
-		nc := nodeclient.NewNode(n.Addr, nodeclient.Config{})
-		for _, k := range keys {
-			owner, _ := p.Zone(zone).ReadOwner(k)
-			it, err := nc.Online().Get(ctx, k)
-			if owned := owner.ID == n.ID; owned != (err == nil) || (owned && string(it.Value) != k) {
-				t.Errorf("%s on %s (owner %s): %q %v", k, n.ID, owner.ID, it.Value, err)
-			}
-		}
-		nc.Close()
-	}
-	c, err := client.New(client.Config{Zone: zone, Topology: replication.Topology{Epoch: 1, Nodes: top.ZoneNodes(zone, nil)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, k := range keys {
-		if it, err := c.Get(ctx, k); err != nil || string(it.Value) != k {
-			t.Fatalf("a client of zone %s alone: Get %s: %q %v", zone, k, it.Value, err)
-		}
-	}
-}
-
-func keyList(prefix string, n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("%s:%d", prefix, i)
-	}
-	return keys
-}
 
 // lineWatcher is a writer that calls on with every line written to it, and
 // keeps them.
@@ -161,16 +97,9 @@ func runUntil(stop func(line string) bool, args ...string) (int, string, string)
 // client of zone a alone hits every key.
 func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b"}, Gossip: true, DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: f.AdminAddrs()}, 4, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	keys := keyList("e2e", 400)
-	setKeys(t, f.Topology(), keys)
+	f := reshardtest.StartGossip(t, fleet.Config{Zones: []string{"a", "b"}, DrainTimeout: time.Second})
+	keys := reshardtest.Keys("e2e", 400)
+	reshardtest.SetOwners(t, f.Topology(), keys)
 	a3, err := f.Add(ctx, "a", "a-3", "--state", "warming")
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +131,7 @@ func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 	if n, _ := top.Node("a-3"); err != nil || n.EffectiveState() != replication.Serving {
 		t.Fatalf("after the grow: %+v %v", top, err)
 	}
-	checkZone(t, top, "a", keys)
+	reshardtest.CheckHeldExactly(t, top, "a", keys)
 
 	stdout, wait := watchLines(func(line string) {
 		if strings.HasPrefix(line, "cutover: stop a-3") {
@@ -221,14 +150,16 @@ func TestReshardGrowsAndShrinksAGossipingFleetEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkZone(t, top, "a", keys)
+	reshardtest.CheckHeldExactly(t, top, "a", keys)
 }
 
 // TestReshardStaticMemcachedFleetEndToEndWithResume grows zone a of a
 // stock memcached fleet whose clients load clients.json, with the command
 // interrupted (as by Ctrl-C) in the wait for the clients after the
-// intermediate topology, in the copy, and in the wait after the cutover,
-// each time resumed with --resume.
+// intermediate topology, in the copy, in the wait after the switch (the
+// clients read a-3, draining, while the old owners still take writes) and
+// in the wait after the cutover, each time resumed with --resume; the
+// command writes each topology to clients.json in turn.
 func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	ctx := context.Background()
 	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.RequireMemcached(t), Memcached: true, Zones: []string{"a", "b"}})
@@ -238,8 +169,8 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 	t.Cleanup(f.Stop)
 	cur := f.Topology()
 	spare := testproc.StartMemcached(t)
-	keys := keyList("st", 600)
-	setKeys(t, cur, keys)
+	keys := reshardtest.Keys("st", 600)
+	reshardtest.SetOwners(t, cur, keys)
 	dir := t.TempDir()
 	file := func(name string) string { return filepath.Join(dir, name) }
 	if err := writeTopology(file("cur.json"), cur); err != nil {
@@ -268,19 +199,27 @@ func TestReshardStaticMemcachedFleetEndToEndWithResume(t *testing.T) {
 		t.Fatalf("resume into the copy: rc %d\n%s%s", rc, out, errs)
 	}
 	rc, out, errs = runUntil(waitingFor, "--resume", "--checkpoint", cp, "--view-lag", "1h", "--rate", "0")
+	if rc != 1 || !strings.Contains(errs, "interrupted in step switch") {
+		t.Fatalf("resume into the switch: rc %d\n%s%s", rc, out, errs)
+	}
+	if sw, err := loadTopology(clients); err != nil || sw.Epoch != 3 || len(sw.Nodes) != 5 || sw.Nodes[4].State != replication.Draining {
+		t.Fatalf("clients.json after the switch (a-3 draining: reads, and the old owners still written): %+v %v", sw, err)
+	}
+	cutoverWait := func(line string) bool { return strings.HasPrefix(line, "cutover: waiting") }
+	rc, out, errs = runUntil(cutoverWait, "--resume", "--checkpoint", cp, "--view-lag", "1s")
 	if rc != 1 || !strings.Contains(errs, "interrupted in step cutover") {
 		t.Fatalf("resume into the cutover: rc %d\n%s%s", rc, out, errs)
 	}
 	tgt, err := loadTopology(clients)
-	if err != nil || tgt.Epoch != 3 || len(tgt.Nodes) != 5 || tgt.Nodes[4].EffectiveState() != replication.Serving {
+	if err != nil || tgt.Epoch != 4 || len(tgt.Nodes) != 5 || tgt.Nodes[4].EffectiveState() != replication.Serving {
 		t.Fatalf("clients.json after the cutover: %+v %v", tgt, err)
 	}
 	rc, out, errs = resume("--view-lag", "0")
 	if rc != 0 || !strings.Contains(out, "purged of the items they do not own: nodes=3 ") || !strings.Contains(out, "reshard done") {
 		t.Fatalf("resume into the cleanup: rc %d\n%s%s", rc, out, errs)
 	}
-	checkZone(t, tgt, "a", keys)
-	checkZone(t, tgt, "b", keys)
+	reshardtest.CheckHeldExactly(t, tgt, "a", keys)
+	reshardtest.CheckHeldExactly(t, tgt, "b", keys)
 	if rc, out, errs = resume(); rc != 0 || !strings.Contains(out, "reshard done") {
 		t.Fatalf("resume when done: rc %d\n%s%s", rc, out, errs)
 	}
@@ -325,9 +264,46 @@ func TestReshardRefusesWhatItCannotDoSafely(t *testing.T) {
 
 func TestReshardHelpSaysTheSteps(t *testing.T) {
 	rc, _, stderr := runCLI("reshard", "-h")
-	for _, s := range []string{"-admin", "-view-lag", "  plan ", "  intermediate ", "  copy ", "  cutover ", "  cleanup ", "--resume continues at the step"} {
+	for _, s := range []string{"-admin", "-view-lag", "  plan ", "  intermediate ", "  copy ", "  switch ", "  cutover ", "  cleanup ", "--resume continues at the step"} {
 		if rc != 0 || !strings.Contains(stderr, s) {
 			t.Errorf("reshard -h (rc %d) does not say %q", rc, s)
 		}
+	}
+}
+
+// TestReshardRemovesAZoneOfAGossipingFleetWithoutAdmin removes zone c of a
+// gossiping fleet with no --admin: with only zones a's and b's admin
+// addresses as seeds it refuses, before anything changes, saying what to
+// give; with c-1's among the seeds it finds c-1's admin address there
+// (GET /node), sets c-1 warming, and the test stops c-1 when told.
+func TestReshardRemovesAZoneOfAGossipingFleetWithoutAdmin(t *testing.T) {
+	ctx := context.Background()
+	f := reshardtest.StartGossip(t, fleet.Config{Zones: []string{"a", "b", "c"}, NodesPerZone: 1, DrainTimeout: time.Second})
+	c1 := f.Zone("c")[0]
+	args := func(seeds []string, cp string) []string {
+		return []string{"reshard", "--seeds", strings.Join(seeds, ","), "--remove-zone", "c", "--view-lag", "500ms",
+			"--admin-token-file", f.AdminTokenFile(), "--checkpoint", filepath.Join(t.TempDir(), cp)}
+	}
+	rc, out, errs := runCLI(args([]string{f.Zone("a")[0].AdminAddr, f.Zone("b")[0].AdminAddr}, "refused")...)
+	if rc != 1 || !strings.Contains(errs, "node c-1 is to be warming with weight 1 (next 0) and has no admin address: give it (--admin c-1=HOST:PORT), or list it in the seeds") {
+		t.Fatalf("without c-1's admin address: rc %d\n%s%s", rc, out, errs)
+	}
+	if st, err := c1.Admin().State(ctx); err != nil || st != replication.Serving {
+		t.Fatalf("c-1 after the refusal: %s %v, want serving", st, err)
+	}
+	stdout, wait := watchLines(func(line string) {
+		if strings.HasPrefix(line, "cutover: stop c-1") {
+			go func() { _ = c1.Terminate(10 * time.Second) }()
+		}
+	})
+	var stderr bytes.Buffer
+	rc = run(ctx, args(f.AdminAddrs(), "removed"), stdout, &stderr)
+	wait()
+	if rc != 0 || !strings.Contains(stdout.String(), "intermediate: c-1 ("+c1.Addr+") is warming") || !strings.Contains(stdout.String(), "reshard done") {
+		t.Fatalf("with c-1 among the seeds: rc %d\n%s%s", rc, stdout, &stderr)
+	}
+	top, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: []string{f.Zone("a")[0].AdminAddr, f.Zone("b")[0].AdminAddr}}, 2, 15*time.Second)
+	if err != nil || slices.Contains(top.Zones(), "c") {
+		t.Fatalf("after removing zone c: %+v %v", top, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zonecache/zonecache/discovery"
 	"github.com/zonecache/zonecache/internal/fleet"
+	"github.com/zonecache/zonecache/internal/reshardtest"
 	"github.com/zonecache/zonecache/internal/testproc"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
@@ -110,7 +111,7 @@ func TestReshardDryRunOnAStaticMemcachedFleet(t *testing.T) {
 	}
 	t.Logf("dry run:\n%s", out)
 	total := want["a-1"] + want["a-2"]
-	head := fmt.Sprintf("plan: epoch 1 -> 3: 2 moves, %d keys, ", total)
+	head := fmt.Sprintf("plan: epoch 1 -> 4: 2 moves, %d keys, ", total)
 	if want["a-1"] == 0 || want["a-2"] == 0 || !strings.HasPrefix(out, head) {
 		t.Fatalf("want a first line %q (moves %v):\n%s", head, want, out)
 	}
@@ -125,7 +126,7 @@ func TestReshardDryRunOnAStaticMemcachedFleet(t *testing.T) {
 	}
 	defer r.Close()
 	tgt, err := replication.DecodeTopology(r)
-	if n, ok := tgt.Node("a-3"); err != nil || !ok || n.Addr != spare.Addr || tgt.Epoch != 3 || len(tgt.Nodes) != 5 {
+	if n, ok := tgt.Node("a-3"); err != nil || !ok || n.Addr != spare.Addr || tgt.Epoch != 4 || len(tgt.Nodes) != 5 {
 		t.Fatalf("written target %+v %v", tgt, err)
 	}
 
@@ -232,14 +233,7 @@ func TestReshardCopiesWithResumeOnAStaticMemcachedFleet(t *testing.T) {
 // fills a-3 with exactly the keys it owns, leaving a newer live value alone.
 func TestReshardCopiesOnAGossipingFleet(t *testing.T) {
 	ctx := context.Background()
-	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Zones: []string{"a", "b"}, Gossip: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: f.AdminAddrs()}, 4, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	f := reshardtest.StartGossip(t, fleet.Config{Zones: []string{"a", "b"}})
 	zoneA := f.Zone("a")
 	before, after := idRing(t, "a-1", "a-2"), idRing(t, "a-1", "a-2", "a-3")
 	const nkeys = 400
