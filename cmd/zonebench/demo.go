@@ -165,6 +165,7 @@ type demo struct {
 	watch  *watcher
 	repl   *nodeReplacement // node-replaced only
 	shape  *reshardDemo     // reshard only
+	trace  *reshardTrace    // reshard only
 	events []bench.Event
 	title  string
 	bcfg   bench.Config
@@ -180,6 +181,10 @@ func (d *demo) start(ctx context.Context) error {
 	cfg, err := d.clientConfig(ctx)
 	if err != nil {
 		return err
+	}
+	if d.o.scenario == scenarioReshard {
+		d.trace = newReshardTrace()
+		cfg.Hooks = d.trace.hooks()
 	}
 	if d.target, err = bench.NewFleetTarget(cfg); err != nil {
 		return fmt.Errorf("client: %w", err)

@@ -68,6 +68,7 @@ func (d *demo) reportReshard(res *bench.Result) {
 	r.mu.Unlock()
 	fig := reshardFiguresOf(res, check, r.baseline, ended)
 	writeReshardSeconds(w, res, fig)
+	d.trace.write(w)
 	fmt.Fprintf(w, "\nconsistency checker: %d reads, %d acknowledged writes, %d stale, %d caller errors (%d reads within a write's in-flight window, allowed)\n",
 		check.Reads, check.Acked, check.Stale, check.Errors, check.InFlight)
 	for _, s := range check.StaleSamples {

@@ -60,6 +60,7 @@ type reshardDemo struct {
 	f       *fleet.Fleet
 	bench   *client.Client
 	checker *staleChecker
+	trace   *reshardTrace
 	steps   *stepMarks
 	gap     time.Duration // steady time between steps
 
@@ -80,10 +81,13 @@ type reshardDemo struct {
 // are spaced by 1/12 of it.
 func (d *demo) reshardScenario() {
 	dur := d.o.duration
-	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), gap: dur / 12,
+	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), trace: d.trace, gap: dur / 12,
 		baseline: max(dur/8, 3*time.Second), ready: make(chan struct{}),
 		steps: &stepMarks{event: "reshard: zone a 2 -> 3 -> 2 nodes, zone d added from b, removed"}}
 	r.clients = []*client.Client{r.bench}
+	for _, n := range d.f.Nodes() {
+		r.trace.watch(n.ID, n.Pid())
+	}
 	d.shape = r
 	fmt.Fprintf(d.stdout, "client in zone a; workload for %v, resharding from %v (consistency checker: writer in a, readers in a, b, c)\n\n",
 		dur, r.baseline)
@@ -108,6 +112,7 @@ func (r *reshardDemo) runChecker(ctx context.Context, seeds []string) error {
 	if err != nil {
 		return err
 	}
+	go r.trace.run(ctx, start)
 	r.checker.markSeconds(ctx, start)
 	return nil
 }
@@ -205,9 +210,11 @@ func (r *reshardDemo) step(ctx context.Context, s reshardStep) error {
 func (r *reshardDemo) prepare(ctx context.Context, s reshardStep) error {
 	for _, id := range s.start {
 		zone, _, _ := strings.Cut(id, "-")
-		if _, err := r.f.Add(ctx, zone, id, "--state", string(replication.Warming)); err != nil {
+		n, err := r.f.Add(ctx, zone, id, "--state", string(replication.Warming))
+		if err != nil {
 			return err
 		}
+		r.trace.watch(n.ID, n.Pid())
 	}
 	for _, id := range s.drain {
 		if err := r.setState(ctx, id, replication.Draining); err != nil {
