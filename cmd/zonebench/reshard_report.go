@@ -163,17 +163,18 @@ func ratioOf(n, of uint64) float64 {
 	return float64(n) / float64(of)
 }
 
-// writeReshardCopies prints what each step's plan and copy did.
+// writeReshardCopies prints what each step's copy and clean-up did.
 func writeReshardCopies(w io.Writer, copies []reshardCopy) {
 	if len(copies) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nreshard copies (rate limit %d keys/s, concurrency %d):\n", reshardCopyRate, reshardCopyConcurrency)
+	fmt.Fprintf(w, "\nreshard copies (reshard.Reshard; copy rate limit %d keys/s, concurrency %d):\n", reshardCopyRate, reshardCopyConcurrency)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "step\tplanned keys\tMB\tcopied\tpresent\tgone\tfailed\ttook\tkeys/s")
+	fmt.Fprintln(tw, "step\tplanned keys\tMB\tcopied\tpresent\tgone\tfailed\ttook\tkeys/s\tpurge: scanned\tdeleted")
 	for _, c := range copies {
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%d\t%d\t%d\t%d\t%v\t%.0f\n", c.step, c.keys, float64(c.bytes)/1e6,
-			c.stats.Copied, c.stats.Present, c.stats.Gone, c.stats.Failed, c.took.Round(time.Millisecond), float64(c.stats.Copied)/c.took.Seconds())
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%d\t%d\t%d\t%d\t%v\t%.0f\t%d\t%d\n", c.step, c.keys, float64(c.bytes)/1e6,
+			c.stats.Copied, c.stats.Present, c.stats.Gone, c.stats.Failed, c.took.Round(time.Millisecond),
+			float64(c.stats.Copied)/max(c.took.Seconds(), 1e-3), c.cleaned.Scanned, c.cleaned.Deleted)
 	}
 	tw.Flush()
 }

@@ -24,34 +24,34 @@ import (
 // each warmed before its cutover.
 const scenarioReshard = "reshard"
 
-// Limits of the reshard scenario's copies: through the batch pools, below
-// what the fleet serves online.
+// Limits of the reshard scenario's copies and clean-ups, through the
+// batch pools: a rate the copy reaches (a limit it cannot reach leaves the
+// copy paced by its concurrency alone, as fast as the CPU it takes from
+// the online traffic allows), a tenth of the workload's requests.
 const (
-	reshardCopyRate        = 20000 // items per second
+	reshardCopyRate        = 2000 // items per second
 	reshardCopyConcurrency = 4
 )
 
-// reshardStep is one change of the fleet's shape: nodes started warming,
-// nodes set draining and nodes of a removed zone set warming (write-only)
-// before the copy, as reshard.Intermediate has them, the change itself,
-// and the zone an added zone is copied from.
+// reshardStep is one change of the fleet's shape, carried out by the
+// reshard library: the nodes to start warming first (an operator's part
+// on a gossiping fleet), the change, and the zone an added zone is copied
+// from.
 type reshardStep struct {
 	label    string
 	start    []string // ids (zone-n) of nodes to start warming
-	drain    []string // ids of nodes to set draining
-	unread   []string // ids of running nodes to set warming
 	change   func(live replication.Topology) reshard.Change
 	fromZone string
 }
 
-// reshardCopy is what one step's plan and copy did.
+// reshardCopy is what one step's copy and clean-up did.
 type reshardCopy struct {
-	step       string
-	keys       int64
-	bytes      int64
-	stats      reshard.CopyStats
-	took       time.Duration
-	cutoverErr error
+	step    string
+	keys    int64
+	bytes   int64
+	stats   reshard.CopyStats
+	took    time.Duration
+	cleaned warm.PurgeStats
 }
 
 // reshardDemo is the reshard scenario: four steps, one after the other,
@@ -117,7 +117,7 @@ func (r *reshardDemo) runChecker(ctx context.Context, seeds []string) error {
 	return nil
 }
 
-// stepsOf are the scenario's steps.
+// reshardSteps are the scenario's steps.
 func reshardSteps() []reshardStep {
 	add := func(ids ...string) func(replication.Topology) reshard.Change {
 		return func(live replication.Topology) reshard.Change {
@@ -131,10 +131,10 @@ func reshardSteps() []reshardStep {
 	}
 	return []reshardStep{
 		{label: "grow zone a: a-3 added", start: []string{"a-3"}, change: add("a-3")},
-		{label: "shrink zone a: a-3 removed", drain: []string{"a-3"},
+		{label: "shrink zone a: a-3 removed",
 			change: func(replication.Topology) reshard.Change { return reshard.Change{Remove: []string{"a-3"}} }},
 		{label: "add zone d from zone b", start: []string{"d-1", "d-2"}, change: add("d-1", "d-2"), fromZone: "b"},
-		{label: "remove zone d", unread: []string{"d-1", "d-2"},
+		{label: "remove zone d",
 			change: func(replication.Topology) reshard.Change { return reshard.Change{RemoveZones: []string{"d"}} }},
 	}
 }
@@ -168,46 +168,82 @@ func (r *reshardDemo) do(ctx context.Context) error {
 	return nil
 }
 
-// step runs one change: new nodes warming and leaving ones draining until
-// every client writes to the new owners, then plan, copy and cutover.
+// step runs one change: its new nodes started warming, then
+// reshard.Reshard's steps, each marked with what the library said and how
+// long it took.
 func (r *reshardDemo) step(ctx context.Context, s reshardStep) error {
 	r.steps.mark(s.label+": begins", nil)
-	if err := r.prepare(ctx, s); err != nil {
+	if err := r.startNodes(ctx, s); err != nil {
 		return err
 	}
-	live := r.bench.Topology()
-	tgt, err := s.change(live).Apply(live)
+	rs, err := reshard.New(reshard.RunConfig{Fleet: r.fleet(), Change: s.change(r.bench.Topology()), FromZone: s.fromZone,
+		Copy: reshard.CopyConfig{Rate: reshardCopyRate, Concurrency: reshardCopyConcurrency}, ViewLag: -1,
+		Say: func(step reshard.Step, msg string) { r.steps.mark(fmt.Sprintf("%s: %v: %s", s.label, step, msg), nil) }})
 	if err != nil {
 		return err
 	}
-	if err := r.waitClients(ctx, func(t replication.Topology) bool { return reshard.Ready(t, tgt) == nil }); err != nil {
-		return fmt.Errorf("clients not ready: %w", err)
+	c := reshardCopy{step: s.label}
+	var plan *reshard.Plan
+	for _, ph := range r.phases(rs, &c, &plan) {
+		began := time.Now()
+		msg, err := ph.do(ctx)
+		r.steps.mark(fmt.Sprintf("%s: %s done in %v%s", s.label, ph.name, time.Since(began).Round(time.Millisecond), msg), err)
+		if err != nil {
+			return err
+		}
 	}
-	began := time.Now()
-	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: live, Target: tgt, FromZone: s.fromZone})
-	if err != nil {
-		return err
-	}
-	st, err := reshard.Copy(ctx, plan, reshard.CopyConfig{Rate: reshardCopyRate, Concurrency: reshardCopyConcurrency})
-	c := reshardCopy{step: s.label, keys: plan.Keys(), bytes: plan.Bytes(), stats: st, took: time.Since(began)}
-	r.steps.mark(fmt.Sprintf("%s: copied %d of %d keys in %v", s.label, st.Copied, c.keys, c.took.Round(time.Millisecond)), err)
-	if err != nil {
-		return err
-	}
-	c.cutoverErr = r.cutover(ctx, live, tgt, plan)
-	r.steps.mark(s.label+": cut over", c.cutoverErr)
-	if c.cutoverErr == nil && slices.Contains(s.start, "a-3") {
+	if slices.Contains(s.start, "a-3") {
 		r.checkHeld(ctx, plan, "a-3")
 	}
 	r.mu.Lock()
 	r.copies = append(r.copies, c)
 	r.mu.Unlock()
-	return c.cutoverErr
+	return nil
 }
 
-// prepare starts s's new nodes warming, sets its leaving ones draining
-// and a removed zone's warming, and waits until every client sees them so.
-func (r *reshardDemo) prepare(ctx context.Context, s reshardStep) error {
+// reshardPhase is one of reshard.Reshard's steps, as the demo calls it.
+type reshardPhase struct {
+	name string
+	do   func(context.Context) (string, error) // what it did, to print
+}
+
+// phases are rs's steps in order; the copy's figures go to c and its plan
+// to plan.
+func (r *reshardDemo) phases(rs *reshard.Reshard, c *reshardCopy, plan **reshard.Plan) []reshardPhase {
+	return []reshardPhase{
+		{"plan", func(ctx context.Context) (string, error) {
+			p, err := rs.Plan(ctx)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf(" (the sources' metadump): %d keys, %.2f MB to move", p.Keys(), float64(p.Bytes())/1e6), nil
+		}},
+		{"intermediate", func(ctx context.Context) (string, error) { return " (every client uses it)", rs.Intermediate(ctx) }},
+		{"copy", func(ctx context.Context) (string, error) {
+			began := time.Now()
+			p, st, err := rs.Copy(ctx)
+			if p != nil {
+				*plan = p
+				c.keys, c.bytes, c.stats, c.took = p.Keys(), p.Bytes(), st, time.Since(began)
+			}
+			return fmt.Sprintf(": copied %d of %d keys", st.Copied, c.keys), err
+		}},
+		{"cutover", func(ctx context.Context) (string, error) { return " (every client uses the target)", rs.Cutover(ctx) }},
+		{"cleanup", func(ctx context.Context) (string, error) {
+			st, err := rs.Cleanup(ctx)
+			c.cleaned = st
+			return fmt.Sprintf(": purge scanned %d items on %d nodes, deleted %d not owned", st.Scanned, st.Nodes, st.Deleted), err
+		}},
+	}
+}
+
+// startNodes starts s's new nodes warming and waits until every client
+// sees them so: on a gossiping fleet the operator starts them, the
+// reshard promotes them.
+func (r *reshardDemo) startNodes(ctx context.Context, s reshardStep) error {
+	if len(s.start) == 0 {
+		return nil
+	}
 	for _, id := range s.start {
 		zone, _, _ := strings.Cut(id, "-")
 		n, err := r.f.Add(ctx, zone, id, "--state", string(replication.Warming))
@@ -216,75 +252,50 @@ func (r *reshardDemo) prepare(ctx context.Context, s reshardStep) error {
 		}
 		r.trace.watch(n.ID, n.Pid())
 	}
-	for _, id := range s.drain {
-		if err := r.setState(ctx, id, replication.Draining); err != nil {
-			return err
-		}
-	}
-	for _, id := range s.unread {
-		if err := r.setState(ctx, id, replication.Warming); err != nil {
-			return err
-		}
-	}
-	warming := append(slices.Clone(s.start), s.unread...)
-	err := r.waitClients(ctx, func(t replication.Topology) bool {
-		return hasStates(t, warming, replication.Warming) && hasStates(t, s.drain, replication.Draining)
-	})
-	r.steps.mark(fmt.Sprintf("%s: %v warming, %v draining in every client's topology", s.label, warming, s.drain), err)
+	err := r.waitClients(ctx, func(t replication.Topology) bool { return hasStates(t, s.start, replication.Warming) })
+	r.steps.mark(fmt.Sprintf("%s: %v started warming, in every client's topology", s.label, s.start), err)
 	return err
 }
 
-// cutover promotes the nodes tgt adds, drains and stops those it drops,
-// waits until every client uses tgt, then purges the plan's sources that
-// stay in their zone (the items they no longer own).
-//
-// It stands in for package reshard's cutover, being written: the lead
-// replaces this function by that library call.
-func (r *reshardDemo) cutover(ctx context.Context, live, tgt replication.Topology, plan *reshard.Plan) error {
-	for _, n := range live.Nodes {
-		if _, kept := tgt.Node(n.ID); kept && n.EffectiveState() == replication.Warming {
-			if err := r.setState(ctx, n.ID, replication.Serving); err != nil {
-				return err
-			}
-		}
-	}
-	r.stopLeaving(tgt)
-	if err := r.waitClients(ctx, func(t replication.Topology) bool { return sameNodes(t, tgt) }); err != nil {
+// clientsFleet is the demo's fleet as the reshard library drives it: a
+// reshard.GossipFleet (states set through the admin endpoints, leaving
+// nodes stopped with SIGTERM) whose changes count once every client of
+// the demo uses them, where an operator, who does not know every client,
+// waits RunConfig.ViewLag.
+type clientsFleet struct {
+	*reshard.GossipFleet
+	r *reshardDemo
+}
+
+// Apply applies t, then waits until every client of the demo uses it.
+func (f clientsFleet) Apply(ctx context.Context, step reshard.Step, t replication.Topology, say func(string)) error {
+	if err := f.GossipFleet.Apply(ctx, step, t, say); err != nil {
 		return err
 	}
-	sources := purgedSources(plan, tgt)
-	if len(sources) == 0 {
-		return nil
-	}
-	_, err := warm.Purge(ctx, warm.PurgeConfig{Topology: tgt, Nodes: sources})
-	return err
+	return f.r.waitClients(ctx, func(v replication.Topology) bool { return reshard.SameNodes(v, t) })
 }
 
-// purgedSources are the plan's sources that stay, in their zone: after
-// the cutover they hold keys they no longer own. A zone copied into
-// another one keeps its keys.
-func purgedSources(plan *reshard.Plan, tgt replication.Topology) []string {
-	var out []string
-	for _, m := range plan.Moves {
-		if _, kept := tgt.Node(m.From.ID); kept && m.From.Zone == m.To.Zone && !slices.Contains(out, m.From.ID) {
-			out = append(out, m.From.ID)
-		}
-	}
-	return out
-}
-
-// stopLeaving stops the nodes tgt drops (SIGTERM: each advertises
-// draining, leaves the gossip and waits for reads to stop) and waits for
-// them.
-func (r *reshardDemo) stopLeaving(tgt replication.Topology) {
-	var wg sync.WaitGroup
+// fleet is the running fleet as a reshard.Fleet.
+func (r *reshardDemo) fleet() reshard.Fleet {
+	g := &reshard.GossipFleet{Admin: map[string]string{}, Stop: r.stopNode}
 	for _, n := range r.f.Nodes() {
-		if _, kept := tgt.Node(n.ID); !kept && n.Running() {
-			wg.Add(1)
-			go func() { defer wg.Done(); _ = n.Terminate(stepTimeout) }()
+		if n.Running() {
+			g.Seeds = append(g.Seeds, n.AdminAddr)
+		}
+		g.Admin[n.ID], g.AdminToken = n.AdminAddr, n.AdminToken
+	}
+	return clientsFleet{GossipFleet: g, r: r}
+}
+
+// stopNode stops node n (SIGTERM: it hands its reads over, leaves the
+// gossip, then drains) and waits for it.
+func (r *reshardDemo) stopNode(_ context.Context, n replication.Node) error {
+	for _, fn := range r.f.Nodes() {
+		if fn.ID == n.ID {
+			return fn.Terminate(stepTimeout)
 		}
 	}
-	wg.Wait()
+	return fmt.Errorf("no node %s", n.ID)
 }
 
 // checkHeld reads from node id, directly, the demo's keys the plan moved
@@ -320,18 +331,6 @@ func (r *reshardDemo) checkHeld(ctx context.Context, plan *reshard.Plan, id stri
 	r.mu.Unlock()
 }
 
-func (r *reshardDemo) setState(ctx context.Context, id string, to replication.NodeState) error {
-	for _, n := range r.f.Nodes() {
-		if n.ID == id && n.Running() {
-			sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-			defer cancel()
-			_, err := n.Admin().SetState(sctx, to)
-			return err
-		}
-	}
-	return fmt.Errorf("no running node %s", id)
-}
-
 // waitClients polls every client's topology until ok holds for all of
 // them, or stepTimeout passes.
 func (r *reshardDemo) waitClients(ctx context.Context, ok func(replication.Topology) bool) error {
@@ -356,19 +355,6 @@ func (r *reshardDemo) waitClients(ctx context.Context, ok func(replication.Topol
 func hasStates(t replication.Topology, ids []string, st replication.NodeState) bool {
 	for _, id := range ids {
 		if n, ok := t.Node(id); !ok || n.EffectiveState() != st {
-			return false
-		}
-	}
-	return true
-}
-
-// sameNodes reports whether t lists exactly tgt's nodes, all serving.
-func sameNodes(t, tgt replication.Topology) bool {
-	if len(t.Nodes) != len(tgt.Nodes) {
-		return false
-	}
-	for _, n := range tgt.Nodes {
-		if got, ok := t.Node(n.ID); !ok || got.EffectiveState() != replication.Serving {
 			return false
 		}
 	}
