@@ -29,7 +29,7 @@ const scenarioReshard = "reshard"
 // copy paced by its concurrency alone, as fast as the CPU it takes from
 // the online traffic allows), a tenth of the workload's requests.
 const (
-	reshardCopyRate        = 2000 // items per second
+	reshardCopyRate        = 2000 // items per second (--copy-rate)
 	reshardCopyConcurrency = 4
 )
 
@@ -57,12 +57,13 @@ type reshardCopy struct {
 // reshardDemo is the reshard scenario: four steps, one after the other,
 // under the demo's workload and the consistency checker's.
 type reshardDemo struct {
-	f       *fleet.Fleet
-	bench   *client.Client
-	checker *staleChecker
-	trace   *reshardTrace
-	steps   *stepMarks
-	gap     time.Duration // steady time between steps
+	f        *fleet.Fleet
+	bench    *client.Client
+	checker  *staleChecker
+	trace    *reshardTrace
+	steps    *stepMarks
+	gap      time.Duration // steady time between steps
+	copyRate float64       // the copy's rate limit, keys/s
 
 	mu        sync.Mutex
 	clients   []*client.Client // every client whose view a step waits for
@@ -81,7 +82,7 @@ type reshardDemo struct {
 // are spaced by 1/12 of it.
 func (d *demo) reshardScenario() {
 	dur := d.o.duration
-	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), trace: d.trace, gap: dur / 12,
+	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), trace: d.trace, gap: dur / 12, copyRate: d.o.copyRate,
 		baseline: max(dur/8, 3*time.Second), ready: make(chan struct{}),
 		steps: &stepMarks{event: "reshard: zone a 2 -> 3 -> 2 nodes, zone d added from b, removed"}}
 	r.clients = []*client.Client{r.bench}
@@ -177,7 +178,7 @@ func (r *reshardDemo) step(ctx context.Context, s reshardStep) error {
 		return err
 	}
 	rs, err := reshard.New(reshard.RunConfig{Fleet: r.fleet(), Change: s.change(r.bench.Topology()), FromZone: s.fromZone,
-		Copy: reshard.CopyConfig{Rate: reshardCopyRate, Concurrency: reshardCopyConcurrency}, ViewLag: -1,
+		Copy: reshard.CopyConfig{Rate: r.copyRate, Concurrency: reshardCopyConcurrency}, ViewLag: -1,
 		Say: func(step reshard.Step, msg string) { r.steps.mark(fmt.Sprintf("%s: %v: %s", s.label, step, msg), nil) }})
 	if err != nil {
 		return err
@@ -366,18 +367,23 @@ func hasStates(t replication.Topology, ids []string, st replication.NodeState) b
 const reshardDuration = 60 * time.Second
 
 // reshardUsage describes the scenario in `zonebench demo -h`.
-const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 started warming, the keys it takes copied\n" +
-	"                 hottest first, then promoted), shrunk back (a-3 draining, its keys copied to\n" +
-	"                 a-1 and a-2, then stopped), zone d added warmed from zone b, then removed; with\n" +
-	"                 the consistency checker's writer and readers; prints per second the local-zone\n" +
-	"                 hit ratio, caller errors, p99 and stale reads, and the issue's targets, met or\n" +
-	"                 NOT met (needs --gossip; --duration defaults to 60s)\n"
+const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 started warming, then reshard.Reshard: the\n" +
+	"                 keys a-3 takes copied hottest first, a-3 promoted, the previous owners cleaned up),\n" +
+	"                 shrunk back (a-3 draining, its keys copied to a-1 and a-2, then stopped), zone d\n" +
+	"                 added warmed from zone b, then removed; with the consistency checker's writer and\n" +
+	"                 readers; prints per second the local-zone hit ratio, caller errors, p99 and stale\n" +
+	"                 reads, where the time went (p99 by operation and node, CPU of zonebench, of the\n" +
+	"                 nodes and of the rest of the machine), and the issue's targets, PASS or FAIL\n" +
+	"                 (needs --gossip; --duration defaults to 60s; --copy-rate sets the copy's limit)\n"
 
 // reshardOptions checks and completes o, parsed by fs, for the reshard
 // scenario: it needs gossip, and runs 60 s unless --duration says.
 func reshardOptions(o *demoOptions, fs *flag.FlagSet) error {
 	if o.scenario != scenarioReshard {
 		return nil
+	}
+	if o.copyRate < 0 {
+		return errors.New("--copy-rate: want keys/s >= 0")
 	}
 	if !o.gossip {
 		return errors.New("--scenario reshard needs --gossip")

@@ -36,6 +36,10 @@ type traceSecond struct {
 	nodes map[string]*bench.Histogram // online requests, by node id
 	cpu   map[string]time.Duration    // CPU used in the second, by process
 	other time.Duration               // the machine's busy CPU less the processes'
+	// busiest is the busiest other process of the second, and its CPU:
+	// what the rest of the machine was doing.
+	busiest    string
+	busiestCPU time.Duration
 }
 
 func newReshardTrace() *reshardTrace {
@@ -95,9 +99,10 @@ func (t *reshardTrace) run(ctx context.Context, start time.Time) {
 	t.mu.Lock()
 	t.start = start
 	t.mu.Unlock()
-	last, lastBusy := map[string]time.Duration{}, machineBusy()
+	last, lastBusy, lastAll := map[string]time.Duration{}, machineBusy(), allProcesses()
 	for k := 0; ; k++ {
 		t.sampleInto(k-1, last, &lastBusy)
+		t.sampleOthers(k-1, lastAll)
 		select {
 		case <-ctx.Done():
 			return
@@ -136,6 +141,56 @@ func (t *reshardTrace) sampleInto(k int, last map[string]time.Duration, lastBusy
 	*lastBusy = busy
 }
 
+// procCPU is one process's name and CPU time so far.
+type procCPU struct {
+	name string
+	cpu  time.Duration
+}
+
+// allProcesses reads every process's name and CPU time from /proc.
+func allProcesses() map[int]procCPU {
+	out := map[int]procCPU{}
+	dir, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range dir {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cpu, err := bench.ProcessCPU(pid)
+		comm, cerr := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err == nil && cerr == nil {
+			out[pid] = procCPU{name: string(bytes.TrimSpace(comm)), cpu: cpu}
+		}
+	}
+	return out
+}
+
+// sampleOthers credits second k (k < 0: none) with the busiest process
+// the trace does not watch, from what every process used since last,
+// which it then updates.
+func (t *reshardTrace) sampleOthers(k int, last map[int]procCPU) {
+	now := allProcesses()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k >= 0 {
+		ours := map[int]bool{}
+		for _, pid := range t.pids {
+			ours[pid] = true
+		}
+		s := t.second(k)
+		for pid, p := range now {
+			if was, ok := last[pid]; ok && !ours[pid] && p.cpu-was.cpu > s.busiestCPU {
+				s.busiest, s.busiestCPU = fmt.Sprintf("%s[%d]", p.name, pid), p.cpu-was.cpu
+			}
+		}
+	}
+	clear(last)
+	maps.Copy(last, now)
+}
+
 // machineBusy is the machine's CPU time not idle, all CPUs, from
 // /proc/stat (user + nice + system + irq + softirq + steal).
 func machineBusy() time.Duration {
@@ -168,17 +223,19 @@ func (t *reshardTrace) write(w io.Writer) {
 	defer t.mu.Unlock()
 	fmt.Fprintf(w, "\nwhere the time went, per second (p99 of the client's calls by operation; the node whose requests'\n"+
 		"p99 was highest; CPU ms used in the second by zonebench (workload, checker, copier), by the zonecached\n"+
-		"nodes (the busiest named) and by the rest of the machine (other sessions; 2 CPUs = 2000 ms)):\n")
+		"nodes (the busiest named) and by the rest of the machine (other sessions; 2 CPUs = 2000 ms; its busiest\n"+
+		"process named)):\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "t\tget p99\tset p99\tslowest node p99\tzonebench\tzonecached\tbusiest node\tother\t")
+	fmt.Fprintln(tw, "t\tget p99\tset p99\tslowest node p99\tzonebench\tzonecached\tbusiest node\tother\tbusiest other process\t")
 	for k, s := range t.secs {
 		if len(s.cpu) == 0 {
 			continue // after the last sample: the run's end
 		}
 		node, np99 := slowest(s.nodes)
 		busiest, bcpu, nodes := busiestNode(s.cpu)
-		fmt.Fprintf(tw, "%d.0s\t%v\t%v\t%s %v\t%d\t%d\t%s %d\t%d\t\n", k+1, p99Of(s.calls["get"]), p99Of(s.calls["set"]),
-			node, np99, s.cpu["zonebench"].Milliseconds(), nodes.Milliseconds(), busiest, bcpu.Milliseconds(), s.other.Milliseconds())
+		fmt.Fprintf(tw, "%d.0s\t%v\t%v\t%s %v\t%d\t%d\t%s %d\t%d\t%s %d\t\n", k+1, p99Of(s.calls["get"]), p99Of(s.calls["set"]),
+			node, np99, s.cpu["zonebench"].Milliseconds(), nodes.Milliseconds(), busiest, bcpu.Milliseconds(), s.other.Milliseconds(),
+			cmp.Or(s.busiest, "-"), s.busiestCPU.Milliseconds())
 	}
 	tw.Flush()
 }
@@ -215,4 +272,15 @@ func busiestNode(cpu map[string]time.Duration) (string, time.Duration, time.Dura
 		}
 	}
 	return name, most, total
+}
+
+// others returns, per second, the CPU the rest of the machine used.
+func (t *reshardTrace) others() []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]time.Duration, len(t.secs))
+	for k, s := range t.secs {
+		out[k] = s.other
+	}
+	return out
 }
