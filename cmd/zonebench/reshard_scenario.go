@@ -24,10 +24,11 @@ import (
 // each warmed before its cutover.
 const scenarioReshard = "reshard"
 
-// Limits of the reshard scenario's copies and clean-ups, through the
-// batch pools: a rate the copy reaches (a limit it cannot reach leaves the
-// copy paced by its concurrency alone, as fast as the CPU it takes from
-// the online traffic allows), a tenth of the workload's requests.
+// Limits of the reshard scenario's copies, through the batch pools (the
+// clean-up's deletes take the concurrency too): a rate the copy reaches,
+// about a tenth of the workload's requests (a limit it cannot reach
+// leaves the copy paced by its concurrency alone, as fast as the CPU it
+// takes from the online traffic allows).
 const (
 	reshardCopyRate        = 2000 // items per second (--copy-rate)
 	reshardCopyConcurrency = 4
