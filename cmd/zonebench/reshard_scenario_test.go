@@ -11,7 +11,7 @@ import (
 
 // TestDemoReshardsWithoutCallerErrors runs the reshard
 // scenario's short form: every step runs each of reshard.Reshard's steps
-// without error, callers see no errors, the
+// without error, the trace of where the time went has its seconds, callers see no errors, the
 // consistency checker sees no stale read but in the client's documented
 // window after a failed write (see the assertion), and a-3 holds, after
 // the growth's cutover, every demo key it took over. The
@@ -45,6 +45,11 @@ func TestDemoReshardsWithoutCallerErrors(t *testing.T) {
 	}
 	if st[1] != "0" {
 		t.Logf("%s stale reads, each after a write to the answering node had failed", st[1])
+	}
+	// Where the time went: a row per second, with the CPU zonebench used.
+	trace := report[strings.Index(report, "where the time went"):]
+	if rows := regexp.MustCompile(`(?m)^\s+\d+\.0s\s+\S+\s+\S+\s+\S+ \S+\s+[1-9]\d*\s`).FindAllString(trace, -1); len(rows) < 10 {
+		t.Fatalf("%d seconds of the trace with zonebench's CPU, want 10 or more:\n%s", len(rows), report)
 	}
 	m := regexp.MustCompile(`a-3 holds (\d+) of the (\d+) demo keys it took over`).FindStringSubmatch(report)
 	if m == nil || m[1] != m[2] || m[2] == "0" {
