@@ -35,6 +35,7 @@ type demoOptions struct {
 	scenario    string
 	outage      time.Duration // tier-down only
 	originRate  int           // tier-down only
+	copyRate    float64       // reshard only
 }
 
 func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
@@ -52,6 +53,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	fs.StringVar(&o.svgPath, "svg", "", "also write the per-second time series as an SVG chart to `file`")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to `file`")
 	tierDownFlags(&o, fs)
+	fs.Float64Var(&o.copyRate, "copy-rate", reshardCopyRate, "reshard: the copy's rate limit in `keys/s` (reshard.CopyConfig.Rate; 0: none)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zonebench demo [flags]\n\n"+
 			"Starts a local fleet of real zonecached processes (3 zones x 2 nodes on free 127.0.0.1 ports),\n"+
@@ -165,6 +167,7 @@ type demo struct {
 	watch  *watcher
 	repl   *nodeReplacement // node-replaced only
 	shape  *reshardDemo     // reshard only
+	trace  *reshardTrace    // reshard only
 	events []bench.Event
 	title  string
 	bcfg   bench.Config
@@ -180,6 +183,10 @@ func (d *demo) start(ctx context.Context) error {
 	cfg, err := d.clientConfig(ctx)
 	if err != nil {
 		return err
+	}
+	if d.o.scenario == scenarioReshard {
+		d.trace = newReshardTrace()
+		cfg.Hooks = d.trace.hooks()
 	}
 	if d.target, err = bench.NewFleetTarget(cfg); err != nil {
 		return fmt.Errorf("client: %w", err)

@@ -35,6 +35,11 @@
 // 1 when any is non-zero. `zonebench consistency-writer` is its writer
 // process (hidden).
 //
+// `zonebench reshard-copy` measures package reshard's copy: one node's
+// items (1,000,000 of 100 B and of 4 KB by default) copied to another,
+// without a rate limit and within one, with keys/s, MB/s and the CPU per
+// key of the copier and of each node.
+//
 // This command only parses flags and wires them to internal/bench (the
 // harness), internal/fleet and internal/consistency, where the logic lives.
 // Run `zonebench -h` and `zonebench demo -h` for the flags.

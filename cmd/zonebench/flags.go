@@ -148,7 +148,7 @@ func (o *outputFlags) register(fs *flag.FlagSet) {
 // an example.
 func benchUsage(fs *flag.FlagSet) {
 	out := fs.Output()
-	fmt.Fprintf(out, "Usage: zonebench --target SPEC [flags]\n       zonebench --compare SPEC_A,SPEC_B [flags]\n       zonebench demo [--keep] [flags]   (a local 3-zone fleet under load: a zone lost, a node replaced, a slow node, a reshard; zonebench demo -h)\n       zonebench consistency [flags]     (stale reads, lost writes and errors under faults; zonebench consistency -h)\n       zonebench --version\n\n")
+	fmt.Fprintf(out, "Usage: zonebench --target SPEC [flags]\n       zonebench --compare SPEC_A,SPEC_B [flags]\n       zonebench demo [--keep] [flags]   (a local 3-zone fleet under load: a zone lost, a node replaced, a slow node, a reshard; zonebench demo -h)\n       zonebench consistency [flags]     (stale reads, lost writes and errors under faults; zonebench consistency -h)\n       zonebench reshard-copy [flags]    (package reshard's copy rate, 1,000,000 keys; zonebench reshard-copy -h)\n       zonebench --version\n\n")
 	fmt.Fprintf(out, "Measures a cache's throughput, latency percentiles (p50 p90 p99 p99.9 max), hit ratio and errors.\n")
 	fmt.Fprintf(out, "A progress line is shown only when stdout is a terminal.\n\nFlags:\n")
 	fs.PrintDefaults()

@@ -83,6 +83,8 @@ func runSubcommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return runConsistency(ctx, args[1:], stdout, stderr), true
 	case "server":
 		return runServerBench(ctx, args[1:], stdout, stderr), true
+	case "reshard-copy":
+		return runReshardCopy(ctx, args[1:], stdout, stderr), true
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "zonebench", buildinfo.Read())
 		return 0, true

@@ -24,44 +24,47 @@ import (
 // each warmed before its cutover.
 const scenarioReshard = "reshard"
 
-// Limits of the reshard scenario's copies: through the batch pools, below
-// what the fleet serves online.
+// Limits of the reshard scenario's copies, through the batch pools (the
+// clean-up's deletes take the concurrency too): a rate the copy reaches,
+// about a tenth of the workload's requests (a limit it cannot reach
+// leaves the copy paced by its concurrency alone, as fast as the CPU it
+// takes from the online traffic allows).
 const (
-	reshardCopyRate        = 20000 // items per second
+	reshardCopyRate        = 2000 // items per second (--copy-rate)
 	reshardCopyConcurrency = 4
 )
 
-// reshardStep is one change of the fleet's shape: nodes started warming,
-// nodes set draining and nodes of a removed zone set warming (write-only)
-// before the copy, as reshard.Intermediate has them, the change itself,
-// and the zone an added zone is copied from.
+// reshardStep is one change of the fleet's shape, carried out by the
+// reshard library: the nodes to start warming first (an operator's part
+// on a gossiping fleet), the change, and the zone an added zone is copied
+// from.
 type reshardStep struct {
 	label    string
 	start    []string // ids (zone-n) of nodes to start warming
-	drain    []string // ids of nodes to set draining
-	unread   []string // ids of running nodes to set warming
 	change   func(live replication.Topology) reshard.Change
 	fromZone string
 }
 
-// reshardCopy is what one step's plan and copy did.
+// reshardCopy is what one step's copy and clean-up did.
 type reshardCopy struct {
-	step       string
-	keys       int64
-	bytes      int64
-	stats      reshard.CopyStats
-	took       time.Duration
-	cutoverErr error
+	step    string
+	keys    int64
+	bytes   int64
+	stats   reshard.CopyStats
+	took    time.Duration
+	cleaned warm.PurgeStats
 }
 
 // reshardDemo is the reshard scenario: four steps, one after the other,
 // under the demo's workload and the consistency checker's.
 type reshardDemo struct {
-	f       *fleet.Fleet
-	bench   *client.Client
-	checker *staleChecker
-	steps   *stepMarks
-	gap     time.Duration // steady time between steps
+	f        *fleet.Fleet
+	bench    *client.Client
+	checker  *staleChecker
+	trace    *reshardTrace
+	steps    *stepMarks
+	gap      time.Duration // steady time between steps
+	copyRate float64       // the copy's rate limit, keys/s
 
 	mu        sync.Mutex
 	clients   []*client.Client // every client whose view a step waits for
@@ -80,10 +83,13 @@ type reshardDemo struct {
 // are spaced by 1/12 of it.
 func (d *demo) reshardScenario() {
 	dur := d.o.duration
-	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), gap: dur / 12,
+	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), trace: d.trace, gap: dur / 12, copyRate: d.o.copyRate,
 		baseline: max(dur/8, 3*time.Second), ready: make(chan struct{}),
 		steps: &stepMarks{event: "reshard: zone a 2 -> 3 -> 2 nodes, zone d added from b, removed"}}
 	r.clients = []*client.Client{r.bench}
+	for _, n := range d.f.Nodes() {
+		r.trace.watch(n.ID, n.Pid())
+	}
 	d.shape = r
 	fmt.Fprintf(d.stdout, "client in zone a; workload for %v, resharding from %v (consistency checker: writer in a, readers in a, b, c)\n\n",
 		dur, r.baseline)
@@ -108,11 +114,12 @@ func (r *reshardDemo) runChecker(ctx context.Context, seeds []string) error {
 	if err != nil {
 		return err
 	}
+	go r.trace.run(ctx, start)
 	r.checker.markSeconds(ctx, start)
 	return nil
 }
 
-// stepsOf are the scenario's steps.
+// reshardSteps are the scenario's steps.
 func reshardSteps() []reshardStep {
 	add := func(ids ...string) func(replication.Topology) reshard.Change {
 		return func(live replication.Topology) reshard.Change {
@@ -126,10 +133,10 @@ func reshardSteps() []reshardStep {
 	}
 	return []reshardStep{
 		{label: "grow zone a: a-3 added", start: []string{"a-3"}, change: add("a-3")},
-		{label: "shrink zone a: a-3 removed", drain: []string{"a-3"},
+		{label: "shrink zone a: a-3 removed",
 			change: func(replication.Topology) reshard.Change { return reshard.Change{Remove: []string{"a-3"}} }},
 		{label: "add zone d from zone b", start: []string{"d-1", "d-2"}, change: add("d-1", "d-2"), fromZone: "b"},
-		{label: "remove zone d", unread: []string{"d-1", "d-2"},
+		{label: "remove zone d",
 			change: func(replication.Topology) reshard.Change { return reshard.Change{RemoveZones: []string{"d"}} }},
 	}
 }
@@ -163,121 +170,134 @@ func (r *reshardDemo) do(ctx context.Context) error {
 	return nil
 }
 
-// step runs one change: new nodes warming and leaving ones draining until
-// every client writes to the new owners, then plan, copy and cutover.
+// step runs one change: its new nodes started warming, then
+// reshard.Reshard's steps, each marked with what the library said and how
+// long it took.
 func (r *reshardDemo) step(ctx context.Context, s reshardStep) error {
 	r.steps.mark(s.label+": begins", nil)
-	if err := r.prepare(ctx, s); err != nil {
+	if err := r.startNodes(ctx, s); err != nil {
 		return err
 	}
-	live := r.bench.Topology()
-	tgt, err := s.change(live).Apply(live)
+	rs, err := reshard.New(reshard.RunConfig{Fleet: r.fleet(), Change: s.change(r.bench.Topology()), FromZone: s.fromZone,
+		Copy: reshard.CopyConfig{Rate: r.copyRate, Concurrency: reshardCopyConcurrency}, ViewLag: -1,
+		Say: func(step reshard.Step, msg string) { r.steps.mark(fmt.Sprintf("%s: %v: %s", s.label, step, msg), nil) }})
 	if err != nil {
 		return err
 	}
-	if err := r.waitClients(ctx, func(t replication.Topology) bool { return reshard.Ready(t, tgt) == nil }); err != nil {
-		return fmt.Errorf("clients not ready: %w", err)
+	c := reshardCopy{step: s.label}
+	var plan *reshard.Plan
+	for _, ph := range r.phases(rs, &c, &plan) {
+		began := time.Now()
+		msg, err := ph.do(ctx)
+		r.steps.mark(fmt.Sprintf("%s: %s done in %v%s", s.label, ph.name, time.Since(began).Round(time.Millisecond), msg), err)
+		if err != nil {
+			return err
+		}
 	}
-	began := time.Now()
-	plan, err := reshard.NewPlan(ctx, reshard.Config{Current: live, Target: tgt, FromZone: s.fromZone})
-	if err != nil {
-		return err
-	}
-	st, err := reshard.Copy(ctx, plan, reshard.CopyConfig{Rate: reshardCopyRate, Concurrency: reshardCopyConcurrency})
-	c := reshardCopy{step: s.label, keys: plan.Keys(), bytes: plan.Bytes(), stats: st, took: time.Since(began)}
-	r.steps.mark(fmt.Sprintf("%s: copied %d of %d keys in %v", s.label, st.Copied, c.keys, c.took.Round(time.Millisecond)), err)
-	if err != nil {
-		return err
-	}
-	c.cutoverErr = r.cutover(ctx, live, tgt, plan)
-	r.steps.mark(s.label+": cut over", c.cutoverErr)
-	if c.cutoverErr == nil && slices.Contains(s.start, "a-3") {
+	if slices.Contains(s.start, "a-3") {
 		r.checkHeld(ctx, plan, "a-3")
 	}
 	r.mu.Lock()
 	r.copies = append(r.copies, c)
 	r.mu.Unlock()
-	return c.cutoverErr
+	return nil
 }
 
-// prepare starts s's new nodes warming, sets its leaving ones draining
-// and a removed zone's warming, and waits until every client sees them so.
-func (r *reshardDemo) prepare(ctx context.Context, s reshardStep) error {
-	for _, id := range s.start {
-		zone, _, _ := strings.Cut(id, "-")
-		if _, err := r.f.Add(ctx, zone, id, "--state", string(replication.Warming)); err != nil {
-			return err
-		}
-	}
-	for _, id := range s.drain {
-		if err := r.setState(ctx, id, replication.Draining); err != nil {
-			return err
-		}
-	}
-	for _, id := range s.unread {
-		if err := r.setState(ctx, id, replication.Warming); err != nil {
-			return err
-		}
-	}
-	warming := append(slices.Clone(s.start), s.unread...)
-	err := r.waitClients(ctx, func(t replication.Topology) bool {
-		return hasStates(t, warming, replication.Warming) && hasStates(t, s.drain, replication.Draining)
-	})
-	r.steps.mark(fmt.Sprintf("%s: %v warming, %v draining in every client's topology", s.label, warming, s.drain), err)
-	return err
+// reshardPhase is one of reshard.Reshard's steps, as the demo calls it.
+type reshardPhase struct {
+	name string
+	do   func(context.Context) (string, error) // what it did, to print
 }
 
-// cutover promotes the nodes tgt adds, drains and stops those it drops,
-// waits until every client uses tgt, then purges the plan's sources that
-// stay in their zone (the items they no longer own).
-//
-// It stands in for package reshard's cutover, being written: the lead
-// replaces this function by that library call.
-func (r *reshardDemo) cutover(ctx context.Context, live, tgt replication.Topology, plan *reshard.Plan) error {
-	for _, n := range live.Nodes {
-		if _, kept := tgt.Node(n.ID); kept && n.EffectiveState() == replication.Warming {
-			if err := r.setState(ctx, n.ID, replication.Serving); err != nil {
-				return err
+// phases are rs's steps in order; the copy's figures go to c and its plan
+// to plan.
+func (r *reshardDemo) phases(rs *reshard.Reshard, c *reshardCopy, plan **reshard.Plan) []reshardPhase {
+	return []reshardPhase{
+		{"plan", func(ctx context.Context) (string, error) {
+			p, err := rs.Plan(ctx)
+			if err != nil {
+				return "", err
 			}
-		}
+			return fmt.Sprintf(" (the sources' metadump): %d keys, %.2f MB to move", p.Keys(), float64(p.Bytes())/1e6), nil
+		}},
+		{"intermediate", func(ctx context.Context) (string, error) { return " (every client uses it)", rs.Intermediate(ctx) }},
+		{"copy", func(ctx context.Context) (string, error) {
+			began := time.Now()
+			p, st, err := rs.Copy(ctx)
+			if p != nil {
+				*plan = p
+				c.keys, c.bytes, c.stats, c.took = p.Keys(), p.Bytes(), st, time.Since(began)
+			}
+			return fmt.Sprintf(": copied %d of %d keys", st.Copied, c.keys), err
+		}},
+		{"cutover", func(ctx context.Context) (string, error) { return " (every client uses the target)", rs.Cutover(ctx) }},
+		{"cleanup", func(ctx context.Context) (string, error) {
+			st, err := rs.Cleanup(ctx)
+			c.cleaned = st
+			return fmt.Sprintf(": purge scanned %d items on %d nodes, deleted %d not owned", st.Scanned, st.Nodes, st.Deleted), err
+		}},
 	}
-	r.stopLeaving(tgt)
-	if err := r.waitClients(ctx, func(t replication.Topology) bool { return sameNodes(t, tgt) }); err != nil {
-		return err
-	}
-	sources := purgedSources(plan, tgt)
-	if len(sources) == 0 {
+}
+
+// startNodes starts s's new nodes warming and waits until every client
+// sees them so: on a gossiping fleet the operator starts them, the
+// reshard promotes them.
+func (r *reshardDemo) startNodes(ctx context.Context, s reshardStep) error {
+	if len(s.start) == 0 {
 		return nil
 	}
-	_, err := warm.Purge(ctx, warm.PurgeConfig{Topology: tgt, Nodes: sources})
+	for _, id := range s.start {
+		zone, _, _ := strings.Cut(id, "-")
+		n, err := r.f.Add(ctx, zone, id, "--state", string(replication.Warming))
+		if err != nil {
+			return err
+		}
+		r.trace.watch(n.ID, n.Pid())
+	}
+	err := r.waitClients(ctx, func(t replication.Topology) bool { return hasStates(t, s.start, replication.Warming) })
+	r.steps.mark(fmt.Sprintf("%s: %v started warming, in every client's topology", s.label, s.start), err)
 	return err
 }
 
-// purgedSources are the plan's sources that stay, in their zone: after
-// the cutover they hold keys they no longer own. A zone copied into
-// another one keeps its keys.
-func purgedSources(plan *reshard.Plan, tgt replication.Topology) []string {
-	var out []string
-	for _, m := range plan.Moves {
-		if _, kept := tgt.Node(m.From.ID); kept && m.From.Zone == m.To.Zone && !slices.Contains(out, m.From.ID) {
-			out = append(out, m.From.ID)
-		}
-	}
-	return out
+// clientsFleet is the demo's fleet as the reshard library drives it: a
+// reshard.GossipFleet (states set through the admin endpoints, leaving
+// nodes stopped with SIGTERM) whose changes count once every client of
+// the demo uses them, where an operator, who does not know every client,
+// waits RunConfig.ViewLag.
+type clientsFleet struct {
+	*reshard.GossipFleet
+	r *reshardDemo
 }
 
-// stopLeaving stops the nodes tgt drops (SIGTERM: each advertises
-// draining, leaves the gossip and waits for reads to stop) and waits for
-// them.
-func (r *reshardDemo) stopLeaving(tgt replication.Topology) {
-	var wg sync.WaitGroup
+// Apply applies t, then waits until every client of the demo uses it.
+func (f clientsFleet) Apply(ctx context.Context, step reshard.Step, t replication.Topology, say func(string)) error {
+	if err := f.GossipFleet.Apply(ctx, step, t, say); err != nil {
+		return err
+	}
+	return f.r.waitClients(ctx, func(v replication.Topology) bool { return reshard.SameNodes(v, t) })
+}
+
+// fleet is the running fleet as a reshard.Fleet.
+func (r *reshardDemo) fleet() reshard.Fleet {
+	g := &reshard.GossipFleet{Admin: map[string]string{}, Stop: r.stopNode}
 	for _, n := range r.f.Nodes() {
-		if _, kept := tgt.Node(n.ID); !kept && n.Running() {
-			wg.Add(1)
-			go func() { defer wg.Done(); _ = n.Terminate(stepTimeout) }()
+		if n.Running() {
+			g.Seeds = append(g.Seeds, n.AdminAddr)
+		}
+		g.Admin[n.ID], g.AdminToken = n.AdminAddr, n.AdminToken
+	}
+	return clientsFleet{GossipFleet: g, r: r}
+}
+
+// stopNode stops node n (SIGTERM: it hands its reads over, leaves the
+// gossip, then drains) and waits for it.
+func (r *reshardDemo) stopNode(_ context.Context, n replication.Node) error {
+	for _, fn := range r.f.Nodes() {
+		if fn.ID == n.ID {
+			return fn.Terminate(stepTimeout)
 		}
 	}
-	wg.Wait()
+	return fmt.Errorf("no node %s", n.ID)
 }
 
 // checkHeld reads from node id, directly, the demo's keys the plan moved
@@ -313,18 +333,6 @@ func (r *reshardDemo) checkHeld(ctx context.Context, plan *reshard.Plan, id stri
 	r.mu.Unlock()
 }
 
-func (r *reshardDemo) setState(ctx context.Context, id string, to replication.NodeState) error {
-	for _, n := range r.f.Nodes() {
-		if n.ID == id && n.Running() {
-			sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-			defer cancel()
-			_, err := n.Admin().SetState(sctx, to)
-			return err
-		}
-	}
-	return fmt.Errorf("no running node %s", id)
-}
-
 // waitClients polls every client's topology until ok holds for all of
 // them, or stepTimeout passes.
 func (r *reshardDemo) waitClients(ctx context.Context, ok func(replication.Topology) bool) error {
@@ -355,36 +363,28 @@ func hasStates(t replication.Topology, ids []string, st replication.NodeState) b
 	return true
 }
 
-// sameNodes reports whether t lists exactly tgt's nodes, all serving.
-func sameNodes(t, tgt replication.Topology) bool {
-	if len(t.Nodes) != len(tgt.Nodes) {
-		return false
-	}
-	for _, n := range tgt.Nodes {
-		if got, ok := t.Node(n.ID); !ok || got.EffectiveState() != replication.Serving {
-			return false
-		}
-	}
-	return true
-}
-
 // reshardDuration is the reshard scenario's --duration unless given: a
 // baseline, four steps and the steady seconds between them.
 const reshardDuration = 60 * time.Second
 
 // reshardUsage describes the scenario in `zonebench demo -h`.
-const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 started warming, the keys it takes copied\n" +
-	"                 hottest first, then promoted), shrunk back (a-3 draining, its keys copied to\n" +
-	"                 a-1 and a-2, then stopped), zone d added warmed from zone b, then removed; with\n" +
-	"                 the consistency checker's writer and readers; prints per second the local-zone\n" +
-	"                 hit ratio, caller errors, p99 and stale reads, and the issue's targets, met or\n" +
-	"                 NOT met (needs --gossip; --duration defaults to 60s)\n"
+const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 started warming, then reshard.Reshard: the\n" +
+	"                 keys a-3 takes copied hottest first, a-3 promoted, the previous owners cleaned up),\n" +
+	"                 shrunk back (a-3 draining, its keys copied to a-1 and a-2, then stopped), zone d\n" +
+	"                 added warmed from zone b, then removed; with the consistency checker's writer and\n" +
+	"                 readers; prints per second the local-zone hit ratio, caller errors, p99 and stale\n" +
+	"                 reads, where the time went (p99 by operation and node, CPU of zonebench, of the\n" +
+	"                 nodes and of the rest of the machine), and the issue's targets, PASS or FAIL\n" +
+	"                 (needs --gossip; --duration defaults to 60s; --copy-rate sets the copy's limit)\n"
 
 // reshardOptions checks and completes o, parsed by fs, for the reshard
 // scenario: it needs gossip, and runs 60 s unless --duration says.
 func reshardOptions(o *demoOptions, fs *flag.FlagSet) error {
 	if o.scenario != scenarioReshard {
 		return nil
+	}
+	if o.copyRate < 0 {
+		return errors.New("--copy-rate: want keys/s >= 0")
 	}
 	if !o.gossip {
 		return errors.New("--scenario reshard needs --gossip")

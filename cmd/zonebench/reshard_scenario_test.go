@@ -10,7 +10,8 @@ import (
 )
 
 // TestDemoReshardsWithoutCallerErrors runs the reshard
-// scenario's short form: every step runs, callers see no errors, the
+// scenario's short form: every step runs each of reshard.Reshard's steps
+// without error, the trace of where the time went has its seconds, callers see no errors, the
 // consistency checker sees no stale read but in the client's documented
 // window after a failed write (see the assertion), and a-3 holds, after
 // the growth's cutover, every demo key it took over. The
@@ -19,17 +20,17 @@ import (
 func TestDemoReshardsWithoutCallerErrors(t *testing.T) {
 	report := runScenario(t, scenarioReshard, "36s")
 	wantEvents(t, report, "reshard: zone a 2 -> 3 -> 2 nodes")
-	for _, want := range []string{
-		"grow zone a: a-3 added: cut over", "shrink zone a: a-3 removed: cut over",
-		"add zone d from zone b: cut over", "remove zone d: cut over",
-	} {
-		if !regexp.MustCompile(`(?m)--- ` + regexp.QuoteMeta(want) + `$`).MatchString(report) {
-			t.Fatalf("no step %q without error in:\n%s", want, report)
+	for _, step := range []string{"grow zone a: a-3 added", "shrink zone a: a-3 removed", "add zone d from zone b", "remove zone d"} {
+		for _, phase := range []string{"plan", "intermediate", "copy", "cutover", "cleanup"} {
+			if !hasLine(report, "--- "+step+": "+phase+" done in ", "(error: ") {
+				t.Fatalf("no %s of step %q without error in:\n%s", phase, step, report)
+			}
 		}
 	}
 	for _, want := range []string{
-		`steps done:\s+4 of 4\s+met`,
-		`caller errors = 0:\s+0\s+met`,
+		`steps done:\s+4 of 4\s+PASS`,
+		`caller errors = 0:\s+0\s+PASS`,
+		`(?m)^reshard targets: (PASS|FAIL \(.*\))$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(report) {
 			t.Fatalf("no %q in:\n%s", want, report)
@@ -45,6 +46,11 @@ func TestDemoReshardsWithoutCallerErrors(t *testing.T) {
 	if st[1] != "0" {
 		t.Logf("%s stale reads, each after a write to the answering node had failed", st[1])
 	}
+	// Where the time went: a row per second, with the CPU zonebench used.
+	trace := report[strings.Index(report, "where the time went"):]
+	if rows := regexp.MustCompile(`(?m)^\s+\d+\.0s\s+\S+\s+\S+\s+\S+ \S+\s+[1-9]\d*\s`).FindAllString(trace, -1); len(rows) < 10 {
+		t.Fatalf("%d seconds of the trace with zonebench's CPU, want 10 or more:\n%s", len(rows), report)
+	}
 	m := regexp.MustCompile(`a-3 holds (\d+) of the (\d+) demo keys it took over`).FindStringSubmatch(report)
 	if m == nil || m[1] != m[2] || m[2] == "0" {
 		t.Fatalf("a-3 after the cutover: %v, want every key it took over (at least one)\n%s", m, report)
@@ -54,6 +60,16 @@ func TestDemoReshardsWithoutCallerErrors(t *testing.T) {
 			t.Log(strings.TrimSpace(line))
 		}
 	}
+}
+
+// hasLine reports whether a line of report holds want and not unwanted.
+func hasLine(report, want, unwanted string) bool {
+	for _, line := range strings.Split(report, "\n") {
+		if strings.Contains(line, want) && !strings.Contains(line, unwanted) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestDemoHelpDocumentsReshard(t *testing.T) {
