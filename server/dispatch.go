@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/zonecache/zonecache/internal/protocol"
 )
@@ -40,7 +41,10 @@ const (
 // command is one entry of the command table.
 type command struct {
 	name string
-	id   cmdID
+	// key is the name's first 8 bytes packed (nameKey): finding a
+	// command compares integers, and strings only past 8 bytes.
+	key uint64
+	id  cmdID
 	// get serves a retrieval on the rest of the line, as read: the hot
 	// path needs no copy and no token array.
 	get func(c *conn, rest []byte)
@@ -85,16 +89,33 @@ var commandTable = [...]command{
 	{name: "lru", run: (*conn).lru},
 }
 
-// commandIndex finds a command by its first byte, then its name: a few
-// comparisons, cheaper than hashing the name.
+// commandIndex finds a command by its first byte, then its packed name: a
+// few integer comparisons, cheaper than hashing the name.
 var commandIndex = indexCommands()
 
 func indexCommands() (idx [256][]*command) {
 	for i := range commandTable {
 		e := &commandTable[i]
+		e.key = nameKey([]byte(e.name))
 		idx[e.name[0]] = append(idx[e.name[0]], e)
 	}
 	return idx
+}
+
+// nameKey packs the first 8 bytes of a command name into an integer, the
+// first byte lowest; shorter names are padded with zeros.
+func nameKey(name []byte) uint64 {
+	if len(name) >= 8 {
+		return binary.LittleEndian.Uint64(name)
+	}
+	if cap(name) >= 8 { // the line goes on: one load, masked
+		return binary.LittleEndian.Uint64(name[:8]) & (1<<(8*len(name)) - 1)
+	}
+	var k uint64
+	for i, b := range name {
+		k |= uint64(b) << (8 * i)
+	}
+	return k
 }
 
 // cmdNames holds each cmdID's name.
@@ -112,8 +133,9 @@ func (id cmdID) String() string { return cmdNames[id] }
 
 // lookup returns the command named name, or nil.
 func lookup(name []byte) *command {
+	k := nameKey(name)
 	for _, e := range commandIndex[name[0]] {
-		if e.name == string(name) {
+		if e.key == k && len(e.name) == len(name) && (len(name) <= 8 || e.name == string(name)) {
 			return e
 		}
 	}

@@ -60,14 +60,14 @@ type MetaFlags struct {
 // memcached's reply line.
 func (f *MetaFlags) Parse(key []byte, flags [][]byte, now int64, keyBuf []byte) error {
 	*f = MetaFlags{Key: key, Delta: 1}
-	var seen [128]bool
+	var seen [2]uint64 // one bit per ASCII flag: no array to clear per request
 	var err error
 	for _, t := range flags {
 		o := t[0]
-		if o >= 127 || seen[o] {
+		if o >= 127 || seen[o>>6]&(1<<(o&63)) != 0 {
 			return errDuplicateFlag
 		}
-		seen[o] = true
+		seen[o>>6] |= 1 << (o & 63)
 		switch o {
 		case 'l', 'P', 'L', 'k', 's', 't', 'c', 'f', 'h':
 		case 'O':
