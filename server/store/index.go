@@ -3,24 +3,25 @@ package store
 import (
 	"bytes"
 	"math/bits"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 )
 
-// index maps keys to item offsets in one shard's ring. It is an open
-// addressing table in the style of Swiss tables: groups of 8 slots, each
-// group five uint64 words (40 bytes, one cache line or two): a control word
-// with one byte per slot (a 7-bit hash tag, empty or deleted), then the
-// slots' 32-bit ring offsets, two per word. A lookup thus touches one group's
-// memory, not a control array and an offset array. The table holds no Go
-// pointers, so the garbage collector never scans it, and it costs 5 bytes
-// per slot. Keys are not stored here: a tag match is confirmed by comparing
-// the full key in the ring, so hash collisions are handled.
+// table is one open addressing hash table of an index, in the style of
+// Swiss tables: groups of 8 slots, each group five uint64 words (40 bytes,
+// one cache line or two): a control word with one byte per slot (a 7-bit
+// hash tag, empty or deleted), then the slots' 32-bit ring offsets, two per
+// word. A lookup thus touches one group's memory, not a control array and
+// an offset array. The table holds no Go pointers, so the garbage collector
+// never scans it, and it costs 5 bytes per slot. Keys are not stored here: a
+// tag match is confirmed by comparing the full key in the ring, so hash
+// collisions are handled.
 //
 // Group counts need not be powers of two (the home group is found by
-// multiply-shift), which lets the table grow by 1.5x and keeps the average
-// load near 70 %.
-type index struct {
+// multiply-shift), which lets the table grow by 5/4 and keeps the average
+// load near 80 %.
+type table struct {
 	words []uint64 // groupWords per group: control word, then offsets
 	count int      // full slots
 	tombs int      // deleted slots
@@ -32,27 +33,26 @@ const (
 	ctrlDeleted   = 0xFE
 	lsbs          = 0x0101010101010101
 	msbs          = 0x8080808080808080
-	minGroups     = 4
 	groupWords    = 1 + groupSlots/2
 	bytesPerGroup = 8 * groupWords
 )
 
 // groups is the number of groups.
-func (ix *index) groups() int { return len(ix.words) / groupWords }
+func (ix *table) groups() int { return len(ix.words) / groupWords }
 
 // ctrl is group g's control word.
-func (ix *index) ctrl(g int) uint64 { return ix.words[g*groupWords] }
+func (ix *table) ctrl(g int) uint64 { return ix.words[g*groupWords] }
 
-func (ix *index) setCtrlWord(g int, w uint64) { ix.words[g*groupWords] = w }
+func (ix *table) setCtrlWord(g int, w uint64) { ix.words[g*groupWords] = w }
 
 // off is the ring offset in slot.
-func (ix *index) off(slot int) uint32 {
+func (ix *table) off(slot int) uint32 {
 	g, i := slot/groupSlots, slot%groupSlots
 	return uint32(ix.words[g*groupWords+1+i/2] >> (32 * uint(i%2)))
 }
 
 // setOff stores a ring offset in slot.
-func (ix *index) setOff(slot int, off uint32) {
+func (ix *table) setOff(slot int, off uint32) {
 	g, i := slot/groupSlots, slot%groupSlots
 	p := &ix.words[g*groupWords+1+i/2]
 	s := 32 * uint(i%2)
@@ -63,7 +63,8 @@ func (ix *index) setOff(slot int, off uint32) {
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 
 // tagOf is the 7-bit control tag: the top bits of the hash, disjoint from
-// the shard bits (lowest) and the home-group bits (24..55).
+// the shard bits (lowest), the table bits (from 12) and the home-group bits
+// (24..55).
 func tagOf(h uint64) uint8 { return uint8(h >> 57) }
 
 // matchByte returns a mask with bit 7 of each byte of w equal to b set. It may
@@ -79,7 +80,7 @@ func matchByte(w uint64, b uint8) uint64 {
 // the only zero byte possible, since no control byte equals 0x81.
 func hasEmpty(w uint64) bool { return matchByte(w, ctrlEmpty) != 0 }
 
-func (ix *index) init(groups int) {
+func (ix *table) init(groups int) {
 	ix.words = make([]uint64, groups*groupWords)
 	for g := range groups {
 		ix.setCtrlWord(g, lsbs*ctrlEmpty)
@@ -88,12 +89,12 @@ func (ix *index) init(groups int) {
 }
 
 // bytes is the memory held by the table.
-func (ix *index) bytes() int64 { return int64(len(ix.words)) * 8 }
+func (ix *table) bytes() int64 { return int64(len(ix.words)) * 8 }
 
 // maxLoad is the number of full plus deleted slots that forces a rehash.
-func (ix *index) maxLoad() int { return ix.groups() * groupSlots * 7 / 8 }
+func (ix *table) maxLoad() int { return ix.groups() * groupSlots * 7 / 8 }
 
-func (ix *index) home(h uint64) int {
+func (ix *table) home(h uint64) int {
 	return int((uint64(uint32(h>>24)) * uint64(ix.groups())) >> 32)
 }
 
@@ -103,7 +104,7 @@ func setCtrl(w uint64, i int, b uint8) uint64 {
 }
 
 // lookup returns the slot holding key, comparing keys in buf.
-func (ix *index) lookup(buf []byte, h uint64, key []byte) (int, bool) {
+func (ix *table) lookup(buf []byte, h uint64, key []byte) (int, bool) {
 	n := ix.groups()
 	if n == 0 {
 		return 0, false
@@ -129,7 +130,7 @@ func (ix *index) lookup(buf []byte, h uint64, key []byte) (int, bool) {
 
 // slotOf returns the slot that points at the item at off, whose key hashes
 // to h. The item must be indexed.
-func (ix *index) slotOf(h uint64, off uint32) (int, bool) {
+func (ix *table) slotOf(h uint64, off uint32) (int, bool) {
 	n := ix.groups()
 	if n == 0 {
 		return 0, false
@@ -155,7 +156,7 @@ func (ix *index) slotOf(h uint64, off uint32) (int, bool) {
 
 // insert adds a key known to be absent. The caller ensures room
 // (count+tombs < maxLoad).
-func (ix *index) insert(h uint64, off uint32) int {
+func (ix *table) insert(h uint64, off uint32) int {
 	n := ix.groups()
 	g, tag := ix.home(h), tagOf(h)
 	for {
@@ -180,7 +181,7 @@ func (ix *index) insert(h uint64, off uint32) int {
 // remove empties a full slot. A slot of a group that was never full since
 // the last rehash becomes empty; otherwise it becomes a tombstone, so that
 // probe chains running through the group stay intact.
-func (ix *index) remove(slot int) {
+func (ix *table) remove(slot int) {
 	g, i := slot/groupSlots, slot%groupSlots
 	w := ix.ctrl(g)
 	if hasEmpty(w) {
@@ -193,8 +194,8 @@ func (ix *index) remove(slot int) {
 }
 
 // rehash rebuilds the table with the given number of groups, rehashing each
-// key from the ring.
-func (ix *index) rehash(buf []byte, groups int) {
+// key from the ring, and returns the number of keys it moved.
+func (ix *table) rehash(buf []byte, groups int) int {
 	old := *ix
 	ix.init(groups)
 	for g := range old.groups() {
@@ -203,11 +204,12 @@ func (ix *index) rehash(buf []byte, groups int) {
 			ix.insert(hashKey(itemKey(buf, int(off))), off)
 		}
 	}
+	return ix.count
 }
 
-// forEach calls fn for every full slot, in table order, starting at group
+// forGroups calls fn for every full slot, in table order, starting at group
 // start, for at most n groups; it returns the group after the last visited.
-func (ix *index) forGroups(start, n int, fn func(slot int, off uint32)) int {
+func (ix *table) forGroups(start, n int, fn func(slot int, off uint32)) int {
 	groups := ix.groups()
 	if groups == 0 {
 		return 0
@@ -223,4 +225,145 @@ func (ix *index) forGroups(start, n int, fn func(slot int, off uint32)) int {
 		}
 	}
 	return g
+}
+
+// index maps keys to item offsets in one shard's ring: a fixed number of
+// tables, chosen by hash bits, each growing on its own. A table holds at
+// most about two thousand keys, so rebuilding one, to grow it or to clear
+// its tombstones, is bounded work under the shard lock whatever the
+// shard's size. A slot names its table in the bits above slotShift.
+type index struct {
+	tables  []table
+	mask    uint64 // len(tables)-1
+	count   int    // full slots, all tables
+	ngroups int    // groups, all tables
+	empty   int    // tables with no groups
+}
+
+const (
+	tableShift      = 12  // a key's table: hash bits from 12, above the shard bits, below the home bits
+	tableGroupsGoal = 256 // groups a table has at most, on average, when the index is at its cap
+	maxTables       = 4096
+	slotShift       = 32
+	slotMask        = 1<<slotShift - 1
+)
+
+// tablesFor is the number of tables of an index of at most maxGroups
+// groups: a power of two, so that tables average at most tableGroupsGoal
+// groups at the cap, and more than half that. A table's header (40 bytes,
+// one group's worth) thus costs at most 1/128 of the index.
+func tablesFor(maxGroups int) int {
+	n := 1
+	for n < maxTables && n*tableGroupsGoal < maxGroups {
+		n *= 2
+	}
+	return n
+}
+
+// init empties the index into n tables of no groups: a table gets memory
+// at its first insert.
+func (ix *index) init(n int) {
+	ix.tables = make([]table, n)
+	ix.mask = uint64(n - 1)
+	ix.count, ix.ngroups, ix.empty = 0, 0, n
+}
+
+// groups is the number of groups, all tables.
+func (ix *index) groups() int { return ix.ngroups }
+
+// footprint is the memory the index is charged in groups: its groups and
+// the tables' headers, one group's worth each, with a table that has no
+// groups yet charged its first one, so that it can always get it.
+func (ix *index) footprint() int { return ix.ngroups + ix.empty + len(ix.tables) }
+
+// bytes is the memory held by the tables.
+func (ix *index) bytes() int64 { return int64(ix.ngroups) * bytesPerGroup }
+
+// tableOf is the table of keys hashing to h.
+func (ix *index) tableOf(h uint64) int { return int(h >> tableShift & ix.mask) }
+
+// full reports whether the table of h must be rebuilt before an insert.
+func (ix *index) full(h uint64) bool {
+	t := &ix.tables[ix.tableOf(h)]
+	return t.count+t.tombs >= t.maxLoad()
+}
+
+// lookup returns the slot holding key, comparing keys in buf.
+func (ix *index) lookup(buf []byte, h uint64, key []byte) (int, bool) {
+	if len(ix.tables) == 0 { // closed
+		return 0, false
+	}
+	t := ix.tableOf(h)
+	slot, ok := ix.tables[t].lookup(buf, h, key)
+	return t<<slotShift | slot, ok
+}
+
+// slotOf returns the slot that points at the item at off, whose key hashes
+// to h. The item must be indexed.
+func (ix *index) slotOf(h uint64, off uint32) (int, bool) {
+	t := ix.tableOf(h)
+	slot, ok := ix.tables[t].slotOf(h, off)
+	return t<<slotShift | slot, ok
+}
+
+// insert adds a key known to be absent; its table must not be full.
+func (ix *index) insert(h uint64, off uint32) int {
+	t := ix.tableOf(h)
+	ix.count++
+	return t<<slotShift | ix.tables[t].insert(h, off)
+}
+
+// remove empties a full slot.
+func (ix *index) remove(slot int) {
+	ix.tables[slot>>slotShift].remove(slot & slotMask)
+	ix.count--
+}
+
+// off is the ring offset in slot.
+func (ix *index) off(slot int) uint32 { return ix.tables[slot>>slotShift].off(slot & slotMask) }
+
+// setOff stores a ring offset in slot.
+func (ix *index) setOff(slot int, off uint32) { ix.tables[slot>>slotShift].setOff(slot&slotMask, off) }
+
+// resize rebuilds table t with the given number of groups and returns the
+// number of keys it moved.
+func (ix *index) resize(t, groups int, buf []byte) int {
+	if ix.tables[t].groups() == 0 && groups > 0 {
+		ix.empty--
+	}
+	ix.ngroups += groups - ix.tables[t].groups()
+	return ix.tables[t].rehash(buf, groups)
+}
+
+// forGroups calls fn for every full slot of at most n groups from pos (0,
+// or what a previous call returned), table after table, and returns the
+// position after the last group visited: past the last table (done reports
+// it) when the pass is over.
+func (ix *index) forGroups(pos, n int, fn func(slot int, off uint32)) int {
+	t, g := pos>>slotShift, pos&slotMask
+	for ; n > 0 && t < len(ix.tables); t, g = t+1, 0 {
+		tb := &ix.tables[t]
+		k := min(n, tb.groups()-g)
+		if k <= 0 {
+			continue
+		}
+		tb.forGroups(g, k, func(slot int, off uint32) { fn(t<<slotShift|slot, off) })
+		n -= k
+		if g += k; g < tb.groups() {
+			return t<<slotShift | g
+		}
+	}
+	return t << slotShift
+}
+
+// done reports whether pos, from forGroups, is past the last table.
+func (ix *index) done(pos int) bool { return pos>>slotShift >= len(ix.tables) }
+
+// tableAt is the memory of the table pos is in (nil past the last): a
+// rebuild allocates anew, so a changed pointer means a rebuilt table.
+func (ix *index) tableAt(pos int) *uint64 {
+	if ix.done(pos) {
+		return nil
+	}
+	return unsafe.SliceData(ix.tables[pos>>slotShift].words)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"os"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -37,12 +38,16 @@ const maxCompactItems = 1024
 // system takes whole pages.
 var pageSize = os.Getpagesize()
 
+// maxIndexEvictions bounds the items one insert evicts at the ring's head
+// to make room for the index.
+const maxIndexEvictions = 256
+
 // maxKeptScratch is the largest scratch buffer a shard keeps between writes.
 const maxKeptScratch = 64 << 10
 
-// indexGrowth is the factor (5/4) by which a full index grows: small steps
-// keep the average load near 80 %, at the price of rehashing each entry
-// about four times over its life.
+// indexGrowth is the factor (5/4) by which a full index table grows: small
+// steps keep the average load near 80 %, at the price of rehashing each
+// entry about four times over its life.
 const indexGrowthNum, indexGrowthDen = 5, 4
 
 // shard is one lock's worth of the store: a ring of items and its index.
@@ -71,7 +76,8 @@ type shard struct {
 	wrapped  bool
 	hwm      int // highest ring offset written since last released: the touched arena
 	ix       index
-	maxGroup int // index size cap, in groups
+	maxGroup int // index footprint cap, in groups (index.footprint)
+	tableCap int // one table's size cap, in groups
 	maxItems int // items the capped index can hold
 
 	bytes        int64  // sum of ItemSize over indexed items
@@ -85,34 +91,41 @@ type shard struct {
 	expiredUnfetched uint64
 	getExpired       uint64
 
-	sweepGroup      int    // next index group the sweeper looks at
-	rehashFallbacks int    // ring walks that disagreed with the index (a bug)
-	entry           Entry  // scratch Entry handed to callbacks, under mu
-	scratch         []byte // copy of a value whose parts alias the ring
-	one             [1][]byte
+	sweepPos int      // where in the index the sweeper goes on
+	steps    uint64   // items rehashed, copied or evicted: tests bound it per lock hold
+	entry    Entry    // scratch Entry handed to callbacks, under mu
+	scratch  []byte   // copy of a value whose parts alias the ring
+	ages     []uint64 // scratch of evictOldest
+	one      [1][]byte
 
 	_ [64]byte // keep neighbouring shards' locks off this cache line
 }
 
+// init sets the shard up on buf with an index of at most maxGroups groups,
+// tables' headers included.
 func (sh *shard) init(buf []byte, maxGroups int) {
+	n := tablesFor(maxGroups)
+	data := max(n, maxGroups-n) // groups, less the headers
 	sh.buf = buf
 	sh.limit = len(buf)
-	sh.maxGroup = maxGroups
-	sh.maxItems = maxGroups*groupSlots*7/8 - 1
-	sh.ix.init(min(minGroups, maxGroups))
+	sh.maxGroup = data + n
+	sh.maxItems = data * groupSlots * 7 / 8
+	sh.tableCap = min(data, (data+n-1)/n*3/2+1)
+	sh.ix.init(n)
 	sh.setEnd()
 }
 
-// nextGroups is the size the index grows to from groups groups.
+// nextGroups is the size a table grows to from groups groups.
 func (sh *shard) nextGroups(groups int) int {
-	return min(sh.maxGroup, max(groups+1, groups*indexGrowthNum/indexGrowthDen))
+	return min(sh.tableCap, max(groups+1, groups*indexGrowthNum/indexGrowthDen))
 }
 
-// setEnd places the ring's end so that the index can take its next growth
-// step in the budget: the ring wraps there from now on, and items written
-// past it before go when head reaches them.
+// setEnd places the ring's end so that the index can grow by a quarter (or
+// one table's step) in the budget: the ring wraps there from now on, and
+// items written past it before go when head reaches them.
 func (sh *shard) setEnd() {
-	sh.end = min(len(sh.buf), sh.limit-sh.nextGroups(sh.ix.groups())*bytesPerGroup)
+	next := min(sh.maxGroup, sh.ix.footprint()+max(sh.ix.groups()/4, sh.tableCap/4+1))
+	sh.end = min(len(sh.buf), sh.limit-next*bytesPerGroup)
 }
 
 // top is the end of the ring's items: nothing above it is in use.
@@ -147,7 +160,7 @@ func (sh *shard) reset() {
 	sh.bytes = 0
 	releaseArena(sh.buf[:sh.hwm])
 	sh.hwm = 0
-	sh.ix.init(min(minGroups, sh.maxGroup))
+	sh.ix.init(len(sh.ix.tables))
 	sh.setEnd()
 }
 
@@ -262,6 +275,7 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 	n := itemLen(sh.buf, p)
 	b := sh.buf[p+offBits]
 	if b&bitDead != 0 {
+		sh.steps++
 		sh.advanceHead(n)
 		return 0
 	}
@@ -271,30 +285,31 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 		sh.moveHead(p, n)
 		return n
 	}
-	slot, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, p)), uint32(p))
-	if ok {
-		sh.ix.remove(slot)
-		sh.bytes -= int64(n)
-	}
-	switch {
-	case expired:
-		sh.reclaimed++
-		if b&bitFetched == 0 {
-			sh.expiredUnfetched++
-		}
-	default:
-		sh.evictions++
-		if b&bitFetched == 0 {
-			sh.evictedUnfetched++
-		}
+	sh.steps++
+	if slot, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, p)), uint32(p)); ok {
+		sh.evictSlot(slot, p, expired)
 	}
 	sh.advanceHead(n)
 	return 0
 }
 
+// evictSlot drops the indexed item at off to make room, counting it as
+// reclaimed if expired and as evicted otherwise.
+func (sh *shard) evictSlot(slot, off int, expired bool) {
+	b := sh.buf[off+offBits]
+	sh.removeSlot(slot, off, expired)
+	if !expired {
+		sh.evictions++
+		if b&bitFetched == 0 {
+			sh.evictedUnfetched++
+		}
+	}
+}
+
 // moveHead copies the live item at head (offset p, n bytes) to tail and
 // points its index slot at the new place.
 func (sh *shard) moveHead(p, n int) {
+	sh.steps++
 	if !sh.wrapped && sh.end-sh.tail < n {
 		sh.wrapEnd, sh.tail, sh.wrapped = sh.tail, 0, true
 	}
@@ -325,58 +340,73 @@ func (sh *shard) removeSlot(slot int, off int, reclaim bool) {
 	}
 }
 
-// makeIndexRoom readies the index for one more key, before an insert: it
-// evicts while the index holds maxItems, and when the table is at its load
-// limit rehashes it, grown by indexGrowth (to about 70 % full) while the
-// budget leaves room beside the ring, or at the same size when tombstones
-// filled it. When it cannot grow, it first evicts down to three quarters of
-// the load limit, so that the next rehash is as far away. It reports
-// whether it evicted.
-func (sh *shard) makeIndexRoom(now uint32) bool {
+// makeIndexRoom readies the table of h for one more key, before an
+// insert: when the table is at its load limit it rebuilds it, grown by
+// indexGrowth while the table cap and the budget beside the ring allow, or
+// at the same size when tombstones filled it. When it cannot grow, it first
+// evicts the table's oldest items down to three quarters of the load
+// limit, so that the next rebuild is as far away. Either way the work is
+// bounded by one table's size. It reports whether it evicted.
+func (sh *shard) makeIndexRoom(h uint64, now uint32) bool {
 	ix := &sh.ix
-	var mv mover
+	t := ix.tableOf(h)
+	tb := &ix.tables[t]
+	if tb.count+tb.tombs < tb.maxLoad() {
+		return false
+	}
 	evicted := false
-	for ix.count >= sh.maxItems {
-		mv.note(sh.evictHead(now, mv.allowed()))
-		evicted = true
-	}
-	if ix.count+ix.tombs < ix.maxLoad() {
-		return evicted
-	}
-	groups := ix.groups()
-	if ix.count+1 > ix.maxLoad()*3/4 {
-		if next := sh.nextGroups(groups); next > groups && sh.indexFits(next) {
+	groups := tb.groups()
+	if keep := tb.maxLoad() * 3 / 4; tb.count+1 > keep {
+		next := sh.nextGroups(groups)
+		grow := next - max(groups, 1) // a table's first group is already charged
+		total := ix.footprint() + grow
+		switch {
+		case next > groups && (grow == 0 || total <= sh.maxGroup && sh.indexFits(total)):
 			groups = next
-		} else {
-			for ix.count > 0 && ix.count+1 > ix.maxLoad()*3/4 {
+		case next > groups && total <= sh.maxGroup:
+			// The ring is in the way: evict at head, so that the ring
+			// wraps below the index's room sooner, then in the table.
+			var mv mover
+			for i := 0; i < maxIndexEvictions && tb.count+1 > keep && sh.ix.count > 0; i++ {
 				mv.note(sh.evictHead(now, mv.allowed()))
-				evicted = true
 			}
+			fallthrough
+		default:
+			if tb.count+1 > keep {
+				sh.evictOldest(t, tb.count+1-keep, now)
+			}
+			evicted = true
 		}
 	}
-	sh.rehash(groups)
+	sh.steps += uint64(ix.resize(t, groups, sh.buf))
 	sh.setEnd()
 	return evicted
 }
 
-// rehash rebuilds the index with the given number of groups. It walks the
-// ring rather than the old table: the live (not dead) items in the ring are
-// exactly the indexed ones, and reading the ring in order streams through
-// memory where the table order would take a cache miss per key.
-func (sh *shard) rehash(groups int) {
-	old := sh.ix
-	sh.ix.init(groups)
-	sh.walk(func(off int) bool {
-		if sh.buf[off+offBits]&bitDead == 0 {
-			sh.ix.insert(hashKey(itemKey(sh.buf, off)), uint32(off))
-		}
-		return true
+// evictOldest evicts the n items of table t nearest the ring's head (the
+// oldest written or moved), or all of them if it holds fewer.
+func (sh *shard) evictOldest(t, n int, now uint32) {
+	tb := &sh.ix.tables[t]
+	ages := sh.ages[:0]
+	tb.forGroups(0, tb.groups(), func(slot int, off uint32) {
+		ages = append(ages, uint64(sh.age(int(off)))<<slotShift|uint64(slot))
 	})
-	if sh.ix.count != old.count { // cannot happen; stay correct if it does
-		sh.rehashFallbacks++
-		sh.ix = old
-		sh.ix.rehash(sh.buf, groups)
+	slices.Sort(ages)
+	for _, a := range ages[:min(n, len(ages))] {
+		slot := int(a & slotMask)
+		off := int(tb.off(slot))
+		sh.evictSlot(t<<slotShift|slot, off, expiredAt(le.Uint32(sh.buf[off+offExpires:]), now))
 	}
+	sh.steps += uint64(len(ages))
+	sh.ages = ages[:0]
+}
+
+// age is how many ring bytes lie between head and the item at off.
+func (sh *shard) age(off int) int {
+	if off >= sh.head {
+		return off - sh.head
+	}
+	return sh.wrapEnd - sh.head + off
 }
 
 // aliasesRing reports whether any part points into the ring.
@@ -428,13 +458,13 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 		return Meta{}, ErrNoMemory
 	}
 	parts := op.Value
-	needEvict := (!found && sh.ix.count+sh.ix.tombs >= min(sh.maxItems, sh.ix.maxLoad())) || !sh.fitsNow(size)
+	needEvict := (!found && sh.ix.full(h)) || !sh.fitsNow(size)
 	if needEvict && sh.aliasesRing(parts) {
 		parts = sh.stabilize(parts, total)
 	}
 	evicted := false
 	if !found {
-		evicted = sh.makeIndexRoom(now)
+		evicted = sh.makeIndexRoom(h, now)
 	}
 	off := sh.alloc(size, now, &evicted)
 
