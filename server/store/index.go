@@ -25,6 +25,7 @@ type table struct {
 	words []uint64 // groupWords per group: control word, then offsets
 	count int      // full slots
 	tombs int      // deleted slots
+	depth uint     // hash bits that choose it (index.split)
 }
 
 const (
@@ -87,9 +88,6 @@ func (ix *table) init(groups int) {
 	}
 	ix.count, ix.tombs = 0, 0
 }
-
-// bytes is the memory held by the table.
-func (ix *table) bytes() int64 { return int64(len(ix.words)) * 8 }
 
 // maxLoad is the number of full plus deleted slots that forces a rehash.
 func (ix *table) maxLoad() int { return ix.groups() * groupSlots * 7 / 8 }
@@ -227,74 +225,65 @@ func (ix *table) forGroups(start, n int, fn func(slot int, off uint32)) int {
 	return g
 }
 
-// index maps keys to item offsets in one shard's ring: a fixed number of
-// tables, chosen by hash bits, each growing on its own. A table holds at
-// most about two thousand keys, so rebuilding one, to grow it or to clear
-// its tombstones, is bounded work under the shard lock whatever the
-// shard's size. A slot names its table in the bits above slotShift.
+// index maps keys to item offsets in one shard's ring: a directory of
+// tables chosen by hash bits (extendible hashing). A table grows by 5/4 up
+// to tableMaxGroups groups and then splits in two by one more hash bit,
+// doubling the directory when it needs the bit, so that rebuilding a
+// table, to grow, split or clear it of tombstones, is bounded work under
+// the shard lock whatever the shard's size. A slot names the directory
+// entry of its table in the bits above slotShift.
 type index struct {
-	tables  []table
-	mask    uint64 // len(tables)-1
-	count   int    // full slots, all tables
-	ngroups int    // groups, all tables
-	empty   int    // tables with no groups
+	dir     []*table // 1<<depth entries; a table of depth d is in every entry whose low d bits are its own
+	depth   uint
+	count   int      // full slots, all tables
+	ngroups int      // groups, all tables
+	ntables int      // distinct tables
+	pairs   []uint64 // scratch of split: hash, offset, hash, offset…
 }
 
 const (
-	tableShift      = 12  // a key's table: hash bits from 12, above the shard bits, below the home bits
-	tableGroupsGoal = 256 // groups a table has at most, on average, when the index is at its cap
-	maxTables       = 4096
-	slotShift       = 32
-	slotMask        = 1<<slotShift - 1
+	tableShift     = 12  // a key's directory entry: hash bits from 12, above the shard bits, below the home bits
+	maxDepth       = 12  // so at most 4096 directory entries
+	tableMaxGroups = 128 // a table splits rather than grow past this (1,024 slots), below maxDepth
+	slotShift      = 32
+	slotMask       = 1<<slotShift - 1
 )
 
-// tablesFor is the number of tables of an index of at most maxGroups
-// groups: a power of two, so that tables average at most tableGroupsGoal
-// groups at the cap, and more than half that. A table's header (40 bytes,
-// one group's worth) thus costs at most 1/128 of the index.
-func tablesFor(maxGroups int) int {
-	n := 1
-	for n < maxTables && n*tableGroupsGoal < maxGroups {
-		n *= 2
-	}
-	return n
-}
-
-// init empties the index into n tables of no groups: a table gets memory
-// at its first insert.
-func (ix *index) init(n int) {
-	ix.tables = make([]table, n)
-	ix.mask = uint64(n - 1)
-	ix.count, ix.ngroups, ix.empty = 0, 0, n
+// init empties the index into one table of one group.
+func (ix *index) init() {
+	t := &table{}
+	t.init(1)
+	ix.dir = []*table{t}
+	ix.depth = 0
+	ix.count, ix.ngroups, ix.ntables = 0, 1, 1
 }
 
 // groups is the number of groups, all tables.
 func (ix *index) groups() int { return ix.ngroups }
 
-// footprint is the memory the index is charged in groups: its groups and
-// the tables' headers, one group's worth each, with a table that has no
-// groups yet charged its first one, so that it can always get it.
-func (ix *index) footprint() int { return ix.ngroups + ix.empty + len(ix.tables) }
+// footprint is the memory the index is charged in groups (40 bytes): its
+// groups, two per table for its header, one per five directory entries.
+func (ix *index) footprint() int { return ix.ngroups + 2*ix.ntables + len(ix.dir)/5 }
 
-// bytes is the memory held by the tables.
+// bytes is the memory held by the tables' groups.
 func (ix *index) bytes() int64 { return int64(ix.ngroups) * bytesPerGroup }
 
-// tableOf is the table of keys hashing to h.
-func (ix *index) tableOf(h uint64) int { return int(h >> tableShift & ix.mask) }
+// tableOf is the directory entry of keys hashing to h.
+func (ix *index) tableOf(h uint64) int { return int(h>>tableShift) & (len(ix.dir) - 1) }
 
 // full reports whether the table of h must be rebuilt before an insert.
 func (ix *index) full(h uint64) bool {
-	t := &ix.tables[ix.tableOf(h)]
+	t := ix.dir[ix.tableOf(h)]
 	return t.count+t.tombs >= t.maxLoad()
 }
 
 // lookup returns the slot holding key, comparing keys in buf.
 func (ix *index) lookup(buf []byte, h uint64, key []byte) (int, bool) {
-	if len(ix.tables) == 0 { // closed
+	if len(ix.dir) == 0 { // closed
 		return 0, false
 	}
 	t := ix.tableOf(h)
-	slot, ok := ix.tables[t].lookup(buf, h, key)
+	slot, ok := ix.dir[t].lookup(buf, h, key)
 	return t<<slotShift | slot, ok
 }
 
@@ -302,7 +291,7 @@ func (ix *index) lookup(buf []byte, h uint64, key []byte) (int, bool) {
 // to h. The item must be indexed.
 func (ix *index) slotOf(h uint64, off uint32) (int, bool) {
 	t := ix.tableOf(h)
-	slot, ok := ix.tables[t].slotOf(h, off)
+	slot, ok := ix.dir[t].slotOf(h, off)
 	return t<<slotShift | slot, ok
 }
 
@@ -310,41 +299,96 @@ func (ix *index) slotOf(h uint64, off uint32) (int, bool) {
 func (ix *index) insert(h uint64, off uint32) int {
 	t := ix.tableOf(h)
 	ix.count++
-	return t<<slotShift | ix.tables[t].insert(h, off)
+	return t<<slotShift | ix.dir[t].insert(h, off)
 }
 
 // remove empties a full slot.
 func (ix *index) remove(slot int) {
-	ix.tables[slot>>slotShift].remove(slot & slotMask)
+	ix.dir[slot>>slotShift].remove(slot & slotMask)
 	ix.count--
 }
 
 // off is the ring offset in slot.
-func (ix *index) off(slot int) uint32 { return ix.tables[slot>>slotShift].off(slot & slotMask) }
+func (ix *index) off(slot int) uint32 { return ix.dir[slot>>slotShift].off(slot & slotMask) }
 
 // setOff stores a ring offset in slot.
-func (ix *index) setOff(slot int, off uint32) { ix.tables[slot>>slotShift].setOff(slot&slotMask, off) }
+func (ix *index) setOff(slot int, off uint32) { ix.dir[slot>>slotShift].setOff(slot&slotMask, off) }
 
-// resize rebuilds table t with the given number of groups and returns the
-// number of keys it moved.
+// resize rebuilds the table of directory entry t with the given number of
+// groups and returns the number of keys it moved.
 func (ix *index) resize(t, groups int, buf []byte) int {
-	if ix.tables[t].groups() == 0 && groups > 0 {
-		ix.empty--
+	ix.ngroups += groups - ix.dir[t].groups()
+	return ix.dir[t].rehash(buf, groups)
+}
+
+// groupsFor is the size of a table that holds n keys about 70 % full.
+func groupsFor(n int) int { return max(1, (n*10/7+groupSlots-1)/groupSlots) }
+
+// split divides the table of directory entry t in two by its next hash
+// bit, if fits(the footprint's growth) agrees. It returns the keys it
+// moved and whether it split.
+func (ix *index) split(t int, buf []byte, fits func(grow int) bool) (int, bool) {
+	old := ix.dir[t]
+	dirGrow := 0
+	if old.depth == ix.depth {
+		dirGrow = len(ix.dir)
 	}
-	ix.ngroups += groups - ix.tables[t].groups()
-	return ix.tables[t].rehash(buf, groups)
+	// The halves take at most one group more than the keys need together.
+	if !fits(groupsFor(old.count) + 1 - old.groups() + 2 + (len(ix.dir)+dirGrow)/5 - len(ix.dir)/5) {
+		return 0, false
+	}
+	bit := uint64(1) << old.depth
+	pairs, ones := ix.pairs[:0], 0
+	for g := range old.groups() {
+		for m := ^old.ctrl(g) & msbs; m != 0; m &= m - 1 {
+			off := old.off(g*groupSlots + bits.TrailingZeros64(m)>>3)
+			h := hashKey(itemKey(buf, int(off)))
+			if h>>tableShift&bit != 0 {
+				ones++
+			}
+			pairs = append(pairs, h, uint64(off))
+		}
+	}
+	ix.pairs = pairs[:0]
+	keys := len(pairs) / 2
+	ga, gb := groupsFor(keys-ones), groupsFor(ones)
+	if dirGrow > 0 {
+		ix.dir = append(ix.dir, ix.dir...)
+		ix.depth++
+	}
+	a, b := &table{depth: old.depth + 1}, &table{depth: old.depth + 1}
+	a.init(ga)
+	b.init(gb)
+	for i := 0; i < len(pairs); i += 2 {
+		if h, off := pairs[i], uint32(pairs[i+1]); h>>tableShift&bit != 0 {
+			b.insert(h, off)
+		} else {
+			a.insert(h, off)
+		}
+	}
+	for i := t & int(bit-1); i < len(ix.dir); i += int(bit) {
+		if uint64(i)&bit != 0 {
+			ix.dir[i] = b
+		} else {
+			ix.dir[i] = a
+		}
+	}
+	ix.ngroups += ga + gb - old.groups()
+	ix.ntables++
+	return keys, true
 }
 
 // forGroups calls fn for every full slot of at most n groups from pos (0,
-// or what a previous call returned), table after table, and returns the
-// position after the last group visited: past the last table (done reports
-// it) when the pass is over.
+// or what a previous call returned), table after table in directory order,
+// and returns the position after the last group visited: past the
+// directory (done reports it) when the pass is over. A table is visited at
+// its first directory entry.
 func (ix *index) forGroups(pos, n int, fn func(slot int, off uint32)) int {
 	t, g := pos>>slotShift, pos&slotMask
-	for ; n > 0 && t < len(ix.tables); t, g = t+1, 0 {
-		tb := &ix.tables[t]
+	for ; n > 0 && t < len(ix.dir); t, g = t+1, 0 {
+		tb := ix.dir[t]
 		k := min(n, tb.groups()-g)
-		if k <= 0 {
+		if t>>tb.depth != 0 || k <= 0 {
 			continue
 		}
 		tb.forGroups(g, k, func(slot int, off uint32) { fn(t<<slotShift|slot, off) })
@@ -356,14 +400,15 @@ func (ix *index) forGroups(pos, n int, fn func(slot int, off uint32)) int {
 	return t << slotShift
 }
 
-// done reports whether pos, from forGroups, is past the last table.
-func (ix *index) done(pos int) bool { return pos>>slotShift >= len(ix.tables) }
+// done reports whether pos, from forGroups, is past the directory.
+func (ix *index) done(pos int) bool { return pos>>slotShift >= len(ix.dir) }
 
-// tableAt is the memory of the table pos is in (nil past the last): a
-// rebuild allocates anew, so a changed pointer means a rebuilt table.
+// tableAt is the memory of the table pos is in (nil past the directory): a
+// rebuild or split allocates anew, so a changed pointer means a rebuilt
+// table.
 func (ix *index) tableAt(pos int) *uint64 {
 	if ix.done(pos) {
 		return nil
 	}
-	return unsafe.SliceData(ix.tables[pos>>slotShift].words)
+	return unsafe.SliceData(ix.dir[pos>>slotShift].words)
 }

@@ -66,8 +66,8 @@ func TestIndexGrowAndRehash(t *testing.T) {
 		keys = append(keys, fmt.Sprint("k", i))
 	}
 	buf, offs := ringOf(keys)
-	sh := &shard{buf: buf, limit: math.MaxInt32, maxGroup: 1 << 20, tableCap: 1 << 20}
-	sh.ix.init(4)
+	sh := &shard{buf: buf, limit: math.MaxInt32, maxGroup: 1 << 20}
+	sh.ix.init()
 	present := map[int]bool{}
 	for round := range 3 {
 		for i := range keys {
@@ -92,8 +92,10 @@ func TestIndexGrowAndRehash(t *testing.T) {
 	}
 	load := float64(sh.ix.count) / float64(sh.ix.groups()*groupSlots)
 	t.Logf("count %d groups %d load %.2f", sh.ix.count, sh.ix.groups(), load)
-	for i, tb := range sh.ix.tables {
+	require.Greater(t, sh.ix.ntables, 1, "tables split")
+	for i, tb := range sh.ix.dir {
 		assert.LessOrEqual(t, tb.count+tb.tombs, tb.maxLoad(), "table %d", i)
+		assert.LessOrEqual(t, tb.groups(), tableMaxGroups, "table %d", i)
 	}
 }
 

@@ -124,7 +124,7 @@ func TestIndexWorkPerWriteIsBounded(t *testing.T) {
 	s := newStore(t, Config{MaxBytes: 16 << 20}, nil)
 	require.Len(t, s.shards, 1)
 	sh := &s.shards[0]
-	bound := uint64(2*sh.tableCap*groupSlots + maxIndexEvictions + maxMoves + 2)
+	bound := uint64(2*tableMaxGroups*groupSlots + maxIndexEvictions + maxMoves + 2)
 	require.Less(t, bound, uint64(sh.maxItems/32), "a table is a small part of the index")
 	op := Op{Action: Put}
 	put := func(*Entry) Op { return op }
@@ -145,4 +145,29 @@ func TestIndexWorkPerWriteIsBounded(t *testing.T) {
 	assert.Greater(t, sh.ix.footprint(), sh.maxGroup*9/10, "the index reached its cap")
 	assert.NotZero(t, st.Evictions)
 	assert.Zero(t, indexMismatches(sh))
+}
+
+// BenchmarkTableRebuild times the largest rebuild a write can do in a
+// 16 MiB shard: one full table of the largest size, its keys read from
+// items spread over the ring (a cache miss each), as under load.
+func BenchmarkTableRebuild(b *testing.B) {
+	s := newStore(b, Config{MaxBytes: 16 << 20}, nil)
+	sh := &s.shards[0]
+	keys := make([]string, 0, tableMaxGroups*groupSlots)
+	for i := 0; len(keys) < cap(keys)*7/8-1; i++ { // keys of table 0 only
+		if k := fmt.Sprintf("key:%016d", i); sh.ix.tableOf(hashKey([]byte(k))) == 0 {
+			keys = append(keys, k)
+		}
+	}
+	val := make([]byte, 4000) // items a page apart: a key read is a cache miss
+	for _, k := range keys {
+		set(b, s, k, string(val), Meta{})
+	}
+	groups := sh.ix.dir[0].groups()
+	b.ResetTimer()
+	for range b.N {
+		sh.ix.resize(0, groups, sh.buf)
+	}
+	b.ReportMetric(float64(sh.ix.dir[0].count), "keys")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(sh.ix.dir[0].count), "ns/key")
 }

@@ -77,7 +77,6 @@ type shard struct {
 	hwm      int // highest ring offset written since last released: the touched arena
 	ix       index
 	maxGroup int // index footprint cap, in groups (index.footprint)
-	tableCap int // one table's size cap, in groups
 	maxItems int // items the capped index can hold
 
 	bytes        int64  // sum of ItemSize over indexed items
@@ -104,27 +103,20 @@ type shard struct {
 // init sets the shard up on buf with an index of at most maxGroups groups,
 // tables' headers included.
 func (sh *shard) init(buf []byte, maxGroups int) {
-	n := tablesFor(maxGroups)
-	data := max(n, maxGroups-n) // groups, less the headers
 	sh.buf = buf
 	sh.limit = len(buf)
-	sh.maxGroup = data + n
-	sh.maxItems = data * groupSlots * 7 / 8
-	sh.tableCap = min(data, (data+n-1)/n*3/2+1)
-	sh.ix.init(n)
+	sh.maxGroup = maxGroups
+	sh.maxItems = maxGroups * groupSlots * 7 / 8
+	sh.ix.init()
 	sh.setEnd()
 }
 
-// nextGroups is the size a table grows to from groups groups.
-func (sh *shard) nextGroups(groups int) int {
-	return min(sh.tableCap, max(groups+1, groups*indexGrowthNum/indexGrowthDen))
-}
-
-// setEnd places the ring's end so that the index can grow by a quarter (or
-// one table's step) in the budget: the ring wraps there from now on, and
-// items written past it before go when head reaches them.
+// setEnd places the ring's end so that the index can grow by a quarter in
+// the budget: the ring wraps there from now on, and items written past it
+// before go when head reaches them.
 func (sh *shard) setEnd() {
-	next := min(sh.maxGroup, sh.ix.footprint()+max(sh.ix.groups()/4, sh.tableCap/4+1))
+	fp := sh.ix.footprint()
+	next := min(sh.maxGroup, fp+fp/4+2)
 	sh.end = min(len(sh.buf), sh.limit-next*bytesPerGroup)
 }
 
@@ -160,7 +152,7 @@ func (sh *shard) reset() {
 	sh.bytes = 0
 	releaseArena(sh.buf[:sh.hwm])
 	sh.hwm = 0
-	sh.ix.init(len(sh.ix.tables))
+	sh.ix.init()
 	sh.setEnd()
 }
 
@@ -341,52 +333,75 @@ func (sh *shard) removeSlot(slot int, off int, reclaim bool) {
 }
 
 // makeIndexRoom readies the table of h for one more key, before an
-// insert: when the table is at its load limit it rebuilds it, grown by
-// indexGrowth while the table cap and the budget beside the ring allow, or
-// at the same size when tombstones filled it. When it cannot grow, it first
-// evicts the table's oldest items down to three quarters of the load
-// limit, so that the next rebuild is as far away. Either way the work is
-// bounded by one table's size. It reports whether it evicted.
+// insert: when the table is at its load limit it rebuilds it at the same
+// size if tombstones filled it, and otherwise grows it by indexGrowth, or
+// splits it past tableMaxGroups, while the index's cap and the budget
+// beside the ring allow. When it cannot grow, it first evicts at the ring's
+// head (at most maxIndexEvictions items) if the ring is in the index's way,
+// then the table's oldest items, down to three quarters of its load limit,
+// so that the next rebuild is as far away. Either way the work is bounded by
+// one table's size. It reports whether it evicted.
 func (sh *shard) makeIndexRoom(h uint64, now uint32) bool {
 	ix := &sh.ix
 	t := ix.tableOf(h)
-	tb := &ix.tables[t]
+	tb := ix.dir[t]
 	if tb.count+tb.tombs < tb.maxLoad() {
 		return false
 	}
+	keep := tb.maxLoad() * 3 / 4
+	if tb.count+1 > keep && sh.growTable(t) {
+		sh.setEnd()
+		return false
+	}
 	evicted := false
-	groups := tb.groups()
-	if keep := tb.maxLoad() * 3 / 4; tb.count+1 > keep {
-		next := sh.nextGroups(groups)
-		grow := next - max(groups, 1) // a table's first group is already charged
-		total := ix.footprint() + grow
-		switch {
-		case next > groups && (grow == 0 || total <= sh.maxGroup && sh.indexFits(total)):
-			groups = next
-		case next > groups && total <= sh.maxGroup:
+	if tb.count+1 > keep {
+		if fp := ix.footprint(); fp+fp/8+2 <= sh.maxGroup {
 			// The ring is in the way: evict at head, so that the ring
-			// wraps below the index's room sooner, then in the table.
+			// wraps below the index's room sooner.
 			var mv mover
-			for i := 0; i < maxIndexEvictions && tb.count+1 > keep && sh.ix.count > 0; i++ {
+			for i := 0; i < maxIndexEvictions && tb.count+1 > keep && ix.count > 0; i++ {
 				mv.note(sh.evictHead(now, mv.allowed()))
 			}
-			fallthrough
-		default:
-			if tb.count+1 > keep {
-				sh.evictOldest(t, tb.count+1-keep, now)
-			}
-			evicted = true
 		}
+		if tb.count+1 > keep {
+			sh.evictOldest(t, tb.count+1-keep, now)
+		}
+		evicted = true
 	}
-	sh.steps += uint64(ix.resize(t, groups, sh.buf))
-	sh.setEnd()
+	sh.steps += uint64(ix.resize(t, tb.groups(), sh.buf))
 	return evicted
+}
+
+// growTable grows the table of directory entry t by indexGrowth, or splits
+// it once it has tableMaxGroups groups, if the index's cap and the budget
+// beside the ring allow; it reports whether it did.
+func (sh *shard) growTable(t int) bool {
+	ix := &sh.ix
+	fits := func(grow int) bool {
+		total := ix.footprint() + grow
+		return total <= sh.maxGroup && sh.indexFits(total)
+	}
+	tb := ix.dir[t]
+	if tb.groups() >= tableMaxGroups && tb.depth < maxDepth {
+		moved, ok := ix.split(t, sh.buf, fits)
+		sh.steps += uint64(moved)
+		return ok
+	}
+	next := max(tb.groups()+1, tb.groups()*indexGrowthNum/indexGrowthDen)
+	if tb.depth < maxDepth {
+		next = min(next, tableMaxGroups)
+	}
+	if !fits(next - tb.groups()) {
+		return false
+	}
+	sh.steps += uint64(ix.resize(t, next, sh.buf))
+	return true
 }
 
 // evictOldest evicts the n items of table t nearest the ring's head (the
 // oldest written or moved), or all of them if it holds fewer.
 func (sh *shard) evictOldest(t, n int, now uint32) {
-	tb := &sh.ix.tables[t]
+	tb := sh.ix.dir[t]
 	ages := sh.ages[:0]
 	tb.forGroups(0, tb.groups(), func(slot int, off uint32) {
 		ages = append(ages, uint64(sh.age(int(off)))<<slotShift|uint64(slot))
