@@ -33,16 +33,20 @@
 // ring is dropped if it is dead (deleted or overwritten) or expired. While
 // a shard's live data is within 14/15 of its ring, a live oldest item is
 // copied to the tail instead (compaction), so overwritten copies make room
-// and no live item is evicted; a write copies at most 1,024 items and
-// max(512 KiB, 16 times its size) bytes, and evicts past that. Above that
+// and no live item is evicted. Under its lock a write copies at most 256
+// items and max(256 KiB, its size) bytes, and evicts past that; then, the
+// lock released, the writer frees room ahead of the next writes (tidy: up
+// to max(64 KiB, twice its size), at most 1/8 of the ring) in slices of
+// the same bound, each under its own hold of the lock, so no lock is held
+// across more than one slice of copying. Above that
 // share eviction is CLOCK: the oldest live item is dropped if unread since
 // it was stored, and moved to the tail with its reference bit cleared
 // otherwise (at most 16 items or 256 KiB per write). A table of the index
 // that is full and cannot grow evicts at the head (at most 256 items), then
-// its own oldest items. So a write does bounded work under the shard lock:
+// its own oldest items. So every hold of a shard lock does bounded work:
 // at most two tables' slots (rebuild or split, and eviction scan), 256
-// evictions for the index, the compaction and CLOCK budgets, and the
-// evictions its own size needs.
+// evictions for the index, one slice of copying, CLOCK's 16 moves, and the
+// evictions the write's own size needs.
 // Expired
 // items are reclaimed on access, when the ring reaches them, and by a
 // background sweeper that examines a slice of each index per tick. A flush

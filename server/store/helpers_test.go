@@ -85,3 +85,14 @@ func indexMismatches(sh *shard) int {
 	})
 	return missing + max(live-sh.ix.count, sh.ix.count-live)
 }
+
+// writeHeld stores value under key in one hold of the shard lock, as
+// Update does before it tidies.
+func writeHeld(t testing.TB, s *Store, key, value string) {
+	t.Helper()
+	h := hashKey([]byte(key))
+	_, _, err := s.shardOf(h).update(s, h, []byte(key), func(*Entry) Op {
+		return Op{Action: Put, Value: [][]byte{[]byte(value)}}
+	})
+	require.NoError(t, err)
+}

@@ -21,18 +21,14 @@ const maxMoveBytes = 256 << 10
 // room. Above that share CLOCK evicts as before.
 const compactNum, compactDen = 14, 15
 
-// maxCompactBytes and compactFactor bound the bytes one allocation of n
-// bytes may copy forward: max(maxCompactBytes, compactFactor*n). At the
-// compaction limit an allocation copies about 14 bytes per byte it frees,
-// on average; past the budget it evicts.
+// maxCompactBytes and compactFactor bound the bytes tidy may copy forward
+// after a write that asks for want bytes of room: max(maxCompactBytes,
+// compactFactor*want), a slice per lock hold. At the compaction limit
+// freeing a byte takes copying about 14.
 const (
 	maxCompactBytes = 512 << 10
 	compactFactor   = 16
 )
-
-// maxCompactItems bounds the items one allocation may copy forward (each
-// costs an index update).
-const maxCompactItems = 1024
 
 // pageSize is the system's memory page: releasing ring memory to the
 // system takes whole pages.
@@ -233,14 +229,14 @@ func (m *mover) note(moved int) {
 // compactor is what one allocation may still copy forward.
 type compactor struct{ bytes, items int }
 
-// newCompactor returns the compaction budget of an allocation of n bytes:
-// none when the shard's live data, with the new item, is above the
-// compaction share of the ring.
+// newCompactor returns the compaction budget of an allocation of n bytes,
+// one slice: none when the shard's live data, with the new item, is above
+// the compaction share of the ring.
 func (sh *shard) newCompactor(n int) compactor {
 	if (sh.bytes+int64(n))*compactDen > int64(sh.end)*compactNum {
 		return compactor{}
 	}
-	return compactor{bytes: max(maxCompactBytes, compactFactor*n), items: maxCompactItems}
+	return compactor{bytes: max(sliceBytes, n), items: sliceItems}
 }
 
 // compactHead copies the item at head to tail, keeping its bits, when it
@@ -459,18 +455,19 @@ func (sh *shard) stabilize(parts [][]byte, total int) [][]byte {
 }
 
 // store writes a new item for key (hash h), replacing the indexed item in
-// slot when found.
-func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op *Op, now uint32) (Meta, error) {
+// slot when found. It also returns the room to free ahead of the next
+// writes (tidy), if any.
+func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op *Op, now uint32) (Meta, int, error) {
 	total := 0
 	for _, p := range op.Value {
 		total += len(p)
 	}
 	size := ItemSize(len(key), total)
 	if LimitedSize(len(key), total) > st.maxItemSize || total > maxValueLen {
-		return Meta{}, ErrTooLarge
+		return Meta{}, 0, ErrTooLarge
 	}
 	if size > sh.end {
-		return Meta{}, ErrNoMemory
+		return Meta{}, 0, ErrNoMemory
 	}
 	parts := op.Value
 	needEvict := (!found && sh.ix.full(h)) || !sh.fitsNow(size)
@@ -516,7 +513,11 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 	if cap(sh.scratch) > maxKeptScratch {
 		sh.scratch = nil // do not keep a big item's copy per shard
 	}
-	return readMeta(buf, off), nil
+	room := 0
+	if sh.needsTidy(size) {
+		room = sh.headroom(size)
+	}
+	return readMeta(buf, off), room, nil
 }
 
 // bump records a read of the item at off.
