@@ -334,8 +334,8 @@ func (sh *shard) removeSlot(slot int, off int, reclaim bool) {
 // splits it past tableMaxGroups, while the index's cap and the budget
 // beside the ring allow. When it cannot grow, it first evicts at the ring's
 // head (at most maxIndexEvictions items) if the ring is in the index's way,
-// then the table's oldest items, down to three quarters of its load limit,
-// so that the next rebuild is as far away. Either way the work is bounded by
+// then the table's oldest items, down to 7/8 of its load limit, so that
+// the table stays nearly full and the next rebuild some way off. Either way the work is bounded by
 // one table's size. It reports whether it evicted.
 func (sh *shard) makeIndexRoom(h uint64, now uint32) bool {
 	ix := &sh.ix
@@ -351,16 +351,17 @@ func (sh *shard) makeIndexRoom(h uint64, now uint32) bool {
 	}
 	evicted := false
 	if tb.count+1 > keep {
+		target := tb.maxLoad() * 7 / 8 // an eighth of the table's keys go
 		if fp := ix.footprint(); fp+fp/8+2 <= sh.maxGroup {
 			// The ring is in the way: evict at head, so that the ring
 			// wraps below the index's room sooner.
 			var mv mover
-			for i := 0; i < maxIndexEvictions && tb.count+1 > keep && ix.count > 0; i++ {
+			for i := 0; i < maxIndexEvictions && tb.count+1 > target && ix.count > 0; i++ {
 				mv.note(sh.evictHead(now, mv.allowed()))
 			}
 		}
-		if tb.count+1 > keep {
-			sh.evictOldest(t, tb.count+1-keep, now)
+		if tb.count+1 > target {
+			sh.evictOldest(t, tb.count+1-target, now)
 		}
 		evicted = true
 	}
@@ -513,11 +514,7 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 	if cap(sh.scratch) > maxKeptScratch {
 		sh.scratch = nil // do not keep a big item's copy per shard
 	}
-	room := 0
-	if sh.needsTidy(size) {
-		room = sh.headroom(size)
-	}
-	return readMeta(buf, off), room, nil
+	return readMeta(buf, off), sh.tidyRoom(size), nil
 }
 
 // bump records a read of the item at off.

@@ -28,6 +28,14 @@ func (sh *shard) needsTidy(n int) bool {
 	return !sh.fitsNow(sh.headroom(n)/2) && sh.bytes*compactDen <= int64(sh.end)*compactNum
 }
 
+// tidyRoom is the room to tidy after a write of n bytes: 0 when it need not.
+func (sh *shard) tidyRoom(n int) int {
+	if !sh.needsTidy(n) {
+		return 0
+	}
+	return sh.headroom(n)
+}
+
 // tidy frees want bytes at the tail of the ring, or as much of it as
 // max(maxCompactBytes, compactFactor*want) copied bytes allow, one slice per
 // hold of the shard lock: it drops dead and expired items at head and
