@@ -235,10 +235,9 @@ func (ix *table) forGroups(start, n int, fn func(slot int, off uint32)) int {
 type index struct {
 	dir     []*table // 1<<depth entries; a table of depth d is in every entry whose low d bits are its own
 	depth   uint
-	count   int      // full slots, all tables
-	ngroups int      // groups, all tables
-	ntables int      // distinct tables
-	pairs   []uint64 // scratch of split: hash, offset, hash, offset…
+	count   int // full slots, all tables
+	ngroups int // groups, all tables
+	ntables int // distinct tables
 }
 
 const (
@@ -338,7 +337,7 @@ func (ix *index) split(t int, buf []byte, fits func(grow int) bool) (int, bool) 
 		return 0, false
 	}
 	bit := uint64(1) << old.depth
-	pairs, ones := ix.pairs[:0], 0
+	pairs, ones := make([]uint64, 0, 2*old.count), 0 // not kept: splits are rare
 	for g := range old.groups() {
 		for m := ^old.ctrl(g) & msbs; m != 0; m &= m - 1 {
 			off := old.off(g*groupSlots + bits.TrailingZeros64(m)>>3)
@@ -349,7 +348,6 @@ func (ix *index) split(t int, buf []byte, fits func(grow int) bool) (int, bool) 
 			pairs = append(pairs, h, uint64(off))
 		}
 	}
-	ix.pairs = pairs[:0]
 	keys := len(pairs) / 2
 	ga, gb := groupsFor(keys-ones), groupsFor(ones)
 	if dirGrow > 0 {
