@@ -325,7 +325,7 @@ func groupsFor(n int) int { return max(1, (n*10/7+groupSlots-1)/groupSlots) }
 
 // split divides the table of directory entry t in two by its next hash
 // bit, if fits(the footprint's growth) agrees. It returns the keys it
-// moved and whether it split.
+// hashed (each twice) and whether it split.
 func (ix *index) split(t int, buf []byte, fits func(grow int) bool) (int, bool) {
 	old := ix.dir[t]
 	dirGrow := 0
@@ -337,19 +337,13 @@ func (ix *index) split(t int, buf []byte, fits func(grow int) bool) (int, bool) 
 		return 0, false
 	}
 	bit := uint64(1) << old.depth
-	pairs, ones := make([]uint64, 0, 2*old.count), 0 // not kept: splits are rare
-	for g := range old.groups() {
-		for m := ^old.ctrl(g) & msbs; m != 0; m &= m - 1 {
-			off := old.off(g*groupSlots + bits.TrailingZeros64(m)>>3)
-			h := hashKey(itemKey(buf, int(off)))
-			if h>>tableShift&bit != 0 {
-				ones++
-			}
-			pairs = append(pairs, h, uint64(off))
+	ones := 0 // a first pass sizes the halves, so that nothing is kept between the passes
+	old.forGroups(0, old.groups(), func(_ int, off uint32) {
+		if hashKey(itemKey(buf, int(off)))>>tableShift&bit != 0 {
+			ones++
 		}
-	}
-	keys := len(pairs) / 2
-	ga, gb := groupsFor(keys-ones), groupsFor(ones)
+	})
+	ga, gb := groupsFor(old.count-ones), groupsFor(ones)
 	if dirGrow > 0 {
 		ix.dir = append(ix.dir, ix.dir...)
 		ix.depth++
@@ -357,13 +351,14 @@ func (ix *index) split(t int, buf []byte, fits func(grow int) bool) (int, bool) 
 	a, b := &table{depth: old.depth + 1}, &table{depth: old.depth + 1}
 	a.init(ga)
 	b.init(gb)
-	for i := 0; i < len(pairs); i += 2 {
-		if h, off := pairs[i], uint32(pairs[i+1]); h>>tableShift&bit != 0 {
+	old.forGroups(0, old.groups(), func(_ int, off uint32) {
+		h := hashKey(itemKey(buf, int(off)))
+		if h>>tableShift&bit != 0 {
 			b.insert(h, off)
 		} else {
 			a.insert(h, off)
 		}
-	}
+	})
 	for i := t & int(bit-1); i < len(ix.dir); i += int(bit) {
 		if uint64(i)&bit != 0 {
 			ix.dir[i] = b
@@ -373,7 +368,7 @@ func (ix *index) split(t int, buf []byte, fits func(grow int) bool) (int, bool) 
 	}
 	ix.ngroups += ga + gb - old.groups()
 	ix.ntables++
-	return keys, true
+	return 2 * old.count, true
 }
 
 // forGroups calls fn for every full slot of at most n groups from pos (0,
