@@ -17,11 +17,15 @@
 // of items in an arena outside the Go heap (mmap on Linux, touched lazily,
 // so resident memory follows the data, not MaxBytes), and a pointer-free
 // open-addressing index of 5 bytes per slot (about 6 bytes per item). The
-// index takes what it needs of the shard's budget, at most 1/8, and the
-// ring the rest: the ring wraps early enough to leave room for the index's
-// next growth and gives back the pages the index takes, so arenas plus
-// indexes never exceed MaxBytes; the Go heap holds only the indexes and a
-// few structures per shard. An item costs a 30-byte header plus its key and
+// index is a directory of small tables chosen by hash bits (extendible
+// hashing): a table grows by 5/4 up to a cap and then splits in two, so
+// that rebuilding one (to grow, split or clear it of tombstones) touches a
+// bounded number of keys, not the shard. The index takes what it needs of
+// the shard's budget, at most 1/8 (directory and table headers included),
+// and the ring the rest: the ring wraps early enough to leave room for the
+// index to grow by a quarter and gives back the pages the index takes, so
+// arenas plus indexes never exceed MaxBytes; the Go heap holds only the
+// indexes and a few structures per shard. An item costs a 30-byte header plus its key and
 // value in the ring; against MaxItemSize it counts as in memcached (key,
 // value and 59 bytes), so the largest value accepted is memcached's.
 //
@@ -29,12 +33,21 @@
 // ring is dropped if it is dead (deleted or overwritten) or expired. While
 // a shard's live data is within 14/15 of its ring, a live oldest item is
 // copied to the tail instead (compaction), so overwritten copies make room
-// and no live item is evicted; a write copies at most 1,024 items and
-// max(512 KiB, 16 times its size) bytes, and evicts past that. Above that
+// and no live item is evicted. Under its lock a write copies at most 256
+// items and max(256 KiB, its size) bytes, and evicts past that; then, the
+// lock released, the writer frees room ahead of the next writes (tidy: up
+// to max(64 KiB, twice its size), at most 1/8 of the ring) in slices of
+// the same bound, each under its own hold of the lock, so no lock is held
+// across more than one slice of copying. Above that
 // share eviction is CLOCK: the oldest live item is dropped if unread since
 // it was stored, and moved to the tail with its reference bit cleared
-// otherwise (at most 16 items or 256 KiB per write). Either way a write
-// does bounded work under the shard lock. Expired
+// otherwise (at most 16 items or 256 KiB per write). A table of the index
+// that is full and cannot grow evicts at the head (at most 256 items), then
+// its own oldest items. So every hold of a shard lock does bounded work:
+// at most two tables' slots (rebuild or split, and eviction scan), 256
+// evictions for the index, one slice of copying, CLOCK's 16 moves, and the
+// evictions the write's own size needs.
+// Expired
 // items are reclaimed on access, when the ring reaches them, and by a
 // background sweeper that examines a slice of each index per tick. A flush
 // empties shards at once (a delayed one at the first operation on the shard

@@ -66,3 +66,33 @@ func get(s *Store, key string) (string, Meta, bool) {
 	})
 	return v, m, ok
 }
+
+// indexMismatches is how far a shard's ring and index disagree: the live
+// items of the ring the index does not point at, plus the difference
+// between the index's count and the ring's live items.
+func indexMismatches(sh *shard) int {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	live, missing := 0, 0
+	sh.walk(func(off int) bool {
+		if sh.buf[off+offBits]&bitDead == 0 {
+			live++
+			if _, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, off)), uint32(off)); !ok {
+				missing++
+			}
+		}
+		return true
+	})
+	return missing + max(live-sh.ix.count, sh.ix.count-live)
+}
+
+// writeHeld stores value under key in one hold of the shard lock, as
+// Update does before it tidies.
+func writeHeld(t testing.TB, s *Store, key, value string) {
+	t.Helper()
+	h := hashKey([]byte(key))
+	_, _, err := s.shardOf(h).update(s, h, []byte(key), func(*Entry) Op {
+		return Op{Action: Put, Value: [][]byte{[]byte(value)}}
+	})
+	require.NoError(t, err)
+}

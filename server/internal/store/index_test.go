@@ -32,7 +32,7 @@ func TestIndexFullHashCollisions(t *testing.T) {
 		keys = append(keys, fmt.Sprint("collide-", i))
 	}
 	buf, offs := ringOf(keys)
-	var ix index
+	var ix table
 	ix.init(32) // all keys share one hash, so they cannot be rehashed apart
 	const h = 0x0123456789abcdef
 	for i := range keys {
@@ -66,8 +66,8 @@ func TestIndexGrowAndRehash(t *testing.T) {
 		keys = append(keys, fmt.Sprint("k", i))
 	}
 	buf, offs := ringOf(keys)
-	sh := &shard{buf: buf, limit: math.MaxInt32, maxGroup: 1 << 20, maxItems: math.MaxInt32}
-	sh.ix.init(minGroups)
+	sh := &shard{buf: buf, limit: math.MaxInt32, maxGroup: 1 << 20}
+	sh.ix.init()
 	present := map[int]bool{}
 	for round := range 3 {
 		for i := range keys {
@@ -80,7 +80,7 @@ func TestIndexGrowAndRehash(t *testing.T) {
 				delete(present, i)
 				continue
 			}
-			sh.makeIndexRoom(0)
+			sh.makeIndexRoom(h, 0)
 			sh.ix.insert(h, offs[i])
 			present[i] = true
 		}
@@ -91,8 +91,12 @@ func TestIndexGrowAndRehash(t *testing.T) {
 		}
 	}
 	load := float64(sh.ix.count) / float64(sh.ix.groups()*groupSlots)
-	t.Logf("count %d groups %d load %.2f tombs %d", sh.ix.count, sh.ix.groups(), load, sh.ix.tombs)
-	assert.LessOrEqual(t, sh.ix.count+sh.ix.tombs, sh.ix.maxLoad())
+	t.Logf("count %d groups %d load %.2f", sh.ix.count, sh.ix.groups(), load)
+	require.Greater(t, sh.ix.ntables, 1, "tables split")
+	for i, tb := range sh.ix.dir {
+		assert.LessOrEqual(t, tb.count+tb.tombs, tb.maxLoad(), "table %d", i)
+		assert.LessOrEqual(t, tb.groups(), tableMaxGroups, "table %d", i)
+	}
 }
 
 func TestMatchByte(t *testing.T) {

@@ -80,8 +80,8 @@ func BenchmarkOverwritesKeepLiveItems(b *testing.B) {
 
 // TestCompactionWorkPerWriteIsBounded: with live data below the compaction
 // share but the dead items all behind a long run of live ones, a write
-// copies at most maxCompactItems items forward and then evicts, rather than
-// copying on until it reaches the dead ones.
+// copies at most sliceItems items forward under its lock and then evicts,
+// rather than copying on until it reaches the dead ones.
 func TestCompactionWorkPerWriteIsBounded(t *testing.T) {
 	s := newStore(t, Config{MaxBytes: 4 << 20}, nil)
 	require.Len(t, s.shards, 1)
@@ -95,20 +95,20 @@ func TestCompactionWorkPerWriteIsBounded(t *testing.T) {
 		return sh.fitsNow(size)
 	}
 	n := 0
-	for ; fits(); n++ { // fills the ring: the next item does not fit
-		set(t, s, key(n), val, Meta{})
+	for ; fits(); n++ { // fills the ring, without tidying: the next item does not fit
+		writeHeld(t, s, key(n), val)
 	}
-	require.Greater(t, n*9/10, maxCompactItems, "the live run is longer than the budget")
+	require.Greater(t, n*9/10, sliceItems, "the live run is longer than the budget")
 	for i := n * 9 / 10; i < n; i++ { // the newest tenth dies: live data is 90 % of the ring
 		_, err := s.Update([]byte(key(i)), func(*Entry) Op { return Op{Action: Delete} })
 		require.NoError(t, err)
 	}
 	require.Zero(t, s.Stats().Evictions)
-	set(t, s, key(n), val, Meta{}) // no room at the end: the ring wraps onto the oldest items
+	writeHeld(t, s, key(n), val) // no room at the end: the ring wraps onto the oldest items
 	st := s.Stats()
 	assert.Equal(t, uint64(1), st.Evictions, "the budget ran out before the dead items")
 	assert.Equal(t, int64(n*9/10), st.Items)
-	_, _, ok := get(s, key(maxCompactItems))
+	_, _, ok := get(s, key(sliceItems))
 	assert.False(t, ok, "the first item past the budget was evicted")
 	_, _, ok = get(s, key(0))
 	assert.True(t, ok, "items within the budget were copied forward, not evicted")
@@ -170,4 +170,51 @@ func overwriteAndRead(s *Store, r *rand.Rand, ops, keys int) error {
 		}
 	}
 	return nil
+}
+
+// TestTidyCopiesInSlices: freeing room behind a long run of live items
+// takes many holds of the lock, none of which copies more than sliceItems
+// items and max(sliceBytes, one item) bytes, and evicts nothing live.
+func TestTidyCopiesInSlices(t *testing.T) {
+	for _, valueLen := range []int{100, 300 << 10} {
+		t.Run(fmt.Sprint(valueLen), func(t *testing.T) {
+			s := newStore(t, Config{MaxBytes: 16 << 20}, nil)
+			require.Len(t, s.shards, 1)
+			sh := &s.shards[0]
+			size := ItemSize(len("key:0000000000000000"), valueLen)
+			val := string(make([]byte, valueLen))
+			key := func(i int) string { return fmt.Sprintf("key:%016d", i) }
+			fits := func() bool {
+				sh.mu.Lock()
+				defer sh.mu.Unlock()
+				return sh.fitsNow(size)
+			}
+			n := 0
+			for ; fits(); n++ { // fills the ring, without tidying
+				writeHeld(t, s, key(n), val)
+			}
+			for i := n * 9 / 10; i < n; i++ { // the newest tenth dies: live data is 90 % of the ring
+				_, err := s.Update([]byte(key(i)), func(*Entry) Op { return Op{Action: Delete} })
+				require.NoError(t, err)
+			}
+			want := n / 20 * size // the dead tenth is behind 90 % of live items
+			slices := 0
+			for done := false; !done; slices++ {
+				sh.mu.Lock()
+				steps := sh.steps
+				var copied int
+				copied, done = sh.tidySlice(want, 0)
+				assert.LessOrEqual(t, sh.steps-steps, uint64(sliceItems))
+				assert.LessOrEqual(t, copied, max(sliceBytes, size))
+				sh.mu.Unlock()
+			}
+			t.Logf("%d items, %d slices", n, slices)
+			assert.Greater(t, slices, 2, "the copy took several holds of the lock")
+			assert.Zero(t, s.Stats().Evictions)
+			sh.mu.Lock()
+			assert.True(t, sh.fitsNow(want))
+			sh.mu.Unlock()
+			assert.Equal(t, int64(n*9/10), s.Stats().Items)
+		})
+	}
 }

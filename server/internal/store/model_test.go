@@ -294,7 +294,7 @@ func (m *model) checkCounts(st Stats) {
 	}
 	require.LessOrEqual(m.t, st.ArenaBytes+st.IndexBytes, st.LimitBytes)
 	for i := range m.s.shards {
-		require.Zero(m.t, m.s.shards[i].rehashFallbacks, "ring walk and index disagree")
+		require.Zero(m.t, indexMismatches(&m.s.shards[i]), "ring walk and index disagree")
 	}
 }
 

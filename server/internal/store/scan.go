@@ -21,27 +21,20 @@ func (s *Store) Scan(visit func(key []byte, m Meta, size int), flush func() bool
 
 // scan is Scan over one shard; it reports whether to go on.
 func (sh *shard) scan(s *Store, visit func(key []byte, m Meta, size int), flush func() bool) bool {
-	for g := 0; ; {
+	for pos := 0; ; {
 		now := s.nowSec()
 		sh.mu.Lock()
-		if sh.closed {
+		if sh.closed || sh.ix.done(pos) {
 			sh.mu.Unlock()
 			return true
 		}
 		sh.checkFlush(now)
-		total := sh.ix.groups()
-		if g >= total {
-			sh.mu.Unlock()
-			return true
-		}
-		chunk := min(scanGroups, total-g)
-		sh.ix.forGroups(g, chunk, func(_ int, off uint32) {
+		pos = sh.ix.forGroups(pos, scanGroups, func(_ int, off uint32) {
 			o := int(off)
 			if sh.buf[o+offBits]&bitDead == 0 && !expiredAt(le.Uint32(sh.buf[o+offExpires:]), now) {
 				visit(itemKey(sh.buf, o), readMeta(sh.buf, o), itemLen(sh.buf, o))
 			}
 		})
-		g += chunk
 		sh.mu.Unlock()
 		if !flush() {
 			return false

@@ -2,6 +2,7 @@ package store
 
 import (
 	"os"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -20,29 +21,29 @@ const maxMoveBytes = 256 << 10
 // room. Above that share CLOCK evicts as before.
 const compactNum, compactDen = 14, 15
 
-// maxCompactBytes and compactFactor bound the bytes one allocation of n
-// bytes may copy forward: max(maxCompactBytes, compactFactor*n). At the
-// compaction limit an allocation copies about 14 bytes per byte it frees,
-// on average; past the budget it evicts.
+// maxCompactBytes and compactFactor bound the bytes tidy may copy forward
+// after a write that asks for want bytes of room: max(maxCompactBytes,
+// compactFactor*want), a slice per lock hold. At the compaction limit
+// freeing a byte takes copying about 14.
 const (
 	maxCompactBytes = 512 << 10
 	compactFactor   = 16
 )
 
-// maxCompactItems bounds the items one allocation may copy forward (each
-// costs an index update).
-const maxCompactItems = 1024
-
 // pageSize is the system's memory page: releasing ring memory to the
 // system takes whole pages.
 var pageSize = os.Getpagesize()
 
+// maxIndexEvictions bounds the items one insert evicts at the ring's head
+// to make room for the index.
+const maxIndexEvictions = 256
+
 // maxKeptScratch is the largest scratch buffer a shard keeps between writes.
 const maxKeptScratch = 64 << 10
 
-// indexGrowth is the factor (5/4) by which a full index grows: small steps
-// keep the average load near 80 %, at the price of rehashing each entry
-// about four times over its life.
+// indexGrowth is the factor (5/4) by which a full index table grows: small
+// steps keep the average load near 80 %, at the price of rehashing each
+// entry about four times over its life.
 const indexGrowthNum, indexGrowthDen = 5, 4
 
 // shard is one lock's worth of the store: a ring of items and its index.
@@ -71,7 +72,7 @@ type shard struct {
 	wrapped  bool
 	hwm      int // highest ring offset written since last released: the touched arena
 	ix       index
-	maxGroup int // index size cap, in groups
+	maxGroup int // index footprint cap, in groups (index.footprint)
 	maxItems int // items the capped index can hold
 
 	bytes        int64  // sum of ItemSize over indexed items
@@ -85,34 +86,34 @@ type shard struct {
 	expiredUnfetched uint64
 	getExpired       uint64
 
-	sweepGroup      int    // next index group the sweeper looks at
-	rehashFallbacks int    // ring walks that disagreed with the index (a bug)
-	entry           Entry  // scratch Entry handed to callbacks, under mu
-	scratch         []byte // copy of a value whose parts alias the ring
-	one             [1][]byte
+	sweepPos int      // where in the index the sweeper goes on
+	steps    uint64   // items rehashed, copied or evicted: tests bound it per lock hold
+	entry    Entry    // scratch Entry handed to callbacks, under mu
+	scratch  []byte   // copy of a value whose parts alias the ring
+	ages     []uint64 // scratch of evictOldest
+	one      [1][]byte
 
 	_ [64]byte // keep neighbouring shards' locks off this cache line
 }
 
+// init sets the shard up on buf with an index of at most maxGroups groups,
+// tables' headers included.
 func (sh *shard) init(buf []byte, maxGroups int) {
 	sh.buf = buf
 	sh.limit = len(buf)
 	sh.maxGroup = maxGroups
-	sh.maxItems = maxGroups*groupSlots*7/8 - 1
-	sh.ix.init(min(minGroups, maxGroups))
+	sh.maxItems = maxGroups * groupSlots * 7 / 8
+	sh.ix.init()
 	sh.setEnd()
 }
 
-// nextGroups is the size the index grows to from groups groups.
-func (sh *shard) nextGroups(groups int) int {
-	return min(sh.maxGroup, max(groups+1, groups*indexGrowthNum/indexGrowthDen))
-}
-
-// setEnd places the ring's end so that the index can take its next growth
-// step in the budget: the ring wraps there from now on, and items written
-// past it before go when head reaches them.
+// setEnd places the ring's end so that the index can grow by a quarter in
+// the budget: the ring wraps there from now on, and items written past it
+// before go when head reaches them.
 func (sh *shard) setEnd() {
-	sh.end = min(len(sh.buf), sh.limit-sh.nextGroups(sh.ix.groups())*bytesPerGroup)
+	fp := sh.ix.footprint()
+	next := min(sh.maxGroup, fp+fp/4+2)
+	sh.end = min(len(sh.buf), sh.limit-next*bytesPerGroup)
 }
 
 // top is the end of the ring's items: nothing above it is in use.
@@ -147,7 +148,7 @@ func (sh *shard) reset() {
 	sh.bytes = 0
 	releaseArena(sh.buf[:sh.hwm])
 	sh.hwm = 0
-	sh.ix.init(min(minGroups, sh.maxGroup))
+	sh.ix.init()
 	sh.setEnd()
 }
 
@@ -228,14 +229,14 @@ func (m *mover) note(moved int) {
 // compactor is what one allocation may still copy forward.
 type compactor struct{ bytes, items int }
 
-// newCompactor returns the compaction budget of an allocation of n bytes:
-// none when the shard's live data, with the new item, is above the
-// compaction share of the ring.
+// newCompactor returns the compaction budget of an allocation of n bytes,
+// one slice: none when the shard's live data, with the new item, is above
+// the compaction share of the ring.
 func (sh *shard) newCompactor(n int) compactor {
 	if (sh.bytes+int64(n))*compactDen > int64(sh.end)*compactNum {
 		return compactor{}
 	}
-	return compactor{bytes: max(maxCompactBytes, compactFactor*n), items: maxCompactItems}
+	return compactor{bytes: max(sliceBytes, n), items: sliceItems}
 }
 
 // compactHead copies the item at head to tail, keeping its bits, when it
@@ -262,6 +263,7 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 	n := itemLen(sh.buf, p)
 	b := sh.buf[p+offBits]
 	if b&bitDead != 0 {
+		sh.steps++
 		sh.advanceHead(n)
 		return 0
 	}
@@ -271,30 +273,31 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 		sh.moveHead(p, n)
 		return n
 	}
-	slot, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, p)), uint32(p))
-	if ok {
-		sh.ix.remove(slot)
-		sh.bytes -= int64(n)
-	}
-	switch {
-	case expired:
-		sh.reclaimed++
-		if b&bitFetched == 0 {
-			sh.expiredUnfetched++
-		}
-	default:
-		sh.evictions++
-		if b&bitFetched == 0 {
-			sh.evictedUnfetched++
-		}
+	sh.steps++
+	if slot, ok := sh.ix.slotOf(hashKey(itemKey(sh.buf, p)), uint32(p)); ok {
+		sh.evictSlot(slot, p, expired)
 	}
 	sh.advanceHead(n)
 	return 0
 }
 
+// evictSlot drops the indexed item at off to make room, counting it as
+// reclaimed if expired and as evicted otherwise.
+func (sh *shard) evictSlot(slot, off int, expired bool) {
+	b := sh.buf[off+offBits]
+	sh.removeSlot(slot, off, expired)
+	if !expired {
+		sh.evictions++
+		if b&bitFetched == 0 {
+			sh.evictedUnfetched++
+		}
+	}
+}
+
 // moveHead copies the live item at head (offset p, n bytes) to tail and
 // points its index slot at the new place.
 func (sh *shard) moveHead(p, n int) {
+	sh.steps++
 	if !sh.wrapped && sh.end-sh.tail < n {
 		sh.wrapEnd, sh.tail, sh.wrapped = sh.tail, 0, true
 	}
@@ -325,58 +328,97 @@ func (sh *shard) removeSlot(slot int, off int, reclaim bool) {
 	}
 }
 
-// makeIndexRoom readies the index for one more key, before an insert: it
-// evicts while the index holds maxItems, and when the table is at its load
-// limit rehashes it, grown by indexGrowth (to about 70 % full) while the
-// budget leaves room beside the ring, or at the same size when tombstones
-// filled it. When it cannot grow, it first evicts down to three quarters of
-// the load limit, so that the next rehash is as far away. It reports
-// whether it evicted.
-func (sh *shard) makeIndexRoom(now uint32) bool {
+// makeIndexRoom readies the table of h for one more key, before an
+// insert: when the table is at its load limit it rebuilds it at the same
+// size if tombstones filled it, and otherwise grows it by indexGrowth, or
+// splits it past tableMaxGroups, while the index's cap and the budget
+// beside the ring allow. When it cannot grow, it first evicts at the ring's
+// head (at most maxIndexEvictions items) if the ring is in the index's way,
+// then the table's oldest items, down to 7/8 of its load limit, so that
+// the table stays nearly full and the next rebuild some way off. Either way the work is bounded by
+// one table's size. It reports whether it evicted.
+func (sh *shard) makeIndexRoom(h uint64, now uint32) bool {
 	ix := &sh.ix
-	var mv mover
+	t := ix.tableOf(h)
+	tb := ix.dir[t]
+	if tb.count+tb.tombs < tb.maxLoad() {
+		return false
+	}
+	keep := tb.maxLoad() * 3 / 4
+	if tb.count+1 > keep && sh.growTable(t) {
+		sh.setEnd()
+		return false
+	}
 	evicted := false
-	for ix.count >= sh.maxItems {
-		mv.note(sh.evictHead(now, mv.allowed()))
-		evicted = true
-	}
-	if ix.count+ix.tombs < ix.maxLoad() {
-		return evicted
-	}
-	groups := ix.groups()
-	if ix.count+1 > ix.maxLoad()*3/4 {
-		if next := sh.nextGroups(groups); next > groups && sh.indexFits(next) {
-			groups = next
-		} else {
-			for ix.count > 0 && ix.count+1 > ix.maxLoad()*3/4 {
+	if tb.count+1 > keep {
+		target := tb.maxLoad() * 7 / 8 // an eighth of the table's keys go
+		if fp := ix.footprint(); fp+fp/8+2 <= sh.maxGroup {
+			// The ring is in the way: evict at head, so that the ring
+			// wraps below the index's room sooner.
+			var mv mover
+			for i := 0; i < maxIndexEvictions && tb.count+1 > target && ix.count > 0; i++ {
 				mv.note(sh.evictHead(now, mv.allowed()))
-				evicted = true
 			}
 		}
+		if tb.count+1 > target {
+			sh.evictOldest(t, tb.count+1-target, now)
+		}
+		evicted = true
 	}
-	sh.rehash(groups)
-	sh.setEnd()
+	sh.steps += uint64(ix.resize(t, tb.groups(), sh.buf))
 	return evicted
 }
 
-// rehash rebuilds the index with the given number of groups. It walks the
-// ring rather than the old table: the live (not dead) items in the ring are
-// exactly the indexed ones, and reading the ring in order streams through
-// memory where the table order would take a cache miss per key.
-func (sh *shard) rehash(groups int) {
-	old := sh.ix
-	sh.ix.init(groups)
-	sh.walk(func(off int) bool {
-		if sh.buf[off+offBits]&bitDead == 0 {
-			sh.ix.insert(hashKey(itemKey(sh.buf, off)), uint32(off))
-		}
-		return true
-	})
-	if sh.ix.count != old.count { // cannot happen; stay correct if it does
-		sh.rehashFallbacks++
-		sh.ix = old
-		sh.ix.rehash(sh.buf, groups)
+// growTable grows the table of directory entry t by indexGrowth, or splits
+// it once it has tableMaxGroups groups, if the index's cap and the budget
+// beside the ring allow; it reports whether it did.
+func (sh *shard) growTable(t int) bool {
+	ix := &sh.ix
+	fits := func(grow int) bool {
+		total := ix.footprint() + grow
+		return total <= sh.maxGroup && sh.indexFits(total)
 	}
+	tb := ix.dir[t]
+	if tb.groups() >= tableMaxGroups && tb.depth < maxDepth {
+		moved, ok := ix.split(t, sh.buf, fits)
+		sh.steps += uint64(moved)
+		return ok
+	}
+	next := max(tb.groups()+1, tb.groups()*indexGrowthNum/indexGrowthDen)
+	if tb.depth < maxDepth {
+		next = min(next, tableMaxGroups)
+	}
+	if !fits(next - tb.groups()) {
+		return false
+	}
+	sh.steps += uint64(ix.resize(t, next, sh.buf))
+	return true
+}
+
+// evictOldest evicts the n items of table t nearest the ring's head (the
+// oldest written or moved), or all of them if it holds fewer.
+func (sh *shard) evictOldest(t, n int, now uint32) {
+	tb := sh.ix.dir[t]
+	ages := sh.ages[:0]
+	tb.forGroups(0, tb.groups(), func(slot int, off uint32) {
+		ages = append(ages, uint64(sh.age(int(off)))<<slotShift|uint64(slot))
+	})
+	slices.Sort(ages)
+	for _, a := range ages[:min(n, len(ages))] {
+		slot := int(a & slotMask)
+		off := int(tb.off(slot))
+		sh.evictSlot(t<<slotShift|slot, off, expiredAt(le.Uint32(sh.buf[off+offExpires:]), now))
+	}
+	sh.steps += uint64(len(ages))
+	sh.ages = ages[:0]
+}
+
+// age is how many ring bytes lie between head and the item at off.
+func (sh *shard) age(off int) int {
+	if off >= sh.head {
+		return off - sh.head
+	}
+	return sh.wrapEnd - sh.head + off
 }
 
 // aliasesRing reports whether any part points into the ring.
@@ -414,27 +456,28 @@ func (sh *shard) stabilize(parts [][]byte, total int) [][]byte {
 }
 
 // store writes a new item for key (hash h), replacing the indexed item in
-// slot when found.
-func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op *Op, now uint32) (Meta, error) {
+// slot when found. It also returns the room to free ahead of the next
+// writes (tidy), if any.
+func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op *Op, now uint32) (Meta, int, error) {
 	total := 0
 	for _, p := range op.Value {
 		total += len(p)
 	}
 	size := ItemSize(len(key), total)
 	if LimitedSize(len(key), total) > st.maxItemSize || total > maxValueLen {
-		return Meta{}, ErrTooLarge
+		return Meta{}, 0, ErrTooLarge
 	}
 	if size > sh.end {
-		return Meta{}, ErrNoMemory
+		return Meta{}, 0, ErrNoMemory
 	}
 	parts := op.Value
-	needEvict := (!found && sh.ix.count+sh.ix.tombs >= min(sh.maxItems, sh.ix.maxLoad())) || !sh.fitsNow(size)
+	needEvict := (!found && sh.ix.full(h)) || !sh.fitsNow(size)
 	if needEvict && sh.aliasesRing(parts) {
 		parts = sh.stabilize(parts, total)
 	}
 	evicted := false
 	if !found {
-		evicted = sh.makeIndexRoom(now)
+		evicted = sh.makeIndexRoom(h, now)
 	}
 	off := sh.alloc(size, now, &evicted)
 
@@ -471,7 +514,7 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 	if cap(sh.scratch) > maxKeptScratch {
 		sh.scratch = nil // do not keep a big item's copy per shard
 	}
-	return readMeta(buf, off), nil
+	return readMeta(buf, off), sh.tidyRoom(size), nil
 }
 
 // bump records a read of the item at off.

@@ -82,11 +82,21 @@ func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 	}
 	h := hashKey(key)
 	sh := s.shardOf(h)
+	m, room, err := sh.update(s, h, key, fn)
+	if room > 0 {
+		sh.tidy(s, room)
+	}
+	return m, err
+}
+
+// update is Update under the shard lock. It also returns the room to free
+// ahead of the next writes (tidy), if any.
+func (sh *shard) update(s *Store, h uint64, key []byte, fn func(e *Entry) Op) (Meta, int, error) {
 	now := s.nowSec()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.closed {
-		return Meta{}, ErrClosed
+		return Meta{}, 0, ErrClosed
 	}
 	sh.checkFlush(now)
 	slot, found := sh.ix.lookup(sh.buf, h, key)
@@ -111,22 +121,22 @@ func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 	*e = Entry{}
 	switch op.Action {
 	case Put:
-		m, err := sh.store(s, h, key, slot, found, &op, now)
+		m, room, err := sh.store(s, h, key, slot, found, &op, now)
 		if err != nil {
-			return Meta{}, fmt.Errorf("store %d-byte key: %w", len(key), err)
+			return Meta{}, 0, fmt.Errorf("store %d-byte key: %w", len(key), err)
 		}
-		return m, nil
+		return m, room, nil
 	case Keep:
 		if !found {
-			return Meta{}, nil
+			return Meta{}, 0, nil
 		}
 		if !op.NoBump {
 			sh.bump(off, now)
 		}
-		return readMeta(sh.buf, off), nil
+		return readMeta(sh.buf, off), 0, nil
 	case SetMeta:
 		if !found {
-			return Meta{}, nil
+			return Meta{}, 0, nil
 		}
 		m := op.Meta
 		if m.CAS == 0 {
@@ -136,14 +146,14 @@ func (s *Store) Update(key []byte, fn func(e *Entry) Op) (Meta, error) {
 			sh.buf[off+offBits] |= bitRef // the caller recorded a read: a use for eviction
 		}
 		writeMeta(sh.buf, off, &m)
-		return readMeta(sh.buf, off), nil
+		return readMeta(sh.buf, off), 0, nil
 	case Delete:
 		if found {
 			sh.removeSlot(slot, off, false)
 		}
-		return Meta{}, nil
+		return Meta{}, 0, nil
 	}
-	return Meta{}, fmt.Errorf("store: unknown action %d", op.Action)
+	return Meta{}, 0, fmt.Errorf("store: unknown action %d", op.Action)
 }
 
 // Get looks key up and, on a hit, calls fn with the item and then records

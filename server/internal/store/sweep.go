@@ -37,7 +37,10 @@ func (s *Store) sweep(groups int) int {
 		sh.mu.Lock()
 		if !sh.closed {
 			sh.checkFlush(now)
-			sh.sweepGroup = sh.ix.forGroups(sh.sweepGroup, min(groups, sh.ix.groups()), func(slot int, off uint32) {
+			if sh.ix.done(sh.sweepPos) {
+				sh.sweepPos = 0
+			}
+			sh.sweepPos = sh.ix.forGroups(sh.sweepPos, groups, func(slot int, off uint32) {
 				if expiredAt(le.Uint32(sh.buf[int(off)+offExpires:]), now) {
 					sh.removeSlot(slot, int(off), true)
 					n++
