@@ -94,10 +94,13 @@
 // than Config.ReadHedge has the later zones asked ahead of their turn
 // (answers still taken in read order), so a frozen tier costs a read one
 // timeout, not one per zone; a key whose every replica's breaker is open
-// skips the cache at once. GetOrLoad's loader calls go through a
-// per-process bulkhead (Config.LoadConcurrency, LoadRate): beyond it the
-// loader is not called and the call fails at once with ErrOriginBusy, or
-// returns a stale value. The opt-in near cache (Config.NearCache) keeps
+// skips the cache at once. GetOrLoad's lookup is hedged the same way: a
+// step (local read, lease lookup) slower than ReadHedge has every zone
+// read at once, and a value loaded when no replica answered is not
+// stored, so its first call in a frozen tier also costs one timeout. Its
+// loader calls go through a per-process bulkhead (Config.LoadConcurrency,
+// LoadRate): beyond it the loader is not called and the call fails at
+// once with ErrOriginBusy, or returns a stale value. The opt-in near cache (Config.NearCache) keeps
 // values in process, bounded in bytes: an entry is served for its TTL,
 // then revalidated with its replica by CAS (an mg without the value); this
 // client's writes drop it at once, other clients' are seen within the

@@ -50,12 +50,15 @@ type prefetch struct {
 // every later replica's breaker open).
 func (r *readCall) hedge(ctx context.Context, i int, tr *readTrace) *prefetch {
 	m := r.v.readReplica(r.v.order[i], r.k.node)
-	d := r.c.c.cfg.ReadHedge
-	if tr != nil || d < 0 || m == nil || !r.laterUp(i) {
+	if tr != nil || m == nil || !r.laterUp(i) {
 		return nil
 	}
-	if d == 0 {
-		d = m.tn.Pool(r.c.class).Timeout() / DefaultReadHedgeDivisor
+	d := r.c.hedgeDelay(m)
+	if d < 0 {
+		return nil
+	}
+	if r.eager {
+		d = 0
 	}
 	pf := &prefetch{fired: make(chan struct{})}
 	pf.timer = time.AfterFunc(d, func() {
@@ -71,6 +74,16 @@ func (r *readCall) hedge(ctx context.Context, i int, tr *readTrace) *prefetch {
 		close(pf.fired)
 	})
 	return pf
+}
+
+// hedgeDelay is how long a request to m goes unanswered before the
+// later steps of its read start: Config.ReadHedge, by default m's pool
+// timeout / DefaultReadHedgeDivisor; negative: never.
+func (c *Client) hedgeDelay(m *member) time.Duration {
+	if d := c.c.cfg.ReadHedge; d != 0 {
+		return d
+	}
+	return m.tn.Pool(c.class).Timeout() / DefaultReadHedgeDivisor
 }
 
 // laterUp reports whether a replica after the i-th zone's may answer: it
@@ -99,5 +112,88 @@ func (pf *prefetch) await() *prefetch {
 func (pf *prefetch) stop() {
 	if pf != nil && pf.cancel != nil {
 		pf.cancel()
+	}
+}
+
+// probe is GetOrLoad's hedge. Its lookup goes step after step (the local
+// replica when the lease zone is another, the lease lookup, a fallback
+// read); when a step has not answered within the read hedge, a read of
+// every zone at once starts. The lookup waits for it before its next step
+// and its fallback takes its answer, so a frozen tier costs GetOrLoad one
+// timeout, not one per step: by then each frozen node has timed out once
+// and its breaker is open, and the store of the loaded value fails fast.
+type probe struct {
+	timer  *time.Timer
+	fired  chan struct{} // closed once the read started
+	done   chan struct{} // closed once it and err are set
+	it     Item
+	err    error
+	cancel context.CancelFunc
+	// Owned by the lookup: disarmed (the timer stopped), and ran.
+	disarmed, ran bool
+}
+
+// armProbe arms the probe of a GetOrLoad lookup of k, whose first request
+// goes to first; nil with hedging off or no first replica.
+func (c *Client) armProbe(ctx context.Context, first *member, k nodeKey) *probe {
+	if first == nil || c.hedgeDelay(first) < 0 {
+		return nil
+	}
+	p := &probe{fired: make(chan struct{}), done: make(chan struct{})}
+	p.timer = time.AfterFunc(c.hedgeDelay(first), func() {
+		var pctx context.Context
+		pctx, p.cancel = context.WithCancel(ctx)
+		go func() {
+			p.it, p.err = c.readEager(pctx, k)
+			close(p.done)
+		}()
+		close(p.fired)
+	})
+	return p
+}
+
+// started reports whether the probe's read started, without disarming it.
+func (p *probe) started() bool {
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.fired:
+		return true
+	default:
+		return false
+	}
+}
+
+// disarm stops the probe's timer if it has not fired, and reports whether
+// the read started (its answer is then for wait).
+func (p *probe) disarm() bool {
+	if p == nil {
+		return false
+	}
+	if !p.disarmed {
+		p.disarmed = true
+		if p.ran = !p.timer.Stop(); p.ran {
+			<-p.fired
+		}
+	}
+	return p.ran
+}
+
+// wait returns the answer of a started probe.
+func (p *probe) wait(ctx context.Context) (Item, error) {
+	select {
+	case <-p.done:
+		return p.it, p.err
+	case <-ctx.Done():
+		return Item{}, ctx.Err()
+	}
+}
+
+// stop disarms the probe and cancels its read if still running (the
+// lookup is over).
+func (p *probe) stop() {
+	if p.disarm() {
+		p.cancel()
 	}
 }

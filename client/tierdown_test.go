@@ -106,3 +106,64 @@ func TestHedgedReadAnswersWithinOneTimeout(t *testing.T) {
 		t.Fatalf("breaker of the frozen local node %v, want open", s)
 	}
 }
+
+// With every node frozen, GetOrLoad's first call costs one pool timeout,
+// on zonecached and on stock memcached, with the lease zone the client's
+// own or another: its lookup, slow to answer, has every zone read at once
+// (so every frozen node has its breaker open by the lookup's timeout), the
+// loader runs once and the store of its value fails fast. Every breaker
+// opens without another call.
+func TestTierDownFirstGetOrLoadCostsOneTimeout(t *testing.T) {
+	for _, tc := range []struct{ server, leaseZone string }{
+		{"zonecached", "a"}, {"zonecached", "b"}, {"memcached", "a"}, {"memcached", "b"},
+	} {
+		t.Run(tc.server+"/lease-zone-"+tc.leaseZone, func(t *testing.T) {
+			testTierDownFirstGetOrLoad(t, tc.server, tc.leaseZone)
+		})
+	}
+}
+
+func testTierDownFirstGetOrLoad(t *testing.T, server, leaseZone string) {
+	f := startFleet(t, server, []string{"a", "b", "c"}, 1)
+	const timeout, hedge = 2 * time.Second, 200 * time.Millisecond
+	c := newTestClient(t, f.topo, "a", func(cfg *Config) {
+		cfg.Node.Online.Timeout = timeout
+		cfg.ReadHedge = hedge
+		cfg.LeaseZone = leaseZone
+		cfg.Node.Online.Conns = 1 // up before the outage (below)
+		cfg.Node.Breaker.ProbeMax = time.Minute
+		cfg.Node.Breaker.ProbeInitial = time.Minute
+	})
+	// Connections up before the outage, as in a running service.
+	if _, err := c.Set(testCtx(t), Item{Key: "warm", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	freezeAll(t, f)
+	loads := 0
+	start := time.Now()
+	it, err := c.GetOrLoad(context.Background(), "k", time.Minute, func(context.Context) ([]byte, error) {
+		loads++
+		return []byte("origin"), nil
+	})
+	took := time.Since(start)
+	t.Logf("first GetOrLoad with every node frozen: %v", took)
+	if err != nil || string(it.Value) != "origin" || loads != 1 {
+		t.Fatalf("GetOrLoad with every node frozen: %q, %v after %d loads; want origin after 1", it.Value, err, loads)
+	}
+	// Step after step (local read, lease lookup, fallback read) would
+	// take two or three timeouts; hedged, one plus ReadHedge (the margin
+	// absorbs a loaded machine).
+	if took >= 2*timeout {
+		t.Fatalf("first GetOrLoad took %v, want less than two timeouts (%v)", took, 2*timeout)
+	}
+	// Every frozen node was asked (a request not given its full time on a
+	// loaded machine is judged a little later, by its connection's watch).
+	eventually(t, "every breaker open", func() bool {
+		for _, m := range c.c.view.Load().byID {
+			if m.tn.State() != nodeclient.StateOpen {
+				return false
+			}
+		}
+		return true
+	})
+}
