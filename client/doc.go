@@ -106,7 +106,7 @@
 // client's writes drop it at once, other clients' are seen within the
 // TTL; while every replica is down it is served up to MaxStale past the
 // TTL with Item.Stale set. Config.HotKeys finds hot keys with a count-min
-// sketch (Client.HotKeys).
+// sketch (Client.HotKeys, and Client.HotKeysHandler for an admin mux).
 //
 // # Writes
 //
