@@ -94,19 +94,21 @@
 // than Config.ReadHedge has the later zones asked ahead of their turn
 // (answers still taken in read order), so a frozen tier costs a read one
 // timeout, not one per zone; a key whose every replica's breaker is open
-// skips the cache at once. GetOrLoad's lookup is hedged the same way: a
-// step (local read, lease lookup) slower than ReadHedge has every zone
-// read at once, and a value loaded when no replica answered is not
-// stored, so its first call in a frozen tier also costs one timeout. Its
-// loader calls go through a per-process bulkhead (Config.LoadConcurrency,
-// LoadRate): beyond it the loader is not called and the call fails at
-// once with ErrOriginBusy, or returns a stale value. The opt-in near cache (Config.NearCache) keeps
-// values in process, bounded in bytes: an entry is served for its TTL,
-// then revalidated with its replica by CAS (an mg without the value); this
-// client's writes drop it at once, other clients' are seen within the
-// TTL; while every replica is down it is served up to MaxStale past the
-// TTL with Item.Stale set. Config.HotKeys finds hot keys with a count-min
-// sketch (Client.HotKeys, and Client.HotKeysHandler for an admin mux).
+// skips the cache at once. GetMulti is hedged the same way, zone by zone
+// for the keys still pending, and so is GetOrLoad's lookup: a step (local
+// read, lease lookup) slower than ReadHedge has every zone read at once,
+// and a value loaded when no replica answered is not stored, so its first
+// call in a frozen tier also costs one timeout. Its loader calls go
+// through a per-process bulkhead (Config.LoadConcurrency, LoadRate):
+// beyond it the loader is not called and the call fails at once with
+// ErrOriginBusy, or returns a stale value. The opt-in near cache
+// (Config.NearCache) keeps values in process, bounded in bytes: an entry
+// is served for its TTL, then revalidated with its replica by CAS (an mg
+// without the value; GetMulti reads it afresh instead); this client's
+// writes drop it at once, other clients' are seen within the TTL; while
+// every replica is down it is served up to MaxStale past the TTL with
+// Item.Stale set. Config.HotKeys finds hot keys with a count-min sketch
+// (Client.HotKeys, and Client.HotKeysHandler for an admin mux).
 //
 // # Writes
 //

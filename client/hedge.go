@@ -36,19 +36,39 @@ func (v *view) tierDown(key string) bool {
 // queueing its requests) leaves the others their full time. The answers
 // are still taken in read order: a replica that answers after all is
 // preferred, and a dead one still times out and opens its breaker, as
-// without the prefetch; the prefetches not needed are cancelled.
-type prefetch struct {
+// without the prefetch; the prefetches not needed are cancelled. T is
+// what a zone answered (fetched for Get, a zone's nodes' for GetMulti).
+type prefetch[T any] struct {
 	timer  *time.Timer
-	fired  chan struct{}  // closed once res is filled in
-	res    []chan fetched // by index in the read order; nil up to i
+	fired  chan struct{} // closed once res is filled in
+	res    []chan T      // by index in the read order; nil up to i
 	cancel context.CancelFunc
+}
+
+// armPrefetch arms a prefetch of the zones after the i-th of n, each
+// asked by fetch, started after d; firing counts a hedged read.
+func armPrefetch[T any](ctx context.Context, m *metrics, d time.Duration, i, n int, fetch func(ctx context.Context, j int) T) *prefetch[T] {
+	pf := &prefetch[T]{fired: make(chan struct{})}
+	pf.timer = time.AfterFunc(d, func() {
+		m.hedgedReads.Inc()
+		var hctx context.Context
+		hctx, pf.cancel = context.WithCancel(ctx)
+		pf.res = make([]chan T, n)
+		for j := i + 1; j < n; j++ {
+			ch := make(chan T, 1)
+			pf.res[j] = ch
+			go func() { ch <- fetch(hctx, j) }()
+		}
+		close(pf.fired)
+	})
+	return pf
 }
 
 // hedge arms a prefetch of the zones after the i-th, started if the i-th
 // zone's replica has not answered within Config.ReadHedge; nil when
 // there is nothing to prefetch (hedging off, a touch, the last zone, or
 // every later replica's breaker open).
-func (r *readCall) hedge(ctx context.Context, i int, tr *readTrace) *prefetch {
+func (r *readCall) hedge(ctx context.Context, i int, tr *readTrace) *prefetch[fetched] {
 	m := r.v.readReplica(r.v.order[i], r.k.node)
 	if tr != nil || m == nil || !r.laterUp(i) {
 		return nil
@@ -60,20 +80,9 @@ func (r *readCall) hedge(ctx context.Context, i int, tr *readTrace) *prefetch {
 	if r.eager {
 		d = 0
 	}
-	pf := &prefetch{fired: make(chan struct{})}
-	pf.timer = time.AfterFunc(d, func() {
-		r.c.c.metrics.hedgedReads.Inc()
-		var hctx context.Context
-		hctx, pf.cancel = context.WithCancel(ctx)
-		pf.res = make([]chan fetched, len(r.v.order))
-		for j := i + 1; j < len(r.v.order); j++ {
-			ch := make(chan fetched, 1)
-			pf.res[j] = ch
-			go func() { ch <- r.fetch(hctx, r.v.order[j], nil) }()
-		}
-		close(pf.fired)
+	return armPrefetch(ctx, r.c.c.metrics, d, i, len(r.v.order), func(ctx context.Context, j int) fetched {
+		return r.fetch(ctx, r.v.order[j], nil)
 	})
-	return pf
 }
 
 // hedgeDelay is how long a request to m goes unanswered before the
@@ -100,7 +109,7 @@ func (r *readCall) laterUp(i int) bool {
 // await is called once the slow zone answered: it returns the prefetch if
 // it started (waiting for its requests to be under way), else disarms it
 // and returns nil.
-func (pf *prefetch) await() *prefetch {
+func (pf *prefetch[T]) await() *prefetch[T] {
 	if pf == nil || pf.timer.Stop() {
 		return nil
 	}
@@ -109,7 +118,7 @@ func (pf *prefetch) await() *prefetch {
 }
 
 // stop cancels the prefetched requests still running (the read is over).
-func (pf *prefetch) stop() {
+func (pf *prefetch[T]) stop() {
 	if pf != nil && pf.cancel != nil {
 		pf.cancel()
 	}

@@ -27,9 +27,9 @@ const (
 	hotMin   = 16 // reads in a window before a key can be hot
 )
 
-// HotKeyConfig configures hot-key detection: every Get and GetOrLoad
-// counts its key in a count-min sketch (64 KiB) that halves every Window
-// reads, and a key with at least Share of the reads is hot: listed by
+// HotKeyConfig configures hot-key detection: every Get, GetMulti and
+// GetOrLoad counts its key in a count-min sketch (64 KiB) that halves
+// every Window reads, and a key with at least Share of the reads is hot: listed by
 // Client.HotKeys, counted in zonecache_client_hot_key_reads_total, and
 // admitted to a NearCacheConfig.HotOnly near cache.
 type HotKeyConfig struct {

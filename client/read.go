@@ -186,7 +186,7 @@ func (c *Client) walk(ctx context.Context, r *readCall, tr *readTrace) (Item, er
 		return Item{}, fmt.Errorf("%w: every replica of key %s: %w", ErrUnavailable, k, ErrCircuitOpen)
 	}
 	r.local = len(r.v.order) > 0 && r.v.order[0] == c.c.cfg.Zone
-	var pf *prefetch
+	var pf *prefetch[fetched]
 	defer func() { pf.stop() }()
 	for i, zone := range r.v.order {
 		if err := ctx.Err(); err != nil {
