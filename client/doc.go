@@ -88,6 +88,12 @@
 // singleflight: a fallback read over every zone, then load;
 // zonecache_client_leases_total{result="unsupported"|"error"} counts it.
 //
+// A value GetOrLoad loaded, rather than read, has no CAS token (Item.CAS
+// 0): the token is per replica and none was read (in a tier-down none
+// holds the value). CompareAndSwap refuses it without writing; Get the
+// key again for a token. A near-cache entry of a loaded value is read
+// afresh after its TTL instead of being revalidated.
+//
 // # Tier-down
 //
 // When the whole tier fails the origin must survive. A replica slower

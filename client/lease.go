@@ -21,8 +21,9 @@ type Loader func(ctx context.Context) ([]byte, error)
 // runs load, stores its result in every zone with ttl and returns it. One
 // caller in the fleet loads a missing key, under a memcached lease; the
 // package documentation ("Read-through", "Tier-down") has the rules.
-// Beyond the load budget it fails with ErrOriginBusy. As with Get, the
-// Value may be shared: do not modify it.
+// Beyond the load budget it fails with ErrOriginBusy. A loaded value has
+// no CAS token (Item.CAS 0): Get it again before CompareAndSwap. As with
+// Get, the Value may be shared: do not modify it.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
 	ctx, start := c.begin(ctx, "get_or_load", key)
 	it, err := c.getOrLoad(ctx, key, ttl, load)
