@@ -44,7 +44,9 @@ type HotKeyConfig struct {
 }
 
 // HotKey is a key Client.HotKeys reports: its estimated share of this
-// process's recent reads, and its reads per second in this process.
+// process's recent reads, and its reads per second in this process
+// averaged over the sketch's last two windows (since the client started,
+// until the first halving).
 type HotKey struct {
 	Key   string  `json:"key"`
 	Share float64 `json:"share"`
