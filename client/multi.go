@@ -154,6 +154,9 @@ func (g *multiGet) collect(s *requestScope, keys []string) error {
 		}
 		mk := &multiKey{k: k, gen: g.c.c.near.gen(k.node)}
 		if g.nearFresh(mk) {
+			if s != nil { // as Get's: the scope's later reads see it too
+				s.remember(g.c.c, key, g.found[key], true)
+			}
 			continue
 		}
 		g.pending = append(g.pending, mk)

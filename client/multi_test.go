@@ -158,6 +158,17 @@ func TestGetMultiNearCache(t *testing.T) {
 	if n := nearCount(long, nearHit); n != hits+float64(len(keys)) {
 		t.Fatalf("near hits %v, want %v", n, hits+float64(len(keys)))
 	}
+	// In a request scope a value served from the near cache is the one
+	// the scope's later reads see, even once the entry is gone.
+	scope := WithRequestScope(ctx)
+	if got, err := long.GetMulti(scope, keys[:1]); err != nil || string(got[keys[0]].Value) != keys[0] {
+		t.Fatalf("GetMulti in a scope: %q, %v", got[keys[0]].Value, err)
+	}
+	k0, _ := long.c.mapKey(keys[0])
+	long.c.near.invalidate(k0.node)
+	if it, err := long.Get(scope, keys[0]); err != nil || string(it.Value) != keys[0] {
+		t.Fatalf("Get in the scope after GetMulti: %q, %v; want the value GetMulti returned", it.Value, err)
+	}
 	if _, err := long.Set(ctx, Item{Key: keys[0], Value: []byte("v3")}); err != nil {
 		t.Fatal(err)
 	}
