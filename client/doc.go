@@ -79,8 +79,9 @@
 //     backoff until the value arrives or Config.LeaseWait passes, then load
 //     themselves. A value marked stale (X, after an invalidation) is
 //     returned at once; if this caller also won (W) it refreshes the value
-//     in the background. The winner looks in the other zones before it
-//     loads, so a value only the lease zone lost is copied, not reloaded.
+//     in the background. The winner looks in the other zones (all at
+//     once) before it loads, so a value only the lease zone lost is
+//     copied, not reloaded.
 //     A loader error deletes the stub, releasing the lease.
 //
 // If the lease replica cannot take leases (a node without meta commands)

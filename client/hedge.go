@@ -46,11 +46,14 @@ type prefetch[T any] struct {
 }
 
 // armPrefetch arms a prefetch of the zones after the i-th of n, each
-// asked by fetch, started after d; firing counts a hedged read.
+// asked by fetch, started after d; firing after d > 0 counts a hedged read
+// (an eager read, d = 0, is not one).
 func armPrefetch[T any](ctx context.Context, m *metrics, d time.Duration, i, n int, fetch func(ctx context.Context, j int) T) *prefetch[T] {
 	pf := &prefetch[T]{fired: make(chan struct{})}
 	pf.timer = time.AfterFunc(d, func() {
-		m.hedgedReads.Inc()
+		if d > 0 {
+			m.hedgedReads.Inc()
+		}
 		var hctx context.Context
 		hctx, pf.cancel = context.WithCancel(ctx)
 		pf.res = make([]chan T, n)
@@ -70,7 +73,7 @@ func armPrefetch[T any](ctx context.Context, m *metrics, d time.Duration, i, n i
 // every later replica's breaker open).
 func (r *readCall) hedge(ctx context.Context, i int, tr *readTrace) *prefetch[fetched] {
 	m := r.v.readReplica(r.v.order[i], r.k.node)
-	if tr != nil || m == nil || !r.laterUp(i) {
+	if tr != nil || m == nil || r.v.order[i] == r.skip || !r.laterUp(i) {
 		return nil
 	}
 	d := r.c.hedgeDelay(m)
@@ -99,7 +102,7 @@ func (c *Client) hedgeDelay(m *member) time.Duration {
 // exists and its breaker is closed.
 func (r *readCall) laterUp(i int) bool {
 	for _, zone := range r.v.order[i+1:] {
-		if n := r.v.readReplica(zone, r.k.node); n != nil && n.tn.State() != nodeclient.StateOpen {
+		if n := r.v.readReplica(zone, r.k.node); n != nil && zone != r.skip && n.tn.State() != nodeclient.StateOpen {
 			return true
 		}
 	}
@@ -150,6 +153,7 @@ func (c *Client) armProbe(ctx context.Context, first *member, k nodeKey) *probe 
 	}
 	p := &probe{fired: make(chan struct{}), done: make(chan struct{})}
 	p.timer = time.AfterFunc(c.hedgeDelay(first), func() {
+		c.c.metrics.hedgedReads.Inc()
 		var pctx context.Context
 		pctx, p.cancel = context.WithCancel(ctx)
 		go func() {

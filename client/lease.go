@@ -297,39 +297,17 @@ func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, fou
 }
 
 // winLoad runs when this caller holds the lease: copy the value from
-// another zone if one has it, else load it; on a load error release the
-// lease.
+// another zone if one has it (every other zone asked at once, the answers
+// taken in read order), else load it; on a load error release the lease.
 func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
-	for _, zone := range v.order {
-		if zone == lm.node.Zone {
-			continue
-		}
-		m := v.readReplica(zone, k.node)
-		if m == nil || c.c.gated(m, k.node) {
-			continue
-		}
-		var ti nodeclient.Item
-		err := c.attempt(ctx, "get", m, func(ctx context.Context, p *nodeclient.Pool) error {
-			l, err := p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{})
-			if err == nil && (isStub(l) || isTombstone(l.Flags)) {
-				return nodeclient.ErrCacheMiss
-			}
-			ti = l.Item
-			return err
-		})
-		if err != nil {
-			continue
-		}
-		value, ok := k.unwrap(ti.Value)
-		if !ok {
-			continue
-		}
+	it, err := c.walk(ctx, &readCall{c: c, k: k, op: "get", eager: true, skip: lm.node.Zone}, nil)
+	if err == nil {
 		// Replace the stub in the lease zone with the copy.
-		fix := nodeclient.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: max(ti.TTL, 0)}
+		fix := nodeclient.Item{Key: k.node, Value: k.wrap(it.Value), Flags: it.Flags, TTL: ttlSeconds(it.TTL)}
 		for _, t := range v.zoneTargets(nil, lm.node.Zone, k.node) {
 			_ = c.write(ctx, "set", t, k.node, func(ctx context.Context, p *nodeclient.Pool) error { return p.Set(ctx, fix) })
 		}
-		return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
+		return it, nil
 	}
 	val, err := c.c.origin.load(ctx, load)
 	if err != nil {

@@ -154,6 +154,7 @@ type readCall struct {
 	readAt time.Time // before the local read: bounds a read repair's age
 	local  bool      // the read order starts with the client's zone
 	eager  bool      // every zone asked at once, not after ReadHedge
+	skip   string    // a zone not to ask (already asked), or ""
 	// answered: some zone answered (a miss); localMissed: the first did.
 	answered, localMissed bool
 	lastErr               error
@@ -227,7 +228,7 @@ type fetched struct {
 // fetch asks zone's replica for the key (see read for tr).
 func (r *readCall) fetch(ctx context.Context, zone string, tr *readTrace) fetched {
 	m := r.v.readReplica(zone, r.k.node)
-	if m == nil {
+	if m == nil || zone == r.skip {
 		return fetched{}
 	}
 	if r.c.c.gated(m, r.k.node) {

@@ -167,3 +167,45 @@ func testTierDownFirstGetOrLoad(t *testing.T, server, leaseZone string) {
 		return true
 	})
 }
+
+// With the lease zone healthy and the other zones frozen, the GetOrLoad
+// that wins the lease looks for a copy in the other zones at once, not
+// zone after zone: its first call costs one timeout, and it loads once.
+func TestWinnerLooksInOtherZonesAtOnce(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 1)
+	const timeout = 2 * time.Second
+	c := newTestClient(t, f.topo, "a", func(cfg *Config) {
+		cfg.Node.Online.Timeout = timeout
+		cfg.Node.Online.Conns = 1 // up before the outage (below)
+		cfg.ReadHedge = 50 * time.Millisecond
+	})
+	if _, err := c.Set(testCtx(t), Item{Key: "warm", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"b0", "c0"} {
+		if err := f.proc(id).Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.proc(id).Thaw() })
+	}
+	loads := 0
+	start := time.Now()
+	it, err := c.GetOrLoad(context.Background(), "k", time.Minute, func(context.Context) ([]byte, error) {
+		loads++
+		return []byte("origin"), nil
+	})
+	took := time.Since(start)
+	t.Logf("GetOrLoad with zones b and c frozen: %v", took)
+	if err != nil || string(it.Value) != "origin" || loads != 1 {
+		t.Fatalf("GetOrLoad: %q, %v after %d loads; want origin after 1", it.Value, err, loads)
+	}
+	if n := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("won")); n != 1 {
+		t.Fatalf(`leases_total{result="won"} = %v, want 1`, n)
+	}
+	if took >= 2*timeout {
+		t.Fatalf("GetOrLoad took %v, want less than two timeouts (%v)", took, 2*timeout)
+	}
+	if got, err := direct(t, f.proc("a0").Addr).Get(testCtx(t), "k"); err != nil || string(got.Value) != "origin" {
+		t.Fatalf("the lease zone's copy: %q, %v; want the loaded value", got.Value, err)
+	}
+}
