@@ -133,7 +133,8 @@ func (pf *prefetch[T]) stop() {
 // every zone at once starts. The lookup waits for it before its next step
 // and its fallback takes its answer, so a frozen tier costs GetOrLoad one
 // timeout, not one per step: by then each frozen node has timed out once
-// and its breaker is open, and the store of the loaded value fails fast.
+// and its breaker is open, and a value loaded when no replica answered is
+// not stored (plainLoad).
 type probe struct {
 	timer  *time.Timer
 	fired  chan struct{} // closed once the read started
