@@ -47,7 +47,7 @@ type Config struct {
 	// back to the local replica. By default it is on: an Add with the
 	// item's remaining TTL, through the batch pool, in the background.
 	DisableReadRepair bool
-	// ReadHedge is how long a read (Get, GetOrLoad's fallback read) waits
+	// ReadHedge is how long a read (Get, a step of GetOrLoad) waits
 	// for a zone's replica before also asking every later zone, each with
 	// its own timeout; the answers are still taken in read order. So a
 	// tier that stops answering (every node frozen) costs a read one pool

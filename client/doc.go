@@ -29,10 +29,12 @@
 // scope, one load per key per process, and a memcached lease in one zone
 // every client agrees on (Config.LeaseZone), degrading to per-process
 // singleflight on nodes without meta commands. When the whole tier fails,
-// reads are hedged (Config.ReadHedge), keys whose replicas all have open
+// Get, GetMulti and GetOrLoad's lookup are hedged (Config.ReadHedge), so
+// a frozen tier costs one timeout; keys whose replicas all have open
 // breakers skip the cache, and loader calls go through a bulkhead
 // (Config.LoadConcurrency, LoadRate) that answers ErrOriginBusy or a stale
 // value from the opt-in near cache (Config.NearCache) beyond its budget.
+// Config.HotKeys finds hot keys (Client.HotKeys, Client.HotKeysHandler).
 //
 // # Writes
 //

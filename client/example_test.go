@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"time"
 
 	"github.com/zonecache/zonecache/client"
@@ -68,4 +69,14 @@ func ExampleClient_Batch() {
 	for i := 0; i < 1000; i++ {
 		_, _ = bulk.Add(context.Background(), client.Item{Key: fmt.Sprint("warm:", i), Value: []byte("x")})
 	}
+}
+
+// The hot keys of this process on the service's own admin mux: GET
+// /debug/zonecache/hotkeys?n=10 answers
+// {"enabled":true,"keys":[{"key":"user:42","share":0.21,"rate":840.5}]}.
+func ExampleClient_HotKeysHandler() {
+	var c *client.Client // from client.New, with Config.HotKeys.Enabled
+	admin := http.NewServeMux()
+	admin.Handle("/debug/zonecache/hotkeys", c.HotKeysHandler())
+	go func() { log.Print(http.ListenAndServe("127.0.0.1:9100", admin)) }()
 }

@@ -1,9 +1,13 @@
 package client
 
 import (
+	"encoding/json"
+	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -23,9 +27,9 @@ const (
 	hotMin   = 16 // reads in a window before a key can be hot
 )
 
-// HotKeyConfig configures hot-key detection: every Get and GetOrLoad
-// counts its key in a count-min sketch (64 KiB) that halves every Window
-// reads, and a key with at least Share of the reads is hot: listed by
+// HotKeyConfig configures hot-key detection: every Get, GetMulti and
+// GetOrLoad counts its key in a count-min sketch (64 KiB) that halves
+// every Window reads, and a key with at least Share of the reads is hot: listed by
 // Client.HotKeys, counted in zonecache_client_hot_key_reads_total, and
 // admitted to a NearCacheConfig.HotOnly near cache.
 type HotKeyConfig struct {
@@ -40,10 +44,13 @@ type HotKeyConfig struct {
 }
 
 // HotKey is a key Client.HotKeys reports: its estimated share of this
-// process's recent reads.
+// process's recent reads, and its reads per second in this process
+// averaged over the sketch's last two windows (since the client started,
+// until the first halving).
 type HotKey struct {
-	Key   string
-	Share float64
+	Key   string  `json:"key"`
+	Share float64 `json:"share"`
+	Rate  float64 `json:"rate"`
 }
 
 // hotKeys is the sketch and the keys found hot. A nil *hotKeys detects
@@ -56,6 +63,13 @@ type hotKeys struct {
 	top    map[string]uint32 // node key -> estimate when last seen hot
 	apps   map[string]string // node key -> application key
 	m      *metrics
+	// The read rate, guarded by mu: reads are those counted in total
+	// since the last halving (total was base then), plus prevReads in
+	// the window before; the two windows began at since.
+	base      int64
+	prevReads int64
+	since     time.Time
+	lastAge   time.Time
 }
 
 func newHotKeys(cfg HotKeyConfig, m *metrics) *hotKeys {
@@ -65,7 +79,8 @@ func newHotKeys(cfg HotKeyConfig, m *metrics) *hotKeys {
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultHotKeyWindow
 	}
-	return &hotKeys{cfg: cfg, top: make(map[string]uint32), apps: make(map[string]string), m: m}
+	now := time.Now()
+	return &hotKeys{cfg: cfg, top: make(map[string]uint32), apps: make(map[string]string), m: m, since: now, lastAge: now}
 }
 
 // count records a read of k and reports whether k is hot.
@@ -104,9 +119,12 @@ func (h *hotKeys) age() {
 			c.Store(c.Load() / 2)
 		}
 	}
-	h.total.Store(h.total.Load() / 2)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now, total := time.Now(), h.total.Load()
+	h.prevReads, h.since, h.lastAge = total-h.base, h.lastAge, now
+	h.total.Store(total / 2)
+	h.base = total / 2
 	for k, est := range h.top {
 		if est /= 2; float64(est) < h.cfg.Share*float64(h.total.Load()) {
 			delete(h.top, k)
@@ -147,10 +165,13 @@ func (h *hotKeys) list(n int) []HotKey {
 		return nil
 	}
 	h.mu.Lock()
-	total := max(float64(h.total.Load()), 1)
+	counted := h.total.Load()
+	total := max(float64(counted), 1)
+	rate := float64(counted-h.base+h.prevReads) / max(time.Since(h.since).Seconds(), 1e-3)
 	out := make([]HotKey, 0, len(h.top))
 	for k, est := range h.top {
-		out = append(out, HotKey{Key: h.apps[k], Share: min(float64(est)/total, 1)})
+		share := min(float64(est)/total, 1)
+		out = append(out, HotKey{Key: h.apps[k], Share: share, Rate: share * rate})
 	}
 	h.mu.Unlock()
 	slices.SortFunc(out, func(a, b HotKey) int {
@@ -169,3 +190,34 @@ func (h *hotKeys) list(n int) []HotKey {
 // reads, hottest first (none unless Config.HotKeys.Enabled or
 // NearCache.HotOnly).
 func (c *Client) HotKeys(n int) []HotKey { return c.c.hot.list(n) }
+
+// HotKeysReport is what HotKeysHandler serves.
+type HotKeysReport struct {
+	// Enabled reports whether hot-key detection is on.
+	Enabled bool `json:"enabled"`
+	// Keys are the hot keys, hottest first.
+	Keys []HotKey `json:"keys"`
+}
+
+// HotKeysHandler serves Client.HotKeys as JSON (HotKeysReport), at most
+// the query parameter n keys (default and most 32), for a service to
+// mount on its own admin mux: keys are application data, keep it private.
+func (c *Client) HotKeysHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hotTop
+		if q := r.URL.Query().Get("n"); q != "" {
+			v, err := strconv.Atoi(q)
+			if err != nil || v < 0 {
+				http.Error(w, "n: want a count", http.StatusBadRequest)
+				return
+			}
+			n = min(v, hotTop)
+		}
+		rep := HotKeysReport{Enabled: c.c.hot != nil, Keys: c.HotKeys(n)}
+		if rep.Keys == nil {
+			rep.Keys = []HotKey{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(rep)
+	})
+}

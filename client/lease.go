@@ -21,8 +21,9 @@ type Loader func(ctx context.Context) ([]byte, error)
 // runs load, stores its result in every zone with ttl and returns it. One
 // caller in the fleet loads a missing key, under a memcached lease; the
 // package documentation ("Read-through", "Tier-down") has the rules.
-// Beyond the load budget it fails with ErrOriginBusy. As with Get, the
-// Value may be shared: do not modify it.
+// Beyond the load budget it fails with ErrOriginBusy. A loaded value has
+// no CAS token (Item.CAS 0): Get it again before CompareAndSwap. As with
+// Get, the Value may be shared: do not modify it.
 func (c *Client) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load Loader) (Item, error) {
 	ctx, start := c.begin(ctx, "get_or_load", key)
 	it, err := c.getOrLoad(ctx, key, ttl, load)
@@ -106,38 +107,55 @@ type leaseCall struct {
 	readAt time.Time // bounds the age of a read repair
 	// localMissed: the local zone (not the lease zone) missed the key.
 	localMissed bool
+	// probe reads every zone at once if a step is slow (hedge.go).
+	probe *probe
 }
 
 func (c *Client) leaseLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
 	lc := &leaseCall{readAt: time.Now(), v: c.c.view.Load(), k: k, ttl: ttl, load: load}
 	if lc.v.tierDown(k.node) {
-		// No replica to read, lease or store: the origin alone, within
-		// its budget. Storing would only queue repairs.
 		c.c.metrics.tierDownReads.Inc()
-		val, err := c.c.origin.load(ctx, load)
-		if err != nil {
-			return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
-		}
-		return Item{Key: k.app, Value: val, TTL: ttl}, nil
+		return c.loadOnly(ctx, k, ttl, load)
 	}
 	zone := lc.v.leaseZone
+	lc.m = lc.v.readReplica(zone, k.node)
+	if zone == c.c.cfg.Zone {
+		lc.probe = c.armProbe(ctx, lc.m, k)
+	} else {
+		lc.probe = c.armProbe(ctx, lc.v.readReplica(c.c.cfg.Zone, k.node), k)
+	}
+	defer lc.probe.stop()
 	if zone != c.c.cfg.Zone {
-		it, found, missed := c.localHit(ctx, lc.v, k)
-		if found {
-			c.c.metrics.leases.WithLabelValues("hit").Inc()
+		if it, found := c.localFirst(ctx, lc); found {
 			return it, nil
 		}
-		lc.localMissed = missed
 	}
-	lc.m = lc.v.readReplica(zone, k.node)
 	if lc.m == nil {
 		c.c.metrics.leases.WithLabelValues("error").Inc()
-		return c.plainLoad(ctx, k, ttl, load)
+		return c.plainLoad(ctx, lc)
 	}
 	if c.c.gated(lc.m, k.node) { // its copy awaits a repair: do without it
-		return c.plainLoad(ctx, k, ttl, load)
+		return c.plainLoad(ctx, lc)
 	}
 	return c.awaitLease(ctx, lc)
+}
+
+// localFirst is the first step of a GetOrLoad whose lease zone is
+// another: the local replica's fresh value needs no lease. If it was slow
+// to answer, the probe read every zone meanwhile: its value, if any, needs
+// no lease either, and each node it found frozen now fails fast.
+func (c *Client) localFirst(ctx context.Context, lc *leaseCall) (Item, bool) {
+	it, found, missed := c.localHit(ctx, lc.v, lc.k)
+	if found {
+		c.c.metrics.leases.WithLabelValues("hit").Inc()
+		return it, true
+	}
+	lc.localMissed = missed
+	if !lc.probe.started() {
+		return Item{}, false
+	}
+	it, err := lc.probe.wait(ctx)
+	return it, err == nil
 }
 
 // awaitLease asks the lease replica for the value or the lease until it
@@ -152,6 +170,7 @@ func (c *Client) awaitLease(ctx context.Context, lc *leaseCall) (Item, error) {
 		if err != nil {
 			return c.leaseFailed(ctx, lc, err)
 		}
+		lc.probe.disarm() // answered: no probe while another's load is awaited
 		if it, final, err := c.leaseAnswer(ctx, lc, l, waited); final {
 			return it, err
 		}
@@ -190,7 +209,7 @@ func (c *Client) leaseFailed(ctx context.Context, lc *leaseCall, err error) (Ite
 	if ctx.Err() != nil {
 		return Item{}, err
 	}
-	return c.plainLoad(ctx, lc.k, lc.ttl, lc.load)
+	return c.plainLoad(ctx, lc)
 }
 
 // leaseAnswer acts on the lease lookup's answer l: a value (maybe stale),
@@ -201,14 +220,14 @@ func (c *Client) leaseAnswer(ctx context.Context, lc *leaseCall, l nodeclient.Le
 		// Deleted within the hold-off: no lease can be taken on the
 		// tombstone (a vivify needs a miss). The Set replaces it.
 		c.c.metrics.leases.WithLabelValues("deleted").Inc()
-		it, err = c.plainLoad(ctx, lc.k, lc.ttl, lc.load)
+		it, err = c.plainLoad(ctx, lc)
 		return it, true, err
 	}
 	value, mine := lc.k.unwrap(l.Value)
 	stub := isStub(l) || l.Won && !l.Stale
 	if !stub && !mine { // another key's envelope: no lease to take on it
 		c.c.metrics.collisions.Inc()
-		it, err = c.plainLoad(ctx, lc.k, lc.ttl, lc.load)
+		it, err = c.plainLoad(ctx, lc)
 		return it, true, err
 	}
 	item := Item{Key: lc.k.app, Value: value, Flags: l.Flags, TTL: ttlFromRead(l.TTL), CAS: l.CAS, zone: lc.m.node.Zone}
@@ -278,39 +297,17 @@ func (c *Client) localHit(ctx context.Context, v *view, k nodeKey) (it Item, fou
 }
 
 // winLoad runs when this caller holds the lease: copy the value from
-// another zone if one has it, else load it; on a load error release the
-// lease.
+// another zone if one has it (every other zone asked at once, the answers
+// taken in read order), else load it; on a load error release the lease.
 func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
-	for _, zone := range v.order {
-		if zone == lm.node.Zone {
-			continue
-		}
-		m := v.readReplica(zone, k.node)
-		if m == nil || c.c.gated(m, k.node) {
-			continue
-		}
-		var ti nodeclient.Item
-		err := c.attempt(ctx, "get", m, func(ctx context.Context, p *nodeclient.Pool) error {
-			l, err := p.LeaseGet(ctx, k.node, nodeclient.LeaseOptions{})
-			if err == nil && (isStub(l) || isTombstone(l.Flags)) {
-				return nodeclient.ErrCacheMiss
-			}
-			ti = l.Item
-			return err
-		})
-		if err != nil {
-			continue
-		}
-		value, ok := k.unwrap(ti.Value)
-		if !ok {
-			continue
-		}
+	it, err := c.walk(ctx, &readCall{c: c, k: k, op: "get", eager: true, skip: lm.node.Zone}, nil)
+	if err == nil {
 		// Replace the stub in the lease zone with the copy.
-		fix := nodeclient.Item{Key: k.node, Value: ti.Value, Flags: ti.Flags, TTL: max(ti.TTL, 0)}
+		fix := nodeclient.Item{Key: k.node, Value: k.wrap(it.Value), Flags: it.Flags, TTL: ttlSeconds(it.TTL)}
 		for _, t := range v.zoneTargets(nil, lm.node.Zone, k.node) {
 			_ = c.write(ctx, "set", t, k.node, func(ctx context.Context, p *nodeclient.Pool) error { return p.Set(ctx, fix) })
 		}
-		return Item{Key: k.app, Value: value, Flags: ti.Flags, TTL: ttlFromRead(ti.TTL), CAS: ti.CAS, zone: zone}, nil
+		return it, nil
 	}
 	val, err := c.c.origin.load(ctx, load)
 	if err != nil {
@@ -326,16 +323,37 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 	return item, nil
 }
 
-// plainLoad is GetOrLoad without leases: a fallback read, then load.
-func (c *Client) plainLoad(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
-	it, err := c.read(ctx, k, "get", nil)
+// plainLoad is GetOrLoad without leases: a fallback read (the probe's,
+// if it started), then load.
+func (c *Client) plainLoad(ctx context.Context, lc *leaseCall) (Item, error) {
+	var it Item
+	var err error
+	if lc.probe.disarm() {
+		it, err = lc.probe.wait(ctx)
+	} else {
+		it, err = c.read(ctx, lc.k, "get", nil)
+	}
 	if err == nil {
 		return it, nil
 	}
-	if !errors.Is(err, ErrCacheMiss) && !errors.Is(err, ErrUnavailable) {
-		return Item{}, err
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return c.loadOnly(ctx, lc.k, lc.ttl, lc.load)
+	case errors.Is(err, ErrCacheMiss):
+		return c.loadAndSet(ctx, lc.k, lc.ttl, lc.load)
 	}
-	return c.loadAndSet(ctx, k, ttl, load)
+	return Item{}, err
+}
+
+// loadOnly loads k for a GetOrLoad that no replica answered: the origin
+// alone, within its budget. Storing would only queue repairs (or, with a
+// breaker not yet open, wait another timeout).
+func (c *Client) loadOnly(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {
+	val, err := c.c.origin.load(ctx, load)
+	if err != nil {
+		return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
+	}
+	return Item{Key: k.app, Value: val, TTL: ttl}, nil
 }
 
 func (c *Client) loadAndSet(ctx context.Context, k nodeKey, ttl time.Duration, load Loader) (Item, error) {

@@ -390,3 +390,52 @@ func testGetOrLoadErrorsAndStale(t *testing.T, server string) {
 		t.Fatalf("stale leases %v", n)
 	}
 }
+
+// A value GetOrLoad loaded has no CAS token (nothing was read; in a
+// tier-down nothing is stored either): CompareAndSwap refuses it and
+// writes nothing, and the value read again carries a token that works.
+// A near-cache entry of a loaded value is read afresh after its TTL, not
+// revalidated, so another process's write is still seen within the TTL.
+func TestLoadedValueHasNoCASZonecached(t *testing.T) { testLoadedValueHasNoCAS(t, "zonecached") }
+func TestLoadedValueHasNoCASMemcached(t *testing.T)  { testLoadedValueHasNoCAS(t, "memcached") }
+
+func testLoadedValueHasNoCAS(t *testing.T, server string) {
+	f := startFleet(t, server, []string{"a", "b"}, 1)
+	c := newTestClient(t, f.topo, "a", nearOn(50*time.Millisecond))
+	other := newTestClient(t, f.topo, "b", allPolicy)
+	ctx := testCtx(t)
+	load := func(context.Context) ([]byte, error) { return []byte("loaded"), nil }
+	it, err := c.GetOrLoad(ctx, "k", time.Minute, load)
+	if err != nil || string(it.Value) != "loaded" || it.CAS != 0 {
+		t.Fatalf("GetOrLoad: %q CAS %d, %v; want the loaded value without a CAS", it.Value, it.CAS, err)
+	}
+	it.Value = []byte("swapped")
+	if _, err := c.CompareAndSwap(ctx, it); err == nil {
+		t.Fatal("CompareAndSwap of a loaded value without a CAS succeeded")
+	}
+	if got, err := other.Get(ctx, "k"); err != nil || string(got.Value) != "loaded" {
+		t.Fatalf("after the refused CompareAndSwap: %q, %v; want loaded", got.Value, err)
+	}
+	if _, err := other.Set(ctx, Item{Key: "k", Value: []byte("other")}); err != nil {
+		t.Fatal(err)
+	}
+	revalidated := nearCount(c, nearRevalidated)
+	eventually(t, "another process's write seen past the near TTL", func() bool {
+		got, err := c.GetOrLoad(ctx, "k", time.Minute, load)
+		return err == nil && string(got.Value) == "other"
+	})
+	if n := nearCount(c, nearRevalidated); n != revalidated {
+		t.Fatalf("a loaded entry was revalidated (%v times) without a CAS", n-revalidated)
+	}
+	read, err := c.Get(ctx, "k")
+	if err != nil || read.CAS == 0 {
+		t.Fatalf("Get: CAS %d, %v; want a token", read.CAS, err)
+	}
+	read.Value = []byte("swapped")
+	if _, err := c.CompareAndSwap(ctx, read); err != nil {
+		t.Fatalf("CompareAndSwap of a value read: %v", err)
+	}
+	if got, err := other.Get(ctx, "k"); err != nil || string(got.Value) != "swapped" {
+		t.Fatalf("after CompareAndSwap: %q, %v; want swapped", got.Value, err)
+	}
+}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,10 @@ import (
 
 // GetMulti reads many keys and returns the hits by key; misses are
 // absent. Each zone in read order gets one multi-get per node for the keys
-// still missing. ErrUnavailable only when keys are left and no node answered.
+// still missing, the later zones ahead of their turn when a zone is slow
+// (Config.ReadHedge). With a near cache, keys it holds fresh are not asked,
+// and a key no replica answered is served stale from it. ErrUnavailable
+// only when keys are left and no node answered.
 func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]Item, error) {
 	ctx, start := c.begin(ctx, "get_multi", "")
 	found, err := c.getMulti(ctx, keys)
@@ -27,10 +31,12 @@ type multiKey struct {
 	localMissed bool
 	missed      bool // some zone answered with a miss
 	done        bool
+	gen         uint64     // the near cache's generation before the read
+	held        *nearEntry // its near-cache entry past TTL, if any
 }
 
-// multiGet is one GetMulti call. mu guards found, the keys' flags,
-// answered and lastErr while a zone's nodes answer in parallel.
+// multiGet is one GetMulti call. Its zones are asked, maybe ahead of their
+// turn, by fetchZone; their answers are taken in read order by applyZone.
 type multiGet struct {
 	c        *Client
 	v        *view
@@ -38,9 +44,23 @@ type multiGet struct {
 	local    bool      // the read order starts with the client's zone
 	found    map[string]Item
 	pending  []*multiKey
-	mu       sync.Mutex
 	answered bool
 	lastErr  error
+}
+
+// nodeAnswer is what one node answered a multi-get of group.
+type nodeAnswer struct {
+	m     *member
+	group []*multiKey
+	hits  map[string]nodeclient.Item
+	err   error
+}
+
+// zoneAnswer is what a zone answered: its nodes', and the keys whose
+// replica there has a repair pending (not asked: a miss, as in read).
+type zoneAnswer struct {
+	nodes []nodeAnswer
+	gated []*multiKey
 }
 
 func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, error) {
@@ -55,19 +75,62 @@ func (c *Client) getMulti(ctx context.Context, keys []string) (map[string]Item, 
 	all := append([]*multiKey(nil), g.pending...)
 	g.v = c.c.view.Load()
 	g.local = len(g.v.order) > 0 && g.v.order[0] == c.c.cfg.Zone
-	for zi, zone := range g.v.order {
-		if len(g.pending) == 0 || ctx.Err() != nil {
-			break
-		}
-		g.askZone(ctx, zi, zone)
-		g.pending = slices.DeleteFunc(g.pending, func(mk *multiKey) bool { return mk.done })
-	}
+	g.walk(ctx)
+	g.serveStale()
+	g.fill(all)
 	g.remember(s, all)
 	return g.found, g.err(ctx)
 }
 
-// collect maps the distinct keys and makes pending those the request
-// scope s cannot answer.
+// walk asks the zones in read order for the keys still pending.
+func (g *multiGet) walk(ctx context.Context) {
+	var pf *prefetch[zoneAnswer]
+	defer func() { pf.stop() }()
+	for zi, zone := range g.v.order {
+		if len(g.pending) == 0 || ctx.Err() != nil {
+			break
+		}
+		var za zoneAnswer
+		if pf != nil {
+			za = <-pf.res[zi]
+		} else {
+			pf = g.hedge(ctx, zi)
+			za = g.fetchZone(ctx, zone, g.pending)
+			pf = pf.await()
+		}
+		g.applyZone(ctx, zi, zone, za)
+		g.pending = slices.DeleteFunc(g.pending, func(mk *multiKey) bool { return mk.done })
+	}
+}
+
+// hedge arms a prefetch of the zones after the zi-th for the keys pending
+// now, started if the zi-th zone has not answered within ReadHedge; nil
+// with hedging off or no later replica up.
+func (g *multiGet) hedge(ctx context.Context, zi int) *prefetch[zoneAnswer] {
+	keys := slices.Clone(g.pending)
+	var first *member
+	up := false
+	for _, mk := range keys {
+		first = cmp.Or(first, g.v.readReplica(g.v.order[zi], mk.k.node))
+		for _, zone := range g.v.order[zi+1:] {
+			if m := g.v.readReplica(zone, mk.k.node); m != nil && m.tn.State() != nodeclient.StateOpen {
+				up = true
+			}
+		}
+		if first != nil && up {
+			break
+		}
+	}
+	if first == nil || !up || g.c.hedgeDelay(first) < 0 {
+		return nil
+	}
+	return armPrefetch(ctx, g.c.c.metrics, g.c.hedgeDelay(first), zi, len(g.v.order), func(ctx context.Context, j int) zoneAnswer {
+		return g.fetchZone(ctx, g.v.order[j], keys)
+	})
+}
+
+// collect maps the distinct keys and makes pending those that neither the
+// request scope s nor the near cache (fresh) can answer.
 func (g *multiGet) collect(s *requestScope, keys []string) error {
 	g.pending = make([]*multiKey, 0, len(keys))
 	seen := make(map[string]bool, len(keys))
@@ -80,6 +143,7 @@ func (g *multiGet) collect(s *requestScope, keys []string) error {
 		if err != nil {
 			return fmt.Errorf("key %q: %w", key, err)
 		}
+		g.c.c.hot.count(k)
 		if s != nil {
 			if it, ok, known := s.lookup(g.c.c, key); known {
 				if ok {
@@ -88,65 +152,127 @@ func (g *multiGet) collect(s *requestScope, keys []string) error {
 				continue
 			}
 		}
-		g.pending = append(g.pending, &multiKey{k: k})
+		mk := &multiKey{k: k, gen: g.c.c.near.gen(k.node)}
+		if g.nearFresh(mk) {
+			if s != nil { // as Get's: the scope's later reads see it too
+				s.remember(g.c.c, key, g.found[key], true)
+			}
+			continue
+		}
+		g.pending = append(g.pending, mk)
 	}
 	return nil
 }
 
-// askZone sends the pending keys to their replicas in zone, the zi-th of
-// the read order: one multi-get per node, all nodes in parallel.
-func (g *multiGet) askZone(ctx context.Context, zi int, zone string) {
-	var wg sync.WaitGroup
-	for m, group := range g.groupByNode(zi, zone) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g.askNode(ctx, zi, zone, m, group)
-		}()
+// nearFresh answers mk from the near cache if its entry is fresh; an entry
+// past TTL is held, to serve stale if no replica answers. GetMulti reads
+// such an entry afresh with the other keys rather than checking it alone.
+func (g *multiGet) nearFresh(mk *multiKey) bool {
+	n := g.c.c.near
+	if n == nil {
+		return false
 	}
-	wg.Wait()
+	e, ok := n.get(mk.k.node)
+	now := time.Now()
+	switch {
+	case !ok:
+		g.c.c.metrics.near.WithLabelValues(nearMiss).Inc()
+		return false
+	case n.fresh(e, now):
+		g.c.c.metrics.near.WithLabelValues(nearHit).Inc()
+		g.found[mk.k.app] = e.served(now, false)
+		return true
+	}
+	g.c.c.metrics.near.WithLabelValues(nearChanged).Inc()
+	mk.held = e
+	return false
 }
 
-// groupByNode groups the pending keys by their replica in zone. A key with
-// a repair pending there is a miss, as in read, and goes on to the next
-// zone.
-func (g *multiGet) groupByNode(zi int, zone string) map[*member][]*multiKey {
+// fetchZone sends keys to their replicas in zone: one multi-get per node,
+// all nodes in parallel.
+func (g *multiGet) fetchZone(ctx context.Context, zone string, keys []*multiKey) zoneAnswer {
+	var za zoneAnswer
 	groups := make(map[*member][]*multiKey)
-	for _, mk := range g.pending {
+	for _, mk := range keys {
 		m := g.v.readReplica(zone, mk.k.node)
 		switch {
 		case m == nil:
 		case g.c.c.gated(m, mk.k.node):
-			g.answered, mk.missed = true, true
-			mk.localMissed = mk.localMissed || zi == 0
+			za.gated = append(za.gated, mk)
 		default:
 			groups[m] = append(groups[m], mk)
 		}
 	}
-	return groups
+	za.nodes = make([]nodeAnswer, 0, len(groups))
+	for m, group := range groups {
+		za.nodes = append(za.nodes, nodeAnswer{m: m, group: group})
+	}
+	var wg sync.WaitGroup
+	for i := range za.nodes {
+		wg.Go(func() { g.askNode(ctx, &za.nodes[i]) })
+	}
+	wg.Wait()
+	return za
 }
 
-// askNode reads group from m and records each key's answer.
-func (g *multiGet) askNode(ctx context.Context, zi int, zone string, m *member, group []*multiKey) {
-	nks := make([]string, len(group))
-	for i, mk := range group {
+// askNode reads a.group from a.m.
+func (g *multiGet) askNode(ctx context.Context, a *nodeAnswer) {
+	nks := make([]string, len(a.group))
+	for i, mk := range a.group {
 		nks[i] = mk.k.node
 	}
-	hits, err := g.c.c.attemptMulti(ctx, g.c.class, m, nks)
-	nodeAnswered := err == nil || len(hits) > 0
-	for _, mk := range group {
-		ti, value, hit := g.valueOf(ctx, m, mk, hits)
-		g.mu.Lock()
-		switch {
-		case hit:
-			g.hit(zi, zone, mk, ti, value)
-		case err == nil || (nodeAnswered && errors.Is(err, ErrCacheMiss)):
-			g.miss(zi, zone, mk)
-		default:
-			g.c.c.metrics.request("get_multi", zone, resultError)
-			g.lastErr = err
+	a.hits, a.err = g.c.c.attemptMulti(ctx, g.c.class, a.m, nks)
+}
+
+// applyZone records the answers of zone, the zi-th of the read order, for
+// the keys not done yet.
+func (g *multiGet) applyZone(ctx context.Context, zi int, zone string, za zoneAnswer) {
+	for _, mk := range za.gated {
+		if !mk.done {
+			g.answered, mk.missed = true, true
+			mk.localMissed = mk.localMissed || zi == 0
 		}
-		g.mu.Unlock()
+	}
+	for _, a := range za.nodes {
+		nodeAnswered := a.err == nil || len(a.hits) > 0
+		for _, mk := range a.group {
+			if mk.done {
+				continue
+			}
+			ti, value, hit := g.valueOf(ctx, a.m, mk, a.hits)
+			switch {
+			case hit:
+				g.hit(zi, zone, mk, ti, value)
+			case a.err == nil || (nodeAnswered && errors.Is(a.err, ErrCacheMiss)):
+				g.miss(zi, zone, mk)
+			default:
+				g.c.c.metrics.request("get_multi", zone, resultError)
+				g.lastErr = a.err
+			}
+		}
+	}
+}
+
+// serveStale serves from the near cache, stale, the keys left that no
+// replica answered.
+func (g *multiGet) serveStale() {
+	for _, mk := range g.pending {
+		if !mk.done && !mk.missed && mk.held != nil {
+			g.found[mk.k.app] = g.c.nearStale(mk.held, "tier_down")
+			mk.done = true
+		}
+	}
+}
+
+// fill puts the values read into the near cache.
+func (g *multiGet) fill(all []*multiKey) {
+	if g.c.c.near == nil {
+		return
+	}
+	for _, mk := range all {
+		if it, ok := g.found[mk.k.app]; ok && !it.Stale {
+			g.c.nearFill(mk.k, mk.gen, g.readAt, it)
+		}
 	}
 }
 

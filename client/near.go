@@ -22,7 +22,7 @@ const (
 const nearOverhead = 160
 
 // NearCacheConfig configures the client's opt-in near cache: values read
-// (Get, GetOrLoad) kept in this process, bounded in bytes, with an
+// (Get, GetMulti, GetOrLoad) kept in this process, bounded in bytes, with an
 // admission policy that resists scans (W-TinyLFU, github.com/maypok86/otter).
 // An entry is served for TTL; after that, the next read checks it with the
 // replica it came from (an mg asking for the CAS only) and serves it again

@@ -153,6 +153,8 @@ type readCall struct {
 	v      *view
 	readAt time.Time // before the local read: bounds a read repair's age
 	local  bool      // the read order starts with the client's zone
+	eager  bool      // every zone asked at once, not after ReadHedge
+	skip   string    // a zone not to ask (already asked), or ""
 	// answered: some zone answered (a miss); localMissed: the first did.
 	answered, localMissed bool
 	lastErr               error
@@ -164,7 +166,19 @@ type readCall struct {
 // read repair and hedging off: the value's TTL changes. When every
 // replica's breaker is open it fails at once.
 func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) (Item, error) {
-	r := readCall{c: c, k: k, op: op, readAt: time.Now(), v: c.c.view.Load()}
+	return c.walk(ctx, &readCall{c: c, k: k, op: op}, tr)
+}
+
+// readEager is read asking every zone at once: a fallback started late
+// (GetOrLoad's probe).
+func (c *Client) readEager(ctx context.Context, k nodeKey) (Item, error) {
+	return c.walk(ctx, &readCall{c: c, k: k, op: "get", eager: true}, nil)
+}
+
+// walk is read's walk through the zones.
+func (c *Client) walk(ctx context.Context, r *readCall, tr *readTrace) (Item, error) {
+	r.readAt, r.v = time.Now(), c.c.view.Load()
+	k := r.k
 	if c.c.shut.Load() {
 		return Item{}, ErrClosed
 	}
@@ -173,7 +187,7 @@ func (c *Client) read(ctx context.Context, k nodeKey, op string, tr *readTrace) 
 		return Item{}, fmt.Errorf("%w: every replica of key %s: %w", ErrUnavailable, k, ErrCircuitOpen)
 	}
 	r.local = len(r.v.order) > 0 && r.v.order[0] == c.c.cfg.Zone
-	var pf *prefetch
+	var pf *prefetch[fetched]
 	defer func() { pf.stop() }()
 	for i, zone := range r.v.order {
 		if err := ctx.Err(); err != nil {
@@ -214,7 +228,7 @@ type fetched struct {
 // fetch asks zone's replica for the key (see read for tr).
 func (r *readCall) fetch(ctx context.Context, zone string, tr *readTrace) fetched {
 	m := r.v.readReplica(zone, r.k.node)
-	if m == nil {
+	if m == nil || zone == r.skip {
 		return fetched{}
 	}
 	if r.c.c.gated(m, r.k.node) {

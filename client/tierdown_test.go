@@ -106,3 +106,104 @@ func TestHedgedReadAnswersWithinOneTimeout(t *testing.T) {
 		t.Fatalf("breaker of the frozen local node %v, want open", s)
 	}
 }
+
+// With every node frozen, GetOrLoad's first call costs one pool timeout,
+// on zonecached and on stock memcached, with the lease zone the client's
+// own or another: its lookup, slow to answer, has every zone read at once
+// (so every frozen node has its breaker open by the lookup's timeout), the
+// loader runs once and the store of its value fails fast. Every breaker
+// opens without another call.
+func TestTierDownFirstGetOrLoadCostsOneTimeout(t *testing.T) {
+	for _, tc := range []struct{ server, leaseZone string }{
+		{"zonecached", "a"}, {"zonecached", "b"}, {"memcached", "a"}, {"memcached", "b"},
+	} {
+		t.Run(tc.server+"/lease-zone-"+tc.leaseZone, func(t *testing.T) {
+			testTierDownFirstGetOrLoad(t, tc.server, tc.leaseZone)
+		})
+	}
+}
+
+func testTierDownFirstGetOrLoad(t *testing.T, server, leaseZone string) {
+	f := startFleet(t, server, []string{"a", "b", "c"}, 1)
+	const timeout, hedge = 2 * time.Second, 200 * time.Millisecond
+	c := newTestClient(t, f.topo, "a", func(cfg *Config) {
+		cfg.Node.Online.Timeout = timeout
+		cfg.ReadHedge = hedge
+		cfg.LeaseZone = leaseZone
+		cfg.Node.Online.Conns = 1 // up before the outage (below)
+		cfg.Node.Breaker.ProbeMax = time.Minute
+		cfg.Node.Breaker.ProbeInitial = time.Minute
+	})
+	warmUp(t, c)
+	freezeAll(t, f)
+	// Step after step (local read, lease lookup, fallback read) would
+	// take two or three timeouts; hedged, one plus ReadHedge.
+	firstLoadWithinOneTimeout(t, c, timeout)
+	// Every frozen node was asked (a request not given its full time on a
+	// loaded machine is judged a little later, by its connection's watch).
+	eventually(t, "every breaker open", func() bool {
+		for _, m := range c.c.view.Load().byID {
+			if m.tn.State() != nodeclient.StateOpen {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// With the lease zone healthy and the other zones frozen, the GetOrLoad
+// that wins the lease looks for a copy in the other zones at once, not
+// zone after zone: its first call costs one timeout, and it loads once.
+func TestWinnerLooksInOtherZonesAtOnce(t *testing.T) {
+	f := startFleet(t, "zonecached", []string{"a", "b", "c"}, 1)
+	const timeout = 2 * time.Second
+	c := newTestClient(t, f.topo, "a", func(cfg *Config) {
+		cfg.Node.Online.Timeout = timeout
+		cfg.Node.Online.Conns = 1 // up before the outage (below)
+		cfg.ReadHedge = 50 * time.Millisecond
+	})
+	warmUp(t, c)
+	for _, id := range []string{"b0", "c0"} {
+		if err := f.proc(id).Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.proc(id).Thaw() })
+	}
+	firstLoadWithinOneTimeout(t, c, timeout)
+	if n := testutil.ToFloat64(c.c.metrics.leases.WithLabelValues("won")); n != 1 {
+		t.Fatalf(`leases_total{result="won"} = %v, want 1`, n)
+	}
+	if got, err := direct(t, f.proc("a0").Addr).Get(testCtx(t), "k"); err != nil || string(got.Value) != "origin" {
+		t.Fatalf("the lease zone's copy: %q, %v; want the loaded value", got.Value, err)
+	}
+}
+
+// warmUp opens c's connections (one per node in these tests) before an
+// outage, as a running service has them.
+func warmUp(t *testing.T, c *Client) {
+	t.Helper()
+	if _, err := c.Set(testCtx(t), Item{Key: "warm", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstLoadWithinOneTimeout runs a GetOrLoad of a missing key and checks
+// that it loaded once, returned the value and took less than two timeouts
+// (one, plus a margin for a loaded machine).
+func firstLoadWithinOneTimeout(t *testing.T, c *Client, timeout time.Duration) {
+	t.Helper()
+	loads := 0
+	start := time.Now()
+	it, err := c.GetOrLoad(context.Background(), "k", time.Minute, func(context.Context) ([]byte, error) {
+		loads++
+		return []byte("origin"), nil
+	})
+	took := time.Since(start)
+	t.Logf("first GetOrLoad: %v", took)
+	if err != nil || string(it.Value) != "origin" || loads != 1 {
+		t.Fatalf("GetOrLoad: %q, %v after %d loads; want origin after 1", it.Value, err, loads)
+	}
+	if took >= 2*timeout {
+		t.Fatalf("first GetOrLoad took %v, want less than two timeouts (%v)", took, 2*timeout)
+	}
+}

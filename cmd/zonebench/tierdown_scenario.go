@@ -334,7 +334,11 @@ func (t *tierDown) report(out io.Writer) int {
 	d := s.during
 	fmt.Fprintf(out, "\noutage (whole seconds): %d calls: %d fresh, %d stale, %d fast ErrOriginBusy, %d other errors\n", d.ops, d.fresh, d.stale, d.busy, d.errs)
 	fmt.Fprintf(out, "latency of the calls during the outage: p50 %v, p99 %v, max %v\n", s.p50, s.p99, s.worst)
-	fmt.Fprintf(out, "hot keys at the end: %v\n", t.c.HotKeys(5))
+	fmt.Fprint(out, "hot keys at the end (share of reads, reads/s):")
+	for _, h := range t.c.HotKeys(5) {
+		fmt.Fprintf(out, " %s %.1f%% %.0f/s;", h.Key, 100*h.Share, h.Rate)
+	}
+	fmt.Fprintln(out)
 	fmt.Fprintf(out, "origin loads <= %d every second:\t max %d\t%s\n", n, s.maxLoads, verdict(s.maxLoads <= n))
 	fmt.Fprintf(out, "refill after the return <= %d/s:\t max %d\t%s\n", n, s.maxLoadsAfter, verdict(s.maxLoadsAfter <= n))
 	fmt.Fprintf(out, "p99 during the outage <= %v:\t %v\t%s\n", tierDownP99Target, s.p99, verdict(s.p99 <= tierDownP99Target))
