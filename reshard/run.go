@@ -281,13 +281,7 @@ func (r *Reshard) Intermediate(ctx context.Context) error {
 		}
 	}
 	say("new nodes warming (writes, no reads), leaving nodes draining (reads, no new keys)")
-	if err := r.cfg.Fleet.Apply(ctx, StepIntermediate, r.st.Intermediate, say); err != nil {
-		return err
-	}
-	if err := r.waitLag(ctx, say); err != nil {
-		return err
-	}
-	return r.done(StepIntermediate)
+	return r.publish(ctx, StepIntermediate, r.st.Intermediate, say)
 }
 
 // Copy plans from the intermediate topology (or takes Plan's plan when
@@ -349,13 +343,7 @@ func (r *Reshard) SwitchReads(ctx context.Context) error {
 		return r.done(StepSwitch)
 	}
 	say("reads on the new owners (new nodes draining), writes to the old ones too (leaving nodes warming)")
-	if err := r.cfg.Fleet.Apply(ctx, StepSwitch, r.st.Switch, say); err != nil {
-		return err
-	}
-	if err := r.waitLag(ctx, say); err != nil {
-		return err
-	}
-	return r.done(StepSwitch)
+	return r.publish(ctx, StepSwitch, r.st.Switch, say)
 }
 
 // Cutover has the clients use the target topology (new nodes serving,
@@ -366,13 +354,7 @@ func (r *Reshard) Cutover(ctx context.Context) error {
 	}
 	say := r.sayer(StepCutover)
 	say("new nodes serving, leaving nodes out of the fleet")
-	if err := r.cfg.Fleet.Apply(ctx, StepCutover, r.st.Target, say); err != nil {
-		return err
-	}
-	if err := r.waitLag(ctx, say); err != nil {
-		return err
-	}
-	return r.done(StepCutover)
+	return r.publish(ctx, StepCutover, r.st.Target, say)
 }
 
 // Cleanup deletes the moved items from their previous owners (the keys
@@ -477,6 +459,18 @@ func (r *Reshard) sayer(step Step) func(string) {
 func (r *Reshard) planConfig(cur, tgt replication.Topology) Config {
 	return Config{Current: cur, Target: tgt, FromZone: r.cfg.FromZone, Sharding: r.cfg.Sharding,
 		SkipExpiring: r.cfg.SkipExpiring, DialTimeout: r.cfg.DialTimeout, TLS: r.cfg.Copy.Node.TLS, Auth: r.cfg.Copy.Node.Auth}
+}
+
+// publish has the clients use t, the topology of step, waits out their
+// lag and records step done.
+func (r *Reshard) publish(ctx context.Context, step Step, t replication.Topology, say func(string)) error {
+	if err := r.cfg.Fleet.Apply(ctx, step, t, say); err != nil {
+		return err
+	}
+	if err := r.waitLag(ctx, say); err != nil {
+		return err
+	}
+	return r.done(step)
 }
 
 // waitLag waits cfg.ViewLag, for clients to use the topology every seed

@@ -63,6 +63,7 @@ func stepLabel(views []replication.Topology) string {
 type freshness struct {
 	mu                      sync.Mutex
 	checks, inFlight, stale map[string]int
+	failed                  int // writes not acknowledged
 	example                 string
 }
 
@@ -79,7 +80,10 @@ func (f *freshness) check(ctx context.Context, p *viewPair, key string, seq int,
 	}
 	want := strconv.Itoa(seq)
 	if _, err := w.Set(ctx, client.Item{Key: key, Value: []byte(want)}); err != nil {
-		return err
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.failed++ // not acknowledged: nothing to read back (a timeout on a loaded machine)
+		return nil
 	}
 	got, late := "", false
 	for deadline := time.Now().Add(2 * time.Second); ; late = true {
@@ -168,8 +172,8 @@ func TestReshardStaticCutoverServesNoStaleRead(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	t.Logf("checks %v, in flight %v, stale %v; control (intermediate reader, target writer): %d of %d stale",
-		f.checks, f.inFlight, f.stale, controlStale.Load(), len(control))
+	t.Logf("checks %v, in flight %v, stale %v, writes failed %d; control (intermediate reader, target writer): %d of %d stale",
+		f.checks, f.inFlight, f.stale, f.failed, controlStale.Load(), len(control))
 	for _, pair := range []string{"current/intermediate", "intermediate/switch", "switch/cutover"} {
 		if f.checks[pair] < 20 || f.stale[pair] > 0 {
 			t.Errorf("%s: %d checks, %d stale (%s)", pair, f.checks[pair], f.stale[pair], f.example)

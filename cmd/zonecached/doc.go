@@ -26,8 +26,8 @@
 //
 // The admin listener wants the bearer token of --admin-token-file (a file
 // of mode 0600 or stricter, else zonecached refuses to start) on requests
-// that change the node (any method but GET and HEAD: POST /state), and
-// refuses them without one configured unless --admin-insecure; it refuses
+// that change the node (any method but GET and HEAD: POST /state and
+// /weight), and refuses them without one configured unless --admin-insecure; it refuses
 // requests from another Origin and changes not sent as application/json,
 // so a web page cannot make them. It holds at most --admin-max-conns
 // connections (a new one replaces the longest idle keep-alive, or is
@@ -42,8 +42,9 @@
 // is closed (server.Config.TLSHandshakeTimeout).
 //
 // With --zone the node joins a gossiping fleet (package membership) and
-// its admin listener also serves GET /topology, GET/POST /state and the
-// gossip keyring (GET /gossip/keys, POST /gossip/keys/{install,use,remove});
+// its admin listener also serves GET /topology, GET/POST /state, GET /node
+// (its id), POST /weight (a reshard's weight change) and the gossip
+// keyring (GET /gossip/keys, POST /gossip/keys/{install,use,remove});
 // its /readyz answers 503 with the reason unless the node serves reads.
 // A fleet node refuses to start without --gossip-key-file, or with a key
 // file its group or others may access, unless --gossip-insecure. It
