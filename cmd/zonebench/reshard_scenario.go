@@ -230,6 +230,9 @@ func (r *reshardDemo) phases(rs *reshard.Reshard, c *reshardCopy, plan **reshard
 			}
 			return fmt.Sprintf(": copied %d of %d keys", st.Copied, c.keys), err
 		}},
+		{"switch", func(ctx context.Context) (string, error) {
+			return " (reads on the new owners, writes to both; every client uses it)", rs.SwitchReads(ctx)
+		}},
 		{"cutover", func(ctx context.Context) (string, error) { return " (every client uses the target)", rs.Cutover(ctx) }},
 		{"cleanup", func(ctx context.Context) (string, error) {
 			st, err := rs.Cleanup(ctx)

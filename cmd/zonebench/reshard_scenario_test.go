@@ -21,7 +21,7 @@ func TestDemoReshardsWithoutCallerErrors(t *testing.T) {
 	report := runScenario(t, scenarioReshard, "36s")
 	wantEvents(t, report, "reshard: zone a 2 -> 3 -> 2 nodes")
 	for _, step := range []string{"grow zone a: a-3 added", "shrink zone a: a-3 removed", "add zone d from zone b", "remove zone d"} {
-		for _, phase := range []string{"plan", "intermediate", "copy", "cutover", "cleanup"} {
+		for _, phase := range []string{"plan", "intermediate", "copy", "switch", "cutover", "cleanup"} {
 			if !hasLine(report, "--- "+step+": "+phase+" done in ", "(error: ") {
 				t.Fatalf("no %s of step %q without error in:\n%s", phase, step, report)
 			}
