@@ -241,9 +241,9 @@ type index struct {
 }
 
 const (
-	tableShift     = 12  // a key's directory entry: hash bits from 12, above the shard bits, below the home bits
-	maxDepth       = 12  // so at most 4096 directory entries
-	tableMaxGroups = 128 // a table splits rather than grow past this (1,024 slots), below maxDepth
+	tableShift     = 12 // a key's directory entry: hash bits from 12, above the shard bits, below the home bits
+	maxDepth       = 12 // so at most 4096 directory entries
+	tableMaxGroups = 64 // a table splits rather than grow past this (512 slots), below maxDepth
 	slotShift      = 32
 	slotMask       = 1<<slotShift - 1
 )
