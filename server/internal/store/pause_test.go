@@ -98,7 +98,7 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 // (items rehashed, copied or evicted) one write did, and the worst write
 // that rebuilt an index against the worst that did not, and the longest
 // tidy after a write (several holds of the lock). Run it once:
-// go test -run '^$' -bench WritePauses -benchtime 1x ./server/store/
+// go test -run '^$' -bench WritePauses -benchtime 1x ./server/internal/store/
 func BenchmarkWritePauses(b *testing.B) {
 	for _, mb := range []int64{64, 1024} {
 		for _, vl := range []int{100, 4096, 200_000} {
