@@ -162,11 +162,26 @@
 //
 // # A node that returns
 //
+// A write (Set, Delete, Add, CAS, Incr...; not a Touch) is never skipped
+// because this client's breaker of a replica is open: the breaker keeps
+// reads and pools off a failing node, but a skipped write would leave the
+// older value on a node that other clients, whose breakers are closed,
+// still read. The replica's request is sent anyway
+// (nodeclient.ThroughOpenBreaker), in the background (the policy is
+// decided by the others), and its answer closes the breaker and so runs
+// the node's repairs at once; a node that refuses connections costs a
+// connect at most once per ProbeInitial, the other writes fail fast and
+// are repaired as before. A replica write in the background that must
+// wait for the key's earlier request to the node (unanswered on a slow
+// node) waits up to five pool timeouts instead of one before it is given
+// up and repaired.
+//
 // A node that was away (frozen, partitioned, overloaded to silence) and
 // answers again may hold values older than writes acknowledged while it
 // was away, by any client. Its writers' repairs delete them, but each
-// writer runs them only when its own breaker closes, on its own probe
-// schedule. Two rules bound what readers see meanwhile:
+// writer runs them only when its own breaker closes: at its next write
+// answered by the node, or on its probe schedule. Two rules bound what
+// readers see meanwhile:
 //
 //   - The client's breaker probes an open node at least every
 //     DefaultProbeMax (Node.Breaker.ProbeMax, 1 s here, not the

@@ -2,6 +2,7 @@ package nodeclient
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,32 @@ type breaker struct {
 	// one timeout per growing probe period, not one per ProbeInitial.
 	closedAt  time.Time
 	lastDelay time.Duration
+	// period is closed when the current open period ends (by a probe or
+	// by an answer to a request sent through it), which stops its prober;
+	// first is its first probe delay. Both guarded by mu.
+	period chan struct{}
+	first  time.Duration
+
+	// dialFailedAt is when a dial last failed (unix nanos): while open,
+	// requests sent through the breaker dial at most once per ProbeInitial.
+	dialFailedAt atomic.Int64
+}
+
+// throughKey marks a context made by ThroughOpenBreaker.
+type throughKey struct{}
+
+// ThroughOpenBreaker returns a context under which requests are sent even
+// while the node's breaker is open: each gets its one attempt within the
+// pool timeout, and an answer closes the breaker. It is for writes, which a
+// request skipped would leave older data on a node that other clients may
+// still read; reads stay failing fast.
+func ThroughOpenBreaker(ctx context.Context) context.Context {
+	return context.WithValue(ctx, throughKey{}, true)
+}
+
+func sentThrough(ctx context.Context) bool {
+	through, _ := ctx.Value(throughKey{}).(bool)
+	return through
 }
 
 func newBreaker(n *Node, cfg BreakerConfig) *breaker {
@@ -55,13 +82,29 @@ func newBreaker(n *Node, cfg BreakerConfig) *breaker {
 
 func (b *breaker) State() State { return State(b.state.Load()) }
 
-// allow reports ErrCircuitOpen while the breaker is open.
-func (b *breaker) allow() error {
-	if b.state.Load() == int32(StateOpen) {
+// allow reports ErrCircuitOpen while the breaker is open, unless ctx sends
+// requests through it (ThroughOpenBreaker); through reports that it did.
+func (b *breaker) allow(ctx context.Context) (through bool, err error) {
+	if b.state.Load() != int32(StateOpen) {
+		return false, nil
+	}
+	if sentThrough(ctx) {
+		return true, nil
+	}
+	b.node.stats.fastFails.Add(1)
+	return false, ErrCircuitOpen
+}
+
+// allowDial is allow for a new connection: while open, a request sent
+// through the breaker dials only if no dial failed in the last
+// ProbeInitial, so that writes to a dead node do not dial it each.
+func (b *breaker) allowDial(ctx context.Context) error {
+	through, err := b.allow(ctx)
+	if through && time.Now().UnixNano()-b.dialFailedAt.Load() < int64(b.cfg.ProbeInitial) {
 		b.node.stats.fastFails.Add(1)
 		return ErrCircuitOpen
 	}
-	return nil
+	return err
 }
 
 // success records an answer from the node.
@@ -69,6 +112,21 @@ func (b *breaker) success() {
 	if b.fails.Load() != 0 {
 		b.fails.Store(0)
 	}
+}
+
+// sentWhileOpen records the end of a request sent through the open
+// breaker: a reply from the node closes it, as a probe's would.
+func (b *breaker) sentWhileOpen(done bool, err error) {
+	if done && isAnswer(err) {
+		b.closeAfterAnswer(0)
+	}
+}
+
+// isAnswer reports whether err (nil included) is a reply of the node.
+func isAnswer(err error) bool {
+	return err == nil || errors.Is(err, ErrCacheMiss) || errors.Is(err, ErrNotStored) ||
+		errors.Is(err, ErrNotFound) || errors.Is(err, ErrCASConflict) ||
+		errors.Is(err, ErrServerError) || errors.Is(err, ErrClientError)
 }
 
 // failure records a failure the node owes (blame.go); hard failures open
@@ -83,6 +141,13 @@ func (b *breaker) failure(hard bool) {
 	}
 }
 
+// dialFailure is failure for a dial the node is to blame for; it also
+// paces the dials of requests sent through the open breaker.
+func (b *breaker) dialFailure(hard bool) {
+	b.dialFailedAt.Store(time.Now().UnixNano())
+	b.failure(hard)
+}
+
 func (b *breaker) trip() {
 	b.mu.Lock()
 	if b.stopped || b.state.Load() == int32(StateOpen) {
@@ -90,7 +155,9 @@ func (b *breaker) trip() {
 		return
 	}
 	b.state.Store(int32(StateOpen))
-	first := b.firstDelay(time.Now())
+	b.first = b.firstDelay(time.Now())
+	b.period = make(chan struct{})
+	first, period := b.first, b.period
 	b.probing.Add(1)
 	b.mu.Unlock()
 
@@ -99,7 +166,7 @@ func (b *breaker) trip() {
 	if f := b.cfg.OnStateChange; f != nil {
 		f(b.node.addr, StateClosed, StateOpen)
 	}
-	go b.probeLoop(first)
+	go b.probeLoop(first, period)
 }
 
 // firstDelay is the delay before the first probe of a new open period: the
@@ -112,9 +179,10 @@ func (b *breaker) firstDelay(now time.Time) time.Duration {
 	return min(2*b.lastDelay, b.cfg.ProbeMax)
 }
 
-// probeLoop probes the node with backoff until it answers or the node is
-// closed, then closes the breaker.
-func (b *breaker) probeLoop(delay time.Duration) {
+// probeLoop probes the node with backoff until it answers, then closes the
+// breaker; it stops early when the node is closed or an answer to a request
+// sent through the breaker ended the open period.
+func (b *breaker) probeLoop(delay time.Duration, period <-chan struct{}) {
 	defer b.probing.Done()
 	t := time.NewTimer(jitter(delay))
 	defer t.Stop()
@@ -122,33 +190,46 @@ func (b *breaker) probeLoop(delay time.Duration) {
 		select {
 		case <-b.stop:
 			return
+		case <-period:
+			return
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ProbeTimeout)
 		err := b.node.probe(ctx)
 		cancel()
 		if err == nil {
-			b.mu.Lock()
-			if b.stopped {
-				b.mu.Unlock()
-				return
-			}
-			b.fails.Store(0)
-			if f := b.cfg.BeforeClose; f != nil {
-				f(b.node.addr)
-			}
-			b.state.Store(int32(StateClosed))
-			b.closedAt, b.lastDelay = time.Now(), delay
-			b.mu.Unlock()
-			b.node.log.Info("nodeclient: circuit closed", "addr", b.node.addr)
-			if f := b.cfg.OnStateChange; f != nil {
-				f(b.node.addr, StateOpen, StateClosed)
-			}
+			b.closeAfterAnswer(delay)
 			return
 		}
 		b.node.log.Debug("nodeclient: probe failed", "addr", b.node.addr, "err", err, "next", delay)
 		delay = min(2*delay, b.cfg.ProbeMax)
 		t.Reset(jitter(delay))
+	}
+}
+
+// closeAfterAnswer closes the open breaker after the node answered, a probe
+// sent after delay (0: a request sent through the breaker, which keeps the
+// period's first delay for flap damping), and ends the open period.
+func (b *breaker) closeAfterAnswer(delay time.Duration) {
+	b.mu.Lock()
+	if b.stopped || b.state.Load() != int32(StateOpen) {
+		b.mu.Unlock()
+		return
+	}
+	if delay == 0 {
+		delay = b.first
+	}
+	b.fails.Store(0)
+	if f := b.cfg.BeforeClose; f != nil {
+		f(b.node.addr)
+	}
+	b.state.Store(int32(StateClosed))
+	b.closedAt, b.lastDelay = time.Now(), delay
+	close(b.period)
+	b.mu.Unlock()
+	b.node.log.Info("nodeclient: circuit closed", "addr", b.node.addr)
+	if f := b.cfg.OnStateChange; f != nil {
+		f(b.node.addr, StateOpen, StateClosed)
 	}
 }
 
