@@ -57,7 +57,15 @@ type breaker struct {
 	// dialFailedAt is when a dial last failed (unix nanos): while open,
 	// requests sent through the breaker dial at most once per ProbeInitial.
 	dialFailedAt atomic.Int64
+	// through counts the requests sent through the open breaker that have
+	// not finished (at most maxThrough).
+	through atomic.Int32
 }
+
+// maxThrough bounds the requests sent through an open breaker at a time:
+// enough for the writes to a live node slow for this client, few enough
+// that writes to a silent one do not pile up waiting for their timeouts.
+const maxThrough = 64
 
 // throughKey marks a context made by ThroughOpenBreaker.
 type throughKey struct{}
@@ -89,7 +97,10 @@ func (b *breaker) allow(ctx context.Context) (through bool, err error) {
 		return false, nil
 	}
 	if sentThrough(ctx) {
-		return true, nil
+		if b.through.Add(1) <= maxThrough {
+			return true, nil
+		}
+		b.through.Add(-1)
 	}
 	b.node.stats.fastFails.Add(1)
 	return false, ErrCircuitOpen
@@ -99,12 +110,12 @@ func (b *breaker) allow(ctx context.Context) (through bool, err error) {
 // through the breaker dials only if no dial failed in the last
 // ProbeInitial, so that writes to a dead node do not dial it each.
 func (b *breaker) allowDial(ctx context.Context) error {
-	through, err := b.allow(ctx)
-	if through && time.Now().UnixNano()-b.dialFailedAt.Load() < int64(b.cfg.ProbeInitial) {
-		b.node.stats.fastFails.Add(1)
-		return ErrCircuitOpen
+	if b.state.Load() != int32(StateOpen) ||
+		sentThrough(ctx) && time.Now().UnixNano()-b.dialFailedAt.Load() >= int64(b.cfg.ProbeInitial) {
+		return nil
 	}
-	return err
+	b.node.stats.fastFails.Add(1)
+	return ErrCircuitOpen
 }
 
 // success records an answer from the node.
@@ -117,6 +128,7 @@ func (b *breaker) success() {
 // sentWhileOpen records the end of a request sent through the open
 // breaker: a reply from the node closes it, as a probe's would.
 func (b *breaker) sentWhileOpen(done bool, err error) {
+	b.through.Add(-1)
 	if done && isAnswer(err) {
 		b.closeAfterAnswer(0)
 	}
