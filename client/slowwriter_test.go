@@ -199,8 +199,11 @@ func newSlowPathRig(t *testing.T, server string, editWriter func(*Config)) *slow
 }
 
 // start runs the writer (round robin over the keys, versions rising) and
-// the readers until stop is closed; the returned wait waits for them.
-func (rig *slowPathRig) start(t *testing.T, stop <-chan struct{}) (wait func()) {
+// the readers until the returned stop is called (once or more); stop waits
+// for them.
+func (rig *slowPathRig) start() (stop func()) {
+	halt := make(chan struct{})
+	var once sync.Once
 	var wg sync.WaitGroup
 	var version atomic.Int64
 	wg.Add(1)
@@ -208,7 +211,7 @@ func (rig *slowPathRig) start(t *testing.T, stop <-chan struct{}) (wait func()) 
 		defer wg.Done()
 		for i := 0; ; i++ {
 			select {
-			case <-stop:
+			case <-halt:
 				return
 			default:
 			}
@@ -222,7 +225,7 @@ func (rig *slowPathRig) start(t *testing.T, stop <-chan struct{}) (wait func()) 
 			defer wg.Done()
 			for i := 0; ; i++ {
 				select {
-				case <-stop:
+				case <-halt:
 					return
 				default:
 				}
@@ -230,7 +233,10 @@ func (rig *slowPathRig) start(t *testing.T, stop <-chan struct{}) (wait func()) 
 			}
 		}(rd)
 	}
-	return wg.Wait
+	return func() {
+		once.Do(func() { close(halt) })
+		wg.Wait()
+	}
 }
 
 // a0 returns the writer's transport of a0.
@@ -264,21 +270,9 @@ func testWriteReachesNodeSlowForWriter(t *testing.T, server string) {
 			}
 		}
 	})
-	stop := make(chan struct{})
-	wait := rig.start(t, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wait()
-	}()
-	eventually(t, "reads before the spikes", func() bool {
-		rig.run.mu.Lock()
-		defer rig.run.mu.Unlock()
-		return len(rig.run.reads) > 200
-	})
+	stop := rig.start()
+	defer stop()
+	eventually(t, "reads before the spikes", func() bool { return rig.readCount() > 200 })
 	const spikes = 4
 	for i := 1; i <= spikes; i++ {
 		rig.proxy.SetDelay(time.Second)
@@ -289,8 +283,7 @@ func testWriteReachesNodeSlowForWriter(t *testing.T, server string) {
 		eventually(t, "reads after the spike", func() bool { return rig.readCount() > reads+300 })
 		eventually(t, "the writer's breaker of a0 to close", func() bool { return rig.a0().State() == nodeclient.StateClosed })
 	}
-	close(stop)
-	wait()
+	stop()
 	rig.run.mu.Lock()
 	t.Logf("%s: %d spikes, %d writes acknowledged, %d reads", server, spikes, rig.run.ackCount(), len(rig.run.reads))
 	rig.run.mu.Unlock()
@@ -332,16 +325,8 @@ func TestStaleReadsEndAfterWriterPartitionHeals(t *testing.T) {
 		c.Node.Online.Timeout = nodeclient.DefaultOnlineTimeout
 		c.Node.DialTimeout = nodeclient.DefaultDialTimeout
 	})
-	stop := make(chan struct{})
-	wait := rig.start(t, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wait()
-	}()
+	stop := rig.start()
+	defer stop()
 	eventually(t, "reads before the partition", func() bool { return rig.readCount() > 200 })
 	rig.proxy.SetBlackhole(true)
 	eventually(t, "the writer's breaker of a0 to open", func() bool { return rig.a0().State() == nodeclient.StateOpen })
@@ -356,8 +341,7 @@ func TestStaleReadsEndAfterWriterPartitionHeals(t *testing.T) {
 	repaired := time.Now()
 	reads := rig.readCount()
 	eventually(t, "reads after the repairs", func() bool { return rig.readCount() > reads+500 })
-	close(stop)
-	wait()
+	stop()
 
 	st := rig.run.stale()
 	if len(st) == 0 {

@@ -2,7 +2,6 @@ package faultproxy
 
 import (
 	"bufio"
-	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -12,24 +11,8 @@ import (
 // echoServer echoes every connection until the test ends.
 func echoServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	addr, _ := countingServer(t)
+	return addr
 }
 
 func newProxy(t *testing.T, target string) *Proxy {
