@@ -130,7 +130,7 @@ func (b *breaker) success() {
 func (b *breaker) sentWhileOpen(done bool, err error) {
 	b.through.Add(-1)
 	if done && isAnswer(err) {
-		b.closeAfterAnswer(0)
+		b.closeAfterAnswer(nil, 0)
 	}
 }
 
@@ -210,7 +210,7 @@ func (b *breaker) probeLoop(delay time.Duration, period <-chan struct{}) {
 		err := b.node.probe(ctx)
 		cancel()
 		if err == nil {
-			b.closeAfterAnswer(delay)
+			b.closeAfterAnswer(period, delay)
 			return
 		}
 		b.node.log.Debug("nodeclient: probe failed", "addr", b.node.addr, "err", err, "next", delay)
@@ -220,11 +220,13 @@ func (b *breaker) probeLoop(delay time.Duration, period <-chan struct{}) {
 }
 
 // closeAfterAnswer closes the open breaker after the node answered, a probe
-// sent after delay (0: a request sent through the breaker, which keeps the
-// period's first delay for flap damping), and ends the open period.
-func (b *breaker) closeAfterAnswer(delay time.Duration) {
+// of the open period period sent after delay, or (nil, 0) a request sent
+// through the breaker (which keeps the period's first delay for flap
+// damping), and ends the open period. A probe of an earlier period closes
+// nothing.
+func (b *breaker) closeAfterAnswer(period <-chan struct{}, delay time.Duration) {
 	b.mu.Lock()
-	if b.stopped || b.state.Load() != int32(StateOpen) {
+	if b.stopped || b.state.Load() != int32(StateOpen) || period != nil && period != b.period {
 		b.mu.Unlock()
 		return
 	}
