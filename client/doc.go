@@ -174,7 +174,8 @@
 // are repaired as before. A replica write in the background that must
 // wait for the key's earlier request to the node (unanswered on a slow
 // node) waits up to five pool timeouts instead of one before it is given
-// up and repaired.
+// up and repaired, and one that timed out unsent in the client's queue
+// (waiting for a connection to the node) is tried once more.
 //
 // A node that was away (frozen, partitioned, overloaded to silence) and
 // answers again may hold values older than writes acknowledged while it

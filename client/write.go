@@ -85,37 +85,40 @@ func (c *Client) sendAll(ctx context.Context, w writeOp, targets []*member, ch c
 		inline = 0
 	}
 	for i := inline; i < len(targets); i++ {
-		go c.writeDetached(wctx, w, targets[i], &tickets[i], ch)
+		go c.writeDetached(wctx, w, targets[i], &tickets[i], ch, 0)
 	}
 	if inline == 1 {
 		c.writeInline(ctx, w, targets[0], &tickets[0], ch)
 	}
 }
 
-// earlierWaitTimeouts is how many pool timeouts a replica write running in
-// the background waits for the key's earlier request to its node, beyond
-// the one every request waits, before it is given up (and repaired). The
-// earlier request is unanswered on a live connection (a slow node), and is
-// finished at the latest when its reply arrives or the stalled connection
-// is reset; giving the write up would leave the node the older value.
-const earlierWaitTimeouts = 4
+// earlierWaitTimeouts is how many pool timeouts in all a replica write in
+// the background waits for the key's earlier request to its node before it
+// is given up (and repaired); other requests wait one. The earlier request
+// is unanswered on a live connection (a slow node), and is finished at the
+// latest when its reply arrives or the stalled connection is reset; giving
+// the write up would leave the node the older value.
+const earlierWaitTimeouts = 5
 
 // writeInline is writeOne on the caller's goroutine. Should the key's
 // earlier request to m still be unanswered after the pool timeout, the
 // write goes on in the background rather than being given up.
 func (c *Client) writeInline(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone) {
-	if !awaitEarlier(ctx, t, m.tn.Pool(c.class).Timeout()) && ctx.Err() == nil {
-		go c.writeDetached(context.WithoutCancel(ctx), w, m, t, ch)
+	timeout := m.tn.Pool(c.class).Timeout()
+	if !awaitEarlier(ctx, t, timeout) && ctx.Err() == nil {
+		go c.writeDetached(context.WithoutCancel(ctx), w, m, t, ch, timeout)
 		return
 	}
-	c.writeOne(ctx, w, m, t, ch)
+	c.writeOne(ctx, w, m, t, ch, false)
 }
 
-// writeDetached is writeOne in the background, waiting for the key's
-// earlier request to m up to earlierWaitTimeouts more pool timeouts.
-func (c *Client) writeDetached(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone) {
-	awaitEarlier(ctx, t, earlierWaitTimeouts*m.tn.Pool(c.class).Timeout())
-	c.writeOne(ctx, w, m, t, ch)
+// writeDetached is writeOne in the background: having waited waited for
+// the key's earlier request to m, it waits up to earlierWaitTimeouts pool
+// timeouts in all (the last one in ordered).
+func (c *Client) writeDetached(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone, waited time.Duration) {
+	timeout := m.tn.Pool(c.class).Timeout()
+	awaitEarlier(ctx, t, (earlierWaitTimeouts-1)*timeout-waited)
+	c.writeOne(ctx, w, m, t, ch, true)
 }
 
 // awaitEarlier waits up to d for the request before t in its write order,
@@ -144,10 +147,16 @@ func awaitEarlier(ctx context.Context, t *ticket, d time.Duration) bool {
 
 // writeOne applies w to m in its write-order place t, counts the result
 // and queues a repair when m failed (not for a write the protocol refused
-// before it was sent).
-func (c *Client) writeOne(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone) {
+// before it was sent). In the background (no caller waits on it), a write
+// that timed out in the client queue, never sent, is tried once more in
+// its place: the node may only have been slow to connect to.
+func (c *Client) writeOne(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone, background bool) {
 	err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
-		return w.fn(ctx, p, m)
+		err := w.fn(ctx, p, m)
+		if background && errors.Is(err, nodeclient.ErrQueueTimeout) {
+			err = w.fn(ctx, p, m)
+		}
+		return err
 	})
 	switch {
 	case outcome(err):
