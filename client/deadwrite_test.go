@@ -39,7 +39,7 @@ func TestSetWithLocalReplicaDown(t *testing.T) {
 				_, _ = c.Set(context.Background(), Item{Key: "probe", Value: []byte("x")})
 				return tn.State() == nodeclient.StateOpen
 			})
-			const writers, perWriter = 4, 500
+			const writers, perWriter = 4, 1500
 			lat := make([][]time.Duration, writers)
 			errs := make(chan error, writers*perWriter)
 			var wg sync.WaitGroup

@@ -91,12 +91,13 @@ func newBreaker(n *Node, cfg BreakerConfig) *breaker {
 func (b *breaker) State() State { return State(b.state.Load()) }
 
 // allow reports ErrCircuitOpen while the breaker is open, unless ctx sends
-// requests through it (ThroughOpenBreaker); through reports that it did.
+// requests through it (ThroughOpenBreaker) and no dial failed in the last
+// ProbeInitial; through reports that it did.
 func (b *breaker) allow(ctx context.Context) (through bool, err error) {
 	if b.state.Load() != int32(StateOpen) {
 		return false, nil
 	}
-	if sentThrough(ctx) {
+	if b.passes(ctx) {
 		if b.through.Add(1) <= maxThrough {
 			return true, nil
 		}
@@ -106,16 +107,21 @@ func (b *breaker) allow(ctx context.Context) (through bool, err error) {
 	return false, ErrCircuitOpen
 }
 
-// allowDial is allow for a new connection: while open, a request sent
-// through the breaker dials only if no dial failed in the last
-// ProbeInitial, so that writes to a dead node do not dial it each.
+// allowDial is allow for a new connection (the request was counted by
+// allow): a dial that failed since then paces it too.
 func (b *breaker) allowDial(ctx context.Context) error {
-	if b.state.Load() != int32(StateOpen) ||
-		sentThrough(ctx) && time.Now().UnixNano()-b.dialFailedAt.Load() >= int64(b.cfg.ProbeInitial) {
+	if b.state.Load() != int32(StateOpen) || b.passes(ctx) {
 		return nil
 	}
 	b.node.stats.fastFails.Add(1)
 	return ErrCircuitOpen
+}
+
+// passes reports whether a request under ctx may pass the open breaker:
+// sent through it, and no dial failed in the last ProbeInitial, so that
+// writes to a dead node neither dial it each nor do any other work.
+func (b *breaker) passes(ctx context.Context) bool {
+	return sentThrough(ctx) && time.Now().UnixNano()-b.dialFailedAt.Load() >= int64(b.cfg.ProbeInitial)
 }
 
 // success records an answer from the node.
