@@ -162,16 +162,16 @@
 //
 // # A node that returns
 //
-// A write (Set, Delete, Add, CAS, Incr...; not a Touch) is never skipped
-// because this client's breaker of a replica is open: the breaker keeps
-// reads and pools off a failing node, but a skipped write would leave the
-// older value on a node that other clients, whose breakers are closed,
+// A write (a store, Delete, Add, CompareAndSwap; not a Touch) is never
+// skipped because this client's breaker of a replica is open: the breaker
+// keeps reads and pools off a failing node, but a skipped write would leave
+// the older value on a node that other clients, whose breakers are closed,
 // still read. The replica's request is sent anyway
-// (nodeclient.ThroughOpenBreaker), in the background (the policy is
-// decided by the others), and its answer closes the breaker and so runs
-// the node's repairs at once; a node that refuses connections costs a
-// connect at most once per ProbeInitial, the other writes fail fast and
-// are repaired as before. A replica write in the background that must
+// (nodeclient.ThroughOpenBreaker, at most 64 at a time per node), off the
+// caller's goroutine (a policy the other replicas meet does not wait for
+// it; All does, up to the pool timeout), and its answer closes the breaker
+// and so runs the node's repairs at once. Within ProbeInitial of a failed
+// connect to the node, writes fail fast and are repaired as before. A replica write in the background that must
 // wait for the key's earlier request to the node (unanswered on a slow
 // node) waits up to five pool timeouts instead of one before it is given
 // up and repaired, and one that timed out unsent in the client's queue
