@@ -39,10 +39,12 @@
 // # Writes
 //
 // Writes go to every zone's replica in parallel and return once
-// Config.WritePolicy is met (all-minus-one by default). A replica that
-// fails gets a delete queued for repair (optionally spooled to disk,
-// Config.RepairSpoolDir, so it survives the process), and this client does
-// not read that replica's copy until the repair has landed. One client's
+// Config.WritePolicy is met (all-minus-one by default). A write is never
+// skipped because a breaker is open (nodeclient.ThroughOpenBreaker): other
+// clients may still read that node. A replica that fails gets a delete
+// queued for repair (optionally spooled to disk, Config.RepairSpoolDir, so
+// it survives the process), and this client does not read that replica's
+// copy until the repair has landed. One client's
 // writes of a key reach every replica in issue order. Delete leaves a
 // tombstone for Config.DeleteHoldOff so no read repair brings the value
 // back. Add, CompareAndSwap, Incr and Decr are made deterministic across

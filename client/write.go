@@ -67,31 +67,96 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 
 // sendAll starts w on every target; each answer goes to ch. The first
 // (local) target is written on the caller's goroutine, one hand-off less
-// on the path that usually decides the policy; the others, and all under
-// policy none, run detached from ctx and may complete after the call.
+// on the path that usually decides the policy, unless its breaker is open;
+// the others, and all under policy none, run detached from ctx and may
+// complete after the call. A write that leaves a repair is sent through
+// open breakers: skipped, it would leave the older value on a node that
+// other clients, whose breakers are closed, still read.
 func (c *Client) sendAll(ctx context.Context, w writeOp, targets []*member, ch chan<- replicaDone) {
 	// Every replica's request takes its place in the key's write order
 	// here, in issue order, before any of them runs on its own goroutine.
 	tickets := c.c.order.registerAll(targets, w.k.node)
+	if !w.noRepair {
+		ctx = nodeclient.ThroughOpenBreaker(ctx)
+	}
 	wctx := context.WithoutCancel(ctx)
 	inline := 1
-	if c.c.cfg.WritePolicy == replication.None {
+	if c.c.cfg.WritePolicy == replication.None || targets[0].tn.State() == nodeclient.StateOpen {
 		inline = 0
 	}
 	for i := inline; i < len(targets); i++ {
-		go c.writeOne(wctx, w, targets[i], &tickets[i], ch)
+		go c.writeDetached(wctx, w, targets[i], &tickets[i], ch, 0)
 	}
 	if inline == 1 {
-		c.writeOne(ctx, w, targets[0], &tickets[0], ch)
+		c.writeInline(ctx, w, targets[0], &tickets[0], ch)
 	}
+}
+
+// earlierWaitTimeouts is how many pool timeouts in all a replica write in
+// the background waits for the key's earlier request to its node before it
+// is given up (and repaired); other requests wait one. The earlier request
+// is unanswered on a live connection (a slow node), and is finished at the
+// latest when its reply arrives or the stalled connection is reset; giving
+// the write up would leave the node the older value.
+const earlierWaitTimeouts = 5
+
+// writeInline is writeOne on the caller's goroutine. Should the key's
+// earlier request to m still be unanswered after the pool timeout, the
+// write goes on in the background rather than being given up.
+func (c *Client) writeInline(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone) {
+	timeout := m.tn.Pool(c.class).Timeout()
+	if !awaitEarlier(ctx, t, timeout) && ctx.Err() == nil {
+		go c.writeDetached(context.WithoutCancel(ctx), w, m, t, ch, timeout)
+		return
+	}
+	c.writeOne(ctx, w, m, t, ch, false)
+}
+
+// writeDetached is writeOne in the background: having waited waited for
+// the key's earlier request to m, it waits up to earlierWaitTimeouts pool
+// timeouts in all (the last one in ordered).
+func (c *Client) writeDetached(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone, waited time.Duration) {
+	timeout := m.tn.Pool(c.class).Timeout()
+	awaitEarlier(ctx, t, (earlierWaitTimeouts-1)*timeout-waited)
+	c.writeOne(ctx, w, m, t, ch, true)
+}
+
+// awaitEarlier waits up to d for the request before t in its write order,
+// if any, to finish, and reports whether it has. It leaves t in its place
+// (ordered waits again, and gives t up if its predecessor is still busy).
+func awaitEarlier(ctx context.Context, t *ticket, d time.Duration) bool {
+	p := t.prev
+	if p == nil {
+		return true
+	}
+	select {
+	case <-p.done:
+		return true
+	default:
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+	return false
 }
 
 // writeOne applies w to m in its write-order place t, counts the result
 // and queues a repair when m failed (not for a write the protocol refused
-// before it was sent).
-func (c *Client) writeOne(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone) {
+// before it was sent). In the background (no caller waits on it), a write
+// that timed out in the client queue, never sent, is tried once more in
+// its place: the node may only have been slow to connect to.
+func (c *Client) writeOne(ctx context.Context, w writeOp, m *member, t *ticket, ch chan<- replicaDone, background bool) {
 	err := c.c.ordered(ctx, c.class, w.op, m, t, func(ctx context.Context, p *nodeclient.Pool) error {
-		return w.fn(ctx, p, m)
+		err := w.fn(ctx, p, m)
+		if background && errors.Is(err, nodeclient.ErrQueueTimeout) {
+			err = w.fn(ctx, p, m)
+		}
+		return err
 	})
 	switch {
 	case outcome(err):

@@ -346,3 +346,79 @@ func processState(pid int) byte {
 	}
 	return b[i+2]
 }
+
+// A request under ThroughOpenBreaker is sent while the breaker is open (a
+// write skipped would leave the node an older value that others may read)
+// and its answer closes the breaker, long before the next probe; reads
+// still fail fast while it is open.
+func TestThroughOpenBreakerSendsAndClosesMemcached(t *testing.T) {
+	testThroughOpenBreakerSendsAndCloses(t, memcachedServer)
+}
+
+func TestThroughOpenBreakerSendsAndClosesZonecached(t *testing.T) {
+	testThroughOpenBreakerSendsAndCloses(t, zonecachedServer)
+}
+
+func testThroughOpenBreakerSendsAndCloses(t *testing.T, srv server) {
+	mc := srv.start(t)
+	tr := &transitions{}
+	n := newTestNode(t, mc.Addr, Config{
+		Online:      PoolConfig{Timeout: time.Second},
+		Batch:       relaxed,
+		DialTimeout: 5 * time.Second,
+		// No probe within the test: only a request can close the breaker.
+		Breaker: BreakerConfig{ProbeInitial: time.Hour, ProbeMax: time.Hour, OnStateChange: tr.record},
+	})
+	ctx := testCtx(t)
+	for i := 0; i < DefaultOnlineConns; i++ { // connect every slot: the freeze opens the breaker with no failed dial
+		if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("old")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	thaw := freeze(t, mc)
+	if _, err := n.Online().Get(ctx, "k"); err == nil {
+		t.Fatal("Get answered by a frozen node")
+	}
+	eventually(t, "the breaker to open", func() bool { return n.State() == StateOpen })
+	thaw()
+	if _, err := n.Online().Get(ctx, "k"); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("Get with the breaker open: %v, want ErrCircuitOpen", err)
+	}
+	if err := n.Online().Set(ThroughOpenBreaker(ctx), Item{Key: "k", Value: []byte("new")}); err != nil {
+		t.Fatalf("Set through the open breaker: %v", err)
+	}
+	if n.State() != StateClosed {
+		t.Fatal("the answer to a request sent through the open breaker did not close it")
+	}
+	if it, err := n.Online().Get(ctx, "k"); err != nil || string(it.Value) != "new" {
+		t.Fatalf("Get after the Set through the open breaker: %q %v", it.Value, err)
+	}
+	if got := tr.String(); got != "[closed->open open->closed]" {
+		t.Fatalf("transitions %s", got)
+	}
+}
+
+// While the breaker is open, requests sent through it dial a node whose
+// dial failed at most once per ProbeInitial: writes to a dead node fail
+// fast, as before, rather than each trying to connect.
+func TestThroughOpenBreakerPacesDials(t *testing.T) {
+	mc := startMemcached(t)
+	n := newTestNode(t, mc.Addr, Config{Online: relaxed, Batch: relaxed, Breaker: BreakerConfig{ProbeInitial: time.Hour, ProbeMax: time.Hour}})
+	ctx := ThroughOpenBreaker(testCtx(t))
+	mc.Kill()
+	if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("v")}); err == nil || errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("Set to a killed node: %v, want a failed dial", err)
+	}
+	if n.State() != StateOpen {
+		t.Fatal("a refused dial did not open the breaker")
+	}
+	before := n.Stats()
+	for i := 0; i < 50; i++ {
+		if err := n.Online().Set(ctx, Item{Key: "k", Value: []byte("v")}); !errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("Set through the open breaker within ProbeInitial of a failed dial: %v, want ErrCircuitOpen", err)
+		}
+	}
+	if after := n.Stats(); after.Dials != before.Dials {
+		t.Fatalf("%d dials within ProbeInitial of a failed one, want 0", after.Dials-before.Dials)
+	}
+}

@@ -1,6 +1,8 @@
 package nodeclient
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -41,5 +43,30 @@ func TestConfigDefaults(t *testing.T) {
 	c = Config{Batch: PoolConfig{RateLimit: 250}}.withDefaults()
 	if c.Batch.RateBurst != 250 {
 		t.Fatalf("default burst for 250/s: %d", c.Batch.RateBurst)
+	}
+}
+
+// At most maxThrough requests at a time pass an open breaker, and only
+// those under ThroughOpenBreaker.
+func TestBreakerBoundsRequestsSentThrough(t *testing.T) {
+	n := NewNode("127.0.0.1:1", Config{Logger: quietLogger})
+	defer n.Close()
+	b := n.breaker
+	b.state.Store(int32(StateOpen))
+	ctx := ThroughOpenBreaker(context.Background())
+	if through, err := b.allow(context.Background()); through || !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("a plain request through an open breaker: %v %v", through, err)
+	}
+	for i := 0; i < maxThrough; i++ {
+		if through, err := b.allow(ctx); !through || err != nil {
+			t.Fatalf("request %d sent through: %v %v", i, through, err)
+		}
+	}
+	if through, err := b.allow(ctx); through || !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("request %d sent through: %v %v, want ErrCircuitOpen", maxThrough+1, through, err)
+	}
+	b.sentWhileOpen(false, ErrTimeout) // one finished, unanswered: still open
+	if through, err := b.allow(ctx); !through || err != nil || n.State() != StateOpen {
+		t.Fatalf("after one finished: %v %v, state %v", through, err, n.State())
 	}
 }

@@ -15,7 +15,9 @@
 // Every request honours its context and its pool's timeout. A circuit
 // breaker per Node counts only the failures the node is to blame for (not
 // time spent queued in a busy client) and, while open, fails requests at
-// once with ErrCircuitOpen until a background probe gets an answer. A
+// once with ErrCircuitOpen until a background probe gets an answer, except
+// those under ThroughOpenBreaker (the smart client's writes), which are
+// sent and whose answer closes it too. A
 // connection given up with requests in flight is reset, so that they are
 // never delivered later; a Fence (WithFence) tells a caller when a request
 // it stopped waiting for is really finished.

@@ -125,8 +125,12 @@ func (p *Pool) abandon(ctx context.Context, c *call) bool {
 // With done the caller owns c again and must putCall it; otherwise the
 // connection owns c (the caller abandoned it).
 func (p *Pool) do(ctx context.Context, c *call, tokens int) (done bool, err error) {
-	if err := p.node.breaker.allow(); err != nil {
+	through, err := p.node.breaker.allow(ctx)
+	if err != nil {
 		return true, err
+	}
+	if through {
+		defer func() { p.node.breaker.sentWhileOpen(done, err) }()
 	}
 	if err := ctx.Err(); err != nil {
 		return true, p.ctxError(err)
@@ -402,7 +406,7 @@ func (p *Pool) conn(ctx context.Context, deadline <-chan time.Time, begun time.T
 
 // redial fills slot s, held by this caller, with a new connection.
 func (p *Pool) redial(ctx context.Context, s *slot, begun time.Time) (*conn, error) {
-	if err := p.node.breaker.allow(); err != nil {
+	if err := p.node.breaker.allowDial(ctx); err != nil {
 		return nil, err
 	}
 	if p.node.isClosed() {
@@ -430,10 +434,10 @@ func (p *Pool) redial(ctx context.Context, s *slot, begun time.Time) (*conn, err
 func (p *Pool) dialFailed(ctx context.Context, err error, begun, dialed time.Time) {
 	if ctx.Err() == nil {
 		if !errors.Is(err, errClientSlow) {
-			p.node.breaker.failure(true)
+			p.node.breaker.dialFailure(true)
 		}
 	} else if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(dialed) >= dialed.Sub(begun) {
-		p.node.breaker.failure(false)
+		p.node.breaker.dialFailure(false)
 	}
 }
 

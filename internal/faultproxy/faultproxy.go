@@ -20,6 +20,12 @@ type Proxy struct {
 	delay  atomic.Int64 // nanoseconds added before each chunk from the target
 	// delayed counts chunks that were held back by a delay > 0.
 	delayed atomic.Int64
+	// blackhole drops every byte, both ways, while set.
+	blackhole atomic.Bool
+
+	// broken holds the client connections that lost bytes to the
+	// blackhole, closed when it is lifted; guarded by mu.
+	broken map[net.Conn]struct{}
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -38,7 +44,7 @@ func New(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
+	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{}), broken: make(map[net.Conn]struct{}), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -57,6 +63,37 @@ func (p *Proxy) SetDelay(d time.Duration) {
 		d = 0
 	}
 	p.delay.Store(int64(d))
+}
+
+// SetBlackhole makes the proxy drop every byte, both ways, from now on
+// (true) or no more (false), as a network partition would: connections
+// stay open, requests are lost, nothing is answered, and new connections
+// are accepted but never answered. A connection that lost bytes is closed
+// when the blackhole is lifted (a partition longer than TCP retransmits),
+// so no torn stream reaches either side.
+func (p *Proxy) SetBlackhole(on bool) {
+	p.blackhole.Store(on)
+	if on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.broken {
+		_ = c.Close()
+		delete(p.broken, c)
+	}
+}
+
+// dropped reports whether a chunk of client's connection is lost to the
+// blackhole, and marks the connection broken if so.
+func (p *Proxy) dropped(client net.Conn) bool {
+	if !p.blackhole.Load() {
+		return false
+	}
+	p.mu.Lock()
+	p.broken[client] = struct{}{}
+	p.mu.Unlock()
+	return true
 }
 
 // Delay returns the current delay.
@@ -100,6 +137,7 @@ func (p *Proxy) track(c net.Conn) bool {
 func (p *Proxy) untrack(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
+	delete(p.broken, c)
 	p.mu.Unlock()
 	_ = c.Close()
 }
@@ -146,24 +184,42 @@ func (p *Proxy) serve(client net.Conn) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, _ = io.Copy(upstream, client)
+		p.copyRequests(upstream, client)
 		// The client is done sending: let the target see EOF.
 		if tc, ok := upstream.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
 	}()
-	p.copyDelayed(client, upstream)
+	p.copyDelayed(client, upstream, client)
 	// The target closed (or failed): close both so the other copy ends.
 	_ = client.Close()
 	_ = upstream.Close()
 	wg.Wait()
 }
 
-// copyDelayed copies src to dst. Each chunk read is passed on the current
+// copyRequests copies client's bytes to upstream, but those lost to the
+// blackhole.
+func (p *Proxy) copyRequests(upstream, client net.Conn) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := client.Read(buf)
+		if n > 0 && !p.dropped(client) {
+			if _, werr := upstream.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// copyDelayed copies src to dst, the target's bytes to client's connection,
+// but those lost to the blackhole. Each chunk read is passed on the current
 // delay after it was read: the delay adds latency without serialising the
 // chunks (a chunk read while an earlier one waits is not delayed twice), as
 // a slow node answering pipelined requests would.
-func (p *Proxy) copyDelayed(dst io.Writer, src io.Reader) {
+func (p *Proxy) copyDelayed(dst io.Writer, src io.Reader, client net.Conn) {
 	type chunk struct {
 		b   []byte
 		due time.Time
@@ -177,7 +233,7 @@ func (p *Proxy) copyDelayed(dst io.Writer, src io.Reader) {
 		buf := make([]byte, 32*1024)
 		for {
 			n, err := src.Read(buf)
-			if n > 0 {
+			if n > 0 && !p.dropped(client) {
 				c := chunk{b: append([]byte(nil), buf[:n]...), due: time.Now()}
 				if d := time.Duration(p.delay.Load()); d > 0 {
 					p.delayed.Add(1)

@@ -2,8 +2,8 @@ package faultproxy
 
 import (
 	"bufio"
-	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -11,24 +11,8 @@ import (
 // echoServer echoes every connection until the test ends.
 func echoServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	addr, _ := countingServer(t)
+	return addr
 }
 
 func newProxy(t *testing.T, target string) *Proxy {
@@ -161,5 +145,79 @@ func TestCloseStopsAccepting(t *testing.T) {
 func TestNewNeedsTarget(t *testing.T) {
 	if _, err := New(""); err == nil {
 		t.Fatal("New(\"\") succeeded")
+	}
+}
+
+// countingServer echoes every connection and counts the bytes it received.
+func countingServer(t *testing.T) (addr string, received *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	received = &atomic.Int64{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					received.Add(int64(n))
+					if n > 0 {
+						_, _ = c.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), received
+}
+
+// TestBlackholeDropsAndBreaksConnections: bytes sent into the blackhole
+// never reach the target; the connection that lost them is closed when the
+// blackhole is lifted, and a new one passes bytes again.
+func TestBlackholeDropsAndBreaksConnections(t *testing.T) {
+	target, received := countingServer(t)
+	p := newProxy(t, target)
+	c := dial(t, p.Addr())
+	p.SetBlackhole(true)
+	if _, err := c.Write([]byte("lost\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p.mu.Lock()
+		n := len(p.broken)
+		p.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the blackhole did not take the bytes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.SetBlackhole(false)
+	if _, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+		t.Fatal("the connection that lost bytes answered after the blackhole")
+	}
+	c2 := dial(t, p.Addr())
+	if _, err := c2.Write([]byte("ok\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bufio.NewReader(c2).ReadString('\n'); err != nil || got != "ok\n" {
+		t.Fatalf("after the blackhole: %q %v", got, err)
+	}
+	if n := received.Load(); n != 3 {
+		t.Fatalf("the target received %d bytes, want the 3 sent after the blackhole", n)
 	}
 }
