@@ -317,7 +317,7 @@ func (c *Client) winLoad(ctx context.Context, v *view, lm *member, k nodeKey, tt
 		return Item{}, err
 	}
 	item := Item{Key: k.app, Value: val, TTL: ttl}
-	if _, err := c.storeNoDone(ctx, "set", item, nodeclient.ModeSet); err != nil {
+	if err := c.storeLoaded(ctx, item); err != nil {
 		c.c.cfg.Logger.Debug("zonecache: storing a loaded value", "key", k.app, "err", err)
 	}
 	return item, nil
@@ -362,7 +362,7 @@ func (c *Client) loadAndSet(ctx context.Context, k nodeKey, ttl time.Duration, l
 		return Item{}, fmt.Errorf("zonecache: loading %s: %w", k, err)
 	}
 	item := Item{Key: k.app, Value: val, TTL: ttl}
-	if _, err := c.storeNoDone(ctx, "set", item, nodeclient.ModeSet); err != nil {
+	if err := c.storeLoaded(ctx, item); err != nil {
 		c.c.cfg.Logger.Debug("zonecache: storing a loaded value", "key", k.app, "err", err)
 	}
 	return item, nil

@@ -42,6 +42,10 @@ type writeOp struct {
 	noRepair bool
 	// deadline is when the key expires (zero: unknown or never).
 	deadline time.Time
+	// fill marks GetOrLoad's store of a value it loaded: the caller has
+	// its value, so the call waits for one replica's answer (policy one:
+	// the local one, written first), not for frozen ones.
+	fill bool
 	// fn applies the write to one replica.
 	fn func(ctx context.Context, p *nodeclient.Pool, m *member) error
 }
@@ -51,6 +55,9 @@ type writeOp struct {
 // in the background.
 func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res WriteResult, answers []replicaDone, err error) {
 	res = WriteResult{Policy: c.c.cfg.WritePolicy, Replicas: len(targets)}
+	if w.fill {
+		res.Policy = replication.One
+	}
 	if c.c.shut.Load() {
 		return res, nil, ErrClosed
 	}
@@ -237,6 +244,17 @@ func (c *Client) store(ctx context.Context, op string, item Item, mode nodeclien
 }
 
 func (c *Client) storeNoDone(ctx context.Context, op string, item Item, mode nodeclient.StoreMode) (WriteResult, error) {
+	return c.storeOp(ctx, op, item, mode, false)
+}
+
+// storeLoaded stores a value GetOrLoad loaded, waiting for one replica
+// only: a frozen one must not hold up a caller who has its value.
+func (c *Client) storeLoaded(ctx context.Context, item Item) error {
+	_, err := c.storeOp(ctx, "set", item, nodeclient.ModeSet, true)
+	return err
+}
+
+func (c *Client) storeOp(ctx context.Context, op string, item Item, mode nodeclient.StoreMode, fill bool) (WriteResult, error) {
 	k, err := c.c.mapKey(item.Key)
 	if err != nil {
 		return WriteResult{}, err
@@ -250,7 +268,7 @@ func (c *Client) storeNoDone(ctx context.Context, op string, item Item, mode nod
 		}
 	}
 	ti := nodeclient.Item{Key: k.node, Value: k.wrap(item.Value), Flags: item.Flags, TTL: ttlSeconds(item.TTL)}
-	w := writeOp{op: op, k: k, repair: replication.RepairInvalidate, fn: func(ctx context.Context, p *nodeclient.Pool, _ *member) error {
+	w := writeOp{op: op, k: k, repair: replication.RepairInvalidate, fill: fill, fn: func(ctx context.Context, p *nodeclient.Pool, _ *member) error {
 		if mode != nodeclient.ModeSet {
 			// A tombstone is a missing key: a deleted key must not
 			// come back by Replace, Append or Prepend.
