@@ -66,8 +66,8 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 	}
 	out := replication.NewOutcome(res.Policy, nodesOf(targets))
 	ch := make(chan replicaDone, len(targets))
-	c.sendAll(ctx, w, targets, ch)
-	answers, err = awaitPolicy(ctx, out, ch, len(targets))
+	open := c.sendAll(ctx, w, targets, ch)
+	answers, err = awaitPolicy(ctx, out, ch, len(targets), open...)
 	res.Succeeded, res.Failed = count(answers), out.Failed()
 	return res, answers, err
 }
@@ -78,8 +78,11 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 // the others, and all under policy none, run detached from ctx and may
 // complete after the call. A write that leaves a repair is sent through
 // open breakers: skipped, it would leave the older value on a node that
-// other clients, whose breakers are closed, still read.
-func (c *Client) sendAll(ctx context.Context, w writeOp, targets []*member, ch chan<- replicaDone) {
+// other clients, whose breakers are closed, still read. The caller does
+// not wait for those: sendAll returns them as failed (ErrCircuitOpen) and
+// their answers do not reach ch, so that a node down costs a caller no
+// timeout while its breaker is open.
+func (c *Client) sendAll(ctx context.Context, w writeOp, targets []*member, ch chan<- replicaDone) (open []replicaDone) {
 	// Every replica's request takes its place in the key's write order
 	// here, in issue order, before any of them runs on its own goroutine.
 	tickets := c.c.order.registerAll(targets, w.k.node)
@@ -87,16 +90,26 @@ func (c *Client) sendAll(ctx context.Context, w writeOp, targets []*member, ch c
 		ctx = nodeclient.ThroughOpenBreaker(ctx)
 	}
 	wctx := context.WithoutCancel(ctx)
+	var unheard chan replicaDone // answers no caller waits for
 	inline := 1
 	if c.c.cfg.WritePolicy == replication.None || targets[0].tn.State() == nodeclient.StateOpen {
 		inline = 0
 	}
 	for i := inline; i < len(targets); i++ {
-		go c.writeDetached(wctx, w, targets[i], &tickets[i], ch, 0)
+		dst := ch
+		if targets[i].tn.State() == nodeclient.StateOpen {
+			if unheard == nil {
+				unheard = make(chan replicaDone, len(targets))
+			}
+			dst = unheard
+			open = append(open, replicaDone{targets[i], ErrCircuitOpen})
+		}
+		go c.writeDetached(wctx, w, targets[i], &tickets[i], dst, 0)
 	}
 	if inline == 1 {
 		c.writeInline(ctx, w, targets[0], &tickets[0], ch)
 	}
+	return open
 }
 
 // earlierWaitTimeouts is how many pool timeouts in all a replica write in
@@ -179,9 +192,10 @@ func (c *Client) writeOne(ctx context.Context, w writeOp, m *member, t *ticket, 
 	ch <- replicaDone{m, err}
 }
 
-// awaitPolicy adds answers from ch to out until the policy is decided or
-// ctx ends, then takes those already in (a decided outcome cannot change).
-func awaitPolicy(ctx context.Context, out *replication.Outcome, ch <-chan replicaDone, n int) ([]replicaDone, error) {
+// awaitPolicy adds the known answers, then those from ch, to out until n
+// are in or the policy is decided or ctx ends, then takes those already
+// in (a decided outcome cannot change).
+func awaitPolicy(ctx context.Context, out *replication.Outcome, ch <-chan replicaDone, n int, known ...replicaDone) ([]replicaDone, error) {
 	var answers []replicaDone
 	add := func(d replicaDone) {
 		answers = append(answers, d)
@@ -190,6 +204,9 @@ func awaitPolicy(ctx context.Context, out *replication.Outcome, ch <-chan replic
 		} else {
 			out.Add(d.m.node, d.err)
 		}
+	}
+	for _, d := range known {
+		add(d)
 	}
 	for len(answers) < n && !out.Decided() {
 		select {
