@@ -59,8 +59,9 @@
 // the previous view (a key coming back to it was possibly updated elsewhere
 // meanwhile: its copy is older than those updates), and those whose reads it
 // served in the previous view and no longer does while it still takes their
-// writes (beside a draining node: that node served them in a view this one
-// missed, when this one was no target); then it sweeps
+// writes beside a draining node (that node served them in a view this one
+// missed, when this one was no target; a reshard's leaving node, whose
+// reads a serving node took at the switch, keeps them); then it sweeps
 // OwnershipConfig.Sweeps more times over OwnershipConfig.Window (default 6
 // over 30 s, covering discovery's watch delay) for writes from clients whose
 // view lags. It never purges on a view where the node is in no ring of its
