@@ -217,12 +217,12 @@ func (o *ownership) run(ctx context.Context) {
 
 // pass removes the items this node does not hold in some of views (the
 // last is the current one), and those whose reads it served in an earlier
-// view but which a draining node serves in the current one: it still holds
-// them only as the write owner beside that node, which must have served
-// them in a view this node did not see, one where it was no target of
-// their writes. When the key's reader now is a serving node, this node
-// gave its reads away itself (a reshard's leaving node, warming at the
-// switch): it took every write meanwhile, and clients whose view lags
+// view but which a draining node (or none) serves in the current one: it
+// still holds them only as the write owner beside that node, which must
+// have served them in a view this node did not see, one where it was no
+// target of their writes. When a serving node reads the key now, this
+// node gave its reads away itself (a reshard's leaving node, warming at
+// the switch): it took every write meanwhile, and clients whose view lags
 // still read it, so it keeps the key.
 func (o *ownership) pass(ctx context.Context, views []view, why string) {
 	start := time.Now()
@@ -237,7 +237,7 @@ func (o *ownership) pass(ctx context.Context, views []view, why string) {
 		if cur.IsReadOwner(self, key) {
 			return false
 		}
-		if r, ok := cur.ReadOwner(unsafe.String(unsafe.SliceData(key), len(key))); !ok || r.EffectiveState() != replication.Draining {
+		if r, ok := cur.ReadOwner(unsafe.String(unsafe.SliceData(key), len(key))); ok && r.EffectiveState() != replication.Draining {
 			return false
 		}
 		for _, v := range views[:len(views)-1] {
