@@ -77,44 +77,63 @@ func (c *conn) step() bool {
 func (c *conn) bufferedLine() ([]byte, error) {
 	for {
 		n := c.r.Buffered()
-		if n > 0 {
-			buf, _ := c.r.Peek(n)
-			i := bytes.IndexByte(buf, '\n')
-			if buf[0] == binaryRequestMagic || (i < 0 && n > protocol.MaxLineLength) {
-				return nil, errLeave
-			}
-			if i >= 0 {
-				size := blockSize(buf[:i+1])
-				need := i + 1 + size
-				if size >= 0 && need <= n {
-					_, _ = c.r.Discard(i + 1)
-					return buf[:i+1], nil
-				}
-				if size < 0 || need > c.r.Size() || c.raw.drained() {
-					return nil, errLeave
-				}
-			}
+		if line, err := c.wholeCommand(n); line != nil || err != nil {
+			return line, err
 		}
 		if c.raw.drained() {
-			// The replies go out before the wait (see readLine).
-			if err := c.flush(); err != nil {
-				return nil, err
-			}
-			if n == 0 {
-				c.state.Store(connIdle)
-				if c.s.closing.Load() {
-					return nil, ErrServerClosed
-				}
-			}
-			return nil, errWouldBlock
+			return nil, c.beforeWait(n)
 		}
-		if _, err := c.r.Peek(n + 1); err == errWouldBlock {
-			continue
-		} else if err != nil {
+		_, err := c.r.Peek(n + 1)
+		switch {
+		case err == nil:
+			c.setBusy()
+		case err != errWouldBlock:
 			return nil, err
 		}
-		c.setBusy()
 	}
+}
+
+// wholeCommand returns the first of the n bytes buffered as a command line
+// when the data block it announces is buffered too; nil and no error when
+// more must be read first.
+func (c *conn) wholeCommand(n int) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	buf, _ := c.r.Peek(n)
+	i := bytes.IndexByte(buf, '\n')
+	if buf[0] == binaryRequestMagic || (i < 0 && n > protocol.MaxLineLength) {
+		return nil, errLeave
+	}
+	if i < 0 {
+		return nil, nil
+	}
+	size := blockSize(buf[:i+1])
+	need := i + 1 + size
+	switch {
+	case size >= 0 && need <= n:
+		_, _ = c.r.Discard(i + 1)
+		return buf[:i+1], nil
+	case size < 0 || need > c.r.Size() || c.raw.drained():
+		return nil, errLeave
+	}
+	return nil, nil
+}
+
+// beforeWait writes the replies so far and marks a connection with nothing
+// buffered idle, as readLine does before it waits; it returns errWouldBlock
+// unless the server is closing.
+func (c *conn) beforeWait(n int) error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if n == 0 {
+		c.state.Store(connIdle)
+		if c.s.closing.Load() {
+			return ErrServerClosed
+		}
+	}
+	return errWouldBlock
 }
 
 // blockSize returns the size of the data block, "\r\n" included, that a
