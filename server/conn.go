@@ -62,7 +62,14 @@ type conn struct {
 	s  *Server
 	nc net.Conn
 	rw io.ReadWriter // nc, or raw system calls on its socket
-	r  *bufio.Reader
+	// raw is rw when it reads the socket with raw system calls: then
+	// serveBuffered serves the commands.
+	raw rawConnIO
+	// serveStep is serveStep bound to c, made once.
+	serveStep func() bool
+	// ended is set by serveStep when the connection is done.
+	ended bool
+	r     *bufio.Reader
 
 	out     []byte // replies not yet written
 	flushes uint64 // number of writes so far, to tell whether out was cut
@@ -122,7 +129,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.lastRead.Store(c.now().Unix())
 	c.rw = nc
 	if rw := newRawIO(nc); rw != nil {
-		c.rw = rw
+		c.rw, c.raw = rw, rw
+		c.serveStep = c.step
 	}
 	c.r = bufio.NewReaderSize(readCounter{c}, readBufferSize)
 	c.state.Store(connIdle) // nothing read yet: nothing in flight
@@ -134,6 +142,9 @@ type readCounter struct{ c *conn }
 
 func (rc readCounter) Read(p []byte) (int, error) {
 	n, err := rc.c.rw.Read(p)
+	if err == errWouldBlock {
+		return 0, err
+	}
 	rc.c.st[stBytesRead] += uint64(n)
 	rc.c.lastRead.Store(rc.c.now().Unix())
 	// Checked after the read returns: every command it brings was sent
@@ -210,52 +221,63 @@ func (c *conn) serve() {
 		c.nc.Close()
 	}()
 	for {
+		if c.raw != nil && c.authed && !c.serveBuffered() {
+			return
+		}
 		line, long, err := c.readLine()
-		if err == nil && c.stale() {
-			err = errRetired // commands read before an invalidation
-		}
-		if err != nil {
-			switch {
-			case errors.Is(err, errLineTooLong):
-				c.s.log.Debug("closing connection: line without newline", "remote", c.nc.RemoteAddr().String())
-			case errors.Is(err, errBinaryProtocol):
-				c.s.log.Debug("closing connection: binary protocol request", "remote", c.nc.RemoteAddr().String())
-			}
-			_ = c.flush()
+		if !c.exec(line, long, err) {
 			return
-		}
-		// Reading the clock costs as much as a small command on some
-		// machines: time one command in latencySampleEvery.
-		c.tick++
-		timed := c.tick%latencySampleEvery == 0
-		var start time.Time
-		if timed {
-			start = time.Now()
-		}
-		var cmd cmdID
-		if long && !c.authed {
-			// memcached -Y closes a connection whose first line is
-			// this long.
-			c.quit = true
-		} else if long {
-			cmd = c.streamGet()
-		} else {
-			cmd = c.dispatch(line)
-		}
-		c.cmds[cmd]++
-		if timed {
-			c.s.metrics.observe(cmd, time.Since(start))
-		}
-		if c.quit {
-			_ = c.flush()
-			return
-		}
-		if len(c.out) >= flushThreshold {
-			if c.flush() != nil {
-				return
-			}
 		}
 	}
+}
+
+// exec executes one command read by readLine or bufferedLine, or ends the
+// connection on the error that came instead. It reports whether the
+// connection goes on.
+func (c *conn) exec(line []byte, long bool, err error) bool {
+	if err == nil && c.stale() {
+		err = errRetired // commands read before an invalidation
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, errLineTooLong):
+			c.s.log.Debug("closing connection: line without newline", "remote", c.nc.RemoteAddr().String())
+		case errors.Is(err, errBinaryProtocol):
+			c.s.log.Debug("closing connection: binary protocol request", "remote", c.nc.RemoteAddr().String())
+		}
+		_ = c.flush()
+		return false
+	}
+	// Reading the clock costs as much as a small command on some
+	// machines: time one command in latencySampleEvery.
+	c.tick++
+	timed := c.tick%latencySampleEvery == 0
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
+	var cmd cmdID
+	if long && !c.authed {
+		// memcached -Y closes a connection whose first line is
+		// this long.
+		c.quit = true
+	} else if long {
+		cmd = c.streamGet()
+	} else {
+		cmd = c.dispatch(line)
+	}
+	c.cmds[cmd]++
+	if timed {
+		c.s.metrics.observe(cmd, time.Since(start))
+	}
+	if c.quit {
+		_ = c.flush()
+		return false
+	}
+	if len(c.out) >= flushThreshold {
+		return c.flush() == nil
+	}
+	return true
 }
 
 // readLine returns the next command line including its '\n'. The slice

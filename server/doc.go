@@ -16,7 +16,9 @@
 // buffer; replies to pipelined commands are written with one system call
 // when the read buffer holds no further complete command. On Linux, plain TCP connections read and
 // write their sockets with raw system calls (rawio_linux.go), waiting for
-// readiness through Go's network poller. Memory is bounded: command lines are
+// readiness through Go's network poller; commands that arrive whole are
+// served inside one wait of the poller (session.go), so that after a reply
+// the connection waits without first reading its empty socket. Memory is bounded: command lines are
 // limited to 2 KiB (except multi-key get lines, which are processed as a
 // stream), values larger than the item limit are read and discarded
 // without being buffered, multi-key replies are written out value by

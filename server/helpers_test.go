@@ -111,6 +111,22 @@ func (c *client) readUntil(suffix string) string {
 	return buf.String()
 }
 
+// readAtLeast reads until n bytes have come, and returns what came.
+func (c *client) readAtLeast(n int) string {
+	c.t.Helper()
+	_ = c.nc.SetReadDeadline(time.Now().Add(ioDeadline))
+	buf := make([]byte, 64<<10)
+	got := 0
+	for got < n {
+		m, err := c.r.Read(buf[got:])
+		got += m
+		if err != nil {
+			c.t.Fatalf("read (want %d bytes): %v; got %q", n, err, buf[:got])
+		}
+	}
+	return string(buf[:got])
+}
+
 // do sends commands followed by mn and returns every reply before MN.
 func (c *client) do(cmds string) string {
 	c.t.Helper()

@@ -29,6 +29,14 @@ type rawIO struct {
 
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
+	serveFn func(fd uintptr) bool
+
+	// Within serve: the socket, the step to call, and whether the socket
+	// was drained by the last read.
+	fd      uintptr
+	step    func() bool
+	serving bool
+	empty   bool
 
 	p   []byte // the buffer of the call in progress
 	n   int    // bytes moved by it
@@ -37,7 +45,7 @@ type rawIO struct {
 
 // newRawIO returns raw I/O for nc, or nil when nc is not a plain TCP
 // connection (TLS, a test's in-memory conn).
-func newRawIO(nc net.Conn) io.ReadWriter {
+func newRawIO(nc net.Conn) rawConnIO {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nil
@@ -49,6 +57,7 @@ func newRawIO(nc net.Conn) io.ReadWriter {
 	r := &rawIO{rc: rc}
 	r.readFn = r.doRead
 	r.writeFn = r.doWrite
+	r.serveFn = r.doServe
 	return r
 }
 
@@ -58,6 +67,15 @@ func (r *rawIO) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	r.p, r.n, r.err = p, 0, nil
+	if r.serving {
+		ok := r.doRead(r.fd)
+		r.p = nil
+		r.empty = !ok || r.n < len(p)
+		if !ok {
+			return 0, errWouldBlock
+		}
+		return r.n, r.err
+	}
 	err := r.rc.Read(r.readFn)
 	r.p = nil
 	if err != nil {
@@ -65,6 +83,27 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	}
 	return r.n, r.err
 }
+
+// serve implements rawConnIO. A read that returns less than it asked for
+// drained the socket; data that arrives later makes the poller wake serve,
+// whose readiness flag was reset once, before the first read.
+func (r *rawIO) serve(step func() bool) error {
+	r.step = step
+	err := r.rc.Read(r.serveFn)
+	r.serving, r.step = false, nil
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	return nil
+}
+
+func (r *rawIO) doServe(fd uintptr) bool {
+	r.fd, r.serving, r.empty = fd, true, false
+	return r.step()
+}
+
+// drained implements rawConnIO.
+func (r *rawIO) drained() bool { return r.empty }
 
 func (r *rawIO) doRead(fd uintptr) bool {
 	for {

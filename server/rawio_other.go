@@ -2,10 +2,7 @@
 
 package server
 
-import (
-	"io"
-	"net"
-)
+import "net"
 
 // newRawIO returns nil: connections use net.Conn's Read and Write.
-func newRawIO(net.Conn) io.ReadWriter { return nil }
+func newRawIO(net.Conn) rawConnIO { return nil }
