@@ -305,15 +305,17 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 		}
 		// Only part of a command, or nothing, is buffered: the replies
 		// so far go out before waiting for the rest, or a client that
-		// waits for them before sending more would hang.
+		// waits for them before sending more would hang. A connection
+		// with nothing buffered is idle before its last reply goes out,
+		// so a client that has the reply sees it idle (stats conns).
+		if n == 0 {
+			c.state.Store(connIdle)
+		}
 		if err := c.flush(); err != nil {
 			return nil, false, err
 		}
-		if n == 0 {
-			c.state.Store(connIdle)
-			if c.s.closing.Load() {
-				return nil, false, ErrServerClosed
-			}
+		if n == 0 && c.s.closing.Load() {
+			return nil, false, ErrServerClosed
 		}
 		_, err := c.r.Peek(n + 1)
 		if err != nil {

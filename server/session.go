@@ -120,18 +120,18 @@ func (c *conn) wholeCommand(n int) ([]byte, error) {
 	return nil, nil
 }
 
-// beforeWait writes the replies so far and marks a connection with nothing
-// buffered idle, as readLine does before it waits; it returns errWouldBlock
-// unless the server is closing.
+// beforeWait marks a connection with nothing buffered idle and writes the
+// replies so far, as readLine does before it waits; it returns
+// errWouldBlock unless the server is closing.
 func (c *conn) beforeWait(n int) error {
+	if n == 0 {
+		c.state.Store(connIdle)
+	}
 	if err := c.flush(); err != nil {
 		return err
 	}
-	if n == 0 {
-		c.state.Store(connIdle)
-		if c.s.closing.Load() {
-			return ErrServerClosed
-		}
+	if n == 0 && c.s.closing.Load() {
+		return ErrServerClosed
 	}
 	return errWouldBlock
 }
