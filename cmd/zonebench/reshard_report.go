@@ -88,39 +88,55 @@ func (d *demo) reportReshard(res *bench.Result) {
 // writeCPUByWindow prints the mean CPU per second before, during and
 // after the reshard, by whom: zonebench (workload, checker, copier), the
 // fleet's first six nodes, the nodes the steps started (a-3, zone d) and
-// the rest of the machine. Both CPUs are shared, so what the reshard's
-// processes take, the client's workers wait for.
+// the rest of the machine; and zonebench's own stalls: its GC's CPU, its
+// longest GC pause and its live heap at the window's end. Both CPUs are
+// shared, so what the reshard's processes take, the client's workers
+// wait for.
 func writeCPUByWindow(w io.Writer, fig reshardFigures, cpuOf func(int) (secondCPU, bool)) {
 	var sum [3]secondCPU
 	var n [3]int
+	var pause [3]time.Duration
+	var heap [3]float64
 	for i, s := range fig.seconds {
-		win := 0
-		switch {
-		case s.beforeTheReshard && i > 0:
-		case s.duringTheReshard:
-			win = 1
-		case !s.beforeTheReshard && !s.duringTheReshard && s.afterTheReshard:
-			win = 2
-		default:
-			continue
-		}
+		win := windowOf(i, s)
 		c, ok := cpuOf(i)
-		if !ok {
+		if win < 0 || !ok {
 			continue
 		}
 		sum[win].zonebench += c.zonebench
 		sum[win].nodes += c.nodes
 		sum[win].added += c.added
 		sum[win].other += c.other
+		sum[win].rt.gcCPU += c.rt.gcCPU
+		pause[win] = max(pause[win], c.rt.maxPause)
+		heap[win] = c.rt.heapLiveMB
 		n[win]++
 	}
-	fmt.Fprintf(w, "\nCPU ms per second, mean (2 CPUs = 2000 ms): zonebench, the six nodes, the nodes the steps started, the rest of the machine:\n")
+	fmt.Fprintf(w, "\nCPU ms per second, mean (2 CPUs = 2000 ms), by whom: zonebench, the six nodes, the nodes the steps started,\n"+
+		"the rest of the machine; zonebench's GC (CPU ms per second, longest pause, live heap at the end):\n")
 	for win, name := range []string{"before", "during", "after"} {
-		if k := time.Duration(max(n[win], 1)); n[win] > 0 {
-			fmt.Fprintf(w, "  %-7s %2d s: zonebench %4d  six nodes %4d  started nodes %4d  rest %4d\n", name, n[win],
-				(sum[win].zonebench / k).Milliseconds(), (sum[win].nodes / k).Milliseconds(), (sum[win].added / k).Milliseconds(), (sum[win].other / k).Milliseconds())
+		if n[win] == 0 {
+			continue
 		}
+		k := time.Duration(n[win])
+		fmt.Fprintf(w, "  %-7s %2d s: zonebench %4d  six nodes %4d  started nodes %4d  rest %4d;  GC %3d  pause %v  heap %.0f MB\n", name, n[win],
+			(sum[win].zonebench / k).Milliseconds(), (sum[win].nodes / k).Milliseconds(), (sum[win].added / k).Milliseconds(),
+			(sum[win].other / k).Milliseconds(), (sum[win].rt.gcCPU / k).Milliseconds(), pause[win].Round(10*time.Microsecond), heap[win])
 	}
+}
+
+// windowOf is second i's window: 0 before the reshard (the first second
+// left out), 1 during, 2 after, -1 none.
+func windowOf(i int, s reshardSecond) int {
+	switch {
+	case s.beforeTheReshard && i > 0:
+		return 0
+	case s.duringTheReshard:
+		return 1
+	case s.afterTheReshard:
+		return 2
+	}
+	return -1
 }
 
 // reshardFiguresOf computes the per-second series and the figures:

@@ -134,9 +134,11 @@ func (t *reshardTrace) watch(name string, pid int) {
 	t.mu.Unlock()
 }
 
-// secondCPU is the CPU one second of the run used, by whom.
+// secondCPU is the CPU one second of the run used, by whom, and what
+// zonebench's runtime did in it.
 type secondCPU struct {
 	zonebench, nodes, added, other time.Duration // added: nodes started during the run
+	rt                             runtimeSecond
 }
 
 // cpuOf returns second k's CPU, false if it was not sampled.
@@ -147,7 +149,7 @@ func (t *reshardTrace) cpuOf(k int) (secondCPU, bool) {
 		return secondCPU{}, false
 	}
 	s := t.secs[k]
-	c := secondCPU{zonebench: s.cpu["zonebench"], other: s.other}
+	c := secondCPU{zonebench: s.cpu["zonebench"], other: s.other, rt: s.rt}
 	for name, d := range s.cpu {
 		switch {
 		case name == "zonebench":
