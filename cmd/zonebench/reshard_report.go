@@ -89,7 +89,7 @@ func (d *demo) reportReshard(res *bench.Result) {
 // after the reshard, by whom: zonebench (workload, checker, copier), the
 // fleet's first six nodes, the nodes the steps started (a-3, zone d) and
 // the rest of the machine; and zonebench's own stalls: its GC's CPU, its
-// longest GC pause and its live heap at the window's end. Both CPUs are
+// longest GC pause, its live heap and goroutines at the window's end. Both CPUs are
 // shared, so what the reshard's processes take, the client's workers
 // wait for.
 func writeCPUByWindow(w io.Writer, fig reshardFigures, cpuOf func(int) (secondCPU, bool)) {
@@ -97,6 +97,7 @@ func writeCPUByWindow(w io.Writer, fig reshardFigures, cpuOf func(int) (secondCP
 	var n [3]int
 	var pause [3]time.Duration
 	var heap [3]float64
+	var goroutines [3]uint64
 	for i, s := range fig.seconds {
 		win := windowOf(i, s)
 		c, ok := cpuOf(i)
@@ -109,19 +110,19 @@ func writeCPUByWindow(w io.Writer, fig reshardFigures, cpuOf func(int) (secondCP
 		sum[win].other += c.other
 		sum[win].rt.gcCPU += c.rt.gcCPU
 		pause[win] = max(pause[win], c.rt.maxPause)
-		heap[win] = c.rt.heapLiveMB
+		heap[win], goroutines[win] = c.rt.heapLiveMB, c.rt.goroutines
 		n[win]++
 	}
 	fmt.Fprintf(w, "\nCPU ms per second, mean (2 CPUs = 2000 ms), by whom: zonebench, the six nodes, the nodes the steps started,\n"+
-		"the rest of the machine; zonebench's GC (CPU ms per second, longest pause, live heap at the end):\n")
+		"the rest of the machine; zonebench's GC (CPU ms per second, longest pause, live heap at the end) and goroutines at the end:\n")
 	for win, name := range []string{"before", "during", "after"} {
 		if n[win] == 0 {
 			continue
 		}
 		k := time.Duration(n[win])
-		fmt.Fprintf(w, "  %-7s %2d s: zonebench %4d  six nodes %4d  started nodes %4d  rest %4d;  GC %3d  pause %v  heap %.0f MB\n", name, n[win],
+		fmt.Fprintf(w, "  %-7s %2d s: zonebench %4d  six nodes %4d  started nodes %4d  rest %4d;  GC %3d  pause %v  heap %.0f MB  goroutines %d\n", name, n[win],
 			(sum[win].zonebench / k).Milliseconds(), (sum[win].nodes / k).Milliseconds(), (sum[win].added / k).Milliseconds(),
-			(sum[win].other / k).Milliseconds(), (sum[win].rt.gcCPU / k).Milliseconds(), pause[win].Round(10*time.Microsecond), heap[win])
+			(sum[win].other / k).Milliseconds(), (sum[win].rt.gcCPU / k).Milliseconds(), pause[win].Round(10*time.Microsecond), heap[win], goroutines[win])
 	}
 }
 

@@ -32,13 +32,13 @@ func TestCPUByWindowSplitsBeforeDuringAfter(t *testing.T) {
 	ms := time.Millisecond
 	cpu := []secondCPU{{zonebench: 9000 * ms}, {zonebench: 800 * ms, nodes: 600 * ms, other: 100 * ms},
 		{zonebench: 700 * ms, nodes: 600 * ms, added: 100 * ms}, {zonebench: 900 * ms, nodes: 800 * ms, added: 300 * ms, other: 200 * ms},
-		{zonebench: 850 * ms, nodes: 650 * ms, rt: runtimeSecond{gcCPU: 30 * ms, maxPause: ms, heapLiveMB: 42}}}
+		{zonebench: 850 * ms, nodes: 650 * ms, rt: runtimeSecond{gcCPU: 30 * ms, maxPause: ms, heapLiveMB: 42, goroutines: 7}}}
 	var out bytes.Buffer
 	writeCPUByWindow(&out, fig, func(k int) (secondCPU, bool) { return cpu[k], true })
 	for _, want := range []string{
 		"before   1 s: zonebench  800  six nodes  600  started nodes    0  rest  100",
 		"during   2 s: zonebench  800  six nodes  700  started nodes  200  rest  100",
-		"after    1 s: zonebench  850  six nodes  650  started nodes    0  rest    0;  GC  30  pause 1ms  heap 42 MB",
+		"after    1 s: zonebench  850  six nodes  650  started nodes    0  rest    0;  GC  30  pause 1ms  heap 42 MB  goroutines 7",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("no %q in:\n%s", want, out.String())
