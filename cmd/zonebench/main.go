@@ -154,7 +154,9 @@ func startProfiles(cpuPath, tracePath, mutexPath string) (stop func(), err error
 	var f *os.File
 	if tracePath != "" {
 		if f, err = os.Create(tracePath); err == nil {
-			err = trace.Start(f)
+			if err = trace.Start(f); err != nil {
+				f.Close()
+			}
 		}
 		if err != nil {
 			stopCPU()
@@ -172,6 +174,7 @@ func startProfiles(cpuPath, tracePath, mutexPath string) (stop func(), err error
 		stopCPU()
 		if mutexPath != "" {
 			_ = writeFile(mutexPath, func(w io.Writer) error { return pprof.Lookup("mutex").WriteTo(w, 0) })
+			runtime.SetMutexProfileFraction(0)
 		}
 	}, nil
 }

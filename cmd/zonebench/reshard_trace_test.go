@@ -2,6 +2,8 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -114,5 +116,25 @@ func TestQuantileSinceUsesOnlyTheNewSamples(t *testing.T) {
 	}
 	if q := quantileSince(h, was, was, 1); q != 0 {
 		t.Fatalf("no new samples: %v, want 0", q)
+	}
+}
+
+// TestStartProfilesWritesEachFileAsked: the demo's --cpuprofile, --trace
+// and --mutexprofile each leave a non-empty file once stopped.
+func TestStartProfilesWritesEachFileAsked(t *testing.T) {
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "cpu"), filepath.Join(dir, "trace"), filepath.Join(dir, "mutex")}
+	stop, err := startProfiles(paths[0], paths[1], paths[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v, want a non-empty file", p, err)
+		}
+	}
+	if _, err := startProfiles("", filepath.Join(dir, "no-such-dir", "trace"), ""); err == nil {
+		t.Error("a trace file that cannot be created: no error")
 	}
 }
