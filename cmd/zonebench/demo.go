@@ -36,6 +36,9 @@ type demoOptions struct {
 	outage      time.Duration // tier-down only
 	originRate  int           // tier-down only
 	copyRate    float64       // reshard only
+	cpuProf     string        // a CPU profile of zonebench, of the measured run
+	tracePath   string        // a runtime execution trace of zonebench, of the measured run
+	mutexProf   string        // a mutex contention profile of zonebench, of the measured run
 }
 
 func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
@@ -54,6 +57,9 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to `file`")
 	tierDownFlags(&o, fs)
 	fs.Float64Var(&o.copyRate, "copy-rate", reshardCopyRate, "reshard: the copy's rate limit in `keys/s` (reshard.CopyConfig.Rate; 0: none)")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of zonebench itself (workload, client, checker) during the run to `FILE`")
+	fs.StringVar(&o.tracePath, "trace", "", "write a runtime execution trace of zonebench (GC, scheduling) during the run to `FILE`")
+	fs.StringVar(&o.mutexProf, "mutexprofile", "", "write a mutex contention profile of zonebench (who waited for a lock on the measured path) to `FILE`")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zonebench demo [flags]\n\n"+
 			"Starts a local fleet of real zonecached processes (3 zones x 2 nodes on free 127.0.0.1 ports),\n"+
@@ -136,7 +142,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tty b
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
 		return 1
 	}
+	stopProfiles, err := startProfiles(o.cpuProf, o.tracePath, o.mutexProf)
+	if err != nil {
+		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
+		return 1
+	}
 	res, err := d.run(ctx, tty)
+	stopProfiles()
 	if res == nil {
 		fmt.Fprintf(stderr, "zonebench demo: %v\n", err)
 		verdict = fmt.Sprintf("FAIL: the workload did not run (%v)", err)

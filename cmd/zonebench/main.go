@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/zonecache/zonecache/client"
@@ -138,6 +140,42 @@ func startCPUProfile(path string) (stop func(), err error) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}, nil
+}
+
+// startProfiles starts a CPU profile into cpuPath, an execution trace
+// into tracePath and a mutex contention profile, written to mutexPath at
+// stop (each none when empty), until the returned stop is called.
+func startProfiles(cpuPath, tracePath, mutexPath string) (stop func(), err error) {
+	stopCPU, err := startCPUProfile(cpuPath)
+	if err != nil {
+		return nil, err
+	}
+	var f *os.File
+	if tracePath != "" {
+		if f, err = os.Create(tracePath); err == nil {
+			if err = trace.Start(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			stopCPU()
+			return nil, fmt.Errorf("trace: %w", err)
+		}
+	}
+	if mutexPath != "" {
+		runtime.SetMutexProfileFraction(5)
+	}
+	return func() {
+		if f != nil {
+			trace.Stop()
+			f.Close()
+		}
+		stopCPU()
+		if mutexPath != "" {
+			_ = writeFile(mutexPath, func(w io.Writer) error { return pprof.Lookup("mutex").WriteTo(w, 0) })
+			runtime.SetMutexProfileFraction(0)
+		}
 	}, nil
 }
 

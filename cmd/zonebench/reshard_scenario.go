@@ -79,12 +79,14 @@ type reshardDemo struct {
 }
 
 // reshardScenario sets the events of the reshard scenario: the checker
-// starts with the run, the steps begin after a baseline of 1/8 of it and
-// are spaced by 1/12 of it.
+// starts with the run, the steps begin after a baseline of 2/5 of it and
+// are spaced by 1/20 of it, so that the seconds before the reshard, under
+// the same workload and checker, are about as many as those of the
+// reshard (about 40 of 100 s on a 2-core machine).
 func (d *demo) reshardScenario() {
 	dur := d.o.duration
-	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), trace: d.trace, gap: dur / 12, copyRate: d.o.copyRate,
-		baseline: max(dur/8, 3*time.Second), ready: make(chan struct{}),
+	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), trace: d.trace, gap: dur / 20, copyRate: d.o.copyRate,
+		baseline: max(dur*2/5, 3*time.Second), ready: make(chan struct{}),
 		steps: &stepMarks{event: "reshard: zone a 2 -> 3 -> 2 nodes, zone d added from b, removed"}}
 	r.clients = []*client.Client{r.bench}
 	for _, n := range d.f.Nodes() {
@@ -367,8 +369,9 @@ func hasStates(t replication.Topology, ids []string, st replication.NodeState) b
 }
 
 // reshardDuration is the reshard scenario's --duration unless given: a
-// baseline, four steps and the steady seconds between them.
-const reshardDuration = 60 * time.Second
+// baseline as long as the reshard, four steps with steady seconds between
+// them, and steady seconds after.
+const reshardDuration = 100 * time.Second
 
 // reshardUsage describes the scenario in `zonebench demo -h`.
 const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 started warming, then reshard.Reshard: the\n" +
@@ -378,10 +381,10 @@ const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 start
 	"                 readers; prints per second the local-zone hit ratio, caller errors, p99 and stale\n" +
 	"                 reads, where the time went (p99 by operation and node, CPU of zonebench, of the\n" +
 	"                 nodes and of the rest of the machine), and the issue's targets, PASS or FAIL\n" +
-	"                 (needs --gossip; --duration defaults to 60s; --copy-rate sets the copy's limit)\n"
+	"                 (needs --gossip; --duration defaults to 100s; --copy-rate sets the copy's limit)\n"
 
 // reshardOptions checks and completes o, parsed by fs, for the reshard
-// scenario: it needs gossip, and runs 60 s unless --duration says.
+// scenario: it needs gossip, and runs 100 s unless --duration says.
 func reshardOptions(o *demoOptions, fs *flag.FlagSet) error {
 	if o.scenario != scenarioReshard {
 		return nil

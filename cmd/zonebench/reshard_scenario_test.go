@@ -82,7 +82,7 @@ func TestDemoHelpDocumentsReshard(t *testing.T) {
 	}
 }
 
-// TestReshardScenarioFlags: the scenario runs 60 s unless --duration says
+// TestReshardScenarioFlags: the scenario runs 100 s unless --duration says
 // otherwise, and refuses a fleet without gossip.
 func TestReshardScenarioFlags(t *testing.T) {
 	var errOut bytes.Buffer

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -23,86 +24,159 @@ import (
 // node, and the CPU time of each process of the fleet, of zonebench
 // itself and of the rest of the machine. It is the evidence behind the
 // p99 target: which second, which operation, which node, whose CPU.
+// Recording takes no lock (the workers would queue behind a descheduled
+// holder) and a closed second keeps only its p99s, so that the trace
+// adds neither waits nor, as the run goes on, heap.
 type reshardTrace struct {
+	started atomic.Pointer[time.Time] // nil until the measured phase starts
+	current atomic.Pointer[traceWindow]
+
 	mu    sync.Mutex
-	start time.Time // zero until the measured phase starts
 	secs  []*traceSecond
-	pids  map[string]int // process name -> pid
+	pids  map[string]int  // process name -> pid
+	added map[string]bool // nodes started during the run
+}
+
+// traceWindow is the latencies of one second while it is open.
+type traceWindow struct {
+	k     int
+	calls latencies // by operation
+	nodes latencies // online requests, by node id
 }
 
 // traceSecond is one second of the trace.
 type traceSecond struct {
-	calls map[string]*bench.Histogram // by operation
-	nodes map[string]*bench.Histogram // online requests, by node id
-	cpu   map[string]time.Duration    // CPU used in the second, by process
-	other time.Duration               // the machine's busy CPU less the processes'
+	win *traceWindow // nil once closed
+	// callP99 and nodeP99 are the window's p99s once the second closed.
+	callP99, nodeP99 map[string]time.Duration
+	closed           bool
+	cpu              map[string]time.Duration // CPU used in the second, by process
+	other            time.Duration            // the machine's busy CPU less the processes'
 	// busiest is the busiest other process of the second, and its CPU:
 	// what the rest of the machine was doing.
 	busiest    string
 	busiestCPU time.Duration
+	rt         runtimeSecond // zonebench's Go runtime
 }
 
 func newReshardTrace() *reshardTrace {
-	return &reshardTrace{pids: map[string]int{"zonebench": os.Getpid()}}
+	return &reshardTrace{pids: map[string]int{"zonebench": os.Getpid()}, added: map[string]bool{}}
 }
 
 // hooks are the client hooks that feed the trace.
 func (t *reshardTrace) hooks() client.Hooks {
 	return client.Hooks{
 		OnRequest: func(_ context.Context, e client.RequestEvent) {
-			t.record(func(s *traceSecond) map[string]*bench.Histogram { return s.calls }, e.Op, e.Duration)
+			if w := t.window(); w != nil {
+				w.calls.record(e.Op, e.Duration)
+			}
 		},
 		OnAttempt: func(_ context.Context, e client.AttemptEvent) {
-			if e.Class == "online" {
-				t.record(func(s *traceSecond) map[string]*bench.Histogram { return s.nodes }, e.Node, e.Duration)
+			if w := t.window(); w != nil && e.Class == "online" {
+				w.nodes.record(e.Node, e.Duration)
 			}
 		},
 	}
 }
 
-// record adds d, ended now, to the histogram name of which's map of the
-// current second.
-func (t *reshardTrace) record(which func(*traceSecond) map[string]*bench.Histogram, name string, d time.Duration) {
+// window returns the current second's window (nil before the trace
+// starts or for a second already closed). Only the first call of a
+// second takes the lock.
+func (t *reshardTrace) window() *traceWindow {
+	start := t.started.Load()
+	if start == nil {
+		return nil
+	}
+	k := int(time.Since(*start) / time.Second)
+	if w := t.current.Load(); w != nil && w.k == k {
+		return w
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.start.IsZero() {
+	s := t.second(k)
+	if s.closed {
+		return nil
+	}
+	if w := t.current.Load(); w == nil || w.k < k {
+		t.current.Store(s.win)
+	}
+	return s.win
+}
+
+// close keeps second k's p99s and lets its histograms go.
+func (t *reshardTrace) close(k int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k < 0 || k >= len(t.secs) || t.secs[k].closed {
 		return
 	}
-	m := which(t.second(int(time.Since(t.start) / time.Second)))
-	h := m[name]
-	if h == nil {
-		h = bench.NewHistogram()
-		m[name] = h
-	}
-	h.RecordDuration(d)
+	s := t.secs[k]
+	s.callP99, s.nodeP99 = s.win.calls.p99s(), s.win.nodes.p99s()
+	s.win, s.closed = nil, true
 }
 
 // second returns second k, made on first use; t.mu is held.
 func (t *reshardTrace) second(k int) *traceSecond {
 	for len(t.secs) <= k {
-		t.secs = append(t.secs, &traceSecond{calls: map[string]*bench.Histogram{}, nodes: map[string]*bench.Histogram{},
-			cpu: map[string]time.Duration{}})
+		t.secs = append(t.secs, &traceSecond{win: &traceWindow{k: len(t.secs)}, cpu: map[string]time.Duration{}})
 	}
 	return t.secs[k]
 }
 
-// watch names process pid (a node started during the run).
+// watch names process pid, a node of the fleet (started during the run
+// once the trace runs).
 func (t *reshardTrace) watch(name string, pid int) {
 	t.mu.Lock()
 	t.pids[name] = pid
+	if t.started.Load() != nil {
+		t.added[name] = true
+	}
 	t.mu.Unlock()
+}
+
+// secondCPU is the CPU one second of the run used, by whom, and what
+// zonebench's runtime did in it.
+type secondCPU struct {
+	zonebench, nodes, added, other time.Duration // added: nodes started during the run
+	rt                             runtimeSecond
+}
+
+// cpuOf returns second k's CPU, false if it was not sampled.
+func (t *reshardTrace) cpuOf(k int) (secondCPU, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k >= len(t.secs) || len(t.secs[k].cpu) == 0 {
+		return secondCPU{}, false
+	}
+	s := t.secs[k]
+	c := secondCPU{zonebench: s.cpu["zonebench"], other: s.other, rt: s.rt}
+	for name, d := range s.cpu {
+		switch {
+		case name == "zonebench":
+		case t.added[name]:
+			c.added += d
+		default:
+			c.nodes += d
+		}
+	}
+	return c, true
 }
 
 // run starts the trace's clock and samples the processes' CPU every
 // second until ctx ends.
 func (t *reshardTrace) run(ctx context.Context, start time.Time) {
-	t.mu.Lock()
-	t.start = start
-	t.mu.Unlock()
-	last, lastBusy, lastAll := map[string]time.Duration{}, machineBusy(), allProcesses()
+	t.started.Store(&start)
+	last, lastBusy, lastAll, rt := map[string]time.Duration{}, machineBusy(), allProcesses(), newRuntimeSampler()
 	for k := 0; ; k++ {
 		t.sampleInto(k-1, last, &lastBusy)
 		t.sampleOthers(k-1, lastAll)
+		if sec := rt.next(); k > 0 {
+			t.mu.Lock()
+			t.second(k - 1).rt = sec
+			t.mu.Unlock()
+		}
+		t.close(k - 2) // a second ago: no call of it still records
+
 		select {
 		case <-ctx.Done():
 			return
@@ -219,6 +293,9 @@ func machineBusy() time.Duration {
 // zonebench, by the fleet's nodes (the busiest named) and by the rest of
 // the machine.
 func (t *reshardTrace) write(w io.Writer) {
+	for k := range t.seconds() {
+		t.close(k)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fmt.Fprintf(w, "\nwhere the time went, per second (p99 of the client's calls by operation; the node whose requests'\n"+
@@ -226,32 +303,27 @@ func (t *reshardTrace) write(w io.Writer) {
 		"nodes (the busiest named) and by the rest of the machine (other sessions; 2 CPUs = 2000 ms; its busiest\n"+
 		"process named)):\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "t\tget p99\tset p99\tslowest node p99\tzonebench\tzonecached\tbusiest node\tother\tbusiest other process\t")
+	fmt.Fprintln(tw, "t\tget p99\tset p99\tslowest node p99\tzonebench\tzonecached\tbusiest node\tother\tbusiest other process\t"+
+		"GC ms\tGC pause\trunnable p99\theap MB\t")
 	for k, s := range t.secs {
 		if len(s.cpu) == 0 {
 			continue // after the last sample: the run's end
 		}
-		node, np99 := slowest(s.nodes)
+		node, np99 := slowest(s.nodeP99)
 		busiest, bcpu, nodes := busiestNode(s.cpu)
-		fmt.Fprintf(tw, "%d.0s\t%v\t%v\t%s %v\t%d\t%d\t%s %d\t%d\t%s %d\t\n", k+1, p99Of(s.calls["get"]), p99Of(s.calls["set"]),
+		fmt.Fprintf(tw, "%d.0s\t%v\t%v\t%s %v\t%d\t%d\t%s %d\t%d\t%s %d\t%d\t%v\t%v\t%.0f\t\n", k+1, s.callP99["get"], s.callP99["set"],
 			node, np99, s.cpu["zonebench"].Milliseconds(), nodes.Milliseconds(), busiest, bcpu.Milliseconds(), s.other.Milliseconds(),
-			cmp.Or(s.busiest, "-"), s.busiestCPU.Milliseconds())
+			cmp.Or(s.busiest, "-"), s.busiestCPU.Milliseconds(), s.rt.gcCPU.Milliseconds(), s.rt.maxPause.Round(10*time.Microsecond),
+			s.rt.schedP99.Round(10*time.Microsecond), s.rt.heapLiveMB)
 	}
 	tw.Flush()
 }
 
-func p99Of(h *bench.Histogram) time.Duration {
-	if h == nil || h.Count() == 0 {
-		return 0
-	}
-	return time.Duration(h.Percentile(0.99)).Round(10 * time.Microsecond)
-}
-
-// slowest returns the name whose histogram has the highest p99.
-func slowest(m map[string]*bench.Histogram) (string, time.Duration) {
+// slowest returns the name with the highest p99.
+func slowest(m map[string]time.Duration) (string, time.Duration) {
 	name, worst := "-", time.Duration(0)
 	for _, n := range slices.Sorted(maps.Keys(m)) {
-		if p := p99Of(m[n]); p > worst {
+		if p := m[n]; p > worst {
 			name, worst = n, p
 		}
 	}
@@ -272,6 +344,13 @@ func busiestNode(cpu map[string]time.Duration) (string, time.Duration, time.Dura
 		}
 	}
 	return name, most, total
+}
+
+// seconds is how many seconds the trace has.
+func (t *reshardTrace) seconds() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.secs)
 }
 
 // others returns, per second, the CPU the rest of the machine used.

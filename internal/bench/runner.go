@@ -71,6 +71,11 @@ type worker struct {
 	c        counters
 	errs     []string
 
+	// ctx is the run's context, derived once for this worker: the
+	// operations' contexts (and what the target hangs on them, such as
+	// context.AfterFunc) register with it, not all with the run's one,
+	// whose lock the workers would otherwise contend for on every call.
+	ctx     context.Context
 	g       *gen
 	opLat   [numOps]*Histogram // owned by the worker until it ends
 	service *Histogram
@@ -143,6 +148,9 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var cancel context.CancelFunc
+			w.ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
 			if cfg.Rate > 0 {
 				r.openLoop(w)
 			} else {
@@ -253,7 +261,7 @@ func (r *run) openLoop(w *worker) {
 // do performs one operation, due at due (zero in a closed loop) and started
 // at start, records it and returns when it ended.
 func (r *run) do(w *worker, op Op, due, start time.Time) time.Time {
-	ctx := r.ctx
+	ctx := w.ctx
 	if r.cfg.OpTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.OpTimeout)

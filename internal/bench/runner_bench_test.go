@@ -50,6 +50,7 @@ func TestHarnessDoesNotAllocatePerOperation(t *testing.T) {
 	}
 	r := &run{cfg: cfg, sh: sh, t: nopTarget{}, ctx: context.Background(), start: time.Now()}
 	w := newWorker(sh, cfg, 1)
+	w.ctx = r.ctx
 	for op := Op(0); op < numOps; op++ {
 		r.do(w, op, time.Time{}, time.Now()) // warm the reused buffers
 	}
