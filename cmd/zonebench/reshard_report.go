@@ -37,19 +37,26 @@ type reshardSecond struct {
 
 // reshardFigures are the scenario's figures against its targets.
 type reshardFigures struct {
-	seconds             []reshardSecond
-	beforeHit           float64
-	beforeP99           time.Duration // the worst second of as many before as the reshard has (see fairBefore)
-	beforeSeconds       int           // how many seconds before beforeP99 is the worst of
-	beforeMeanP99       time.Duration // the mean p99 of every second before, for scale
-	minHit              float64
-	minHitAt            time.Duration
-	maxP99              time.Duration
-	maxP99At            time.Duration
-	afterMaxP99         time.Duration // the steady seconds after the last step
-	errors, stale       int
-	afterFailedWrite    int // stale reads from a node a newer write to had failed
-	checkerReads, acked int
+	seconds       []reshardSecond
+	beforeHit     float64
+	beforeP99     time.Duration // the worst second of as many before as the reshard has (see fairBefore)
+	beforeSeconds int           // how many seconds before beforeP99 is the worst of
+	beforeMeanP99 time.Duration // the mean p99 of every second before, for scale
+	minHit        float64
+	minHitAt      time.Duration
+	maxP99        time.Duration
+	maxP99At      time.Duration
+	afterMaxP99   time.Duration // the steady seconds after the last step
+	// windowP99 and beforeWindowP99 are the p99 of every call of the
+	// reshard's whole seconds and of as many seconds just before it (the
+	// first second of the run left out); windowCalls, beforeWindowCalls
+	// and windowSecs what they count.
+	windowP99, beforeWindowP99     time.Duration
+	windowCalls, beforeWindowCalls uint64
+	windowSecs, beforeWindowSecs   int
+	errors, stale                  int
+	afterFailedWrite               int // stale reads from a node a newer write to had failed
+	checkerReads, acked            int
 }
 
 // reportReshard prints the reshard scenario's copies, its per-second
@@ -71,6 +78,7 @@ func (d *demo) reportReshard(res *bench.Result) {
 	done, ended := r.doneSteps, r.ended
 	r.mu.Unlock()
 	fig := reshardFiguresOf(res, check, r.baseline, ended)
+	fig.windowP99s(r.trace.p99Between, r.baseline, ended)
 	writeReshardSeconds(w, res, fig)
 	d.trace.write(w)
 	fmt.Fprintf(w, "\nconsistency checker: %d reads, %d acknowledged writes, %d stale, %d caller errors (%d reads within a write's in-flight window, allowed)\n",
@@ -170,6 +178,21 @@ func reshardFiguresOf(res *bench.Result, check consistency.Result, baseline, end
 	fig.findWorst()
 	fig.beforeP99, fig.beforeSeconds = fairBefore(p99s, fig.duringSeconds())
 	return fig
+}
+
+// windowP99s sets the p99 of every call in the reshard's whole seconds,
+// from the second it began in to the one it ended in, and in as many
+// seconds just before it (fewer when the run had fewer, its first second
+// left out). p99Between is the trace's.
+func (fig *reshardFigures) windowP99s(p99Between func(from, to time.Duration) (time.Duration, uint64), baseline, ended time.Duration) {
+	if ended <= baseline {
+		return
+	}
+	from, to := baseline.Truncate(time.Second), ended.Truncate(time.Second)+time.Second
+	bFrom := max(from-(to-from), time.Second)
+	fig.windowP99, fig.windowCalls = p99Between(from, to)
+	fig.beforeWindowP99, fig.beforeWindowCalls = p99Between(bFrom, from)
+	fig.windowSecs, fig.beforeWindowSecs = int((to-from)/time.Second), int((from-bFrom)/time.Second)
 }
 
 // fairBefore is the p99 the seconds of the reshard are judged against:
@@ -325,6 +348,11 @@ func writeReshardTargets(w io.Writer, fig reshardFigures, done, steps int, other
 		fig.maxP99.Round(10*time.Microsecond), float64(fig.maxP99)/float64(max(fig.beforeP99, 1)),
 		float64(fig.maxP99)/float64(max(fig.beforeMeanP99, 1)), fig.maxP99At.Seconds(),
 		judge("online p99", fig.minHit <= 1 && fig.beforeP99 > 0 && float64(fig.maxP99) <= reshardMaxP99Ratio*float64(fig.beforeP99)))
+	fmt.Fprintf(w, "  online p99 of the reshard's calls <= %.1fx that of as long a window before: %v over %d calls in %d s, against %v over %d calls in %d s (%.2fx)  %s\n",
+		reshardMaxP99Ratio, fig.windowP99.Round(10*time.Microsecond), fig.windowCalls, fig.windowSecs,
+		fig.beforeWindowP99.Round(10*time.Microsecond), fig.beforeWindowCalls, fig.beforeWindowSecs,
+		float64(fig.windowP99)/float64(max(fig.beforeWindowP99, 1)),
+		judge("online p99 of the window", fig.windowCalls > 0 && fig.beforeWindowCalls > 0 && float64(fig.windowP99) <= reshardMaxP99Ratio*float64(fig.beforeWindowP99)))
 	if fig.afterMaxP99 > 0 {
 		fmt.Fprintf(w, "    (for scale: max p99 of a second after the reshard ended, nothing changing: %v)\n", fig.afterMaxP99.Round(10*time.Microsecond))
 	}

@@ -45,3 +45,43 @@ func TestCPUByWindowSplitsBeforeDuringAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowP99IsOneWindowsP99: the reshard's whole seconds against as
+// many before, the first second left out; one slow second before moves
+// the worst per-second p99 to 200 ms but the window's p99 barely.
+func TestWindowP99IsOneWindowsP99(t *testing.T) {
+	ms := time.Millisecond
+	tr := newReshardTrace()
+	tr.mu.Lock()
+	for k := range 10 {
+		s := tr.second(k)
+		lat := ms // seconds 0..9: 1,000 calls of 1 ms
+		switch {
+		case k == 0:
+			lat = 500 * ms // left out
+		case k >= 6:
+			lat = 2 * ms // the reshard, from 6 s
+		}
+		for range 1000 {
+			s.win.all.record(lat)
+		}
+		if k == 3 {
+			for range 5 { // a slow second before: 5 of its calls
+				s.win.all.record(200 * ms)
+			}
+		}
+	}
+	tr.mu.Unlock()
+	for k := range 8 {
+		tr.close(k) // closed and open seconds both count
+	}
+	var fig reshardFigures
+	fig.windowP99s(tr.p99Between, 6*time.Second, 9500*time.Millisecond)
+	near := func(got, want time.Duration) bool { return got > want*96/100 && got < want*104/100 }
+	if fig.windowSecs != 4 || fig.windowCalls != 4000 || !near(fig.windowP99, 2*ms) {
+		t.Errorf("reshard window: %d s, %d calls, p99 %v; want 4 s, 4000 calls, 2ms", fig.windowSecs, fig.windowCalls, fig.windowP99)
+	}
+	if fig.beforeWindowSecs != 4 || fig.beforeWindowCalls != 4005 || !near(fig.beforeWindowP99, ms) {
+		t.Errorf("window before: %d s, %d calls, p99 %v; want seconds 2-5: 4 s, 4005 calls, 1ms", fig.beforeWindowSecs, fig.beforeWindowCalls, fig.beforeWindowP99)
+	}
+}

@@ -40,8 +40,9 @@ type reshardTrace struct {
 // traceWindow is the latencies of one second while it is open.
 type traceWindow struct {
 	k     int
-	calls latencies // by operation
-	nodes latencies // online requests, by node id
+	calls latencies   // by operation
+	nodes latencies   // online requests, by node id
+	all   latencyHist // every call
 }
 
 // traceSecond is one second of the trace.
@@ -49,6 +50,7 @@ type traceSecond struct {
 	win *traceWindow // nil once closed
 	// callP99 and nodeP99 are the window's p99s once the second closed.
 	callP99, nodeP99 map[string]time.Duration
+	all              *latencyHist // every call of the second, kept (4.7 KB) for windows' p99s
 	closed           bool
 	cpu              map[string]time.Duration // CPU used in the second, by process
 	other            time.Duration            // the machine's busy CPU less the processes'
@@ -69,6 +71,7 @@ func (t *reshardTrace) hooks() client.Hooks {
 		OnRequest: func(_ context.Context, e client.RequestEvent) {
 			if w := t.window(); w != nil {
 				w.calls.record(e.Op, e.Duration)
+				w.all.record(e.Duration)
 			}
 		},
 		OnAttempt: func(_ context.Context, e client.AttemptEvent) {
@@ -112,7 +115,31 @@ func (t *reshardTrace) close(k int) {
 	}
 	s := t.secs[k]
 	s.callP99, s.nodeP99 = s.win.calls.p99s(), s.win.nodes.p99s()
+	s.all = new(latencyHist)
+	s.all.add(&s.win.all)
 	s.win, s.closed = nil, true
+}
+
+// p99Between is the p99 of every call in the whole seconds of the trace
+// from from to to (since its start), and how many calls that is: one
+// window's p99, robust to a single slow second, where the worst of the
+// per-second p99s is not.
+func (t *reshardTrace) p99Between(from, to time.Duration) (time.Duration, uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var sum latencyHist
+	for k, s := range t.secs {
+		if time.Duration(k)*time.Second < from || time.Duration(k+1)*time.Second > to {
+			continue
+		}
+		switch {
+		case s.all != nil:
+			sum.add(s.all)
+		case s.win != nil:
+			sum.add(&s.win.all)
+		}
+	}
+	return sum.quantile(0.99), sum.count()
 }
 
 // second returns second k, made on first use; t.mu is held.

@@ -46,6 +46,24 @@ func slotMid(i int) int64 {
 
 func (h *latencyHist) record(d time.Duration) { h.counts[slotOf(int64(d))].Add(1) }
 
+// add adds o's counts to h's.
+func (h *latencyHist) add(o *latencyHist) {
+	for i := range h.counts {
+		if n := o.counts[i].Load(); n > 0 {
+			h.counts[i].Add(n)
+		}
+	}
+}
+
+// count is the number of latencies recorded.
+func (h *latencyHist) count() uint64 {
+	var n uint64
+	for i := range h.counts {
+		n += h.counts[i].Load()
+	}
+	return n
+}
+
 // quantile is the latency at quantile q (0: no latency recorded).
 func (h *latencyHist) quantile(q float64) time.Duration {
 	var total uint64
