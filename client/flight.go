@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // ErrLoaderPanicked is wrapped by the error a lookup or loader returns when
@@ -28,10 +30,42 @@ var ErrLoaderPanicked = errors.New("zonecache: loader panicked")
 // caller's context ends while others wait, the call is interrupted, the
 // caller leaves with its context's error, and the call restarts on a
 // goroutine of its own for the callers that remain.
+//
+// Calls are spread over flightShards shards by key, each with its own
+// lock: with one lock for the group, every Get of every worker queued on
+// it, and a holder descheduled on a busy machine made them all wait.
 type flightGroup[T any] struct {
-	inline  bool
+	inline bool
+	shards [flightShards]flightShard[T]
+}
+
+// flightShards is the number of shards of a flightGroup.
+const flightShards = 32
+
+// flightShard is one shard of a flightGroup: the calls of its keys.
+type flightShard[T any] struct {
 	mu      sync.Mutex
 	flights map[string]*flight[T]
+}
+
+// do runs fn once for key among concurrent callers. shared reports whether
+// the result came from a call started by another caller.
+func (g *flightGroup[T]) do(ctx context.Context, key string, fn func(context.Context) (T, error)) (val T, shared bool, err error) {
+	return g.shard(key).do(ctx, key, g.inline, fn)
+}
+
+// shard is key's shard.
+func (g *flightGroup[T]) shard(key string) *flightShard[T] {
+	return &g.shards[xxhash.Sum64String(key)%flightShards]
+}
+
+// inFlight reports how many calls are running; for tests and metrics.
+func (g *flightGroup[T]) inFlight() int {
+	n := 0
+	for i := range g.shards {
+		n += g.shards[i].inFlight()
+	}
+	return n
 }
 
 type flight[T any] struct {
@@ -43,9 +77,8 @@ type flight[T any] struct {
 	cancel  context.CancelFunc
 }
 
-// do runs fn once for key among concurrent callers. shared reports whether
-// the result came from a call started by another caller.
-func (g *flightGroup[T]) do(ctx context.Context, key string, fn func(context.Context) (T, error)) (val T, shared bool, err error) {
+// do is flightGroup.do within the shard.
+func (g *flightShard[T]) do(ctx context.Context, key string, inline bool, fn func(context.Context) (T, error)) (val T, shared bool, err error) {
 	g.mu.Lock()
 	if g.flights == nil {
 		g.flights = make(map[string]*flight[T])
@@ -55,7 +88,7 @@ func (g *flightGroup[T]) do(ctx context.Context, key string, fn func(context.Con
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f = &flight[T]{key: key, done: make(chan struct{}), cancel: cancel}
 		g.flights[key] = f
-		if g.inline {
+		if inline {
 			f.waiters++
 			g.mu.Unlock()
 			return g.lead(ctx, fctx, f, fn)
@@ -79,7 +112,7 @@ func (g *flightGroup[T]) do(ctx context.Context, key string, fn func(context.Con
 // leave drops one waiter. The last one out cancels a call still running
 // and removes it, so that a later caller starts afresh instead of joining a
 // cancelled call.
-func (g *flightGroup[T]) leave(f *flight[T]) {
+func (g *flightShard[T]) leave(f *flight[T]) {
 	g.mu.Lock()
 	f.waiters--
 	last := f.waiters == 0
@@ -93,7 +126,7 @@ func (g *flightGroup[T]) leave(f *flight[T]) {
 }
 
 // lead runs the call on the starting caller's goroutine (inline mode).
-func (g *flightGroup[T]) lead(ctx, fctx context.Context, f *flight[T], fn func(context.Context) (T, error)) (T, bool, error) {
+func (g *flightShard[T]) lead(ctx, fctx context.Context, f *flight[T], fn func(context.Context) (T, error)) (T, bool, error) {
 	actx, interrupt := context.WithCancel(fctx)
 	left := false
 	stop := context.AfterFunc(ctx, func() {
@@ -146,7 +179,7 @@ func protect[T any](ctx context.Context, fn func(context.Context) (T, error)) (v
 	return fn(ctx)
 }
 
-func (g *flightGroup[T]) run(ctx context.Context, f *flight[T], fn func(context.Context) (T, error)) {
+func (g *flightShard[T]) run(ctx context.Context, f *flight[T], fn func(context.Context) (T, error)) {
 	defer func() {
 		if r := recover(); r != nil {
 			f.err = fmt.Errorf("%w: %v\n%s", ErrLoaderPanicked, r, debug.Stack())
@@ -161,8 +194,8 @@ func (g *flightGroup[T]) run(ctx context.Context, f *flight[T], fn func(context.
 	f.val, f.err = fn(ctx)
 }
 
-// inFlight reports how many calls are running; for tests and metrics.
-func (g *flightGroup[T]) inFlight() int {
+// inFlight reports how many calls of the shard are running.
+func (g *flightShard[T]) inFlight() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.flights)

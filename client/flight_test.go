@@ -167,9 +167,10 @@ func TestRequestScopeMemoPerOwner(t *testing.T) {
 
 // waitersFor reports how many callers wait on key's call; for tests.
 func (g *flightGroup[T]) waitersFor(key string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if f, ok := g.flights[key]; ok {
+	sh := g.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if f, ok := sh.flights[key]; ok {
 		return f.waiters
 	}
 	return 0
@@ -244,4 +245,25 @@ func TestFlightInlineLeaderLeavesAndCallRestarts(t *testing.T) {
 	if g.inFlight() != 0 {
 		t.Fatal("an inline call was not released")
 	}
+}
+
+// BenchmarkFlightGroupParallel: inline calls of distinct keys from every
+// processor at once, the shape of many workers' Gets; it counts what the
+// group's locks cost when nothing is shared.
+func BenchmarkFlightGroupParallel(b *testing.B) {
+	g := flightGroup[int]{inline: true}
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key-", i)
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 97
+		ctx := context.Background()
+		for pb.Next() {
+			i++
+			_, _, _ = g.do(ctx, keys[i%len(keys)], func(context.Context) (int, error) { return i, nil })
+		}
+	})
 }
