@@ -170,7 +170,7 @@ func (sh *shard) checkFlush(now uint32) {
 // items make at most 1/ringFactor of what such a ring holds, so compaction
 // copies at most 1/(ringFactor-1) of a byte per byte written.
 const (
-	minRing    = 1 << 20
+	minRing    = 256 << 10
 	ringFactor = 8
 )
 
