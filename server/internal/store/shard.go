@@ -167,8 +167,9 @@ func (sh *shard) checkFlush(now uint32) {
 // max(minRing, ringFactor times the live bytes): writes then reuse memory
 // the ring has already touched, warm in the caches, instead of walking the
 // whole budget's fresh pages between two visits of the same place. Live
-// items make at most 1/ringFactor of what such a ring holds, so compaction
-// copies at most 1/(ringFactor-1) of a byte per byte written.
+// items make at most 1/ringFactor of such a ring when it wraps, so
+// compaction copies about 1/(ringFactor-1) of a byte per byte written, or
+// less.
 const (
 	minRing    = 256 << 10
 	ringFactor = 8
