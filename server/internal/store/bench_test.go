@@ -146,6 +146,32 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
+// BenchmarkOverwriteFewKeys: serial overwrites of 1,000 keys (100-byte
+// values) in a fresh 256 MiB store, as the server's BenchmarkTextSet
+// overwrites one key: the cost of the rings' first touch and of their
+// reuse.
+func BenchmarkOverwriteFewKeys(b *testing.B) {
+	s, err := New(Config{MaxBytes: 256 << 20, SweepInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	keys := make([][]byte, 1000)
+	for i := range keys {
+		keys[i] = benchKey(nil, i)
+	}
+	parts := [][]byte{make([]byte, 100)}
+	fn := func(*Entry) Op { return Op{Action: Put, Value: parts} }
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer reportCPU(b, processCPU())
+	for i := range b.N {
+		if _, err := s.Update(keys[i%len(keys)], fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkSet: parallel overwrites of 65,536 keys (100-byte values) in a
 // warmed store; the store's rings wrap and evict dead items as they go.
 func BenchmarkSet(b *testing.B) {

@@ -15,7 +15,10 @@
 // most one item's space at its end, so large items fill memory about as
 // well as memcached's chunked ones). Each shard has its own mutex, a ring
 // of items in an arena outside the Go heap (mmap on Linux, touched lazily,
-// so resident memory follows the data, not MaxBytes), and a pointer-free
+// so resident memory follows the data, not MaxBytes; while the live data is
+// under an eighth of the budget the ring wraps early, at max(256 KiB, 8 times
+// the live bytes), so that overwrites reuse pages already touched and warm
+// in the caches rather than fresh ones), and a pointer-free
 // open-addressing index of 5 bytes per slot (about 6 bytes per item). The
 // index is a directory of small tables chosen by hash bits (extendible
 // hashing): a table grows by 5/4 up to a cap and then splits in two, so

@@ -95,6 +95,36 @@ func TestLazyAllocation(t *testing.T) {
 	}
 }
 
+// TestOverwritesReuseTouchedMemory: a few keys overwritten over and over
+// keep each shard's ring within minRing of touched memory, not the whole
+// budget; then a flood of new keys grows the rings back to the budget
+// with nothing evicted.
+func TestOverwritesReuseTouchedMemory(t *testing.T) {
+	s := newStore(t, Config{MaxBytes: 64 << 20}, nil)
+	require.Len(t, s.shards, 4)
+	val := func(k, i int) string { return fmt.Sprintf("%-100d", k*1_000_000+i) }
+	const keys, writes = 200, 200_000 // 27 MB written, about twice the rings
+	for i := range writes {
+		set(t, s, fmt.Sprint("k", i%keys), val(i%keys, i), Meta{})
+	}
+	st := s.Stats()
+	assert.LessOrEqual(t, st.ArenaBytes, int64(len(s.shards)*minRing), "rings wrap within touched memory")
+	assert.Zero(t, st.Evictions)
+	for k := range keys {
+		v, _, ok := get(s, fmt.Sprint("k", k))
+		require.True(t, ok, "key %d", k)
+		assert.Equal(t, val(k, writes-keys+k), v)
+	}
+	const more = 150_000 // 20 MB of new live items: the rings must grow
+	for i := range more {
+		set(t, s, fmt.Sprint("n", i), val(i, 0), Meta{})
+	}
+	st = s.Stats()
+	assert.Zero(t, st.Evictions)
+	assert.Equal(t, int64(keys+more), st.Items)
+	assert.Greater(t, st.ArenaBytes, int64(16*len(s.shards)*minRing))
+}
+
 // TestEvictionIsLRULike: keys read regularly survive a flood of writes that
 // evicts keys of the same age that are never read, which FIFO would not do.
 func TestEvictionIsLRULike(t *testing.T) {

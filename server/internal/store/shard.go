@@ -51,8 +51,9 @@ const indexGrowthNum, indexGrowthDen = 5, 4
 // The shard's budget (limit) holds both: the index takes what it needs and
 // the ring the rest, up to end, which leaves room for the index's next
 // growth step (see setEnd). The ring is a circular log. Items are written
-// at tail and never span end: when an item does not fit before it, the
-// ring wraps and [wrapEnd, end) stays unused. Unwrapped, the items lie in [head, tail);
+// at tail and never span end, or wrapAt while the live data is small: when
+// an item does not fit before it, the ring wraps and [wrapEnd, end) stays
+// unused. Unwrapped, the items lie in [head, tail);
 // wrapped, in [head, wrapEnd) and then [0, tail), and the free space is
 // [tail, head). Deleted and replaced items stay in the ring, marked dead,
 // until head passes them. When space is needed the item at head is dropped
@@ -162,12 +163,30 @@ func (sh *shard) checkFlush(now uint32) {
 	}
 }
 
+// While a shard's live data is small, its ring wraps before end, at
+// max(minRing, ringFactor times the live bytes): writes then reuse memory
+// the ring has already touched, warm in the caches, instead of walking the
+// whole budget's fresh pages between two visits of the same place. Live
+// items make at most 1/ringFactor of such a ring when it wraps, so
+// compaction copies about 1/(ringFactor-1) of a byte per byte written, or
+// less.
+const (
+	minRing    = 256 << 10
+	ringFactor = 8
+)
+
+// wrapAt is where the ring wraps for an item of n bytes: end, or before it
+// while the live data is small.
+func (sh *shard) wrapAt(n int) int {
+	return int(min(int64(sh.end), max(minRing, ringFactor*sh.bytes+int64(n))))
+}
+
 // fitsNow reports whether n bytes can be placed without evicting.
 func (sh *shard) fitsNow(n int) bool {
 	if sh.wrapped {
 		return sh.head-sh.tail >= n
 	}
-	return sh.end-sh.tail >= n || sh.head >= n
+	return sh.wrapAt(n)-sh.tail >= n || sh.head >= n
 }
 
 // alloc reserves n contiguous ring bytes at tail, evicting from head as
@@ -178,7 +197,7 @@ func (sh *shard) alloc(n int, now uint32, evicted *bool) int {
 	cp := sh.newCompactor(n)
 	for {
 		if !sh.wrapped {
-			if sh.end-sh.tail >= n {
+			if sh.wrapAt(n)-sh.tail >= n {
 				break
 			}
 			sh.wrapEnd, sh.tail, sh.wrapped = sh.tail, 0, true
@@ -298,7 +317,7 @@ func (sh *shard) evictSlot(slot, off int, expired bool) {
 // points its index slot at the new place.
 func (sh *shard) moveHead(p, n int) {
 	sh.steps++
-	if !sh.wrapped && sh.end-sh.tail < n {
+	if !sh.wrapped && sh.wrapAt(n)-sh.tail < n {
 		sh.wrapEnd, sh.tail, sh.wrapped = sh.tail, 0, true
 	}
 	dst := sh.tail

@@ -20,20 +20,16 @@ func (sh *shard) headroom(n int) int {
 	return min(max(minHeadroom, 2*n), sh.end/8)
 }
 
-// needsTidy reports whether, after a write of n bytes, less than half the
-// headroom is free and the shard's live data is within the compaction
-// share (above it CLOCK evicts at the next write, and there is nothing to
-// copy ahead of time).
-func (sh *shard) needsTidy(n int) bool {
-	return !sh.fitsNow(sh.headroom(n)/2) && sh.bytes*compactDen <= int64(sh.end)*compactNum
-}
-
-// tidyRoom is the room to tidy after a write of n bytes: 0 when it need not.
+// tidyRoom is the room to tidy after a write of n bytes: its headroom when
+// less than half of that is free and the shard's live data is within the
+// compaction share (above it CLOCK evicts at the next write, and there is
+// nothing to copy ahead of time), 0 otherwise.
 func (sh *shard) tidyRoom(n int) int {
-	if !sh.needsTidy(n) {
+	h := sh.headroom(n)
+	if sh.fitsNow(h/2) || sh.bytes*compactDen > int64(sh.end)*compactNum {
 		return 0
 	}
-	return sh.headroom(n)
+	return h
 }
 
 // tidy frees want bytes at the tail of the ring, or as much of it as
