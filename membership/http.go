@@ -52,6 +52,8 @@ func (m *Member) unready() string {
 		return "left the fleet: serving no reads"
 	case m.health.isolated():
 		return "isolated: cut off from most of the fleet, serving no hits"
+	case m.health.heldDead():
+		return "held dead by the fleet: serving no hits"
 	case s == replication.Draining:
 		return "draining: clients are moving their reads away"
 	case s != replication.Serving:

@@ -55,7 +55,7 @@
 // rejoins failed members it remembers (--forget-failed-after), so a split
 // fleet merges again. A fleet node never serves what it held before it may
 // have been dropped: after a pause longer than membership.PauseBound, while
-// cut off from most of the fleet and after being declared dead, its store
+// cut off from most of the fleet or held dead by a member of it, its store
 // is invalidated before it serves hits again (server.Config.PauseBound,
 // server.Server.SetIsolated), and then it serves no hits for
 // --rejoin-quarantine while it takes writes.
