@@ -82,8 +82,8 @@
 // compare by when they last changed.
 //
 // Operations: GET /readyz on the admin handler answers 503 with the reason
-// (warming, isolated, held dead, left) unless the member is serving and in
-// contact with most of the fleet; Config.Registerer receives the zonecache_membership_* metrics
+// (joining, warming, isolated, held dead, left) unless the member serves
+// reads (serving or draining) and is in contact with most of the fleet; Config.Registerer receives the zonecache_membership_* metrics
 // (members by zone and state, epoch, isolation, contact counts, gossip
 // health, probe failures); memberlist's log lines reach Config.Logger at
 // their own level, without their prefix.
