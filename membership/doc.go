@@ -11,7 +11,9 @@
 //
 // Each server is a Member: it advertises, in its gossip metadata, its zone,
 // its cache address, its weight and its life-cycle state (joining, warming,
-// serving, draining), and re-advertises on every change. Gossip can be
+// serving, draining), and re-advertises on every change. Weights set at
+// runtime (SetWeight) go through Config.SaveWeights first, so that a node
+// can keep them across a restart (zonecached --weight-file). Gossip can be
 // encrypted with a shared key (AES-GCM) and carries a cluster label, so two
 // fleets on one network never merge. The key rotates without downtime
 // through the member's keyring (InstallKey, UseKey, RemoveKey; the admin
