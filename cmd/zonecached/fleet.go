@@ -76,10 +76,10 @@ func (f *fleetOptions) register(fs *flag.FlagSet) {
 // validate checks the fleet flags; listen is the cache listen address
 // (host:port).
 func (f fleetOptions) validate(listen string) error {
+	if err := f.checkWeight(); err != nil {
+		return err
+	}
 	if f.zone == "" {
-		if f.weightSet || f.weightFile != "" {
-			return errors.New("--weight and --weight-file are for fleet nodes (--zone)")
-		}
 		return nil
 	}
 	if _, err := f.advertised(listen); err != nil {
@@ -102,9 +102,6 @@ func (f fleetOptions) validate(listen string) error {
 	}
 	if f.insecure && f.keyFile != "" {
 		return errors.New("--gossip-insecure and --gossip-key-file: give one")
-	}
-	if f.weight < 1 {
-		return fmt.Errorf("--weight %d: must be at least 1", f.weight)
 	}
 	return nil
 }

@@ -23,6 +23,18 @@ type savedWeights struct {
 	NextWeight int    `json:"next_weight,omitempty"`
 }
 
+// checkWeight checks --weight and --weight-file: for fleet nodes, and a
+// weight of at least 1.
+func (f fleetOptions) checkWeight() error {
+	if f.zone == "" && (f.weightSet || f.weightFile != "") {
+		return errors.New("--weight and --weight-file are for fleet nodes (--zone)")
+	}
+	if f.weight < 1 {
+		return fmt.Errorf("--weight %d: must be at least 1", f.weight)
+	}
+	return nil
+}
+
 // startWeights returns the weight and next weight node name starts with:
 // --weight-file's when it exists (an explicit --weight must then match
 // it), else --weight's (0, which means 1, when not given) and none.
