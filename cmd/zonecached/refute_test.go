@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +15,6 @@ import (
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/sharding"
 )
-
-// syncBuffer is a bytes.Buffer safe for the nodes' output goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // ownedIn returns the keys node id reads in its zone of top.
 func ownedIn(t *testing.T, top replication.Topology, zone, id string, keys []string) []string {
@@ -108,7 +88,7 @@ func valuesOn(t *testing.T, addr string, keys []string) map[string]int {
 // of its v1 values again.
 func TestNodeDeclaredDeadServesNothingOlderOnceBack(t *testing.T) {
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs testproc.SyncBuffer
 	f, err := fleet.Start(ctx, fleet.Config{Binary: testproc.ZonecachedBinary(t), Gossip: true, Zones: []string{"a"}, NodesPerZone: 3, Output: &logs})
 	if err != nil {
 		t.Fatal(err)
