@@ -141,6 +141,11 @@ func TestNodeDeclaredDeadServesNothingOlderOnceBack(t *testing.T) {
 	if _, err := fleet.WaitTopology(ctx, discovery.Config{Seeds: others}, 4, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	testproc.Eventually(t, 10*time.Second, "a-3 says the fleet holds it dead", func() bool {
+		err := a3.Admin().Ready(ctx)
+		return err != nil && strings.Contains(err.Error(), "held dead by the fleet") &&
+			metricValue(t, a3.AdminAddr, "zonecache_membership_held_dead") == 1
+	})
 	// a-3 must serve no v1 until it serves again: the fence opens a pause
 	// bound after the last notice, then the rejoin quarantine (4 s) ends.
 	stale, hits := 0, 0
