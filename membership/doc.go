@@ -55,7 +55,8 @@
 //     one, nothing invalidates them);
 //   - declared dead while running (a gossip flap, a one-way loss, a
 //     pause): every member sends each member it holds failed a dropped
-//     notice with its contact messages (dropped.go). A member that gets
+//     notice, at once when it fails (even if it refutes at once) and then
+//     with its contact messages (dropped.go). A member that gets
 //     one, or refutes a dead message about itself
 //     (Fence.InvalidateAll(CauseRefuted) then), calls
 //     Fence.SetIsolated(true) until no sign came for B, then
@@ -66,7 +67,8 @@
 //     notice or death from a member it had lost contact with while it
 //     heard from more than half the fleet is ignored (the minority's
 //     verdict: clients kept this member, so it missed no writes).
-//     Between the verdict and the first notice (B/4) it may still serve.
+//     Between the verdict and the first notice reaching it (the network)
+//     it may still serve.
 //
 // The fleet merges again after a partition by itself (rejoin.go): every
 // RejoinInterval (default 5 s) a member joins each Join seed that is not

@@ -14,13 +14,14 @@ import (
 const droppedPrefix = "zc-dropped:"
 
 // sendDropped tells every member this one holds failed (known, not in the
-// topology) that it does.
+// topology), or held failed since the last round, that it does.
 func (h *health) sendDropped() {
 	h.mu.Lock()
 	to := make(map[string]string)
 	for name, p := range h.known {
-		if !p.alive {
+		if !p.alive || p.noticeDue {
 			to[name] = p.addr
+			p.noticeDue = false
 		}
 	}
 	h.mu.Unlock()

@@ -2,8 +2,12 @@ package membership
 
 import (
 	"log/slog"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/zonecache/zonecache/replication"
 )
 
 // A notice that a member holds this one dead fences the cache at once,
@@ -51,5 +55,29 @@ func TestDroppedNoticeFencesUntilNoneForTheBound(t *testing.T) {
 	h.heard([]byte(droppedPrefix + "b-1\na-3"))
 	if fenced, _ := f.state(); fenced {
 		t.Error("a notice from a member cut off from a-3, in the majority, fenced the cache")
+	}
+}
+
+// A member that fails is due a dropped notice at once (the contact loop is
+// kicked), and still is when it comes back before the notice went out: a
+// death refuted within milliseconds was still seen by clients.
+func TestFailedMemberIsDueANoticeAtOnce(t *testing.T) {
+	m := &Member{cfg: Config{NodeName: "a-1", ForgetAfter: time.Hour}, log: slog.New(slog.DiscardHandler)}
+	h := newHealth(m, time.Second)
+	n := &memberlist.Node{Name: "a-3", Addr: net.ParseIP("127.0.0.1"), Port: 7946}
+	h.alive(n)
+	h.gone("a-3", replication.Serving)
+	select {
+	case <-h.kick:
+	default:
+		t.Error("a failure did not kick the contact loop")
+	}
+	h.alive(n)
+	if p := h.known["a-3"]; !p.noticeDue {
+		t.Error("a member back before its notice went out is no longer due one")
+	}
+	h.gone("a-3", replication.Draining)
+	if _, known := h.known["a-3"]; known {
+		t.Error("a member that left draining is still known")
 	}
 }

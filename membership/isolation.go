@@ -71,6 +71,7 @@ type health struct {
 	fenced    bool
 	fenceMu   sync.Mutex // orders what fence tells the Fence
 	stop      chan struct{}
+	kick      chan struct{} // runs a contact round now: a member failed
 	once      sync.Once
 	loops     sync.WaitGroup
 	msgBuf    []byte
@@ -83,11 +84,14 @@ type peer struct {
 	heard     time.Time // last contact message, or when it came alive
 	deadSince time.Time
 	lapsed    time.Time // the last check that found no contact within B
+	// noticeDue is set when the member fails, and cleared once a dropped
+	// notice went to it: a death refuted at once is still told.
+	noticeDue bool
 }
 
 func newHealth(m *Member, bound time.Duration) *health {
 	return &health{m: m, bound: bound, known: make(map[string]*peer), stop: make(chan struct{}),
-		msgBuf: []byte(contactPrefix + m.cfg.NodeName)}
+		kick: make(chan struct{}, 1), msgBuf: []byte(contactPrefix + m.cfg.NodeName)}
 }
 
 // alive records that n is in the topology.
@@ -123,7 +127,11 @@ func (h *health) gone(name string, last replication.NodeState) {
 		delete(h.known, name)
 		return
 	}
-	p.alive, p.deadSince = false, time.Now()
+	p.alive, p.deadSince, p.noticeDue = false, time.Now(), true
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
 }
 
 // heard records a contact message, or passes on a notice that the
@@ -141,9 +149,11 @@ func (h *health) heard(msg []byte) {
 	h.mu.Unlock()
 }
 
-// contactLoop sends a contact message to every known member every B/4 and
+// contactLoop sends a contact message to every known member every B/4,
+// and at once when one fails, with dropped notices to the failed ones, and
 // fences the cache while fewer than half the known members (this one
-// included) were heard from within B.
+// included) were heard from within B, or while a member holds this one
+// dead.
 func (h *health) contactLoop() {
 	defer h.loops.Done()
 	t := time.NewTicker(max(h.bound/4, 5*time.Millisecond))
@@ -153,6 +163,7 @@ func (h *health) contactLoop() {
 		case <-h.stop:
 			return
 		case <-t.C:
+		case <-h.kick:
 		}
 		now := time.Now()
 		addrs, isolated, changed, heardN, knownN := h.check(now)
