@@ -64,9 +64,11 @@
 //     wrote its keys elsewhere. memberlist alone may never tell: a member
 //     that comes back refutes the suspicion queued for it first, which
 //     raises its incarnation, and then ignores the death as older. A
-//     notice or death from a member it had lost contact with while it
-//     heard from more than half the fleet is ignored (the minority's
-//     verdict: clients kept this member, so it missed no writes).
+//     member cut off from most of the fleet sends no notice for the
+//     deaths it declares then, and a notice or death from a member it had
+//     lost contact with while it heard from more than half the fleet is
+//     ignored (the minority's verdict: clients kept this member, so it
+//     missed no writes).
 //     Between the verdict and the first notice reaching it (the network)
 //     it may still serve.
 //

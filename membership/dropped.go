@@ -14,12 +14,16 @@ import (
 const droppedPrefix = "zc-dropped:"
 
 // sendDropped tells every member this one holds failed (known, not in the
-// topology), or held failed since the last round, that it does.
+// topology), or held failed since the last round, that it does, unless it
+// held it failed while cut off from most of the fleet: clients follow the
+// largest view, which kept that member, so it missed no writes (without
+// this, after a zone cut healed, the cut-off members fenced those of the
+// majority until the two sides merged again).
 func (h *health) sendDropped() {
 	h.mu.Lock()
 	to := make(map[string]string)
 	for name, p := range h.known {
-		if !p.alive || p.noticeDue {
+		if (!p.alive && !p.minorityVerdict) || p.noticeDue {
 			to[name] = p.addr
 			p.noticeDue = false
 		}

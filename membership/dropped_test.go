@@ -81,3 +81,22 @@ func TestFailedMemberIsDueANoticeAtOnce(t *testing.T) {
 		t.Error("a member that left draining is still known")
 	}
 }
+
+// A member that fails while this one is cut off from most of the fleet is
+// held failed by the minority: clients kept it, so it is told nothing.
+func TestMinorityVerdictSendsNoNotice(t *testing.T) {
+	m := &Member{cfg: Config{NodeName: "c-1", ForgetAfter: time.Hour}, log: slog.New(slog.DiscardHandler)}
+	h := newHealth(m, time.Second)
+	n := &memberlist.Node{Name: "a-1", Addr: net.ParseIP("127.0.0.1"), Port: 7946}
+	h.alive(n)
+	h.isol = true
+	h.gone("a-1", replication.Serving)
+	select {
+	case <-h.kick:
+		t.Error("a failure seen while cut off kicked the contact loop")
+	default:
+	}
+	if p := h.known["a-1"]; p.noticeDue || !p.minorityVerdict {
+		t.Errorf("a failure seen while cut off: notice due %v, minority verdict %v", p.noticeDue, p.minorityVerdict)
+	}
+}

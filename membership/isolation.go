@@ -87,6 +87,9 @@ type peer struct {
 	// noticeDue is set when the member fails, and cleared once a dropped
 	// notice went to it: a death refuted at once is still told.
 	noticeDue bool
+	// minorityVerdict: this member held it failed while cut off from
+	// most of the fleet, a verdict clients do not follow; it is not told.
+	minorityVerdict bool
 }
 
 func newHealth(m *Member, bound time.Duration) *health {
@@ -115,7 +118,8 @@ func (h *health) alive(n *memberlist.Node) {
 
 // gone records that n left the topology; a member that was draining left
 // on purpose and is forgotten at once, any other is remembered as failed
-// for ForgetAfter.
+// for ForgetAfter, and is sent a dropped notice at once unless this member
+// is cut off from most of the fleet.
 func (h *health) gone(name string, last replication.NodeState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -127,7 +131,11 @@ func (h *health) gone(name string, last replication.NodeState) {
 		delete(h.known, name)
 		return
 	}
-	p.alive, p.deadSince, p.noticeDue = false, time.Now(), true
+	p.alive, p.deadSince, p.minorityVerdict = false, time.Now(), h.isol
+	if h.isol {
+		return
+	}
+	p.noticeDue = true
 	select {
 	case h.kick <- struct{}{}:
 	default:
