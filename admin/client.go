@@ -132,9 +132,10 @@ func (c *Client) Healthy(ctx context.Context) error {
 }
 
 // Ready returns nil while the node serves reads (GET /readyz): it accepts
-// cache connections and, in a fleet, is serving and in contact with most
-// of it. Before, while warming, draining or cut off, and once it shuts
-// down, the error wraps ErrUnavailable and carries the node's reason.
+// cache connections and, in a fleet, is serving or draining and in contact
+// with most of it. Before, while joining, warming, cut off or held dead,
+// and once it shuts down, the error wraps ErrUnavailable and carries the
+// node's reason.
 func (c *Client) Ready(ctx context.Context) error {
 	_, err := c.text(ctx, http.MethodGet, "/readyz", nil)
 	return err

@@ -11,7 +11,9 @@
 //
 // Each server is a Member: it advertises, in its gossip metadata, its zone,
 // its cache address, its weight and its life-cycle state (joining, warming,
-// serving, draining), and re-advertises on every change. Gossip can be
+// serving, draining), and re-advertises on every change. Weights set at
+// runtime (SetWeight) go through Config.SaveWeights first, so that a node
+// can keep them across a restart (zonecached --weight-file). Gossip can be
 // encrypted with a shared key (AES-GCM) and carries a cluster label, so two
 // fleets on one network never merge. The key rotates without downtime
 // through the member's keyring (InstallKey, UseKey, RemoveKey; the admin
@@ -51,13 +53,24 @@
 //     diverge (after a heal within the dead-node window, each side
 //     refutes the other's death verdict and invalidates; after a longer
 //     one, nothing invalidates them);
-//   - declared dead while running (a gossip flap): when memberlist refutes
-//     a dead message about this member, Fence.InvalidateAll(CauseRefuted),
-//     unless a member it had lost contact with declared it while it heard
-//     from more than half the fleet (the minority's verdict: clients kept
-//     this member, so it missed no writes).
-//     Between the verdict and the message reaching the member (gossip,
-//     usually well under a second) it may still serve.
+//   - declared dead while running (a gossip flap, a one-way loss, a
+//     pause): every member sends each member it holds failed a dropped
+//     notice, at once when it fails (even if it refutes at once) and then
+//     with its contact messages (dropped.go). A member that gets
+//     one, or refutes a dead message about itself
+//     (Fence.InvalidateAll(CauseRefuted) then), calls
+//     Fence.SetIsolated(true) until no sign came for B, then
+//     SetIsolated(false) (invalidate, then serve): clients that dropped it
+//     wrote its keys elsewhere. memberlist alone may never tell: a member
+//     that comes back refutes the suspicion queued for it first, which
+//     raises its incarnation, and then ignores the death as older. A
+//     member cut off from most of the fleet sends no notice for the
+//     deaths it declares then, and a notice or death from a member it had
+//     lost contact with while it heard from more than half the fleet is
+//     ignored (the minority's verdict: clients kept this member, so it
+//     missed no writes).
+//     Between the verdict and the first notice reaching it (the network)
+//     it may still serve.
 //
 // The fleet merges again after a partition by itself (rejoin.go): every
 // RejoinInterval (default 5 s) a member joins each Join seed that is not
@@ -75,8 +88,8 @@
 // compare by when they last changed.
 //
 // Operations: GET /readyz on the admin handler answers 503 with the reason
-// (warming, draining, isolated, left) unless the member is serving and in
-// contact with most of the fleet; Config.Registerer receives the zonecache_membership_* metrics
+// (joining, warming, isolated, held dead, left) unless the member serves
+// reads (serving or draining) and is in contact with most of the fleet; Config.Registerer receives the zonecache_membership_* metrics
 // (members by zone and state, epoch, isolation, contact counts, gossip
 // health, probe failures); memberlist's log lines reach Config.Logger at
 // their own level, without their prefix.

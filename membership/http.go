@@ -21,8 +21,9 @@ const MaxWatchWait = 60 * time.Second
 // /state?to=STATE, which moves it there (promote, drain) and answers the
 // new state, and POST /weight?weight=W&next=N, which sets the weights it
 // advertises (a reshard's weight change). GET /readyz answers 503 with the reason while the member
-// serves no reads (not serving, cut off from most of the fleet, or
-// gone), else next's answer. Package admin is their client. It checks no
+// serves no reads (joining or warming, cut off from most of the fleet,
+// held dead by it, or gone), else next's answer: serving and draining
+// members are ready. Package admin is their client. It checks no
 // access: zonecached serves it behind its admin token and origin checks.
 func (m *Member) AdminHandler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
@@ -44,17 +45,19 @@ func (m *Member) AdminHandler(next http.Handler) http.Handler {
 }
 
 // unready says why this member serves no reads, or "" when it serves
-// them: a state other than serving, cut off from most of the fleet, or
-// out of the fleet.
+// them: joining or warming, cut off from most of the fleet, held dead by
+// it, or out of it. A draining member serves reads (a reshard's new node
+// at the switch, or its leaving node during the copy), so it is ready:
+// ready means clients should send it traffic, as Kubernetes reads it.
 func (m *Member) unready() string {
 	switch s := m.State(); {
 	case m.Left():
 		return "left the fleet: serving no reads"
 	case m.health.isolated():
 		return "isolated: cut off from most of the fleet, serving no hits"
-	case s == replication.Draining:
-		return "draining: clients are moving their reads away"
-	case s != replication.Serving:
+	case m.health.heldDead():
+		return "held dead by the fleet: serving no hits"
+	case s != replication.Serving && s != replication.Draining:
 		return string(s) + ": serving no reads"
 	}
 	return ""

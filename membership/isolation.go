@@ -63,10 +63,18 @@ type health struct {
 	lastMinority time.Time
 	heardN       int // members in contact at the last check, this one included
 	knownN       int // members known at the last check, this one included
-	stop         chan struct{}
-	once         sync.Once
-	loops        sync.WaitGroup
-	msgBuf       []byte
+	// droppedAt is the last sign that a member holds this one dead (a
+	// notice, or a death refuted); zero when none. dropped is whether the
+	// fence was last told so, fenced what it was last told.
+	droppedAt time.Time
+	dropped   bool
+	fenced    bool
+	fenceMu   sync.Mutex // orders what fence tells the Fence
+	stop      chan struct{}
+	kick      chan struct{} // runs a contact round now: a member failed
+	once      sync.Once
+	loops     sync.WaitGroup
+	msgBuf    []byte
 }
 
 // peer is what health remembers of another member.
@@ -76,11 +84,17 @@ type peer struct {
 	heard     time.Time // last contact message, or when it came alive
 	deadSince time.Time
 	lapsed    time.Time // the last check that found no contact within B
+	// noticeDue is set when the member fails, and cleared once a dropped
+	// notice went to it: a death refuted at once is still told.
+	noticeDue bool
+	// minorityVerdict: this member held it failed while cut off from
+	// most of the fleet, a verdict clients do not follow; it is not told.
+	minorityVerdict bool
 }
 
 func newHealth(m *Member, bound time.Duration) *health {
 	return &health{m: m, bound: bound, known: make(map[string]*peer), stop: make(chan struct{}),
-		msgBuf: []byte(contactPrefix + m.cfg.NodeName)}
+		kick: make(chan struct{}, 1), msgBuf: []byte(contactPrefix + m.cfg.NodeName)}
 }
 
 // alive records that n is in the topology.
@@ -104,7 +118,8 @@ func (h *health) alive(n *memberlist.Node) {
 
 // gone records that n left the topology; a member that was draining left
 // on purpose and is forgotten at once, any other is remembered as failed
-// for ForgetAfter.
+// for ForgetAfter, and is sent a dropped notice at once unless this member
+// is cut off from most of the fleet.
 func (h *health) gone(name string, last replication.NodeState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -116,13 +131,23 @@ func (h *health) gone(name string, last replication.NodeState) {
 		delete(h.known, name)
 		return
 	}
-	p.alive, p.deadSince = false, time.Now()
+	p.alive, p.deadSince, p.minorityVerdict = false, time.Now(), h.isol
+	if h.isol {
+		return
+	}
+	p.noticeDue = true
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
 }
 
-// heard records a contact message.
+// heard records a contact message, or passes on a notice that the
+// sender holds this member dead.
 func (h *health) heard(msg []byte) {
 	name, ok := strings.CutPrefix(string(msg), contactPrefix)
 	if !ok {
+		h.notice(msg)
 		return
 	}
 	h.mu.Lock()
@@ -132,9 +157,11 @@ func (h *health) heard(msg []byte) {
 	h.mu.Unlock()
 }
 
-// contactLoop sends a contact message to every known member every B/4 and
+// contactLoop sends a contact message to every known member every B/4,
+// and at once when one fails, with dropped notices to the failed ones, and
 // fences the cache while fewer than half the known members (this one
-// included) were heard from within B.
+// included) were heard from within B, or while a member holds this one
+// dead.
 func (h *health) contactLoop() {
 	defer h.loops.Done()
 	t := time.NewTicker(max(h.bound/4, 5*time.Millisecond))
@@ -144,22 +171,43 @@ func (h *health) contactLoop() {
 		case <-h.stop:
 			return
 		case <-t.C:
+		case <-h.kick:
 		}
-		addrs, isolated, changed, heardN, knownN := h.check(time.Now())
+		now := time.Now()
+		addrs, isolated, changed, heardN, knownN := h.check(now)
 		for name, addr := range addrs {
 			_ = h.m.list.SendToAddress(memberlist.Address{Addr: addr, Name: name}, h.msgBuf)
 		}
-		if !changed {
-			continue
+		h.sendDropped()
+		if changed {
+			if isolated {
+				h.m.log.Warn("lost contact with most of the fleet: serving no hits", "in_contact", heardN, "known", knownN, "bound", h.bound)
+			} else {
+				h.m.log.Info("back in contact with most of the fleet", "in_contact", heardN, "known", knownN)
+			}
 		}
-		if isolated {
-			h.m.log.Warn("lost contact with most of the fleet: serving no hits", "in_contact", heardN, "known", knownN, "bound", h.bound)
-		} else {
-			h.m.log.Info("back in contact with most of the fleet", "in_contact", heardN, "known", knownN)
-		}
-		if f := h.m.cfg.Fence; f != nil {
-			f.SetIsolated(isolated)
-		}
+		h.fence(now)
+	}
+}
+
+// fence tells the Fence whether to fence the cache now: while isolated or
+// dropped. Calls that change nothing tell nothing.
+func (h *health) fence(now time.Time) {
+	h.fenceMu.Lock()
+	defer h.fenceMu.Unlock()
+	h.mu.Lock()
+	wasDropped := h.dropped
+	h.dropped = !h.droppedAt.IsZero() && now.Sub(h.droppedAt) <= h.bound
+	fenced := h.isol || h.dropped
+	changed := fenced != h.fenced
+	h.fenced = fenced
+	dropped := h.dropped
+	h.mu.Unlock()
+	if wasDropped && !dropped {
+		h.m.log.Info("no member has held this one dead for the pause bound: invalidating the cache, then serving", "bound", h.bound)
+	}
+	if f := h.m.cfg.Fence; f != nil && changed {
+		f.SetIsolated(fenced)
 	}
 }
 
@@ -220,6 +268,14 @@ func (h *health) isolated() bool {
 	return h.isol
 }
 
+// heldDead reports whether the cache is fenced because members hold this
+// one dead.
+func (h *health) heldDead() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dropped
+}
+
 // contact returns the last check's members in contact and known (this one
 // included; 1 and 1 before the first check) and whether it is isolated.
 func (h *health) contact() (heard, known int, isolated bool) {
@@ -271,6 +327,9 @@ func (m *Member) refuted(line string) {
 	m.log.Warn("the fleet declared this member dead; it refuted", "memberlist", line)
 	if f := m.cfg.Fence; f != nil {
 		f.InvalidateAll(CauseRefuted)
+	}
+	if h := m.health; h != nil {
+		h.heldDeadBy(time.Now())
 	}
 }
 

@@ -33,6 +33,14 @@ type Config struct {
 	CacheAddr string
 	// Weight scales the member's share of its zone's keys. Default 1.
 	Weight int
+	// NextWeight is the next weight the member starts with (see
+	// SetWeight). Default 0: none.
+	NextWeight int
+	// SaveWeights, when set, is called by SetWeight with the new weights
+	// before they are advertised; an error leaves them unchanged. It lets
+	// a node keep weights changed at runtime across a restart
+	// (zonecached --weight-file). Default nil.
+	SaveWeights func(weight, next int) error
 	// State is the state the member starts in. Default warming: a new node
 	// takes writes and serves no reads until it is promoted.
 	State replication.NodeState
@@ -93,6 +101,10 @@ type Member struct {
 	list *memberlist.Memberlist
 	// keyring holds the gossip keys (nil: gossip unencrypted).
 	keyring *memberlist.Keyring
+
+	// weightMu orders SetWeight calls, so that the weights saved are
+	// those advertised.
+	weightMu sync.Mutex
 
 	mu      sync.Mutex
 	self    nodeMeta
@@ -162,9 +174,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if _, _, err := net.SplitHostPort(cfg.CacheAddr); err != nil {
 		return cfg, fmt.Errorf("membership: cache address: %w", err)
 	}
-	if cfg.Weight < 0 {
+	if cfg.Weight < 0 || cfg.NextWeight < 0 {
 		// A topology holding it would fail validation on every client.
-		return cfg, fmt.Errorf("membership: negative weight %d", cfg.Weight)
+		return cfg, fmt.Errorf("membership: negative weight %d or next weight %d", cfg.Weight, cfg.NextWeight)
 	}
 	cfg.BindAddr = cmp.Or(cfg.BindAddr, "127.0.0.1")
 	cfg.Label = cmp.Or(cfg.Label, "zonecache")
@@ -190,7 +202,7 @@ func newMember(cfg Config) (*Member, error) {
 	m := &Member{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "membership", "node", cfg.NodeName),
-		self:    nodeMeta{Zone: cfg.Zone, Addr: cfg.CacheAddr, Weight: cfg.Weight, State: cfg.State},
+		self:    nodeMeta{Zone: cfg.Zone, Addr: cfg.CacheAddr, Weight: cfg.Weight, NextWeight: cfg.NextWeight, State: cfg.State},
 		peers:   make(map[string]replication.Node),
 		changed: make(chan struct{}),
 	}
@@ -292,10 +304,18 @@ func (m *Member) SetState(ctx context.Context, s replication.NodeState) error {
 
 // SetWeight changes the weight this member advertises and the next weight
 // a reshard moves it to (0: none; clients place writes with it, reads with
-// weight), and gossips them as SetState does.
+// weight), saves them (Config.SaveWeights) and gossips them as SetState
+// does.
 func (m *Member) SetWeight(ctx context.Context, weight, next int) error {
 	if weight < 0 || next < 0 {
 		return fmt.Errorf("membership: negative weight %d or next weight %d", weight, next)
+	}
+	m.weightMu.Lock()
+	defer m.weightMu.Unlock()
+	if save := m.cfg.SaveWeights; save != nil {
+		if err := save(weight, next); err != nil {
+			return fmt.Errorf("membership: save weight %d (next %d): %w", weight, next, err)
+		}
 	}
 	m.mu.Lock()
 	m.self.Weight, m.self.NextWeight = weight, next

@@ -326,8 +326,9 @@ func TestAdminHandlerState(t *testing.T) {
 	}
 }
 
-// GET /readyz answers 200 only while the member serves reads: warming,
-// draining and a member that left answer 503 with the reason.
+// GET /readyz answers 200 only while the member serves reads: serving or
+// draining (a reshard's new node at the switch serves reads); warming and
+// a member that left answer 503 with the reason.
 func TestReadyzFollowsTheState(t *testing.T) {
 	a := startMember(t, "a1", "a", nil)
 	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ready\n") })
@@ -350,7 +351,8 @@ func TestReadyzFollowsTheState(t *testing.T) {
 	}{
 		{replication.Warming, 503, "warming: serving no reads\n"},
 		{replication.Serving, 200, "ready\n"},
-		{replication.Draining, 503, "draining: clients are moving their reads away\n"},
+		{replication.Draining, 200, "ready\n"},
+		{replication.Joining, 503, "joining: serving no reads\n"},
 	} {
 		if err := a.SetState(ctx, c.state); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ type metrics struct {
 	members       *prometheus.Desc
 	epoch         *prometheus.Desc
 	isolated      *prometheus.Desc
+	heldDead      *prometheus.Desc
 	inContact     *prometheus.Desc
 	known         *prometheus.Desc
 	healthScore   *prometheus.Desc
@@ -29,6 +30,8 @@ func newMetrics(m *Member) *metrics {
 			"Epoch of this member's topology (Unix nanoseconds of its last change).", nil, nil),
 		isolated: prometheus.NewDesc("zonecache_membership_isolated",
 			"1 while this member is cut off from most of the members it knows (its cache serves no hits).", nil, nil),
+		heldDead: prometheus.NewDesc("zonecache_membership_held_dead",
+			"1 while a member of the fleet held this one dead within the pause bound (its cache serves no hits).", nil, nil),
 		inContact: prometheus.NewDesc("zonecache_membership_members_in_contact",
 			"Known members (itself included) heard from within the pause bound at the last contact check.", nil, nil),
 		known: prometheus.NewDesc("zonecache_membership_members_known",
@@ -54,7 +57,7 @@ func (x *metrics) register(reg prometheus.Registerer) error {
 }
 
 func (x *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{x.members, x.epoch, x.isolated, x.inContact, x.known, x.healthScore} {
+	for _, d := range []*prometheus.Desc{x.members, x.epoch, x.isolated, x.heldDead, x.inContact, x.known, x.healthScore} {
 		ch <- d
 	}
 }
@@ -76,6 +79,7 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(x.epoch, float64(t.Epoch))
 	heard, known, isolated := x.m.health.contact()
 	gauge(x.isolated, b2f(isolated))
+	gauge(x.heldDead, b2f(x.m.health.heldDead()))
 	gauge(x.inContact, float64(heard))
 	gauge(x.known, float64(known))
 	gauge(x.healthScore, float64(x.m.list.GetHealthScore()))

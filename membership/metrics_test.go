@@ -36,9 +36,10 @@ zonecache_membership_isolated 0
 		return heard == 2 && known == 2
 	})
 	n, err := testutil.GatherAndCount(reg, "zonecache_membership_topology_epoch", "zonecache_membership_members_in_contact",
-		"zonecache_membership_members_known", "zonecache_membership_gossip_health_score", "zonecache_membership_probe_failures_total")
-	if err != nil || n != 5 {
-		t.Errorf("gathered %d of the 5 other membership metrics: %v", n, err)
+		"zonecache_membership_members_known", "zonecache_membership_gossip_health_score", "zonecache_membership_probe_failures_total",
+		"zonecache_membership_held_dead")
+	if err != nil || n != 6 {
+		t.Errorf("gathered %d of the 6 other membership metrics: %v", n, err)
 	}
 	if e := a.Topology().Epoch; e == 0 {
 		t.Error("topology epoch 0")

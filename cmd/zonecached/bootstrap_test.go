@@ -84,6 +84,35 @@ func TestWarmingNodeIsNotReady(t *testing.T) {
 	}
 }
 
+// A node goes warming, draining, serving through a reshard that adds it
+// (draining at the switch: it serves reads while the old owners still take
+// writes), and a leaving node draining, then warming: /readyz says ready
+// exactly while the node serves reads, so that a load balancer or an
+// orchestrator reading it never pulls a node clients read.
+func TestReadyzSaysReadyWhileTheNodeServesReads(t *testing.T) {
+	adminAddr := freeAddr(t)
+	testproc.StartZonecached(t, "--zone", "a", "--gossip-addr", freeAddr(t), "--admin-addr", adminAddr,
+		"--gossip-profile", "local", "--state", "warming", "--admin-token-file", tokenFile(t, testToken, 0o600))
+	c := admin.New(adminAddr)
+	c.Token = testToken
+	ctx := context.Background()
+	testproc.Eventually(t, 30*time.Second, "admin answering", func() bool { return c.Healthy(ctx) == nil })
+	for _, step := range []struct {
+		to    replication.NodeState
+		ready bool
+	}{
+		{replication.Warming, false}, {replication.Draining, true}, {replication.Serving, true},
+		{replication.Draining, true}, {replication.Warming, false}, {replication.Joining, false},
+	} {
+		if _, err := c.SetState(ctx, step.to); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Ready(ctx); (err == nil) != step.ready || (err != nil && !errors.Is(err, admin.ErrUnavailable)) {
+			t.Errorf("%s: Ready = %v, want ready %v", step.to, err, step.ready)
+		}
+	}
+}
+
 // The README's one-node development setup: a standalone zonecached (no
 // --zone) and a client whose topology is that node alone.
 func TestOneNodeDevelopmentSetup(t *testing.T) {

@@ -16,6 +16,7 @@
 //	            (--gossip-key-file F | --gossip-insecure) [--cluster-label L] [--state serving|warming]
 //	            [--gossip-profile lan|local|wan] [--gossip-probe-interval D]
 //	            [--advertise-addr HOST[:PORT]] [--drain-timeout 10s] [--rejoin-quarantine 4s]
+//	            [--weight 1] [--weight-file FILE]
 //	            [--rejoin-interval 5s] [--require-join] [--forget-failed-after 1h]]
 //
 // -I may be at most half of -m, as in memcached. --disable-meta answers the
@@ -55,10 +56,18 @@
 // rejoins failed members it remembers (--forget-failed-after), so a split
 // fleet merges again. A fleet node never serves what it held before it may
 // have been dropped: after a pause longer than membership.PauseBound, while
-// cut off from most of the fleet and after being declared dead, its store
+// cut off from most of the fleet or held dead by a member of it, its store
 // is invalidated before it serves hits again (server.Config.PauseBound,
 // server.Server.SetIsolated), and then it serves no hits for
 // --rejoin-quarantine while it takes writes.
+//
+// --weight sets the node's weight in its zone's ring at start. With
+// --weight-file the node keeps there the weights set at runtime (POST
+// /weight, a reshard), rewriting the file before it advertises them, and
+// starts with them: a restart keeps them without editing --weight, and a
+// different --weight is refused (it would move keys without copying
+// them); without it a runtime change logs that the node must be restarted
+// with its new --weight.
 //
 // --restart-file (or -e, as memcached) makes the store survive a restart of
 // a standalone node: SIGTERM saves it, the next start loads it

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -37,6 +38,9 @@ type fleetOptions struct {
 	requireJoin  bool
 	forgetAfter  time.Duration
 	quarantine   time.Duration
+	weight       int
+	weightSet    bool // --weight was given
+	weightFile   string
 }
 
 // ErrGossipKeyRequired is the error of a fleet node started with
@@ -64,12 +68,17 @@ func (f *fleetOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.requireJoin, "require-join", false, "exit at start when no --join seed answers (default: start alone and keep joining them every --rejoin-interval)")
 	fs.DurationVar(&f.forgetAfter, "forget-failed-after", membership.DefaultForgetAfter, "how long a member that failed (did not leave draining) is remembered: rejoined, and counted when deciding whether this node is cut off from most of the fleet")
 	fs.DurationVar(&f.quarantine, "rejoin-quarantine", server.DefaultRejoinQuarantine, "after the store is invalidated because the node may have been out of the fleet (a pause, an isolation, a refuted death), serve no hits for this `duration` while taking writes, so that writers still cut off from it repair it first; 0 turns it off")
+	fs.IntVar(&f.weight, "weight", 1, "`weight` of this node in its zone's ring at start (a node of weight 2 owns twice the keys of one of weight 1); with --weight-file, the weight kept there wins, and a different --weight is refused")
+	fs.StringVar(&f.weightFile, "weight-file", "", "`file` where the node keeps the weights set at runtime (POST /weight, zonecache reshard --weight), written at every change and read at start, so that a restart keeps them without editing --weight")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long to wait for clients to move their reads away before stopping")
 }
 
 // validate checks the fleet flags; listen is the cache listen address
 // (host:port).
 func (f fleetOptions) validate(listen string) error {
+	if err := f.checkWeight(); err != nil {
+		return err
+	}
 	if f.zone == "" {
 		return nil
 	}
@@ -164,8 +173,13 @@ func startMember(ctx context.Context, f fleetOptions, cacheAddr string, fence me
 			seeds = append(seeds, s)
 		}
 	}
+	name := cmp.Or(f.nodeName, cacheAddr)
+	weight, next, err := f.startWeights(name)
+	if err != nil {
+		return nil, err
+	}
 	m, err := membership.Start(ctx, membership.Config{
-		NodeName: f.nodeName, Zone: f.zone, CacheAddr: cacheAddr,
+		NodeName: name, Zone: f.zone, CacheAddr: cacheAddr, Weight: weight, NextWeight: next, SaveWeights: f.weightSaver(name, log),
 		State: replication.NodeState(f.state), BindAddr: host, BindPort: port,
 		Join: seeds, SecretKey: key, Label: f.label, Profile: f.profile, ProbeInterval: f.probe, Logger: log,
 		RequireJoin: f.requireJoin, RejoinInterval: f.rejoin, ForgetAfter: f.forgetAfter, Fence: fence, Registerer: reg,

@@ -230,6 +230,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	fs.Visit(func(f *flag.Flag) { v.fleet.weightSet = v.fleet.weightSet || f.Name == "weight" })
 	return v.options()
 }
 
