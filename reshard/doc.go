@@ -57,8 +57,9 @@
 // intermediate topology (writes placed with it, reads with its weight),
 // and the new weight with the old one as NextWeight in the switch; a
 // gossiping zonecached node advertises both, set through its admin
-// endpoint (POST /weight). A node restarted later takes its --weight
-// flag again: restart it with the new weight.
+// endpoint (POST /weight). A node started with --weight-file keeps the new
+// weight across a restart; one without must be restarted with the new
+// --weight.
 //
 // A GossipFleet is gossiping zonecached: new nodes are started warming
 // by the operator, then set draining at the switch and serving at the

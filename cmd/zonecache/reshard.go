@@ -56,7 +56,8 @@ The target is a topology file (--target) or edits of the current topology:
   --remove a-1                    remove node a-1 (its items go to the zone's other nodes)
   --weight a-2=3                  change a node's weight (during the copy the clients place writes
                                   with the next weight; a gossiping node advertises it, set through
-                                  --admin: restart it later with --weight 3)
+                                  --admin; it keeps it across a restart with --weight-file, or
+                                  restart it with --weight 3)
   --remove-zone d                 remove zone d and its nodes (nothing to copy)
 A replacement is an --add and a --remove. Flags that take a list may be repeated or given a
 comma-separated list.
