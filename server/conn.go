@@ -159,12 +159,17 @@ func (rc readCounter) Read(p []byte) (int, error) {
 
 // wakeIfIdle interrupts a connection that is waiting for a new command, so
 // it notices the server is shutting down, or is closed for idling. It
-// reports whether the connection was idle.
-func (c *conn) wakeIfIdle() bool {
+// reports whether the connection was idle; when it was, counted is called
+// before the wake-up, so that a client seeing the connection close sees it
+// counted too.
+func (c *conn) wakeIfIdle(counted func()) bool {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
 	if c.state.Load() != connIdle {
 		return false
+	}
+	if counted != nil {
+		counted()
 	}
 	c.woken = true
 	_ = c.nc.SetReadDeadline(time.Unix(1, 0))

@@ -31,8 +31,7 @@ func (s *Server) kickIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if c.lastRead.Load() < cutoff && c.wakeIfIdle() {
-			s.stats.v[stIdleKicks].Add(1)
+		if c.lastRead.Load() < cutoff && c.wakeIfIdle(func() { s.stats.v[stIdleKicks].Add(1) }) {
 			s.log.Debug("closing idle connection", "remote", c.nc.RemoteAddr().String())
 		}
 	}

@@ -225,7 +225,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	for c := range s.conns {
-		c.wakeIfIdle()
+		c.wakeIfIdle(nil)
 	}
 	s.mu.Unlock()
 
