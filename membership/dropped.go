@@ -55,6 +55,10 @@ func (h *health) notice(msg []byte) {
 		h.m.log.Debug("a member cut off from this one holds it dead; the fleet kept it, so the cache stays", "from", from)
 		return
 	}
+	if h.isolatedLately(now) {
+		h.m.log.Debug("a member holds this one dead since it was cut off from the fleet; the isolation's own invalidation covers it", "from", from)
+		return
+	}
 	if h.heldDeadBy(now) {
 		h.m.log.Warn("a member holds this one dead: serving no hits and taking no writes until none has for the pause bound", "from", from, "bound", h.bound)
 	}
@@ -72,4 +76,15 @@ func (h *health) heldDeadBy(now time.Time) bool {
 		h.fence(now)
 	}
 	return first
+}
+
+// isolatedLately reports whether this member found itself cut off from
+// most of the fleet within the minority window: a death the fleet
+// declared then is covered by the isolation's fence and the invalidation
+// when contact came back. Fencing and flushing again for it would drop
+// the repairs the node took since (the checker's zone-cut lost them).
+func (h *health) isolatedLately(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.isol || (!h.lastMinority.IsZero() && now.Sub(h.lastMinority) <= h.minorityWindow())
 }

@@ -329,7 +329,9 @@ func (m *Member) refuted(line string) {
 		f.InvalidateAll(CauseRefuted)
 	}
 	if h := m.health; h != nil {
-		h.heldDeadBy(time.Now())
+		if now := time.Now(); !h.isolatedLately(now) {
+			h.heldDeadBy(now)
+		}
 	}
 }
 
