@@ -86,5 +86,5 @@ func (h *health) heldDeadBy(now time.Time) bool {
 func (h *health) isolatedLately(now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.isol || (!h.lastMinority.IsZero() && now.Sub(h.lastMinority) <= h.minorityWindow())
+	return h.isol || h.minorityLately(now)
 }

@@ -258,7 +258,13 @@ func (h *health) declaredByMinority(from string, now time.Time) bool {
 	if p == nil || p.lapsed.IsZero() || now.Sub(p.lapsed) > h.minorityWindow() {
 		return false
 	}
-	return h.lastMinority.IsZero() || now.Sub(h.lastMinority) > h.minorityWindow()
+	return !h.minorityLately(now)
+}
+
+// minorityLately reports whether this member found itself cut off from
+// most of the fleet within the minority window; h.mu is held.
+func (h *health) minorityLately(now time.Time) bool {
+	return !h.lastMinority.IsZero() && now.Sub(h.lastMinority) <= h.minorityWindow()
 }
 
 // isolated reports whether the member is cut off from most of the fleet.
