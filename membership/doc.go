@@ -68,9 +68,23 @@
 //     deaths it declares then, and a notice or death from a member it had
 //     lost contact with while it heard from more than half the fleet is
 //     ignored (the minority's verdict: clients kept this member, so it
-//     missed no writes).
-//     Between the verdict and the first notice reaching it (the network)
-//     it may still serve.
+//     missed no writes). A member that was itself cut off within the
+//     last 4·B ignores notices and refutations of that time: its
+//     isolation's fence and invalidation cover them, and fencing again
+//     would drop the repairs it took since. Between the verdict and the
+//     first notice reaching it (the network) it may still serve.
+//
+// A member that memberlist declares failed while this member still hears
+// its contact messages (within B/2) is kept in the topology, for at most
+// B, until it refutes or falls silent (hold.go): the verdict is another
+// member's, most often one cut off moments ago whose suspicion, raised
+// during the cut, matured after the heal. Without the hold, every member
+// dropped it for the instant before its refutation spread, clients
+// following them could write its keys elsewhere, and the member had to
+// fence and flush: after a zone cut healed, two replicas of a key fenced
+// at once and acknowledged writes were lost. A dead member falls silent
+// long before memberlist declares it (≥ 2·B), so it is never held; a
+// member leaving on purpose says goodbye first.
 //
 // The fleet merges again after a partition by itself (rejoin.go): every
 // RejoinInterval (default 5 s) a member joins each Join seed that is not

@@ -90,6 +90,11 @@ type peer struct {
 	// minorityVerdict: this member held it failed while cut off from
 	// most of the fleet, a verdict clients do not follow; it is not told.
 	minorityVerdict bool
+	// heldSince: memberlist declared it failed while it was still in
+	// contact, and it is kept in the topology (hold.go); zero otherwise.
+	heldSince time.Time
+	// bye: it said goodbye (Leave); its departure is not held.
+	bye bool
 }
 
 func newHealth(m *Member, bound time.Duration) *health {
@@ -113,7 +118,7 @@ func (h *health) alive(n *memberlist.Node) {
 	if !p.alive {
 		p.heard = time.Now()
 	}
-	p.addr, p.alive = addr, true
+	p.addr, p.alive, p.heldSince, p.bye = addr, true, time.Time{}, false
 }
 
 // gone records that n left the topology; a member that was draining left
@@ -147,7 +152,9 @@ func (h *health) gone(name string, last replication.NodeState) {
 func (h *health) heard(msg []byte) {
 	name, ok := strings.CutPrefix(string(msg), contactPrefix)
 	if !ok {
-		h.notice(msg)
+		if !h.bye(msg) {
+			h.notice(msg)
+		}
 		return
 	}
 	h.mu.Lock()
@@ -179,6 +186,7 @@ func (h *health) contactLoop() {
 			_ = h.m.list.SendToAddress(memberlist.Address{Addr: addr, Name: name}, h.msgBuf)
 		}
 		h.sendDropped()
+		h.m.dropEndedHolds(now)
 		if changed {
 			if isolated {
 				h.m.log.Warn("lost contact with most of the fleet: serving no hits", "in_contact", heardN, "known", knownN, "bound", h.bound)

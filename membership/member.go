@@ -106,6 +106,10 @@ type Member struct {
 	// those advertised.
 	weightMu sync.Mutex
 
+	// eventsMu orders memberlist's notifications and the end of a hold
+	// (hold.go), so that a member coming back is never dropped after.
+	eventsMu sync.Mutex
+
 	mu      sync.Mutex
 	self    nodeMeta
 	peers   map[string]replication.Node // other members, copied from events
@@ -381,10 +385,10 @@ func (m *Member) observe(n *memberlist.Node) {
 }
 
 // forget drops a member that left or was declared dead.
-func (m *Member) forget(n *memberlist.Node) {
+func (m *Member) forget(name string) {
 	m.mu.Lock()
-	_, known := m.peers[n.Name]
-	delete(m.peers, n.Name)
+	_, known := m.peers[name]
+	delete(m.peers, name)
 	m.mu.Unlock()
 	if known {
 		m.bump()
@@ -402,6 +406,7 @@ func (m *Member) Changed() <-chan struct{} {
 // Leave tells the fleet this member is leaving, waiting up to timeout for
 // the message to spread, then stops gossip.
 func (m *Member) Leave(timeout time.Duration) error {
+	m.health.farewell()
 	m.markLeft()
 	err := m.list.Leave(timeout)
 	if serr := m.list.Shutdown(); err == nil {
@@ -469,16 +474,46 @@ func (delegate) MergeRemoteState(buf []byte, join bool)     {}
 type events struct{ m *Member }
 
 func (e events) NotifyJoin(n *memberlist.Node) {
-	e.m.log.Info("member joined", "member", n.Name)
+	e.m.eventsMu.Lock()
+	defer e.m.eventsMu.Unlock()
+	if e.m.health.heldNow(n.Name) {
+		e.m.log.Info("member held after a failure refuted it", "member", n.Name)
+	} else {
+		e.m.log.Info("member joined", "member", n.Name)
+	}
 	e.m.health.alive(n)
 	e.m.observe(n)
 }
+
+// NotifyLeave drops the member from the topology, unless it failed while
+// this member still hears from it (see health.holdIfInContact).
 func (e events) NotifyLeave(n *memberlist.Node) {
-	e.m.log.Info("member left or failed", "member", n.Name)
+	e.m.eventsMu.Lock()
+	defer e.m.eventsMu.Unlock()
 	e.m.mu.Lock()
 	last := e.m.peers[n.Name].State
 	e.m.mu.Unlock()
-	e.m.health.gone(n.Name, last)
-	e.m.forget(n)
+	if last != replication.Draining && e.m.health.holdIfInContact(n.Name, time.Now()) {
+		e.m.log.Info("member declared failed while this one still hears from it: kept in the topology until it refutes or falls silent", "member", n.Name, "for_at_most", e.m.health.holdMax())
+		return
+	}
+	e.m.drop(n.Name)
 }
-func (e events) NotifyUpdate(n *memberlist.Node) { e.m.health.alive(n); e.m.observe(n) }
+
+func (e events) NotifyUpdate(n *memberlist.Node) {
+	e.m.eventsMu.Lock()
+	defer e.m.eventsMu.Unlock()
+	e.m.health.alive(n)
+	e.m.observe(n)
+}
+
+// drop removes a member that left or failed from the topology;
+// m.eventsMu is held.
+func (m *Member) drop(name string) {
+	m.log.Info("member left or failed", "member", name)
+	m.mu.Lock()
+	last := m.peers[name].State
+	m.mu.Unlock()
+	m.health.gone(name, last)
+	m.forget(name)
+}

@@ -58,7 +58,8 @@ type Config struct {
 	GossipKeyFile string
 	// Args are extra arguments for every node.
 	Args []string
-	// Output receives the nodes' logs. Default: discarded.
+	// Output receives the nodes' logs, each line led by the node's name.
+	// Default: discarded.
 	Output io.Writer
 	// StartTimeout bounds each node's start. Default 15 s.
 	StartTimeout time.Duration
@@ -92,7 +93,8 @@ type Fleet struct {
 	tokenDir  string // holds the admin token file; removed by Stop
 	token     string
 	tokenFile string
-	keyDir    string // holds the generated gossip key, if any
+	keyDir    string     // holds the generated gossip key, if any
+	outputMu  sync.Mutex // one node's line at a time to cfg.Output
 }
 
 // ErrStart is wrapped by Start's error when a node did not come up.
@@ -179,6 +181,9 @@ func (f *Fleet) launch(ctx context.Context, zone, id, seed string, extra []strin
 			return nil, err
 		}
 		n := &Node{ID: id, Zone: zone, Addr: net.JoinHostPort(host, strconv.Itoa(ports[0])), output: f.cfg.Output}
+		if f.cfg.Output != io.Discard {
+			n.output = &lineWriter{mu: &f.outputMu, w: f.cfg.Output, prefix: []byte(id + " ")}
+		}
 		args := []string{"-l", host, "-p", strconv.Itoa(ports[0]), "-m", strconv.Itoa(f.cfg.MemoryMB)}
 		if f.cfg.Memcached {
 			args = append(args, "-U", "0")
