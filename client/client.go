@@ -25,6 +25,9 @@ type core struct {
 	cfg Config
 
 	view atomic.Pointer[view]
+	// former holds the views replaced within Config.FormerOwnerWindow,
+	// newest first (former.go); nil before the first replacement.
+	former atomic.Pointer[[]formerView]
 	vmu  sync.Mutex // serialises SetTopology
 
 	nmu   sync.Mutex
@@ -139,6 +142,7 @@ func (c *Client) SetTopology(t replication.Topology) error {
 	}
 	cc.view.Store(v)
 	if old != nil {
+		cc.rememberFormer(old, time.Now())
 		cc.releaseView(old)
 		cc.expediteRepairs(old, v)
 	}

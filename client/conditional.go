@@ -186,7 +186,14 @@ func (c *Client) arithNoDone(ctx context.Context, op, key string, delta uint64) 
 	if len(targets) == 0 {
 		return 0, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, k)
 	}
+	formerDone := c.deleteAtFormerOwners(ctx, k, targets)
 	answers, err := c.arithAll(ctx, op, k, delta, targets)
+	if formerDone != nil {
+		select {
+		case <-formerDone:
+		case <-ctx.Done():
+		}
+	}
 	if err != nil {
 		return 0, err
 	}

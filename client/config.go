@@ -24,6 +24,7 @@ const (
 	DefaultRepairSpoolSync   = 50 * time.Millisecond
 	DefaultCloseTimeout      = 2 * time.Second
 	DefaultDeleteHoldOff     = 3 * time.Second
+	DefaultFormerOwnerWindow = 30 * time.Second
 	// MaxPrefixLength bounds Config.KeyPrefix so that a hashed key always
 	// fits memcached's 250 bytes.
 	MaxPrefixLength = 150
@@ -175,6 +176,13 @@ type Config struct {
 	// NodeGrace is how long a node that left the topology stays open for
 	// requests that started on the older view (default 10 s).
 	NodeGrace time.Duration
+	// FormerOwnerWindow is how long after a topology change a write of a
+	// key also deletes it at the key's owners in the views it replaced,
+	// where they differ and are still in the topology: a client whose view
+	// lags reads those, and must not find a value older than the write.
+	// It should cover the fleet's view lag (server.DefaultPurgeWindow).
+	// Default DefaultFormerOwnerWindow (30 s); negative: off.
+	FormerOwnerWindow time.Duration
 	// Registerer, if not nil, receives the client's Prometheus metrics.
 	Registerer prometheus.Registerer
 	// Hooks are optional callbacks for tracing.
@@ -213,6 +221,7 @@ func (c *Config) withDefaults() (Config, error) {
 	positiveOr(&cfg.RepairSpoolBytes, DefaultRepairSpoolBytes)
 	positiveOr(&cfg.RepairSpoolSync, DefaultRepairSpoolSync)
 	nonZeroOr(&cfg.ReturnQuarantine, DefaultReturnQuarantine)
+	nonZeroOr(&cfg.FormerOwnerWindow, DefaultFormerOwnerWindow)
 	nonZeroOr(&cfg.RepairRecheck, DefaultRepairRecheck)
 	positiveOr(&cfg.Node.Breaker.ProbeMax, DefaultProbeMax)
 	nonZeroOr(&cfg.CloseTimeout, DefaultCloseTimeout)

@@ -33,6 +33,7 @@ type metrics struct {
 	leases           *prometheus.CounterVec
 	collisions       prometheus.Counter
 	topologySwaps    prometheus.Counter
+	formerDeletes    prometheus.Counter
 	tierDownReads    prometheus.Counter
 	loads            *prometheus.CounterVec
 	staleServed      *prometheus.CounterVec
@@ -63,6 +64,7 @@ func newMetrics(c *core, reg prometheus.Registerer) (*metrics, error) {
 		leases:           counterVec("zonecache_client_leases_total", "GetOrLoad lease outcomes.", "result"),
 		collisions:       counter("zonecache_client_key_collisions_total", "Hashed keys whose stored envelope named another key."),
 		topologySwaps:    counter("zonecache_client_topology_swaps_total", "Topologies installed by SetTopology."),
+		formerDeletes:    counter("zonecache_client_former_owner_deletes_total", "Deletes sent with a write to the key's owner in a view replaced within Config.FormerOwnerWindow (see there)."),
 		tierDownReads:    counter("zonecache_client_tier_down_reads_total", "Reads that skipped the cache at once: every replica of the key had its breaker open."),
 		loads:            counterVec("zonecache_client_loads_total", "GetOrLoad loader calls by result: ok, error, or rejected_concurrency and rejected_rate (over the bulkhead, not called).", "result"),
 		staleServed:      counterVec("zonecache_client_stale_served_total", "GetOrLoad calls answered with a stale value by reason: tier_down (every replica down) or origin_busy (over the load budget).", "reason"),
@@ -122,7 +124,7 @@ func (m *metrics) register() error {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.readRepairs, m.repairs, m.spoolFull, m.spoolErrors, m.spoolReplayed,
-		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.tierDownReads, m.hedgedReads, m.loads, m.staleServed, m.near, m.nearBytes, m.hotReads, m.pending, m.gauges, m.build}
+		m.gatedReads, m.quarantinedReads, m.leases, m.collisions, m.topologySwaps, m.formerDeletes, m.tierDownReads, m.hedgedReads, m.loads, m.staleServed, m.near, m.nearBytes, m.hotReads, m.pending, m.gauges, m.build}
 }
 
 func (m *metrics) unregister() {

@@ -64,11 +64,21 @@ func (c *Client) fanOut(ctx context.Context, w writeOp, targets []*member) (res 
 	if len(targets) == 0 {
 		return res, nil, fmt.Errorf("%w: no replica takes writes of key %s", ErrUnavailable, w.k)
 	}
+	var formerDone <-chan struct{}
+	if !w.fill {
+		formerDone = c.deleteAtFormerOwners(ctx, w.k, targets)
+	}
 	out := replication.NewOutcome(res.Policy, nodesOf(targets))
 	ch := make(chan replicaDone, len(targets))
 	open := c.sendAll(ctx, w, targets, ch)
 	answers, err = awaitPolicy(ctx, out, ch, len(targets), open...)
 	res.Succeeded, res.Failed = count(answers), out.Failed()
+	if formerDone != nil {
+		select {
+		case <-formerDone:
+		case <-ctx.Done():
+		}
+	}
 	return res, answers, err
 }
 

@@ -1,0 +1,79 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/zonecache/zonecache/replication"
+)
+
+// TestWriteAfterOwnershipMovedBackDeletesAtTheFormerOwner moves a key's
+// owner away (a1 dropped: a0 owns it and takes "old") and back (a1
+// again), and writes the key on the newest view while a second client's
+// view lags on the middle one, where a0 owns the key: the lagging client
+// must not read "old" from a0. With FormerOwnerWindow off it does (the
+// control), as the checker's sigstop fault found (a node thawed and taken
+// back, a reader in another zone falling back on a lagging view).
+func TestWriteAfterOwnershipMovedBackDeletesAtTheFormerOwner(t *testing.T) {
+	for _, server := range []string{"memcached", "zonecached"} {
+		t.Run(server, func(t *testing.T) {
+			f := startFleet(t, server, []string{"a"}, 2)
+			for _, tc := range []struct {
+				name   string
+				window int // FormerOwnerWindow: 0 default, -1 off
+				delete bool
+			}{{"set", 0, false}, {"delete", 0, true}, {"control-off", -1, true}} {
+				t.Run(tc.name, func(t *testing.T) {
+					ctx := testCtx(t)
+					full := f.topo
+					full.Epoch = 1
+					var edit func(*Config)
+					if tc.window < 0 {
+						edit = func(c *Config) { c.FormerOwnerWindow = -1 }
+					}
+					writer := newTestClient(t, full, "a", edit)
+					lagging := newTestClient(t, full, "a", edit)
+					var key string
+					for i := 0; key == ""; i++ {
+						if k := fmt.Sprintf("former-%s-%d", tc.name, i); replicaOf(writer, "a", k).node.ID == "a1" {
+							key = k
+						}
+					}
+					without := replication.Topology{Epoch: 2, Nodes: []replication.Node{full.Nodes[0]}}
+					back := full
+					back.Epoch = 3
+					for _, c := range []*Client{writer, lagging} {
+						if err := c.SetTopology(without); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if _, err := writer.Set(ctx, Item{Key: key, Value: []byte("old")}); err != nil {
+						t.Fatal(err)
+					}
+					if err := writer.SetTopology(back); err != nil {
+						t.Fatal(err)
+					}
+					if tc.delete {
+						if _, err := writer.Delete(ctx, key); err != nil {
+							t.Fatal(err)
+						}
+					} else if _, err := writer.Set(ctx, Item{Key: key, Value: []byte("new")}); err != nil {
+						t.Fatal(err)
+					}
+					it, err := lagging.Get(ctx, key)
+					switch {
+					case err != nil && !errors.Is(err, ErrCacheMiss):
+						t.Fatalf("lagging read: %v", err)
+					case tc.window < 0:
+						if err != nil || string(it.Value) != "old" {
+							t.Fatalf("control: the lagging read got %q, %v; want the stale \"old\" that the former-owner delete prevents", it.Value, err)
+						}
+					case err == nil && string(it.Value) == "old":
+						t.Fatalf("the lagging client read %q from the former owner after the write on the newest view was acknowledged", it.Value)
+					}
+				})
+			}
+		})
+	}
+}
