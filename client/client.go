@@ -28,7 +28,7 @@ type core struct {
 	// former holds the views replaced within Config.FormerOwnerWindow,
 	// newest first (former.go); nil before the first replacement.
 	former atomic.Pointer[[]formerView]
-	vmu  sync.Mutex // serialises SetTopology
+	vmu    sync.Mutex // serialises SetTopology
 
 	nmu   sync.Mutex
 	nodes map[string]*nodeEntry

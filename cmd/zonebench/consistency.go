@@ -37,6 +37,7 @@ type consistencyOptions struct {
 	memcached  string
 	noNetns    bool
 	verbose    bool
+	nodeLog    string
 }
 
 func parseConsistencyFlags(args []string, stderr io.Writer) (consistencyOptions, error) {
@@ -77,6 +78,7 @@ func (f *consistencyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.memcached, "memcached", "memcached", "memcached `binary`")
 	fs.StringVar(&f.netns, "netns", "auto", "network namespaces for the zone cuts: auto (when root) or off (zone-cut falls back to fault proxies; gossip-partition cannot run)")
 	fs.BoolVar(&o.verbose, "v", false, "print the schedule's steps as they happen")
+	fs.StringVar(&o.nodeLog, "node-log", "", "append the nodes' and writer processes' logs, each node's lines led by its name, to `file` (default: discarded)")
 }
 
 // consistencyUsage prints what the checker does, its faults and its flags.
@@ -242,6 +244,15 @@ func runOneFault(ctx context.Context, o consistencyOptions, f consistency.Fault,
 	if o.verbose {
 		cfg.Log = stdout
 		fmt.Fprintf(stdout, "-- %s on %s\n", f, srv)
+	}
+	if o.nodeLog != "" {
+		lf, err := os.OpenFile(o.nodeLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("node log: %w", err)
+		}
+		defer lf.Close()
+		fmt.Fprintf(lf, "-- %s on %s\n", f, srv)
+		cfg.NodeLog = lf
 	}
 	rep, err := consistency.Run(ctx, cfg)
 	if err != nil {

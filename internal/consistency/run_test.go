@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,9 +72,10 @@ func TestShortFormOfEveryFault(t *testing.T) {
 			}
 			t.Run(string(f)+"/"+string(srv), func(t *testing.T) {
 				var log strings.Builder
+				var nodes lockedBuffer
 				rep, err := Run(context.Background(), RunConfig{
 					Fault: f, Server: srv, Zonecached: zonecached, Memcached: memcached,
-					WriterCommand: writer, Short: true, AllowInFlight: true, Log: &log,
+					WriterCommand: writer, Short: true, AllowInFlight: true, Log: &log, NodeLog: &nodes,
 				})
 				if err != nil {
 					t.Fatalf("run: %v\n%s", err, log.String())
@@ -82,6 +84,9 @@ func TestShortFormOfEveryFault(t *testing.T) {
 				_, _ = rep.WriteTo(&out)
 				t.Logf("\n%s", out.String())
 				checkShortReport(t, f, rep, out.String())
+				if t.Failed() {
+					t.Logf("the nodes' log, without memberlist's send errors:\n%s", nodeLogDigest(nodes.String(), 400))
+				}
 			})
 		}
 	}
@@ -233,4 +238,42 @@ func TestFaultsThatDoNotApplyAreRefusedBeforeAnyFleetStarts(t *testing.T) {
 			t.Errorf("%s on %s (no netns %v): %v, want ErrNotApplicable", cfg.Fault, cfg.Server, cfg.NoNetns, err)
 		}
 	}
+}
+
+// lockedBuffer collects the output of several processes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// nodeLogNoise matches the node log lines a failure report leaves out:
+// debug lines, the start-up lines, memberlist's errors sending to members
+// it cannot reach.
+var nodeLogNoise = regexp.MustCompile(`level=DEBUG|msg="(member joined|memory bound|admin listening|ownership purge on|zonecached serving|Failed to send|Push/Pull with)`)
+
+// nodeLogDigest returns the last max lines of the nodes' log that say
+// something about the fault.
+func nodeLogDigest(log string, max int) string {
+	var keep []string
+	for _, line := range strings.Split(log, "\n") {
+		if line != "" && !nodeLogNoise.MatchString(line) {
+			keep = append(keep, line)
+		}
+	}
+	if len(keep) > max {
+		keep = append([]string{fmt.Sprintf("(%d earlier lines left out)", len(keep)-max)}, keep[len(keep)-max:]...)
+	}
+	return strings.Join(keep, "\n")
 }
