@@ -38,7 +38,11 @@
 // read no more from a zone the target removes; nodes new to the clients
 // are emptied first), Copy (planned again from the
 // intermediate topology), SwitchReads (clients read the new owners and
-// still write to the old ones too: Switch), Cutover (clients use the
+// still write to the old ones too: Switch; first, 32 of the items copied
+// to each node, spread from the hottest to the coldest, are read back, and
+// when fewer than three quarters are there the node lost them, a restart,
+// a flush or a fence's invalidation, and the copy runs again, once, so
+// that reads do not move to a cold node), Cutover (clients use the
 // target) and Cleanup
 // (the copied keys deleted from their previous owners, then warm.Purge of
 // every node of the changed zones under the target, so ownership moving

@@ -122,6 +122,9 @@ type Reshard struct {
 	// copied is the plan Copy carried out, whose moved keys Cleanup
 	// deletes from their previous owners.
 	preview, copied *Plan
+	// recopied: the copy ran again because a destination lost what it
+	// held (kept.go); a second loss stops the reshard.
+	recopied bool
 }
 
 // runState is the checkpoint of a reshard.
@@ -332,12 +335,17 @@ func (r *Reshard) copy(ctx context.Context, cc CopyConfig) (*Plan, CopyStats, er
 // clients' lag, so that no client is left on the intermediate topology,
 // reading an old owner, when the cutover stops writing to it. It changes
 // nothing when the switch is the intermediate or the target topology (a
-// zone removed or added, nothing else).
+// zone removed or added, nothing else). First, when a node that received
+// copies lost them since (a sample read back: a restart, a flush, an
+// invalidation), it copies again, once.
 func (r *Reshard) SwitchReads(ctx context.Context) error {
 	if err := r.after(StepCopy); err != nil {
 		return err
 	}
 	say := r.sayer(StepSwitch)
+	if err := r.checkCopyKept(ctx, say); err != nil {
+		return err
+	}
 	if SameNodes(r.st.Switch, r.st.Intermediate) || SameNodes(r.st.Switch, r.st.Target) {
 		say("no reads to move before the cutover")
 		return r.done(StepSwitch)

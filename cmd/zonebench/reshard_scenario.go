@@ -98,7 +98,7 @@ func (d *demo) reshardScenario() {
 	d.title = "zonecache demo: zone a grown and shrunk, zone d added and removed, warmed"
 	d.events = []bench.Event{
 		{At: 0, Label: "consistency checker started", Do: func(ctx context.Context) error { return r.runChecker(ctx, d.f.AdminAddrs()) }},
-		{At: r.baseline, Label: r.steps.event, Do: r.do},
+		{At: r.baseline, Label: r.steps.event, Do: r.do, Hold: true},
 	}
 }
 

@@ -75,6 +75,10 @@ type Event struct {
 	// Do performs the event; nil only marks the time. It must return
 	// promptly when ctx is cancelled.
 	Do func(ctx context.Context) error
+	// Hold keeps the workload running past Config.Duration until Do
+	// returns: a step measured under load that must not be cut short by
+	// a slow machine.
+	Hold bool
 }
 
 // EventMark records when an Event ran and how it ended.

@@ -169,3 +169,41 @@ func TestMemcacheClusterTargetShards(t *testing.T) {
 		t.Fatalf("keys per node %v, want 200 split across both", counts)
 	}
 }
+
+// An event with Hold keeps the workload running past the duration until
+// it returns, and operations go on meanwhile; one without ends with it.
+func TestHeldEventKeepsTheWorkloadRunning(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	tg := NewMemcacheTarget(mc.Addr, 2, 5*time.Second)
+	defer tg.Close()
+	release := make(chan struct{})
+	cfg := Config{
+		Workload:    Workload{Keys: 100, Mix: Mix{Get: 1}},
+		Concurrency: 2,
+		Duration:    500 * time.Millisecond,
+		Prefill:     true,
+		Events: []Event{
+			{At: 100 * time.Millisecond, Label: "held step", Hold: true, Do: func(ctx context.Context) error {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return nil
+			}},
+			{At: 1500 * time.Millisecond, Label: "release", Do: func(context.Context) error {
+				close(release)
+				return nil
+			}},
+		},
+	}
+	res, err := Run(context.Background(), cfg, "memcached", tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Elapsed < 1500*time.Millisecond {
+		t.Fatalf("the run ended after %v, before the held event returned (released at 1.5 s)", res.Elapsed)
+	}
+	if len(res.Series) < 2 || res.Series[1].Hits == 0 || len(res.Events) != 2 || res.Events[0].Err != "" {
+		t.Fatalf("series %+v (want hits in the second after the duration), events %+v", res.Series, res.Events)
+	}
+}

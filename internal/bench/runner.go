@@ -105,8 +105,9 @@ type run struct {
 	t       Target
 	ctx     context.Context
 	start   time.Time
-	end     time.Time // closed or open loop by duration: no new op after this
-	slots   int64     // open loop: operations on the timetable
+	end     time.Time    // closed or open loop by duration: no new op after this
+	held    atomic.Int32 // events with Hold not yet returned: the run goes on past end
+	slots   int64        // open loop: operations on the timetable
 	next    atomic.Int64
 	workers []*worker
 }
@@ -212,7 +213,7 @@ func measure(ctx context.Context, cfg Config, sh *shared, t Target, res *Result,
 
 // stop reports whether no further operation may start at now.
 func (r *run) stop(now time.Time) bool {
-	return r.ctx.Err() != nil || (!r.end.IsZero() && !now.Before(r.end))
+	return r.ctx.Err() != nil || (!r.end.IsZero() && !now.Before(r.end) && r.held.Load() == 0)
 }
 
 func (r *run) closedLoop(w *worker) {
@@ -341,8 +342,14 @@ func (r *run) startEvents(ctx context.Context) func() []EventMark {
 	var wg sync.WaitGroup
 	for _, ev := range r.cfg.Events {
 		wg.Add(1)
+		if ev.Hold {
+			r.held.Add(1)
+		}
 		go func() {
 			defer wg.Done()
+			if ev.Hold {
+				defer r.held.Add(-1)
+			}
 			t := time.NewTimer(time.Until(r.start.Add(ev.At)))
 			defer t.Stop()
 			select {
