@@ -73,6 +73,14 @@ func discoveredClients(t *testing.T, f *fleet.Fleet, wantNodes, n int) ([]*clien
 // client's metrics.
 func watchingClient(t *testing.T, seeds []string, wantNodes int, reg prometheus.Registerer, log *slog.Logger) *client.Client {
 	t.Helper()
+	return watchingClientWith(t, seeds, wantNodes, client.Config{Registerer: reg, Logger: log})
+}
+
+// watchingClientWith is watchingClient with cfg's settings (Zone and
+// Topology are set here).
+func watchingClientWith(t *testing.T, seeds []string, wantNodes int, ccfg client.Config) *client.Client {
+	t.Helper()
+	log := ccfg.Logger
 	cfg := discovery.Config{Seeds: seeds, Wait: 2 * time.Second, RetryMin: 50 * time.Millisecond, Logger: log}
 	var top replication.Topology
 	testproc.Eventually(t, 20*time.Second, "the fleet has gossiped to full size", func() bool {
@@ -80,7 +88,8 @@ func watchingClient(t *testing.T, seeds []string, wantNodes int, reg prometheus.
 		top, err = discovery.Fetch(context.Background(), cfg)
 		return err == nil && len(top.Nodes) == wantNodes
 	})
-	c, err := client.New(client.Config{Zone: "a", Topology: top, Registerer: reg, Logger: quiet()})
+	ccfg.Zone, ccfg.Topology, ccfg.Logger = "a", top, quiet()
+	c, err := client.New(ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,39 @@ func allKeys() []string {
 	return out
 }
 
+// ownershipCases run the ownership scenarios with the servers' purge, with
+// the writer's former-owner deletes alone, and with neither (the control,
+// which must read an old value).
+type ownershipCase struct {
+	name                 string
+	purge, formerDeletes bool
+}
+
+var ownershipCases = []ownershipCase{
+	{"purge=true", true, false},
+	{"purge=false,former-owner-deletes", false, true},
+	{"purge=false", false, false},
+}
+
+// client returns the scenario's client: purgeOnlyClient unless the case
+// has the writer's former-owner deletes.
+func (tc ownershipCase) client(t *testing.T, f *fleet.Fleet, wantNodes int) *client.Client {
+	if tc.formerDeletes {
+		return discoveredClient(t, f, wantNodes)
+	}
+	return purgeOnlyClient(t, f, wantNodes)
+}
+
+// purgeOnlyClient is discoveredClient without the client's former-owner
+// deletes (client.Config.FormerOwnerWindow), which cover these scenarios
+// from the writer's side: the tests show the servers' purge on its own,
+// as for writers without them (a client with the window off, an older
+// one) and keys they write.
+func purgeOnlyClient(t *testing.T, f *fleet.Fleet, wantNodes int) *client.Client {
+	t.Helper()
+	return watchingClientWith(t, f.AdminAddrs(), wantNodes, client.Config{FormerOwnerWindow: -1})
+}
+
 // setState changes a node's state through its admin endpoint, as
 // "zonecache promote" does.
 func setState(t *testing.T, n *fleet.Node, to replication.NodeState) {
@@ -134,13 +167,15 @@ func survivorsSee(t *testing.T, nodes []*fleet.Node, id string, state replicatio
 // TestJoinUpdateDrainServesNoOldValue is issue 10's scenario: a node joins
 // zone a (warming, then serving), the keys it now owns are updated (the
 // writes reach only it in zone a), then it is drained and leaves. The
-// previous owners must not serve their copies from before the join. The
-// control run, with the purge off, shows they do.
+// previous owners must not serve their copies from before the join, with
+// the servers' purge or with the writer's former-owner deletes alone. The
+// control run, with neither, shows they do.
 func TestJoinUpdateDrainServesNoOldValue(t *testing.T) {
-	for _, purge := range []bool{true, false} {
-		t.Run(fmt.Sprintf("purge=%t", purge), func(t *testing.T) {
+	for _, tc := range ownershipCases {
+		purge := tc.purge
+		t.Run(tc.name, func(t *testing.T) {
 			f := gossipFleet(t, purgeArgs(purge)...)
-			c := discoveredClient(t, f, 6)
+			c := tc.client(t, f, 6)
 			versionedWrite(t, c, allKeys(), 1)
 
 			a3, err := f.Add(context.Background(), "a", "a-3", "--state", "warming")
@@ -159,12 +194,12 @@ func TestJoinUpdateDrainServesNoOldValue(t *testing.T) {
 			}
 			testproc.Eventually(t, 30*time.Second, "a-3 gone from the client's topology", func() bool { return !hasNode(c, "a-3", "") })
 			viaClient, onNodes := readOld(t, c, f.Zone("a")[:2], moved, 2)
-			t.Logf("purge=%t: %d keys moved to a-3 and back; %d reads and %d zone-a copies older than the last write",
-				purge, len(moved), viaClient, onNodes)
-			if purge && viaClient+onNodes != 0 {
+			t.Logf("%s: %d keys moved to a-3 and back; %d reads and %d zone-a copies older than the last write",
+				tc.name, len(moved), viaClient, onNodes)
+			if (purge || tc.formerDeletes) && viaClient+onNodes != 0 {
 				t.Fatalf("%d of %d reads, and %d copies in zone a, hold the version from before the join", viaClient, len(moved), onNodes)
 			}
-			if !purge && viaClient == 0 {
+			if !purge && !tc.formerDeletes && viaClient == 0 {
 				t.Fatal("control: without the purge no old value was read; the scenario does not reproduce the issue")
 			}
 		})
@@ -175,16 +210,18 @@ func TestJoinUpdateDrainServesNoOldValue(t *testing.T) {
 // the fleet drops it), its keys are updated on the survivors, it returns,
 // the keys are updated again (on it only, in zone a), and it dies for
 // good. The survivors must not serve the updates they took while it was
-// away: those are older than the last write.
+// away: those are older than the last write. Cases as in
+// TestJoinUpdateDrainServesNoOldValue.
 func TestFailureAndReturnServesNoOldValue(t *testing.T) {
-	for _, purge := range []bool{true, false} {
-		t.Run(fmt.Sprintf("purge=%t", purge), func(t *testing.T) {
+	for _, tc := range ownershipCases {
+		purge := tc.purge
+		t.Run(tc.name, func(t *testing.T) {
 			f := gossipFleet(t, purgeArgs(purge, "--gossip-probe-interval", "300ms")...)
 			a3, err := f.Add(context.Background(), "a", "a-3")
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := discoveredClient(t, f, 7)
+			c := tc.client(t, f, 7)
 			moved := movedTo(t, c, "a-3")
 			versionedWrite(t, c, moved, 1)
 
@@ -204,11 +241,11 @@ func TestFailureAndReturnServesNoOldValue(t *testing.T) {
 			testproc.Eventually(t, 60*time.Second, "killed a-3 dropped from the client's topology", func() bool { return !hasNode(c, "a-3", "") })
 
 			viaClient, onNodes := readOld(t, c, f.Zone("a")[:2], moved, 3)
-			t.Logf("purge=%t: %d keys of a-3; %d reads and %d zone-a copies older than the last write", purge, len(moved), viaClient, onNodes)
-			if purge && viaClient+onNodes != 0 {
+			t.Logf("%s: %d keys of a-3; %d reads and %d zone-a copies older than the last write", tc.name, len(moved), viaClient, onNodes)
+			if (purge || tc.formerDeletes) && viaClient+onNodes != 0 {
 				t.Fatalf("%d of %d reads, and %d copies in zone a, hold a version written while a-3 was away", viaClient, len(moved), onNodes)
 			}
-			if !purge && viaClient == 0 {
+			if !purge && !tc.formerDeletes && viaClient == 0 {
 				t.Fatal("control: without the purge no old value was read; the scenario does not reproduce the issue")
 			}
 		})
