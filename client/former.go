@@ -12,6 +12,11 @@ import (
 // maxFormerViews bounds how many replaced views writes look back at.
 const maxFormerViews = 4
 
+// opFormerDelete is the AttemptEvent.Op of a delete at a former owner:
+// not one of the write's replicas, so hooks that count a write's replica
+// answers can tell it apart.
+const opFormerDelete = "former_delete"
+
 // formerView is a view SetTopology replaced, looked at until until.
 type formerView struct {
 	v     *view
@@ -86,7 +91,7 @@ func (c *Client) deleteAtFormerOwners(ctx context.Context, k nodeKey, targets []
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = c.write(ctx, "delete", m, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
+			_ = c.write(ctx, opFormerDelete, m, k.node, func(ctx context.Context, p *nodeclient.Pool) error {
 				return c.c.deleteOn(ctx, p, k.node)
 			})
 		}()

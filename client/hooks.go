@@ -26,7 +26,9 @@ type Hooks struct {
 
 // AttemptEvent describes one request to one node.
 type AttemptEvent struct {
-	// Op is the operation: get, gat, lease, get_multi, set, add, delete...
+	// Op is the operation: get, gat, lease, get_multi, set, add, delete,
+	// repair, former_delete (a write's delete at a key's former owner,
+	// Config.FormerOwnerWindow)...
 	Op string
 	// Zone, Node and Addr name the node.
 	Zone, Node, Addr string

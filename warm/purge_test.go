@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/zonecache/zonecache/client"
 	"github.com/zonecache/zonecache/internal/testproc"
@@ -17,11 +18,17 @@ import (
 // TestPurgeStockMemcachedMoveBack runs issue 10's join, update, leave
 // scenario on stock memcached with a static topology, which has no gossip
 // to purge by itself: a3 joins zone a, the keys it takes are updated, a3
-// leaves. With Purge run after the join, no old value is read afterwards;
-// without it (the control), the old owners serve theirs.
+// leaves. With Purge run after the join, no old value is read afterwards,
+// nor with the writer's former-owner deletes alone (client.Config.
+// FormerOwnerWindow: the update follows the join within it); with neither
+// (the control), the old owners serve theirs. The purge is tested with the
+// deletes off: it is what covers keys not written within the window.
 func TestPurgeStockMemcachedMoveBack(t *testing.T) {
-	for _, purge := range []bool{true, false} {
-		t.Run(fmt.Sprintf("purge=%t", purge), func(t *testing.T) {
+	for _, tc := range []struct {
+		purge, formerDeletes bool
+	}{{true, false}, {false, true}, {false, false}} {
+		purge := tc.purge
+		t.Run(fmt.Sprintf("purge=%t,former-owner-deletes=%t", purge, tc.formerDeletes), func(t *testing.T) {
 			procs := map[string]*testproc.Process{}
 			for _, id := range []string{"a1", "a2", "a3", "b1"} {
 				procs[id] = testproc.StartMemcached(t)
@@ -33,7 +40,11 @@ func TestPurgeStockMemcachedMoveBack(t *testing.T) {
 			joined := replication.Topology{Epoch: 2, Nodes: []replication.Node{node("a1"), node("a2"), node("a3"), node("b1")}}
 			after := replication.Topology{Epoch: 3, Nodes: before.Nodes}
 
-			c, err := client.New(client.Config{Zone: "a", Topology: before, WritePolicy: replication.All,
+			window := time.Duration(-1)
+			if tc.formerDeletes {
+				window = 0 // the default
+			}
+			c, err := client.New(client.Config{Zone: "a", Topology: before, WritePolicy: replication.All, FormerOwnerWindow: window,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				t.Fatal(err)
@@ -81,11 +92,11 @@ func TestPurgeStockMemcachedMoveBack(t *testing.T) {
 					old++
 				}
 			}
-			t.Logf("purge=%t: %d keys moved to a3 and back, %d read old", purge, len(moved), old)
-			if purge && old != 0 {
+			t.Logf("purge=%t, former-owner deletes %t: %d keys moved to a3 and back, %d read old", purge, tc.formerDeletes, len(moved), old)
+			if (purge || tc.formerDeletes) && old != 0 {
 				t.Fatalf("%d of %d keys read the value from before the join", old, len(moved))
 			}
-			if !purge && old == 0 {
+			if !purge && !tc.formerDeletes && old == 0 {
 				t.Fatal("control: without the purge no old value was read")
 			}
 		})
