@@ -8,7 +8,9 @@
 // callback sees the current Entry under the key's lock and returns an Op:
 // Keep, Put, SetMeta or Delete. All command semantics (add, cas, append,
 // incr, meta flags) live in those callbacks; the store only guarantees
-// atomicity, memory bounds, CAS uniques and expiry.
+// atomicity, memory bounds, CAS uniques and expiry. A plain set, which
+// looks at nothing, is a Set: an Update returning a Put, without the
+// callback.
 //
 // Layout. Keys hash (xxhash) to one of up to 256 shards, as many as leave
 // each shard's budget room for 16 items of MaxItemSize (a ring loses at

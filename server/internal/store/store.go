@@ -99,16 +99,7 @@ func (sh *shard) update(s *Store, h uint64, key []byte, fn func(e *Entry) Op) (M
 		return Meta{}, 0, ErrClosed
 	}
 	sh.checkFlush(now)
-	slot, found := sh.ix.lookup(sh.buf, h, key)
-	off := 0
-	if found {
-		off = int(sh.ix.off(slot))
-		if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
-			sh.removeSlot(slot, off, true)
-			sh.getExpired++
-			found = false
-		}
-	}
+	slot, off, found := sh.find(h, key, now)
 	e := &sh.entry
 	var before Meta
 	if found {
@@ -121,11 +112,11 @@ func (sh *shard) update(s *Store, h uint64, key []byte, fn func(e *Entry) Op) (M
 	*e = Entry{}
 	switch op.Action {
 	case Put:
-		m, room, err := sh.store(s, h, key, slot, found, &op, now)
+		off, room, err := sh.store(s, h, key, slot, found, &op, now)
 		if err != nil {
-			return Meta{}, 0, fmt.Errorf("store %d-byte key: %w", len(key), err)
+			return Meta{}, 0, storeError(key, err)
 		}
-		return m, room, nil
+		return readMeta(sh.buf, off), room, nil
 	case Keep:
 		if !found {
 			return Meta{}, 0, nil
@@ -154,6 +145,65 @@ func (sh *shard) update(s *Store, h uint64, key []byte, fn func(e *Entry) Op) (M
 		return Meta{}, 0, nil
 	}
 	return Meta{}, 0, fmt.Errorf("store: unknown action %d", op.Action)
+}
+
+// Set stores value under key with metadata m, replacing any item: an Update
+// whose callback returns a Put, without the callback, its Entry and the
+// Meta returned (a plain set reads none of them). It returns the new item's
+// CAS unique, assigned when m.CAS is 0.
+func (s *Store) Set(key []byte, m Meta, value []byte) (uint64, error) {
+	if len(key) > MaxKeyLength {
+		return 0, ErrKeyTooLong
+	}
+	h := hashKey(key)
+	sh := s.shardOf(h)
+	cas, room, err := sh.set(s, h, key, m, value)
+	if room > 0 {
+		sh.tidy(s, room)
+	}
+	return cas, err
+}
+
+// set is Set under the shard lock. It also returns the room to free ahead
+// of the next writes (tidy), if any.
+func (sh *shard) set(s *Store, h uint64, key []byte, m Meta, value []byte) (uint64, int, error) {
+	now := s.nowSec()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return 0, 0, ErrClosed
+	}
+	sh.checkFlush(now)
+	slot, _, found := sh.find(h, key, now)
+	parts := [1][]byte{value}
+	op := Op{Action: Put, Meta: m, Value: parts[:]}
+	off, room, err := sh.store(s, h, key, slot, found, &op, now)
+	if err != nil {
+		return 0, 0, storeError(key, err)
+	}
+	return le.Uint64(sh.buf[off+offCAS:]), room, nil
+}
+
+// find looks key (hash h) up: its index slot and ring offset when found.
+// An item found expired is reclaimed and reported missing, with the slot
+// it held.
+func (sh *shard) find(h uint64, key []byte, now uint32) (slot, off int, found bool) {
+	slot, found = sh.ix.lookup(sh.buf, h, key)
+	if !found {
+		return slot, 0, false
+	}
+	off = int(sh.ix.off(slot))
+	if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
+		sh.removeSlot(slot, off, true)
+		sh.getExpired++
+		return slot, off, false
+	}
+	return slot, off, true
+}
+
+// storeError is the error of a write the shard refused.
+func storeError(key []byte, err error) error {
+	return fmt.Errorf("store %d-byte key: %w", len(key), err)
 }
 
 // Get looks key up and, on a hit, calls fn with the item and then records
