@@ -99,7 +99,15 @@ func (sh *shard) update(s *Store, h uint64, key []byte, fn func(e *Entry) Op) (M
 		return Meta{}, 0, ErrClosed
 	}
 	sh.checkFlush(now)
-	slot, off, found := sh.find(h, key, now)
+	slot, found := sh.ix.lookup(sh.buf, h, key)
+	off := 0
+	if found {
+		off = int(sh.ix.off(slot))
+		if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
+			sh.reclaimExpired(slot, off)
+			found = false
+		}
+	}
 	e := &sh.entry
 	var before Meta
 	if found {
@@ -174,7 +182,13 @@ func (sh *shard) set(s *Store, h uint64, key []byte, m Meta, value []byte) (uint
 		return 0, 0, ErrClosed
 	}
 	sh.checkFlush(now)
-	slot, _, found := sh.find(h, key, now)
+	slot, found := sh.ix.lookup(sh.buf, h, key)
+	if found {
+		if off := int(sh.ix.off(slot)); expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
+			sh.reclaimExpired(slot, off)
+			found = false
+		}
+	}
 	parts := [1][]byte{value}
 	op := Op{Action: Put, Meta: m, Value: parts[:]}
 	off, room, err := sh.store(s, h, key, slot, found, &op, now)
@@ -184,21 +198,11 @@ func (sh *shard) set(s *Store, h uint64, key []byte, m Meta, value []byte) (uint
 	return le.Uint64(sh.buf[off+offCAS:]), room, nil
 }
 
-// find looks key (hash h) up: its index slot and ring offset when found.
-// An item found expired is reclaimed and reported missing, with the slot
-// it held.
-func (sh *shard) find(h uint64, key []byte, now uint32) (slot, off int, found bool) {
-	slot, found = sh.ix.lookup(sh.buf, h, key)
-	if !found {
-		return slot, 0, false
-	}
-	off = int(sh.ix.off(slot))
-	if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
-		sh.removeSlot(slot, off, true)
-		sh.getExpired++
-		return slot, off, false
-	}
-	return slot, off, true
+// reclaimExpired drops the expired item at off that a lookup found: a
+// get_expired.
+func (sh *shard) reclaimExpired(slot, off int) {
+	sh.removeSlot(slot, off, true)
+	sh.getExpired++
 }
 
 // storeError is the error of a write the shard refused.
@@ -228,8 +232,7 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 	}
 	off := int(sh.ix.off(slot))
 	if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
-		sh.removeSlot(slot, off, true)
-		sh.getExpired++
+		sh.reclaimExpired(slot, off)
 		return false
 	}
 	if fn != nil {
