@@ -41,7 +41,7 @@
 // and no live item is evicted. Under its lock a write copies at most 256
 // items and max(256 KiB, its size) bytes, and evicts past that; then, the
 // lock released, the writer frees room ahead of the next writes (tidy: up
-// to max(64 KiB, twice its size), at most 1/8 of the ring) in slices of
+// to max(16 KiB, twice its size), at most 1/8 of the ring) in slices of
 // the same bound, each under its own hold of the lock, so no lock is held
 // across more than one slice of copying. Above that
 // share eviction is CLOCK: the oldest live item is dropped if unread since
