@@ -282,8 +282,7 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 	n := itemLen(sh.buf, p)
 	b := sh.buf[p+offBits]
 	if b&bitDead != 0 {
-		sh.steps++
-		sh.advanceHead(n)
+		sh.dropDeadHead(n)
 		return 0
 	}
 	expired := expiredAt(le.Uint32(sh.buf[p+offExpires:]), now)
@@ -298,6 +297,12 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 	}
 	sh.advanceHead(n)
 	return 0
+}
+
+// dropDeadHead frees the dead item at head, n bytes.
+func (sh *shard) dropDeadHead(n int) {
+	sh.steps++
+	sh.advanceHead(n)
 }
 
 // evictSlot drops the indexed item at off to make room, counting it as

@@ -76,7 +76,11 @@ func (sh *shard) tidySlice(want int, now uint32) (int, bool) {
 			continue
 		}
 		p := sh.head
-		if sh.buf[p+offBits]&bitDead != 0 || expiredAt(le.Uint32(sh.buf[p+offExpires:]), now) {
+		if sh.buf[p+offBits]&bitDead != 0 {
+			sh.dropDeadHead(itemLen(sh.buf, p))
+			continue
+		}
+		if expiredAt(le.Uint32(sh.buf[p+offExpires:]), now) {
 			sh.evictHead(now, false) // drops: nothing live is evicted
 			continue
 		}
