@@ -49,11 +49,15 @@ func (c *conn) write(key, value []byte, req *storeReq) (res storeResult, cas uin
 	if c.fence == fenceIsolated {
 		return resIsolated, 0
 	}
+	if req.mode == protocol.ModeSet && !req.compare { // the hot path: no look at the item
+		cas, err := c.s.store.Set(key, req.newMeta(), value)
+		if err != nil {
+			return writeFailure(err, req), 0
+		}
+		return resStored, cas
+	}
 	res = resStored
 	meta, err := c.s.store.Update(key, func(e *store.Entry) store.Op {
-		if req.mode == protocol.ModeSet && !req.compare {
-			return c.put(req.newMeta(), value) // the hot path: no look at e
-		}
 		var op store.Op
 		res, op = c.writeOp(e, value, req)
 		return op

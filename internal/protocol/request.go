@@ -68,6 +68,9 @@ func IsMultiGetLine(b []byte) bool {
 // does: leading white space and a sign are accepted, a negative number is
 // refused unless it wraps to a value below 2^63.
 func ParseArgUint64(s []byte) (uint64, bool) {
+	if v, ok := plainDigits(s); ok {
+		return v, true
+	}
 	v, n, neg, overflow := strtoull(s)
 	if n == 0 || overflow || !endOK(s, n) {
 		return 0, false
@@ -91,6 +94,9 @@ func ParseArgUint32(s []byte) (uint32, bool) {
 // ParseArgInt32 is memcached's safe_strtol: a 64-bit signed parse
 // truncated to 32 bits.
 func ParseArgInt32(s []byte) (int32, bool) {
+	if v, ok := plainDigits(s); ok {
+		return int32(int64(v)), true
+	}
 	v, n, neg, overflow := strtoull(s)
 	if n == 0 || !endOK(s, n) {
 		return 0, false
@@ -128,6 +134,24 @@ func ParseCounter(v []byte) (uint64, bool) {
 // cspace reports whether c is a space for C's isspace.
 func cspace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// plainDigits reads s when it is only decimal digits, at most 18 of them:
+// the common case, which strtoull's rules read alike (no space, no sign, no
+// overflow, below 2^63) in a loop without their checks.
+func plainDigits(s []byte) (uint64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range s {
+		d := c - '0'
+		if d > 9 {
+			return 0, false
+		}
+		v = v*10 + uint64(d)
+	}
+	return v, true
 }
 
 // strtoull scans like C's strtoull(s, &end, 10): leading white space, an

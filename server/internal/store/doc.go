@@ -8,7 +8,9 @@
 // callback sees the current Entry under the key's lock and returns an Op:
 // Keep, Put, SetMeta or Delete. All command semantics (add, cas, append,
 // incr, meta flags) live in those callbacks; the store only guarantees
-// atomicity, memory bounds, CAS uniques and expiry.
+// atomicity, memory bounds, CAS uniques and expiry. A plain set, which
+// looks at nothing, is a Set: an Update returning a Put, without the
+// callback.
 //
 // Layout. Keys hash (xxhash) to one of up to 256 shards, as many as leave
 // each shard's budget room for 16 items of MaxItemSize (a ring loses at
@@ -39,7 +41,7 @@
 // and no live item is evicted. Under its lock a write copies at most 256
 // items and max(256 KiB, its size) bytes, and evicts past that; then, the
 // lock released, the writer frees room ahead of the next writes (tidy: up
-// to max(64 KiB, twice its size), at most 1/8 of the ring) in slices of
+// to max(16 KiB, twice its size), at most 1/8 of the ring) in slices of
 // the same bound, each under its own hold of the lock, so no lock is held
 // across more than one slice of copying. Above that
 // share eviction is CLOCK: the oldest live item is dropped if unread since

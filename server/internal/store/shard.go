@@ -282,8 +282,7 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 	n := itemLen(sh.buf, p)
 	b := sh.buf[p+offBits]
 	if b&bitDead != 0 {
-		sh.steps++
-		sh.advanceHead(n)
+		sh.dropDeadHead(n)
 		return 0
 	}
 	expired := expiredAt(le.Uint32(sh.buf[p+offExpires:]), now)
@@ -298,6 +297,12 @@ func (sh *shard) evictHead(now uint32, allowMove bool) int {
 	}
 	sh.advanceHead(n)
 	return 0
+}
+
+// dropDeadHead frees the dead item at head, n bytes.
+func (sh *shard) dropDeadHead(n int) {
+	sh.steps++
+	sh.advanceHead(n)
 }
 
 // evictSlot drops the indexed item at off to make room, counting it as
@@ -475,19 +480,19 @@ func (sh *shard) stabilize(parts [][]byte, total int) [][]byte {
 }
 
 // store writes a new item for key (hash h), replacing the indexed item in
-// slot when found. It also returns the room to free ahead of the next
-// writes (tidy), if any.
-func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op *Op, now uint32) (Meta, int, error) {
+// slot when found, and returns its offset. It also returns the room to free
+// ahead of the next writes (tidy), if any.
+func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op *Op, now uint32) (int, int, error) {
 	total := 0
 	for _, p := range op.Value {
 		total += len(p)
 	}
 	size := ItemSize(len(key), total)
 	if LimitedSize(len(key), total) > st.maxItemSize || total > maxValueLen {
-		return Meta{}, 0, ErrTooLarge
+		return 0, 0, ErrTooLarge
 	}
 	if size > sh.end {
-		return Meta{}, 0, ErrNoMemory
+		return 0, 0, ErrNoMemory
 	}
 	parts := op.Value
 	needEvict := (!found && sh.ix.full(h)) || !sh.fitsNow(size)
@@ -533,7 +538,7 @@ func (sh *shard) store(st *Store, h uint64, key []byte, slot int, found bool, op
 	if cap(sh.scratch) > maxKeptScratch {
 		sh.scratch = nil // do not keep a big item's copy per shard
 	}
-	return readMeta(buf, off), sh.tidyRoom(size), nil
+	return off, sh.tidyRoom(size), nil
 }
 
 // bump records a read of the item at off.

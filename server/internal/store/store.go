@@ -104,8 +104,7 @@ func (sh *shard) update(s *Store, h uint64, key []byte, fn func(e *Entry) Op) (M
 	if found {
 		off = int(sh.ix.off(slot))
 		if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
-			sh.removeSlot(slot, off, true)
-			sh.getExpired++
+			sh.reclaimExpired(slot, off)
 			found = false
 		}
 	}
@@ -121,11 +120,11 @@ func (sh *shard) update(s *Store, h uint64, key []byte, fn func(e *Entry) Op) (M
 	*e = Entry{}
 	switch op.Action {
 	case Put:
-		m, room, err := sh.store(s, h, key, slot, found, &op, now)
+		off, room, err := sh.store(s, h, key, slot, found, &op, now)
 		if err != nil {
-			return Meta{}, 0, fmt.Errorf("store %d-byte key: %w", len(key), err)
+			return Meta{}, 0, storeError(key, err)
 		}
-		return m, room, nil
+		return readMeta(sh.buf, off), room, nil
 	case Keep:
 		if !found {
 			return Meta{}, 0, nil
@@ -156,6 +155,61 @@ func (sh *shard) update(s *Store, h uint64, key []byte, fn func(e *Entry) Op) (M
 	return Meta{}, 0, fmt.Errorf("store: unknown action %d", op.Action)
 }
 
+// Set stores value under key with metadata m, replacing any item: an Update
+// whose callback returns a Put, without the callback, its Entry and the
+// Meta returned (a plain set reads none of them). It returns the new item's
+// CAS unique, assigned when m.CAS is 0.
+func (s *Store) Set(key []byte, m Meta, value []byte) (uint64, error) {
+	if len(key) > MaxKeyLength {
+		return 0, ErrKeyTooLong
+	}
+	h := hashKey(key)
+	sh := s.shardOf(h)
+	cas, room, err := sh.set(s, h, key, m, value)
+	if room > 0 {
+		sh.tidy(s, room)
+	}
+	return cas, err
+}
+
+// set is Set under the shard lock. It also returns the room to free ahead
+// of the next writes (tidy), if any.
+func (sh *shard) set(s *Store, h uint64, key []byte, m Meta, value []byte) (uint64, int, error) {
+	now := s.nowSec()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return 0, 0, ErrClosed
+	}
+	sh.checkFlush(now)
+	slot, found := sh.ix.lookup(sh.buf, h, key)
+	if found {
+		if off := int(sh.ix.off(slot)); expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
+			sh.reclaimExpired(slot, off)
+			found = false
+		}
+	}
+	parts := [1][]byte{value}
+	op := Op{Action: Put, Meta: m, Value: parts[:]}
+	off, room, err := sh.store(s, h, key, slot, found, &op, now)
+	if err != nil {
+		return 0, 0, storeError(key, err)
+	}
+	return le.Uint64(sh.buf[off+offCAS:]), room, nil
+}
+
+// reclaimExpired drops the expired item at off that a lookup found: a
+// get_expired.
+func (sh *shard) reclaimExpired(slot, off int) {
+	sh.removeSlot(slot, off, true)
+	sh.getExpired++
+}
+
+// storeError is the error of a write the shard refused.
+func storeError(key []byte, err error) error {
+	return fmt.Errorf("store %d-byte key: %w", len(key), err)
+}
+
 // Get looks key up and, on a hit, calls fn with the item and then records
 // the read (Accessed, Fetched). fn runs under the shard lock and must not
 // call the Store; e.Value aliases store memory and is valid only during fn.
@@ -178,8 +232,7 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 	}
 	off := int(sh.ix.off(slot))
 	if expiredAt(le.Uint32(sh.buf[off+offExpires:]), now) {
-		sh.removeSlot(slot, off, true)
-		sh.getExpired++
+		sh.reclaimExpired(slot, off)
 		return false
 	}
 	if fn != nil {

@@ -335,7 +335,54 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	getFn := func(e *Entry) { n += len(e.Value) }
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { s.Get(key, getFn) }))
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = s.Update(key, putFn) }))
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = s.Set(key, Meta{}, put.Value[0]) }))
 	assert.Positive(t, n)
+}
+
+// TestSetIsUpdateWithPut runs the same writes as Set on one store and as
+// an Update returning a Put on another: the same CAS uniques, errors,
+// items and counters (a key overwritten live and expired, an explicit CAS,
+// a value too large, a key too long, a closed store).
+func TestSetIsUpdateWithPut(t *testing.T) {
+	c := newClock()
+	cfg := Config{MaxBytes: 2 << 20, MaxItemSize: 64 << 10}
+	viaSet, viaUpdate := newStore(t, cfg, c), newStore(t, cfg, c)
+	writes := []struct {
+		key, value string
+		m          Meta
+		advance    time.Duration
+	}{
+		{key: "a", value: "1", m: Meta{Flags: 7, Expires: c.Unix() + 2}},
+		{key: "a", value: "22", m: Meta{KeyBinary: true}},
+		{key: "b", value: "3", m: Meta{Expires: c.Unix() + 1}},
+		{key: "b", value: "44", m: Meta{CAS: 1000}, advance: 2 * time.Second},
+		{key: "c", value: strings.Repeat("x", 64<<10)},
+		{key: strings.Repeat("k", MaxKeyLength+1), value: "5"},
+	}
+	for _, w := range writes {
+		c.Advance(w.advance)
+		cas, err := viaSet.Set([]byte(w.key), w.m, []byte(w.value))
+		m, uerr := viaUpdate.Update([]byte(w.key), func(*Entry) Op {
+			return Op{Action: Put, Meta: w.m, Value: [][]byte{[]byte(w.value)}}
+		})
+		if cas != m.CAS || (err == nil) != (uerr == nil) || err != nil && err.Error() != uerr.Error() {
+			t.Fatalf("write %q: Set %d %v, Update %d %v", w.key, cas, err, m.CAS, uerr)
+		}
+	}
+	for _, key := range []string{"a", "b", "c"} {
+		v1, m1, ok1 := get(viaSet, key)
+		v2, m2, ok2 := get(viaUpdate, key)
+		if v1 != v2 || m1 != m2 || ok1 != ok2 {
+			t.Errorf("%s: via Set %q %+v %v, via Update %q %+v %v", key, v1, m1, ok1, v2, m2, ok2)
+		}
+	}
+	if st1, st2 := viaSet.Stats(), viaUpdate.Stats(); st1 != st2 || st1.GetExpired != 1 {
+		t.Errorf("stats via Set %+v, via Update %+v (one expired item overwritten)", st1, st2)
+	}
+	require.NoError(t, viaSet.Close())
+	if _, err := viaSet.Set([]byte("a"), Meta{}, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Set on a closed store: %v", err)
+	}
 }
 
 // IndexLimit is what the shards' indexes may grow to, and stays within
