@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +71,7 @@ func TestShortFormOfEveryFault(t *testing.T) {
 			}
 			t.Run(string(f)+"/"+string(srv), func(t *testing.T) {
 				var log strings.Builder
-				var nodes lockedBuffer
+				var nodes testproc.SyncBuffer
 				rep, err := Run(context.Background(), RunConfig{
 					Fault: f, Server: srv, Zonecached: zonecached, Memcached: memcached,
 					WriterCommand: writer, Short: true, AllowInFlight: true, Log: &log, NodeLog: &nodes,
@@ -238,24 +237,6 @@ func TestFaultsThatDoNotApplyAreRefusedBeforeAnyFleetStarts(t *testing.T) {
 			t.Errorf("%s on %s (no netns %v): %v, want ErrNotApplicable", cfg.Fault, cfg.Server, cfg.NoNetns, err)
 		}
 	}
-}
-
-// lockedBuffer collects the output of several processes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // nodeLogNoise matches the node log lines a failure report leaves out:
