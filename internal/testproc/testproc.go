@@ -383,8 +383,8 @@ func RSSBytes(pid int) (int64, error) {
 	return 0, errors.New("VmRSS not found")
 }
 
-// SyncBuffer is a bytes.Buffer safe for one writer (a process's output, a
-// command running in another goroutine) and concurrent readers. The zero
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (processes'
+// output, a command running in another goroutine) and readers. The zero
 // value is ready to use.
 type SyncBuffer struct {
 	mu  sync.Mutex
