@@ -43,8 +43,8 @@ func (c *core) rememberFormer(old *view, now time.Time) {
 // formerOwners returns the members of v, the current view, that were a
 // write target of key in a view replaced within FormerOwnerWindow and
 // are not among targets (nodes of v): a client whose view lags may still
-// read the key there. Nil, at the cost of one atomic load, when no view
-// was replaced lately.
+// read the key there. Nil, at the cost of an atomic load and a clock read,
+// when no view was replaced within the window.
 func (c *core) formerOwners(v *view, key string, targets []*member) []*member {
 	list := c.former.Load()
 	if list == nil {
@@ -55,7 +55,7 @@ func (c *core) formerOwners(v *view, key string, targets []*member) []*member {
 	var buf [4]*member
 	for _, f := range *list {
 		if now.After(f.until) {
-			continue
+			break // newest first: the older ones ended sooner
 		}
 		for _, zn := range f.v.order {
 			for _, old := range f.v.zoneTargets(buf[:0], zn, key) {
