@@ -97,6 +97,8 @@ func (r *Reshard) checkCopyKept(ctx context.Context, say func(string)) error {
 	if err := r.done(StepIntermediate); err != nil {
 		return err
 	}
-	_, _, err = r.Copy(ctx)
-	return err
+	if _, _, err := r.Copy(ctx); err != nil {
+		return err
+	}
+	return r.checkCopyKept(ctx, say)
 }
