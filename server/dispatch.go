@@ -153,6 +153,12 @@ func (c *conn) dispatch(raw []byte) cmdID {
 		return cmdOther
 	}
 	line := protocol.TrimLine(raw)
+	if len(line) > 2 && line[2] == ' ' && line[0] != ' ' && line[1] != ' ' {
+		// A two-letter name, as the meta commands have: no search.
+		if e := lookup(line[:2]); e == nil || e.get == nil {
+			return c.run(e, isMeta(line[:2]), line)
+		}
+	}
 	name, rest := protocol.NextToken(line)
 	if len(name) < 2 {
 		c.str("ERROR\r\n")

@@ -24,18 +24,53 @@ func (c *conn) metaGet(n int) {
 	if !c.parseMetaGet(&r) {
 		return
 	}
-	meta, err := c.applyMetaGet(&r)
+	cas, err := c.applyMetaGet(&r)
 	if !r.room && c.awaitRoom() {
 		r.room = true
-		meta, err = c.applyMetaGet(&r)
+		cas, err = c.applyMetaGet(&r)
 	}
-	c.replyMetaGet(&r, meta.CAS, err)
+	c.replyMetaGet(&r, cas, err)
 }
 
 // applyMetaGet is mg's store operation: it writes a hit's reply while the
 // item is held, unless its value finds no room (r.room false, nothing
-// done).
-func (c *conn) applyMetaGet(r *mgRequest) (store.Meta, error) {
+// done). It returns the CAS of an item it created. An mg whose flags do not
+// change the item (no T, N or R: an R0 never wins) is a Read; the other
+// ones, and those a Read declines, an Update.
+func (c *conn) applyMetaGet(r *mgRequest) (cas uint64, err error) {
+	if !r.f.HasTTL && !r.f.Vivify && r.f.RecacheTTL == 0 && c.fence == fenceOpen && c.readMetaGet(r) {
+		return 0, nil
+	}
+	m, err := c.updateMetaGet(r)
+	return m.CAS, err
+}
+
+// readMetaGet is mg's store operation as a Read, for an mg that changes no
+// item: the Update's, less the callback's Op and the Meta returned. It
+// reports false, having done nothing, for a hit that wins a recache (a
+// stale item): a win is written to the item, which only an Update does.
+func (c *conn) readMetaGet(r *mgRequest) (done bool) {
+	done = true
+	c.s.store.Read(r.f.Key, func(e *store.Entry) bool {
+		if e.Meta.Stale && !e.Meta.WinSent {
+			done = false
+			return false
+		}
+		if r.f.Value {
+			if r.room = c.roomForValue(len(e.Value)); !r.room {
+				return false
+			}
+		}
+		r.hit = true
+		// Without T, R or a win, the reply changes no metadata.
+		c.replyMetaGetHit(r, e, &e.Meta)
+		return !r.f.NoUpdate
+	})
+	return done
+}
+
+// updateMetaGet is mg's store operation as an Update.
+func (c *conn) updateMetaGet(r *mgRequest) (store.Meta, error) {
 	return c.s.store.Update(r.f.Key, func(e *store.Entry) store.Op {
 		c.blind(e)
 		if !e.Found {

@@ -46,13 +46,15 @@ func (c *conn) getKey(key []byte, withCAS bool) bool {
 // it.
 func (c *conn) lookup(key []byte, withCAS bool) (hit, room bool) {
 	room = true
-	hit = c.fence == fenceOpen && c.s.store.Get(key, func(e *store.Entry) {
+	// The read is recorded even when the value finds no room.
+	hit = c.fence == fenceOpen && c.s.store.Read(key, func(e *store.Entry) bool {
 		if room = c.roomForValue(len(e.Value)); !room {
-			return
+			return true
 		}
 		c.appendValueHeader(key, &e.Meta, len(e.Value), withCAS)
 		c.out = append(c.out, e.Value...)
 		c.out = append(c.out, "\r\n"...)
+		return true
 	})
 	return hit, room
 }

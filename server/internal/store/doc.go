@@ -4,7 +4,8 @@
 // approximate-LRU eviction and flush_all semantics.
 //
 // The protocol layer (package server) parses memcached text and meta
-// commands and expresses each one as a Get (plain reads) or an Update, whose
+// commands and expresses each one as a Read (a plain read, whose reader may
+// leave it unrecorded, as mg u does) or an Update, whose
 // callback sees the current Entry under the key's lock and returns an Op:
 // Keep, Put, SetMeta or Delete. All command semantics (add, cas, append,
 // incr, meta flags) live in those callbacks; the store only guarantees

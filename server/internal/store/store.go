@@ -210,11 +210,25 @@ func storeError(key []byte, err error) error {
 	return fmt.Errorf("store %d-byte key: %w", len(key), err)
 }
 
-// Get looks key up and, on a hit, calls fn with the item and then records
-// the read (Accessed, Fetched). fn runs under the shard lock and must not
-// call the Store; e.Value aliases store memory and is valid only during fn.
-// Get reports whether the key was found. It does not allocate.
+// Get looks key up and, on a hit, calls fn (if not nil) with the item and
+// then records the read (Accessed, Fetched): a Read whose reader always
+// records it. Get reports whether the key was found.
 func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
+	return s.Read(key, func(e *Entry) bool {
+		if fn != nil {
+			fn(e)
+		}
+		return true
+	})
+}
+
+// Read looks key up and, on a hit, calls fn with the item; fn reports
+// whether to record the read (Accessed, Fetched). fn runs under the shard
+// lock and must not call the Store; e.Value aliases store memory and is
+// valid only during fn. Read reports whether the key was found. It is an
+// Update whose callback returns Keep on a hit (NoBump when fn reports
+// false), without the Op and the Meta returned, and does not allocate.
+func (s *Store) Read(key []byte, fn func(e *Entry) (record bool)) bool {
 	if len(key) > MaxKeyLength {
 		return false
 	}
@@ -235,12 +249,11 @@ func (s *Store) Get(key []byte, fn func(e *Entry)) bool {
 		sh.reclaimExpired(slot, off)
 		return false
 	}
-	if fn != nil {
-		e := &sh.entry
-		*e = Entry{Found: true, Meta: readMeta(sh.buf, off), Value: itemValue(sh.buf, off)}
-		fn(e)
+	e := &sh.entry
+	*e = Entry{Found: true, Meta: readMeta(sh.buf, off), Value: itemValue(sh.buf, off)}
+	if fn(e) {
+		sh.bump(off, now)
 	}
-	sh.bump(off, now)
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -452,4 +453,80 @@ func TestKeyBinaryBit(t *testing.T) {
 	if m := set(t, s, "k", "v", Meta{}); m.KeyBinary {
 		t.Fatalf("after a plain Put: %+v", m)
 	}
+}
+
+// TestReadIsUpdateWithKeep runs the same reads as Read on one store and as
+// an Update returning Keep (NoBump when the reader declines) on another:
+// the same entries seen, hits, items (header bits included) and counters
+// (a hit recorded and not, a miss, an expired key, a due delayed flush, a
+// key too long, a closed store).
+func TestReadIsUpdateWithKeep(t *testing.T) {
+	c := newClock()
+	cfg := Config{MaxBytes: 2 << 20}
+	viaRead, viaUpdate := newStore(t, cfg, c), newStore(t, cfg, c)
+	for _, s := range []*Store{viaRead, viaUpdate} {
+		set(t, s, "a", "1", Meta{Flags: 7})
+		set(t, s, "b", "22", Meta{Expires: c.Unix() + 3, KeyBinary: true})
+		set(t, s, "c", "333", Meta{})
+	}
+	reads := []struct {
+		key     string
+		record  bool
+		advance time.Duration
+		flush   bool // a delayed flush, due after this read
+	}{
+		{key: "a", record: false, advance: 2 * time.Second},
+		{key: "b", record: true},
+		{key: "a", record: true, advance: time.Second},
+		{key: "missing", record: true},
+		{key: "b", record: true, advance: time.Second}, // expired
+		{key: strings.Repeat("k", MaxKeyLength+1), record: true},
+		{key: "c", record: false, flush: true},
+		{key: "c", record: true, advance: 2 * time.Second}, // flushed
+	}
+	for i, r := range reads {
+		c.Advance(r.advance)
+		var fromRead, fromUpdate Entry
+		hit := viaRead.Read([]byte(r.key), func(e *Entry) bool { fromRead = *e; fromRead.Value = bytes.Clone(e.Value); return r.record })
+		m, err := viaUpdate.Update([]byte(r.key), func(e *Entry) Op {
+			fromUpdate = *e
+			fromUpdate.Value = bytes.Clone(e.Value)
+			return Op{Action: Keep, NoBump: !r.record}
+		})
+		updateHit := err == nil && m != (Meta{})
+		if hit != updateHit || !reflect.DeepEqual(fromRead, fromUpdate) {
+			t.Errorf("read %d (%q): Read %v %+v, Update %v %+v", i, r.key, hit, fromRead, updateHit, fromUpdate)
+		}
+		if r.flush {
+			viaRead.Flush(c.Now().Add(time.Second))
+			viaUpdate.Flush(c.Now().Add(time.Second))
+		}
+		if a, b := itemStates(viaRead), itemStates(viaUpdate); !reflect.DeepEqual(a, b) {
+			t.Errorf("after read %d (%q): items via Read %v, via Update %v", i, r.key, a, b)
+		}
+	}
+	if st1, st2 := viaRead.Stats(), viaUpdate.Stats(); st1 != st2 || st1.GetExpired != 1 {
+		t.Errorf("stats via Read %+v, via Update %+v (one expired item read)", st1, st2)
+	}
+	require.NoError(t, viaRead.Close())
+	if viaRead.Read([]byte("a"), func(*Entry) bool { return true }) {
+		t.Error("Read on a closed store found an item")
+	}
+}
+
+// itemStates maps each live item's key to its header: metadata and bits.
+func itemStates(s *Store) map[string]string {
+	states := map[string]string{}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.walk(func(off int) bool {
+			if sh.buf[off+offBits]&bitDead == 0 {
+				states[string(itemKey(sh.buf, off))] = fmt.Sprintf("%+v bits %08b", readMeta(sh.buf, off), sh.buf[off+offBits])
+			}
+			return true
+		})
+		sh.mu.Unlock()
+	}
+	return states
 }
