@@ -26,7 +26,8 @@ type core struct {
 
 	view atomic.Pointer[view]
 	// former holds the views replaced within Config.FormerOwnerWindow,
-	// newest first (former.go); nil before the first replacement.
+	// newest first (former.go); nil before the first replacement and
+	// once the newest one's window ended.
 	former atomic.Pointer[[]formerView]
 	vmu    sync.Mutex // serialises SetTopology
 

@@ -43,14 +43,19 @@ func (c *core) rememberFormer(old *view, now time.Time) {
 // formerOwners returns the members of v, the current view, that were a
 // write target of key in a view replaced within FormerOwnerWindow and
 // are not among targets (nodes of v): a client whose view lags may still
-// read the key there. Nil, at the cost of an atomic load and a clock read,
-// when no view was replaced within the window.
+// read the key there. Nil when no view was replaced within the window: an
+// atomic load once the list is dropped, which the first write after the
+// window does.
 func (c *core) formerOwners(v *view, key string, targets []*member) []*member {
 	list := c.former.Load()
 	if list == nil {
 		return nil
 	}
 	now := time.Now()
+	if now.After((*list)[0].until) {
+		c.former.CompareAndSwap(list, nil) // lost to SetTopology's newer list: fine
+		return nil
+	}
 	var out []*member
 	var buf [4]*member
 	for _, f := range *list {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/zonecache/zonecache/replication"
 )
@@ -76,4 +77,23 @@ func TestWriteAfterOwnershipMovedBackDeletesAtTheFormerOwner(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The replaced views are dropped by the first write after their window:
+// writes then look at no former owner, and the views are not kept.
+func TestFormerViewsAreDroppedAfterTheWindow(t *testing.T) {
+	full := replication.Topology{Epoch: 1, Nodes: []replication.Node{
+		{ID: "a0", Zone: "a", Addr: "127.0.0.1:1"}, {ID: "a1", Zone: "a", Addr: "127.0.0.1:2"}}}
+	c := newTestClient(t, full, "a", func(c *Config) { c.FormerOwnerWindow = 50 * time.Millisecond })
+	without := replication.Topology{Epoch: 2, Nodes: full.Nodes[:1]}
+	if err := c.SetTopology(without); err != nil {
+		t.Fatal(err)
+	}
+	if c.c.former.Load() == nil {
+		t.Fatal("no former view kept after a topology change")
+	}
+	v := c.c.view.Load()
+	eventually(t, "the former views dropped after the window", func() bool {
+		return c.c.formerOwners(v, "k", nil) == nil && c.c.former.Load() == nil
+	})
 }
