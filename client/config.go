@@ -177,9 +177,10 @@ type Config struct {
 	// requests that started on the older view (default 10 s).
 	NodeGrace time.Duration
 	// FormerOwnerWindow is how long after a topology change a write of a
-	// key also deletes it at the key's owners in the views it replaced,
-	// where they differ and are still in the topology: a client whose view
-	// lags reads those, and must not find a value older than the write.
+	// key also deletes it at the nodes that served its reads in the views
+	// it replaced, where they are not written and are still in the
+	// topology: a client whose view lags reads those, and must not find a
+	// value older than the write.
 	// It should cover the fleet's view lag (server.DefaultPurgeWindow).
 	// Default DefaultFormerOwnerWindow (30 s); negative: off.
 	FormerOwnerWindow time.Duration

@@ -40,12 +40,13 @@ func (c *core) rememberFormer(old *view, now time.Time) {
 	c.former.Store(&list)
 }
 
-// formerOwners returns the members of v, the current view, that were a
-// write target of key in a view replaced within FormerOwnerWindow and
-// are not among targets (nodes of v): a client whose view lags may still
-// read the key there. Nil when no view was replaced within the window: an
-// atomic load once the list is dropped, which the first write after the
-// window does.
+// formerOwners returns the members of v, the current view, that served
+// reads of key in a view replaced within FormerOwnerWindow and are not
+// among targets (nodes of v): a client whose view lags may still read the
+// key there. A node that only took writes in the replaced view (warming)
+// is left out: no client with that view reads it. Nil when no view was
+// replaced within the window: an atomic load once the list is dropped,
+// which the first write after the window does.
 func (c *core) formerOwners(v *view, key string, targets []*member) []*member {
 	list := c.former.Load()
 	if list == nil {
@@ -57,19 +58,20 @@ func (c *core) formerOwners(v *view, key string, targets []*member) []*member {
 		return nil
 	}
 	var out []*member
-	var buf [4]*member
 	for _, f := range *list {
 		if now.After(f.until) {
 			break // newest first: the older ones ended sooner
 		}
 		for _, zn := range f.v.order {
-			for _, old := range f.v.zoneTargets(buf[:0], zn, key) {
-				m := v.byID[old.node.ID]
-				if m == nil || slices.ContainsFunc(targets, func(t *member) bool { return t.node.ID == m.node.ID }) || slices.Contains(out, m) {
-					continue
-				}
-				out = append(out, m)
+			old := f.v.readReplica(zn, key)
+			if old == nil {
+				continue
 			}
+			m := v.byID[old.node.ID]
+			if m == nil || slices.ContainsFunc(targets, func(t *member) bool { return t.node.ID == m.node.ID }) || slices.Contains(out, m) {
+				continue
+			}
+			out = append(out, m)
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,4 +97,50 @@ func TestFormerViewsAreDroppedAfterTheWindow(t *testing.T) {
 	eventually(t, "the former views dropped after the window", func() bool {
 		return c.c.formerOwners(v, "k", nil) == nil && c.c.former.Load() == nil
 	})
+}
+
+// TestFormerOwnersAreTheNodesThatServedReads: after a topology change a
+// write deletes the key where the replaced view read it, not where that
+// view only wrote it: zone d's first warming node took every write of
+// zone d but served no read, so a write once d-2 joins sends it no
+// delete, while zone a's former owner of a key a1 took over gets one.
+func TestFormerOwnersAreTheNodesThatServedReads(t *testing.T) {
+	node := func(id, zone string, st replication.NodeState) replication.Node {
+		return replication.Node{ID: id, Zone: zone, Addr: "127.0.0.1:" + id[1:], State: st}
+	}
+	before := replication.Topology{Epoch: 1, Nodes: []replication.Node{
+		node("a1", "a", replication.Serving), node("a2", "a", replication.Warming),
+		node("d3", "d", replication.Warming)}}
+	after := replication.Topology{Epoch: 2, Nodes: []replication.Node{
+		node("a1", "a", replication.Serving), node("a2", "a", replication.Serving),
+		node("d3", "d", replication.Warming), node("d4", "d", replication.Warming)}}
+	c := newTestClient(t, before, "a", nil)
+	if err := c.SetTopology(after); err != nil {
+		t.Fatal(err)
+	}
+	v := c.c.view.Load()
+	var toA1, toD3, movedInD int
+	for i := range 400 {
+		key := fmt.Sprintf("k%d", i)
+		targets := v.writeTargets(key)
+		if slices.ContainsFunc(targets, func(m *member) bool { return m.node.ID == "d4" }) {
+			movedInD++
+		}
+		for _, m := range c.c.formerOwners(v, key, targets) {
+			switch m.node.ID {
+			case "a1":
+				toA1++
+			case "d3":
+				toD3++
+			default:
+				t.Fatalf("%s: former owner %s", key, m.node.ID)
+			}
+		}
+	}
+	if movedInD == 0 || toA1 == 0 {
+		t.Fatalf("no key moved to d4 (%d) or from a1 to a2 (%d): the test proves nothing", movedInD, toA1)
+	}
+	if toD3 != 0 {
+		t.Fatalf("%d writes would delete at d3, which served no read before (%d keys moved to d4)", toD3, movedInD)
+	}
 }
