@@ -36,6 +36,7 @@ type demoOptions struct {
 	outage      time.Duration // tier-down only
 	originRate  int           // tier-down only
 	copyRate    float64       // reshard only
+	control     string        // reshard only: "", controlIdle or controlProcesses
 	cpuProf     string        // a CPU profile of zonebench, of the measured run
 	tracePath   string        // a runtime execution trace of zonebench, of the measured run
 	mutexProf   string        // a mutex contention profile of zonebench, of the measured run
@@ -57,6 +58,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoOptions, error) {
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to `file`")
 	tierDownFlags(&o, fs)
 	fs.Float64Var(&o.copyRate, "copy-rate", reshardCopyRate, "reshard: the copy's rate limit in `keys/s` (reshard.CopyConfig.Rate; 0: none)")
+	fs.StringVar(&o.control, "control", "", "reshard: a control run with the same schedule, workload, checker and report but no reshard: `mode` idle (each step only waits) or processes (each step starts or stops, warming, the nodes the reshard would, then waits); its figures are the machine's noise floor")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of zonebench itself (workload, client, checker) during the run to `FILE`")
 	fs.StringVar(&o.tracePath, "trace", "", "write a runtime execution trace of zonebench (GC, scheduling) during the run to `FILE`")
 	fs.StringVar(&o.mutexProf, "mutexprofile", "", "write a mutex contention profile of zonebench (who waited for a lock on the measured path) to `FILE`")

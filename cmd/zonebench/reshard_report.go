@@ -91,6 +91,9 @@ func (d *demo) reportReshard(res *bench.Result) {
 	}
 	writeCPUByWindow(w, fig, r.trace.cpuOf)
 	writeReshardTargets(w, fig, done, len(reshardSteps()), r.trace.others())
+	if r.control != "" {
+		fmt.Fprintf(w, "this was a control run (--control %s): nothing was resharded, so its figures measure the machine, not a reshard\n", r.control)
+	}
 }
 
 // writeCPUByWindow prints the mean CPU per second before, during and

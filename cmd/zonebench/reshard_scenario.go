@@ -65,6 +65,7 @@ type reshardDemo struct {
 	steps    *stepMarks
 	gap      time.Duration // steady time between steps
 	copyRate float64       // the copy's rate limit, keys/s
+	control  string        // "": the reshard; controlIdle or controlProcesses: a control run
 
 	mu        sync.Mutex
 	clients   []*client.Client // every client whose view a step waits for
@@ -85,7 +86,7 @@ type reshardDemo struct {
 // reshard (about 40 of 100 s on a 2-core machine).
 func (d *demo) reshardScenario() {
 	dur := d.o.duration
-	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), trace: d.trace, gap: dur / 20, copyRate: d.o.copyRate,
+	r := &reshardDemo{f: d.f, bench: d.target.Client(), checker: newStaleChecker(d.quiet), trace: d.trace, gap: dur / 20, copyRate: d.o.copyRate, control: d.o.control,
 		baseline: max(dur*2/5, 3*time.Second), ready: make(chan struct{}),
 		steps: &stepMarks{event: "reshard: zone a 2 -> 3 -> 2 nodes, zone d added from b, removed"}}
 	r.clients = []*client.Client{r.bench}
@@ -160,7 +161,11 @@ func (r *reshardDemo) do(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := r.step(ctx, s); err != nil {
+		step := r.step
+		if r.control != "" {
+			step = r.controlStep
+		}
+		if err := step(ctx, s); err != nil {
 			r.steps.mark(s.label+" failed", err)
 			return err
 		}
@@ -203,6 +208,54 @@ func (r *reshardDemo) step(ctx context.Context, s reshardStep) error {
 	r.copies = append(r.copies, c)
 	r.mu.Unlock()
 	return nil
+}
+
+// Control runs of the reshard scenario (--control): the same schedule,
+// workload, checker and report without the reshard, so that the seconds
+// of the steps can be compared with seconds in which nothing was resharded
+// on the same machine.
+const (
+	controlIdle      = "idle"      // each step only waits
+	controlProcesses = "processes" // each step starts or stops its nodes, warming, then waits
+)
+
+// controlHold is how long a control step lasts: about as long as a step of
+// the reshard takes (3 to 6 s on a 2-core machine).
+const controlHold = 4 * time.Second
+
+// controlStep is step s of a control run: with controlProcesses the nodes
+// s starts are started warming and those it removes are stopped, as the
+// reshard does, but nothing is planned, copied, switched or cleaned up.
+func (r *reshardDemo) controlStep(ctx context.Context, s reshardStep) error {
+	r.steps.mark(s.label+": begins (control: "+r.control+", no reshard)", nil)
+	began := time.Now()
+	if r.control == controlProcesses {
+		if err := r.startNodes(ctx, s); err != nil {
+			return err
+		}
+		live := r.bench.Topology()
+		for _, n := range removedBy(live, s.change(live)) {
+			if err := r.stopNode(ctx, n); err != nil {
+				return err
+			}
+		}
+	}
+	if err := backoff.Sleep(ctx, controlHold-time.Since(began)); err != nil {
+		return err
+	}
+	r.steps.mark(fmt.Sprintf("%s: control done in %v", s.label, time.Since(began).Round(time.Millisecond)), nil)
+	return nil
+}
+
+// removedBy lists the nodes of live that change c removes, by id or zone.
+func removedBy(live replication.Topology, c reshard.Change) []replication.Node {
+	var out []replication.Node
+	for _, n := range live.Nodes {
+		if slices.Contains(c.Remove, n.ID) || slices.Contains(c.RemoveZones, n.Zone) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // reshardPhase is one of reshard.Reshard's steps, as the demo calls it.
@@ -381,7 +434,8 @@ const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 start
 	"                 readers; prints per second the local-zone hit ratio, caller errors, p99 and stale\n" +
 	"                 reads, where the time went (p99 by operation and node, CPU of zonebench, of the\n" +
 	"                 nodes and of the rest of the machine), and the issue's targets, PASS or FAIL\n" +
-	"                 (needs --gossip; --duration defaults to 100s; --copy-rate sets the copy's limit)\n"
+	"                 (needs --gossip; --duration defaults to 100s; --copy-rate sets the copy's limit;\n" +
+	"                 --control idle|processes runs the same schedule without the reshard, for scale)\n"
 
 // reshardOptions checks and completes o, parsed by fs, for the reshard
 // scenario: it needs gossip, and runs 100 s unless --duration says.
@@ -398,7 +452,11 @@ func reshardOptions(o *demoOptions, fs *flag.FlagSet) error {
 	if !flagGiven(fs, "duration") {
 		o.duration = reshardDuration
 	}
-	return nil
+	switch o.control {
+	case "", controlIdle, controlProcesses:
+		return nil
+	}
+	return fmt.Errorf("--control %q: want %s or %s", o.control, controlIdle, controlProcesses)
 }
 
 // flagGiven reports whether flag name was set on the command line.

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zonecache/zonecache/replication"
 )
 
 // TestDemoReshardsWithoutCallerErrors runs the reshard
@@ -83,7 +86,8 @@ func TestDemoHelpDocumentsReshard(t *testing.T) {
 }
 
 // TestReshardScenarioFlags: the scenario runs 100 s unless --duration says
-// otherwise, and refuses a fleet without gossip.
+// otherwise, refuses a fleet without gossip and takes --control's two
+// modes only.
 func TestReshardScenarioFlags(t *testing.T) {
 	var errOut bytes.Buffer
 	o, err := parseDemoFlags([]string{"--scenario", "reshard"}, &errOut)
@@ -96,7 +100,41 @@ func TestReshardScenarioFlags(t *testing.T) {
 	if _, err = parseDemoFlags([]string{"--scenario", "reshard", "--gossip=false"}, &errOut); err == nil || !strings.Contains(err.Error(), "needs --gossip") {
 		t.Fatalf("--gossip=false: err %v, want needs --gossip", err)
 	}
+	if o, err = parseDemoFlags([]string{"--scenario", "reshard", "--control", "processes"}, &errOut); err != nil || o.control != controlProcesses {
+		t.Fatalf("--control processes: control %q, err %v", o.control, err)
+	}
+	if _, err = parseDemoFlags([]string{"--scenario", "reshard", "--control", "none"}, &errOut); err == nil || !strings.Contains(err.Error(), "want idle or processes") {
+		t.Fatalf("--control none: err %v, want a refusal naming the modes", err)
+	}
 	if o, err = parseDemoFlags(nil, &errOut); err != nil || o.duration != 20*time.Second {
 		t.Fatalf("other scenarios keep their default: duration %v, err %v", o.duration, err)
+	}
+}
+
+// TestControlStopsWhatTheReshardRemoves: a processes control run stops the
+// nodes each removal step of the reshard would remove, by id or by zone,
+// and no other.
+func TestControlStopsWhatTheReshardRemoves(t *testing.T) {
+	live := replication.Topology{Nodes: []replication.Node{
+		{ID: "a-1", Zone: "a"}, {ID: "a-2", Zone: "a"}, {ID: "a-3", Zone: "a"},
+		{ID: "b-1", Zone: "b"}, {ID: "d-1", Zone: "d"}, {ID: "d-2", Zone: "d"},
+	}}
+	ids := func(ns []replication.Node) []string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.ID)
+		}
+		return out
+	}
+	want := map[string][]string{
+		"grow zone a: a-3 added":     nil,
+		"shrink zone a: a-3 removed": {"a-3"},
+		"add zone d from zone b":     nil,
+		"remove zone d":              {"d-1", "d-2"},
+	}
+	for _, s := range reshardSteps() {
+		if got := ids(removedBy(live, s.change(live))); !slices.Equal(got, want[s.label]) {
+			t.Errorf("%s: control stops %v, want %v", s.label, got, want[s.label])
+		}
 	}
 }
