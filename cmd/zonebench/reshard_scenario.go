@@ -438,9 +438,13 @@ const reshardUsage = "  reshard        zone a grown from 2 to 3 nodes (a-3 start
 	"                 --control idle|processes runs the same schedule without the reshard, for scale)\n"
 
 // reshardOptions checks and completes o, parsed by fs, for the reshard
-// scenario: it needs gossip, and runs 100 s unless --duration says.
+// scenario: it needs gossip, runs 100 s unless --duration says, and takes
+// --control, which no other scenario does.
 func reshardOptions(o *demoOptions, fs *flag.FlagSet) error {
 	if o.scenario != scenarioReshard {
+		if o.control != "" {
+			return fmt.Errorf("--control is for --scenario %s only", scenarioReshard)
+		}
 		return nil
 	}
 	if o.copyRate < 0 {

@@ -106,6 +106,9 @@ func TestReshardScenarioFlags(t *testing.T) {
 	if _, err = parseDemoFlags([]string{"--scenario", "reshard", "--control", "none"}, &errOut); err == nil || !strings.Contains(err.Error(), "want idle or processes") {
 		t.Fatalf("--control none: err %v, want a refusal naming the modes", err)
 	}
+	if _, err = parseDemoFlags([]string{"--control", "idle"}, &errOut); err == nil || !strings.Contains(err.Error(), "for --scenario reshard only") {
+		t.Fatalf("--control without the reshard scenario: err %v", err)
+	}
 	if o, err = parseDemoFlags(nil, &errOut); err != nil || o.duration != 20*time.Second {
 		t.Fatalf("other scenarios keep their default: duration %v, err %v", o.duration, err)
 	}
