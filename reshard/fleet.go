@@ -2,6 +2,7 @@ package reshard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -49,8 +50,10 @@ type GossipFleet struct {
 	// (admin.Client.Token): nodes started with --admin-token-file want it.
 	AdminToken string
 	// Stop, when set, stops a node that leaves at the cutover (the node's
-	// SIGTERM: it leaves the fleet, then drains). When nil the operator is
-	// asked to, and Apply waits until the fleet drops the node.
+	// SIGTERM: it leaves the fleet, then drains). The nodes that leave
+	// together are stopped at once: Stop must be safe for concurrent use.
+	// When nil the operator is asked to, and Apply waits until the fleet
+	// drops the node.
 	Stop func(ctx context.Context, n replication.Node) error
 
 	mu     sync.Mutex
@@ -126,6 +129,21 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 	if err := g.setStates(ctx, cur, t, say); err != nil {
 		return err
 	}
+	if err := g.stopLeaving(ctx, cur, t, say); err != nil {
+		return err
+	}
+	return g.wait(ctx, t, say)
+}
+
+// stopLeaving stops the nodes of cur that t leaves out, all at once (each
+// drains for its own drain timeout, so one after the other a zone's
+// removal took as many drains), or asks the operator to when Stop is nil.
+func (g *GossipFleet) stopLeaving(ctx context.Context, cur, t replication.Topology, say func(string)) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	for _, n := range cur.Nodes {
 		if _, kept := t.Node(n.ID); kept {
 			continue
@@ -134,12 +152,21 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 			say(fmt.Sprintf("stop %s (%s) now (SIGTERM: it leaves the fleet, then drains); waiting until the fleet drops it", n.ID, n.Addr))
 			continue
 		}
-		if err := g.Stop(ctx, n); err != nil {
-			return fmt.Errorf("reshard: stop %s: %w", n.ID, err)
-		}
-		say(fmt.Sprintf("%s (%s) stopped", n.ID, n.Addr))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := g.Stop(ctx, n)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("reshard: stop %s: %w", n.ID, err))
+				return
+			}
+			say(fmt.Sprintf("%s (%s) stopped", n.ID, n.Addr))
+		}()
 	}
-	return g.wait(ctx, t, say)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // setStates moves each node of t whose state or weights in cur differ to
