@@ -73,7 +73,8 @@
 // it.
 // A leaving node serves reads and takes writes of its keys (draining) for
 // as long as the copy takes, then writes only (warming) from the switch;
-// at the cutover GossipFleet.Stop stops it, or the operator is asked to
+// at the cutover GossipFleet.Stop stops it (every leaving node at once),
+// or the operator is asked to
 // (SIGTERM: it leaves the fleet and serves no hits, within its
 // --drain-timeout). A zonecached node also purges, when its view has the
 // switch, the keys whose reads it no longer serves: a reader whose view
