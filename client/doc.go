@@ -49,9 +49,10 @@
 // tombstone for Config.DeleteHoldOff so no read repair brings the value
 // back. Add, CompareAndSwap, Incr and Decr are made deterministic across
 // zones but are not atomic across them. For Config.FormerOwnerWindow after
-// a topology change, a write also deletes the key at its owners in the
-// views replaced, where they differ (as mcrouter's MigrateRoute sends
-// deletes to both pools): a client whose view lags still reads there.
+// a topology change, a write also deletes the key where the views
+// replaced read it, when it is not written there now (as mcrouter's
+// MigrateRoute sends deletes to both pools): a client whose view lags
+// still reads there.
 //
 // # Consistency
 //
