@@ -70,7 +70,10 @@
 // cutover, leaving ones set draining, then warming at the switch, through
 // their admin endpoint (GossipFleet.Admin's, or a seed that answers GET
 // /node with the node's id), and each change counts once every seed shows
-// it.
+// it. The nodes a step changes are changed at once: gossip brings each
+// node's change to clients on its own, so no order among them holds for
+// clients anyway, and one after the other only kept them longer in the
+// views between.
 // A leaving node serves reads and takes writes of its keys (draining) for
 // as long as the copy takes, then writes only (warming) from the switch;
 // at the cutover GossipFleet.Stop stops it (every leaving node at once),

@@ -170,8 +170,21 @@ func (g *GossipFleet) stopLeaving(ctx context.Context, cur, t replication.Topolo
 }
 
 // setStates moves each node of t whose state or weights in cur differ to
-// those in t: weights first, then the state.
+// those in t: weights first, then the state. It checks every node before
+// it changes any, so a refusal changes nothing, and then changes the nodes
+// all at once. Each node's change reaches clients through gossip on its
+// own, so they may see the changes of one step in any order, whatever the
+// order they are made in (every order is a view the step's invariants
+// must hold in): one after the other they only kept clients longer in the
+// views between. Adding zone d promoted d-1, then d-2 0.3 s later, and
+// the clients that saw d-1 serving alone sent their writes of d-2's keys
+// a needless delete at d-1 for Config.FormerOwnerWindow.
 func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology, say func(string)) error {
+	type change struct {
+		was, now replication.Node
+		addr     string
+	}
+	var changes []change
 	for _, n := range t.Nodes {
 		was, ok := cur.Node(n.ID)
 		switch {
@@ -179,22 +192,51 @@ func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology
 			return fmt.Errorf("%w: node %s left the fleet: start it again, then resume", ErrUnsettled, n.ID)
 		case !Changes(was, n):
 			continue
-		case g.AdminAddr(ctx, n.ID) == "":
+		}
+		addr := g.AdminAddr(ctx, n.ID)
+		if addr == "" {
 			return noAdmin(n)
 		}
-		node := &admin.Client{Addr: g.AdminAddr(ctx, n.ID), Token: g.AdminToken}
-		if was.EffectiveWeight() != n.EffectiveWeight() || was.NextWeight != n.NextWeight {
-			if err := node.SetWeight(ctx, n.EffectiveWeight(), n.NextWeight); err != nil {
-				return fmt.Errorf("reshard: set the weight of %s: %w", n.ID, err)
+		changes = append(changes, change{was, n, addr})
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, c := range changes {
+		wg.Go(func() {
+			err := g.setState(ctx, c.addr, c.was, c.now, func(s string) {
+				mu.Lock()
+				defer mu.Unlock()
+				say(s)
+			})
+			if err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				errs = append(errs, err)
 			}
-			say(fmt.Sprintf("%s (%s) has weight %d, next %d", n.ID, n.Addr, n.EffectiveWeight(), n.NextWeight))
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// setState moves one node, whose admin endpoint is at addr, from was to
+// n: its weights first, then its state.
+func (g *GossipFleet) setState(ctx context.Context, addr string, was, n replication.Node, say func(string)) error {
+	node := &admin.Client{Addr: addr, Token: g.AdminToken}
+	if was.EffectiveWeight() != n.EffectiveWeight() || was.NextWeight != n.NextWeight {
+		if err := node.SetWeight(ctx, n.EffectiveWeight(), n.NextWeight); err != nil {
+			return fmt.Errorf("reshard: set the weight of %s: %w", n.ID, err)
 		}
-		if was.EffectiveState() != n.EffectiveState() {
-			if _, err := node.SetState(ctx, n.EffectiveState()); err != nil {
-				return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
-			}
-			say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
+		say(fmt.Sprintf("%s (%s) has weight %d, next %d", n.ID, n.Addr, n.EffectiveWeight(), n.NextWeight))
+	}
+	if was.EffectiveState() != n.EffectiveState() {
+		if _, err := node.SetState(ctx, n.EffectiveState()); err != nil {
+			return fmt.Errorf("reshard: set %s %s: %w", n.ID, n.EffectiveState(), err)
 		}
+		say(fmt.Sprintf("%s (%s) is %s", n.ID, n.Addr, n.EffectiveState()))
 	}
 	return nil
 }

@@ -3,6 +3,9 @@ package reshard
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -56,5 +59,87 @@ func TestLeavingNodesAreStoppedAtOnce(t *testing.T) {
 	}
 	if len(said) != 2 {
 		t.Fatalf("said %q, want the two stops that succeeded", said)
+	}
+}
+
+// TestNodesOfAStepChangeAtOnce: the nodes whose state a step changes are
+// changed together, each admin endpoint holding its request until the
+// others have arrived (one after the other, the first would wait for
+// ever: zone d's cutover promoted d-1 alone, then d-2); weights come
+// before the state on each node; and a step with a node that has no admin
+// address is refused before any node changes.
+func TestNodesOfAStepChangeAtOnce(t *testing.T) {
+	cur := replication.Topology{Nodes: []replication.Node{
+		{ID: "a-1", Zone: "a"},
+		{ID: "d-1", Zone: "d", State: replication.Warming},
+		{ID: "d-2", Zone: "d", State: replication.Warming},
+		{ID: "d-3", Zone: "d", State: replication.Warming, Weight: 1}}}
+	target := replication.Topology{Nodes: []replication.Node{
+		{ID: "a-1", Zone: "a"}, {ID: "d-1", Zone: "d"}, {ID: "d-2", Zone: "d"}, {ID: "d-3", Zone: "d", Weight: 2}}}
+	var (
+		mu       sync.Mutex
+		calls    []string
+		arrived  sync.WaitGroup
+		together = make(chan struct{})
+	)
+	arrived.Add(3) // the first request of each of d-1, d-2, d-3
+	go func() { arrived.Wait(); close(together) }()
+	admins := map[string]string{}
+	for _, id := range []string{"a-1", "d-1", "d-2", "d-3"} {
+		first := true
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			calls = append(calls, id+" "+r.URL.Path+"?"+r.URL.RawQuery)
+			wasFirst := first
+			first = false
+			mu.Unlock()
+			if wasFirst {
+				arrived.Done()
+				select {
+				case <-together:
+				case <-time.After(10 * time.Second):
+					http.Error(w, "the other nodes were not changed meanwhile: one after the other", http.StatusConflict)
+					return
+				}
+			}
+			fmt.Fprintln(w, r.URL.Query().Get("to"))
+		}))
+		t.Cleanup(srv.Close)
+		admins[id] = srv.URL
+	}
+	g := &GossipFleet{Admin: admins}
+	var said []string
+	if err := g.setStates(context.Background(), cur, target, func(s string) { said = append(said, s) }); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(calls)
+	mu.Unlock()
+	d3 := slices.DeleteFunc(slices.Clone(got), func(c string) bool { return !strings.HasPrefix(c, "d-3 ") })
+	slices.Sort(got)
+	want := []string{"d-1 /state?to=serving", "d-2 /state?to=serving", "d-3 /state?to=serving", "d-3 /weight?next=0&weight=2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("admin calls %q, want %q (a-1 unchanged)", got, want)
+	}
+	if !slices.Equal(d3, []string{"d-3 /weight?next=0&weight=2", "d-3 /state?to=serving"}) {
+		t.Fatalf("d-3's calls %q, want its weight before its state", d3)
+	}
+	if len(said) != 4 {
+		t.Fatalf("said %q, want each of the 4 changes", said)
+	}
+
+	// A node with no admin address: nothing changes.
+	mu.Lock()
+	calls = nil
+	mu.Unlock()
+	delete(g.Admin, "d-2")
+	err := g.setStates(context.Background(), cur, target, func(string) {})
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "d-2") {
+		t.Fatalf("err %v, want d-2's missing admin address (ErrConfig)", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 0 {
+		t.Fatalf("admin calls %q before the refusal, want none", calls)
 	}
 }
