@@ -64,7 +64,7 @@ func parseServerFlags(args []string, stderr io.Writer) (*serverOptions, error) {
 	fs.StringVar(&o.cfg.Memcached, "memcached", "/usr/bin/memcached", "memcached `binary`")
 	fs.StringVar(&o.memcaslap, "memcaslap", "memcaslap", "memcaslap `binary` (libmemcached-tools)")
 	fs.IntVar(&o.cfg.Megabytes, "m", 1024, "both servers' item memory in `megabytes`")
-	fs.IntVar(&o.cfg.Threads, "threads", 2, "memcached -t and zonecached's GOMAXPROCS")
+	fs.IntVar(&o.cfg.Threads, "threads", 2, "memcached -t and zonecached -t (its GOMAXPROCS)")
 	fs.IntVar(&o.cfg.Rounds, "rounds", 3, "rounds; each runs every load against each server")
 	fs.DurationVar(&o.duration, "duration", 8*time.Second, "length of each run (memcaslap rounds to whole seconds)")
 	conns := fs.String("conns", "50,500", "memcaslap connection counts, comma-separated; empty for none")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -41,6 +42,7 @@ type options struct {
 	version   bool
 	fleet     fleetOptions
 	purge     purgeOptions
+	threads   int // GOMAXPROCS (-t); 0: Go's default
 }
 
 func main() {
@@ -104,12 +106,15 @@ func listen(ctx context.Context, opts options) (ln, aln net.Listener, err error)
 // serve runs the cache server (and the admin listener) until ctx ends, then
 // shuts down gracefully.
 func serve(ctx context.Context, opts options, log *slog.Logger) error {
+	if opts.threads > 0 {
+		runtime.GOMAXPROCS(opts.threads)
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The garbage collector's soft limit keeps the process within
 		// server.Config.MemoryBound under overload.
 		debug.SetMemoryLimit(opts.cfg.GoMemoryLimit())
 	}
-	log.Info("memory bound", "bytes", opts.cfg.MemoryBound(), "go_memory_limit", debug.SetMemoryLimit(-1))
+	log.Info("memory bound", "bytes", opts.cfg.MemoryBound(), "go_memory_limit", debug.SetMemoryLimit(-1), "threads", runtime.GOMAXPROCS(0))
 	srv, err := server.New(opts.cfg)
 	if err != nil {
 		return err
@@ -186,6 +191,7 @@ type flagValues struct {
 	fleet                     fleetOptions
 	purge                     purgeOptions
 	cachePort                 cachePortOptions
+	compat                    compatOptions
 }
 
 // defineFlags defines every zonecached flag on fs.
@@ -207,6 +213,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	fs.StringVar(&v.restartFile, "restart-file", "", "warm restart, as memcached's -e: SIGTERM saves the store to this `file` and the next start loads it (values, flags, TTLs, CAS), then removes it; standalone nodes only (not with --zone)")
 	fs.StringVar(&v.restartFile, "e", "", "the same as --restart-file `file`")
 	v.cachePort.register(fs)
+	v.compat.register(fs)
 	v.fleet.register(fs)
 	v.purge.register(fs)
 	v.level = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -259,6 +266,10 @@ func (v *flagValues) options() (options, error) {
 	if err := v.cachePort.apply(&o.cfg); err != nil {
 		return o, err
 	}
+	if err := v.compat.check(); err != nil {
+		return o, err
+	}
+	o.threads = v.compat.threads
 	if err := v.logging(&o); err != nil {
 		return o, err
 	}

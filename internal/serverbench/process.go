@@ -55,11 +55,11 @@ func startMemcached(ctx context.Context, bin string, megabytes, threads int) (*S
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "nobody") // memcached refuses to run as root without it
 	}
-	return launch(ctx, "memcached", bin, args, nil, port, "")
+	return launch(ctx, "memcached", bin, args, port, "")
 }
 
-// startZonecached starts zonecached with -m megabytes, GOMAXPROCS=threads
-// (Go's equivalent of memcached's -t) and pprof on its admin listener.
+// startZonecached starts zonecached with -m megabytes, -t threads (its
+// GOMAXPROCS) and pprof on its admin listener.
 func startZonecached(ctx context.Context, bin string, megabytes, threads int) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
@@ -71,12 +71,11 @@ func startZonecached(ctx context.Context, bin string, megabytes, threads int) (*
 	}
 	admin := net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort))
 	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(megabytes),
-		"-c", "4096", "--admin-addr", admin, "--pprof", "--log-level", "warn"}
-	env := []string{"GOMAXPROCS=" + strconv.Itoa(threads)}
-	return launch(ctx, "zonecached", bin, args, env, port, admin)
+		"-c", "4096", "-t", strconv.Itoa(threads), "--admin-addr", admin, "--pprof", "--log-level", "warn"}
+	return launch(ctx, "zonecached", bin, args, port, admin)
 }
 
-func launch(ctx context.Context, name, bin string, args, env []string, port int, admin string) (*Server, error) {
+func launch(ctx context.Context, name, bin string, args []string, port int, admin string) (*Server, error) {
 	s := &Server{Name: name, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), AdminAddr: admin,
 		waited: make(chan struct{})}
 	out, err := os.CreateTemp("", name+"-*.log")
@@ -85,7 +84,6 @@ func launch(ctx context.Context, name, bin string, args, env []string, port int,
 	}
 	s.out = out
 	s.cmd = exec.Command(bin, args...)
-	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = out, out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {

@@ -36,7 +36,7 @@ type Config struct {
 	Memcached  string // memcached binary; default /usr/bin/memcached
 	Zonecached string // zonecached binary; required
 	Megabytes  int    // -m of both servers; default 1024
-	Threads    int    // memcached -t and zonecached GOMAXPROCS; default 2
+	Threads    int    // memcached -t and zonecached -t (its GOMAXPROCS); default 2
 	Rounds     int    // default 3
 	Loads      []Load // run in this order each round
 	// ProfileDir, when set, receives a CPU profile of zonecached under each
