@@ -81,7 +81,7 @@ func factsAt(r Read, next, last Write, events []NodeEvent) nodeFacts {
 			if e.OK {
 				f.newer = e
 			}
-			if e.OK && e.Op == "delete" && (f.readRepair == nil || e.At.Before(f.readRepair.At)) {
+			if e.OK && (e.Op == "delete" || e.Op == opFormerDelete) && (f.readRepair == nil || e.At.Before(f.readRepair.At)) {
 				f.deleted = e
 			}
 		}

@@ -1,8 +1,12 @@
 package consistency
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/zonecache/zonecache/client"
 )
 
 // nodeRead records a read of key by a reader of zone answered by node.
@@ -85,5 +89,48 @@ func TestCheckTellsTheCausesOfStaleReadsApart(t *testing.T) {
 	}
 	if len(res.StaleSamples) != 6 || !strings.Contains(strings.Join(res.StaleSamples, "\n"), "reader b's read repair stored it at b-1 15ms after v2 was issued") {
 		t.Errorf("samples:\n%s", strings.Join(res.StaleSamples, "\n"))
+	}
+}
+
+// TestFormerOwnerDeletesAreNodeEvents: the writer's hook records a write's
+// delete at a former owner of its key as a node event of the write's
+// version, without counting it among the write's replicas (Done comes
+// from the replicas' answers alone), and a stale read served by that node
+// after the delete applied is told as such.
+func TestFormerOwnerDeletesAreNodeEvents(t *testing.T) {
+	h := NewHistory()
+	hook := InflightHook(h, nil)
+	var done time.Time
+	ctx, track := withInflight(context.Background(), Write{Key: "k", Version: 2, Op: OpSet}, func(at time.Time) { done = at })
+	hook(ctx, client.AttemptEvent{Op: "set", Node: "a-1"})
+	hook(ctx, client.AttemptEvent{Op: "former_delete", Node: "a-9"})
+	track.returned(2)
+	if !done.IsZero() {
+		t.Fatal("the write counted done after one of its two replicas: the former owner's delete was counted as a replica")
+	}
+	hook(ctx, client.AttemptEvent{Op: "set", Node: "b-1"})
+	if done.IsZero() {
+		t.Fatal("the write not done after both replicas answered")
+	}
+	var former []NodeEvent
+	for _, e := range h.nodeEvents {
+		if e.Op == "former_delete" {
+			former = append(former, e)
+		}
+	}
+	if len(former) != 1 || former[0].Node != "a-9" || former[0].Version != 2 || former[0].Key != "k" || !former[0].OK {
+		t.Fatalf("former-owner delete events %+v, want one of k v2 at a-9, applied", former)
+	}
+
+	h = NewHistory()
+	h.MarkPhase("reshard", at(0))
+	write(h, "k", 1, OpSet, 0, 10)
+	write(h, "k", 2, OpSet, 20, 30)
+	event(h, "k", "a-1", "set", 2, 25, true)
+	event(h, "k", "a-9", "former_delete", 2, 26, true)
+	nodeRead(h, "k", "a", "a-9", "a", 50, 51, 1)
+	res := Check(h, CheckConfig{})
+	if res.Causes["reshard: "+CauseAppliedNewer] != 1 || !strings.Contains(strings.Join(res.StaleSamples, "\n"), "a-9 answered former_delete v2") {
+		t.Fatalf("causes %v, samples:\n%s\nwant the read told as served after a-9 applied the former-owner delete of v2", res.Causes, strings.Join(res.StaleSamples, "\n"))
 	}
 }

@@ -44,7 +44,9 @@
 // # Why a read was stale
 //
 // The hooks also record, as NodeEvents, each replica's answer to each
-// write and to the writer's repairs, and each reader's read repairs (the
+// write and to the writer's repairs, each delete a write sent a former
+// owner of its key (client.Config.FormerOwnerWindow), and each reader's
+// read repairs (the
 // key comes from client.AttemptEvent.Key); each read records the node that
 // answered it and whether that was a fallback to another zone. Check gives
 // every stale read a cause from the events of its key at that node

@@ -53,8 +53,10 @@ func (f *inflight) returned(replicas int) {
 }
 
 // InflightHook is the client hook the writer's client needs for
-// Write.Done; it records in rec each replica's answer to a write and each
-// repair as a NodeEvent, and chains to next, if any.
+// Write.Done; it records in rec each replica's answer to a write, each
+// delete the write sent a former owner of its key (not a replica: Done
+// does not wait for it) and each repair as a NodeEvent, and chains to
+// next, if any.
 func InflightHook(rec Recorder, next func(context.Context, client.AttemptEvent)) func(context.Context, client.AttemptEvent) {
 	return func(ctx context.Context, e client.AttemptEvent) {
 		now := time.Now()
@@ -62,6 +64,8 @@ func InflightHook(rec Recorder, next func(context.Context, client.AttemptEvent))
 		switch {
 		case ok && (e.Op == "set" || e.Op == "delete"):
 			f.attempt(now)
+			rec.AddNodeEvent(nodeEvent(f.w.Key, f.w.Version, now, e))
+		case ok && e.Op == opFormerDelete:
 			rec.AddNodeEvent(nodeEvent(f.w.Key, f.w.Version, now, e))
 		case e.Op == "repair":
 			rec.AddNodeEvent(nodeEvent(e.Key, 0, now, e))
@@ -71,6 +75,10 @@ func InflightHook(rec Recorder, next func(context.Context, client.AttemptEvent))
 		}
 	}
 }
+
+// opFormerDelete is client.AttemptEvent.Op of a write's delete at a
+// former owner of its key (client.Config.FormerOwnerWindow).
+const opFormerDelete = "former_delete"
 
 // nodeEvent is the writer's NodeEvent of attempt e.
 func nodeEvent(key string, version uint64, at time.Time, e client.AttemptEvent) NodeEvent {

@@ -11,14 +11,15 @@ import (
 )
 
 // NodeEvent is one request that changed a key on one node, seen through a
-// client's OnAttempt hook: a writer's set or delete of a version, the
+// client's OnAttempt hook: a writer's set or delete of a version, its
+// delete at a former owner of the key with a write of a version, the
 // writer's repair (a delete queued for a replica that failed), or a
 // reader's read repair (an Add of a value found in another zone). The
 // checker uses them to tell the causes of stale reads apart.
 type NodeEvent struct {
 	Key  string
 	Node string
-	// Op is set, delete, repair or read_repair.
+	// Op is set, delete, former_delete, repair or read_repair.
 	Op string
 	// Version is the write's version (0 for repairs and read repairs).
 	Version uint64
