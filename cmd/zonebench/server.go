@@ -78,7 +78,8 @@ func parseServerFlags(args []string, stderr io.Writer) (*serverOptions, error) {
 		fmt.Fprintf(fs.Output(), "Usage: zonebench server [flags]\n\n"+
 			"Starts Debian's memcached and zonecached side by side and runs memcaslap (90 %% get / 10 %% set,\n"+
 			"-T 2) at each --conns and a pipelined multi-get load against each alternately; prints TPS,\n"+
-			"p99, server CPU per operation (/proc/PID/stat) and the generator's, and zonecached/memcached.\n\n")
+			"p99, server CPU per operation (/proc/PID/stat; its user and system parts, and the server's\n"+
+			"context switches per operation) and the generator's, and zonecached/memcached.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -16,6 +16,9 @@ func TestParseProcStatCPU(t *testing.T) {
 	if err != nil || d != (250+37)*clockTick {
 		t.Fatalf("parse = %v, %v; want %v", d, err, (250+37)*clockTick)
 	}
+	if u, s, err := parseProcStatTimes([]byte(line)); err != nil || u != 250*clockTick || s != 37*clockTick {
+		t.Fatalf("user, system = %v, %v, %v; want %v, %v", u, s, err, 250*clockTick, 37*clockTick)
+	}
 	for _, bad := range []string{"", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 x 0"} {
 		if _, err := parseProcStatCPU([]byte(bad)); err == nil {
 			t.Errorf("parse(%q) accepted", bad)
@@ -61,5 +64,36 @@ func TestWithServerCPUKeepsZones(t *testing.T) {
 	}
 	if _, ok := WithServerCPU(newFake(0), 1).(ZoneReporter); ok {
 		t.Fatal("WithServerCPU invents a ZoneReporter")
+	}
+}
+
+func TestParseSwitches(t *testing.T) {
+	status := "Name:\tmemcached\nThreads:\t10\nvoluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n"
+	if n, err := parseSwitches([]byte(status)); err != nil || n != 1234 {
+		t.Fatalf("parse = %d, %v; want 1234", n, err)
+	}
+	for _, bad := range []string{"", "voluntary_ctxt_switches:\t12\n", "voluntary_ctxt_switches:\tx\nnonvoluntary_ctxt_switches:\t1\n"} {
+		if _, err := parseSwitches([]byte(bad)); err == nil {
+			t.Errorf("parse(%q) accepted", bad)
+		}
+	}
+}
+
+// TestProcessSwitchesOfRealMemcached: a memcached that served requests
+// has stopped running at least once per batch of them.
+func TestProcessSwitchesOfRealMemcached(t *testing.T) {
+	mc := testproc.StartMemcached(t, "-m", "64")
+	before, err := ProcessSwitches(mc.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := NewMemcacheTarget(mc.Addr, 1, 5*time.Second)
+	defer tg.Close()
+	if _, err := Run(context.Background(), Config{Workload: Workload{Keys: 100}, Concurrency: 1, Ops: 200}, "memcached", tg); err != nil {
+		t.Fatal(err)
+	}
+	// One request at a time: memcached waits for each next one.
+	if after, err := ProcessSwitches(mc.Pid()); err != nil || after-before < 100 {
+		t.Fatalf("switches %d -> %d (%v), want at least 100 more after 200 requests one at a time", before, after, err)
 	}
 }

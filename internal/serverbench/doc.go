@@ -9,7 +9,10 @@
 // so the noise of a shared machine falls on both. Each Sample holds the
 // throughput, the p99 latency and the server's CPU time per operation (from
 // /proc/PID/stat), which stays comparable when the servers get different
-// shares of the machine, and the generator's own CPU per operation, which
+// shares of the machine, its user and system parts and the server's
+// context switches per operation (where the CPU goes: the server's code, or
+// the kernel's system calls and wake-ups), and the generator's own CPU per
+// operation, which
 // shows whether the generator or the server was the bottleneck.
 //
 // It is the logic behind `zonebench server` (`make bench-server`).

@@ -10,39 +10,44 @@ import (
 
 // WriteSample writes one sample as a line of progress.
 func WriteSample(w io.Writer, s Sample) {
-	fmt.Fprintf(w, "round %d  %-34s %-10s  %9.0f ops/s  p99 %8v  server %6v/op  generator %6v/op\n",
+	fmt.Fprintf(w, "round %d  %-34s %-10s  %9.0f ops/s  p99 %8v  server %6v/op (user %v, system %v, %.3f switches)  generator %6v/op\n",
 		s.Round, s.Load, s.Server, s.TPS(), s.P99.Round(time.Microsecond),
-		s.CPUPerOp(), s.GenCPUPerOp())
+		s.CPUPerOp(), s.UserPerOp(), s.SystemPerOp(), s.SwitchesPerOp(), s.GenCPUPerOp())
 }
 
 // WriteSummary writes, per load, the median over rounds of each server's
-// TPS, p99 and CPU per operation, and zonecached's ratios to memcached
-// (the range over rounds in brackets).
+// TPS, p99, CPU per operation (and its user and system parts, and the
+// server's context switches per operation), and zonecached's ratios to
+// memcached (the range over rounds in brackets).
 func WriteSummary(w io.Writer, samples []Sample) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "load\tserver\tTPS\tp99\tCPU/op\tgen CPU/op\t")
+	fmt.Fprintln(tw, "load\tserver\tTPS\tp99\tCPU/op\tuser/op\tsystem/op\tswitches/op\tgen CPU/op\t")
 	for _, load := range loads(samples) {
 		mc, zc := pick(samples, load, Memcached), pick(samples, load, Zonecached)
 		for _, ss := range [][]Sample{mc, zc} {
 			if len(ss) == 0 {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%v\t%v\t%v\t\n", load, ss[0].Server,
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%v\t%v\t%v\t%v\t%.3f\t%v\t\n", load, ss[0].Server,
 				median(ss, Sample.TPS), time.Duration(median(ss, p99)).Round(time.Microsecond),
-				time.Duration(median(ss, cpuPerOp)), time.Duration(median(ss, genPerOp)))
+				time.Duration(median(ss, cpuPerOp)), time.Duration(median(ss, userPerOp)), time.Duration(median(ss, systemPerOp)),
+				median(ss, Sample.SwitchesPerOp), time.Duration(median(ss, genPerOp)))
 		}
 		if len(mc) == 0 || len(zc) == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\tzc/mc\t%s\t%s\t%s\t\t\n", load,
-			ratio(zc, mc, Sample.TPS), ratio(zc, mc, p99), ratio(zc, mc, cpuPerOp))
+		fmt.Fprintf(tw, "%s\tzc/mc\t%s\t%s\t%s\t%s\t%s\t%s\t\t\n", load,
+			ratio(zc, mc, Sample.TPS), ratio(zc, mc, p99), ratio(zc, mc, cpuPerOp),
+			ratio(zc, mc, userPerOp), ratio(zc, mc, systemPerOp), ratio(zc, mc, Sample.SwitchesPerOp))
 	}
 	return tw.Flush()
 }
 
-func p99(s Sample) float64      { return float64(s.P99) }
-func cpuPerOp(s Sample) float64 { return float64(s.CPUPerOp()) }
-func genPerOp(s Sample) float64 { return float64(s.GenCPUPerOp()) }
+func p99(s Sample) float64         { return float64(s.P99) }
+func cpuPerOp(s Sample) float64    { return float64(s.CPUPerOp()) }
+func userPerOp(s Sample) float64   { return float64(s.UserPerOp()) }
+func systemPerOp(s Sample) float64 { return float64(s.SystemPerOp()) }
+func genPerOp(s Sample) float64    { return float64(s.GenCPUPerOp()) }
 
 // loads returns the loads of samples in the order they first ran.
 func loads(samples []Sample) []string {

@@ -49,8 +49,12 @@ type Sample struct {
 	Load, Server string
 	Round        int
 	Measure
-	// ServerCPU is the server process's user + system CPU time in the run.
-	ServerCPU time.Duration
+	// ServerCPU is the server process's user + system CPU time in the
+	// run, ServerUser and ServerSystem its two parts.
+	ServerCPU, ServerUser, ServerSystem time.Duration
+	// ServerSwitches counts the times the server's threads stopped
+	// running in the run (bench.ProcessSwitches): its wake-ups.
+	ServerSwitches int64
 }
 
 // TPS is operations per second.
@@ -58,6 +62,21 @@ func (s Sample) TPS() float64 { return float64(s.Ops) / s.Elapsed.Seconds() }
 
 // CPUPerOp is the server's CPU time per operation.
 func (s Sample) CPUPerOp() time.Duration { return perOp(s.ServerCPU, s.Ops) }
+
+// UserPerOp and SystemPerOp are the two parts of CPUPerOp: the server's
+// own code and the kernel's work for it.
+func (s Sample) UserPerOp() time.Duration { return perOp(s.ServerUser, s.Ops) }
+
+// SystemPerOp: see UserPerOp.
+func (s Sample) SystemPerOp() time.Duration { return perOp(s.ServerSystem, s.Ops) }
+
+// SwitchesPerOp is the server's context switches per operation.
+func (s Sample) SwitchesPerOp() float64 {
+	if s.Ops == 0 {
+		return 0
+	}
+	return float64(s.ServerSwitches) / float64(s.Ops)
+}
 
 // GenCPUPerOp is the load generator's CPU time per operation.
 func (s Sample) GenCPUPerOp() time.Duration { return perOp(s.GenCPU, s.Ops) }
@@ -131,7 +150,11 @@ func (cfg Config) withDefaults() Config {
 // runOne runs load against srv, reading the server's CPU time around it.
 func runOne(ctx context.Context, cfg Config, load Load, srv *Server, round int) (Sample, error) {
 	s := Sample{Load: load.Name(), Server: srv.Name, Round: round}
-	cpu0, err := bench.ProcessCPU(srv.Pid())
+	user0, sys0, err := bench.ProcessCPUTimes(srv.Pid())
+	if err != nil {
+		return s, err
+	}
+	sw0, err := bench.ProcessSwitches(srv.Pid())
 	if err != nil {
 		return s, err
 	}
@@ -144,11 +167,17 @@ func runOne(ctx context.Context, cfg Config, load Load, srv *Server, round int) 
 	if err != nil {
 		return s, fmt.Errorf("%s against %s: %w", load.Name(), srv.Name, err)
 	}
-	cpu1, err := bench.ProcessCPU(srv.Pid())
+	user1, sys1, err := bench.ProcessCPUTimes(srv.Pid())
 	if err != nil {
 		return s, err
 	}
-	s.ServerCPU = cpu1 - cpu0
+	sw1, err := bench.ProcessSwitches(srv.Pid())
+	if err != nil {
+		return s, err
+	}
+	s.ServerUser, s.ServerSystem = user1-user0, sys1-sys0
+	s.ServerCPU = s.ServerUser + s.ServerSystem
+	s.ServerSwitches = sw1 - sw0
 	if profiling {
 		if err := <-profDone; err != nil {
 			return s, err
