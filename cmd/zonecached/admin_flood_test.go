@@ -142,14 +142,31 @@ func TestAdminConnectionLimitRefusesAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	for range 4 {
+	silent := func() {
 		c, err := net.DialTimeout("tcp", addr, deadline)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\n") // the header never ends
 	}
+	for range 4 {
+		silent()
+	}
+	// The fourth evicts the idle keep-alive, unless the server had not
+	// yet marked it idle (it does so after writing the response this test
+	// read): then the fourth was refused, and another silent one is sent
+	// until the keep-alive is evicted, so that four silent ones hold the
+	// places.
+	testproc.Eventually(t, deadline, "the idle keep-alive evicted by a silent connection", func() bool {
+		_ = idle.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		_, err := idle.Read(make([]byte, 1))
+		if ne, ok := err.(net.Error); err == nil || (ok && ne.Timeout()) {
+			silent()
+			return false
+		}
+		return true
+	})
 	c, err := idleKeepAlive(addr)
 	if c != nil {
 		c.Close()
