@@ -75,12 +75,6 @@ func ProcessCPUTimes(pid int) (user, system time.Duration, err error) {
 	return parseProcStatTimes(data)
 }
 
-// parseProcStatCPU reads utime + stime of a /proc/<pid>/stat line.
-func parseProcStatCPU(data []byte) (time.Duration, error) {
-	user, system, err := parseProcStatTimes(data)
-	return user + system, err
-}
-
 // parseProcStatTimes reads utime and stime (fields 14 and 15) of a
 // /proc/<pid>/stat line. The command name (field 2) is in parentheses and
 // may hold spaces and parentheses, so fields are counted from the last ')'.

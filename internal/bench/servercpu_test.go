@@ -12,15 +12,11 @@ import (
 
 func TestParseProcStatCPU(t *testing.T) {
 	line := "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 37 0 0 20 0 3 0 123456 1000000 500 18446744073709551615\n"
-	d, err := parseProcStatCPU([]byte(line))
-	if err != nil || d != (250+37)*clockTick {
-		t.Fatalf("parse = %v, %v; want %v", d, err, (250+37)*clockTick)
-	}
 	if u, s, err := parseProcStatTimes([]byte(line)); err != nil || u != 250*clockTick || s != 37*clockTick {
 		t.Fatalf("user, system = %v, %v, %v; want %v, %v", u, s, err, 250*clockTick, 37*clockTick)
 	}
 	for _, bad := range []string{"", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 x 0"} {
-		if _, err := parseProcStatCPU([]byte(bad)); err == nil {
+		if _, _, err := parseProcStatTimes([]byte(bad)); err == nil {
 			t.Errorf("parse(%q) accepted", bad)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 
 func TestWriteSummaryRatiosAreZonecachedOverMemcached(t *testing.T) {
 	sample := func(server string, round int, ops int64, cpu time.Duration) Sample {
-		return Sample{Load: "L", Server: server, Round: round, ServerCPU: cpu,
+		return Sample{Load: "L", Server: server, Round: round, ServerUser: cpu,
 			Measure: Measure{Ops: ops, Elapsed: time.Second, P99: time.Millisecond}}
 	}
 	samples := []Sample{
@@ -32,7 +32,7 @@ func TestWriteSummaryRatiosAreZonecachedOverMemcached(t *testing.T) {
 // ratios.
 func TestWriteSummaryHasWhereTheCPUGoes(t *testing.T) {
 	sample := func(server string, user, system time.Duration, switches int64) Sample {
-		return Sample{Load: "L", Server: server, Round: 1, ServerCPU: user + system, ServerUser: user, ServerSystem: system,
+		return Sample{Load: "L", Server: server, Round: 1, ServerUser: user, ServerSystem: system,
 			ServerSwitches: switches, Measure: Measure{Ops: 1000, Elapsed: time.Second, P99: time.Millisecond}}
 	}
 	samples := []Sample{sample(Memcached, 2*time.Millisecond, 8*time.Millisecond, 250),

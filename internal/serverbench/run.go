@@ -49,9 +49,9 @@ type Sample struct {
 	Load, Server string
 	Round        int
 	Measure
-	// ServerCPU is the server process's user + system CPU time in the
-	// run, ServerUser and ServerSystem its two parts.
-	ServerCPU, ServerUser, ServerSystem time.Duration
+	// ServerUser and ServerSystem are the server process's user and
+	// system CPU time in the run.
+	ServerUser, ServerSystem time.Duration
 	// ServerSwitches counts the times the server's threads stopped
 	// running in the run (bench.ProcessSwitches): its wake-ups.
 	ServerSwitches int64
@@ -60,8 +60,8 @@ type Sample struct {
 // TPS is operations per second.
 func (s Sample) TPS() float64 { return float64(s.Ops) / s.Elapsed.Seconds() }
 
-// CPUPerOp is the server's CPU time per operation.
-func (s Sample) CPUPerOp() time.Duration { return perOp(s.ServerCPU, s.Ops) }
+// CPUPerOp is the server's user + system CPU time per operation.
+func (s Sample) CPUPerOp() time.Duration { return perOp(s.ServerUser+s.ServerSystem, s.Ops) }
 
 // UserPerOp and SystemPerOp are the two parts of CPUPerOp: the server's
 // own code and the kernel's work for it.
@@ -176,7 +176,6 @@ func runOne(ctx context.Context, cfg Config, load Load, srv *Server, round int) 
 		return s, err
 	}
 	s.ServerUser, s.ServerSystem = user1-user0, sys1-sys0
-	s.ServerCPU = s.ServerUser + s.ServerSystem
 	s.ServerSwitches = sw1 - sw0
 	if profiling {
 		if err := <-profDone; err != nil {
