@@ -139,11 +139,7 @@ func (g *GossipFleet) Apply(ctx context.Context, _ Step, t replication.Topology,
 // drains for its own drain timeout, so one after the other a zone's
 // removal took as many drains), or asks the operator to when Stop is nil.
 func (g *GossipFleet) stopLeaving(ctx context.Context, cur, t replication.Topology, say func(string)) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
+	var leaving []replication.Node
 	for _, n := range cur.Nodes {
 		if _, kept := t.Node(n.ID); kept {
 			continue
@@ -152,18 +148,38 @@ func (g *GossipFleet) stopLeaving(ctx context.Context, cur, t replication.Topolo
 			say(fmt.Sprintf("stop %s (%s) now (SIGTERM: it leaves the fleet, then drains); waiting until the fleet drops it", n.ID, n.Addr))
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := g.Stop(ctx, n)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("reshard: stop %s: %w", n.ID, err))
-				return
+		leaving = append(leaving, n)
+	}
+	return atOnce(leaving, say, func(n replication.Node, say func(string)) error {
+		if err := g.Stop(ctx, n); err != nil {
+			return fmt.Errorf("reshard: stop %s: %w", n.ID, err)
+		}
+		say(fmt.Sprintf("%s (%s) stopped", n.ID, n.Addr))
+		return nil
+	})
+}
+
+// atOnce calls fn for every item at the same time and joins their errors;
+// the say each call is given passes its lines on to say one at a time.
+func atOnce[T any](items []T, say func(string), fn func(item T, say func(string)) error) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	locked := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		say(s)
+	}
+	for _, it := range items {
+		wg.Go(func() {
+			if err := fn(it, locked); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				errs = append(errs, err)
 			}
-			say(fmt.Sprintf("%s (%s) stopped", n.ID, n.Addr))
-		}()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -199,27 +215,9 @@ func (g *GossipFleet) setStates(ctx context.Context, cur, t replication.Topology
 		}
 		changes = append(changes, change{was, n, addr})
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, c := range changes {
-		wg.Go(func() {
-			err := g.setState(ctx, c.addr, c.was, c.now, func(s string) {
-				mu.Lock()
-				defer mu.Unlock()
-				say(s)
-			})
-			if err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				errs = append(errs, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return atOnce(changes, say, func(c change, say func(string)) error {
+		return g.setState(ctx, c.addr, c.was, c.now, say)
+	})
 }
 
 // setState moves one node, whose admin endpoint is at addr, from was to
