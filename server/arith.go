@@ -147,12 +147,12 @@ func (c *conn) arith(n int, incr bool) {
 func (c *conn) countArith(incr, hit bool) {
 	switch {
 	case incr && hit:
-		c.st[stIncrHits]++
+		c.count(stIncrHits)
 	case hit:
-		c.st[stDecrHits]++
+		c.count(stDecrHits)
 	case incr:
-		c.st[stIncrMisses]++
+		c.count(stIncrMisses)
 	default:
-		c.st[stDecrMisses]++
+		c.count(stDecrMisses)
 	}
 }

@@ -48,9 +48,9 @@ func (c *conn) authenticate(raw []byte) {
 		c.str("CLIENT_ERROR bad authentication token format\r\n")
 		return
 	}
-	c.st[stAuthCmds]++
+	c.count(stAuthCmds)
 	if !c.s.validCredential(user, pass) {
-		c.st[stAuthErrors]++
+		c.count(stAuthErrors)
 		c.s.log.Info("authentication failed", "remote", c.nc.RemoteAddr().String())
 		c.str("CLIENT_ERROR authentication failure\r\n")
 		return

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"log/slog"
+	"runtime"
 	"time"
 )
 
@@ -121,6 +122,14 @@ type Config struct {
 	// released, so that stalled clients cannot pin the budget. Default
 	// DefaultValueTimeout; negative: no bound.
 	ValueTimeout time.Duration
+	// EventLoops is the number of epoll loops that serve plain TCP
+	// connections (not TLS ones) on Linux, instead of a goroutine each:
+	// a loop runs the commands of every connection that became readable
+	// in one wake-up, which saves the scheduling of a goroutine per
+	// request. A command that has to wait moves its connection to a
+	// goroutine first, so no client stalls a loop. Default 0: GOMAXPROCS
+	// at New; negative: none, every connection keeps its goroutine.
+	EventLoops int
 	// Now returns the current time; tests inject a clock. Default: the
 	// system clock read by a ticker every 100 ms (expiry is in whole
 	// seconds, and reading the system clock per command is costly).
@@ -154,6 +163,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ValueTimeout == 0 {
 		c.ValueTimeout = DefaultValueTimeout
+	}
+	if c.EventLoops == 0 {
+		c.EventLoops = runtime.GOMAXPROCS(0)
 	}
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"math/bits"
 	"net"
 	"os"
 	"sync"
@@ -42,6 +43,9 @@ const (
 
 	connBusy int32 = 0
 	connIdle int32 = 1
+	// connWoken: idle, and woken by wakeIfIdle (a wake-up deadline is
+	// set).
+	connWoken int32 = 2
 )
 
 // errLineTooLong means a line without a newline grew past protocol.MaxLineLength.
@@ -59,51 +63,31 @@ var errBinaryProtocol = errors.New("server: binary protocol request")
 
 // conn is one client connection and its buffers.
 type conn struct {
+	// The fields each command touches come first, close together: with
+	// hundreds of connections their state is cold, and each cache line
+	// touched per request costs a miss.
 	s  *Server
-	nc net.Conn
 	rw io.ReadWriter // nc, or raw system calls on its socket
 	// raw is rw when it reads the socket with raw system calls: then
 	// serveBuffered serves the commands.
 	raw rawConnIO
 	// serveStep is serveStep bound to c, made once.
 	serveStep func() bool
-	// ended is set by serveStep when the connection is done.
-	ended bool
-	r     *bufio.Reader
-
-	out     []byte // replies not yet written
-	flushes uint64 // number of writes so far, to tell whether out was cut
-	toks    [protocol.MaxTokens][]byte
-	line    []byte // a copy of a storage command's line, kept while its data is read
-	scratch []byte // values built by incr and decr
-	keybuf  []byte // base64-decoded keys
-	num     []byte // digits of an incr or decr result
-	parts   [2][]byte
-	val     []byte  // values larger than the read buffer
-	valBuf  *[]byte // the pooled buffer val comes from, if any
-	pending int     // bytes of the read buffer to discard after a data block is used
+	r         *bufio.Reader
+	out       []byte // replies not yet written
+	flushes   uint64 // number of writes so far, to tell whether out was cut
+	pending   int    // bytes of the read buffer to discard after a data block is used
 	// outCharged is what out holds against the large-value budget.
 	outCharged int
-	// spare is budget awaitRoom set aside for a value not yet in out;
-	// wantRoom is the size of the value roomForValue last refused.
-	spare, wantRoom int
-	// holdSince is when the connection started to wait for its client
-	// while holding large-value budget (Unix nanoseconds; 0 when it does
-	// not): the budget reclaims it from connections stalled too long.
-	holdSince atomic.Int64
+	dirty      uint64 // which of st (low bits) and cmds (from bit 32) are not zero
+	tick       uint32
+	state      atomic.Int32
+	// ended is set by serveStep when the connection is done.
+	ended bool
 	// authed is set once the connection authenticated, or from the start
 	// when the server needs no credentials.
 	authed bool
-
-	st    [numStats]uint64 // counters not yet merged into the server's
-	cmds  [numCmds]uint64  // commands executed, not yet merged
-	tick  uint32
-	state atomic.Int32
-	// stateMu orders a shutdown's wake-up deadline with the connection
-	// turning busy, so a command that has started is never cut short.
-	stateMu sync.Mutex
-	woken   bool // under stateMu: a wake-up deadline is set
-	quit    bool
+	quit   bool
 	// fence is the fence's state for the commands of one read: unless
 	// open, retrievals miss (see fence).
 	fence fenceState
@@ -112,6 +96,34 @@ type conn struct {
 	// lastRead is the Unix second of the last read that brought commands,
 	// for "stats conns".
 	lastRead atomic.Int64
+	// lp is its state towards an event loop (Config.EventLoops).
+	lp loopConn
+
+	nc      net.Conn
+	toks    [protocol.MaxTokens][]byte
+	line    []byte // a copy of a storage command's line, kept while its data is read
+	scratch []byte // values built by incr and decr
+	keybuf  []byte // base64-decoded keys
+	num     []byte // digits of an incr or decr result
+	parts   [2][]byte
+	val     []byte  // values larger than the read buffer
+	valBuf  *[]byte // the pooled buffer val comes from, if any
+	// spare is budget awaitRoom set aside for a value not yet in out;
+	// wantRoom is the size of the value roomForValue last refused.
+	spare, wantRoom int
+	// holdSince is when the connection started to wait for its client
+	// while holding large-value budget (Unix nanoseconds; 0 when it does
+	// not): the budget reclaims it from connections stalled too long.
+	holdSince atomic.Int64
+
+	st   [numStats]uint64 // counters not yet merged into the server's
+	cmds [numCmds]uint64  // commands executed, not yet merged
+	// stateMu orders a shutdown's wake-up deadline with the connection
+	// turning busy, so a command that has started is never cut short.
+	stateMu sync.Mutex
+	// tracked is set when Server.accept counted it among the server's
+	// connections (tests serve connections of their own).
+	tracked bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -145,8 +157,10 @@ func (rc readCounter) Read(p []byte) (int, error) {
 	if err == errWouldBlock {
 		return 0, err
 	}
-	rc.c.st[stBytesRead] += uint64(n)
-	rc.c.lastRead.Store(rc.c.now().Unix())
+	rc.c.countN(stBytesRead, uint64(n))
+	if now := rc.c.now().Unix(); rc.c.lastRead.Load() != now {
+		rc.c.lastRead.Store(now)
+	}
 	// Checked after the read returns: every command it brings was sent
 	// after any pause that ended before now, so a stale store is flushed
 	// before they run.
@@ -165,14 +179,14 @@ func (rc readCounter) Read(p []byte) (int, error) {
 func (c *conn) wakeIfIdle(counted func()) bool {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
-	if c.state.Load() != connIdle {
+	if !c.state.CompareAndSwap(connIdle, connWoken) {
 		return false
 	}
 	if counted != nil {
 		counted()
 	}
-	c.woken = true
 	_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	c.kickLoop()
 	return true
 }
 
@@ -180,17 +194,18 @@ func (c *conn) wakeIfIdle(counted func()) bool {
 // the idle timeout woke it at the same moment, the wake-up deadline is
 // lifted so the command can read its data.
 func (c *conn) setBusy() {
-	if c.state.Load() == connBusy {
+	if c.state.Load() == connBusy || c.state.CompareAndSwap(connIdle, connBusy) {
 		return
 	}
-	c.stateMu.Lock()
+	c.stateMu.Lock() // woken: wakeIfIdle may still be setting its deadline
 	c.state.Store(connBusy)
-	if c.woken {
-		c.woken = false
-		_ = c.nc.SetReadDeadline(time.Time{})
-	}
+	_ = c.nc.SetReadDeadline(time.Time{})
 	c.stateMu.Unlock()
 }
+
+// setIdle marks a busy connection as waiting for a command; one woken
+// stays woken.
+func (c *conn) setIdle() { c.state.CompareAndSwap(connBusy, connIdle) }
 
 // handshake runs a TLS connection's handshake within
 // Config.TLSHandshakeTimeout, in the connection's goroutine so that clients
@@ -218,22 +233,53 @@ func (c *conn) handshake() error {
 	return err
 }
 
+// serve serves the connection on its goroutine until it ends, or until an
+// event loop takes it over.
 func (c *conn) serve() {
-	defer func() {
-		c.mergeStats()
-		c.releaseData()
-		c.releaseOut()
-		c.nc.Close()
-	}()
 	for {
-		if c.raw != nil && c.authed && !c.serveBuffered() {
-			return
+		if c.raw != nil && c.authed {
+			if c.s.loops != nil && c.s.loops.adopt(c) {
+				return
+			}
+			if !c.serveBuffered() {
+				c.finish()
+				return
+			}
 		}
 		line, long, err := c.readLine()
 		if !c.exec(line, long, err) {
+			c.finish()
 			return
 		}
 	}
+}
+
+// serveLeft serves, on a goroutine, the command an event loop left because
+// it is not buffered whole, then the connection as serve does.
+func (c *conn) serveLeft() {
+	line, long, err := c.readLine()
+	if !c.exec(line, long, err) {
+		c.finish()
+		return
+	}
+	c.serve()
+}
+
+// finish closes the connection and forgets it.
+func (c *conn) finish() {
+	c.mergeStats()
+	c.releaseData()
+	c.releaseOut()
+	c.nc.Close()
+	s := c.s
+	if !c.tracked {
+		return
+	}
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.stats.currConns.Add(-1)
+	s.connWG.Done()
 }
 
 // exec executes one command read by readLine or bufferedLine, or ends the
@@ -271,7 +317,7 @@ func (c *conn) exec(line []byte, long bool, err error) bool {
 	} else {
 		cmd = c.dispatch(line)
 	}
-	c.cmds[cmd]++
+	c.countCmd(cmd)
 	if timed {
 		c.s.metrics.observe(cmd, time.Since(start))
 	}
@@ -314,7 +360,7 @@ func (c *conn) readLine() (line []byte, long bool, err error) {
 		// with nothing buffered is idle before its last reply goes out,
 		// so a client that has the reply sees it idle (stats conns).
 		if n == 0 {
-			c.state.Store(connIdle)
+			c.setIdle()
 		}
 		if err := c.flush(); err != nil {
 			return nil, false, err
@@ -541,27 +587,59 @@ func (c *conn) roomForValue(n int) bool {
 func (c *conn) awaitRoom() bool {
 	n := c.wantRoom
 	c.wantRoom = 0
-	if n == 0 || !c.s.reserveLarge(n) {
+	if n == 0 {
 		return false
+	}
+	if !c.s.bigBuffers.reserve(n) {
+		c.leaveLoop() // the wait below must not hold up a loop
+		if !c.s.reserveLarge(n) {
+			return false
+		}
 	}
 	c.spare += n
 	return true
 }
 
-// mergeStats adds the connection's counters to the server's.
+// mergeStats adds the connection's counters to the server's: only those
+// counted since the last merge, so that a command touches the few counters
+// it counted and not the whole arrays (cold, with hundreds of connections).
 func (c *conn) mergeStats() {
-	for i := range c.st {
-		if c.st[i] != 0 {
+	for m := c.dirty; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		if i < cmdsDirtyShift {
 			c.s.stats.v[i].Add(c.st[i])
 			c.st[i] = 0
+		} else {
+			c.s.stats.cmds[i-cmdsDirtyShift].Add(c.cmds[i-cmdsDirtyShift])
+			c.cmds[i-cmdsDirtyShift] = 0
 		}
 	}
-	for i := range c.cmds {
-		if c.cmds[i] != 0 {
-			c.s.stats.cmds[i].Add(c.cmds[i])
-			c.cmds[i] = 0
-		}
-	}
+	c.dirty = 0
+}
+
+// cmdsDirtyShift is the bit of conn.dirty for the first command counter;
+// the statistics' bits come below it.
+const cmdsDirtyShift = 32
+
+// The counters must fit conn.dirty's bits.
+var _ = [1]struct{}{}[max(0, int(numStats)-cmdsDirtyShift)+max(0, int(numCmds)+cmdsDirtyShift-64)]
+
+// count adds one to the connection's counter id.
+func (c *conn) count(id statID) {
+	c.st[id]++
+	c.dirty |= 1 << uint(id)
+}
+
+// countN adds n to the connection's counter id.
+func (c *conn) countN(id statID, n uint64) {
+	c.st[id] += n
+	c.dirty |= 1 << uint(id)
+}
+
+// countCmd counts one command of kind id.
+func (c *conn) countCmd(id cmdID) {
+	c.cmds[id]++
+	c.dirty |= 1 << (cmdsDirtyShift + uint(id))
 }
 
 func (c *conn) str(s string) { c.out = append(c.out, s...) }

@@ -190,7 +190,7 @@ func (c *conn) run(e *command, meta bool, line []byte) cmdID {
 			c.str("ERROR\r\n")
 			return cmdOther
 		}
-		c.st[stCmdMeta]++
+		c.count(stCmdMeta)
 	}
 	if e == nil {
 		c.unknown(meta, n)

@@ -12,14 +12,26 @@
 // are what the zonecache smart client builds leases and cross-zone version
 // consistency on.
 //
-// One goroutine serves each connection with its own read buffer and output
-// buffer; replies to pipelined commands are written with one system call
-// when the read buffer holds no further complete command. On Linux, plain TCP connections read and
-// write their sockets with raw system calls (rawio_linux.go), waiting for
-// readiness through Go's network poller; commands that arrive whole are
-// served inside one wait of the poller (session.go), so that after a reply
-// the connection waits without first reading its empty socket. Memory is bounded: command lines are
-// limited to 2 KiB (except multi-key get lines, which are processed as a
+// On Linux, plain TCP connections are served by a few epoll loops
+// (Config.EventLoops, one per GOMAXPROCS by default; eventloop_linux.go):
+// a loop waits for all its connections at once, through Go's poller, and
+// runs the commands of each connection that became readable, reading and
+// writing the socket with raw system calls (rawio_linux.go). A loop runs
+// only commands buffered whole (line and data block) and replies that the
+// socket takes at once. A connection whose next command is not buffered
+// whole (a large value, a value arriving in pieces, a long multi-get) is
+// served by a goroutine for that command; a command that must wait (a
+// reply larger than the socket buffer, the large-value budget, a
+// metadump) first hands the loop to a new goroutine and finishes on the
+// one that ran it. Either way the connection returns to its loop once it
+// waits for input again, and no client can hold up the others of its
+// loop. TLS connections, connections elsewhere than Linux and with
+// EventLoops negative get one goroutine each, which serves the commands
+// that arrive whole inside one wait of the poller (session.go). Replies to
+// pipelined commands are written with one system call when the read
+// buffer holds no further complete command.
+//
+// Memory is bounded: command lines are limited to 2 KiB (except multi-key get lines, which are processed as a
 // stream), values larger than the item limit are read and discarded
 // without being buffered, multi-key replies are written out value by
 // value, and the buffers all connections hold for large values share one
@@ -47,7 +59,8 @@
 // Requests are parsed with internal/protocol (tokenizer, number rules, meta
 // flags, exptime rule), the codec the clients use; the server writes its
 // replies itself. Files: server.go (lifecycle, accept, shutdown), conn.go
-// (reading, flushing, buffers), rawio_linux.go (socket I/O), dispatch.go
+// (reading, flushing, buffers), eventloop_linux.go (event loops),
+// rawio_linux.go (socket I/O), dispatch.go
 // (command table), retrieval.go, storage.go, arith.go and text.go (text
 // protocol), metaget.go, meta.go and metareply.go (meta protocol),
 // metadump.go, stats.go, detail.go (stats detail), conns.go (stats conns),

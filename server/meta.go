@@ -25,12 +25,12 @@ func (c *conn) metaDelete(n int) {
 	})
 	c.parts[0] = nil
 	if code == "HD" {
-		c.st[stDeleteHits]++
+		c.count(stDeleteHits)
 		if f.NoReply {
 			return
 		}
 	} else {
-		c.st[stDeleteMisses]++
+		c.count(stDeleteMisses)
 	}
 	c.str(code)
 	c.appendOpaqueAndKey(&f, 2, n)

@@ -108,6 +108,7 @@ func (c *conn) metadump(which []byte) {
 		c.str("BADCLASS invalid class id\r\n")
 		return
 	}
+	c.leaveLoop() // a dump takes a while, and waits for slow readers
 	failed := false
 	c.s.store.Scan(func(key []byte, m store.Meta, size int) {
 		if cls := slabClass(size); all || classes[cls] {

@@ -206,23 +206,23 @@ func (c *conn) appendWinFlags(m *store.Meta, won bool) bool {
 // item was held: errors, a created item's and a miss's.
 func (c *conn) replyMetaGet(r *mgRequest, cas uint64, err error) {
 	if r.ttlSet {
-		c.st[stCmdTouch]++
+		c.count(stCmdTouch)
 	} else {
-		c.st[stCmdGet]++
+		c.count(stCmdGet)
 	}
 	switch {
 	case !r.room:
-		c.st[stStoreNoMemory]++
+		c.count(stStoreNoMemory)
 		c.errLine("SERVER_ERROR out of memory writing get response")
 	case r.created && err != nil:
 		c.errLine("SERVER_ERROR out of memory storing object")
 	case r.created:
-		c.st[stGetHits]++
+		c.count(stGetHits)
 		c.metaGetCreated(&r.f, r.n, cas, r.now)
 	case r.hit && r.ttlSet:
-		c.st[stTouchHits]++
+		c.count(stTouchHits)
 	case r.hit:
-		c.st[stGetHits]++
+		c.count(stGetHits)
 	default:
 		c.replyMetaGetMiss(r)
 	}
@@ -231,9 +231,9 @@ func (c *conn) replyMetaGet(r *mgRequest, cas uint64, err error) {
 // replyMetaGetMiss counts a miss and writes EN unless q.
 func (c *conn) replyMetaGetMiss(r *mgRequest) {
 	if r.ttlSet {
-		c.st[stTouchMisses]++
+		c.count(stTouchMisses)
 	} else {
-		c.st[stGetMisses]++
+		c.count(stGetMisses)
 	}
 	if !r.f.NoReply {
 		c.out = append(c.out, "EN"...)

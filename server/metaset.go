@@ -25,7 +25,7 @@ func (c *conn) metaSet(n int) {
 		c.errLine("CLIENT_ERROR bad data chunk")
 		return
 	}
-	c.st[stCmdSet]++
+	c.count(stCmdSet)
 	res, cas := c.write(f.Key, data[:size], &req)
 	c.countWrite(res, req.compare)
 	c.replyMetaSet(&f, n, res, cas)
@@ -39,7 +39,7 @@ func (c *conn) metaSetNoData(f *protocol.MetaFlags, err error) {
 		c.quit = true
 		return
 	}
-	c.st[stStoreNoMemory]++
+	c.count(stStoreNoMemory)
 	c.deleteKey(f.Key)
 	c.errLine("SERVER_ERROR out of memory storing object")
 }
@@ -64,7 +64,7 @@ func (c *conn) parseMetaSet(f *protocol.MetaFlags, req *storeReq, n int) (size i
 		errstr = metaSetMode(f, req)
 	}
 	if errstr == "" && c.itemTooLarge(f.Key, size) {
-		c.st[stStoreTooLarge]++
+		c.count(stStoreTooLarge)
 		errstr = "SERVER_ERROR object too large for cache"
 		c.deleteKey(f.Key)
 	}

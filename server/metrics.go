@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,16 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 		Namespace: "zonecache", Subsystem: "server", Name: "purged_items_total",
 		Help: "Items removed because this node no longer owns their key in the fleet's topology (PurgeUnowned).",
 	}, func() float64 { return float64(s.own.purged.Load()) })
+	handoffs := func(reason string, n *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "zonecache", Subsystem: "server", Name: "event_loop_handoffs_total",
+			Help: "Connections an event loop gave to a goroutine of their own: reason read, the next command " +
+				"was not buffered whole (a large value, a value arriving in pieces); wait, a command had to wait " +
+				"(a full socket buffer, the large-value budget, a metadump).",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(n.Load()) })
+	}
+	reg.MustRegister(handoffs("read", &s.handoffs[handoffRead]), handoffs("wait", &s.handoffs[handoffWait]))
 	reg.MustRegister(hist, purged, &statsCollector{s: s}, buildinfo.Read().Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -37,6 +37,11 @@ type rawIO struct {
 	step    func() bool
 	serving bool
 	empty   bool
+	// inLoop is set while an event loop runs step (loopStep): a write
+	// that would wait first calls leave, which hands the loop to another
+	// goroutine, so that one slow reader never stalls the loop's others.
+	inLoop bool
+	leave  func()
 
 	p   []byte // the buffer of the call in progress
 	n   int    // bytes moved by it
@@ -97,6 +102,19 @@ func (r *rawIO) serve(step func() bool) error {
 	return nil
 }
 
+// loopStep runs step once for an event loop, on the socket fd, which the
+// loop found readable (or has just taken over). Reads within it do not
+// wait; a write that would wait calls leave first.
+func (r *rawIO) loopStep(fd uintptr, step func() bool) bool {
+	r.fd, r.serving, r.empty, r.inLoop = fd, true, false, true
+	done := step()
+	r.serving, r.inLoop = false, false
+	return done
+}
+
+// control runs f with the socket, which stays open until f returns.
+func (r *rawIO) control(f func(fd uintptr)) error { return r.rc.Control(f) }
+
 func (r *rawIO) doServe(fd uintptr) bool {
 	r.fd, r.serving, r.empty = fd, true, false
 	return r.step()
@@ -131,6 +149,15 @@ func (r *rawIO) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	r.p, r.n, r.err = p, 0, nil
+	if r.inLoop {
+		if r.doWrite(r.fd) {
+			r.p = nil
+			return r.n, r.err
+		}
+		// The socket buffer is full: this write waits, outside the loop.
+		r.inLoop = false
+		r.leave()
+	}
 	err := r.rc.Write(r.writeFn)
 	r.p = nil
 	if err != nil {

@@ -26,15 +26,15 @@ func (c *conn) appendValueHeader(key []byte, m *store.Meta, size int, withCAS bo
 // getKey appends one key's VALUE block, if it is a hit. It reports false
 // when the value cannot be buffered (large-value budget spent).
 func (c *conn) getKey(key []byte, withCAS bool) bool {
-	c.st[stCmdGet]++
+	c.count(stCmdGet)
 	hit, room := c.lookup(key, withCAS)
 	if !room && c.awaitRoom() {
 		hit, room = c.lookup(key, withCAS)
 	}
 	if hit {
-		c.st[stGetHits]++
+		c.count(stGetHits)
 	} else {
-		c.st[stGetMisses]++
+		c.count(stGetMisses)
 	}
 	if c.s.prefixes.on.Load() {
 		c.s.prefixes.record(key, prefixGet, hit)
@@ -65,7 +65,7 @@ func (c *conn) noRoomForGet(mark int, flushes uint64) {
 	if c.flushes == flushes {
 		c.out = c.out[:mark]
 	}
-	c.st[stStoreNoMemory]++
+	c.count(stStoreNoMemory)
 	c.str("SERVER_ERROR out of memory writing get response\r\n")
 }
 
@@ -138,7 +138,7 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 			c.abortMultiGet(mark, flushes)
 			return
 		}
-		c.st[stCmdTouch]++
+		c.count(stCmdTouch)
 		hit, room := c.gatKey(key, exp, now, withCAS)
 		if !room && c.awaitRoom() {
 			hit, room = c.gatKey(key, exp, now, withCAS)
@@ -148,9 +148,9 @@ func (c *conn) gat(rest []byte, withCAS bool) {
 			return
 		}
 		if hit {
-			c.st[stTouchHits]++
+			c.count(stTouchHits)
 		} else {
-			c.st[stTouchMisses]++
+			c.count(stTouchMisses)
 		}
 		if c.s.prefixes.on.Load() {
 			c.s.prefixes.record(key, prefixGet, hit)

@@ -16,6 +16,15 @@ import (
 	"github.com/zonecache/zonecache/server/internal/store"
 )
 
+// Reasons an event loop gives a connection to a goroutine.
+const (
+	// handoffRead: its next command is not buffered whole.
+	handoffRead = iota
+	// handoffWait: a command had to wait (a full socket buffer, the
+	// large-value budget, a metadump).
+	handoffWait
+)
+
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
 // Close.
 var ErrServerClosed = errors.New("server: closed")
@@ -47,6 +56,12 @@ type Server struct {
 	fence *fence
 	// idleStop stops closeIdle; nil without an idle timeout.
 	idleStop chan struct{}
+	// loops serve plain TCP connections (Config.EventLoops); nil: every
+	// connection keeps its goroutine.
+	loops *eventLoops
+	// handoffs counts connections an event loop gave to a goroutine, by
+	// reason (handoffRead, handoffWait).
+	handoffs [2]atomic.Uint64
 
 	closing atomic.Bool
 	serving atomic.Int32
@@ -95,6 +110,13 @@ func New(cfg Config) (*Server, error) {
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s, s.reg)
 	s.fence = newFence(s, cfg.PauseBound, cfg.RejoinQuarantine, s.reg)
+	if n := cfg.EventLoops; n > 0 {
+		loops, err := newEventLoops(s, n)
+		if err != nil {
+			s.log.Warn("event loops not started; each connection gets a goroutine", "err", err)
+		}
+		s.loops = loops
+	}
 	if cfg.IdleTimeout > 0 {
 		s.idleStop = make(chan struct{})
 		go s.closeIdle(s.idleStop)
@@ -140,7 +162,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	s.log.Info("zonecached serving", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil,
-		"max_bytes", s.cfg.MaxBytes, "max_item_size", s.cfg.MaxItemSize, "max_conns", s.cfg.MaxConns)
+		"max_bytes", s.cfg.MaxBytes, "max_item_size", s.cfg.MaxItemSize, "max_conns", s.cfg.MaxConns,
+		"event_loops", s.loopCount())
 
 	var backoff time.Duration
 	for {
@@ -190,6 +213,7 @@ func (s *Server) accept(nc net.Conn) {
 		return
 	}
 	c := newConn(s, nc)
+	c.tracked = true
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
@@ -197,16 +221,9 @@ func (s *Server) accept(nc net.Conn) {
 	s.stats.currConns.Add(1)
 	s.log.Debug("connection opened", "remote", nc.RemoteAddr().String())
 	go func() {
-		defer s.connWG.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			s.stats.currConns.Add(-1)
-		}()
 		if err := c.handshake(); err != nil {
 			s.log.Debug("closing connection: TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
-			nc.Close()
+			c.finish()
 			return
 		}
 		c.serve()
@@ -260,11 +277,21 @@ func (s *Server) Close() error {
 	return s.finish()
 }
 
+// closeConns closes every connection. The closes happen without s.mu
+// held: a close waits for a command running on the socket, which may need
+// s.mu (stats conns, reclaimStalled).
 func (s *Server) closeConns() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
 		c.nc.Close()
+		c.stateMu.Lock()
+		c.kickLoop() // a loop ends it
+		c.stateMu.Unlock()
 	}
 }
 
@@ -275,6 +302,9 @@ func (s *Server) finish() error {
 		return nil
 	}
 	s.closed = true
+	if s.loops != nil {
+		s.loops.close()
+	}
 	s.fence.close()
 	if s.idleStop != nil {
 		close(s.idleStop)
@@ -286,6 +316,14 @@ func (s *Server) finish() error {
 		return fmt.Errorf("server: close store: %w", err)
 	}
 	return nil
+}
+
+// loopCount is the number of event loops serving plain TCP connections.
+func (s *Server) loopCount() int {
+	if s.loops == nil || s.cfg.TLS != nil {
+		return 0
+	}
+	return s.cfg.EventLoops
 }
 
 // Ready reports whether the server is serving at least one listener and is

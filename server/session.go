@@ -125,7 +125,7 @@ func (c *conn) wholeCommand(n int) ([]byte, error) {
 // errWouldBlock unless the server is closing.
 func (c *conn) beforeWait(n int) error {
 	if n == 0 {
-		c.state.Store(connIdle)
+		c.setIdle()
 	}
 	if err := c.flush(); err != nil {
 		return err

@@ -148,16 +148,16 @@ func (c *conn) countWrite(res storeResult, compare bool) {
 	switch res {
 	case resStored:
 		if compare {
-			c.st[stCasHits]++
+			c.count(stCasHits)
 		}
 	case resExists:
-		c.st[stCasBadval]++
+		c.count(stCasBadval)
 	case resNotFound:
-		c.st[stCasMisses]++
+		c.count(stCasMisses)
 	case resTooLarge:
-		c.st[stStoreTooLarge]++
+		c.count(stStoreTooLarge)
 	case resNoMemory:
-		c.st[stStoreNoMemory]++
+		c.count(stStoreNoMemory)
 	}
 }
 
@@ -219,7 +219,7 @@ func (c *conn) update(n int, mode byte, compare bool) {
 		c.s.prefixes.record(w.key, prefixSet, false)
 	}
 	if c.itemTooLarge(w.key, w.size) {
-		c.st[stStoreTooLarge]++
+		c.count(stStoreTooLarge)
 		c.reply(w.noreply, "SERVER_ERROR object too large for cache\r\n")
 		c.skipData(w.size)
 		c.failedSet(&w)
@@ -235,7 +235,7 @@ func (c *conn) update(n int, mode byte, compare bool) {
 		c.reply(w.noreply, "CLIENT_ERROR bad data chunk\r\n")
 		return
 	}
-	c.st[stCmdSet]++
+	c.count(stCmdSet)
 	res, _ := c.write(w.key, data[:w.size], &w.req)
 	c.countWrite(res, compare)
 	c.replyUpdate(&w, res)
@@ -279,7 +279,7 @@ func (c *conn) updateNoData(w *textStore, err error) {
 		c.quit = true
 		return
 	}
-	c.st[stStoreNoMemory]++
+	c.count(stStoreNoMemory)
 	c.reply(w.noreply, "SERVER_ERROR out of memory storing object\r\n")
 	c.failedSet(w)
 }

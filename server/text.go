@@ -40,10 +40,10 @@ func (c *conn) delete(n int) {
 		return store.Op{Action: store.Delete}
 	})
 	if found {
-		c.st[stDeleteHits]++
+		c.count(stDeleteHits)
 		c.reply(noreply, "DELETED\r\n")
 	} else {
-		c.st[stDeleteMisses]++
+		c.count(stDeleteMisses)
 		c.reply(noreply, "NOT_FOUND\r\n")
 	}
 }
@@ -78,7 +78,7 @@ func (c *conn) touch(n int) {
 	}
 	now := c.now().Unix()
 	exp := protocol.AbsoluteExpiry(exptime, now)
-	c.st[stCmdTouch]++
+	c.count(stCmdTouch)
 	hit := false
 	_, _ = c.s.store.Update(key, func(e *store.Entry) store.Op {
 		c.blind(e)
@@ -91,10 +91,10 @@ func (c *conn) touch(n int) {
 		return store.Op{Action: store.SetMeta, Meta: m}
 	})
 	if hit {
-		c.st[stTouchHits]++
+		c.count(stTouchHits)
 		c.reply(noreply, "TOUCHED\r\n")
 	} else {
-		c.st[stTouchMisses]++
+		c.count(stTouchMisses)
 		c.reply(noreply, "NOT_FOUND\r\n")
 	}
 }
@@ -105,8 +105,9 @@ func (c *conn) flushAll(n int) {
 		c.str("ERROR\r\n")
 		return
 	}
+	c.leaveLoop() // shrinking the store may evict for a while
 	noreply := c.noreply(n)
-	c.st[stCmdFlush]++
+	c.count(stCmdFlush)
 	if c.s.cfg.DisableFlushAll {
 		c.reply(noreply, "CLIENT_ERROR flush_all not allowed\r\n")
 		return

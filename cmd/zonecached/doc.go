@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024] [-t N] [-U 0] [-B ascii]
+//	zonecached [-p 11211] [-l 127.0.0.1] [-m 64] [-I 1m] [-c 1024] [-t N] [-U 0] [-B ascii] [--event-loops N]
 //	           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--tls-handshake-timeout 5s]]
 //	           [--admin-addr 127.0.0.1:12211]
 //	           [--admin-token-file FILE | --admin-insecure] [--admin-max-conns 64]
@@ -23,7 +23,9 @@
 // threads running Go code at once, as memcached's -t sets its workers; -U 0
 // and -B ascii are accepted so that a memcached command line starts
 // zonecached (it serves no UDP and no binary protocol, and refuses other
-// values). --disable-meta answers the
+// values). --event-loops sets how many epoll loops serve plain TCP
+// connections (default one per thread; -1: a goroutine per connection, as
+// TLS connections always have). --disable-meta answers the
 // meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6
 // does, so that clients' text-protocol fallbacks can be tested. zonecached
 // -h lists every flag. --pprof serves Go's profiles under /debug/pprof/ on

@@ -178,7 +178,7 @@ func serve(ctx context.Context, opts options, log *slog.Logger) error {
 
 // flagValues are the flags as defined on a FlagSet, read after parsing.
 type flagValues struct {
-	port, conns               *int
+	port, conns, eventLoops   *int
 	host, itemSize, cert, key *string
 	clientCA, level           *string
 	logFormat                 *string
@@ -202,6 +202,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.mem = fs.Int64("m", 64, "item memory limit in `megabytes`")
 	v.itemSize = fs.String("I", "1m", "largest item, counted as memcached (key + value + 59 bytes), with k or m suffix (1k to 1024m, at most half of -m)")
 	v.conns = fs.Int("c", 1024, "maximum simultaneous client `connections`; more are refused with \"ERROR Too many open connections\"")
+	v.eventLoops = fs.Int("event-loops", 0, "epoll `loops` serving plain TCP connections instead of a goroutine each (a command that must wait moves its connection to a goroutine); 0: one per thread (-t); -1: none, a goroutine per connection")
 	v.cert = fs.String("tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key, clients must speak TLS")
 	v.key = fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	v.admin.register(fs)
@@ -326,12 +327,16 @@ func (v *flagValues) serverConfig() (server.Config, error) {
 	if conns < 1 {
 		return server.Config{}, fmt.Errorf("-c %d: must be at least 1", conns)
 	}
+	if *v.eventLoops < -1 {
+		return server.Config{}, fmt.Errorf("--event-loops %d: give a number of loops, 0 for one per thread, or -1 for none", *v.eventLoops)
+	}
 	return server.Config{
 		Addr:        net.JoinHostPort(*v.host, strconv.Itoa(port)),
 		MaxBytes:    mem << 20,
 		MaxItemSize: size,
 		MaxConns:    conns,
 		DisableMeta: *v.noMeta,
+		EventLoops:  *v.eventLoops,
 	}, nil
 }
 

@@ -35,6 +35,12 @@ func TestParseFlags(t *testing.T) {
 		o.cfg.MaxConns != 1024 || o.admin.addr != "127.0.0.1:12211" || o.cfg.TLS != nil {
 		t.Fatalf("defaults: %+v %q %v", o.cfg, o.admin.addr, err)
 	}
+	if o.cfg.EventLoops != 0 {
+		t.Fatalf("default --event-loops %d, want 0 (one per thread)", o.cfg.EventLoops)
+	}
+	if o, err := parseFlags([]string{"--event-loops", "-1"}, &errs); err != nil || o.cfg.EventLoops != -1 {
+		t.Fatalf("--event-loops -1: %v %d", err, o.cfg.EventLoops)
+	}
 	if o, err := parseFlags([]string{"-I", "512k"}, &errs); err != nil || o.cfg.MaxItemSize != 512<<10 {
 		t.Fatalf("-I 512k: %v %d", err, o.cfg.MaxItemSize)
 	}
@@ -52,7 +58,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, bad := range [][]string{{"-I", "10"}, {"-I", "2g"}, {"-I", "xm"}, {"-m", "0"}, {"-p", "70000"},
 		{"-c", "0"}, {"--tls-cert", "x"}, {"--log-level", "loud"}, {"-m", "1", "-I", "2m"}, {"extra"},
-		{"-m", "1"}, {"-m", "3", "-I", "2m"}, {"-m", "8", "-I", "5m"}} {
+		{"-m", "1"}, {"-m", "3", "-I", "2m"}, {"-m", "8", "-I", "5m"}, {"--event-loops", "-2"}} {
 		if _, err := parseFlags(bad, &errs); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

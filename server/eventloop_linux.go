@@ -1,0 +1,471 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// loopEvents is the most readiness events one wait of a loop returns.
+const loopEvents = 128
+
+// eventLoops serves plain TCP connections from a few epoll loops instead
+// of a goroutine each (Config.EventLoops).
+//
+// With a goroutine per connection, every small request parks its
+// goroutine once the reply is written and has it woken by the poller for
+// the next: at 50 to 500 busy connections that scheduling is most of the
+// CPU the server spends of its own. A loop waits for all its connections
+// at once and runs the commands of every connection that became readable
+// in one wake-up.
+//
+// A loop only runs what cannot wait: the commands buffered whole, as
+// conn.step runs them. A connection whose next command is not buffered
+// whole (a large value, a long multi-get, a value arriving in pieces)
+// goes back to a goroutine of its own for that command and returns to its
+// loop once it would wait for input again. A command that has to wait in
+// the middle (a reply larger than the socket buffer, a wait for
+// large-value budget, a metadump) first hands the loop to a new goroutine
+// (conn.leaveLoop) and then waits on the goroutine that ran it, which
+// serves that connection alone from then on. So no client can stall the
+// others of its loop.
+type eventLoops struct {
+	loops []*eventLoop
+	next  atomic.Uint32
+}
+
+// eventLoop is one epoll instance and the connections registered in it.
+// The instance itself is waited on through Go's poller, so a loop with
+// nothing to do parks a goroutine, not a thread.
+type eventLoop struct {
+	s    *Server
+	ep   *os.File // the epoll instance
+	epfd int
+	rc   syscall.RawConn
+
+	mu     sync.Mutex
+	wake   int     // an eventfd in the epoll instance: mail is waiting
+	inbox  []*conn // connections to take over
+	kicks  []*conn // connections woken (wakeIfIdle) or closed (closeConns)
+	closed bool    // under mu: wake is closed
+	// stopping is set by eventLoops.close before it closes ep.
+	stopping atomic.Bool
+
+	// Owned by the goroutine running the loop (a runner), and handed on
+	// with the loop.
+	slots []*conn
+	free  []int32
+	gen   uint32
+
+	// runFn is run, bound once (a method value here keeps the command
+	// table's initialisation free of a cycle through leaveLoop).
+	runFn func()
+}
+
+// runner is one goroutine's turn at running a loop. It ends when a
+// command it runs has to wait (detached) or the loop is closed.
+type runner struct {
+	l        *eventLoop
+	events   []unix.EpollEvent
+	detached bool
+	sink     uint64 // keeps touch's loads
+}
+
+// wakeSlot marks the eventfd's events.
+const wakeSlot = -1
+
+// loopConn is a connection's state towards its event loop.
+type loopConn struct {
+	rio  *rawIO
+	home *eventLoop // the loop it is served by when not on a goroutine
+	// slot and gen identify it in home's epoll events while registered.
+	slot int32
+	gen  uint32
+	// in is set, under conn.stateMu, while it is registered in home.
+	in bool
+	// runner is the runner executing its commands, within a step.
+	runner *runner
+	// stepFn is loopStepFn bound to the connection, made once.
+	stepFn func(fd uintptr)
+	done   bool // stepFn's result
+	// never is set when the loop could not take it: it stays on its
+	// goroutine.
+	never bool
+}
+
+// newEventLoops starts n loops.
+func newEventLoops(s *Server, n int) (*eventLoops, error) {
+	ls := &eventLoops{}
+	for range n {
+		l, err := newEventLoop(s)
+		if err != nil {
+			ls.close()
+			return nil, err
+		}
+		ls.loops = append(ls.loops, l)
+		go l.run()
+	}
+	return ls, nil
+}
+
+func newEventLoop(s *Server) (*eventLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("server: epoll_create1: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("server: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeSlot}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("server: epoll_ctl: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("server: epoll non-blocking: %w", err)
+	}
+	// A non-blocking descriptor given to os.NewFile joins Go's poller.
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		unix.Close(wake)
+		return nil, fmt.Errorf("server: epoll: %w", err)
+	}
+	l := &eventLoop{s: s, ep: ep, epfd: epfd, rc: rc, wake: wake}
+	l.runFn = l.run
+	return l, nil
+}
+
+// close stops the loops. The server's connections must all have ended.
+func (ls *eventLoops) close() {
+	for _, l := range ls.loops {
+		l.stopping.Store(true)
+		l.ep.Close() // the runner's wait fails; it closes wake
+	}
+}
+
+// adopt gives c, a plain TCP connection with nothing in flight, to a loop.
+// It reports false when c must stay on its goroutine.
+func (ls *eventLoops) adopt(c *conn) bool {
+	if c.lp.never {
+		return false
+	}
+	if c.lp.home == nil {
+		rio, ok := c.raw.(*rawIO)
+		if !ok {
+			c.lp.never = true
+			return false
+		}
+		c.lp.rio = rio
+		rio.leave = c.leaveLoop
+		c.lp.stepFn = c.loopStepFn
+		c.lp.home = ls.loops[int(ls.next.Add(1))%len(ls.loops)]
+	}
+	l := c.lp.home
+	l.mu.Lock()
+	l.inbox = append(l.inbox, c)
+	l.signalLocked()
+	l.mu.Unlock()
+	return true
+}
+
+// kick asks the loop to look at c, which was woken or closed.
+func (l *eventLoop) kick(c *conn) {
+	l.mu.Lock()
+	l.kicks = append(l.kicks, c)
+	l.signalLocked()
+	l.mu.Unlock()
+}
+
+// signalLocked makes the eventfd readable, so that the loop reads its mail.
+func (l *eventLoop) signalLocked() {
+	if l.closed {
+		return
+	}
+	one := [8]byte{1}
+	_, _ = unix.Write(l.wake, one[:])
+}
+
+// kickLoop tells c's loop that c was woken or closed, if c is registered
+// in it. It is called with c.stateMu held, or after c was closed.
+func (c *conn) kickLoop() {
+	if c.lp.in {
+		c.lp.home.kick(c)
+	}
+}
+
+// run is a runner: it waits for readiness and serves it until the loop is
+// closed or a command it runs has to wait.
+func (l *eventLoop) run() {
+	r := &runner{l: l, events: make([]unix.EpollEvent, loopEvents)}
+	for {
+		n, err := l.wait(r.events)
+		if err != nil {
+			if !l.stopping.Load() {
+				l.s.log.Error("event loop stopped", "err", err)
+			}
+			l.mu.Lock()
+			l.closed = true
+			unix.Close(l.wake)
+			l.mu.Unlock()
+			return
+		}
+		l.touch(r, n)
+		for i := range n {
+			ev := &r.events[i]
+			if ev.Fd == wakeSlot {
+				l.readMail(r)
+			} else {
+				l.ready(r, ev.Fd, uint32(ev.Pad))
+			}
+			if r.detached {
+				return
+			}
+		}
+	}
+}
+
+// touch reads the state of the connections of a batch of events before
+// any is served. With hundreds of connections that state is out of the
+// processor's caches; loads that do not depend on one another let it
+// fetch the lines of all of them at once, instead of one miss after the
+// other as each connection is served.
+func (l *eventLoop) touch(r *runner, n int) {
+	var sum uint64
+	for i := range n {
+		slot := r.events[i].Fd
+		if slot < 0 || int(slot) >= len(l.slots) {
+			continue
+		}
+		if c := l.slots[slot]; c != nil {
+			sum += uint64(c.lp.gen) + c.flushes + uint64(c.tick)
+		}
+	}
+	for i := range n {
+		slot := r.events[i].Fd
+		if slot < 0 || int(slot) >= len(l.slots) {
+			continue
+		}
+		if c := l.slots[slot]; c != nil {
+			sum += uint64(c.r.Buffered()) + uint64(c.lp.rio.fd)
+		}
+	}
+	r.sink += sum
+}
+
+// wait returns the next readiness events, parking in Go's poller while
+// there are none.
+func (l *eventLoop) wait(events []unix.EpollEvent) (int, error) {
+	var n int
+	var werr error
+	err := l.rc.Read(func(fd uintptr) bool {
+		for {
+			m, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+			switch e {
+			case 0:
+				n = int(m)
+				return n > 0
+			case syscall.EINTR:
+				continue
+			}
+			werr = fmt.Errorf("server: epoll_pwait: %w", e)
+			return true
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, werr
+}
+
+// readMail takes the connections handed over and the kicks, one at a time
+// so that what a detached runner leaves stays for the next.
+func (l *eventLoop) readMail(r *runner) {
+	var buf [8]byte
+	_, _ = unix.Read(l.wake, buf[:])
+	for !r.detached {
+		l.mu.Lock()
+		var c *conn
+		kick := len(l.kicks) > 0
+		switch {
+		case kick:
+			c, l.kicks[0] = l.kicks[0], nil
+			l.kicks = l.kicks[1:]
+		case len(l.inbox) > 0:
+			c, l.inbox[0] = l.inbox[0], nil
+			l.inbox = l.inbox[1:]
+		}
+		l.mu.Unlock()
+		switch {
+		case c == nil:
+			return
+		case kick:
+			l.kicked(c)
+		default:
+			l.admit(r, c)
+		}
+	}
+}
+
+// admit registers c and serves what it already has.
+func (l *eventLoop) admit(r *runner, c *conn) {
+	slot := l.take(c)
+	var addErr error
+	err := c.lp.rio.control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: slot, Pad: int32(c.lp.gen)}
+		addErr = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err != nil { // closed meanwhile (closeConns)
+		l.release(slot)
+		c.finish()
+		return
+	}
+	if addErr != nil {
+		l.release(slot)
+		l.s.log.Warn("event loop cannot take a connection; it keeps its goroutine", "err", addErr)
+		c.lp.never = true
+		go c.serve()
+		return
+	}
+	c.stateMu.Lock()
+	c.lp.in = true
+	woken := c.state.Load() == connWoken
+	c.stateMu.Unlock()
+	if woken {
+		l.kicked(c)
+		return
+	}
+	l.step(r, c) // it may have commands buffered, which no event announces
+}
+
+// kicked ends c if it is still registered here, idle and woken
+// (wakeIfIdle), or closed.
+func (l *eventLoop) kicked(c *conn) {
+	if c.lp.home != l || int(c.lp.slot) >= len(l.slots) || l.slots[c.lp.slot] != c {
+		return // it left the loop meanwhile; its goroutine sees the wake-up
+	}
+	end := c.state.Load() == connWoken
+	err := c.lp.rio.control(func(fd uintptr) {
+		if end {
+			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		}
+	})
+	if end || err != nil { // closed connections left the epoll instance
+		l.release(c.lp.slot)
+		c.finish()
+	}
+}
+
+// ready serves the connection in slot, which became readable.
+func (l *eventLoop) ready(r *runner, slot int32, gen uint32) {
+	if slot < 0 || int(slot) >= len(l.slots) {
+		return
+	}
+	if c := l.slots[slot]; c != nil && c.lp.gen == gen {
+		l.step(r, c)
+	}
+}
+
+// step runs c's buffered commands. When they are done it stays; when the
+// next command must be read on a goroutine, or the connection ended, it
+// leaves the loop.
+func (l *eventLoop) step(r *runner, c *conn) {
+	c.lp.runner, c.lp.done = r, false
+	err := c.lp.rio.control(c.lp.stepFn)
+	c.lp.runner = nil
+	done := c.lp.done
+	if r.detached { // c left the loop within the step, and this goroutine with it
+		switch {
+		case err != nil || c.ended:
+			c.finish()
+		case done:
+			c.serveLeft()
+		default:
+			c.serve()
+		}
+		return
+	}
+	if err != nil { // closed (closeConns)
+		l.release(c.lp.slot)
+		c.finish()
+		return
+	}
+	if !done {
+		return
+	}
+	l.release(c.lp.slot) // stepFn took it out of the epoll instance
+	if c.ended {
+		c.finish()
+		return
+	}
+	l.s.handoffs[handoffRead].Add(1)
+	go c.serveLeft()
+}
+
+// loopStepFn runs the connection's step on its socket, within control.
+func (c *conn) loopStepFn(fd uintptr) {
+	r := c.lp.runner
+	done := c.lp.rio.loopStep(fd, c.serveStep)
+	if done && !r.detached {
+		_ = unix.EpollCtl(r.l.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+	}
+	c.lp.done = done
+}
+
+// leaveLoop is called before a command running in a loop waits: the
+// connection leaves the loop, and the loop goes on in a new runner, so
+// that the wait holds up this connection only. Outside a loop it does
+// nothing.
+func (c *conn) leaveLoop() {
+	r := c.lp.runner
+	if r == nil || r.detached {
+		return
+	}
+	l := r.l
+	l.s.handoffs[handoffWait].Add(1)
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(c.lp.rio.fd), nil)
+	l.release(c.lp.slot)
+	c.lp.rio.inLoop = false
+	c.lp.runner = nil
+	r.detached = true
+	l.mu.Lock()
+	l.signalLocked() // mail this runner had not read yet
+	l.mu.Unlock()
+	go l.runFn()
+}
+
+// take gives c a slot.
+func (l *eventLoop) take(c *conn) int32 {
+	var slot int32
+	if n := len(l.free); n > 0 {
+		slot, l.free = l.free[n-1], l.free[:n-1]
+		l.slots[slot] = c
+	} else {
+		slot = int32(len(l.slots))
+		l.slots = append(l.slots, c)
+	}
+	l.gen++
+	c.lp.slot, c.lp.gen = slot, l.gen
+	return slot
+}
+
+// release frees slot; its connection is no longer registered.
+func (l *eventLoop) release(slot int32) {
+	c := l.slots[slot]
+	l.slots[slot] = nil
+	l.free = append(l.free, slot)
+	c.stateMu.Lock()
+	c.lp.in = false
+	c.stateMu.Unlock()
+}

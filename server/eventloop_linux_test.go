@@ -1,0 +1,161 @@
+package server
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEventLoopsServeConnectionsWithoutAGoroutineEach opens many
+// connections that each ran a command and checks that they hold no
+// goroutine: the loops serve them.
+func TestEventLoopsServeConnectionsWithoutAGoroutineEach(t *testing.T) {
+	for _, loops := range []int{2, -1} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			s, addr := startServer(t, Config{EventLoops: loops})
+			before := runtime.NumGoroutine()
+			const n = 200
+			for i := range n {
+				c := dial(t, addr)
+				if got := c.do(fmt.Sprintf("set k%d 0 0 1\r\nv\r\nget k%d\r\n", i, i)); got != fmt.Sprintf("STORED\r\nVALUE k%d 0 1\r\nv\r\nEND\r\n", i) {
+					t.Fatalf("connection %d: %q", i, got)
+				}
+			}
+			waitFor(t, func() bool { return s.stats.currConns.Load() == n })
+			grew := runtime.NumGoroutine() - before
+			if loops > 0 && grew >= n/4 {
+				t.Errorf("%d idle connections in %d loops hold %d goroutines", n, loops, grew)
+			}
+			if loops < 0 && grew < n {
+				t.Errorf("without loops %d connections hold %d goroutines; want one each", n, grew)
+			}
+		})
+	}
+}
+
+// TestEventLoopSlowReaderStallsNoOne fills one client's socket with
+// replies it does not read: the loop it shares with another client must go
+// on serving that client, and the slow one must get every reply once it
+// reads, then be served by the loop again.
+func TestEventLoopSlowReaderStallsNoOne(t *testing.T) {
+	s, addr := startServer(t, Config{EventLoops: 1})
+	big := strings.Repeat("b", 500_000)
+	setup := dial(t, addr)
+	if got := setup.do("set big 0 0 " + fmt.Sprint(len(big)) + "\r\n" + big + "\r\nset small 0 0 1\r\ns\r\n"); got != "STORED\r\nSTORED\r\n" {
+		t.Fatalf("setup: %q", got)
+	}
+	slow, other := dial(t, addr), dial(t, addr)
+	other.do("") // both registered in the one loop
+	slow.do("")
+	waitBefore := s.handoffs[handoffWait].Load()
+
+	const gets = 40 // 20 MB of replies: far more than the socket buffers hold
+	slow.send(strings.Repeat("get big\r\n", gets))
+	waitFor(t, func() bool { return s.handoffs[handoffWait].Load() > waitBefore })
+	for i := range 200 {
+		if got := other.do("get small\r\n"); got != "VALUE small 0 1\r\ns\r\nEND\r\n" {
+			t.Fatalf("other client, get %d: %q", i, got)
+		}
+	}
+
+	want := "VALUE big 0 500000\r\n" + big + "\r\nEND\r\n"
+	got := slow.readAtLeastBig(gets * len(want))
+	if got != strings.Repeat(want, gets) {
+		t.Fatalf("slow reader got %d bytes, want %d identical replies", len(got), gets)
+	}
+	readBefore := s.handoffs[handoffRead].Load() + s.handoffs[handoffWait].Load()
+	for range 3 {
+		if got := slow.do("get small\r\n"); got != "VALUE small 0 1\r\ns\r\nEND\r\n" {
+			t.Fatalf("slow client afterwards: %q", got)
+		}
+	}
+	if n := s.handoffs[handoffRead].Load() + s.handoffs[handoffWait].Load(); n != readBefore {
+		t.Errorf("small gets after the slow reader caught up left the loop %d times", n-readBefore)
+	}
+}
+
+// readAtLeastBig reads n bytes, for replies larger than readAtLeast's
+// buffer.
+func (c *client) readAtLeastBig(n int) string {
+	c.t.Helper()
+	_ = c.nc.SetReadDeadline(time.Now().Add(ioDeadline))
+	buf := make([]byte, n)
+	got := 0
+	for got < n {
+		m, err := c.r.Read(buf[got:])
+		got += m
+		if err != nil {
+			c.t.Fatalf("read (want %d bytes): %v; got %d", n, err, got)
+		}
+	}
+	return string(buf)
+}
+
+// TestEventLoopValueInPiecesAndLargeValues sends commands the loop cannot
+// run from its buffer (a value split over two writes, a value larger than
+// the read buffer): a goroutine serves them, and the connection returns to
+// the loop afterwards.
+func TestEventLoopValueInPiecesAndLargeValues(t *testing.T) {
+	s, addr := startServer(t, Config{EventLoops: 1})
+	c := dial(t, addr)
+	c.do("")
+	before := s.handoffs[handoffRead].Load()
+
+	c.send("set k 0 0 10\r\nhello")
+	// The first part has reached the server when its reply to a second
+	// connection's command, sent after it, has come back: the loop has
+	// seen the half command by then, or will see the rest with it.
+	other := dial(t, addr)
+	other.do("")
+	c.send("world\r\n")
+	if got := c.readUntil("STORED\r\n"); got != "STORED\r\n" {
+		t.Fatalf("split value: %q", got)
+	}
+	large := strings.Repeat("L", 3*readBufferSize)
+	if got := c.do("set large 0 0 " + fmt.Sprint(len(large)) + "\r\n" + large + "\r\nget k\r\n"); got != "STORED\r\nVALUE k 0 10\r\nhelloworld\r\nEND\r\n" {
+		t.Fatalf("large value: %q", got)
+	}
+	if s.handoffs[handoffRead].Load() == before {
+		t.Error("a value larger than the read buffer did not go to a goroutine")
+	}
+	after := s.handoffs[handoffRead].Load()
+	for range 5 {
+		if got := c.do("get k\r\n"); got != "VALUE k 0 10\r\nhelloworld\r\nEND\r\n" {
+			t.Fatalf("afterwards: %q", got)
+		}
+	}
+	if n := s.handoffs[handoffRead].Load(); n != after {
+		t.Errorf("small commands after the large value left the loop %d times: it did not return to the loop", n-after)
+	}
+}
+
+// TestEventLoopIdleAndShutdown checks that connections idle in a loop are
+// closed by the idle timeout and by Shutdown, which returns once they are.
+func TestEventLoopIdleAndShutdown(t *testing.T) {
+	s, addr := startServer(t, Config{EventLoops: 1, IdleTimeout: time.Second})
+	idle := dial(t, addr)
+	idle.do("")
+	if _, ok := idle.closed(); !ok {
+		t.Fatal("a connection idle in a loop was not closed by the idle timeout")
+	}
+	if s.stats.v[stIdleKicks].Load() == 0 {
+		t.Error("idle kick not counted")
+	}
+	busy := dial(t, addr)
+	busy.do("")
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(t.Context()) }()
+	if _, ok := busy.closed(); !ok {
+		t.Fatal("Shutdown did not close a connection idle in a loop")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(ioDeadline):
+		t.Fatal("Shutdown did not return")
+	}
+}
