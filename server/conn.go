@@ -84,6 +84,10 @@ type conn struct {
 	state      atomic.Int32
 	// ended is set by serveStep when the connection is done.
 	ended bool
+	// stepLimit bounds the commands one step runs (0: no bound); yielded
+	// is set when a step stopped at it with commands possibly left.
+	stepLimit int
+	yielded   bool
 	// authed is set once the connection authenticated, or from the start
 	// when the server needs no credentials.
 	authed bool

@@ -14,6 +14,10 @@ import (
 // loopEvents is the most readiness events one wait of a loop returns.
 const loopEvents = 128
 
+// loopStepCommands is the most commands a loop runs for one connection
+// before it serves the others (memcached's reqs_per_event is 20).
+const loopStepCommands = 32
+
 // eventLoops serves plain TCP connections from a few epoll loops instead
 // of a goroutine each (Config.EventLoops).
 //
@@ -61,6 +65,11 @@ type eventLoop struct {
 	slots []*conn
 	free  []int32
 	gen   uint32
+	// again holds the connections whose step stopped at
+	// loopStepCommands: their commands left in the read buffer get no
+	// readiness event, so they are stepped again after the next wait
+	// (which then does not block).
+	again, spare []*conn
 
 	// runFn is run, bound once (a method value here keeps the command
 	// table's initialisation free of a cycle through leaveLoop).
@@ -74,6 +83,9 @@ type runner struct {
 	events   []unix.EpollEvent
 	detached bool
 	sink     uint64 // keeps touch's loads
+	// rest is what is left of the connections being stepped again when
+	// the runner detaches: they go back to the loop's again.
+	rest []*conn
 }
 
 // wakeSlot marks the eventfd's events.
@@ -210,7 +222,7 @@ func (c *conn) kickLoop() {
 func (l *eventLoop) run() {
 	r := &runner{l: l, events: make([]unix.EpollEvent, loopEvents)}
 	for {
-		n, err := l.wait(r.events)
+		n, err := l.wait(r.events, len(l.again) == 0)
 		if err != nil {
 			if !l.stopping.Load() {
 				l.s.log.Error("event loop stopped", "err", err)
@@ -232,6 +244,21 @@ func (l *eventLoop) run() {
 			if r.detached {
 				return
 			}
+		}
+		if len(l.again) > 0 {
+			again := l.again
+			l.again, l.spare = l.spare[:0], nil
+			for i, c := range again {
+				if int(c.lp.slot) < len(l.slots) && l.slots[c.lp.slot] == c {
+					r.rest = again[i+1:]
+					l.step(r, c)
+					if r.detached {
+						return
+					}
+				}
+			}
+			clear(again)
+			l.spare, r.rest = again[:0], nil
 		}
 	}
 }
@@ -265,8 +292,8 @@ func (l *eventLoop) touch(r *runner, n int) {
 }
 
 // wait returns the next readiness events, parking in Go's poller while
-// there are none.
-func (l *eventLoop) wait(events []unix.EpollEvent) (int, error) {
+// there are none if block is set.
+func (l *eventLoop) wait(events []unix.EpollEvent, block bool) (int, error) {
 	var n int
 	var werr error
 	err := l.rc.Read(func(fd uintptr) bool {
@@ -275,7 +302,7 @@ func (l *eventLoop) wait(events []unix.EpollEvent) (int, error) {
 			switch e {
 			case 0:
 				n = int(m)
-				return n > 0
+				return n > 0 || !block
 			case syscall.EINTR:
 				continue
 			}
@@ -382,8 +409,9 @@ func (l *eventLoop) ready(r *runner, slot int32, gen uint32) {
 // leaves the loop.
 func (l *eventLoop) step(r *runner, c *conn) {
 	c.lp.runner, c.lp.done = r, false
+	c.stepLimit, c.yielded = loopStepCommands, false
 	err := c.lp.rio.control(c.lp.stepFn)
-	c.lp.runner = nil
+	c.lp.runner, c.stepLimit = nil, 0
 	done := c.lp.done
 	if r.detached { // c left the loop within the step, and this goroutine with it
 		switch {
@@ -402,6 +430,9 @@ func (l *eventLoop) step(r *runner, c *conn) {
 		return
 	}
 	if !done {
+		if c.yielded {
+			l.again = append(l.again, c)
+		}
 		return
 	}
 	l.release(c.lp.slot) // stepFn took it out of the epoll instance
@@ -439,6 +470,8 @@ func (c *conn) leaveLoop() {
 	c.lp.rio.inLoop = false
 	c.lp.runner = nil
 	r.detached = true
+	l.again = append(l.again, r.rest...)
+	r.rest = nil
 	l.mu.Lock()
 	l.signalLocked() // mail this runner had not read yet
 	l.mu.Unlock()

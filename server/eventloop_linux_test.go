@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
@@ -157,5 +159,69 @@ func TestEventLoopIdleAndShutdown(t *testing.T) {
 		}
 	case <-time.After(ioDeadline):
 		t.Fatal("Shutdown did not return")
+	}
+}
+
+// TestEventLoopPipelineLongerThanAStep sends in one write more commands
+// than a loop runs for a connection at a time: the rest waits in the read
+// buffer, where no readiness event announces it, and must still be served.
+func TestEventLoopPipelineLongerThanAStep(t *testing.T) {
+	_, addr := startServer(t, Config{EventLoops: 1})
+	c := dial(t, addr)
+	const n = 10*loopStepCommands + 7
+	got := c.do(strings.Repeat("mg missing\r\n", n))
+	if want := strings.Repeat("EN\r\n", n); got != want {
+		t.Fatalf("got %d bytes of replies, want %d", len(got), len(want))
+	}
+}
+
+// bufferRaw is a rawConnIO over a fixed input, for stepping a connection
+// by hand.
+type bufferRaw struct {
+	in    *strings.Reader
+	out   strings.Builder
+	empty bool
+}
+
+func (b *bufferRaw) Read(p []byte) (int, error) {
+	n, _ := b.in.Read(p)
+	b.empty = n < len(p)
+	if n == 0 {
+		return 0, errWouldBlock
+	}
+	return n, nil
+}
+func (b *bufferRaw) Write(p []byte) (int, error) { return b.out.Write(p) }
+func (b *bufferRaw) serve(func() bool) error     { return nil }
+func (b *bufferRaw) drained() bool               { return b.empty }
+
+// TestStepStopsAtItsLimit steps a connection with 100 commands buffered
+// and a limit of 32: each step runs 32, writes their replies and says it
+// yielded, so that a loop serves the others before the rest.
+func TestStepStopsAtItsLimit(t *testing.T) {
+	s, err := New(Config{EventLoops: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	raw := &bufferRaw{in: strings.NewReader(strings.Repeat("mn\r\n", 100))}
+	c := newConn(s, &memConn{in: strings.NewReader("")})
+	c.rw, c.raw = raw, raw
+	c.r = bufio.NewReaderSize(readCounter{c}, readBufferSize)
+	for i, want := range []int{32, 64, 96} {
+		c.stepLimit, c.yielded = 32, false
+		if c.step() || !c.yielded {
+			t.Fatalf("step %d: ended or did not yield", i)
+		}
+		if got := strings.Count(raw.out.String(), "MN\r\n"); got != want {
+			t.Fatalf("after step %d: %d replies written, want %d", i, got, want)
+		}
+	}
+	c.stepLimit, c.yielded = 32, false
+	if c.step() || c.yielded {
+		t.Fatal("last step: ended, or yielded with 4 commands left")
+	}
+	if got := strings.Count(raw.out.String(), "MN\r\n"); got != 100 {
+		t.Fatalf("%d replies in all, want 100", got)
 	}
 }

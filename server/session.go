@@ -55,8 +55,21 @@ func (c *conn) serveBuffered() bool {
 
 // step executes the commands buffered whole, reading while the socket may
 // hold more; it returns false to wait for the socket, true to end serve.
+// With stepLimit set (an event loop), it also returns false after that
+// many commands, with yielded set and the replies so far written, so that
+// one client that pipelines without end cannot starve the others of its
+// loop (memcached's reqs_per_event).
 func (c *conn) step() bool {
-	for {
+	for n := 0; ; n++ {
+		if n == c.stepLimit && n > 0 {
+			if err := c.flush(); err != nil {
+				c.exec(nil, false, err)
+				c.ended = true
+				return true
+			}
+			c.yielded = true
+			return false
+		}
 		line, err := c.bufferedLine()
 		switch {
 		case err == errWouldBlock:
