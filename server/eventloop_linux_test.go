@@ -2,10 +2,13 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -224,4 +227,129 @@ func TestStepStopsAtItsLimit(t *testing.T) {
 	if got := strings.Count(raw.out.String(), "MN\r\n"); got != 100 {
 		t.Fatalf("%d replies in all, want 100", got)
 	}
+}
+
+// TestEventLoopsUnderChurnThenClose runs clients that mix every kind of
+// command a loop hands off (large values, values in pieces, metadumps,
+// long pipelines, clients that stop reading or vanish) with plain ones,
+// checks every reply of the well-behaved ones, then closes the server with
+// connections in every state: Close must return and every connection end.
+func TestEventLoopsUnderChurnThenClose(t *testing.T) {
+	s, err := New(Config{EventLoops: 2, ValueTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(t.Context(), ln) }()
+	addr := ln.Addr().String()
+	big := strings.Repeat("x", 3*readBufferSize)
+
+	var wg sync.WaitGroup
+	for w := range 12 {
+		wg.Go(func() {
+			c := dialQuiet(addr)
+			if c == nil {
+				return
+			}
+			defer c.nc.Close()
+			for i := range 40 {
+				key := fmt.Sprintf("w%d-%d", w, i%5)
+				var send, want string
+				switch (w + i) % 6 {
+				case 0:
+					send, want = "set "+key+" 0 0 3\r\nabc\r\nget "+key+"\r\n", "STORED\r\nVALUE "+key+" 0 3\r\nabc\r\nEND\r\n"
+				case 1:
+					send = "set " + key + " 0 0 " + fmt.Sprint(len(big)) + "\r\n" + big + "\r\nget " + key + "\r\n"
+					want = "STORED\r\nVALUE " + key + " 0 " + fmt.Sprint(len(big)) + "\r\n" + big + "\r\nEND\r\n"
+				case 2:
+					send, want = strings.Repeat("mn\r\n", 3*loopStepCommands), strings.Repeat("MN\r\n", 3*loopStepCommands)
+				case 3:
+					send, want = "lru_crawler metadump hash\r\n", ""
+				case 4: // a value in two pieces
+					if _, err := c.nc.Write([]byte("set " + key + " 0 0 4\r\nab")); err != nil {
+						return
+					}
+					send, want = "cd\r\n", "STORED\r\n"
+				default:
+					send, want = "delete "+key+"\r\n", ""
+				}
+				got, ok := c.roundTrip(send)
+				if !ok {
+					t.Errorf("worker %d, command %d: no reply", w, i)
+					return
+				}
+				if want != "" && got != want {
+					t.Errorf("worker %d, command %d: %d bytes %.60q, want %.60q", w, i, len(got), got, want)
+					return
+				}
+			}
+		})
+	}
+	for range 6 { // clients that ask for a lot and stop reading, or vanish
+		wg.Go(func() {
+			c := dialQuiet(addr)
+			if c == nil {
+				return
+			}
+			_, _ = c.nc.Write([]byte("set big 0 0 " + fmt.Sprint(len(big)) + "\r\n" + big + "\r\n" + strings.Repeat("get big\r\n", 200)))
+		})
+	}
+	wg.Wait()
+	stalled := dialQuiet(addr) // one more that never reads, left open
+	if stalled != nil {
+		_, _ = stalled.nc.Write([]byte(strings.Repeat("get big\r\n", 400)))
+		defer stalled.nc.Close()
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(ioDeadline):
+		t.Fatal("Close did not return")
+	}
+	if n := s.stats.currConns.Load(); n != 0 {
+		t.Errorf("%d connections still counted after Close", n)
+	}
+	if s.handoffs[handoffRead].Load() == 0 || s.handoffs[handoffWait].Load() == 0 {
+		t.Errorf("handoffs read %d, wait %d: the churn did not exercise both", s.handoffs[handoffRead].Load(), s.handoffs[handoffWait].Load())
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+// dialQuiet dials without a testing.T, for use from worker goroutines.
+func dialQuiet(addr string) *client {
+	nc, err := net.DialTimeout("tcp", addr, ioDeadline)
+	if err != nil {
+		return nil
+	}
+	return &client{nc: nc, r: bufio.NewReader(nc)}
+}
+
+// roundTrip sends cmds and a version command, and returns the replies
+// before its answer.
+func (c *client) roundTrip(cmds string) (string, bool) {
+	_ = c.nc.SetDeadline(time.Now().Add(ioDeadline))
+	if _, err := c.nc.Write([]byte(cmds + "version\r\n")); err != nil {
+		return "", false
+	}
+	end := "VERSION " + Version + "\r\n"
+	var buf strings.Builder
+	tmp := make([]byte, 64<<10)
+	for !strings.HasSuffix(buf.String(), end) {
+		n, err := c.r.Read(tmp)
+		buf.Write(tmp[:n])
+		if err != nil {
+			return buf.String(), false
+		}
+	}
+	return strings.TrimSuffix(buf.String(), end), true
 }
