@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -36,8 +37,13 @@ const loopStepCommands = 32
 // the middle (a reply larger than the socket buffer, a wait for
 // large-value budget, a metadump) first hands the loop to a new goroutine
 // (conn.leaveLoop) and then waits on the goroutine that ran it, which
-// serves that connection alone from then on. So no client can stall the
-// others of its loop.
+// serves that connection until it would wait for input, then gives it
+// back. So no client can stall the others of its loop; and a loop runs at
+// most loopStepCommands of one connection before the others.
+//
+// A loop reads and writes its sockets within RawConn.Control, so that a
+// Close from another goroutine (closeConns) waits for the step to end and
+// a descriptor number is never used after it was closed and reused.
 type eventLoops struct {
 	loops []*eventLoop
 	next  atomic.Uint32
@@ -146,13 +152,17 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("server: epoll non-blocking: %w", err)
 	}
-	// A non-blocking descriptor given to os.NewFile joins Go's poller.
+	// A non-blocking descriptor given to os.NewFile joins Go's poller;
+	// only then does it take deadlines, which tells that it did.
 	ep := os.NewFile(uintptr(epfd), "epoll")
 	rc, err := ep.SyscallConn()
+	if err == nil {
+		err = ep.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		ep.Close()
 		unix.Close(wake)
-		return nil, fmt.Errorf("server: epoll: %w", err)
+		return nil, fmt.Errorf("server: epoll instance not pollable: %w", err)
 	}
 	l := &eventLoop{s: s, ep: ep, epfd: epfd, rc: rc, wake: wake}
 	l.runFn = l.run
