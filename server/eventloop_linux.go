@@ -92,6 +92,13 @@ type runner struct {
 	// rest is what is left of the connections being stepped again when
 	// the runner detaches: they go back to the loop's again.
 	rest []*conn
+
+	// wait's state: poll bound once, whether to block, the events taken
+	// and the error.
+	pollFn func(fd uintptr) bool
+	block  bool
+	n      int
+	werr   error
 }
 
 // wakeSlot marks the eventfd's events.
@@ -231,8 +238,9 @@ func (c *conn) kickLoop() {
 // closed or a command it runs has to wait.
 func (l *eventLoop) run() {
 	r := &runner{l: l, events: make([]unix.EpollEvent, loopEvents)}
+	r.pollFn = r.poll
 	for {
-		n, err := l.wait(r.events, len(l.again) == 0)
+		n, err := l.wait(r, len(l.again) == 0)
 		if err != nil {
 			if !l.stopping.Load() {
 				l.s.log.Error("event loop stopped", "err", err)
@@ -303,27 +311,30 @@ func (l *eventLoop) touch(r *runner, n int) {
 
 // wait returns the next readiness events, parking in Go's poller while
 // there are none if block is set.
-func (l *eventLoop) wait(events []unix.EpollEvent, block bool) (int, error) {
-	var n int
-	var werr error
-	err := l.rc.Read(func(fd uintptr) bool {
-		for {
-			m, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-			switch e {
-			case 0:
-				n = int(m)
-				return n > 0 || !block
-			case syscall.EINTR:
-				continue
-			}
-			werr = fmt.Errorf("server: epoll_pwait: %w", e)
-			return true
-		}
-	})
-	if err != nil {
+func (l *eventLoop) wait(r *runner, block bool) (int, error) {
+	r.n, r.block, r.werr = 0, block, nil
+	if err := l.rc.Read(r.pollFn); err != nil {
 		return 0, err
 	}
-	return n, werr
+	return r.n, r.werr
+}
+
+// poll takes the ready events without waiting, within wait; it reports
+// whether wait is done (r.pollFn, bound once so that a wait allocates
+// nothing).
+func (r *runner) poll(fd uintptr) bool {
+	for {
+		m, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&r.events[0])), uintptr(len(r.events)), 0, 0, 0)
+		switch e {
+		case 0:
+			r.n = int(m)
+			return r.n > 0 || !r.block
+		case syscall.EINTR:
+			continue
+		}
+		r.werr = fmt.Errorf("server: epoll_pwait: %w", e)
+		return true
+	}
 }
 
 // readMail takes the connections handed over and the kicks, one at a time

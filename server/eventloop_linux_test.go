@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -352,4 +353,36 @@ func (c *client) roundTrip(cmds string) (string, bool) {
 		}
 	}
 	return strings.TrimSuffix(buf.String(), end), true
+}
+
+// TestEventLoopRequestsDoNotAllocate counts the heap allocations of the
+// whole process over 2,000 round trips on a connection a loop serves: a
+// request must not allocate (each allocation is garbage to collect).
+func TestEventLoopRequestsDoNotAllocate(t *testing.T) {
+	_, addr := startServer(t, Config{EventLoops: 1})
+	c := dial(t, addr)
+	c.do("set k 0 0 5\r\nhello\r\n")
+	req := []byte("mg k v\r\n")
+	want := "VA 5\r\nhello\r\n"
+	buf := make([]byte, len(want))
+	_ = c.nc.SetDeadline(time.Now().Add(ioDeadline))
+	roundTrips := func(n int) {
+		for range n {
+			if _, err := c.nc.Write(req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c.r, buf); err != nil || string(buf) != want {
+				t.Fatalf("reply %q: %v", buf, err)
+			}
+		}
+	}
+	roundTrips(100) // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 2000
+	roundTrips(n)
+	runtime.ReadMemStats(&after)
+	if allocs := after.Mallocs - before.Mallocs; allocs > n/10 {
+		t.Errorf("%d allocations in %d round trips", allocs, n)
+	}
 }
