@@ -60,6 +60,10 @@ func TestSetWithLocalReplicaDown(t *testing.T) {
 			wg.Wait()
 			close(errs)
 			for err := range errs {
+				for _, n := range []string{"b0", "c0"} {
+					p := f.proc(n)
+					t.Logf("%s exited=%v output:\n%s", n, p.Exited(), p.Output())
+				}
 				t.Fatalf("Set with a0 down: %v", err)
 			}
 			all := slices.Concat(lat...)
