@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -75,18 +73,9 @@ func TestMaxConnsRejects(t *testing.T) {
 }
 
 func TestShutdownFinishesInFlightCommand(t *testing.T) {
-	s, err := New(Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(context.Background(), ln) }()
-	busy := dial(t, ln.Addr().String())
-	idle := dial(t, ln.Addr().String())
+	s, addr, served := serveOwn(t, Config{})
+	busy := dial(t, addr)
+	idle := dial(t, addr)
 	idle.do("version\r\n")
 	waitFor(t, func() bool { return busyConns(s) == 0 })
 	busy.send("set k 0 0 10\r\n01234") // the value is still arriving

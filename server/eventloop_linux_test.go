@@ -236,17 +236,7 @@ func TestStepStopsAtItsLimit(t *testing.T) {
 // checks every reply of the well-behaved ones, then closes the server with
 // connections in every state: Close must return and every connection end.
 func TestEventLoopsUnderChurnThenClose(t *testing.T) {
-	s, err := New(Config{EventLoops: 2, ValueTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(t.Context(), ln) }()
-	addr := ln.Addr().String()
+	s, addr, served := serveOwn(t, Config{EventLoops: 2, ValueTimeout: 2 * time.Second})
 	big := strings.Repeat("x", 3*readBufferSize)
 
 	var wg sync.WaitGroup

@@ -38,22 +38,11 @@ func (f *fakeClock) Advance(d time.Duration) {
 	f.now = f.now.Add(d)
 }
 
-// startServer runs an in-process server on a loopback port.
+// startServer runs an in-process server on a loopback port, closed when
+// the test ends.
 func startServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(context.Background(), ln) }()
+	s, addr, done := serveOwn(t, cfg)
 	t.Cleanup(func() {
 		_ = s.Close()
 		if err := <-done; err != nil && !errors.Is(err, ErrServerClosed) {
@@ -67,7 +56,28 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return s, ln.Addr().String()
+	return s, addr
+}
+
+// serveOwn runs an in-process server on a loopback port that the test
+// stops itself (no cleanup closes it), and returns it, its address and
+// what Serve will return.
+func serveOwn(t testing.TB, cfg Config) (*Server, string, <-chan error) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(context.Background(), ln) }()
+	return s, ln.Addr().String(), served
 }
 
 // client is a raw protocol connection.
