@@ -275,10 +275,10 @@ func (c *conn) finish() {
 	c.releaseData()
 	c.releaseOut()
 	c.nc.Close()
-	s := c.s
 	if !c.tracked {
 		return
 	}
+	s := c.s
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

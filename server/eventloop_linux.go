@@ -149,15 +149,13 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		return nil, fmt.Errorf("server: eventfd: %w", err)
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeSlot}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wake)
-		return nil, fmt.Errorf("server: epoll_ctl: %w", err)
+	if err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err == nil {
+		err = unix.SetNonblock(epfd, true)
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
+	if err != nil {
 		unix.Close(epfd)
 		unix.Close(wake)
-		return nil, fmt.Errorf("server: epoll non-blocking: %w", err)
+		return nil, fmt.Errorf("server: epoll instance: %w", err)
 	}
 	// A non-blocking descriptor given to os.NewFile joins Go's poller;
 	// only then does it take deadlines, which tells that it did.
@@ -267,7 +265,7 @@ func (l *eventLoop) run() {
 			again := l.again
 			l.again, l.spare = l.spare[:0], nil
 			for i, c := range again {
-				if int(c.lp.slot) < len(l.slots) && l.slots[c.lp.slot] == c {
+				if l.holds(c) {
 					r.rest = again[i+1:]
 					l.step(r, c)
 					if r.detached {
@@ -289,20 +287,12 @@ func (l *eventLoop) run() {
 func (l *eventLoop) touch(r *runner, n int) {
 	var sum uint64
 	for i := range n {
-		slot := r.events[i].Fd
-		if slot < 0 || int(slot) >= len(l.slots) {
-			continue
-		}
-		if c := l.slots[slot]; c != nil {
+		if c := l.at(r.events[i].Fd); c != nil {
 			sum += uint64(c.lp.gen) + c.flushes + uint64(c.tick)
 		}
 	}
 	for i := range n {
-		slot := r.events[i].Fd
-		if slot < 0 || int(slot) >= len(l.slots) {
-			continue
-		}
-		if c := l.slots[slot]; c != nil {
+		if c := l.at(r.events[i].Fd); c != nil {
 			sum += uint64(c.r.Buffered()) + uint64(c.lp.rio.fd)
 		}
 	}
@@ -400,16 +390,13 @@ func (l *eventLoop) admit(r *runner, c *conn) {
 // kicked ends c if it is still registered here, idle and woken
 // (wakeIfIdle), or closed.
 func (l *eventLoop) kicked(c *conn) {
-	if c.lp.home != l || int(c.lp.slot) >= len(l.slots) || l.slots[c.lp.slot] != c {
+	if c.lp.home != l || !l.holds(c) {
 		return // it left the loop meanwhile; its goroutine sees the wake-up
 	}
-	end := c.state.Load() == connWoken
-	err := c.lp.rio.control(func(fd uintptr) {
-		if end {
-			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
-		}
-	})
-	if end || err != nil { // closed connections left the epoll instance
+	closed := c.lp.rio.control(func(uintptr) {}) != nil
+	if closed || c.state.Load() == connWoken {
+		// finish closes the socket, which takes it out of the epoll
+		// instance.
 		l.release(c.lp.slot)
 		c.finish()
 	}
@@ -417,13 +404,23 @@ func (l *eventLoop) kicked(c *conn) {
 
 // ready serves the connection in slot, which became readable.
 func (l *eventLoop) ready(r *runner, slot int32, gen uint32) {
-	if slot < 0 || int(slot) >= len(l.slots) {
-		return
-	}
-	if c := l.slots[slot]; c != nil && c.lp.gen == gen {
+	if c := l.at(slot); c != nil && c.lp.gen == gen {
 		l.step(r, c)
 	}
 }
+
+// at is the connection registered in slot, or nil (a free slot, or the
+// eventfd's wakeSlot).
+func (l *eventLoop) at(slot int32) *conn {
+	if slot < 0 || int(slot) >= len(l.slots) {
+		return nil
+	}
+	return l.slots[slot]
+}
+
+// holds reports whether c is registered in the slot it was last given
+// here (it may have left the loop since).
+func (l *eventLoop) holds(c *conn) bool { return l.at(c.lp.slot) == c }
 
 // step runs c's buffered commands. When they are done it stays; when the
 // next command must be read on a goroutine, or the connection ended, it
