@@ -67,7 +67,7 @@ func TestEventLoopSlowReaderStallsNoOne(t *testing.T) {
 	}
 
 	want := "VALUE big 0 500000\r\n" + big + "\r\nEND\r\n"
-	got := slow.readAtLeastBig(gets * len(want))
+	got := slow.readAtLeast(gets * len(want))
 	if got != strings.Repeat(want, gets) {
 		t.Fatalf("slow reader got %d bytes, want %d identical replies", len(got), gets)
 	}
@@ -80,23 +80,6 @@ func TestEventLoopSlowReaderStallsNoOne(t *testing.T) {
 	if n := s.handoffs[handoffRead].Load() + s.handoffs[handoffWait].Load(); n != readBefore {
 		t.Errorf("small gets after the slow reader caught up left the loop %d times", n-readBefore)
 	}
-}
-
-// readAtLeastBig reads n bytes, for replies larger than readAtLeast's
-// buffer.
-func (c *client) readAtLeastBig(n int) string {
-	c.t.Helper()
-	_ = c.nc.SetReadDeadline(time.Now().Add(ioDeadline))
-	buf := make([]byte, n)
-	got := 0
-	for got < n {
-		m, err := c.r.Read(buf[got:])
-		got += m
-		if err != nil {
-			c.t.Fatalf("read (want %d bytes): %v; got %d", n, err, got)
-		}
-	}
-	return string(buf)
 }
 
 // TestEventLoopValueInPiecesAndLargeValues sends commands the loop cannot
@@ -328,21 +311,13 @@ func dialQuiet(addr string) *client {
 // roundTrip sends cmds and a version command, and returns the replies
 // before its answer.
 func (c *client) roundTrip(cmds string) (string, bool) {
-	_ = c.nc.SetDeadline(time.Now().Add(ioDeadline))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(ioDeadline))
 	if _, err := c.nc.Write([]byte(cmds + "version\r\n")); err != nil {
 		return "", false
 	}
 	end := "VERSION " + Version + "\r\n"
-	var buf strings.Builder
-	tmp := make([]byte, 64<<10)
-	for !strings.HasSuffix(buf.String(), end) {
-		n, err := c.r.Read(tmp)
-		buf.Write(tmp[:n])
-		if err != nil {
-			return buf.String(), false
-		}
-	}
-	return strings.TrimSuffix(buf.String(), end), true
+	got, err := c.readSuffix(end)
+	return strings.TrimSuffix(got, end), err == nil
 }
 
 // TestEventLoopRequestsDoNotAllocate counts the heap allocations of the

@@ -108,6 +108,16 @@ func (c *client) send(s string) {
 // readUntil reads until the received bytes end with suffix.
 func (c *client) readUntil(suffix string) string {
 	c.t.Helper()
+	got, err := c.readSuffix(suffix)
+	if err != nil {
+		c.t.Fatalf("read (want suffix %q): %v; got %q", suffix, err, got)
+	}
+	return got
+}
+
+// readSuffix reads until the received bytes end with suffix, or a read
+// fails; it needs no testing.T, for worker goroutines.
+func (c *client) readSuffix(suffix string) (string, error) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(ioDeadline))
 	var buf bytes.Buffer
 	tmp := make([]byte, 64<<10)
@@ -115,23 +125,23 @@ func (c *client) readUntil(suffix string) string {
 		n, err := c.r.Read(tmp)
 		buf.Write(tmp[:n])
 		if err != nil {
-			c.t.Fatalf("read (want suffix %q): %v; got %q", suffix, err, buf.String())
+			return buf.String(), err
 		}
 	}
-	return buf.String()
+	return buf.String(), nil
 }
 
 // readAtLeast reads until n bytes have come, and returns what came.
 func (c *client) readAtLeast(n int) string {
 	c.t.Helper()
 	_ = c.nc.SetReadDeadline(time.Now().Add(ioDeadline))
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, max(n, 64<<10))
 	got := 0
 	for got < n {
 		m, err := c.r.Read(buf[got:])
 		got += m
 		if err != nil {
-			c.t.Fatalf("read (want %d bytes): %v; got %q", n, err, buf[:got])
+			c.t.Fatalf("read (want %d bytes): %v; got %d: %.200q", n, err, got, buf[:got])
 		}
 	}
 	return string(buf[:got])
