@@ -75,7 +75,13 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	if r.serving {
 		ok := r.doRead(r.fd)
 		r.p = nil
-		r.empty = !ok || r.n < len(p)
+		// A short read drains the socket of data, but not of an end of
+		// stream that came before it: that is only read by the next
+		// read. An event loop's level-triggered wait reports it again;
+		// Go's poller, edge-triggered, may have merged its readiness into
+		// the data's, already taken, and would never wake serve for it.
+		// So on a goroutine only a read that finds nothing drains.
+		r.empty = !ok || r.inLoop && r.n < len(p)
 		if !ok {
 			return 0, errWouldBlock
 		}
@@ -89,9 +95,9 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	return r.n, r.err
 }
 
-// serve implements rawConnIO. A read that returns less than it asked for
-// drained the socket; data that arrives later makes the poller wake serve,
-// whose readiness flag was reset once, before the first read.
+// serve implements rawConnIO. A read that finds the socket empty drained
+// it; data that arrives later makes the poller wake serve, whose readiness
+// flag was reset once, before the first read.
 func (r *rawIO) serve(step func() bool) error {
 	r.step = step
 	err := r.rc.Read(r.serveFn)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -176,5 +177,36 @@ func TestRawIOServeWaitsWithoutEmptyReads(t *testing.T) {
 	// reported twice; most calls must find data.
 	if empty > 3 {
 		t.Errorf("%d of %d calls of step found the socket empty at once", empty, calls)
+	}
+}
+
+// TestConnectionEndsWhenClientHangsUpAfterItsLastCommand has clients send
+// a last command that gets no reply and hang up at once, so that their
+// command and the end of their stream arrive together, often before the
+// server's goroutine first waits on the socket. The server must notice the
+// end and close: a client that only shut down its sending side reads EOF,
+// and none of the connections is left counted.
+func TestConnectionEndsWhenClientHangsUpAfterItsLastCommand(t *testing.T) {
+	for _, loops := range []int{-1, 1} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			s, addr := startServer(t, Config{EventLoops: loops})
+			const clients = 40
+			for i := range clients {
+				c := dial(t, addr)
+				c.send(fmt.Sprintf("set k%d 0 0 1 noreply\r\nv\r\n", i))
+				if i%2 == 0 {
+					c.nc.Close()
+					continue
+				}
+				_ = c.nc.(*net.TCPConn).CloseWrite()
+				if out, err := c.readAll(); err != nil || out != "" {
+					t.Fatalf("client %d, after shutting down its side: %q, %v; want EOF", i, out, err)
+				}
+			}
+			waitFor(t, func() bool { return s.stats.currConns.Load() == 0 })
+			if got := dial(t, addr).do(fmt.Sprintf("get k%d\r\n", clients-1)); got != fmt.Sprintf("VALUE k%d 0 1\r\nv\r\nEND\r\n", clients-1) {
+				t.Errorf("the last client's set: %q", got)
+			}
+		})
 	}
 }

@@ -13,19 +13,24 @@ import (
 // reading an empty socket.
 //
 // Go's poller forgets, when a read starts, whether the socket became
-// readable before: a read must try the socket first, and after each reply
-// that try finds it empty (a wasted system call per request, the most
-// costly part of a small request after the reply's write). Inside serve
-// the poller's flag is reset once, so after a read that drained the socket
-// the connection can wait at once: data that came since wakes it.
+// readable before: a read must try the socket first. Inside serve the
+// poller's flag is reset once, and the connection waits once a read found
+// the socket empty: data that came since wakes it. In an event loop, whose
+// wait is level-triggered, a read that returns less than it asked for
+// drained the socket too, which saves the read that would find it empty
+// after each request (a system call per request, the most costly part of
+// a small request after the reply's write). On a goroutine it does not: a
+// peer's end of stream that arrived before that read is only seen by the
+// next one, and the poller, edge-triggered, would not wake serve for it.
 type rawConnIO interface {
 	io.ReadWriter
 	// serve calls step each time the socket may have become readable,
 	// until step returns true. Meanwhile Read does not wait: it returns
 	// errWouldBlock, and step returns false to wait.
 	serve(step func() bool) error
-	// drained reports whether, within serve, the socket was empty when
-	// last read and nothing has woken serve since.
+	// drained reports whether, within serve, the socket was found empty
+	// (in an event loop, read short) by the last read and nothing has
+	// woken serve since.
 	drained() bool
 }
 
