@@ -21,8 +21,7 @@ import (
 
 // arrivalScript is randomScript's commands with, now and then, what makes
 // a loop hand its connection over: values larger than the read buffer, a
-// get line longer than memcached's 2048 bytes, a value that fills the
-// reply beyond the socket buffer.
+// get line longer than memcached's 2048 bytes; and reads of those values.
 func arrivalScript(r *rand.Rand, parts int) string {
 	var b strings.Builder
 	for i := range parts {
@@ -31,14 +30,14 @@ func arrivalScript(r *rand.Rand, parts int) string {
 		case 0, 1:
 			n := readBufferSize + r.Intn(3*readBufferSize)
 			fmt.Fprintf(&b, "set big%d 0 0 %d\r\n%s\r\nget big%d\r\n", i, n, bytes.Repeat([]byte{'a' + byte(i%26)}, n), i)
+		case 2, 3:
+			fmt.Fprintf(&b, "mg big%d v s\r\nmg a v\r\n", r.Intn(parts))
 		case 4:
 			b.WriteString("get")
 			for k := range 300 {
 				fmt.Fprintf(&b, " key-%d", k)
 			}
 			b.WriteString(" a b\r\n")
-		case 2, 3:
-			fmt.Fprintf(&b, "mg big%d v s\r\nmg a v\r\n", r.Intn(parts))
 		}
 	}
 	return b.String() + "mn\r\n"
@@ -125,7 +124,7 @@ func TestEventLoopRepliesDoNotDependOnArrival(t *testing.T) {
 // arbitrary input, with the parser fuzzers' seeds: the replies through one
 // loop, the input cut by split's random source, must equal those without
 // loops, the input in one write. Inputs whose replies legitimately depend
-// on arrival or on the clock are skipped, as FuzzChunking does.
+// on how they arrive are skipped, as in FuzzChunking.
 func FuzzEventLoopArrival(f *testing.F) {
 	for i, s := range fuzzSeeds {
 		f.Add([]byte(s), int64(i))
