@@ -258,7 +258,7 @@ func TestBreakerSoftFailures(t *testing.T) {
 	}
 	// A cancelled context is the caller's choice: it never counts.
 	for i := 0; i < 2*DefaultFailureThreshold; i++ {
-		cancelSentGet(t, n)
+		cancelSentGet(t, n, px)
 	}
 	if n.State() != StateClosed {
 		t.Fatalf("cancellations opened the breaker (%s)", tr)
@@ -270,16 +270,20 @@ func TestBreakerSoftFailures(t *testing.T) {
 	px.release()
 }
 
-// cancelSentGet sends a Get to n, cancels its context once it is sent and
-// checks that it returns context.Canceled.
-func cancelSentGet(t *testing.T, n *Node) {
+// cancelSentGet sends a Get to n through px, cancels its context once px
+// has received the request and checks that it returns context.Canceled.
+// (Stats.Sent counts a request when it is queued: cancelled before its
+// write, it would close the connection and never reach the node.)
+func cancelSentGet(t *testing.T, n *Node, px *proxy) {
 	t.Helper()
 	cctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
-	sent := n.Stats().Sent
+	sent, up := n.Stats().Sent, px.upBytes.Load()
 	done := make(chan error, 1)
 	go func() { _, err := n.Online().Get(cctx, "k"); done <- err }()
-	eventually(t, "the request to be sent", func() bool { return n.Stats().Sent > sent || len(done) > 0 })
+	eventually(t, "the request to reach the proxy", func() bool {
+		return n.Stats().Sent > sent && px.upBytes.Load() > up || len(done) > 0
+	})
 	select {
 	case err := <-done:
 		t.Fatalf("Get returned before it was cancelled: %v", err)
@@ -302,7 +306,7 @@ func TestBreakerCancelDoesNotCount(t *testing.T) {
 	}
 	px.hold()
 	for i := 0; i < 10; i++ {
-		cancelSentGet(t, n)
+		cancelSentGet(t, n, px)
 	}
 	if n.State() != StateClosed {
 		t.Fatal("cancellations opened the breaker")

@@ -344,7 +344,7 @@ func TestCancelStormOnSilentConnection(t *testing.T) {
 	}
 	px.hold()
 	start := time.Now()
-	cancelSentGet(t, n)
+	cancelSentGet(t, n, px)
 	if n.State() != StateClosed {
 		t.Fatal("one cancellation opened the breaker")
 	}
