@@ -134,18 +134,29 @@ func TestEventLoopIdleAndShutdown(t *testing.T) {
 	}
 	busy := dial(t, addr)
 	busy.do("")
-	done := make(chan error, 1)
-	go func() { done <- s.Shutdown(t.Context()) }()
+	done := returnsInTime(t, "Shutdown", func() error { return s.Shutdown(t.Context()) })
 	if _, ok := busy.closed(); !ok {
 		t.Fatal("Shutdown did not close a connection idle in a loop")
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Shutdown: %v", err)
+	done()
+}
+
+// returnsInTime runs fn on a goroutine; the function it returns waits
+// for fn and fails the test if fn fails or has not returned within
+// ioDeadline.
+func returnsInTime(t *testing.T, what string, fn func() error) (wait func()) {
+	result := make(chan error, 1)
+	go func() { result <- fn() }()
+	return func() {
+		t.Helper()
+		select {
+		case err := <-result:
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		case <-time.After(ioDeadline):
+			t.Fatalf("%s did not return", what)
 		}
-	case <-time.After(ioDeadline):
-		t.Fatal("Shutdown did not return")
 	}
 }
 
@@ -278,16 +289,7 @@ func TestEventLoopsUnderChurnThenClose(t *testing.T) {
 		_, _ = stalled.nc.Write([]byte(strings.Repeat("get big\r\n", 400)))
 		defer stalled.nc.Close()
 	}
-	closed := make(chan error, 1)
-	go func() { closed <- s.Close() }()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-	case <-time.After(ioDeadline):
-		t.Fatal("Close did not return")
-	}
+	returnsInTime(t, "Close", s.Close)()
 	if n := s.stats.currConns.Load(); n != 0 {
 		t.Errorf("%d connections still counted after Close", n)
 	}
