@@ -25,19 +25,19 @@ type formerView struct {
 
 // rememberFormer records old, just replaced, for Config.FormerOwnerWindow;
 // c.vmu is held.
-func (c *core) rememberFormer(old *view, now time.Time) {
-	if c.cfg.FormerOwnerWindow <= 0 {
+func (cc *core) rememberFormer(old *view, now time.Time) {
+	if cc.cfg.FormerOwnerWindow <= 0 {
 		return
 	}
-	list := []formerView{{v: old, until: now.Add(c.cfg.FormerOwnerWindow)}}
-	if prev := c.former.Load(); prev != nil {
+	list := []formerView{{v: old, until: now.Add(cc.cfg.FormerOwnerWindow)}}
+	if prev := cc.former.Load(); prev != nil {
 		for _, f := range *prev {
 			if len(list) < maxFormerViews && now.Before(f.until) {
 				list = append(list, f)
 			}
 		}
 	}
-	c.former.Store(&list)
+	cc.former.Store(&list)
 }
 
 // formerOwners returns the members of v, the current view, that served
@@ -47,14 +47,14 @@ func (c *core) rememberFormer(old *view, now time.Time) {
 // is left out: no client with that view reads it. Nil when no view was
 // replaced within the window: an atomic load once the list is dropped,
 // which the first write after the window does.
-func (c *core) formerOwners(v *view, key string, targets []*member) []*member {
-	list := c.former.Load()
+func (cc *core) formerOwners(v *view, key string, targets []*member) []*member {
+	list := cc.former.Load()
 	if list == nil {
 		return nil
 	}
 	now := time.Now()
 	if now.After((*list)[0].until) {
-		c.former.CompareAndSwap(list, nil) // lost to SetTopology's newer list: fine
+		cc.former.CompareAndSwap(list, nil) // lost to SetTopology's newer list: fine
 		return nil
 	}
 	var out []*member

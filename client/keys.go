@@ -34,14 +34,14 @@ type nodeKey struct {
 	hashed bool
 }
 
-func (c *core) mapKey(key string) (nodeKey, error) {
+func (cc *core) mapKey(key string) (nodeKey, error) {
 	if key == "" {
 		return nodeKey{}, errEmptyKey
 	}
-	full := c.cfg.KeyPrefix + key
+	full := cc.cfg.KeyPrefix + key
 	k := nodeKey{app: key, full: full, node: full}
 	if protocol.ValidateKey(full) != nil {
-		k.node, k.hashed = c.cfg.KeyPrefix+"#"+c.cfg.hashKey(full), true
+		k.node, k.hashed = cc.cfg.KeyPrefix+"#"+cc.cfg.hashKey(full), true
 	}
 	return k, nil
 }

@@ -136,11 +136,11 @@ func (m *metrics) unregister() {
 	}
 }
 
-func (c *core) nearBytes() float64 {
-	if c.near == nil {
+func (cc *core) nearBytes() float64 {
+	if cc.near == nil {
 		return 0
 	}
-	return float64(c.near.cache.WeightedSize())
+	return float64(cc.near.cache.WeightedSize())
 }
 
 func (m *metrics) request(op, zone, result string) {

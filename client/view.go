@@ -83,25 +83,25 @@ func (v *view) writeTargets(key string) []*member {
 // buildView makes a view of t placed by replication.Placement, taking a
 // transport for every node in a ring from the client's registry. On error
 // nothing is held.
-func (c *core) buildView(t replication.Topology) (*view, error) {
+func (cc *core) buildView(t replication.Topology) (*view, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	p, err := replication.NewPlacement(t, c.cfg.Sharding)
+	p, err := replication.NewPlacement(t, cc.cfg.Sharding)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	zones := p.Zones()
 	v := &view{
 		topo:      t,
-		order:     replication.ReadOrder(zones, c.cfg.Zone, c.cfg.ZonePreference),
+		order:     replication.ReadOrder(zones, cc.cfg.Zone, cc.cfg.ZonePreference),
 		zones:     make(map[string]*zoneView, len(zones)),
 		byID:      make(map[string]*member, len(t.Nodes)),
-		leaseZone: c.cfg.LeaseZone,
+		leaseZone: cc.cfg.LeaseZone,
 	}
 	for _, zn := range zones {
 		zp := p.Zone(zn)
-		v.zones[zn] = &zoneView{place: zp, readM: c.members(v, zp.ReadNodes), writeM: c.members(v, zp.WriteNodes)}
+		v.zones[zn] = &zoneView{place: zp, readM: cc.members(v, zp.ReadNodes), writeM: cc.members(v, zp.WriteNodes)}
 		if v.leaseZone == "" && len(zp.ReadNodes) > 0 {
 			v.leaseZone = zn
 		}
@@ -111,12 +111,12 @@ func (c *core) buildView(t replication.Topology) (*view, error) {
 
 // members returns the members of nodes, adding to v the ones it lacks,
 // each with a transport from the client's registry.
-func (c *core) members(v *view, nodes []replication.Node) []*member {
+func (cc *core) members(v *view, nodes []replication.Node) []*member {
 	ms := make([]*member, len(nodes))
 	for i, n := range nodes {
 		m := v.byID[n.ID]
 		if m == nil {
-			m = &member{node: n, pending: c.repairs.NodeCounter(n.ID), tn: c.acquire(n.Addr)}
+			m = &member{node: n, pending: cc.repairs.NodeCounter(n.ID), tn: cc.acquire(n.Addr)}
 			v.byID[n.ID] = m
 			v.addrs = append(v.addrs, n.Addr)
 		}
@@ -131,13 +131,13 @@ type nodeEntry struct {
 	refs int
 }
 
-func (c *core) acquire(addr string) *nodeclient.Node {
-	c.nmu.Lock()
-	defer c.nmu.Unlock()
-	e := c.nodes[addr]
+func (cc *core) acquire(addr string) *nodeclient.Node {
+	cc.nmu.Lock()
+	defer cc.nmu.Unlock()
+	e := cc.nodes[addr]
 	if e == nil {
-		e = &nodeEntry{tn: nodeclient.NewNode(addr, c.cfg.Node)}
-		c.nodes[addr] = e
+		e = &nodeEntry{tn: nodeclient.NewNode(addr, cc.cfg.Node)}
+		cc.nodes[addr] = e
 	}
 	e.refs++
 	return e.tn
@@ -145,11 +145,11 @@ func (c *core) acquire(addr string) *nodeclient.Node {
 
 // releaseView drops v's hold on its transports. A transport no view uses
 // is closed after NodeGrace, so requests still running on v finish.
-func (c *core) releaseView(v *view) {
-	c.nmu.Lock()
-	defer c.nmu.Unlock()
+func (cc *core) releaseView(v *view) {
+	cc.nmu.Lock()
+	defer cc.nmu.Unlock()
 	for _, addr := range v.addrs {
-		e := c.nodes[addr]
+		e := cc.nodes[addr]
 		if e == nil {
 			continue
 		}
@@ -157,11 +157,11 @@ func (c *core) releaseView(v *view) {
 		if e.refs > 0 {
 			continue
 		}
-		time.AfterFunc(c.cfg.NodeGrace, func() {
-			c.nmu.Lock()
-			defer c.nmu.Unlock()
-			if c.nodes[addr] == e && e.refs == 0 {
-				delete(c.nodes, addr)
+		time.AfterFunc(cc.cfg.NodeGrace, func() {
+			cc.nmu.Lock()
+			defer cc.nmu.Unlock()
+			if cc.nodes[addr] == e && e.refs == 0 {
+				delete(cc.nodes, addr)
 				_ = e.tn.Close()
 			}
 		})

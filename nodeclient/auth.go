@@ -17,8 +17,8 @@ type Credentials struct {
 	Username, Password string
 }
 
-// ErrAuth: the node refused the credentials, or requires some and none
-// were configured. It comes wrapped in ErrUnreachable.
+// ErrAuth means the node refused the credentials, or requires some and
+// none were configured. It comes wrapped in ErrUnreachable.
 var ErrAuth = errors.New("nodeclient: authentication failed")
 
 // unauthenticated reports whether err is the reply of a node that requires

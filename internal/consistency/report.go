@@ -12,7 +12,9 @@ import (
 // Failed reports whether the result fails the check: stale reads, lost
 // writes, or caller errors beyond Expected (no fault takes away more than
 // one zone, so only policy all expects errors, in the fault phase).
-func (r Result) Failed() bool { return r.Stale > 0 || r.Lost > 0 || r.Errors > r.Expected }
+func (res Result) Failed() bool {
+	return res.Stale > 0 || res.Lost > 0 || res.Errors > res.Expected
+}
 
 // WriteTo prints the report of one fault.
 func (rep *Report) WriteTo(w io.Writer) (int64, error) {

@@ -67,7 +67,8 @@ func (s Sample) CPUPerOp() time.Duration { return perOp(s.ServerUser+s.ServerSys
 // own code and the kernel's work for it.
 func (s Sample) UserPerOp() time.Duration { return perOp(s.ServerUser, s.Ops) }
 
-// SystemPerOp: see UserPerOp.
+// SystemPerOp is the kernel's CPU for the server per operation (see
+// UserPerOp).
 func (s Sample) SystemPerOp() time.Duration { return perOp(s.ServerSystem, s.Ops) }
 
 // SwitchesPerOp is the server's context switches per operation.
