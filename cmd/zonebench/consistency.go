@@ -109,7 +109,10 @@ func consistencyUsage(fs *flag.FlagSet) {
 		"                    on the same spool: it takes the repairs over and writes on (down at most 3s on\n"+
 		"                    zonecached)\n"+
 		"  gossip-partition  zone c cut off longer than failure detection + memberlist's dead-node window,\n"+
-		"                    then healed; verify clients bootstrap from their own zone's seeds (zonecached, root)\n\n")
+		"                    then healed; verify clients bootstrap from their own zone's seeds (zonecached, root)\n"+
+		"  reshard-kill      a reshard (the reshard library) grows zone a by a-3, started warming; a-3 is killed\n"+
+		"                    (SIGKILL) mid-copy, restarted empty and warming after --duration, and the reshard is\n"+
+		"                    continued from its checkpoint to its end: copy resumed, cutover, clean-up (zonecached)\n\n")
 	fs.PrintDefaults()
 }
 

@@ -68,8 +68,10 @@
 // judged after), verify (fresh clients, bootstrapped from their own zone's
 // seeds, read every key once in their zone without falling back or
 // repairing). Faults lists the faults (the Fault constants say what each
-// does; the zone cut uses fault proxies without root, and the restarted
-// writer must take over its predecessor's spooled repairs). Each report
+// does; the zone cut uses fault proxies without root, the restarted
+// writer must take over its predecessor's spooled repairs, and the
+// reshard-kill fault drives package reshard through a node killed
+// mid-copy and a resume from the checkpoint). Each report
 // lists the evidence that its fault happened; a fault that could not be
 // injected fails the run with ErrFaultNotInjected. Namespaces are named
 // zcc-<pid>-<n> and removed at the end; CleanStaleNetns removes those of

@@ -25,10 +25,11 @@ const (
 	JoinDrain       Fault = "join-drain"       // a node joins zone a, takes writes, drains and leaves
 	WriterExit      Fault = "writer-exit"      // the writer process killed with repairs pending while zone c is down, restarted on its repair spool
 	GossipPartition Fault = "gossip-partition" // zone c cut off beyond memberlist's dead-node window
+	ReshardKill     Fault = "reshard-kill"     // a node being added by a reshard killed mid-copy, restarted empty, the reshard resumed
 )
 
 // Faults lists every fault in run order.
-var Faults = []Fault{Kill9, Freeze, ZoneCut, JoinDrain, WriterExit, GossipPartition}
+var Faults = []Fault{Kill9, Freeze, ZoneCut, JoinDrain, WriterExit, GossipPartition, ReshardKill}
 
 // faultSpec is how one fault is injected and healed.
 type faultSpec struct {
@@ -52,8 +53,8 @@ type faultSpec struct {
 func (s faultSpec) applies(srv Server) bool { return srv == Zonecached || !s.zonecachedOnly }
 
 // Applies reports whether fault f runs against srv: stock memcached has
-// no gossip and no node states, so join-drain and gossip-partition need
-// zonecached.
+// no gossip and no node states, so join-drain, gossip-partition and
+// reshard-kill need zonecached.
 func Applies(f Fault, srv Server) bool {
 	s, ok := faultSpecs[f]
 	return ok && s.applies(srv)
@@ -66,6 +67,7 @@ var faultSpecs = map[Fault]faultSpec{
 	JoinDrain:       {zonecachedOnly: true, inject: injectJoin, heal: healDrain},
 	WriterExit:      {takesReplica: true, writerProcess: true, inject: injectWriterExit, heal: healWriterExit},
 	GossipPartition: {takesReplica: true, zonecachedOnly: true, netns: true, needsNetns: true, inject: injectGossipPartition, heal: healGossipPartition},
+	ReshardKill:     {zonecachedOnly: true, inject: injectReshardKill, heal: healReshardKill},
 }
 
 // victim is the node the single-node faults hit: the second of zone a, so
@@ -209,7 +211,7 @@ func healZoneCut(ctx context.Context, r *run) error {
 	return nil
 }
 
-// joiner is the node the join-drain fault adds.
+// joiner is the node the join-drain and reshard-kill faults add.
 const joiner = "a-3"
 
 func injectJoin(ctx context.Context, r *run) error {

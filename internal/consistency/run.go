@@ -94,6 +94,9 @@ type run struct {
 	proc, restarted *writerProc
 	spoolDir        string
 
+	// reshard is the reshard-kill fault's reshard, from inject to heal.
+	reshard *reshardFault
+
 	readersStop chan struct{}
 	readers     sync.WaitGroup
 	proxies     *zoneProxies
@@ -185,7 +188,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 		defer r.proxies.close()
 	}
 	r.start = time.Now()
-	defer r.removeSpool()
+	defer r.removeTempDirs()
 	if err := r.schedule(ctx, spec); err != nil {
 		r.stopWorkload()
 		return r.rep, err
@@ -368,10 +371,14 @@ func (r *run) stopWriter() {
 	}
 }
 
-// removeSpool removes the writer processes' repair spool, if any.
-func (r *run) removeSpool() {
+// removeTempDirs removes the writer processes' repair spool and the
+// reshard's checkpoint, if any.
+func (r *run) removeTempDirs() {
 	if r.spoolDir != "" {
 		_ = os.RemoveAll(r.spoolDir)
+	}
+	if r.reshard != nil {
+		_ = os.RemoveAll(r.reshard.dir)
 	}
 }
 

@@ -30,6 +30,7 @@ var strict = map[Fault]bool{
 	JoinDrain:       true,
 	WriterExit:      true,
 	GossipPartition: true,
+	ReshardKill:     true,
 }
 
 var strictFlag = flag.String("consistency.strict", "", "comma-separated faults to hold to 0 stale reads, 0 lost writes and 0 caller errors in addition to those switched on in the code (all: every one)")
@@ -47,6 +48,7 @@ var injected = map[Fault]*regexp.Regexp{
 	JoinDrain:       regexp.MustCompile(`a-3 joined zone a serving(?s).*a-3 set to draining.*a-3 gone from the writer's topology`),
 	WriterExit:      regexp.MustCompile(`zone c down: c-1 and c-2 frozen(?s).*writer process \(pid \d+\) killed with SIGKILL: signal: killed; it last reported [1-9]\d* repairs pending.*new writer process \(pid \d+\) started on the same repair spool: took over [1-9]\d* repairs.*new writer process's repair requests: [1-9]\d* succeeded`),
 	GossipPartition: regexp.MustCompile(`zone c cut off: link(?s).*a-1 dropped zone c after \S+s: epoch \d+, a=a-1,a-2 b=b-1,b-2\n.*zone c healed: link up`),
+	ReshardKill:     regexp.MustCompile(`a-3 started warming in zone a(?s).*reshard planned \([1-9]\d* keys move to a-3\).*a-3 \(pid \d+\) killed with SIGKILL mid-copy.*the copy stopped: .*a-3 restarted empty, warming.*reshard resumed from its checkpoint after intermediate and done; a-3 serving in every client`),
 }
 
 // TestShortFormOfEveryFault runs each fault's short form end to end on a
@@ -230,6 +232,7 @@ func TestFaultsThatDoNotApplyAreRefusedBeforeAnyFleetStarts(t *testing.T) {
 	for _, cfg := range []RunConfig{
 		{Fault: JoinDrain, Server: Memcached},
 		{Fault: GossipPartition, Server: Memcached},
+		{Fault: ReshardKill, Server: Memcached},
 		{Fault: GossipPartition, Server: Zonecached, NoNetns: true},
 		{Fault: "meteor", Server: Zonecached},
 	} {
