@@ -105,6 +105,13 @@ func (c *conn) bufferedLine() ([]byte, error) {
 		switch {
 		case err == nil:
 			c.setBusy()
+		case err != errWouldBlock && n > 0:
+			// The end of the input, or a failed read, after a whole
+			// line whose data block has not come: readLine runs it and
+			// meets the end itself, so that a malformed line gets its
+			// error before the connection ends, as memcached answers a
+			// line before it reads the block.
+			return nil, errLeave
 		case err != errWouldBlock:
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,6 +64,34 @@ func TestBlockSize(t *testing.T) {
 	} {
 		if got := blockSize([]byte(line)); got != want {
 			t.Errorf("blockSize(%q) = %d, want %d", line, got, want)
+		}
+	}
+}
+
+// TestLineWhoseBlockNeverComesIsAnsweredAtTheEnd sends a storage line that
+// announces a data block larger than what follows, a command after it,
+// then ends its input. memcached answers a malformed line at once; a
+// server that waited for the block and met the end first dropped both
+// replies (FuzzEventLoopArrival's seed c043410d3df388fe). Each run cuts
+// the input after its first byte, so that the server reads the rest, with
+// the end of the input, on a connection already waiting for it.
+func TestLineWhoseBlockNeverComesIsAnsweredAtTheEnd(t *testing.T) {
+	for _, loops := range []int{1, -1} {
+		_, addr := startServer(t, Config{EventLoops: loops})
+		for i := range 20 {
+			c := dial(t, addr)
+			c.send("s")
+			c.send("et 0 X x 8201 CZ\r\nmn\r\n")
+			if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.readAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "CLIENT_ERROR bad command line format\r\nMN\r\n"; got != want {
+				t.Fatalf("loops=%d, run %d: got %q, want %q", loops, i, got, want)
+			}
 		}
 	}
 }
