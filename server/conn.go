@@ -240,6 +240,7 @@ func (c *conn) handshake() error {
 // serve serves the connection on its goroutine until it ends, or until an
 // event loop takes it over.
 func (c *conn) serve() {
+	c.ownBuffers()
 	for {
 		if c.raw != nil && c.authed {
 			if c.s.loops != nil && c.s.loops.adopt(c) {
@@ -261,12 +262,26 @@ func (c *conn) serve() {
 // serveLeft serves, on a goroutine, the command an event loop left because
 // it is not buffered whole, then the connection as serve does.
 func (c *conn) serveLeft() {
+	c.ownBuffers()
 	line, long, err := c.readLine()
 	if !c.exec(line, long, err) {
 		c.finish()
 		return
 	}
 	c.serve()
+}
+
+// ownBuffers gives the connection a read buffer and an output buffer of
+// its own where it has none: an event loop takes them back from its
+// connections that wait with nothing buffered (eventLoop.takeBack), and
+// lends them again for the next step.
+func (c *conn) ownBuffers() {
+	if c.r == nil {
+		c.r = bufio.NewReaderSize(readCounter{c}, readBufferSize)
+	}
+	if c.out == nil {
+		c.out = make([]byte, 0, outBufferSize)
+	}
 }
 
 // finish closes the connection and forgets it.

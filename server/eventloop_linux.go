@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"sync"
@@ -76,6 +77,18 @@ type eventLoop struct {
 	// readiness event, so they are stepped again after the next wait
 	// (which then does not block).
 	again, spare []*conn
+
+	// idleR and idleOut are read buffers and output buffers the loop
+	// lends to the connection it steps when that connection has none
+	// (lend): a connection that is left with nothing buffered gives its
+	// buffers back (takeBack), so that the loop's connections share a few
+	// buffers that stay in the processor's caches (memcached's worker
+	// threads do the same), and an idle connection holds none. The loop
+	// keeps up to loopIdleBuffers of each, for the connections that keep
+	// theirs a while (a step cut at loopStepCommands, a command on a
+	// goroutine).
+	idleR   []*bufio.Reader
+	idleOut [][]byte
 
 	// runFn is run, bound once (a method value here keeps the command
 	// table's initialisation free of a cycle through leaveLoop).
@@ -293,7 +306,7 @@ func (l *eventLoop) touch(r *runner, n int) {
 	}
 	for i := range n {
 		if c := l.at(r.events[i].Fd); c != nil {
-			sum += uint64(c.r.Buffered()) + uint64(c.lp.rio.fd)
+			sum += uint64(c.lp.rio.fd) + uint64(c.pending)
 		}
 	}
 	r.sink += sum
@@ -426,6 +439,7 @@ func (l *eventLoop) holds(c *conn) bool { return l.at(c.lp.slot) == c }
 // next command must be read on a goroutine, or the connection ended, it
 // leaves the loop.
 func (l *eventLoop) step(r *runner, c *conn) {
+	l.lend(c)
 	c.lp.runner, c.lp.done = r, false
 	c.stepLimit, c.yielded = loopStepCommands, false
 	err := c.lp.rio.control(c.lp.stepFn)
@@ -451,6 +465,7 @@ func (l *eventLoop) step(r *runner, c *conn) {
 		if c.yielded {
 			l.again = append(l.again, c)
 		}
+		l.takeBack(c)
 		return
 	}
 	l.release(c.lp.slot) // stepFn took it out of the epoll instance
@@ -494,6 +509,54 @@ func (c *conn) leaveLoop() {
 	l.signalLocked() // mail this runner had not read yet
 	l.mu.Unlock()
 	go l.runFn()
+}
+
+// loopIdleBuffers is the most read buffers, and output buffers, a loop
+// keeps to lend.
+const loopIdleBuffers = 16
+
+// lend gives c buffers the loop holds, or new ones, where it has none.
+func (l *eventLoop) lend(c *conn) {
+	if c.r == nil {
+		var r *bufio.Reader
+		if n := len(l.idleR); n > 0 {
+			r, l.idleR[n-1] = l.idleR[n-1], nil
+			l.idleR = l.idleR[:n-1]
+		} else {
+			r = bufio.NewReaderSize(nil, readBufferSize)
+		}
+		r.Reset(readCounter{c})
+		c.r = r
+	}
+	if c.out == nil {
+		var out []byte
+		if n := len(l.idleOut); n > 0 {
+			out, l.idleOut[n-1] = l.idleOut[n-1], nil
+			l.idleOut = l.idleOut[:n-1]
+		} else {
+			out = make([]byte, 0, outBufferSize)
+		}
+		c.out = out
+	}
+}
+
+// takeBack takes c's buffers when they hold nothing: c stays in the loop,
+// waiting for its client. The loop keeps up to loopIdleBuffers of each to
+// lend; the garbage collector gets the others.
+func (l *eventLoop) takeBack(c *conn) {
+	if c.r != nil && c.r.Buffered() == 0 && c.pending == 0 {
+		if len(l.idleR) < loopIdleBuffers {
+			c.r.Reset(nil)
+			l.idleR = append(l.idleR, c.r)
+		}
+		c.r = nil
+	}
+	if c.out != nil && len(c.out) == 0 && c.outCharged == 0 && c.spare == 0 {
+		if len(l.idleOut) < loopIdleBuffers && cap(c.out) <= retainedBuffer {
+			l.idleOut = append(l.idleOut, c.out)
+		}
+		c.out = nil
+	}
 }
 
 // take gives c a slot.

@@ -353,3 +353,54 @@ func TestEventLoopRequestsDoNotAllocate(t *testing.T) {
 		t.Errorf("%d allocations in %d round trips", allocs, n)
 	}
 }
+
+// TestIdleLoopConnectionsHoldNoBuffers opens connections that each ran a
+// command and measures the heap they hold once idle: in a loop they give
+// their read and output buffers back (eventLoop.takeBack), so that each
+// holds a few kilobytes; on goroutines each keeps its 16 KiB read buffer.
+func TestIdleLoopConnectionsHoldNoBuffers(t *testing.T) {
+	for _, loops := range []int{1, -1} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			s, addr := startServer(t, Config{EventLoops: loops})
+			heap := func() uint64 {
+				runtime.GC()
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				return m.HeapAlloc
+			}
+			before := heap()
+			const n = 500
+			conns := make([]net.Conn, 0, n)
+			defer func() {
+				for _, nc := range conns {
+					nc.Close()
+				}
+			}()
+			want := "STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n"
+			reply := make([]byte, len(want))
+			for range n {
+				nc, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, nc)
+				_ = nc.SetDeadline(time.Now().Add(ioDeadline))
+				if _, err := nc.Write([]byte("set k 0 0 1\r\nv\r\nget k\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(nc, reply); err != nil || string(reply) != want {
+					t.Fatalf("reply %q: %v", reply, err)
+				}
+			}
+			waitFor(t, func() bool { return s.stats.currConns.Load() == n })
+			perConn := (int64(heap()) - int64(before)) / n
+			t.Logf("loops=%d: %d idle connections hold %d bytes of heap each (server and client side)", loops, n, perConn)
+			if loops > 0 && perConn > 8<<10 {
+				t.Errorf("an idle connection in a loop holds %d bytes; want under 8 KiB (no buffers)", perConn)
+			}
+			if loops < 0 && perConn < readBufferSize {
+				t.Errorf("an idle connection on its goroutine holds %d bytes; want its %d-byte read buffer at least", perConn, readBufferSize)
+			}
+		})
+	}
+}
