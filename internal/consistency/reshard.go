@@ -17,8 +17,9 @@ import (
 // it out as an operator's tooling would, and kills the new node (SIGKILL)
 // while the copy to it runs. At the heal the node is restarted empty,
 // warming, on its address, and the reshard is continued from its
-// checkpoint (reshard.Open) to its end: the copy resumed, the lost copies
-// found and copied again, the cutover, the clean-up. Writes and reads go
+// checkpoint (reshard.Open) to its end: the copy resumed, the check for
+// copies the new node lost (copied again when a sample is missing), the
+// switch, the cutover, the clean-up. Writes and reads go
 // on throughout, so the check covers the copy's adds racing live writes to
 // a node that lost everything, and the new node serving after the
 // cutover.
@@ -152,11 +153,14 @@ func healReshardKill(ctx context.Context, r *run) error {
 		return fmt.Errorf("reshard open: %w", err)
 	}
 	from := rs.Done()
-	if err := rs.Run(ctx); err != nil {
-		return fmt.Errorf("reshard resumed after %v: %w", from, err)
-	}
+	err = rs.Run(ctx)
+	mu.Lock()
 	for _, s := range says {
 		r.evidence("reshard: %s", s)
+	}
+	mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("reshard resumed after %v: %w", from, err)
 	}
 	took, err = r.env.waitClients(ctx, 30*time.Second, hasNode(joiner))
 	if err != nil {
