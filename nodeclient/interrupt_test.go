@@ -212,7 +212,11 @@ func TestInterruptMidReply(t *testing.T) {
 
 // socketsDrained reports whether both ends of the loopback connection nc
 // (this process's end and the peer's) have no bytes queued: everything
-// sent to nc has been read by its owner.
+// sent to nc has been read by its owner. Only established sockets count
+// (an earlier connection on the same ports may linger in TIME_WAIT), and
+// an end listed twice counts once: the kernel's listing is not a
+// snapshot, and a busy machine's socket changes during the read can
+// repeat a line (seen in CI: "found 3 of the 2 ends").
 func socketsDrained(t *testing.T, nc net.Conn) bool {
 	t.Helper()
 	local, remote := nc.LocalAddr().(*net.TCPAddr), nc.RemoteAddr().(*net.TCPAddr)
@@ -221,12 +225,13 @@ func socketsDrained(t *testing.T, nc net.Conn) bool {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var seen int
+	const established = "01"
+	var ours, peers bool
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// sl local rem st tx_queue:rx_queue ...; addresses in hex.
 		fs := strings.Fields(sc.Text())
-		if len(fs) < 5 {
+		if len(fs) < 5 || fs[3] != established {
 			continue
 		}
 		l, r := hexPort(fs[1]), hexPort(fs[2])
@@ -237,20 +242,20 @@ func socketsDrained(t *testing.T, nc net.Conn) bool {
 		tx, _ := strconv.ParseUint(q[0], 16, 64)
 		rx, _ := strconv.ParseUint(q[1], 16, 64)
 		switch {
-		case l == local.Port && r == remote.Port: // ours
-			seen++
+		case l == local.Port && r == remote.Port:
+			ours = true
 			if rx != 0 {
 				return false
 			}
-		case l == remote.Port && r == local.Port: // the peer's
-			seen++
+		case l == remote.Port && r == local.Port:
+			peers = true
 			if tx != 0 {
 				return false
 			}
 		}
 	}
-	if seen != 2 {
-		t.Fatalf("found %d of the 2 ends of %v-%v in /proc/net/tcp", seen, local, remote)
+	if !ours || !peers {
+		t.Fatalf("%v-%v: this end listed %v, the peer's %v in /proc/net/tcp; want both, established", local, remote, ours, peers)
 	}
 	return true
 }
