@@ -214,9 +214,8 @@ func TestInterruptMidReply(t *testing.T) {
 // (this process's end and the peer's) have no bytes queued: everything
 // sent to nc has been read by its owner. Only established sockets count
 // (an earlier connection on the same ports may linger in TIME_WAIT), and
-// an end listed twice counts once: the kernel's listing is not a
-// snapshot, and a busy machine's socket changes during the read can
-// repeat a line (seen in CI: "found 3 of the 2 ends").
+// an end listed twice counts once (the kernel's listing is not a
+// snapshot): a CI run once found three lines for the two ends.
 func socketsDrained(t *testing.T, nc net.Conn) bool {
 	t.Helper()
 	local, remote := nc.LocalAddr().(*net.TCPAddr), nc.RemoteAddr().(*net.TCPAddr)

@@ -124,6 +124,17 @@ func (q *RepairQueue) NodeCounter(node string) *atomic.Int64 {
 	return q.counter(node)
 }
 
+// hold counts one more repair of node until the returned func is called.
+// A repair moving between queued and running is taken out of one count
+// before it is put in the other: held around the move, the node's counter,
+// read without the lock (the client's read gate), never passes through 0
+// while the repair exists. Called with q.mu held.
+func (q *RepairQueue) hold(node string) (release func()) {
+	c := q.counter(node)
+	c.Add(1)
+	return func() { c.Add(-1) }
+}
+
 func (q *RepairQueue) counter(node string) *atomic.Int64 {
 	c := q.perNode[node]
 	if c == nil {
@@ -177,6 +188,7 @@ func (q *RepairQueue) Add(r Repair, now time.Time) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	id := repairID{r.NodeID, r.Key}
+	defer q.hold(id.node)()
 	if old, ok := q.byKey[id]; ok {
 		q.remove(old)
 	}
@@ -201,15 +213,18 @@ func (q *RepairQueue) Due(now time.Time, max int) []Repair {
 		if r.next.After(now) {
 			break
 		}
+		id := repairID{r.NodeID, r.Key}
+		release := q.hold(id.node)
 		q.remove(r)
 		if expiredAt(r.Deadline, now) {
 			q.expired++
+			release()
 			continue
 		}
-		id := repairID{r.NodeID, r.Key}
 		q.running[id]++
 		q.nrunning++
 		q.counter(id.node).Add(1)
+		release()
 		out = append(out, *r)
 	}
 	return out
@@ -234,6 +249,7 @@ func (q *RepairQueue) RetryAt(r Repair, now, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	id := repairID{r.NodeID, r.Key}
+	defer q.hold(id.node)()
 	q.finish(id)
 	if expiredAt(r.Deadline, now) {
 		q.expired++

@@ -256,3 +256,55 @@ func TestRepairQueueOnDropAndExpediteAll(t *testing.T) {
 		t.Fatalf("due after ExpediteAll: %v", d)
 	}
 }
+
+// TestRepairQueueNodeCounterNeverDipsToZero moves one repair of a node
+// through every transition (queued, handed out, retried, replaced) while
+// another goroutine reads the node's counter without the queue's lock, as
+// the smart client's read gate does: the counter must never read 0 while
+// the repair exists, or a read would take the replica's copy while its
+// repair runs (a CI run of TestRepairSurvivesProcessKill read the deleted
+// value so).
+func TestRepairQueueNodeCounterNeverDipsToZero(t *testing.T) {
+	q := NewRepairQueue(RepairConfig{})
+	now := time.Now()
+	q.Add(Repair{NodeID: "c0", Key: "k", Kind: RepairDelete}, now)
+	counter := q.NodeCounter("c0")
+	stop := make(chan struct{})
+	zero := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if counter.Load() == 0 {
+				select {
+				case zero <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	for i := range 20000 {
+		rs := q.Due(now, 1)
+		if len(rs) != 1 {
+			t.Fatalf("round %d: %d repairs due, want 1", i, len(rs))
+		}
+		if i%2 == 0 {
+			q.Add(Repair{NodeID: "c0", Key: "k", Kind: RepairDelete}, now) // a newer repair of the key, while one runs
+			q.Finish(rs[0])
+		} else {
+			q.RetryAt(rs[0], now, now)
+		}
+	}
+	close(stop)
+	select {
+	case <-zero:
+		t.Fatal("the node's counter read 0 while its repair was queued or running")
+	default:
+	}
+	if got := counter.Load(); got != 1 {
+		t.Fatalf("counter %d at the end, want 1 (the queued repair)", got)
+	}
+}
