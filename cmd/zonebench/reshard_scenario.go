@@ -14,6 +14,7 @@ import (
 	"github.com/zonecache/zonecache/internal/backoff"
 	"github.com/zonecache/zonecache/internal/bench"
 	"github.com/zonecache/zonecache/internal/fleet"
+	"github.com/zonecache/zonecache/internal/fleetreshard"
 	"github.com/zonecache/zonecache/nodeclient"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/reshard"
@@ -235,7 +236,7 @@ func (r *reshardDemo) controlStep(ctx context.Context, s reshardStep) error {
 		}
 		live := r.bench.Topology()
 		for _, n := range removedBy(live, s.change(live)) {
-			if err := r.stopNode(ctx, n); err != nil {
+			if err := r.f.StopNode(n.ID, stepTimeout); err != nil {
 				return err
 			}
 		}
@@ -337,25 +338,7 @@ func (f clientsFleet) Apply(ctx context.Context, step reshard.Step, t replicatio
 
 // fleet is the running fleet as a reshard.Fleet.
 func (r *reshardDemo) fleet() reshard.Fleet {
-	g := &reshard.GossipFleet{Admin: map[string]string{}, Stop: r.stopNode}
-	for _, n := range r.f.Nodes() {
-		if n.Running() {
-			g.Seeds = append(g.Seeds, n.AdminAddr)
-		}
-		g.Admin[n.ID], g.AdminToken = n.AdminAddr, n.AdminToken
-	}
-	return clientsFleet{GossipFleet: g, r: r}
-}
-
-// stopNode stops node n (SIGTERM: it hands its reads over, leaves the
-// gossip, then drains) and waits for it.
-func (r *reshardDemo) stopNode(_ context.Context, n replication.Node) error {
-	for _, fn := range r.f.Nodes() {
-		if fn.ID == n.ID {
-			return fn.Terminate(stepTimeout)
-		}
-	}
-	return fmt.Errorf("no node %s", n.ID)
+	return clientsFleet{GossipFleet: fleetreshard.GossipFleet(r.f, stepTimeout), r: r}
 }
 
 // checkHeld reads from node id, directly, the demo's keys the plan moved

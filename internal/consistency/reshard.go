@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zonecache/zonecache/internal/backoff"
+	"github.com/zonecache/zonecache/internal/fleetreshard"
 	"github.com/zonecache/zonecache/replication"
 	"github.com/zonecache/zonecache/reshard"
 )
@@ -76,7 +77,7 @@ func injectReshardKill(ctx context.Context, r *run) error {
 	live := r.writer.Topology()
 	node, _ := live.Node(joiner)
 	f.cfg = reshard.RunConfig{
-		Fleet:      runFleet{GossipFleet: r.env.gossipFleet(), r: r},
+		Fleet:      runFleet{GossipFleet: fleetreshard.GossipFleet(r.env.fleet, 15*time.Second), r: r},
 		Change:     reshard.Change{Add: []replication.Node{node}},
 		Checkpoint: filepath.Join(dir, "reshard.json"),
 		Copy: reshard.CopyConfig{Rate: reshardCopyRate, Concurrency: 1,
@@ -193,24 +194,6 @@ func (f runFleet) Apply(ctx context.Context, step reshard.Step, t replication.To
 	}
 	_, err := f.r.env.waitClients(ctx, 30*time.Second, func(v replication.Topology) bool { return reshard.SameNodes(v, t) })
 	return err
-}
-
-// gossipFleet is the running fleet as a reshard.GossipFleet: states set
-// through the admin endpoints, leaving nodes stopped with SIGTERM.
-func (e *env) gossipFleet() *reshard.GossipFleet {
-	g := &reshard.GossipFleet{Admin: map[string]string{}, Stop: func(_ context.Context, n replication.Node) error {
-		if fn := e.node(n.ID); fn != nil {
-			return fn.Terminate(15 * time.Second)
-		}
-		return fmt.Errorf("no node %s", n.ID)
-	}}
-	for _, n := range e.fleet.Nodes() {
-		if n.Running() {
-			g.Seeds = append(g.Seeds, n.AdminAddr)
-		}
-		g.Admin[n.ID], g.AdminToken = n.AdminAddr, n.AdminToken
-	}
-	return g
 }
 
 // waitClients polls the topology of every client made so far until ok

@@ -487,3 +487,14 @@ func (n *Node) Terminate(timeout time.Duration) error {
 		return fmt.Errorf("fleet: %s still running %v after SIGTERM", n.ID, timeout)
 	}
 }
+
+// StopNode stops node id with SIGTERM and waits up to timeout for it to
+// exit (Node.Terminate).
+func (f *Fleet) StopNode(id string, timeout time.Duration) error {
+	for _, n := range f.nodes {
+		if n.ID == id {
+			return n.Terminate(timeout)
+		}
+	}
+	return fmt.Errorf("fleet: no node %s", id)
+}
