@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestEventLoopsServeConnectionsWithoutAGoroutineEach opens many
@@ -402,5 +404,57 @@ func TestIdleLoopConnectionsHoldNoBuffers(t *testing.T) {
 				t.Errorf("an idle connection on its goroutine holds %d bytes; want its %d-byte read buffer at least", perConn, readBufferSize)
 			}
 		})
+	}
+}
+
+// A runner busy for longer than loopWatchEvery wakes the scheduler once
+// for a sibling loop whose runner waits in Go's poller with an event
+// pending, and not otherwise: not for a sibling that runs, nor one with
+// nothing pending, nor before loopWatchEvery has passed.
+func TestBusyRunnerWakesSchedulerForWaitingSibling(t *testing.T) {
+	s, err := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ls := &eventLoops{}
+	woken := 0
+	ls.wakeScheduler = func() { woken++ }
+	for range 2 {
+		l, err := newEventLoop(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.ep.Close()
+		defer unix.Close(l.wake)
+		l.ls = ls
+		ls.loops = append(ls.loops, l)
+	}
+	busy, sibling := ls.loops[0], ls.loops[1]
+	r := &runner{l: busy}
+	watch := func(busyFor time.Duration) int {
+		woken = 0
+		r.watched = time.Now().Add(-busyFor)
+		r.watchSiblings()
+		return woken
+	}
+	if n := watch(time.Second); n != 0 {
+		t.Fatalf("sibling waiting with nothing pending: woke the scheduler %d times, want 0", n)
+	}
+	sibling.mu.Lock()
+	sibling.signalLocked() // an event pending in the sibling's epoll instance
+	sibling.mu.Unlock()
+	if n := watch(time.Second); n != 0 {
+		t.Fatalf("sibling running: woke the scheduler %d times, want 0", n)
+	}
+	sibling.parked.Store(true)
+	if n := watch(loopWatchEvery / 4); n != 0 {
+		t.Fatalf("busy for less than loopWatchEvery: woke the scheduler %d times, want 0", n)
+	}
+	if n := watch(2 * loopWatchEvery); n != 1 {
+		t.Fatalf("sibling waiting with an event pending: woke the scheduler %d times, want 1", n)
+	}
+	if since := time.Since(r.watched); since > loopWatchEvery {
+		t.Fatalf("the runner's watch clock was not restarted (%v ago)", since)
 	}
 }
