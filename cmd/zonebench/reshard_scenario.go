@@ -318,27 +318,14 @@ func (r *reshardDemo) startNodes(ctx context.Context, s reshardStep) error {
 	return err
 }
 
-// clientsFleet is the demo's fleet as the reshard library drives it: a
-// reshard.GossipFleet (states set through the admin endpoints, leaving
-// nodes stopped with SIGTERM) whose changes count once every client of
-// the demo uses them, where an operator, who does not know every client,
-// waits RunConfig.ViewLag.
-type clientsFleet struct {
-	*reshard.GossipFleet
-	r *reshardDemo
-}
-
-// Apply applies t, then waits until every client of the demo uses it.
-func (f clientsFleet) Apply(ctx context.Context, step reshard.Step, t replication.Topology, say func(string)) error {
-	if err := f.GossipFleet.Apply(ctx, step, t, say); err != nil {
-		return err
-	}
-	return f.r.waitClients(ctx, func(v replication.Topology) bool { return reshard.SameNodes(v, t) })
-}
-
 // fleet is the running fleet as a reshard.Fleet.
 func (r *reshardDemo) fleet() reshard.Fleet {
-	return clientsFleet{GossipFleet: fleetreshard.GossipFleet(r.f, stepTimeout), r: r}
+	// A change counts once every client of the demo uses it, where an
+	// operator, who does not know every client, waits RunConfig.ViewLag.
+	return fleetreshard.Waiting{GossipFleet: fleetreshard.GossipFleet(r.f, stepTimeout),
+		Wait: func(ctx context.Context, t replication.Topology) error {
+			return r.waitClients(ctx, func(v replication.Topology) bool { return reshard.SameNodes(v, t) })
+		}}
 }
 
 // checkHeld reads from node id, directly, the demo's keys the plan moved

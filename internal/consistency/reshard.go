@@ -77,7 +77,13 @@ func injectReshardKill(ctx context.Context, r *run) error {
 	live := r.writer.Topology()
 	node, _ := live.Node(joiner)
 	f.cfg = reshard.RunConfig{
-		Fleet:      runFleet{GossipFleet: fleetreshard.GossipFleet(r.env.fleet, 15*time.Second), r: r},
+		// A change counts once every client of the run uses it, which an
+		// operator, who does not know every client, waits ViewLag for.
+		Fleet: fleetreshard.Waiting{GossipFleet: fleetreshard.GossipFleet(r.env.fleet, 15*time.Second),
+			Wait: func(ctx context.Context, t replication.Topology) error {
+				_, err := r.env.waitClients(ctx, 30*time.Second, func(v replication.Topology) bool { return reshard.SameNodes(v, t) })
+				return err
+			}},
 		Change:     reshard.Change{Add: []replication.Node{node}},
 		Checkpoint: filepath.Join(dir, "reshard.json"),
 		Copy: reshard.CopyConfig{Rate: reshardCopyRate, Concurrency: 1,
@@ -177,23 +183,6 @@ func hasState(id string, st replication.NodeState) func(replication.Topology) bo
 		n, ok := t.Node(id)
 		return ok && n.EffectiveState() == st
 	}
-}
-
-// runFleet is the fleet as the fault's reshard drives it: a change counts
-// as applied once every client of the run uses it, which an operator, who
-// does not know every client, waits reshard.RunConfig.ViewLag for.
-type runFleet struct {
-	*reshard.GossipFleet
-	r *run
-}
-
-// Apply applies t, then waits until every client of the run uses it.
-func (f runFleet) Apply(ctx context.Context, step reshard.Step, t replication.Topology, say func(string)) error {
-	if err := f.GossipFleet.Apply(ctx, step, t, say); err != nil {
-		return err
-	}
-	_, err := f.r.env.waitClients(ctx, 30*time.Second, func(v replication.Topology) bool { return reshard.SameNodes(v, t) })
-	return err
 }
 
 // waitClients polls the topology of every client made so far until ok

@@ -30,3 +30,21 @@ func GossipFleet(f *fleet.Fleet, stopTimeout time.Duration) *reshard.GossipFleet
 	}
 	return g
 }
+
+// Waiting is a reshard.Fleet whose changes count as applied once Wait
+// returns: a run that knows all its clients waits until every one uses
+// the new topology, where an operator, who does not, waits
+// reshard.RunConfig.ViewLag.
+type Waiting struct {
+	*reshard.GossipFleet
+	// Wait returns once every client uses t, or an error.
+	Wait func(ctx context.Context, t replication.Topology) error
+}
+
+// Apply applies t to the fleet, then waits for the clients (Wait).
+func (f Waiting) Apply(ctx context.Context, step reshard.Step, t replication.Topology, say func(string)) error {
+	if err := f.GossipFleet.Apply(ctx, step, t, say); err != nil {
+		return err
+	}
+	return f.Wait(ctx, t)
+}
