@@ -165,6 +165,7 @@ func newEventLoops(s *Server, n int) (*eventLoops, error) {
 		l.ls = ls
 		ls.loops = append(ls.loops, l)
 	}
+	// Runners read ls.loops (watchSiblings): start them once it is whole.
 	for _, l := range ls.loops {
 		go l.run()
 	}
