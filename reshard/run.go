@@ -58,6 +58,8 @@ const (
 
 var stepNames = []string{"none", "plan", "intermediate", "copy", "switch", "cutover", "cleanup"}
 
+// String names the step as logs, the checkpoint and `zonecache reshard`
+// print it: "plan", "copy", "cutover"…
 func (s Step) String() string {
 	if s < 0 || int(s) >= len(stepNames) {
 		return fmt.Sprintf("step(%d)", int(s))
