@@ -134,7 +134,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		s:       s,
 		nc:      nc,
-		out:     make([]byte, 0, outBufferSize),
 		line:    make([]byte, 0, 256),
 		scratch: make([]byte, 0, 64),
 		keybuf:  make([]byte, 0, 256),
@@ -148,7 +147,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		c.rw, c.raw = rw, rw
 		c.serveStep = c.step
 	}
-	c.r = bufio.NewReaderSize(readCounter{c}, readBufferSize)
+	// The read and output buffers come with the first command: an event
+	// loop lends its own (eventLoop.lend); a goroutine makes them
+	// (ownBuffers).
 	c.state.Store(connIdle) // nothing read yet: nothing in flight
 	return c
 }
@@ -240,12 +241,12 @@ func (c *conn) handshake() error {
 // serve serves the connection on its goroutine until it ends, or until an
 // event loop takes it over.
 func (c *conn) serve() {
-	c.ownBuffers()
 	for {
+		if c.raw != nil && c.authed && c.s.loops != nil && c.s.loops.adopt(c) {
+			return
+		}
+		c.ownBuffers()
 		if c.raw != nil && c.authed {
-			if c.s.loops != nil && c.s.loops.adopt(c) {
-				return
-			}
 			if !c.serveBuffered() {
 				c.finish()
 				return

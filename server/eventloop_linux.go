@@ -524,6 +524,7 @@ func (l *eventLoop) step(r *runner, c *conn) {
 	if err != nil { // closed (closeConns)
 		l.release(c.lp.slot)
 		c.finish()
+		l.takeBack(c)
 		return
 	}
 	if !done {
@@ -536,6 +537,7 @@ func (l *eventLoop) step(r *runner, c *conn) {
 	l.release(c.lp.slot) // stepFn took it out of the epoll instance
 	if c.ended {
 		c.finish()
+		l.takeBack(c) // for the loop's next connections
 		return
 	}
 	l.s.handoffs[handoffRead].Add(1)
