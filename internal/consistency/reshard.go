@@ -88,7 +88,7 @@ func injectReshardKill(ctx context.Context, r *run) error {
 		Checkpoint: filepath.Join(dir, "reshard.json"),
 		Copy: reshard.CopyConfig{Rate: reshardCopyRate, Concurrency: 1,
 			CheckpointEvery: 50 * time.Millisecond, Progress: f.progress},
-		ViewLag: -1, // runFleet waits for every client of the run instead
+		ViewLag: -1, // the Fleet's Wait waits for every client of the run instead
 	}
 	rs, err := reshard.New(f.cfg)
 	if err != nil {
