@@ -24,7 +24,7 @@ type formerView struct {
 }
 
 // rememberFormer records old, just replaced, for Config.FormerOwnerWindow;
-// c.vmu is held.
+// cc.vmu is held.
 func (cc *core) rememberFormer(old *view, now time.Time) {
 	if cc.cfg.FormerOwnerWindow <= 0 {
 		return
