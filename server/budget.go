@@ -93,10 +93,11 @@ const (
 	LargeValueBudgetCap = 32 << 20
 	// PerConnBytes bounds the buffers one connection holds outside the
 	// large-value budget: its read buffer, replies waiting to be written
-	// (up to flushThreshold plus one value under largeValue), a kept
+	// (up to flushThreshold plus one value under largeValue), replies an
+	// event loop's batched send left unsent (batchConnBytes), a kept
 	// scratch buffer, a storage command's line and the key being decoded,
 	// and its goroutine's stack.
-	PerConnBytes = readBufferSize + flushThreshold + largeValue + retainedBuffer + 2*protocol.MaxLineLength + connStackBytes
+	PerConnBytes = readBufferSize + flushThreshold + largeValue + batchConnBytes + retainedBuffer + 2*protocol.MaxLineLength + connStackBytes
 	// RuntimeBytes bounds what the process needs whatever its load: the
 	// binary's code and data (about 17 MB, about 10 MiB of it resident),
 	// the Go runtime, the metrics registry, the idle goroutines and
@@ -111,6 +112,10 @@ const (
 
 	// connStackBytes is what a connection's goroutine stack is allowed.
 	connStackBytes = 32 << 10
+	// batchConnBytes is the most of one connection's replies an event
+	// loop's send batch takes (sendBatch): what a full socket buffer
+	// leaves of them stays with the connection until it is written.
+	batchConnBytes = 16 << 10
 )
 
 // largeValueBudget is the budget of the buffers for large values (see
@@ -130,7 +135,7 @@ func (c Config) largeValueBudget() int64 {
 //	        + --admin-max-conns × AdminConnBytes + 32 MiB
 //
 // With zonecached's defaults (-m 64 -I 1m -c 1024 --admin-max-conns 64)
-// that is 64 + 32 + 196 + 4 + 32 MiB, 328 MiB; the overhead beyond -m does
+// that is 64 + 32 + 212 + 4 + 32 MiB, 344 MiB; the overhead beyond -m does
 // not depend on -m. The bound holds
 // when the garbage collector's soft limit is GoMemoryLimit (zonecached sets
 // it unless GOMEMLIMIT is given); otherwise the collector may keep garbage

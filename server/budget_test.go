@@ -102,11 +102,11 @@ func TestMemoryBound(t *testing.T) {
 	if got, want := def.MemoryBound(), int64(64<<20+32<<20+1024*PerConnBytes+RuntimeBytes); got != want {
 		t.Fatalf("default bound %d, want %d", got, want)
 	}
-	if got := (Config{AdminConns: 64}).MemoryBound(); got != def.MemoryBound()+64*AdminConnBytes || got != 328<<20 {
-		t.Fatalf("bound with 64 admin connections %d, want %d (328 MiB, as the godoc says)", got, def.MemoryBound()+64*AdminConnBytes)
+	if got := (Config{AdminConns: 64}).MemoryBound(); got != def.MemoryBound()+64*AdminConnBytes || got != 344<<20 {
+		t.Fatalf("bound with 64 admin connections %d, want %d (344 MiB, as the godoc says)", got, def.MemoryBound()+64*AdminConnBytes)
 	}
-	if PerConnBytes != 196<<10 {
-		t.Fatalf("PerConnBytes %d; the Config and MemoryBound godoc say 196 KiB", PerConnBytes)
+	if PerConnBytes != 212<<10 {
+		t.Fatalf("PerConnBytes %d; the Config and MemoryBound godoc say 212 KiB", PerConnBytes)
 	}
 	var overhead int64
 	for _, m := range []int64{64 << 20, 1 << 30, 16 << 30} {

@@ -36,7 +36,7 @@ const (
 //
 // Memory: under any load the server stays within MemoryBound,
 //
-//	-m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes (196 KiB) + RuntimeBytes (32 MiB)
+//	-m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes (212 KiB) + RuntimeBytes (32 MiB)
 //
 // that is MaxBytes for the store (items and index), the large-value
 // buffer budget (at most 32 MiB unless four items of MaxItemSize need
@@ -130,6 +130,13 @@ type Config struct {
 	// goroutine first, so no client stalls a loop. Default 0: GOMAXPROCS
 	// at New; negative: none, every connection keeps its goroutine.
 	EventLoops int
+	// DisableIOURing makes the event loops write each reply with a
+	// write(2) of its own. By default a loop copies the small replies of
+	// one pass over its ready connections into a batch and sends them with
+	// one io_uring system call, where the kernel allows io_uring (Linux
+	// 5.5 or later, not disabled by sysctl kernel.io_uring_disabled or a
+	// seccomp filter); elsewhere it writes each reply, as with this set.
+	DisableIOURing bool
 	// Now returns the current time; tests inject a clock. Default: the
 	// system clock read by a ticker every 100 ms (expiry is in whole
 	// seconds, and reading the system clock per command is costly).

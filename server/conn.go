@@ -242,6 +242,12 @@ func (c *conn) handshake() error {
 // event loop takes it over.
 func (c *conn) serve() {
 	for {
+		// A loop's batched send may have left replies unsent (a full
+		// socket buffer): they go before the connection waits again.
+		if err := c.sendUnsent(); err != nil {
+			c.finish()
+			return
+		}
 		if c.raw != nil && c.authed && c.s.loops != nil && c.s.loops.adopt(c) {
 			return
 		}

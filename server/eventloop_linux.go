@@ -105,6 +105,12 @@ type eventLoop struct {
 	// runFn is run, bound once (a method value here keeps the command
 	// table's initialisation free of a cycle through leaveLoop).
 	runFn func()
+
+	// batch sends the replies of a pass with one system call; nil without
+	// io_uring (Config.DisableIOURing, or a kernel that has none).
+	batch *sendBatch
+	// serveFn is conn.serve, for endPass (bound here, as runFn is).
+	serveFn func(*conn)
 }
 
 // runner is one goroutine's turn at running a loop. It ends when a
@@ -205,6 +211,12 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 	}
 	l := &eventLoop{s: s, ep: ep, epfd: epfd, rc: rc, wake: wake}
 	l.runFn = l.run
+	l.serveFn = (*conn).serve
+	if !s.cfg.DisableIOURing {
+		if l.batch, err = newSendBatch(); err != nil {
+			s.log.Info("event loop writes each reply with a system call of its own", "reason", err)
+		}
+	}
 	return l, nil
 }
 
@@ -232,6 +244,7 @@ func (ls *eventLoops) adopt(c *conn) bool {
 		rio.leave = c.leaveLoop
 		c.lp.stepFn = c.loopStepFn
 		c.lp.home = ls.loops[int(ls.next.Add(1))%len(ls.loops)]
+		rio.batch, rio.owner = c.lp.home.batch, c
 	}
 	l := c.lp.home
 	l.mu.Lock()
@@ -281,8 +294,12 @@ func (l *eventLoop) run() {
 			l.closed = true
 			unix.Close(l.wake)
 			l.mu.Unlock()
+			if l.batch != nil {
+				l.batch.close()
+			}
 			return
 		}
+		l.beginPass()
 		l.touch(r, n)
 		for i := range n {
 			ev := &r.events[i]
@@ -310,6 +327,7 @@ func (l *eventLoop) run() {
 			clear(again)
 			l.spare, r.rest = again[:0], nil
 		}
+		l.endPass()
 		r.watchSiblings()
 	}
 }
@@ -572,6 +590,7 @@ func (c *conn) leaveLoop() {
 	r.detached = true
 	l.again = append(l.again, r.rest...)
 	r.rest = nil
+	l.endPass() // the new runner starts a pass of its own
 	l.mu.Lock()
 	l.signalLocked() // mail this runner had not read yet
 	l.mu.Unlock()
@@ -641,12 +660,23 @@ func (l *eventLoop) take(c *conn) int32 {
 	return slot
 }
 
-// release frees slot; its connection is no longer registered.
+// release frees slot; its connection is no longer registered. The batch
+// is sent first: the connection may be closed or written by its goroutine
+// next.
 func (l *eventLoop) release(slot int32) {
+	l.sendBatched()
 	c := l.slots[slot]
 	l.slots[slot] = nil
 	l.free = append(l.free, slot)
 	c.stateMu.Lock()
 	c.lp.in = false
 	c.stateMu.Unlock()
+}
+
+// sendUnsent writes what a batched send left for c (rawIO.sendUnsent).
+func (c *conn) sendUnsent() error {
+	if r, ok := c.raw.(*rawIO); ok {
+		return r.sendUnsent()
+	}
+	return nil
 }

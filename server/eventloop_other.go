@@ -10,7 +10,9 @@ type loopConn struct{}
 
 func newEventLoops(*Server, int) (*eventLoops, error) { return nil, nil }
 
-func (*eventLoops) close()           {}
-func (*eventLoops) adopt(*conn) bool { return false }
-func (*conn) kickLoop()              {}
-func (*conn) leaveLoop()             {}
+func (*eventLoops) close()            {}
+func (*eventLoops) adopt(*conn) bool  { return false }
+func (*conn) kickLoop()               {}
+func (*conn) leaveLoop()              {}
+func (*conn) sendUnsent() error       { return nil }
+func (*eventLoops) holdSends() func() { return func() {} }

@@ -43,6 +43,17 @@ type rawIO struct {
 	inLoop bool
 	leave  func()
 
+	// With io_uring (sendBatch): the batch of the connection's loop and
+	// the connection; the batch its last batched write went to; what a
+	// batched send left (a full socket buffer), which goes out before
+	// anything else; and a batched send's error, which the next write
+	// returns.
+	batch    *sendBatch
+	owner    *conn
+	batchGen uint64
+	unsent   []byte
+	sendErr  error
+
 	p   []byte // the buffer of the call in progress
 	n   int    // bytes moved by it
 	err error  // its error
@@ -87,6 +98,10 @@ func (r *rawIO) Read(p []byte) (int, error) {
 		}
 		return r.n, r.err
 	}
+	if err := r.sendUnsent(); err != nil {
+		r.p = nil
+		return 0, err
+	}
 	err := r.rc.Read(r.readFn)
 	r.p = nil
 	if err != nil {
@@ -99,6 +114,9 @@ func (r *rawIO) Read(p []byte) (int, error) {
 // it; data that arrives later makes the poller wake serve, whose readiness
 // flag was reset once, before the first read.
 func (r *rawIO) serve(step func() bool) error {
+	if err := r.sendUnsent(); err != nil {
+		return err
+	}
 	r.step = step
 	err := r.rc.Read(r.serveFn)
 	r.serving, r.step = false, nil
@@ -154,22 +172,66 @@ func (r *rawIO) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r.p, r.n, r.err = p, 0, nil
+	if r.sendErr != nil {
+		return 0, r.sendErr
+	}
+	done := 0 // written in the loop
 	if r.inLoop {
-		if r.doWrite(r.fd) {
-			r.p = nil
-			return r.n, r.err
+		if r.batch != nil && r.unsent == nil {
+			if r.batch.add(r.owner, p) {
+				return len(p), nil
+			}
+			r.owner.lp.home.sendBatched() // the batched writes go first
+			if r.sendErr != nil {
+				return 0, r.sendErr
+			}
+		}
+		if r.unsent == nil {
+			r.p, r.n, r.err = p, 0, nil
+			if r.doWrite(r.fd) {
+				r.p = nil
+				return r.n, r.err
+			}
+			done = r.n
 		}
 		// The socket buffer is full: this write waits, outside the loop.
 		r.inLoop = false
 		r.leave()
 	}
+	if err := r.sendUnsent(); err != nil {
+		return done, err
+	}
+	r.p, r.n, r.err = p[done:], 0, nil
 	err := r.rc.Write(r.writeFn)
 	r.p = nil
 	if err != nil {
-		return r.n, fmt.Errorf("write: %w", err)
+		return done + r.n, fmt.Errorf("write: %w", err)
 	}
-	return r.n, r.err
+	return done + r.n, r.err
+}
+
+// sendUnsent writes what a batched send left, waiting for room as needed.
+// It is called on the connection's goroutine before anything else is
+// written and before a wait for input: a client may wait for those
+// replies before it sends more.
+func (r *rawIO) sendUnsent() error {
+	if r.sendErr != nil {
+		return r.sendErr
+	}
+	if len(r.unsent) == 0 {
+		return nil
+	}
+	r.p, r.n, r.err = r.unsent, 0, nil
+	err := r.rc.Write(r.writeFn)
+	r.p, r.unsent = nil, nil
+	if err == nil {
+		err = r.err
+	}
+	if err != nil {
+		r.sendErr = fmt.Errorf("write: %w", err)
+		return r.sendErr
+	}
+	return nil
 }
 
 func (r *rawIO) doWrite(fd uintptr) bool {

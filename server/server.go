@@ -62,6 +62,11 @@ type Server struct {
 	// handoffs counts connections an event loop gave to a goroutine, by
 	// reason (handoffRead, handoffWait).
 	handoffs [2]atomic.Uint64
+	// sendBatches and batchedSends count the event loops' io_uring
+	// batches and the sends in them (sendBatch).
+	sendBatches, batchedSends atomic.Uint64
+	// shortSends counts batched sends a full socket buffer cut short.
+	shortSends atomic.Uint64
 
 	closing atomic.Bool
 	serving atomic.Int32
@@ -287,6 +292,10 @@ func (s *Server) closeConns() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	// No loop may hold a batched reply for a socket closed here, whose
+	// descriptor number could be reused.
+	release := s.loops.holdSends()
+	defer release()
 	for _, c := range conns {
 		c.nc.Close()
 		c.stateMu.Lock()

@@ -186,6 +186,7 @@ type flagValues struct {
 	version                   *bool
 	mem                       *int64
 	noMeta, verbose, pprof    *bool
+	ioURing                   *bool
 	restartFile               string
 	admin                     adminOptions
 	fleet                     fleetOptions
@@ -209,6 +210,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.clientCA = fs.String("tls-client-ca", "", "CA certificates `file` (PEM): with --tls-cert, clients must present a certificate signed by one of them (mutual TLS)")
 	v.handshakeTimeout = fs.Duration("tls-handshake-timeout", server.DefaultTLSHandshakeTimeout, "how long a new TLS connection may take to complete its handshake; it holds one of -c meanwhile")
 	v.pprof = fs.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on the admin listener (CPU, heap, goroutines; for measurements)")
+	v.ioURing = fs.Bool("io-uring", true, "event loops send the replies of one pass over their connections with one io_uring system call where the kernel allows it (else, or with --io-uring=false, a write each)")
 	v.noMeta = fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
 	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
 	fs.StringVar(&v.restartFile, "restart-file", "", "warm restart, as memcached's -e: SIGTERM saves the store to this `file` and the next start loads it (values, flags, TTLs, CAS), then removes it; standalone nodes only (not with --zone)")
@@ -331,12 +333,13 @@ func (v *flagValues) serverConfig() (server.Config, error) {
 		return server.Config{}, fmt.Errorf("--event-loops %d: give a number of loops, 0 for one per thread, or -1 for none", *v.eventLoops)
 	}
 	return server.Config{
-		Addr:        net.JoinHostPort(*v.host, strconv.Itoa(port)),
-		MaxBytes:    mem << 20,
-		MaxItemSize: size,
-		MaxConns:    conns,
-		DisableMeta: *v.noMeta,
-		EventLoops:  *v.eventLoops,
+		Addr:           net.JoinHostPort(*v.host, strconv.Itoa(port)),
+		MaxBytes:       mem << 20,
+		MaxItemSize:    size,
+		MaxConns:       conns,
+		DisableMeta:    *v.noMeta,
+		DisableIOURing: !*v.ioURing,
+		EventLoops:     *v.eventLoops,
 	}, nil
 }
 

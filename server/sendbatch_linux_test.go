@@ -1,0 +1,168 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// needURing returns a ring, or skips the test where the kernel has no
+// io_uring; in CI, whose machines have it, it fails instead.
+func needURing(t *testing.T) *uring {
+	t.Helper()
+	u, err := newUring(8)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("io_uring: %v", err)
+		}
+		t.Skipf("io_uring: %v", err)
+	}
+	t.Cleanup(u.close)
+	return u
+}
+
+// TestUringSendAllReportsEachSend sends to two sockets in one call, one of
+// them with more than its buffer holds: each result is that socket's, the
+// bytes arrive, and a full socket reports EAGAIN rather than waiting.
+func TestUringSendAllReportsEachSend(t *testing.T) {
+	u := needURing(t)
+	pair := func() (int, int) {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+		return fds[0], fds[1]
+	}
+	a, aPeer := pair()
+	b, _ := pair()
+	if err := unix.SetsockoptInt(b, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+		t.Fatal(err)
+	}
+	small, big := []byte("VALUE k 0 1\r\nv\r\nEND\r\n"), make([]byte, 4<<20)
+	res := make([]int32, 2)
+	if err := u.sendAll([]int32{int32(a), int32(b)}, [][]byte{small, big}, res); err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != int32(len(small)) {
+		t.Errorf("small send: %d, want %d", res[0], len(small))
+	}
+	if res[1] <= 0 || res[1] >= int32(len(big)) {
+		t.Errorf("send larger than the socket buffer: %d, want a short count", res[1])
+	}
+	got := make([]byte, 100)
+	if n, err := unix.Read(aPeer, got); err != nil || string(got[:n]) != string(small) {
+		t.Errorf("peer read %q, %v", got[:n], err)
+	}
+	if err := u.sendAll([]int32{int32(b)}, [][]byte{big}, res[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != -int32(syscall.EAGAIN) {
+		t.Errorf("send to a full socket: %d, want -EAGAIN", res[0])
+	}
+}
+
+// TestEventLoopBatchedRepliesKeepOrderForASlowReader pipelines thousands
+// of gets of distinct values on a connection that does not read, so that
+// batched sends find its socket buffer full: every reply must still arrive
+// once, in order, while another client of the same loop is served; and
+// the connection must come back to the loop. With io_uring the test also
+// requires that sends were cut short, so that the path that keeps their
+// rest ran.
+func TestEventLoopBatchedRepliesKeepOrderForASlowReader(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DisableIOURing=%v", disable), func(t *testing.T) {
+			if !disable {
+				needURing(t)
+			}
+			s, addr := startServer(t, Config{EventLoops: 1, DisableIOURing: disable})
+			if got := s.loops.loops[0].batch != nil; got == disable {
+				t.Fatalf("loop batches: %v with DisableIOURing %v", got, disable)
+			}
+			// Small replies, all batched; a client receive buffer of 64 KiB,
+			// so that the server's socket buffer (at most 4 MiB on Linux)
+			// fills at a batched send.
+			const keys, gets = 50, 60_000
+			setup := dial(t, addr)
+			var want strings.Builder
+			vals := make([]string, keys)
+			for k := range keys {
+				vals[k] = strings.Repeat(fmt.Sprintf("%03d", k), 33)
+				if got := setup.do(fmt.Sprintf("set k%d 0 0 %d\r\n%s\r\n", k, len(vals[k]), vals[k])); got != "STORED\r\n" {
+					t.Fatalf("set: %q", got)
+				}
+			}
+			var req strings.Builder
+			for i := range gets {
+				k := i * 7 % keys
+				fmt.Fprintf(&req, "get k%d\r\n", k)
+				fmt.Fprintf(&want, "VALUE k%d 0 %d\r\n%s\r\nEND\r\n", k, len(vals[k]), vals[k])
+			}
+			slow, other := dialRcvbuf(t, addr, 64<<10), dial(t, addr)
+			other.do("")
+			slow.do("")
+			shortBefore, waitBefore := s.shortSends.Load(), s.handoffs[handoffWait].Load()
+			sent := make(chan error, 1)
+			go func() { // the server stops reading while the client does not read
+				_, err := io.WriteString(slow.nc, req.String())
+				sent <- err
+			}()
+			waitFor(t, func() bool { return s.handoffs[handoffWait].Load() > waitBefore })
+			for i := range 100 {
+				if got := other.do("get k1\r\n"); got != "VALUE k1 0 99\r\n"+vals[1]+"\r\nEND\r\n" {
+					t.Fatalf("other client, get %d: %q", i, got)
+				}
+			}
+			got := slow.readAtLeast(want.Len())
+			if got != want.String() {
+				i := 0
+				for i < len(got) && i < want.Len() && got[i] == want.String()[i] {
+					i++
+				}
+				t.Fatalf("slow reader got %d bytes, want %d; first difference at byte %d", len(got), want.Len(), i)
+			}
+			if err := <-sent; err != nil {
+				t.Fatalf("sending the gets: %v", err)
+			}
+			if n := s.shortSends.Load() - shortBefore; !disable && n == 0 {
+				t.Errorf("no batched send was cut short: the test did not fill the socket")
+			}
+			handoffs := s.handoffs[handoffRead].Load() + s.handoffs[handoffWait].Load()
+			for range 3 {
+				if got := slow.do("get k2\r\n"); got != "VALUE k2 0 99\r\n"+vals[2]+"\r\nEND\r\n" {
+					t.Fatalf("slow client afterwards: %q", got)
+				}
+			}
+			if n := s.handoffs[handoffRead].Load() + s.handoffs[handoffWait].Load(); n != handoffs {
+				t.Errorf("small gets after the slow reader caught up left the loop %d times", n-handoffs)
+			}
+		})
+	}
+}
+
+// dialRcvbuf dials addr with a receive buffer of size bytes.
+func dialRcvbuf(t *testing.T, addr string, size int) *client {
+	t.Helper()
+	d := net.Dialer{Timeout: ioDeadline, Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size) }); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(ioDeadline))
+	return &client{t: t, nc: nc, r: bufio.NewReader(nc)}
+}
