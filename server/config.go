@@ -130,12 +130,13 @@ type Config struct {
 	// goroutine first, so no client stalls a loop. Default 0: GOMAXPROCS
 	// at New; negative: none, every connection keeps its goroutine.
 	EventLoops int
-	// DisableIOURing makes the event loops write each reply with a
-	// write(2) of its own. By default a loop copies the small replies of
-	// one pass over its ready connections into a batch and sends them with
-	// one io_uring system call, where the kernel allows io_uring (Linux
-	// 5.5 or later, not disabled by sysctl kernel.io_uring_disabled or a
-	// seccomp filter); elsewhere it writes each reply, as with this set.
+	// DisableIOURing makes the event loops read each request and write
+	// each reply with a system call of its own. By default a loop reads
+	// every connection its wait found readable with one io_uring system
+	// call, and sends the replies of the pass with one, where the kernel
+	// allows io_uring (Linux 5.6 or later, not disabled by sysctl
+	// kernel.io_uring_disabled or a seccomp filter); elsewhere it reads
+	// and writes each, as with this set.
 	DisableIOURing bool
 	// Now returns the current time; tests inject a clock. Default: the
 	// system clock read by a ticker every 100 ms (expiry is in whole

@@ -109,6 +109,9 @@ type eventLoop struct {
 	// batch sends the replies of a pass with one system call; nil without
 	// io_uring (Config.DisableIOURing, or a kernel that has none).
 	batch *sendBatch
+	// recv reads the sockets of a pass with one system call; nil when
+	// batch is.
+	recv *recvBatch
 	// serveFn is conn.serve, for endPass (bound here, as runFn is).
 	serveFn func(*conn)
 }
@@ -214,7 +217,9 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 	l.serveFn = (*conn).serve
 	if !s.cfg.DisableIOURing {
 		if l.batch, err = newSendBatch(); err != nil {
-			s.log.Info("event loop writes each reply with a system call of its own", "reason", err)
+			s.log.Info("event loop reads each request and writes each reply with a system call of its own", "reason", err)
+		} else {
+			l.recv = newRecvBatch(loopEvents)
 		}
 	}
 	return l, nil
@@ -300,6 +305,7 @@ func (l *eventLoop) run() {
 			return
 		}
 		l.beginPass()
+		l.recvReady(r, n)
 		l.touch(r, n)
 		for i := range n {
 			ev := &r.events[i]
@@ -666,6 +672,9 @@ func (l *eventLoop) take(c *conn) int32 {
 func (l *eventLoop) release(slot int32) {
 	l.sendBatched()
 	c := l.slots[slot]
+	if c.lp.rio != nil {
+		c.lp.rio.keepStaged() // out of the arena the next pass reuses
+	}
 	l.slots[slot] = nil
 	l.free = append(l.free, slot)
 	c.stateMu.Lock()

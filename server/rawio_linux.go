@@ -53,6 +53,13 @@ type rawIO struct {
 	batchGen uint64
 	unsent   []byte
 	sendErr  error
+	// What the loop's batched receive read (recvBatch), returned before
+	// the socket is read again: the bytes, whether the receive filled its
+	// room (the socket may hold more), and the end of the stream or the
+	// error it met instead.
+	staged     []byte
+	stagedMore bool
+	stagedErr  error
 
 	p   []byte // the buffer of the call in progress
 	n   int    // bytes moved by it
@@ -82,6 +89,9 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if r.staged != nil || r.stagedErr != nil {
+		return r.readStaged(p)
+	}
 	r.p, r.n, r.err = p, 0, nil
 	if r.serving {
 		ok := r.doRead(r.fd)
@@ -108,6 +118,29 @@ func (r *rawIO) Read(p []byte) (int, error) {
 		return 0, fmt.Errorf("read: %w", err)
 	}
 	return r.n, r.err
+}
+
+// readStaged returns what the loop's batched receive read. Within a loop,
+// a receive that got less than its room drained the socket, as a short
+// read does (see Read).
+func (r *rawIO) readStaged(p []byte) (int, error) {
+	if r.staged == nil {
+		err := r.stagedErr
+		r.stagedErr = nil
+		if r.serving {
+			r.empty = r.inLoop
+		}
+		return 0, err
+	}
+	n := copy(p, r.staged)
+	r.staged = r.staged[n:]
+	if len(r.staged) == 0 {
+		r.staged = nil
+	}
+	if r.serving {
+		r.empty = r.inLoop && r.staged == nil && !r.stagedMore
+	}
+	return n, nil
 }
 
 // serve implements rawConnIO. A read that finds the socket empty drained

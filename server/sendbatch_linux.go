@@ -158,6 +158,7 @@ func (l *eventLoop) endPass() {
 	if b == nil {
 		return
 	}
+	l.endRecv()
 	b.send(l.s)
 	for i, c := range b.unsent {
 		b.unsent[i] = nil

@@ -67,6 +67,9 @@ type Server struct {
 	sendBatches, batchedSends atomic.Uint64
 	// shortSends counts batched sends a full socket buffer cut short.
 	shortSends atomic.Uint64
+	// restaged counts connections a loop's pass received for but did not
+	// step, which the next pass steps (recvBatch).
+	restaged atomic.Uint64
 
 	closing atomic.Bool
 	serving atomic.Int32

@@ -27,7 +27,7 @@ type uring struct {
 	cqes    []uringCQE
 	ringMem []byte
 	sqeMem  []byte
-	gen     uint32 // sendAll's call, in the completions' user data
+	gen     uint32 // the call of all, in the completions' user data
 }
 
 // uringSQE is struct io_uring_sqe (64 bytes).
@@ -75,9 +75,11 @@ type uringParams struct {
 
 const (
 	uringOpSend           = 26 // IORING_OP_SEND, Linux 5.6
+	uringOpRecv           = 27 // IORING_OP_RECV, Linux 5.6
 	uringEnterGetEvents   = 1  // IORING_ENTER_GETEVENTS
 	uringFeatSingleMmap   = 1  // IORING_FEAT_SINGLE_MMAP, Linux 5.4
 	uringFeatNoDrop       = 2  // IORING_FEAT_NODROP, Linux 5.5
+	uringFeatRWCurPos     = 8  // IORING_FEAT_RW_CUR_POS, Linux 5.6, as IORING_OP_SEND and IORING_OP_RECV
 	uringSetupCoopTaskrun = 1 << 8
 	uringOffSQRing        = 0
 	uringOffSQEs          = 0x10000000
@@ -100,9 +102,10 @@ func newUring(entries uint32) (*uring, error) {
 	if e != 0 {
 		return nil, fmt.Errorf("%w: io_uring_setup: %w", errUringUnavailable, e)
 	}
-	if p.features&(uringFeatSingleMmap|uringFeatNoDrop) != uringFeatSingleMmap|uringFeatNoDrop {
+	const need = uringFeatSingleMmap | uringFeatNoDrop | uringFeatRWCurPos
+	if p.features&need != need {
 		unix.Close(int(fd))
-		return nil, fmt.Errorf("%w: kernel before 5.5", errUringUnavailable)
+		return nil, fmt.Errorf("%w: kernel before 5.6", errUringUnavailable)
 	}
 	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{})))
 	mem, err := unix.Mmap(int(fd), uringOffSQRing, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
@@ -137,7 +140,7 @@ func (u *uring) close() {
 	unix.Close(u.fd)
 }
 
-// entries is the most submissions one sendAll takes.
+// entries is the most operations one sendAll or recvAll takes.
 func (u *uring) entries() int { return len(u.sqes) }
 
 // sendAll sends each of ps on the socket of the same index in fds with
@@ -148,14 +151,27 @@ func (u *uring) entries() int { return len(u.sqes) }
 // wait completes within the call. An error means the ring failed; res then
 // holds notSent for the sends that did not happen.
 func (u *uring) sendAll(fds []int32, ps [][]byte, res []int32) error {
+	return u.all(uringOpSend, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, fds, ps, res)
+}
+
+// recvAll receives into each of ps from the socket of the same index in
+// fds with MSG_DONTWAIT, in one system call, as sendAll sends: res holds
+// the bytes received (0 at the end of the stream) or a negated errno
+// (-EAGAIN for an empty socket).
+func (u *uring) recvAll(fds []int32, ps [][]byte, res []int32) error {
+	return u.all(uringOpRecv, unix.MSG_DONTWAIT, fds, ps, res)
+}
+
+// all submits one op per socket and waits for their completions.
+func (u *uring) all(op uint8, flags uint32, fds []int32, ps [][]byte, res []int32) error {
 	n := uint32(len(fds))
 	u.gen++
 	tail := atomic.LoadUint32(u.sqTail)
 	for i := range n {
 		j := (tail + i) & u.sqMask
 		p := ps[i]
-		u.sqes[j] = uringSQE{opcode: uringOpSend, fd: fds[i], addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(p)))),
-			len: uint32(len(p)), msgFlags: unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL, userData: uint64(u.gen)<<32 | uint64(i)}
+		u.sqes[j] = uringSQE{opcode: op, fd: fds[i], addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(p)))),
+			len: uint32(len(p)), msgFlags: flags, userData: uint64(u.gen)<<32 | uint64(i)}
 		u.sqArray[j] = j
 		res[i] = notSent
 	}
@@ -201,7 +217,7 @@ func (u *uring) sendAll(fds []int32, ps [][]byte, res []int32) error {
 	return err
 }
 
-// notSent marks a send sendAll did not make.
+// notSent marks an operation all did not make.
 const notSent = -1 << 31
 
 // uringRetries bounds the retries of an interrupted or busy enter.

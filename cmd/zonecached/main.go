@@ -210,7 +210,7 @@ func defineFlags(fs *flag.FlagSet) *flagValues {
 	v.clientCA = fs.String("tls-client-ca", "", "CA certificates `file` (PEM): with --tls-cert, clients must present a certificate signed by one of them (mutual TLS)")
 	v.handshakeTimeout = fs.Duration("tls-handshake-timeout", server.DefaultTLSHandshakeTimeout, "how long a new TLS connection may take to complete its handshake; it holds one of -c meanwhile")
 	v.pprof = fs.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on the admin listener (CPU, heap, goroutines; for measurements)")
-	v.ioURing = fs.Bool("io-uring", true, "event loops send the replies of one pass over their connections with one io_uring system call where the kernel allows it (else, or with --io-uring=false, a write each)")
+	v.ioURing = fs.Bool("io-uring", true, "event loops read their ready connections with one io_uring system call and send the replies with one, where the kernel allows it (else, or with --io-uring=false, a read and a write per request)")
 	v.noMeta = fs.Bool("disable-meta", false, "answer the meta commands (mg, ms, md, ma, mn, me) with ERROR, as memcached before 1.6 does; for testing clients' text fallbacks")
 	v.verbose = fs.Bool("v", false, "verbose: log at debug level")
 	fs.StringVar(&v.restartFile, "restart-file", "", "warm restart, as memcached's -e: SIGTERM saves the store to this `file` and the next start loads it (values, flags, TTLs, CAS), then removes it; standalone nodes only (not with --zone)")
