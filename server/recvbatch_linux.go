@@ -33,10 +33,10 @@ const (
 	// recvRoom is what one connection's batched receive may take: a
 	// request or a pipeline of small ones. Larger input is read
 	// directly after it.
-	recvRoom = 4 << 10
+	recvRoom = 2 << 10
 	// recvArena is the room of a pass's receives; connections past it
 	// read directly.
-	recvArena = 128 << 10
+	recvArena = 256 << 10
 )
 
 func newRecvBatch(entries int) *recvBatch {
