@@ -25,7 +25,11 @@
 // metadump) first hands the loop to a new goroutine and finishes on the
 // one that ran it. Either way the connection returns to its loop once it
 // waits for input again, and no client can hold up the others of its
-// loop. TLS connections, connections elsewhere than Linux and with
+// loop. Where the kernel allows io_uring (Config.DisableIOURing), a loop
+// reads all the connections of one wake-up with one system call at the
+// start of its pass (recvbatch_linux.go) and sends all their replies with
+// one at its end (sendbatch_linux.go, uring_linux.go), instead of a read
+// and a write per request. TLS connections, connections elsewhere than Linux and with
 // EventLoops negative get one goroutine each, which serves the commands
 // that arrive whole inside one wait of the poller (session.go). Replies to
 // pipelined commands are written with one system call when the read
@@ -60,7 +64,8 @@
 // flags, exptime rule), the codec the clients use; the server writes its
 // replies itself. Files: server.go (lifecycle, accept, shutdown), conn.go
 // (reading, flushing, buffers), eventloop_linux.go (event loops),
-// rawio_linux.go (socket I/O), dispatch.go
+// rawio_linux.go (socket I/O), recvbatch_linux.go, sendbatch_linux.go and
+// uring_linux.go (batched system calls), dispatch.go
 // (command table), retrieval.go, storage.go, arith.go and text.go (text
 // protocol), metaget.go, meta.go and metareply.go (meta protocol),
 // metadump.go, stats.go, detail.go (stats detail), conns.go (stats conns),
