@@ -13,27 +13,27 @@
 // consistency on.
 //
 // On Linux, plain TCP connections are served by a few epoll loops
-// (Config.EventLoops, one per GOMAXPROCS by default; eventloop_linux.go):
-// a loop waits for all its connections at once, through Go's poller, and
-// runs the commands of each connection that became readable, reading and
-// writing the socket with raw system calls (rawio_linux.go). A loop runs
-// only commands buffered whole (line and data block) and replies that the
-// socket takes at once. A connection whose next command is not buffered
-// whole (a large value, a value arriving in pieces, a long multi-get) is
-// served by a goroutine for that command; a command that must wait (a
-// reply larger than the socket buffer, the large-value budget, a
-// metadump) first hands the loop to a new goroutine and finishes on the
-// one that ran it. Either way the connection returns to its loop once it
-// waits for input again, and no client can hold up the others of its
-// loop. Where the kernel allows io_uring (Config.DisableIOURing), a loop
-// reads all the connections of one wake-up with one system call at the
-// start of its pass (recvbatch_linux.go) and sends all their replies with
-// one at its end (sendbatch_linux.go, uring_linux.go), instead of a read
-// and a write per request. TLS connections, connections elsewhere than Linux and with
+// (Config.EventLoops, one per GOMAXPROCS by default; eventloop_linux.go): a
+// loop waits for all its connections at once, through Go's poller, and runs
+// the commands of each connection that became readable, reading and writing
+// the socket with raw system calls (rawio_linux.go). A loop runs only
+// commands buffered whole (line and data block) and replies that the socket
+// takes at once. A connection whose next command is not buffered whole (a
+// large value, a value arriving in pieces, a long multi-get) is served by a
+// goroutine for that command; a command that must wait (a reply larger than
+// the socket buffer, the large-value budget, a metadump) first hands the
+// loop to a new goroutine and finishes on the one that ran it. Either way
+// the connection returns to its loop once it waits for input again, and no
+// client can hold up the others of its loop. Where the kernel allows
+// io_uring (Config.DisableIOURing), a loop reads all the connections of one
+// wake-up with one system call at the start of its pass
+// (recvbatch_linux.go) and sends all their replies with one at its end
+// (sendbatch_linux.go, uring_linux.go), instead of a read and a write per
+// request. TLS connections, connections elsewhere than Linux and with
 // EventLoops negative get one goroutine each, which serves the commands
 // that arrive whole inside one wait of the poller (session.go). Replies to
-// pipelined commands are written with one system call when the read
-// buffer holds no further complete command.
+// pipelined commands are written with one system call when the read buffer
+// holds no further complete command.
 //
 // Memory is bounded: command lines are limited to 2 KiB (except multi-key get lines, which are processed as a
 // stream), values larger than the item limit are read and discarded
