@@ -110,6 +110,16 @@ const (
 	// goroutine stacks of its handler and background read.
 	AdminConnBytes = 64 << 10
 
+	// LoopBytes bounds what one event loop that batches through io_uring
+	// holds whatever its connections: the arenas of its receives and of
+	// its sends, and its rings (recvBatch, sendBatch, uring).
+	LoopBytes = recvArena + batchArena + uringRingBytes
+
+	// The arenas and rings LoopBytes counts.
+	recvArena      = 256 << 10 // a pass's receives: recvRoom for each of loopEvents connections
+	batchArena     = 64 << 10  // a pass's replies
+	uringRingBytes = 32 << 10  // batchEntries submissions of 64 bytes, twice as many completions of 16, and the rings' heads
+
 	// connStackBytes is what a connection's goroutine stack is allowed.
 	connStackBytes = 32 << 10
 	// batchConnBytes is the most of one connection's replies an event
@@ -129,21 +139,28 @@ func (c Config) largeValueBudget() int64 {
 // MemoryBound is the most resident memory a server with this Config uses,
 // whatever the load: the store's MaxBytes, plus the large-value budget, plus
 // PerConnBytes for each of MaxConns connections, plus AdminConnBytes for
-// each of AdminConns admin connections, plus RuntimeBytes.
+// each of AdminConns admin connections, plus LoopBytes for each event loop
+// that batches through io_uring, plus RuntimeBytes.
 //
 //	bound = -m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes
-//	        + --admin-max-conns × AdminConnBytes + 32 MiB
+//	        + --admin-max-conns × AdminConnBytes + loops × LoopBytes + 32 MiB
 //
 // With zonecached's defaults (-m 64 -I 1m -c 1024 --admin-max-conns 64)
-// that is 64 + 32 + 212 + 4 + 32 MiB, 344 MiB; the overhead beyond -m does
-// not depend on -m. The bound holds
+// that is 64 + 32 + 212 + 4 + 32 MiB, 344 MiB, plus 352 KiB per event loop
+// (one per thread, -t); the overhead beyond -m does not depend on -m. The
+// bound holds
 // when the garbage collector's soft limit is GoMemoryLimit (zonecached sets
 // it unless GOMEMLIMIT is given); otherwise the collector may keep garbage
 // up to the size of the live Go heap on top. An incr or decr of a number
 // padded with spaces to more than 64 KiB briefly copies it too.
 func (c Config) MemoryBound() int64 {
 	c = c.withDefaults()
-	return c.MaxBytes + c.largeValueBudget() + int64(c.MaxConns)*PerConnBytes + int64(max(c.AdminConns, 0))*AdminConnBytes + RuntimeBytes
+	loops := 0
+	if !c.DisableIOURing {
+		loops = max(c.EventLoops, 0)
+	}
+	return c.MaxBytes + c.largeValueBudget() + int64(c.MaxConns)*PerConnBytes + int64(max(c.AdminConns, 0))*AdminConnBytes +
+		int64(loops)*LoopBytes + RuntimeBytes
 }
 
 // GoMemoryLimit is the soft limit for the Go garbage collector

@@ -98,12 +98,18 @@ func TestLargeValueBudgetIsCapped(t *testing.T) {
 // MaxBytes past the point where the budget is capped, and the Go limit
 // leaves out exactly the item rings.
 func TestMemoryBound(t *testing.T) {
-	def := Config{}
+	def := Config{EventLoops: -1}
 	if got, want := def.MemoryBound(), int64(64<<20+32<<20+1024*PerConnBytes+RuntimeBytes); got != want {
-		t.Fatalf("default bound %d, want %d", got, want)
+		t.Fatalf("default bound without event loops %d, want %d", got, want)
 	}
-	if got := (Config{AdminConns: 64}).MemoryBound(); got != def.MemoryBound()+64*AdminConnBytes || got != 344<<20 {
+	if got := (Config{AdminConns: 64, EventLoops: -1}).MemoryBound(); got != def.MemoryBound()+64*AdminConnBytes || got != 344<<20 {
 		t.Fatalf("bound with 64 admin connections %d, want %d (344 MiB, as the godoc says)", got, def.MemoryBound()+64*AdminConnBytes)
+	}
+	if got := (Config{EventLoops: 4}).MemoryBound() - def.MemoryBound(); got != 4*LoopBytes || LoopBytes != 352<<10 {
+		t.Fatalf("4 event loops add %d, want 4 × LoopBytes (%d; the godoc says 352 KiB)", got, LoopBytes)
+	}
+	if got := (Config{EventLoops: 4, DisableIOURing: true}).MemoryBound(); got != def.MemoryBound() {
+		t.Fatalf("4 event loops without io_uring: bound %d, want %d", got, def.MemoryBound())
 	}
 	if PerConnBytes != 212<<10 {
 		t.Fatalf("PerConnBytes %d; the Config and MemoryBound godoc say 212 KiB", PerConnBytes)

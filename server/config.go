@@ -36,11 +36,13 @@ const (
 //
 // Memory: under any load the server stays within MemoryBound,
 //
-//	-m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes (212 KiB) + RuntimeBytes (32 MiB)
+//	-m + min(max(-m/2, 4×-I), max(32 MiB, 4×-I)) + -c × PerConnBytes (212 KiB)
+//	   + loops × LoopBytes (352 KiB) + RuntimeBytes (32 MiB)
 //
 // that is MaxBytes for the store (items and index), the large-value
 // buffer budget (at most 32 MiB unless four items of MaxItemSize need
-// more), each connection's own buffers, and the runtime.
+// more), each connection's own buffers, each event loop's io_uring
+// batches, and the runtime (MemoryBound also counts admin connections).
 type Config struct {
 	// Addr is the TCP address ListenAndServe listens on. Default
 	// DefaultAddr (127.0.0.1:11211); all interfaces only when asked, for

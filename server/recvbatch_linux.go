@@ -34,10 +34,11 @@ const (
 	// request or a pipeline of small ones. Larger input is read
 	// directly after it.
 	recvRoom = 2 << 10
-	// recvArena is the room of a pass's receives; connections past it
-	// read directly.
-	recvArena = 256 << 10
 )
+
+// A pass receives for every connection a wait may return (recvArena is in
+// budget.go, counted in LoopBytes).
+var _ = [1]struct{}{}[recvArena/recvRoom-loopEvents]
 
 func newRecvBatch(entries int) *recvBatch {
 	return &recvBatch{arena: make([]byte, recvArena), conns: make([]*conn, 0, entries),

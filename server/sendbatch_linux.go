@@ -59,12 +59,12 @@ type batchEnt struct {
 }
 
 const (
-	// batchArena is the room a batch has for replies; a reply that does
-	// not fit sends the batch first.
-	batchArena = 64 << 10
 	// batchEntries is the most sends in a batch (the ring's size).
 	batchEntries = 256
 )
+
+// A batch's replies fit in batchArena (budget.go, counted in LoopBytes);
+// one that does not fit sends the batch first.
 
 // newSendBatch sets up a batch, or returns an error when the kernel has no
 // io_uring the loop can use.
