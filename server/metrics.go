@@ -56,7 +56,11 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 		Namespace: "zonecache", Subsystem: "server", Name: "event_loop_short_sends_total",
 		Help: "Batched sends a full socket buffer cut short; the rest went out from the connection's goroutine.",
 	}, func() float64 { return float64(s.shortSends.Load()) })
-	reg.MustRegister(batches, batched, short)
+	yields := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "zonecache", Subsystem: "server", Name: "event_loop_yields_total",
+		Help: "Passes over two or more ready connections after which an event loop yielded its thread to others waiting for the CPU.",
+	}, func() float64 { return float64(s.loopYields.Load()) })
+	reg.MustRegister(batches, batched, short, yields)
 	reg.MustRegister(hist, purged, &statsCollector{s: s}, buildinfo.Read().Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

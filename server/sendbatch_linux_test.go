@@ -284,3 +284,50 @@ func TestEventLoopStepsConnectionsItReceivedForWhenItsRunnerLeaves(t *testing.T)
 		t.Fatalf("no pass left a connection it received for unstepped within %v: the test did not reach that path", ioDeadline)
 	}
 }
+
+// TestEventLoopYieldsOnlyAfterPassesOverSeveralConnections checks when a
+// loop yields its thread: never for a lone client, whose passes serve one
+// connection each, and under many concurrent clients, whose passes serve
+// several.
+func TestEventLoopYieldsOnlyAfterPassesOverSeveralConnections(t *testing.T) {
+	s, addr := startServer(t, Config{EventLoops: 1})
+	lone := dial(t, addr)
+	for i := range 200 {
+		if got := lone.do("mn\r\n"); got != "MN\r\n" {
+			t.Fatalf("request %d: %q", i, got)
+		}
+	}
+	if n := s.loopYields.Load(); n != 0 {
+		t.Fatalf("a lone client's requests made the loop yield %d times", n)
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 20)
+	for range 20 {
+		c := dial(t, addr)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := c.nc.Write([]byte("mn\r\n")); err != nil {
+					errs <- err
+					return
+				}
+				if got, err := c.readSuffix("MN\r\n"); err != nil || got != "MN\r\n" {
+					errs <- fmt.Errorf("%q, %v", got, err)
+					return
+				}
+			}
+		}()
+	}
+	waitFor(t, func() bool { return s.loopYields.Load() > 0 })
+	close(stop)
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

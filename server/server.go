@@ -67,6 +67,9 @@ type Server struct {
 	sendBatches, batchedSends atomic.Uint64
 	// shortSends counts batched sends a full socket buffer cut short.
 	shortSends atomic.Uint64
+	// loopYields counts the passes after which an event loop yielded its
+	// thread (yieldThread).
+	loopYields atomic.Uint64
 	// restaged counts connections a loop's pass received for but did not
 	// step, which the next pass steps (recvBatch).
 	restaged atomic.Uint64
