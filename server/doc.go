@@ -29,9 +29,9 @@
 // wake-up with one system call at the start of its pass
 // (recvbatch_linux.go) and sends all their replies with one at its end
 // (sendbatch_linux.go, uring_linux.go), instead of a read and a write per
-// request; after a pass over two or more connections it yields its thread
-// (yieldThread), so that clients sharing its cores send before the next.
-// TLS connections, connections elsewhere than Linux and with
+// request. After a pass over two or more connections, a loop yields its
+// thread (yieldThread), so that clients sharing its cores send before the
+// next pass. TLS connections, connections elsewhere than Linux and with
 // EventLoops negative get one goroutine each, which serves the commands
 // that arrive whole inside one wait of the poller (session.go). Replies to
 // pipelined commands are written with one system call when the read buffer
