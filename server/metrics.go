@@ -43,24 +43,22 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 		}, func() float64 { return float64(n.Load()) })
 	}
 	reg.MustRegister(handoffs("read", &s.handoffs[handoffRead]), handoffs("wait", &s.handoffs[handoffWait]))
-	batches := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "zonecache", Subsystem: "server", Name: "event_loop_send_batches_total",
-		Help: "io_uring system calls an event loop made to send the replies of a pass over its connections.",
-	}, func() float64 { return float64(s.sendBatches.Load()) })
-	batched := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "zonecache", Subsystem: "server", Name: "event_loop_batched_sends_total",
-		Help: "Sends in the event loops' io_uring batches, one per connection and batch; divided by " +
-			"zonecache_server_event_loop_send_batches_total, the write system calls each batch saved.",
-	}, func() float64 { return float64(s.batchedSends.Load()) })
-	short := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "zonecache", Subsystem: "server", Name: "event_loop_short_sends_total",
-		Help: "Batched sends a full socket buffer cut short; the rest went out from the connection's goroutine.",
-	}, func() float64 { return float64(s.shortSends.Load()) })
-	yields := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "zonecache", Subsystem: "server", Name: "event_loop_yields_total",
-		Help: "Passes over two or more ready connections after which an event loop yielded its thread to others waiting for the CPU.",
-	}, func() float64 { return float64(s.loopYields.Load()) })
-	reg.MustRegister(batches, batched, short, yields)
+	counter := func(name, help string, n *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "zonecache", Subsystem: "server", Name: name, Help: help,
+		}, func() float64 { return float64(n.Load()) })
+	}
+	reg.MustRegister(
+		counter("event_loop_send_batches_total",
+			"io_uring system calls an event loop made to send the replies of a pass over its connections.", &s.sendBatches),
+		counter("event_loop_batched_sends_total",
+			"Sends in the event loops' io_uring batches, one per connection and batch; divided by "+
+				"zonecache_server_event_loop_send_batches_total, the write system calls each batch saved.", &s.batchedSends),
+		counter("event_loop_short_sends_total",
+			"Batched sends a full socket buffer cut short; the rest went out from the connection's goroutine.", &s.shortSends),
+		counter("event_loop_yields_total",
+			"Passes over two or more ready connections after which an event loop yielded its thread to others waiting for the CPU.", &s.loopYields),
+	)
 	reg.MustRegister(hist, purged, &statsCollector{s: s}, buildinfo.Read().Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

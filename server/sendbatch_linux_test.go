@@ -230,46 +230,28 @@ func TestEventLoopStepsConnectionsItReceivedForWhenItsRunnerLeaves(t *testing.T)
 	errs := make(chan error, 17)
 	for w := range 16 {
 		c := dial(t, addr)
-		go func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					errs <- nil
-					return
-				default:
-				}
-				k := (w + i) % 20
-				if _, err := fmt.Fprintf(c.nc, "get k%d\r\n", k); err != nil {
-					errs <- err
-					return
-				}
-				want := fmt.Sprintf("VALUE k%d 0 2\r\nv%d\r\nEND\r\n", k, k%10)
-				if got, err := c.readSuffix("END\r\n"); err != nil || got != want {
-					errs <- fmt.Errorf("client %d get %d: %q, %v", w, i, got, err)
-					return
-				}
+		repeatUntil(stop, errs, func(i int) error {
+			k := (w + i) % 20
+			if _, err := fmt.Fprintf(c.nc, "get k%d\r\n", k); err != nil {
+				return err
 			}
-		}()
+			want := fmt.Sprintf("VALUE k%d 0 2\r\nv%d\r\nEND\r\n", k, k%10)
+			if got, err := c.readSuffix("END\r\n"); err != nil || got != want {
+				return fmt.Errorf("client %d get %d: %q, %v", w, i, got, err)
+			}
+			return nil
+		})
 	}
 	dumper := dial(t, addr)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				errs <- nil
-				return
-			default:
-			}
-			if _, err := dumper.nc.Write([]byte("lru_crawler metadump all\r\n")); err != nil {
-				errs <- err
-				return
-			}
-			if got, err := dumper.readSuffix("END\r\n"); err != nil || strings.Count(got, "key=") != 20 {
-				errs <- fmt.Errorf("metadump: %d keys, %v", strings.Count(got, "key="), err)
-				return
-			}
+	repeatUntil(stop, errs, func(int) error {
+		if _, err := dumper.nc.Write([]byte("lru_crawler metadump all\r\n")); err != nil {
+			return err
 		}
-	}()
+		if got, err := dumper.readSuffix("END\r\n"); err != nil || strings.Count(got, "key=") != 20 {
+			return fmt.Errorf("metadump: %d keys, %v", strings.Count(got, "key="), err)
+		}
+		return nil
+	})
 	deadline := time.Now().Add(ioDeadline)
 	for s.restaged.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -304,24 +286,15 @@ func TestEventLoopYieldsOnlyAfterPassesOverSeveralConnections(t *testing.T) {
 	errs := make(chan error, 20)
 	for range 20 {
 		c := dial(t, addr)
-		go func() {
-			for {
-				select {
-				case <-stop:
-					errs <- nil
-					return
-				default:
-				}
-				if _, err := c.nc.Write([]byte("mn\r\n")); err != nil {
-					errs <- err
-					return
-				}
-				if got, err := c.readSuffix("MN\r\n"); err != nil || got != "MN\r\n" {
-					errs <- fmt.Errorf("%q, %v", got, err)
-					return
-				}
+		repeatUntil(stop, errs, func(int) error {
+			if _, err := c.nc.Write([]byte("mn\r\n")); err != nil {
+				return err
 			}
-		}()
+			if got, err := c.readSuffix("MN\r\n"); err != nil || got != "MN\r\n" {
+				return fmt.Errorf("%q, %v", got, err)
+			}
+			return nil
+		})
 	}
 	waitFor(t, func() bool { return s.loopYields.Load() > 0 })
 	close(stop)
@@ -330,4 +303,23 @@ func TestEventLoopYieldsOnlyAfterPassesOverSeveralConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// repeatUntil runs round(0), round(1), … on a goroutine until stop is
+// closed or a round fails, then sends nil or the error to errs.
+func repeatUntil(stop <-chan struct{}, errs chan<- error, round func(i int) error) {
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				errs <- nil
+				return
+			default:
+			}
+			if err := round(i); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
 }
