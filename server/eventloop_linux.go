@@ -232,10 +232,14 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 	l.runFn = l.run
 	l.serveFn = (*conn).serve
 	if !s.cfg.DisableIOURing {
-		if l.batch, err = newSendBatch(); err != nil {
-			s.log.Info("event loop reads each request and writes each reply with a system call of its own", "reason", err)
-		} else {
-			l.recv = newRecvBatch(loopEvents)
+		if l.batch, err = newSendBatch(); err == nil {
+			if l.recv, err = newRecvBatch(loopEvents); err != nil {
+				l.batch.close()
+				l.batch = nil
+			}
+		}
+		if err != nil {
+			l.s.log.Info("event loop reads each request and writes each reply with a system call of its own", "reason", err)
 		}
 	}
 	return l, nil
@@ -317,6 +321,7 @@ func (l *eventLoop) run() {
 			l.mu.Unlock()
 			if l.batch != nil {
 				l.batch.close()
+				l.recv.close()
 			}
 			return
 		}

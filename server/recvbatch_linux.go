@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // recvBatch reads the sockets a loop's wait found readable with one
@@ -40,10 +42,17 @@ const (
 // budget.go, counted in LoopBytes).
 var _ = [1]struct{}{}[recvArena/recvRoom-loopEvents]
 
-func newRecvBatch(entries int) *recvBatch {
-	return &recvBatch{arena: make([]byte, recvArena), conns: make([]*conn, 0, entries),
-		fds: make([]int32, 0, entries), ps: make([][]byte, 0, entries), res: make([]int32, entries)}
+func newRecvBatch(entries int) (*recvBatch, error) {
+	arena, err := mapArena(recvArena)
+	if err != nil {
+		return nil, err
+	}
+	return &recvBatch{arena: arena, conns: make([]*conn, 0, entries),
+		fds: make([]int32, 0, entries), ps: make([][]byte, 0, entries), res: make([]int32, entries)}, nil
 }
+
+// close unmaps the arena; no connection reads staged bytes any more.
+func (b *recvBatch) close() { _ = unix.Munmap(b.arena) }
 
 // recvReady receives for the connections of the first n events of the
 // runner's wait that the loop holds, with one system call.

@@ -73,9 +73,25 @@ func newSendBatch() (*sendBatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	arena, err := mapArena(batchArena)
+	if err != nil {
+		u.close()
+		return nil, err
+	}
 	n := u.entries()
-	return &sendBatch{ring: u, arena: make([]byte, 0, batchArena), gen: 1,
+	return &sendBatch{ring: u, arena: arena[:0], gen: 1,
 		fds: make([]int32, 0, n), ps: make([][]byte, 0, n), res: make([]int32, n)}, nil
+}
+
+// mapArena maps size bytes outside the Go heap: an arena is fixed, and on
+// the heap it would also raise the garbage collector's target by as much;
+// mapped, only the pages a loop touches are resident.
+func mapArena(size int) ([]byte, error) {
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("event loop arena: %w", err)
+	}
+	return b, nil
 }
 
 // add copies p, a write of c's, into the batch. It reports false when p
@@ -141,7 +157,10 @@ func (b *sendBatch) send(s *Server) {
 }
 
 // close releases the ring.
-func (b *sendBatch) close() { b.ring.close() }
+func (b *sendBatch) close() {
+	b.ring.close()
+	_ = unix.Munmap(b.arena[:cap(b.arena)])
+}
 
 // beginPass starts a pass over the loop's ready connections: no socket is
 // closed by another goroutine until endPass (closeConns waits).
