@@ -269,7 +269,7 @@ func (ls *eventLoops) adopt(c *conn) bool {
 		rio.leave = c.leaveLoop
 		c.lp.stepFn = c.loopStepFn
 		c.lp.home = ls.loops[int(ls.next.Add(1))%len(ls.loops)]
-		rio.batch, rio.owner = c.lp.home.batch, c
+		rio.owner = c
 	}
 	l := c.lp.home
 	l.mu.Lock()

@@ -43,12 +43,11 @@ type rawIO struct {
 	inLoop bool
 	leave  func()
 
-	// With io_uring (sendBatch): the batch of the connection's loop and
-	// the connection; the batch its last batched write went to; what a
+	// With io_uring (sendBatch): the connection, whose loop's batch takes
+	// its writes; the batch its last batched write went to; what a
 	// batched send left (a full socket buffer), which goes out before
 	// anything else; and a batched send's error, which the next write
 	// returns.
-	batch    *sendBatch
 	owner    *conn
 	batchGen uint64
 	unsent   []byte
@@ -147,9 +146,6 @@ func (r *rawIO) readStaged(p []byte) (int, error) {
 // it; data that arrives later makes the poller wake serve, whose readiness
 // flag was reset once, before the first read.
 func (r *rawIO) serve(step func() bool) error {
-	if err := r.sendUnsent(); err != nil {
-		return err
-	}
 	r.step = step
 	err := r.rc.Read(r.serveFn)
 	r.serving, r.step = false, nil
@@ -210,11 +206,11 @@ func (r *rawIO) Write(p []byte) (int, error) {
 	}
 	done := 0 // written in the loop
 	if r.inLoop {
-		if r.batch != nil && r.unsent == nil {
-			if r.batch.add(r.owner, p) {
+		if l := r.owner.lp.home; l.batch != nil && r.unsent == nil {
+			if l.batch.add(r.owner, p) {
 				return len(p), nil
 			}
-			r.owner.lp.home.sendBatched() // the batched writes go first
+			l.sendBatched() // the batched writes go first
 			if r.sendErr != nil {
 				return 0, r.sendErr
 			}
